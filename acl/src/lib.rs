@@ -1,0 +1,2 @@
+//! acl crate (see README.md).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! bgp crate (see README.md).
+#![warn(missing_docs)]

@@ -1,0 +1,2 @@
+//! config crate (see README.md).
+#![warn(missing_docs)]

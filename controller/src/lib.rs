@@ -1,0 +1,2 @@
+//! controller crate (see README.md).
+#![warn(missing_docs)]

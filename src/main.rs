@@ -1,0 +1,62 @@
+//! tern: node agent for pure layer-3 container networking.
+//!
+//! This file only parses the command line and dispatches; each subcommand lives in
+//! its own module under `src/cmd/` (and the agent under `src/agent/`).
+//! Exit codes: 0 ok, 1 runtime failure, 2 bad input.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod cmd;
+
+/// tern — BGP, kernel routes and network policy for pure layer-3 container networking.
+#[derive(Parser, Debug)]
+#[command(name = "tern", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the node agent in the foreground (logs to stderr, filter with RUST_LOG).
+    Agent(cmd::agent::Args),
+    /// Show BGP peers: address, AS, state, uptime, prefix counts, last error.
+    Status(cmd::status::StatusArgs),
+    /// Show the Loc-RIB: prefix, best next hops, AS path, learned from, FIB state.
+    Routes(cmd::status::RoutesArgs),
+    /// Node configuration commands.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Network-policy commands.
+    #[command(subcommand)]
+    Policy(cmd::policy::PolicyCommand),
+    /// BGP tools.
+    #[command(subcommand)]
+    Bgp(BgpCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum ConfigCommand {
+    /// Validate a node config; errors as FILE:LINE:COL: message, exit 2.
+    Check(cmd::config::CheckArgs),
+}
+
+#[derive(Subcommand, Debug)]
+enum BgpCommand {
+    /// Decode raw BGP messages (a TCP stream's bytes) from stdin, one JSON object per line.
+    Decode(cmd::decode::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Agent(a) => cmd::agent::run(a),
+        Command::Status(a) => cmd::status::run_status(a),
+        Command::Routes(a) => cmd::status::run_routes(a),
+        Command::Config(ConfigCommand::Check(a)) => cmd::config::run_check(a),
+        Command::Policy(p) => cmd::policy::run(p),
+        Command::Bgp(BgpCommand::Decode(a)) => cmd::decode::run(a),
+    }
+}
