@@ -1,2 +1,4 @@
 //! config crate (see README.md).
 #![warn(missing_docs)]
+
+pub mod yaml;
