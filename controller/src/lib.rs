@@ -1,2 +1,19 @@
-//! controller crate (see README.md).
+//! The kernel FIB side of tern: a desired table of routes (tern's own types), reconciled
+//! level-triggered against the kernel's routes that carry tern's protocol number — at start,
+//! periodically and on netlink route events — with many netlink requests per send.
+//!
+//! See README.md for the contract (protocol number, adoption on restart, failure reporting).
 #![warn(missing_docs)]
+
+mod interner;
+mod memory;
+mod reconcile;
+mod route;
+mod status;
+mod table;
+
+pub use memory::{MemoryTable, Owner};
+pub use reconcile::{DesiredChange, Reconciler, RouteEvent};
+pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_TABLE};
+pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};
+pub use table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};

@@ -1,0 +1,690 @@
+//! The reconcile logic (BIRD's kernel sync): the desired table, the diff against a dump of
+//! our routes in the kernel, and the batched add/replace/delete that closes the gap. No
+//! sockets, no clock: it drives any [`RouteTable`], so it is unit-tested with
+//! [`crate::MemoryTable`].
+//!
+//! Rules: only routes with our protocol number are ever changed (a new route is added with
+//! `NLM_F_EXCL`, so another protocol's route for the same prefix makes ours fail instead of
+//! being overwritten); a failed route is retried on the next full reconcile, never in a
+//! loop; until the desired set is known complete (a `ReplaceAll`, or [`Reconciler::allow_deletes`]),
+//! routes of ours that are not desired are *adopted*, not deleted, so a restart causes no churn.
+
+use std::collections::HashMap;
+use std::mem;
+use std::sync::Arc;
+use std::time::Instant;
+
+use ipnet::IpNet;
+
+use crate::interner::{Interner, KindId};
+use crate::route::{kind_satisfied, normalize, Route, RouteKind, TableConfig};
+use crate::status::{Counters, RouteState, RouteStatus};
+use crate::table::{Action, Op, OpError, OpErrorKind, RouteTable, TableError};
+
+/// A change to the desired table, sent by the agent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DesiredChange {
+    /// Install or change the route for `route.prefix`.
+    Upsert(Route),
+    /// No route of ours for this prefix any more.
+    Remove(IpNet),
+    /// This is the complete desired table: everything else of ours goes. Also tells the
+    /// controller that the desired set is complete, so undesired routes adopted from a
+    /// previous run are deleted from now on.
+    ReplaceAll(Vec<Route>),
+}
+
+/// A route change the kernel announced (only routes with our protocol in our table).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteEvent {
+    /// RTM_NEWROUTE: the kernel now has this route.
+    New(Route),
+    /// RTM_DELROUTE: the kernel removed this route.
+    Del(Route),
+}
+
+impl RouteEvent {
+    /// The prefix the event is about.
+    pub fn prefix(&self) -> IpNet {
+        match self {
+            RouteEvent::New(r) | RouteEvent::Del(r) => r.prefix,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Pending,
+    Installed,
+    Failed,
+    /// Can never be installed (bad route); never sent to the kernel.
+    Invalid,
+}
+
+#[derive(Debug)]
+struct Entry {
+    kind: KindId,
+    /// Mark of the last dump that saw it / the last ReplaceAll that named it.
+    mark: u32,
+    state: State,
+    /// The kernel has a route of ours for this prefix (maybe a different one).
+    in_kernel: bool,
+}
+
+#[derive(Debug, Default)]
+struct Gauges {
+    installed: u64,
+    failed: u64,
+}
+
+impl Gauges {
+    fn leave(&mut self, s: State) {
+        match s {
+            State::Installed => self.installed = self.installed.saturating_sub(1),
+            State::Failed | State::Invalid => self.failed = self.failed.saturating_sub(1),
+            State::Pending => {}
+        }
+    }
+    fn enter(&mut self, s: State) {
+        match s {
+            State::Installed => self.installed += 1,
+            State::Failed | State::Invalid => self.failed += 1,
+            State::Pending => {}
+        }
+    }
+}
+
+fn transition(g: &mut Gauges, e: &mut Entry, to: State) {
+    if e.state != to {
+        g.leave(e.state);
+        g.enter(to);
+        e.state = to;
+    }
+}
+
+/// The desired table and the logic that makes a [`RouteTable`] match it.
+pub struct Reconciler<T: RouteTable> {
+    config: TableConfig,
+    table: T,
+    routes: HashMap<IpNet, Entry>,
+    kinds: Interner,
+    reasons: HashMap<IpNet, String>,
+    adopted: HashMap<IpNet, KindId>,
+    deletes_allowed: bool,
+    dirty: Vec<IpNet>,
+    deletes: Vec<IpNet>,
+    scan_all: bool,
+    mark: u32,
+    gauges: Gauges,
+    counters: Arc<Counters>,
+    in_reconcile: bool,
+    reconcile_soon: bool,
+}
+
+impl<T: RouteTable> Reconciler<T> {
+    /// A reconciler with an empty desired table. `deletes_allowed = false` adopts our
+    /// undesired routes found in the kernel until the desired set is complete.
+    pub fn new(
+        config: TableConfig,
+        table: T,
+        counters: Arc<Counters>,
+        deletes_allowed: bool,
+    ) -> Self {
+        Reconciler {
+            config,
+            table,
+            routes: HashMap::new(),
+            kinds: Interner::default(),
+            reasons: HashMap::new(),
+            adopted: HashMap::new(),
+            deletes_allowed,
+            dirty: Vec::new(),
+            deletes: Vec::new(),
+            scan_all: false,
+            mark: 0,
+            gauges: Gauges::default(),
+            counters,
+            in_reconcile: false,
+            reconcile_soon: false,
+        }
+    }
+
+    /// The backend.
+    pub fn table(&self) -> &T {
+        &self.table
+    }
+
+    /// The backend, mutable (tests use it to play "someone else").
+    pub fn table_mut(&mut self) -> &mut T {
+        &mut self.table
+    }
+
+    /// The shared counters.
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Whether something happened that only a full reconcile can sort out (an add that
+    /// found a route in place, answers lost); the caller schedules one, not immediately.
+    pub fn take_reconcile_soon(&mut self) -> bool {
+        mem::take(&mut self.reconcile_soon)
+    }
+
+    /// Whether there is queued work for [`Reconciler::push`].
+    pub fn has_work(&self) -> bool {
+        self.scan_all || !self.dirty.is_empty() || !self.deletes.is_empty()
+    }
+
+    fn next_mark(&mut self) -> u32 {
+        self.mark = self.mark.wrapping_add(1).max(1);
+        self.mark
+    }
+
+    /// Record a desired change; nothing is sent until [`Reconciler::push`].
+    pub fn change(&mut self, change: DesiredChange) {
+        match change {
+            DesiredChange::Upsert(r) => self.upsert(r, 0),
+            DesiredChange::Remove(p) => self.remove(p.trunc()),
+            DesiredChange::ReplaceAll(routes) => self.replace_all(routes),
+        }
+        self.publish();
+    }
+
+    fn upsert(&mut self, mut route: Route, mark: u32) {
+        let invalid = normalize(&mut route, self.config.ecmp).err();
+        let prefix = route.prefix;
+        let id = self.kinds.intern(route.kind);
+        let g = &mut self.gauges;
+        if let Some(e) = self.routes.get_mut(&prefix) {
+            e.mark = mark;
+            if e.kind == id {
+                self.kinds.release(id);
+                return;
+            }
+            self.kinds.release(e.kind);
+            e.kind = id;
+            match invalid {
+                Some(reason) => {
+                    tracing::warn!(%prefix, %reason, "route rejected");
+                    transition(g, e, State::Invalid);
+                    self.reasons.insert(prefix, reason);
+                    if e.in_kernel {
+                        self.deletes.push(prefix);
+                    }
+                }
+                None => {
+                    transition(g, e, State::Pending);
+                    self.dirty.push(prefix);
+                }
+            }
+            return;
+        }
+        let mut e = Entry {
+            kind: id,
+            mark,
+            state: State::Pending,
+            in_kernel: false,
+        };
+        let adopted = self.adopted.remove(&prefix);
+        if let Some(reason) = invalid {
+            tracing::warn!(%prefix, %reason, "route rejected");
+            e.state = State::Invalid;
+            self.reasons.insert(prefix, reason);
+            if adopted.is_some() {
+                self.deletes.push(prefix);
+            }
+        } else if let Some(aid) = adopted {
+            e.in_kernel = true;
+            if kind_satisfied(self.kinds.get(id), self.kinds.get(aid)) {
+                e.state = State::Installed;
+            } else {
+                self.dirty.push(prefix);
+            }
+        } else {
+            self.dirty.push(prefix);
+        }
+        if let Some(aid) = adopted {
+            self.kinds.release(aid);
+        }
+        g.enter(e.state);
+        self.routes.insert(prefix, e);
+    }
+
+    fn remove(&mut self, prefix: IpNet) {
+        if let Some(e) = self.routes.remove(&prefix) {
+            self.gauges.leave(e.state);
+            self.kinds.release(e.kind);
+            self.reasons.remove(&prefix);
+            if e.in_kernel {
+                self.deletes.push(prefix);
+            }
+        }
+    }
+
+    fn replace_all(&mut self, routes: Vec<Route>) {
+        let mark = self.next_mark();
+        for r in routes {
+            self.upsert(r, mark);
+        }
+        let Self {
+            routes,
+            kinds,
+            reasons,
+            gauges,
+            deletes,
+            ..
+        } = self;
+        routes.retain(|p, e| {
+            if e.mark == mark {
+                return true;
+            }
+            gauges.leave(e.state);
+            kinds.release(e.kind);
+            reasons.remove(p);
+            if e.in_kernel {
+                deletes.push(*p);
+            }
+            false
+        });
+        self.allow_deletes();
+    }
+
+    /// The desired set is complete: routes of ours that nobody wants are deleted from now
+    /// on, starting with those adopted so far.
+    pub fn allow_deletes(&mut self) {
+        self.deletes_allowed = true;
+        for (p, id) in self.adopted.drain() {
+            self.kinds.release(id);
+            self.deletes.push(p);
+        }
+    }
+
+    /// Take note of kernel events (no I/O); [`Reconciler::push`] then repairs.
+    pub fn events(&mut self, events: impl IntoIterator<Item = RouteEvent>) {
+        for ev in events {
+            self.event(ev);
+        }
+        self.publish();
+    }
+
+    fn event(&mut self, ev: RouteEvent) {
+        let g = &mut self.gauges;
+        match ev {
+            RouteEvent::New(kr) => match self.routes.get_mut(&kr.prefix) {
+                Some(e) => {
+                    e.in_kernel = true;
+                    if e.state == State::Invalid {
+                        self.deletes.push(kr.prefix);
+                    } else if kind_satisfied(self.kinds.get(e.kind), &kr.kind) {
+                        transition(g, e, State::Installed);
+                        self.reasons.remove(&kr.prefix);
+                    } else {
+                        tracing::info!(route = %kr, "our route changed by someone else; putting it back");
+                        transition(g, e, State::Pending);
+                        self.dirty.push(kr.prefix);
+                    }
+                }
+                None if self.deletes_allowed => self.deletes.push(kr.prefix),
+                None => {
+                    if !self.adopted.contains_key(&kr.prefix) {
+                        let id = self.kinds.intern(kr.kind);
+                        self.adopted.insert(kr.prefix, id);
+                    }
+                }
+            },
+            RouteEvent::Del(kr) => match self.routes.get_mut(&kr.prefix) {
+                Some(e) => {
+                    e.in_kernel = false;
+                    if e.state == State::Installed {
+                        tracing::info!(route = %kr, "our route deleted by someone else; putting it back");
+                        transition(g, e, State::Pending);
+                    }
+                    if e.state == State::Pending {
+                        self.dirty.push(kr.prefix);
+                    }
+                }
+                None => {
+                    if let Some(id) = self.adopted.remove(&kr.prefix) {
+                        self.kinds.release(id);
+                    }
+                }
+            },
+        }
+    }
+
+    /// Full reconcile: dump our routes, diff, apply. Records duration and counters.
+    pub fn reconcile(&mut self) -> Result<(), TableError> {
+        let start = Instant::now();
+        let r = self.reconcile_inner();
+        let c = &self.counters;
+        Counters::set(&c.last_reconcile_us, start.elapsed().as_micros() as u64);
+        Counters::add(&c.reconciles, 1);
+        if let Err(e) = &r {
+            Counters::add(&c.reconcile_errors, 1);
+            tracing::warn!(error = %e, "reconcile failed");
+            self.reconcile_soon = true;
+        }
+        self.publish();
+        r
+    }
+
+    fn reconcile_inner(&mut self) -> Result<(), TableError> {
+        let mut mark = 0;
+        for attempt in 0..3 {
+            mark = self.next_mark();
+            self.deletes.clear();
+            for (_, id) in self.adopted.drain() {
+                self.kinds.release(id);
+            }
+            let Self {
+                table,
+                routes,
+                kinds,
+                reasons,
+                adopted,
+                deletes,
+                gauges,
+                deletes_allowed,
+                ..
+            } = self;
+            let allowed = *deletes_allowed;
+            let info = table.dump(&mut |kr: Route| match routes.get_mut(&kr.prefix) {
+                Some(e) if e.mark == mark => {}
+                Some(e) => {
+                    e.mark = mark;
+                    e.in_kernel = true;
+                    if e.state == State::Invalid {
+                        deletes.push(kr.prefix);
+                    } else if kind_satisfied(kinds.get(e.kind), &kr.kind) {
+                        transition(gauges, e, State::Installed);
+                        reasons.remove(&kr.prefix);
+                    } else {
+                        transition(gauges, e, State::Pending);
+                    }
+                }
+                None if allowed => deletes.push(kr.prefix),
+                None => {
+                    if !adopted.contains_key(&kr.prefix) {
+                        let id = kinds.intern(kr.kind);
+                        adopted.insert(kr.prefix, id);
+                    }
+                }
+            })?;
+            if !info.interrupted {
+                break;
+            }
+            tracing::debug!(attempt, "route dump interrupted by changes; dumping again");
+        }
+        for e in self.routes.values_mut() {
+            if e.mark != mark {
+                e.in_kernel = false;
+                if matches!(e.state, State::Installed | State::Failed) {
+                    transition(&mut self.gauges, e, State::Pending);
+                }
+            }
+        }
+        self.scan_all = true;
+        self.dirty.clear();
+        self.in_reconcile = true;
+        let r = self.push();
+        self.in_reconcile = false;
+        r
+    }
+
+    /// Send queued deletes, then queued adds/replaces, in batches.
+    pub fn push(&mut self) -> Result<(), TableError> {
+        let r = self.push_inner();
+        if r.is_err() {
+            self.reconcile_soon = true;
+        }
+        self.publish();
+        r
+    }
+
+    fn push_inner(&mut self) -> Result<(), TableError> {
+        let batch = self.table.batch_size();
+        let mut results = Vec::with_capacity(batch);
+        let mut deletes = mem::take(&mut self.deletes);
+        deletes.sort_unstable();
+        deletes.dedup();
+        for chunk in deletes.chunks(batch) {
+            let ops: Vec<Op<'_>> = chunk
+                .iter()
+                .map(|p| Op {
+                    prefix: *p,
+                    action: Action::Delete,
+                })
+                .collect();
+            results.clear();
+            let r = self.table.apply(&ops, &mut results);
+            Counters::add(&self.counters.netlink_ops, results.len() as u64);
+            for (op, res) in ops.iter().zip(&results) {
+                match res {
+                    Ok(()) => {}
+                    Err(e) if e.kind == OpErrorKind::NotFound => {}
+                    Err(e) => {
+                        Counters::add(&self.counters.netlink_errors, 1);
+                        tracing::warn!(prefix = %op.prefix, reason = %e, "delete failed");
+                    }
+                }
+            }
+            r?;
+        }
+        if self.scan_all {
+            self.scan_all = false;
+            self.dirty.clear();
+            self.push_all_pending(batch, &mut results)
+        } else {
+            self.push_dirty(batch, &mut results)
+        }
+    }
+
+    fn push_all_pending(
+        &mut self,
+        batch_size: usize,
+        results: &mut Vec<Result<(), OpError>>,
+    ) -> Result<(), TableError> {
+        let mut ctx = Ctx {
+            table: &mut self.table,
+            kinds: &self.kinds,
+            reasons: &mut self.reasons,
+            gauges: &mut self.gauges,
+            counters: &self.counters,
+            in_reconcile: self.in_reconcile,
+            reconcile_soon: &mut self.reconcile_soon,
+        };
+        let mut batch: Vec<(IpNet, &mut Entry)> = Vec::with_capacity(batch_size);
+        for (p, e) in self.routes.iter_mut() {
+            if e.state != State::Pending {
+                continue;
+            }
+            batch.push((*p, e));
+            if batch.len() >= batch_size {
+                ctx.apply(&mut batch, results)?;
+            }
+        }
+        ctx.apply(&mut batch, results)
+    }
+
+    fn push_dirty(
+        &mut self,
+        batch_size: usize,
+        results: &mut Vec<Result<(), OpError>>,
+    ) -> Result<(), TableError> {
+        let mut dirty = mem::take(&mut self.dirty);
+        dirty.sort_unstable();
+        dirty.dedup();
+        if dirty.len() > 64 && dirty.len() > self.routes.len() / 8 {
+            // Many changes: one pass over the table beats a lookup per prefix.
+            return self.push_all_pending(batch_size, results);
+        }
+        let mut ctx = Ctx {
+            table: &mut self.table,
+            kinds: &self.kinds,
+            reasons: &mut self.reasons,
+            gauges: &mut self.gauges,
+            counters: &self.counters,
+            in_reconcile: self.in_reconcile,
+            reconcile_soon: &mut self.reconcile_soon,
+        };
+        let kinds = ctx.kinds;
+        for chunk in dirty.chunks(batch_size) {
+            let items: Vec<(IpNet, bool, KindId)> = chunk
+                .iter()
+                .filter_map(|p| {
+                    let e = self.routes.get(p)?;
+                    (e.state == State::Pending).then_some((*p, e.in_kernel, e.kind))
+                })
+                .collect();
+            let ops: Vec<Op<'_>> = items
+                .iter()
+                .map(|(p, in_kernel, id)| op_for(*p, *in_kernel, kinds.get(*id)))
+                .collect();
+            results.clear();
+            let r = ctx.table.apply(&ops, results);
+            Counters::add(&ctx.counters.netlink_ops, results.len() as u64);
+            for ((p, _, _), res) in items.iter().zip(results.iter()) {
+                if let Some(e) = self.routes.get_mut(p) {
+                    ctx.record(*p, e, res);
+                }
+            }
+            r?;
+        }
+        Ok(())
+    }
+
+    /// Delete every route with our protocol in our table and forget the desired table
+    /// (for `--flush-routes-on-exit`). Returns how many routes were deleted.
+    pub fn flush(&mut self) -> Result<usize, TableError> {
+        let mut ours = Vec::new();
+        self.table.dump(&mut |r| ours.push(r.prefix))?;
+        ours.sort_unstable();
+        ours.dedup();
+        self.routes.clear();
+        self.kinds.clear();
+        self.reasons.clear();
+        self.adopted.clear();
+        self.dirty.clear();
+        self.scan_all = false;
+        self.gauges = Gauges::default();
+        self.deletes = ours;
+        let n = self.deletes.len();
+        let r = self.push();
+        r.map(|()| n)
+    }
+
+    /// The state of the desired route for `prefix`.
+    pub fn status(&self, prefix: IpNet) -> Option<RouteStatus> {
+        let prefix = prefix.trunc();
+        self.routes.get(&prefix).map(|e| self.row(prefix, e))
+    }
+
+    /// All desired routes with their state, sorted by prefix.
+    pub fn routes(&self) -> Vec<RouteStatus> {
+        let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(*p, e)).collect();
+        v.sort_by(|a, b| a.route.prefix.cmp(&b.route.prefix));
+        v
+    }
+
+    fn row(&self, prefix: IpNet, e: &Entry) -> RouteStatus {
+        let state = match e.state {
+            State::Installed => RouteState::Installed,
+            State::Pending => RouteState::Pending,
+            State::Failed | State::Invalid => RouteState::Failed(
+                self.reasons
+                    .get(&prefix)
+                    .cloned()
+                    .unwrap_or_else(|| "failed".into()),
+            ),
+        };
+        RouteStatus {
+            route: Route {
+                prefix,
+                kind: self.kinds.get(e.kind).clone(),
+            },
+            state,
+        }
+    }
+
+    fn publish(&self) {
+        let c = &self.counters;
+        Counters::set(&c.routes_desired, self.routes.len() as u64);
+        Counters::set(&c.routes_installed, self.gauges.installed);
+        Counters::set(&c.routes_failed, self.gauges.failed);
+    }
+}
+
+/// Borrowed pieces of the reconciler needed to apply one batch of adds/replaces.
+struct Ctx<'r, T> {
+    table: &'r mut T,
+    kinds: &'r Interner,
+    reasons: &'r mut HashMap<IpNet, String>,
+    gauges: &'r mut Gauges,
+    counters: &'r Counters,
+    in_reconcile: bool,
+    reconcile_soon: &'r mut bool,
+}
+
+impl<T: RouteTable> Ctx<'_, T> {
+    fn apply(
+        &mut self,
+        batch: &mut Vec<(IpNet, &mut Entry)>,
+        results: &mut Vec<Result<(), OpError>>,
+    ) -> Result<(), TableError> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let kinds = self.kinds;
+        let ops: Vec<Op<'_>> = batch
+            .iter()
+            .map(|(p, e)| op_for(*p, e.in_kernel, kinds.get(e.kind)))
+            .collect();
+        results.clear();
+        let r = self.table.apply(&ops, results);
+        Counters::add(&self.counters.netlink_ops, results.len() as u64);
+        for ((prefix, e), res) in batch.iter_mut().zip(results.iter()) {
+            self.record(*prefix, e, res);
+        }
+        batch.clear();
+        r
+    }
+
+    fn record(&mut self, prefix: IpNet, e: &mut Entry, res: &Result<(), OpError>) {
+        match res {
+            Ok(()) => {
+                e.in_kernel = true;
+                transition(self.gauges, e, State::Installed);
+                self.reasons.remove(&prefix);
+            }
+            Err(err) => {
+                Counters::add(&self.counters.netlink_errors, 1);
+                let reason = if err.kind == OpErrorKind::Exists {
+                    if !self.in_reconcile {
+                        *self.reconcile_soon = true;
+                    }
+                    format!("a route for {prefix} with another protocol or metric exists")
+                } else {
+                    err.reason.clone()
+                };
+                tracing::warn!(%prefix, %reason, "route not installed");
+                transition(self.gauges, e, State::Failed);
+                self.reasons.insert(prefix, reason);
+            }
+        }
+    }
+}
+
+fn op_for(prefix: IpNet, in_kernel: bool, kind: &RouteKind) -> Op<'_> {
+    Op {
+        prefix,
+        action: if in_kernel {
+            Action::Replace(kind)
+        } else {
+            Action::Add(kind)
+        },
+    }
+}
+
+#[cfg(test)]
+#[path = "reconcile_tests.rs"]
+mod tests;

@@ -1,0 +1,324 @@
+//! Unit tests of the reconcile logic against the in-memory FIB.
+
+use std::sync::Arc;
+
+use super::*;
+use crate::memory::{MemoryTable, Owner};
+use crate::route::{NextHop, RouteKind};
+use crate::status::CountersSnapshot;
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn nh(s: &str) -> NextHop {
+    NextHop::new(s.parse().unwrap())
+}
+
+fn lab() -> MemoryTable {
+    MemoryTable::new(&[
+        ("10.0.0.0/24", "eth0"),
+        ("10.0.1.0/24", "eth1"),
+        ("fd00::/64", "eth0"),
+    ])
+}
+
+fn rec(table: MemoryTable, deletes_allowed: bool) -> Reconciler<MemoryTable> {
+    Reconciler::new(
+        TableConfig::default(),
+        table,
+        Arc::new(Counters::default()),
+        deletes_allowed,
+    )
+}
+
+fn snap(r: &Reconciler<MemoryTable>) -> CountersSnapshot {
+    r.counters().snapshot()
+}
+
+fn sample() -> Vec<Route> {
+    vec![
+        Route::via(net("10.244.2.0/24"), [nh("10.0.0.2")]),
+        Route::via(net("10.244.3.0/24"), [nh("10.0.0.3"), nh("10.0.1.3")]),
+        Route::device(net("10.244.1.10/32"), "eth0"),
+        Route::blackhole(net("10.244.1.0/24")),
+        Route::via(net("fd00:244:2::/64"), [nh("fd00::2")]),
+        Route::blackhole(net("fd00:244:1::/64")),
+    ]
+}
+
+fn state(r: &Reconciler<MemoryTable>, p: &str) -> RouteState {
+    r.status(net(p)).expect("desired").state
+}
+
+#[test]
+fn installs_all_kinds_in_batches_and_is_idempotent() {
+    let mut r = rec(lab(), true);
+    r.change(DesiredChange::ReplaceAll(sample()));
+    r.push().unwrap();
+    assert_eq!(r.table().ours().len(), 6);
+    let s = snap(&r);
+    assert_eq!(
+        (
+            s.netlink_ops,
+            s.netlink_errors,
+            s.routes_desired,
+            s.routes_installed
+        ),
+        (6, 0, 6, 6)
+    );
+    for row in r.routes() {
+        assert_eq!(row.state, RouteState::Installed, "{}", row.route);
+    }
+    // The kernel reports the device it chose for a via route; that still matches.
+    let via = r
+        .table()
+        .routes
+        .get(&net("10.244.2.0/24"))
+        .unwrap()
+        .1
+        .clone();
+    assert_eq!(
+        via,
+        RouteKind::Via(vec![NextHop::with_dev("10.0.0.2".parse().unwrap(), "eth0")])
+    );
+    r.reconcile().unwrap();
+    r.reconcile().unwrap();
+    assert_eq!(
+        snap(&r).netlink_ops,
+        6,
+        "a matching kernel table causes no operations"
+    );
+    assert_eq!(snap(&r).reconciles, 2);
+}
+
+#[test]
+fn unreachable_next_hop_fails_alone_and_is_retried_only_on_reconcile() {
+    let mut r = rec(lab(), true);
+    let mut routes = sample();
+    routes.push(Route::via(net("10.244.9.0/24"), [nh("10.9.9.9")]));
+    r.change(DesiredChange::ReplaceAll(routes));
+    r.push().unwrap();
+    assert_eq!(r.table().ours().len(), 6);
+    match state(&r, "10.244.9.0/24") {
+        RouteState::Failed(reason) => {
+            assert_eq!(reason, "next hop 10.9.9.9 not directly reachable")
+        }
+        s => panic!("expected failed, got {s:?}"),
+    }
+    let s = snap(&r);
+    assert_eq!(
+        (s.netlink_errors, s.routes_failed, s.routes_installed),
+        (1, 1, 6)
+    );
+    // Pushing again (more changes arriving) does not retry it.
+    r.change(DesiredChange::Upsert(Route::blackhole(net(
+        "10.244.8.0/24",
+    ))));
+    r.push().unwrap();
+    assert_eq!(snap(&r).netlink_ops, 8);
+    // The periodic reconcile retries it once; when the next hop becomes reachable it is installed.
+    r.reconcile().unwrap();
+    assert_eq!(snap(&r).netlink_ops, 9);
+    r.table_mut()
+        .connected
+        .push((net("10.9.9.0/24"), "eth2".into()));
+    r.reconcile().unwrap();
+    assert_eq!(state(&r, "10.244.9.0/24"), RouteState::Installed);
+    assert_eq!(snap(&r).routes_failed, 0);
+}
+
+#[test]
+fn other_protocols_route_is_never_overwritten_or_deleted() {
+    let mut t = lab();
+    t.routes.insert(
+        net("10.244.2.0/24"),
+        (Owner::Other(4), RouteKind::Blackhole),
+    );
+    t.routes.insert(
+        net("192.168.0.0/16"),
+        (Owner::Other(3), RouteKind::Blackhole),
+    );
+    let mut r = rec(t, true);
+    r.change(DesiredChange::ReplaceAll(sample()));
+    r.push().unwrap();
+    assert!(
+        matches!(state(&r, "10.244.2.0/24"), RouteState::Failed(m) if m.contains("another protocol"))
+    );
+    assert_eq!(
+        r.table().routes.get(&net("10.244.2.0/24")).unwrap().0,
+        Owner::Other(4)
+    );
+    r.change(DesiredChange::ReplaceAll(vec![]));
+    r.push().unwrap();
+    r.flush().unwrap();
+    let left: Vec<_> = r.table().routes.keys().map(|p| p.to_string()).collect();
+    assert_eq!(left, ["10.244.2.0/24", "192.168.0.0/16"]);
+}
+
+#[test]
+fn route_deleted_or_changed_by_someone_else_is_put_back() {
+    let mut r = rec(lab(), true);
+    r.change(DesiredChange::ReplaceAll(sample()));
+    r.push().unwrap();
+    // Deleted by hand; found by the periodic reconcile.
+    r.table_mut().routes.remove(&net("10.244.1.10/32"));
+    r.reconcile().unwrap();
+    assert_eq!(r.table().ours().len(), 6);
+    // Deleted by hand; the event repairs it without a dump.
+    let gone = r
+        .table_mut()
+        .routes
+        .remove(&net("fd00:244:2::/64"))
+        .unwrap();
+    let gone = Route {
+        prefix: net("fd00:244:2::/64"),
+        kind: gone.1,
+    };
+    r.events([RouteEvent::Del(gone)]);
+    assert_eq!(state(&r, "fd00:244:2::/64"), RouteState::Pending);
+    r.push().unwrap();
+    assert_eq!(state(&r, "fd00:244:2::/64"), RouteState::Installed);
+    assert!(r.table().routes.contains_key(&net("fd00:244:2::/64")));
+    // Changed by hand (same protocol, other next hop): replaced.
+    let changed = Route::via(
+        net("10.244.2.0/24"),
+        [NextHop::with_dev("10.0.1.7".parse().unwrap(), "eth1")],
+    );
+    r.table_mut()
+        .routes
+        .insert(changed.prefix, (Owner::Us, changed.kind.clone()));
+    r.events([RouteEvent::New(changed)]);
+    r.push().unwrap();
+    let k = &r.table().routes.get(&net("10.244.2.0/24")).unwrap().1;
+    assert_eq!(
+        k,
+        &RouteKind::Via(vec![NextHop::with_dev("10.0.0.2".parse().unwrap(), "eth0")])
+    );
+    // Our own changes echoed back as events cause no operations.
+    let before = snap(&r).netlink_ops;
+    let echo: Vec<RouteEvent> = r.table().ours().into_iter().map(RouteEvent::New).collect();
+    r.events(echo);
+    r.push().unwrap();
+    assert_eq!(snap(&r).netlink_ops, before);
+}
+
+#[test]
+fn restart_adopts_existing_routes_without_churn() {
+    let mut first = rec(lab(), true);
+    first.change(DesiredChange::ReplaceAll(sample()));
+    first.push().unwrap();
+    let mut table = std::mem::take(first.table_mut());
+    table.log.clear();
+    table
+        .routes
+        .insert(net("10.244.99.0/24"), (Owner::Us, RouteKind::Blackhole)); // stale
+    let mut r = rec(table, false);
+    r.reconcile().unwrap();
+    assert!(
+        r.table().log.is_empty(),
+        "nothing deleted before the desired set is known"
+    );
+    for route in sample() {
+        r.change(DesiredChange::Upsert(route));
+    }
+    r.push().unwrap();
+    assert!(
+        r.table().log.is_empty(),
+        "adopted routes are not re-added: {:?}",
+        r.table().log
+    );
+    assert_eq!(snap(&r).routes_installed, 6);
+    // The complete set arrives: only the stale route goes.
+    r.change(DesiredChange::ReplaceAll(sample()));
+    r.push().unwrap();
+    assert_eq!(r.table().log, ["delete 10.244.99.0/24"]);
+}
+
+#[test]
+fn changes_replace_and_remove() {
+    let mut r = rec(lab(), true);
+    r.change(DesiredChange::ReplaceAll(sample()));
+    r.push().unwrap();
+    r.table_mut().log.clear();
+    r.change(DesiredChange::Upsert(Route::via(
+        net("10.244.2.0/24"),
+        [nh("10.0.1.2")],
+    )));
+    r.change(DesiredChange::Remove(net("10.244.1.10/32")));
+    r.change(DesiredChange::Upsert(Route::blackhole(net(
+        "10.244.1.0/24",
+    )))); // unchanged
+    r.push().unwrap();
+    assert_eq!(
+        r.table().log,
+        [
+            "delete 10.244.1.10/32",
+            "replace 10.244.2.0/24 via 10.0.1.2"
+        ]
+    );
+    assert!(r.status(net("10.244.1.10/32")).is_none());
+    assert_eq!(snap(&r).routes_desired, 5);
+}
+
+#[test]
+fn ecmp_off_installs_first_next_hop_only() {
+    let cfg = TableConfig {
+        ecmp: false,
+        ..TableConfig::default()
+    };
+    let mut r = Reconciler::new(cfg, lab(), Arc::new(Counters::default()), true);
+    r.change(DesiredChange::Upsert(Route::via(
+        net("10.244.3.0/24"),
+        [nh("10.0.1.3"), nh("10.0.0.3")],
+    )));
+    r.push().unwrap();
+    let k = &r.table().routes.get(&net("10.244.3.0/24")).unwrap().1;
+    assert_eq!(
+        k,
+        &RouteKind::Via(vec![NextHop::with_dev("10.0.1.3".parse().unwrap(), "eth1")])
+    );
+}
+
+#[test]
+fn invalid_route_is_reported_and_never_sent() {
+    let mut r = rec(lab(), true);
+    r.change(DesiredChange::Upsert(Route::via(
+        net("fd00:244:5::/64"),
+        [nh("fe80::1")],
+    )));
+    r.push().unwrap();
+    r.reconcile().unwrap();
+    assert!(
+        matches!(state(&r, "fd00:244:5::/64"), RouteState::Failed(m) if m.contains("needs a device"))
+    );
+    assert_eq!(snap(&r).netlink_ops, 0);
+    assert_eq!(snap(&r).routes_failed, 1);
+}
+
+#[test]
+fn many_routes_pass_through_small_batches() {
+    let mut r = rec(lab(), true);
+    let routes: Vec<Route> = (0..1000u32)
+        .map(|i| {
+            Route::via(
+                IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap(),
+                [nh("10.0.0.2")],
+            )
+        })
+        .collect();
+    r.change(DesiredChange::ReplaceAll(routes));
+    r.push().unwrap();
+    assert_eq!(r.table().ours().len(), 1000);
+    assert_eq!(snap(&r).routes_installed, 1000);
+    for i in 0..100u32 {
+        r.change(DesiredChange::Remove(
+            IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap(),
+        ));
+    }
+    r.push().unwrap();
+    assert_eq!(r.table().ours().len(), 900);
+    assert_eq!(r.flush().unwrap(), 900);
+    assert!(r.table().ours().is_empty());
+    assert_eq!(snap(&r).routes_desired, 0);
+}
