@@ -404,10 +404,9 @@ impl<T: RouteTable> Reconciler<T> {
                 }
                 None if allowed => deletes.push(kr.prefix),
                 None => {
-                    if !adopted.contains_key(&kr.prefix) {
-                        let id = kinds.intern(kr.kind);
-                        adopted.insert(kr.prefix, id);
-                    }
+                    adopted
+                        .entry(kr.prefix)
+                        .or_insert_with(|| kinds.intern(kr.kind));
                 }
             })?;
             if !info.interrupted {
@@ -582,7 +581,7 @@ impl<T: RouteTable> Reconciler<T> {
     /// All desired routes with their state, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteStatus> {
         let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(*p, e)).collect();
-        v.sort_by(|a, b| a.route.prefix.cmp(&b.route.prefix));
+        v.sort_by_key(|r| r.route.prefix);
         v
     }
 
