@@ -1,0 +1,1 @@
+//! Import and export filters (placeholder until it lands).

@@ -1,0 +1,1 @@
+//! Routing information bases (placeholder until it lands).

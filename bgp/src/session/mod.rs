@@ -1,0 +1,1 @@
+//! Per-peer session state machine (placeholder until it lands).

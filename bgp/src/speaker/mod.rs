@@ -1,0 +1,1 @@
+//! The tokio driver (placeholder until it lands).
