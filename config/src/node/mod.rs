@@ -1,0 +1,277 @@
+//! The node configuration (`node.yaml`): the resolved types the agent uses, and
+//! loading them from a file with every problem reported as `FILE:LINE:COL: message`.
+//!
+//! The file's schema is in `raw`; `resolve` applies defaults, reads password files
+//! and runs the semantic checks; this module holds the result.
+
+mod raw;
+mod resolve;
+mod values;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use crate::yaml::{self, LocatedErrors};
+
+pub use values::{FailsafePort, Protocol};
+
+/// Default BGP port (`listen.port`, `peers[].port`).
+pub const DEFAULT_BGP_PORT: u16 = 179;
+/// Default hold time (RFC 4271 §10 suggests 90 s).
+pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
+/// Default ConnectRetry time (RFC 4271 §10: 120 s).
+pub const DEFAULT_CONNECT_RETRY_TIME: Duration = Duration::from_secs(120);
+/// Default routing-table protocol number of tern's routes (`proto 201` in
+/// `ip route`). 201 is in no registry we know of: not in iproute2's
+/// `rt_protos` (≤ 192 plus `bird` 12, `bgp` 186, FRR's 186–197), nor used by
+/// Calico (Felix uses 3/`boot` and 80, BIRD 12). Routes with another protocol
+/// number are never touched by tern.
+pub const DEFAULT_FIB_PROTOCOL: u8 = 201;
+/// The `main` routing table.
+pub const MAIN_TABLE: u32 = 254;
+/// Default control socket.
+pub const DEFAULT_CONTROL_SOCKET: &str = "/run/tern/tern.sock";
+/// Default metrics address when a `metrics` section is present without `listen`.
+pub const DEFAULT_METRICS_LISTEN: SocketAddr =
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9469);
+/// Default inbound failsafe ports (SSH, DHCP client, BGP, etcd, Kubernetes API).
+pub const DEFAULT_FAILSAFE_INBOUND: [FailsafePort; 6] = [
+    FailsafePort::tcp(22),
+    FailsafePort::udp(68),
+    FailsafePort::tcp(179),
+    FailsafePort::tcp(2379),
+    FailsafePort::tcp(2380),
+    FailsafePort::tcp(6443),
+];
+/// Default outbound failsafe ports (DNS, DHCP server, BGP, etcd, Kubernetes API),
+/// as Calico's.
+pub const DEFAULT_FAILSAFE_OUTBOUND: [FailsafePort; 6] = [
+    FailsafePort::udp(53),
+    FailsafePort::udp(67),
+    FailsafePort::tcp(179),
+    FailsafePort::tcp(2379),
+    FailsafePort::tcp(2380),
+    FailsafePort::tcp(6443),
+];
+
+/// A validated node configuration with every default filled in.
+///
+/// Relative paths in the file (password files, `endpoints`, `policy.paths`,
+/// `control.socket`) are resolved against the directory of the config file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// The file it was loaded from.
+    pub file: PathBuf,
+    /// `nodeName`.
+    pub node_name: String,
+    /// `asNumber`: this node's AS (4-octet).
+    pub as_number: u32,
+    /// `routerId`: the BGP identifier.
+    pub router_id: Ipv4Addr,
+    /// `listen`.
+    pub listen: Listen,
+    /// `blocks`: this node's container subnets, originated into BGP.
+    pub blocks: Vec<IpNet>,
+    /// `pools`: routes outside these are never accepted or installed.
+    pub pools: Vec<IpNet>,
+    /// `nodeToNodeMesh.enabled` (the mesh peers are in [`NodeConfig::peers`]).
+    pub node_to_node_mesh: bool,
+    /// Every BGP peer: the mesh peers (when the mesh is enabled) first, in file
+    /// order, then `peers`.
+    pub peers: Vec<Peer>,
+    /// `fib`.
+    pub fib: Fib,
+    /// `endpoints`: endpoint YAML files or folders.
+    pub endpoints: Vec<PathBuf>,
+    /// `policy`.
+    pub policy: Policy,
+    /// `metrics`; `None` when the section is absent (no metrics endpoint).
+    pub metrics: Option<Metrics>,
+    /// `control`.
+    pub control: Control,
+    /// `routeReflector`; `None` unless this node is a route reflector with a
+    /// cluster ID of its own (clients still work without it: the cluster ID is
+    /// then the router ID, as in BIRD).
+    pub route_reflector: Option<RouteReflector>,
+}
+
+/// `listen`: where the BGP listener binds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// Address; `::` (all addresses, IPv4 and IPv6) when unset.
+    pub address: IpAddr,
+    /// Port; 179 when unset.
+    pub port: u16,
+}
+
+/// Where a peer comes from, as `tern status` shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerKind {
+    /// Listed in `nodeToNodeMesh.peers` (iBGP with our AS).
+    Mesh,
+    /// Listed in `peers` (Calico's "global" BGPPeer).
+    Global,
+}
+
+impl fmt::Display for PeerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PeerKind::Mesh => "mesh",
+            PeerKind::Global => "global",
+        })
+    }
+}
+
+/// One BGP neighbour with all its settings resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Peer {
+    /// Mesh or global.
+    pub kind: PeerKind,
+    /// `peerIP`.
+    pub address: IpAddr,
+    /// `port` (179 when unset): where we connect to.
+    pub port: u16,
+    /// The peer's AS (ours for mesh peers).
+    pub as_number: u32,
+    /// TCP-MD5 key (RFC 2385), read from `password.file`.
+    pub password: Option<Password>,
+    /// `holdTime` we offer in OPEN: zero (no keepalives) or at least 3 s.
+    pub hold_time: Duration,
+    /// `keepaliveTime`: a third of the hold time unless set; zero when the hold time is.
+    pub keepalive_time: Duration,
+    /// `connectRetryTime` (120 s unless set).
+    pub connect_retry_time: Duration,
+    /// `passive`: never connect, only accept.
+    pub passive: bool,
+    /// `routeReflectorClient`: we reflect routes to this iBGP peer (RFC 4456).
+    pub route_reflector_client: bool,
+    /// `ttlSecurity`: GTSM (RFC 5082) with this many hops allowed.
+    pub ttl_security: Option<u8>,
+    /// `sourceAddress` for outgoing connections.
+    pub source_address: Option<IpAddr>,
+    /// `maxPrefixes`: the session is closed when the peer sends more.
+    pub max_prefixes: Option<u32>,
+    /// `description`, free text.
+    pub description: Option<String>,
+}
+
+impl Peer {
+    /// Whether the session is internal BGP (same AS as ours).
+    pub fn is_ibgp(&self, local_as: u32) -> bool {
+        self.as_number == local_as
+    }
+}
+
+/// A TCP-MD5 key. Its `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Password(Vec<u8>);
+
+impl Password {
+    /// The key bytes (the file's contents without the trailing newline).
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Password {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Password(<{} bytes>)", self.0.len())
+    }
+}
+
+/// `fib`: how routes go into the kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fib {
+    /// Routing table number (`main` = 254).
+    pub table: u32,
+    /// Route protocol number tern's routes carry ([`DEFAULT_FIB_PROTOCOL`] unless set).
+    pub protocol: u8,
+    /// Install ECMP (multipath) routes (default true).
+    pub ecmp: bool,
+}
+
+/// The packet-filter backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// `nft -f` (default).
+    Nftables,
+    /// `iptables-restore` + `ipset restore`.
+    Iptables,
+}
+
+/// `policy`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    /// `backend` (nftables unless set).
+    pub backend: Backend,
+    /// Policy YAML files or folders.
+    pub paths: Vec<PathBuf>,
+    /// `failsafeInboundHostPorts` ([`DEFAULT_FAILSAFE_INBOUND`] unless set).
+    pub failsafe_inbound_host_ports: Vec<FailsafePort>,
+    /// `failsafeOutboundHostPorts` ([`DEFAULT_FAILSAFE_OUTBOUND`] unless set).
+    pub failsafe_outbound_host_ports: Vec<FailsafePort>,
+}
+
+/// `metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Metrics {
+    /// Address of the `/metrics` HTTP endpoint.
+    pub listen: SocketAddr,
+}
+
+/// `control`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Control {
+    /// The control socket's path.
+    pub socket: PathBuf,
+}
+
+/// `routeReflector`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteReflector {
+    /// CLUSTER_ID (RFC 4456); the router ID when unset.
+    pub cluster_id: Ipv4Addr,
+}
+
+/// Why a config file could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read (exit code 1 material).
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid config (exit code 2 material).
+    #[error("{0}")]
+    Invalid(LocatedErrors),
+}
+
+impl NodeConfig {
+    /// Reads, parses and checks the config file at `path`.
+    pub fn load(path: &Path) -> Result<NodeConfig, LoadError> {
+        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_str(path, &text).map_err(LoadError::Invalid)
+    }
+
+    /// Parses and checks `text`; `path` names the file in errors and is the base
+    /// for relative paths. Password files are read here. Returns every error
+    /// found, sorted by position.
+    pub fn from_str(path: &Path, text: &str) -> Result<NodeConfig, LocatedErrors> {
+        let doc = yaml::load_document::<raw::RawNode>(path, text)?;
+        resolve::resolve(path, doc.value, &doc.positions)
+    }
+}

@@ -1,0 +1,545 @@
+//! From the file as written (`raw`) to a checked [`NodeConfig`]: defaults,
+//! password files, relative paths, and every semantic check, each error located
+//! at the offending value through the document's [`Positions`].
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ipnet::IpNet;
+
+use super::raw::{RawBackend, RawNode, RawPassword, RawPeer};
+use super::values::{show_duration, TimeValue};
+use super::*;
+use crate::yaml::{LocatedErrors, Positions};
+
+/// AS_TRANS (RFC 6793): stands in for 4-octet AS numbers towards old speakers.
+const AS_TRANS: u64 = 23456;
+/// Longest TCP-MD5 key Linux accepts (`TCP_MD5SIG_MAXKEYLEN`).
+const MD5_MAX_KEY: usize = 80;
+
+/// Checks `raw` and fills in defaults; all errors found, sorted by position.
+pub(crate) fn resolve(
+    file: &Path,
+    raw: RawNode,
+    positions: &Positions,
+) -> Result<NodeConfig, LocatedErrors> {
+    let mut cx = Checker {
+        positions,
+        errors: LocatedErrors::new(),
+        base: file.parent().map(Path::to_path_buf).unwrap_or_default(),
+        passwords: HashMap::new(),
+    };
+
+    if raw.node_name.trim().is_empty() || raw.node_name.chars().any(char::is_whitespace) {
+        cx.error(
+            "nodeName",
+            "must be a non-empty name without spaces (usually the host name)",
+        );
+    }
+    let as_number = cx.as_number("asNumber", raw.as_number).unwrap_or(0);
+    let router_id = cx.router_id(raw.router_id);
+
+    let listen = Listen {
+        address: raw
+            .listen
+            .as_ref()
+            .and_then(|l| l.address)
+            .unwrap_or(IpAddr::V6(Ipv6Addr::UNSPECIFIED)),
+        port: cx.port("listen.port", raw.listen.as_ref().and_then(|l| l.port)),
+    };
+
+    let (blocks, _) = cx.prefixes("blocks", &raw.blocks);
+    let (pools, pools_ok) = cx.prefixes("pools", &raw.pools);
+    cx.overlaps("blocks", &blocks);
+    cx.overlaps("pools", &pools);
+    if pools_ok {
+        cx.blocks_in_pools(&blocks, &pools);
+    }
+
+    let mut peers = Vec::new();
+    let mut seen: HashMap<IpAddr, String> = HashMap::new();
+    let own = Own {
+        router_id,
+        listen: listen.address,
+    };
+    let mut node_to_node_mesh = false;
+    if let Some(mesh) = &raw.node_to_node_mesh {
+        node_to_node_mesh = mesh.enabled.unwrap_or(true);
+        let p = "nodeToNodeMesh";
+        let (hold_time, keepalive_time, connect_retry_time) = cx.timers(
+            p,
+            mesh.hold_time,
+            mesh.keepalive_time,
+            mesh.connect_retry_time,
+        );
+        let port = cx.port(&format!("{p}.port"), mesh.port);
+        let password = cx.password(p, mesh.password.as_ref());
+        for (j, address) in mesh.peers.iter().enumerate() {
+            let path = format!("{p}.peers[{j}]");
+            cx.peer_address(&path, *address, &own, &mut seen);
+            if node_to_node_mesh {
+                peers.push(Peer {
+                    kind: PeerKind::Mesh,
+                    address: *address,
+                    port,
+                    as_number,
+                    password: password.clone(),
+                    hold_time,
+                    keepalive_time,
+                    connect_retry_time,
+                    passive: false,
+                    route_reflector_client: false,
+                    ttl_security: None,
+                    source_address: None,
+                    max_prefixes: None,
+                    description: None,
+                });
+            }
+        }
+    }
+    for (i, peer) in raw.peers.iter().enumerate() {
+        if let Some(p) = cx.peer(i, peer, as_number, &own, &mut seen) {
+            peers.push(p);
+        }
+    }
+
+    let fib = cx.fib(raw.fib.as_ref());
+    let policy = Policy {
+        backend: match raw.policy.as_ref().and_then(|p| p.backend) {
+            Some(RawBackend::Iptables) => Backend::Iptables,
+            Some(RawBackend::Nftables) | None => Backend::Nftables,
+        },
+        paths: raw
+            .policy
+            .as_ref()
+            .map(|p| p.paths.iter().map(|x| cx.path(x)).collect())
+            .unwrap_or_default(),
+        failsafe_inbound_host_ports: raw
+            .policy
+            .as_ref()
+            .and_then(|p| p.failsafe_inbound_host_ports.clone())
+            .map_or_else(|| DEFAULT_FAILSAFE_INBOUND.to_vec(), |v| v.0),
+        failsafe_outbound_host_ports: raw
+            .policy
+            .as_ref()
+            .and_then(|p| p.failsafe_outbound_host_ports.clone())
+            .map_or_else(|| DEFAULT_FAILSAFE_OUTBOUND.to_vec(), |v| v.0),
+    };
+    let endpoints = raw.endpoints.iter().map(|x| cx.path(x)).collect();
+    let metrics = raw.metrics.as_ref().map(|m| Metrics {
+        listen: m.listen.unwrap_or(DEFAULT_METRICS_LISTEN),
+    });
+    let control = Control {
+        socket: cx.path(
+            raw.control
+                .as_ref()
+                .and_then(|c| c.socket.as_deref())
+                .unwrap_or(Path::new(DEFAULT_CONTROL_SOCKET)),
+        ),
+    };
+    let route_reflector = raw.route_reflector.as_ref().map(|rr| {
+        let cluster_id = rr.cluster_id.unwrap_or(router_id);
+        if rr.cluster_id == Some(Ipv4Addr::UNSPECIFIED) {
+            cx.error(
+                "routeReflector.clusterId",
+                "0.0.0.0 is not a valid cluster ID",
+            );
+        }
+        RouteReflector { cluster_id }
+    });
+
+    let config = NodeConfig {
+        file: file.to_path_buf(),
+        node_name: raw.node_name,
+        as_number,
+        router_id,
+        listen,
+        blocks: blocks.into_iter().map(|(_, n)| n).collect(),
+        pools: pools.into_iter().map(|(_, n)| n).collect(),
+        node_to_node_mesh,
+        peers,
+        fib,
+        endpoints,
+        policy,
+        metrics,
+        control,
+        route_reflector,
+    };
+    let mut errors = cx.errors;
+    errors.sort();
+    errors.into_result(config)
+}
+
+/// This node's own addresses, which no peer may have.
+struct Own {
+    router_id: Ipv4Addr,
+    listen: IpAddr,
+}
+
+struct Checker<'a> {
+    positions: &'a Positions,
+    errors: LocatedErrors,
+    /// Directory of the config file: base of relative paths.
+    base: PathBuf,
+    /// Password files already read, by resolved path.
+    passwords: HashMap<PathBuf, Option<Password>>,
+}
+
+impl Checker<'_> {
+    /// Records `path: message` at the value at `path`.
+    fn error(&mut self, path: &str, message: impl AsRef<str>) {
+        let text = format!("{path}: {}", message.as_ref());
+        self.errors.push(self.positions.error(path, text));
+    }
+
+    fn path(&self, p: &Path) -> PathBuf {
+        if p.is_relative() && !self.base.as_os_str().is_empty() {
+            self.base.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    }
+
+    fn as_number(&mut self, path: &str, asn: u64) -> Option<u32> {
+        let why = match asn {
+            0 => "AS 0 is reserved (RFC 7607)",
+            AS_TRANS => "AS 23456 is AS_TRANS (RFC 6793), which stands in for 4-octet AS numbers; use the real AS number",
+            65535 | 4_294_967_295 => "this AS number is reserved (RFC 7300)",
+            n if n > u64::from(u32::MAX) => "AS numbers are 1..=4294967295",
+            n => return u32::try_from(n).ok(),
+        };
+        self.error(path, format!("{asn}: {why}"));
+        None
+    }
+
+    fn router_id(&mut self, raw: Option<IpAddr>) -> Ipv4Addr {
+        match raw {
+            None => {
+                let message = "routerId: missing: set the BGP identifier, an IPv4 address (usually the node's own)";
+                self.errors.push(self.positions.error("", message));
+            }
+            Some(IpAddr::V6(v6)) => self.error(
+                "routerId",
+                format!("must be an IPv4 address (the BGP identifier is 32 bits), not {v6}"),
+            ),
+            Some(IpAddr::V4(v4)) if v4.is_unspecified() => {
+                self.error("routerId", "0.0.0.0 is not a valid BGP identifier");
+            }
+            Some(IpAddr::V4(v4)) => return v4,
+        }
+        Ipv4Addr::UNSPECIFIED
+    }
+
+    fn port(&mut self, path: &str, port: Option<u16>) -> u16 {
+        match port {
+            Some(0) => {
+                self.error(path, "port 0 is not usable; BGP uses 179");
+                DEFAULT_BGP_PORT
+            }
+            Some(p) => p,
+            None => DEFAULT_BGP_PORT,
+        }
+    }
+
+    /// Parses a list of CIDRs; returns the good ones with their index, and
+    /// whether all were good.
+    fn prefixes(&mut self, name: &str, texts: &[String]) -> (Vec<(usize, IpNet)>, bool) {
+        let mut out = Vec::new();
+        let mut ok = true;
+        for (i, text) in texts.iter().enumerate() {
+            let path = format!("{name}[{i}]");
+            match text.trim().parse::<IpNet>() {
+                Ok(net) if net != net.trunc() => {
+                    ok = false;
+                    self.error(
+                        &path,
+                        format!("{net} has host bits set; did you mean {}?", net.trunc()),
+                    );
+                }
+                Ok(net) => out.push((i, net)),
+                Err(_) => {
+                    ok = false;
+                    let hint = match text.trim().parse::<IpAddr>() {
+                        Ok(IpAddr::V4(a)) => format!("; for one address write {a}/32"),
+                        Ok(IpAddr::V6(a)) => format!("; for one address write {a}/128"),
+                        Err(_) => String::new(),
+                    };
+                    self.error(
+                        &path,
+                        format!("`{text}` is not a CIDR prefix like 10.244.0.0/16{hint}"),
+                    );
+                }
+            }
+        }
+        (out, ok)
+    }
+
+    /// Each later prefix that overlaps an earlier one of the same list (an exact
+    /// duplicate is named first, else the first overlapping prefix).
+    fn overlaps(&mut self, name: &str, nets: &[(usize, IpNet)]) {
+        for (k, (j, b)) in nets.iter().enumerate() {
+            let earlier = &nets[..k];
+            let found = earlier
+                .iter()
+                .find(|(_, a)| a == b)
+                .or_else(|| earlier.iter().find(|(_, a)| a.contains(b) || b.contains(a)));
+            if let Some((i, a)) = found {
+                let how = if a == b { "duplicates" } else { "overlaps" };
+                self.error(
+                    &format!("{name}[{j}]"),
+                    format!("{b} {how} {name}[{i}] ({a})"),
+                );
+            }
+        }
+    }
+
+    fn blocks_in_pools(&mut self, blocks: &[(usize, IpNet)], pools: &[(usize, IpNet)]) {
+        for (i, b) in blocks {
+            if !pools.iter().any(|(_, p)| p.contains(b)) {
+                let why = if pools.is_empty() {
+                    "`pools` is empty"
+                } else {
+                    "routes outside the pools are never installed"
+                };
+                self.error(
+                    &format!("blocks[{i}]"),
+                    format!("{b} is not inside any of the pools ({why})"),
+                );
+            }
+        }
+    }
+
+    /// Hold, keepalive and connect-retry times under `prefix` (`peers[0]`).
+    fn timers(
+        &mut self,
+        prefix: &str,
+        hold: Option<TimeValue>,
+        keepalive: Option<TimeValue>,
+        retry: Option<TimeValue>,
+    ) -> (Duration, Duration, Duration) {
+        let hold_path = format!("{prefix}.holdTime");
+        let ka_path = format!("{prefix}.keepaliveTime");
+        let mut hold_time = hold.map_or(DEFAULT_HOLD_TIME, |t| t.0);
+        if hold.is_some() {
+            if hold_time.subsec_nanos() != 0 {
+                self.error(&hold_path, "must be whole seconds");
+            } else if (1..=2).contains(&hold_time.as_secs()) {
+                self.error(&hold_path, format!(
+                    "{} is not allowed: the hold time is 0 (no keepalives) or at least 3s (RFC 4271 §4.2)",
+                    show_duration(hold_time)
+                ));
+            } else if hold_time.as_secs() > u64::from(u16::MAX) {
+                self.error(
+                    &hold_path,
+                    "is at most 65535s (it is a 16-bit field in OPEN)",
+                );
+            }
+            if self.has_error_at(&hold_path) {
+                hold_time = DEFAULT_HOLD_TIME;
+            }
+        }
+        let keepalive_time = match keepalive {
+            None if hold_time.is_zero() => Duration::ZERO,
+            None => Duration::from_secs(hold_time.as_secs() / 3),
+            Some(TimeValue(k)) => {
+                if k.subsec_nanos() != 0 {
+                    self.error(&ka_path, "must be whole seconds");
+                } else if hold_time.is_zero() && !k.is_zero() {
+                    self.error(
+                        &ka_path,
+                        "must be 0 when holdTime is 0 (no keepalives are sent)",
+                    );
+                } else if !hold_time.is_zero() && k.is_zero() {
+                    self.error(
+                        &ka_path,
+                        format!(
+                            "must be at least 1s with a hold time of {}",
+                            show_duration(hold_time)
+                        ),
+                    );
+                } else if !hold_time.is_zero() && k >= hold_time {
+                    self.error(
+                        &ka_path,
+                        format!(
+                            "{} must be less than the hold time ({}); a third of it is usual",
+                            show_duration(k),
+                            show_duration(hold_time)
+                        ),
+                    );
+                }
+                k
+            }
+        };
+        let connect_retry_time = match retry {
+            Some(TimeValue(r)) if r.is_zero() => {
+                self.error(&format!("{prefix}.connectRetryTime"), "must be more than 0");
+                DEFAULT_CONNECT_RETRY_TIME
+            }
+            Some(TimeValue(r)) => r,
+            None => DEFAULT_CONNECT_RETRY_TIME,
+        };
+        (hold_time, keepalive_time, connect_retry_time)
+    }
+
+    fn has_error_at(&self, path: &str) -> bool {
+        let head = format!("{path}: ");
+        self.errors.iter().any(|e| e.message.starts_with(&head))
+    }
+
+    /// Reads the TCP-MD5 key of `prefix.password.file` (once per file).
+    fn password(&mut self, prefix: &str, raw: Option<&RawPassword>) -> Option<Password> {
+        let raw = raw?;
+        let path = format!("{prefix}.password.file");
+        let file = self.path(&raw.file);
+        if let Some(known) = self.passwords.get(&file) {
+            return known.clone();
+        }
+        let result = match std::fs::read(&file) {
+            Err(e) => Err(format!("cannot read password file {}: {e}", file.display())),
+            Ok(mut bytes) => {
+                if bytes.last() == Some(&b'\n') {
+                    bytes.pop();
+                    if bytes.last() == Some(&b'\r') {
+                        bytes.pop();
+                    }
+                }
+                if bytes.is_empty() {
+                    Err(format!("password file {} is empty", file.display()))
+                } else if bytes.len() > MD5_MAX_KEY {
+                    Err(format!(
+                        "password file {} holds {} bytes; TCP-MD5 keys are at most {MD5_MAX_KEY}",
+                        file.display(),
+                        bytes.len()
+                    ))
+                } else {
+                    Ok(Password(bytes))
+                }
+            }
+        };
+        let password = match result {
+            Ok(p) => Some(p),
+            Err(message) => {
+                self.error(&path, message);
+                None
+            }
+        };
+        self.passwords.insert(file, password.clone());
+        password
+    }
+
+    /// Checks a peer address: usable, not ours, not listed before.
+    fn peer_address(
+        &mut self,
+        path: &str,
+        address: IpAddr,
+        own: &Own,
+        seen: &mut HashMap<IpAddr, String>,
+    ) {
+        let unusable = match address {
+            IpAddr::V4(a) => a.is_unspecified() || a.is_multicast() || a.is_broadcast(),
+            IpAddr::V6(a) => a.is_unspecified() || a.is_multicast(),
+        };
+        if unusable {
+            self.error(path, format!("{address} is not a usable peer address"));
+        } else if address == IpAddr::V4(own.router_id) {
+            self.error(path, format!("{address} is this node's own routerId"));
+        } else if address == own.listen {
+            self.error(path, format!("{address} is this node's own listen.address"));
+        }
+        match seen.get(&address) {
+            Some(first) => {
+                let first = first.clone();
+                self.error(path, format!("{address} is already a peer ({first})"));
+            }
+            None => {
+                seen.insert(address, path.to_string());
+            }
+        }
+    }
+
+    fn peer(
+        &mut self,
+        i: usize,
+        raw: &RawPeer,
+        local_as: u32,
+        own: &Own,
+        seen: &mut HashMap<IpAddr, String>,
+    ) -> Option<Peer> {
+        let p = format!("peers[{i}]");
+        self.peer_address(&format!("{p}.peerIP"), raw.peer_ip, own, seen);
+        let as_number = self.as_number(&format!("{p}.asNumber"), raw.as_number);
+        let (hold_time, keepalive_time, connect_retry_time) = self.timers(
+            &p,
+            raw.hold_time,
+            raw.keepalive_time,
+            raw.connect_retry_time,
+        );
+        let port = self.port(&format!("{p}.port"), raw.port);
+        let password = self.password(&p, raw.password.as_ref());
+        if raw.ttl_security == Some(0) {
+            self.error(&format!("{p}.ttlSecurity"), "the hop count is 1..=255");
+        }
+        if let Some(src) = raw.source_address {
+            if src.is_ipv4() != raw.peer_ip.is_ipv4() {
+                self.error(
+                    &format!("{p}.sourceAddress"),
+                    format!(
+                        "{src} is not of the same address family as peerIP {}",
+                        raw.peer_ip
+                    ),
+                );
+            }
+        }
+        if raw.max_prefixes == Some(0) {
+            self.error(
+                &format!("{p}.maxPrefixes"),
+                "must be at least 1 (leave it out for no limit)",
+            );
+        }
+        if let Some(asn) = as_number {
+            if raw.route_reflector_client && asn != local_as && local_as != 0 {
+                self.error(
+                    &format!("{p}.routeReflectorClient"),
+                    format!("route reflection is for iBGP peers, and AS {asn} is not this node's AS {local_as}"),
+                );
+            }
+        }
+        Some(Peer {
+            kind: PeerKind::Global,
+            address: raw.peer_ip,
+            port,
+            as_number: as_number?,
+            password,
+            hold_time,
+            keepalive_time,
+            connect_retry_time,
+            passive: raw.passive,
+            route_reflector_client: raw.route_reflector_client,
+            ttl_security: raw.ttl_security,
+            source_address: raw.source_address,
+            max_prefixes: raw.max_prefixes,
+            description: raw.description.clone(),
+        })
+    }
+
+    fn fib(&mut self, raw: Option<&super::raw::RawFib>) -> Fib {
+        let protocol = match raw.and_then(|f| f.protocol) {
+            Some(n @ 0..=4) => {
+                self.error(
+                    "fib.protocol",
+                    format!("{n} is one of the kernel's own (unspec, redirect, kernel, boot, static); pick an unused number such as {DEFAULT_FIB_PROTOCOL}"),
+                );
+                DEFAULT_FIB_PROTOCOL
+            }
+            Some(n) => n,
+            None => DEFAULT_FIB_PROTOCOL,
+        };
+        Fib {
+            table: raw.and_then(|f| f.table).map_or(MAIN_TABLE, |t| t.0),
+            protocol,
+            ecmp: raw.and_then(|f| f.ecmp).unwrap_or(true),
+        }
+    }
+}
