@@ -7,7 +7,10 @@
 //!
 //! Contract:
 //! - [`load_documents`] parses every document of a file (separated by `---`) into
-//!   `T`. Documents that are empty (a trailing `---`, a bare `~`) are skipped;
+//!   `T`. [`documents`] yields them one at a time before deserialization, so a
+//!   file mixing kinds can pick each document's type from
+//!   `source.positions().scalar("kind")` and still get serde_yaml's exact error
+//!   locations. Documents that are empty (a trailing `---`, a bare `~`) are skipped;
 //!   [`Document::index`] keeps the 0-based number of the document in the file.
 //! - Deserialization errors (syntax, unknown field — use
 //!   `#[serde(deny_unknown_fields)]` on `T` —, missing field, wrong type, a
@@ -52,45 +55,131 @@ pub fn load_documents<T: DeserializeOwned>(
     file: &Path,
     text: &str,
 ) -> Result<Vec<Document<T>>, LocatedErrors> {
-    let index = positions::index_documents(file, text);
-    let complete = index.complete;
-    let mut indexed = index.documents.into_iter();
     let mut docs = Vec::new();
     let mut errors = LocatedErrors::new();
-    // serde_yaml yields one deserializer per document; each consumes at least one
-    // line, so this bound is never reached on real input.
-    let limit = text.lines().count() + 2;
-    for (index, de) in serde_yaml::Deserializer::from_str(text)
-        .enumerate()
-        .take(limit)
-    {
-        let (positions, empty) = match indexed.next() {
-            Some(d) => (d.positions, d.empty),
-            // The event parser saw the whole stream and no document here: serde_yaml
-            // reports one empty document for a text without any.
-            None => (Positions::empty(file, Location::START), complete),
-        };
-        if empty {
-            continue;
-        }
-        match T::deserialize(de) {
-            Ok(value) => docs.push(Document {
-                value,
-                positions,
-                index,
-            }),
-            Err(e) => {
-                let error = serde_error::located(file, &e, positions.at(""));
-                // After a syntax error serde_yaml repeats it for every further
-                // document it is asked for: the rest of the file is unreadable.
-                if errors.iter().last() == Some(&error) {
-                    break;
-                }
-                errors.push(error);
-            }
+    for source in documents(file, text) {
+        match source.deserialize::<T>() {
+            Ok(doc) => docs.push(doc),
+            Err(e) => errors.push(e),
         }
     }
     errors.into_result(docs)
+}
+
+/// The non-empty documents of `text`, one at a time, not yet deserialized: look at
+/// [`DocumentSource::positions`] (e.g. `positions().scalar("kind")`) to choose the
+/// type, then [`DocumentSource::deserialize`] into it. For files whose documents
+/// are of several kinds (policies, endpoints); one pass over the text.
+///
+/// After a syntax error the iterator ends with the document that holds it (whose
+/// `deserialize` reports the error): the rest of the stream cannot be read.
+pub fn documents<'a>(file: &'a Path, text: &'a str) -> Documents<'a> {
+    let index = positions::index_documents(file, text);
+    Documents {
+        file,
+        inner: serde_yaml::Deserializer::from_str(text),
+        complete: index.complete,
+        budget: if index.complete {
+            // One deserializer per document; each document takes at least a line.
+            text.lines().count() + 2
+        } else {
+            index.documents.len().max(1)
+        },
+        indexed: index.documents.into_iter(),
+        next_index: 0,
+    }
+}
+
+/// Iterator over the documents of a text; see [`documents`].
+pub struct Documents<'a> {
+    file: &'a Path,
+    inner: serde_yaml::Deserializer<'a>,
+    indexed: std::vec::IntoIter<positions::IndexedDocument>,
+    complete: bool,
+    /// Documents serde_yaml may still be asked for.
+    budget: usize,
+    next_index: usize,
+}
+
+impl std::fmt::Debug for Documents<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Documents")
+            .field("file", &self.file)
+            .field("next_index", &self.next_index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Iterator for Documents<'a> {
+    type Item = DocumentSource<'a>;
+
+    fn next(&mut self) -> Option<DocumentSource<'a>> {
+        loop {
+            if self.budget == 0 {
+                return None;
+            }
+            self.budget -= 1;
+            let de = self.inner.next()?;
+            let index = self.next_index;
+            self.next_index += 1;
+            let (positions, empty) = match self.indexed.next() {
+                Some(d) => (d.positions, d.empty),
+                // The event parser saw the whole stream and no document here:
+                // serde_yaml reports one empty document for a text without any.
+                None => (Positions::empty(self.file, Location::START), self.complete),
+            };
+            if !empty {
+                return Some(DocumentSource {
+                    file: self.file,
+                    de,
+                    positions,
+                    index,
+                });
+            }
+        }
+    }
+}
+
+/// One document of a stream, positions known, value not yet deserialized.
+pub struct DocumentSource<'a> {
+    file: &'a Path,
+    de: serde_yaml::Deserializer<'a>,
+    positions: Positions,
+    index: usize,
+}
+
+impl std::fmt::Debug for DocumentSource<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DocumentSource")
+            .field("file", &self.file)
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+impl DocumentSource<'_> {
+    /// Where each node of the document starts, and its top-level scalars.
+    pub fn positions(&self) -> &Positions {
+        &self.positions
+    }
+
+    /// 0-based number of the document in its file (empty documents count too).
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Deserializes the document into `T`; the error is located where serde_yaml
+    /// found the problem and names the field.
+    pub fn deserialize<T: DeserializeOwned>(self) -> Result<Document<T>, LocatedError> {
+        match T::deserialize(self.de) {
+            Ok(value) => Ok(Document {
+                value,
+                positions: self.positions,
+                index: self.index,
+            }),
+            Err(e) => Err(serde_error::located(self.file, &e, self.positions.at(""))),
+        }
+    }
 }
 
 /// Parses a file that must hold exactly one document.

@@ -29,6 +29,9 @@ pub struct Positions {
     file: PathBuf,
     start: Location,
     nodes: HashMap<String, NodePosition>,
+    /// Text of the scalars of the top two levels (`kind`, `metadata.name`), so a
+    /// caller can pick the type of a document before deserializing it.
+    scalars: HashMap<String, String>,
 }
 
 impl Positions {
@@ -38,6 +41,7 @@ impl Positions {
             file: file.to_path_buf(),
             start,
             nodes: HashMap::new(),
+            scalars: HashMap::new(),
         }
     }
 
@@ -68,6 +72,14 @@ impl Positions {
     /// A located error pointing at the value at `path` (see [`Positions::at`]).
     pub fn error(&self, path: &str, message: impl Into<String>) -> LocatedError {
         LocatedError::new(&self.file, self.at(path), message)
+    }
+
+    /// The text of the scalar at `path`, for paths at most two levels deep
+    /// (`kind`, `apiVersion`, `metadata.name`); `None` for deeper paths, for
+    /// collections, and for paths the document does not have. Meant for choosing
+    /// the type of a document before deserializing it (see [`super::documents`]).
+    pub fn scalar(&self, path: &str) -> Option<&str> {
+        self.scalars.get(path).map(String::as_str)
     }
 
     /// How many nodes are indexed.
@@ -173,12 +185,12 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
                         && matches!(value.as_str(), "" | "~" | "null" | "Null" | "NULL");
                     doc.empty = null;
                 }
-                node(doc, &mut stack, at, Some(value), false);
+                node(doc, &mut stack, at, Some(value), false, false);
             }
             Event::Alias(_) => {
                 if let Some(doc) = current.as_mut() {
                     doc.empty = false;
-                    node(doc, &mut stack, at, Some("*"), false);
+                    node(doc, &mut stack, at, Some("*"), false, true);
                 }
             }
             Event::SequenceStart(..) | Event::MappingStart(..) => {
@@ -187,7 +199,7 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
                 };
                 doc.empty = false;
                 let is_map = matches!(event, Event::MappingStart(..));
-                node(doc, &mut stack, at, None, is_map);
+                node(doc, &mut stack, at, None, is_map, false);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
@@ -205,13 +217,14 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
 }
 
 /// Records a node starting at `at`; pushes a frame when it is a collection
-/// (`scalar` is `None`).
+/// (`scalar` is `None`). An alias is recorded as a scalar without text.
 fn node(
     doc: &mut IndexedDocument,
     stack: &mut Vec<Frame>,
     at: Location,
     scalar: Option<&str>,
     is_map: bool,
+    alias: bool,
 ) {
     let (path, key) = match stack.last_mut() {
         None => (String::new(), None),
@@ -252,6 +265,14 @@ fn node(
             }
         },
     };
+    if let Some(text) = scalar.filter(|_| !alias) {
+        if stack.len() <= 2 {
+            doc.positions
+                .scalars
+                .entry(path.clone())
+                .or_insert_with(|| text.to_string());
+        }
+    }
     doc.positions
         .nodes
         .entry(path.clone())

@@ -179,3 +179,65 @@ fn complex_keys_and_aliases_do_not_confuse_the_index() {
     assert_eq!(p.at("m"), Location::new(4, 4));
     assert_eq!(p.at("last.n"), Location::new(5, 11));
 }
+
+#[test]
+fn documents_of_several_kinds_in_one_pass() {
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct A {
+        #[allow(dead_code)]
+        kind: String,
+        a: u32,
+    }
+    #[derive(Debug, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct B {
+        kind: String,
+        #[allow(dead_code)]
+        metadata: std::collections::BTreeMap<String, String>,
+    }
+    let text = "kind: A\na: 1\n---\nkind: B\nmetadata: { name: x }\n---\n---\nkind: A\na: -1\n";
+    let mut seen = Vec::new();
+    for src in documents(Path::new(FILE), text) {
+        let kind = src.positions().scalar("kind").map(str::to_string);
+        let name = src.positions().scalar("metadata.name").map(str::to_string);
+        let index = src.index();
+        let result = match kind.as_deref() {
+            Some("A") => src.deserialize::<A>().map(|d| format!("A{}", d.value.a)),
+            Some("B") => src
+                .deserialize::<B>()
+                .map(|d| format!("B {}", d.value.kind)),
+            _ => unreachable!(),
+        };
+        seen.push((index, name, result.map_err(|e| e.to_string())));
+    }
+    assert_eq!(seen.len(), 3);
+    assert_eq!(seen[0], (0, None, Ok("A1".to_string())));
+    assert_eq!(seen[1], (1, Some("x".to_string()), Ok("B B".to_string())));
+    assert_eq!(seen[2].0, 3);
+    let err = seen[2].2.clone().unwrap_err();
+    assert!(
+        err.starts_with("node.yaml:9:4: a: invalid type: integer `-1`, expected u32"),
+        "{err}"
+    );
+}
+
+#[test]
+fn syntax_error_in_a_later_document_keeps_the_earlier_ones() {
+    let text = "nodeName: a\n---\nnodeName: b: c\n---\nnodeName: c\n";
+    let results: Vec<_> = documents(Path::new(FILE), text)
+        .map(|s| {
+            s.deserialize::<Conf>()
+                .map(|d| d.value.node_name)
+                .map_err(|e| e.to_string())
+        })
+        .collect();
+    assert_eq!(results.len(), 2, "{results:?}");
+    assert_eq!(results[0], Ok("a".to_string()));
+    assert!(
+        results[1]
+            .as_ref()
+            .is_err_and(|e| e.starts_with("node.yaml:3:12: mapping values are not allowed")),
+        "{results:?}"
+    );
+}
