@@ -1,0 +1,51 @@
+//! The message summary both sides reduce to, and canonical address/prefix text.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+
+/// An AS_PATH / AS4_PATH segment: type name and ASNs.
+pub type Segment = (String, Vec<u64>);
+
+/// One BGP message, reduced to what tshark and tern must agree on.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Msg {
+    pub kind: String,
+    pub withdrawn: BTreeSet<String>,
+    pub nlri: BTreeSet<String>,
+    pub origin: Option<String>,
+    pub as_path: Option<Vec<Segment>>,
+    pub as4_path: Option<Vec<Segment>>,
+    pub next_hop: Option<String>,
+    pub mp_next_hop: Option<String>,
+    pub mp_link_local: Option<String>,
+    pub med: Option<u64>,
+    pub local_pref: Option<u64>,
+    pub communities: BTreeSet<String>,
+    pub large_communities: BTreeSet<String>,
+}
+
+/// Canonical prefix text: address as Rust prints it, `/len`.
+pub fn prefix(addr: &str, len: u64) -> String {
+    let ip: IpAddr = addr
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {addr:?}: {e}"));
+    format!("{ip}/{len}")
+}
+
+pub fn canonical_prefix(s: &str) -> String {
+    let (addr, len) = s
+        .split_once('/')
+        .unwrap_or_else(|| panic!("not a prefix: {s:?}"));
+    prefix(
+        addr,
+        len.parse()
+            .unwrap_or_else(|e| panic!("bad length in {s:?}: {e}")),
+    )
+}
+
+pub fn canonical_addr(s: &str) -> String {
+    let ip: IpAddr = s
+        .parse()
+        .unwrap_or_else(|e| panic!("bad address {s:?}: {e}"));
+    ip.to_string()
+}
