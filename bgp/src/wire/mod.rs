@@ -14,6 +14,7 @@ mod wire_enum;
 
 pub mod attributes;
 pub mod capability;
+pub mod codec;
 pub mod context;
 pub mod error;
 pub mod family;
@@ -32,6 +33,7 @@ pub use capability::{
     AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, GracefulRestart,
     GracefulRestartFamily,
 };
+pub use codec::{decode_message, encode_message, encode_to_vec, BgpCodec, CodecError};
 pub use context::{DecodeContext, EncodeContext, FamilySet};
 pub use error::{AttributeError, DecodeError, EncodeError, ErrorAction};
 pub use family::{AddressFamily, Afi, Safi};
