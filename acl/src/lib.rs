@@ -3,4 +3,38 @@
 //! to nftables and iptables, and atomic, incremental apply with rollback.
 #![warn(missing_docs)]
 
+pub mod apply;
+pub mod compile;
+pub mod endpoint;
+pub mod explain;
+pub mod ir;
+pub mod loader;
+pub mod model;
+pub mod render;
 pub mod selector;
+
+pub use apply::{Applier, ApplyError, ApplyMode, ApplyReport};
+pub use compile::{compile, CompileOptions};
+pub use endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
+pub use ir::Ir;
+pub use loader::{load_paths, Bundle, LoadError};
+pub use render::Backend;
+
+/// Loads `paths` and compiles them: what the agent calls on start and on every change.
+/// On error nothing should be applied (the rules in force stay).
+pub fn load_and_compile(
+    paths: &[std::path::PathBuf],
+    opts: &CompileOptions,
+) -> Result<(Bundle, Ir), LoadError> {
+    let bundle = load_paths(paths)?;
+    let ir = compile(&bundle, opts);
+    Ok((bundle, ir))
+}
+
+/// The text `tern policy render` prints for a backend.
+pub fn render_text(ir: &Ir, backend: Backend) -> String {
+    match backend {
+        Backend::Nftables => render::nft::table_text(&render::nft::render(ir)),
+        Backend::Iptables => render::iptables::display_text(&render::iptables::render(ir)),
+    }
+}

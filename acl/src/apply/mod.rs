@@ -1,0 +1,190 @@
+//! Applying rendered rules to the kernel: nftables through `nft -c -f -` then `nft -f -`
+//! (one transaction), iptables through `ipset restore` + `iptables-restore --noflush`.
+//! The [`Applier`] remembers what it last applied and writes only what changed; on any
+//! failure the rules in force stay as they were and the error says which tool refused
+//! what. This is the only part of `acl` that runs processes.
+
+mod iptables;
+mod nft;
+
+use std::io::Write as _;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::ir::Ir;
+use crate::render::iptables::IptRuleset;
+use crate::render::nft::NftRuleset;
+use crate::render::Backend;
+
+/// Why an apply or flush failed. The rules in force are unchanged unless noted.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// A tool could not be started.
+    #[error("cannot run {cmd}: {source}")]
+    Spawn {
+        /// The command.
+        cmd: String,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A tool rejected its input.
+    #[error("{cmd} failed: {stderr}")]
+    Rejected {
+        /// The command.
+        cmd: String,
+        /// What it printed.
+        stderr: String,
+    },
+}
+
+/// How an apply went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApplyMode {
+    /// Nothing changed since the last apply; no tool ran.
+    Unchanged,
+    /// Only changed chains and sets were rewritten.
+    Incremental,
+    /// tern's whole table/chains were replaced.
+    Full,
+}
+
+/// The result of a successful apply, for logs and metrics.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ApplyReport {
+    /// Full, incremental or nothing to do.
+    pub mode: ApplyMode,
+    /// Rules in the ruleset now in force.
+    pub rules: usize,
+    /// Named sets (and maps) in force.
+    pub sets: usize,
+    /// Wall time spent.
+    pub duration: Duration,
+}
+
+/// What was last applied.
+#[derive(Debug, Clone)]
+enum Applied {
+    Nft(NftRuleset),
+    Ipt(IptRuleset),
+}
+
+/// Applies successive IRs, incrementally after the first.
+#[derive(Debug)]
+pub struct Applier {
+    backend: Backend,
+    last: Option<Applied>,
+}
+
+impl Applier {
+    /// An applier that has applied nothing yet (its first apply is a full replacement).
+    pub fn new(backend: Backend) -> Applier {
+        Applier {
+            backend,
+            last: None,
+        }
+    }
+
+    /// The backend.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Makes the kernel match `ir`. On error nothing changed and the next apply retries
+    /// against the last good state.
+    pub fn apply(&mut self, ir: &Ir) -> Result<ApplyReport, ApplyError> {
+        let start = Instant::now();
+        let (mode, rules, sets) = match self.backend {
+            Backend::Nftables => {
+                let next = crate::render::nft::render(ir);
+                let prev = match &self.last {
+                    Some(Applied::Nft(p)) => Some(p),
+                    _ => None,
+                };
+                let mode = nft::apply(prev, &next)?;
+                let (r, s) = crate::render::nft::counts(&next);
+                self.last = Some(Applied::Nft(next));
+                (mode, r, s)
+            }
+            Backend::Iptables => {
+                let next = crate::render::iptables::render(ir);
+                let prev = match &self.last {
+                    Some(Applied::Ipt(p)) => Some(p),
+                    _ => None,
+                };
+                let mode = iptables::apply(prev, &next)?;
+                let (r, s) = crate::render::iptables::counts(&next);
+                self.last = Some(Applied::Ipt(next));
+                (mode, r, s)
+            }
+        };
+        Ok(ApplyReport {
+            mode,
+            rules,
+            sets,
+            duration: start.elapsed(),
+        })
+    }
+
+    /// Removes every rule, chain and set tern owns (other tables and chains untouched).
+    pub fn flush(&mut self) -> Result<(), ApplyError> {
+        flush(self.backend)?;
+        self.last = None;
+        Ok(())
+    }
+}
+
+/// Removes tern's rules for a backend: `table inet tern`, or the `tern-` chains, their
+/// jumps and the `tern-` ipsets.
+pub fn flush(backend: Backend) -> Result<(), ApplyError> {
+    match backend {
+        Backend::Nftables => nft::flush(),
+        Backend::Iptables => iptables::flush(),
+    }
+}
+
+/// Runs `cmd args` with `input` on stdin; stdout on success.
+pub(crate) fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String, ApplyError> {
+    let name = format!("{cmd} {}", args.join(" "));
+    let mut child = Command::new(cmd)
+        .args(args)
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ApplyError::Spawn {
+            cmd: name.clone(),
+            source,
+        })?;
+    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+        stdin
+            .write_all(text.as_bytes())
+            .map_err(|source| ApplyError::Spawn {
+                cmd: name.clone(),
+                source,
+            })?;
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|source| ApplyError::Spawn {
+            cmd: name.clone(),
+            source,
+        })?;
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+    } else {
+        let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        if stderr.len() > 4000 {
+            let mut cut = 4000;
+            while !stderr.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            stderr.truncate(cut);
+            stderr.push_str(" …");
+        }
+        Err(ApplyError::Rejected { cmd: name, stderr })
+    }
+}

@@ -1,0 +1,41 @@
+//! nftables apply: check, then one atomic `nft -f -` transaction.
+
+use super::{run, ApplyError, ApplyMode};
+use crate::render::nft::{diff_transaction, full_transaction, NftRuleset, TABLE};
+
+fn transact(script: &str) -> Result<(), ApplyError> {
+    run("nft", &["-c", "-f", "-"], Some(script))?;
+    run("nft", &["-f", "-"], Some(script))?;
+    Ok(())
+}
+
+/// Turns the kernel's tern table from `prev` (what this process applied last) into
+/// `next`. When the incremental transaction is refused (the table was changed or removed
+/// behind tern's back), falls back to a full replacement.
+pub(super) fn apply(prev: Option<&NftRuleset>, next: &NftRuleset) -> Result<ApplyMode, ApplyError> {
+    if let Some(p) = prev {
+        if p == next {
+            return Ok(ApplyMode::Unchanged);
+        }
+        if let Some(script) = diff_transaction(p, next) {
+            match transact(&script) {
+                Ok(()) => return Ok(ApplyMode::Incremental),
+                Err(e) => {
+                    tracing::warn!(error = %e, "incremental nft transaction refused; replacing the table")
+                }
+            }
+        }
+    }
+    transact(&full_transaction(next))?;
+    Ok(ApplyMode::Full)
+}
+
+/// Deletes `table inet tern` if it exists.
+pub(super) fn flush() -> Result<(), ApplyError> {
+    run(
+        "nft",
+        &["-f", "-"],
+        Some(&format!("table {TABLE}\ndelete table {TABLE}\n")),
+    )?;
+    Ok(())
+}

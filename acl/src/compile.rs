@@ -1,0 +1,467 @@
+//! Compilation: policies + endpoints → [`Ir`]. Decides which policies apply to which
+//! endpoint and direction (Calico order: `order`, then name), resolves rule selectors to
+//! address sets of endpoint IPs, splits rules by IP family, and names sets by content.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ipnet::IpNet;
+
+use crate::endpoint::Namespace;
+use crate::ir::{
+    short_hash, AddrSet, Direction, EndpointKind, EndpointPolicy, FailsafePort, Family, Ir, IrRule,
+    Marks, Match, PolicyChain, PolicyKey, PortRef, Side,
+};
+use crate::loader::Bundle;
+use crate::model::{Entity, IpVersion, Policy, PolicyKind, PortRange, Protocol, Rule};
+use crate::selector::{Labels, Selector, Target};
+
+/// Knobs of compilation.
+#[derive(Debug, Clone)]
+pub struct CompileOptions {
+    /// Host endpoints: inbound ports always allowed.
+    pub failsafe_in: Vec<FailsafePort>,
+    /// Host endpoints: outbound ports always allowed.
+    pub failsafe_out: Vec<FailsafePort>,
+    /// Packet-mark bits used between chains (must not collide with other users).
+    pub marks: Marks,
+}
+
+impl Default for CompileOptions {
+    fn default() -> Self {
+        let fs = |protocol, port| FailsafePort { protocol, port };
+        CompileOptions {
+            failsafe_in: vec![
+                fs(Protocol::Tcp, 22),
+                fs(Protocol::Udp, 68),
+                fs(Protocol::Tcp, 179),
+                fs(Protocol::Tcp, 2379),
+                fs(Protocol::Tcp, 2380),
+                fs(Protocol::Tcp, 6443),
+            ],
+            failsafe_out: vec![
+                fs(Protocol::Udp, 53),
+                fs(Protocol::Udp, 67),
+                fs(Protocol::Tcp, 179),
+                fs(Protocol::Tcp, 2379),
+                fs(Protocol::Tcp, 2380),
+                fs(Protocol::Tcp, 6443),
+            ],
+            marks: Marks {
+                accept: 0x0010_0000,
+                pass: 0x0020_0000,
+            },
+        }
+    }
+}
+
+/// An endpoint as the compiler sees it.
+struct Ep<'a> {
+    key: String,
+    interface: &'a str,
+    kind: EndpointKind,
+    namespace: Option<&'a str>,
+    labels: Labels,
+    ips: Vec<IpNet>,
+}
+
+struct Compiler<'a> {
+    eps: Vec<Ep<'a>>,
+    namespaces: BTreeMap<String, Labels>,
+    addr_sets: BTreeMap<String, AddrSet>,
+    port_sets: BTreeMap<String, Vec<PortRange>>,
+}
+
+/// Sorts policies as Calico does: by order (unset last), then name, then namespace.
+pub fn sort_policies(policies: &mut [&Policy]) {
+    policies.sort_by(|a, b| {
+        let oa = a.order.unwrap_or(f64::INFINITY);
+        let ob = b.order.unwrap_or(f64::INFINITY);
+        oa.total_cmp(&ob)
+            .then_with(|| a.id.name.cmp(&b.id.name))
+            .then_with(|| a.id.cmp(&b.id))
+    });
+}
+
+/// Compiles a bundle.
+pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
+    let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
+    for w in &bundle.workloads {
+        namespaces.insert(
+            w.namespace.clone(),
+            Namespace::implicit(&w.namespace).effective_labels(),
+        );
+    }
+    for n in &bundle.namespaces {
+        namespaces.insert(n.name.clone(), n.effective_labels());
+    }
+    let mut eps: Vec<Ep<'_>> = bundle
+        .workloads
+        .iter()
+        .map(|w| Ep {
+            key: w.key(),
+            interface: &w.interface,
+            kind: EndpointKind::Workload,
+            namespace: Some(&w.namespace),
+            labels: w.effective_labels(),
+            ips: w.ips.clone(),
+        })
+        .chain(bundle.hosts.iter().map(|h| Ep {
+            key: h.name.clone(),
+            interface: &h.interface,
+            kind: EndpointKind::Host,
+            namespace: None,
+            labels: h.labels.clone(),
+            ips: h.expected_ips.iter().map(|a| IpNet::from(*a)).collect(),
+        }))
+        .collect();
+    eps.sort_by(|a, b| a.interface.cmp(b.interface));
+    let mut c = Compiler {
+        eps,
+        namespaces,
+        addr_sets: BTreeMap::new(),
+        port_sets: BTreeMap::new(),
+    };
+
+    let mut policies: Vec<&Policy> = bundle.policies.iter().collect();
+    sort_policies(&mut policies);
+
+    let mut endpoints = Vec::new();
+    let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
+    for ep in &c.eps {
+        let mut ingress = Vec::new();
+        let mut egress = Vec::new();
+        for p in &policies {
+            if !c.applies(p, ep) {
+                continue;
+            }
+            let id = p.id.to_string();
+            if p.ingress.is_some() {
+                ingress.push((id.clone(), Direction::Ingress));
+            }
+            if p.egress.is_some() {
+                egress.push((id, Direction::Egress));
+            }
+        }
+        if ingress.is_empty() && egress.is_empty() {
+            continue;
+        }
+        used.extend(ingress.iter().cloned());
+        used.extend(egress.iter().cloned());
+        endpoints.push(EndpointPolicy {
+            interface: ep.interface.to_string(),
+            endpoint: ep.key.clone(),
+            kind: ep.kind,
+            ingress: (!ingress.is_empty()).then_some(ingress),
+            egress: (!egress.is_empty()).then_some(egress),
+        });
+    }
+
+    let mut chains = BTreeMap::new();
+    for p in &policies {
+        for (dir, rules) in [
+            (Direction::Ingress, &p.ingress),
+            (Direction::Egress, &p.egress),
+        ] {
+            let key = (p.id.to_string(), dir);
+            let Some(rules) = rules else { continue };
+            if !used.contains(&key) {
+                continue;
+            }
+            let mut out = Vec::new();
+            for (i, r) in rules.iter().enumerate() {
+                for matches in c.rule(p, r) {
+                    out.push(IrRule {
+                        index: i,
+                        matches,
+                        action: r.action,
+                    });
+                }
+            }
+            chains.insert(
+                key,
+                PolicyChain {
+                    policy: p.id.to_string(),
+                    direction: dir,
+                    rules: out,
+                },
+            );
+        }
+    }
+    let mut failsafe_in = opts.failsafe_in.clone();
+    failsafe_in.sort();
+    failsafe_in.dedup();
+    let mut failsafe_out = opts.failsafe_out.clone();
+    failsafe_out.sort();
+    failsafe_out.dedup();
+    Ir {
+        addr_sets: c.addr_sets,
+        port_sets: c.port_sets,
+        chains,
+        endpoints,
+        failsafe_in,
+        failsafe_out,
+        marks: opts.marks,
+    }
+}
+
+impl Compiler<'_> {
+    fn ns_labels(&self, ns: &str) -> Labels {
+        self.namespaces
+            .get(ns)
+            .cloned()
+            .unwrap_or_else(|| Namespace::implicit(ns).effective_labels())
+    }
+
+    /// Does a namespace selector select this endpoint's namespace?
+    fn ns_selects(&self, sel: &Selector, ep: &Ep<'_>) -> bool {
+        match ep.namespace {
+            Some(ns) => sel.matches(Target {
+                labels: &self.ns_labels(ns),
+                global: false,
+            }),
+            None => {
+                sel.mentions_global()
+                    && sel.matches(Target {
+                        labels: &Labels::new(),
+                        global: true,
+                    })
+            }
+        }
+    }
+
+    fn applies(&self, p: &Policy, ep: &Ep<'_>) -> bool {
+        let target = Target {
+            labels: &ep.labels,
+            global: ep.namespace.is_none(),
+        };
+        match p.id.kind {
+            PolicyKind::Calico | PolicyKind::Kubernetes => {
+                ep.namespace.is_some()
+                    && ep.namespace == p.id.namespace.as_deref()
+                    && p.selector.matches(target)
+            }
+            PolicyKind::CalicoGlobal => {
+                p.selector.matches(target)
+                    && p.namespace_selector
+                        .as_ref()
+                        .is_none_or(|ns| self.ns_selects(ns, ep))
+            }
+        }
+    }
+
+    /// Endpoints an entity selector refers to, in the policy's scope.
+    fn select(&self, p: &Policy, sel: &Selector, ns_sel: Option<&Selector>) -> Vec<IpNet> {
+        let mut ips = Vec::new();
+        for ep in &self.eps {
+            let in_scope = match (ns_sel, p.id.namespace.as_deref()) {
+                (Some(nss), _) => self.ns_selects(nss, ep),
+                (None, Some(ns)) => ep.namespace == Some(ns),
+                (None, None) => true,
+            };
+            let target = Target {
+                labels: &ep.labels,
+                global: ep.namespace.is_none(),
+            };
+            if in_scope && sel.matches(target) {
+                ips.extend(ep.ips.iter().copied());
+            }
+        }
+        ips
+    }
+
+    fn addr_set(&mut self, family: Family, nets: Vec<IpNet>, origin: String, key: &str) -> String {
+        let tag = match family {
+            Family::V4 => '4',
+            Family::V6 => '6',
+        };
+        let kind = if origin.starts_with("selector") {
+            's'
+        } else {
+            'n'
+        };
+        let name = format!("{kind}{tag}-{}", short_hash(key));
+        let nets: Vec<IpNet> = nets
+            .into_iter()
+            .filter(|n| Family::of(n) == family)
+            .collect();
+        let nets = IpNet::aggregate(&nets);
+        self.addr_sets.entry(name.clone()).or_insert(AddrSet {
+            family,
+            nets,
+            origin,
+        });
+        name
+    }
+
+    fn ports(&mut self, ports: &[PortRange]) -> PortRef {
+        let mut list = ports.to_vec();
+        list.sort();
+        list.dedup();
+        if let [one] = list.as_slice() {
+            return PortRef::Inline(*one);
+        }
+        let key: Vec<String> = list.iter().map(ToString::to_string).collect();
+        let name = format!("p-{}", short_hash(&key.join(",")));
+        self.port_sets.entry(name.clone()).or_insert(list);
+        PortRef::Set(name)
+    }
+
+    /// Address matches of one side for one family.
+    fn side(&mut self, p: &Policy, e: &Entity, side: Side, f: Family, out: &mut Vec<Match>) {
+        let nets_key = |nets: &[IpNet]| {
+            let mut v: Vec<String> = nets
+                .iter()
+                .filter(|n| Family::of(n) == f)
+                .map(ToString::to_string)
+                .collect();
+            v.sort();
+            v.join(",")
+        };
+        if !e.nets.is_empty() {
+            let k = nets_key(&e.nets);
+            let set = self.addr_set(f, e.nets.clone(), format!("nets {k}"), &k);
+            out.push(Match::Addr {
+                side,
+                set,
+                negate: false,
+            });
+        }
+        let fam_not: Vec<IpNet> = e
+            .not_nets
+            .iter()
+            .filter(|n| Family::of(n) == f)
+            .copied()
+            .collect();
+        if !fam_not.is_empty() {
+            let k = nets_key(&fam_not);
+            let set = self.addr_set(f, fam_not, format!("nets {k}"), &k);
+            out.push(Match::Addr {
+                side,
+                set,
+                negate: true,
+            });
+        }
+        let scope =
+            p.id.namespace
+                .clone()
+                .map_or("global".to_string(), |n| format!("ns:{n}"));
+        if e.selector.is_some() || e.namespace_selector.is_some() {
+            let sel = e.selector.clone().unwrap_or(Selector::All);
+            let nss = e.namespace_selector.as_ref();
+            let key = format!(
+                "{scope}|{sel}|{}",
+                nss.map(ToString::to_string).unwrap_or_default()
+            );
+            let origin = match nss {
+                Some(n) => format!("selector {sel} in namespaces {n}"),
+                None => format!("selector {sel} ({scope})"),
+            };
+            let ips = self.select(p, &sel, nss);
+            let set = self.addr_set(f, ips, origin, &key);
+            out.push(Match::Addr {
+                side,
+                set,
+                negate: false,
+            });
+        }
+        if let Some(ns) = &e.not_selector {
+            let key = format!("{scope}|{ns}|");
+            let ips = self.select(p, ns, None);
+            let set = self.addr_set(f, ips, format!("selector {ns} ({scope})"), &key);
+            out.push(Match::Addr {
+                side,
+                set,
+                negate: true,
+            });
+        }
+    }
+
+    /// A rule's match lists: one family-neutral list, or one per IP family.
+    fn rule(&mut self, p: &Policy, r: &Rule) -> Vec<Vec<Match>> {
+        let mut fams = vec![Family::V4, Family::V6];
+        match r.ip_version {
+            Some(IpVersion::V4) => fams.retain(|f| *f == Family::V4),
+            Some(IpVersion::V6) => fams.retain(|f| *f == Family::V6),
+            None => {}
+        }
+        match r.protocol {
+            Some(Protocol::Icmp) => fams.retain(|f| *f == Family::V4),
+            Some(Protocol::Icmpv6) => fams.retain(|f| *f == Family::V6),
+            _ => {}
+        }
+        for e in [&r.source, &r.destination] {
+            if !e.nets.is_empty() {
+                fams.retain(|f| e.nets.iter().any(|n| Family::of(n) == *f));
+            }
+        }
+        let addr_free = |e: &Entity| {
+            e.nets.is_empty()
+                && e.not_nets.is_empty()
+                && e.selector.is_none()
+                && e.not_selector.is_none()
+                && e.namespace_selector.is_none()
+        };
+        let neutral = fams.len() == 2 && addr_free(&r.source) && addr_free(&r.destination);
+        let mut common = Vec::new();
+        if let Some(pr) = r.protocol {
+            common.push(Match::Protocol {
+                protocol: pr,
+                negate: false,
+            });
+        }
+        if let Some(pr) = r.not_protocol {
+            common.push(Match::Protocol {
+                protocol: pr,
+                negate: true,
+            });
+        }
+        let mut port_matches = Vec::new();
+        if let Some(pr) = r.protocol {
+            for (side, e) in [
+                (Side::Source, &r.source),
+                (Side::Destination, &r.destination),
+            ] {
+                if !e.ports.is_empty() {
+                    port_matches.push(Match::Port {
+                        side,
+                        protocol: pr,
+                        ports: self.ports(&e.ports),
+                        negate: false,
+                    });
+                }
+                if !e.not_ports.is_empty() {
+                    port_matches.push(Match::Port {
+                        side,
+                        protocol: pr,
+                        ports: self.ports(&e.not_ports),
+                        negate: true,
+                    });
+                }
+            }
+        }
+        if neutral {
+            let mut m = common;
+            m.extend(port_matches);
+            return vec![m];
+        }
+        let mut out = Vec::new();
+        for f in fams {
+            let mut m = vec![Match::Family(f)];
+            m.extend(common.iter().cloned());
+            for (icmp, negate) in [(r.icmp, false), (r.not_icmp, true)] {
+                if let Some(icmp) = icmp {
+                    m.push(Match::Icmp {
+                        family: f,
+                        icmp,
+                        negate,
+                    });
+                }
+            }
+            self.side(p, &r.source, Side::Source, f, &mut m);
+            self.side(p, &r.destination, Side::Destination, f, &mut m);
+            m.extend(port_matches.iter().cloned());
+            out.push(m);
+        }
+        out
+    }
+}

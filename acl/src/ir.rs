@@ -1,0 +1,233 @@
+//! The compiled, backend-neutral form of the policy: named address and port sets,
+//! one chain per (policy, direction), and per-endpoint dispatch lists. Everything is
+//! sorted so that the same input always gives the same IR (and the same rendered text).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ipnet::IpNet;
+
+use crate::model::{Action, Icmp, PortRange, Protocol};
+
+/// IP family.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Family {
+    /// IPv4.
+    V4,
+    /// IPv6.
+    V6,
+}
+
+impl Family {
+    /// The family of a prefix.
+    pub fn of(n: &IpNet) -> Family {
+        match n {
+            IpNet::V4(_) => Family::V4,
+            IpNet::V6(_) => Family::V6,
+        }
+    }
+}
+
+/// Direction of a policy relative to the endpoint it applies to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Direction {
+    /// Traffic to the endpoint.
+    Ingress,
+    /// Traffic from the endpoint.
+    Egress,
+}
+
+impl fmt::Display for Direction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        })
+    }
+}
+
+/// Which address or port of the packet a match looks at.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Side {
+    /// Source address / port.
+    Source,
+    /// Destination address / port.
+    Destination,
+}
+
+/// A named set of prefixes of one family.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrSet {
+    /// Family of every member.
+    pub family: Family,
+    /// Members, aggregated (no overlaps) and sorted.
+    pub nets: Vec<IpNet>,
+    /// What the set stands for (a selector or a CIDR list), for comments.
+    pub origin: String,
+}
+
+/// Ports given to a port match: a single range inline, or a named set.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PortRef {
+    /// One port or range.
+    Inline(PortRange),
+    /// A named port set.
+    Set(String),
+}
+
+/// One condition of a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// The packet's family (only when no address match implies it).
+    Family(Family),
+    /// Layer-4 protocol is (or, negated, is not) this.
+    Protocol {
+        /// Protocol.
+        protocol: Protocol,
+        /// Negated.
+        negate: bool,
+    },
+    /// ICMP / ICMPv6 type and code.
+    Icmp {
+        /// ICMP (V4) or ICMPv6 (V6).
+        family: Family,
+        /// Type and code.
+        icmp: Icmp,
+        /// Negated.
+        negate: bool,
+    },
+    /// Address in a named set.
+    Addr {
+        /// Source or destination.
+        side: Side,
+        /// Set name (a key of [`Ir::addr_sets`]).
+        set: String,
+        /// Negated.
+        negate: bool,
+    },
+    /// Port in an inline range or named port set (the rule also matches the protocol).
+    Port {
+        /// Source or destination port.
+        side: Side,
+        /// Protocol the port belongs to.
+        protocol: Protocol,
+        /// The ports.
+        ports: PortRef,
+        /// Negated.
+        negate: bool,
+    },
+}
+
+/// One compiled rule of a policy chain.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IrRule {
+    /// Index of the rule in the policy's ingress or egress list.
+    pub index: usize,
+    /// Conditions, all of which must hold.
+    pub matches: Vec<Match>,
+    /// Verdict.
+    pub action: Action,
+}
+
+/// The compiled rules of one policy in one direction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyChain {
+    /// Policy id (`ns/name`, `knp.ns/name`, `name`).
+    pub policy: String,
+    /// Direction.
+    pub direction: Direction,
+    /// Rules in order.
+    pub rules: Vec<IrRule>,
+}
+
+/// Key of a policy chain: (policy id, direction).
+pub type PolicyKey = (String, Direction);
+
+/// Kind of endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum EndpointKind {
+    /// A container's veth.
+    Workload,
+    /// A host interface.
+    Host,
+}
+
+/// What applies to one endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EndpointPolicy {
+    /// Interface name (unique).
+    pub interface: String,
+    /// `ns/name` for workloads, the name for host endpoints.
+    pub endpoint: String,
+    /// Workload or host.
+    pub kind: EndpointKind,
+    /// Policy chains for traffic to the endpoint, in order; None = no policy selects it
+    /// for ingress (allowed).
+    pub ingress: Option<Vec<PolicyKey>>,
+    /// Policy chains for traffic from the endpoint, in order; None = allowed.
+    pub egress: Option<Vec<PolicyKey>>,
+}
+
+/// A failsafe port: traffic to it is always allowed on host endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct FailsafePort {
+    /// TCP or UDP.
+    pub protocol: Protocol,
+    /// Destination port.
+    pub port: u16,
+}
+
+/// Packet-mark bits the chains use to report verdicts to the endpoint chain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Marks {
+    /// Set by an Allow rule.
+    pub accept: u32,
+    /// Set by a Pass rule.
+    pub pass: u32,
+}
+
+/// The compiled policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ir {
+    /// Address sets by name.
+    pub addr_sets: BTreeMap<String, AddrSet>,
+    /// Port sets by name.
+    pub port_sets: BTreeMap<String, Vec<PortRange>>,
+    /// Policy chains in use, by (policy, direction).
+    pub chains: BTreeMap<PolicyKey, PolicyChain>,
+    /// Endpoints with at least one direction under policy, sorted by interface.
+    pub endpoints: Vec<EndpointPolicy>,
+    /// Host endpoints' inbound failsafe ports.
+    pub failsafe_in: Vec<FailsafePort>,
+    /// Host endpoints' outbound failsafe ports.
+    pub failsafe_out: Vec<FailsafePort>,
+    /// Mark bits.
+    pub marks: Marks,
+}
+
+impl Ir {
+    /// Number of policy rules (after family expansion).
+    pub fn rule_count(&self) -> usize {
+        self.chains.values().map(|c| c.rules.len()).sum()
+    }
+
+    /// Number of named sets.
+    pub fn set_count(&self) -> usize {
+        self.addr_sets.len() + self.port_sets.len()
+    }
+}
+
+/// A stable 64-bit FNV-1a hash, for naming sets and chains after their content.
+pub fn fnv64(s: &str) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+/// The first 12 hex digits of [`fnv64`].
+pub fn short_hash(s: &str) -> String {
+    format!("{:016x}", fnv64(s))[..12].to_string()
+}

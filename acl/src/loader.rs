@@ -1,0 +1,327 @@
+//! Loading policy and endpoint files: files or folders, several documents per file,
+//! each dispatched on its `kind` (and `apiVersion`), every problem reported as
+//! `FILE:LINE:COL: message` naming the field.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use config::yaml::{self, LocatedError, LocatedErrors, Location, Positions};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+
+use crate::endpoint::{self, HostEndpoint, Namespace, WorkloadEndpoint};
+use crate::model::{self, FieldError, Policy};
+
+/// Everything read from a set of policy and endpoint files.
+#[derive(Debug, Clone, Default)]
+pub struct Bundle {
+    /// Policies in load order.
+    pub policies: Vec<Policy>,
+    /// Workload endpoints.
+    pub workloads: Vec<WorkloadEndpoint>,
+    /// Host endpoints.
+    pub hosts: Vec<HostEndpoint>,
+    /// Declared namespaces (others exist implicitly, without labels).
+    pub namespaces: Vec<Namespace>,
+}
+
+/// Why loading failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// A file or folder could not be read.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// One or more documents are invalid.
+    #[error("{}", join(.0))]
+    Invalid(LocatedErrors),
+}
+
+fn join(e: &LocatedErrors) -> String {
+    e.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl LoadError {
+    /// The located errors (empty for I/O errors).
+    pub fn located(&self) -> Vec<LocatedError> {
+        match self {
+            LoadError::Invalid(e) => e.iter().cloned().collect(),
+            LoadError::Io { .. } => Vec::new(),
+        }
+    }
+}
+
+/// Loads every file named, and every `*.yaml` / `*.yml` file under every folder named
+/// (sorted by path, recursively).
+pub fn load_paths(paths: &[PathBuf]) -> Result<Bundle, LoadError> {
+    let mut files = Vec::new();
+    for p in paths {
+        collect(p, &mut files, 0)?;
+    }
+    let mut bundle = Bundle::default();
+    let mut errors = LocatedErrors::new();
+    let mut origins = Origins::new();
+    for f in &files {
+        let text = fs::read_to_string(f).map_err(|source| LoadError::Io {
+            path: f.clone(),
+            source,
+        })?;
+        load_text(f, &text, &mut bundle, &mut errors, &mut origins);
+    }
+    if errors.is_empty() {
+        Ok(bundle)
+    } else {
+        Err(LoadError::Invalid(errors))
+    }
+}
+
+fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadError> {
+    let io = |source| LoadError::Io {
+        path: p.to_path_buf(),
+        source,
+    };
+    let meta = fs::metadata(p).map_err(io)?;
+    if !meta.is_dir() {
+        out.push(p.to_path_buf());
+        return Ok(());
+    }
+    if depth > 16 {
+        return Ok(());
+    }
+    let mut entries: Vec<PathBuf> = fs::read_dir(p)
+        .map_err(io)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect(&e, out, depth + 1)?;
+        } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            out.push(e);
+        }
+    }
+    Ok(())
+}
+
+/// One document's text and the line it starts on in its file.
+struct Piece {
+    text: String,
+    first_line: usize,
+}
+
+/// Splits a YAML stream at `---` / `...` markers, keeping columns and line numbers.
+fn split_documents(text: &str) -> Vec<Piece> {
+    let mut pieces = vec![Piece {
+        text: String::new(),
+        first_line: 1,
+    }];
+    for (i, line) in text.lines().enumerate() {
+        let marker = line == "---" || line.starts_with("--- ") || line.starts_with("---\t");
+        if marker || line.trim_end() == "..." {
+            pieces.push(Piece {
+                text: String::new(),
+                first_line: i + 2,
+            });
+            if marker && line.len() > 3 {
+                // Content after the marker stays on its line, same columns.
+                let last = pieces.len() - 1;
+                pieces[last].first_line = i + 1;
+                pieces[last].text.push_str(&format!("   {}\n", &line[3..]));
+            }
+            continue;
+        }
+        if let Some(p) = pieces.last_mut() {
+            p.text.push_str(line);
+            p.text.push('\n');
+        }
+    }
+    pieces
+}
+
+/// A located document whose lines are offset inside its file.
+struct Located {
+    positions: Positions,
+    line_offset: usize,
+    text: String,
+}
+
+impl Located {
+    fn at(&self, path: &str) -> Location {
+        let mut l = self.positions.at(path);
+        l.line += self.line_offset;
+        l
+    }
+
+    fn field_error(&self, e: &FieldError) -> LocatedError {
+        let path = e.path_text();
+        let mut at = self.at(&path);
+        if let Some(off) = e.offset {
+            // Selector columns count from the first character inside the value.
+            at.column += off + usize::from(self.value_quoted(&path));
+        }
+        let label = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}: ")
+        };
+        LocatedError::new(self.positions.file(), at, format!("{label}{}", e.message))
+    }
+
+    /// True when the scalar at `path` starts with a quote character.
+    fn value_quoted(&self, path: &str) -> bool {
+        let Some(pos) = self.positions.get(path) else {
+            return false;
+        };
+        self.text
+            .lines()
+            .nth(pos.value.line.saturating_sub(1))
+            .and_then(|l| l.chars().nth(pos.value.column.saturating_sub(1)))
+            .is_some_and(|c| c == '"' || c == '\'')
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Probe {
+    #[serde(default)]
+    api_version: Option<String>,
+    #[serde(default)]
+    kind: Option<String>,
+}
+
+fn typed<T: DeserializeOwned>(file: &Path, piece: &Piece) -> Result<(T, Located), LocatedError> {
+    let shift = |mut e: LocatedError| {
+        e.line += piece.first_line - 1;
+        e
+    };
+    let doc = yaml::load_document::<T>(file, &piece.text).map_err(|es| {
+        es.into_vec()
+            .into_iter()
+            .next()
+            .map(shift)
+            .unwrap_or_else(|| LocatedError::new(file, Location::START, "bad document"))
+    })?;
+    Ok((
+        doc.value,
+        Located {
+            positions: doc.positions,
+            line_offset: piece.first_line - 1,
+            text: piece.text.clone(),
+        },
+    ))
+}
+
+fn load_text(
+    file: &Path,
+    text: &str,
+    bundle: &mut Bundle,
+    errors: &mut LocatedErrors,
+    origins: &mut Origins,
+) {
+    for piece in split_documents(text) {
+        let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
+            Ok(docs) => match docs.into_iter().next() {
+                Some(d) => d,
+                None => continue,
+            },
+            Err(es) => {
+                for mut e in es.into_vec() {
+                    e.line += piece.first_line - 1;
+                    errors.push(e);
+                }
+                continue;
+            }
+        };
+        let at_start = || {
+            let mut l = probe.positions.key_at("kind");
+            l.line += piece.first_line - 1;
+            l
+        };
+        let kind = probe.value.kind.clone().unwrap_or_default();
+        let api = probe.value.api_version.clone().unwrap_or_default();
+        let result: Result<(), LocatedError> = match (kind.as_str(), api.as_str()) {
+            ("NetworkPolicy", "networking.k8s.io/v1") => typed::<model::k8s::K8sPolicyDoc>(file, &piece)
+                .and_then(|(d, loc)| policy(&loc, model::k8s::convert(&d), bundle, origins)),
+            ("NetworkPolicy" | "GlobalNetworkPolicy", _) => typed::<model::calico::CalicoPolicyDoc>(file, &piece)
+                .and_then(|(d, loc)| policy(&loc, model::calico::convert(&d), bundle, origins)),
+            ("WorkloadEndpoint", _) => typed::<endpoint::RawWorkload>(file, &piece).and_then(|(d, loc)| {
+                let w = endpoint::convert_workload(&d).map_err(|e| loc.field_error(&e))?;
+                claim(origins, format!("workload endpoint {}", w.key()), &loc, "name")?;
+                claim(origins, format!("interface {}", w.interface), &loc, "interface")?;
+                bundle.workloads.push(w);
+                Ok(())
+            }),
+            ("HostEndpoint", _) => typed::<endpoint::RawHost>(file, &piece).and_then(|(d, loc)| {
+                let h = endpoint::convert_host(&d).map_err(|e| loc.field_error(&e))?;
+                claim(origins, format!("host endpoint {}", h.name), &loc, "name")?;
+                claim(origins, format!("interface {}", h.interface), &loc, "interface")?;
+                bundle.hosts.push(h);
+                Ok(())
+            }),
+            ("Namespace", _) => typed::<endpoint::RawNamespace>(file, &piece).and_then(|(d, loc)| {
+                let n = endpoint::convert_namespace(&d).map_err(|e| loc.field_error(&e))?;
+                claim(origins, format!("namespace {}", n.name), &loc, "name")?;
+                bundle.namespaces.push(n);
+                Ok(())
+            }),
+            ("", _) => Err(LocatedError::new(file, at_start(), "missing `kind` (NetworkPolicy, GlobalNetworkPolicy, WorkloadEndpoint, HostEndpoint or Namespace)")),
+            (k, _) => Err(LocatedError::new(
+                file,
+                {
+                    let mut l = probe.positions.at("kind");
+                    l.line += piece.first_line - 1;
+                    l
+                },
+                format!("kind: unknown kind `{k}` (NetworkPolicy, GlobalNetworkPolicy, WorkloadEndpoint, HostEndpoint or Namespace)"),
+            )),
+        };
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    }
+}
+
+fn policy(
+    loc: &Located,
+    converted: Result<Policy, FieldError>,
+    bundle: &mut Bundle,
+    origins: &mut Origins,
+) -> Result<(), LocatedError> {
+    let p = converted.map_err(|e| loc.field_error(&e))?;
+    claim(origins, format!("policy {}", p.id), loc, "metadata.name")?;
+    bundle.policies.push(p);
+    Ok(())
+}
+
+/// Where each named thing was first defined.
+type Origins = BTreeMap<String, (PathBuf, Location)>;
+
+/// Records `what` as defined at `path` of this document; an error when it already was.
+fn claim(
+    origins: &mut Origins,
+    what: String,
+    loc: &Located,
+    path: &str,
+) -> Result<(), LocatedError> {
+    let here = (loc.positions.file().to_path_buf(), loc.at(path));
+    if let Some((file, at)) = origins.get(&what) {
+        return Err(LocatedError::new(
+            &here.0,
+            here.1,
+            format!(
+                "{path}: {what} is already defined at {}:{at}",
+                file.display()
+            ),
+        ));
+    }
+    origins.insert(what, here);
+    Ok(())
+}

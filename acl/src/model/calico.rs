@@ -1,0 +1,446 @@
+//! Calico `projectcalico.org/v3` `NetworkPolicy` and `GlobalNetworkPolicy`: the YAML
+//! shape (unknown fields are errors) and its conversion to [`Policy`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{
+    child, index, parse_nets, parse_port, parse_selector, Action, Entity, FieldError, Icmp,
+    IpVersion, PathSeg, Policy, PolicyId, PolicyKind, PortRange, Protocol, Rule,
+};
+
+/// Object metadata (the fields tern reads, plus the ones `kubectl get -o yaml` adds).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Metadata {
+    /// Object name.
+    pub name: String,
+    /// Namespace (namespaced kinds).
+    #[serde(default)]
+    pub namespace: Option<String>,
+    /// Labels (unused by policy evaluation).
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+    /// Annotations (ignored).
+    #[serde(default)]
+    pub annotations: Option<BTreeMap<String, String>>,
+    /// Ignored.
+    #[serde(default)]
+    pub uid: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub resource_version: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub generation: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub creation_timestamp: Option<serde_yaml::Value>,
+}
+
+/// A Calico policy document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct CalicoPolicyDoc {
+    /// `projectcalico.org/v3`.
+    pub api_version: String,
+    /// `NetworkPolicy` or `GlobalNetworkPolicy`.
+    pub kind: String,
+    /// Name and namespace.
+    pub metadata: Metadata,
+    /// The policy.
+    #[serde(default)]
+    pub spec: Spec,
+}
+
+/// `spec` of a Calico policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Spec {
+    /// Evaluation order (lower first).
+    #[serde(default)]
+    pub order: Option<f64>,
+    /// Only the `default` tier is supported.
+    #[serde(default)]
+    pub tier: Option<String>,
+    /// Endpoints the policy applies to.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// (GlobalNetworkPolicy) namespaces whose endpoints the policy applies to.
+    #[serde(default)]
+    pub namespace_selector: Option<String>,
+    /// `Ingress`, `Egress`.
+    #[serde(default)]
+    pub types: Option<Vec<String>>,
+    /// Ingress rules.
+    #[serde(default)]
+    pub ingress: Option<Vec<RawRule>>,
+    /// Egress rules.
+    #[serde(default)]
+    pub egress: Option<Vec<RawRule>>,
+    /// Not supported (must be false).
+    #[serde(default)]
+    pub do_not_track: Option<bool>,
+    /// Not supported (must be false).
+    #[serde(default)]
+    pub pre_dnat: Option<bool>,
+    /// Not supported (must be false).
+    #[serde(default)]
+    pub apply_on_forward: Option<bool>,
+}
+
+/// A protocol given as a name or a number.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum ProtoValue {
+    /// `6`.
+    Num(u64),
+    /// `TCP`.
+    Name(String),
+}
+
+/// A port given as a number or a string (`"80"`, `"8000:8080"`).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum PortValue {
+    /// `80`.
+    Num(u64),
+    /// `"8000:8080"`.
+    Text(String),
+}
+
+/// `icmp` / `notICMP`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawIcmp {
+    /// ICMP type.
+    #[serde(default)]
+    pub r#type: Option<u8>,
+    /// ICMP code.
+    #[serde(default)]
+    pub code: Option<u8>,
+}
+
+/// A Calico rule as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawRule {
+    /// Allow, Deny, Log, Pass.
+    pub action: String,
+    /// Protocol.
+    #[serde(default)]
+    pub protocol: Option<ProtoValue>,
+    /// Negated protocol.
+    #[serde(default)]
+    pub not_protocol: Option<ProtoValue>,
+    /// ICMP match.
+    #[serde(default)]
+    pub icmp: Option<RawIcmp>,
+    /// Negated ICMP match.
+    #[serde(default, rename = "notICMP")]
+    pub not_icmp: Option<RawIcmp>,
+    /// 4 or 6.
+    #[serde(default)]
+    pub ip_version: Option<u8>,
+    /// Source match.
+    #[serde(default)]
+    pub source: Option<RawEntity>,
+    /// Destination match.
+    #[serde(default)]
+    pub destination: Option<RawEntity>,
+    /// Rule annotations (ignored).
+    #[serde(default)]
+    pub metadata: Option<serde_yaml::Value>,
+}
+
+/// `source` / `destination` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawEntity {
+    /// CIDRs.
+    #[serde(default)]
+    pub nets: Option<Vec<String>>,
+    /// Negated CIDRs.
+    #[serde(default)]
+    pub not_nets: Option<Vec<String>>,
+    /// Endpoint selector.
+    #[serde(default)]
+    pub selector: Option<String>,
+    /// Negated endpoint selector.
+    #[serde(default)]
+    pub not_selector: Option<String>,
+    /// Namespace selector.
+    #[serde(default)]
+    pub namespace_selector: Option<String>,
+    /// Ports.
+    #[serde(default)]
+    pub ports: Option<Vec<PortValue>>,
+    /// Negated ports.
+    #[serde(default)]
+    pub not_ports: Option<Vec<PortValue>>,
+}
+
+fn proto(path: &[PathSeg], v: &ProtoValue) -> Result<Protocol, FieldError> {
+    match v {
+        ProtoValue::Num(n) => u8::try_from(*n)
+            .map(Protocol::from_number)
+            .map_err(|_| FieldError::new(path, format!("bad protocol number {n}"))),
+        ProtoValue::Name(s) => Protocol::parse(s).ok_or_else(|| {
+            FieldError::new(
+                path,
+                format!(
+                    "unknown protocol `{s}` (TCP, UDP, ICMP, ICMPv6, SCTP, UDPLite or a number)"
+                ),
+            )
+        }),
+    }
+}
+
+fn ports(path: &[PathSeg], list: &Option<Vec<PortValue>>) -> Result<Vec<PortRange>, FieldError> {
+    let mut out = Vec::new();
+    for (i, p) in list.iter().flatten().enumerate() {
+        let text = match p {
+            PortValue::Num(n) => n.to_string(),
+            PortValue::Text(s) => s.clone(),
+        };
+        out.push(parse_port(&text).map_err(|m| FieldError::new(&index(path, i), m))?);
+    }
+    Ok(out)
+}
+
+fn entity(path: &[PathSeg], raw: &Option<RawEntity>) -> Result<Entity, FieldError> {
+    let Some(e) = raw else {
+        return Ok(Entity::default());
+    };
+    let sel = |key: &str, v: &Option<String>| {
+        v.as_deref()
+            .map(|s| parse_selector(&child(path, key), s))
+            .transpose()
+    };
+    Ok(Entity {
+        nets: parse_nets(&child(path, "nets"), e.nets.as_deref().unwrap_or_default())?,
+        not_nets: parse_nets(
+            &child(path, "notNets"),
+            e.not_nets.as_deref().unwrap_or_default(),
+        )?,
+        selector: sel("selector", &e.selector)?,
+        not_selector: sel("notSelector", &e.not_selector)?,
+        namespace_selector: sel("namespaceSelector", &e.namespace_selector)?,
+        ports: ports(&child(path, "ports"), &e.ports)?,
+        not_ports: ports(&child(path, "notPorts"), &e.not_ports)?,
+    })
+}
+
+fn icmp(raw: &Option<RawIcmp>) -> Option<Icmp> {
+    raw.as_ref().and_then(|i| {
+        i.r#type.map(|t| Icmp {
+            r#type: t,
+            code: i.code,
+        })
+    })
+}
+
+/// Converts one Calico rule (also used by tests).
+pub fn convert_rule(path: &[PathSeg], r: &RawRule) -> Result<Rule, FieldError> {
+    let action = match r.action.as_str() {
+        "Allow" => Action::Allow,
+        "Deny" => Action::Deny,
+        "Log" => Action::Log,
+        "Pass" => Action::Pass,
+        other => {
+            return Err(FieldError::new(
+                &child(path, "action"),
+                format!("unknown action `{other}` (Allow, Deny, Log or Pass)"),
+            ))
+        }
+    };
+    let protocol = r
+        .protocol
+        .as_ref()
+        .map(|p| proto(&child(path, "protocol"), p))
+        .transpose()?;
+    let not_protocol = r
+        .not_protocol
+        .as_ref()
+        .map(|p| proto(&child(path, "notProtocol"), p))
+        .transpose()?;
+    let ip_version = match r.ip_version {
+        None => None,
+        Some(4) => Some(IpVersion::V4),
+        Some(6) => Some(IpVersion::V6),
+        Some(n) => {
+            return Err(FieldError::new(
+                &child(path, "ipVersion"),
+                format!("ipVersion must be 4 or 6, not {n}"),
+            ))
+        }
+    };
+    let rule = Rule {
+        action,
+        protocol,
+        not_protocol,
+        icmp: icmp(&r.icmp),
+        not_icmp: icmp(&r.not_icmp),
+        ip_version,
+        source: entity(&child(path, "source"), &r.source)?,
+        destination: entity(&child(path, "destination"), &r.destination)?,
+    };
+    validate_rule(path, &rule)?;
+    Ok(rule)
+}
+
+/// Checks the cross-field constraints Calico enforces.
+pub(crate) fn validate_rule(path: &[PathSeg], r: &Rule) -> Result<(), FieldError> {
+    let has_ports = |e: &Entity| !e.ports.is_empty() || !e.not_ports.is_empty();
+    for (key, e) in [("source", &r.source), ("destination", &r.destination)] {
+        if has_ports(e) && !r.protocol.is_some_and(Protocol::has_ports) {
+            return Err(FieldError::new(
+                &child(path, key),
+                "ports need `protocol` TCP, UDP, SCTP or UDPLite",
+            ));
+        }
+    }
+    if (r.icmp.is_some() || r.not_icmp.is_some())
+        && !matches!(r.protocol, Some(Protocol::Icmp | Protocol::Icmpv6))
+    {
+        return Err(FieldError::new(
+            path,
+            "icmp/notICMP need `protocol` ICMP or ICMPv6",
+        ));
+    }
+    let v4 = matches!(r.protocol, Some(Protocol::Icmp));
+    let v6 = matches!(r.protocol, Some(Protocol::Icmpv6));
+    if (v4 && r.ip_version == Some(IpVersion::V6)) || (v6 && r.ip_version == Some(IpVersion::V4)) {
+        return Err(FieldError::new(
+            &child(path, "ipVersion"),
+            "ipVersion contradicts the ICMP protocol",
+        ));
+    }
+    Ok(())
+}
+
+fn rules(path: &[PathSeg], list: &Option<Vec<RawRule>>) -> Result<Vec<Rule>, FieldError> {
+    list.iter()
+        .flatten()
+        .enumerate()
+        .map(|(i, r)| convert_rule(&index(path, i), r))
+        .collect()
+}
+
+/// Converts a Calico policy document; `path` is empty (the document root).
+pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
+    let root: &[PathSeg] = &[];
+    let spec_path = child(root, "spec");
+    let global = match doc.kind.as_str() {
+        "GlobalNetworkPolicy" => true,
+        "NetworkPolicy" => false,
+        k => {
+            return Err(FieldError::new(
+                &child(root, "kind"),
+                format!("unknown kind `{k}`"),
+            ))
+        }
+    };
+    if doc.api_version != "projectcalico.org/v3" {
+        return Err(FieldError::new(
+            &child(root, "apiVersion"),
+            "Calico policies need apiVersion projectcalico.org/v3",
+        ));
+    }
+    let meta_path = child(root, "metadata");
+    let namespace = if global {
+        if doc.metadata.namespace.is_some() {
+            return Err(FieldError::new(
+                &child(&meta_path, "namespace"),
+                "a GlobalNetworkPolicy has no namespace",
+            ));
+        }
+        None
+    } else {
+        Some(
+            doc.metadata
+                .namespace
+                .clone()
+                .unwrap_or_else(|| "default".to_string()),
+        )
+    };
+    let s = &doc.spec;
+    if let Some(t) = &s.tier {
+        if t != "default" {
+            return Err(FieldError::new(
+                &child(&spec_path, "tier"),
+                "only the `default` tier is supported",
+            ));
+        }
+    }
+    for (key, v) in [
+        ("doNotTrack", s.do_not_track),
+        ("preDNAT", s.pre_dnat),
+        ("applyOnForward", s.apply_on_forward),
+    ] {
+        if v == Some(true) {
+            return Err(FieldError::new(
+                &child(&spec_path, key),
+                format!("`{key}` is not supported by tern"),
+            ));
+        }
+    }
+    if s.order.is_some_and(|o| !o.is_finite()) {
+        return Err(FieldError::new(
+            &child(&spec_path, "order"),
+            "order must be a finite number",
+        ));
+    }
+    let selector = match &s.selector {
+        Some(t) => parse_selector(&child(&spec_path, "selector"), t)?,
+        None => crate::selector::Selector::All,
+    };
+    let namespace_selector = match &s.namespace_selector {
+        Some(_) if !global => {
+            return Err(FieldError::new(
+                &child(&spec_path, "namespaceSelector"),
+                "only a GlobalNetworkPolicy has spec.namespaceSelector",
+            ))
+        }
+        Some(t) => Some(parse_selector(&child(&spec_path, "namespaceSelector"), t)?),
+        None => None,
+    };
+    let ingress = rules(&child(&spec_path, "ingress"), &s.ingress)?;
+    let egress = rules(&child(&spec_path, "egress"), &s.egress)?;
+    let (has_in, has_out) = match &s.types {
+        None => (true, s.egress.is_some()),
+        Some(types) => {
+            let mut io = (false, false);
+            for (i, t) in types.iter().enumerate() {
+                match t.as_str() {
+                    "Ingress" => io.0 = true,
+                    "Egress" => io.1 = true,
+                    other => {
+                        return Err(FieldError::new(
+                            &index(&child(&spec_path, "types"), i),
+                            format!("unknown type `{other}` (Ingress or Egress)"),
+                        ))
+                    }
+                }
+            }
+            io
+        }
+    };
+    Ok(Policy {
+        id: PolicyId {
+            kind: if global {
+                PolicyKind::CalicoGlobal
+            } else {
+                PolicyKind::Calico
+            },
+            namespace,
+            name: doc.metadata.name.clone(),
+        },
+        order: s.order,
+        selector,
+        namespace_selector,
+        ingress: has_in.then_some(ingress),
+        egress: has_out.then_some(egress),
+    })
+}

@@ -1,0 +1,408 @@
+//! Kubernetes `networking.k8s.io/v1` `NetworkPolicy`: the YAML shape and its conversion
+//! to [`Policy`] the way Calico converts it (order 1000, allow rules only, one rule per
+//! peer and protocol).
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::calico::{validate_rule, Metadata};
+use super::{
+    child, index, parse_net, parse_nets, Action, Entity, FieldError, PathSeg, Policy, PolicyId,
+    PolicyKind, PortRange, Protocol, Rule,
+};
+use crate::selector::Selector;
+
+/// Order given to Kubernetes policies (as Calico).
+pub const K8S_ORDER: f64 = 1000.0;
+
+/// A Kubernetes NetworkPolicy document.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct K8sPolicyDoc {
+    /// `networking.k8s.io/v1`.
+    pub api_version: String,
+    /// `NetworkPolicy`.
+    pub kind: String,
+    /// Name and namespace.
+    pub metadata: Metadata,
+    /// The policy.
+    pub spec: K8sSpec,
+}
+
+/// `spec`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct K8sSpec {
+    /// Pods the policy applies to.
+    pub pod_selector: LabelSelector,
+    /// `Ingress`, `Egress`.
+    #[serde(default)]
+    pub policy_types: Option<Vec<String>>,
+    /// Ingress rules.
+    #[serde(default)]
+    pub ingress: Option<Vec<IngressRule>>,
+    /// Egress rules.
+    #[serde(default)]
+    pub egress: Option<Vec<EgressRule>>,
+}
+
+/// A Kubernetes label selector.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LabelSelector {
+    /// Exact label matches.
+    #[serde(default)]
+    pub match_labels: Option<BTreeMap<String, String>>,
+    /// Set-based requirements.
+    #[serde(default)]
+    pub match_expressions: Option<Vec<Requirement>>,
+}
+
+/// One `matchExpressions` item.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Requirement {
+    /// Label key.
+    pub key: String,
+    /// In, NotIn, Exists, DoesNotExist.
+    pub operator: String,
+    /// Values for In/NotIn.
+    #[serde(default)]
+    pub values: Option<Vec<String>>,
+}
+
+/// An ingress rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngressRule {
+    /// Sources (any when absent or empty).
+    #[serde(default)]
+    pub from: Option<Vec<Peer>>,
+    /// Destination ports (any when absent or empty).
+    #[serde(default)]
+    pub ports: Option<Vec<K8sPort>>,
+}
+
+/// An egress rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EgressRule {
+    /// Destinations (any when absent or empty).
+    #[serde(default)]
+    pub to: Option<Vec<Peer>>,
+    /// Destination ports (any when absent or empty).
+    #[serde(default)]
+    pub ports: Option<Vec<K8sPort>>,
+}
+
+/// A peer of a rule.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Peer {
+    /// CIDR with exceptions.
+    #[serde(default)]
+    pub ip_block: Option<IpBlock>,
+    /// Pods (in the policy's namespace unless `namespaceSelector` is set).
+    #[serde(default)]
+    pub pod_selector: Option<LabelSelector>,
+    /// Namespaces.
+    #[serde(default)]
+    pub namespace_selector: Option<LabelSelector>,
+}
+
+/// `ipBlock`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IpBlock {
+    /// Allowed CIDR.
+    pub cidr: String,
+    /// CIDRs carved out of `cidr`.
+    #[serde(default)]
+    pub except: Option<Vec<String>>,
+}
+
+/// A port entry.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct K8sPort {
+    /// TCP (default), UDP or SCTP.
+    #[serde(default)]
+    pub protocol: Option<String>,
+    /// Port number (named ports are not supported); all ports when absent.
+    #[serde(default)]
+    pub port: Option<super::calico::PortValue>,
+    /// Last port of a range starting at `port`.
+    #[serde(default)]
+    pub end_port: Option<u16>,
+}
+
+/// Converts a Kubernetes label selector to a Calico selector.
+pub fn convert_selector(path: &[PathSeg], ls: &LabelSelector) -> Result<Selector, FieldError> {
+    let mut sel = Selector::All;
+    for (k, v) in ls.match_labels.iter().flatten() {
+        sel = sel.and(Selector::Eq(k.clone(), v.clone()));
+    }
+    let exprs_path = child(path, "matchExpressions");
+    for (i, r) in ls.match_expressions.iter().flatten().enumerate() {
+        let p = index(&exprs_path, i);
+        let mut values = r.values.clone().unwrap_or_default();
+        values.sort();
+        values.dedup();
+        let need_values = |values: &Vec<String>| {
+            if values.is_empty() {
+                Err(FieldError::new(
+                    &child(&p, "values"),
+                    format!("operator {} needs values", r.operator),
+                ))
+            } else {
+                Ok(())
+            }
+        };
+        let s = match r.operator.as_str() {
+            "In" => {
+                need_values(&values)?;
+                Selector::In(r.key.clone(), values)
+            }
+            "NotIn" => {
+                need_values(&values)?;
+                Selector::NotIn(r.key.clone(), values)
+            }
+            "Exists" => Selector::Has(r.key.clone()),
+            "DoesNotExist" => Selector::Not(Box::new(Selector::Has(r.key.clone()))),
+            other => {
+                return Err(FieldError::new(
+                    &child(&p, "operator"),
+                    format!("unknown operator `{other}` (In, NotIn, Exists, DoesNotExist)"),
+                ))
+            }
+        };
+        sel = sel.and(s);
+    }
+    Ok(sel)
+}
+
+fn peer(path: &[PathSeg], p: &Peer) -> Result<Entity, FieldError> {
+    let mut e = Entity::default();
+    if let Some(b) = &p.ip_block {
+        if p.pod_selector.is_some() || p.namespace_selector.is_some() {
+            return Err(FieldError::new(
+                path,
+                "ipBlock cannot be combined with podSelector or namespaceSelector",
+            ));
+        }
+        let bp = child(path, "ipBlock");
+        let cidr = parse_net(&child(&bp, "cidr"), &b.cidr)?;
+        let except = parse_nets(
+            &child(&bp, "except"),
+            b.except.as_deref().unwrap_or_default(),
+        )?;
+        for (i, x) in except.iter().enumerate() {
+            if !cidr.contains(x) {
+                return Err(FieldError::new(
+                    &index(&child(&bp, "except"), i),
+                    format!("except {x} is not inside cidr {cidr}"),
+                ));
+            }
+        }
+        e.nets = vec![cidr];
+        e.not_nets = except;
+        return Ok(e);
+    }
+    if p.pod_selector.is_none() && p.namespace_selector.is_none() {
+        return Err(FieldError::new(
+            path,
+            "a peer needs ipBlock, podSelector or namespaceSelector",
+        ));
+    }
+    e.selector = Some(match &p.pod_selector {
+        Some(ls) => convert_selector(&child(path, "podSelector"), ls)?,
+        None => Selector::All,
+    });
+    if let Some(ls) = &p.namespace_selector {
+        e.namespace_selector = Some(convert_selector(&child(path, "namespaceSelector"), ls)?);
+    }
+    Ok(e)
+}
+
+/// Groups port entries by protocol: `(protocol, ports)`; empty ports = every port.
+fn port_groups(
+    path: &[PathSeg],
+    ports: &[K8sPort],
+) -> Result<Vec<(Protocol, Vec<PortRange>)>, FieldError> {
+    let mut groups: BTreeMap<Protocol, Option<Vec<PortRange>>> = BTreeMap::new();
+    for (i, p) in ports.iter().enumerate() {
+        let pp = index(path, i);
+        let proto = match p.protocol.as_deref().unwrap_or("TCP") {
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "SCTP" => Protocol::Sctp,
+            other => {
+                return Err(FieldError::new(
+                    &child(&pp, "protocol"),
+                    format!("unknown protocol `{other}` (TCP, UDP or SCTP)"),
+                ))
+            }
+        };
+        let range = match &p.port {
+            None => {
+                if p.end_port.is_some() {
+                    return Err(FieldError::new(
+                        &child(&pp, "endPort"),
+                        "endPort needs port",
+                    ));
+                }
+                None
+            }
+            Some(v) => {
+                let text = match v {
+                    super::calico::PortValue::Num(n) => n.to_string(),
+                    super::calico::PortValue::Text(s) => s.clone(),
+                };
+                if text.contains(':') {
+                    return Err(FieldError::new(
+                        &child(&pp, "port"),
+                        "use endPort for a range",
+                    ));
+                }
+                let mut r = super::parse_port(&text)
+                    .map_err(|m| FieldError::new(&child(&pp, "port"), m))?;
+                if let Some(end) = p.end_port {
+                    if end < r.first {
+                        return Err(FieldError::new(
+                            &child(&pp, "endPort"),
+                            "endPort is below port",
+                        ));
+                    }
+                    r.last = end;
+                }
+                Some(r)
+            }
+        };
+        let slot = groups.entry(proto).or_insert_with(|| Some(Vec::new()));
+        match (slot.as_mut(), range) {
+            (Some(list), Some(r)) => list.push(r),
+            (_, None) => *slot = None,
+            (None, Some(_)) => {}
+        }
+    }
+    Ok(groups
+        .into_iter()
+        .map(|(p, r)| (p, r.unwrap_or_default()))
+        .collect())
+}
+
+fn expand(
+    path: &[PathSeg],
+    peers_key: &str,
+    peers: &Option<Vec<Peer>>,
+    ports: &Option<Vec<K8sPort>>,
+    ingress: bool,
+) -> Result<Vec<Rule>, FieldError> {
+    let peer_path = child(path, peers_key);
+    let entities: Vec<Entity> = match peers.as_deref() {
+        None | Some([]) => vec![Entity::default()],
+        Some(list) => list
+            .iter()
+            .enumerate()
+            .map(|(i, p)| peer(&index(&peer_path, i), p))
+            .collect::<Result<_, _>>()?,
+    };
+    let groups = port_groups(&child(path, "ports"), ports.as_deref().unwrap_or_default())?;
+    let mut out = Vec::new();
+    for e in &entities {
+        let push = |protocol: Option<Protocol>, ports: Vec<PortRange>| {
+            let mut r = Rule::any(Action::Allow);
+            r.protocol = protocol;
+            r.destination.ports = ports;
+            if ingress {
+                r.source = e.clone();
+            } else {
+                let dp = std::mem::take(&mut r.destination.ports);
+                r.destination = e.clone();
+                r.destination.ports = dp;
+            }
+            r
+        };
+        if groups.is_empty() {
+            out.push(push(None, Vec::new()));
+        }
+        for (proto, ports) in &groups {
+            out.push(push(Some(*proto), ports.clone()));
+        }
+    }
+    for r in &out {
+        validate_rule(path, r)?;
+    }
+    Ok(out)
+}
+
+/// Converts a Kubernetes NetworkPolicy document.
+pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
+    let root: &[PathSeg] = &[];
+    if doc.api_version != "networking.k8s.io/v1" {
+        return Err(FieldError::new(
+            &child(root, "apiVersion"),
+            "Kubernetes NetworkPolicy needs apiVersion networking.k8s.io/v1",
+        ));
+    }
+    let sp = child(root, "spec");
+    let s = &doc.spec;
+    let selector = convert_selector(&child(&sp, "podSelector"), &s.pod_selector)?;
+    let mut ingress = Vec::new();
+    for (i, r) in s.ingress.iter().flatten().enumerate() {
+        ingress.extend(expand(
+            &index(&child(&sp, "ingress"), i),
+            "from",
+            &r.from,
+            &r.ports,
+            true,
+        )?);
+    }
+    let mut egress = Vec::new();
+    for (i, r) in s.egress.iter().flatten().enumerate() {
+        egress.extend(expand(
+            &index(&child(&sp, "egress"), i),
+            "to",
+            &r.to,
+            &r.ports,
+            false,
+        )?);
+    }
+    let (has_in, has_out) = match &s.policy_types {
+        None => (true, s.egress.is_some()),
+        Some(types) => {
+            let mut io = (false, false);
+            for (i, t) in types.iter().enumerate() {
+                match t.as_str() {
+                    "Ingress" => io.0 = true,
+                    "Egress" => io.1 = true,
+                    other => {
+                        return Err(FieldError::new(
+                            &index(&child(&sp, "policyTypes"), i),
+                            format!("unknown policy type `{other}` (Ingress or Egress)"),
+                        ))
+                    }
+                }
+            }
+            io
+        }
+    };
+    Ok(Policy {
+        id: PolicyId {
+            kind: PolicyKind::Kubernetes,
+            namespace: Some(
+                doc.metadata
+                    .namespace
+                    .clone()
+                    .unwrap_or_else(|| "default".to_string()),
+            ),
+            name: doc.metadata.name.clone(),
+        },
+        order: Some(K8S_ORDER),
+        selector,
+        namespace_selector: None,
+        ingress: has_in.then_some(ingress),
+        egress: has_out.then_some(egress),
+    })
+}

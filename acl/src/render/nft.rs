@@ -1,0 +1,482 @@
+//! nftables rendering: the IR as one `table inet tern` — interval sets for addresses,
+//! port sets, `iifname`/`oifname` verdict maps dispatching to per-endpoint chains, and one
+//! chain per (policy, direction). Also the transaction texts: full replacement and the
+//! incremental diff between two rendered rulesets.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use crate::ir::{Direction, EndpointKind, Family, Ir, IrRule, Match, PortRef, Side};
+use crate::model::{Action, Protocol};
+
+/// The table tern owns.
+pub const TABLE: &str = "inet tern";
+
+/// A named set or map of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftSet {
+    /// `set` or `map`.
+    pub keyword: &'static str,
+    /// Declaration body: `type ipv4_addr; flags interval;`.
+    pub decl: String,
+    /// Elements as nft text.
+    pub elements: Vec<String>,
+}
+
+/// A chain of the table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NftChain {
+    /// Base-chain declaration (`type filter hook forward priority filter; policy accept;`).
+    pub hook: Option<String>,
+    /// Rules as nft text.
+    pub rules: Vec<String>,
+}
+
+/// The rendered table, by name, ready to diff.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NftRuleset {
+    /// Sets and maps.
+    pub sets: BTreeMap<String, NftSet>,
+    /// Chains.
+    pub chains: BTreeMap<String, NftChain>,
+}
+
+/// nft chain name of a policy chain.
+pub fn policy_chain(policy: &str, dir: Direction) -> String {
+    format!("{dir}/{policy}")
+}
+
+/// Dispatch map (and endpoint-chain prefix) of an endpoint kind and direction.
+fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
+    match (kind, dir) {
+        (EndpointKind::Workload, Direction::Egress) => "from-wl",
+        (EndpointKind::Workload, Direction::Ingress) => "to-wl",
+        (EndpointKind::Host, Direction::Ingress) => "host-in",
+        (EndpointKind::Host, Direction::Egress) => "host-out",
+    }
+}
+
+fn endpoint_chain(kind: EndpointKind, dir: Direction, iface: &str) -> String {
+    format!("{}/{iface}", map_name(kind, dir))
+}
+
+fn proto(p: Protocol) -> String {
+    match p {
+        Protocol::Icmpv6 => "ipv6-icmp".into(),
+        p => p.keyword(),
+    }
+}
+
+/// A quoted nft string (comments and log prefixes are limited to 127 bytes).
+fn quote(s: &str) -> String {
+    let mut t: String = s.chars().filter(|c| *c != '"' && *c != '\\').collect();
+    while t.len() > 120 {
+        t.pop();
+    }
+    format!("\"{t}\"")
+}
+
+fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let has_addr = r
+        .matches
+        .iter()
+        .any(|m| matches!(m, Match::Addr { .. } | Match::Icmp { .. }));
+    for m in &r.matches {
+        match m {
+            Match::Family(f) => {
+                if !has_addr {
+                    parts.push(format!(
+                        "meta nfproto {}",
+                        if *f == Family::V4 { "ipv4" } else { "ipv6" }
+                    ));
+                }
+            }
+            Match::Protocol { protocol, negate } => {
+                parts.push(format!(
+                    "meta l4proto {}{}",
+                    if *negate { "!= " } else { "" },
+                    proto(*protocol)
+                ));
+            }
+            Match::Icmp {
+                family,
+                icmp,
+                negate,
+            } => {
+                let (k, neg) = (
+                    if *family == Family::V4 {
+                        "icmp"
+                    } else {
+                        "icmpv6"
+                    },
+                    if *negate { "!= " } else { "" },
+                );
+                match icmp.code {
+                    // Negating a (type, code) pair needs one expression: compare both bytes.
+                    Some(code) if *negate => {
+                        parts.push(format!("{k} type . {k} code != {} . {}", icmp.r#type, code))
+                    }
+                    Some(code) => parts.push(format!("{k} type {} {k} code {}", icmp.r#type, code)),
+                    None => parts.push(format!("{k} type {neg}{}", icmp.r#type)),
+                }
+            }
+            Match::Addr { side, set, negate } => {
+                let fam = ir.addr_sets.get(set).map_or(Family::V4, |s| s.family);
+                let k = if fam == Family::V4 { "ip" } else { "ip6" };
+                let d = if *side == Side::Source {
+                    "saddr"
+                } else {
+                    "daddr"
+                };
+                parts.push(format!(
+                    "{k} {d} {}@{set}",
+                    if *negate { "!= " } else { "" }
+                ));
+            }
+            Match::Port {
+                side,
+                ports,
+                negate,
+                ..
+            } => {
+                let d = if *side == Side::Source {
+                    "sport"
+                } else {
+                    "dport"
+                };
+                let v = match ports {
+                    PortRef::Inline(r) => r.to_string(),
+                    PortRef::Set(s) => format!("@{s}"),
+                };
+                parts.push(format!("th {d} {}{v}", if *negate { "!= " } else { "" }));
+            }
+        }
+    }
+    let marks = ir.marks;
+    let verdict = match r.action {
+        Action::Allow => format!("meta mark set meta mark | {:#010x} return", marks.accept),
+        Action::Pass => format!("meta mark set meta mark | {:#010x} return", marks.pass),
+        Action::Deny => "drop".to_string(),
+        Action::Log => format!(
+            "log prefix {}",
+            quote(&format!("tern {chain} {}: ", r.index))
+        ),
+    };
+    parts.push(format!(
+        "comment {}",
+        quote(&format!("{} rule {}", chain, r.index))
+    ));
+    let comment = parts.pop().unwrap_or_default();
+    parts.push(verdict);
+    parts.push(comment);
+    parts.join(" ")
+}
+
+fn failsafe_rules(ports: &[crate::ir::FailsafePort]) -> Vec<String> {
+    let mut by_proto: BTreeMap<Protocol, Vec<u16>> = BTreeMap::new();
+    for p in ports {
+        by_proto.entry(p.protocol).or_default().push(p.port);
+    }
+    by_proto
+        .into_iter()
+        .map(|(pr, ports)| {
+            let list: Vec<String> = ports.iter().map(ToString::to_string).collect();
+            format!(
+                "meta l4proto {} th dport {{ {} }} return comment \"failsafe\"",
+                proto(pr),
+                list.join(", ")
+            )
+        })
+        .collect()
+}
+
+/// Renders the IR into a diffable ruleset.
+pub fn render(ir: &Ir) -> NftRuleset {
+    let mut rs = NftRuleset::default();
+    for (name, s) in &ir.addr_sets {
+        let ty = if s.family == Family::V4 {
+            "ipv4_addr"
+        } else {
+            "ipv6_addr"
+        };
+        rs.sets.insert(
+            name.clone(),
+            NftSet {
+                keyword: "set",
+                decl: format!("type {ty}; flags interval; comment {};", quote(&s.origin)),
+                elements: s.nets.iter().map(ToString::to_string).collect(),
+            },
+        );
+    }
+    for (name, ports) in &ir.port_sets {
+        rs.sets.insert(
+            name.clone(),
+            NftSet {
+                keyword: "set",
+                decl: "type inet_service; flags interval;".to_string(),
+                elements: ports.iter().map(ToString::to_string).collect(),
+            },
+        );
+    }
+    for ((policy, dir), chain) in &ir.chains {
+        let name = policy_chain(policy, *dir);
+        let rules = chain
+            .rules
+            .iter()
+            .map(|r| rule_text(ir, &name, r))
+            .collect();
+        rs.chains.insert(name, NftChain { hook: None, rules });
+    }
+    let clear = format!(
+        "meta mark set meta mark & {:#010x}",
+        !(ir.marks.accept | ir.marks.pass)
+    );
+    let mut maps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
+    for ep in &ir.endpoints {
+        for (dir, list) in [
+            (Direction::Ingress, &ep.ingress),
+            (Direction::Egress, &ep.egress),
+        ] {
+            let Some(list) = list else { continue };
+            let name = endpoint_chain(ep.kind, dir, &ep.interface);
+            let mut rules = vec![clear.clone()];
+            if ep.kind == EndpointKind::Host {
+                let fs = if dir == Direction::Ingress {
+                    &ir.failsafe_in
+                } else {
+                    &ir.failsafe_out
+                };
+                rules.extend(failsafe_rules(fs));
+            }
+            for (policy, d) in list {
+                rules.push(format!("jump {}", policy_chain(policy, *d)));
+                rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
+                rules.push(format!(
+                    "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
+                    ir.marks.pass
+                ));
+            }
+            rules.push(format!(
+                "drop comment {}",
+                quote(&format!("default deny {dir} {}", ep.endpoint))
+            ));
+            rs.chains
+                .insert(name.clone(), NftChain { hook: None, rules });
+            let map = map_name(ep.kind, dir);
+            maps.entry(map)
+                .or_default()
+                .push(format!("{} : jump {name}", quote(&ep.interface)));
+        }
+    }
+    for m in ["from-wl", "to-wl", "host-in", "host-out"] {
+        rs.sets.insert(
+            m.to_string(),
+            NftSet {
+                keyword: "map",
+                decl: "type ifname : verdict;".to_string(),
+                elements: maps.remove(m).unwrap_or_default(),
+            },
+        );
+    }
+    let ct = [
+        "ct state established,related accept".to_string(),
+        "ct state invalid drop".to_string(),
+    ];
+    let base = |hook: &str, rules: &[&str]| NftChain {
+        hook: Some(format!(
+            "type filter hook {hook} priority filter; policy accept;"
+        )),
+        rules: ct
+            .iter()
+            .cloned()
+            .chain(rules.iter().map(|s| s.to_string()))
+            .collect(),
+    };
+    rs.chains.insert(
+        "forward".into(),
+        base("forward", &["iifname vmap @from-wl", "oifname vmap @to-wl"]),
+    );
+    rs.chains.insert(
+        "input".into(),
+        base("input", &["iifname vmap @from-wl", "iifname vmap @host-in"]),
+    );
+    rs.chains.insert(
+        "output".into(),
+        base("output", &["oifname vmap @to-wl", "oifname vmap @host-out"]),
+    );
+    rs
+}
+
+/// The whole table as `nft -f` text (what `tern policy render` prints).
+pub fn table_text(rs: &NftRuleset) -> String {
+    let mut out = format!("table {TABLE} {{\n");
+    for (name, s) in &rs.sets {
+        let _ = writeln!(out, "\t{} {name} {{", s.keyword);
+        for part in s.decl.split_inclusive(';') {
+            let _ = writeln!(out, "\t\t{}", part.trim());
+        }
+        if !s.elements.is_empty() {
+            let _ = writeln!(
+                out,
+                "\t\telements = {{ {} }}",
+                s.elements.join(",\n\t\t\t     ")
+            );
+        }
+        let _ = writeln!(out, "\t}}");
+    }
+    for (name, c) in &rs.chains {
+        let _ = writeln!(out, "\tchain {name} {{");
+        if let Some(h) = &c.hook {
+            let _ = writeln!(out, "\t\t{h}");
+        }
+        for r in &c.rules {
+            let _ = writeln!(out, "\t\t{r}");
+        }
+        let _ = writeln!(out, "\t}}");
+    }
+    out.push_str("}\n");
+    out
+}
+
+/// A transaction that replaces whatever tern table exists with `rs`.
+pub fn full_transaction(rs: &NftRuleset) -> String {
+    format!("table {TABLE}\ndelete table {TABLE}\n{}", table_text(rs))
+}
+
+/// A transaction that turns the table `prev` into `next`, touching only what changed.
+/// None when a set's declaration changed (the caller does a full replacement).
+pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> {
+    let mut out = String::new();
+    for (name, s) in &next.sets {
+        match prev.sets.get(name) {
+            None => {
+                let _ = writeln!(out, "add {} {TABLE} {name} {{ {} }}", s.keyword, s.decl);
+            }
+            Some(p) if p.decl != s.decl || p.keyword != s.keyword => return None,
+            Some(_) => {}
+        }
+    }
+    for (name, c) in &next.chains {
+        match prev.chains.get(name) {
+            None => match &c.hook {
+                Some(h) => {
+                    let _ = writeln!(out, "add chain {TABLE} {name} {{ {h} }}");
+                }
+                None => {
+                    let _ = writeln!(out, "add chain {TABLE} {name}");
+                }
+            },
+            Some(p) if p.hook != c.hook => return None,
+            Some(_) => {}
+        }
+    }
+    for (name, s) in &next.sets {
+        let prev_set = prev.sets.get(name);
+        if prev_set.is_some_and(|p| p.elements == s.elements) {
+            continue;
+        }
+        if prev_set.is_some() {
+            let _ = writeln!(out, "flush {} {TABLE} {name}", s.keyword);
+        }
+        if !s.elements.is_empty() {
+            let _ = writeln!(
+                out,
+                "add element {TABLE} {name} {{ {} }}",
+                s.elements.join(", ")
+            );
+        }
+    }
+    for (name, c) in &next.chains {
+        let prev_chain = prev.chains.get(name);
+        if prev_chain.is_some_and(|p| p.rules == c.rules) {
+            continue;
+        }
+        if prev_chain.is_some() {
+            let _ = writeln!(out, "flush chain {TABLE} {name}");
+        }
+        for r in &c.rules {
+            let _ = writeln!(out, "add rule {TABLE} {name} {r}");
+        }
+    }
+    let gone: Vec<&String> = prev
+        .chains
+        .keys()
+        .filter(|n| !next.chains.contains_key(*n))
+        .collect();
+    for name in &gone {
+        let _ = writeln!(out, "flush chain {TABLE} {name}");
+    }
+    for name in &gone {
+        let _ = writeln!(out, "delete chain {TABLE} {name}");
+    }
+    for (name, s) in &prev.sets {
+        if !next.sets.contains_key(name) {
+            let _ = writeln!(out, "delete {} {TABLE} {name}", s.keyword);
+        }
+    }
+    Some(out)
+}
+
+/// Counts for metrics: (rules, sets) in the rendered table.
+pub fn counts(rs: &NftRuleset) -> (usize, usize) {
+    (
+        rs.chains.values().map(|c| c.rules.len()).sum(),
+        rs.sets.len(),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(chain_rules: &[(&str, &[&str])], sets: &[(&str, &[&str])]) -> NftRuleset {
+        let mut r = NftRuleset::default();
+        for (n, rules) in chain_rules {
+            r.chains.insert(
+                n.to_string(),
+                NftChain {
+                    hook: None,
+                    rules: rules.iter().map(|s| s.to_string()).collect(),
+                },
+            );
+        }
+        for (n, el) in sets {
+            r.sets.insert(
+                n.to_string(),
+                NftSet {
+                    keyword: "set",
+                    decl: "type ipv4_addr; flags interval;".into(),
+                    elements: el.iter().map(|s| s.to_string()).collect(),
+                },
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn diff_touches_only_changes() {
+        let a = rs(
+            &[("x", &["drop"]), ("y", &["accept"]), ("old", &["drop"])],
+            &[("s", &["10.0.0.0/8"]), ("gone", &[])],
+        );
+        let b = rs(
+            &[("x", &["drop"]), ("y", &["return"]), ("new", &["drop"])],
+            &[("s", &["10.0.0.0/8"]), ("t", &["1.2.3.4/32"])],
+        );
+        let d = diff_transaction(&a, &b).unwrap();
+        assert_eq!(
+            d,
+            "add set inet tern t { type ipv4_addr; flags interval; }\n\
+             add chain inet tern new\n\
+             add element inet tern t { 1.2.3.4/32 }\n\
+             add rule inet tern new drop\n\
+             flush chain inet tern y\n\
+             add rule inet tern y return\n\
+             flush chain inet tern old\n\
+             delete chain inet tern old\n\
+             delete set inet tern gone\n"
+        );
+        assert_eq!(diff_transaction(&b, &b).unwrap(), "");
+    }
+}

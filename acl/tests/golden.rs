@@ -1,0 +1,90 @@
+//! Golden renders of the example policies for both backends, each also accepted by the
+//! real tools (`nft -c -f`, `ipset restore` + `iptables-restore --test`) inside a
+//! throwaway network namespace. `UPDATE_GOLDEN=1 cargo test -p acl --test golden`
+//! rewrites the golden files on purpose.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use acl::render::{iptables, nft};
+use acl::{compile, load_paths, CompileOptions};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn example_ir() -> acl::Ir {
+    let ex = root().join("../examples");
+    let bundle =
+        load_paths(&[ex.join("policies"), ex.join("endpoints")]).unwrap_or_else(|e| panic!("{e}"));
+    compile(&bundle, &CompileOptions::default())
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the render:\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn nftables_golden_and_accepted_by_nft() {
+    let ir = example_ir();
+    let text = nft::table_text(&nft::render(&ir));
+    golden("example.nft", &text);
+    let mut lab = testlab::Lab::new("acl-gold-nft");
+    let ns = lab.netns("n");
+    let file = lab.dir().join("example.nft");
+    fs::write(&file, nft::full_transaction(&nft::render(&ir))).unwrap();
+    ns.ok(&["nft", "-c", "-f", file.to_str().unwrap()]);
+    // And really load it, then list it back.
+    ns.ok(&["nft", "-f", file.to_str().unwrap()]);
+    let listed = ns.ok(&["nft", "list", "table", "inet", "tern"]);
+    assert!(listed.contains("chain ingress/shop/web"), "{listed}");
+    assert!(listed.contains("iifname vmap @from-wl"), "{listed}");
+}
+
+#[test]
+fn iptables_golden_and_accepted_by_iptables_restore() {
+    let ir = example_ir();
+    let rs = iptables::render(&ir);
+    golden("example.iptables", &iptables::display_text(&rs));
+    for chains in [&rs.v4, &rs.v6] {
+        for name in chains.keys() {
+            assert!(name.len() <= 28 && name.starts_with("tern-"), "{name}");
+        }
+    }
+    let mut lab = testlab::Lab::new("acl-gold-ipt");
+    let ns = lab.netns("n");
+    let dir = lab.dir().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let sets = write("sets", &iptables::ipset_text(&rs));
+    let v4 = write("v4", &iptables::restore_text(&rs.v4));
+    let v6 = write("v6", &iptables::restore_text(&rs.v6));
+    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("iptables-restore --noflush --test < {v4}"),
+    ]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("ip6tables-restore --noflush --test < {v6}"),
+    ]);
+    ns.ok(&["sh", "-c", &format!("iptables-restore --noflush < {v4}")]);
+    let saved = ns.ok(&["iptables-save", "-t", "filter"]);
+    assert!(saved.contains(":tern-forward"), "{saved}");
+}
