@@ -73,7 +73,7 @@ mod tests {
         };
         assert_eq!(p.check(&net("10.244.2.0/24")), ImportVerdict::Accept);
         assert_eq!(p.check(&net("10.244.0.0/16")), ImportVerdict::Accept);
-        assert_eq!(p.check(&net("fd00:244:5::/64")), ImportVerdict::Accept);
+        assert_eq!(p.check(&net("fd00:244:0:5::/64")), ImportVerdict::Accept);
         assert_eq!(p.check(&net("10.245.0.0/24")), ImportVerdict::OutsidePools);
         assert_eq!(p.check(&net("10.0.0.0/8")), ImportVerdict::OutsidePools);
         assert_eq!(p.check(&net("10.244.1.0/24")), ImportVerdict::OwnBlock);
