@@ -1,0 +1,664 @@
+//! The per-peer state machine (RFC 4271 §8) over up to a few TCP connections at once
+//! (an outgoing and an incoming one during a collision, §6.8).
+//!
+//! The session is driven by method calls that each take `now`; it queues [`Action`]s
+//! for the driver ([`Session::poll_action`]) and says when it next needs
+//! [`Session::handle_timeout`] ([`Session::poll_timeout`]). It reads no clock and does
+//! no I/O; connections are named by [`ConnId`]s that the session hands out.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use crate::wire::{
+    AddressFamily, CeaseSubcode, DecodeContext, EncodeContext, ErrorCode, FsmError, Message,
+    Notification, Open, RouteRefreshSubtype, Update,
+};
+
+use super::backoff::Jitter;
+use super::config::SessionConfig;
+use super::negotiate::{check_open, Negotiated};
+
+/// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
+pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
+
+/// The RFC 4271 §8.2.2 session states.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum State {
+    /// Stopped: refuses connections.
+    Idle,
+    /// An outgoing connection attempt is in progress.
+    Connect,
+    /// Waiting for an incoming connection (or for the next connect attempt).
+    Active,
+    /// OPEN sent, waiting for the peer's.
+    OpenSent,
+    /// OPENs exchanged, waiting for the KEEPALIVE.
+    OpenConfirm,
+    /// Up: UPDATEs flow.
+    Established,
+}
+
+impl State {
+    /// The RFC name: "Idle", "Connect", "Active", "OpenSent", "OpenConfirm", "Established".
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Idle => "Idle",
+            Self::Connect => "Connect",
+            Self::Active => "Active",
+            Self::OpenSent => "OpenSent",
+            Self::OpenConfirm => "OpenConfirm",
+            Self::Established => "Established",
+        }
+    }
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// A TCP connection of one session, named by the session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ConnId(pub u64);
+
+/// Who opened a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    /// We connected to the peer.
+    Outgoing,
+    /// The peer connected to us.
+    Incoming,
+}
+
+/// What the session asks the driver to do, or tells it.
+// UPDATE is the large variant and the common one; boxing it costs an allocation each.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    /// Open an outgoing TCP connection; report [`Session::connected`] or
+    /// [`Session::connect_failed`] with this id.
+    Connect(ConnId),
+    /// Send a message on a connection.
+    Send(ConnId, Message),
+    /// Close the connection once the messages queued before this action are written
+    /// (or abandon the connection attempt).
+    Close(ConnId),
+    /// The peer's OPEN was accepted on `conn`: decode its further messages with
+    /// `decode` and encode ours with `encode`.
+    Negotiated {
+        /// The connection.
+        conn: ConnId,
+        /// Context for the peer's messages.
+        decode: DecodeContext,
+        /// Context for our messages.
+        encode: EncodeContext,
+    },
+    /// The session reached Established on `conn` ([`Session::negotiated`] has the rest):
+    /// hand the peer to the RIB and start sending the table.
+    Established(ConnId),
+    /// The session left Established: withdraw the peer's routes.
+    Down {
+        /// Why, for logs and status.
+        reason: String,
+    },
+    /// An UPDATE (not an End-of-RIB marker) for the RIB.
+    Update(Update),
+    /// The peer finished its initial table for this family (RFC 4724 §2).
+    EndOfRib(AddressFamily),
+    /// The peer asked for our Adj-RIB-Out of this family again (RFC 2918).
+    RouteRefresh(AddressFamily),
+}
+
+/// Where a connection is in the OPEN exchange.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum ConnState {
+    Connecting,
+    OpenSent,
+    OpenConfirm,
+    Established,
+}
+
+#[derive(Debug)]
+struct Conn {
+    id: ConnId,
+    direction: Direction,
+    state: ConnState,
+    hold_deadline: Option<Instant>,
+    keepalive_deadline: Option<Instant>,
+    negotiated: Option<Negotiated>,
+}
+
+/// One peer's session.
+#[derive(Debug)]
+pub struct Session {
+    cfg: SessionConfig,
+    local_open: Open,
+    running: bool,
+    conns: Vec<Conn>,
+    connect_retry_at: Option<Instant>,
+    next_conn: u64,
+    jitter: Jitter,
+    failures: u32,
+    actions: VecDeque<Action>,
+    state: State,
+    since: Instant,
+    last_error: Option<String>,
+    end_of_rib: Vec<AddressFamily>,
+}
+
+impl Session {
+    /// A session in Idle.
+    pub fn new(cfg: SessionConfig, now: Instant) -> Self {
+        let local_open = cfg.local_open();
+        let jitter = Jitter::new(cfg.jitter_seed);
+        Self {
+            cfg,
+            local_open,
+            running: false,
+            conns: Vec::new(),
+            connect_retry_at: None,
+            next_conn: 0,
+            jitter,
+            failures: 0,
+            actions: VecDeque::new(),
+            state: State::Idle,
+            since: now,
+            last_error: None,
+            end_of_rib: Vec::new(),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SessionConfig {
+        &self.cfg
+    }
+
+    /// The OPEN this session sends.
+    pub fn local_open(&self) -> &Open {
+        &self.local_open
+    }
+
+    /// Current state.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// When the state last changed.
+    pub fn since(&self) -> Instant {
+        self.since
+    }
+
+    /// The last error: NOTIFICATION sent or received, hold timer, connection failure.
+    pub fn last_error(&self) -> Option<&str> {
+        self.last_error.as_deref()
+    }
+
+    /// Consecutive failed connection attempts or sessions (reset on Established).
+    pub fn failures(&self) -> u32 {
+        self.failures
+    }
+
+    /// The established connection, if any.
+    pub fn established_conn(&self) -> Option<ConnId> {
+        self.established().map(|c| c.id)
+    }
+
+    /// What the established session negotiated.
+    pub fn negotiated(&self) -> Option<&Negotiated> {
+        self.established().and_then(|c| c.negotiated.as_ref())
+    }
+
+    /// Families whose End-of-RIB the peer has sent in this session.
+    pub fn end_of_rib_received(&self) -> &[AddressFamily] {
+        &self.end_of_rib
+    }
+
+    /// Connections the session currently has (for the driver's bookkeeping).
+    pub fn connections(&self) -> impl Iterator<Item = (ConnId, Direction)> + '_ {
+        self.conns.iter().map(|c| (c.id, c.direction))
+    }
+
+    fn established(&self) -> Option<&Conn> {
+        self.conns
+            .iter()
+            .find(|c| c.state == ConnState::Established)
+    }
+
+    /// The next action for the driver.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// When [`Session::handle_timeout`] must next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.conns
+            .iter()
+            .flat_map(|c| [c.hold_deadline, c.keepalive_deadline])
+            .chain([self.connect_retry_at])
+            .flatten()
+            .min()
+    }
+
+    /// ManualStart / AutomaticStart: leave Idle; connect unless passive.
+    pub fn start(&mut self, now: Instant) {
+        if self.running {
+            return;
+        }
+        self.running = true;
+        if !self.cfg.passive {
+            self.connect(now);
+        }
+        self.refresh_state(now);
+    }
+
+    /// ManualStop: send `notification` (normally Cease / Administrative Shutdown) on
+    /// every connection that has sent its OPEN, close all and stay in Idle.
+    pub fn stop(&mut self, now: Instant, notification: Notification) {
+        self.running = false;
+        self.connect_retry_at = None;
+        self.last_error = Some(format!("sent NOTIFICATION {notification}"));
+        self.close_all(now, &notification);
+        self.refresh_state(now);
+    }
+
+    /// Tears the session down with `notification` (e.g. Cease / Maximum Number of
+    /// Prefixes Reached) and restarts it after the back-off.
+    pub fn reset(&mut self, now: Instant, notification: Notification) {
+        self.last_error = Some(format!("sent NOTIFICATION {notification}"));
+        self.close_all(now, &notification);
+        self.failed(now);
+        self.refresh_state(now);
+    }
+
+    /// The peer connected to us. `None`: refused (Idle); close the socket.
+    pub fn accept(&mut self, now: Instant) -> Option<ConnId> {
+        if !self.running {
+            return None;
+        }
+        let id = self.new_conn(Direction::Incoming);
+        self.open_sent(now, id);
+        self.refresh_state(now);
+        Some(id)
+    }
+
+    /// Our connection attempt `conn` succeeded.
+    pub fn connected(&mut self, now: Instant, conn: ConnId) {
+        if self.conn(conn).map(|c| c.state) != Some(ConnState::Connecting) {
+            // Abandoned meanwhile: the driver already got a Close for it.
+            return;
+        }
+        self.open_sent(now, conn);
+        self.refresh_state(now);
+    }
+
+    /// Our connection attempt `conn` failed. The next attempt is at the ConnectRetry
+    /// deadline (Connect → Active).
+    pub fn connect_failed(&mut self, now: Instant, conn: ConnId, reason: &str) {
+        if self.remove_conn(conn).is_some() {
+            self.last_error = Some(format!("connect failed: {reason}"));
+            if self.connect_retry_at.is_none() {
+                self.arm_connect_retry(now);
+            }
+        }
+        self.refresh_state(now);
+    }
+
+    /// The connection `conn` was closed by the peer or failed.
+    pub fn closed(&mut self, now: Instant, conn: ConnId, reason: &str) {
+        if self.conn(conn).is_some() {
+            self.last_error = Some(format!("connection closed: {reason}"));
+            self.drop_conn(now, conn);
+        }
+    }
+
+    /// A message from `conn` could not be decoded: send its NOTIFICATION and close.
+    pub fn decode_error(&mut self, now: Instant, conn: ConnId, notification: Notification) {
+        if self.conn(conn).is_some() {
+            self.fail_conn(now, conn, notification);
+        }
+    }
+
+    /// We sent an UPDATE on the established connection: restart its keepalive timer
+    /// (RFC 4271 §8.2.2, Established, "each time the local system sends a KEEPALIVE or
+    /// UPDATE message").
+    pub fn update_sent(&mut self, now: Instant) {
+        if let Some(c) = self
+            .conns
+            .iter_mut()
+            .find(|c| c.state == ConnState::Established)
+        {
+            let ka = c.negotiated.as_ref().and_then(|n| n.keepalive);
+            c.keepalive_deadline = ka.map(|k| now + k);
+        }
+    }
+
+    /// A message arrived on `conn`.
+    pub fn handle_message(&mut self, now: Instant, conn: ConnId, msg: Message) {
+        let Some(state) = self.conn(conn).map(|c| c.state) else {
+            return;
+        };
+        match (state, msg) {
+            (_, Message::Notification(n)) => {
+                self.last_error = Some(format!("received NOTIFICATION {n}"));
+                self.actions.push_back(Action::Close(conn));
+                self.drop_conn(now, conn);
+            }
+            (ConnState::OpenSent, Message::Open(open)) => self.receive_open(now, conn, open),
+            (ConnState::OpenSent, _) => self.fail_conn(
+                now,
+                conn,
+                Notification::new(
+                    ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenSent),
+                    Vec::new(),
+                ),
+            ),
+            (ConnState::OpenConfirm, Message::Keepalive) => self.establish(now, conn),
+            (ConnState::OpenConfirm, _) => self.fail_conn(
+                now,
+                conn,
+                Notification::new(
+                    ErrorCode::Fsm(FsmError::UnexpectedMessageInOpenConfirm),
+                    Vec::new(),
+                ),
+            ),
+            (ConnState::Established, Message::Open(_)) => self.fail_conn(
+                now,
+                conn,
+                Notification::new(
+                    ErrorCode::Fsm(FsmError::UnexpectedMessageInEstablished),
+                    Vec::new(),
+                ),
+            ),
+            (ConnState::Established, msg) => {
+                self.restart_hold(now, conn);
+                match msg {
+                    Message::Update(u) => match u.end_of_rib() {
+                        Some(family) => {
+                            if !self.end_of_rib.contains(&family) {
+                                self.end_of_rib.push(family);
+                            }
+                            self.actions.push_back(Action::EndOfRib(family));
+                        }
+                        None => self.actions.push_back(Action::Update(u)),
+                    },
+                    Message::RouteRefresh(rr) => {
+                        let ours = self
+                            .negotiated()
+                            .is_some_and(|n| n.families.contains(&rr.family));
+                        // RFC 7313 §5: BoRR/EoRR are markers for the receiver of a
+                        // refresh, and unknown subtypes are ignored.
+                        if ours && rr.subtype == RouteRefreshSubtype::Normal {
+                            self.actions.push_back(Action::RouteRefresh(rr.family));
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            (ConnState::Connecting, _) => {}
+        }
+    }
+
+    /// Timers: ConnectRetry, and per connection Hold and Keepalive.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.connect_retry_at.is_some_and(|t| t <= now) {
+            self.connect_retry_at = None;
+            self.connect_retry_expired(now);
+        }
+        let expired: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|c| c.hold_deadline.is_some_and(|t| t <= now))
+            .map(|c| c.id)
+            .collect();
+        for id in expired {
+            self.fail_conn(now, id, Notification::hold_timer_expired());
+        }
+        for c in &mut self.conns {
+            if c.keepalive_deadline.is_some_and(|t| t <= now) {
+                let ka = c.negotiated.as_ref().and_then(|n| n.keepalive);
+                c.keepalive_deadline = ka.map(|k| now + k);
+                self.actions
+                    .push_back(Action::Send(c.id, Message::Keepalive));
+            }
+        }
+        self.refresh_state(now);
+    }
+
+    fn connect_retry_expired(&mut self, now: Instant) {
+        if !self.running || self.cfg.passive {
+            return;
+        }
+        let progressing = self.conns.iter().any(|c| c.state != ConnState::Connecting);
+        if progressing {
+            return;
+        }
+        let stale: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        for id in stale {
+            self.remove_conn(id);
+            self.actions.push_back(Action::Close(id));
+        }
+        self.failures = self.failures.saturating_add(1);
+        self.connect(now);
+    }
+
+    fn connect(&mut self, now: Instant) {
+        let id = self.new_conn(Direction::Outgoing);
+        self.actions.push_back(Action::Connect(id));
+        self.arm_connect_retry(now);
+    }
+
+    fn arm_connect_retry(&mut self, now: Instant) {
+        if self.running && !self.cfg.passive {
+            let delay = self.jitter.backoff(self.cfg.connect_retry, self.failures);
+            self.connect_retry_at = Some(now + delay);
+        }
+    }
+
+    fn new_conn(&mut self, direction: Direction) -> ConnId {
+        let id = ConnId(self.next_conn);
+        self.next_conn += 1;
+        self.conns.push(Conn {
+            id,
+            direction,
+            state: ConnState::Connecting,
+            hold_deadline: None,
+            keepalive_deadline: None,
+            negotiated: None,
+        });
+        id
+    }
+
+    fn conn(&self, id: ConnId) -> Option<&Conn> {
+        self.conns.iter().find(|c| c.id == id)
+    }
+
+    fn conn_mut(&mut self, id: ConnId) -> Option<&mut Conn> {
+        self.conns.iter_mut().find(|c| c.id == id)
+    }
+
+    fn remove_conn(&mut self, id: ConnId) -> Option<Conn> {
+        let pos = self.conns.iter().position(|c| c.id == id)?;
+        Some(self.conns.remove(pos))
+    }
+
+    fn open_sent(&mut self, now: Instant, id: ConnId) {
+        let open = self.local_open.clone();
+        if let Some(c) = self.conn_mut(id) {
+            c.state = ConnState::OpenSent;
+            c.hold_deadline = Some(now + LARGE_HOLD_TIME);
+            self.actions
+                .push_back(Action::Send(id, Message::Open(open)));
+        }
+    }
+
+    fn receive_open(&mut self, now: Instant, id: ConnId, open: Open) {
+        let negotiated = match check_open(&self.cfg, &self.local_open, &open) {
+            Ok(n) => n,
+            Err(notification) => return self.fail_conn(now, id, notification),
+        };
+        if let Some(loser) = self.collision_loser(id, &negotiated) {
+            self.close_collision(now, loser);
+            if loser == id {
+                return;
+            }
+        }
+        let (decode, encode) = (negotiated.decode, negotiated.encode);
+        let hold = negotiated.hold_time;
+        let keepalive = negotiated.keepalive;
+        if let Some(c) = self.conn_mut(id) {
+            c.state = ConnState::OpenConfirm;
+            c.hold_deadline = (!hold.is_zero()).then(|| now + hold);
+            c.keepalive_deadline = keepalive.map(|k| now + k);
+            c.negotiated = Some(negotiated);
+        }
+        self.actions.push_back(Action::Negotiated {
+            conn: id,
+            decode,
+            encode,
+        });
+        self.actions.push_back(Action::Send(id, Message::Keepalive));
+        self.refresh_state(now);
+    }
+
+    /// Connection collision detection (RFC 4271 §6.8, RFC 6286 §2.3) when the OPEN on
+    /// `id` was accepted: the connection to close, if another one has also seen an OPEN.
+    fn collision_loser(&self, id: ConnId, negotiated: &Negotiated) -> Option<ConnId> {
+        let new = self.conn(id)?;
+        let other = self
+            .conns
+            .iter()
+            .filter(|c| c.id != id)
+            .max_by_key(|c| c.state)
+            .filter(|c| c.state >= ConnState::OpenConfirm)?;
+        if other.state == ConnState::Established || other.direction == new.direction {
+            // An established session stays (§6.8); of two connections in the same
+            // direction the newer one is the peer's current attempt.
+            return Some(if other.state == ConnState::Established {
+                id
+            } else {
+                other.id
+            });
+        }
+        let local = u32::from(self.cfg.local_id);
+        let remote = u32::from(negotiated.peer_id);
+        // The higher identifier keeps the connection it initiated; equal identifiers
+        // (possible between ASes, RFC 6286) fall back to the higher AS number.
+        let keep_ours = (local, self.cfg.local_asn) > (remote, negotiated.peer_asn);
+        let keep = if keep_ours {
+            Direction::Outgoing
+        } else {
+            Direction::Incoming
+        };
+        Some(if new.direction == keep { other.id } else { id })
+    }
+
+    fn close_collision(&mut self, now: Instant, id: ConnId) {
+        let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution);
+        self.actions
+            .push_back(Action::Send(id, Message::Notification(n)));
+        self.actions.push_back(Action::Close(id));
+        self.remove_conn(id);
+        self.refresh_state(now);
+    }
+
+    fn establish(&mut self, now: Instant, id: ConnId) {
+        self.restart_hold(now, id);
+        if let Some(c) = self.conn_mut(id) {
+            c.state = ConnState::Established;
+        }
+        self.failures = 0;
+        self.connect_retry_at = None;
+        self.end_of_rib.clear();
+        let others: Vec<(ConnId, ConnState)> = self
+            .conns
+            .iter()
+            .filter(|c| c.id != id)
+            .map(|c| (c.id, c.state))
+            .collect();
+        for (other, state) in others {
+            if state == ConnState::Connecting {
+                self.remove_conn(other);
+                self.actions.push_back(Action::Close(other));
+            } else {
+                self.close_collision(now, other);
+            }
+        }
+        self.actions.push_back(Action::Established(id));
+        self.refresh_state(now);
+    }
+
+    fn restart_hold(&mut self, now: Instant, id: ConnId) {
+        if let Some(c) = self.conn_mut(id) {
+            let hold = c.negotiated.as_ref().map(|n| n.hold_time);
+            if let Some(hold) = hold {
+                c.hold_deadline = (!hold.is_zero()).then(|| now + hold);
+            }
+        }
+    }
+
+    /// Sends `notification` on `id`, closes it and counts a failure.
+    fn fail_conn(&mut self, now: Instant, id: ConnId, notification: Notification) {
+        self.last_error = Some(format!("sent NOTIFICATION {notification}"));
+        self.actions
+            .push_back(Action::Send(id, Message::Notification(notification)));
+        self.actions.push_back(Action::Close(id));
+        self.drop_conn(now, id);
+    }
+
+    /// Forgets `id` (already closed or being closed); a lost session goes Down, and
+    /// with nothing left the ConnectRetry back-off starts.
+    fn drop_conn(&mut self, now: Instant, id: ConnId) {
+        let Some(c) = self.remove_conn(id) else {
+            return;
+        };
+        if c.state == ConnState::Established {
+            self.actions.push_back(Action::Down {
+                reason: self.last_error.clone().unwrap_or_default(),
+            });
+        }
+        if self.conns.is_empty() {
+            self.failed(now);
+        }
+        self.refresh_state(now);
+    }
+
+    fn failed(&mut self, now: Instant) {
+        if self.connect_retry_at.is_none() {
+            self.arm_connect_retry(now);
+        }
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    fn close_all(&mut self, _now: Instant, notification: &Notification) {
+        let conns = std::mem::take(&mut self.conns);
+        for c in conns {
+            if c.state != ConnState::Connecting {
+                let n = Message::Notification(notification.clone());
+                self.actions.push_back(Action::Send(c.id, n));
+            }
+            self.actions.push_back(Action::Close(c.id));
+            if c.state == ConnState::Established {
+                self.actions.push_back(Action::Down {
+                    reason: format!("sent NOTIFICATION {notification}"),
+                });
+            }
+        }
+    }
+
+    fn refresh_state(&mut self, now: Instant) {
+        let best = self.conns.iter().map(|c| c.state).max();
+        let state = match (self.running, best) {
+            (false, _) => State::Idle,
+            (true, Some(ConnState::Established)) => State::Established,
+            (true, Some(ConnState::OpenConfirm)) => State::OpenConfirm,
+            (true, Some(ConnState::OpenSent)) => State::OpenSent,
+            (true, Some(ConnState::Connecting)) => State::Connect,
+            (true, None) => State::Active,
+        };
+        if state != self.state {
+            self.state = state;
+            self.since = now;
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests of the session FSM on a virtual clock.
