@@ -43,20 +43,33 @@ fn stderr_lines(out: &Output) -> Vec<String> {
 }
 
 #[test]
-fn example_config_is_ok() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/node-a.yaml");
-    let out = check(&file);
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        format!("{}: ok\n", file.display())
-    );
-    assert!(out.stderr.is_empty());
+fn example_configs_are_ok() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("examples folder")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            name.starts_with("node-") && name.ends_with(".yaml")
+        })
+        .collect();
+    files.sort();
+    assert!(files.len() >= 3, "{files:?}");
+    for file in files {
+        let out = check(&file);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{}: {}",
+            file.display(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout),
+            format!("{}: ok\n", file.display())
+        );
+        assert!(out.stderr.is_empty());
+    }
 }
 
 #[test]

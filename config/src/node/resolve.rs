@@ -172,6 +172,22 @@ pub(crate) fn resolve(
     errors.into_result(config)
 }
 
+/// What is wrong with a configured hold time, if anything.
+fn hold_problem(hold: Duration) -> Option<String> {
+    if hold.subsec_nanos() != 0 {
+        Some("must be whole seconds".into())
+    } else if (1..=2).contains(&hold.as_secs()) {
+        Some(format!(
+            "{} is not allowed: the hold time is 0 (no keepalives) or at least 3s (RFC 4271 §4.2)",
+            show_duration(hold)
+        ))
+    } else if hold.as_secs() > u64::from(u16::MAX) {
+        Some("is at most 65535s (it is a 16-bit field in OPEN)".into())
+    } else {
+        None
+    }
+}
+
 /// This node's own addresses, which no peer may have.
 struct Own {
     router_id: Ipv4Addr,
@@ -321,25 +337,17 @@ impl Checker<'_> {
     ) -> (Duration, Duration, Duration) {
         let hold_path = format!("{prefix}.holdTime");
         let ka_path = format!("{prefix}.keepaliveTime");
-        let mut hold_time = hold.map_or(DEFAULT_HOLD_TIME, |t| t.0);
-        if hold.is_some() {
-            if hold_time.subsec_nanos() != 0 {
-                self.error(&hold_path, "must be whole seconds");
-            } else if (1..=2).contains(&hold_time.as_secs()) {
-                self.error(&hold_path, format!(
-                    "{} is not allowed: the hold time is 0 (no keepalives) or at least 3s (RFC 4271 §4.2)",
-                    show_duration(hold_time)
-                ));
-            } else if hold_time.as_secs() > u64::from(u16::MAX) {
-                self.error(
-                    &hold_path,
-                    "is at most 65535s (it is a 16-bit field in OPEN)",
-                );
-            }
-            if self.has_error_at(&hold_path) {
-                hold_time = DEFAULT_HOLD_TIME;
-            }
-        }
+        let hold_time = match hold {
+            None => DEFAULT_HOLD_TIME,
+            Some(TimeValue(h)) => match hold_problem(h) {
+                None => h,
+                Some(problem) => {
+                    // Checked further against the default, to avoid follow-on noise.
+                    self.error(&hold_path, problem);
+                    DEFAULT_HOLD_TIME
+                }
+            },
+        };
         let keepalive_time = match keepalive {
             None if hold_time.is_zero() => Duration::ZERO,
             None => Duration::from_secs(hold_time.as_secs() / 3),
@@ -381,11 +389,6 @@ impl Checker<'_> {
             None => DEFAULT_CONNECT_RETRY_TIME,
         };
         (hold_time, keepalive_time, connect_retry_time)
-    }
-
-    fn has_error_at(&self, path: &str) -> bool {
-        let head = format!("{path}: ");
-        self.errors.iter().any(|e| e.message.starts_with(&head))
     }
 
     /// Reads the TCP-MD5 key of `prefix.password.file` (once per file).
