@@ -5,14 +5,21 @@
 //! See README.md for the contract (protocol number, adoption on restart, failure reporting).
 #![warn(missing_docs)]
 
+mod controller;
 mod interner;
 mod memory;
+mod netlink;
+pub mod netns;
 mod reconcile;
 mod route;
 mod status;
 mod table;
 
+pub use controller::{
+    Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask,
+};
 pub use memory::{MemoryTable, Owner};
+pub use netlink::{EventRead, EventSocket, NetlinkTable};
 pub use reconcile::{DesiredChange, Reconciler, RouteEvent};
 pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_TABLE};
 pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};

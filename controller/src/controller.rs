@@ -1,0 +1,374 @@
+//! The long-running controller: one dedicated thread owns the desired table, the netlink
+//! sockets and the reconcile loop; the agent talks to it through a [`ControllerHandle`].
+//!
+//! The thread runs a small single-threaded tokio runtime and waits on three things:
+//! commands from handles, route events from the kernel, and the resync timer. Netlink work
+//! is blocking and CPU-bound (the kernel does the FIB work inside `send`), which is why it
+//! has its own thread instead of a task on the agent's runtime.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
+use tokio::io::unix::AsyncFd;
+use tokio::io::Interest;
+use tokio::sync::{mpsc, oneshot};
+use tokio::time::{sleep, sleep_until, Instant, MissedTickBehavior};
+
+use crate::netlink::{EventRead, NetlinkTable};
+use crate::reconcile::{DesiredChange, Reconciler, RouteEvent};
+use crate::route::{Route, TableConfig};
+use crate::status::{Counters, CountersSnapshot, RouteStatus};
+use crate::table::TableError;
+
+/// Settings of a [`Controller`].
+#[derive(Debug, Clone)]
+pub struct ControllerConfig {
+    /// Table, protocol number, ECMP.
+    pub table: TableConfig,
+    /// Network namespace name under /run/netns to program; `None` = the namespace the
+    /// process runs in (the agent under `ip netns exec` uses `None`).
+    pub netns: Option<String>,
+    /// Full reconcile period (dump + diff + repair). Default 30 s.
+    pub resync_interval: Duration,
+    /// How long routes of ours found at start but not (yet) desired are kept, waiting for
+    /// the agent to learn them again (e.g. from BGP). A `ReplaceAll` or
+    /// [`ControllerHandle::allow_deletes`] ends the wait early. Default 120 s.
+    pub adopt_grace: Duration,
+}
+
+impl Default for ControllerConfig {
+    fn default() -> Self {
+        ControllerConfig {
+            table: TableConfig::default(),
+            netns: None,
+            resync_interval: Duration::from_secs(30),
+            adopt_grace: Duration::from_secs(120),
+        }
+    }
+}
+
+/// Errors of the controller and its handle.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The kernel backend failed.
+    #[error(transparent)]
+    Table(#[from] TableError),
+    /// The controller thread has stopped.
+    #[error("FIB controller stopped")]
+    Stopped,
+    /// The controller thread could not be started.
+    #[error("starting the FIB controller thread: {0}")]
+    Start(std::io::Error),
+}
+
+enum Command {
+    Change(DesiredChange),
+    Sync(oneshot::Sender<()>),
+    Reconcile(oneshot::Sender<Result<(), String>>),
+    Status(IpNet, oneshot::Sender<Option<RouteStatus>>),
+    Routes(oneshot::Sender<Vec<RouteStatus>>),
+    AllowDeletes,
+    Flush(oneshot::Sender<Result<usize, String>>),
+    Shutdown {
+        flush: bool,
+        reply: oneshot::Sender<Result<usize, String>>,
+    },
+}
+
+/// Talks to the controller thread. Cheap to clone. When every handle is dropped the
+/// controller stops and leaves its routes in place.
+#[derive(Clone)]
+pub struct ControllerHandle {
+    tx: mpsc::Sender<Command>,
+    counters: Arc<Counters>,
+}
+
+/// The controller thread; [`ControllerTask::wait`] returns when it ends.
+pub struct ControllerTask {
+    done: oneshot::Receiver<Result<(), ControllerError>>,
+    thread: std::thread::JoinHandle<()>,
+}
+
+impl ControllerTask {
+    /// Wait for the controller to end (all handles dropped, or [`ControllerHandle::shutdown`]).
+    pub async fn wait(self) -> Result<(), ControllerError> {
+        let r = self.done.await.unwrap_or(Err(ControllerError::Stopped));
+        let _ = tokio::task::spawn_blocking(move || self.thread.join()).await;
+        r
+    }
+}
+
+/// Entry point: see [`Controller::spawn`].
+pub struct Controller;
+
+impl Controller {
+    /// Open the netlink sockets (in `config.netns` if set) and start the controller thread.
+    /// It reconciles at once (adopting our routes already in the kernel), then on every
+    /// change, event and `resync_interval`.
+    pub fn spawn(
+        config: ControllerConfig,
+    ) -> Result<(ControllerHandle, ControllerTask), ControllerError> {
+        let table = NetlinkTable::open(config.table, config.netns.as_deref(), true)?;
+        let counters = Arc::new(Counters::default());
+        let rec = Reconciler::new(
+            config.table,
+            table,
+            counters.clone(),
+            config.adopt_grace.is_zero(),
+        );
+        let (tx, rx) = mpsc::channel(4096);
+        let (done_tx, done) = oneshot::channel();
+        let thread = std::thread::Builder::new()
+            .name("tern-fib".into())
+            .spawn(move || {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build();
+                let r = match rt {
+                    Ok(rt) => rt.block_on(run(rec, rx, config)),
+                    Err(e) => Err(ControllerError::Start(e)),
+                };
+                let _ = done_tx.send(r);
+            })
+            .map_err(ControllerError::Start)?;
+        Ok((
+            ControllerHandle { tx, counters },
+            ControllerTask { done, thread },
+        ))
+    }
+}
+
+impl ControllerHandle {
+    async fn send(&self, c: Command) -> Result<(), ControllerError> {
+        self.tx.send(c).await.map_err(|_| ControllerError::Stopped)
+    }
+
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, ControllerError> {
+        let (tx, rx) = oneshot::channel();
+        self.send(make(tx)).await?;
+        rx.await.map_err(|_| ControllerError::Stopped)
+    }
+
+    /// Queue a desired change (applied in batches with the changes around it).
+    pub async fn change(&self, change: DesiredChange) -> Result<(), ControllerError> {
+        self.send(Command::Change(change)).await
+    }
+
+    /// Install or change one route.
+    pub async fn upsert(&self, route: Route) -> Result<(), ControllerError> {
+        self.change(DesiredChange::Upsert(route)).await
+    }
+
+    /// Withdraw our route for a prefix.
+    pub async fn remove(&self, prefix: IpNet) -> Result<(), ControllerError> {
+        self.change(DesiredChange::Remove(prefix)).await
+    }
+
+    /// Set the complete desired table (everything else of ours is deleted).
+    pub async fn replace_all(&self, routes: Vec<Route>) -> Result<(), ControllerError> {
+        self.change(DesiredChange::ReplaceAll(routes)).await
+    }
+
+    /// Wait until every change sent before has been pushed to the kernel.
+    pub async fn sync(&self) -> Result<(), ControllerError> {
+        self.ask(Command::Sync).await
+    }
+
+    /// Run a full reconcile now and wait for it.
+    pub async fn reconcile(&self) -> Result<(), ControllerError> {
+        self.ask(Command::Reconcile)
+            .await?
+            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+    }
+
+    /// The state of the desired route for `prefix` (None: not desired).
+    pub async fn route_status(
+        &self,
+        prefix: IpNet,
+    ) -> Result<Option<RouteStatus>, ControllerError> {
+        self.ask(|tx| Command::Status(prefix, tx)).await
+    }
+
+    /// Every desired route with its state, sorted by prefix (for `tern routes`).
+    pub async fn routes(&self) -> Result<Vec<RouteStatus>, ControllerError> {
+        self.ask(Command::Routes).await
+    }
+
+    /// The desired set is complete: delete adopted routes nobody wants now.
+    pub async fn allow_deletes(&self) -> Result<(), ControllerError> {
+        self.send(Command::AllowDeletes).await
+    }
+
+    /// Delete every route with our protocol in our table and forget the desired table.
+    /// Returns how many routes were deleted.
+    pub async fn flush(&self) -> Result<usize, ControllerError> {
+        self.ask(Command::Flush)
+            .await?
+            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+    }
+
+    /// Stop the controller; with `flush`, delete our routes first (`--flush-routes-on-exit`),
+    /// otherwise they stay for the next start to adopt. Returns routes deleted.
+    pub async fn shutdown(&self, flush: bool) -> Result<usize, ControllerError> {
+        self.ask(|reply| Command::Shutdown { flush, reply })
+            .await?
+            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+    }
+
+    /// Counters and gauges right now (never waits for the controller).
+    pub fn counters(&self) -> CountersSnapshot {
+        self.counters.snapshot()
+    }
+}
+
+/// Most commands taken from the queue before pushing: bounds latency of queries.
+const DRAIN: usize = 65_536;
+/// Most event messages read before acting on them.
+const EVENTS: usize = 65_536;
+
+async fn run(
+    mut rec: Reconciler<NetlinkTable>,
+    mut rx: mpsc::Receiver<Command>,
+    config: ControllerConfig,
+) -> Result<(), ControllerError> {
+    let counters = rec.counters().clone();
+    let mut events = match rec.table_mut().take_events() {
+        // SAFETY: the EventSocket owns its fd and neither closes nor replaces it while the
+        // AsyncFd holds it; the fd is deregistered when the AsyncFd drops it.
+        Some(sock) => Some(
+            unsafe { AsyncFd::register_with_interest(sock, Interest::READABLE) }
+                .map_err(|e| ControllerError::Start(e.into_parts().1))?,
+        ),
+        None => None,
+    };
+    // Reconcile at start, before any command: adopts what a previous run left.
+    let _ = rec.reconcile();
+    let period = config.resync_interval.max(Duration::from_millis(100));
+    let mut resync = tokio::time::interval_at(Instant::now() + period, period);
+    resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let grace = sleep(config.adopt_grace);
+    tokio::pin!(grace);
+    let mut grace_over = config.adopt_grace.is_zero();
+    let mut soon: Option<Instant> = None;
+    let mut evbuf: Vec<RouteEvent> = Vec::new();
+    loop {
+        tokio::select! {
+            biased;
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let mut next = Some(cmd);
+                let mut n = 0;
+                while let Some(cmd) = next.take() {
+                    if let Some(stop) = command(&mut rec, cmd) {
+                        return stop;
+                    }
+                    n += 1;
+                    if n < DRAIN {
+                        next = rx.try_recv().ok();
+                    }
+                }
+                if rec.has_work() {
+                    let _ = rec.push();
+                }
+            }
+            ready = async { match events.as_mut() { Some(e) => e.readable_mut().await, None => std::future::pending().await } } => {
+                let Ok(mut guard) = ready else { continue };
+                evbuf.clear();
+                match guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS) {
+                    Ok(EventRead::Drained) => guard.clear_ready(),
+                    Ok(EventRead::More) => {}
+                    Ok(EventRead::Overrun) => {
+                        guard.clear_ready();
+                        Counters::add(&counters.event_overruns, 1);
+                        tracing::debug!("route event overrun; full resync");
+                        let _ = rec.reconcile();
+                        continue;
+                    }
+                    Err(e) => {
+                        guard.clear_ready();
+                        tracing::warn!(error = %e, "reading route events");
+                        soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+                        continue;
+                    }
+                }
+                Counters::add(&counters.events, evbuf.len() as u64);
+                // The last event per prefix is the kernel's current word on it.
+                let mut last: HashMap<IpNet, RouteEvent> = HashMap::with_capacity(evbuf.len());
+                for ev in evbuf.drain(..) {
+                    last.insert(ev.prefix(), ev);
+                }
+                rec.events(last.into_values());
+                if rec.has_work() {
+                    let _ = rec.push();
+                }
+            }
+            _ = resync.tick() => {
+                let _ = rec.reconcile();
+                soon = None;
+            }
+            _ = async { match soon { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
+                soon = None;
+                let _ = rec.reconcile();
+            }
+            _ = &mut grace, if !grace_over => {
+                grace_over = true;
+                rec.allow_deletes();
+                let _ = rec.push();
+            }
+        }
+        if rec.take_reconcile_soon() {
+            soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+        }
+    }
+    Ok(())
+}
+
+/// Handle one command; `Some(result)` ends the controller.
+fn command(
+    rec: &mut Reconciler<NetlinkTable>,
+    cmd: Command,
+) -> Option<Result<(), ControllerError>> {
+    let push = |rec: &mut Reconciler<NetlinkTable>| {
+        if rec.has_work() {
+            let _ = rec.push();
+        }
+    };
+    match cmd {
+        Command::Change(c) => rec.change(c),
+        Command::Sync(reply) => {
+            push(rec);
+            let _ = reply.send(());
+        }
+        Command::Reconcile(reply) => {
+            let _ = reply.send(rec.reconcile().map_err(|e| e.to_string()));
+        }
+        Command::Status(p, reply) => {
+            push(rec);
+            let _ = reply.send(rec.status(p));
+        }
+        Command::Routes(reply) => {
+            push(rec);
+            let _ = reply.send(rec.routes());
+        }
+        Command::AllowDeletes => rec.allow_deletes(),
+        Command::Flush(reply) => {
+            let _ = reply.send(rec.flush().map_err(|e| e.to_string()));
+        }
+        Command::Shutdown { flush, reply } => {
+            let r = if flush {
+                rec.flush().map_err(|e| e.to_string())
+            } else {
+                push(rec);
+                Ok(0)
+            };
+            let _ = reply.send(r);
+            return Some(Ok(()));
+        }
+    }
+    None
+}

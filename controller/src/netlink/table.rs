@@ -1,0 +1,479 @@
+//! [`NetlinkTable`]: the kernel FIB as a [`RouteTable`]. Requests are written back to back
+//! into one buffer and sent with one `send`; only the last carries NLM_F_ACK. The kernel
+//! processes a send's messages in order and answers every failure with an error message
+//! anyway, so after the last ack every error has arrived, each matched to its route by
+//! sequence number. Dumps are filtered by the kernel (strict checking) to our table and
+//! protocol, and again here.
+
+use std::collections::HashMap;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Duration;
+
+use rtnetlink::packet_core::Emitable;
+use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
+
+use super::codec::{self, Ifindex, RawMsg};
+use super::sys;
+use crate::netns;
+use crate::reconcile::RouteEvent;
+use crate::route::{Route, TableConfig};
+use crate::table::{Action, DumpInfo, Op, OpError, RouteTable, TableError};
+
+const RTNLGRP_IPV4_ROUTE: u32 = 7;
+const RTNLGRP_IPV6_ROUTE: u32 = 11;
+const RECV_BUF: usize = 128 * 1024;
+/// Requests per send; 1024 route messages are ~100 KiB, well under the send buffer.
+const BATCH: usize = 1024;
+
+fn io_err(what: &'static str) -> impl FnOnce(io::Error) -> TableError {
+    move |source| TableError::Io { what, source }
+}
+
+/// Interface names and indexes of the namespace, from RTM_GETLINK dumps.
+#[derive(Debug, Default)]
+struct Links {
+    by_name: HashMap<String, u32>,
+    by_index: HashMap<u32, String>,
+    missed: bool,
+}
+
+impl Ifindex for Links {
+    fn index_of(&mut self, name: &str) -> Option<u32> {
+        let i = self.by_name.get(name).copied();
+        if i.is_none() {
+            self.missed = true;
+        }
+        i
+    }
+}
+
+impl Links {
+    fn name(&self, index: u32) -> Option<String> {
+        self.by_index.get(&index).cloned()
+    }
+}
+
+/// Whether reading events emptied the socket.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventRead {
+    /// Nothing more to read for now.
+    Drained,
+    /// Stopped after the requested maximum; call again.
+    More,
+    /// The kernel dropped events (ENOBUFS): only a full reconcile is safe now.
+    Overrun,
+}
+
+/// The kernel FIB of one network namespace, seen through tern's table and protocol.
+pub struct NetlinkTable {
+    cfg: TableConfig,
+    sock: Socket,
+    events: Option<Socket>,
+    seq: u32,
+    sendbuf: Vec<u8>,
+    recvbuf: Vec<u8>,
+    links: Links,
+}
+
+fn request_socket() -> io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind_auto()?;
+    s.set_cap_ack(true)?;
+    s.set_ext_ack(true)?;
+    // Kernel-side dump filtering (Linux >= 4.20); without it we filter everything here.
+    let _ = s.set_netlink_get_strict_chk(true);
+    sys::set_rcvbuf(&s, 8 << 20)?;
+    sys::set_sndbuf(&s, 4 << 20)?;
+    sys::set_rcv_timeout(&s, Duration::from_secs(30))?;
+    Ok(s)
+}
+
+fn event_socket() -> io::Result<Socket> {
+    let mut s = Socket::new(NETLINK_ROUTE)?;
+    s.bind_auto()?;
+    s.add_membership(RTNLGRP_IPV4_ROUTE)?;
+    s.add_membership(RTNLGRP_IPV6_ROUTE)?;
+    s.set_non_blocking(true)?;
+    sys::set_rcvbuf(&s, 16 << 20)?;
+    Ok(s)
+}
+
+impl NetlinkTable {
+    /// Open the sockets in network namespace `netns` (a name under /run/netns), or in the
+    /// current one for `None`. With `subscribe`, also an event socket for route changes
+    /// (see [`NetlinkTable::read_events`]).
+    pub fn open(
+        cfg: TableConfig,
+        netns: Option<&str>,
+        subscribe: bool,
+    ) -> Result<Self, TableError> {
+        let socks = netns::run_in_opt(netns, move || -> io::Result<(Socket, Option<Socket>)> {
+            let ev = if subscribe {
+                Some(event_socket()?)
+            } else {
+                None
+            };
+            Ok((request_socket()?, ev))
+        });
+        let (sock, events) = match socks {
+            Ok(Ok(s)) => s,
+            Ok(Err(e)) => {
+                return Err(TableError::Io {
+                    what: "socket",
+                    source: e,
+                })
+            }
+            Err(source) => {
+                return Err(TableError::Netns {
+                    name: netns.unwrap_or("").to_string(),
+                    source,
+                })
+            }
+        };
+        let mut t = NetlinkTable {
+            cfg,
+            sock,
+            events,
+            seq: 1,
+            sendbuf: Vec::with_capacity(256 * 1024),
+            recvbuf: Vec::with_capacity(RECV_BUF),
+            links: Links::default(),
+        };
+        t.refresh_links()?;
+        Ok(t)
+    }
+
+    /// The table settings.
+    pub fn config(&self) -> &TableConfig {
+        &self.cfg
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1);
+        self.seq
+    }
+
+    fn recv(&mut self) -> Result<(), TableError> {
+        self.recvbuf.clear();
+        match self.sock.recv(&mut self.recvbuf, 0) {
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(TableError::Overrun),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Err(TableError::Io {
+                what: "recv (no answer within 30 s)",
+                source: e,
+            }),
+            Err(e) => Err(TableError::Io {
+                what: "recv",
+                source: e,
+            }),
+        }
+    }
+
+    /// Run a dump request and call `each` for every message of type `ty`; returns whether
+    /// the kernel flagged the dump as interrupted.
+    fn dump_raw(
+        &mut self,
+        ty: u16,
+        body: &dyn Emitable,
+        each: &mut dyn FnMut(&RawMsg<'_>, &Links) -> Result<(), TableError>,
+    ) -> Result<bool, TableError> {
+        let seq = self.next_seq();
+        self.sendbuf.clear();
+        codec::push_msg(
+            &mut self.sendbuf,
+            ty,
+            codec::NLM_F_REQUEST | codec::NLM_F_DUMP,
+            seq,
+            body,
+        );
+        self.sock
+            .send(&self.sendbuf, 0)
+            .map_err(io_err("send dump"))?;
+        let mut interrupted = false;
+        for _ in 0..usize::MAX {
+            self.recv()?;
+            for m in codec::messages(&self.recvbuf) {
+                let m = m?;
+                if m.seq != seq {
+                    continue;
+                }
+                if m.flags & codec::NLM_F_DUMP_INTR != 0 {
+                    interrupted = true;
+                }
+                match m.ty {
+                    codec::NLMSG_DONE => return Ok(interrupted),
+                    codec::NLMSG_ERROR => {
+                        let (code, text) = codec::parse_error(&m)?;
+                        if code != 0 {
+                            let e = io::Error::from_raw_os_error(-code);
+                            let e = match text {
+                                Some(t) => io::Error::new(e.kind(), format!("{e}: {t}")),
+                                None => e,
+                            };
+                            return Err(TableError::Io {
+                                what: "dump",
+                                source: e,
+                            });
+                        }
+                        return Ok(interrupted);
+                    }
+                    codec::NLMSG_NOOP => {}
+                    _ => each(&m, &self.links)?,
+                }
+                if m.flags & codec::NLM_F_MULTI == 0 {
+                    return Ok(interrupted);
+                }
+            }
+        }
+        Ok(interrupted)
+    }
+
+    fn refresh_links(&mut self) -> Result<(), TableError> {
+        let mut fresh = Links::default();
+        let body = codec::link_dump_request();
+        self.dump_raw(codec::RTM_GETLINK, &body, &mut |m, _| {
+            if m.ty == codec::RTM_NEWLINK {
+                if let Some((i, name)) = codec::parse_link(m.payload) {
+                    fresh.by_name.insert(name.clone(), i);
+                    fresh.by_index.insert(i, name);
+                }
+            }
+            Ok(())
+        })?;
+        self.links = fresh;
+        Ok(())
+    }
+
+    /// Take the event socket (opened with `subscribe`) to wait on it; see [`EventSocket`].
+    pub fn take_events(&mut self) -> Option<EventSocket> {
+        self.events.take().map(|sock| EventSocket {
+            sock,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
+    }
+
+    /// Encode `ops` into the send buffer, recording ops that cannot be encoded in `pre`;
+    /// returns the sequence number of the first op and the index of the last one encoded.
+    fn encode(&mut self, ops: &[Op<'_>], pre: &mut [Option<OpError>]) -> (u32, Option<usize>) {
+        self.sendbuf.clear();
+        let first = self.seq.wrapping_add(1);
+        let mut last = None;
+        let mut last_at = 0;
+        for (i, op) in ops.iter().enumerate() {
+            let seq = first.wrapping_add(i as u32);
+            let (ty, flags, body) = match op.action {
+                Action::Add(k) | Action::Replace(k) => {
+                    match codec::new_route(&self.cfg, &op.prefix, k, &mut self.links) {
+                        Ok(m) => {
+                            let f = if matches!(op.action, Action::Add(_)) {
+                                codec::NLM_F_CREATE | codec::NLM_F_EXCL
+                            } else {
+                                codec::NLM_F_CREATE | codec::NLM_F_REPLACE
+                            };
+                            (codec::RTM_NEWROUTE, f, m)
+                        }
+                        Err(e) => {
+                            if let Some(p) = pre.get_mut(i) {
+                                *p = Some(e);
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Action::Delete => (
+                    codec::RTM_DELROUTE,
+                    0,
+                    codec::del_route(&self.cfg, &op.prefix),
+                ),
+            };
+            last_at = self.sendbuf.len();
+            codec::push_msg(
+                &mut self.sendbuf,
+                ty,
+                codec::NLM_F_REQUEST | flags,
+                seq,
+                &body,
+            );
+            last = Some(i);
+        }
+        self.seq = first.wrapping_add(ops.len() as u32);
+        if last.is_some() {
+            // Only the last request asks for an ack (flags are at bytes 6..8 of its header).
+            if let Some(b) = self.sendbuf.get_mut(last_at + 6..last_at + 8) {
+                let f = u16::from_ne_bytes([b[0], b[1]]) | codec::NLM_F_ACK;
+                b.copy_from_slice(&f.to_ne_bytes());
+            }
+        }
+        (first, last)
+    }
+}
+
+impl RouteTable for NetlinkTable {
+    fn dump(&mut self, each: &mut dyn FnMut(Route)) -> Result<DumpInfo, TableError> {
+        self.refresh_links()?;
+        let cfg = self.cfg;
+        let mut interrupted = false;
+        for v6 in [false, true] {
+            let body = codec::dump_request(&cfg, v6);
+            interrupted |= self.dump_raw(codec::RTM_GETROUTE, &body, &mut |m, links| {
+                if m.ty != codec::RTM_NEWROUTE {
+                    return Ok(());
+                }
+                let mut name_of = |i: u32| links.name(i).unwrap_or_else(|| format!("if{i}"));
+                if let Some(r) = codec::parse_route(m.payload, &cfg, &mut name_of)? {
+                    each(r);
+                }
+                Ok(())
+            })?;
+        }
+        Ok(DumpInfo { interrupted })
+    }
+
+    fn apply(
+        &mut self,
+        ops: &[Op<'_>],
+        results: &mut Vec<Result<(), OpError>>,
+    ) -> Result<(), TableError> {
+        let mut pre: Vec<Option<OpError>> = vec![None; ops.len()];
+        self.links.missed = false;
+        let (mut first, mut last) = self.encode(ops, &mut pre);
+        if self.links.missed {
+            // An interface we did not know: maybe new. Learn the names once and re-encode.
+            self.refresh_links()?;
+            pre.iter_mut().for_each(|p| *p = None);
+            (first, last) = self.encode(ops, &mut pre);
+        }
+        if let Some(last) = last {
+            let last_seq = first.wrapping_add(last as u32);
+            self.sock.send(&self.sendbuf, 0).map_err(io_err("send"))?;
+            let mut done = false;
+            for _ in 0..=ops.len() {
+                if let Err(e) = self.recv() {
+                    results.clear();
+                    return Err(e);
+                }
+                for m in codec::messages(&self.recvbuf) {
+                    let m = m?;
+                    if m.ty != codec::NLMSG_ERROR {
+                        continue;
+                    }
+                    let idx = m.seq.wrapping_sub(first) as usize;
+                    let Some(op) = ops.get(idx) else { continue };
+                    let (code, text) = codec::parse_error(&m)?;
+                    if code != 0 {
+                        let kind = match op.action {
+                            Action::Add(k) | Action::Replace(k) => Some(k),
+                            Action::Delete => None,
+                        };
+                        if let Some(p) = pre.get_mut(idx) {
+                            *p = Some(codec::op_error(-code, text, op.prefix, kind));
+                        }
+                    }
+                    if m.seq == last_seq {
+                        done = true;
+                    }
+                }
+                if done {
+                    break;
+                }
+            }
+            if !done {
+                results.clear();
+                return Err(TableError::Decode(
+                    "no acknowledgement for the last request".into(),
+                ));
+            }
+        }
+        results.extend(pre.into_iter().map(|p| match p {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }));
+        Ok(())
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+}
+
+/// The non-blocking socket subscribed to IPv4 and IPv6 route events of the namespace.
+pub struct EventSocket {
+    sock: Socket,
+    buf: Vec<u8>,
+}
+
+impl AsRawFd for EventSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.sock.as_raw_fd()
+    }
+}
+
+impl EventSocket {
+    /// Read pending route events about our routes into `out` (at most about `max`
+    /// messages); `table` names the interfaces.
+    pub fn read(
+        &mut self,
+        table: &mut NetlinkTable,
+        out: &mut Vec<RouteEvent>,
+        max: usize,
+    ) -> Result<EventRead, TableError> {
+        let mut unknown_ifindex = false;
+        let mut n = 0;
+        let mut result = EventRead::More;
+        while n < max {
+            self.buf.clear();
+            match self.sock.recv(&mut self.buf, libc::MSG_DONTWAIT) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    result = EventRead::Drained;
+                    break;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(EventRead::Overrun),
+                Err(e) => {
+                    return Err(TableError::Io {
+                        what: "recv events",
+                        source: e,
+                    })
+                }
+            }
+            for m in codec::messages(&self.buf) {
+                let m = m?;
+                n += 1;
+                let new = match m.ty {
+                    codec::RTM_NEWROUTE => true,
+                    codec::RTM_DELROUTE => false,
+                    _ => continue,
+                };
+                let links = &table.links;
+                let mut name_of = |i: u32| {
+                    links.name(i).unwrap_or_else(|| {
+                        unknown_ifindex = true;
+                        format!("if{i}")
+                    })
+                };
+                if let Some(r) = codec::parse_route(m.payload, &table.cfg, &mut name_of)? {
+                    out.push(if new {
+                        RouteEvent::New(r)
+                    } else {
+                        RouteEvent::Del(r)
+                    });
+                }
+            }
+        }
+        if unknown_ifindex {
+            // A new interface: learn its name for the next events and dumps.
+            table.refresh_links()?;
+        }
+        Ok(result)
+    }
+}
+
+impl std::fmt::Debug for NetlinkTable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NetlinkTable")
+            .field("cfg", &self.cfg)
+            .field("seq", &self.seq)
+            .finish()
+    }
+}

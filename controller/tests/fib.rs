@@ -1,0 +1,437 @@
+//! The controller against the real kernel, inside network namespaces made by the test:
+//! what an operator checks with `ip -j route show proto 201`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use controller::{
+    Controller, ControllerConfig, ControllerHandle, ControllerTask, NextHop, Route, RouteState,
+    TableConfig, DEFAULT_PROTOCOL,
+};
+use ipnet::IpNet;
+use serde_json::Value;
+use testlab::{wait_for, Lab, Netns};
+
+const PROTO: &str = "201";
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn nh(s: &str) -> NextHop {
+    NextHop::new(s.parse().unwrap())
+}
+
+/// A namespace `h` with two veth interfaces to a peer namespace:
+/// d0 10.0.0.1/24 fd00::1/64, d1 10.0.1.1/24 fd01::1/64.
+fn host(lab: &mut Lab) -> Netns {
+    let h = lab.netns("h");
+    let peer = lab.netns("p");
+    lab.veth(
+        &h,
+        "d0",
+        &["10.0.0.1/24", "fd00::1/64"],
+        &peer,
+        "p0",
+        &["10.0.0.254/24", "fd00::fe/64"],
+    );
+    lab.veth(
+        &h,
+        "d1",
+        &["10.0.1.1/24", "fd01::1/64"],
+        &peer,
+        "p1",
+        &["10.0.1.254/24", "fd01::fe/64"],
+    );
+    h
+}
+
+fn config(h: &Netns) -> ControllerConfig {
+    ControllerConfig {
+        table: TableConfig::default(),
+        netns: Some(h.name().to_string()),
+        // Long: repairs in these tests must come from events, not from the timer.
+        resync_interval: Duration::from_secs(3600),
+        adopt_grace: Duration::from_secs(3600),
+    }
+}
+
+fn spawn(h: &Netns) -> (ControllerHandle, ControllerTask) {
+    Controller::spawn(config(h)).expect("controller starts")
+}
+
+/// Our routes in the namespace, IPv4 and IPv6, as prefix -> JSON object of `ip -j route`.
+fn kernel_routes(h: &Netns, proto: &str) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for fam in ["-4", "-6"] {
+        let text = h.ok(&["ip", fam, "-j", "route", "show", "proto", proto]);
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
+        for r in v.as_array().cloned().unwrap_or_default() {
+            let dst = r["dst"].as_str().unwrap_or_default().to_string();
+            let dst = if dst.contains('/') {
+                dst
+            } else if dst.contains(':') {
+                format!("{dst}/128")
+            } else {
+                format!("{dst}/32")
+            };
+            out.insert(dst, r);
+        }
+    }
+    out
+}
+
+fn gateways(r: &Value) -> Vec<String> {
+    match r["nexthops"].as_array() {
+        Some(hops) => {
+            let mut g: Vec<String> = hops
+                .iter()
+                .map(|h| h["gateway"].as_str().unwrap_or("?").to_string())
+                .collect();
+            g.sort();
+            g
+        }
+        None => r["gateway"]
+            .as_str()
+            .map(|g| vec![g.to_string()])
+            .unwrap_or_default(),
+    }
+}
+
+fn sample() -> Vec<Route> {
+    vec![
+        Route::via(net("10.244.2.0/24"), [nh("10.0.0.2")]),
+        Route::via(net("10.244.3.0/24"), [nh("10.0.0.3"), nh("10.0.1.3")]),
+        Route::device(net("10.244.1.10/32"), "d0"),
+        Route::blackhole(net("10.244.1.0/24")),
+        Route::via(net("fd00:244:2::/64"), [nh("fd00::2")]),
+        Route::via(net("fd00:244:3::/64"), [nh("fd00::3"), nh("fd01::3")]),
+        Route::via(
+            net("fd00:244:4::/64"),
+            [NextHop::with_dev("fe80::4".parse().unwrap(), "d1")],
+        ),
+        Route::device(net("fd00:244:1::10/128"), "d0"),
+        Route::blackhole(net("fd00:244:1::/64")),
+    ]
+}
+
+#[tokio::test]
+async fn installs_via_device_blackhole_and_ecmp_for_v4_and_v6() {
+    let mut lab = Lab::new("ctl-install");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(sample()).await.unwrap();
+    ctl.sync().await.unwrap();
+
+    let k = kernel_routes(&h, PROTO);
+    assert_eq!(k.len(), 9, "{k:#?}");
+    let r = &k["10.244.2.0/24"];
+    assert_eq!(
+        (gateways(r), r["dev"].as_str()),
+        (vec!["10.0.0.2".to_string()], Some("d0"))
+    );
+    assert_eq!(
+        gateways(&k["10.244.3.0/24"]),
+        ["10.0.0.3", "10.0.1.3"],
+        "one multipath route"
+    );
+    assert_eq!(k["10.244.1.10/32"]["dev"], "d0");
+    assert_eq!(k["10.244.1.10/32"]["scope"], "link");
+    assert_eq!(k["10.244.1.0/24"]["type"], "blackhole");
+    assert_eq!(gateways(&k["fd00:244:2::/64"]), ["fd00::2"]);
+    assert_eq!(
+        gateways(&k["fd00:244:3::/64"]),
+        ["fd00::3", "fd01::3"],
+        "one multipath route"
+    );
+    assert_eq!(
+        (
+            gateways(&k["fd00:244:4::/64"]),
+            k["fd00:244:4::/64"]["dev"].as_str()
+        ),
+        (vec!["fe80::4".to_string()], Some("d1"))
+    );
+    assert_eq!(k["fd00:244:1::10/128"]["dev"], "d0");
+    assert_eq!(k["fd00:244:1::/64"]["type"], "blackhole");
+
+    for row in ctl.routes().await.unwrap() {
+        assert_eq!(row.state, RouteState::Installed, "{}", row.route);
+    }
+    let c = ctl.counters();
+    assert_eq!(
+        (
+            c.netlink_ops,
+            c.netlink_errors,
+            c.routes_installed,
+            c.routes_desired
+        ),
+        (9, 0, 9, 9)
+    );
+
+    // What we installed reads back as what we asked for: a reconcile changes nothing.
+    ctl.reconcile().await.unwrap();
+    assert_eq!(ctl.counters().netlink_ops, 9);
+    assert!(ctl.counters().reconciles >= 2);
+
+    // A change of next hop is one replace.
+    ctl.upsert(Route::via(net("10.244.2.0/24"), [nh("10.0.1.2")]))
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(
+        gateways(&kernel_routes(&h, PROTO)["10.244.2.0/24"]),
+        ["10.0.1.2"]
+    );
+    ctl.remove(net("fd00:244:2::/64")).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert!(!kernel_routes(&h, PROTO).contains_key("fd00:244:2::/64"));
+    assert_eq!(ctl.counters().netlink_ops, 11);
+}
+
+#[tokio::test]
+async fn route_deleted_or_changed_by_hand_is_put_back_by_events() {
+    let mut lab = Lab::new("ctl-putback");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(sample()).await.unwrap();
+    ctl.sync().await.unwrap();
+    let reconciles = ctl.counters().reconciles;
+
+    h.ok(&["ip", "route", "del", "10.244.2.0/24"]);
+    h.ok(&["ip", "-6", "route", "del", "fd00:244:1::10/128"]);
+    wait_for(Duration::from_secs(30), "deleted routes put back", || {
+        let k = kernel_routes(&h, PROTO);
+        (k.contains_key("10.244.2.0/24") && k.contains_key("fd00:244:1::10/128")).then_some(())
+    });
+    // Someone replaces our blackhole with another route of our protocol.
+    h.ok(&[
+        "ip",
+        "route",
+        "replace",
+        "10.244.1.0/24",
+        "via",
+        "10.0.0.9",
+        "proto",
+        PROTO,
+    ]);
+    wait_for(Duration::from_secs(30), "changed route put back", || {
+        (kernel_routes(&h, PROTO)["10.244.1.0/24"]["type"] == "blackhole").then_some(())
+    });
+    assert_eq!(
+        ctl.counters().reconciles,
+        reconciles,
+        "repaired from events, not by a resync"
+    );
+    assert!(ctl.counters().events > 0);
+    assert_eq!(kernel_routes(&h, PROTO).len(), 9);
+}
+
+#[tokio::test]
+async fn other_protocols_routes_are_left_alone() {
+    let mut lab = Lab::new("ctl-otherproto");
+    let h = host(&mut lab);
+    h.ok(&[
+        "ip",
+        "route",
+        "add",
+        "10.99.0.0/24",
+        "via",
+        "10.0.0.5",
+        "proto",
+        "static",
+    ]);
+    h.ok(&[
+        "ip",
+        "route",
+        "add",
+        "10.244.2.0/24",
+        "via",
+        "10.0.0.6",
+        "proto",
+        "bird",
+    ]);
+    h.ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "blackhole",
+        "fd00:99::/64",
+        "proto",
+        "4",
+    ]);
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(sample()).await.unwrap();
+    ctl.sync().await.unwrap();
+    // Our route for a prefix that BIRD already routes is refused, not overwritten.
+    match ctl
+        .route_status(net("10.244.2.0/24"))
+        .await
+        .unwrap()
+        .unwrap()
+        .state
+    {
+        RouteState::Failed(reason) => assert!(reason.contains("exists"), "{reason}"),
+        s => panic!("expected failed, got {s:?}"),
+    }
+    // Routes added with another protocol while we run are not touched either.
+    h.ok(&[
+        "ip",
+        "route",
+        "add",
+        "10.98.0.0/24",
+        "via",
+        "10.0.0.7",
+        "proto",
+        "202",
+    ]);
+    ctl.reconcile().await.unwrap();
+    assert_eq!(ctl.flush().await.unwrap(), 8);
+    assert!(kernel_routes(&h, PROTO).is_empty());
+    let all = h.ok(&["ip", "route", "show"]) + &h.ok(&["ip", "-6", "route", "show"]);
+    for want in [
+        "10.99.0.0/24 via 10.0.0.5",
+        "10.244.2.0/24 via 10.0.0.6",
+        "10.98.0.0/24 via 10.0.0.7",
+        "blackhole fd00:99::/64",
+    ] {
+        assert!(all.contains(want), "{want} missing from\n{all}");
+    }
+}
+
+#[tokio::test]
+async fn unreachable_next_hop_is_reported_and_the_rest_installed() {
+    let mut lab = Lab::new("ctl-unreach");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    let mut routes = sample();
+    routes.push(Route::via(net("10.244.9.0/24"), [nh("10.0.9.9")]));
+    routes.push(Route::via(net("fd00:244:9::/64"), [nh("fd09::9")]));
+    routes.push(Route::device(net("10.244.1.11/32"), "nosuchif"));
+    ctl.replace_all(routes).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(kernel_routes(&h, PROTO).len(), 9);
+    for (p, want) in [
+        ("10.244.9.0/24", "next hop 10.0.9.9 not directly reachable"),
+        ("fd00:244:9::/64", "next hop fd09::9 not directly reachable"),
+        ("10.244.1.11/32", "interface nosuchif not found"),
+    ] {
+        match ctl.route_status(net(p)).await.unwrap().unwrap().state {
+            RouteState::Failed(reason) => assert_eq!(reason, want, "{p}"),
+            s => panic!("{p}: expected failed, got {s:?}"),
+        }
+    }
+    let c = ctl.counters();
+    assert_eq!((c.routes_failed, c.routes_installed), (3, 9));
+    assert!(c.netlink_errors >= 2);
+    // Not retried in a loop: nothing more happens until the next reconcile.
+    let ops = c.netlink_ops;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(ctl.counters().netlink_ops, ops);
+    // Once the next hop is reachable, the next reconcile installs it.
+    h.ok(&["ip", "addr", "add", "10.0.9.1/24", "dev", "d1"]);
+    ctl.reconcile().await.unwrap();
+    assert_eq!(
+        ctl.route_status(net("10.244.9.0/24"))
+            .await
+            .unwrap()
+            .unwrap()
+            .state,
+        RouteState::Installed
+    );
+    assert_eq!(
+        gateways(&kernel_routes(&h, PROTO)["10.244.9.0/24"]),
+        ["10.0.9.9"]
+    );
+}
+
+#[tokio::test]
+async fn restart_adopts_routes_without_churn_and_flush_removes_only_ours() {
+    let mut lab = Lab::new("ctl-restart");
+    let h = host(&mut lab);
+    h.ok(&[
+        "ip",
+        "route",
+        "add",
+        "10.99.0.0/24",
+        "via",
+        "10.0.0.5",
+        "proto",
+        "static",
+    ]);
+    let mut routes = sample();
+    for i in 0..200u32 {
+        let p = IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap();
+        routes.push(Route::via(p, [nh("10.0.0.2")]));
+    }
+    {
+        let (ctl, task) = spawn(&h);
+        ctl.replace_all(routes.clone()).await.unwrap();
+        ctl.upsert(Route::blackhole(net("10.244.77.0/24")))
+            .await
+            .unwrap(); // will be stale
+        ctl.sync().await.unwrap();
+        assert_eq!(ctl.shutdown(false).await.unwrap(), 0);
+        task.wait().await.unwrap();
+    }
+    let before = kernel_routes(&h, PROTO);
+    assert_eq!(before.len(), 210, "routes stay after shutdown");
+
+    let (ctl, _task) = spawn(&h);
+    // The start reconcile adopts: nothing deleted while the desired set is incomplete.
+    ctl.reconcile().await.unwrap();
+    ctl.upsert(routes[0].clone()).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(ctl.counters().netlink_ops, 0, "adopted, not re-added");
+    assert_eq!(kernel_routes(&h, PROTO), before);
+    // The complete set: only the stale route goes, in one operation.
+    ctl.replace_all(routes.clone()).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(ctl.counters().netlink_ops, 1);
+    let after = kernel_routes(&h, PROTO);
+    assert_eq!(after.len(), 209);
+    assert!(!after.contains_key("10.244.77.0/24"));
+    assert_eq!(ctl.counters().routes_installed, 209);
+
+    assert_eq!(ctl.shutdown(true).await.unwrap(), 209);
+    assert!(kernel_routes(&h, PROTO).is_empty());
+    assert!(h
+        .ok(&["ip", "route", "show", "proto", "static"])
+        .contains("10.99.0.0/24"));
+}
+
+#[tokio::test]
+async fn protocol_and_table_are_configurable() {
+    let mut lab = Lab::new("ctl-table");
+    let h = host(&mut lab);
+    let mut cfg = config(&h);
+    cfg.table = TableConfig {
+        table: 1000,
+        protocol: 77,
+        ecmp: false,
+    };
+    let (ctl, _task) = Controller::spawn(cfg).unwrap();
+    ctl.replace_all(vec![Route::via(
+        net("10.244.3.0/24"),
+        [nh("10.0.1.3"), nh("10.0.0.3")],
+    )])
+    .await
+    .unwrap();
+    ctl.sync().await.unwrap();
+    let text = h.ok(&["ip", "route", "show", "table", "1000", "proto", "77"]);
+    assert_eq!(
+        text.trim(),
+        "10.244.3.0/24 via 10.0.1.3 dev d1",
+        "ECMP off: first next hop only"
+    );
+    assert!(h
+        .ok(&[
+            "ip",
+            "route",
+            "show",
+            "proto",
+            &DEFAULT_PROTOCOL.to_string()
+        ])
+        .is_empty());
+    assert_eq!(ctl.flush().await.unwrap(), 1);
+}
