@@ -9,12 +9,15 @@
 #   ipv4-as4  BIRD AS 4200000001 <-> GoBGP AS 65001 over IPv4, ipv4 unicast
 #   ipv6-as4  the same daemons over IPv6, ipv6 unicast (MP_REACH/MP_UNREACH,
 #             BIRD's global + link-local next hop)
-#   ipv4-as2  BIRD AS 65002 with `enable as4 off` <-> GoBGP AS 4200000002: 2-octet
-#             AS_PATH with AS_TRANS plus AS4_PATH / AS4_AGGREGATOR
+#   ipv4-as2  BIRD AS 65002 with `enable as4 off` <-> GoBGP AS 65001: 2-octet AS_PATH
+#             with AS_TRANS plus AS4_PATH, AGGREGATOR plus AS4_AGGREGATOR
+#   ipv4-addpath  BIRD AS 4200000001 <-> GoBGP AS 65001, ADD-PATH both ways, two paths
+#             for some prefixes
 # Each session carries: OPENs with capabilities, routes with communities (incl. well-known),
 # large communities, MED, ORIGIN, prepended AS paths, later announcements, withdrawals,
-# a ROUTE-REFRESH from BIRD and GoBGP's answer, KEEPALIVEs (hold 9 s), and a Cease NOTIFICATION (Administrative
-# Shutdown with an RFC 8203 message) sent by BIRD at the end.
+# a ROUTE-REFRESH from BIRD and GoBGP's answer, KEEPALIVEs (hold 9 s), and a Cease
+# NOTIFICATION (Administrative Shutdown with an RFC 8203 message) sent by BIRD at the end.
+# bgp/tests/fixtures/README.md lists every route and attribute.
 #
 # Needs root, iproute2, bird (2.x), gobgpd/gobgp, tcpdump, tshark, xxd.
 # Touches nothing outside its own namespaces (tcap-PID-*); stops only the PIDs it started.
@@ -136,7 +139,7 @@ gobgp_conf_common() {
 EOF
 }
 
-gobgp_neighbor() { # ADDRESS PEER_AS AFI_SAFI
+gobgp_neighbor() { # ADDRESS PEER_AS AFI_SAFI [addpath]
     cat <<EOF
 [[neighbors]]
   [neighbors.config]
@@ -151,6 +154,13 @@ gobgp_neighbor() { # ADDRESS PEER_AS AFI_SAFI
     [neighbors.afi-safis.config]
       afi-safi-name = "$3"
 EOF
+    if [ "${4:-}" = addpath ]; then
+        cat <<EOF
+    [neighbors.afi-safis.add-paths.config]
+      receive = true
+      send-max = 8
+EOF
+    fi
 }
 
 start_gobgpd() {
@@ -190,6 +200,10 @@ filter to_gobgp {
     bgp_community.add((64512,1));
     bgp_community.add((65535,65283));
     bgp_med = 0;
+  }
+  if proto = "s4b" then {
+    bgp_med = 77;
+    bgp_community.add((65001,777));
   }
   accept;
 }
@@ -382,11 +396,59 @@ EOF
     cp "$work/ipv4-as2.pcap" "$out/"
 }
 
+scenario_addpath() {
+    log "scenario addpath: BIRD AS 4200000001 <-> GoBGP AS 65001, IPv4, ADD-PATH both ways"
+    {
+        gobgp_conf_common 65001
+        gobgp_neighbor 10.100.0.1 4200000001 ipv4-unicast addpath
+    } >"$work/gobgpd.toml"
+    {
+        echo "router id 10.100.0.1;"
+        echo "log stderr all;"
+        bird_statics
+        bird_filter 4200000001
+        cat <<'EOF'
+# A second path for two prefixes: with ADD-PATH BIRD sends both, with distinct path IDs.
+protocol static s4b {
+  ipv4;
+  route 198.51.100.0/24 blackhole;
+  route 203.0.113.0/25 blackhole;
+}
+protocol bgp gobgp4 {
+  local 10.100.0.1 as 4200000001;
+  neighbor 10.100.0.2 as 65001;
+  hold time 9;
+  keepalive time 3;
+  connect retry time 1;
+  ipv4 { import all; export filter to_gobgp; add paths on; };
+}
+EOF
+    } >"$work/bird.conf"
+
+    capture_start ipv4-addpath "tcp port 179"
+    start_gobgpd
+    gobgp_ global rib add -a ipv4 172.16.0.0/16 origin egp med 20 \
+        community 65001:200 large-community 65001:7:8
+    gobgp_ global rib add -a ipv4 172.18.0.0/15
+    start_bird
+    wait_for "gobgp4 Established" 60 bird_established gobgp4
+
+    later_adds=(eval "gobgp_ global rib add -a ipv4 172.20.0.0/22 community 65001:400")
+    later_dels=(eval "gobgp_ global rib del -a ipv4 172.16.0.0/16 && birdc_ disable s4b >/dev/null")
+    session_events gobgp4
+
+    capture_stop ipv4-addpath
+    stop "$bird_pid"
+    stop "$gobgpd_pid"
+    cp "$work/ipv4-addpath.pcap" "$out/"
+}
+
 mkdir -p "$out"
 make_lab
 scenario_as4
 scenario_as2
-for name in ipv4-as4 ipv6-as4 ipv4-as2; do
+scenario_addpath
+for name in ipv4-as4 ipv6-as4 ipv4-as2 ipv4-addpath; do
     extract "$name"
 done
 log "done: fixtures in $out"
