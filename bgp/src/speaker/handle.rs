@@ -1,13 +1,21 @@
 //! The public face of the driver: [`Speaker::start`] and the cloneable [`SpeakerHandle`].
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
-use tokio::sync::mpsc;
+use tokio::net::{TcpListener, TcpSocket};
+use tokio::sync::{mpsc, oneshot};
 
-use super::config::{PeerKind, SpeakerConfig};
+use super::config::{PeerConfig, PeerKind, SpeakerConfig};
+use super::conn::ConnEvent;
+use super::owner::{Command, Owner};
+use super::sockopt;
 use crate::rib::{RouteChange, RouteView};
+
+/// Depth of the connection-event channel (batches of messages): backpressure from the
+/// owner task to the readers, and so to the peers' TCP windows.
+const EVENT_QUEUE: usize = 64;
 
 /// Why the speaker could not start.
 #[derive(Debug, thiserror::Error)]
@@ -16,7 +24,7 @@ pub enum SpeakerError {
     #[error("cannot listen on {addr}: {source}")]
     Listen {
         /// The configured listen address.
-        addr: std::net::SocketAddr,
+        addr: SocketAddr,
         /// The OS error.
         source: std::io::Error,
     },
@@ -73,46 +81,158 @@ pub struct PeerStatus {
 pub struct Speaker;
 
 impl Speaker {
-    /// Binds the listener, starts the owner task and the peers' connectors. Returns the
-    /// handle and the stream of best-path changes (for the kernel FIB).
+    /// Binds the listener (with every peer's TCP-MD5 key), starts the owner task and
+    /// the peers' connectors. Returns the handle and the stream of best-path changes
+    /// (for the kernel FIB). Must be called inside a tokio runtime.
     pub async fn start(
         cfg: SpeakerConfig,
     ) -> Result<(SpeakerHandle, mpsc::UnboundedReceiver<RouteChange>), SpeakerError> {
-        let _ = cfg;
-        todo!("speaker driver")
+        for p in &cfg.peers {
+            validate_peer(p)?;
+        }
+        let listener = match cfg.listen {
+            Some(addr) => Some(bind(addr, &cfg.peers)?),
+            None => None,
+        };
+        let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
+        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
+        let peers = cfg.peers.clone();
+        let mut owner =
+            Owner::new(cfg, events_tx.clone(), changes_tx).map_err(|e| SpeakerError::Peer {
+                peer: IpAddr::from([0, 0, 0, 0]),
+                reason: e.to_string(),
+            })?;
+        if let Some(l) = listener {
+            owner.listener = Some(tokio::spawn(accept_loop(l, peers, events_tx)));
+        }
+        tokio::spawn(owner.run(events_rx, cmd_rx));
+        Ok((SpeakerHandle { tx: cmd_tx }, changes_rx))
     }
 }
 
-/// Queries and commands to a running speaker. Cheap to clone.
+fn validate_peer(p: &PeerConfig) -> Result<(), SpeakerError> {
+    let err = |reason: String| SpeakerError::Peer {
+        peer: p.address,
+        reason,
+    };
+    if let Some(pw) = &p.password {
+        if pw.is_empty() || pw.len() > sockopt::MD5_MAX_KEY_LEN {
+            return Err(err(format!(
+                "password must be 1 to {} octets",
+                sockopt::MD5_MAX_KEY_LEN
+            )));
+        }
+    }
+    if matches!(p.hold_time.as_secs(), 1 | 2) {
+        return Err(err("hold time must be 0 or at least 3 s".into()));
+    }
+    if p.ttl_security == Some(0) {
+        return Err(err("ttlSecurity hops must be at least 1".into()));
+    }
+    Ok(())
+}
+
+fn bind(addr: SocketAddr, peers: &[PeerConfig]) -> Result<TcpListener, SpeakerError> {
+    let err = |source| SpeakerError::Listen { addr, source };
+    let socket = if addr.is_ipv6() {
+        TcpSocket::new_v6()
+    } else {
+        TcpSocket::new_v4()
+    }
+    .map_err(err)?;
+    socket.set_reuseaddr(true).map_err(err)?;
+    for p in peers {
+        if let Some(pw) = &p.password {
+            // A v4 listener cannot hold a key for an IPv6 peer; such a peer can only
+            // connect to us over a v6 listener anyway.
+            if p.address.is_ipv6() && !addr.is_ipv6() {
+                continue;
+            }
+            sockopt::set_md5(&socket, p.address, addr.is_ipv6(), Some(pw.as_bytes()))
+                .map_err(err)?;
+        }
+    }
+    socket.bind(addr).map_err(err)?;
+    socket.listen(128).map_err(err)
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    peers: Vec<PeerConfig>,
+    events: mpsc::Sender<ConnEvent>,
+) {
+    loop {
+        let (stream, remote) = match listener.accept().await {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let Some(peer) = Owner::peer_index(&peers, remote.ip()) else {
+            tracing::info!(remote = %remote, "closing connection from an address that is not a configured peer");
+            drop(stream);
+            continue;
+        };
+        if let Some(hops) = peers.get(peer).and_then(|p| p.ttl_security) {
+            let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
+            if let Err(e) = sockopt::set_gtsm(&stream, v6, hops) {
+                tracing::warn!(remote = %remote, "cannot set GTSM: {e}");
+                continue;
+            }
+        }
+        if events
+            .send(ConnEvent::Accepted { peer, stream })
+            .await
+            .is_err()
+        {
+            return;
+        }
+    }
+}
+
+/// Queries and commands to a running speaker. Cheap to clone. After the speaker has
+/// stopped, queries return empty answers.
 #[derive(Debug, Clone)]
 pub struct SpeakerHandle {
-    tx: mpsc::UnboundedSender<()>,
+    tx: mpsc::UnboundedSender<Command>,
 }
 
 impl SpeakerHandle {
+    async fn ask<T: Default>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(make(tx)).is_err() {
+            return T::default();
+        }
+        rx.await.unwrap_or_default()
+    }
+
     /// Status of every configured peer.
     pub async fn peers(&self) -> Vec<PeerStatus> {
-        let _ = &self.tx;
-        Vec::new()
+        self.ask(Command::Peers).await
     }
 
     /// The Loc-RIB; with `all`, also the losing and rejected paths.
     pub async fn routes(&self, all: bool) -> Vec<RouteView> {
-        let _ = all;
-        Vec::new()
+        self.ask(|tx| Command::Routes(all, tx)).await
     }
 
     /// (Loc-RIB prefixes, paths).
     pub async fn rib_size(&self) -> (usize, usize) {
-        (0, 0)
+        self.ask(Command::RibSize).await
     }
 
     /// Replaces the set of originated prefixes.
     pub async fn set_originated(&self, prefixes: Vec<IpNet>) {
-        let _ = prefixes;
+        self.ask(|tx| Command::SetOriginated(prefixes, tx)).await
     }
 
-    /// Sends Cease / Administrative Shutdown to every peer and waits (at most 2 s) for
-    /// the NOTIFICATIONs to be written; the speaker stops afterwards.
-    pub async fn shutdown(&self) {}
+    /// Sends Cease / Administrative Shutdown (RFC 8203 message "tern shutting down") to
+    /// every peer, waits at most 2 s for the NOTIFICATIONs to be written, and stops the
+    /// speaker.
+    pub async fn shutdown(&self) {
+        self.ask(Command::Shutdown).await
+    }
 }

@@ -4,11 +4,20 @@
 //! [`crate::session::Session`] and the [`crate::rib::Rib`], and returns a
 //! [`SpeakerHandle`] (queries and commands over a channel) plus the stream of best-path
 //! changes for the kernel. Per TCP connection a reader task frames and decodes
-//! messages in batches and a writer task encodes and writes batches; neither holds
-//! protocol state. TCP-MD5 (RFC 2385) and GTSM (RFC 5082) are socket options.
+//! messages in batches and a writer task encodes batches into one buffer per write;
+//! neither holds protocol state. TCP-MD5 (RFC 2385) and GTSM (RFC 5082) are socket
+//! options set by a small wrapper (`sockopt`).
+//!
+//! Connections from addresses that are not configured peers are closed at accept; a
+//! configured peer whose session is administratively down gets Cease / Connection
+//! Rejected. [`SpeakerHandle::shutdown`] ends every session with Cease /
+//! Administrative Shutdown and a shutdown communication (RFC 8203).
 
 mod config;
+mod conn;
 mod handle;
+mod owner;
+mod sockopt;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
 pub use handle::{PeerStatus, Speaker, SpeakerError, SpeakerHandle};

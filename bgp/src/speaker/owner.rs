@@ -1,0 +1,595 @@
+//! The owner task: the one place that holds protocol state (every [`Session`] and the
+//! [`Rib`]). It turns connection events and handle commands into session and RIB calls,
+//! carries out the sessions' [`Action`]s, re-arms one timer, and pumps the RIB's
+//! UPDATEs to the writers with backpressure.
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant, SystemTime};
+
+use ipnet::IpNet;
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+
+use super::config::{PeerConfig, SpeakerConfig};
+use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
+use super::handle::PeerStatus;
+use crate::rib::{PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView};
+use crate::session::{Action, ConnId, Session, SessionConfig};
+use crate::wire::{CeaseSubcode, FamilySet, Message, Notification};
+
+/// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
+const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
+/// Octets of UPDATEs taken from the RIB per pump step.
+const PUMP_BYTES: usize = 1 << 20;
+/// Text of the shutdown communication (RFC 8203) sent on shutdown.
+const SHUTDOWN_MESSAGE: &str = "tern shutting down";
+
+/// Commands from [`super::SpeakerHandle`].
+#[derive(Debug)]
+pub enum Command {
+    /// Status of every peer.
+    Peers(oneshot::Sender<Vec<PeerStatus>>),
+    /// The Loc-RIB.
+    Routes(bool, oneshot::Sender<Vec<RouteView>>),
+    /// (prefixes, paths).
+    RibSize(oneshot::Sender<(usize, usize)>),
+    /// Replace the originated prefixes.
+    SetOriginated(Vec<IpNet>, oneshot::Sender<()>),
+    /// Cease to everyone, then stop.
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct ConnTasks {
+    writer: Option<mpsc::UnboundedSender<WriterCmd>>,
+    writer_task: Option<JoinHandle<()>>,
+    reader_task: Option<JoinHandle<()>>,
+    connect_task: Option<JoinHandle<()>>,
+    decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
+    local: Option<SocketAddr>,
+    queued: Queued,
+}
+
+impl ConnTasks {
+    fn connecting(task: JoinHandle<()>) -> Self {
+        Self {
+            writer: None,
+            writer_task: None,
+            reader_task: None,
+            connect_task: Some(task),
+            decode_ctx: None,
+            local: None,
+            queued: Queued::default(),
+        }
+    }
+}
+
+#[derive(Default)]
+struct Counters {
+    messages_in: u64,
+    messages_out: u64,
+    updates_in: u64,
+    updates_out: u64,
+    established_transitions: u64,
+}
+
+struct Peer {
+    cfg: PeerConfig,
+    session: Session,
+    conns: HashMap<ConnId, ConnTasks>,
+    counters: Counters,
+    established_at: Option<Instant>,
+}
+
+/// The owner task's state.
+pub struct Owner {
+    local: SpeakerConfig,
+    rib: Rib,
+    peers: Vec<Peer>,
+    originated: BTreeSet<IpNet>,
+    events_tx: mpsc::Sender<ConnEvent>,
+    changes: mpsc::UnboundedSender<RouteChange>,
+    /// Monotonic/wall clock pair for turning session instants into `SystemTime`.
+    epoch: (Instant, SystemTime),
+    /// The listener task, stopped on shutdown.
+    pub listener: Option<JoinHandle<()>>,
+}
+
+fn jitter_seed(router_id: std::net::Ipv4Addr, peer: IpAddr) -> u64 {
+    let p = match peer {
+        IpAddr::V4(a) => u64::from(u32::from(a)),
+        IpAddr::V6(a) => (u128::from(a) as u64) ^ ((u128::from(a) >> 64) as u64),
+    };
+    (u64::from(u32::from(router_id)) << 32) ^ p ^ 0x7465_726e
+}
+
+impl Owner {
+    /// Builds the state: one session per peer (started), the RIB with the peers and the
+    /// originated prefixes.
+    pub fn new(
+        cfg: SpeakerConfig,
+        events_tx: mpsc::Sender<ConnEvent>,
+        changes: mpsc::UnboundedSender<RouteChange>,
+    ) -> Result<Self, RibError> {
+        let now = Instant::now();
+        let mut rib = Rib::new(crate::rib::LocalSettings {
+            asn: cfg.asn,
+            router_id: cfg.router_id,
+            cluster_id: cfg.cluster_id,
+        });
+        let mut peers = Vec::with_capacity(cfg.peers.len());
+        for (i, p) in cfg.peers.iter().enumerate() {
+            let mut sc = SessionConfig::new(cfg.asn, cfg.router_id, p.asn);
+            sc.hold_time = p.hold_time;
+            sc.keepalive = p.keepalive;
+            sc.connect_retry = p.connect_retry;
+            sc.passive = p.passive;
+            sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
+            let mut session = Session::new(sc, now);
+            session.start(now);
+            let mut settings = PeerSettings::new(p.address, p.asn);
+            settings.route_reflector_client = p.route_reflector_client;
+            settings.import = cfg.import.clone();
+            settings.max_prefixes = p.max_prefixes;
+            settings.local_address = p.source_address;
+            rib.add_peer(PeerId(i as u32), settings)?;
+            peers.push(Peer {
+                cfg: p.clone(),
+                session,
+                conns: HashMap::new(),
+                counters: Counters::default(),
+                established_at: None,
+            });
+        }
+        let originated: BTreeSet<IpNet> = cfg.originate.iter().copied().collect();
+        for p in &originated {
+            rib.originate(*p);
+        }
+        Ok(Self {
+            local: cfg,
+            rib,
+            peers,
+            originated,
+            events_tx,
+            changes,
+            epoch: (now, SystemTime::now()),
+            listener: None,
+        })
+    }
+
+    /// Runs until shutdown (or until every handle is gone).
+    pub async fn run(
+        mut self,
+        mut events: mpsc::Receiver<ConnEvent>,
+        mut commands: mpsc::UnboundedReceiver<Command>,
+    ) {
+        let now = Instant::now();
+        for i in 0..self.peers.len() {
+            self.drive(i, now);
+        }
+        loop {
+            let deadline = self
+                .peers
+                .iter()
+                .filter_map(|p| p.session.poll_timeout())
+                .min();
+            let sleep = async {
+                match deadline {
+                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                ev = events.recv() => {
+                    // The owner holds a sender itself, so this never ends.
+                    if let Some(ev) = ev {
+                        self.handle_event(ev);
+                    }
+                }
+                cmd = commands.recv() => match cmd {
+                    Some(Command::Shutdown(done)) => {
+                        self.shutdown().await;
+                        let _ = done.send(());
+                        return;
+                    }
+                    Some(cmd) => self.handle_command(cmd),
+                    None => {
+                        self.shutdown().await;
+                        return;
+                    }
+                },
+                () = sleep => {
+                    let now = Instant::now();
+                    for i in 0..self.peers.len() {
+                        if self.peers[i].session.poll_timeout().is_some_and(|t| t <= now) {
+                            self.peers[i].session.handle_timeout(now);
+                            self.drive(i, now);
+                        }
+                    }
+                }
+            }
+            self.flush();
+        }
+    }
+
+    /// The peer index for a remote address (IPv4-mapped IPv6 folded to IPv4).
+    pub fn peer_index(peers: &[PeerConfig], addr: IpAddr) -> Option<usize> {
+        let addr = addr.to_canonical();
+        peers.iter().position(|p| p.address.to_canonical() == addr)
+    }
+
+    fn handle_event(&mut self, ev: ConnEvent) {
+        let now = Instant::now();
+        match ev {
+            ConnEvent::Accepted { peer, stream } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return;
+                };
+                match p.session.accept(now) {
+                    Some(conn) => self.attach(peer, conn, stream),
+                    None => {
+                        tracing::info!(peer = %p.cfg.address, "refusing connection: session is administratively down");
+                        reject(stream);
+                    }
+                }
+                self.drive(peer, now);
+            }
+            ConnEvent::Connected { peer, conn, stream } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return;
+                };
+                if p.conns.contains_key(&conn) {
+                    self.attach(peer, conn, stream);
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.session.connected(now, conn);
+                    }
+                }
+                self.drive(peer, now);
+            }
+            ConnEvent::ConnectFailed { peer, conn, error } => {
+                if let Some(p) = self.peers.get_mut(peer) {
+                    tracing::debug!(peer = %p.cfg.address, "connect failed: {error}");
+                    p.conns.remove(&conn);
+                    p.session.connect_failed(now, conn, &error);
+                }
+                self.drive(peer, now);
+            }
+            ConnEvent::Messages { peer, conn, msgs } => {
+                let Some(p) = self.peers.get_mut(peer) else {
+                    return;
+                };
+                p.counters.messages_in += msgs.len() as u64;
+                for msg in msgs {
+                    if matches!(msg, Message::Update(_)) {
+                        if let Some(p) = self.peers.get_mut(peer) {
+                            p.counters.updates_in += 1;
+                        }
+                    }
+                    if let Some(p) = self.peers.get_mut(peer) {
+                        p.session.handle_message(now, conn, msg);
+                    }
+                    self.drive(peer, now);
+                }
+            }
+            ConnEvent::ReadFailed {
+                peer,
+                conn,
+                notification,
+                reason,
+            } => {
+                if let Some(p) = self.peers.get_mut(peer) {
+                    match notification {
+                        Some(n) => {
+                            tracing::warn!(peer = %p.cfg.address, "malformed message: {reason}");
+                            p.session.decode_error(now, conn, n);
+                        }
+                        None => p.session.closed(now, conn, &reason),
+                    }
+                }
+                self.drive(peer, now);
+            }
+            ConnEvent::Drained => {}
+        }
+    }
+
+    /// Starts the reader and writer of a connected stream.
+    fn attach(&mut self, peer: usize, conn: ConnId, stream: TcpStream) {
+        let Some(p) = self.peers.get_mut(peer) else {
+            return;
+        };
+        let local = stream.local_addr().ok();
+        let _ = stream.set_nodelay(true);
+        let (rd, wr) = stream.into_split();
+        let (ctx_tx, ctx_rx) = oneshot::channel();
+        let (wtx, wrx) = mpsc::unbounded_channel();
+        let queued = Queued::default();
+        let reader = tokio::spawn(conn::reader(peer, conn, rd, self.events_tx.clone(), ctx_rx));
+        let writer = tokio::spawn(conn::writer(
+            wr,
+            wrx,
+            queued.clone(),
+            self.events_tx.clone(),
+            p.cfg.address,
+        ));
+        let entry = p
+            .conns
+            .entry(conn)
+            .or_insert_with(|| ConnTasks::connecting(tokio::spawn(async {})));
+        entry.connect_task = None;
+        entry.writer = Some(wtx);
+        entry.writer_task = Some(writer);
+        entry.reader_task = Some(reader);
+        entry.decode_ctx = Some(ctx_tx);
+        entry.local = local;
+        entry.queued = queued;
+    }
+
+    /// Carries out everything the peer's session asked for.
+    fn drive(&mut self, peer: usize, now: Instant) {
+        loop {
+            let Some(p) = self.peers.get_mut(peer) else {
+                return;
+            };
+            let Some(action) = p.session.poll_action() else {
+                return;
+            };
+            let id = PeerId(peer as u32);
+            match action {
+                Action::Connect(conn) => {
+                    let task = tokio::spawn(conn::connect(
+                        peer,
+                        conn,
+                        p.cfg.clone(),
+                        self.events_tx.clone(),
+                    ));
+                    p.conns.insert(conn, ConnTasks::connecting(task));
+                }
+                Action::Send(conn, msg) => {
+                    if let Some(c) = p.conns.get(&conn) {
+                        if let Some(w) = &c.writer {
+                            if let Message::Notification(n) = &msg {
+                                tracing::info!(peer = %p.cfg.address, "sending NOTIFICATION {n}");
+                            }
+                            c.queued.add(1);
+                            p.counters.messages_out += 1;
+                            let _ = w.send(WriterCmd::Send(vec![msg]));
+                        }
+                    }
+                }
+                Action::Close(conn) => {
+                    if let Some(c) = p.conns.remove(&conn) {
+                        close(c);
+                    }
+                }
+                Action::Negotiated {
+                    conn,
+                    decode,
+                    encode,
+                } => {
+                    if let Some(c) = p.conns.get_mut(&conn) {
+                        if let Some(w) = &c.writer {
+                            let _ = w.send(WriterCmd::Context(encode));
+                        }
+                        if let Some(tx) = c.decode_ctx.take() {
+                            let _ = tx.send(decode);
+                        }
+                    }
+                }
+                Action::Established(conn) => {
+                    let local = p.conns.get(&conn).and_then(|c| c.local);
+                    let Some(n) = p.session.negotiated() else {
+                        continue;
+                    };
+                    let local_ip = local.map(|a| a.ip().to_canonical());
+                    let mut up = PeerUp::new(
+                        n.peer_id,
+                        local_ip.unwrap_or(IpAddr::V4(self.local.router_id)),
+                    );
+                    up.families = n.families.iter().copied().collect::<FamilySet>();
+                    up.four_octet_as = n.four_octet_as;
+                    up.extended_message = n.encode.extended_message;
+                    tracing::info!(
+                        peer = %p.cfg.address, asn = p.cfg.asn, hold = n.hold_time.as_secs(),
+                        "BGP session established"
+                    );
+                    p.counters.established_transitions += 1;
+                    p.established_at = Some(now);
+                    if let Err(e) = self.rib.peer_up(id, up) {
+                        tracing::error!("rib refused peer up: {e}");
+                    }
+                }
+                Action::Down { reason } => {
+                    tracing::warn!(peer = %p.cfg.address, "BGP session down: {reason}");
+                    p.established_at = None;
+                    self.rib.peer_down(id);
+                }
+                Action::Update(update) => {
+                    if let Err(e) = self.rib.receive(id, &update) {
+                        tracing::warn!(peer = %p.cfg.address, "{e}");
+                        if matches!(e, RibError::MaxPrefixExceeded { .. }) {
+                            p.session.reset(
+                                now,
+                                Notification::cease(CeaseSubcode::MaximumPrefixesReached),
+                            );
+                        }
+                    }
+                }
+                Action::EndOfRib(family) => {
+                    tracing::debug!(peer = %p.cfg.address, "End-of-RIB for {family}");
+                }
+                Action::RouteRefresh(family) => {
+                    tracing::debug!(peer = %p.cfg.address, "ROUTE-REFRESH for {family}");
+                    self.rib.route_refresh(id);
+                }
+            }
+        }
+    }
+
+    /// Sends best-path changes to the agent and pending UPDATEs to established peers.
+    fn flush(&mut self) {
+        for change in self.rib.take_route_changes() {
+            let _ = self.changes.send(change);
+        }
+        let now = Instant::now();
+        for (i, p) in self.peers.iter_mut().enumerate() {
+            let id = PeerId(i as u32);
+            let Some(conn) = p.session.established_conn() else {
+                continue;
+            };
+            let Some(c) = p.conns.get(&conn) else {
+                continue;
+            };
+            let Some(w) = &c.writer else {
+                continue;
+            };
+            let max = p
+                .session
+                .negotiated()
+                .map_or(crate::wire::MAX_MESSAGE_LEN, |n| n.max_message_len());
+            let mut sent = false;
+            while c.queued.get() < QUEUE_HIGH && self.rib.has_pending_updates(id) {
+                let updates = self.rib.take_updates(id, PUMP_BYTES.max(max));
+                if updates.is_empty() {
+                    break;
+                }
+                let n = updates.len();
+                c.queued.add(n);
+                p.counters.updates_out += n as u64;
+                p.counters.messages_out += n as u64;
+                let msgs = updates.into_iter().map(Message::Update).collect();
+                let _ = w.send(WriterCmd::Send(msgs));
+                sent = true;
+            }
+            if sent {
+                p.session.update_sent(now);
+            }
+        }
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        match cmd {
+            Command::Peers(reply) => {
+                let _ = reply.send(self.status());
+            }
+            Command::Routes(all, reply) => {
+                let _ = reply.send(self.rib.routes(all));
+            }
+            Command::RibSize(reply) => {
+                let _ = reply.send((self.rib.len(), self.rib.path_count()));
+            }
+            Command::SetOriginated(prefixes, reply) => {
+                let want: BTreeSet<IpNet> = prefixes.into_iter().collect();
+                for gone in self.originated.difference(&want) {
+                    self.rib.withdraw_originated(*gone);
+                }
+                for new in want.difference(&self.originated) {
+                    self.rib.originate(*new);
+                }
+                self.originated = want;
+                let _ = reply.send(());
+            }
+            Command::Shutdown(_) => {}
+        }
+    }
+
+    fn status(&self) -> Vec<PeerStatus> {
+        let now = Instant::now();
+        self.peers
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let counters = self.rib.peer_counters(PeerId(i as u32));
+                let since = p.session.since();
+                let since = self
+                    .epoch
+                    .1
+                    .checked_add(since.saturating_duration_since(self.epoch.0));
+                PeerStatus {
+                    address: p.cfg.address,
+                    asn: p.cfg.asn,
+                    kind: p.cfg.kind,
+                    description: p.cfg.description.clone(),
+                    state: p.session.state().name(),
+                    since,
+                    uptime: p.established_at.map(|t| now.saturating_duration_since(t)),
+                    prefixes_received: counters.received,
+                    prefixes_accepted: counters.accepted,
+                    prefixes_advertised: counters.advertised,
+                    last_error: p.session.last_error().map(str::to_owned),
+                    messages_in: p.counters.messages_in,
+                    messages_out: p.counters.messages_out,
+                    updates_in: p.counters.updates_in,
+                    updates_out: p.counters.updates_out,
+                    established_transitions: p.counters.established_transitions,
+                    hold_time: p.session.negotiated().map(|n| n.hold_time),
+                }
+            })
+            .collect()
+    }
+
+    /// Cease / Administrative Shutdown to every peer; waits at most 2 s for the writes.
+    async fn shutdown(&mut self) {
+        if let Some(l) = self.listener.take() {
+            l.abort();
+        }
+        let now = Instant::now();
+        let mut writers = Vec::new();
+        for i in 0..self.peers.len() {
+            if let Some(p) = self.peers.get_mut(i) {
+                p.session
+                    .stop(now, Notification::shutdown(SHUTDOWN_MESSAGE, false));
+                // Keep the writer handles: Close lets them finish, we wait below.
+                for c in p.conns.values_mut() {
+                    if let Some(t) = c.writer_task.take() {
+                        writers.push(t);
+                    }
+                }
+            }
+            self.drive(i, now);
+        }
+        self.flush();
+        let wait = async {
+            for w in writers {
+                let _ = w.await;
+            }
+        };
+        let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
+        tracing::info!("BGP speaker stopped");
+    }
+}
+
+/// Closes a connection: abandons a connect, lets the writer flush and close, stops the
+/// reader.
+fn close(c: ConnTasks) {
+    if let Some(t) = c.connect_task {
+        t.abort();
+    }
+    if let Some(t) = c.reader_task {
+        t.abort();
+    }
+    match c.writer {
+        Some(w) => {
+            let _ = w.send(WriterCmd::Close);
+        }
+        None => {
+            if let Some(t) = c.writer_task {
+                t.abort();
+            }
+        }
+    }
+}
+
+/// Refuses a connection of a configured peer whose session is down: Cease /
+/// Connection Rejected (RFC 4486), written best-effort, then close.
+fn reject(stream: TcpStream) {
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut stream = stream;
+        let n = Message::Notification(Notification::cease(CeaseSubcode::ConnectionRejected));
+        if let Ok(bytes) = crate::wire::codec::encode_to_vec(&n, &Default::default()) {
+            let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(&bytes)).await;
+        }
+        let _ = stream.shutdown().await;
+    });
+}
