@@ -21,7 +21,7 @@ mod tern;
 #[path = "decode_tshark/tshark.rs"]
 mod tshark;
 
-use msg::{canonical_addr, Msg};
+use msg::{canonical_addr, without_path_id, Msg};
 
 /// One captured session.
 struct Capture {
@@ -34,7 +34,7 @@ struct Capture {
     gobgp: &'static str,
 }
 
-const CAPTURES: [Capture; 3] = [
+const CAPTURES: [Capture; 4] = [
     Capture {
         name: "ipv4-as4",
         decode_flags: &[],
@@ -48,6 +48,13 @@ const CAPTURES: [Capture; 3] = [
         tshark_asn_len: "4 octet",
         bird: "fd00:100::1",
         gobgp: "fd00:100::2",
+    },
+    Capture {
+        name: "ipv4-addpath",
+        decode_flags: &["--add-path"],
+        tshark_asn_len: "4 octet",
+        bird: "10.100.0.1",
+        gobgp: "10.100.0.2",
     },
     Capture {
         name: "ipv4-as2",
@@ -202,8 +209,12 @@ fn count(msgs: &[Msg], kind: &str) -> usize {
     msgs.iter().filter(|m| m.kind == kind).count()
 }
 
+/// The prefixes (path identifiers dropped) in all `msgs`' `f` sets.
 fn union<'a>(msgs: &'a [Msg], f: impl Fn(&'a Msg) -> &'a BTreeSet<String>) -> BTreeSet<&'a str> {
-    msgs.iter().flat_map(f).map(String::as_str).collect()
+    msgs.iter()
+        .flat_map(f)
+        .map(|p| without_path_id(p))
+        .collect()
 }
 
 fn set<'a>(items: &[&'a str]) -> BTreeSet<&'a str> {
@@ -218,6 +229,7 @@ fn captures_hold_what_the_readme_says() {
         let bird = &by_sender[&sender(c, "bird-to-gobgp")];
         let gobgp = &by_sender[&sender(c, "gobgp-to-bird")];
         let v6 = c.name.starts_with("ipv6");
+        let addpath = c.name == "ipv4-addpath";
         for (who, msgs) in [("BIRD", bird), ("GoBGP", gobgp)] {
             assert_eq!(count(msgs, "open"), 1, "{} {who}: OPENs", c.name);
             assert!(
@@ -245,10 +257,12 @@ fn captures_hold_what_the_readme_says() {
             "{}",
             c.name
         );
+        // 4 + End-of-RIB + withdrawal; with ADD-PATH 2 more paths and their withdrawal.
+        let bird_updates = if addpath { 9 } else { 6 };
         assert_eq!(
             count(bird, "update"),
-            6,
-            "{}: BIRD's UPDATEs (4 + End-of-RIB + withdrawal)",
+            bird_updates,
+            "{}: BIRD's UPDATEs",
             c.name
         );
 
@@ -274,7 +288,16 @@ fn captures_hold_what_the_readme_says() {
                     "10.99.0.0/16",
                     "10.98.1.0/24",
                 ]),
-                set(&["10.99.0.0/16", "10.98.1.0/24"]),
+                if addpath {
+                    set(&[
+                        "10.99.0.0/16",
+                        "10.98.1.0/24",
+                        "198.51.100.0/24",
+                        "203.0.113.0/25",
+                    ])
+                } else {
+                    set(&["10.99.0.0/16", "10.98.1.0/24"])
+                },
             )
         };
         assert_eq!(
@@ -290,6 +313,10 @@ fn captures_hold_what_the_readme_says() {
             c.name
         );
         let (gobgp_nlri, gobgp_gone) = match c.name {
+            "ipv4-addpath" => (
+                set(&["172.16.0.0/16", "172.18.0.0/15", "172.20.0.0/22"]),
+                set(&["172.16.0.0/16"]),
+            ),
             "ipv6-as4" => (
                 set(&[
                     "2001:db8:f00::/48",
@@ -321,17 +348,46 @@ fn captures_hold_what_the_readme_says() {
             c.name
         );
 
+        let all_nlri = bird
+            .iter()
+            .chain(gobgp)
+            .flat_map(|m| m.nlri.iter().chain(&m.withdrawn));
+        let with_id = all_nlri.clone().filter(|p| p.contains(" path-id ")).count();
+        if addpath {
+            assert_eq!(
+                with_id,
+                all_nlri.count(),
+                "ADD-PATH: every NLRI has a path ID"
+            );
+            let ids: BTreeSet<&str> = bird
+                .iter()
+                .flat_map(|m| &m.nlri)
+                .filter(|p| without_path_id(p) == "198.51.100.0/24")
+                .map(String::as_str)
+                .collect();
+            assert_eq!(
+                ids.len(),
+                2,
+                "BIRD sends two paths for 198.51.100.0/24: {ids:?}"
+            );
+        } else {
+            assert_eq!(with_id, 0, "{}: path IDs without ADD-PATH", c.name);
+        }
+
         let own = if c.name == "ipv4-as2" {
             65002
         } else {
             4_200_000_001
         };
+        let prepended_prefix = if v6 {
+            "2001:db8:200::/56"
+        } else {
+            "203.0.113.0/25"
+        };
         let prepended = bird.iter().find(|m| {
-            m.nlri.contains(if v6 {
-                "2001:db8:200::/56"
-            } else {
-                "203.0.113.0/25"
-            })
+            m.nlri
+                .iter()
+                .any(|p| without_path_id(p) == prepended_prefix)
         });
         let prepended = prepended.expect("the prepended route");
         let full = vec![("sequence".to_string(), vec![own, own, 4_200_000_099, 64496])];

@@ -32,15 +32,34 @@ pub fn prefix(addr: &str, len: u64) -> String {
     format!("{ip}/{len}")
 }
 
+/// Canonical NLRI text: `PREFIX` or, with ADD-PATH, `PREFIX path-id N`.
 pub fn canonical_prefix(s: &str) -> String {
-    let (addr, len) = s
+    let (net, path_id) = match s.split_once(" path-id ") {
+        Some((net, id)) => (net, Some(id)),
+        None => (s, None),
+    };
+    let (addr, len) = net
         .split_once('/')
         .unwrap_or_else(|| panic!("not a prefix: {s:?}"));
-    prefix(
+    let p = prefix(
         addr,
         len.parse()
             .unwrap_or_else(|e| panic!("bad length in {s:?}: {e}")),
-    )
+    );
+    match path_id {
+        Some(id) => {
+            let id: u32 = id
+                .parse()
+                .unwrap_or_else(|e| panic!("bad path id in {s:?}: {e}"));
+            format!("{p} path-id {id}")
+        }
+        None => p,
+    }
+}
+
+/// The prefix of a canonical NLRI text, without its ADD-PATH path identifier.
+pub fn without_path_id(s: &str) -> &str {
+    s.split_once(" path-id ").map_or(s, |(net, _)| net)
 }
 
 pub fn canonical_addr(s: &str) -> String {

@@ -68,7 +68,12 @@ fn collect_prefixes(v: &Value, addr_key: &str, out: &mut BTreeSet<String>) {
     match v {
         Value::Object(map) => {
             if let (Some(addr), Some(len)) = (map.get(addr_key), map.get("bgp.prefix_length")) {
-                out.insert(prefix(text(addr), number(len)));
+                let p = prefix(text(addr), number(len));
+                // ADD-PATH: tshark finds the capability in the OPENs by itself.
+                out.insert(match map.get("bgp.nlri_path_id") {
+                    Some(id) => format!("{p} path-id {}", number(id)),
+                    None => p,
+                });
             } else {
                 map.values()
                     .for_each(|c| collect_prefixes(c, addr_key, out));
