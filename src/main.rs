@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod cmd;
 
 /// tern — BGP, kernel routes and network policy for pure layer-3 container networking.

@@ -1,0 +1,412 @@
+//! `tern agent`: wires the parts together (shared/DESIGN.md, "Data flow").
+//!
+//! - [`plan`]: node config → speaker, controller and policy-compiler settings.
+//! - The speaker (`bgp::speaker`) originates this node's blocks and learns the others';
+//!   its best-path changes, this node's blocks (blackholes) and the local workload
+//!   endpoints (device routes) are merged by [`fib`] into the controller's desired table.
+//! - The endpoint task polls the endpoint files ([`watch`]), keeps the device routes and
+//!   the veths' proxy-ARP/NDP settings ([`iface`]) in step.
+//! - The [`policy`] task loads, compiles and applies network policy on every change.
+//! - [`control`]: the unix socket `tern status` / `tern routes` read ([`view`]).
+//! - [`metrics`]: Prometheus families and the `/metrics` endpoint.
+//!
+//! SIGTERM/SIGINT: Cease (Administrative Shutdown) to every peer, routes left in the
+//! kernel for the next start to adopt (unless `--flush-routes-on-exit`), control socket
+//! removed, exit 0.
+
+pub mod control;
+pub mod fib;
+pub mod iface;
+pub mod metrics;
+pub mod plan;
+pub mod policy;
+pub mod view;
+pub mod watch;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bgp::rib::RouteChange;
+use bgp::speaker::{PeerStatus, Speaker, SpeakerError, SpeakerHandle};
+use config::NodeConfig;
+use controller::{Controller, ControllerError, ControllerHandle, DesiredChange};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::{mpsc, watch as tokio_watch};
+use tokio::task::JoinSet;
+
+use self::control::{ControlError, ControlSocket, PolicySummary};
+use self::fib::{DeviceRoute, FibTable};
+use self::metrics::{FibSample, Metrics, PeerSample, Sample, ScrapeRequest};
+use self::view::{AgentView, NodeInfo};
+
+/// How the agent runs besides its config.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Delete tern's routes from the kernel on exit (default: leave them).
+    pub flush_routes_on_exit: bool,
+}
+
+/// Why the agent stopped with an error.
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    /// The config cannot be run as it is.
+    #[error("{0}")]
+    Plan(String),
+    /// The tokio runtime or the signal handlers could not be set up.
+    #[error("runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The BGP speaker could not start.
+    #[error("BGP speaker: {0}")]
+    Speaker(#[from] SpeakerError),
+    /// The FIB controller failed.
+    #[error("FIB controller: {0}")]
+    Controller(#[from] ControllerError),
+    /// The control socket could not be set up.
+    #[error(transparent)]
+    Control(#[from] ControlError),
+    /// The metrics listener could not be bound.
+    #[error("metrics listener {addr}: {source}")]
+    Metrics {
+        /// Configured address.
+        addr: std::net::SocketAddr,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Runs the agent until SIGTERM or SIGINT.
+pub fn run(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("tern")
+        .enable_all()
+        .build()
+        .map_err(AgentError::Runtime)?;
+    rt.block_on(run_async(cfg, opts))
+}
+
+async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
+    let started = Instant::now();
+    let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Runtime)?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Runtime)?;
+    let (speaker_cfg, notes) = plan::speaker_config(&cfg).map_err(AgentError::Plan)?;
+    for n in notes {
+        tracing::warn!("{n}");
+    }
+
+    let control = ControlSocket::bind(&cfg.control.socket).await?;
+    let metrics_listener = match cfg.metrics {
+        Some(m) => Some(
+            metrics::bind(m.listen)
+                .await
+                .map_err(|source| AgentError::Metrics {
+                    addr: m.listen,
+                    source,
+                })?,
+        ),
+        None => None,
+    };
+
+    let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
+    let mut table = FibTable::new();
+    for c in table.set_blocks(&cfg.blocks) {
+        fib.change(c).await?;
+    }
+    let (speaker, changes) = Speaker::start(speaker_cfg).await?;
+    tracing::info!(
+        node = %cfg.node_name,
+        asn = cfg.as_number,
+        router_id = %cfg.router_id,
+        peers = cfg.peers.len(),
+        "agent started"
+    );
+
+    let (endpoints_tx, endpoints_rx) = tokio_watch::channel(Vec::<DeviceRoute>::new());
+    let backend = if cfg.policy.paths.is_empty() {
+        "none"
+    } else {
+        match plan::backend(&cfg) {
+            acl::Backend::Nftables => "nftables",
+            acl::Backend::Iptables => "iptables",
+        }
+    };
+    let (policy_tx, policy_rx) = tokio_watch::channel(PolicySummary {
+        backend: backend.into(),
+        ok: cfg.policy.paths.is_empty(),
+        ..PolicySummary::default()
+    });
+    let mut metrics = Metrics::new();
+    let mut tasks = JoinSet::new();
+
+    // Endpoints → device routes; BGP → via routes; both into the controller.
+    let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
+    tasks.spawn(routes_task(
+        table,
+        changes,
+        eps_rx,
+        fib.clone(),
+        endpoints_tx,
+    ));
+    if !cfg.endpoints.is_empty() {
+        tasks.spawn(endpoints_task(cfg.endpoints.clone(), eps_tx, fib.clone()));
+    }
+    if !cfg.policy.paths.is_empty() {
+        let mut paths = cfg.endpoints.clone();
+        paths.extend(cfg.policy.paths.iter().cloned());
+        let task = policy::PolicyTask {
+            paths,
+            options: plan::compile_options(&cfg),
+            backend: plan::backend(&cfg),
+            metrics: metrics.acl(),
+            summary: policy_tx,
+        };
+        tasks.spawn(task.run());
+    }
+    let (scrape_tx, scrape_rx) = mpsc::channel::<ScrapeRequest>(16);
+    if let Some(l) = metrics_listener {
+        tasks.spawn(metrics::serve_http(l, scrape_tx));
+    }
+    let (s2, f2) = (speaker.clone(), fib.clone());
+    tasks.spawn(async move { metrics_task(&mut metrics, s2, f2, scrape_rx).await });
+    let view = AgentView {
+        speaker: speaker.clone(),
+        fib: fib.clone(),
+        node: Arc::new(NodeInfo {
+            name: cfg.node_name.clone(),
+            asn: cfg.as_number,
+            router_id: cfg.router_id,
+            blocks: cfg.blocks.clone(),
+            started,
+        }),
+        endpoints: endpoints_rx,
+        policy: policy_rx,
+    };
+    tasks.spawn(async move { control.serve(view).await });
+
+    let fib_wait = fib_task.wait();
+    tokio::pin!(fib_wait);
+    let stopped_by = tokio::select! {
+        _ = sigterm.recv() => "SIGTERM",
+        _ = sigint.recv() => "SIGINT",
+        r = &mut fib_wait => {
+            tasks.shutdown().await;
+            speaker.shutdown().await;
+            return Err(match r {
+                Err(e) => AgentError::Controller(e),
+                Ok(()) => AgentError::Controller(ControllerError::Stopped),
+            });
+        }
+    };
+    tracing::info!("{stopped_by}: shutting down");
+    speaker.shutdown().await;
+    // Ends the control server (removing the socket), the watchers and the metrics endpoint.
+    tasks.shutdown().await;
+    match fib.shutdown(opts.flush_routes_on_exit).await {
+        Ok(n) if opts.flush_routes_on_exit => tracing::info!("removed {n} routes from the kernel"),
+        Ok(_) => tracing::info!("routes left in the kernel for the next start"),
+        Err(e) => tracing::warn!("FIB controller shutdown: {e}"),
+    }
+    if let Err(e) = fib_wait.await {
+        tracing::warn!("FIB controller: {e}");
+    }
+    Ok(())
+}
+
+/// Most best-path changes taken from the speaker before they are handed on.
+const CHANGE_BATCH: usize = 4096;
+
+/// Owns the merged desired table: best-path changes from the speaker and endpoint sets
+/// from the endpoint task become controller changes.
+async fn routes_task(
+    mut table: FibTable,
+    mut changes: mpsc::UnboundedReceiver<RouteChange>,
+    mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
+    fib: ControllerHandle,
+    published: tokio_watch::Sender<Vec<DeviceRoute>>,
+) {
+    let mut bgp_open = true;
+    let mut eps_open = true;
+    let mut out: Vec<DesiredChange> = Vec::new();
+    while bgp_open || eps_open {
+        tokio::select! {
+            c = changes.recv(), if bgp_open => match c {
+                Some(first) => {
+                    out.extend(table.bgp(&first));
+                    while out.len() < CHANGE_BATCH {
+                        match changes.try_recv() {
+                            Ok(c) => out.extend(table.bgp(&c)),
+                            Err(_) => break,
+                        }
+                    }
+                }
+                None => bgp_open = false,
+            },
+            e = endpoints.recv(), if eps_open => match e {
+                Some(routes) => {
+                    out.extend(table.set_endpoints(routes));
+                    published.send_replace(table.endpoints().to_vec());
+                }
+                None => eps_open = false,
+            },
+        }
+        for c in out.drain(..) {
+            if let Err(e) = fib.change(c).await {
+                tracing::error!("FIB controller: {e}");
+                return;
+            }
+        }
+    }
+}
+
+/// Polls the endpoint files every second; on a change sends the new device routes. Keeps
+/// each endpoint's veth prepared (proxy ARP/NDP, forwarding), re-preparing it when the
+/// interface is re-created, and asks the controller to retry when one appears.
+async fn endpoints_task(
+    paths: Vec<PathBuf>,
+    out: mpsc::Sender<Vec<DeviceRoute>>,
+    fib: ControllerHandle,
+) {
+    let mut files = watch::Watch::new(paths.clone());
+    let mut current: Vec<DeviceRoute> = Vec::new();
+    // Interface → ifindex it had when prepared.
+    let mut prepared: HashMap<String, String> = HashMap::new();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if files.changed() {
+            let p = paths.clone();
+            match tokio::task::spawn_blocking(move || acl::load_paths(&p)).await {
+                Ok(Ok(bundle)) => {
+                    let (routes, clashes) = fib::device_routes(&bundle.workloads);
+                    for c in clashes {
+                        tracing::warn!("endpoints: {c}");
+                    }
+                    tracing::info!(
+                        endpoints = bundle.workloads.len(),
+                        addresses = routes.len(),
+                        "endpoints loaded"
+                    );
+                    current = routes.clone();
+                    if out.send(routes).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(e)) => {
+                    for line in e.to_string().lines() {
+                        tracing::error!("endpoints not reloaded, previous set stays: {line}");
+                    }
+                }
+                Err(e) => tracing::error!("endpoint loader failed: {e}"),
+            }
+        }
+        let mut appeared = false;
+        let mut by_iface: HashMap<&str, Vec<std::net::IpAddr>> = HashMap::new();
+        for d in &current {
+            by_iface
+                .entry(d.interface.as_str())
+                .or_default()
+                .push(d.prefix.addr());
+        }
+        prepared.retain(|k, _| by_iface.contains_key(k.as_str()));
+        for (ifname, ips) in by_iface {
+            let index = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default();
+            if index.is_empty() || prepared.get(ifname) == Some(&index) {
+                continue;
+            }
+            match iface::prepare(ifname, &ips) {
+                Ok(()) => {
+                    prepared.insert(ifname.to_string(), index);
+                    appeared = true;
+                }
+                Err(e) => tracing::warn!("endpoint interface: {e}"),
+            }
+        }
+        if appeared {
+            // Device routes that failed while the interface was missing go in now.
+            if let Err(e) = fib.reconcile().await {
+                tracing::warn!("FIB reconcile: {e}");
+            }
+        }
+    }
+}
+
+/// BGP4-MIB `bgpPeerState` numbers.
+fn state_code(state: &str) -> i64 {
+    match state {
+        "Idle" => 1,
+        "Connect" => 2,
+        "Active" => 3,
+        "OpenSent" => 4,
+        "OpenConfirm" => 5,
+        "Established" => 6,
+        _ => 0,
+    }
+}
+
+fn peer_sample(p: &PeerStatus) -> PeerSample {
+    PeerSample {
+        peer: p.address.to_string(),
+        state: state_code(p.state),
+        established_transitions: p.established_transitions,
+        messages_received: p.messages_in,
+        messages_sent: p.messages_out,
+        updates_received: p.updates_in,
+        updates_sent: p.updates_out,
+        prefixes_received: p.prefixes_received,
+        prefixes_accepted: p.prefixes_accepted,
+        prefixes_advertised: p.prefixes_advertised,
+    }
+}
+
+async fn sample(speaker: &SpeakerHandle, fib: &ControllerHandle) -> Sample {
+    let peers = speaker.peers().await;
+    let (prefixes, paths) = speaker.rib_size().await;
+    let c = fib.counters();
+    Sample {
+        peers: peers.iter().map(peer_sample).collect(),
+        rib_prefixes: prefixes as u64,
+        rib_paths: paths as u64,
+        fib: FibSample {
+            desired: c.routes_desired,
+            installed: c.routes_installed,
+            netlink_ops: c.netlink_ops,
+            netlink_errors: c.netlink_errors,
+            reconciles: c.reconciles,
+            last_reconcile: c.last_reconcile,
+        },
+    }
+}
+
+/// Owns [`Metrics`]: refreshes every second and before answering each scrape.
+async fn metrics_task(
+    metrics: &mut Metrics,
+    speaker: SpeakerHandle,
+    fib: ControllerHandle,
+    mut scrapes: mpsc::Receiver<ScrapeRequest>,
+) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut serving = true;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let s = sample(&speaker, &fib).await;
+                metrics.refresh(&s);
+            }
+            req = scrapes.recv(), if serving => match req {
+                Some(reply) => {
+                    let s = sample(&speaker, &fib).await;
+                    metrics.refresh(&s);
+                    let _ = reply.send(metrics.render());
+                }
+                None => serving = false,
+            },
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The policy task: watches the policy and endpoint files, and on every change loads,
+//! compiles and applies them with the `acl` crate (one nft/iptables transaction,
+//! incremental after the first). A bad file is logged with its `FILE:LINE:COL` location
+//! and the rules in force stay as they were; `tern status` shows the error until a good
+//! version is applied.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use acl::{Applier, Backend, CompileOptions};
+use tokio::sync::watch;
+
+use super::control::PolicySummary;
+use super::metrics::AclMetrics;
+use super::watch::Watch;
+
+/// What the policy task needs.
+pub struct PolicyTask {
+    /// Endpoint paths then policy paths (policies select endpoints).
+    pub paths: Vec<PathBuf>,
+    /// Compiler options from the node config.
+    pub options: CompileOptions,
+    /// nftables or iptables.
+    pub backend: Backend,
+    /// Metrics handles.
+    pub metrics: AclMetrics,
+    /// Where the summary for `tern status` goes.
+    pub summary: watch::Sender<PolicySummary>,
+}
+
+fn backend_name(b: Backend) -> &'static str {
+    match b {
+        Backend::Nftables => "nftables",
+        Backend::Iptables => "iptables",
+    }
+}
+
+impl PolicyTask {
+    /// Runs until the future is dropped; polls the files every second.
+    pub async fn run(self) {
+        let PolicyTask {
+            paths,
+            options,
+            backend,
+            metrics,
+            summary,
+        } = self;
+        summary.send_modify(|s| s.backend = backend_name(backend).into());
+        let mut files = Watch::new(paths.clone());
+        let mut applier = Some(Applier::new(backend));
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            if !files.changed() {
+                continue;
+            }
+            let Some(mut a) = applier.take() else { return };
+            let p = paths.clone();
+            let o = options.clone();
+            let start = Instant::now();
+            let joined = tokio::task::spawn_blocking(move || {
+                let r = match acl::load_and_compile(&p, &o) {
+                    Ok((_, ir)) => a.apply(&ir).map_err(|e| e.to_string()),
+                    Err(e) => Err(e.to_string()),
+                };
+                (a, r)
+            })
+            .await;
+            let (a, result) = match joined {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!("policy apply task failed: {e}");
+                    return;
+                }
+            };
+            applier = Some(a);
+            metrics
+                .apply_duration
+                .observe(start.elapsed().as_secs_f64());
+            match result {
+                Ok(report) => {
+                    tracing::info!(
+                        rules = report.rules,
+                        sets = report.sets,
+                        mode = ?report.mode,
+                        "policy applied in {:?}",
+                        report.duration
+                    );
+                    metrics.rules_rendered.set(report.rules as i64);
+                    metrics.sets_rendered.set(report.sets as i64);
+                    summary.send_modify(|s| {
+                        s.rules = report.rules as u64;
+                        s.ok = true;
+                        s.last_error = None;
+                    });
+                }
+                Err(e) => {
+                    metrics.apply_failures.inc();
+                    for line in e.lines() {
+                        tracing::error!("policy not applied, rules in force unchanged: {line}");
+                    }
+                    summary.send_modify(|s| {
+                        s.ok = false;
+                        s.last_error = Some(e);
+                    });
+                }
+            }
+        }
+    }
+}
