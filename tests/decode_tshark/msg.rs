@@ -22,6 +22,13 @@ pub struct Msg {
     pub local_pref: Option<u64>,
     pub communities: BTreeSet<String>,
     pub large_communities: BTreeSet<String>,
+    /// AGGREGATOR: ASN (as on the wire) and address.
+    pub aggregator: Option<(u64, String)>,
+    pub as4_aggregator: Option<(u64, String)>,
+    /// OPEN: My AS (2 octets, as on the wire), hold time, BGP identifier.
+    pub open: Option<(u64, u64, String)>,
+    /// NOTIFICATION: code, subcode, RFC 8203 shutdown communication.
+    pub notification: Option<(u64, u64, Option<String>)>,
 }
 
 /// Canonical prefix text: address as Rust prints it, `/len`.

@@ -3,6 +3,7 @@
 
 use super::msg::{canonical_addr, canonical_prefix, Msg, Segment};
 use serde_json::Value;
+use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
@@ -53,6 +54,39 @@ fn strings(v: Option<&Value>, what: &str) -> Vec<String> {
     }
 }
 
+/// NLRI entries: `"PREFIX"`, or `{"prefix": …, "path_id": N}` with ADD-PATH.
+fn nlri(v: Option<&Value>, what: &str) -> BTreeSet<String> {
+    let items = match v {
+        None | Some(Value::Null) => return BTreeSet::new(),
+        Some(Value::Array(items)) => items,
+        Some(other) => panic!("tern: {what}: expected a list, got {other}"),
+    };
+    items
+        .iter()
+        .map(|i| match i {
+            Value::String(p) => canonical_prefix(p),
+            Value::Object(o) => {
+                let p = o.get("prefix").and_then(Value::as_str);
+                let id = o.get("path_id").and_then(Value::as_u64);
+                let (Some(p), Some(id)) = (p, id) else {
+                    panic!("tern: {what}: bad entry {i}")
+                };
+                canonical_prefix(&format!("{p} path-id {id}"))
+            }
+            other => panic!("tern: {what}: bad entry {other}"),
+        })
+        .collect()
+}
+
+fn aggregator(v: &Value) -> (u64, String) {
+    let asn = v.get("asn").and_then(Value::as_u64);
+    let addr = v.get("address").and_then(Value::as_str);
+    let (Some(asn), Some(addr)) = (asn, addr) else {
+        panic!("tern: bad aggregator {v}")
+    };
+    (asn, canonical_addr(addr))
+}
+
 fn present(v: Option<&Value>) -> Option<&Value> {
     v.filter(|v| !v.is_null())
 }
@@ -86,17 +120,32 @@ fn tern_msg(line: &str) -> Msg {
         kind: kind.to_string(),
         ..Msg::default()
     };
-    if kind != "update" {
-        return m;
+    let field = |k: &str| present(v.get(k)).unwrap_or_else(|| panic!("tern: no {k} in {line}"));
+    let num = |k: &str| {
+        field(k)
+            .as_u64()
+            .unwrap_or_else(|| panic!("tern: {k} in {line}"))
+    };
+    match kind {
+        "open" => {
+            let id = field("bgp_id").as_str().expect("bgp_id string");
+            m.open = Some((num("my_as"), num("hold_time"), canonical_addr(id)));
+            return m;
+        }
+        "notification" => {
+            let text = present(v.get("shutdown_communication")).map(|t| {
+                t.as_str()
+                    .expect("shutdown_communication string")
+                    .to_string()
+            });
+            m.notification = Some((num("code"), num("subcode"), text));
+            return m;
+        }
+        "update" => {}
+        _ => return m,
     }
-    m.withdrawn = strings(v.get("withdrawn"), "withdrawn")
-        .iter()
-        .map(|p| canonical_prefix(p))
-        .collect();
-    m.nlri = strings(v.get("nlri"), "nlri")
-        .iter()
-        .map(|p| canonical_prefix(p))
-        .collect();
+    m.withdrawn = nlri(v.get("withdrawn"), "withdrawn");
+    m.nlri = nlri(v.get("nlri"), "nlri");
     let Some(a) = present(v.get("attributes")) else {
         return m;
     };
@@ -120,6 +169,8 @@ fn tern_msg(line: &str) -> Msg {
         .iter()
         .map(|c| tern_community(c))
         .collect();
+    m.aggregator = present(a.get("aggregator")).map(aggregator);
+    m.as4_aggregator = present(a.get("as4_aggregator")).map(aggregator);
     m.large_communities = strings(a.get("large_communities"), "large_communities")
         .into_iter()
         .collect();

@@ -175,6 +175,18 @@ fn tshark_update(bgp: &Value, m: &mut Msg) {
                     m.withdrawn.extend(prefixes(attr, key));
                 }
             }
+            Some(7) | Some(18) => {
+                let asn = field("aggregator_as").map(number);
+                let addr = field("aggregator_origin").map(|v| canonical_addr(text(v)));
+                let (Some(asn), Some(addr)) = (asn, addr) else {
+                    panic!("tshark: aggregator without AS/address: {attr}")
+                };
+                if code == Some(7) {
+                    m.aggregator = Some((asn, addr));
+                } else {
+                    m.as4_aggregator = Some((asn, addr));
+                }
+            }
             Some(32) => {
                 for lc in all(attr, "bgp.large_communities_tree") {
                     let part = |k: &str| {
@@ -194,6 +206,30 @@ fn tshark_update(bgp: &Value, m: &mut Msg) {
             None => panic!("tshark: path attribute without type code: {attr}"),
         }
     }
+}
+
+fn tshark_open(bgp: &Value, m: &mut Msg) {
+    let field = |k: &str| one(bgp, k).unwrap_or_else(|| panic!("tshark: OPEN without {k}"));
+    m.open = Some((
+        number(field("bgp.open.myas")),
+        number(field("bgp.open.holdtime")),
+        canonical_addr(text(field("bgp.open.identifier"))),
+    ));
+}
+
+fn tshark_notification(bgp: &Value, m: &mut Msg) {
+    let code = one(bgp, "bgp.notify.major_error").map(number);
+    // The subcode's field name depends on the code (bgp.notify.minor_error_cease, …).
+    let subcode = bgp.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.starts_with("bgp.notify.minor_error"))
+            .map(|(_, v)| number(v))
+    });
+    let (Some(code), Some(subcode)) = (code, subcode) else {
+        panic!("tshark: NOTIFICATION without code/subcode: {bgp}")
+    };
+    let text = one(bgp, "bgp.notify.communication").map(|v| text(v).to_string());
+    m.notification = Some((code, subcode, text));
 }
 
 /// The messages tshark dissects in `pcap`, per sending address, in stream order.
@@ -246,8 +282,11 @@ pub fn messages(c: &Capture) -> BTreeMap<String, Vec<Msg>> {
                 kind: kind.to_string(),
                 ..Msg::default()
             };
-            if kind == "update" {
-                tshark_update(bgp, &mut m);
+            match kind {
+                "update" => tshark_update(bgp, &mut m),
+                "open" => tshark_open(bgp, &mut m),
+                "notification" => tshark_notification(bgp, &mut m),
+                _ => {}
             }
             out.entry(src.clone()).or_default().push(m);
         }
