@@ -299,17 +299,22 @@ pub fn render(ir: &Ir) -> IptRuleset {
                         &ir.failsafe_out
                     }));
                 }
-                for (policy, d) in list {
+                for key @ (policy, d) in list {
+                    let (allows, passes) = crate::render::nft::verdicts(ir, key);
                     rules.push(format!("-j {}", policy_chain(policy, *d)));
-                    rules.push(format!(
-                        "-m mark --mark {0:#x}/{0:#x} -j RETURN",
-                        ir.marks.accept
-                    ));
-                    rules.push(format!(
-                        "-m mark --mark {0:#x}/{0:#x} {1} -j DROP",
-                        ir.marks.pass,
-                        comment("pass: default deny")
-                    ));
+                    if allows {
+                        rules.push(format!(
+                            "-m mark --mark {0:#x}/{0:#x} -j RETURN",
+                            ir.marks.accept
+                        ));
+                    }
+                    if passes {
+                        rules.push(format!(
+                            "-m mark --mark {0:#x}/{0:#x} {1} -j DROP",
+                            ir.marks.pass,
+                            comment("pass: default deny")
+                        ));
+                    }
                 }
                 rules.push(format!(
                     "{} -j DROP",

@@ -191,6 +191,20 @@ fn failsafe_rules(ports: &[crate::ir::FailsafePort]) -> Vec<String> {
         .collect()
 }
 
+/// Whether a policy chain has Allow rules and Pass rules (the endpoint chain tests the
+/// matching mark bit only when it can be set).
+pub(crate) fn verdicts(ir: &Ir, key: &crate::ir::PolicyKey) -> (bool, bool) {
+    let rules = ir
+        .chains
+        .get(key)
+        .map(|c| c.rules.as_slice())
+        .unwrap_or_default();
+    (
+        rules.iter().any(|r| r.action == Action::Allow),
+        rules.iter().any(|r| r.action == Action::Pass),
+    )
+}
+
 /// Renders the IR into a diffable ruleset.
 pub fn render(ir: &Ir) -> NftRuleset {
     let mut rs = NftRuleset::default();
@@ -249,13 +263,18 @@ pub fn render(ir: &Ir) -> NftRuleset {
                 };
                 rules.extend(failsafe_rules(fs));
             }
-            for (policy, d) in list {
+            for key @ (policy, d) in list {
+                let (allows, passes) = verdicts(ir, key);
                 rules.push(format!("jump {}", policy_chain(policy, *d)));
-                rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
-                rules.push(format!(
-                    "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
-                    ir.marks.pass
-                ));
+                if allows {
+                    rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
+                }
+                if passes {
+                    rules.push(format!(
+                        "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
+                        ir.marks.pass
+                    ));
+                }
             }
             rules.push(format!(
                 "drop comment {}",

@@ -1,0 +1,156 @@
+//! Benchmark driver for bench/acl (not a test): generates a synthetic cluster, measures
+//! load, compile and render, then — run inside a throwaway network namespace — a full
+//! apply and a one-changed-policy apply for a backend.
+//!
+//! ```text
+//! apply_bench gen DIR ENDPOINTS POLICIES     write DIR/endpoints.yaml, DIR/policies-*.yaml
+//! apply_bench measure DIR BACKEND            print timings (applies: run in a netns!)
+//! apply_bench apply BACKEND FILES...         apply once and print the rule count
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use acl::{compile, load_paths, Applier, Backend, CompileOptions};
+
+fn gen(dir: &Path, endpoints: usize, policies: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut eps = String::new();
+    for ns in 0..10 {
+        let _ = write!(
+            eps,
+            "kind: Namespace\nname: ns{ns}\nlabels: {{ team: t{} }}\n---\n",
+            ns % 3
+        );
+    }
+    for i in 0..endpoints {
+        let _ = write!(
+            eps,
+            "kind: WorkloadEndpoint\nname: wl-{i}\nnamespace: ns{}\ninterface: tb{i}\nips: [10.{}.{}.{}/32]\nlabels: {{ app: app{}, tier: t{} }}\n---\n",
+            i % 10,
+            80 + i / 65536,
+            (i / 256) % 256,
+            i % 256,
+            i % 100,
+            i % 5
+        );
+    }
+    std::fs::write(dir.join("endpoints.yaml"), eps).unwrap();
+    // Ten policy files so one change rewrites one file.
+    let mut files = vec![String::new(); 10];
+    for j in 0..policies {
+        let _ = write!(
+            files[j % 10],
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{ name: pol-{j}, namespace: ns{} }}\nspec:\n  order: {j}\n  selector: app == 'app{}'\n  types: [Ingress, Egress]\n  ingress:\n    - action: Deny\n      source: {{ nets: [192.168.{}.0/24] }}\n    - action: Allow\n      protocol: TCP\n      source: {{ selector: tier == 't{}' }}\n      destination: {{ ports: [{}, \"9000:9100\"] }}\n    - action: Allow\n      protocol: UDP\n      source: {{ namespaceSelector: team == 't{}' }}\n      destination: {{ ports: [53] }}\n  egress:\n    - action: Allow\n      protocol: TCP\n      destination: {{ notNets: [172.16.0.0/12] }}\n---\n",
+            j % 10,
+            j % 100,
+            j % 256,
+            j % 5,
+            1000 + j % 50,
+            j % 3
+        );
+    }
+    for (k, f) in files.iter().enumerate() {
+        std::fs::write(dir.join(format!("policies-{k}.yaml")), f).unwrap();
+    }
+}
+
+fn ms(t: Instant) -> f64 {
+    t.elapsed().as_secs_f64() * 1000.0
+}
+
+fn measure(dir: &Path, backend: Backend) {
+    let paths = vec![dir.to_path_buf()];
+    let t = Instant::now();
+    let bundle = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let load = ms(t);
+    let t = Instant::now();
+    let ir = compile(&bundle, &CompileOptions::default());
+    let comp = ms(t);
+    let t = Instant::now();
+    let text = acl::render_text(&ir, backend);
+    let render = ms(t);
+    println!(
+        "{backend:?}: {} endpoints, {} policies -> {} endpoints under policy, {} policy rules, {} sets; rendered {} lines",
+        bundle.workloads.len(),
+        bundle.policies.len(),
+        ir.endpoints.len(),
+        ir.rule_count(),
+        ir.set_count(),
+        text.lines().count()
+    );
+    println!("load {load:.1} ms, compile {comp:.1} ms, render {render:.1} ms");
+    let mut applier = Applier::new(backend);
+    let _ = applier.flush();
+    let r = applier.apply(&ir).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "full apply: {:.1} ms ({} rules, {} sets, {:?})",
+        r.duration.as_secs_f64() * 1000.0,
+        r.rules,
+        r.sets,
+        r.mode
+    );
+    // One changed policy: a port of pol-7 in policies-7.yaml.
+    let file = dir.join("policies-7.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replacen(
+        "ports: [1007, \"9000:9100\"]",
+        "ports: [1007, 1443, \"9000:9100\"]",
+        1,
+    );
+    assert_ne!(text, changed);
+    std::fs::write(&file, &changed).unwrap();
+    let t = Instant::now();
+    let bundle = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let ir2 = compile(&bundle, &CompileOptions::default());
+    let reload = ms(t);
+    let r = applier.apply(&ir2).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "one changed policy: reload+compile {reload:.1} ms, apply {:.1} ms ({:?})",
+        r.duration.as_secs_f64() * 1000.0,
+        r.mode
+    );
+    std::fs::write(&file, &text).unwrap();
+    let r = applier.apply(&ir).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "change reverted: apply {:.1} ms ({:?})",
+        r.duration.as_secs_f64() * 1000.0,
+        r.mode
+    );
+    applier.flush().unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND | apply BACKEND FILES...";
+    match args.get(1).map(String::as_str) {
+        Some("gen") if args.len() == 5 => gen(
+            Path::new(&args[2]),
+            args[3].parse().expect(usage),
+            args[4].parse().expect(usage),
+        ),
+        Some("measure") if args.len() == 4 => {
+            measure(Path::new(&args[2]), args[3].parse().expect(usage))
+        }
+        Some("apply") if args.len() >= 4 => {
+            let backend: Backend = args[2].parse().expect(usage);
+            let files: Vec<PathBuf> = args[3..].iter().map(PathBuf::from).collect();
+            let bundle = load_paths(&files).unwrap_or_else(|e| panic!("{e}"));
+            let ir = compile(&bundle, &CompileOptions::default());
+            let r = Applier::new(backend)
+                .apply(&ir)
+                .unwrap_or_else(|e| panic!("{e}"));
+            println!(
+                "applied {} rules, {} sets in {:.1} ms",
+                r.rules,
+                r.sets,
+                r.duration.as_secs_f64() * 1000.0
+            );
+        }
+        _ => {
+            eprintln!("{usage}");
+            std::process::exit(2);
+        }
+    }
+}
