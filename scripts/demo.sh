@@ -3,7 +3,7 @@
 # GoBGP that ships in bgp/tests/fixtures/ (captured by scripts/capture-fixtures.sh), and
 # print it as a readable log. Later issues replace this with a namespace lab.
 #
-#   make demo          (or: scripts/demo.sh [CAPTURE], CAPTURE = ipv4-as4 | ipv6-as4 | ipv4-as2)
+#   make demo   (or: scripts/demo.sh [CAPTURE], CAPTURE = ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,7 +11,8 @@ capture=${1:-ipv6-as4}
 fixtures=bgp/tests/fixtures
 [ -f "$fixtures/$capture.pcap" ] || { echo "demo: no capture '$capture' in $fixtures" >&2; exit 2; }
 flags=()
-[ "$capture" = ipv4-as2 ] && flags+=(--as2) # that session did not negotiate 4-octet AS
+[ "$capture" = ipv4-as2 ] && flags+=(--as2)          # that session did not negotiate 4-octet AS
+[ "$capture" = ipv4-addpath ] && flags+=(--add-path) # that one negotiated ADD-PATH
 
 command -v cargo >/dev/null || { echo "demo: cargo not found: install a Rust toolchain first" >&2; exit 1; }
 if ! command -v jq >/dev/null; then
@@ -31,15 +32,18 @@ pretty='
 def seg: if .type == "sequence" then (.asns | map(tostring) | join(" "))
          else "{" + (.asns | map(tostring) | join(" ")) + "}" end;
 def path: map(seg) | join(" ");
+def nets: map(if type == "object" then "\(.prefix)#\(.path_id)" else . end) | join(" ");
 def kv($k; $v): if $v == null or $v == [] or $v == "" then empty else "\($k) \($v)" end;
 if .type == "update" then
   (.attributes // {}) as $a
-  | ([ (if (.nlri // []) != [] then "+ " + (.nlri | join(" ")) else empty end),
-       (if (.withdrawn // []) != [] then "- " + (.withdrawn | join(" ")) else empty end),
+  | ([ (if (.nlri // []) != [] then "+ " + (.nlri | nets) else empty end),
+       (if (.withdrawn // []) != [] then "- " + (.withdrawn | nets) else empty end),
        (if (.nlri // []) == [] and (.withdrawn // []) == [] then "(End-of-RIB)" else empty end),
        kv("path"; if $a.as_path then ($a.as_path | path) else null end),
        kv("as4_path"; if $a.as4_path then ($a.as4_path | path) else null end),
        kv("origin"; $a.origin),
+       kv("aggregator"; if $a.aggregator then "\($a.aggregator.asn) \($a.aggregator.address)" else null end),
+       kv("as4_aggregator"; if $a.as4_aggregator then "\($a.as4_aggregator.asn)" else null end),
        kv("next-hop"; $a.next_hop // $a.mp_reach.next_hop),
        kv("link-local"; $a.mp_reach.link_local),
        kv("med"; $a.med),
@@ -47,9 +51,18 @@ if .type == "update" then
        kv("communities"; ($a.communities // []) | join(" ")),
        kv("large"; ($a.large_communities // []) | join(" "))
      ] | "UPDATE        " + join("  "))
+elif .type == "open" then
+  "OPEN          " + ([ kv("AS"; .as // .my_as), kv("id"; .bgp_id), kv("hold"; .hold_time),
+      kv("capabilities"; [(.capabilities // [])[] | .name // (.code | tostring)] | join(","))
+    ] | join("  "))
+elif .type == "notification" then
+  "NOTIFICATION  " + ([ "\(.code_name // .code)/\(.subcode_name // .subcode)",
+      (if .shutdown_communication then "\"\(.shutdown_communication)\"" else empty end)
+    ] | join("  "))
+elif .type == "route_refresh" then
+  "ROUTE-REFRESH " + ([.afi, .safi, .subtype] | map(select(. != null) | tostring) | join(" "))
 else
-  (.type | ascii_upcase | .[0:13]) as $t
-  | "\($t)\(" " * (14 - ($t | length)))" + (del(.type) | if . == {} then "" else tojson end)
+  (.type | ascii_upcase) + (del(.type, .offset, .length) | if . == {} then "" else "  " + tojson end)
 end'
 
 show() { # FILE TITLE
@@ -63,6 +76,7 @@ case "$capture" in
     ipv4-as4) bird="BIRD AS 4200000001 (10.100.0.1)"; gobgp="GoBGP AS 65001 (10.100.0.2)" ;;
     ipv6-as4) bird="BIRD AS 4200000001 (fd00:100::1)"; gobgp="GoBGP AS 65001 (fd00:100::2)" ;;
     ipv4-as2) bird="BIRD AS 65002, no 4-octet AS (10.100.0.1)"; gobgp="GoBGP AS 65001 (10.100.0.2)" ;;
+    ipv4-addpath) bird="BIRD AS 4200000001, ADD-PATH (10.100.0.1)"; gobgp="GoBGP AS 65001 (10.100.0.2)" ;;
 esac
 
 echo "A real eBGP session, captured with tcpdump between two network namespaces"
@@ -74,4 +88,4 @@ jq -c 'select(.type == "update")' <<<"$out" | sed -n 1p
 show "$fixtures/$capture.bird-to-gobgp.bin" "$bird -> $gobgp"
 show "$fixtures/$capture.gobgp-to-bird.bin" "$gobgp -> $bird"
 echo
-echo "Other captures: scripts/demo.sh ipv4-as4 | ipv6-as4 | ipv4-as2"
+echo "Other captures: scripts/demo.sh ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath"
