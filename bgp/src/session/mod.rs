@@ -22,6 +22,8 @@ mod config;
 mod fsm;
 mod negotiate;
 #[cfg(test)]
+mod sim;
+#[cfg(test)]
 mod tests;
 
 pub use backoff::Jitter;
