@@ -1,31 +1,107 @@
-//! Routing information bases: Adj-RIB-In, Loc-RIB with the RFC 4271 §9.1 decision
-//! process, Adj-RIB-Out with route reflection (RFC 4456), UPDATE packing, and the
-//! best-path change stream for the kernel. Sans-IO: no clock, no sockets.
+//! Routing information bases of one speaker: Adj-RIB-In, Loc-RIB with the RFC 4271
+//! §9.1 decision process, Adj-RIB-Out with route reflection (RFC 4456), UPDATE packing,
+//! and the best-path change stream for the kernel. Sans-IO: no clock, no sockets; the
+//! speaker calls in and takes results out.
 //!
-//! (API skeleton; the implementation follows.)
+//! # Storage
+//! Like BIRD, every received path is stored once: per prefix a small list of
+//! (peer, interned attributes, import verdict), which is both the peers' Adj-RIB-In and
+//! the Loc-RIB's candidate set, ordered best first ([`table`]). Attribute sets are
+//! hash-consed with reference counts ([`attrs`]). A single-path IPv4 prefix costs a
+//! 12-octet entry plus its share of the hash index.
+//!
+//! # Flow
+//! - [`Rib::receive`] applies an UPDATE: import checks (AS loop, own next hop,
+//!   RFC 4456 loops, [`crate::policy::ImportPolicy`]), then per prefix the decision
+//!   process ([`decision`]). Rejected paths stay, with their reason, for
+//!   `tern routes --all`.
+//! - Best-path changes land in a change log: [`Rib::take_route_changes`] returns them
+//!   coalesced as [`RouteChange`]s (install / replace / withdraw with ECMP next hops).
+//! - Each Established peer has an Adj-RIB-Out ([`adj_out`]): [`Rib::take_updates`]
+//!   returns packed UPDATEs ([`pack`]) per the export rules ([`export`]), and
+//!   End-of-RIB after the initial table.
+//!
+//! # Example
+//! ```
+//! use bgp::rib::*;
+//! use std::net::{IpAddr, Ipv4Addr};
+//! let mut rib = Rib::new(LocalSettings { asn: 64512, router_id: Ipv4Addr::new(192, 0, 2, 1), cluster_id: None });
+//! let peer = PeerId(1);
+//! rib.add_peer(peer, PeerSettings::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 2)), 64512)).unwrap();
+//! rib.peer_up(peer, PeerUp::new(Ipv4Addr::new(192, 0, 2, 2), IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)))).unwrap();
+//! rib.originate("10.244.1.0/24".parse().unwrap());
+//! let updates = rib.take_updates(peer, usize::MAX);
+//! assert_eq!(updates.len(), 3); // our block, then End-of-RIB for IPv4 and IPv6
+//! ```
 
+mod adj_out;
+mod attrs;
+mod changes;
+mod decision;
+mod export;
+mod import;
+mod pack;
+mod peers;
+mod table;
 mod types;
+mod update;
+mod view;
 
 pub use types::{
-    LocalSettings, PathView, PeerId, PeerSettings, PeerUp, PrefixCounters, RibError,
-    RouteAction, RouteChange, RouteView,
+    LocalSettings, PathView, PeerId, PeerSettings, PeerUp, PrefixCounters, RibError, RouteAction,
+    RouteChange, RouteView,
 };
 
+use std::net::{IpAddr, Ipv6Addr};
+
+use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use crate::wire::Update;
+use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
+
+use attrs::{AttrId, AttrTable};
+use import::{Checks, Reject};
+use peers::{Peer, Peers};
+use table::{PathRef, Table, LOCAL_SLOT};
+use update::{set_path, Cx, Log};
 
 /// The RIB of one speaker: every peer's received paths, the best paths, and what is
-/// to be sent to each peer.
+/// to be sent to each peer. See the module docs.
 #[derive(Debug)]
 pub struct Rib {
     local: LocalSettings,
+    attrs: AttrTable,
+    v4: Table<u32>,
+    v6: Table<u128>,
+    log4: Log<u32>,
+    log6: Log<u128>,
+    snapshots: Vec<Vec<IpAddr>>,
+    peers: Peers,
+    ids: HashMap<PeerId, u16>,
+    /// Our addresses (router ID and the local side of every Established session).
+    local_addrs: Vec<IpAddr>,
+    /// Attributes of originated routes (one reference per originated prefix).
+    origin_attr: Option<AttrId>,
 }
 
 impl Rib {
     /// An empty RIB.
     pub fn new(local: LocalSettings) -> Self {
-        Self { local }
+        let mut rib = Self {
+            local,
+            attrs: AttrTable::default(),
+            v4: Table::default(),
+            v6: Table::default(),
+            log4: Vec::new(),
+            log6: Vec::new(),
+            snapshots: Vec::new(),
+            peers: vec![None],
+            ids: HashMap::new(),
+            local_addrs: Vec::new(),
+            origin_attr: None,
+        };
+        rib.refresh_local_addrs();
+        rib
     }
 
     /// Our settings.
@@ -33,81 +109,384 @@ impl Rib {
         &self.local
     }
 
-    /// Registers a peer (down).
-    pub fn add_peer(&mut self, _id: PeerId, _settings: PeerSettings) -> Result<(), RibError> {
-        todo!()
+    pub(crate) fn slot_of(&self, id: PeerId) -> Option<u16> {
+        self.ids.get(&id).copied()
+    }
+
+    fn slot(&self, id: PeerId) -> Result<u16, RibError> {
+        self.slot_of(id).ok_or(RibError::UnknownPeer(id))
+    }
+
+    fn refresh_local_addrs(&mut self) {
+        let mut v = vec![IpAddr::V4(self.local.router_id)];
+        for p in self.peers.iter().flatten() {
+            v.extend(p.settings.local_address);
+            if let Some(up) = &p.up {
+                v.push(up.local_address);
+                v.extend(up.local_ipv4.map(IpAddr::V4));
+                v.extend(up.local_ipv6.map(IpAddr::V6));
+            }
+        }
+        v.sort_unstable();
+        v.dedup();
+        self.local_addrs = v;
+    }
+
+    /// Registers a peer (its session down).
+    pub fn add_peer(&mut self, id: PeerId, settings: PeerSettings) -> Result<(), RibError> {
+        if self.ids.contains_key(&id) {
+            return Err(RibError::DuplicatePeer(id));
+        }
+        let peer = Peer::new(id, settings, self.local.asn);
+        let slot = match self.peers.iter().skip(1).position(Option::is_none) {
+            Some(k) => k + 1,
+            None => {
+                self.peers.push(None);
+                self.peers.len() - 1
+            }
+        };
+        let slot16 = u16::try_from(slot).map_err(|_| RibError::UnknownPeer(id))?;
+        if let Some(s) = self.peers.get_mut(slot) {
+            *s = Some(peer);
+        }
+        self.ids.insert(id, slot16);
+        self.refresh_local_addrs();
+        Ok(())
     }
 
     /// Removes a peer; its routes are withdrawn first.
-    pub fn remove_peer(&mut self, _id: PeerId) {
-        todo!()
+    pub fn remove_peer(&mut self, id: PeerId) {
+        let Some(slot) = self.slot_of(id) else {
+            return;
+        };
+        self.peer_down(id);
+        if let Some(s) = self.peers.get_mut(usize::from(slot)) {
+            *s = None;
+        }
+        self.ids.remove(&id);
+        self.refresh_local_addrs();
     }
 
-    /// The session reached Established: queue the initial table and End-of-RIB.
-    pub fn peer_up(&mut self, _id: PeerId, _up: PeerUp) -> Result<(), RibError> {
-        todo!()
+    /// The session reached Established: queue the initial table and End-of-RIB for
+    /// each negotiated unicast family.
+    pub fn peer_up(&mut self, id: PeerId, up: PeerUp) -> Result<(), RibError> {
+        let slot = self.slot(id)?;
+        let families: Vec<AddressFamily> =
+            [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST]
+                .into_iter()
+                .filter(|f| up.families.contains(*f))
+                .collect();
+        let prefixes = self.exportable_to(slot);
+        let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) else {
+            return Err(RibError::UnknownPeer(id));
+        };
+        p.out.clear(&mut self.attrs);
+        p.up = Some(up);
+        for prefix in prefixes {
+            p.out.mark(prefix);
+        }
+        p.out.set_eor(families);
+        self.refresh_local_addrs();
+        Ok(())
     }
 
-    /// The session went down: its paths leave the RIB, its Adj-RIB-Out is forgotten.
-    pub fn peer_down(&mut self, _id: PeerId) {
-        todo!()
+    /// Prefixes whose best path did not come from peer `slot`.
+    fn exportable_to(&self, slot: u16) -> Vec<IpNet> {
+        let mut v = Vec::new();
+        for (i, a, l) in self.v4.iter_keys() {
+            if self.v4.paths(i).best().is_some_and(|b| b.peer != slot) {
+                v.push(table::Addr::net(a, l));
+            }
+        }
+        for (i, a, l) in self.v6.iter_keys() {
+            if self.v6.paths(i).best().is_some_and(|b| b.peer != slot) {
+                v.push(table::Addr::net(a, l));
+            }
+        }
+        v
     }
 
-    /// Applies a received UPDATE (announcements and withdrawals, RFC 7606
-    /// treat-as-withdraw honoured).
-    pub fn receive(&mut self, _id: PeerId, _update: &Update) -> Result<(), RibError> {
-        todo!()
+    /// The session went down: the peer's paths leave the RIB and its Adj-RIB-Out is
+    /// forgotten.
+    pub fn peer_down(&mut self, id: PeerId) {
+        let Some(slot) = self.slot_of(id) else {
+            return;
+        };
+        let keys4: Vec<(u32, u8)> = self
+            .v4
+            .indices_with_peer(slot)
+            .into_iter()
+            .filter_map(|i| self.v4.key(i))
+            .collect();
+        let keys6: Vec<(u128, u8)> = self
+            .v6
+            .indices_with_peer(slot)
+            .into_iter()
+            .filter_map(|i| self.v6.key(i))
+            .collect();
+        let mut cx = Cx {
+            attrs: &mut self.attrs,
+            peers: &mut self.peers,
+            snapshots: &mut self.snapshots,
+        };
+        for (a, l) in keys4 {
+            set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
+        }
+        for (a, l) in keys6 {
+            set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
+        }
+        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
+            p.out.clear(&mut self.attrs);
+            p.up = None;
+            p.received = 0;
+            p.accepted = 0;
+        }
+        self.refresh_local_addrs();
     }
 
-    /// The peer asked for our routes again (ROUTE-REFRESH): re-send the whole table.
-    pub fn route_refresh(&mut self, _id: PeerId) {
-        todo!()
+    /// Sets or removes one path of peer `slot`.
+    fn apply(&mut self, slot: u16, prefix: IpNet, path: Option<PathRef>) {
+        let mut cx = Cx {
+            attrs: &mut self.attrs,
+            peers: &mut self.peers,
+            snapshots: &mut self.snapshots,
+        };
+        match prefix {
+            IpNet::V4(n) => set_path(
+                &mut cx,
+                &mut self.v4,
+                &mut self.log4,
+                u32::from(n.network()),
+                n.prefix_len(),
+                slot,
+                path,
+            ),
+            IpNet::V6(n) => set_path(
+                &mut cx,
+                &mut self.v6,
+                &mut self.log6,
+                u128::from(n.network()),
+                n.prefix_len(),
+                slot,
+                path,
+            ),
+        }
     }
 
-    /// Originates one of this node's blocks.
-    pub fn originate(&mut self, _prefix: IpNet) {
-        todo!()
+    /// Applies a received UPDATE: withdrawals, then announcements (RFC 7606
+    /// treat-as-withdraw honoured). Paths failing the import checks are kept as
+    /// rejected. Returns [`RibError::MaxPrefixExceeded`] when the peer now has more
+    /// accepted prefixes than allowed (the UPDATE is applied all the same; the
+    /// speaker closes the session, and `peer_down` removes them).
+    pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
+        let slot = self.slot(id)?;
+        for n in update.withdrawals() {
+            self.apply(slot, n.prefix, None);
+        }
+        if !update.treat_as_withdraw() {
+            if !update.nlri.is_empty() {
+                match update.attributes.next_hop {
+                    Some(nh) => {
+                        let nh = MpNextHop {
+                            global: IpAddr::V4(nh),
+                            link_local: None,
+                        };
+                        self.announce(slot, &update.attributes, nh, &update.nlri, true);
+                    }
+                    None => {
+                        for n in &update.nlri {
+                            self.apply(slot, n.prefix, None);
+                        }
+                    }
+                }
+            }
+            if let Some(mp) = &update.mp_reach {
+                if mp.family.safi == Safi::Unicast {
+                    let v4 = mp.family == AddressFamily::IPV4_UNICAST;
+                    self.announce(slot, &update.attributes, mp.next_hop, &mp.nlri, v4);
+                }
+            }
+        }
+        let p = crate::rib::peers::peer(&self.peers, slot).ok_or(RibError::UnknownPeer(id))?;
+        match p.settings.max_prefixes {
+            Some(limit) if p.accepted > u64::from(limit) => Err(RibError::MaxPrefixExceeded {
+                peer: id,
+                limit,
+                accepted: p.accepted,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn announce(
+        &mut self,
+        slot: u16,
+        attrs: &PathAttributes,
+        nh: MpNextHop,
+        nlri: &[Nlri],
+        v4: bool,
+    ) {
+        let Some(from) = peers::peer(&self.peers, slot) else {
+            return;
+        };
+        let checks = Checks {
+            local_asn: self.local.asn,
+            router_id: self.local.router_id,
+            cluster_id: self.local.cluster_id.unwrap_or(self.local.router_id),
+            ibgp: from.ibgp,
+            local_addrs: &self.local_addrs,
+        };
+        let attr_reject = checks.attributes(attrs, nh.global);
+        // The import policy is cloned out of the peer table once per UPDATE only when
+        // it is needed (a rejected attribute set needs no prefix check).
+        let policy = from.settings.import.clone();
+        let id = self.attrs.intern(attrs, nh);
+        for n in nlri {
+            if matches!(n.prefix, IpNet::V4(_)) != v4 {
+                continue;
+            }
+            let reject = attr_reject
+                .or_else(|| Reject::from_verdict(policy.check(&n.prefix)))
+                .map_or(0, Reject::code);
+            self.attrs.retain(id);
+            let path = PathRef {
+                attr: id,
+                peer: slot,
+                reject,
+            };
+            self.apply(slot, n.prefix, Some(path));
+        }
+        self.attrs.release(id);
+    }
+
+    /// The peer asked for our routes again (ROUTE-REFRESH): everything exportable is
+    /// sent again, changed or not.
+    pub fn route_refresh(&mut self, id: PeerId) {
+        let Some(slot) = self.slot_of(id) else {
+            return;
+        };
+        let prefixes = self.exportable_to(slot);
+        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
+            if p.up.is_none() {
+                return;
+            }
+            let sent: Vec<IpNet> = p.out.sent_prefixes().copied().collect();
+            for prefix in sent {
+                p.out.mark(prefix);
+            }
+            for prefix in prefixes {
+                p.out.force(prefix);
+            }
+        }
+    }
+
+    fn origin_attr(&mut self) -> AttrId {
+        match self.origin_attr {
+            Some(id) => id,
+            None => {
+                let attrs = PathAttributes {
+                    origin: Some(Origin::Igp),
+                    as_path: Some(AsPath::default()),
+                    ..PathAttributes::default()
+                };
+                let nh = MpNextHop {
+                    global: IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+                    link_local: None,
+                };
+                let id = self.attrs.intern(&attrs, nh);
+                self.origin_attr = Some(id);
+                id
+            }
+        }
+    }
+
+    /// Originates one of this node's blocks (ORIGIN IGP, empty AS_PATH, next hop
+    /// self on export). Locally originated prefixes are not reported by
+    /// [`Rib::take_route_changes`].
+    pub fn originate(&mut self, prefix: IpNet) {
+        let prefix = prefix.trunc();
+        if self.is_originated(&prefix) {
+            return;
+        }
+        let id = self.origin_attr();
+        self.attrs.retain(id);
+        let path = PathRef {
+            attr: id,
+            peer: LOCAL_SLOT,
+            reject: 0,
+        };
+        self.apply(LOCAL_SLOT, prefix, Some(path));
+    }
+
+    fn is_originated(&self, prefix: &IpNet) -> bool {
+        self.paths_of(prefix).iter().any(|p| p.peer == LOCAL_SLOT)
     }
 
     /// Stops originating a block.
-    pub fn withdraw_originated(&mut self, _prefix: IpNet) {
-        todo!()
+    pub fn withdraw_originated(&mut self, prefix: IpNet) {
+        self.apply(LOCAL_SLOT, prefix.trunc(), None);
     }
 
-    /// Best-path changes since the last call, coalesced per prefix.
-    pub fn take_route_changes(&mut self) -> Vec<RouteChange> {
-        todo!()
+    /// The paths of one prefix (ordered, see [`table`]).
+    fn paths_of(&self, prefix: &IpNet) -> Vec<PathRef> {
+        match prefix {
+            IpNet::V4(n) => self
+                .v4
+                .find(u32::from(n.network()), n.prefix_len())
+                .map(|i| self.v4.paths(i).as_slice().to_vec()),
+            IpNet::V6(n) => self
+                .v6
+                .find(u128::from(n.network()), n.prefix_len())
+                .map(|i| self.v6.paths(i).as_slice().to_vec()),
+        }
+        .unwrap_or_default()
     }
 
-    /// Whether UPDATEs are waiting for this peer.
-    pub fn has_pending_updates(&self, _id: PeerId) -> bool {
-        todo!()
+    /// The best path of one prefix.
+    fn best_path(&self, prefix: &IpNet) -> Option<PathRef> {
+        match prefix {
+            IpNet::V4(n) => {
+                let i = self.v4.find(u32::from(n.network()), n.prefix_len())?;
+                self.v4.paths(i).best()
+            }
+            IpNet::V6(n) => {
+                let i = self.v6.find(u128::from(n.network()), n.prefix_len())?;
+                self.v6.paths(i).best()
+            }
+        }
     }
 
-    /// Packed UPDATEs for this peer, about `max_bytes_hint` encoded octets of them
-    /// (at least one when any is pending; `usize::MAX` for all).
-    pub fn take_updates(&mut self, _id: PeerId, _max_bytes_hint: usize) -> Vec<Update> {
-        todo!()
+    /// Whether UPDATEs (or End-of-RIB) are waiting for this peer.
+    pub fn has_pending_updates(&self, id: PeerId) -> bool {
+        self.slot_of(id)
+            .and_then(|s| peers::peer(&self.peers, s))
+            .is_some_and(|p| p.up.is_some() && p.out.has_pending())
     }
 
-    /// The Loc-RIB for display.
-    pub fn routes(&self, _all: bool) -> Vec<RouteView> {
-        todo!()
-    }
-
-    /// One prefix for display.
-    pub fn route(&self, _prefix: IpNet, _all: bool) -> Option<RouteView> {
-        todo!()
+    /// Packed UPDATEs for this Established peer: withdrawals, then announcements
+    /// grouped by attribute set, then End-of-RIB once the initial table is out.
+    /// Stops after about `max_bytes_hint` encoded octets (at least one prefix is
+    /// processed when any is pending; `usize::MAX` for everything). Message sizes
+    /// respect 4096 octets, or 65535 with Extended Message.
+    pub fn take_updates(&mut self, id: PeerId, max_bytes_hint: usize) -> Vec<Update> {
+        self.take_updates_impl(id, max_bytes_hint.max(1))
     }
 
     /// A peer's prefix counters.
-    pub fn peer_counters(&self, _id: PeerId) -> PrefixCounters {
-        todo!()
+    pub fn peer_counters(&self, id: PeerId) -> PrefixCounters {
+        self.slot_of(id)
+            .and_then(|s| peers::peer(&self.peers, s))
+            .map_or_else(PrefixCounters::default, |p| PrefixCounters {
+                received: p.received,
+                accepted: p.accepted,
+                advertised: p.out.advertised() as u64,
+            })
     }
 
-    /// Prefixes with at least one accepted path (the Loc-RIB size).
+    /// Prefixes with at least one accepted path (the Loc-RIB size, own blocks
+    /// included).
     pub fn len(&self) -> usize {
-        todo!()
+        self.v4.accepted() + self.v6.accepted()
     }
 
     /// Whether the Loc-RIB is empty.
@@ -117,6 +496,16 @@ impl Rib {
 
     /// Paths stored (all peers' Adj-RIB-In plus originated routes).
     pub fn path_count(&self) -> usize {
-        todo!()
+        self.v4.path_count() + self.v6.path_count()
+    }
+
+    /// Distinct attribute sets interned (received and exported).
+    pub fn attribute_sets(&self) -> usize {
+        self.attrs.len()
+    }
+
+    /// Approximate heap octets of the prefix tables (for benchmarks and metrics).
+    pub fn table_bytes(&self) -> usize {
+        self.v4.heap_bytes() + self.v6.heap_bytes()
     }
 }

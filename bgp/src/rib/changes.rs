@@ -1,0 +1,81 @@
+//! The best-path change stream for the kernel: the change log holds each prefix once
+//! with its FIB state from before its first change; taking it compares that with the
+//! state now, so a prefix that flapped and came back reports nothing, and one that
+//! changed twice reports once.
+
+use std::net::IpAddr;
+
+use super::table::{Addr, Table, FIB_DIRTY};
+use super::update::{fib_hops, Log, NO_SNAPSHOT};
+use super::{AttrTable, Rib, RouteAction, RouteChange};
+
+fn drain<A: Addr>(
+    table: &mut Table<A>,
+    log: &mut Log<A>,
+    attrs: &AttrTable,
+    snapshots: &[Vec<IpAddr>],
+    out: &mut Vec<RouteChange>,
+) {
+    for (addr, len, snap) in log.drain(..) {
+        let before: Option<&Vec<IpAddr>> = if snap == NO_SNAPSHOT {
+            None
+        } else {
+            snapshots.get(snap as usize)
+        };
+        let now = match table.find(addr, len) {
+            Some(i) => {
+                if table.flags(i) & FIB_DIRTY == 0 {
+                    // Logged earlier under an entry that was since removed and
+                    // re-created; that earlier record was handled.
+                    continue;
+                }
+                table.set_flag(i, FIB_DIRTY, false);
+                fib_hops(attrs, table.paths(i).ecmp())
+            }
+            None => None,
+        };
+        let action = match (before, now) {
+            (None, None) => continue,
+            (Some(_), None) => RouteAction::Withdraw,
+            (None, Some(h)) => RouteAction::Install(h),
+            (Some(b), Some(h)) if *b == h => continue,
+            (Some(_), Some(h)) => RouteAction::Replace(h),
+        };
+        out.push(RouteChange {
+            prefix: addr.net(len),
+            action,
+        });
+    }
+}
+
+impl Rib {
+    /// Best-path changes since the last call, one per prefix at most, for the kernel:
+    /// [`RouteAction::Install`] (no BGP route before), [`RouteAction::Replace`] (ECMP
+    /// next hops changed), [`RouteAction::Withdraw`]. Prefixes whose best path is our
+    /// own (originated) count as having no BGP route. IPv4 changes come first, each
+    /// family in the order the prefixes first changed.
+    pub fn take_route_changes(&mut self) -> Vec<RouteChange> {
+        let mut out = Vec::with_capacity(self.log4.len() + self.log6.len());
+        drain(
+            &mut self.v4,
+            &mut self.log4,
+            &self.attrs,
+            &self.snapshots,
+            &mut out,
+        );
+        drain(
+            &mut self.v6,
+            &mut self.log6,
+            &self.attrs,
+            &self.snapshots,
+            &mut out,
+        );
+        self.snapshots.clear();
+        out
+    }
+
+    /// Number of prefixes waiting in the change log.
+    pub fn pending_route_changes(&self) -> usize {
+        self.log4.len() + self.log6.len()
+    }
+}

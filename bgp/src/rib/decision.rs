@@ -1,0 +1,264 @@
+//! The decision process (RFC 4271 §9.1.2.2, with RFC 4456's ORIGINATOR_ID and
+//! CLUSTER_LIST rules), run as the RFC describes it: each step removes the candidates
+//! that are worse than the best remaining one, and every removed candidate keeps the
+//! step and values that removed it (for `tern routes --all` and tests).
+//!
+//! Steps: a locally originated route; highest LOCAL_PREF; shortest AS_PATH; lowest
+//! ORIGIN; lowest MED among routes with the same neighbour AS; eBGP over iBGP; lowest
+//! BGP identifier (ORIGINATOR_ID when present); shortest CLUSTER_LIST; lowest peer
+//! address.
+//!
+//! ECMP rule (documented for operators): the ECMP set is every candidate that
+//! survives through the eBGP-over-iBGP step *and* has the same neighbour AS as the best
+//! path (first AS of the AS_PATH; an empty AS_PATH counts as our own AS), i.e.
+//! "multipath-relax" off. An iBGP mesh where several hosts announce the same prefix
+//! with equal attributes (empty AS_PATH) thus yields ECMP over their next hops.
+
+use std::cmp::Ordering;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr};
+
+use crate::wire::Origin;
+
+/// What the decision process looks at for one path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Candidate {
+    pub local: bool,
+    pub local_pref: u32,
+    pub as_path_len: u32,
+    pub origin: Origin,
+    /// MED, absent counting as 0 (RFC 4271 §9.1.2.2 c).
+    pub med: u32,
+    /// First AS of the AS_PATH; `None` for an empty one (our own AS).
+    pub neighbor_as: Option<u32>,
+    pub ebgp: bool,
+    /// ORIGINATOR_ID if present, else the peer's BGP identifier.
+    pub bgp_id: Ipv4Addr,
+    pub cluster_len: u32,
+    pub peer_addr: IpAddr,
+}
+
+/// Why a candidate lost.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lost {
+    NotLocal,
+    LocalPref {
+        ours: u32,
+        best: u32,
+    },
+    AsPath {
+        ours: u32,
+        best: u32,
+    },
+    Origin {
+        ours: Origin,
+        best: Origin,
+    },
+    Med {
+        ours: u32,
+        best: u32,
+        neighbor_as: Option<u32>,
+    },
+    Ibgp,
+    RouterId {
+        ours: Ipv4Addr,
+        best: Ipv4Addr,
+    },
+    ClusterList {
+        ours: u32,
+        best: u32,
+    },
+    PeerAddress {
+        ours: IpAddr,
+        best: IpAddr,
+    },
+}
+
+impl fmt::Display for Lost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Lost::NotLocal => f.write_str("locally originated route preferred"),
+            Lost::LocalPref { ours, best } => write!(f, "lower LOCAL_PREF {ours} < {best}"),
+            Lost::AsPath { ours, best } => write!(f, "longer AS_PATH {ours} > {best}"),
+            Lost::Origin { ours, best } => {
+                write!(f, "worse ORIGIN {} > {}", ours.name(), best.name())
+            }
+            Lost::Med {
+                ours,
+                best,
+                neighbor_as,
+            } => match neighbor_as {
+                Some(asn) => write!(f, "higher MED {ours} > {best} from neighbour AS {asn}"),
+                None => write!(f, "higher MED {ours} > {best} from our own AS"),
+            },
+            Lost::Ibgp => f.write_str("iBGP path, eBGP path preferred"),
+            Lost::RouterId { ours, best } => write!(f, "higher router ID {ours} > {best}"),
+            Lost::ClusterList { ours, best } => {
+                write!(f, "longer CLUSTER_LIST {ours} > {best}")
+            }
+            Lost::PeerAddress { ours, best } => write!(f, "higher peer address {ours} > {best}"),
+        }
+    }
+}
+
+/// The outcome: candidate indices best first, then the rest of the ECMP set, then the
+/// losers in the order they were removed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Selection {
+    pub order: Vec<usize>,
+    pub ecmp: usize,
+    /// Per candidate index: why it lost (None for the best and ECMP members).
+    pub lost: Vec<Option<Lost>>,
+}
+
+/// Runs the decision process over `c` (all accepted paths of one prefix).
+pub(crate) fn select(c: &[Candidate]) -> Selection {
+    let mut alive: Vec<usize> = (0..c.len()).collect();
+    let mut lost: Vec<Option<Lost>> = vec![None; c.len()];
+    let mut removed: Vec<usize> = Vec::new();
+
+    // Removes every alive candidate for which `worse(cand, best_of_step)` gives a reason.
+    fn sweep(
+        alive: &mut Vec<usize>,
+        lost: &mut [Option<Lost>],
+        removed: &mut Vec<usize>,
+        reason: impl Fn(usize) -> Option<Lost>,
+    ) {
+        alive.retain(|&i| match reason(i) {
+            Some(r) => {
+                if let Some(slot) = lost.get_mut(i) {
+                    *slot = Some(r);
+                }
+                removed.push(i);
+                false
+            }
+            None => true,
+        });
+    }
+    let get = |i: usize| c.get(i).copied();
+
+    if alive.iter().any(|&i| get(i).is_some_and(|x| x.local)) {
+        sweep(&mut alive, &mut lost, &mut removed, |i| {
+            get(i).filter(|x| !x.local).map(|_| Lost::NotLocal)
+        });
+    }
+    let best_lp = alive
+        .iter()
+        .filter_map(|&i| get(i))
+        .map(|x| x.local_pref)
+        .max();
+    if let Some(best) = best_lp {
+        sweep(&mut alive, &mut lost, &mut removed, |i| {
+            get(i)
+                .filter(|x| x.local_pref < best)
+                .map(|x| Lost::LocalPref {
+                    ours: x.local_pref,
+                    best,
+                })
+        });
+    }
+    let best_len = alive
+        .iter()
+        .filter_map(|&i| get(i))
+        .map(|x| x.as_path_len)
+        .min();
+    if let Some(best) = best_len {
+        sweep(&mut alive, &mut lost, &mut removed, |i| {
+            get(i)
+                .filter(|x| x.as_path_len > best)
+                .map(|x| Lost::AsPath {
+                    ours: x.as_path_len,
+                    best,
+                })
+        });
+    }
+    let best_origin = alive.iter().filter_map(|&i| get(i)).map(|x| x.origin).min();
+    if let Some(best) = best_origin {
+        sweep(&mut alive, &mut lost, &mut removed, |i| {
+            get(i).filter(|x| x.origin > best).map(|x| Lost::Origin {
+                ours: x.origin,
+                best,
+            })
+        });
+    }
+    // MED: compared only among routes from the same neighbour AS.
+    let snapshot = alive.clone();
+    sweep(&mut alive, &mut lost, &mut removed, |i| {
+        let x = get(i)?;
+        let best = snapshot
+            .iter()
+            .filter_map(|&j| get(j))
+            .filter(|y| y.neighbor_as == x.neighbor_as)
+            .map(|y| y.med)
+            .min()?;
+        (x.med > best).then_some(Lost::Med {
+            ours: x.med,
+            best,
+            neighbor_as: x.neighbor_as,
+        })
+    });
+    if alive
+        .iter()
+        .any(|&i| get(i).is_some_and(|x| x.ebgp || x.local))
+    {
+        sweep(&mut alive, &mut lost, &mut removed, |i| {
+            get(i).filter(|x| !x.ebgp && !x.local).map(|_| Lost::Ibgp)
+        });
+    }
+    // Tie-breakers: order what is left.
+    alive.sort_by(|&a, &b| match (get(a), get(b)) {
+        (Some(x), Some(y)) => x
+            .bgp_id
+            .cmp(&y.bgp_id)
+            .then(x.cluster_len.cmp(&y.cluster_len))
+            .then(x.peer_addr.cmp(&y.peer_addr))
+            .then(a.cmp(&b)),
+        _ => Ordering::Equal,
+    });
+    let Some(&best_i) = alive.first() else {
+        return Selection {
+            order: removed,
+            ecmp: 0,
+            lost,
+        };
+    };
+    let Some(best) = get(best_i) else {
+        return Selection {
+            order: removed,
+            ecmp: 0,
+            lost,
+        };
+    };
+    let (ecmp_set, rest): (Vec<usize>, Vec<usize>) = alive
+        .iter()
+        .partition(|&&i| get(i).is_some_and(|x| x.neighbor_as == best.neighbor_as));
+    for &i in &rest {
+        if let (Some(x), Some(slot)) = (get(i), lost.get_mut(i)) {
+            *slot = Some(tie_break_reason(&x, &best));
+        }
+    }
+    let ecmp = ecmp_set.len();
+    let mut order = ecmp_set;
+    order.extend(rest);
+    order.extend(removed);
+    Selection { order, ecmp, lost }
+}
+
+fn tie_break_reason(x: &Candidate, best: &Candidate) -> Lost {
+    if x.bgp_id != best.bgp_id {
+        Lost::RouterId {
+            ours: x.bgp_id,
+            best: best.bgp_id,
+        }
+    } else if x.cluster_len != best.cluster_len {
+        Lost::ClusterList {
+            ours: x.cluster_len,
+            best: best.cluster_len,
+        }
+    } else {
+        Lost::PeerAddress {
+            ours: x.peer_addr,
+            best: best.peer_addr,
+        }
+    }
+}

@@ -1,0 +1,216 @@
+//! Changing one prefix: add, replace or remove one peer's path, re-run the decision
+//! process when the prefix has several paths, and note what changed — in the FIB
+//! change log (ECMP set changed) and in each peer's Adj-RIB-Out queue (best path
+//! changed). The single-path case, a million times during a full-table load, touches
+//! one 12-octet entry and no allocator.
+
+use std::net::IpAddr;
+
+use super::attrs::AttrTable;
+use super::decision::select;
+use super::peers::{candidate, Peers};
+use super::table::{Addr, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
+
+/// Snapshot index meaning "no BGP route in the FIB".
+pub(crate) const NO_SNAPSHOT: u32 = u32::MAX;
+
+/// The FIB change log of one family: prefixes whose ECMP set changed since the last
+/// `take_route_changes`, each with the index of its next-hop snapshot from before the
+/// first change (or [`NO_SNAPSHOT`]).
+pub(crate) type Log<A> = Vec<(A, u8, u32)>;
+
+/// The parts of the RIB one prefix change touches.
+pub(crate) struct Cx<'a> {
+    pub attrs: &'a mut AttrTable,
+    pub peers: &'a mut Peers,
+    pub snapshots: &'a mut Vec<Vec<IpAddr>>,
+}
+
+/// FIB next hops of an ECMP set: `None` when it is empty or led by a local route.
+pub(crate) fn fib_hops(attrs: &AttrTable, ecmp: &[PathRef]) -> Option<Vec<IpAddr>> {
+    let first = ecmp.first()?;
+    if first.peer == LOCAL_SLOT || !first.accepted() {
+        return None;
+    }
+    let mut hops: Vec<IpAddr> = ecmp
+        .iter()
+        .filter(|p| p.peer != LOCAL_SLOT)
+        .map(|p| attrs.get(p.attr).next_hop())
+        .collect();
+    hops.sort_unstable();
+    hops.dedup();
+    Some(hops)
+}
+
+fn note_fib<A: Addr>(
+    cx: &mut Cx<'_>,
+    table: &mut Table<A>,
+    log: &mut Log<A>,
+    i: usize,
+    old_ecmp: &[PathRef],
+) {
+    if table.flags(i) & FIB_DIRTY != 0 {
+        return;
+    }
+    let Some((addr, len)) = table.key(i) else {
+        return;
+    };
+    let snap = match fib_hops(cx.attrs, old_ecmp) {
+        Some(h) => {
+            cx.snapshots.push(h);
+            (cx.snapshots.len() - 1) as u32
+        }
+        None => NO_SNAPSHOT,
+    };
+    log.push((addr, len, snap));
+    table.set_flag(i, FIB_DIRTY, true);
+}
+
+fn note_export<A: Addr>(
+    cx: &mut Cx<'_>,
+    addr: A,
+    len: u8,
+    old: Option<PathRef>,
+    new: Option<PathRef>,
+) {
+    if old == new {
+        return;
+    }
+    for (s, p) in cx.peers.iter_mut().enumerate() {
+        let Some(p) = p else { continue };
+        if p.up.is_none() {
+            continue;
+        }
+        // Nothing to do for a peer that was not sent the prefix and would not be sent
+        // the new best path (it came from that peer): a full-table load from one peer
+        // costs no queue entry.
+        let prefix = addr.net(len);
+        let not_for_it = match new {
+            None => true,
+            Some(n) => usize::from(n.peer) == s,
+        };
+        if not_for_it && !p.out.was_sent(&prefix) {
+            continue;
+        }
+        p.out.mark(prefix);
+    }
+}
+
+fn count(peers: &mut Peers, slot: u16, old: Option<PathRef>, new: Option<PathRef>) {
+    if slot == LOCAL_SLOT {
+        return;
+    }
+    let Some(Some(p)) = peers.get_mut(usize::from(slot)) else {
+        return;
+    };
+    p.received = p.received + u64::from(new.is_some()) - u64::from(old.is_some());
+    p.accepted = p.accepted + u64::from(new.is_some_and(|n| n.accepted()))
+        - u64::from(old.is_some_and(|o| o.accepted()));
+}
+
+/// Sets (`Some`) or removes (`None`) the path of peer `slot` for one prefix. `new`
+/// brings one reference on its attribute set, which the table keeps or releases.
+pub(crate) fn set_path<A: Addr>(
+    cx: &mut Cx<'_>,
+    table: &mut Table<A>,
+    log: &mut Log<A>,
+    addr: A,
+    len: u8,
+    slot: u16,
+    new: Option<PathRef>,
+) {
+    let Some(i) = table.find(addr, len) else {
+        if let Some(n) = new {
+            table.insert_single(addr, len, n);
+            count(cx.peers, slot, None, Some(n));
+            if n.accepted() {
+                let i = table.entries() - 1;
+                note_fib(cx, table, log, i, &[]);
+                note_export(cx, addr, len, None, Some(n));
+            }
+        }
+        return;
+    };
+    let paths = table.paths(i);
+    let all = paths.as_slice();
+    // Fast path: the prefix has exactly this peer's path.
+    if let [only] = all {
+        if only.peer == slot {
+            let old = *only;
+            if new == Some(old) {
+                cx.attrs.release(old.attr);
+                return;
+            }
+            let old_ecmp: &[PathRef] = if old.accepted() { &[old] } else { &[] };
+            let changed = old.accepted() || new.is_some_and(|n| n.accepted());
+            if changed {
+                note_fib(cx, table, log, i, old_ecmp);
+            }
+            match new {
+                Some(n) => table.set_paths(i, &[n], usize::from(n.accepted())),
+                None => table.set_paths(i, &[], 0),
+            }
+            count(cx.peers, slot, Some(old), new);
+            cx.attrs.release(old.attr);
+            let (ob, nb) = (
+                Some(old).filter(PathRef::accepted),
+                new.filter(PathRef::accepted),
+            );
+            note_export(cx, addr, len, ob, nb);
+            return;
+        }
+    }
+    // General case: rebuild and re-decide.
+    let old_best = paths.best();
+    let old_ecmp: Vec<PathRef> = paths.ecmp().to_vec();
+    let mut list: Vec<PathRef> = all.to_vec();
+    let old = list
+        .iter()
+        .position(|p| p.peer == slot)
+        .map(|k| list.remove(k));
+    if old.is_none() && new.is_none() {
+        return;
+    }
+    if new.is_some() && new == old {
+        if let Some(n) = new {
+            cx.attrs.release(n.attr);
+        }
+        return;
+    }
+    list.extend(new);
+    let (ordered, ecmp) = order(cx.attrs, cx.peers, &list);
+    if ordered.get(..ecmp) != Some(&old_ecmp[..]) {
+        note_fib(cx, table, log, i, &old_ecmp);
+    }
+    table.set_paths(i, &ordered, ecmp);
+    count(cx.peers, slot, old, new);
+    if let Some(o) = old {
+        cx.attrs.release(o.attr);
+    }
+    let new_best = ordered.first().copied().filter(PathRef::accepted);
+    note_export(cx, addr, len, old_best, new_best);
+}
+
+/// Orders the paths of one prefix: the decision over the accepted ones, then the
+/// rejected ones. Returns the order and the ECMP set size.
+pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (Vec<PathRef>, usize) {
+    let (acc, rej): (Vec<PathRef>, Vec<PathRef>) = list.iter().partition(|p| p.accepted());
+    if acc.len() <= 1 {
+        let ecmp = acc.len();
+        let mut out = acc;
+        out.extend(rej);
+        return (out, ecmp);
+    }
+    let cands: Vec<_> = acc
+        .iter()
+        .map(|p| candidate(*p, &attrs.get(p.attr).summary, peers))
+        .collect();
+    let sel = select(&cands);
+    let mut out: Vec<PathRef> = sel
+        .order
+        .iter()
+        .filter_map(|&k| acc.get(k).copied())
+        .collect();
+    out.extend(rej);
+    (out, sel.ecmp)
+}
