@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use bgp::wire::{
     decode_message, encode_message, AsSegmentKind, Capability, CeaseSubcode, Community,
-    DecodeContext, EncodeContext, ErrorCode, FamilySet, LargeCommunity, Message, Origin, Update,
+    DecodeContext, EncodeContext, ErrorCode, LargeCommunity, Message, Origin, Update,
 };
 use bytes::BytesMut;
 
@@ -20,8 +20,7 @@ fn fixture(name: &str) -> Vec<u8> {
 fn ctx(four_octet_as: bool) -> DecodeContext {
     DecodeContext {
         four_octet_as,
-        add_path: FamilySet::EMPTY,
-        extended_message: false,
+        ..DecodeContext::default()
     }
 }
 

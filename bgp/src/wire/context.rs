@@ -65,6 +65,10 @@ pub struct DecodeContext {
     pub add_path: FamilySet,
     /// Both sides advertised Extended Message (RFC 8654): messages up to 65535 octets.
     pub extended_message: bool,
+    /// For tools that show the wire (`tern bgp decode`): keep AS4_PATH/AS4_AGGREGATOR
+    /// as raw attributes in [`crate::wire::PathAttributes::unknown`] instead of merging
+    /// them (RFC 6793 §4.2.3) or ignoring them. Sessions leave this false.
+    pub keep_as4_attributes: bool,
 }
 
 /// Encoding context: what was negotiated for messages we send.
@@ -111,6 +115,7 @@ impl DecodeContext {
             four_octet_as: four_octet(local) && four_octet(remote),
             add_path: add_path_families(remote, local),
             extended_message: extended(local) && extended(remote),
+            keep_as4_attributes: false,
         }
     }
 

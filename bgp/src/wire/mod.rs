@@ -33,7 +33,10 @@ pub use capability::{
     AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, GracefulRestart,
     GracefulRestartFamily,
 };
-pub use codec::{decode_message, encode_message, encode_to_vec, BgpCodec, CodecError};
+pub use codec::{
+    decode_as_path, decode_message, encode_message, encode_to_vec, merge_as4_path, BgpCodec,
+    CodecError,
+};
 pub use context::{DecodeContext, EncodeContext, FamilySet};
 pub use error::{AttributeError, DecodeError, EncodeError, ErrorAction};
 pub use family::{AddressFamily, Afi, Safi};

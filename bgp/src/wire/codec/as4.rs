@@ -81,18 +81,19 @@ pub(crate) fn merge(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
             _ => break,
         }
     }
-    for seg in &as4_path.segments {
-        match out.last_mut() {
-            Some(last)
-                if last.kind == AsSegmentKind::Sequence
-                    && seg.kind == AsSegmentKind::Sequence
-                    && last.asns.len() + seg.asns.len() <= 255 =>
-            {
-                last.asns.extend_from_slice(&seg.asns)
-            }
-            _ => out.push(seg.clone()),
+    // Join the kept head and AS4_PATH's first segment when both are sequences (they
+    // were one segment on the wire); AS4_PATH's own segments stay as they are.
+    let mut tail = as4_path.segments.iter();
+    if let (Some(last), Some(first)) = (out.last_mut(), as4_path.segments.first()) {
+        let joinable = last.kind == AsSegmentKind::Sequence
+            && first.kind == AsSegmentKind::Sequence
+            && last.asns.len() + first.asns.len() <= 255;
+        if joinable {
+            last.asns.extend_from_slice(&first.asns);
+            tail.next();
         }
     }
+    out.extend(tail.cloned());
     AsPath { segments: out }
 }
 

@@ -299,6 +299,9 @@ fn decode_one(
         Some(_) => {}
         None => return keep_unknown(a, update),
     }
+    if ctx.keep_as4_attributes && matches!(a.code, t::AS4_PATH | t::AS4_AGGREGATOR) {
+        return keep_unknown(a, update);
+    }
     let v = a.value;
     let attrs = &mut update.attributes;
     match a.code {

@@ -25,6 +25,18 @@ use super::notification::{ErrorCode, MessageHeaderError, RouteRefreshError};
 use super::{HEADER_LEN, MAX_MESSAGE_LEN};
 use reader::Reader;
 
+/// Decodes an AS_PATH or AS4_PATH attribute value (`four_octet`: 4-octet AS numbers,
+/// always true for AS4_PATH); `None` when it is malformed (RFC 7606 §7.2).
+pub fn decode_as_path(value: &[u8], four_octet: bool) -> Option<super::AsPath> {
+    as4::decode_as_path(value, four_octet).ok()
+}
+
+/// The AS path a 4-octet speaker reconstructs from AS_PATH and AS4_PATH received on a
+/// 2-octet session (RFC 6793 §4.2.3).
+pub fn merge_as4_path(as_path: &super::AsPath, as4_path: &super::AsPath) -> super::AsPath {
+    as4::merge(as_path, as4_path)
+}
+
 /// A malformed-message error (session reset with this NOTIFICATION).
 pub(crate) fn malformed(
     offset: usize,
