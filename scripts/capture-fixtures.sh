@@ -19,14 +19,14 @@
 # NOTIFICATION (Administrative Shutdown with an RFC 8203 message) sent by BIRD at the end.
 # bgp/tests/fixtures/README.md lists every route and attribute.
 #
-# Needs root, iproute2, bird (2.x), gobgpd/gobgp, tcpdump, tshark, xxd.
+# Needs root, iproute2, bird (2.x), gobgpd/gobgp, tcpdump, tshark, perl.
 # Touches nothing outside its own namespaces (tcap-PID-*); stops only the PIDs it started.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
 out=${1:-$here/bgp/tests/fixtures}
 [ "$(id -u)" = 0 ] || { echo "capture-fixtures: must run as root (network namespaces)" >&2; exit 1; }
-for tool in ip bird birdc gobgpd gobgp tcpdump tshark xxd; do
+for tool in ip bird birdc gobgpd gobgp tcpdump tshark perl; do
     command -v "$tool" >/dev/null || { echo "capture-fixtures: $tool not found (scripts/install-deps.sh installs it)" >&2; exit 1; }
 done
 
@@ -241,6 +241,9 @@ protocol static wd6 {
 EOF
 }
 
+# Hex lines on stdin -> bytes (perl-base is on every Debian system).
+unhex() { perl -ne 'chomp; print pack("H*", $_)'; }
+
 # extract NAME — checks NAME.pcap holds one TCP session and writes each direction's
 # payload byte stream (reassembled by tshark: ordered, retransmissions dropped).
 extract() {
@@ -258,8 +261,8 @@ extract() {
         *) log "$name: unexpected node 0 '$node0'"; return 1 ;;
     esac
     # Payload lines are bare hex; node 1's lines start with a tab.
-    grep -E '^[0-9a-f]+$' "$work/$name.follow" | xxd -r -p >"$out/$name.$first.bin"
-    grep -E $'^\t[0-9a-f]+$' "$work/$name.follow" | tr -d '\t' | xxd -r -p >"$out/$name.$second.bin"
+    grep -E '^[0-9a-f]+$' "$work/$name.follow" | unhex >"$out/$name.$first.bin"
+    grep -E $'^\t[0-9a-f]+$' "$work/$name.follow" | tr -d '\t' | unhex >"$out/$name.$second.bin"
     local f
     for f in "$out/$name.$first.bin" "$out/$name.$second.bin"; do
         [ -s "$f" ] || { log "$f is empty"; return 1; }
