@@ -201,9 +201,11 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         }
     };
     tracing::info!("{stopped_by}: shutting down");
-    speaker.shutdown().await;
-    // Ends the control server (removing the socket), the watchers and the metrics endpoint.
+    // First stop passing route changes on (the sessions going down withdraw every learned
+    // route, and those routes are to stay in the kernel), the control server (removing
+    // the socket), the watchers and the metrics endpoint; then end the sessions.
     tasks.shutdown().await;
+    speaker.shutdown().await;
     match fib.shutdown(opts.flush_routes_on_exit).await {
         Ok(n) if opts.flush_routes_on_exit => tracing::info!("removed {n} routes from the kernel"),
         Ok(_) => tracing::info!("routes left in the kernel for the next start"),

@@ -1,0 +1,499 @@
+//! Helpers shared by the agent integration tests: node configs, BIRD and GoBGP configs,
+//! starting `tern agent` in a namespace and reading it back through `tern routes --json`,
+//! `birdc` and `gobgp`. Every lab is a `testlab::Lab` (removed on drop, also on panic).
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use serde_json::Value;
+use testlab::{Lab, Netns};
+
+/// Generous time-out for a session or a route to appear.
+pub const CONVERGE: Duration = Duration::from_secs(45);
+
+/// One tern node of a lab.
+#[derive(Clone, Debug)]
+pub struct Node {
+    /// Its namespace.
+    pub ns: Netns,
+    /// Short name (log name `tern-NAME`).
+    pub name: String,
+    /// Config file.
+    pub config: PathBuf,
+    /// Control socket.
+    pub socket: PathBuf,
+    /// Endpoint folder.
+    pub endpoints: PathBuf,
+}
+
+/// Settings of a node config.
+pub struct NodeSpec<'a> {
+    pub name: &'a str,
+    pub asn: u32,
+    pub router_id: &'a str,
+    pub blocks: &'a [&'a str],
+    pub pools: &'a [&'a str],
+    pub mesh: &'a [&'a str],
+    /// (address, AS) of global peers.
+    pub peers: &'a [(&'a str, u32)],
+    /// Extra top-level YAML (e.g. `metrics: {listen: ...}`).
+    pub extra: &'a str,
+}
+
+impl Default for NodeSpec<'_> {
+    fn default() -> Self {
+        NodeSpec {
+            name: "a",
+            asn: 64512,
+            router_id: "10.0.0.1",
+            blocks: &[],
+            pools: &["10.244.0.0/16", "fd00:244::/48"],
+            mesh: &[],
+            peers: &[],
+            extra: "",
+        }
+    }
+}
+
+fn quoted(items: &[&str]) -> String {
+    let q: Vec<String> = items.iter().map(|s| format!("\"{s}\"")).collect();
+    format!("[{}]", q.join(", "))
+}
+
+/// Writes the node's config (short timers: hold 9 s, connect retry 1 s) and its endpoint
+/// folder into the lab's directory.
+pub fn write_node(lab: &Lab, ns: &Netns, spec: &NodeSpec) -> Node {
+    let dir = lab.dir().join(spec.name);
+    let endpoints = dir.join("endpoints");
+    std::fs::create_dir_all(&endpoints).expect("create node dir");
+    let socket = dir.join("tern.sock");
+    let mut y = format!(
+        "nodeName: {}\nasNumber: {}\nrouterId: {}\nblocks: {}\npools: {}\n",
+        spec.name,
+        spec.asn,
+        spec.router_id,
+        quoted(spec.blocks),
+        quoted(spec.pools)
+    );
+    if !spec.mesh.is_empty() {
+        y.push_str(&format!(
+            "nodeToNodeMesh: {{ enabled: true, peers: {}, holdTime: 9s, connectRetryTime: 1s }}\n",
+            quoted(spec.mesh)
+        ));
+    }
+    if !spec.peers.is_empty() {
+        y.push_str("peers:\n");
+        for (addr, asn) in spec.peers {
+            y.push_str(&format!(
+                "  - {{ peerIP: \"{addr}\", asNumber: {asn}, holdTime: 9s, connectRetryTime: 1s }}\n"
+            ));
+        }
+    }
+    y.push_str(&format!(
+        "endpoints: [\"{}\"]\ncontrol: {{ socket: \"{}\" }}\n{}",
+        endpoints.display(),
+        socket.display(),
+        spec.extra
+    ));
+    let config = dir.join("node.yaml");
+    std::fs::write(&config, y).expect("write node config");
+    Node {
+        ns: ns.clone(),
+        name: spec.name.to_string(),
+        config,
+        socket,
+        endpoints,
+    }
+}
+
+/// Starts `tern agent` for `node` inside its namespace; returns the PID.
+pub fn start_tern(lab: &mut Lab, node: &Node) -> u32 {
+    let tern = testlab::tern_bin();
+    let tern = tern.to_string_lossy().into_owned();
+    let config = node.config.to_string_lossy().into_owned();
+    let pid = lab.spawn(
+        &node.ns,
+        &["env", "RUST_LOG=info", &tern, "agent", "--config", &config],
+        &format!("tern-{}", node.name),
+    );
+    let log = format!("tern-{}", node.name);
+    testlab::wait_for(CONVERGE, "tern control socket", || {
+        if !lab.alive(pid) {
+            panic!("tern agent exited:\n{}", lab.log(&log));
+        }
+        node.socket.exists().then_some(())
+    });
+    pid
+}
+
+/// Runs the `tern` CLI (status/routes) against `node`'s socket.
+pub fn tern_cli(node: &Node, args: &[&str]) -> Output {
+    Command::new(testlab::tern_bin())
+        .args(args)
+        .arg("--socket")
+        .arg(&node.socket)
+        .output()
+        .expect("run tern")
+}
+
+/// `tern routes --json [--all]`, parsed; `None` while the agent does not answer.
+pub fn routes_json(node: &Node, all: bool) -> Option<Value> {
+    let mut args = vec!["routes", "--json"];
+    if all {
+        args.push("--all");
+    }
+    let out = tern_cli(node, &args);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// `tern status --json`, parsed.
+pub fn status_json(node: &Node) -> Option<Value> {
+    let out = tern_cli(node, &["status", "--json"]);
+    if !out.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+/// The row of `prefix` in `tern routes --json` output.
+pub fn route_row(routes: &Value, prefix: &str) -> Option<Value> {
+    routes["routes"]
+        .as_array()?
+        .iter()
+        .find(|r| r["prefix"] == prefix)
+        .cloned()
+}
+
+/// The best next hops of a BGP route that is in the FIB (`fib: yes`), sorted.
+pub fn installed_next_hops(node: &Node, prefix: &str) -> Option<Vec<String>> {
+    let routes = routes_json(node, false)?;
+    let row = route_row(&routes, prefix)?;
+    if row["fib"] != "yes" {
+        return None;
+    }
+    let mut hops: Vec<String> = row["next_hops"]
+        .as_array()?
+        .iter()
+        .filter_map(|h| h.as_str().map(String::from))
+        .collect();
+    hops.sort();
+    Some(hops)
+}
+
+/// Waits until every peer of `node` is Established.
+pub fn wait_established(node: &Node, peers: usize) {
+    testlab::wait_for(
+        CONVERGE,
+        &format!("{}: {peers} peers Established", node.name),
+        || {
+            let s = status_json(node)?;
+            let list = s["peers"].as_array()?;
+            (list.len() == peers && list.iter().all(|p| p["state"] == "Established")).then_some(())
+        },
+    );
+}
+
+/// `ip -j route show PREFIX` in `ns` (table main), parsed.
+pub fn kernel_route(ns: &Netns, prefix: &str) -> Option<Value> {
+    let fam = if prefix.contains(':') { "-6" } else { "-4" };
+    let out = ns.run(&["ip", fam, "-j", "-d", "route", "show", "exact", prefix]);
+    let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+    v.as_array()?.first().cloned()
+}
+
+/// Next hops (gateways) of a kernel route, sorted; handles multipath routes.
+pub fn kernel_gateways(route: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(g) = route["gateway"].as_str() {
+        out.push(g.to_string());
+    }
+    if let Some(hops) = route["nexthops"].as_array() {
+        for h in hops {
+            if let Some(g) = h["gateway"].as_str() {
+                out.push(g.to_string());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// The protocol of a kernel route as `ip -j -d` prints it (a name or a number).
+pub fn kernel_protocol(route: &Value) -> String {
+    match &route["protocol"] {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A BIRD instance of a lab.
+pub struct Bird {
+    pub ns: Netns,
+    pub name: String,
+    pub config: PathBuf,
+    pub socket: PathBuf,
+    pub pid: u32,
+}
+
+/// A BGP session in a BIRD config.
+pub struct BirdPeer<'a> {
+    pub name: &'a str,
+    pub local: &'a str,
+    pub neighbor: &'a str,
+    pub asn: u32,
+    /// `ipv4` or `ipv6`.
+    pub family: &'a str,
+}
+
+/// A BIRD config: static blackhole routes (exported), BGP sessions with short timers,
+/// everything imported, the kernel table not touched (BIRD keeps routes to itself).
+pub fn bird_config(router_id: &str, asn: u32, statics: &[&str], peers: &[BirdPeer]) -> String {
+    let mut c =
+        format!("router id {router_id};\nlog stderr all;\nprotocol device {{ scan time 2; }}\n");
+    let v4: Vec<&&str> = statics.iter().filter(|s| !s.contains(':')).collect();
+    let v6: Vec<&&str> = statics.iter().filter(|s| s.contains(':')).collect();
+    c.push_str("protocol static static4 {\n  ipv4;\n");
+    for s in v4 {
+        c.push_str(&format!("  route {s} blackhole;\n"));
+    }
+    c.push_str("}\nprotocol static static6 {\n  ipv6;\n");
+    for s in v6 {
+        c.push_str(&format!("  route {s} blackhole;\n"));
+    }
+    c.push_str("}\n");
+    for p in peers {
+        c.push_str(&format!(
+            "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {nb} as {peer_as};\n  \
+             hold time 9;\n  keepalive time 3;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
+             {fam} {{ import all; export where source = RTS_STATIC || source = RTS_BGP; }};\n}}\n",
+            name = p.name,
+            local = p.local,
+            nb = p.neighbor,
+            peer_as = p.asn,
+            fam = p.family,
+        ));
+    }
+    c
+}
+
+/// Writes `config` and starts BIRD in `ns`.
+pub fn start_bird(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> Bird {
+    let path = lab.dir().join(format!("{name}.conf"));
+    std::fs::write(&path, config).expect("write bird config");
+    let socket = lab.dir().join(format!("{name}.ctl"));
+    let pid = spawn_bird(lab, ns, name, &path, &socket);
+    Bird {
+        ns: ns.clone(),
+        name: name.to_string(),
+        config: path,
+        socket,
+        pid,
+    }
+}
+
+fn spawn_bird(lab: &mut Lab, ns: &Netns, name: &str, config: &Path, socket: &Path) -> u32 {
+    let _ = std::fs::remove_file(socket);
+    let pid = lab.spawn(
+        ns,
+        &[
+            "bird",
+            "-f",
+            "-c",
+            &config.to_string_lossy(),
+            "-s",
+            &socket.to_string_lossy(),
+            "-P",
+            &format!("{}.pid", socket.to_string_lossy()),
+        ],
+        name,
+    );
+    testlab::wait_for(CONVERGE, "bird control socket", || {
+        socket.exists().then_some(())
+    });
+    pid
+}
+
+impl Bird {
+    /// `birdc -s SOCK CMD...` output.
+    pub fn cli(&self, cmd: &str) -> String {
+        let mut args = vec!["-s", self.socket.to_str().unwrap_or_default()];
+        args.extend(cmd.split_whitespace());
+        let out = Command::new("birdc")
+            .args(&args)
+            .output()
+            .expect("run birdc");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Waits until the BGP protocol `proto` is Established.
+    pub fn wait_established(&self, proto: &str) {
+        testlab::wait_for(CONVERGE, &format!("BIRD {proto} Established"), || {
+            let out = self.cli(&format!("show protocols {proto}"));
+            out.lines()
+                .any(|l| l.starts_with(proto) && l.contains("Established"))
+                .then_some(())
+        });
+    }
+
+    /// Whether BIRD has a route for `prefix` (exact) via `via`.
+    pub fn has_route_via(&self, prefix: &str, via: &str) -> bool {
+        let out = self.cli(&format!("show route {prefix}"));
+        out.contains(prefix) && out.contains(&format!("via {via}"))
+    }
+
+    /// Whether BIRD has any route for `prefix`.
+    pub fn has_route(&self, prefix: &str) -> bool {
+        let out = self.cli(&format!("show route {prefix}"));
+        out.lines().any(|l| l.starts_with(prefix))
+    }
+
+    /// Replaces the config and reloads it (`birdc configure`).
+    pub fn reconfigure(&self, config: &str) {
+        std::fs::write(&self.config, config).expect("write bird config");
+        let out = self.cli("configure");
+        assert!(
+            out.contains("Reconfigured") || out.contains("Reconfiguration"),
+            "{out}"
+        );
+    }
+
+    /// Stops BIRD and starts it again with the same config.
+    pub fn restart(&mut self, lab: &mut Lab) {
+        lab.kill(self.pid);
+        self.pid = spawn_bird(lab, &self.ns, &self.name, &self.config, &self.socket);
+    }
+}
+
+/// Starts gobgpd in `ns` with a TOML config; its API on 127.0.0.1:50051 of that namespace.
+pub fn start_gobgp(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> u32 {
+    let path = lab.dir().join(format!("{name}.toml"));
+    std::fs::write(&path, config).expect("write gobgp config");
+    let pid = lab.spawn(
+        ns,
+        &[
+            "gobgpd",
+            "-t",
+            "toml",
+            "-f",
+            &path.to_string_lossy(),
+            "--log-level",
+            "info",
+        ],
+        name,
+    );
+    testlab::wait_for(CONVERGE, "gobgpd API", || {
+        ns.run(&["gobgp", "global"]).status.success().then_some(())
+    });
+    pid
+}
+
+/// A gobgpd config with one neighbour, short timers, IPv4 and IPv6 unicast.
+pub fn gobgp_config(asn: u32, router_id: &str, neighbor: &str, peer_as: u32) -> String {
+    format!(
+        "[global.config]\n  as = {asn}\n  router-id = \"{router_id}\"\n  port = 179\n\n\
+         [[neighbors]]\n  [neighbors.config]\n    neighbor-address = \"{neighbor}\"\n    peer-as = {peer_as}\n\
+         \x20 [neighbors.timers.config]\n    hold-time = 9\n    keepalive-interval = 3\n    connect-retry = 1\n\
+         \x20 [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv4-unicast\"\n\
+         \x20 [[neighbors.afi-safis]]\n    [neighbors.afi-safis.config]\n      afi-safi-name = \"ipv6-unicast\"\n"
+    )
+}
+
+/// `gobgp global rib -a FAMILY` output in `ns`.
+pub fn gobgp_rib(ns: &Netns, family: &str) -> String {
+    String::from_utf8_lossy(&ns.run(&["gobgp", "global", "rib", "-a", family]).stdout).into_owned()
+}
+
+/// Joins `hosts` to one layer-2 segment through a bridge in a switch namespace; host
+/// `i` gets interface `eth0` with the given addresses. The bridge itself has
+/// 10.0.0.254/24 and fd00:1::fe/64 and is every host's default gateway (as a real host
+/// has one: proxy ARP answers only for addresses the host has a route to, and a
+/// container's gateway 169.254.1.1 is covered by the default route, as with Calico).
+pub fn switch(lab: &mut Lab, hosts: &[(&Netns, &[&str])]) -> Netns {
+    let sw = lab.netns("sw");
+    sw.ok(&["ip", "link", "add", "br0", "type", "bridge"]);
+    sw.ok(&["sysctl", "-qw", "net.ipv6.conf.br0.accept_dad=0"]);
+    sw.ok(&["ip", "addr", "add", "10.0.0.254/24", "dev", "br0"]);
+    sw.ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00:1::fe/64",
+        "dev",
+        "br0",
+        "nodad",
+    ]);
+    sw.ok(&["ip", "link", "set", "br0", "up"]);
+    for (i, (ns, addrs)) in hosts.iter().enumerate() {
+        let port = format!("p{i}");
+        lab.veth(ns, "eth0", addrs, &sw, &port, &[]);
+        sw.ok(&["ip", "link", "set", &port, "master", "br0"]);
+        ns.ok(&["ip", "route", "add", "default", "via", "10.0.0.254"]);
+        if addrs.iter().any(|a| a.contains(':')) {
+            ns.ok(&["ip", "-6", "route", "add", "default", "via", "fd00:1::fe"]);
+        }
+    }
+    sw
+}
+
+/// A container namespace wired the Calico way to `host`: `eth0` holds the addresses
+/// (/32, /128), default routes via 169.254.1.1 and fe80::1 on eth0; the host side
+/// `host_if` has no address. Also writes the WorkloadEndpoint file into the node's
+/// endpoint folder.
+pub fn container(lab: &mut Lab, node: &Node, name: &str, host_if: &str, ips: &[&str]) -> Netns {
+    let c = lab.netns(name);
+    lab.veth(&node.ns, host_if, &[], &c, "eth0", &[]);
+    for ip in ips {
+        let fam = if ip.contains(':') { "-6" } else { "-4" };
+        c.ok(&["ip", fam, "addr", "add", ip, "dev", "eth0"]);
+    }
+    c.ok(&[
+        "ip",
+        "route",
+        "add",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+        "scope",
+        "link",
+    ]);
+    c.ok(&[
+        "ip",
+        "route",
+        "add",
+        "default",
+        "via",
+        "169.254.1.1",
+        "dev",
+        "eth0",
+    ]);
+    if ips.iter().any(|ip| ip.contains(':')) {
+        c.ok(&[
+            "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+        ]);
+    }
+    let yaml = format!(
+        "kind: WorkloadEndpoint\nname: {name}\nnamespace: default\ninterface: {host_if}\nips: {}\nlabels: {{ app: {name} }}\n",
+        quoted(ips)
+    );
+    std::fs::write(node.endpoints.join(format!("{name}.yaml")), yaml).expect("write endpoint");
+    c
+}
+
+/// Scrapes `/metrics` of an agent listening on `addr` inside `ns`.
+pub fn scrape(ns: &Netns, addr: &str) -> String {
+    let out = ns.run(&[
+        "curl",
+        "-s",
+        "--max-time",
+        "5",
+        &format!("http://{addr}/metrics"),
+    ]);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
