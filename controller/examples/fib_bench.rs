@@ -28,7 +28,8 @@ fn vm_hwm_kib() -> u64 {
 
 fn route(i: u32, via: IpAddr) -> Route {
     // 16.0.0.0/24, 16.0.1.0/24, ... : 2^20 distinct /24s fit in 16.0.0.0/4.
-    let p = IpNet::new(IpAddr::V4(Ipv4Addr::from((16u32 << 24) + (i << 8))), 24).expect("valid /24");
+    let p =
+        IpNet::new(IpAddr::V4(Ipv4Addr::from((16u32 << 24) + (i << 8))), 24).expect("valid /24");
     Route::via(p, [NextHop::new(via)])
 }
 
@@ -54,7 +55,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if n > 1 << 20 {
         return Err("at most 1048576 routes".into());
     }
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     rt.block_on(async move {
         let config = ControllerConfig {
             table: TableConfig { protocol, ..TableConfig::default() },

@@ -14,6 +14,7 @@ mod reconcile;
 mod route;
 mod status;
 mod table;
+mod workload;
 
 pub use controller::{
     Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask,
@@ -24,3 +25,6 @@ pub use reconcile::{DesiredChange, Reconciler, RouteEvent};
 pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_TABLE};
 pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};
 pub use table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
+pub use workload::{
+    configure_workload_interface, Ipv6Setup, WorkloadError, GATEWAY_V4, GATEWAY_V6,
+};

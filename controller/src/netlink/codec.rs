@@ -22,6 +22,7 @@ pub(crate) const NLMSG_DONE: u16 = 3;
 pub(crate) const RTM_NEWLINK: u16 = 16;
 pub(crate) const RTM_GETLINK: u16 = 18;
 pub(crate) const RTM_NEWROUTE: u16 = 24;
+pub(crate) const RTM_NEWNEIGH: u16 = 28;
 pub(crate) const RTM_DELROUTE: u16 = 25;
 pub(crate) const RTM_GETROUTE: u16 = 26;
 

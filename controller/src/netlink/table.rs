@@ -245,6 +245,57 @@ impl NetlinkTable {
         Ok(())
     }
 
+    /// Send one request with NLM_F_ACK and wait for its answer.
+    pub(crate) fn request(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        body: &dyn Emitable,
+    ) -> Result<(), TableError> {
+        let seq = self.next_seq();
+        self.sendbuf.clear();
+        codec::push_msg(
+            &mut self.sendbuf,
+            ty,
+            codec::NLM_F_REQUEST | codec::NLM_F_ACK | flags,
+            seq,
+            body,
+        );
+        self.sock.send(&self.sendbuf, 0).map_err(io_err("send"))?;
+        for _ in 0..64 {
+            self.recv()?;
+            for m in codec::messages(&self.recvbuf) {
+                let m = m?;
+                if m.seq != seq || m.ty != codec::NLMSG_ERROR {
+                    continue;
+                }
+                let (code, text) = codec::parse_error(&m)?;
+                if code == 0 {
+                    return Ok(());
+                }
+                let e = io::Error::from_raw_os_error(-code);
+                let e = match text {
+                    Some(t) => io::Error::new(e.kind(), format!("{e}: {t}")),
+                    None => e,
+                };
+                return Err(TableError::Io {
+                    what: "request",
+                    source: e,
+                });
+            }
+        }
+        Err(TableError::Decode("no answer to request".into()))
+    }
+
+    /// The index of interface `name` (re-reading the interface list once if unknown).
+    pub(crate) fn ifindex(&mut self, name: &str) -> Result<Option<u32>, TableError> {
+        if let Some(i) = self.links.by_name.get(name) {
+            return Ok(Some(*i));
+        }
+        self.refresh_links()?;
+        Ok(self.links.by_name.get(name).copied())
+    }
+
     /// Take the event socket (opened with `subscribe`) to wait on it; see [`EventSocket`].
     pub fn take_events(&mut self) -> Option<EventSocket> {
         self.events.take().map(|sock| EventSocket {
