@@ -85,10 +85,12 @@ impl Rib {
         &mut self,
         slot: u16,
         prefix: &IpNet,
-        cache: &mut HashMap<(AttrId, u16), Option<AttrId>>,
+        cache: &mut HashMap<(AttrId, u16, bool), Option<AttrId>>,
     ) -> Option<AttrId> {
         let best = self.best_path(prefix)?;
-        if let Some(&hit) = cache.get(&(best.attr, best.peer)) {
+        // The exported set depends on the source path and the family (next hop).
+        let key = (best.attr, best.peer, matches!(prefix, IpNet::V6(_)));
+        if let Some(&hit) = cache.get(&key) {
             if let Some(id) = hit {
                 self.attrs.retain(id);
             }
@@ -108,7 +110,7 @@ impl Rib {
             // One reference for the cache, one for the caller.
             self.attrs.retain(id);
         }
-        cache.insert((best.attr, best.peer), id);
+        cache.insert(key, id);
         id
     }
 

@@ -25,8 +25,9 @@ fn drain<A: Addr>(
         let now = match table.find(addr, len) {
             Some(i) => {
                 if table.flags(i) & FIB_DIRTY == 0 {
-                    // Logged earlier under an entry that was since removed and
-                    // re-created; that earlier record was handled.
+                    // Every entry created or changed since the last take is
+                    // flagged; an unflagged one was handled by an earlier record
+                    // of this same drain (which had the older snapshot).
                     continue;
                 }
                 table.set_flag(i, FIB_DIRTY, false);

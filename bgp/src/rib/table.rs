@@ -150,6 +150,7 @@ impl<A: Addr> Table<A> {
     }
 
     /// Number of entries (prefixes with any path).
+    #[cfg(test)]
     pub fn entries(&self) -> usize {
         self.entries.len()
     }

@@ -121,11 +121,12 @@ pub(crate) fn set_path<A: Addr>(
 ) {
     let Some(i) = table.find(addr, len) else {
         if let Some(n) = new {
-            table.insert_single(addr, len, n);
+            let i = table.insert_single(addr, len, n);
             count(cx.peers, slot, None, Some(n));
+            // Every new entry is logged, even a rejected one: an entry that exists
+            // without FIB_DIRTY at take time has then always been handled already.
+            note_fib(cx, table, log, i, &[]);
             if n.accepted() {
-                let i = table.entries() - 1;
-                note_fib(cx, table, log, i, &[]);
                 note_export(cx, addr, len, None, Some(n));
             }
         }
