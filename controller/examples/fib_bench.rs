@@ -106,6 +106,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             remove.as_secs_f64(),
             rate(removed as u64, remove)
         );
+        let c = ctl.counters();
+        println!(
+            "counters: netlink ops {}, errors {}, route events read {}, event overruns (-> resync) {}, full reconciles {}",
+            c.netlink_ops, c.netlink_errors, c.events, c.event_overruns, c.reconciles
+        );
         ctl.shutdown(false).await?;
         task.wait().await?;
         println!("peak RSS (VmHWM): {} KiB", vm_hwm_kib());

@@ -230,6 +230,10 @@ impl ControllerHandle {
 const DRAIN: usize = 65_536;
 /// Most event messages read before acting on them.
 const EVENTS: usize = 65_536;
+/// After an event overrun, resync once no push happened for this long ...
+const QUIET: Duration = Duration::from_secs(1);
+/// ... but no later than this after the overrun.
+const MAX_DEFER: Duration = Duration::from_secs(10);
 
 async fn run(
     mut rec: Reconciler<NetlinkTable>,
@@ -255,10 +259,16 @@ async fn run(
     tokio::pin!(grace);
     let mut grace_over = config.adopt_grace.is_zero();
     let mut soon: Option<Instant> = None;
+    // Lost events (ENOBUFS) call for a full resync. Our own bulk changes flood the event
+    // socket too, so the resync waits until pushes pause (QUIET), at most MAX_DEFER.
+    let mut overrun_since: Option<Instant> = None;
+    let mut last_push = Instant::now();
     let mut evbuf: Vec<RouteEvent> = Vec::new();
     loop {
+        let overrun_due = overrun_since.map(|t| (last_push + QUIET).min(t + MAX_DEFER));
+        let due = [soon, overrun_due].into_iter().flatten().min();
+        // Unbiased: a steady stream of commands must not starve the route events.
         tokio::select! {
-            biased;
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let mut next = Some(cmd);
@@ -274,6 +284,7 @@ async fn run(
                 }
                 if rec.has_work() {
                     let _ = rec.push();
+                    last_push = Instant::now();
                 }
             }
             ready = async { match events.as_mut() { Some(e) => e.readable_mut().await, None => std::future::pending().await } } => {
@@ -285,8 +296,8 @@ async fn run(
                     Ok(EventRead::Overrun) => {
                         guard.clear_ready();
                         Counters::add(&counters.event_overruns, 1);
-                        tracing::debug!("route event overrun; full resync");
-                        let _ = rec.reconcile();
+                        tracing::debug!("route event overrun; full resync when changes pause");
+                        overrun_since.get_or_insert_with(Instant::now);
                         continue;
                     }
                     Err(e) => {
@@ -305,14 +316,17 @@ async fn run(
                 rec.events(last.into_values());
                 if rec.has_work() {
                     let _ = rec.push();
+                    last_push = Instant::now();
                 }
             }
             _ = resync.tick() => {
+                soon = None;
+                overrun_since = None;
                 let _ = rec.reconcile();
-                soon = None;
             }
-            _ = async { match soon { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
+            _ = async { match due { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
                 soon = None;
+                overrun_since = None;
                 let _ = rec.reconcile();
             }
             _ = &mut grace, if !grace_over => {
