@@ -10,6 +10,7 @@ mod interner;
 mod memory;
 mod netlink;
 pub mod netns;
+mod prefix_map;
 mod reconcile;
 mod route;
 mod status;

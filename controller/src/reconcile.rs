@@ -17,6 +17,7 @@ use std::time::Instant;
 use ipnet::IpNet;
 
 use crate::interner::{Interner, KindId};
+use crate::prefix_map::PrefixMap;
 use crate::route::{kind_satisfied, normalize, Route, RouteKind, TableConfig};
 use crate::status::{Counters, RouteState, RouteStatus};
 use crate::table::{Action, Op, OpError, OpErrorKind, RouteTable, TableError};
@@ -106,10 +107,10 @@ fn transition(g: &mut Gauges, e: &mut Entry, to: State) {
 pub struct Reconciler<T: RouteTable> {
     config: TableConfig,
     table: T,
-    routes: HashMap<IpNet, Entry>,
+    routes: PrefixMap<Entry>,
     kinds: Interner,
     reasons: HashMap<IpNet, String>,
-    adopted: HashMap<IpNet, KindId>,
+    adopted: PrefixMap<KindId>,
     deletes_allowed: bool,
     dirty: Vec<IpNet>,
     deletes: Vec<IpNet>,
@@ -133,10 +134,10 @@ impl<T: RouteTable> Reconciler<T> {
         Reconciler {
             config,
             table,
-            routes: HashMap::new(),
+            routes: PrefixMap::default(),
             kinds: Interner::default(),
             reasons: HashMap::new(),
-            adopted: HashMap::new(),
+            adopted: PrefixMap::default(),
             deletes_allowed,
             dirty: Vec::new(),
             deletes: Vec::new(),
@@ -280,9 +281,9 @@ impl<T: RouteTable> Reconciler<T> {
             }
             gauges.leave(e.state);
             kinds.release(e.kind);
-            reasons.remove(p);
+            reasons.remove(&p);
             if e.in_kernel {
-                deletes.push(*p);
+                deletes.push(p);
             }
             false
         });
@@ -404,9 +405,7 @@ impl<T: RouteTable> Reconciler<T> {
                 }
                 None if allowed => deletes.push(kr.prefix),
                 None => {
-                    adopted
-                        .entry(kr.prefix)
-                        .or_insert_with(|| kinds.intern(kr.kind));
+                    adopted.insert_with(kr.prefix, || kinds.intern(kr.kind));
                 }
             })?;
             if !info.interrupted {
@@ -497,7 +496,7 @@ impl<T: RouteTable> Reconciler<T> {
             if e.state != State::Pending {
                 continue;
             }
-            batch.push((*p, e));
+            batch.push((p, e));
             if batch.len() >= batch_size {
                 ctx.apply(&mut batch, results)?;
             }
@@ -580,7 +579,7 @@ impl<T: RouteTable> Reconciler<T> {
 
     /// All desired routes with their state, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteStatus> {
-        let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(*p, e)).collect();
+        let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(p, e)).collect();
         v.sort_by_key(|r| r.route.prefix);
         v
     }
