@@ -434,6 +434,9 @@ impl Session {
             return;
         }
         let stale: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
+        if !stale.is_empty() {
+            self.last_error = Some("connect timed out (no answer within ConnectRetry)".into());
+        }
         for id in stale {
             self.remove_conn(id);
             self.actions.push_back(Action::Close(id));
@@ -531,15 +534,14 @@ impl Session {
             .filter(|c| c.id != id)
             .max_by_key(|c| c.state)
             .filter(|c| c.state >= ConnState::OpenConfirm)?;
-        if other.state == ConnState::Established || other.direction == new.direction {
-            // An established session stays (§6.8); of two connections in the same
-            // direction the newer one is the peer's current attempt.
-            return Some(if other.state == ConnState::Established {
-                id
-            } else {
-                other.id
-            });
+        if other.direction == new.direction {
+            // Of two connections in the same direction the newer one is the peer's
+            // current attempt (e.g. it restarted): the older one goes.
+            return Some(other.id);
         }
+        // Also against an Established connection (RFC 4271 §8.1.1
+        // CollisionDetectEstablishedState): both ends then pick the same connection
+        // even when one of them reached Established before it saw the other OPEN.
         let local = u32::from(self.cfg.local_id);
         let remote = u32::from(negotiated.peer_id);
         // The higher identifier keeps the connection it initiated; equal identifiers
@@ -556,9 +558,15 @@ impl Session {
     fn close_collision(&mut self, now: Instant, id: ConnId) {
         let n = Notification::cease(CeaseSubcode::ConnectionCollisionResolution);
         self.actions
-            .push_back(Action::Send(id, Message::Notification(n)));
+            .push_back(Action::Send(id, Message::Notification(n.clone())));
         self.actions.push_back(Action::Close(id));
-        self.remove_conn(id);
+        if let Some(c) = self.remove_conn(id) {
+            if c.state == ConnState::Established {
+                let reason = format!("sent NOTIFICATION {n}");
+                self.last_error = Some(reason.clone());
+                self.actions.push_back(Action::Down { reason });
+            }
+        }
         self.refresh_state(now);
     }
 

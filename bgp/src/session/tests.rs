@@ -461,9 +461,12 @@ fn simultaneous_connects_resolve_to_the_higher_identifiers_connection() {
     assert_eq!(sim.state(0, 1), State::Established);
 }
 
-#[test]
-fn a_second_connection_loses_against_an_established_session() {
-    let mut t = Scripted::new(local());
+/// An established session (we connected out) and a second, incoming connection whose
+/// OPEN arrives: returns the actions after that OPEN.
+fn second_connection(local_id: Ipv4Addr) -> (Session, ConnId, ConnId, Vec<Action>) {
+    let mut c = local();
+    c.local_id = local_id;
+    let mut t = Scripted::new(c);
     t.recv(Message::Open(peer_open(65001)));
     t.recv(Message::Keepalive);
     let up = t.s.established_conn().expect("up");
@@ -472,19 +475,34 @@ fn a_second_connection_loses_against_an_established_session() {
     let _ = std::iter::from_fn(|| t.s.poll_action()).count();
     t.s.handle_message(now, second, Message::Open(peer_open(65001)));
     let a: Vec<Action> = std::iter::from_fn(|| t.s.poll_action()).collect();
-    assert_eq!(
-        a,
-        vec![
-            Action::Send(
-                second,
-                Message::Notification(Notification::cease(
-                    CeaseSubcode::ConnectionCollisionResolution
-                ))
-            ),
-            Action::Close(second)
-        ]
-    );
-    assert_eq!(t.s.established_conn(), Some(up));
+    (t.s, up, second, a)
+}
+
+fn collision_cease(conn: ConnId) -> Action {
+    Action::Send(
+        conn,
+        Message::Notification(Notification::cease(
+            CeaseSubcode::ConnectionCollisionResolution,
+        )),
+    )
+}
+
+#[test]
+fn collision_with_an_established_session_follows_the_identifiers() {
+    // Our identifier is higher than the peer's (192.0.2.2): we keep the connection we
+    // initiated, the established one, and close the new incoming one.
+    let (s, up, second, a) = second_connection(Ipv4Addr::new(192, 0, 2, 9));
+    assert_eq!(a, vec![collision_cease(second), Action::Close(second)]);
+    assert_eq!(s.established_conn(), Some(up));
+
+    // Lower: the peer's connection wins, also over our established one; the session
+    // goes down and comes up on the new connection.
+    let (s, up, second, a) = second_connection(Ipv4Addr::new(192, 0, 2, 1));
+    assert_eq!(a.first(), Some(&collision_cease(up)));
+    assert_eq!(a.get(1), Some(&Action::Close(up)));
+    assert!(matches!(a.get(2), Some(Action::Down { reason }) if reason.contains("collision")));
+    assert!(a.contains(&Action::Send(second, Message::Keepalive)));
+    assert_eq!(s.state(), State::OpenConfirm);
 }
 
 // ---- Cease, passive, refresh, End-of-RIB ----

@@ -532,6 +532,9 @@ impl Owner {
     async fn shutdown(&mut self) {
         if let Some(l) = self.listener.take() {
             l.abort();
+            // Returns once the task (and with it the listening socket) is dropped, so
+            // the port is free when shutdown returns.
+            let _ = l.await;
         }
         let now = Instant::now();
         let mut writers = Vec::new();

@@ -1,0 +1,121 @@
+//! Shared helpers of the speaker tests: run a tokio runtime inside a lab namespace,
+//! build speaker configs, poll for a state.
+
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use bgp::policy::ImportPolicy;
+use bgp::speaker::{PeerConfig, PeerStatus, SpeakerConfig, SpeakerHandle};
+use ipnet::IpNet;
+
+/// Runs `f` on a fresh thread that first joins the network namespace `ns`, inside a
+/// multi-threaded tokio runtime created there (its threads inherit the namespace).
+pub fn in_netns<F, Fut, R>(ns: &testlab::Netns, f: F) -> R
+where
+    F: FnOnce() -> Fut + Send,
+    Fut: Future<Output = R>,
+    R: Send,
+{
+    let path = format!("/var/run/netns/{}", ns.name());
+    std::thread::scope(|scope| {
+        scope
+            .spawn(move || {
+                let file = std::fs::File::open(&path).expect("open netns");
+                // SAFETY: setns(2) with a valid namespace fd, affecting only this thread
+                // (and the threads it creates afterwards).
+                let rc = unsafe { libc::setns(file.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("runtime");
+                rt.block_on(f())
+            })
+            .join()
+            .expect("test thread panicked")
+    })
+}
+
+/// A lab namespace with `addrs` on its loopback.
+pub fn lab_with_loopback(name: &str, addrs: &[&str]) -> (testlab::Lab, testlab::Netns) {
+    let mut lab = testlab::Lab::new(name);
+    let ns = lab.netns("s");
+    for a in addrs {
+        ns.ok(&["ip", "addr", "add", a, "dev", "lo"]);
+    }
+    (lab, ns)
+}
+
+/// A speaker config listening on `addr`:179 with one peer.
+pub fn speaker(asn: u32, addr: &str, peer: PeerConfig, originate: &[&str]) -> SpeakerConfig {
+    let ip: IpAddr = addr.parse().expect("addr");
+    let router_id = match ip {
+        IpAddr::V4(a) => a,
+        IpAddr::V6(_) => "192.0.2.99".parse().expect("id"),
+    };
+    SpeakerConfig {
+        asn,
+        router_id,
+        listen: Some(SocketAddr::new(ip, 179)),
+        cluster_id: None,
+        peers: vec![peer],
+        originate: originate
+            .iter()
+            .map(|p| p.parse::<IpNet>().expect("prefix"))
+            .collect(),
+        import: ImportPolicy::accept_all(),
+    }
+}
+
+/// A peer at `addr` in `asn`, connecting from `source`, with short timers.
+pub fn peer(addr: &str, asn: u32, source: &str) -> PeerConfig {
+    let mut p = PeerConfig::new(addr.parse().expect("addr"), asn);
+    p.source_address = Some(source.parse().expect("source"));
+    p.connect_retry = Duration::from_secs(1);
+    p.hold_time = Duration::from_secs(9);
+    p
+}
+
+/// Polls `check` every 100 ms until it returns `Some`, for at most `limit`.
+pub async fn wait_for<T, Fut>(limit: Duration, what: &str, mut check: impl FnMut() -> Fut) -> T
+where
+    Fut: Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            start.elapsed() < limit,
+            "timed out after {limit:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The status of the only peer.
+pub async fn the_peer(h: &SpeakerHandle) -> PeerStatus {
+    h.peers().await.into_iter().next().expect("one peer")
+}
+
+/// A passive peer (only accepts): with one passive end there is exactly one connection,
+/// so no collision can make a session flap.
+pub fn passive(mut p: PeerConfig) -> PeerConfig {
+    p.passive = true;
+    p
+}
+
+/// Waits until the only peer is Established.
+pub async fn established(h: &SpeakerHandle, what: &str) -> PeerStatus {
+    wait_for(Duration::from_secs(30), what, || async {
+        let p = the_peer(h).await;
+        (p.state == "Established").then_some(p)
+    })
+    .await
+}

@@ -1,0 +1,153 @@
+//! Routes through the tokio driver over real TCP in a lab namespace: what one speaker
+//! originates the other learns (route-change stream, Loc-RIB, counters), and a
+//! withdrawal propagates; IPv4 and IPv6 sessions.
+
+mod speaker_common;
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use bgp::rib::{RouteAction, RouteChange};
+use bgp::speaker::{Speaker, SpeakerHandle};
+use ipnet::IpNet;
+use speaker_common::*;
+use tokio::sync::mpsc::UnboundedReceiver;
+
+async fn next_change(rx: &mut UnboundedReceiver<RouteChange>, what: &str) -> RouteChange {
+    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+        .expect("speaker running")
+}
+
+async fn learned(h: &SpeakerHandle, prefix: IpNet) -> Vec<IpAddr> {
+    wait_for(Duration::from_secs(30), "prefix in the Loc-RIB", || async {
+        h.routes(false)
+            .await
+            .into_iter()
+            .find(|r| r.prefix == prefix)
+            .map(|r| r.ecmp_next_hops)
+    })
+    .await
+}
+
+#[test]
+fn originated_prefixes_are_learned_and_withdrawn_ipv4() {
+    let (_lab, ns) = lab_with_loopback("spk-rt4", &["10.0.0.1/32", "10.0.0.2/32"]);
+    in_netns(&ns, || async {
+        let p1: IpNet = "10.244.1.0/24".parse().expect("p");
+        let p2: IpNet = "10.244.2.0/24".parse().expect("p");
+        let (a, mut a_rx) = Speaker::start(speaker(
+            65001,
+            "10.0.0.1",
+            peer("10.0.0.2", 65002, "10.0.0.1"),
+            &["10.244.1.0/24"],
+        ))
+        .await
+        .expect("a");
+        let (b, mut b_rx) = Speaker::start(speaker(
+            65002,
+            "10.0.0.2",
+            passive(peer("10.0.0.1", 65001, "10.0.0.2")),
+            &["10.244.2.0/24"],
+        ))
+        .await
+        .expect("b");
+        let nh_a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let nh_b: IpAddr = "10.0.0.2".parse().expect("ip");
+
+        let c = next_change(&mut b_rx, "b installs a's block").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p1,
+                action: RouteAction::Install(vec![nh_a])
+            }
+        );
+        let c = next_change(&mut a_rx, "a installs b's block").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p2,
+                action: RouteAction::Install(vec![nh_b])
+            }
+        );
+        assert_eq!(learned(&b, p1).await, vec![nh_a]);
+        assert_eq!(learned(&a, p2).await, vec![nh_b]);
+
+        let sb = the_peer(&b).await;
+        assert_eq!((sb.prefixes_received, sb.prefixes_accepted), (1, 1));
+        assert!(sb.updates_in >= 1);
+        let sa = the_peer(&a).await;
+        assert_eq!(sa.prefixes_advertised, 1);
+
+        a.set_originated(Vec::new()).await;
+        let c = next_change(&mut b_rx, "b withdraws a's block").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p1,
+                action: RouteAction::Withdraw
+            }
+        );
+        assert!(b.routes(false).await.iter().all(|r| r.prefix != p1));
+        // b's own block is still known to a.
+        assert_eq!(learned(&a, p2).await, vec![nh_b]);
+
+        // Shutting a down takes its session down, so a itself withdraws b's block.
+        a.shutdown().await;
+        let c = next_change(&mut a_rx, "a withdraws b's block on shutdown").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p2,
+                action: RouteAction::Withdraw
+            }
+        );
+        b.shutdown().await;
+    });
+}
+
+#[test]
+fn originated_prefixes_are_learned_ipv6() {
+    let (_lab, ns) = lab_with_loopback("spk-rt6", &["fd00::1/128", "fd00::2/128"]);
+    in_netns(&ns, || async {
+        let p1: IpNet = "fd00:244:1::/64".parse().expect("p");
+        let mut ca = speaker(
+            65001,
+            "fd00::1",
+            peer("fd00::2", 65002, "fd00::1"),
+            &["fd00:244:1::/64"],
+        );
+        ca.router_id = "192.0.2.1".parse().expect("id");
+        let mut cb = speaker(
+            65002,
+            "fd00::2",
+            passive(peer("fd00::1", 65001, "fd00::2")),
+            &[],
+        );
+        cb.router_id = "192.0.2.2".parse().expect("id");
+        let (a, _a_rx) = Speaker::start(ca).await.expect("a");
+        let (b, mut b_rx) = Speaker::start(cb).await.expect("b");
+        let nh_a: IpAddr = "fd00::1".parse().expect("ip");
+        let c = next_change(&mut b_rx, "b installs a's IPv6 block").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p1,
+                action: RouteAction::Install(vec![nh_a])
+            }
+        );
+        a.set_originated(Vec::new()).await;
+        let c = next_change(&mut b_rx, "b withdraws it").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p1,
+                action: RouteAction::Withdraw
+            }
+        );
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
