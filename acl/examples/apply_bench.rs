@@ -4,8 +4,9 @@
 //!
 //! ```text
 //! apply_bench gen DIR ENDPOINTS POLICIES     write DIR/endpoints.yaml, DIR/policies-*.yaml
-//! apply_bench measure DIR BACKEND            print timings (applies: run in a netns!)
+//! apply_bench measure DIR BACKEND [--no-check] print timings (applies: run in a netns!)
 //! apply_bench apply BACKEND FILES...         apply once and print the rule count
+//! apply_bench gen-chain DIR POLICIES         policies every new connection to a server walks
 //! ```
 
 use std::fmt::Write as _;
@@ -56,11 +57,34 @@ fn gen(dir: &Path, endpoints: usize, policies: usize) {
     }
 }
 
+/// Policies for the throughput run: `policies` GlobalNetworkPolicies select the iperf3
+/// server, each with four Deny rules a connection from the client does not match, then
+/// one policy allows the client; every new connection walks all of them.
+fn gen_chain(dir: &Path, policies: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let eps = "kind: WorkloadEndpoint\nname: client\nnamespace: bench\ninterface: tb-c1\nips: [10.90.0.1/32]\nlabels: { app: client }\n---\nkind: WorkloadEndpoint\nname: server\nnamespace: bench\ninterface: tb-c2\nips: [10.90.0.2/32]\nlabels: { app: server }\n";
+    std::fs::write(dir.join("endpoints.yaml"), eps).unwrap();
+    let mut out = String::new();
+    for j in 0..policies {
+        let _ = write!(
+            out,
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{ name: deny-{j} }}\nspec:\n  order: {j}\n  selector: app == 'server'\n  ingress:\n    - {{ action: Deny, source: {{ nets: [192.168.{}.{}/32] }} }}\n    - {{ action: Deny, protocol: TCP, destination: {{ ports: [{}] }} }}\n    - {{ action: Deny, protocol: UDP, destination: {{ ports: [{}] }} }}\n    - {{ action: Deny, protocol: TCP, source: {{ nets: [172.16.{}.0/24] }} }}\n---\n",
+            j / 256 % 256,
+            j % 256,
+            10000 + j % 50000,
+            10000 + j % 50000,
+            j % 256
+        );
+    }
+    out.push_str("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: allow-client }\nspec:\n  order: 100000\n  selector: app == 'server'\n  ingress:\n    - { action: Allow, protocol: TCP, source: { selector: app == 'client' }, destination: { ports: [5201] } }\n");
+    std::fs::write(dir.join("policies.yaml"), out).unwrap();
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn measure(dir: &Path, backend: Backend) {
+fn measure(dir: &Path, backend: Backend, check: bool) {
     let paths = vec![dir.to_path_buf()];
     let t = Instant::now();
     let bundle = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
@@ -81,7 +105,8 @@ fn measure(dir: &Path, backend: Backend) {
         text.lines().count()
     );
     println!("load {load:.1} ms, compile {comp:.1} ms, render {render:.1} ms");
-    let mut applier = Applier::new(backend);
+    println!("check first: {check}");
+    let mut applier = Applier::new(backend).check_first(check);
     let _ = applier.flush();
     let r = applier.apply(&ir).unwrap_or_else(|e| panic!("{e}"));
     println!(
@@ -123,15 +148,20 @@ fn measure(dir: &Path, backend: Backend) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND | apply BACKEND FILES...";
+    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--no-check] | apply BACKEND FILES...";
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 5 => gen(
             Path::new(&args[2]),
             args[3].parse().expect(usage),
             args[4].parse().expect(usage),
         ),
-        Some("measure") if args.len() == 4 => {
-            measure(Path::new(&args[2]), args[3].parse().expect(usage))
+        Some("gen-chain") if args.len() == 4 => {
+            gen_chain(Path::new(&args[2]), args[3].parse().expect(usage))
+        }
+        Some("dump") if args.len() == 4 => dump(Path::new(&args[2]), Path::new(&args[3])),
+        Some("measure") if args.len() == 4 || args.len() == 5 => {
+            let check = args.get(4).map(String::as_str) != Some("--no-check");
+            measure(Path::new(&args[2]), args[3].parse().expect(usage), check)
         }
         Some("apply") if args.len() >= 4 => {
             let backend: Backend = args[2].parse().expect(usage);
@@ -153,4 +183,29 @@ fn main() {
             std::process::exit(2);
         }
     }
+}
+
+/// Writes the full and the one-change transactions for manual timing (`nft -c -f`).
+#[allow(dead_code)]
+fn dump(dir: &Path, out: &Path) {
+    let paths = vec![dir.to_path_buf()];
+    let b = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let a = acl::render::nft::render(&compile(&b, &CompileOptions::default()));
+    let file = dir.join("policies-7.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replacen(
+        "ports: [1007, \"9000:9100\"]",
+        "ports: [1007, 1443, \"9000:9100\"]",
+        1,
+    );
+    std::fs::write(&file, &changed).unwrap();
+    let b2 = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    std::fs::write(&file, &text).unwrap();
+    let n = acl::render::nft::render(&compile(&b2, &CompileOptions::default()));
+    std::fs::write(out.join("full.nft"), acl::render::nft::full_transaction(&a)).unwrap();
+    std::fs::write(
+        out.join("diff.nft"),
+        acl::render::nft::diff_transaction(&a, &n).unwrap(),
+    )
+    .unwrap();
 }

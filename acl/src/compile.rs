@@ -205,20 +205,19 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
 }
 
 impl Compiler<'_> {
-    fn ns_labels(&self, ns: &str) -> Labels {
-        self.namespaces
-            .get(ns)
-            .cloned()
-            .unwrap_or_else(|| Namespace::implicit(ns).effective_labels())
-    }
-
     /// Does a namespace selector select this endpoint's namespace?
     fn ns_selects(&self, sel: &Selector, ep: &Ep<'_>) -> bool {
         match ep.namespace {
-            Some(ns) => sel.matches(Target {
-                labels: &self.ns_labels(ns),
-                global: false,
-            }),
+            Some(ns) => match self.namespaces.get(ns) {
+                Some(labels) => sel.matches(Target {
+                    labels,
+                    global: false,
+                }),
+                None => sel.matches(Target {
+                    labels: &Namespace::implicit(ns).effective_labels(),
+                    global: false,
+                }),
+            },
             None => {
                 sel.mentions_global()
                     && sel.matches(Target {
@@ -269,27 +268,43 @@ impl Compiler<'_> {
         ips
     }
 
-    fn addr_set(&mut self, family: Family, nets: Vec<IpNet>, origin: String, key: &str) -> String {
+    fn set_name(family: Family, selector: bool, key: &str) -> String {
         let tag = match family {
             Family::V4 => '4',
             Family::V6 => '6',
         };
-        let kind = if origin.starts_with("selector") {
-            's'
-        } else {
-            'n'
-        };
-        let name = format!("{kind}{tag}-{}", short_hash(key));
-        let nets: Vec<IpNet> = nets
-            .into_iter()
-            .filter(|n| Family::of(n) == family)
-            .collect();
-        let nets = IpNet::aggregate(&nets);
-        self.addr_sets.entry(name.clone()).or_insert(AddrSet {
-            family,
-            nets,
-            origin,
-        });
+        format!(
+            "{}{tag}-{}",
+            if selector { 's' } else { 'n' },
+            short_hash(key)
+        )
+    }
+
+    /// Names the set for `key`, computing its members only the first time.
+    fn addr_set(
+        &mut self,
+        family: Family,
+        selector: bool,
+        key: &str,
+        members: impl FnOnce(&Self) -> (Vec<IpNet>, String),
+    ) -> String {
+        let name = Self::set_name(family, selector, key);
+        if !self.addr_sets.contains_key(&name) {
+            let (nets, origin) = members(self);
+            let nets: Vec<IpNet> = nets
+                .into_iter()
+                .filter(|n| Family::of(n) == family)
+                .collect();
+            let nets = IpNet::aggregate(&nets);
+            self.addr_sets.insert(
+                name.clone(),
+                AddrSet {
+                    family,
+                    nets,
+                    origin,
+                },
+            );
+        }
         name
     }
 
@@ -319,7 +334,7 @@ impl Compiler<'_> {
         };
         if !e.nets.is_empty() {
             let k = nets_key(&e.nets);
-            let set = self.addr_set(f, e.nets.clone(), format!("nets {k}"), &k);
+            let set = self.addr_set(f, false, &k, |_| (e.nets.clone(), format!("nets {k}")));
             out.push(Match::Addr {
                 side,
                 set,
@@ -334,7 +349,7 @@ impl Compiler<'_> {
             .collect();
         if !fam_not.is_empty() {
             let k = nets_key(&fam_not);
-            let set = self.addr_set(f, fam_not, format!("nets {k}"), &k);
+            let set = self.addr_set(f, false, &k, |_| (fam_not.clone(), format!("nets {k}")));
             out.push(Match::Addr {
                 side,
                 set,
@@ -352,12 +367,13 @@ impl Compiler<'_> {
                 "{scope}|{sel}|{}",
                 nss.map(ToString::to_string).unwrap_or_default()
             );
-            let origin = match nss {
-                Some(n) => format!("selector {sel} in namespaces {n}"),
-                None => format!("selector {sel} ({scope})"),
-            };
-            let ips = self.select(p, &sel, nss);
-            let set = self.addr_set(f, ips, origin, &key);
+            let set = self.addr_set(f, true, &key, |c| {
+                let origin = match nss {
+                    Some(n) => format!("selector {sel} in namespaces {n}"),
+                    None => format!("selector {sel} ({scope})"),
+                };
+                (c.select(p, &sel, nss), origin)
+            });
             out.push(Match::Addr {
                 side,
                 set,
@@ -366,8 +382,9 @@ impl Compiler<'_> {
         }
         if let Some(ns) = &e.not_selector {
             let key = format!("{scope}|{ns}|");
-            let ips = self.select(p, ns, None);
-            let set = self.addr_set(f, ips, format!("selector {ns} ({scope})"), &key);
+            let set = self.addr_set(f, true, &key, |c| {
+                (c.select(p, ns, None), format!("selector {ns} ({scope})"))
+            });
             out.push(Match::Addr {
                 side,
                 set,

@@ -231,3 +231,9 @@ pub fn fnv64(s: &str) -> u64 {
 pub fn short_hash(s: &str) -> String {
     format!("{:016x}", fnv64(s))[..12].to_string()
 }
+
+/// A short hash naming a policy list (endpoints with equal lists share a chain).
+pub fn list_hash(list: &[PolicyKey]) -> String {
+    let text: Vec<String> = list.iter().map(|(p, d)| format!("{p}|{d}")).collect();
+    short_hash(&text.join(","))
+}

@@ -76,7 +76,11 @@ fn family_text(
     Some(out)
 }
 
-pub(super) fn apply(prev: Option<&IptRuleset>, next: &IptRuleset) -> Result<ApplyMode, ApplyError> {
+pub(super) fn apply(
+    prev: Option<&IptRuleset>,
+    next: &IptRuleset,
+    check: bool,
+) -> Result<ApplyMode, ApplyError> {
     if prev == Some(next) {
         return Ok(ApplyMode::Unchanged);
     }
@@ -142,7 +146,7 @@ pub(super) fn apply(prev: Option<&IptRuleset>, next: &IptRuleset) -> Result<Appl
             texts.push((*restore, t));
         }
     }
-    for (restore, t) in &texts {
+    for (restore, t) in texts.iter().filter(|_| check) {
         if let Err(e) = run(restore, &["-w", "5", "--noflush", "--test"], Some(t)) {
             cleanup(&swaps, &created);
             return Err(e);

@@ -73,6 +73,7 @@ enum Applied {
 pub struct Applier {
     backend: Backend,
     last: Option<Applied>,
+    check_first: bool,
 }
 
 impl Applier {
@@ -81,7 +82,16 @@ impl Applier {
         Applier {
             backend,
             last: None,
+            check_first: true,
         }
+    }
+
+    /// Whether every transaction is first dry-run (`nft -c`, `iptables-restore --test`);
+    /// on by default. Without it the commit is still all-or-nothing (the kernel applies a
+    /// batch atomically), only the separate validation pass is skipped.
+    pub fn check_first(mut self, on: bool) -> Applier {
+        self.check_first = on;
+        self
     }
 
     /// The backend.
@@ -100,7 +110,7 @@ impl Applier {
                     Some(Applied::Nft(p)) => Some(p),
                     _ => None,
                 };
-                let mode = nft::apply(prev, &next)?;
+                let mode = nft::apply(prev, &next, self.check_first)?;
                 let (r, s) = crate::render::nft::counts(&next);
                 self.last = Some(Applied::Nft(next));
                 (mode, r, s)
@@ -111,7 +121,7 @@ impl Applier {
                     Some(Applied::Ipt(p)) => Some(p),
                     _ => None,
                 };
-                let mode = iptables::apply(prev, &next)?;
+                let mode = iptables::apply(prev, &next, self.check_first)?;
                 let (r, s) = crate::render::iptables::counts(&next);
                 self.last = Some(Applied::Ipt(next));
                 (mode, r, s)

@@ -3,8 +3,10 @@
 use super::{run, ApplyError, ApplyMode};
 use crate::render::nft::{diff_transaction, full_transaction, NftRuleset, TABLE};
 
-fn transact(script: &str) -> Result<(), ApplyError> {
-    run("nft", &["-c", "-f", "-"], Some(script))?;
+fn transact(script: &str, check: bool) -> Result<(), ApplyError> {
+    if check {
+        run("nft", &["-c", "-f", "-"], Some(script))?;
+    }
     run("nft", &["-f", "-"], Some(script))?;
     Ok(())
 }
@@ -12,13 +14,17 @@ fn transact(script: &str) -> Result<(), ApplyError> {
 /// Turns the kernel's tern table from `prev` (what this process applied last) into
 /// `next`. When the incremental transaction is refused (the table was changed or removed
 /// behind tern's back), falls back to a full replacement.
-pub(super) fn apply(prev: Option<&NftRuleset>, next: &NftRuleset) -> Result<ApplyMode, ApplyError> {
+pub(super) fn apply(
+    prev: Option<&NftRuleset>,
+    next: &NftRuleset,
+    check: bool,
+) -> Result<ApplyMode, ApplyError> {
     if let Some(p) = prev {
         if p == next {
             return Ok(ApplyMode::Unchanged);
         }
         if let Some(script) = diff_transaction(p, next) {
-            match transact(&script) {
+            match transact(&script, check) {
                 Ok(()) => return Ok(ApplyMode::Incremental),
                 Err(e) => {
                     tracing::warn!(error = %e, "incremental nft transaction refused; replacing the table")
@@ -26,7 +32,7 @@ pub(super) fn apply(prev: Option<&NftRuleset>, next: &NftRuleset) -> Result<Appl
             }
         }
     }
-    transact(&full_transaction(next))?;
+    transact(&full_transaction(next), check)?;
     Ok(ApplyMode::Full)
 }
 

@@ -56,14 +56,15 @@ pub fn policy_chain(policy: &str, dir: Direction) -> String {
     format!("{PREFIX}{d}-{}", short_hash(policy))
 }
 
-fn endpoint_chain(kind: EndpointKind, dir: Direction, iface: &str) -> String {
+/// Endpoints with the same policy list share one chain, named after the list.
+fn endpoint_chain(kind: EndpointKind, dir: Direction, list: &[crate::ir::PolicyKey]) -> String {
     let k = match (kind, dir) {
         (EndpointKind::Workload, Direction::Egress) => "fw",
         (EndpointKind::Workload, Direction::Ingress) => "tw",
         (EndpointKind::Host, Direction::Ingress) => "fh",
         (EndpointKind::Host, Direction::Egress) => "th",
     };
-    format!("{PREFIX}{k}-{iface}")
+    format!("{PREFIX}{k}-{}", crate::ir::list_hash(list))
 }
 
 fn comment(text: &str) -> String {
@@ -290,7 +291,7 @@ pub fn render(ir: &Ir) -> IptRuleset {
                 (Direction::Egress, &ep.egress),
             ] {
                 let Some(list) = list else { continue };
-                let name = endpoint_chain(ep.kind, dir, &ep.interface);
+                let name = endpoint_chain(ep.kind, dir, list);
                 let mut rules = vec![clear.clone()];
                 if ep.kind == EndpointKind::Host {
                     rules.extend(failsafe_specs(if dir == Direction::Ingress {
@@ -318,7 +319,7 @@ pub fn render(ir: &Ir) -> IptRuleset {
                 }
                 rules.push(format!(
                     "{} -j DROP",
-                    comment(&format!("default deny {dir} {}", ep.endpoint))
+                    comment(&format!("default deny {dir}"))
                 ));
                 chains.insert(name.clone(), rules);
                 let (order, flag) = match (ep.kind, dir) {

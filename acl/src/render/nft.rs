@@ -56,8 +56,9 @@ fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
     }
 }
 
-fn endpoint_chain(kind: EndpointKind, dir: Direction, iface: &str) -> String {
-    format!("{}/{iface}", map_name(kind, dir))
+/// Endpoints with the same policy list share one chain, named after the list.
+fn endpoint_chain(kind: EndpointKind, dir: Direction, list: &[crate::ir::PolicyKey]) -> String {
+    format!("{}/{}", map_name(kind, dir), crate::ir::list_hash(list))
 }
 
 fn proto(p: Protocol) -> String {
@@ -253,7 +254,7 @@ pub fn render(ir: &Ir) -> NftRuleset {
             (Direction::Egress, &ep.egress),
         ] {
             let Some(list) = list else { continue };
-            let name = endpoint_chain(ep.kind, dir, &ep.interface);
+            let name = endpoint_chain(ep.kind, dir, list);
             let mut rules = vec![clear.clone()];
             if ep.kind == EndpointKind::Host {
                 let fs = if dir == Direction::Ingress {
@@ -278,7 +279,7 @@ pub fn render(ir: &Ir) -> NftRuleset {
             }
             rules.push(format!(
                 "drop comment {}",
-                quote(&format!("default deny {dir} {}", ep.endpoint))
+                quote(&format!("default deny {dir}"))
             ));
             rs.chains
                 .insert(name.clone(), NftChain { hook: None, rules });
