@@ -346,7 +346,6 @@ impl Sim {
     }
 
     /// Adds a RIB to every node and a RIB peer for every session.
-    #[allow(dead_code)] // used by the mesh test
     pub fn with_ribs(&mut self, asn: impl Fn(usize) -> u32) {
         for i in 0..self.nodes.len() {
             let mut rib = Rib::new(crate::rib::LocalSettings {
