@@ -1,0 +1,164 @@
+//! Full-table ingest through the driver over real TCP in a lab namespace: a raw feeder
+//! (pre-encoded UPDATEs, ~30 prefixes each, 5,000 attribute sets) sends N IPv4 /24s;
+//! the test checks every prefix arrives and prints the time from Established until the
+//! Loc-RIB holds them all. The default run uses 100,000 prefixes; the ignored variant
+//! uses 1,000,000 (`cargo test --release -p bgp --test speaker_ingest -- --ignored
+//! --nocapture`). Timing is reported, never asserted.
+
+mod speaker_common;
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use bgp::rib::RouteAction;
+use bgp::speaker::Speaker;
+use bgp::wire::codec::{decode_message, encode_message};
+use bgp::wire::{
+    AddressFamily, AsPath, Capability, DecodeContext, EncodeContext, Message, Nlri, Open, Origin,
+    PathAttributes, Update,
+};
+use bytes::BytesMut;
+use ipnet::{IpNet, Ipv4Net};
+use speaker_common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const FEEDER_AS: u32 = 65002;
+const PER_UPDATE: usize = 30;
+const ATTR_SETS: usize = 5000;
+
+/// The feeder's whole table as one byte stream of UPDATEs.
+fn table(n: usize) -> Vec<u8> {
+    let ctx = EncodeContext {
+        four_octet_as: true,
+        ..EncodeContext::default()
+    };
+    let mut out = BytesMut::with_capacity(n * 6);
+    let mut i = 0usize;
+    let mut set = 0usize;
+    while i < n {
+        let count = PER_UPDATE.min(n - i);
+        let nlri = (i..i + count)
+            .map(|k| {
+                // 1.0.0.0/24, 1.0.1.0/24, … : unique /24s.
+                let base = (1u32 << 24) + ((k as u32) << 8);
+                Nlri::new(IpNet::V4(
+                    Ipv4Net::new(Ipv4Addr::from(base), 24).expect("/24"),
+                ))
+            })
+            .collect();
+        let attributes = PathAttributes {
+            origin: Some(Origin::Igp),
+            as_path: Some(AsPath::sequence(vec![
+                FEEDER_AS,
+                100 + (set % ATTR_SETS) as u32,
+            ])),
+            next_hop: Some(Ipv4Addr::new(10, 0, 0, 2)),
+            ..PathAttributes::default()
+        };
+        let u = Update {
+            attributes,
+            nlri,
+            ..Update::default()
+        };
+        encode_message(&Message::Update(u), &ctx, &mut out).expect("encode");
+        i += count;
+        set += 1;
+    }
+    out.to_vec()
+}
+
+fn ingest(n: usize) {
+    let (_lab, ns) = lab_with_loopback("spk-ingest", &["10.0.0.1/32", "10.0.0.2/32"]);
+    let bytes = table(n);
+    in_netns(&ns, || async move {
+        let mut p = passive(peer("10.0.0.2", FEEDER_AS, "10.0.0.1"));
+        p.hold_time = Duration::from_secs(90);
+        let (h, mut changes) = Speaker::start(speaker(65001, "10.0.0.1", p, &[]))
+            .await
+            .expect("speaker");
+        let counted = tokio::spawn(async move {
+            let (mut installs, mut withdraws) = (0usize, 0usize);
+            while let Some(c) = changes.recv().await {
+                match c.action {
+                    RouteAction::Install(_) => installs += 1,
+                    RouteAction::Withdraw => withdraws += 1,
+                    RouteAction::Replace(_) => {}
+                }
+            }
+            (installs, withdraws)
+        });
+
+        // The feeder: OPEN, wait for the speaker's OPEN, KEEPALIVE, then the table.
+        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+        sock.bind("10.0.0.2:0".parse().expect("addr"))
+            .expect("bind");
+        let s = sock
+            .connect("10.0.0.1:179".parse().expect("addr"))
+            .await
+            .expect("connect");
+        let (mut rd, mut wr) = s.into_split();
+        let open = Open::new(
+            FEEDER_AS,
+            90,
+            Ipv4Addr::new(10, 0, 0, 2),
+            vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)],
+        );
+        let mut hello = BytesMut::new();
+        encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
+        encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
+        wr.write_all(&hello).await.expect("write open");
+        let mut buf = BytesMut::new();
+        loop {
+            if let Ok((Message::Open(_), _)) = decode_message(&buf, &DecodeContext::default()) {
+                break;
+            }
+            assert!(
+                rd.read_buf(&mut buf).await.expect("read") > 0,
+                "speaker closed"
+            );
+        }
+        // Drain whatever the speaker sends from now on (KEEPALIVEs, End-of-RIB).
+        let drain = tokio::spawn(async move {
+            let mut sink = vec![0u8; 65536];
+            while rd.read(&mut sink).await.map(|k| k > 0).unwrap_or(false) {}
+        });
+        established(&h, "feeder session established").await;
+        let start = Instant::now();
+        wr.write_all(&bytes).await.expect("write table");
+        let sent = start.elapsed();
+        wait_for(
+            Duration::from_secs(300),
+            "all prefixes in the Loc-RIB",
+            || async { (h.rib_size().await.0 >= n).then_some(()) },
+        )
+        .await;
+        let took = start.elapsed();
+        let (prefixes, paths) = h.rib_size().await;
+        assert_eq!((prefixes, paths), (n, n));
+        let st = the_peer(&h).await;
+        assert_eq!(st.prefixes_received, n as u64);
+        assert_eq!(st.updates_in as usize, n.div_ceil(PER_UPDATE));
+        println!(
+            "ingest: {n} prefixes in {} UPDATEs ({} KiB) — written in {sent:?}, in the Loc-RIB after {took:?} ({:.0} prefixes/s)",
+            st.updates_in,
+            bytes.len() / 1024,
+            n as f64 / took.as_secs_f64()
+        );
+        h.shutdown().await;
+        drop(wr);
+        let _ = drain.await;
+        // One Install per prefix, and one Withdraw each when the session ended.
+        assert_eq!(counted.await.expect("counter"), (n, n));
+    });
+}
+
+#[test]
+fn ingest_100k_prefixes() {
+    ingest(100_000);
+}
+
+#[test]
+#[ignore = "1M prefixes: run with --release -- --ignored --nocapture"]
+fn ingest_1m_prefixes() {
+    ingest(1_000_000);
+}
