@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use super::{run, ApplyError, ApplyMode};
+use super::{ApplyError, ApplyMode, Exec};
 use crate::render::iptables::{Chains, IptRuleset, BASE_CHAINS, PREFIX};
 
 const TMP: &str = "-t";
@@ -17,8 +17,8 @@ const TOOLS: [(&str, &str); 2] = [
     ("ip6tables-restore", "ip6tables"),
 ];
 
-fn kernel_sets() -> Result<BTreeSet<String>, ApplyError> {
-    let out = run("ipset", &["list", "-n"], None)?;
+fn kernel_sets(ex: &Exec) -> Result<BTreeSet<String>, ApplyError> {
+    let out = ex.run("ipset", &["list", "-n"], None)?;
     Ok(out
         .lines()
         .filter(|l| l.starts_with(PREFIX))
@@ -26,8 +26,8 @@ fn kernel_sets() -> Result<BTreeSet<String>, ApplyError> {
         .collect())
 }
 
-fn kernel_chains(tool: &str) -> Result<BTreeSet<String>, ApplyError> {
-    let out = run(&format!("{tool}-save"), &["-t", "filter"], None)?;
+fn kernel_chains(ex: &Exec, tool: &str) -> Result<BTreeSet<String>, ApplyError> {
+    let out = ex.run(&format!("{tool}-save"), &["-t", "filter"], None)?;
     Ok(out
         .lines()
         .filter_map(|l| l.strip_prefix(':'))
@@ -77,6 +77,7 @@ fn family_text(
 }
 
 pub(super) fn apply(
+    ex: &Exec,
     prev: Option<&IptRuleset>,
     next: &IptRuleset,
     check: bool,
@@ -88,7 +89,7 @@ pub(super) fn apply(
     // Sets that exist in the kernel now.
     let existing: BTreeSet<String> = match prev {
         Some(p) => p.ipsets.keys().cloned().collect(),
-        None => kernel_sets()?,
+        None => kernel_sets(ex)?,
     };
     // 1. Sets: new ones created and filled; changed ones filled under a temporary name.
     let mut script = String::new();
@@ -115,11 +116,11 @@ pub(super) fn apply(
     }
     let cleanup = |swaps: &[(String, String)], created: &[String]| {
         for name in swaps.iter().map(|(t, _)| t).chain(created) {
-            let _ = run("ipset", &["destroy", name], None);
+            let _ = ex.run("ipset", &["destroy", name], None);
         }
     };
     if !script.is_empty() {
-        if let Err(e) = run("ipset", &["restore"], Some(&script)) {
+        if let Err(e) = ex.run("ipset", &["restore"], Some(&script)) {
             cleanup(&swaps, &created);
             return Err(e);
         }
@@ -132,11 +133,11 @@ pub(super) fn apply(
             _ => (prev.map(|p| &p.v6), &next.v6),
         };
         let (stale, jumps) = if full {
-            let stale = kernel_chains(tool)?;
+            let stale = kernel_chains(ex, tool)?;
             let jumps: Vec<(&str, &str)> = BASE_CHAINS
                 .iter()
                 .copied()
-                .filter(|(b, c)| run(tool, &["-w", "5", "-C", b, "-j", c], None).is_err())
+                .filter(|(b, c)| ex.run(tool, &["-w", "5", "-C", b, "-j", c], None).is_err())
                 .collect();
             (stale, jumps)
         } else {
@@ -147,13 +148,13 @@ pub(super) fn apply(
         }
     }
     for (restore, t) in texts.iter().filter(|_| check) {
-        if let Err(e) = run(restore, &["-w", "5", "--noflush", "--test"], Some(t)) {
+        if let Err(e) = ex.run(restore, &["-w", "5", "--noflush", "--test"], Some(t)) {
             cleanup(&swaps, &created);
             return Err(e);
         }
     }
     for (restore, t) in &texts {
-        if let Err(e) = run(restore, &["-w", "5", "--noflush"], Some(t)) {
+        if let Err(e) = ex.run(restore, &["-w", "5", "--noflush"], Some(t)) {
             cleanup(&swaps, &created);
             return Err(e);
         }
@@ -168,7 +169,7 @@ pub(super) fn apply(
         let _ = writeln!(post, "destroy {name}");
     }
     if !post.is_empty() {
-        run("ipset", &["restore"], Some(&post))?;
+        ex.run("ipset", &["restore"], Some(&post))?;
     }
     Ok(if full {
         ApplyMode::Full
@@ -178,17 +179,20 @@ pub(super) fn apply(
 }
 
 /// Removes the jumps, every `tern-` chain in both families and every `tern-` ipset.
-pub(super) fn flush() -> Result<(), ApplyError> {
+pub(super) fn flush(ex: &Exec) -> Result<(), ApplyError> {
     for (restore, tool) in TOOLS {
         for (builtin, chain) in BASE_CHAINS {
             // Bounded: at most a few duplicate jumps could exist.
             for _ in 0..8 {
-                if run(tool, &["-w", "5", "-D", builtin, "-j", chain], None).is_err() {
+                if ex
+                    .run(tool, &["-w", "5", "-D", builtin, "-j", chain], None)
+                    .is_err()
+                {
                     break;
                 }
             }
         }
-        let chains = kernel_chains(tool)?;
+        let chains = kernel_chains(ex, tool)?;
         if chains.is_empty() {
             continue;
         }
@@ -200,12 +204,12 @@ pub(super) fn flush() -> Result<(), ApplyError> {
             let _ = writeln!(t, "-X {c}");
         }
         t.push_str("COMMIT\n");
-        run(restore, &["-w", "5", "--noflush"], Some(&t))?;
+        ex.run(restore, &["-w", "5", "--noflush"], Some(&t))?;
     }
-    let sets = kernel_sets()?;
+    let sets = kernel_sets(ex)?;
     if !sets.is_empty() {
         let script: String = sets.iter().map(|s| format!("destroy {s}\n")).collect();
-        run("ipset", &["restore"], Some(&script))?;
+        ex.run("ipset", &["restore"], Some(&script))?;
     }
     Ok(())
 }

@@ -72,6 +72,7 @@ enum Applied {
 #[derive(Debug)]
 pub struct Applier {
     backend: Backend,
+    exec: Exec,
     last: Option<Applied>,
     check_first: bool,
 }
@@ -81,6 +82,7 @@ impl Applier {
     pub fn new(backend: Backend) -> Applier {
         Applier {
             backend,
+            exec: Exec::default(),
             last: None,
             check_first: true,
         }
@@ -91,6 +93,15 @@ impl Applier {
     /// batch atomically), only the separate validation pass is skipped.
     pub fn check_first(mut self, on: bool) -> Applier {
         self.check_first = on;
+        self
+    }
+
+    /// Runs every tool inside the named network namespace (`ip netns exec NS …`), for
+    /// tests and tools that manage a namespace other than their own.
+    pub fn in_netns(mut self, netns: &str) -> Applier {
+        self.exec = Exec {
+            netns: Some(netns.to_string()),
+        };
         self
     }
 
@@ -110,7 +121,7 @@ impl Applier {
                     Some(Applied::Nft(p)) => Some(p),
                     _ => None,
                 };
-                let mode = nft::apply(prev, &next, self.check_first)?;
+                let mode = nft::apply(&self.exec, prev, &next, self.check_first)?;
                 let (r, s) = crate::render::nft::counts(&next);
                 self.last = Some(Applied::Nft(next));
                 (mode, r, s)
@@ -121,7 +132,7 @@ impl Applier {
                     Some(Applied::Ipt(p)) => Some(p),
                     _ => None,
                 };
-                let mode = iptables::apply(prev, &next, self.check_first)?;
+                let mode = iptables::apply(&self.exec, prev, &next, self.check_first)?;
                 let (r, s) = crate::render::iptables::counts(&next);
                 self.last = Some(Applied::Ipt(next));
                 (mode, r, s)
@@ -137,7 +148,10 @@ impl Applier {
 
     /// Removes every rule, chain and set tern owns (other tables and chains untouched).
     pub fn flush(&mut self) -> Result<(), ApplyError> {
-        flush(self.backend)?;
+        match self.backend {
+            Backend::Nftables => nft::flush(&self.exec)?,
+            Backend::Iptables => iptables::flush(&self.exec)?,
+        }
         self.last = None;
         Ok(())
     }
@@ -147,13 +161,38 @@ impl Applier {
 /// jumps and the `tern-` ipsets.
 pub fn flush(backend: Backend) -> Result<(), ApplyError> {
     match backend {
-        Backend::Nftables => nft::flush(),
-        Backend::Iptables => iptables::flush(),
+        Backend::Nftables => nft::flush(&Exec::default()),
+        Backend::Iptables => iptables::flush(&Exec::default()),
+    }
+}
+
+/// Where tools run: this process's network namespace, or a named one.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Exec {
+    netns: Option<String>,
+}
+
+impl Exec {
+    /// Runs `cmd args` with `input` on stdin; stdout on success.
+    pub(crate) fn run(
+        &self,
+        cmd: &str,
+        args: &[&str],
+        input: Option<&str>,
+    ) -> Result<String, ApplyError> {
+        match &self.netns {
+            Some(ns) => {
+                let mut full = vec!["netns", "exec", ns.as_str(), cmd];
+                full.extend_from_slice(args);
+                run("ip", &full, input)
+            }
+            None => run(cmd, args, input),
+        }
     }
 }
 
 /// Runs `cmd args` with `input` on stdin; stdout on success.
-pub(crate) fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String, ApplyError> {
+fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String, ApplyError> {
     let name = format!("{cmd} {}", args.join(" "));
     let mut child = Command::new(cmd)
         .args(args)

@@ -1,13 +1,13 @@
 //! nftables apply: check, then one atomic `nft -f -` transaction.
 
-use super::{run, ApplyError, ApplyMode};
+use super::{ApplyError, ApplyMode, Exec};
 use crate::render::nft::{diff_transaction, full_transaction, NftRuleset, TABLE};
 
-fn transact(script: &str, check: bool) -> Result<(), ApplyError> {
+fn transact(ex: &Exec, script: &str, check: bool) -> Result<(), ApplyError> {
     if check {
-        run("nft", &["-c", "-f", "-"], Some(script))?;
+        ex.run("nft", &["-c", "-f", "-"], Some(script))?;
     }
-    run("nft", &["-f", "-"], Some(script))?;
+    ex.run("nft", &["-f", "-"], Some(script))?;
     Ok(())
 }
 
@@ -15,6 +15,7 @@ fn transact(script: &str, check: bool) -> Result<(), ApplyError> {
 /// `next`. When the incremental transaction is refused (the table was changed or removed
 /// behind tern's back), falls back to a full replacement.
 pub(super) fn apply(
+    ex: &Exec,
     prev: Option<&NftRuleset>,
     next: &NftRuleset,
     check: bool,
@@ -24,7 +25,7 @@ pub(super) fn apply(
             return Ok(ApplyMode::Unchanged);
         }
         if let Some(script) = diff_transaction(p, next) {
-            match transact(&script, check) {
+            match transact(ex, &script, check) {
                 Ok(()) => return Ok(ApplyMode::Incremental),
                 Err(e) => {
                     tracing::warn!(error = %e, "incremental nft transaction refused; replacing the table")
@@ -32,13 +33,13 @@ pub(super) fn apply(
             }
         }
     }
-    transact(&full_transaction(next), check)?;
+    transact(ex, &full_transaction(next), check)?;
     Ok(ApplyMode::Full)
 }
 
 /// Deletes `table inet tern` if it exists.
-pub(super) fn flush() -> Result<(), ApplyError> {
-    run(
+pub(super) fn flush(ex: &Exec) -> Result<(), ApplyError> {
+    ex.run(
         "nft",
         &["-f", "-"],
         Some(&format!("table {TABLE}\ndelete table {TABLE}\n")),
