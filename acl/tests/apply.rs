@@ -138,9 +138,11 @@ fn refused_apply_leaves_rules_in_force() {
     for backend in [Backend::Nftables, Backend::Iptables] {
         let mut ap = Applier::new(backend).in_netns(x.name());
         ap.apply(&a).unwrap();
-        let before = (backend == Backend::Nftables)
-            .then(|| nft_state(&x))
-            .unwrap_or_default();
+        let before = if backend == Backend::Nftables {
+            nft_state(&x)
+        } else {
+            String::new()
+        };
         let before_ipt = ipt_state(&x);
         let err = ap.apply(&broken(&b)).unwrap_err();
         assert!(err.to_string().contains("failed"), "{err}");
