@@ -265,6 +265,9 @@ async fn run(
     let mut last_push = Instant::now();
     let mut evbuf: Vec<RouteEvent> = Vec::new();
     loop {
+        // Let the runtime poll the I/O driver: with commands always ready the loop would
+        // otherwise never park, and the event socket's readiness would never be seen.
+        tokio::task::yield_now().await;
         let overrun_due = overrun_since.map(|t| (last_push + QUIET).min(t + MAX_DEFER));
         let due = [soon, overrun_due].into_iter().flatten().min();
         // Unbiased: a steady stream of commands must not starve the route events.
@@ -290,11 +293,14 @@ async fn run(
             ready = async { match events.as_mut() { Some(e) => e.readable_mut().await, None => std::future::pending().await } } => {
                 let Ok(mut guard) = ready else { continue };
                 evbuf.clear();
-                match guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS) {
+                let rr = guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS);
+                match rr {
                     Ok(EventRead::Drained) => guard.clear_ready(),
                     Ok(EventRead::More) => {}
-                    Ok(EventRead::Overrun) => {
-                        guard.clear_ready();
+                    Ok(EventRead::Overrun { drained }) => {
+                        if drained {
+                            guard.clear_ready();
+                        }
                         Counters::add(&counters.event_overruns, 1);
                         tracing::debug!("route event overrun; full resync when changes pause");
                         overrun_since.get_or_insert_with(Instant::now);

@@ -61,8 +61,13 @@ pub enum EventRead {
     Drained,
     /// Stopped after the requested maximum; call again.
     More,
-    /// The kernel dropped events (ENOBUFS): only a full reconcile is safe now.
-    Overrun,
+    /// The kernel dropped events (ENOBUFS): only a full reconcile is safe now. The events
+    /// still queued were read and discarded (the reconcile covers them); `drained` says
+    /// whether the socket is empty.
+    Overrun {
+        /// Nothing more to read for now.
+        drained: bool,
+    },
 }
 
 /// The kernel FIB of one network namespace, seen through tern's table and protocol.
@@ -471,16 +476,22 @@ impl EventSocket {
     ) -> Result<EventRead, TableError> {
         let mut unknown_ifindex = false;
         let mut n = 0;
-        let mut result = EventRead::More;
+        let mut drained = false;
+        let mut overrun = false;
         while n < max {
             self.buf.clear();
             match self.sock.recv(&mut self.buf, libc::MSG_DONTWAIT) {
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    result = EventRead::Drained;
+                    drained = true;
                     break;
                 }
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => return Ok(EventRead::Overrun),
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // Events were lost; what is queued is now only worth discarding.
+                    overrun = true;
+                    out.clear();
+                    continue;
+                }
                 Err(e) => {
                     return Err(TableError::Io {
                         what: "recv events",
@@ -491,6 +502,9 @@ impl EventSocket {
             for m in codec::messages(&self.buf) {
                 let m = m?;
                 n += 1;
+                if overrun {
+                    continue;
+                }
                 let new = match m.ty {
                     codec::RTM_NEWROUTE => true,
                     codec::RTM_DELROUTE => false,
@@ -512,6 +526,11 @@ impl EventSocket {
                 }
             }
         }
+        let result = match (overrun, drained) {
+            (true, d) => EventRead::Overrun { drained: d },
+            (false, true) => EventRead::Drained,
+            (false, false) => EventRead::More,
+        };
         if unknown_ifindex {
             // A new interface: learn its name for the next events and dumps.
             table.refresh_links()?;
