@@ -284,6 +284,19 @@ pub fn render(ir: &Ir) -> IptRuleset {
             "-m conntrack --ctstate INVALID -j DROP".to_string(),
         ];
         let (mut fwd, mut inp, mut out) = (ct.clone(), ct.clone(), ct);
+        if fam == Family::V6 {
+            // IPv6 neighbour and router discovery is never policed (as Calico).
+            for t in [
+                "router-solicitation",
+                "router-advertisement",
+                "neighbour-solicitation",
+                "neighbour-advertisement",
+            ] {
+                let r = format!("-p ipv6-icmp -m icmp6 --icmpv6-type {t} -j ACCEPT");
+                inp.push(r.clone());
+                out.push(r);
+            }
+        }
         let mut dispatch: BTreeMap<(u8, &str), Vec<String>> = BTreeMap::new();
         for ep in &ir.endpoints {
             for (dir, list) in [

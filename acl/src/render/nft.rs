@@ -319,14 +319,24 @@ pub fn render(ir: &Ir) -> NftRuleset {
     );
     rs.chains.insert(
         "input".into(),
-        base("input", &["iifname vmap @from-wl", "iifname vmap @host-in"]),
+        base(
+            "input",
+            &[NDP, "iifname vmap @from-wl", "iifname vmap @host-in"],
+        ),
     );
     rs.chains.insert(
         "output".into(),
-        base("output", &["oifname vmap @to-wl", "oifname vmap @host-out"]),
+        base(
+            "output",
+            &[NDP, "oifname vmap @to-wl", "oifname vmap @host-out"],
+        ),
     );
     rs
 }
+
+/// IPv6 neighbour and router discovery between workloads and the host is never
+/// policed (as Calico): without it no IPv6 packet would reach the workload.
+const NDP: &str = "icmpv6 type { nd-router-solicit, nd-router-advert, nd-neighbor-solicit, nd-neighbor-advert } accept";
 
 /// The whole table as `nft -f` text (what `tern policy render` prints).
 pub fn table_text(rs: &NftRuleset) -> String {
