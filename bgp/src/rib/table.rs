@@ -2,9 +2,9 @@
 //! Adj-RIB-In of every peer and the Loc-RIB candidate set (BIRD's layout: each received
 //! path is stored once).
 //!
-//! Layout, for memory: entries live in one dense `Vec` (12 octets per IPv4 prefix with a
-//! single path: address, attribute id, peer slot, prefix length and a flags octet); a
-//! `hashbrown::HashTable<u32>` of entry indices finds them (5 octets per bucket). A
+//! Layout, for memory and speed: entries live directly in a `hashbrown::HashTable`
+//! (12 octets per IPv4 prefix with a single path: address, attribute id, peer slot,
+//! prefix length and a flags octet, plus one control octet per bucket). A
 //! prefix with more than one path keeps its paths in a side arena of small vectors,
 //! ordered best first, then the rest of the ECMP set, then the other accepted paths,
 //! then the rejected ones.
@@ -82,10 +82,11 @@ pub(crate) struct Paths<'a> {
     many: Option<&'a Multi>,
 }
 
-impl<'a> Paths<'a> {
+impl Paths<'_> {
     pub fn as_slice(&self) -> &[PathRef] {
         match self.many {
             Some(m) => &m.paths,
+            None if self.one.reject == u8::MAX => &[],
             None => std::slice::from_ref(&self.one),
         }
     }
@@ -103,11 +104,13 @@ impl<'a> Paths<'a> {
     }
 }
 
+/// A prefix: the handle the table's operations take.
+pub(crate) type Key<A> = (A, u8);
+
 /// The prefix table of one address family.
 #[derive(Debug)]
 pub(crate) struct Table<A> {
-    entries: Vec<Entry<A>>,
-    index: HashTable<u32>,
+    index: HashTable<Entry<A>>,
     multis: Vec<Multi>,
     free_multis: Vec<u32>,
     hasher: DefaultHashBuilder,
@@ -120,7 +123,6 @@ pub(crate) struct Table<A> {
 impl<A: Addr> Default for Table<A> {
     fn default() -> Self {
         Self {
-            entries: Vec::new(),
             index: HashTable::new(),
             multis: Vec::new(),
             free_multis: Vec::new(),
@@ -131,28 +133,36 @@ impl<A: Addr> Default for Table<A> {
     }
 }
 
+const NONE: PathRef = PathRef {
+    attr: 0,
+    peer: 0,
+    reject: u8::MAX,
+};
+
 impl<A: Addr> Table<A> {
-    fn hash(&self, addr: A, len: u8) -> u64 {
+    fn hash(&self, (addr, len): Key<A>) -> u64 {
         self.hasher.hash_one((addr, len))
     }
 
-    /// The entry index of a prefix.
-    pub fn find(&self, addr: A, len: u8) -> Option<usize> {
-        let h = self.hash(addr, len);
-        let entries = &self.entries;
+    fn entry(&self, k: Key<A>) -> Option<&Entry<A>> {
         self.index
-            .find(h, |&i| {
-                entries
-                    .get(i as usize)
-                    .is_some_and(|e| e.addr == addr && e.len == len)
-            })
-            .map(|&i| i as usize)
+            .find(self.hash(k), |e| e.addr == k.0 && e.len == k.1)
+    }
+
+    fn entry_mut(&mut self, k: Key<A>) -> Option<&mut Entry<A>> {
+        let h = self.hash(k);
+        self.index.find_mut(h, |e| e.addr == k.0 && e.len == k.1)
+    }
+
+    /// The key of a stored prefix.
+    pub fn find(&self, addr: A, len: u8) -> Option<Key<A>> {
+        self.entry((addr, len)).map(|_| (addr, len))
     }
 
     /// Number of entries (prefixes with any path).
     #[cfg(test)]
     pub fn entries(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     /// Prefixes with an accepted path.
@@ -165,46 +175,48 @@ impl<A: Addr> Table<A> {
         self.paths
     }
 
-    /// The prefix of entry `i`.
-    pub fn key(&self, i: usize) -> Option<(A, u8)> {
-        self.entries.get(i).map(|e| (e.addr, e.len))
+    /// The prefix of a key (kept for symmetry with the callers' flow).
+    pub fn key(&self, k: Key<A>) -> Option<Key<A>> {
+        Some(k)
     }
 
-    /// The paths of entry `i`.
-    pub fn paths(&self, i: usize) -> Paths<'_> {
-        let empty = PathRef {
-            attr: 0,
-            peer: 0,
-            reject: u8::MAX,
-        };
-        match self.entries.get(i) {
-            Some(e) if e.peer == MULTI => Paths {
-                one: empty,
-                many: self.multis.get(e.attr as usize),
-            },
-            Some(e) => Paths {
+    fn paths_of<'a>(multis: &'a [Multi], e: &Entry<A>) -> Paths<'a> {
+        if e.peer == MULTI {
+            Paths {
+                one: NONE,
+                many: multis.get(e.attr as usize),
+            }
+        } else {
+            Paths {
                 one: PathRef {
                     attr: e.attr,
                     peer: e.peer,
                     reject: e.flags & REJECT_MASK,
                 },
                 many: None,
-            },
+            }
+        }
+    }
+
+    /// The paths of a prefix (empty when it is not stored).
+    pub fn paths(&self, k: Key<A>) -> Paths<'_> {
+        match self.entry(k) {
+            Some(e) => Self::paths_of(&self.multis, e),
             None => Paths {
-                one: empty,
+                one: NONE,
                 many: None,
             },
         }
     }
 
-    /// Flags of entry `i`.
-    pub fn flags(&self, i: usize) -> u8 {
-        self.entries.get(i).map_or(0, |e| e.flags & !REJECT_MASK)
+    /// Flags of a prefix.
+    pub fn flags(&self, k: Key<A>) -> u8 {
+        self.entry(k).map_or(0, |e| e.flags & !REJECT_MASK)
     }
 
-    /// Sets or clears a flag of entry `i`.
-    pub fn set_flag(&mut self, i: usize, flag: u8, on: bool) {
-        if let Some(e) = self.entries.get_mut(i) {
+    /// Sets or clears a flag of a prefix.
+    pub fn set_flag(&mut self, k: Key<A>, flag: u8, on: bool) {
+        if let Some(e) = self.entry_mut(k) {
             if on {
                 e.flags |= flag;
             } else {
@@ -213,85 +225,77 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    /// Adds a prefix with one path; returns its entry index.
-    pub fn insert_single(&mut self, addr: A, len: u8, path: PathRef) -> usize {
-        let i = self.entries.len();
-        self.entries.push(Entry {
-            addr,
-            attr: path.attr,
-            peer: path.peer,
-            len,
-            flags: path.reject & REJECT_MASK,
-        });
-        let h = self.hash(addr, len);
-        let (entries, hasher) = (&self.entries, &self.hasher);
-        self.index.insert_unique(h, i as u32, |&j| {
-            entries
-                .get(j as usize)
-                .map_or(0, |e| hasher.hash_one((e.addr, e.len)))
-        });
+    /// Adds a prefix (not stored yet) with one path and the given flags.
+    pub fn insert_single(&mut self, addr: A, len: u8, path: PathRef, flags: u8) -> Key<A> {
+        let h = self.hash((addr, len));
+        let hasher = &self.hasher;
+        self.index.insert_unique(
+            h,
+            Entry {
+                addr,
+                attr: path.attr,
+                peer: path.peer,
+                len,
+                flags: (path.reject & REJECT_MASK) | (flags & !REJECT_MASK),
+            },
+            |e| hasher.hash_one((e.addr, e.len)),
+        );
         self.paths += 1;
         self.accepted += usize::from(path.accepted());
-        i
+        (addr, len)
     }
 
-    /// Replaces the paths of entry `i` with `paths` (already ordered; `ecmp` leading
-    /// ones form the ECMP set). An empty list removes the entry; then the entry that
-    /// was last moves to index `i`.
-    pub fn set_paths(&mut self, i: usize, paths: &[PathRef], ecmp: usize) {
-        let Some(e) = self.entries.get(i).copied() else {
+    /// Replaces the paths of a prefix with `paths` (already ordered; `ecmp` leading
+    /// ones form the ECMP set). An empty list removes the prefix.
+    pub fn set_paths(&mut self, k: Key<A>, paths: &[PathRef], ecmp: usize) {
+        let h = self.hash(k);
+        let Ok(mut slot) = self.index.find_entry(h, |e| e.addr == k.0 && e.len == k.1) else {
             return;
         };
-        let before = self.paths(i);
+        let e = *slot.get();
+        let before = Self::paths_of(&self.multis, &e);
         let (old_n, old_acc) = (before.as_slice().len(), before.best().is_some());
         self.paths = self.paths - old_n + paths.len();
         let new_acc = paths.first().is_some_and(PathRef::accepted);
         self.accepted = self.accepted - usize::from(old_acc) + usize::from(new_acc);
         let dirty = e.flags & !REJECT_MASK;
+        let old_multi = (e.peer == MULTI).then_some(e.attr);
         match paths {
             [] => {
-                if e.peer == MULTI {
-                    self.free_multi(e.attr);
+                slot.remove();
+                if let Some(m) = old_multi {
+                    self.free_multi(m);
                 }
-                self.remove_entry(i);
             }
             [one] => {
-                if e.peer == MULTI {
-                    self.free_multi(e.attr);
-                }
-                if let Some(slot) = self.entries.get_mut(i) {
-                    slot.attr = one.attr;
-                    slot.peer = one.peer;
-                    slot.flags = dirty | (one.reject & REJECT_MASK);
+                let x = slot.get_mut();
+                x.attr = one.attr;
+                x.peer = one.peer;
+                x.flags = dirty | (one.reject & REJECT_MASK);
+                if let Some(m) = old_multi {
+                    self.free_multi(m);
                 }
             }
             many => {
-                let ecmp = ecmp.min(many.len()).min(255) as u8;
-                let idx = if e.peer == MULTI {
-                    e.attr
-                } else {
-                    self.alloc_multi()
+                let idx = match old_multi {
+                    Some(m) => m,
+                    None => match self.free_multis.pop() {
+                        Some(m) => m,
+                        None => {
+                            self.multis.push(Multi::default());
+                            (self.multis.len() - 1) as u32
+                        }
+                    },
                 };
+                let x = slot.get_mut();
+                x.attr = idx;
+                x.peer = MULTI;
+                x.flags = dirty;
                 if let Some(m) = self.multis.get_mut(idx as usize) {
                     m.paths.clear();
                     m.paths.extend_from_slice(many);
-                    m.ecmp = ecmp;
+                    m.ecmp = ecmp.min(many.len()).min(255) as u8;
                 }
-                if let Some(slot) = self.entries.get_mut(i) {
-                    slot.attr = idx;
-                    slot.peer = MULTI;
-                    slot.flags = dirty;
-                }
-            }
-        }
-    }
-
-    fn alloc_multi(&mut self) -> u32 {
-        match self.free_multis.pop() {
-            Some(idx) => idx,
-            None => {
-                self.multis.push(Multi::default());
-                (self.multis.len() - 1) as u32
             }
         }
     }
@@ -304,56 +308,31 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    fn remove_entry(&mut self, i: usize) {
-        let Some(e) = self.entries.get(i).copied() else {
-            return;
-        };
-        let h = self.hash(e.addr, e.len);
-        if let Ok(found) = self.index.find_entry(h, |&j| j as usize == i) {
-            found.remove();
-        }
-        let last = self.entries.len() - 1;
-        self.entries.swap_remove(i);
-        if i != last {
-            if let Some(moved) = self.entries.get(i).copied() {
-                let h = self.hash(moved.addr, moved.len);
-                if let Some(slot) = self.index.find_mut(h, |&j| j as usize == last) {
-                    *slot = i as u32;
-                }
-            }
-        }
-    }
-
-    /// Entry indices holding a path of peer `slot` (for peer down and route refresh).
-    pub fn indices_with_peer(&self, slot: u16) -> Vec<usize> {
-        let mut out = Vec::new();
-        for (i, e) in self.entries.iter().enumerate() {
-            let hit = if e.peer == MULTI {
-                self.multis
-                    .get(e.attr as usize)
-                    .is_some_and(|m| m.paths.iter().any(|p| p.peer == slot))
-            } else {
-                e.peer == slot
-            };
-            if hit {
-                out.push(i);
-            }
-        }
-        out
-    }
-
-    /// All prefixes with their entry index.
-    pub fn iter_keys(&self) -> impl Iterator<Item = (usize, A, u8)> + '_ {
-        self.entries
+    /// Prefixes holding a path of peer `slot` (for peer down).
+    pub fn indices_with_peer(&self, slot: u16) -> Vec<Key<A>> {
+        self.index
             .iter()
-            .enumerate()
-            .map(|(i, e)| (i, e.addr, e.len))
+            .filter(|e| {
+                if e.peer == MULTI {
+                    self.multis
+                        .get(e.attr as usize)
+                        .is_some_and(|m| m.paths.iter().any(|p| p.peer == slot))
+                } else {
+                    e.peer == slot
+                }
+            })
+            .map(|e| (e.addr, e.len))
+            .collect()
     }
 
-    /// Approximate heap bytes held by the table (entries, index, arena).
+    /// All prefixes.
+    pub fn iter_keys(&self) -> impl Iterator<Item = (Key<A>, A, u8)> + '_ {
+        self.index.iter().map(|e| ((e.addr, e.len), e.addr, e.len))
+    }
+
+    /// Approximate heap bytes held by the table (hash table, arena).
     pub fn heap_bytes(&self) -> usize {
-        self.entries.capacity() * std::mem::size_of::<Entry<A>>()
-            + self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+        self.index.capacity() * (std::mem::size_of::<Entry<A>>() + 1)
             + self
                 .multis
                 .iter()
@@ -381,36 +360,38 @@ mod tests {
     }
 
     #[test]
-    fn insert_find_multi_and_remove_with_swap() {
+    fn insert_find_multi_and_remove() {
         let mut t: Table<u32> = Table::default();
-        let a = t.insert_single(0x0a000000, 24, p(1, 1));
-        let b = t.insert_single(0x0a000100, 24, p(2, 1));
-        let c = t.insert_single(0x0a000200, 24, p(3, 1));
-        assert_eq!((a, b, c), (0, 1, 2));
-        assert_eq!(t.find(0x0a000100, 24), Some(1));
+        let a = t.insert_single(0x0a000000, 24, p(1, 1), 0);
+        let b = t.insert_single(0x0a000100, 24, p(2, 1), 0);
+        let c = t.insert_single(0x0a000200, 24, p(3, 1), 0);
+        assert_eq!(t.find(0x0a000100, 24), Some(b));
         assert_eq!(t.find(0x0a000100, 25), None);
         t.set_paths(b, &[p(2, 1), p(4, 2)], 2);
         assert_eq!(t.paths(b).as_slice(), &[p(2, 1), p(4, 2)]);
         assert_eq!(t.paths(b).ecmp().len(), 2);
         assert_eq!(t.path_count(), 4);
-        assert_eq!(t.indices_with_peer(2), vec![1]);
-        // Removing the first entry moves the last one into its place.
+        assert_eq!(t.indices_with_peer(2), vec![b]);
         t.set_paths(a, &[], 0);
-        assert_eq!(t.find(0x0a000200, 24), Some(0));
         assert_eq!(t.find(0x0a000000, 24), None);
-        assert_eq!(t.paths(0).best(), Some(p(3, 1)));
+        assert!(t.paths(a).as_slice().is_empty());
+        assert_eq!(t.paths(c).best(), Some(p(3, 1)));
         // Back to one path frees the arena slot.
-        t.set_paths(1, &[p(4, 2)], 1);
-        assert_eq!(t.paths(1).as_slice(), &[p(4, 2)]);
+        t.set_paths(b, &[p(4, 2)], 1);
+        assert_eq!(t.paths(b).as_slice(), &[p(4, 2)]);
         assert_eq!(t.free_multis.len(), 1);
         let rejected = PathRef {
             reject: 3,
             ..p(5, 3)
         };
-        t.set_paths(1, &[rejected], 0);
-        assert_eq!(t.paths(1).best(), None);
-        assert!(t.paths(1).ecmp().is_empty());
+        t.set_paths(b, &[rejected], 0);
+        assert_eq!(t.paths(b).best(), None);
+        assert!(t.paths(b).ecmp().is_empty());
         assert_eq!(t.accepted(), 1);
         assert_eq!(t.entries(), 2);
+        t.set_flag(c, FIB_DIRTY, true);
+        assert_eq!(t.flags(c), FIB_DIRTY);
+        t.set_paths(c, &[p(6, 1)], 1);
+        assert_eq!(t.flags(c), FIB_DIRTY, "flags survive a path change");
     }
 }

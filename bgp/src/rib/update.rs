@@ -9,7 +9,7 @@ use std::net::IpAddr;
 use super::attrs::AttrTable;
 use super::decision::select;
 use super::peers::{candidate, Peers};
-use super::table::{Addr, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
+use super::table::{Addr, Key, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
 
 /// Snapshot index meaning "no BGP route in the FIB".
 pub(crate) const NO_SNAPSHOT: u32 = u32::MAX;
@@ -46,7 +46,7 @@ fn note_fib<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
     log: &mut Log<A>,
-    i: usize,
+    i: Key<A>,
     old_ecmp: &[PathRef],
 ) {
     if table.flags(i) & FIB_DIRTY != 0 {
@@ -121,11 +121,11 @@ pub(crate) fn set_path<A: Addr>(
 ) {
     let Some(i) = table.find(addr, len) else {
         if let Some(n) = new {
-            let i = table.insert_single(addr, len, n);
-            count(cx.peers, slot, None, Some(n));
             // Every new entry is logged, even a rejected one: an entry that exists
             // without FIB_DIRTY at take time has then always been handled already.
-            note_fib(cx, table, log, i, &[]);
+            table.insert_single(addr, len, n, FIB_DIRTY);
+            log.push((addr, len, NO_SNAPSHOT));
+            count(cx.peers, slot, None, Some(n));
             if n.accepted() {
                 note_export(cx, addr, len, None, Some(n));
             }

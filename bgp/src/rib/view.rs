@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use super::decision::{select, Lost};
 use super::import::{Explained, Reject};
 use super::peers::{candidate, local_pref, peer};
-use super::table::{Addr, PathRef, Table, LOCAL_SLOT};
+use super::table::{Addr, Key, PathRef, Table, LOCAL_SLOT};
 use super::update::fib_hops;
 use super::{PathView, Rib, RouteView};
 
@@ -48,7 +48,7 @@ impl Rib {
         }
     }
 
-    fn view<A: Addr>(&self, table: &Table<A>, i: usize, all: bool) -> Option<RouteView> {
+    fn view<A: Addr>(&self, table: &Table<A>, i: Key<A>, all: bool) -> Option<RouteView> {
         let (addr, len) = table.key(i)?;
         let paths = table.paths(i);
         let list = paths.as_slice();
