@@ -198,6 +198,23 @@ pub fn wait_established(node: &Node, peers: usize) {
     );
 }
 
+/// Waits until at least `n` peers of `node` are Established.
+pub fn wait_peers_up(node: &Node, n: usize) {
+    testlab::wait_for(
+        CONVERGE,
+        &format!("{}: {n} peers Established", node.name),
+        || {
+            let s = status_json(node)?;
+            let up = s["peers"]
+                .as_array()?
+                .iter()
+                .filter(|p| p["state"] == "Established")
+                .count();
+            (up >= n).then_some(())
+        },
+    );
+}
+
 /// `ip -j route show PREFIX` in `ns` (table main), parsed.
 pub fn kernel_route(ns: &Netns, prefix: &str) -> Option<Value> {
     let fam = if prefix.contains(':') { "-6" } else { "-4" };
