@@ -17,10 +17,12 @@ use bgp::wire::{
     AddressFamily, AsPath, Capability, DecodeContext, EncodeContext, Message, Nlri, Open, Origin,
     PathAttributes, Update,
 };
+use bgp::wire::{CeaseSubcode, ErrorCode, Notification};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net};
 use speaker_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 const FEEDER_AS: u32 = 65002;
 const PER_UPDATE: usize = 30;
@@ -67,6 +69,59 @@ fn table(n: usize) -> Vec<u8> {
     out.to_vec()
 }
 
+/// Connects from 10.0.0.2 to the speaker at 10.0.0.1, sends OPEN and KEEPALIVE, and
+/// returns once the speaker's OPEN has arrived.
+async fn feeder_session() -> (OwnedReadHalf, OwnedWriteHalf) {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind("10.0.0.2:0".parse().expect("addr"))
+        .expect("bind");
+    let s = sock
+        .connect("10.0.0.1:179".parse().expect("addr"))
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let open = Open::new(
+        FEEDER_AS,
+        90,
+        Ipv4Addr::new(10, 0, 0, 2),
+        vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)],
+    );
+    let mut hello = BytesMut::new();
+    encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
+    encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
+    wr.write_all(&hello).await.expect("write open");
+    let mut buf = BytesMut::new();
+    loop {
+        if let Ok((Message::Open(_), _)) = decode_message(&buf, &DecodeContext::default()) {
+            break;
+        }
+        assert!(
+            rd.read_buf(&mut buf).await.expect("read") > 0,
+            "speaker closed"
+        );
+    }
+    (rd, wr)
+}
+
+/// Reads until the speaker closes; returns the NOTIFICATIONs it sent.
+async fn drain(mut rd: OwnedReadHalf) -> Vec<Notification> {
+    let ctx = DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    };
+    let mut buf = BytesMut::new();
+    let mut seen = Vec::new();
+    while rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
+        while let Ok((msg, used)) = decode_message(&buf, &ctx) {
+            let _ = buf.split_to(used);
+            if let Message::Notification(n) = msg {
+                seen.push(n);
+            }
+        }
+    }
+    seen
+}
+
 fn ingest(n: usize) {
     let (_lab, ns) = lab_with_loopback("spk-ingest", &["10.0.0.1/32", "10.0.0.2/32"]);
     let bytes = table(n);
@@ -89,39 +144,9 @@ fn ingest(n: usize) {
         });
 
         // The feeder: OPEN, wait for the speaker's OPEN, KEEPALIVE, then the table.
-        let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-        sock.bind("10.0.0.2:0".parse().expect("addr"))
-            .expect("bind");
-        let s = sock
-            .connect("10.0.0.1:179".parse().expect("addr"))
-            .await
-            .expect("connect");
-        let (mut rd, mut wr) = s.into_split();
-        let open = Open::new(
-            FEEDER_AS,
-            90,
-            Ipv4Addr::new(10, 0, 0, 2),
-            vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)],
-        );
-        let mut hello = BytesMut::new();
-        encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
-        encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
-        wr.write_all(&hello).await.expect("write open");
-        let mut buf = BytesMut::new();
-        loop {
-            if let Ok((Message::Open(_), _)) = decode_message(&buf, &DecodeContext::default()) {
-                break;
-            }
-            assert!(
-                rd.read_buf(&mut buf).await.expect("read") > 0,
-                "speaker closed"
-            );
-        }
+        let (rd, mut wr) = feeder_session().await;
         // Drain whatever the speaker sends from now on (KEEPALIVEs, End-of-RIB).
-        let drain = tokio::spawn(async move {
-            let mut sink = vec![0u8; 65536];
-            while rd.read(&mut sink).await.map(|k| k > 0).unwrap_or(false) {}
-        });
+        let drain = tokio::spawn(drain(rd));
         established(&h, "feeder session established").await;
         let start = Instant::now();
         wr.write_all(&bytes).await.expect("write table");
@@ -161,4 +186,40 @@ fn ingest_100k_prefixes() {
 #[ignore = "1M prefixes: run with --release -- --ignored --nocapture"]
 fn ingest_1m_prefixes() {
     ingest(1_000_000);
+}
+
+#[test]
+fn max_prefixes_ends_the_session_with_cease() {
+    let (_lab, ns) = lab_with_loopback("spk-maxpfx", &["10.0.0.1/32", "10.0.0.2/32"]);
+    let bytes = table(5_000);
+    in_netns(&ns, || async move {
+        let mut p = passive(peer("10.0.0.2", FEEDER_AS, "10.0.0.1"));
+        p.max_prefixes = Some(1_000);
+        let (h, _changes) = Speaker::start(speaker(65001, "10.0.0.1", p, &[]))
+            .await
+            .expect("speaker");
+        let (rd, mut wr) = feeder_session().await;
+        let drain = tokio::spawn(drain(rd));
+        established(&h, "feeder session established").await;
+        // The speaker may close while we still write: errors are expected here.
+        let _ = wr.write_all(&bytes).await;
+        let seen = tokio::time::timeout(Duration::from_secs(30), drain)
+            .await
+            .expect("speaker closes the session")
+            .expect("drain");
+        assert_eq!(
+            seen.first().map(|n| n.error),
+            Some(ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached)),
+            "{seen:?}"
+        );
+        let st = the_peer(&h).await;
+        assert_ne!(st.state, "Established");
+        assert!(st
+            .last_error
+            .unwrap_or_default()
+            .contains("maximum-number-of-prefixes-reached"));
+        // The peer's routes are gone with its session.
+        assert_eq!(h.rib_size().await, (0, 0));
+        h.shutdown().await;
+    });
 }
