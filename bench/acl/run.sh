@@ -33,6 +33,7 @@ for backend in nftables iptables; do
     ip netns exec "$P-a" "$B" measure "$W/gen" "$backend" --no-check
 done
 
+uptime
 echo "== throughput: c1 -> host -> c2, iperf3 -t 5"
 "$B" gen-chain "$W/chain" 2000
 ip netns add "$P-r"
