@@ -17,6 +17,7 @@
 //! [`Action::Update`] and the driver sends the RIB's UPDATEs on
 //! [`Session::established_conn`], telling the session via [`Session::update_sent`].
 
+mod action;
 mod backoff;
 mod config;
 mod fsm;
@@ -26,7 +27,8 @@ mod sim;
 #[cfg(test)]
 mod tests;
 
+pub use action::{Action, ConnId, Direction, State};
 pub use backoff::Jitter;
 pub use config::SessionConfig;
-pub use fsm::{Action, ConnId, Direction, Session, State, LARGE_HOLD_TIME};
+pub use fsm::{Session, LARGE_HOLD_TIME};
 pub use negotiate::{check_open, Negotiated};

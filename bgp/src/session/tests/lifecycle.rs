@@ -1,0 +1,127 @@
+//! Cease and shutdown communication, reset, passive peers, ROUTE-REFRESH, End-of-RIB.
+
+use super::*;
+
+#[test]
+fn stop_sends_administrative_shutdown_with_communication() {
+    let mut sim = established_pair(EBGP);
+    let now = sim.now;
+    sim.session_mut(0, 1)
+        .stop(now, Notification::shutdown("maintenance window", false));
+    sim.settle();
+    assert_eq!(sim.state(0, 1), State::Idle);
+    let n = sim.notifications(0, 1);
+    assert_eq!(n.len(), 1);
+    assert_eq!(
+        n[0].error,
+        ErrorCode::Cease(CeaseSubcode::AdministrativeShutdown)
+    );
+    assert_eq!(n[0].shutdown_communication(), Some("maintenance window"));
+    assert!(sim
+        .seen
+        .iter()
+        .any(|s| matches!(s, Seen::Down(1, 0, r) if r.contains("\"maintenance window\""))));
+    // Idle refuses the peer's reconnects.
+    sim.run_for(Duration::from_secs(300));
+    assert_eq!(sim.state(0, 1), State::Idle);
+    assert_eq!(sim.state(1, 0), State::Active);
+    assert!(sim.session(1, 0).failures() >= 3);
+    let now = sim.now;
+    assert_eq!(sim.session_mut(0, 1).accept(now), None);
+}
+
+#[test]
+fn reset_tears_down_and_comes_back() {
+    let mut sim = established_pair(EBGP);
+    let now = sim.now;
+    sim.session_mut(0, 1).reset(
+        now,
+        Notification::cease(CeaseSubcode::MaximumPrefixesReached),
+    );
+    sim.settle();
+    assert!(sim.seen.iter().any(|s| matches!(s, Seen::Down(0, 1, _))));
+    sim.run_for(Duration::from_secs(60));
+    assert_eq!(sim.state(0, 1), State::Established);
+    assert_eq!(
+        sim.seen
+            .iter()
+            .filter(|s| matches!(s, Seen::Up(0, 1)))
+            .count(),
+        2
+    );
+}
+
+#[test]
+fn passive_peer_never_connects_but_accepts() {
+    let mut sim = pair(EBGP);
+    let mut c = cfg(0, 1, EBGP);
+    c.passive = true;
+    sim.add_session(0, 1, c);
+    sim.start(0, 1);
+    sim.run_for(Duration::from_secs(600));
+    assert_eq!(sim.state(0, 1), State::Active);
+    assert!(sim.connects.is_empty());
+    sim.start(1, 0);
+    assert_eq!(sim.state(0, 1), State::Established);
+    assert!(sim.connects.iter().all(|c| c.0 == 1));
+
+    // Two passive ends never meet.
+    let mut sim = pair(EBGP);
+    for (n, p) in [(0, 1), (1, 0)] {
+        let mut c = cfg(n, p, EBGP);
+        c.passive = true;
+        sim.add_session(n, p, c);
+        sim.start(n, p);
+    }
+    sim.run_for(Duration::from_secs(3600));
+    assert_eq!(sim.state(0, 1), State::Active);
+    assert!(sim.connects.is_empty());
+}
+
+#[test]
+fn route_refresh_and_end_of_rib_are_recognised() {
+    let mut sim = established_pair(IBGP);
+    sim.inject(
+        1,
+        0,
+        Message::RouteRefresh(RouteRefresh {
+            family: AddressFamily::IPV4_UNICAST,
+            subtype: RouteRefreshSubtype::Normal,
+        }),
+    );
+    assert!(sim.seen.contains(&Seen::Refresh(0, 1)));
+    // A family that was not negotiated is ignored.
+    let before = sim.seen.len();
+    sim.inject(
+        1,
+        0,
+        Message::RouteRefresh(RouteRefresh {
+            family: AddressFamily::new(Afi::Ipv4, Safi::Multicast),
+            subtype: RouteRefreshSubtype::Normal,
+        }),
+    );
+    assert_eq!(sim.seen.len(), before);
+    assert_eq!(sim.state(0, 1), State::Established);
+
+    sim.inject(
+        1,
+        0,
+        Message::Update(Update::end_of_rib_marker(AddressFamily::IPV6_UNICAST)),
+    );
+    sim.inject(
+        1,
+        0,
+        Message::Update(Update::end_of_rib_marker(AddressFamily::IPV4_UNICAST)),
+    );
+    assert_eq!(
+        sim.session(0, 1).end_of_rib_received(),
+        &[AddressFamily::IPV6_UNICAST, AddressFamily::IPV4_UNICAST]
+    );
+    assert_eq!(
+        sim.seen
+            .iter()
+            .filter(|s| **s == Seen::EndOfRib(0, 1))
+            .count(),
+        2
+    );
+}
