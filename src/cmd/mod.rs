@@ -6,15 +6,8 @@ pub mod decode;
 pub mod policy;
 pub mod status;
 
-use std::process::ExitCode;
-
 /// Exit code for a runtime failure.
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code for bad input (config, policy, malformed messages).
 pub const EXIT_BAD_INPUT: u8 = 2;
 
-/// Placeholder result for a subcommand whose implementation has not landed yet.
-pub fn not_built(what: &str) -> ExitCode {
-    eprintln!("tern: `{what}` is not built yet");
-    ExitCode::from(EXIT_RUNTIME)
-}
