@@ -87,8 +87,18 @@ impl Speaker {
     pub async fn start(
         cfg: SpeakerConfig,
     ) -> Result<(SpeakerHandle, mpsc::UnboundedReceiver<RouteChange>), SpeakerError> {
-        for p in &cfg.peers {
+        for (i, p) in cfg.peers.iter().enumerate() {
             validate_peer(p)?;
+            let canon = p.address.to_canonical();
+            if cfg.peers[..i]
+                .iter()
+                .any(|q| q.address.to_canonical() == canon)
+            {
+                return Err(SpeakerError::Peer {
+                    peer: p.address,
+                    reason: "configured twice".into(),
+                });
+            }
         }
         let listener = match cfg.listen {
             Some(addr) => Some(bind(addr, &cfg.peers)?),
