@@ -435,3 +435,29 @@ async fn protocol_and_table_are_configurable() {
         .is_empty());
     assert_eq!(ctl.flush().await.unwrap(), 1);
 }
+
+#[tokio::test]
+async fn stray_routes_with_our_protocol_are_removed_even_in_bulk() {
+    let mut lab = Lab::new("ctl-stray");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(sample()).await.unwrap();
+    ctl.sync().await.unwrap();
+    // 20,000 routes with our protocol number added behind our back, faster than a small
+    // event buffer may hold: removed either from the events or by the resync an event
+    // overrun triggers.
+    let batch = lab.dir().join("stray.batch");
+    let mut text = String::new();
+    for i in 0..20_000u32 {
+        let a = std::net::Ipv4Addr::from((12u32 << 24) + (i << 8));
+        text.push_str(&format!("route add {a}/24 via 10.0.0.9 proto {PROTO}\n"));
+    }
+    std::fs::write(&batch, text).unwrap();
+    h.ok(&["ip", "-batch", batch.to_str().unwrap()]);
+    wait_for(Duration::from_secs(60), "stray routes removed", || {
+        (kernel_routes(&h, PROTO).len() == 9).then_some(())
+    });
+    let c = ctl.counters();
+    assert!(c.events + c.event_overruns > 0, "{c:?}");
+    assert_eq!(kernel_routes(&h, PROTO).len(), 9);
+}
