@@ -180,3 +180,31 @@ fn unconfigured_addresses_are_closed() {
         a.shutdown().await;
     });
 }
+
+#[test]
+fn dual_stack_listener_accepts_ipv4_peer_with_md5() {
+    let (_lab, ns) = lab_with_loopback("spk-dual", &["10.0.0.1/32", "10.0.0.2/32"]);
+    in_netns(&ns, || async {
+        // a listens on [::]:179 and only accepts; b connects over IPv4. The MD5 key
+        // on a's AF_INET6 listener must be the v4-mapped form of b's address.
+        let mut pa = passive(peer("10.0.0.2", 65002, "10.0.0.1"));
+        pa.password = Some("dual".into());
+        let mut ca = speaker(65001, "::", pa, &[]);
+        ca.router_id = "10.0.0.1".parse().expect("id");
+        let mut pb = peer("10.0.0.1", 65001, "10.0.0.2");
+        pb.password = Some("dual".into());
+        let (a, _) = Speaker::start(ca).await.expect("a");
+        // [::]:179 covers every address: b runs without a listener.
+        let mut cb = speaker(65002, "10.0.0.2", pb, &[]);
+        cb.listen = None;
+        let (b, _) = Speaker::start(cb).await.expect("b");
+        let st = established(&a, "a established via the dual-stack listener").await;
+        assert_eq!(
+            st.address,
+            "10.0.0.2".parse::<std::net::IpAddr>().expect("ip")
+        );
+        established(&b, "b established").await;
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
