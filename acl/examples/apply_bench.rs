@@ -86,8 +86,9 @@ fn ms(t: Instant) -> f64 {
 
 fn measure(dir: &Path, backend: Backend, check: bool) {
     let paths = vec![dir.to_path_buf()];
+    let mut loader = acl::loader::Loader::new();
     let t = Instant::now();
-    let bundle = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
     let load = ms(t);
     let t = Instant::now();
     let ir = compile(&bundle, &CompileOptions::default());
@@ -127,7 +128,7 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
     assert_ne!(text, changed);
     std::fs::write(&file, &changed).unwrap();
     let t = Instant::now();
-    let bundle = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
     let ir2 = compile(&bundle, &CompileOptions::default());
     let reload = ms(t);
     let r = applier.apply(&ir2).unwrap_or_else(|e| panic!("{e}"));

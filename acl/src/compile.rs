@@ -187,6 +187,25 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
             );
         }
     }
+    // Keep only the sets some rule refers to.
+    let mut used_sets = BTreeSet::new();
+    for m in chains
+        .values()
+        .flat_map(|c: &PolicyChain| c.rules.iter().flat_map(|r| r.matches.iter()))
+    {
+        match m {
+            Match::Addr { set, .. }
+            | Match::Port {
+                ports: PortRef::Set(set),
+                ..
+            } => {
+                used_sets.insert(set.clone());
+            }
+            _ => {}
+        }
+    }
+    c.addr_sets.retain(|k, _| used_sets.contains(k));
+    c.port_sets.retain(|k, _| used_sets.contains(k));
     let mut failsafe_in = opts.failsafe_in.clone();
     failsafe_in.sort();
     failsafe_in.dedup();
@@ -321,8 +340,16 @@ impl Compiler<'_> {
         PortRef::Set(name)
     }
 
-    /// Address matches of one side for one family.
-    fn side(&mut self, p: &Policy, e: &Entity, side: Side, f: Family, out: &mut Vec<Match>) {
+    /// Address matches of one side for one family; false when the side cannot match
+    /// in this family (a selector that selects no endpoint with such an address).
+    fn side(
+        &mut self,
+        p: &Policy,
+        e: &Entity,
+        side: Side,
+        f: Family,
+        out: &mut Vec<Match>,
+    ) -> bool {
         let nets_key = |nets: &[IpNet]| {
             let mut v: Vec<String> = nets
                 .iter()
@@ -374,6 +401,9 @@ impl Compiler<'_> {
                 };
                 (c.select(p, &sel, nss), origin)
             });
+            if self.addr_sets.get(&set).is_none_or(|s| s.nets.is_empty()) {
+                return false;
+            }
             out.push(Match::Addr {
                 side,
                 set,
@@ -385,12 +415,16 @@ impl Compiler<'_> {
             let set = self.addr_set(f, true, &key, |c| {
                 (c.select(p, ns, None), format!("selector {ns} ({scope})"))
             });
-            out.push(Match::Addr {
-                side,
-                set,
-                negate: true,
-            });
+            // Not in an empty set: always true, no match needed.
+            if self.addr_sets.get(&set).is_some_and(|s| !s.nets.is_empty()) {
+                out.push(Match::Addr {
+                    side,
+                    set,
+                    negate: true,
+                });
+            }
         }
+        true
     }
 
     /// A rule's match lists: one family-neutral list, or one per IP family.
@@ -474,8 +508,11 @@ impl Compiler<'_> {
                     });
                 }
             }
-            self.side(p, &r.source, Side::Source, f, &mut m);
-            self.side(p, &r.destination, Side::Destination, f, &mut m);
+            if !self.side(p, &r.source, Side::Source, f, &mut m)
+                || !self.side(p, &r.destination, Side::Destination, f, &mut m)
+            {
+                continue;
+            }
             m.extend(port_matches.iter().cloned());
             out.push(m);
         }

@@ -6,6 +6,7 @@
 pub mod apply;
 pub mod compile;
 pub mod endpoint;
+pub mod engine;
 pub mod explain;
 pub mod ir;
 pub mod loader;
@@ -16,12 +17,13 @@ pub mod selector;
 pub use apply::{Applier, ApplyError, ApplyMode, ApplyReport};
 pub use compile::{compile, CompileOptions};
 pub use endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
+pub use engine::{Engine, EngineError, Reloaded};
 pub use ir::Ir;
 pub use loader::{load_paths, Bundle, LoadError};
 pub use render::Backend;
 
-/// Loads `paths` and compiles them: what the agent calls on start and on every change.
-/// On error nothing should be applied (the rules in force stay).
+/// Loads `paths` and compiles them (a one-shot; the agent keeps a [`loader::Loader`] so a
+/// change re-parses only the changed files). On error nothing should be applied.
 pub fn load_and_compile(
     paths: &[std::path::PathBuf],
     opts: &CompileOptions,

@@ -2,7 +2,7 @@
 //! each dispatched on its `kind` (and `apiVersion`), every problem reported as
 //! `FILE:LINE:COL: message` naming the field.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -62,24 +62,93 @@ impl LoadError {
 /// Loads every file named, and every `*.yaml` / `*.yml` file under every folder named
 /// (sorted by path, recursively).
 pub fn load_paths(paths: &[PathBuf]) -> Result<Bundle, LoadError> {
-    let mut files = Vec::new();
-    for p in paths {
-        collect(p, &mut files, 0)?;
+    Loader::new().load(paths)
+}
+
+/// What one file gave: its items, its errors, and the names it defines.
+#[derive(Debug, Clone, Default)]
+struct FileResult {
+    bundle: Bundle,
+    errors: Vec<LocatedError>,
+    claims: Vec<Claim>,
+}
+
+/// A loader that remembers each file's parse by content, so reloading after one file
+/// changed parses only that file (what the agent does on every change).
+#[derive(Debug, Default)]
+pub struct Loader {
+    cache: HashMap<PathBuf, (u64, FileResult)>,
+}
+
+impl Loader {
+    /// An empty cache.
+    pub fn new() -> Loader {
+        Loader::default()
     }
-    let mut bundle = Bundle::default();
-    let mut errors = LocatedErrors::new();
-    let mut origins = Origins::new();
-    for f in &files {
-        let text = fs::read_to_string(f).map_err(|source| LoadError::Io {
-            path: f.clone(),
-            source,
-        })?;
-        load_text(f, &text, &mut bundle, &mut errors, &mut origins);
-    }
-    if errors.is_empty() {
-        Ok(bundle)
-    } else {
-        Err(LoadError::Invalid(errors))
+
+    /// Like [`load_paths`], reusing the parse of files whose content did not change.
+    pub fn load(&mut self, paths: &[PathBuf]) -> Result<Bundle, LoadError> {
+        let mut files = Vec::new();
+        for p in paths {
+            collect(p, &mut files, 0)?;
+        }
+        let mut bundle = Bundle::default();
+        let mut errors = LocatedErrors::new();
+        let mut seen: BTreeMap<String, (PathBuf, Location)> = BTreeMap::new();
+        let mut cache = HashMap::new();
+        for f in &files {
+            let text = fs::read_to_string(f).map_err(|source| LoadError::Io {
+                path: f.clone(),
+                source,
+            })?;
+            let hash = crate::ir::fnv64(&text);
+            let result = match self.cache.remove(f) {
+                Some((h, r)) if h == hash => r,
+                _ => {
+                    let mut r = FileResult::default();
+                    let mut errs = LocatedErrors::new();
+                    load_text(f, &text, &mut r.bundle, &mut errs, &mut r.claims);
+                    r.errors = errs.into_vec();
+                    r
+                }
+            };
+            bundle
+                .policies
+                .extend(result.bundle.policies.iter().cloned());
+            bundle
+                .workloads
+                .extend(result.bundle.workloads.iter().cloned());
+            bundle.hosts.extend(result.bundle.hosts.iter().cloned());
+            bundle
+                .namespaces
+                .extend(result.bundle.namespaces.iter().cloned());
+            for e in &result.errors {
+                errors.push(e.clone());
+            }
+            for c in &result.claims {
+                if let Some((file, at)) = seen.get(&c.what) {
+                    errors.push(LocatedError::new(
+                        &c.file,
+                        c.at,
+                        format!(
+                            "{}: {} is already defined at {}:{at}",
+                            c.field,
+                            c.what,
+                            file.display()
+                        ),
+                    ));
+                } else {
+                    seen.insert(c.what.clone(), (c.file.clone(), c.at));
+                }
+            }
+            cache.insert(f.clone(), (hash, result));
+        }
+        self.cache = cache;
+        if errors.is_empty() {
+            Ok(bundle)
+        } else {
+            Err(LoadError::Invalid(errors))
+        }
     }
 }
 
@@ -301,27 +370,30 @@ fn policy(
     Ok(())
 }
 
-/// Where each named thing was first defined.
-type Origins = BTreeMap<String, (PathBuf, Location)>;
+/// A name a document defines (policy id, endpoint, interface, namespace).
+#[derive(Debug, Clone)]
+struct Claim {
+    what: String,
+    file: PathBuf,
+    at: Location,
+    field: String,
+}
 
-/// Records `what` as defined at `path` of this document; an error when it already was.
+/// The names a file defines, in order (duplicates are found across files by [`Loader`]).
+type Origins = Vec<Claim>;
+
+/// Records `what` as defined at `path` of this document.
 fn claim(
     origins: &mut Origins,
     what: String,
     loc: &Located,
     path: &str,
 ) -> Result<(), LocatedError> {
-    let here = (loc.positions.file().to_path_buf(), loc.at(path));
-    if let Some((file, at)) = origins.get(&what) {
-        return Err(LocatedError::new(
-            &here.0,
-            here.1,
-            format!(
-                "{path}: {what} is already defined at {}:{at}",
-                file.display()
-            ),
-        ));
-    }
-    origins.insert(what, here);
+    origins.push(Claim {
+        what,
+        file: loc.positions.file().to_path_buf(),
+        at: loc.at(path),
+        field: path.to_string(),
+    });
     Ok(())
 }

@@ -167,3 +167,50 @@ fn table_removed_behind_our_back_is_rebuilt() {
     assert_eq!(ap.apply(&b).unwrap().mode, ApplyMode::Full);
     assert!(nft_state(&x).contains("tw-web2"));
 }
+
+#[test]
+fn engine_reloads_incrementally_and_keeps_rules_on_bad_files() {
+    let mut lab = Lab::new("acl-engine");
+    let x = lab.netns("x");
+    let dir = lab.dir().join("conf");
+    fs::create_dir_all(&dir).unwrap();
+    for f in [
+        "policies/calico.yaml",
+        "policies/kubernetes.yaml",
+        "endpoints/shop.yaml",
+    ] {
+        fs::copy(examples().join(f), dir.join(f.replace('/', "-"))).unwrap();
+    }
+    let mut engine = acl::Engine::new(
+        Backend::Nftables,
+        vec![dir.clone()],
+        CompileOptions::default(),
+    )
+    .with_applier(Applier::new(Backend::Nftables).in_netns(x.name()));
+    let r = engine.reload().unwrap();
+    assert_eq!(r.report.mode, ApplyMode::Full);
+    assert_eq!(r.bundle.workloads.len(), 4);
+    let good = nft_state(&x);
+    fs::write(
+        dir.join("broken.yaml"),
+        "kind: WorkloadEndpoint\nname: w\ninterface: tw-w\nips: [10.1.1.1/99]\n",
+    )
+    .unwrap();
+    let err = engine.reload().unwrap_err();
+    assert!(matches!(err, acl::EngineError::Load(_)), "{err}");
+    assert!(
+        err.to_string()
+            .contains("broken.yaml:4:7: ips[0]: bad CIDR"),
+        "{err}"
+    );
+    assert_eq!(nft_state(&x), good);
+    fs::write(dir.join("broken.yaml"), "kind: WorkloadEndpoint\nname: w\nnamespace: shop\ninterface: tw-w\nips: [10.1.1.1/32]\nlabels: { app: web }\n").unwrap();
+    let r = engine.reload().unwrap();
+    assert_eq!(r.report.mode, ApplyMode::Incremental);
+    assert!(nft_state(&x).contains("\"tw-w\""));
+    engine.flush().unwrap();
+    assert!(!x
+        .run(&["nft", "list", "table", "inet", "tern"])
+        .status
+        .success());
+}
