@@ -6,9 +6,11 @@
 //! best paths from BGP (via the advertising hosts' addresses, ECMP when several), and
 //! local workload endpoints (`IP/32 dev VETH scope link`). When two sources name the same
 //! prefix the most specific knowledge wins: endpoint, then block, then BGP. Pure logic:
-//! every update returns the [`DesiredChange`]s to send to the controller.
+//! every update returns the [`DesiredChange`]s to send to the controller. BGP routes are
+//! kept compactly (a prefix → interned next-hop-set id map) because there may be a full
+//! table of them; the local sources are few.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use bgp::rib::{RouteAction, RouteChange};
@@ -26,35 +28,79 @@ pub struct DeviceRoute {
     pub endpoint: String,
 }
 
+/// What this node itself says about a prefix (few entries: blocks and endpoints).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-struct Sources {
+struct Local {
+    /// (interface, endpoint key) of a local workload address.
     endpoint: Option<(String, String)>,
+    /// One of this node's blocks.
     block: bool,
-    bgp: Option<Vec<IpAddr>>,
 }
 
-impl Sources {
-    fn route(&self, prefix: IpNet) -> Option<Route> {
-        if let Some((iface, _)) = &self.endpoint {
-            return Some(Route::device(prefix, iface.clone()));
+/// Interned ECMP next-hop sets: a full table has a million prefixes but only as many
+/// distinct next-hop sets as there are peers (and their combinations), so each prefix
+/// keeps a 4-octet id instead of a vector.
+#[derive(Debug, Default)]
+struct HopSets {
+    sets: Vec<Vec<IpAddr>>,
+    refs: Vec<u32>,
+    index: HashMap<Vec<IpAddr>, u32>,
+    free: Vec<u32>,
+}
+
+impl HopSets {
+    fn intern(&mut self, hops: &[IpAddr]) -> u32 {
+        if let Some(&id) = self.index.get(hops) {
+            if let Some(r) = self.refs.get_mut(id as usize) {
+                *r += 1;
+            }
+            return id;
         }
-        if self.block {
-            return Some(Route::blackhole(prefix));
-        }
-        self.bgp
-            .as_ref()
-            .map(|hops| Route::via(prefix, hops.iter().copied().map(NextHop::new)))
+        let id = match self.free.pop() {
+            Some(id) => {
+                if let Some(slot) = self.sets.get_mut(id as usize) {
+                    *slot = hops.to_vec();
+                }
+                if let Some(r) = self.refs.get_mut(id as usize) {
+                    *r = 1;
+                }
+                id
+            }
+            None => {
+                self.sets.push(hops.to_vec());
+                self.refs.push(1);
+                u32::try_from(self.sets.len() - 1).unwrap_or(u32::MAX)
+            }
+        };
+        self.index.insert(hops.to_vec(), id);
+        id
     }
 
-    fn is_empty(&self) -> bool {
-        self.endpoint.is_none() && !self.block && self.bgp.is_none()
+    fn release(&mut self, id: u32) {
+        let Some(r) = self.refs.get_mut(id as usize) else {
+            return;
+        };
+        *r = r.saturating_sub(1);
+        if *r == 0 {
+            if let Some(set) = self.sets.get_mut(id as usize) {
+                self.index.remove(set.as_slice());
+                set.clear();
+                self.free.push(id);
+            }
+        }
+    }
+
+    fn get(&self, id: u32) -> &[IpAddr] {
+        self.sets.get(id as usize).map_or(&[], Vec::as_slice)
     }
 }
 
 /// The merged desired table.
 #[derive(Debug, Default)]
 pub struct FibTable {
-    entries: BTreeMap<IpNet, Sources>,
+    local: BTreeMap<IpNet, Local>,
+    bgp: HashMap<IpNet, u32>,
+    hops: HopSets,
     endpoints: Vec<DeviceRoute>,
 }
 
@@ -64,15 +110,25 @@ impl FibTable {
         FibTable::default()
     }
 
-    fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut Sources)) -> Option<DesiredChange> {
-        let prefix = prefix.trunc();
-        let entry = self.entries.entry(prefix).or_default();
-        let before = entry.route(prefix);
-        f(entry);
-        let after = entry.route(prefix);
-        if entry.is_empty() {
-            self.entries.remove(&prefix);
+    /// The route the controller should have for `prefix`.
+    fn route(&self, prefix: IpNet) -> Option<Route> {
+        if let Some(l) = self.local.get(&prefix) {
+            if let Some((iface, _)) = &l.endpoint {
+                return Some(Route::device(prefix, iface.clone()));
+            }
+            if l.block {
+                return Some(Route::blackhole(prefix));
+            }
         }
+        self.bgp
+            .get(&prefix)
+            .map(|id| Route::via(prefix, self.hops.get(*id).iter().copied().map(NextHop::new)))
+    }
+
+    fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut Self)) -> Option<DesiredChange> {
+        let before = self.route(prefix);
+        f(self);
+        let after = self.route(prefix);
         match (before, after) {
             (b, Some(a)) if b.as_ref() != Some(&a) => Some(DesiredChange::Upsert(a)),
             (Some(_), None) => Some(DesiredChange::Remove(prefix)),
@@ -80,33 +136,52 @@ impl FibTable {
         }
     }
 
+    fn update_local(&mut self, prefix: IpNet, f: impl FnOnce(&mut Local)) -> Option<DesiredChange> {
+        let prefix = prefix.trunc();
+        self.update(prefix, |t| {
+            let l = t.local.entry(prefix).or_default();
+            f(l);
+            if l.endpoint.is_none() && !l.block {
+                t.local.remove(&prefix);
+            }
+        })
+    }
+
     /// This node's blocks (blackholes). Returns the changes.
     pub fn set_blocks(&mut self, blocks: &[IpNet]) -> Vec<DesiredChange> {
         let old: Vec<IpNet> = self
-            .entries
+            .local
             .iter()
-            .filter(|(p, s)| s.block && !blocks.contains(p))
+            .filter(|(p, l)| l.block && !blocks.contains(p))
             .map(|(p, _)| *p)
             .collect();
         let mut out: Vec<DesiredChange> = old
             .into_iter()
-            .filter_map(|p| self.update(p, |s| s.block = false))
+            .filter_map(|p| self.update_local(p, |l| l.block = false))
             .collect();
         for b in blocks {
-            out.extend(self.update(*b, |s| s.block = true));
+            out.extend(self.update_local(*b, |l| l.block = true));
         }
         out
     }
 
     /// A best-path change from BGP.
     pub fn bgp(&mut self, change: &RouteChange) -> Option<DesiredChange> {
-        match &change.action {
-            RouteAction::Install(hops) | RouteAction::Replace(hops) if !hops.is_empty() => {
-                let hops = hops.clone();
-                self.update(change.prefix, |s| s.bgp = Some(hops))
+        let prefix = change.prefix.trunc();
+        let hops = match &change.action {
+            RouteAction::Install(h) | RouteAction::Replace(h) if !h.is_empty() => Some(h),
+            _ => None,
+        };
+        self.update(prefix, |t| {
+            let new = hops.map(|h| t.hops.intern(h));
+            let old = match new {
+                Some(id) => t.bgp.insert(prefix, id),
+                None => t.bgp.remove(&prefix),
+            };
+            if let Some(old) = old {
+                t.hops.release(old);
             }
-            _ => self.update(change.prefix, |s| s.bgp = None),
-        }
+        })
     }
 
     /// The complete set of local endpoint addresses. Returns the changes.
@@ -119,11 +194,11 @@ impl FibTable {
             .filter(|p| !routes.iter().any(|r| r.prefix == *p))
             .collect();
         for p in gone {
-            out.extend(self.update(p, |s| s.endpoint = None));
+            out.extend(self.update_local(p, |l| l.endpoint = None));
         }
         for r in &routes {
             let v = (r.interface.clone(), r.endpoint.clone());
-            out.extend(self.update(r.prefix, |s| s.endpoint = Some(v)));
+            out.extend(self.update_local(r.prefix, |l| l.endpoint = Some(v)));
         }
         self.endpoints = routes;
         out
@@ -242,6 +317,38 @@ mod tests {
                 [NextHop::new(ip("192.0.2.9"))]
             ))]
         );
-        assert_eq!(t.entries.len(), 1);
+        assert!(t.local.is_empty());
+        assert_eq!(t.bgp.len(), 1);
+    }
+
+    #[test]
+    fn next_hop_sets_are_shared_and_freed() {
+        let mut t = FibTable::new();
+        let hops = vec![ip("192.0.2.2"), ip("192.0.2.3")];
+        for i in 0..100u8 {
+            let prefix = IpNet::new(IpAddr::from([10, 244, i, 0]), 24).unwrap();
+            t.bgp(&RouteChange {
+                prefix,
+                action: RouteAction::Install(hops.clone()),
+            });
+        }
+        assert_eq!(t.hops.index.len(), 1);
+        assert_eq!(t.hops.refs[0], 100);
+        for i in 0..100u8 {
+            let prefix = IpNet::new(IpAddr::from([10, 244, i, 0]), 24).unwrap();
+            let c = t.bgp(&RouteChange {
+                prefix,
+                action: RouteAction::Withdraw,
+            });
+            assert_eq!(c, Some(DesiredChange::Remove(prefix)));
+        }
+        assert!(t.hops.index.is_empty());
+        assert!(t.bgp.is_empty());
+        // The freed id is reused.
+        t.bgp(&RouteChange {
+            prefix: net("10.244.1.0/24"),
+            action: RouteAction::Install(vec![ip("192.0.2.9")]),
+        });
+        assert_eq!(t.hops.sets.len(), 1);
     }
 }

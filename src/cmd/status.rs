@@ -203,6 +203,9 @@ fn status_table(s: &StatusView, now: u64) -> String {
     ));
     let p = &s.policy;
     match (&p.last_error, p.ok) {
+        _ if p.backend == "none" => {
+            out.push_str("Policy: none configured (policy.paths is empty).\n")
+        }
         (_, true) => out.push_str(&format!(
             "Policy: {}, {} rules in force.\n",
             p.backend, p.rules
