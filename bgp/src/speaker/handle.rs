@@ -163,6 +163,9 @@ fn bind(addr: SocketAddr, peers: &[PeerConfig]) -> Result<TcpListener, SpeakerEr
                 .map_err(err)?;
         }
     }
+    if peers.iter().any(|p| p.ttl_security.is_some()) {
+        sockopt::save_syn(&socket).map_err(err)?;
+    }
     socket.bind(addr).map_err(err)?;
     socket.listen(128).map_err(err)
 }
@@ -187,6 +190,16 @@ async fn accept_loop(
             continue;
         };
         if let Some(hops) = peers.get(peer).and_then(|p| p.ttl_security) {
+            // GTSM for the connection's first packets: the SYN's TTL, checked here;
+            // later segments: IP_MINTTL on the accepted socket.
+            let min = 256 - u16::from(hops.max(1));
+            match sockopt::syn_ttl(&stream) {
+                Ok(Some(ttl)) if u16::from(ttl) >= min => {}
+                other => {
+                    tracing::warn!(remote = %remote, "GTSM: connection refused, SYN TTL {other:?} below {min}");
+                    continue;
+                }
+            }
             let v6 = stream.local_addr().map(|a| a.is_ipv6()).unwrap_or(false);
             if let Err(e) = sockopt::set_gtsm(&stream, v6, hops) {
                 tracing::warn!(remote = %remote, "cannot set GTSM: {e}");

@@ -1,6 +1,7 @@
 //! Socket options the BGP driver needs that std and tokio do not expose: TCP-MD5
-//! signatures (RFC 2385) and GTSM (RFC 5082). Small commented `unsafe` wrappers around
-//! setsockopt(2); nothing else in the crate is unsafe.
+//! signatures (RFC 2385), GTSM (RFC 5082) and the saved SYN (to check the TTL of an
+//! incoming connection's first packet). Small commented `unsafe` wrappers around
+//! setsockopt(2)/getsockopt(2); nothing else in the crate is unsafe.
 
 use std::io;
 use std::net::IpAddr;
@@ -132,4 +133,41 @@ pub fn set_gtsm(fd: &impl AsRawFd, v6_socket: bool, hops: u8) -> io::Result<()> 
         setsockopt(fd, libc::IPPROTO_IP, libc::IP_TTL, &ttl)?;
         setsockopt(fd, libc::IPPROTO_IP, libc::IP_MINTTL, &min)
     }
+}
+
+/// Keeps the SYN of each incoming connection (`TCP_SAVE_SYN`, Linux 4.2+) so that
+/// [`syn_ttl`] can check GTSM on the listener's connections: a listener serves peers
+/// with different hop limits, so it cannot carry one `IP_MINTTL` itself.
+pub fn save_syn(fd: &impl AsRawFd) -> io::Result<()> {
+    let on: libc::c_int = 1;
+    setsockopt(fd, libc::IPPROTO_TCP, libc::TCP_SAVE_SYN, &on)
+}
+
+/// The TTL (IPv4) or hop limit (IPv6) of the SYN that opened an accepted connection,
+/// from `TCP_SAVED_SYN` (readable once). `None` when no SYN was saved.
+pub fn syn_ttl(fd: &impl AsRawFd) -> io::Result<Option<u8>> {
+    let mut buf = [0u8; 512];
+    let mut len = buf.len() as libc::socklen_t;
+    // SAFETY: `buf` is writable for `len` bytes and `len` is a valid in/out length;
+    // the kernel writes at most `len` bytes and stores the real length in `len`.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd.as_raw_fd(),
+            libc::IPPROTO_TCP,
+            libc::TCP_SAVED_SYN,
+            buf.as_mut_ptr().cast::<libc::c_void>(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let header = buf.get(..len as usize).unwrap_or_default();
+    // The saved bytes start with the network header: TTL at offset 8 in IPv4, hop
+    // limit at offset 7 in IPv6.
+    Ok(match header.first().map(|b| b >> 4) {
+        Some(4) => header.get(8).copied(),
+        Some(6) => header.get(7).copied(),
+        _ => None,
+    })
 }
