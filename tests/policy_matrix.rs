@@ -473,3 +473,163 @@ fn policy_long_lived_connection_survives_change() {
         assert!(out.status.success());
     }
 }
+
+/// IPv6 addresses of the example endpoints (cache-1 has none).
+const V6: [(&str, &str); 3] = [
+    ("web", "fd00:65::10"),
+    ("db", "fd00:65::20"),
+    ("cli", "fd00:65::30"),
+];
+const V6_TCP: [u16; 2] = [80, 5432];
+
+/// Adds the IPv6 side, Calico-style: /128 on eth0, default via fe80::1 (held by every
+/// host-side veth), /128 device routes on the host; v6-only listeners next to the v4 ones.
+fn add_ipv6(t: &mut Topo) {
+    t.host
+        .ok(&["sysctl", "-qw", "net.ipv6.conf.all.forwarding=1"]);
+    for (name, ip) in V6 {
+        let c = container(name);
+        let ns = t.ctr[name].clone();
+        ns.ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            &format!("{ip}/128"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
+        t.host.ok(&[
+            "ip",
+            "-6",
+            "addr",
+            "add",
+            "fe80::1/64",
+            "dev",
+            c.iface,
+            "nodad",
+        ]);
+        ns.ok(&[
+            "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
+        ]);
+        t.host.ok(&[
+            "ip",
+            "-6",
+            "route",
+            "add",
+            &format!("{ip}/128"),
+            "dev",
+            c.iface,
+        ]);
+        ns.ok(&["sysctl", "-qw", "net.ipv6.bindv6only=1"]);
+        for port in V6_TCP {
+            t.lab.spawn(
+                &ns,
+                &["nc", "-6", "-lk", &port.to_string()],
+                &format!("tcp6-{name}-{port}"),
+            );
+        }
+    }
+    let cli = t.ctr["cli"].clone();
+    testlab::wait_for(
+        Duration::from_secs(20),
+        "web reachable from cli over IPv6",
+        || {
+            cli.run(&["nc", "-6", "-z", "-w", "2", "fd00:65::10", "80"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+}
+
+fn v6_of(name: &str) -> &'static str {
+    V6.iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, ip)| *ip)
+        .unwrap()
+}
+
+#[test]
+fn policy_matrix_ipv6() {
+    let mut t = build("p6");
+    add_ipv6(&mut t);
+    let files = example_files();
+    for backend in ["nftables", "iptables"] {
+        let out = apply(&t, backend, &files);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut cells = Vec::new();
+        for (s, _) in V6 {
+            for (d, _) in V6 {
+                if s != d {
+                    for p in V6_TCP.iter().map(|p| Probe::Tcp(*p)).chain([Probe::Icmp]) {
+                        cells.push((s, d, p));
+                    }
+                }
+            }
+        }
+        let got: Vec<_> = std::thread::scope(|scope| {
+            let hs: Vec<_> = cells
+                .iter()
+                .map(|&(s, d, p)| {
+                    let ns = t.ctr[s].clone();
+                    scope.spawn(move || {
+                        let ip = v6_of(d);
+                        let ok = match p {
+                            Probe::Tcp(port) => ns
+                                .run(&["nc", "-6", "-z", "-w", "2", ip, &port.to_string()])
+                                .status
+                                .success(),
+                            _ => ns
+                                .run(&["ping", "-6", "-c", "1", "-W", "2", ip])
+                                .status
+                                .success(),
+                        };
+                        (s, d, p, ok)
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut wrong = Vec::new();
+        for (s, d, p, ok) in got {
+            // The Calico rule `protocol: ICMP` is IPv4 only: no ICMPv6 echo is allowed.
+            let want = p != Probe::Icmp && expected(s, d, p);
+            let out = Command::new(tern())
+                .args(["policy", "explain", "--from", v6_of(s), "--to", v6_of(d)])
+                .args(match p {
+                    Probe::Tcp(port) => vec![
+                        "--protocol".to_string(),
+                        "tcp".into(),
+                        "--port".into(),
+                        port.to_string(),
+                    ],
+                    _ => vec!["--protocol".to_string(), "icmp".into()],
+                })
+                .args(&files)
+                .output()
+                .unwrap();
+            let said = String::from_utf8_lossy(&out.stdout).starts_with("verdict: allow");
+            if ok != want || said != want {
+                wrong.push(format!(
+                    "{s} -> {d} {p:?}: probe {ok}, expected {want}, explain {said}"
+                ));
+            }
+        }
+        assert!(
+            wrong.is_empty(),
+            "{backend} IPv6: {} wrong cells:\n{}",
+            wrong.len(),
+            wrong.join("\n")
+        );
+        let out = t
+            .host
+            .run(&[&tern(), "policy", "flush", "--backend", backend]);
+        assert!(out.status.success());
+    }
+}
