@@ -292,13 +292,37 @@ async fn serve_conn<S: Source>(stream: UnixStream, source: S) -> io::Result<()> 
             write_line(&mut wr, &reply).await?;
             return Ok(());
         }
-        let reply = match serde_json::from_str::<Request>(line.trim()) {
-            Ok(Request::Status) => Reply::Status(source.status().await),
-            Ok(Request::Routes { all }) => Reply::Routes(source.routes(all).await),
-            Err(e) => Reply::Error(format!("bad request: {e}")),
-        };
-        write_line(&mut wr, &reply).await?;
+        match serde_json::from_str::<Request>(line.trim()) {
+            Ok(Request::Status) => {
+                write_line(&mut wr, &Reply::Status(source.status().await)).await?
+            }
+            Ok(Request::Routes { all }) => write_routes(&mut wr, &source.routes(all).await).await?,
+            Err(e) => write_line(&mut wr, &Reply::Error(format!("bad request: {e}"))).await?,
+        }
     }
+}
+
+/// Rows serialized per write: a full table's reply is streamed, never held as one buffer.
+const ROWS_PER_WRITE: usize = 1024;
+
+/// Writes `Reply::Routes(view)` exactly as serde would (`{"routes":{"routes":[…]}}`), in
+/// chunks.
+async fn write_routes<W: AsyncWriteExt + Unpin>(w: &mut W, view: &RoutesView) -> io::Result<()> {
+    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+    buf.extend_from_slice(b"{\"routes\":{\"routes\":[");
+    for (i, chunk) in view.routes.chunks(ROWS_PER_WRITE).enumerate() {
+        for (j, row) in chunk.iter().enumerate() {
+            if i > 0 || j > 0 {
+                buf.push(b',');
+            }
+            serde_json::to_writer(&mut buf, row).map_err(io::Error::other)?;
+        }
+        w.write_all(&buf).await?;
+        buf.clear();
+    }
+    buf.extend_from_slice(b"]}}\n");
+    w.write_all(&buf).await?;
+    w.flush().await
 }
 
 async fn write_line<W: AsyncWriteExt + Unpin, T: Serialize>(w: &mut W, v: &T) -> io::Result<()> {
@@ -381,6 +405,35 @@ mod tests {
         );
         let r: Request = serde_json::from_str(r#"{"request":"routes"}"#).unwrap();
         assert_eq!(r, Request::Routes { all: false });
+    }
+
+    #[tokio::test]
+    async fn streamed_routes_reply_is_the_serde_encoding() {
+        let row = |p: &str| RouteRow {
+            prefix: p.into(),
+            source: RouteSource::Endpoint,
+            next_hops: vec!["dev tw-a".into()],
+            as_path: None,
+            learned_from: Some("ns/a".into()),
+            fib: "yes".into(),
+            fib_reason: None,
+            paths: vec![],
+        };
+        for n in [0, 1, ROWS_PER_WRITE, ROWS_PER_WRITE + 3] {
+            let view = RoutesView {
+                routes: (0..n)
+                    .map(|i| row(&format!("10.0.{}.{}/32", i / 256, i % 256)))
+                    .collect(),
+            };
+            let mut streamed = Vec::new();
+            write_routes(&mut streamed, &view).await.unwrap();
+            let mut whole = serde_json::to_vec(&Reply::Routes(view)).unwrap();
+            whole.push(b'\n');
+            assert_eq!(
+                String::from_utf8(streamed).unwrap(),
+                String::from_utf8(whole).unwrap()
+            );
+        }
     }
 
     #[tokio::test]

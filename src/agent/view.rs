@@ -108,13 +108,13 @@ fn fib_state(st: Option<&RouteStatus>) -> (String, Option<String>) {
 /// Builds the `tern routes` rows from the Loc-RIB view, the FIB status, the blocks and the
 /// local endpoints. Sorted by prefix (IPv4 first).
 pub fn route_rows(
-    rib: &[RouteView],
-    fib: &[RouteStatus],
+    rib: Vec<RouteView>,
+    fib: Vec<RouteStatus>,
     blocks: &[IpNet],
     endpoints: &[DeviceRoute],
     all: bool,
 ) -> Vec<RouteRow> {
-    let fib: HashMap<IpNet, &RouteStatus> = fib.iter().map(|s| (s.route.prefix, s)).collect();
+    let fib: HashMap<IpNet, RouteStatus> = fib.into_iter().map(|s| (s.route.prefix, s)).collect();
     let mut rows: Vec<(IpNet, RouteRow)> = Vec::new();
     for v in rib {
         let best = v.best.as_ref();
@@ -124,7 +124,7 @@ pub fn route_rows(
         let local = best.is_some_and(|b| b.from.is_none()) || blocks.contains(&v.prefix);
         let (fib_s, reason) = match best {
             None => ("-".into(), None),
-            Some(_) => fib_state(fib.get(&v.prefix).copied()),
+            Some(_) => fib_state(fib.get(&v.prefix)),
         };
         rows.push((
             v.prefix,
@@ -151,7 +151,7 @@ pub fn route_rows(
     }
     for b in blocks {
         if !rows.iter().any(|(p, _)| p == b) {
-            let (fib_s, reason) = fib_state(fib.get(b).copied());
+            let (fib_s, reason) = fib_state(fib.get(b));
             rows.push((
                 *b,
                 RouteRow {
@@ -168,7 +168,7 @@ pub fn route_rows(
         }
     }
     for e in endpoints {
-        let (fib_s, reason) = fib_state(fib.get(&e.prefix).copied());
+        let (fib_s, reason) = fib_state(fib.get(&e.prefix));
         rows.push((
             e.prefix,
             RouteRow {
@@ -218,7 +218,7 @@ impl Source for AgentView {
         let fib = self.fib.routes().await.unwrap_or_default();
         let endpoints = self.endpoints.borrow().clone();
         RoutesView {
-            routes: route_rows(&rib, &fib, &self.node.blocks, &endpoints, all),
+            routes: route_rows(rib, fib, &self.node.blocks, &endpoints, all),
         }
     }
 }
