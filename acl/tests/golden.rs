@@ -88,3 +88,30 @@ fn iptables_golden_and_accepted_by_iptables_restore() {
     let saved = ns.ok(&["iptables-save", "-t", "filter"]);
     assert!(saved.contains(":tern-forward"), "{saved}");
 }
+
+#[test]
+fn reusing_unchanged_parts_renders_the_same_text() {
+    let a = example_ir();
+    let mut bundle = load_paths(&[
+        root().join("../examples/policies"),
+        root().join("../examples/endpoints"),
+    ])
+    .unwrap();
+    // Change one policy's rule, drop a workload, add another.
+    if let Some(p) = bundle.policies.iter_mut().find(|p| p.id.name == "web") {
+        if let Some(rules) = p.ingress.as_mut() {
+            rules.truncate(3);
+        }
+    }
+    bundle.workloads.retain(|w| w.name != "db-1");
+    let mut extra = bundle.workloads[0].clone();
+    extra.name = "web-9".into();
+    extra.interface = "tw-web9".into();
+    extra.ips = vec!["10.65.0.99/32".parse().unwrap()];
+    bundle.workloads.push(extra);
+    let b = compile(&bundle, &CompileOptions::default());
+    assert_ne!(a, b);
+    let ra = nft::render(&a);
+    assert_eq!(nft::render_with(&b, Some((&a, &ra))), nft::render(&b));
+    assert_eq!(nft::render_with(&a, Some((&a, &ra))), ra);
+}

@@ -64,7 +64,7 @@ pub struct ApplyReport {
 /// What was last applied.
 #[derive(Debug, Clone)]
 enum Applied {
-    Nft(NftRuleset),
+    Nft(Box<Ir>, NftRuleset),
     Ipt(IptRuleset),
 }
 
@@ -116,14 +116,15 @@ impl Applier {
         let start = Instant::now();
         let (mode, rules, sets) = match self.backend {
             Backend::Nftables => {
-                let next = crate::render::nft::render(ir);
-                let prev = match &self.last {
-                    Some(Applied::Nft(p)) => Some(p),
-                    _ => None,
+                let (next, prev) = match &self.last {
+                    Some(Applied::Nft(pir, p)) => {
+                        (crate::render::nft::render_with(ir, Some((pir, p))), Some(p))
+                    }
+                    _ => (crate::render::nft::render(ir), None),
                 };
                 let mode = nft::apply(&self.exec, prev, &next, self.check_first)?;
                 let (r, s) = crate::render::nft::counts(&next);
-                self.last = Some(Applied::Nft(next));
+                self.last = Some(Applied::Nft(Box::new(ir.clone()), next));
                 (mode, r, s)
             }
             Backend::Iptables => {

@@ -208,8 +208,24 @@ pub(crate) fn verdicts(ir: &Ir, key: &crate::ir::PolicyKey) -> (bool, bool) {
 
 /// Renders the IR into a diffable ruleset.
 pub fn render(ir: &Ir) -> NftRuleset {
+    render_with(ir, None)
+}
+
+/// Renders the IR, reusing the text of sets and policy chains that are unchanged since
+/// `prev` (the IR rendered last time and its result): after a small change only the
+/// changed parts are formatted again.
+pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     let mut rs = NftRuleset::default();
+    let prev = prev.filter(|(p, _)| p.marks == ir.marks);
     for (name, s) in &ir.addr_sets {
+        if let Some((p, prs)) = prev {
+            if let (Some(ps), Some(rendered)) = (p.addr_sets.get(name), prs.sets.get(name)) {
+                if ps == s {
+                    rs.sets.insert(name.clone(), rendered.clone());
+                    continue;
+                }
+            }
+        }
         let ty = if s.family == Family::V4 {
             "ipv4_addr"
         } else {
@@ -234,8 +250,16 @@ pub fn render(ir: &Ir) -> NftRuleset {
             },
         );
     }
-    for ((policy, dir), chain) in &ir.chains {
+    for (key @ (policy, dir), chain) in &ir.chains {
         let name = policy_chain(policy, *dir);
+        if let Some((p, prs)) = prev {
+            if let (Some(pc), Some(rendered)) = (p.chains.get(key), prs.chains.get(&name)) {
+                if pc == chain {
+                    rs.chains.insert(name, rendered.clone());
+                    continue;
+                }
+            }
+        }
         let rules = chain
             .rules
             .iter()
