@@ -177,8 +177,8 @@ echo "  route from host-a to a container on host-b (straight to host-b, no tunne
 echo "    $(ip -n ${P}host-a route get 10.244.2.11 | head -1)"
 echo
 echo "################ metrics (host-a, 127.0.0.1:9469/metrics) ################"
-if command -v curl >/dev/null; then
-    in_ns host-a curl -s --max-time 3 http://127.0.0.1:9469/metrics \
+if command -v nc >/dev/null; then
+    printf 'GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n' | in_ns host-a nc -N -w 3 127.0.0.1 9469 \
         | grep -E '^tern_(bgp_session_state|fib_routes_installed|rib_prefixes)' || true
 fi
 

@@ -505,12 +505,15 @@ pub fn container(lab: &mut Lab, node: &Node, name: &str, host_if: &str, ips: &[&
 
 /// Scrapes `/metrics` of an agent listening on `addr` inside `ns`.
 pub fn scrape(ns: &Netns, addr: &str) -> String {
-    let out = ns.run(&[
-        "curl",
-        "-s",
-        "--max-time",
-        "5",
-        &format!("http://{addr}/metrics"),
-    ]);
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    // nc (netcat-openbsd) is among the test dependencies; curl is not.
+    let (host, port) = addr.rsplit_once(':').unwrap_or((addr, "9469"));
+    let out = ns.sh(&format!(
+        "printf 'GET /metrics HTTP/1.1\\r\\nHost: {addr}\\r\\n\\r\\n' | nc -N -w 5 {host} {port}"
+    ));
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        text.starts_with("HTTP/1.1 200 OK"),
+        "metrics endpoint answered: {text}"
+    );
+    text
 }
