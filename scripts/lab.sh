@@ -111,10 +111,12 @@ for i in 1 2 3; do
 done
 
 echo "==> starting BIRD on the ToR and tern on every host" >&2
-in_ns tor bird -f -c "$work/tor/bird.conf" -s "$work/tor/bird.ctl" >"$work/tor/bird.log" 2>&1 &
+# Started with `ip netns exec` directly (not through a shell function, which would fork a
+# subshell) so that $! is the daemon's own PID: `ip netns exec` execs the command.
+ip netns exec ${P}tor bird -f -c "$work/tor/bird.conf" -s "$work/tor/bird.ctl" >"$work/tor/bird.log" 2>&1 &
 pids+=($!)
 for h in "${hosts[@]}"; do
-    in_ns "host-$h" "$TERN" agent --config "$work/host-$h/node.yaml" >"$work/host-$h/tern.log" 2>&1 &
+    ip netns exec "${P}host-$h" "$TERN" agent --config "$work/host-$h/node.yaml" >"$work/host-$h/tern.log" 2>&1 &
     pids+=($!)
 done
 
