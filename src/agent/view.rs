@@ -222,3 +222,128 @@ impl Source for AgentView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::IpAddr;
+
+    fn net(s: &str) -> IpNet {
+        s.parse().unwrap()
+    }
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn path(from: Option<&str>, best: bool, rejected: Option<&str>) -> PathView {
+        PathView {
+            peer: None,
+            from: from.map(ip),
+            next_hop: from.map_or(IpAddr::from([0, 0, 0, 0]), ip),
+            as_path: if from.is_some() {
+                "65000".into()
+            } else {
+                String::new()
+            },
+            local_pref: 100,
+            med: None,
+            origin: Origin::Igp,
+            best,
+            ecmp: best,
+            reason_lost: None,
+            rejected: rejected.map(String::from),
+        }
+    }
+
+    #[test]
+    fn rows_join_rib_fib_blocks_and_endpoints() {
+        let learned = RouteView {
+            prefix: net("10.244.9.0/24"),
+            best: Some(path(Some("10.0.0.2"), true, None)),
+            ecmp_next_hops: vec![ip("10.0.0.2")],
+            paths: vec![path(Some("10.0.0.2"), true, None)],
+        };
+        let rejected = RouteView {
+            prefix: net("10.99.0.0/24"),
+            best: None,
+            ecmp_next_hops: vec![],
+            paths: vec![path(
+                Some("10.0.0.2"),
+                false,
+                Some("prefix outside the pools"),
+            )],
+        };
+        let own = RouteView {
+            prefix: net("10.244.1.0/24"),
+            best: Some(path(None, true, None)),
+            ecmp_next_hops: vec![],
+            paths: vec![path(None, true, None)],
+        };
+        let fib = vec![
+            RouteStatus {
+                route: controller::Route::blackhole(net("10.244.1.0/24")),
+                state: RouteState::Installed,
+            },
+            RouteStatus {
+                route: controller::Route::via(
+                    net("10.244.9.0/24"),
+                    [controller::NextHop::new(ip("10.0.0.2"))],
+                ),
+                state: RouteState::Failed("next hop 10.0.0.2 not directly reachable".into()),
+            },
+            RouteStatus {
+                route: controller::Route::device(net("10.244.1.10/32"), "tw-a"),
+                state: RouteState::Pending,
+            },
+        ];
+        let eps = vec![DeviceRoute {
+            prefix: net("10.244.1.10/32"),
+            interface: "tw-a".into(),
+            endpoint: "ns/a".into(),
+        }];
+        let blocks = [net("10.244.1.0/24"), net("fd00:244:0:1::/64")];
+        let views = vec![learned.clone(), rejected.clone(), own.clone()];
+        let rows = route_rows(views, fib.clone(), &blocks, &eps, false);
+        let prefixes: Vec<&str> = rows.iter().map(|r| r.prefix.as_str()).collect();
+        assert_eq!(
+            prefixes,
+            [
+                "10.244.1.0/24",
+                "10.244.1.10/32",
+                "10.244.9.0/24",
+                "fd00:244:0:1::/64"
+            ]
+        );
+        assert_eq!(rows[0].source, RouteSource::Block);
+        assert_eq!(rows[0].fib, "yes");
+        assert_eq!(rows[1].source, RouteSource::Endpoint);
+        assert_eq!(rows[1].fib, "no");
+        assert_eq!(rows[1].learned_from.as_deref(), Some("ns/a"));
+        assert_eq!(rows[2].fib, "failed");
+        assert!(rows[2]
+            .fib_reason
+            .as_deref()
+            .unwrap()
+            .contains("not directly reachable"));
+        assert_eq!(rows[2].as_path.as_deref(), Some("65000"));
+        assert!(rows[2].paths.is_empty());
+        // A block the RIB does not show yet still has its row.
+        assert_eq!(rows[3].fib, "no");
+
+        let all = route_rows(vec![learned, rejected, own], fib, &blocks, &eps, true);
+        let r = all.iter().find(|r| r.prefix == "10.99.0.0/24").unwrap();
+        assert_eq!(r.fib, "-");
+        assert_eq!(
+            r.paths[0].rejected.as_deref(),
+            Some("prefix outside the pools")
+        );
+        assert_eq!(
+            all.iter()
+                .find(|r| r.prefix == "10.244.9.0/24")
+                .unwrap()
+                .paths
+                .len(),
+            1
+        );
+    }
+}
