@@ -70,8 +70,8 @@ fn table(n: usize) -> Vec<u8> {
 }
 
 /// Connects from 10.0.0.2 to the speaker at 10.0.0.1, sends OPEN and KEEPALIVE, and
-/// returns once the speaker's OPEN has arrived.
-async fn feeder_session() -> (OwnedReadHalf, OwnedWriteHalf) {
+/// returns once the speaker's OPEN has arrived, with the bytes read after it.
+async fn feeder_session() -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.bind("10.0.0.2:0".parse().expect("addr"))
         .expect("bind");
@@ -92,31 +92,34 @@ async fn feeder_session() -> (OwnedReadHalf, OwnedWriteHalf) {
     wr.write_all(&hello).await.expect("write open");
     let mut buf = BytesMut::new();
     loop {
-        if let Ok((Message::Open(_), _)) = decode_message(&buf, &DecodeContext::default()) {
-            break;
+        if let Ok((Message::Open(_), used)) = decode_message(&buf, &DecodeContext::default()) {
+            let _ = buf.split_to(used);
+            return (rd, wr, buf);
         }
         assert!(
             rd.read_buf(&mut buf).await.expect("read") > 0,
             "speaker closed"
         );
     }
-    (rd, wr)
 }
 
-/// Reads until the speaker closes; returns the NOTIFICATIONs it sent.
-async fn drain(mut rd: OwnedReadHalf) -> Vec<Notification> {
+/// Reads (after `buf`, what was already read) until the speaker closes; returns the
+/// NOTIFICATIONs it sent.
+async fn drain(mut rd: OwnedReadHalf, mut buf: BytesMut) -> Vec<Notification> {
     let ctx = DecodeContext {
         four_octet_as: true,
         ..DecodeContext::default()
     };
-    let mut buf = BytesMut::new();
     let mut seen = Vec::new();
-    while rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
+    loop {
         while let Ok((msg, used)) = decode_message(&buf, &ctx) {
             let _ = buf.split_to(used);
             if let Message::Notification(n) = msg {
                 seen.push(n);
             }
+        }
+        if !rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
+            break;
         }
     }
     seen
@@ -144,9 +147,9 @@ fn ingest(n: usize) {
         });
 
         // The feeder: OPEN, wait for the speaker's OPEN, KEEPALIVE, then the table.
-        let (rd, mut wr) = feeder_session().await;
+        let (rd, mut wr, rest) = feeder_session().await;
         // Drain whatever the speaker sends from now on (KEEPALIVEs, End-of-RIB).
-        let drain = tokio::spawn(drain(rd));
+        let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         let start = Instant::now();
         wr.write_all(&bytes).await.expect("write table");
@@ -198,8 +201,8 @@ fn max_prefixes_ends_the_session_with_cease() {
         let (h, _changes) = Speaker::start(speaker(65001, "10.0.0.1", p, &[]))
             .await
             .expect("speaker");
-        let (rd, mut wr) = feeder_session().await;
-        let drain = tokio::spawn(drain(rd));
+        let (rd, mut wr, rest) = feeder_session().await;
+        let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         // The speaker may close while we still write: errors are expected here.
         let _ = wr.write_all(&bytes).await;
@@ -207,12 +210,12 @@ fn max_prefixes_ends_the_session_with_cease() {
             .await
             .expect("speaker closes the session")
             .expect("drain");
+        let st = the_peer(&h).await;
         assert_eq!(
             seen.first().map(|n| n.error),
             Some(ErrorCode::Cease(CeaseSubcode::MaximumPrefixesReached)),
-            "{seen:?}"
+            "{seen:?} {st:?}"
         );
-        let st = the_peer(&h).await;
         assert_ne!(st.state, "Established");
         assert!(st
             .last_error

@@ -158,12 +158,35 @@ async fn connect_inner(peer: &PeerConfig) -> std::io::Result<TcpStream> {
 
 /// Reads, frames and decodes; hands batches to the owner. After the peer's OPEN it
 /// waits for the negotiated decode context before decoding anything else.
+///
+/// When it stops (told to by `stop`, or on its own after an error) it keeps reading and
+/// discarding for up to [`LINGER`] before it drops the socket: closing a socket with
+/// unread data makes the kernel send a RST, and a RST can destroy the NOTIFICATION the
+/// writer has just sent before the peer reads it.
 pub async fn reader(
     peer: usize,
     conn: ConnId,
     mut rd: OwnedReadHalf,
     events: mpsc::Sender<ConnEvent>,
+    negotiated: oneshot::Receiver<DecodeContext>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    read_loop(peer, conn, &mut rd, events, negotiated, &mut stop).await;
+    let mut sink = vec![0u8; 64 * 1024];
+    let drain = async { while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// How long a stopped reader keeps draining the socket.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+async fn read_loop(
+    peer: usize,
+    conn: ConnId,
+    rd: &mut OwnedReadHalf,
+    events: mpsc::Sender<ConnEvent>,
     mut negotiated: oneshot::Receiver<DecodeContext>,
+    stop: &mut oneshot::Receiver<()>,
 ) {
     let mut ctx = DecodeContext::default();
     let mut have_ctx = false;
@@ -191,7 +214,11 @@ pub async fn reader(
                         {
                             return;
                         }
-                        match (&mut negotiated).await {
+                        let c = tokio::select! {
+                            c = &mut negotiated => c,
+                            _ = &mut *stop => return,
+                        };
+                        match c {
                             Ok(c) => {
                                 ctx = c;
                                 have_ctx = true;
@@ -240,7 +267,11 @@ pub async fn reader(
             return;
         }
         buf.reserve(READ_CHUNK);
-        match rd.read_buf(&mut buf).await {
+        let read = tokio::select! {
+            r = rd.read_buf(&mut buf) => r,
+            _ = &mut *stop => return,
+        };
+        match read {
             Ok(0) => {
                 let _ = events.send(fail(None, "closed by peer".into())).await;
                 return;

@@ -44,7 +44,7 @@ pub enum Command {
 struct ConnTasks {
     writer: Option<mpsc::UnboundedSender<WriterCmd>>,
     writer_task: Option<JoinHandle<()>>,
-    reader_task: Option<JoinHandle<()>>,
+    reader_stop: Option<oneshot::Sender<()>>,
     connect_task: Option<JoinHandle<()>>,
     decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
     local: Option<SocketAddr>,
@@ -56,7 +56,7 @@ impl ConnTasks {
         Self {
             writer: None,
             writer_task: None,
-            reader_task: None,
+            reader_stop: None,
             connect_task: Some(task),
             decode_ctx: None,
             local: None,
@@ -304,7 +304,9 @@ impl Owner {
         let (ctx_tx, ctx_rx) = oneshot::channel();
         let (wtx, wrx) = mpsc::unbounded_channel();
         let queued = Queued::default();
-        let reader = tokio::spawn(conn::reader(peer, conn, rd, self.events_tx.clone(), ctx_rx));
+        let (stop_tx, stop_rx) = oneshot::channel();
+        let events = self.events_tx.clone();
+        tokio::spawn(conn::reader(peer, conn, rd, events, ctx_rx, stop_rx));
         let writer = tokio::spawn(conn::writer(
             wr,
             wrx,
@@ -319,7 +321,7 @@ impl Owner {
         entry.connect_task = None;
         entry.writer = Some(wtx);
         entry.writer_task = Some(writer);
-        entry.reader_task = Some(reader);
+        entry.reader_stop = Some(stop_tx);
         entry.decode_ctx = Some(ctx_tx);
         entry.local = local;
         entry.queued = queued;
@@ -563,13 +565,13 @@ impl Owner {
 }
 
 /// Closes a connection: abandons a connect, lets the writer flush and close, stops the
-/// reader.
+/// reader (which drains the socket a little longer so the close sends no RST).
 fn close(c: ConnTasks) {
     if let Some(t) = c.connect_task {
         t.abort();
     }
-    if let Some(t) = c.reader_task {
-        t.abort();
+    if let Some(stop) = c.reader_stop {
+        let _ = stop.send(());
     }
     match c.writer {
         Some(w) => {
