@@ -293,6 +293,34 @@ fn endpoints_follow_their_files_and_restarts_keep_traffic_flowing() {
     wait_for(CONVERGE, "device route back", || {
         kernel_route(b, "10.244.2.10")
     });
+    // An endpoint file that arrives before its veth: the route fails (reported), and goes
+    // in as soon as the interface appears.
+    std::fs::write(
+        h.nodes[1].endpoints.join("late.yaml"),
+        "kind: WorkloadEndpoint\nname: late\nnamespace: default\ninterface: tw-late\nips: [10.244.2.30/32]\n",
+    )
+    .expect("write endpoint");
+    let row = wait_for(CONVERGE, "route for the missing veth reported", || {
+        let r = routes_json(&h.nodes[1], false)?;
+        let row = route_row(&r, "10.244.2.30/32")?;
+        (row["fib"] != "yes").then_some(row)
+    });
+    assert_eq!(row["source"], "endpoint", "{row}");
+    let _late = container(
+        &mut lab,
+        &h.nodes[1],
+        "late",
+        "tw-late",
+        &["10.244.2.30/32"],
+    );
+    wait_for(CONVERGE, "late container's route installed", || {
+        kernel_route(b, "10.244.2.30")
+    });
+    wait_for(
+        CONVERGE,
+        "ping the late container from host a's container",
+        || ping(&ca, "10.244.2.30").then_some(()),
+    );
     // A broken endpoint file is reported and changes nothing.
     std::fs::write(
         h.nodes[1].endpoints.join("broken.yaml"),
