@@ -11,8 +11,11 @@
 //! - [`metrics`]: Prometheus families and the `/metrics` endpoint.
 //!
 //! SIGTERM/SIGINT: Cease (Administrative Shutdown) to every peer, routes left in the
-//! kernel for the next start to adopt (unless `--flush-routes-on-exit`), control socket
-//! removed, exit 0.
+//! kernel for the next start to adopt (unless `--flush-routes-on-exit`), the policy
+//! ruleset left in force (as Calico's Felix does; `tern policy flush` removes it), control
+//! socket removed, exit 0. Peers withdraw this node's blocks when its sessions end (there
+//! is no BGP graceful restart yet), so cross-host traffic to this node pauses until the
+//! agent is back.
 
 pub mod control;
 pub mod fib;
