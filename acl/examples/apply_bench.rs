@@ -80,6 +80,23 @@ fn gen_chain(dir: &Path, policies: usize) {
     std::fs::write(dir.join("policies.yaml"), out).unwrap();
 }
 
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+/// CPU time of this process and its waited-for children, in ms (assumes 100 ticks/s).
+fn cpu_ms() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    // Fields after the command: state(3) … utime(14) stime(15) cutime(16) cstime(17).
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    f.get(11..15).map_or(0.0, |v| v.iter().sum::<f64>() * 10.0)
+}
+
 fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
@@ -126,23 +143,27 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
         1,
     );
     assert_ne!(text, changed);
-    std::fs::write(&file, &changed).unwrap();
-    let t = Instant::now();
-    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-    let ir2 = compile(&bundle, &CompileOptions::default());
-    let reload = ms(t);
-    let r = applier.apply(&ir2).unwrap_or_else(|e| panic!("{e}"));
-    println!(
-        "one changed policy: reload+compile {reload:.1} ms, apply {:.1} ms ({:?})",
-        r.duration.as_secs_f64() * 1000.0,
-        r.mode
-    );
+    // Ten changes, alternating the edit and its revert; medians of wall time, and CPU
+    // time (this process and its children, from /proc/self/stat) per apply.
+    const ROUNDS: usize = 10;
+    let (mut reloads, mut applies) = (Vec::new(), Vec::new());
+    let cpu0 = cpu_ms();
+    for i in 0..ROUNDS {
+        std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
+        let t = Instant::now();
+        let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+        let ir2 = compile(&bundle, &CompileOptions::default());
+        reloads.push(ms(t));
+        let r = applier.apply(&ir2).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(r.mode, acl::ApplyMode::Incremental);
+        applies.push(r.duration.as_secs_f64() * 1000.0);
+    }
+    let cpu = (cpu_ms() - cpu0) / ROUNDS as f64;
     std::fs::write(&file, &text).unwrap();
-    let r = applier.apply(&ir).unwrap_or_else(|e| panic!("{e}"));
     println!(
-        "change reverted: apply {:.1} ms ({:?})",
-        r.duration.as_secs_f64() * 1000.0,
-        r.mode
+        "one changed policy ({ROUNDS} rounds, medians): reload+compile {:.1} ms, apply {:.1} ms; CPU per round (reload+compile+apply, incl. tools) {cpu:.0} ms",
+        median(&mut reloads),
+        median(&mut applies)
     );
     applier.flush().unwrap_or_else(|e| panic!("{e}"));
 }
