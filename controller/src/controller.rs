@@ -270,8 +270,12 @@ async fn run(
         tokio::task::yield_now().await;
         let overrun_due = overrun_since.map(|t| (last_push + QUIET).min(t + MAX_DEFER));
         let due = [soon, overrun_due].into_iter().flatten().min();
-        // Unbiased: a steady stream of commands must not starve the route events.
+        // Commands first: while the agent keeps the queue full (a bulk load), route events
+        // wait. They are mostly echoes of our own changes then; if the event socket
+        // overflows meanwhile, one resync after the load repairs whatever was lost. Events
+        // are read whenever the queue is empty, which is nearly always in steady state.
         tokio::select! {
+            biased;
             cmd = rx.recv() => {
                 let Some(cmd) = cmd else { break };
                 let mut next = Some(cmd);
