@@ -85,7 +85,10 @@ fn policy_files_are_applied_watched_and_bad_ones_keep_the_rules() {
         kernel_route(&h, "10.244.1.20")
     });
 
-    assert!(connects(&mut lab, &web, &client, "8080"), "8080 is allowed");
+    // Allowed: retried while the first packets resolve the gateway (proxy ARP).
+    wait_for(CONVERGE, "8080 is allowed", || {
+        connects(&mut lab, &web, &client, "8080").then_some(())
+    });
     assert!(
         !connects(&mut lab, &web, &client, "9090"),
         "9090 is denied (default deny)"
@@ -104,7 +107,9 @@ fn policy_files_are_applied_watched_and_bad_ones_keep_the_rules() {
     assert!(err.contains("broken.yaml:6:"), "{err}");
     assert!(err.contains("selektor"), "{err}");
     assert_eq!(h.ok(&["nft", "list", "table", "inet", "tern"]), ruleset);
-    assert!(connects(&mut lab, &web, &client, "8080"));
+    wait_for(CONVERGE, "8080 still allowed", || {
+        connects(&mut lab, &web, &client, "8080").then_some(())
+    });
     assert!(!connects(&mut lab, &web, &client, "9090"));
     let m = scrape(&h, "127.0.0.1:9469");
     assert!(m.contains("tern_acl_apply_failures_total 1"), "{m}");
