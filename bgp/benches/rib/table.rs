@@ -78,7 +78,7 @@ fn pick_len(rng: &mut Rng) -> u8 {
     24
 }
 
-/// `n` distinct prefixes in unicast space (1.0.0.0–223.255.255.255).
+/// `n` distinct prefixes in unicast space (1.0.0.0–223.255.255.255 without 127/8).
 pub fn prefixes(n: usize, rng: &mut Rng) -> Vec<Ipv4Net> {
     let mut seen: HashSet<(u32, u8)> = HashSet::with_capacity(n);
     let mut out = Vec::with_capacity(n);
@@ -87,6 +87,10 @@ pub fn prefixes(n: usize, rng: &mut Rng) -> Vec<Ipv4Net> {
         let addr = (1u32 << 24) + rng.below(223 << 24) as u32;
         let mask = u32::MAX << (32 - u32::from(len));
         let net = addr & mask;
+        // 127/8 is loopback: BIRD (rightly) refuses it, so it is left out.
+        if net >> 24 == 127 {
+            continue;
+        }
         if seen.insert((net, len)) {
             out.push(Ipv4Net::new(Ipv4Addr::from(net), len).expect("valid length"));
         }

@@ -22,17 +22,12 @@ fn drain<A: Addr>(
         } else {
             snapshots.get(snap as usize)
         };
-        let now = match table.find(addr, len) {
-            Some(i) => {
-                if table.flags(i) & FIB_DIRTY == 0 {
-                    // Every entry created or changed since the last take is
-                    // flagged; an unflagged one was handled by an earlier record
-                    // of this same drain (which had the older snapshot).
-                    continue;
-                }
-                table.set_flag(i, FIB_DIRTY, false);
-                fib_hops(attrs, table.paths(i).ecmp())
-            }
+        let now = match table.clear_flag((addr, len), FIB_DIRTY) {
+            // Every entry created or changed since the last take is flagged; an
+            // unflagged one was handled by an earlier record of this same drain
+            // (which had the older snapshot).
+            Some((false, _)) => continue,
+            Some((true, paths)) => fib_hops(attrs, paths.ecmp()),
             None => None,
         };
         let action = match (before, now) {

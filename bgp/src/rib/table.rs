@@ -225,6 +225,16 @@ impl<A: Addr> Table<A> {
         }
     }
 
+    /// Clears `flag` on a prefix in one probe and returns whether it was set, with
+    /// the prefix's paths; `None` when the prefix is not stored.
+    pub fn clear_flag(&mut self, k: Key<A>, flag: u8) -> Option<(bool, Paths<'_>)> {
+        let e = self.entry_mut(k)?;
+        let was = e.flags & flag != 0;
+        e.flags &= !flag;
+        let e = *e;
+        Some((was, Self::paths_of(&self.multis, &e)))
+    }
+
     /// Adds a prefix (not stored yet) with one path and the given flags.
     pub fn insert_single(&mut self, addr: A, len: u8, path: PathRef, flags: u8) -> Key<A> {
         let h = self.hash((addr, len));

@@ -32,6 +32,9 @@ pub(crate) fn fib_hops(attrs: &AttrTable, ecmp: &[PathRef]) -> Option<Vec<IpAddr
     if first.peer == LOCAL_SLOT || !first.accepted() {
         return None;
     }
+    if ecmp.len() == 1 {
+        return Some(vec![attrs.get(first.attr).next_hop()]);
+    }
     let mut hops: Vec<IpAddr> = ecmp
         .iter()
         .filter(|p| p.peer != LOCAL_SLOT)
