@@ -8,6 +8,10 @@
 //! `fe80::1`. Written through `/proc/sys` of the agent's network namespace; the proxy
 //! neighbour is added with iproute2 (`ip -6 neigh replace proxy`), the only netlink call
 //! the agent makes outside the controller.
+//!
+//! The kernel answers a proxy ARP request only for an address it has a route to through
+//! another interface; 169.254.1.1 is covered by the host's default route, as on any
+//! Calico host. A host without a default route needs one (or a route to 169.254.1.1).
 
 use std::net::IpAddr;
 use std::path::Path;
