@@ -7,7 +7,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use acl::{Applier, Backend, CompileOptions};
+use acl::Engine;
+use acl::{Backend, CompileOptions};
 use tokio::sync::watch;
 
 use super::control::PolicySummary;
@@ -47,7 +48,8 @@ impl PolicyTask {
         } = self;
         summary.send_modify(|s| s.backend = backend_name(backend).into());
         let mut files = Watch::new(paths.clone());
-        let mut applier = Some(Applier::new(backend));
+        // The engine re-parses only changed files and applies incrementally.
+        let mut engine = Some(Engine::new(backend, paths, options));
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -55,26 +57,24 @@ impl PolicyTask {
             if !files.changed() {
                 continue;
             }
-            let Some(mut a) = applier.take() else { return };
-            let p = paths.clone();
-            let o = options.clone();
+            let Some(mut e) = engine.take() else { return };
             let start = Instant::now();
             let joined = tokio::task::spawn_blocking(move || {
-                let r = match acl::load_and_compile(&p, &o) {
-                    Ok((_, ir)) => a.apply(&ir).map_err(|e| e.to_string()),
-                    Err(e) => Err(e.to_string()),
-                };
-                (a, r)
+                let r = e
+                    .reload()
+                    .map(|done| done.report)
+                    .map_err(|err| err.to_string());
+                (e, r)
             })
             .await;
-            let (a, result) = match joined {
+            let (e, result) = match joined {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!("policy apply task failed: {e}");
                     return;
                 }
             };
-            applier = Some(a);
+            engine = Some(e);
             metrics
                 .apply_duration
                 .observe(start.elapsed().as_secs_f64());
