@@ -9,8 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -163,10 +162,10 @@ async fn connect_inner(peer: &PeerConfig) -> std::io::Result<TcpStream> {
 /// discarding for up to [`LINGER`] before it drops the socket: closing a socket with
 /// unread data makes the kernel send a RST, and a RST can destroy the NOTIFICATION the
 /// writer has just sent before the peer reads it.
-pub async fn reader(
+pub async fn reader<R: AsyncRead + Unpin>(
     peer: usize,
     conn: ConnId,
-    mut rd: OwnedReadHalf,
+    mut rd: R,
     events: mpsc::Sender<ConnEvent>,
     negotiated: oneshot::Receiver<DecodeContext>,
     mut stop: oneshot::Receiver<()>,
@@ -180,10 +179,10 @@ pub async fn reader(
 /// How long a stopped reader keeps draining the socket.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-async fn read_loop(
+async fn read_loop<R: AsyncRead + Unpin>(
     peer: usize,
     conn: ConnId,
-    rd: &mut OwnedReadHalf,
+    rd: &mut R,
     events: mpsc::Sender<ConnEvent>,
     mut negotiated: oneshot::Receiver<DecodeContext>,
     stop: &mut oneshot::Receiver<()>,
@@ -307,8 +306,8 @@ impl Queued {
 pub const QUEUE_LOW: usize = 1024;
 
 /// Encodes batches into one buffer and writes it with one `write_all`.
-pub async fn writer(
-    mut wr: OwnedWriteHalf,
+pub async fn writer<W: AsyncWrite + Unpin>(
+    mut wr: W,
     mut cmds: mpsc::UnboundedReceiver<WriterCmd>,
     queued: Queued,
     events: mpsc::Sender<ConnEvent>,
@@ -357,3 +356,7 @@ pub async fn writer(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "conn_tests.rs"]
+mod tests;
