@@ -78,6 +78,11 @@ pub(crate) fn resolve(
         let password = cx.password(p, mesh.password.as_ref());
         for (j, address) in mesh.peers.iter().enumerate() {
             let path = format!("{p}.peers[{j}]");
+            // Like Calico's mesh, one list of every node can be shared by all nodes:
+            // this node's own entry is skipped, not an error.
+            if own.is_self(*address) {
+                continue;
+            }
             cx.peer_address(&path, *address, &own, &mut seen);
             if node_to_node_mesh {
                 peers.push(Peer {
@@ -192,6 +197,13 @@ fn hold_problem(hold: Duration) -> Option<String> {
 struct Own {
     router_id: Ipv4Addr,
     listen: IpAddr,
+}
+
+impl Own {
+    /// True when `address` is this node's routerId or listen address.
+    fn is_self(&self, address: IpAddr) -> bool {
+        address == IpAddr::V4(self.router_id) || address == self.listen
+    }
 }
 
 struct Checker<'a> {

@@ -289,7 +289,6 @@ peers:
         errs(&text),
         [
             "n.yaml:6:22: nodeToNodeMesh.peers[1]: 192.0.2.2 is already a peer (nodeToNodeMesh.peers[0])",
-            "n.yaml:6:33: nodeToNodeMesh.peers[2]: 192.0.2.1 is this node's own routerId",
             "n.yaml:8:13: peers[0].peerIP: 192.0.2.2 is already a peer (nodeToNodeMesh.peers[0])",
             "n.yaml:10:13: peers[1].peerIP: 224.0.0.5 is not a usable peer address",
         ]
@@ -487,4 +486,12 @@ peers:
             "n.yaml:6:52"
         ]
     );
+}
+
+#[test]
+fn mesh_list_shared_by_all_nodes_skips_this_node() {
+    let text = "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\nnodeToNodeMesh: { peers: [192.0.2.1, 192.0.2.2, 192.0.2.3] }\n";
+    let cfg = NodeConfig::from_str(Path::new("n.yaml"), text).expect("valid");
+    let addrs: Vec<String> = cfg.peers.iter().map(|p| p.address.to_string()).collect();
+    assert_eq!(addrs, ["192.0.2.2", "192.0.2.3"]);
 }
