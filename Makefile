@@ -1,12 +1,18 @@
 # tern — the two commands of the README's quick start, and a few helpers.
-.PHONY: demo test build fmt lint
+.PHONY: demo decode-demo test build fmt lint
 
 build:
 	cargo build --release
 
-# Quick start 1: build and run the demo.
+# Quick start 1: install what the lab needs, build tern, run the three-host lab
+# (BIRD top-of-rack, tern mesh, containers pinging across hosts), clean up.
 demo:
-	./scripts/demo.sh
+	./scripts/install-deps.sh
+	./scripts/lab.sh
+
+# Decode a shipped capture of a real BIRD<->GoBGP session with `tern bgp decode`.
+decode-demo:
+	./scripts/decode-demo.sh
 
 # Quick start 2: install the system packages the tests need, then run every test.
 test:

@@ -16,6 +16,7 @@ have tshark   || need+=(tshark)
 have nc       || need+=(netcat-openbsd)
 have iperf3   || need+=(iperf3)
 have tcpdump  || need+=(tcpdump)
+have jq       || need+=(jq)
 
 if ((${#need[@]})); then
     echo "install-deps: installing ${need[*]}" >&2

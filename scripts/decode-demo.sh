@@ -3,7 +3,7 @@
 # GoBGP that ships in bgp/tests/fixtures/ (captured by scripts/capture-fixtures.sh), and
 # print it as a readable log. Later issues replace this with a namespace lab.
 #
-#   make demo   (or: scripts/demo.sh [CAPTURE], CAPTURE = ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath)
+#   make decode-demo   (or: scripts/decode-demo.sh [CAPTURE], CAPTURE = ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -88,4 +88,4 @@ jq -c 'select(.type == "update")' <<<"$out" | sed -n 1p
 show "$fixtures/$capture.bird-to-gobgp.bin" "$bird -> $gobgp"
 show "$fixtures/$capture.gobgp-to-bird.bin" "$gobgp -> $bird"
 echo
-echo "Other captures: scripts/demo.sh ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath"
+echo "Other captures: scripts/decode-demo.sh ipv4-as4 | ipv6-as4 | ipv4-as2 | ipv4-addpath"
