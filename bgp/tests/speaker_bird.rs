@@ -1,6 +1,7 @@
 //! The driver against a real BIRD 2 in lab namespaces joined by a veth pair: eBGP with
-//! TCP-MD5 and GTSM; each side learns the other's prefix, a withdrawal propagates, and
-//! shutdown shows up in BIRD as the Cease with our shutdown communication.
+//! TCP-MD5 and GTSM; each side learns the other's prefix, BIRD restarts and the session
+//! and routes come back, a withdrawal propagates, and shutdown shows up in BIRD as the
+//! Cease with our shutdown communication.
 
 mod speaker_common;
 
@@ -56,7 +57,8 @@ fn speaker_peers_with_bird() {
     std::fs::write(&conf, bird_config("sw0rdf1sh")).expect("write config");
     let conf_s = conf.to_string_lossy().into_owned();
     let sock_s = sock.to_string_lossy().into_owned();
-    lab.spawn(&b, &["bird", "-f", "-c", &conf_s, "-s", &sock_s], "bird");
+    let bird = ["bird", "-f", "-c", &conf_s, "-s", &sock_s];
+    let pid = lab.spawn(&b, &bird, "bird");
 
     in_netns(&t, || async {
         let mut p = peer("10.0.0.2", 65100, "10.0.0.1");
@@ -94,6 +96,37 @@ fn speaker_peers_with_bird() {
         .await;
         assert!(seen.contains("BGP.as_path: 65001"), "{seen}");
         assert!(seen.contains("BGP.next_hop: 10.0.0.1"), "{seen}");
+
+        // BIRD restarts: the session goes down, comes back, and the routes return.
+        lab.kill(pid);
+        wait_for(
+            Duration::from_secs(30),
+            "session down after BIRD stopped",
+            || async { (the_peer(&h).await.state != "Established").then_some(()) },
+        )
+        .await;
+        assert!(h.routes(false).await.iter().all(|r| r.prefix != learned));
+        lab.spawn(&b, &bird, "bird-restarted");
+        let st = established(&h, "session back after BIRD restarted").await;
+        assert_eq!(st.established_transitions, 2);
+        wait_for(Duration::from_secs(30), "BIRD's route back", || async {
+            h.routes(false)
+                .await
+                .iter()
+                .any(|r| r.prefix == learned)
+                .then_some(())
+        })
+        .await;
+        wait_for(
+            Duration::from_secs(30),
+            "BIRD relearns our block",
+            || async {
+                birdc(&sock, "show route 10.244.1.0/24")
+                    .contains("10.244.1.0/24")
+                    .then_some(())
+            },
+        )
+        .await;
 
         h.set_originated(Vec::new()).await;
         wait_for(Duration::from_secs(30), "BIRD drops our block", || async {
