@@ -64,6 +64,11 @@ impl Engine {
         Ok(Reloaded { bundle, report })
     }
 
+    /// Makes the next [`Engine::reload`] a full replacement (periodic repair of drift).
+    pub fn resync(&mut self) {
+        self.applier.resync();
+    }
+
     /// Call on shutdown when tern's rules should go: removes tern's table / chains / sets.
     pub fn flush(&mut self) -> Result<(), ApplyError> {
         self.applier.flush()

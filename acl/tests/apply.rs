@@ -214,3 +214,21 @@ fn engine_reloads_incrementally_and_keeps_rules_on_bad_files() {
         .status
         .success());
 }
+
+#[test]
+fn resync_repairs_drift() {
+    let mut lab = Lab::new("acl-resync");
+    let x = lab.netns("x");
+    let (a, _) = two_irs(lab.dir());
+    let mut ap = Applier::new(Backend::Nftables).in_netns(x.name());
+    ap.apply(&a).unwrap();
+    let good = nft_state(&x);
+    x.ok(&[
+        "nft", "add", "rule", "inet", "tern", "forward", "counter", "drop",
+    ]);
+    assert_ne!(nft_state(&x), good);
+    assert_eq!(ap.apply(&a).unwrap().mode, ApplyMode::Unchanged);
+    ap.resync();
+    assert_eq!(ap.apply(&a).unwrap().mode, ApplyMode::Full);
+    assert_eq!(nft_state(&x), good);
+}

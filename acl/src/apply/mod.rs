@@ -147,6 +147,12 @@ impl Applier {
         })
     }
 
+    /// Forgets what was applied: the next apply replaces tern's rules entirely. Call it
+    /// now and then to repair drift (someone edited tern's chains by hand).
+    pub fn resync(&mut self) {
+        self.last = None;
+    }
+
     /// Removes every rule, chain and set tern owns (other tables and chains untouched).
     pub fn flush(&mut self) -> Result<(), ApplyError> {
         match self.backend {
