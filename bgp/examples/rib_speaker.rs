@@ -28,10 +28,14 @@ struct Args {
     poll: Duration,
     linger: Duration,
     timeout: Duration,
+    drop_changes: bool,
+    exit_fast: bool,
 }
 
 const USAGE: &str = "usage: rib_speaker --listen ADDR:PORT --peer IP --peer-as N [--asn N] \
-[--router-id IP] [--expect N] [--poll-ms N] [--linger SECS] [--timeout SECS (<= 600)]";
+[--router-id IP] [--expect N] [--poll-ms N] [--linger SECS] [--timeout SECS (<= 600)] \
+[--drop-changes (close the change stream: measures the speaker without a consumer)] \
+[--exit-fast (exit without the Cease/peer-down shutdown, for heap profiles)]";
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
@@ -44,6 +48,8 @@ fn parse() -> Result<Args, String> {
         poll: Duration::from_millis(50),
         linger: Duration::from_secs(1),
         timeout: Duration::from_secs(120),
+        drop_changes: false,
+        exit_fast: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -67,6 +73,8 @@ fn parse() -> Result<Args, String> {
                 a.timeout =
                     Duration::from_secs(val()?.parse::<u64>().map_err(|e| bad(&e))?.min(600))
             }
+            "--drop-changes" => a.drop_changes = true,
+            "--exit-fast" => a.exit_fast = true,
             "-h" | "--help" => return Err(USAGE.into()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -94,6 +102,9 @@ async fn run(a: Args) -> Result<(), String> {
         import: ImportPolicy::accept_all(),
     };
     let (handle, mut changes) = Speaker::start(cfg).await.map_err(|e| e.to_string())?;
+    if a.drop_changes {
+        changes.close();
+    }
     // The agent's role: consume the best-path changes (here: count them).
     let drain = tokio::spawn(async move {
         let mut n = 0u64;
@@ -113,6 +124,9 @@ async fn run(a: Args) -> Result<(), String> {
             reached = Some(Instant::now());
         }
         if reached.is_some_and(|r| r.elapsed() >= a.linger) {
+            if a.exit_fast {
+                std::process::exit(0);
+            }
             break;
         }
         if start.elapsed() > a.timeout {

@@ -306,6 +306,21 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         rib.take_updates(PeerId(n), usize::MAX);
         prop_assert!(!rib.has_pending_updates(PeerId(n)));
     }
+    // No attribute set outlives its last user: with every peer down and nothing
+    // originated, only the (permanent) set for originated routes may remain.
+    for (n, _) in PEERS {
+        rib.peer_down(PeerId(n));
+    }
+    for p in PREFIXES {
+        rib.withdraw_originated(net(p));
+    }
+    rib.take_route_changes();
+    prop_assert_eq!(rib.path_count(), 0);
+    prop_assert!(
+        rib.attribute_sets() <= 1,
+        "{} sets left",
+        rib.attribute_sets()
+    );
     Ok(())
 }
 

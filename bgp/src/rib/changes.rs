@@ -6,21 +6,25 @@
 use std::net::IpAddr;
 
 use super::table::{Addr, Table, FIB_DIRTY};
-use super::update::{fib_hops, Log, NO_SNAPSHOT};
+use super::update::{fib_hops, Log, MULTI_SNAPSHOT, NO_SNAPSHOT};
 use super::{AttrTable, Rib, RouteAction, RouteChange};
 
 fn drain<A: Addr>(
     table: &mut Table<A>,
     log: &mut Log<A>,
-    attrs: &AttrTable,
+    attrs: &mut AttrTable,
     snapshots: &[Vec<IpAddr>],
     out: &mut Vec<RouteChange>,
 ) {
     for (addr, len, snap) in log.drain(..) {
-        let before: Option<&Vec<IpAddr>> = if snap == NO_SNAPSHOT {
+        let before: Option<Vec<IpAddr>> = if snap == NO_SNAPSHOT {
             None
+        } else if snap & MULTI_SNAPSHOT != 0 {
+            snapshots.get((snap & !MULTI_SNAPSHOT) as usize).cloned()
         } else {
-            snapshots.get(snap as usize)
+            let hop = attrs.get(snap).next_hop();
+            attrs.release(snap);
+            Some(vec![hop])
         };
         let now = match table.clear_flag((addr, len), FIB_DIRTY) {
             // Every entry created or changed since the last take is flagged; an
@@ -34,7 +38,7 @@ fn drain<A: Addr>(
             (None, None) => continue,
             (Some(_), None) => RouteAction::Withdraw,
             (None, Some(h)) => RouteAction::Install(h),
-            (Some(b), Some(h)) if *b == h => continue,
+            (Some(b), Some(h)) if b == h => continue,
             (Some(_), Some(h)) => RouteAction::Replace(h),
         };
         out.push(RouteChange {
@@ -55,14 +59,14 @@ impl Rib {
         drain(
             &mut self.v4,
             &mut self.log4,
-            &self.attrs,
+            &mut self.attrs,
             &self.snapshots,
             &mut out,
         );
         drain(
             &mut self.v6,
             &mut self.log6,
-            &self.attrs,
+            &mut self.attrs,
             &self.snapshots,
             &mut out,
         );

@@ -11,12 +11,17 @@ use super::decision::select;
 use super::peers::{candidate, Peers};
 use super::table::{Addr, Key, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
 
-/// Snapshot index meaning "no BGP route in the FIB".
+/// Snapshot value meaning "no BGP route in the FIB".
 pub(crate) const NO_SNAPSHOT: u32 = u32::MAX;
+/// Tag bit of a snapshot value that indexes `Cx::snapshots` (an ECMP set of several
+/// paths); without it the value is the attribute id of the single path that was in
+/// the FIB, kept alive by one reference until the log is drained.
+pub(crate) const MULTI_SNAPSHOT: u32 = 1 << 31;
 
 /// The FIB change log of one family: prefixes whose ECMP set changed since the last
-/// `take_route_changes`, each with the index of its next-hop snapshot from before the
-/// first change (or [`NO_SNAPSHOT`]).
+/// `take_route_changes`, each with its FIB state from before the first change (a
+/// snapshot value, see [`MULTI_SNAPSHOT`]). 12 octets per IPv4 prefix, no allocation
+/// for a prefix whose FIB state was one path.
 pub(crate) type Log<A> = Vec<(A, u8, u32)>;
 
 /// The parts of the RIB one prefix change touches.
@@ -58,12 +63,20 @@ fn note_fib<A: Addr>(
     let Some((addr, len)) = table.key(i) else {
         return;
     };
-    let snap = match fib_hops(cx.attrs, old_ecmp) {
-        Some(h) => {
-            cx.snapshots.push(h);
-            (cx.snapshots.len() - 1) as u32
+    let snap = match old_ecmp {
+        [] => NO_SNAPSHOT,
+        [one] if one.peer == LOCAL_SLOT || !one.accepted() => NO_SNAPSHOT,
+        [one] if one.attr < MULTI_SNAPSHOT => {
+            cx.attrs.retain(one.attr);
+            one.attr
         }
-        None => NO_SNAPSHOT,
+        _ => match fib_hops(cx.attrs, old_ecmp) {
+            Some(h) => {
+                cx.snapshots.push(h);
+                (cx.snapshots.len() - 1) as u32 | MULTI_SNAPSHOT
+            }
+            None => NO_SNAPSHOT,
+        },
     };
     log.push((addr, len, snap));
     table.set_flag(i, FIB_DIRTY, true);
