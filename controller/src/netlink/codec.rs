@@ -323,6 +323,12 @@ pub(crate) fn parse_route(
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
 ) -> Result<Option<Route>, TableError> {
+    // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. Look at the
+    // protocol before decoding the rest: other protocols' routes are none of our business.
+    match payload.get(5) {
+        Some(p) if *p == cfg.protocol => {}
+        _ => return Ok(None),
+    }
     let m = RouteMessage::parse(payload).map_err(|e| TableError::Decode(e.to_string()))?;
     let h = &m.header;
     if u8::from(h.protocol) != cfg.protocol {

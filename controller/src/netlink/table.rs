@@ -377,8 +377,11 @@ impl RouteTable for NetlinkTable {
                     return Ok(());
                 }
                 let mut name_of = |i: u32| links.name(i).unwrap_or_else(|| format!("if{i}"));
-                if let Some(r) = codec::parse_route(m.payload, &cfg, &mut name_of)? {
-                    each(r);
+                match codec::parse_route(m.payload, &cfg, &mut name_of) {
+                    Ok(Some(r)) => each(r),
+                    Ok(None) => {}
+                    // One route we cannot read must not stop the reconcile of the others.
+                    Err(e) => tracing::warn!(error = %e, "skipping unreadable route in dump"),
                 }
                 Ok(())
             })?;
