@@ -18,9 +18,9 @@ use ipnet::IpNet;
 
 use crate::interner::{Interner, KindId};
 use crate::prefix_map::PrefixMap;
-use crate::route::{kind_satisfied, normalize, Route, RouteKind, TableConfig};
+use crate::route::{kind_satisfied, normalize, Route, TableConfig};
 use crate::status::{Counters, RouteState, RouteStatus};
-use crate::table::{Action, Op, OpError, OpErrorKind, RouteTable, TableError};
+use crate::table::{RouteTable, TableError};
 
 /// A change to the desired table, sent by the agent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,6 +52,8 @@ impl RouteEvent {
         }
     }
 }
+
+mod push;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
@@ -429,128 +431,6 @@ impl<T: RouteTable> Reconciler<T> {
         r
     }
 
-    /// Send queued deletes, then queued adds/replaces, in batches.
-    pub fn push(&mut self) -> Result<(), TableError> {
-        let r = self.push_inner();
-        if r.is_err() {
-            self.reconcile_soon = true;
-        }
-        self.publish();
-        r
-    }
-
-    fn push_inner(&mut self) -> Result<(), TableError> {
-        let batch = self.table.batch_size();
-        let mut results = Vec::with_capacity(batch);
-        let mut deletes = mem::take(&mut self.deletes);
-        deletes.sort_unstable();
-        deletes.dedup();
-        for chunk in deletes.chunks(batch) {
-            let ops: Vec<Op<'_>> = chunk
-                .iter()
-                .map(|p| Op {
-                    prefix: *p,
-                    action: Action::Delete,
-                })
-                .collect();
-            results.clear();
-            let r = self.table.apply(&ops, &mut results);
-            Counters::add(&self.counters.netlink_ops, results.len() as u64);
-            for (op, res) in ops.iter().zip(&results) {
-                match res {
-                    Ok(()) => {}
-                    Err(e) if e.kind == OpErrorKind::NotFound => {}
-                    Err(e) => {
-                        Counters::add(&self.counters.netlink_errors, 1);
-                        tracing::warn!(prefix = %op.prefix, reason = %e, "delete failed");
-                    }
-                }
-            }
-            r?;
-        }
-        if self.scan_all {
-            self.scan_all = false;
-            self.dirty.clear();
-            self.push_all_pending(batch, &mut results)
-        } else {
-            self.push_dirty(batch, &mut results)
-        }
-    }
-
-    fn push_all_pending(
-        &mut self,
-        batch_size: usize,
-        results: &mut Vec<Result<(), OpError>>,
-    ) -> Result<(), TableError> {
-        let mut ctx = Ctx {
-            table: &mut self.table,
-            kinds: &self.kinds,
-            reasons: &mut self.reasons,
-            gauges: &mut self.gauges,
-            counters: &self.counters,
-            in_reconcile: self.in_reconcile,
-            reconcile_soon: &mut self.reconcile_soon,
-        };
-        let mut batch: Vec<(IpNet, &mut Entry)> = Vec::with_capacity(batch_size);
-        for (p, e) in self.routes.iter_mut() {
-            if e.state != State::Pending {
-                continue;
-            }
-            batch.push((p, e));
-            if batch.len() >= batch_size {
-                ctx.apply(&mut batch, results)?;
-            }
-        }
-        ctx.apply(&mut batch, results)
-    }
-
-    fn push_dirty(
-        &mut self,
-        batch_size: usize,
-        results: &mut Vec<Result<(), OpError>>,
-    ) -> Result<(), TableError> {
-        let mut dirty = mem::take(&mut self.dirty);
-        dirty.sort_unstable();
-        dirty.dedup();
-        if dirty.len() > 64 && dirty.len() > self.routes.len() / 8 {
-            // Many changes: one pass over the table beats a lookup per prefix.
-            return self.push_all_pending(batch_size, results);
-        }
-        let mut ctx = Ctx {
-            table: &mut self.table,
-            kinds: &self.kinds,
-            reasons: &mut self.reasons,
-            gauges: &mut self.gauges,
-            counters: &self.counters,
-            in_reconcile: self.in_reconcile,
-            reconcile_soon: &mut self.reconcile_soon,
-        };
-        let kinds = ctx.kinds;
-        for chunk in dirty.chunks(batch_size) {
-            let items: Vec<(IpNet, bool, KindId)> = chunk
-                .iter()
-                .filter_map(|p| {
-                    let e = self.routes.get(p)?;
-                    (e.state == State::Pending).then_some((*p, e.in_kernel, e.kind))
-                })
-                .collect();
-            let ops: Vec<Op<'_>> = items
-                .iter()
-                .map(|(p, in_kernel, id)| op_for(*p, *in_kernel, kinds.get(*id)))
-                .collect();
-            results.clear();
-            let r = ctx.table.apply(&ops, results);
-            Counters::add(&ctx.counters.netlink_ops, results.len() as u64);
-            for ((p, _, _), res) in items.iter().zip(results.iter()) {
-                if let Some(e) = self.routes.get_mut(p) {
-                    ctx.record(*p, e, res);
-                }
-            }
-            r?;
-        }
-        Ok(())
-    }
-
     /// Delete every route with our protocol in our table and forget the desired table
     /// (for `--flush-routes-on-exit`). Returns how many routes were deleted.
     pub fn flush(&mut self) -> Result<usize, TableError> {
@@ -612,77 +492,5 @@ impl<T: RouteTable> Reconciler<T> {
     }
 }
 
-/// Borrowed pieces of the reconciler needed to apply one batch of adds/replaces.
-struct Ctx<'r, T> {
-    table: &'r mut T,
-    kinds: &'r Interner,
-    reasons: &'r mut HashMap<IpNet, String>,
-    gauges: &'r mut Gauges,
-    counters: &'r Counters,
-    in_reconcile: bool,
-    reconcile_soon: &'r mut bool,
-}
-
-impl<T: RouteTable> Ctx<'_, T> {
-    fn apply(
-        &mut self,
-        batch: &mut Vec<(IpNet, &mut Entry)>,
-        results: &mut Vec<Result<(), OpError>>,
-    ) -> Result<(), TableError> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let kinds = self.kinds;
-        let ops: Vec<Op<'_>> = batch
-            .iter()
-            .map(|(p, e)| op_for(*p, e.in_kernel, kinds.get(e.kind)))
-            .collect();
-        results.clear();
-        let r = self.table.apply(&ops, results);
-        Counters::add(&self.counters.netlink_ops, results.len() as u64);
-        for ((prefix, e), res) in batch.iter_mut().zip(results.iter()) {
-            self.record(*prefix, e, res);
-        }
-        batch.clear();
-        r
-    }
-
-    fn record(&mut self, prefix: IpNet, e: &mut Entry, res: &Result<(), OpError>) {
-        match res {
-            Ok(()) => {
-                e.in_kernel = true;
-                transition(self.gauges, e, State::Installed);
-                self.reasons.remove(&prefix);
-            }
-            Err(err) => {
-                Counters::add(&self.counters.netlink_errors, 1);
-                let reason = if err.kind == OpErrorKind::Exists {
-                    if !self.in_reconcile {
-                        *self.reconcile_soon = true;
-                    }
-                    format!("a route for {prefix} with another protocol or metric exists")
-                } else {
-                    err.reason.clone()
-                };
-                tracing::warn!(%prefix, %reason, "route not installed");
-                transition(self.gauges, e, State::Failed);
-                self.reasons.insert(prefix, reason);
-            }
-        }
-    }
-}
-
-fn op_for(prefix: IpNet, in_kernel: bool, kind: &RouteKind) -> Op<'_> {
-    Op {
-        prefix,
-        action: if in_kernel {
-            Action::Replace(kind)
-        } else {
-            Action::Add(kind)
-        },
-    }
-}
-
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;

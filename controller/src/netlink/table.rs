@@ -107,7 +107,7 @@ fn event_socket() -> io::Result<Socket> {
 impl NetlinkTable {
     /// Open the sockets in network namespace `netns` (a name under /run/netns), or in the
     /// current one for `None`. With `subscribe`, also an event socket for route changes
-    /// (see [`NetlinkTable::read_events`]).
+    /// (see [`NetlinkTable::take_events`]).
     pub fn open(
         cfg: TableConfig,
         netns: Option<&str>,
