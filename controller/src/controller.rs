@@ -55,6 +55,9 @@ pub enum ControllerError {
     /// The kernel backend failed.
     #[error(transparent)]
     Table(#[from] TableError),
+    /// A reconcile or flush run by the controller thread failed (the backend's error text).
+    #[error("FIB: {0}")]
+    Kernel(String),
     /// The controller thread has stopped.
     #[error("FIB controller stopped")]
     Stopped,
@@ -183,7 +186,7 @@ impl ControllerHandle {
     pub async fn reconcile(&self) -> Result<(), ControllerError> {
         self.ask(Command::Reconcile)
             .await?
-            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+            .map_err(ControllerError::Kernel)
     }
 
     /// The state of the desired route for `prefix` (None: not desired).
@@ -209,7 +212,7 @@ impl ControllerHandle {
     pub async fn flush(&self) -> Result<usize, ControllerError> {
         self.ask(Command::Flush)
             .await?
-            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+            .map_err(ControllerError::Kernel)
     }
 
     /// Stop the controller; with `flush`, delete our routes first (`--flush-routes-on-exit`),
@@ -217,7 +220,7 @@ impl ControllerHandle {
     pub async fn shutdown(&self, flush: bool) -> Result<usize, ControllerError> {
         self.ask(|reply| Command::Shutdown { flush, reply })
             .await?
-            .map_err(|e| ControllerError::Table(TableError::Decode(e)))
+            .map_err(ControllerError::Kernel)
     }
 
     /// Counters and gauges right now (never waits for the controller).

@@ -461,3 +461,36 @@ async fn stray_routes_with_our_protocol_are_removed_even_in_bulk() {
     assert!(c.events + c.event_overruns > 0, "{c:?}");
     assert_eq!(kernel_routes(&h, PROTO).len(), 9);
 }
+
+#[tokio::test]
+async fn routes_the_kernel_drops_silently_come_back_with_the_periodic_resync() {
+    let mut lab = Lab::new("ctl-resync");
+    let h = host(&mut lab);
+    let mut cfg = config(&h);
+    cfg.resync_interval = Duration::from_secs(1);
+    let (ctl, _task) = Controller::spawn(cfg).unwrap();
+    ctl.replace_all(vec![
+        Route::device(net("10.244.1.20/32"), "d1"),
+        Route::via(net("10.244.5.0/24"), [nh("10.0.1.5")]),
+        Route::blackhole(net("10.244.1.0/24")),
+    ])
+    .await
+    .unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(kernel_routes(&h, PROTO).len(), 3);
+    // Link down: the kernel removes the IPv4 routes through d1 without telling anyone.
+    h.ok(&["ip", "link", "set", "d1", "down"]);
+    wait_for(Duration::from_secs(10), "routes via d1 gone", || {
+        (kernel_routes(&h, PROTO).len() == 1).then_some(())
+    });
+    h.ok(&["ip", "link", "set", "d1", "up"]);
+    wait_for(Duration::from_secs(30), "routes back after resync", || {
+        (kernel_routes(&h, PROTO).len() == 3).then_some(())
+    });
+    wait_for(
+        Duration::from_secs(30),
+        "all three reported installed",
+        || (ctl.counters().routes_installed == 3).then_some(()),
+    );
+    assert!(ctl.counters().reconciles >= 2);
+}
