@@ -154,7 +154,7 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
         let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
         let ir2 = compile(&bundle, &CompileOptions::default());
         reloads.push(ms(t));
-        let r = applier.apply(&ir2).unwrap_or_else(|e| panic!("{e}"));
+        let r = applier.apply_owned(ir2).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(r.mode, acl::ApplyMode::Incremental);
         applies.push(r.duration.as_secs_f64() * 1000.0);
     }

@@ -60,7 +60,7 @@ impl Engine {
     pub fn reload(&mut self) -> Result<Reloaded, EngineError> {
         let bundle = self.loader.load(&self.paths)?;
         let ir = compile(&bundle, &self.opts);
-        let report = self.applier.apply(&ir)?;
+        let report = self.applier.apply_owned(ir)?;
         Ok(Reloaded { bundle, report })
     }
 

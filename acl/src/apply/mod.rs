@@ -113,32 +113,47 @@ impl Applier {
     /// Makes the kernel match `ir`. On error nothing changed and the next apply retries
     /// against the last good state.
     pub fn apply(&mut self, ir: &Ir) -> Result<ApplyReport, ApplyError> {
+        match self.backend {
+            Backend::Nftables => self.apply_owned(ir.clone()),
+            Backend::Iptables => self.apply_iptables(ir),
+        }
+    }
+
+    /// Like [`Applier::apply`], keeping `ir` (without a copy) for the next incremental
+    /// render.
+    pub fn apply_owned(&mut self, ir: Ir) -> Result<ApplyReport, ApplyError> {
+        if self.backend == Backend::Iptables {
+            return self.apply_iptables(&ir);
+        }
         let start = Instant::now();
-        let (mode, rules, sets) = match self.backend {
-            Backend::Nftables => {
-                let (next, prev) = match &self.last {
-                    Some(Applied::Nft(pir, p)) => {
-                        (crate::render::nft::render_with(ir, Some((pir, p))), Some(p))
-                    }
-                    _ => (crate::render::nft::render(ir), None),
-                };
-                let mode = nft::apply(&self.exec, prev, &next, self.check_first)?;
-                let (r, s) = crate::render::nft::counts(&next);
-                self.last = Some(Applied::Nft(Box::new(ir.clone()), next));
-                (mode, r, s)
-            }
-            Backend::Iptables => {
-                let next = crate::render::iptables::render(ir);
-                let prev = match &self.last {
-                    Some(Applied::Ipt(p)) => Some(p),
-                    _ => None,
-                };
-                let mode = iptables::apply(&self.exec, prev, &next, self.check_first)?;
-                let (r, s) = crate::render::iptables::counts(&next);
-                self.last = Some(Applied::Ipt(next));
-                (mode, r, s)
-            }
+        let (next, prev) = match &self.last {
+            Some(Applied::Nft(pir, p)) => (
+                crate::render::nft::render_with(&ir, Some((pir, p))),
+                Some(p),
+            ),
+            _ => (crate::render::nft::render(&ir), None),
         };
+        let mode = nft::apply(&self.exec, prev, &next, self.check_first)?;
+        let (rules, sets) = crate::render::nft::counts(&next);
+        self.last = Some(Applied::Nft(Box::new(ir), next));
+        Ok(ApplyReport {
+            mode,
+            rules,
+            sets,
+            duration: start.elapsed(),
+        })
+    }
+
+    fn apply_iptables(&mut self, ir: &Ir) -> Result<ApplyReport, ApplyError> {
+        let start = Instant::now();
+        let next = crate::render::iptables::render(ir);
+        let prev = match &self.last {
+            Some(Applied::Ipt(p)) => Some(p),
+            _ => None,
+        };
+        let mode = iptables::apply(&self.exec, prev, &next, self.check_first)?;
+        let (rules, sets) = crate::render::iptables::counts(&next);
+        self.last = Some(Applied::Ipt(next));
         Ok(ApplyReport {
             mode,
             rules,

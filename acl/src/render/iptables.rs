@@ -305,36 +305,39 @@ pub fn render(ir: &Ir) -> IptRuleset {
             ] {
                 let Some(list) = list else { continue };
                 let name = endpoint_chain(ep.kind, dir, list);
-                let mut rules = vec![clear.clone()];
-                if ep.kind == EndpointKind::Host {
-                    rules.extend(failsafe_specs(if dir == Direction::Ingress {
-                        &ir.failsafe_in
-                    } else {
-                        &ir.failsafe_out
-                    }));
-                }
-                for key @ (policy, d) in list {
-                    let (allows, passes) = crate::render::nft::verdicts(ir, key);
-                    rules.push(format!("-j {}", policy_chain(policy, *d)));
-                    if allows {
-                        rules.push(format!(
-                            "-m mark --mark {0:#x}/{0:#x} -j RETURN",
-                            ir.marks.accept
-                        ));
+                // Endpoints with the same list share the chain: build it once.
+                if !chains.contains_key(&name) {
+                    let mut rules = vec![clear.clone()];
+                    if ep.kind == EndpointKind::Host {
+                        rules.extend(failsafe_specs(if dir == Direction::Ingress {
+                            &ir.failsafe_in
+                        } else {
+                            &ir.failsafe_out
+                        }));
                     }
-                    if passes {
-                        rules.push(format!(
-                            "-m mark --mark {0:#x}/{0:#x} {1} -j DROP",
-                            ir.marks.pass,
-                            comment("pass: default deny")
-                        ));
+                    for key @ (policy, d) in list {
+                        let (allows, passes) = crate::render::nft::verdicts(ir, key);
+                        rules.push(format!("-j {}", policy_chain(policy, *d)));
+                        if allows {
+                            rules.push(format!(
+                                "-m mark --mark {0:#x}/{0:#x} -j RETURN",
+                                ir.marks.accept
+                            ));
+                        }
+                        if passes {
+                            rules.push(format!(
+                                "-m mark --mark {0:#x}/{0:#x} {1} -j DROP",
+                                ir.marks.pass,
+                                comment("pass: default deny")
+                            ));
+                        }
                     }
+                    rules.push(format!(
+                        "{} -j DROP",
+                        comment(&format!("default deny {dir}"))
+                    ));
+                    chains.insert(name.clone(), rules);
                 }
-                rules.push(format!(
-                    "{} -j DROP",
-                    comment(&format!("default deny {dir}"))
-                ));
-                chains.insert(name.clone(), rules);
                 let (order, flag) = match (ep.kind, dir) {
                     (EndpointKind::Workload, Direction::Egress) => (0, "-i"),
                     (EndpointKind::Workload, Direction::Ingress) => (1, "-o"),

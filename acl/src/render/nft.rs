@@ -279,34 +279,37 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         ] {
             let Some(list) = list else { continue };
             let name = endpoint_chain(ep.kind, dir, list);
-            let mut rules = vec![clear.clone()];
-            if ep.kind == EndpointKind::Host {
-                let fs = if dir == Direction::Ingress {
-                    &ir.failsafe_in
-                } else {
-                    &ir.failsafe_out
-                };
-                rules.extend(failsafe_rules(fs));
-            }
-            for key @ (policy, d) in list {
-                let (allows, passes) = verdicts(ir, key);
-                rules.push(format!("jump {}", policy_chain(policy, *d)));
-                if allows {
-                    rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
+            // Endpoints with the same list share the chain: build it once.
+            if !rs.chains.contains_key(&name) {
+                let mut rules = vec![clear.clone()];
+                if ep.kind == EndpointKind::Host {
+                    let fs = if dir == Direction::Ingress {
+                        &ir.failsafe_in
+                    } else {
+                        &ir.failsafe_out
+                    };
+                    rules.extend(failsafe_rules(fs));
                 }
-                if passes {
-                    rules.push(format!(
-                        "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
-                        ir.marks.pass
-                    ));
+                for key @ (policy, d) in list {
+                    let (allows, passes) = verdicts(ir, key);
+                    rules.push(format!("jump {}", policy_chain(policy, *d)));
+                    if allows {
+                        rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
+                    }
+                    if passes {
+                        rules.push(format!(
+                            "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
+                            ir.marks.pass
+                        ));
+                    }
                 }
+                rules.push(format!(
+                    "drop comment {}",
+                    quote(&format!("default deny {dir}"))
+                ));
+                rs.chains
+                    .insert(name.clone(), NftChain { hook: None, rules });
             }
-            rules.push(format!(
-                "drop comment {}",
-                quote(&format!("default deny {dir}"))
-            ));
-            rs.chains
-                .insert(name.clone(), NftChain { hook: None, rules });
             let map = map_name(ep.kind, dir);
             maps.entry(map)
                 .or_default()
