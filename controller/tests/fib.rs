@@ -186,6 +186,24 @@ async fn installs_via_device_blackhole_and_ecmp_for_v4_and_v6() {
     ctl.sync().await.unwrap();
     assert!(!kernel_routes(&h, PROTO).contains_key("fd00:244:2::/64"));
     assert_eq!(ctl.counters().netlink_ops, 11);
+    // IPv6 multipath changes: other next hops, then down to one, then back to two.
+    for hops in [
+        vec!["fd00::5", "fd01::5"],
+        vec!["fd01::6"],
+        vec!["fd00::7", "fd01::7"],
+    ] {
+        let route = Route::via(net("fd00:244:3::/64"), hops.iter().map(|a| nh(a)));
+        ctl.upsert(route).await.unwrap();
+        ctl.sync().await.unwrap();
+        assert_eq!(gateways(&kernel_routes(&h, PROTO)["fd00:244:3::/64"]), hops);
+    }
+    ctl.reconcile().await.unwrap();
+    assert_eq!(
+        ctl.counters().netlink_ops,
+        14,
+        "what was replaced reads back as desired"
+    );
+    assert_eq!(ctl.counters().routes_installed, 8);
 }
 
 #[tokio::test]
