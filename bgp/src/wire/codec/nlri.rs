@@ -52,9 +52,19 @@ fn v4_prefix(len: u8, bytes: &[u8]) -> Option<Ipv4Net> {
     Ipv4Net::new(Ipv4Addr::from(raw & mask), len).ok()
 }
 
+/// Number of prefixes in a field without path identifiers (a pre-scan over the
+/// length octets, so the output vector is sized once; bounds are checked later).
+fn count_prefixes(field: &[u8]) -> usize {
+    let (mut i, mut n) = (0usize, 0usize);
+    while let Some(&len) = field.get(i) {
+        i += 1 + usize::from(len).div_ceil(8);
+        n += 1;
+    }
+    n
+}
+
 fn decode_v4(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
-    // Mostly /24s: 4 octets each.
-    out.reserve(field.len() / 4 + 1);
+    out.reserve(count_prefixes(field));
     let mut i = 0usize;
     while let Some(&len) = field.get(i) {
         if len > 32 {
@@ -119,7 +129,11 @@ fn decode_v4_add_path(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError
 }
 
 fn decode_v6<const ADD_PATH: bool>(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
-    out.reserve(field.len() / 9 + 1);
+    out.reserve(if ADD_PATH {
+        field.len() / 9 + 1
+    } else {
+        count_prefixes(field)
+    });
     let mut i = 0usize;
     while i < field.len() {
         let path_id = if ADD_PATH {
