@@ -7,6 +7,7 @@ need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have bird     || need+=(bird2)
 have gobgpd   || need+=(gobgpd)
+have /usr/lib/frr/bgpd && have vtysh || need+=(frr)
 have nft      || need+=(nftables)
 have iptables || need+=(iptables)
 have ipset    || need+=(ipset)
@@ -25,4 +26,4 @@ if ((${#need[@]})); then
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
-# BIRD's Debian package starts a system daemon; the tests run their own instances only.
+# BIRD's and FRR's Debian packages start system daemons; the tests run their own instances only.

@@ -1,0 +1,639 @@
+//! `tern agent` as a BGP speaker next to FRR's bgpd (with its zebra), each lab in its own
+//! network namespaces: eBGP over IPv4 and IPv6 (MP_REACH with global and link-local next
+//! hops), advertisements both ways, the pool filter, withdrawals, tern's Cease on stop,
+//! AS_PATH prepending, communities carried through, and the decision between two FRR
+//! routers announcing the same prefix.
+//!
+//! FRR runs with per-lab paths only (config, PID files, vty sockets and the zebra API
+//! socket in the lab's directory), started through `Lab::spawn` so it dies with the lab;
+//! the system's FRR service is never touched.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use common::*;
+use serde_json::Value;
+use testlab::{wait_for, Lab, Netns};
+
+const BGPD: &str = "/usr/lib/frr/bgpd";
+const ZEBRA: &str = "/usr/lib/frr/zebra";
+
+/// One FRR router (zebra + bgpd) of a lab.
+struct Frr {
+    /// Its namespace.
+    ns: Netns,
+    /// Directory of its config, PID files and sockets (`--vty_socket`).
+    dir: PathBuf,
+    /// Log name of bgpd (`lab.log(..)`).
+    bgpd_log: String,
+    /// bgpd's PID.
+    bgpd: u32,
+}
+
+/// Starts zebra and bgpd in `ns` with `bgpd_conf`. Both run as the `frr` user (FRR's
+/// vty sockets need a member of `frrvty`), with every path inside the lab directory.
+fn start_frr(lab: &mut Lab, ns: &Netns, name: &str, bgpd_conf: &str) -> Frr {
+    assert!(
+        std::path::Path::new(BGPD).exists(),
+        "FRR is not installed ({BGPD}); scripts/install-deps.sh installs it"
+    );
+    let dir = lab.dir().join(name);
+    std::fs::create_dir_all(&dir).expect("create FRR dir");
+    // The daemons drop to the frr user and create their sockets and PID files here.
+    let st = Command::new("chmod")
+        .arg("0777")
+        .arg(&dir)
+        .status()
+        .expect("chmod");
+    assert!(st.success());
+    std::fs::write(dir.join("zebra.conf"), format!("hostname {name}\n")).expect("zebra.conf");
+    std::fs::write(dir.join("bgpd.conf"), bgpd_conf).expect("bgpd.conf");
+    let d = dir.to_string_lossy().into_owned();
+    let zserv = format!("{d}/zserv.api");
+    let common = |daemon: &str| -> Vec<String> {
+        [
+            "-f",
+            &format!("{d}/{daemon}.conf"),
+            "-i",
+            &format!("{d}/{daemon}.pid"),
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &d,
+            "-P",
+            "0",
+            "-u",
+            "frr",
+            "-g",
+            "frr",
+            "--log",
+            "stdout",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let zebra_args = common("zebra");
+    let mut argv = vec![ZEBRA];
+    argv.extend(zebra_args.iter().map(String::as_str));
+    let zlog = format!("{name}-zebra");
+    let zebra = lab.spawn(ns, &argv, &zlog);
+    wait_for(CONVERGE, "zebra API socket", || {
+        if !lab.alive(zebra) {
+            panic!("zebra exited:\n{}", lab.log(&zlog));
+        }
+        (dir.join("zserv.api").exists() && dir.join("zebra.vty").exists()).then_some(())
+    });
+    let bgpd_args = common("bgpd");
+    let mut argv = vec![BGPD];
+    argv.extend(bgpd_args.iter().map(String::as_str));
+    let blog = format!("{name}-bgpd");
+    let bgpd = lab.spawn(ns, &argv, &blog);
+    wait_for(CONVERGE, "bgpd vty socket", || {
+        if !lab.alive(bgpd) {
+            panic!("bgpd exited:\n{}", lab.log(&blog));
+        }
+        dir.join("bgpd.vty").exists().then_some(())
+    });
+    // The daemons answering on these sockets are ours, not a system instance.
+    for (daemon, pid) in [("zebra", zebra), ("bgpd", bgpd)] {
+        let file = std::fs::read_to_string(dir.join(format!("{daemon}.pid"))).unwrap_or_default();
+        assert_eq!(
+            file.trim(),
+            pid.to_string(),
+            "{daemon}.pid in {}",
+            dir.display()
+        );
+    }
+    Frr {
+        ns: ns.clone(),
+        dir,
+        bgpd_log: blog,
+        bgpd,
+    }
+}
+
+impl Frr {
+    /// `vtysh -c CMD...` against this router's daemons; stdout.
+    fn vtysh(&self, cmds: &[&str]) -> String {
+        let mut args = vec![
+            "vtysh".to_string(),
+            "--vty_socket".into(),
+            self.dir.to_string_lossy().into_owned(),
+        ];
+        for c in cmds {
+            args.push("-c".into());
+            args.push(c.to_string());
+        }
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = self.ns.run(&argv);
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// A `show ... json` command, parsed; `None` when vtysh gives no JSON.
+    fn json(&self, cmd: &str) -> Option<Value> {
+        serde_json::from_str(&self.vtysh(&[cmd])).ok()
+    }
+
+    /// Configuration commands (entered after `configure terminal`).
+    fn configure(&self, cmds: &[&str]) {
+        let mut all = vec!["configure terminal"];
+        all.extend_from_slice(cmds);
+        let out = self.vtysh(&all);
+        assert!(!out.contains('%'), "vtysh rejected {cmds:?}: {out}");
+    }
+
+    /// `show bgp neighbors ADDR json`: the neighbour's object.
+    fn neighbor(&self, addr: &str) -> Option<Value> {
+        let v = self.json(&format!("show bgp neighbors {addr} json"))?;
+        let n = v.get(addr)?.clone();
+        Some(n)
+    }
+
+    /// Waits until FRR's session to `addr` is Established.
+    fn wait_established(&self, addr: &str) {
+        wait_for(CONVERGE, &format!("FRR: {addr} Established"), || {
+            let n = self.neighbor(addr)?;
+            (n["bgpState"] == "Established").then_some(())
+        });
+    }
+
+    /// FRR's paths for `prefix` (`show bgp AFI unicast PREFIX json`), empty when none.
+    fn paths(&self, prefix: &str) -> Vec<Value> {
+        let afi = if prefix.contains(':') { "ipv6" } else { "ipv4" };
+        self.json(&format!("show bgp {afi} unicast {prefix} json"))
+            .and_then(|v| v["paths"].as_array().cloned())
+            .unwrap_or_default()
+    }
+
+    /// The best path FRR has for `prefix`, if any.
+    fn best(&self, prefix: &str) -> Option<Value> {
+        self.paths(prefix)
+            .into_iter()
+            .find(|p| p["bestpath"]["overall"] == true)
+    }
+}
+
+/// The next-hop addresses of an FRR path (`nexthops[].ip`), in FRR's order.
+fn frr_next_hops(path: &Value) -> Vec<String> {
+    path["nexthops"]
+        .as_array()
+        .map(|hops| {
+            hops.iter()
+                .filter_map(|h| h["ip"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The common head of an FRR eBGP config: short timers, no policy requirement, `network`
+/// statements without a matching IGP route.
+fn frr_head(asn: u32, router_id: &str) -> String {
+    format!(
+        "log stdout informational\n\
+         debug bgp neighbor-events\n\
+         router bgp {asn}\n \
+         bgp router-id {router_id}\n \
+         no bgp ebgp-requires-policy\n \
+         no bgp network import-check\n \
+         no bgp default ipv4-unicast\n \
+         timers bgp 3 9\n"
+    )
+}
+
+/// `neighbor` lines for tern at `addr` (AS 64512).
+fn frr_neighbor(addr: &str) -> String {
+    format!(" neighbor {addr} remote-as 64512\n neighbor {addr} timers connect 2\n")
+}
+
+/// tern's path row in `tern routes --all --json` for `prefix` from `peer`.
+fn tern_path(node: &Node, prefix: &str, peer: &str) -> Option<Value> {
+    let all = routes_json(node, true)?;
+    let row = route_row(&all, prefix)?;
+    row["paths"]
+        .as_array()?
+        .iter()
+        .find(|p| p["from"] == peer)
+        .cloned()
+}
+
+/// tern (AS 64512) ↔ FRR (AS 65010) over IPv4: blocks to FRR, FRR's in-pool network
+/// installed, the out-of-pool one rejected with a reason, a withdrawal, and tern's Cease.
+#[test]
+fn frr_ebgp_ipv4() {
+    let mut lab = Lab::new("tfrr4");
+    let t = lab.netns("tern");
+    let f = lab.netns("frr");
+    lab.veth(&t, "eth0", &["10.0.0.1/24"], &f, "eth0", &["10.0.0.2/24"]);
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24", "10.244.2.0/24"],
+            peers: &[("10.0.0.2", 65010)],
+            ..NodeSpec::default()
+        },
+    );
+    let conf = format!(
+        "{}{} address-family ipv4 unicast\n  neighbor 10.0.0.1 activate\n  \
+         network 10.244.9.0/24\n  network 10.244.10.0/24\n  network 10.99.0.0/24\n \
+         exit-address-family\n",
+        frr_head(65010, "10.0.0.2"),
+        frr_neighbor("10.0.0.1"),
+    );
+    let frr = start_frr(&mut lab, &f, "frr", &conf);
+    let tern = start_tern(&mut lab, &node);
+    wait_established(&node, 1);
+    frr.wait_established("10.0.0.1");
+
+    // FRR learned both blocks from tern, next hop tern's address, AS path 64512.
+    for block in ["10.244.1.0/24", "10.244.2.0/24"] {
+        let best = wait_for(CONVERGE, &format!("FRR has tern's {block}"), || {
+            frr.best(block)
+        });
+        assert_eq!(frr_next_hops(&best), ["10.0.0.1"], "{best}");
+        assert_eq!(best["aspath"]["string"], "64512", "{best}");
+        assert_eq!(best["valid"], true, "{best}");
+    }
+
+    // tern installed FRR's in-pool networks with proto 201 via FRR.
+    for p in ["10.244.9.0/24", "10.244.10.0/24"] {
+        let hops = wait_for(CONVERGE, &format!("tern installed {p}"), || {
+            installed_next_hops(&node, p)
+        });
+        assert_eq!(hops, ["10.0.0.2"]);
+    }
+    let proto201: Value =
+        serde_json::from_str(&t.ok(&["ip", "-j", "route", "show", "proto", "201"]))
+            .expect("ip -j route json");
+    let dsts: Vec<&str> = proto201
+        .as_array()
+        .expect("route list")
+        .iter()
+        .filter_map(|r| r["dst"].as_str())
+        .collect();
+    assert!(
+        dsts.contains(&"10.244.9.0/24") && dsts.contains(&"10.244.10.0/24"),
+        "{proto201}"
+    );
+    assert!(!dsts.contains(&"10.99.0.0/24"), "{proto201}");
+    let k = kernel_route(&t, "10.244.9.0/24").expect("kernel route");
+    assert_eq!(kernel_gateways(&k), ["10.0.0.2"], "{k}");
+    let routes = routes_json(&node, false).expect("routes");
+    let row = route_row(&routes, "10.244.9.0/24").expect("row");
+    assert_eq!(row["as_path"], "65010", "{row}");
+    assert_eq!(row["learned_from"], "10.0.0.2", "{row}");
+
+    // The out-of-pool network is received, rejected, explained, and not installed.
+    let path = wait_for(CONVERGE, "10.99.0.0/24 listed with --all", || {
+        tern_path(&node, "10.99.0.0/24", "10.0.0.2")
+    });
+    let why = path["rejected"].as_str().unwrap_or_default().to_lowercase();
+    assert!(why.contains("pool"), "reason should name the pools: {path}");
+    assert!(route_row(&routes, "10.99.0.0/24").is_none());
+    assert!(kernel_route(&t, "10.99.0.0/24").is_none());
+    // FRR sends tern's own blocks back (its default: no sender-side loop detection);
+    // tern sees its AS in the path and rejects them.
+    for block in ["10.244.1.0/24", "10.244.2.0/24"] {
+        let echo = wait_for(CONVERGE, &format!("FRR's echo of {block} listed"), || {
+            tern_path(&node, block, "10.0.0.2")
+        });
+        assert_eq!(echo["as_path"], "65010 64512", "{echo}");
+        let why = echo["rejected"].as_str().unwrap_or_default().to_lowercase();
+        assert!(why.contains("loop") && why.contains("64512"), "{echo}");
+        let k = kernel_route(&t, block).expect("own block in the kernel");
+        assert_eq!(k["type"], "blackhole", "{k}");
+    }
+    let status = status_json(&node).expect("status");
+    assert_eq!(status["peers"][0]["received"], 5, "{status}");
+    assert_eq!(status["peers"][0]["accepted"], 2, "{status}");
+    assert_eq!(status["peers"][0]["advertised"], 2, "{status}");
+
+    // FRR withdraws one network: it leaves tern's RIB and kernel; the other stays.
+    frr.configure(&[
+        "router bgp 65010",
+        "address-family ipv4 unicast",
+        "no network 10.244.10.0/24",
+    ]);
+    wait_for(CONVERGE, "withdrawal reaches tern's FIB", || {
+        let gone_rib =
+            routes_json(&node, false).is_some_and(|r| route_row(&r, "10.244.10.0/24").is_none());
+        (gone_rib && kernel_route(&t, "10.244.10.0/24").is_none()).then_some(())
+    });
+    assert_eq!(
+        installed_next_hops(&node, "10.244.9.0/24"),
+        Some(vec!["10.0.0.2".to_string()])
+    );
+
+    // tern stops: FRR receives a Cease (administrative shutdown) and drops the blocks.
+    lab.kill(tern);
+    wait_for(CONVERGE, "FRR drops tern's blocks", || {
+        (frr.paths("10.244.1.0/24").is_empty() && frr.paths("10.244.2.0/24").is_empty())
+            .then_some(())
+    });
+    let n = wait_for(CONVERGE, "FRR: session down", || {
+        frr.neighbor("10.0.0.1")
+            .filter(|n| n["bgpState"] != "Established")
+    });
+    let reason = format!(
+        "{} / {}",
+        n["lastNotificationReason"].as_str().unwrap_or_default(),
+        n["lastResetDueTo"].as_str().unwrap_or_default()
+    )
+    .to_lowercase();
+    assert!(
+        reason.contains("cease") && reason.contains("administrative shutdown"),
+        "FRR should report tern's Cease/Administrative Shutdown: {n}\n{}",
+        lab.log(&frr.bgpd_log)
+    );
+    assert!(
+        reason.contains("received"),
+        "the notification was received from tern: {n}"
+    );
+    assert!(lab.alive(frr.bgpd));
+}
+
+/// The link-local address of `ifname` in `ns`.
+fn link_local(ns: &Netns, ifname: &str) -> String {
+    let v: Value = serde_json::from_str(&ns.ok(&[
+        "ip", "-6", "-j", "addr", "show", "dev", ifname, "scope", "link",
+    ]))
+    .expect("ip -j addr json");
+    v[0]["addr_info"]
+        .as_array()
+        .and_then(|a| {
+            a.iter()
+                .find(|x| x["scope"] == "link")
+                .and_then(|x| x["local"].as_str())
+        })
+        .unwrap_or_else(|| panic!("no link-local address on {ifname}: {v}"))
+        .to_string()
+}
+
+/// tern ↔ FRR over an IPv6 session: FRR's MP_REACH_NLRI carries its global and
+/// link-local next hops; tern installs the route via the global one; FRR learns tern's
+/// IPv6 block (and nothing of the IPv4 family, which was not negotiated).
+#[test]
+fn frr_ebgp_ipv6() {
+    let mut lab = Lab::new("tfrr6");
+    let t = lab.netns("tern");
+    let f = lab.netns("frr");
+    lab.veth(&t, "eth0", &["fd00:1::1/64"], &f, "eth0", &["fd00:1::2/64"]);
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24", "fd00:244:0:1::/64"],
+            peers: &[("fd00:1::2", 65010)],
+            ..NodeSpec::default()
+        },
+    );
+    // Capture FRR's side of the session to check what its UPDATEs carry.
+    let pcap = lab.dir().join("bgp6.pcap");
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let dump = lab.spawn(
+        &f,
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-w",
+            &pcap_s,
+            "tcp",
+            "port",
+            "179",
+        ],
+        "tcpdump",
+    );
+    wait_for(CONVERGE, "tcpdump listening", || {
+        lab.log("tcpdump").contains("listening on").then_some(())
+    });
+    let conf = format!(
+        "{}{} address-family ipv6 unicast\n  neighbor fd00:1::1 activate\n  \
+         network fd00:244:0:9::/64\n  network 2001:db8:99::/48\n \
+         exit-address-family\n",
+        frr_head(65010, "10.0.0.2"),
+        frr_neighbor("fd00:1::1"),
+    );
+    let frr = start_frr(&mut lab, &f, "frr", &conf);
+    start_tern(&mut lab, &node);
+    wait_established(&node, 1);
+    frr.wait_established("fd00:1::1");
+
+    // FRR learned tern's IPv6 block with tern's global address as next hop.
+    let best = wait_for(CONVERGE, "FRR has tern's IPv6 block", || {
+        frr.best("fd00:244:0:1::/64")
+    });
+    assert_eq!(best["aspath"]["string"], "64512", "{best}");
+    assert_eq!(best["valid"], true, "{best}");
+    assert_eq!(
+        frr_next_hops(&best).first().map(String::as_str),
+        Some("fd00:1::1"),
+        "{best}"
+    );
+
+    // tern installed FRR's in-pool prefix via FRR's global address, proto 201.
+    let hops = wait_for(CONVERGE, "tern installed fd00:244:0:9::/64", || {
+        installed_next_hops(&node, "fd00:244:0:9::/64")
+    });
+    assert_eq!(hops, ["fd00:1::2"]);
+    let k = kernel_route(&t, "fd00:244:0:9::/64").expect("kernel route");
+    assert_eq!(kernel_gateways(&k), ["fd00:1::2"], "{k}");
+    assert_eq!(kernel_protocol(&k), "201", "{k}");
+    assert_eq!(k["dev"], "eth0", "{k}");
+    let routes = routes_json(&node, false).expect("routes");
+    let row = route_row(&routes, "fd00:244:0:9::/64").expect("row");
+    assert_eq!(row["as_path"], "65010", "{row}");
+    assert_eq!(row["learned_from"], "fd00:1::2", "{row}");
+    // The capture: FRR's MP_REACH_NLRI for fd00:244:0:9::/64 has both next hops
+    // (RFC 2545: global, then link-local; 32 bytes).
+    let ll = link_local(&f, "eth0");
+    let line = wait_for(CONVERGE, "FRR's UPDATE in the capture", || {
+        let out = Command::new("tshark")
+            .args(["-r", &pcap_s, "-d", "tcp.port==179,bgp", "-Y"])
+            .arg("ipv6.src == fd00:1::2 && bgp.mp_reach_nlri_ipv6_prefix == fd00:244:0:9::")
+            .args([
+                "-T",
+                "fields",
+                "-e",
+                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6",
+                "-e",
+                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6.link_local",
+            ])
+            .output()
+            .expect("run tshark");
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .map(String::from)
+    });
+    lab.kill(dump);
+    // One frame may hold several UPDATEs: each field lists one value per UPDATE.
+    let (globals, lls) = line.split_once('\t').unwrap_or((&line, ""));
+    assert!(
+        globals.split(',').all(|g| g == "fd00:1::2") && lls.split(',').all(|l| l == ll),
+        "next hops should be fd00:1::2 and {ll}: {line}"
+    );
+
+    // The out-of-pool prefix is rejected with a reason.
+    let path = wait_for(CONVERGE, "2001:db8:99::/48 listed with --all", || {
+        tern_path(&node, "2001:db8:99::/48", "fd00:1::2")
+    });
+    let why = path["rejected"].as_str().unwrap_or_default().to_lowercase();
+    assert!(why.contains("pool"), "reason should name the pools: {path}");
+    assert!(kernel_route(&t, "2001:db8:99::/48").is_none());
+
+    // Only IPv6 unicast was negotiated: FRR has nothing of tern's IPv4 block.
+    let n = frr.neighbor("fd00:1::1").expect("neighbor");
+    assert!(frr.paths("10.244.1.0/24").is_empty(), "{n}");
+    let status = status_json(&node).expect("status");
+    assert_eq!(status["peers"][0]["advertised"], 1, "{status}");
+
+    // FRR withdraws its prefix: it leaves tern's kernel table.
+    frr.configure(&[
+        "router bgp 65010",
+        "address-family ipv6 unicast",
+        "no network fd00:244:0:9::/64",
+    ]);
+    wait_for(CONVERGE, "IPv6 withdrawal reaches tern's FIB", || {
+        kernel_route(&t, "fd00:244:0:9::/64")
+            .is_none()
+            .then_some(())
+    });
+}
+
+/// Two FRR routers (AS 65010 with a route-map: communities, a large community, AS_PATH
+/// prepend, MED; AS 65020 plain) announce one prefix each and one in common: tern takes
+/// the shorter AS path, `tern routes --all` says why the other lost, the attributes reach
+/// the other FRR through tern (transitive ones kept, MED not passed to another AS), and
+/// the withdrawal of the better path falls back to the other.
+#[test]
+fn frr_attributes_and_decision() {
+    let mut lab = Lab::new("tfrrdec");
+    let t = lab.netns("tern");
+    let fa = lab.netns("fa");
+    let fb = lab.netns("fb");
+    lab.veth(&t, "eth1", &["10.0.1.1/24"], &fa, "eth0", &["10.0.1.2/24"]);
+    lab.veth(&t, "eth2", &["10.0.2.1/24"], &fb, "eth0", &["10.0.2.2/24"]);
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24"],
+            peers: &[("10.0.1.2", 65010), ("10.0.2.2", 65020)],
+            ..NodeSpec::default()
+        },
+    );
+    let conf_a = format!(
+        "{}{} neighbor 10.0.1.1 route-map EXPORT out\n \
+         address-family ipv4 unicast\n  neighbor 10.0.1.1 activate\n  \
+         network 10.244.20.0/24\n  network 10.244.30.0/24\n \
+         exit-address-family\n\
+         route-map EXPORT permit 10\n \
+         set community 65010:100 65010:200\n \
+         set large-community 65010:1:2\n \
+         set as-path prepend 65010 65010\n \
+         set metric 50\n",
+        frr_head(65010, "10.0.1.2"),
+        frr_neighbor("10.0.1.1"),
+    );
+    let conf_b = format!(
+        "{}{} address-family ipv4 unicast\n  neighbor 10.0.2.1 activate\n  \
+         network 10.244.30.0/24\n \
+         exit-address-family\n",
+        frr_head(65020, "10.0.2.2"),
+        frr_neighbor("10.0.2.1"),
+    );
+    let a = start_frr(&mut lab, &fa, "frr-a", &conf_a);
+    let b = start_frr(&mut lab, &fb, "frr-b", &conf_b);
+    start_tern(&mut lab, &node);
+    wait_established(&node, 2);
+    a.wait_established("10.0.1.1");
+    b.wait_established("10.0.2.1");
+
+    // A's prefix: accepted and installed, the prepended AS path and the MED as sent.
+    let hops = wait_for(CONVERGE, "tern installed 10.244.20.0/24", || {
+        installed_next_hops(&node, "10.244.20.0/24")
+    });
+    assert_eq!(hops, ["10.0.1.2"]);
+    let routes = routes_json(&node, false).expect("routes");
+    let row = route_row(&routes, "10.244.20.0/24").expect("row");
+    assert_eq!(row["as_path"], "65010 65010 65010", "{row}");
+    let pa = tern_path(&node, "10.244.20.0/24", "10.0.1.2").expect("A's path");
+    assert_eq!(pa["med"], 50, "{pa}");
+    assert!(pa["rejected"].is_null(), "{pa}");
+
+    // The common prefix: B's one-AS path beats A's three.
+    let hops = wait_for(CONVERGE, "tern installed 10.244.30.0/24 via B", || {
+        installed_next_hops(&node, "10.244.30.0/24").filter(|h| h == &["10.0.2.2"])
+    });
+    assert_eq!(hops, ["10.0.2.2"]);
+    let k = kernel_route(&t, "10.244.30.0/24").expect("kernel route");
+    assert_eq!(kernel_gateways(&k), ["10.0.2.2"], "{k}");
+    let routes = routes_json(&node, false).expect("routes");
+    let row = route_row(&routes, "10.244.30.0/24").expect("row");
+    assert_eq!(row["as_path"], "65020", "{row}");
+    let loser = wait_for(CONVERGE, "A's path for 10.244.30.0/24 listed", || {
+        tern_path(&node, "10.244.30.0/24", "10.0.1.2")
+    });
+    assert_eq!(loser["best"], false, "{loser}");
+    assert!(loser["rejected"].is_null(), "{loser}");
+    let why = loser["reason_lost"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        why.contains("as_path") || why.contains("as path"),
+        "the loser's reason should name the AS path: {loser}"
+    );
+    let winner = tern_path(&node, "10.244.30.0/24", "10.0.2.2").expect("B's path");
+    assert_eq!(winner["best"], true, "{winner}");
+
+    // B learns A's prefix through tern: AS path with tern's AS in front, the communities
+    // and the large community kept, the MED (non-transitive across ASes) not passed on.
+    let via_tern = wait_for(CONVERGE, "FRR B has 10.244.20.0/24", || {
+        b.best("10.244.20.0/24")
+    });
+    assert_eq!(
+        via_tern["aspath"]["string"], "64512 65010 65010 65010",
+        "{via_tern}"
+    );
+    assert_eq!(frr_next_hops(&via_tern), ["10.0.2.1"], "{via_tern}");
+    assert_eq!(
+        via_tern["community"]["string"], "65010:100 65010:200",
+        "{via_tern}"
+    );
+    assert_eq!(
+        via_tern["largeCommunity"]["string"], "65010:1:2",
+        "{via_tern}"
+    );
+    assert!(via_tern.get("metric").is_none(), "{via_tern}");
+    // A learns tern's best for the common prefix (B's) and tern's block.
+    wait_for(CONVERGE, "FRR A has B's 10.244.30.0/24 via tern", || {
+        a.paths("10.244.30.0/24")
+            .into_iter()
+            .find(|p| p["aspath"]["string"] == "64512 65020")
+    });
+    let blk = wait_for(CONVERGE, "FRR A has tern's block", || {
+        a.best("10.244.1.0/24")
+    });
+    assert_eq!(blk["aspath"]["string"], "64512", "{blk}");
+
+    // B withdraws the common prefix: tern falls back to A's longer path.
+    b.configure(&[
+        "router bgp 65020",
+        "address-family ipv4 unicast",
+        "no network 10.244.30.0/24",
+    ]);
+    let hops = wait_for(CONVERGE, "tern falls back to A for 10.244.30.0/24", || {
+        installed_next_hops(&node, "10.244.30.0/24").filter(|h| h == &["10.0.1.2"])
+    });
+    assert_eq!(hops, ["10.0.1.2"]);
+    let k = kernel_route(&t, "10.244.30.0/24").expect("kernel route");
+    assert_eq!(kernel_gateways(&k), ["10.0.1.2"], "{k}");
+}
