@@ -151,3 +151,46 @@ fn originated_prefixes_are_learned_ipv6() {
         b.shutdown().await;
     });
 }
+
+#[test]
+fn three_speakers_in_an_ibgp_full_mesh_all_active() {
+    let (_lab, ns) = lab_with_loopback("spk-mesh", &["10.0.0.1/32", "10.0.0.2/32", "10.0.0.3/32"]);
+    in_netns(&ns, || async {
+        let addrs = ["10.0.0.1", "10.0.0.2", "10.0.0.3"];
+        let mut handles = Vec::new();
+        for (i, me) in addrs.iter().enumerate() {
+            let mut cfg = speaker(65000, me, peer("192.0.2.1", 65000, me), &[]);
+            // Every node connects to every other one: collisions are the normal case.
+            cfg.peers = addrs
+                .iter()
+                .filter(|a| *a != me)
+                .map(|a| peer(a, 65000, me))
+                .collect();
+            cfg.originate = vec![format!("10.244.{i}.0/24").parse().expect("prefix")];
+            let (h, _rx) = Speaker::start(cfg).await.expect("speaker");
+            handles.push(h);
+        }
+        for (i, h) in handles.iter().enumerate() {
+            wait_for(Duration::from_secs(60), "full mesh converged", || async {
+                let peers = h.peers().await;
+                let up = peers.iter().all(|p| p.state == "Established");
+                let routes = h.routes(false).await;
+                (up && routes.len() == 3).then_some(())
+            })
+            .await;
+            let routes = h.routes(false).await;
+            for r in &routes {
+                let j: usize = r.prefix.to_string()[7..8].parse().expect("index");
+                let want: Vec<IpAddr> = if i == j {
+                    Vec::new() // our own block: the best path is local
+                } else {
+                    vec![addrs[j].parse().expect("ip")]
+                };
+                assert_eq!(r.ecmp_next_hops, want, "node {i}, block {j}");
+            }
+        }
+        for h in &handles {
+            h.shutdown().await;
+        }
+    });
+}

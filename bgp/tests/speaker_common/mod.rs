@@ -46,7 +46,12 @@ pub fn lab_with_loopback(name: &str, addrs: &[&str]) -> (testlab::Lab, testlab::
     let mut lab = testlab::Lab::new(name);
     let ns = lab.netns("s");
     for a in addrs {
-        ns.ok(&["ip", "addr", "add", a, "dev", "lo"]);
+        // `nodad`: an IPv6 address must be usable at once, not tentative.
+        if a.contains(':') {
+            ns.ok(&["ip", "addr", "add", a, "dev", "lo", "nodad"]);
+        } else {
+            ns.ok(&["ip", "addr", "add", a, "dev", "lo"]);
+        }
     }
     (lab, ns)
 }
