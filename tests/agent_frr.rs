@@ -327,6 +327,52 @@ fn frr_ebgp_ipv4() {
         Some(vec!["10.0.0.2".to_string()])
     );
 
+    // Capabilities as FRR sees them: 4-octet AS and ROUTE-REFRESH both ways.
+    let n = frr.neighbor("10.0.0.1").expect("neighbor");
+    let caps = &n["neighborCapabilities"];
+    assert_eq!(caps["4byteAs"], "advertisedAndReceived", "{caps}");
+    assert!(
+        caps["routeRefresh"]
+            .as_str()
+            .is_some_and(|s| s.starts_with("advertisedAndReceived")),
+        "{caps}"
+    );
+
+    // An inbound route-map on FRR (no soft-reconfiguration inbound) is applied through
+    // ROUTE-REFRESH: tern must send its routes again, on the same session.
+    frr.configure(&[
+        "ip prefix-list BLK2 seq 5 permit 10.244.2.0/24",
+        "route-map IN deny 10",
+        "match ip address prefix-list BLK2",
+        "exit",
+        "route-map IN permit 20",
+        "exit",
+        "router bgp 65010",
+        "address-family ipv4 unicast",
+        "neighbor 10.0.0.1 route-map IN in",
+    ]);
+    wait_for(CONVERGE, "FRR filters 10.244.2.0/24", || {
+        frr.best("10.244.2.0/24").is_none().then_some(())
+    });
+    frr.configure(&[
+        "router bgp 65010",
+        "address-family ipv4 unicast",
+        "no neighbor 10.0.0.1 route-map IN in",
+    ]);
+    wait_for(
+        CONVERGE,
+        "tern re-sends 10.244.2.0/24 after ROUTE-REFRESH",
+        || frr.best("10.244.2.0/24"),
+    );
+    let n = frr.neighbor("10.0.0.1").expect("neighbor");
+    assert_eq!(n["connectionsEstablished"], 1, "session was reset: {n}");
+    assert!(
+        n["messageStats"]["routeRefreshSent"].as_u64().unwrap_or(0) >= 2,
+        "FRR should have used ROUTE-REFRESH: {}",
+        n["messageStats"]
+    );
+    assert!(frr.best("10.244.1.0/24").is_some());
+
     // tern stops: FRR receives a Cease (administrative shutdown) and drops the blocks.
     lab.kill(tern);
     wait_for(CONVERGE, "FRR drops tern's blocks", || {
@@ -508,7 +554,7 @@ fn frr_ebgp_ipv6() {
 }
 
 /// Two FRR routers (AS 65010 with a route-map: communities, a large community, AS_PATH
-/// prepend, MED; AS 65020 plain) announce one prefix each and one in common: tern takes
+/// prepend, MED; 4-octet AS 4200000020 plain) announce one prefix each and one in common: tern takes
 /// the shorter AS path, `tern routes --all` says why the other lost, the attributes reach
 /// the other FRR through tern (transitive ones kept, MED not passed to another AS), and
 /// the withdrawal of the better path falls back to the other.
@@ -525,7 +571,7 @@ fn frr_attributes_and_decision() {
         &t,
         &NodeSpec {
             blocks: &["10.244.1.0/24"],
-            peers: &[("10.0.1.2", 65010), ("10.0.2.2", 65020)],
+            peers: &[("10.0.1.2", 65010), ("10.0.2.2", 4200000020)],
             ..NodeSpec::default()
         },
     );
@@ -546,7 +592,7 @@ fn frr_attributes_and_decision() {
         "{}{} address-family ipv4 unicast\n  neighbor 10.0.2.1 activate\n  \
          network 10.244.30.0/24\n \
          exit-address-family\n",
-        frr_head(65020, "10.0.2.2"),
+        frr_head(4200000020, "10.0.2.2"),
         frr_neighbor("10.0.2.1"),
     );
     let a = start_frr(&mut lab, &fa, "frr-a", &conf_a);
@@ -577,7 +623,7 @@ fn frr_attributes_and_decision() {
     assert_eq!(kernel_gateways(&k), ["10.0.2.2"], "{k}");
     let routes = routes_json(&node, false).expect("routes");
     let row = route_row(&routes, "10.244.30.0/24").expect("row");
-    assert_eq!(row["as_path"], "65020", "{row}");
+    assert_eq!(row["as_path"], "4200000020", "{row}");
     let loser = wait_for(CONVERGE, "A's path for 10.244.30.0/24 listed", || {
         tern_path(&node, "10.244.30.0/24", "10.0.1.2")
     });
@@ -617,7 +663,7 @@ fn frr_attributes_and_decision() {
     wait_for(CONVERGE, "FRR A has B's 10.244.30.0/24 via tern", || {
         a.paths("10.244.30.0/24")
             .into_iter()
-            .find(|p| p["aspath"]["string"] == "64512 65020")
+            .find(|p| p["aspath"]["string"] == "64512 4200000020")
     });
     let blk = wait_for(CONVERGE, "FRR A has tern's block", || {
         a.best("10.244.1.0/24")
@@ -626,7 +672,7 @@ fn frr_attributes_and_decision() {
 
     // B withdraws the common prefix: tern falls back to A's longer path.
     b.configure(&[
-        "router bgp 65020",
+        "router bgp 4200000020",
         "address-family ipv4 unicast",
         "no network 10.244.30.0/24",
     ]);
