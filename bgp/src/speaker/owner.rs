@@ -52,12 +52,12 @@ struct ConnTasks {
 }
 
 impl ConnTasks {
-    fn connecting(task: JoinHandle<()>) -> Self {
+    fn new(connect_task: Option<JoinHandle<()>>) -> Self {
         Self {
             writer: None,
             writer_task: None,
             reader_stop: None,
-            connect_task: Some(task),
+            connect_task,
             decode_ctx: None,
             local: None,
             queued: Queued::default(),
@@ -314,10 +314,7 @@ impl Owner {
             self.events_tx.clone(),
             p.cfg.address,
         ));
-        let entry = p
-            .conns
-            .entry(conn)
-            .or_insert_with(|| ConnTasks::connecting(tokio::spawn(async {})));
+        let entry = p.conns.entry(conn).or_insert_with(|| ConnTasks::new(None));
         entry.connect_task = None;
         entry.writer = Some(wtx);
         entry.writer_task = Some(writer);
@@ -345,7 +342,7 @@ impl Owner {
                         p.cfg.clone(),
                         self.events_tx.clone(),
                     ));
-                    p.conns.insert(conn, ConnTasks::connecting(task));
+                    p.conns.insert(conn, ConnTasks::new(Some(task)));
                 }
                 Action::Send(conn, msg) => {
                     if let Some(c) = p.conns.get(&conn) {
