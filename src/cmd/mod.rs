@@ -10,4 +10,3 @@ pub mod status;
 pub const EXIT_RUNTIME: u8 = 1;
 /// Exit code for bad input (config, policy, malformed messages).
 pub const EXIT_BAD_INPUT: u8 = 2;
-
