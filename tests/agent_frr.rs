@@ -1,8 +1,9 @@
 //! `tern agent` as a BGP speaker next to FRR's bgpd (with its zebra), each lab in its own
 //! network namespaces: eBGP over IPv4 and IPv6 (MP_REACH with global and link-local next
 //! hops), advertisements both ways, the pool filter, withdrawals, tern's Cease on stop,
-//! AS_PATH prepending, communities carried through, and the decision between two FRR
-//! routers announcing the same prefix.
+//! ROUTE-REFRESH, AS_PATH prepending, communities carried through, 4-octet AS, and the
+//! decision between FRR routers announcing the same prefix (AS path length, LOCAL_PREF
+//! over iBGP, MED within one neighbouring AS).
 //!
 //! FRR runs with per-lab paths only (config, PID files, vty sockets and the zebra API
 //! socket in the lab's directory), started through `Lab::spawn` so it dies with the lab;
@@ -682,4 +683,181 @@ fn frr_attributes_and_decision() {
     assert_eq!(hops, ["10.0.1.2"]);
     let k = kernel_route(&t, "10.244.30.0/24").expect("kernel route");
     assert_eq!(kernel_gateways(&k), ["10.0.1.2"], "{k}");
+}
+
+/// An FRR config announcing `networks` to tern at `tern_addr`, with an outbound
+/// route-map setting `set` lines (none when empty).
+fn frr_announcer(
+    asn: u32,
+    router_id: &str,
+    tern_addr: &str,
+    networks: &[&str],
+    set: &[&str],
+) -> String {
+    let mut c = frr_head(asn, router_id);
+    c.push_str(&frr_neighbor(tern_addr));
+    if !set.is_empty() {
+        c.push_str(&format!(" neighbor {tern_addr} route-map EXPORT out\n"));
+    }
+    c.push_str(&format!(
+        " address-family ipv4 unicast\n  neighbor {tern_addr} activate\n"
+    ));
+    for n in networks {
+        c.push_str(&format!("  network {n}\n"));
+    }
+    c.push_str(" exit-address-family\n");
+    if !set.is_empty() {
+        c.push_str("route-map EXPORT permit 10\n");
+        for s in set {
+            c.push_str(&format!(" set {s}\n"));
+        }
+    }
+    c
+}
+
+/// The decision on LOCAL_PREF (two iBGP FRR routers in tern's AS) and on MED (two eBGP
+/// FRR routers in one neighbouring AS, equal AS paths): the higher LOCAL_PREF and the
+/// lower MED win, and `tern routes --all` names the attribute that decided.
+#[test]
+fn frr_local_pref_and_med() {
+    let mut lab = Lab::new("tfrrlp");
+    let t = lab.netns("tern");
+    let names = ["ic", "id", "ee", "ef"];
+    let mut ns = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let f = lab.netns(n);
+        let ifname = format!("eth{}", i + 1);
+        lab.veth(
+            &t,
+            &ifname,
+            &[&format!("10.0.{}.1/24", i + 1)],
+            &f,
+            "eth0",
+            &[&format!("10.0.{}.2/24", i + 1)],
+        );
+        ns.push(f);
+    }
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24"],
+            peers: &[
+                ("10.0.1.2", 64512),
+                ("10.0.2.2", 64512),
+                ("10.0.3.2", 65010),
+                ("10.0.4.2", 65010),
+            ],
+            ..NodeSpec::default()
+        },
+    );
+    let lp = "10.244.40.0/24";
+    let med = "10.244.50.0/24";
+    let ic = start_frr(
+        &mut lab,
+        &ns[0],
+        "frr-ic",
+        &frr_announcer(
+            64512,
+            "10.0.1.2",
+            "10.0.1.1",
+            &[lp],
+            &["local-preference 200"],
+        ),
+    );
+    let id = start_frr(
+        &mut lab,
+        &ns[1],
+        "frr-id",
+        &frr_announcer(64512, "10.0.2.2", "10.0.2.1", &[lp], &[]),
+    );
+    let ee = start_frr(
+        &mut lab,
+        &ns[2],
+        "frr-ee",
+        &frr_announcer(65010, "10.0.3.2", "10.0.3.1", &[med], &["metric 50"]),
+    );
+    let ef = start_frr(
+        &mut lab,
+        &ns[3],
+        "frr-ef",
+        &frr_announcer(65010, "10.0.4.2", "10.0.4.1", &[med], &["metric 10"]),
+    );
+    start_tern(&mut lab, &node);
+    wait_established(&node, 4);
+    for (frr, addr) in [
+        (&ic, "10.0.1.1"),
+        (&id, "10.0.2.1"),
+        (&ee, "10.0.3.1"),
+        (&ef, "10.0.4.1"),
+    ] {
+        frr.wait_established(addr);
+    }
+
+    // LOCAL_PREF 200 (from the iBGP router ic) beats the default 100.
+    let hops = wait_for(CONVERGE, "tern installs the LOCAL_PREF 200 path", || {
+        installed_next_hops(&node, lp).filter(|h| h == &["10.0.1.2"])
+    });
+    assert_eq!(hops, ["10.0.1.2"]);
+    let win = tern_path(&node, lp, "10.0.1.2").expect("ic's path");
+    assert_eq!(win["local_pref"], 200, "{win}");
+    assert_eq!(win["as_path"], "", "{win}");
+    let lose = wait_for(CONVERGE, "id's path listed", || {
+        tern_path(&node, lp, "10.0.2.2")
+    });
+    assert_eq!(lose["best"], false, "{lose}");
+    assert_eq!(lose["local_pref"], 100, "{lose}");
+    let why = lose["reason_lost"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        why.contains("local_pref") || why.contains("local pref"),
+        "the loser's reason should name LOCAL_PREF: {lose}"
+    );
+
+    // Equal AS paths from one neighbouring AS: MED 10 beats MED 50.
+    let hops = wait_for(CONVERGE, "tern installs the MED 10 path", || {
+        installed_next_hops(&node, med).filter(|h| h == &["10.0.4.2"])
+    });
+    assert_eq!(hops, ["10.0.4.2"]);
+    let lose = wait_for(CONVERGE, "ee's path listed", || {
+        tern_path(&node, med, "10.0.3.2")
+    });
+    assert_eq!(lose["med"], 50, "{lose}");
+    assert_eq!(lose["best"], false, "{lose}");
+    let why = lose["reason_lost"]
+        .as_str()
+        .unwrap_or_default()
+        .to_lowercase();
+    assert!(
+        why.contains("med"),
+        "the loser's reason should name the MED: {lose}"
+    );
+    let k = kernel_route(&t, med).expect("kernel route");
+    assert_eq!(kernel_gateways(&k), ["10.0.4.2"], "{k}");
+
+    // The iBGP routers learn tern's block with an empty AS path and LOCAL_PREF 100; the
+    // eBGP best (from ef) reaches them, but no iBGP route goes back to iBGP (split
+    // horizon): id does not learn ic's prefix from tern.
+    let blk = wait_for(CONVERGE, "iBGP FRR has tern's block", || {
+        id.best("10.244.1.0/24")
+    });
+    assert_eq!(blk["aspath"]["length"], 0, "{blk}");
+    assert_eq!(blk["peer"]["type"], "internal", "{blk}");
+    assert_eq!(blk["locPrf"], 100, "{blk}");
+    wait_for(CONVERGE, "iBGP FRR has the eBGP best", || {
+        id.paths(med)
+            .into_iter()
+            .find(|p| p["aspath"]["string"] == "65010")
+    });
+    let from_tern: Vec<Value> = id
+        .paths(lp)
+        .into_iter()
+        .filter(|p| p["peer"]["peerId"] == "10.0.2.1")
+        .collect();
+    assert!(
+        from_tern.is_empty(),
+        "iBGP route sent to iBGP: {from_tern:?}"
+    );
 }
