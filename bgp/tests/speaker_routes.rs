@@ -194,3 +194,47 @@ fn three_speakers_in_an_ibgp_full_mesh_all_active() {
         }
     });
 }
+
+#[test]
+fn a_large_table_flows_between_two_speakers_in_extended_messages() {
+    let (_lab, ns) = lab_with_loopback("spk-big", &["10.0.0.1/32", "10.0.0.2/32"]);
+    in_netns(&ns, || async {
+        const N: u32 = 50_000;
+        let prefixes: Vec<IpNet> = (0..N)
+            .map(|k| {
+                let a = std::net::Ipv4Addr::from((20u32 << 24) + (k << 8));
+                IpNet::V4(ipnet::Ipv4Net::new(a, 24).expect("/24"))
+            })
+            .collect();
+        let (a, _) = Speaker::start(speaker(
+            65001,
+            "10.0.0.1",
+            peer("10.0.0.2", 65002, "10.0.0.1"),
+            &[],
+        ))
+        .await
+        .expect("a");
+        let (b, _) = Speaker::start(speaker(
+            65002,
+            "10.0.0.2",
+            passive(peer("10.0.0.1", 65001, "10.0.0.2")),
+            &[],
+        ))
+        .await
+        .expect("b");
+        a.set_originated(prefixes).await;
+        wait_for(Duration::from_secs(60), "b has the whole table", || async {
+            (b.rib_size().await.0 == N as usize).then_some(())
+        })
+        .await;
+        let sa = the_peer(&a).await;
+        assert_eq!(sa.prefixes_advertised, u64::from(N));
+        // Both ends advertise Extended Message (RFC 8654): far fewer UPDATEs than the
+        // ~50 that 4096-octet messages would need for 50,000 /24s sharing attributes.
+        assert!(sa.updates_out <= 10, "{} UPDATEs", sa.updates_out);
+        let sb = the_peer(&b).await;
+        assert_eq!(sb.prefixes_received, u64::from(N));
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
