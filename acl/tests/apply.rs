@@ -232,3 +232,121 @@ fn resync_repairs_drift() {
     assert_eq!(ap.apply(&a).unwrap().mode, ApplyMode::Full);
     assert_eq!(nft_state(&x), good);
 }
+
+/// The agent's path (Engine, incremental apply) with real traffic: a long-lived TCP
+/// connection stays up while the policy that allows it is changed, and a connection
+/// the new policy denies is refused.
+#[test]
+fn long_lived_connection_survives_incremental_change() {
+    let mut lab = Lab::new("acl-longlived");
+    let host = lab.netns("host");
+    host.ok(&[
+        "ip", "link", "add", "gw0", "type", "veth", "peer", "name", "gw1",
+    ]);
+    host.ok(&["ip", "link", "set", "gw0", "up"]);
+    host.ok(&["ip", "link", "set", "gw1", "up"]);
+    host.ok(&["ip", "route", "add", "169.254.1.1/32", "dev", "gw0"]);
+    let mut ctr = Vec::new();
+    for (name, ip) in [("a", "10.66.0.1"), ("b", "10.66.0.2")] {
+        let ns = lab.netns(name);
+        let iface = format!("tw-{name}");
+        lab.veth(&ns, "eth0", &[&format!("{ip}/32")], &host, &iface, &[]);
+        ns.ok(&[
+            "ip",
+            "route",
+            "add",
+            "169.254.1.1",
+            "dev",
+            "eth0",
+            "scope",
+            "link",
+        ]);
+        ns.ok(&[
+            "ip",
+            "route",
+            "add",
+            "default",
+            "via",
+            "169.254.1.1",
+            "dev",
+            "eth0",
+            "onlink",
+        ]);
+        host.ok(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.conf.{iface}.proxy_arp=1"),
+        ]);
+        host.ok(&[
+            "sysctl",
+            "-qw",
+            &format!("net.ipv4.neigh.{iface}.proxy_delay=0"),
+        ]);
+        host.ok(&[
+            "ip",
+            "route",
+            "add",
+            &format!("{ip}/32"),
+            "dev",
+            &iface,
+            "scope",
+            "link",
+        ]);
+        ctr.push(ns);
+    }
+    let (a, b) = (ctr[0].clone(), ctr[1].clone());
+    let conf = lab.dir().join("conf");
+    fs::create_dir_all(&conf).unwrap();
+    fs::write(
+        conf.join("endpoints.yaml"),
+        "kind: WorkloadEndpoint\nname: a\nnamespace: t\ninterface: tw-a\nips: [10.66.0.1/32]\nlabels: { app: a }\n---\n\
+         kind: WorkloadEndpoint\nname: b\nnamespace: t\ninterface: tw-b\nips: [10.66.0.2/32]\nlabels: { app: b }\n",
+    )
+    .unwrap();
+    let policy = |ports: &str| {
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {{ name: b-in, namespace: t }}\nspec:\n  selector: app == 'b'\n  ingress:\n    - {{ action: Allow, protocol: TCP, source: {{ selector: app == 'a' }}, destination: {{ ports: [{ports}] }} }}\n"
+        )
+    };
+    fs::write(conf.join("policy.yaml"), policy("8000, 8001")).unwrap();
+    let mut engine = acl::Engine::new(
+        Backend::Nftables,
+        vec![conf.clone()],
+        CompileOptions::default(),
+    )
+    .with_applier(Applier::new(Backend::Nftables).in_netns(host.name()));
+    assert_eq!(engine.reload().unwrap().report.mode, ApplyMode::Full);
+
+    lab.spawn(&b, &["nc", "-l", "8000"], "srv");
+    lab.spawn(&b, &["nc", "-lk", "8001"], "srv8001");
+    testlab::wait_for(std::time::Duration::from_secs(10), "listeners", || {
+        let s = b.ok(&["ss", "-ltn"]);
+        (s.contains(":8000 ") && s.contains(":8001 ")).then_some(())
+    });
+    let script = "i=0; while [ $i -lt 600 ]; do echo tick$i; i=$((i+1)); sleep 0.1; done | nc 10.66.0.2 8000";
+    let client = lab.spawn(&a, &["sh", "-c", script], "client");
+    let ticks = |lab: &Lab| lab.log("srv").matches("tick").count();
+    testlab::wait_for(std::time::Duration::from_secs(20), "ticks before", || {
+        (ticks(&lab) >= 5).then_some(())
+    });
+    assert!(a
+        .run(&["nc", "-z", "-w", "2", "10.66.0.2", "8001"])
+        .status
+        .success());
+
+    // Still allows 8000, no longer 8001.
+    fs::write(conf.join("policy.yaml"), policy("8000, 9000")).unwrap();
+    assert_eq!(engine.reload().unwrap().report.mode, ApplyMode::Incremental);
+    let before = ticks(&lab);
+    testlab::wait_for(std::time::Duration::from_secs(20), "ticks after", || {
+        (ticks(&lab) >= before + 10).then_some(())
+    });
+    assert!(lab.alive(client), "the long-lived connection broke");
+    assert!(
+        !a.run(&["nc", "-z", "-w", "2", "10.66.0.2", "8001"])
+            .status
+            .success(),
+        "8001 still allowed"
+    );
+    lab.kill(client);
+}
