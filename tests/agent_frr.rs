@@ -3,7 +3,7 @@
 //! hops), advertisements both ways, the pool filter, withdrawals, tern's Cease on stop,
 //! ROUTE-REFRESH, AS_PATH prepending, communities carried through, 4-octet AS, and the
 //! decision between FRR routers announcing the same prefix (AS path length, LOCAL_PREF
-//! over iBGP, MED within one neighbouring AS).
+//! over iBGP, MED within one neighbouring AS), and a TCP-MD5 protected session.
 //!
 //! FRR runs with per-lab paths only (config, PID files, vty sockets and the zebra API
 //! socket in the lab's directory), started through `Lab::spawn` so it dies with the lab;
@@ -859,5 +859,95 @@ fn frr_local_pref_and_med() {
     assert!(
         from_tern.is_empty(),
         "iBGP route sent to iBGP: {from_tern:?}"
+    );
+}
+
+/// A TCP-MD5 (RFC 2385) protected session between tern (password from a file) and FRR
+/// (`neighbor … password`): it comes up, routes flow, and every BGP segment on the wire
+/// carries the MD5 signature option.
+#[test]
+fn frr_tcp_md5() {
+    let mut lab = Lab::new("tfrrmd5");
+    let t = lab.netns("tern");
+    let f = lab.netns("frr");
+    lab.veth(&t, "eth0", &["10.0.0.1/24"], &f, "eth0", &["10.0.0.2/24"]);
+    let key = lab.dir().join("frr.key");
+    std::fs::write(&key, "tern-frr-s3cret\n").expect("write key");
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24"],
+            extra: &format!(
+                "peers:\n  - {{ peerIP: \"10.0.0.2\", asNumber: 65010, holdTime: 9s, \
+                 connectRetryTime: 1s, password: {{ file: \"{}\" }} }}\n",
+                key.display()
+            ),
+            ..NodeSpec::default()
+        },
+    );
+    let pcap = lab.dir().join("md5.pcap");
+    let pcap_s = pcap.to_string_lossy().into_owned();
+    let dump = lab.spawn(
+        &f,
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-w",
+            &pcap_s,
+            "tcp",
+            "port",
+            "179",
+        ],
+        "tcpdump",
+    );
+    wait_for(CONVERGE, "tcpdump listening", || {
+        lab.log("tcpdump").contains("listening on").then_some(())
+    });
+    let mut conf = frr_announcer(65010, "10.0.0.2", "10.0.0.1", &["10.244.9.0/24"], &[]);
+    conf = conf.replace(
+        " neighbor 10.0.0.1 timers connect 2\n",
+        " neighbor 10.0.0.1 timers connect 2\n neighbor 10.0.0.1 password tern-frr-s3cret\n",
+    );
+    let frr = start_frr(&mut lab, &f, "frr", &conf);
+    start_tern(&mut lab, &node);
+    wait_established(&node, 1);
+    frr.wait_established("10.0.0.1");
+    let hops = wait_for(CONVERGE, "tern installed FRR's prefix", || {
+        installed_next_hops(&node, "10.244.9.0/24")
+    });
+    assert_eq!(hops, ["10.0.0.2"]);
+    wait_for(CONVERGE, "FRR has tern's block", || {
+        frr.best("10.244.1.0/24")
+    });
+
+    // On the wire: every segment with BGP payload is signed, both directions.
+    let tshark = |filter: &str| -> usize {
+        let out = Command::new("tshark")
+            .args(["-r", &pcap_s, "-d", "tcp.port==179,bgp", "-Y", filter])
+            .args(["-T", "fields", "-e", "frame.number"])
+            .output()
+            .expect("run tshark");
+        String::from_utf8_lossy(&out.stdout).lines().count()
+    };
+    let (to_frr, from_frr) = wait_for(CONVERGE, "BGP segments in the capture", || {
+        let a = tshark("ip.src == 10.0.0.1 && tcp.len > 0");
+        let b = tshark("ip.src == 10.0.0.2 && tcp.len > 0");
+        (a >= 3 && b >= 3).then_some((a, b))
+    });
+    lab.kill(dump);
+    let unsigned = tshark("tcp.len > 0 && !tcp.options.md5");
+    assert_eq!(
+        unsigned, 0,
+        "{unsigned} BGP segments without the MD5 option"
+    );
+    let signed = tshark("tcp.len > 0 && tcp.options.md5");
+    assert!(
+        signed >= to_frr + from_frr,
+        "{signed} < {to_frr} + {from_frr}"
     );
 }
