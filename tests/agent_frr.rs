@@ -499,32 +499,20 @@ fn frr_ebgp_ipv6() {
     assert_eq!(row["learned_from"], "fd00:1::2", "{row}");
     // The capture: FRR's MP_REACH_NLRI for fd00:244:0:9::/64 has both next hops
     // (RFC 2545: global, then link-local; 32 bytes).
+    // tern's UPDATE for its block is read from the same capture; checked at the end.
     let ll = link_local(&f, "eth0");
+    let tern_ll = link_local(&t, "eth0");
     let line = wait_for(CONVERGE, "FRR's UPDATE in the capture", || {
-        let out = Command::new("tshark")
-            .args(["-r", &pcap_s, "-d", "tcp.port==179,bgp", "-Y"])
-            .arg("ipv6.src == fd00:1::2 && bgp.mp_reach_nlri_ipv6_prefix == fd00:244:0:9::")
-            .args([
-                "-T",
-                "fields",
-                "-e",
-                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6",
-                "-e",
-                "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6.link_local",
-            ])
-            .output()
-            .expect("run tshark");
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .next()
-            .map(String::from)
+        mp_reach_next_hops(&pcap_s, "fd00:1::2", "fd00:244:0:9::")
+    });
+    let tern_line = wait_for(CONVERGE, "tern's UPDATE in the capture", || {
+        mp_reach_next_hops(&pcap_s, "fd00:1::1", "fd00:244:0:1::")
     });
     lab.kill(dump);
-    // One frame may hold several UPDATEs: each field lists one value per UPDATE.
-    let (globals, lls) = line.split_once('\t').unwrap_or((&line, ""));
-    assert!(
-        globals.split(',').all(|g| g == "fd00:1::2") && lls.split(',').all(|l| l == ll),
-        "next hops should be fd00:1::2 and {ll}: {line}"
+    assert_eq!(
+        line,
+        ("fd00:1::2".to_string(), ll.clone()),
+        "FRR's next hops"
     );
 
     // The out-of-pool prefix is rejected with a reason.
@@ -552,6 +540,50 @@ fn frr_ebgp_ipv6() {
             .is_none()
             .then_some(())
     });
+
+    // RFC 2545 §3: sharing a subnet with FRR, tern includes its link-local address as
+    // the second next hop (as FRR does above, and as bgp::rib's PeerUp::link_local
+    // documents). Known failure, see /work/notes/frr-bugs.md: tern sends 16 bytes.
+    assert_eq!(
+        tern_line,
+        ("fd00:1::1".to_string(), tern_ll),
+        "tern's MP_REACH next hops for fd00:244:0:1::/64 (global, link-local)"
+    );
+}
+
+/// The (global, link-local) next hops of the MP_REACH_NLRI that `src` sent for the IPv6
+/// prefix `prefix` (its address, no length) in the capture `pcap`; the link-local is
+/// empty when the next hop has only the global address. `None` until such an UPDATE is
+/// in the capture. Several UPDATEs of one frame must agree.
+fn mp_reach_next_hops(pcap: &str, src: &str, prefix: &str) -> Option<(String, String)> {
+    let out = Command::new("tshark")
+        .args(["-r", pcap, "-d", "tcp.port==179,bgp", "-Y"])
+        .arg(format!(
+            "ipv6.src == {src} && bgp.mp_reach_nlri_ipv6_prefix == {prefix}"
+        ))
+        .args([
+            "-T",
+            "fields",
+            "-e",
+            "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6",
+            "-e",
+            "bgp.update.path_attribute.mp_reach_nlri.next_hop.ipv6.link_local",
+        ])
+        .output()
+        .expect("run tshark");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text.lines().next()?;
+    // One frame may hold several UPDATEs: each field lists one value per UPDATE.
+    let (globals, lls) = line.split_once('\t').unwrap_or((line, ""));
+    let one = |list: &str| -> String {
+        let first = list.split(',').next().unwrap_or_default();
+        assert!(
+            list.split(',').all(|x| x == first),
+            "UPDATEs of one frame differ: {line}"
+        );
+        first.to_string()
+    };
+    Some((one(globals), one(lls)))
 }
 
 /// Two FRR routers (AS 65010 with a route-map: communities, a large community, AS_PATH
