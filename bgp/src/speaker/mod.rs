@@ -16,6 +16,7 @@
 mod config;
 mod conn;
 mod handle;
+mod ifaddr;
 mod owner;
 mod sockopt;
 

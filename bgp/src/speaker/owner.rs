@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
 use super::handle::PeerStatus;
+use super::ifaddr;
 use crate::rib::{PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView};
 use crate::session::{Action, ConnId, Session, SessionConfig};
 use crate::wire::{CeaseSubcode, FamilySet, Message, Notification};
@@ -388,6 +389,17 @@ impl Owner {
                     up.families = n.families.iter().copied().collect::<FamilySet>();
                     up.four_octet_as = n.four_octet_as;
                     up.extended_message = n.encode.extended_message;
+                    if let Some(link) = local_ip.and_then(|ip| local_link(ip, p.cfg.address)) {
+                        // RFC 2545 §3: our link-local address goes with the global
+                        // next hop only to a peer on a subnet we share.
+                        if link.shares_subnet(p.cfg.address) {
+                            up.link_local = link.link_local;
+                        }
+                        tracing::debug!(
+                            peer = %p.cfg.address, interface = %link.interface, local = %link.net,
+                            link_local = ?up.link_local, "session link"
+                        );
+                    }
                     tracing::info!(
                         peer = %p.cfg.address, asn = p.cfg.asn, hold = n.hold_time.as_secs(),
                         "BGP session established"
@@ -578,6 +590,17 @@ fn close(c: ConnTasks) {
             if let Some(t) = c.writer_task {
                 t.abort();
             }
+        }
+    }
+}
+
+/// The link of a session's local address; `None` (logged) when the lookup fails.
+fn local_link(local: IpAddr, peer: IpAddr) -> Option<ifaddr::LocalLink> {
+    match ifaddr::lookup(local) {
+        Ok(link) => link,
+        Err(e) => {
+            tracing::warn!(%peer, "cannot read interface addresses: {e}");
+            None
         }
     }
 }

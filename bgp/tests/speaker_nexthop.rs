@@ -1,0 +1,139 @@
+//! Next hops the driver fills in from the host's interfaces, checked in a real BIRD 2:
+//! to a directly connected IPv6 peer our MP_REACH next hop is the global address plus
+//! the link-local address of the interface that holds the session (RFC 2545 §3); to a
+//! multihop peer (loopback to loopback, no shared subnet) it is the global one only.
+
+mod speaker_common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use bgp::speaker::Speaker;
+use speaker_common::*;
+
+fn birdc(sock: &Path, cmd: &str) -> String {
+    let out = Command::new("birdc")
+        .arg("-s")
+        .arg(sock)
+        .args(cmd.split_whitespace())
+        .output()
+        .expect("run birdc");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+const BIRD_CONFIG: &str = r#"
+router id 10.0.0.2;
+protocol device {}
+protocol static s6 {
+  ipv6;
+  route fd00:99::1/128 via fd00:1::1;
+}
+protocol bgp tern_direct {
+  local fd00:1::2 as 65100;
+  neighbor fd00:1::1 as 65001;
+  hold time 9;
+  connect retry time 1;
+  ipv6 { import all; export none; };
+}
+protocol bgp tern_mh {
+  local fd00:99::2 as 65100;
+  neighbor fd00:99::1 as 65001;
+  multihop 2;
+  hold time 9;
+  connect retry time 1;
+  ipv6 { import all; export none; };
+}
+"#;
+
+/// The interface's usable (not tentative) link-local address, from `ip -j addr`.
+fn link_local(ns: &testlab::Netns, dev: &str) -> Option<String> {
+    let out = ns.ok(&["ip", "-j", "-6", "addr", "show", "dev", dev]);
+    let v: serde_json::Value = serde_json::from_str(&out).expect("ip -j");
+    v.get(0)?["addr_info"]
+        .as_array()?
+        .iter()
+        .find(|a| a["scope"] == "link" && a.get("tentative").is_none())
+        .and_then(|a| a["local"].as_str())
+        .map(str::to_owned)
+}
+
+/// `BGP.next_hop:` of the block as learned by BIRD's protocol `proto`.
+fn bird_next_hop(sock: &Path, proto: &str) -> Option<String> {
+    let out = birdc(sock, &format!("show route protocol {proto} all"));
+    out.contains("fd00:244:1::/64").then_some(())?;
+    out.lines()
+        .find_map(|l| l.trim().strip_prefix("BGP.next_hop:"))
+        .map(|s| s.trim().to_owned())
+}
+
+#[test]
+fn ipv6_next_hop_has_link_local_only_for_a_shared_subnet() {
+    let mut lab = testlab::Lab::new("spk-nh6");
+    let t = lab.netns("t");
+    let b = lab.netns("b");
+    lab.veth(&t, "eth0", &["fd00:1::1/64"], &b, "eth0", &["fd00:1::2/64"]);
+    t.ok(&["ip", "addr", "add", "fd00:99::1/128", "dev", "lo", "nodad"]);
+    b.ok(&["ip", "addr", "add", "fd00:99::2/128", "dev", "lo", "nodad"]);
+    t.ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "fd00:99::2/128",
+        "via",
+        "fd00:1::2",
+    ]);
+    b.ok(&[
+        "ip",
+        "-6",
+        "route",
+        "add",
+        "fd00:99::1/128",
+        "via",
+        "fd00:1::1",
+    ]);
+    let tern_ll = testlab::wait_for(Duration::from_secs(30), "link-local address", || {
+        link_local(&t, "eth0")
+    });
+    let conf = lab.dir().join("bird.conf");
+    let sock = lab.dir().join("bird.ctl");
+    std::fs::write(&conf, BIRD_CONFIG).expect("write config");
+    let conf_s = conf.to_string_lossy().into_owned();
+    let sock_s = sock.to_string_lossy().into_owned();
+    lab.spawn(&b, &["bird", "-f", "-c", &conf_s, "-s", &sock_s], "bird");
+
+    in_netns(&t, || async {
+        let mut cfg = speaker(
+            65001,
+            "fd00:1::1",
+            peer("fd00:1::2", 65100, "fd00:1::1"),
+            &["fd00:244:1::/64"],
+        );
+        cfg.listen = Some("[::]:179".parse().expect("listen"));
+        cfg.peers.push(peer("fd00:99::2", 65100, "fd00:99::1"));
+        let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
+        wait_for(Duration::from_secs(30), "both sessions up", || async {
+            let p = h.peers().await;
+            p.iter().all(|p| p.state == "Established").then_some(())
+        })
+        .await;
+
+        let direct = wait_for(
+            Duration::from_secs(30),
+            "BIRD learns our block directly",
+            || async { bird_next_hop(&sock, "tern_direct") },
+        )
+        .await;
+        assert_eq!(direct, format!("fd00:1::1 {tern_ll}"));
+
+        let mh = wait_for(
+            Duration::from_secs(30),
+            "BIRD learns our block over multihop",
+            || async { bird_next_hop(&sock, "tern_mh") },
+        )
+        .await;
+        assert_eq!(mh, "fd00:99::1");
+        h.shutdown().await;
+    });
+}
