@@ -11,7 +11,8 @@
 # with -n -Z, and tern runs as `bgp::speaker` alone (bgp/examples/rib_speaker.rs)
 # because `tern agent` has no switch to leave the FIB alone yet.
 #
-# Usage: bench/ingest/run.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird gobgp frr)
+# Usage: bench/ingest/run.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird gobgp frr;
+#        also tern_agent: the whole agent, FIB into table 100 of the namespace)
 # Needs root, iproute2, bird2, gobgp/gobgpd, frr (optional). Prints a Markdown table.
 set -euo pipefail
 
@@ -23,6 +24,7 @@ POLL=0.05
 TIMEOUT_S=${TIMEOUT_S:-120}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 BIN=$ROOT/target/release/examples
+TERN=${TERN:-$ROOT/target/release/tern}
 WORK=$(mktemp -d /tmp/bench-ingest.XXXXXX)
 chmod 755 "$WORK" # FRR drops privileges to the frr user
 NS_LIST=()
@@ -69,6 +71,31 @@ start_tern() {
     DPID=$!
 }
 count_tern() { tail -n 1 "$1/tern.out" 2>/dev/null | sed -n 's/.*"loc_rib":\([0-9]*\).*/\1/p'; }
+
+# `tern agent` itself. Its config has no switch to leave the kernel alone, so its FIB
+# goes to table 100 inside the benchmark's namespace: this row pays for netlink too.
+start_tern_agent() {
+    cat > "$2/node.yaml" <<EOF
+nodeName: bench
+asNumber: 64512
+routerId: 10.255.0.2
+listen: { address: 127.0.0.1, port: 179 }
+blocks: []
+pools: [0.0.0.0/0]
+nodeToNodeMesh: { enabled: false }
+peers:
+  - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
+fib: { table: 100, protocol: 201, ecmp: true }
+metrics: { listen: 127.0.0.1:9469 }
+control: { socket: $2/tern.sock }
+EOF
+    ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
+    DPID=$!
+}
+count_tern_agent() {
+    "$TERN" status --json --socket "$1/tern.sock" 2>/dev/null |
+        tr -d ' \n' | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' | head -n 1
+}
 
 start_bird() {
     cat > "$2/bird.conf" <<EOF
@@ -140,6 +167,7 @@ count_frr() {
 have() {
     case $1 in
         tern) [ -x "$BIN/rib_speaker" ] ;;
+        tern_agent) [ -x "$TERN" ] ;;
         bird) command -v bird > /dev/null && command -v birdc > /dev/null ;;
         gobgp) command -v gobgpd > /dev/null && command -v gobgp > /dev/null ;;
         frr) [ -x /usr/lib/frr/bgpd ] && command -v vtysh > /dev/null ;;
