@@ -116,12 +116,25 @@ struct ModelPath {
     nh: IpAddr,
 }
 
-/// The naive decision: returns the sorted ECMP next hops, or None (no route, or ours).
+/// The naive decision: the sorted ECMP next hops, or None (no route, or ours).
 fn naive(paths: &BTreeMap<usize, ModelPath>, originated: bool) -> Option<Vec<IpAddr>> {
+    match naive_best(paths, originated) {
+        Some((Some(_), hops)) => Some(hops),
+        _ => None,
+    }
+}
+
+/// The naive decision: the best path's peer (index into PEERS; None for our own
+/// route) and the ECMP next hops.
+fn naive_best(
+    paths: &BTreeMap<usize, ModelPath>,
+    originated: bool,
+) -> Option<(Option<usize>, Vec<IpAddr>)> {
     if originated {
-        return None;
+        return Some((None, Vec::new()));
     }
     struct C {
+        k: usize,
         lp: u32,
         len: usize,
         origin: Origin,
@@ -139,6 +152,7 @@ fn naive(paths: &BTreeMap<usize, ModelPath>, originated: bool) -> Option<Vec<IpA
             let (n, asn) = PEERS[k];
             let ebgp = asn != LOCAL_AS;
             C {
+                k,
                 lp: if ebgp {
                     100
                 } else {
@@ -174,6 +188,7 @@ fn naive(paths: &BTreeMap<usize, ModelPath>, originated: bool) -> Option<Vec<IpA
     }
     c.sort_by(|a, b| a.id.cmp(&b.id).then(a.addr.cmp(&b.addr)));
     let best_nas = c.first()?.nas;
+    let best_peer = c.first()?.k;
     let mut hops: Vec<IpAddr> = c
         .iter()
         .filter(|x| x.nas == best_nas)
@@ -181,11 +196,35 @@ fn naive(paths: &BTreeMap<usize, ModelPath>, originated: bool) -> Option<Vec<IpA
         .collect();
     hops.sort();
     hops.dedup();
-    Some(hops)
+    Some((Some(best_peer), hops))
+}
+
+/// Whether the best path of a prefix is to be advertised to peer `t`: ours go to
+/// everyone; a path never goes back to its peer; iBGP-learned paths do not go to
+/// iBGP peers (no route-reflector clients here).
+fn exported(best: Option<(Option<usize>, Vec<IpAddr>)>, t: usize) -> bool {
+    let ibgp = |k: usize| PEERS[k].1 == LOCAL_AS;
+    match best {
+        None => false,
+        Some((None, _)) => true,
+        Some((Some(s), _)) => s != t && !(ibgp(s) && ibgp(t)),
+    }
+}
+
+/// Applies UPDATEs to what a peer holds (prefix -> attributes).
+fn apply_updates(held: &mut BTreeMap<IpNet, PathAttributes>, ups: &[bgp::wire::Update]) {
+    for p in withdrawn(ups) {
+        held.remove(&p);
+    }
+    for (p, a, _) in announced(ups) {
+        held.insert(p, a);
+    }
 }
 
 fn up(n: u32) -> PeerUp {
-    PeerUp::new(Ipv4Addr::new(10, 0, 0, n as u8), IpAddr::V4(ROUTER_ID))
+    let mut up = PeerUp::new(Ipv4Addr::new(10, 0, 0, n as u8), IpAddr::V4(ROUTER_ID));
+    up.local_ipv6 = Some("2001:db8::1".parse().unwrap());
+    up
 }
 
 fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
@@ -196,6 +235,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     let mut model: Vec<BTreeMap<usize, ModelPath>> = vec![BTreeMap::new(); PREFIXES.len()];
     let mut originated = [false; PREFIXES.len()];
     let mut fib: BTreeMap<IpNet, Vec<IpAddr>> = BTreeMap::new();
+    let mut held: Vec<BTreeMap<IpNet, PathAttributes>> = vec![BTreeMap::new(); PEERS.len()];
     let take =
         |rib: &mut Rib, fib: &mut BTreeMap<IpNet, Vec<IpAddr>>| -> Result<(), TestCaseError> {
             for ch in rib.take_route_changes() {
@@ -264,6 +304,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
             }
             Op::Bounce { peer } => {
                 let n = PEERS[peer].0;
+                held[peer].clear();
                 rib.peer_down(PeerId(n));
                 rib.peer_up(PeerId(n), up(n)).unwrap();
                 for m in model.iter_mut() {
@@ -278,7 +319,13 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 rib.withdraw_originated(net(PREFIXES[prefix]));
                 originated[prefix] = false;
             }
-            Op::Take => take(&mut rib, &mut fib)?,
+            Op::Take => {
+                take(&mut rib, &mut fib)?;
+                for (t, (n, _)) in PEERS.iter().enumerate() {
+                    let ups = rib.take_updates(PeerId(*n), 3000);
+                    apply_updates(&mut held[t], &ups);
+                }
+            }
         }
         for (k, p) in PREFIXES.iter().enumerate() {
             let want = naive(&model[k], originated[k]);
@@ -301,10 +348,34 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         }
     }
     prop_assert_eq!(fib, want);
-    // Everything a peer was sent is consistent: after draining, nothing is pending.
-    for (n, _) in PEERS {
-        rib.take_updates(PeerId(n), usize::MAX);
-        prop_assert!(!rib.has_pending_updates(PeerId(n)));
+    // What each peer was sent, applied in order, is exactly the exportable part of
+    // the naive Loc-RIB; toward eBGP our AS leads the path.
+    for (t, (n, asn)) in PEERS.iter().enumerate() {
+        let ups = rib.take_updates(PeerId(*n), usize::MAX);
+        apply_updates(&mut held[t], &ups);
+        prop_assert!(!rib.has_pending_updates(PeerId(*n)));
+        let want: Vec<IpNet> = PREFIXES
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| exported(naive_best(&model[*k], originated[*k]), t))
+            .map(|(_, p)| net(p))
+            .collect();
+        let got: Vec<IpNet> = held[t].keys().copied().collect();
+        let mut want_sorted = want.clone();
+        want_sorted.sort();
+        prop_assert_eq!(got, want_sorted, "peer {}", n);
+        if *asn != LOCAL_AS {
+            for a in held[t].values() {
+                prop_assert_eq!(
+                    a.as_path.as_ref().and_then(|p| p.first_asn()),
+                    Some(LOCAL_AS)
+                );
+            }
+        }
+        prop_assert_eq!(
+            rib.peer_counters(PeerId(*n)).advertised,
+            held[t].len() as u64
+        );
     }
     // No attribute set outlives its last user: with every peer down and nothing
     // originated, only the (permanent) set for originated routes may remain.
