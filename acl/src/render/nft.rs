@@ -1,13 +1,17 @@
 //! nftables rendering: the IR as one `table inet tern` — interval sets for addresses,
 //! port sets, `iifname`/`oifname` verdict maps dispatching to per-endpoint chains, and one
-//! chain per (policy, direction). Also the transaction texts: full replacement and the
-//! incremental diff between two rendered rulesets.
+//! chain per (policy, direction). The transaction texts (full replacement, incremental
+//! diff) are in [`transaction`].
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::ir::{Direction, EndpointKind, Family, Ir, IrRule, Match, PortRef, Side};
 use crate::model::{Action, Protocol};
+
+mod transaction;
+
+pub use transaction::{diff_transaction, full_transaction};
 
 /// The table tern owns.
 pub const TABLE: &str = "inet tern";
@@ -396,144 +400,10 @@ pub fn table_text(rs: &NftRuleset) -> String {
     out
 }
 
-/// A transaction that replaces whatever tern table exists with `rs`.
-pub fn full_transaction(rs: &NftRuleset) -> String {
-    format!("table {TABLE}\ndelete table {TABLE}\n{}", table_text(rs))
-}
-
-/// A transaction that turns the table `prev` into `next`, touching only what changed.
-/// None when a set's declaration changed (the caller does a full replacement).
-pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> {
-    let mut out = String::new();
-    for (name, s) in &next.sets {
-        match prev.sets.get(name) {
-            None => {
-                let _ = writeln!(out, "add {} {TABLE} {name} {{ {} }}", s.keyword, s.decl);
-            }
-            Some(p) if p.decl != s.decl || p.keyword != s.keyword => return None,
-            Some(_) => {}
-        }
-    }
-    for (name, c) in &next.chains {
-        match prev.chains.get(name) {
-            None => match &c.hook {
-                Some(h) => {
-                    let _ = writeln!(out, "add chain {TABLE} {name} {{ {h} }}");
-                }
-                None => {
-                    let _ = writeln!(out, "add chain {TABLE} {name}");
-                }
-            },
-            Some(p) if p.hook != c.hook => return None,
-            Some(_) => {}
-        }
-    }
-    for (name, s) in &next.sets {
-        let prev_set = prev.sets.get(name);
-        if prev_set.is_some_and(|p| p.elements == s.elements) {
-            continue;
-        }
-        if prev_set.is_some() {
-            let _ = writeln!(out, "flush {} {TABLE} {name}", s.keyword);
-        }
-        if !s.elements.is_empty() {
-            let _ = writeln!(
-                out,
-                "add element {TABLE} {name} {{ {} }}",
-                s.elements.join(", ")
-            );
-        }
-    }
-    for (name, c) in &next.chains {
-        let prev_chain = prev.chains.get(name);
-        if prev_chain.is_some_and(|p| p.rules == c.rules) {
-            continue;
-        }
-        if prev_chain.is_some() {
-            let _ = writeln!(out, "flush chain {TABLE} {name}");
-        }
-        for r in &c.rules {
-            let _ = writeln!(out, "add rule {TABLE} {name} {r}");
-        }
-    }
-    let gone: Vec<&String> = prev
-        .chains
-        .keys()
-        .filter(|n| !next.chains.contains_key(*n))
-        .collect();
-    for name in &gone {
-        let _ = writeln!(out, "flush chain {TABLE} {name}");
-    }
-    for name in &gone {
-        let _ = writeln!(out, "delete chain {TABLE} {name}");
-    }
-    for (name, s) in &prev.sets {
-        if !next.sets.contains_key(name) {
-            let _ = writeln!(out, "delete {} {TABLE} {name}", s.keyword);
-        }
-    }
-    Some(out)
-}
-
 /// Counts for metrics: (rules, sets) in the rendered table.
 pub fn counts(rs: &NftRuleset) -> (usize, usize) {
     (
         rs.chains.values().map(|c| c.rules.len()).sum(),
         rs.sets.len(),
     )
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn rs(chain_rules: &[(&str, &[&str])], sets: &[(&str, &[&str])]) -> NftRuleset {
-        let mut r = NftRuleset::default();
-        for (n, rules) in chain_rules {
-            r.chains.insert(
-                n.to_string(),
-                NftChain {
-                    hook: None,
-                    rules: rules.iter().map(|s| s.to_string()).collect(),
-                },
-            );
-        }
-        for (n, el) in sets {
-            r.sets.insert(
-                n.to_string(),
-                NftSet {
-                    keyword: "set",
-                    decl: "type ipv4_addr; flags interval;".into(),
-                    elements: el.iter().map(|s| s.to_string()).collect(),
-                },
-            );
-        }
-        r
-    }
-
-    #[test]
-    fn diff_touches_only_changes() {
-        let a = rs(
-            &[("x", &["drop"]), ("y", &["accept"]), ("old", &["drop"])],
-            &[("s", &["10.0.0.0/8"]), ("gone", &[])],
-        );
-        let b = rs(
-            &[("x", &["drop"]), ("y", &["return"]), ("new", &["drop"])],
-            &[("s", &["10.0.0.0/8"]), ("t", &["1.2.3.4/32"])],
-        );
-        let d = diff_transaction(&a, &b).unwrap();
-        assert_eq!(
-            d,
-            "add set inet tern t { type ipv4_addr; flags interval; }\n\
-             add chain inet tern new\n\
-             add element inet tern t { 1.2.3.4/32 }\n\
-             add rule inet tern new drop\n\
-             flush chain inet tern y\n\
-             add rule inet tern y return\n\
-             flush chain inet tern old\n\
-             delete chain inet tern old\n\
-             delete set inet tern gone\n"
-        );
-        assert_eq!(diff_transaction(&b, &b).unwrap(), "");
-    }
 }

@@ -1,0 +1,267 @@
+//! nftables transaction texts: the full replacement of tern's table and the incremental
+//! diff between two rendered rulesets.
+//!
+//! The diff is written for the cost model of `nft` 1.0.x, which fetches a cache from the
+//! kernel before it evaluates a batch, and whose size depends on the command forms:
+//!
+//! - `add rule` makes it list every chain of every table (4,000+ for a large cluster);
+//!   `add chain NAME { rules }` needs only the table list, so changed chains are
+//!   rewritten as `flush chain` + `add chain` with the rules in a block.
+//! - `add element` makes it fetch the elements of every interval set in the table
+//!   (hundreds of dumps); `add set NAME { …; elements = { … } }` needs only the table
+//!   list, so new and changed sets are (flushed and) declared with their elements.
+//! - A rule that names a set needs that set in the cache: sets the diff does not rewrite
+//!   are declared again, unchanged (`add set` on an existing, identical set is a no-op
+//!   in the kernel), instead of making `nft` list all sets.
+//! - `delete` still makes it list chains and sets; only removed chains and sets use it.
+//!
+//! The whole text is still one batch, i.e. one atomic kernel transaction.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use super::{table_text, NftChain, NftRuleset, NftSet, TABLE};
+
+/// A transaction that replaces whatever tern table exists with `rs`.
+pub fn full_transaction(rs: &NftRuleset) -> String {
+    format!("table {TABLE}\ndelete table {TABLE}\n{}", table_text(rs))
+}
+
+/// The names of the sets a rule looks up (`@name` outside quoted strings).
+fn set_refs(rule: &str) -> impl Iterator<Item = &str> {
+    let mut quoted = false;
+    rule.char_indices().filter_map(move |(i, c)| {
+        match c {
+            '"' => quoted = !quoted,
+            '@' if !quoted => {
+                let rest = rule.get(i + 1..)?;
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || "-_/.".contains(c)))
+                    .unwrap_or(rest.len());
+                return rest.get(..end).filter(|n| !n.is_empty());
+            }
+            _ => {}
+        }
+        None
+    })
+}
+
+/// `add set|map inet tern NAME { DECL [elements = { … };] }`.
+fn write_set(out: &mut String, name: &str, s: &NftSet, with_elements: bool) {
+    let _ = write!(out, "add {} {TABLE} {name} {{ {}", s.keyword, s.decl);
+    if with_elements && !s.elements.is_empty() {
+        let _ = write!(out, " elements = {{ {} }};", s.elements.join(", "));
+    }
+    out.push_str(" }\n");
+}
+
+/// `add chain inet tern NAME { [HOOK] rules }`, one rule per line.
+fn write_chain(out: &mut String, name: &str, c: &NftChain) {
+    let _ = writeln!(out, "add chain {TABLE} {name} {{");
+    if let Some(h) = &c.hook {
+        let _ = writeln!(out, "\t{h}");
+    }
+    for r in &c.rules {
+        let _ = writeln!(out, "\t{r}");
+    }
+    out.push_str("}\n");
+}
+
+/// A transaction that turns the table `prev` into `next`, touching only what changed.
+/// None when a set's declaration or a chain's hook changed (the caller does a full
+/// replacement).
+pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> {
+    for (name, s) in &next.sets {
+        if let Some(p) = prev.sets.get(name) {
+            if p.decl != s.decl || p.keyword != s.keyword {
+                return None;
+            }
+        }
+    }
+    for (name, c) in &next.chains {
+        if let Some(p) = prev.chains.get(name) {
+            if p.hook != c.hook {
+                return None;
+            }
+        }
+    }
+    let sets: Vec<(&String, &NftSet, bool)> = next
+        .sets
+        .iter()
+        .filter_map(|(n, s)| match prev.sets.get(n) {
+            None => Some((n, s, false)),
+            Some(p) if p.elements != s.elements => Some((n, s, true)),
+            Some(_) => None,
+        })
+        .collect();
+    let chains: Vec<(&String, &NftChain, bool)> = next
+        .chains
+        .iter()
+        .filter_map(|(n, c)| match prev.chains.get(n) {
+            None => Some((n, c, false)),
+            Some(p) if p.rules != c.rules => Some((n, c, true)),
+            Some(_) => None,
+        })
+        .collect();
+    let mut out = String::new();
+    // 1. Sets the written rules look up and this transaction does not declare.
+    let written: BTreeSet<&str> = sets.iter().map(|(n, _, _)| n.as_str()).collect();
+    let referenced: BTreeSet<&str> = chains
+        .iter()
+        .flat_map(|(_, c, _)| c.rules.iter())
+        .flat_map(|r| set_refs(r))
+        .filter(|n| !written.contains(n))
+        .collect();
+    for name in referenced {
+        if let Some(s) = next.sets.get(name) {
+            write_set(&mut out, name, s, false);
+        }
+    }
+    // 2. New chains, empty, so that jumps to them from any rule or map resolve.
+    for (name, c, existed) in &chains {
+        if !existed {
+            match &c.hook {
+                Some(h) => {
+                    let _ = writeln!(out, "add chain {TABLE} {name} {{ {h} }}");
+                }
+                None => {
+                    let _ = writeln!(out, "add chain {TABLE} {name}");
+                }
+            }
+        }
+    }
+    // 3. New and changed sets and maps, with their elements.
+    for (name, s, existed) in &sets {
+        if *existed {
+            let _ = writeln!(out, "flush {} {TABLE} {name}", s.keyword);
+        }
+        write_set(&mut out, name, s, true);
+    }
+    // 4. New and changed chains, flushed and refilled.
+    for (name, c, existed) in &chains {
+        if *existed {
+            let _ = writeln!(out, "flush chain {TABLE} {name}");
+        }
+        write_chain(&mut out, name, c);
+    }
+    // 5. Removed chains (emptied first: they may jump to each other), then sets.
+    let gone: Vec<&String> = prev
+        .chains
+        .keys()
+        .filter(|n| !next.chains.contains_key(*n))
+        .collect();
+    for name in &gone {
+        let _ = writeln!(out, "flush chain {TABLE} {name}");
+    }
+    for name in &gone {
+        let _ = writeln!(out, "delete chain {TABLE} {name}");
+    }
+    for (name, s) in &prev.sets {
+        if !next.sets.contains_key(name) {
+            let _ = writeln!(out, "delete {} {TABLE} {name}", s.keyword);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rs(chain_rules: &[(&str, &[&str])], sets: &[(&str, &[&str])]) -> NftRuleset {
+        let mut r = NftRuleset::default();
+        for (n, rules) in chain_rules {
+            r.chains.insert(
+                n.to_string(),
+                NftChain {
+                    hook: None,
+                    rules: rules.iter().map(|s| s.to_string()).collect(),
+                },
+            );
+        }
+        for (n, el) in sets {
+            r.sets.insert(
+                n.to_string(),
+                NftSet {
+                    keyword: "set",
+                    decl: "type ipv4_addr; flags interval;".into(),
+                    elements: el.iter().map(|s| s.to_string()).collect(),
+                },
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn set_references_outside_quotes() {
+        let refs: Vec<&str> =
+            set_refs("ip saddr @s4-ab th dport != @p-1 drop comment \"not @this\"").collect();
+        assert_eq!(refs, ["s4-ab", "p-1"]);
+        assert_eq!(
+            set_refs("iifname vmap @from-wl").collect::<Vec<_>>(),
+            ["from-wl"]
+        );
+        assert_eq!(set_refs("drop @").count(), 0);
+    }
+
+    #[test]
+    fn diff_touches_only_changes() {
+        let a = rs(
+            &[
+                ("x", &["drop"]),
+                ("y", &["accept"]),
+                ("old", &["drop"]),
+                ("z", &["ip saddr @s drop"]),
+            ],
+            &[
+                ("s", &["10.0.0.0/8"]),
+                ("u", &["10.1.0.0/16"]),
+                ("gone", &[]),
+            ],
+        );
+        let b = rs(
+            &[
+                ("x", &["drop"]),
+                ("y", &["ip saddr @s ip daddr @t return"]),
+                ("new", &["drop"]),
+                ("z", &["ip saddr @s drop"]),
+            ],
+            &[
+                ("s", &["10.0.0.0/8"]),
+                ("t", &["1.2.3.4/32"]),
+                ("u", &["10.2.0.0/16"]),
+            ],
+        );
+        let d = diff_transaction(&a, &b).unwrap();
+        assert_eq!(
+            d,
+            "add set inet tern s { type ipv4_addr; flags interval; }\n\
+             add chain inet tern new\n\
+             add set inet tern t { type ipv4_addr; flags interval; elements = { 1.2.3.4/32 }; }\n\
+             flush set inet tern u\n\
+             add set inet tern u { type ipv4_addr; flags interval; elements = { 10.2.0.0/16 }; }\n\
+             add chain inet tern new {\n\tdrop\n}\n\
+             flush chain inet tern y\n\
+             add chain inet tern y {\n\tip saddr @s ip daddr @t return\n}\n\
+             flush chain inet tern old\n\
+             delete chain inet tern old\n\
+             delete set inet tern gone\n"
+        );
+        assert_eq!(diff_transaction(&b, &b).unwrap(), "");
+    }
+
+    #[test]
+    fn changed_declaration_or_hook_needs_a_full_replacement() {
+        let a = rs(&[("x", &["drop"])], &[("s", &[])]);
+        let mut b = a.clone();
+        if let Some(s) = b.sets.get_mut("s") {
+            s.decl = "type ipv6_addr; flags interval;".into();
+        }
+        assert_eq!(diff_transaction(&a, &b), None);
+        let mut c = a.clone();
+        if let Some(x) = c.chains.get_mut("x") {
+            x.hook = Some("type filter hook input priority filter; policy accept;".into());
+        }
+        assert_eq!(diff_transaction(&a, &c), None);
+    }
+}
