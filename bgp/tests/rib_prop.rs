@@ -47,6 +47,12 @@ enum Op {
     Bounce {
         peer: usize,
     },
+    GracefulRestart {
+        peer: usize,
+    },
+    FlushStale {
+        peer: usize,
+    },
     Originate {
         prefix: usize,
     },
@@ -62,6 +68,8 @@ fn op() -> impl Strategy<Value = Op> {
             .prop_map(|(peer, prefix, variant, nh)| Op::Announce { peer, prefix, variant, nh }),
         3 => (0..5usize, 0..6usize).prop_map(|(peer, prefix)| Op::Withdraw { peer, prefix }),
         1 => (0..5usize).prop_map(|peer| Op::Bounce { peer }),
+        1 => (0..5usize).prop_map(|peer| Op::GracefulRestart { peer }),
+        1 => (0..5usize).prop_map(|peer| Op::FlushStale { peer }),
         1 => (0..6usize).prop_map(|prefix| Op::Originate { prefix }),
         1 => (0..6usize).prop_map(|prefix| Op::StopOriginating { prefix }),
         2 => Just(Op::Take),
@@ -114,6 +122,7 @@ fn variant(v: usize, peer_as: u32) -> PathAttributes {
 struct ModelPath {
     attrs: PathAttributes,
     nh: IpAddr,
+    stale: bool,
 }
 
 /// The naive decision: the sorted ECMP next hops, or None (no route, or ours).
@@ -284,7 +293,14 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                     (announce(&a, NEXT_HOPS[nh], &[p]), ip(NEXT_HOPS[nh]))
                 };
                 rib.receive(PeerId(n), &u).unwrap();
-                model[prefix].insert(peer, ModelPath { attrs: a, nh: hop });
+                model[prefix].insert(
+                    peer,
+                    ModelPath {
+                        attrs: a,
+                        nh: hop,
+                        stale: false,
+                    },
+                );
             }
             Op::Withdraw { peer, prefix } => {
                 let p = PREFIXES[prefix];
@@ -309,6 +325,34 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 rib.peer_up(PeerId(n), up(n)).unwrap();
                 for m in model.iter_mut() {
                     m.remove(&peer);
+                }
+            }
+            Op::GracefulRestart { peer } => {
+                let n = PEERS[peer].0;
+                let fams = [
+                    bgp::wire::AddressFamily::IPV4_UNICAST,
+                    bgp::wire::AddressFamily::IPV6_UNICAST,
+                ];
+                rib.peer_down_graceful(PeerId(n), &fams);
+                rib.peer_up(PeerId(n), up(n)).unwrap();
+                held[peer].clear();
+                for m in model.iter_mut() {
+                    if let Some(p) = m.get_mut(&peer) {
+                        p.stale = true;
+                    }
+                }
+            }
+            Op::FlushStale { peer } => {
+                let n = PEERS[peer].0;
+                let fams = [
+                    bgp::wire::AddressFamily::IPV4_UNICAST,
+                    bgp::wire::AddressFamily::IPV6_UNICAST,
+                ];
+                rib.flush_stale(PeerId(n), &fams);
+                for m in model.iter_mut() {
+                    if m.get(&peer).is_some_and(|p| p.stale) {
+                        m.remove(&peer);
+                    }
                 }
             }
             Op::Originate { prefix } => {

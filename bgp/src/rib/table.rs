@@ -21,8 +21,14 @@ use super::attrs::AttrId;
 pub(crate) const LOCAL_SLOT: u16 = 0;
 /// Marker in `Entry::peer`: the paths live in the multi-path arena.
 const MULTI: u16 = u16::MAX;
-/// Low bits of `Entry::flags`: the reject code of a single path (0 = accepted).
-const REJECT_MASK: u8 = 0x0f;
+/// Low bits of a path's `reject` octet (and of `Entry::flags` for a single path):
+/// the reject code (0 = accepted).
+pub(crate) const REJECT_MASK: u8 = 0x0f;
+/// Bit of a path's `reject` octet: the path is stale (its peer is restarting,
+/// RFC 4724); it stays a candidate until replaced or flushed.
+pub(crate) const STALE: u8 = 0x40;
+/// The bits of `Entry::flags` that belong to the single path.
+const PATH_MASK: u8 = REJECT_MASK | STALE;
 /// Flag: the prefix is in the FIB change log.
 pub(crate) const FIB_DIRTY: u8 = 0x80;
 
@@ -49,13 +55,16 @@ impl Addr for u128 {
 pub(crate) struct PathRef {
     pub attr: AttrId,
     pub peer: u16,
-    /// 0 = accepted; else a [`super::import::Reject`] code.
+    /// Low bits: 0 = accepted, else a [`super::import::Reject`] code; plus [`STALE`].
     pub reject: u8,
 }
 
 impl PathRef {
     pub fn accepted(&self) -> bool {
-        self.reject == 0
+        self.reject & REJECT_MASK == 0
+    }
+    pub fn stale(&self) -> bool {
+        self.reject & STALE != 0
     }
 }
 
@@ -191,7 +200,7 @@ impl<A: Addr> Table<A> {
                 one: PathRef {
                     attr: e.attr,
                     peer: e.peer,
-                    reject: e.flags & REJECT_MASK,
+                    reject: e.flags & PATH_MASK,
                 },
                 many: None,
             }
@@ -211,7 +220,7 @@ impl<A: Addr> Table<A> {
 
     /// Flags of a prefix.
     pub fn flags(&self, k: Key<A>) -> u8 {
-        self.entry(k).map_or(0, |e| e.flags & !REJECT_MASK)
+        self.entry(k).map_or(0, |e| e.flags & !PATH_MASK)
     }
 
     /// Sets or clears a flag of a prefix.
@@ -246,7 +255,7 @@ impl<A: Addr> Table<A> {
                 attr: path.attr,
                 peer: path.peer,
                 len,
-                flags: (path.reject & REJECT_MASK) | (flags & !REJECT_MASK),
+                flags: (path.reject & PATH_MASK) | (flags & !PATH_MASK),
             },
             |e| hasher.hash_one((e.addr, e.len)),
         );
@@ -268,7 +277,7 @@ impl<A: Addr> Table<A> {
         self.paths = self.paths - old_n + paths.len();
         let new_acc = paths.first().is_some_and(PathRef::accepted);
         self.accepted = self.accepted - usize::from(old_acc) + usize::from(new_acc);
-        let dirty = e.flags & !REJECT_MASK;
+        let dirty = e.flags & !PATH_MASK;
         let old_multi = (e.peer == MULTI).then_some(e.attr);
         match paths {
             [] => {
@@ -281,7 +290,7 @@ impl<A: Addr> Table<A> {
                 let x = slot.get_mut();
                 x.attr = one.attr;
                 x.peer = one.peer;
-                x.flags = dirty | (one.reject & REJECT_MASK);
+                x.flags = dirty | (one.reject & PATH_MASK);
                 if let Some(m) = old_multi {
                     self.free_multi(m);
                 }
@@ -318,21 +327,45 @@ impl<A: Addr> Table<A> {
         }
     }
 
-    /// Prefixes holding a path of peer `slot` (for peer down).
-    pub fn indices_with_peer(&self, slot: u16) -> Vec<Key<A>> {
+    /// Prefixes holding a path of peer `slot` (for peer down), only stale ones with
+    /// `stale_only`.
+    pub fn indices_with_peer(&self, slot: u16, stale_only: bool) -> Vec<Key<A>> {
+        let hit = |p: &PathRef| p.peer == slot && (!stale_only || p.stale());
         self.index
             .iter()
             .filter(|e| {
                 if e.peer == MULTI {
                     self.multis
                         .get(e.attr as usize)
-                        .is_some_and(|m| m.paths.iter().any(|p| p.peer == slot))
+                        .is_some_and(|m| m.paths.iter().any(hit))
                 } else {
-                    e.peer == slot
+                    hit(&PathRef {
+                        attr: e.attr,
+                        peer: e.peer,
+                        reject: e.flags & PATH_MASK,
+                    })
                 }
             })
             .map(|e| (e.addr, e.len))
             .collect()
+    }
+
+    /// Marks the path of peer `slot` for a prefix stale (the order and the ECMP set
+    /// stay as they are).
+    pub fn set_stale(&mut self, k: Key<A>, slot: u16) {
+        let h = self.hash(k);
+        let Some(e) = self.index.find_mut(h, |e| e.addr == k.0 && e.len == k.1) else {
+            return;
+        };
+        if e.peer == MULTI {
+            if let Some(m) = self.multis.get_mut(e.attr as usize) {
+                for p in m.paths.iter_mut().filter(|p| p.peer == slot) {
+                    p.reject |= STALE;
+                }
+            }
+        } else if e.peer == slot {
+            e.flags |= STALE;
+        }
     }
 
     /// All prefixes.
@@ -381,7 +414,11 @@ mod tests {
         assert_eq!(t.paths(b).as_slice(), &[p(2, 1), p(4, 2)]);
         assert_eq!(t.paths(b).ecmp().len(), 2);
         assert_eq!(t.path_count(), 4);
-        assert_eq!(t.indices_with_peer(2), vec![b]);
+        assert_eq!(t.indices_with_peer(2, false), vec![b]);
+        assert!(t.indices_with_peer(2, true).is_empty());
+        t.set_stale(b, 2);
+        assert_eq!(t.indices_with_peer(2, true), vec![b]);
+        assert!(t.paths(b).as_slice()[1].stale() && t.paths(b).as_slice()[1].accepted());
         t.set_paths(a, &[], 0);
         assert_eq!(t.find(0x0a000000, 24), None);
         assert!(t.paths(a).as_slice().is_empty());

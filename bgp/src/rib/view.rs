@@ -9,7 +9,7 @@ use ipnet::IpNet;
 use super::decision::{select, Lost};
 use super::import::{Explained, Reject};
 use super::peers::{candidate, local_pref, peer};
-use super::table::{Addr, Key, PathRef, Table, LOCAL_SLOT};
+use super::table::{Addr, Key, PathRef, Table, LOCAL_SLOT, REJECT_MASK};
 use super::update::fib_hops;
 use super::{PathView, Rib, RouteView};
 
@@ -18,7 +18,7 @@ impl Rib {
         let it = self.attrs.get(p.attr);
         let from = peer(&self.peers, p.peer);
         let a = &it.value.attrs;
-        let rejected = Reject::from_code(p.reject).map(|reject| {
+        let rejected = Reject::from_code(p.reject & REJECT_MASK).map(|reject| {
             Explained {
                 reject,
                 local_asn: self.local.asn,
