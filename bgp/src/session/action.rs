@@ -3,6 +3,8 @@
 
 use crate::wire::{AddressFamily, DecodeContext, EncodeContext, Message, Update};
 
+use super::graceful::PeerRestart;
+
 /// The RFC 4271 §8.2.2 session states.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum State {
@@ -79,11 +81,19 @@ pub enum Action {
     /// The session reached Established on `conn` ([`Session::negotiated`] has the rest):
     /// hand the peer to the RIB and start sending the table.
     Established(ConnId),
-    /// The session left Established: withdraw the peer's routes.
+    /// The session left Established: withdraw the peer's routes, or, for a peer
+    /// restart we help with (RFC 4724 §4.2), keep those of `restart.families` marked
+    /// stale (and withdraw the rest).
     Down {
         /// Why, for logs and status.
         reason: String,
+        /// `Some`: graceful restart of the peer; `None`: withdraw everything.
+        restart: Option<PeerRestart>,
     },
+    /// Remove the peer's routes of these families that are still stale (End-of-RIB
+    /// received, Restart or stale-path timer expired, the peer came back without
+    /// preserving them, or the session was stopped).
+    FlushStale(Vec<AddressFamily>),
     /// An UPDATE (not an End-of-RIB marker) for the RIB.
     Update(Update),
     /// The peer finished its initial table for this family (RFC 4724 §2).

@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use crate::wire::{AddressFamily, Capability, Open};
 
+use super::graceful::GracefulRestartConfig;
+
 /// Configuration of one peer's session (the sans-IO part; addresses, passwords and
 /// sockets are the driver's business).
 #[derive(Debug, Clone)]
@@ -32,11 +34,15 @@ pub struct SessionConfig {
     pub extended_message: bool,
     /// Seed for the back-off jitter (no global RNG in the core).
     pub jitter_seed: u64,
+    /// Graceful restart (RFC 4724): advertised, and the peer's restarts helped with;
+    /// `None` turns both off.
+    pub graceful_restart: Option<GracefulRestartConfig>,
 }
 
 impl SessionConfig {
     /// Defaults: hold 90 s, keepalive hold/3, connect-retry base 5 s, active, IPv4 and
-    /// IPv6 unicast, Extended Message on.
+    /// IPv6 unicast, Extended Message on, graceful restart on (restart time 120 s, F
+    /// bit set).
     pub fn new(local_asn: u32, local_id: Ipv4Addr, peer_asn: u32) -> Self {
         Self {
             local_asn,
@@ -49,6 +55,7 @@ impl SessionConfig {
             families: vec![AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST],
             extended_message: true,
             jitter_seed: 0,
+            graceful_restart: Some(GracefulRestartConfig::default()),
         }
     }
 
@@ -67,7 +74,7 @@ impl SessionConfig {
     }
 
     /// The OPEN we send: 4-octet AS (AS_TRANS in `my_as` when needed), Multiprotocol
-    /// per family, Route Refresh, and Extended Message when enabled.
+    /// per family, Route Refresh, Extended Message and Graceful Restart when enabled.
     pub fn local_open(&self) -> Open {
         let mut caps: Vec<Capability> = self
             .families
@@ -77,6 +84,9 @@ impl SessionConfig {
         caps.push(Capability::RouteRefresh);
         if self.extended_message {
             caps.push(Capability::ExtendedMessage);
+        }
+        if let Some(gr) = &self.graceful_restart {
+            caps.push(gr.capability(&self.families));
         }
         Open::new(self.local_asn, self.hold_time_secs(), self.local_id, caps)
     }

@@ -17,6 +17,7 @@ use crate::wire::{
 use super::action::{Action, ConnId, Direction, State};
 use super::backoff::Jitter;
 use super::config::SessionConfig;
+use super::graceful::{peer_helps, peer_restart, Retention};
 use super::negotiate::{check_open, Negotiated};
 
 /// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
@@ -57,6 +58,7 @@ pub struct Session {
     since: Instant,
     last_error: Option<String>,
     end_of_rib: Vec<AddressFamily>,
+    retention: Retention,
 }
 
 impl Session {
@@ -78,6 +80,7 @@ impl Session {
             since: now,
             last_error: None,
             end_of_rib: Vec::new(),
+            retention: Retention::default(),
         }
     }
 
@@ -126,6 +129,12 @@ impl Session {
         &self.end_of_rib
     }
 
+    /// Families of a restarting peer whose stale routes are still kept (graceful
+    /// restart, RFC 4724).
+    pub fn stale_families(&self) -> &[AddressFamily] {
+        self.retention.stale()
+    }
+
     /// Connections the session currently has (for the driver's bookkeeping).
     pub fn connections(&self) -> impl Iterator<Item = (ConnId, Direction)> + '_ {
         self.conns.iter().map(|c| (c.id, c.direction))
@@ -147,7 +156,7 @@ impl Session {
         self.conns
             .iter()
             .flat_map(|c| [c.hold_deadline, c.keepalive_deadline])
-            .chain([self.connect_retry_at])
+            .chain([self.connect_retry_at, self.retention.deadline()])
             .flatten()
             .min()
     }
@@ -170,7 +179,21 @@ impl Session {
         self.running = false;
         self.connect_retry_at = None;
         self.last_error = Some(format!("sent NOTIFICATION {notification}"));
-        self.close_all(now, &notification);
+        self.close_all(now, &notification, false);
+        self.end_retention();
+        self.refresh_state(now);
+    }
+
+    /// ManualStop for our own restart (RFC 4724): an Established connection to a peer
+    /// that also advertised graceful restart is closed without a NOTIFICATION, so the
+    /// peer keeps our routes for our restart time; every other connection gets
+    /// `notification` as in [`Session::stop`].
+    pub fn stop_graceful(&mut self, now: Instant, notification: Notification) {
+        self.running = false;
+        self.connect_retry_at = None;
+        self.last_error = Some("closed for a graceful restart".into());
+        self.close_all(now, &notification, true);
+        self.end_retention();
         self.refresh_state(now);
     }
 
@@ -178,7 +201,8 @@ impl Session {
     /// Prefixes Reached) and restarts it after the back-off.
     pub fn reset(&mut self, now: Instant, notification: Notification) {
         self.last_error = Some(format!("sent NOTIFICATION {notification}"));
-        self.close_all(now, &notification);
+        self.close_all(now, &notification, false);
+        self.end_retention();
         self.failed(now);
         self.refresh_state(now);
     }
@@ -220,7 +244,7 @@ impl Session {
     pub fn closed(&mut self, now: Instant, conn: ConnId, reason: &str) {
         if self.conn(conn).is_some() {
             self.last_error = Some(format!("connection closed: {reason}"));
-            self.drop_conn(now, conn);
+            self.drop_conn(now, conn, true);
         }
     }
 
@@ -254,7 +278,7 @@ impl Session {
             (_, Message::Notification(n)) => {
                 self.last_error = Some(format!("received NOTIFICATION {n}"));
                 self.actions.push_back(Action::Close(conn));
-                self.drop_conn(now, conn);
+                self.drop_conn(now, conn, false);
             }
             (ConnState::OpenSent, Message::Open(open)) => self.receive_open(now, conn, open),
             (ConnState::OpenSent, _) => self.fail_conn(
@@ -291,6 +315,9 @@ impl Session {
                                 self.end_of_rib.push(family);
                             }
                             self.actions.push_back(Action::EndOfRib(family));
+                            if self.retention.end_of_rib(family) {
+                                self.actions.push_back(Action::FlushStale(vec![family]));
+                            }
                         }
                         None => self.actions.push_back(Action::Update(u)),
                     },
@@ -324,7 +351,17 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for id in expired {
-            self.fail_conn(now, id, Notification::hold_timer_expired());
+            // Graceful: the peer is gone without a word, as when it restarts.
+            let n = Notification::hold_timer_expired();
+            self.last_error = Some(format!("sent NOTIFICATION {n}"));
+            self.actions
+                .push_back(Action::Send(id, Message::Notification(n)));
+            self.actions.push_back(Action::Close(id));
+            self.drop_conn(now, id, true);
+        }
+        let flush = self.retention.timeout(now);
+        if !flush.is_empty() {
+            self.actions.push_back(Action::FlushStale(flush));
         }
         for c in &mut self.conns {
             if c.keepalive_deadline.is_some_and(|t| t <= now) {
@@ -413,7 +450,22 @@ impl Session {
             Err(notification) => return self.fail_conn(now, id, notification),
         };
         if let Some(loser) = self.collision_loser(id, &negotiated) {
-            self.close_collision(now, loser);
+            let direction = |c: &Conn| c.direction;
+            let restarted = loser != id
+                && self
+                    .conn(loser)
+                    .is_some_and(|c| c.state == ConnState::Established)
+                && self.conn(loser).map(direction) == self.conn(id).map(direction);
+            if restarted {
+                // RFC 4724 §4.2: an OPEN on a new connection while the old session is
+                // Established means the peer restarted; the old session ends as if
+                // its TCP connection had been reset.
+                self.last_error = Some("peer opened a new connection (restarted)".into());
+                self.actions.push_back(Action::Close(loser));
+                self.drop_conn(now, loser, true);
+            } else {
+                self.close_collision(now, loser);
+            }
             if loser == id {
                 return;
             }
@@ -476,7 +528,11 @@ impl Session {
             if c.state == ConnState::Established {
                 let reason = format!("sent NOTIFICATION {n}");
                 self.last_error = Some(reason.clone());
-                self.actions.push_back(Action::Down { reason });
+                self.end_retention();
+                self.actions.push_back(Action::Down {
+                    reason,
+                    restart: None,
+                });
             }
         }
         self.refresh_state(now);
@@ -505,6 +561,15 @@ impl Session {
             }
         }
         self.actions.push_back(Action::Established(id));
+        let stale_time = self.cfg.graceful_restart.map(|g| g.stale_time);
+        let negotiated = self.conn(id).and_then(|c| c.negotiated.clone());
+        let flush = match (negotiated, stale_time) {
+            (Some(n), Some(t)) => self.retention.reestablished(now, &n, t),
+            _ => self.retention.clear(),
+        };
+        if !flush.is_empty() {
+            self.actions.push_back(Action::FlushStale(flush));
+        }
         self.refresh_state(now);
     }
 
@@ -523,18 +588,31 @@ impl Session {
         self.actions
             .push_back(Action::Send(id, Message::Notification(notification)));
         self.actions.push_back(Action::Close(id));
-        self.drop_conn(now, id);
+        self.drop_conn(now, id, false);
     }
 
-    /// Forgets `id` (already closed or being closed); a lost session goes Down, and
-    /// with nothing left the ConnectRetry back-off starts.
-    fn drop_conn(&mut self, now: Instant, id: ConnId) {
+    /// Forgets `id` (already closed or being closed); a lost session goes Down (a peer
+    /// restart when `graceful` and the peer advertised graceful restart), and with
+    /// nothing left the ConnectRetry back-off starts.
+    fn drop_conn(&mut self, now: Instant, id: ConnId, graceful: bool) {
         let Some(c) = self.remove_conn(id) else {
             return;
         };
         if c.state == ConnState::Established {
+            let restart = c
+                .negotiated
+                .as_ref()
+                .filter(|_| graceful)
+                .and_then(|n| peer_restart(self.cfg.graceful_restart.as_ref(), n));
+            match &restart {
+                Some(r) => self.retention.peer_restarting(now, r),
+                None => {
+                    self.retention.clear();
+                }
+            }
             self.actions.push_back(Action::Down {
                 reason: self.last_error.clone().unwrap_or_default(),
+                restart,
             });
         }
         if self.conns.is_empty() {
@@ -550,19 +628,40 @@ impl Session {
         self.failures = self.failures.saturating_add(1);
     }
 
-    fn close_all(&mut self, _now: Instant, notification: &Notification) {
+    /// Closes every connection with `notification`; with `graceful`, an Established
+    /// one whose peer helps with our restart is closed without it.
+    fn close_all(&mut self, _now: Instant, notification: &Notification, graceful: bool) {
         let conns = std::mem::take(&mut self.conns);
         for c in conns {
-            if c.state != ConnState::Connecting {
+            let silent = graceful
+                && c.state == ConnState::Established
+                && c.negotiated
+                    .as_ref()
+                    .is_some_and(|n| peer_helps(self.cfg.graceful_restart.as_ref(), n));
+            if c.state != ConnState::Connecting && !silent {
                 let n = Message::Notification(notification.clone());
                 self.actions.push_back(Action::Send(c.id, n));
             }
             self.actions.push_back(Action::Close(c.id));
             if c.state == ConnState::Established {
+                let reason = if silent {
+                    "closed without NOTIFICATION for a graceful restart".to_owned()
+                } else {
+                    format!("sent NOTIFICATION {notification}")
+                };
                 self.actions.push_back(Action::Down {
-                    reason: format!("sent NOTIFICATION {notification}"),
+                    reason,
+                    restart: None,
                 });
             }
+        }
+    }
+
+    /// Ends a peer restart's retention: its remaining stale routes go.
+    fn end_retention(&mut self) {
+        let flush = self.retention.clear();
+        if !flush.is_empty() {
+            self.actions.push_back(Action::FlushStale(flush));
         }
     }
 

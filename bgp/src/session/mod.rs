@@ -6,7 +6,9 @@
 //! time, common families → NOTIFICATION otherwise), the Hold, Keepalive and
 //! ConnectRetry timers (jittered exponential back-off from a seed), Cease handling
 //! (RFC 4486, RFC 8203 shutdown communication), passive peers, ROUTE-REFRESH and
-//! End-of-RIB recognition.
+//! End-of-RIB recognition, and graceful restart (RFC 4724, [`graceful`]): the
+//! capability, a lost session kept as a peer restart with stale routes, and the Restart
+//! and stale-path timers that end it.
 //!
 //! It does no I/O and reads no clock, in the style of quinn-proto: every entry point
 //! takes `now`, [`Session::poll_action`] yields what to do ([`Action`]), and
@@ -21,6 +23,7 @@ mod action;
 mod backoff;
 mod config;
 mod fsm;
+pub mod graceful;
 mod negotiate;
 #[cfg(test)]
 mod sim;
@@ -31,4 +34,5 @@ pub use action::{Action, ConnId, Direction, State};
 pub use backoff::Jitter;
 pub use config::SessionConfig;
 pub use fsm::{Session, LARGE_HOLD_TIME};
+pub use graceful::{GracefulRestartConfig, PeerRestart};
 pub use negotiate::{check_open, Negotiated};

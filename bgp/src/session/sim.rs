@@ -11,7 +11,7 @@ use bytes::BytesMut;
 use super::{Action, ConnId, Session, SessionConfig, State};
 use crate::rib::{PeerId, PeerSettings, PeerUp, Rib};
 use crate::wire::codec::{decode_message, encode_message};
-use crate::wire::{DecodeContext, EncodeContext, FamilySet, Message, Notification};
+use crate::wire::{AddressFamily, DecodeContext, EncodeContext, FamilySet, Message, Notification};
 
 /// (node, peer node, connection id on that node).
 pub type End = (usize, usize, ConnId);
@@ -30,6 +30,8 @@ pub enum Seen {
     EndOfRib(usize, usize),
     /// ROUTE-REFRESH received.
     Refresh(usize, usize),
+    /// A restarting peer's stale routes of these families were flushed.
+    FlushStale(usize, usize, Vec<AddressFamily>),
 }
 
 enum Delivery {
@@ -261,11 +263,20 @@ impl Sim {
                         rib.peer_up(PeerId(p as u32), up).expect("peer up");
                     }
                 }
-                Action::Down { reason } => {
+                Action::Down { reason, restart } => {
                     self.seen.push(Seen::Down(n, p, reason));
                     if let Some(rib) = &mut self.nodes[n].rib {
-                        rib.peer_down(PeerId(p as u32));
+                        match restart {
+                            Some(r) => rib.peer_down_graceful(PeerId(p as u32), &r.families),
+                            None => rib.peer_down(PeerId(p as u32)),
+                        }
                     }
+                }
+                Action::FlushStale(families) => {
+                    if let Some(rib) = &mut self.nodes[n].rib {
+                        rib.flush_stale(PeerId(p as u32), &families);
+                    }
+                    self.seen.push(Seen::FlushStale(n, p, families));
                 }
                 Action::Update(u) => {
                     if let Some(rib) = &mut self.nodes[n].rib {
@@ -343,6 +354,30 @@ impl Sim {
             }
             Delivery::Closed((n, p, c)) => self.session_mut(n, p).closed(now, c, "closed by peer"),
         }
+    }
+
+    /// `node`'s speaker dies as far as `peer` is concerned: its session toward `peer`
+    /// is replaced by a fresh one with `cfg`, not started ([`Sim::start`] brings it
+    /// back), its connections vanish without a NOTIFICATION (the peer sees the TCP
+    /// connection close), and its RIB forgets what `peer` had sent.
+    pub fn crash_session(&mut self, node: usize, peer: usize, cfg: SessionConfig) {
+        let old: Vec<ConnId> = self
+            .session(node, peer)
+            .connections()
+            .map(|(c, _)| c)
+            .collect();
+        let now = self.now;
+        *self.session_mut(node, peer) = Session::new(cfg, now);
+        for c in old {
+            if let Some(other) = self.wires.remove(&(node, peer, c)) {
+                self.wires.remove(&other);
+                self.queue.push_back(Delivery::Closed(other));
+            }
+        }
+        if let Some(rib) = &mut self.nodes[node].rib {
+            rib.peer_down(PeerId(peer as u32));
+        }
+        self.settle();
     }
 
     /// Adds a RIB to every node and a RIB peer for every session.

@@ -256,6 +256,14 @@ impl SpeakerHandle {
     /// every peer, waits at most 2 s for the NOTIFICATIONs to be written, and stops the
     /// speaker.
     pub async fn shutdown(&self) {
-        self.ask(Command::Shutdown).await
+        self.ask(|tx| Command::Shutdown(false, tx)).await
+    }
+
+    /// Stops the speaker for a restart (RFC 4724): sessions with peers that advertised
+    /// graceful restart are closed without a NOTIFICATION, so those peers keep our
+    /// routes for our restart time (120 s) and refresh them when we are back; every
+    /// other peer gets the Cease of [`SpeakerHandle::shutdown`].
+    pub async fn shutdown_graceful(&self) {
+        self.ask(|tx| Command::Shutdown(true, tx)).await
     }
 }

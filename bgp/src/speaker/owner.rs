@@ -18,7 +18,7 @@ use super::handle::PeerStatus;
 use super::ifaddr;
 use crate::rib::{PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView};
 use crate::session::{Action, ConnId, Session, SessionConfig};
-use crate::wire::{CeaseSubcode, FamilySet, Message, Notification};
+use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification};
 
 /// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
 const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
@@ -38,8 +38,9 @@ pub enum Command {
     RibSize(oneshot::Sender<(usize, usize)>),
     /// Replace the originated prefixes.
     SetOriginated(Vec<IpNet>, oneshot::Sender<()>),
-    /// Cease to everyone, then stop.
-    Shutdown(oneshot::Sender<()>),
+    /// Cease to everyone (with `true`: close without NOTIFICATION where the peer helps
+    /// with our graceful restart), then stop.
+    Shutdown(bool, oneshot::Sender<()>),
 }
 
 struct ConnTasks {
@@ -189,14 +190,14 @@ impl Owner {
                     }
                 }
                 cmd = commands.recv() => match cmd {
-                    Some(Command::Shutdown(done)) => {
-                        self.shutdown().await;
+                    Some(Command::Shutdown(graceful, done)) => {
+                        self.shutdown(graceful).await;
                         let _ = done.send(());
                         return;
                     }
                     Some(cmd) => self.handle_command(cmd),
                     None => {
-                        self.shutdown().await;
+                        self.shutdown(false).await;
                         return;
                     }
                 },
@@ -410,10 +411,30 @@ impl Owner {
                         tracing::error!("rib refused peer up: {e}");
                     }
                 }
-                Action::Down { reason } => {
-                    tracing::warn!(peer = %p.cfg.address, "BGP session down: {reason}");
+                Action::Down { reason, restart } => {
                     p.established_at = None;
-                    self.rib.peer_down(id);
+                    match restart {
+                        Some(r) => {
+                            tracing::warn!(
+                                peer = %p.cfg.address,
+                                "BGP session down: {reason}; graceful restart: keeping its routes ({}) as stale for up to {} s",
+                                families_text(&r.families), r.restart_time.as_secs()
+                            );
+                            self.rib.peer_down_graceful(id, &r.families);
+                        }
+                        None => {
+                            tracing::warn!(peer = %p.cfg.address, "BGP session down: {reason}");
+                            self.rib.peer_down(id);
+                        }
+                    }
+                }
+                Action::FlushStale(families) => {
+                    tracing::info!(
+                        peer = %p.cfg.address,
+                        "graceful restart: removing stale routes ({})",
+                        families_text(&families)
+                    );
+                    self.rib.flush_stale(id, &families);
                 }
                 Action::Update(update) => {
                     if let Err(e) = self.rib.receive(id, &update) {
@@ -500,7 +521,7 @@ impl Owner {
                 self.originated = want;
                 let _ = reply.send(());
             }
-            Command::Shutdown(_) => {}
+            Command::Shutdown(..) => {}
         }
     }
 
@@ -539,8 +560,9 @@ impl Owner {
             .collect()
     }
 
-    /// Cease / Administrative Shutdown to every peer; waits at most 2 s for the writes.
-    async fn shutdown(&mut self) {
+    /// Cease / Administrative Shutdown to every peer (with `graceful`, silence toward
+    /// peers that help with our restart); waits at most 2 s for the writes.
+    async fn shutdown(&mut self, graceful: bool) {
         if let Some(l) = self.listener.take() {
             l.abort();
             // Returns once the task (and with it the listening socket) is dropped, so
@@ -551,8 +573,12 @@ impl Owner {
         let mut writers = Vec::new();
         for i in 0..self.peers.len() {
             if let Some(p) = self.peers.get_mut(i) {
-                p.session
-                    .stop(now, Notification::shutdown(SHUTDOWN_MESSAGE, false));
+                let cease = Notification::shutdown(SHUTDOWN_MESSAGE, false);
+                if graceful {
+                    p.session.stop_graceful(now, cease);
+                } else {
+                    p.session.stop(now, cease);
+                }
                 // Keep the writer handles: Close lets them finish, we wait below.
                 for c in p.conns.values_mut() {
                     if let Some(t) = c.writer_task.take() {
@@ -592,6 +618,11 @@ fn close(c: ConnTasks) {
             }
         }
     }
+}
+
+fn families_text(families: &[AddressFamily]) -> String {
+    let names: Vec<String> = families.iter().map(ToString::to_string).collect();
+    names.join(", ")
 }
 
 /// The link of a session's local address; `None` (logged) when the lookup fails.

@@ -77,7 +77,9 @@ fn collision_with_an_established_session_follows_the_identifiers() {
     let (s, up, second, a) = second_connection(Ipv4Addr::new(192, 0, 2, 1));
     assert_eq!(a.first(), Some(&collision_cease(up)));
     assert_eq!(a.get(1), Some(&Action::Close(up)));
-    assert!(matches!(a.get(2), Some(Action::Down { reason }) if reason.contains("collision")));
+    assert!(
+        matches!(a.get(2), Some(Action::Down { reason, restart: None }) if reason.contains("collision"))
+    );
     assert!(a.contains(&Action::Send(second, Message::Keepalive)));
     assert_eq!(s.state(), State::OpenConfirm);
 }
