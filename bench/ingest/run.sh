@@ -12,7 +12,8 @@
 # because `tern agent` has no switch to leave the FIB alone yet.
 #
 # Usage: bench/ingest/run.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird gobgp frr;
-#        also tern_agent: the whole agent, FIB into table 100 of the namespace)
+#        also tern_agent: the whole agent, FIB into table 100 of the namespace;
+#        tern_nochanges: bgp::speaker with its change stream closed)
 # Needs root, iproute2, bird2, gobgp/gobgpd, frr (optional). Prints a Markdown table.
 set -euo pipefail
 
@@ -71,6 +72,16 @@ start_tern() {
     DPID=$!
 }
 count_tern() { tail -n 1 "$1/tern.out" 2>/dev/null | sed -n 's/.*"loc_rib":\([0-9]*\).*/\1/p'; }
+
+# The same with the best-path change stream closed (nobody consumes it): what the
+# speaker and RIB cost without the per-prefix RouteChange queue.
+start_tern_nochanges() {
+    ip netns exec "$1" "$BIN/rib_speaker" --listen 127.0.0.1:179 --peer 127.0.0.2 \
+        --peer-as 65001 --expect "$PREFIXES" --linger 600 --timeout 600 --drop-changes \
+        > "$2/tern.out" 2> "$2/tern.err" &
+    DPID=$!
+}
+count_tern_nochanges() { count_tern "$@"; }
 
 # `tern agent` itself. Its config has no switch to leave the kernel alone, so its FIB
 # goes to table 100 inside the benchmark's namespace: this row pays for netlink too.
@@ -168,6 +179,7 @@ have() {
     case $1 in
         tern) [ -x "$BIN/rib_speaker" ] ;;
         tern_agent) [ -x "$TERN" ] ;;
+        tern_nochanges) [ -x "$BIN/rib_speaker" ] ;;
         bird) command -v bird > /dev/null && command -v birdc > /dev/null ;;
         gobgp) command -v gobgpd > /dev/null && command -v gobgp > /dev/null ;;
         frr) [ -x /usr/lib/frr/bgpd ] && command -v vtysh > /dev/null ;;
