@@ -6,20 +6,22 @@
 //! # Storage
 //! Like BIRD, every received path is stored once: per prefix a small list of
 //! (peer, interned attributes, import verdict), which is both the peers' Adj-RIB-In and
-//! the Loc-RIB's candidate set, ordered best first ([`table`]). Attribute sets are
-//! hash-consed with reference counts ([`attrs`]). A single-path IPv4 prefix costs a
+//! the Loc-RIB's candidate set, ordered best first (`table`). Attribute sets are
+//! hash-consed with reference counts (`attrs`). A single-path IPv4 prefix costs a
 //! 12-octet entry plus its share of the hash index.
 //!
 //! # Flow
 //! - [`Rib::receive`] applies an UPDATE: import checks (AS loop, own next hop,
 //!   RFC 4456 loops, [`crate::policy::ImportPolicy`]), then per prefix the decision
-//!   process ([`decision`]). Rejected paths stay, with their reason, for
+//!   process (`decision`). Rejected paths stay, with their reason, for
 //!   `tern routes --all`.
 //! - Best-path changes land in a change log: [`Rib::take_route_changes`] returns them
 //!   coalesced as [`RouteChange`]s (install / replace / withdraw with ECMP next hops).
-//! - Each Established peer has an Adj-RIB-Out ([`adj_out`]): [`Rib::take_updates`]
-//!   returns packed UPDATEs ([`pack`]) per the export rules ([`export`]), and
+//! - Each Established peer has an Adj-RIB-Out (`adj_out`): [`Rib::take_updates`]
+//!   returns packed UPDATEs (`pack`) per the export rules (`export`), and
 //!   End-of-RIB after the initial table.
+//! - A peer restarting under RFC 4724 keeps its paths as stale ([`Rib::peer_down_graceful`],
+//!   [`Rib::flush_stale`]; `graceful`).
 //!
 //! # Example
 //! ```
@@ -39,6 +41,7 @@ mod attrs;
 mod changes;
 mod decision;
 mod export;
+mod graceful;
 mod import;
 mod pack;
 mod peers;
@@ -244,76 +247,6 @@ impl Rib {
         self.refresh_local_addrs();
     }
 
-    /// The session went down in a way that RFC 4724 graceful restart covers: the
-    /// peer's paths of `families` stay (marked stale, still used, no FIB change) until
-    /// the peer re-announces them or [`Rib::flush_stale`] removes what is left; its
-    /// paths of other families go as with [`Rib::peer_down`]. Its Adj-RIB-Out is
-    /// forgotten (the peer restarts with an empty table).
-    pub fn peer_down_graceful(&mut self, id: PeerId, families: &[AddressFamily]) {
-        let Some(slot) = self.slot_of(id) else {
-            return;
-        };
-        let keep4 = families.contains(&AddressFamily::IPV4_UNICAST);
-        let keep6 = families.contains(&AddressFamily::IPV6_UNICAST);
-        let keys4 = self.v4.indices_with_peer(slot, false);
-        let keys6 = self.v6.indices_with_peer(slot, false);
-        let mut cx = Cx {
-            attrs: &mut self.attrs,
-            peers: &mut self.peers,
-            snapshots: &mut self.snapshots,
-        };
-        for (a, l) in keys4 {
-            if keep4 {
-                self.v4.set_stale((a, l), slot);
-            } else {
-                set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
-            }
-        }
-        for (a, l) in keys6 {
-            if keep6 {
-                self.v6.set_stale((a, l), slot);
-            } else {
-                set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
-            }
-        }
-        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
-            p.out.clear(&mut self.attrs);
-            p.up = None;
-        }
-        self.refresh_local_addrs();
-    }
-
-    /// Removes the peer's paths of `families` that are still stale (its End-of-RIB
-    /// arrived, or a graceful-restart timer expired).
-    pub fn flush_stale(&mut self, id: PeerId, families: &[AddressFamily]) {
-        let Some(slot) = self.slot_of(id) else {
-            return;
-        };
-        let mut cx = Cx {
-            attrs: &mut self.attrs,
-            peers: &mut self.peers,
-            snapshots: &mut self.snapshots,
-        };
-        if families.contains(&AddressFamily::IPV4_UNICAST) {
-            for (a, l) in self.v4.indices_with_peer(slot, true) {
-                set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
-            }
-        }
-        if families.contains(&AddressFamily::IPV6_UNICAST) {
-            for (a, l) in self.v6.indices_with_peer(slot, true) {
-                set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
-            }
-        }
-    }
-
-    /// Paths of this peer kept stale by graceful restart.
-    pub fn stale_count(&self, id: PeerId) -> usize {
-        self.slot_of(id).map_or(0, |slot| {
-            self.v4.indices_with_peer(slot, true).len()
-                + self.v6.indices_with_peer(slot, true).len()
-        })
-    }
-
     /// Sets or removes one path of peer `slot`.
     fn apply(&mut self, slot: u16, prefix: IpNet, path: Option<PathRef>) {
         let mut cx = Cx {
@@ -497,7 +430,7 @@ impl Rib {
         self.apply(LOCAL_SLOT, prefix.trunc(), None);
     }
 
-    /// The paths of one prefix (ordered, see [`table`]).
+    /// The paths of one prefix (ordered, see `table`).
     fn paths_of(&self, prefix: &IpNet) -> Vec<PathRef> {
         match prefix {
             IpNet::V4(n) => self
