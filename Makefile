@@ -17,7 +17,7 @@ decode-demo:
 # Quick start 2: install the system packages the tests need, then run every test.
 test:
 	./scripts/install-deps.sh
-	cargo test --workspace --all-targets
+	cargo test --workspace --all-targets --no-fail-fast
 
 fmt:
 	cargo fmt --all
