@@ -195,6 +195,9 @@ pub struct Fib {
     pub protocol: u8,
     /// Install ECMP (multipath) routes (default true).
     pub ecmp: bool,
+    /// Program the kernel at all (default true). `false` runs BGP only: no FIB
+    /// controller, nothing installed, best paths only shown and advertised.
+    pub enabled: bool,
 }
 
 /// The packet-filter backend.

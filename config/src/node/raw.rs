@@ -95,6 +95,7 @@ pub(crate) struct RawFib {
     pub table: Option<RouteTable>,
     pub protocol: Option<u8>,
     pub ecmp: Option<bool>,
+    pub enabled: Option<bool>,
 }
 
 /// `policy.backend`.

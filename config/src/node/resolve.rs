@@ -555,6 +555,7 @@ impl Checker<'_> {
             table: raw.and_then(|f| f.table).map_or(MAIN_TABLE, |t| t.0),
             protocol,
             ecmp: raw.and_then(|f| f.ecmp).unwrap_or(true),
+            enabled: raw.and_then(|f| f.enabled).unwrap_or(true),
         }
     }
 }

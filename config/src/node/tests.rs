@@ -44,7 +44,8 @@ fn minimal_config_gets_defaults() {
         Fib {
             table: 254,
             protocol: 201,
-            ecmp: true
+            ecmp: true,
+            enabled: true
         }
     );
     assert_eq!(c.policy.backend, Backend::Nftables);
@@ -412,6 +413,17 @@ peers:
 }
 
 #[test]
+fn fib_can_be_turned_off() {
+    let c = load(&format!("{HEAD}fib: {{ enabled: false }}\n")).unwrap();
+    assert!(!c.fib.enabled);
+    assert_eq!(c.fib.table, 254, "the other fib fields keep their defaults");
+    assert_eq!(
+        errs("nodeName: a\nasNumber: 1\nrouterId: 10.0.0.1\nfib: { enabled: no-thanks }\n"),
+        ["n.yaml:4:17: fib.enabled: invalid type: string \"no-thanks\", expected a boolean"]
+    );
+}
+
+#[test]
 fn fib_policy_and_paths() {
     let text = "\
 nodeName: a
@@ -433,7 +445,8 @@ routeReflector: { clusterId: 1.2.3.4 }
         Fib {
             table: 100,
             protocol: 77,
-            ecmp: false
+            ecmp: false,
+            enabled: true
         }
     );
     assert_eq!(
