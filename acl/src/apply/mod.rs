@@ -1,11 +1,13 @@
-//! Applying rendered rules to the kernel: nftables through `nft -c -f -` then `nft -f -`
-//! (one transaction), iptables through `ipset restore` + `iptables-restore --noflush`.
-//! The [`Applier`] remembers what it last applied and writes only what changed; on any
-//! failure the rules in force stay as they were and the error says which tool refused
-//! what. This is the only part of `acl` that runs processes.
+//! Applying rendered rules to the kernel: nftables through `nft -c` then `nft` (one
+//! transaction; incremental changes through long-lived `nft -i` children), iptables
+//! through `ipset restore` + `iptables-restore --noflush`. The [`Applier`] remembers what
+//! it last applied and writes only what changed; on any failure the rules in force stay
+//! as they were and the error says which tool refused what. This is the only part of
+//! `acl` that runs processes.
 
 mod iptables;
 mod nft;
+mod session;
 
 use std::io::Write as _;
 use std::process::{Command, Stdio};
@@ -75,6 +77,7 @@ pub struct Applier {
     exec: Exec,
     last: Option<Applied>,
     check_first: bool,
+    nft: nft::Sessions,
 }
 
 impl Applier {
@@ -85,6 +88,7 @@ impl Applier {
             exec: Exec::default(),
             last: None,
             check_first: true,
+            nft: nft::Sessions::default(),
         }
     }
 
@@ -102,6 +106,7 @@ impl Applier {
         self.exec = Exec {
             netns: Some(netns.to_string()),
         };
+        self.nft = nft::Sessions::default();
         self
     }
 
@@ -133,7 +138,7 @@ impl Applier {
             ),
             _ => (crate::render::nft::render(&ir), None),
         };
-        let mode = nft::apply(&self.exec, prev, &next, self.check_first)?;
+        let mode = nft::apply(&self.exec, &mut self.nft, prev, &next, self.check_first)?;
         let (rules, sets) = crate::render::nft::counts(&next);
         self.last = Some(Applied::Nft(Box::new(ir), next));
         Ok(ApplyReport {
@@ -195,6 +200,22 @@ pub(crate) struct Exec {
 }
 
 impl Exec {
+    /// `cmd args`, prefixed with `ip netns exec NS` when running in another namespace.
+    pub(crate) fn command(&self, cmd: &str, args: &[&str]) -> Command {
+        match &self.netns {
+            Some(ns) => {
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", ns.as_str(), cmd]).args(args);
+                c
+            }
+            None => {
+                let mut c = Command::new(cmd);
+                c.args(args);
+                c
+            }
+        }
+    }
+
     /// Runs `cmd args` with `input` on stdin; stdout on success.
     pub(crate) fn run(
         &self,
@@ -202,60 +223,56 @@ impl Exec {
         args: &[&str],
         input: Option<&str>,
     ) -> Result<String, ApplyError> {
-        match &self.netns {
-            Some(ns) => {
-                let mut full = vec!["netns", "exec", ns.as_str(), cmd];
-                full.extend_from_slice(args);
-                run("ip", &full, input)
-            }
-            None => run(cmd, args, input),
-        }
-    }
-}
-
-/// Runs `cmd args` with `input` on stdin; stdout on success.
-fn run(cmd: &str, args: &[&str], input: Option<&str>) -> Result<String, ApplyError> {
-    let name = format!("{cmd} {}", args.join(" "));
-    let mut child = Command::new(cmd)
-        .args(args)
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|source| ApplyError::Spawn {
-            cmd: name.clone(),
-            source,
-        })?;
-    if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
-        stdin
-            .write_all(text.as_bytes())
+        let name = format!("{cmd} {}", args.join(" "));
+        let mut child = self
+            .command(cmd, args)
+            .stdin(if input.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
             .map_err(|source| ApplyError::Spawn {
                 cmd: name.clone(),
                 source,
             })?;
-    }
-    let out = child
-        .wait_with_output()
-        .map_err(|source| ApplyError::Spawn {
-            cmd: name.clone(),
-            source,
-        })?;
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).into_owned())
-    } else {
-        let mut stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
-        if stderr.len() > 4000 {
-            let mut cut = 4000;
-            while !stderr.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            stderr.truncate(cut);
-            stderr.push_str(" …");
+        if let (Some(text), Some(mut stdin)) = (input, child.stdin.take()) {
+            stdin
+                .write_all(text.as_bytes())
+                .map_err(|source| ApplyError::Spawn {
+                    cmd: name.clone(),
+                    source,
+                })?;
         }
-        Err(ApplyError::Rejected { cmd: name, stderr })
+        let out = child
+            .wait_with_output()
+            .map_err(|source| ApplyError::Spawn {
+                cmd: name.clone(),
+                source,
+            })?;
+        if out.status.success() {
+            Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+        } else {
+            let stderr = String::from_utf8_lossy(&out.stderr).trim().to_string();
+            Err(ApplyError::Rejected {
+                cmd: name,
+                stderr: truncate(stderr),
+            })
+        }
     }
+}
+
+/// Error text cut to a readable length.
+pub(crate) fn truncate(mut text: String) -> String {
+    if text.len() > 4000 {
+        let mut cut = 4000;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(" …");
+    }
+    text
 }

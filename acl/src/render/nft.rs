@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 
 use crate::ir::{Direction, EndpointKind, Family, Ir, IrRule, Match, PortRef, Side};
 use crate::model::{Action, Protocol};
@@ -36,13 +37,15 @@ pub struct NftChain {
     pub rules: Vec<String>,
 }
 
-/// The rendered table, by name, ready to diff.
+/// The rendered table, by name, ready to diff. Sets and chains are shared: a re-render
+/// reuses the unchanged ones of the previous ruleset (no copy), and comparing two shared
+/// ones is a pointer comparison.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct NftRuleset {
     /// Sets and maps.
-    pub sets: BTreeMap<String, NftSet>,
+    pub sets: BTreeMap<String, Arc<NftSet>>,
     /// Chains.
-    pub chains: BTreeMap<String, NftChain>,
+    pub chains: BTreeMap<String, Arc<NftChain>>,
 }
 
 /// nft chain name of a policy chain.
@@ -237,21 +240,22 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         };
         rs.sets.insert(
             name.clone(),
-            NftSet {
+            Arc::new(NftSet {
                 keyword: "set",
                 decl: format!("type {ty}; flags interval; comment {};", quote(&s.origin)),
                 elements: s.nets.iter().map(ToString::to_string).collect(),
-            },
+            }),
         );
     }
     for (name, ports) in &ir.port_sets {
+        let set = NftSet {
+            keyword: "set",
+            decl: "type inet_service; flags interval;".to_string(),
+            elements: ports.iter().map(ToString::to_string).collect(),
+        };
         rs.sets.insert(
             name.clone(),
-            NftSet {
-                keyword: "set",
-                decl: "type inet_service; flags interval;".to_string(),
-                elements: ports.iter().map(ToString::to_string).collect(),
-            },
+            reuse(prev.and_then(|(_, p)| p.sets.get(name)), set),
         );
     }
     for (key @ (policy, dir), chain) in &ir.chains {
@@ -269,7 +273,8 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             .iter()
             .map(|r| rule_text(ir, &name, r))
             .collect();
-        rs.chains.insert(name, NftChain { hook: None, rules });
+        rs.chains
+            .insert(name, Arc::new(NftChain { hook: None, rules }));
     }
     let clear = format!(
         "meta mark set meta mark & {:#010x}",
@@ -283,7 +288,21 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         ] {
             let Some(list) = list else { continue };
             let name = endpoint_chain(ep.kind, dir, list);
-            // Endpoints with the same list share the chain: build it once.
+            // Endpoints with the same list share the chain: build it once, and not at
+            // all when the previous one is still right (same list, same verdicts).
+            if !rs.chains.contains_key(&name) {
+                let kept = prev.and_then(|(p, prs)| {
+                    let old = prs.chains.get(&name)?;
+                    let same = list.iter().all(|k| verdicts(p, k) == verdicts(ir, k))
+                        && (ep.kind == EndpointKind::Workload
+                            || (p.failsafe_in == ir.failsafe_in
+                                && p.failsafe_out == ir.failsafe_out));
+                    same.then(|| old.clone())
+                });
+                if let Some(old) = kept {
+                    rs.chains.insert(name.clone(), old);
+                }
+            }
             if !rs.chains.contains_key(&name) {
                 let mut rules = vec![clear.clone()];
                 if ep.kind == EndpointKind::Host {
@@ -312,7 +331,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                     quote(&format!("default deny {dir}"))
                 ));
                 rs.chains
-                    .insert(name.clone(), NftChain { hook: None, rules });
+                    .insert(name.clone(), Arc::new(NftChain { hook: None, rules }));
             }
             let map = map_name(ep.kind, dir);
             maps.entry(map)
@@ -321,13 +340,14 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         }
     }
     for m in ["from-wl", "to-wl", "host-in", "host-out"] {
+        let map = NftSet {
+            keyword: "map",
+            decl: "type ifname : verdict;".to_string(),
+            elements: maps.remove(m).unwrap_or_default(),
+        };
         rs.sets.insert(
             m.to_string(),
-            NftSet {
-                keyword: "map",
-                decl: "type ifname : verdict;".to_string(),
-                elements: maps.remove(m).unwrap_or_default(),
-            },
+            reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
         );
     }
     let ct = [
@@ -344,25 +364,39 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             .chain(rules.iter().map(|s| s.to_string()))
             .collect(),
     };
-    rs.chains.insert(
-        "forward".into(),
-        base("forward", &["iifname vmap @from-wl", "oifname vmap @to-wl"]),
-    );
-    rs.chains.insert(
-        "input".into(),
-        base(
+    for (name, chain) in [
+        (
+            "forward",
+            base("forward", &["iifname vmap @from-wl", "oifname vmap @to-wl"]),
+        ),
+        (
             "input",
-            &[NDP, "iifname vmap @from-wl", "iifname vmap @host-in"],
+            base(
+                "input",
+                &[NDP, "iifname vmap @from-wl", "iifname vmap @host-in"],
+            ),
         ),
-    );
-    rs.chains.insert(
-        "output".into(),
-        base(
+        (
             "output",
-            &[NDP, "oifname vmap @to-wl", "oifname vmap @host-out"],
+            base(
+                "output",
+                &[NDP, "oifname vmap @to-wl", "oifname vmap @host-out"],
+            ),
         ),
-    );
+    ] {
+        let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
+        rs.chains.insert(name.to_string(), chain);
+    }
     rs
+}
+
+/// The previous shared value when it equals the new one (so that later comparisons are
+/// pointer comparisons), else the new one.
+fn reuse<T: PartialEq>(old: Option<&Arc<T>>, new: T) -> Arc<T> {
+    match old {
+        Some(o) if **o == new => o.clone(),
+        _ => Arc::new(new),
+    }
 }
 
 /// IPv6 neighbour and router discovery between workloads and the host is never

@@ -89,8 +89,9 @@ pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> 
         .sets
         .iter()
         .filter_map(|(n, s)| match prev.sets.get(n) {
-            None => Some((n, s, false)),
-            Some(p) if p.elements != s.elements => Some((n, s, true)),
+            None => Some((n, &**s, false)),
+            // Shared (unchanged) sets compare by pointer.
+            Some(p) if p != s => Some((n, &**s, true)),
             Some(_) => None,
         })
         .collect();
@@ -98,8 +99,8 @@ pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> 
         .chains
         .iter()
         .filter_map(|(n, c)| match prev.chains.get(n) {
-            None => Some((n, c, false)),
-            Some(p) if p.rules != c.rules => Some((n, c, true)),
+            None => Some((n, &**c, false)),
+            Some(p) if p != c => Some((n, &**c, true)),
             Some(_) => None,
         })
         .collect();
@@ -173,20 +174,20 @@ mod tests {
         for (n, rules) in chain_rules {
             r.chains.insert(
                 n.to_string(),
-                NftChain {
+                std::sync::Arc::new(NftChain {
                     hook: None,
                     rules: rules.iter().map(|s| s.to_string()).collect(),
-                },
+                }),
             );
         }
         for (n, el) in sets {
             r.sets.insert(
                 n.to_string(),
-                NftSet {
+                std::sync::Arc::new(NftSet {
                     keyword: "set",
                     decl: "type ipv4_addr; flags interval;".into(),
                     elements: el.iter().map(|s| s.to_string()).collect(),
-                },
+                }),
             );
         }
         r
@@ -255,12 +256,13 @@ mod tests {
         let a = rs(&[("x", &["drop"])], &[("s", &[])]);
         let mut b = a.clone();
         if let Some(s) = b.sets.get_mut("s") {
-            s.decl = "type ipv6_addr; flags interval;".into();
+            std::sync::Arc::make_mut(s).decl = "type ipv6_addr; flags interval;".into();
         }
         assert_eq!(diff_transaction(&a, &b), None);
         let mut c = a.clone();
         if let Some(x) = c.chains.get_mut("x") {
-            x.hook = Some("type filter hook input priority filter; policy accept;".into());
+            std::sync::Arc::make_mut(x).hook =
+                Some("type filter hook input priority filter; policy accept;".into());
         }
         assert_eq!(diff_transaction(&a, &c), None);
     }
