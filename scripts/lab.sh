@@ -144,6 +144,19 @@ for _ in $(seq 40); do
     sleep 0.25
 done
 
+# The ToR forwards straight to the host that owns a block: host-a and host-c re-advertise
+# host-b's block with host-b's address as next hop (third-party next hop on the shared
+# segment, RFC 4271 §5.1.3), so BIRD's best path for it is via 192.168.100.2 whichever
+# session it picked.
+tor_best() {  # tor_best I: "via ADDR" of BIRD's best path for 10.244.I.0/24
+    birdc -s "$work/tor/bird.ctl" show route "10.244.$1.0/24" | grep -m1 -A1 '\*' | grep -o 'via [0-9.]*' || true
+}
+for _ in $(seq 40); do
+    ok=1
+    for i in 1 2 3; do [ "$(tor_best $i)" = "via 192.168.100.$i" ] || ok=0; done
+    [ $ok = 1 ] && break
+    sleep 0.25
+done
 echo
 echo "################ tern status (host-a) ################"
 "$TERN" status --socket "$(sock a)"
@@ -157,9 +170,20 @@ ip -n ${P}host-a -6 route show proto 201
 echo
 echo "################ BIRD on the ToR: show route ################"
 birdc -s "$work/tor/bird.ctl" show route | tail -n +2
+fail=0
+echo
+echo "################ BIRD on the ToR: best path of each block goes to its host ################"
+for i in 1 2 3; do
+    best=$(tor_best $i)
+    if [ "$best" = "via 192.168.100.$i" ]; then
+        printf '  10.244.%s.0/24  %-20s ok\n' "$i" "$best"
+    else
+        printf '  10.244.%s.0/24  %-20s FAILED (expected via 192.168.100.%s)\n' "$i" "$best" "$i"
+        fail=1
+    fi
+done
 echo
 echo "################ pings between containers on different hosts ################"
-fail=0
 probe() {  # probe FROM TO_ADDR LABEL
     if in_ns "$1" ping -c 2 -i 0.2 -W 1 "$2" >/dev/null 2>&1; then
         printf '  %-4s -> %-22s %-10s ok\n' "$1" "$2" "$3"
@@ -194,5 +218,5 @@ if [ $keep = 1 ]; then
     echo "  (logs: $work/host-*/tern.log)"
     while :; do sleep 1; done
 fi
-[ $fail = 0 ] || { echo "lab: some pings failed (logs: KEEP_LOGS=1 $0)" >&2; exit 1; }
-echo "lab: all pings ok"
+[ $fail = 0 ] || { echo "lab: some checks failed (logs: KEEP_LOGS=1 $0)" >&2; exit 1; }
+echo "lab: all checks ok"

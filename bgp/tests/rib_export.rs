@@ -325,3 +325,58 @@ fn encoded_len_ext(u: &Update) -> usize {
         .unwrap()
         .len()
 }
+
+#[test]
+fn ebgp_export_keeps_a_third_party_next_hop_on_a_shared_subnet() {
+    // Like a ToR on the hosts' segment: the eBGP peer shares 192.0.2.0/24 and
+    // 2001:db8::/64 with us; an iBGP peer's route via 192.0.2.99 (on that segment)
+    // keeps its next hop, a route via an address elsewhere gets next hop self.
+    let mut rib = rib();
+    let src = peer(&mut rib, 1, LOCAL_AS);
+    let e = bgp::rib::PeerId(2);
+    rib.add_peer(e, bgp::rib::PeerSettings::new(ip("192.0.2.12"), 65002))
+        .unwrap();
+    let mut up = bgp::rib::PeerUp::new(v4("10.0.0.2"), IpAddr::V4(ROUTER_ID));
+    up.local_ipv6 = Some("2001:db8::1".parse().unwrap());
+    up.link_local = Some("fe80::1".parse().unwrap());
+    up.shared_subnets = vec![net("192.0.2.0/24"), net("2001:db8::/64")];
+    rib.peer_up(e, up).unwrap();
+    rib.take_updates(e, usize::MAX);
+    rib.originate(net("10.244.1.0/24"));
+    let a = attrs(&[]);
+    rib.receive(src, &announce(&a, "192.0.2.99", &["10.244.2.0/24"]))
+        .unwrap();
+    rib.receive(src, &announce(&a, "198.51.100.7", &["10.244.3.0/24"]))
+        .unwrap();
+    rib.receive(src, &announce6(&a, "2001:db8::99", &["fd00:244:2::/64"]))
+        .unwrap();
+    rib.receive(src, &announce6(&a, "2001:db8:5::7", &["fd00:244:3::/64"]))
+        .unwrap();
+    let ann = announced(&rib.take_updates(e, usize::MAX));
+    let next_hop = |p: &str| {
+        let (_, a, nh) = ann
+            .iter()
+            .find(|(n, _, _)| *n == net(p))
+            .unwrap_or_else(|| panic!("{p} announced: {ann:?}"));
+        match nh {
+            Some(nh) => (nh.global.to_string(), nh.link_local.map(|l| l.to_string())),
+            None => (a.next_hop.unwrap().to_string(), None),
+        }
+    };
+    assert_eq!(next_hop("10.244.2.0/24"), ("192.0.2.99".into(), None));
+    assert_eq!(next_hop("10.244.3.0/24"), (ROUTER_ID.to_string(), None));
+    assert_eq!(
+        next_hop("10.244.1.0/24"),
+        (ROUTER_ID.to_string(), None),
+        "ours: self"
+    );
+    assert_eq!(next_hop("fd00:244:2::/64"), ("2001:db8::99".into(), None));
+    assert_eq!(
+        next_hop("fd00:244:3::/64"),
+        ("2001:db8::1".into(), Some("fe80::1".into()))
+    );
+    // Everything still goes out with our AS prepended.
+    for (_, a, _) in &ann {
+        assert_eq!(a.as_path.as_ref().unwrap().to_string(), "64512");
+    }
+}

@@ -8,7 +8,10 @@
 //!   peer's BGP identifier, if not set yet) and our CLUSTER_ID prepended to CLUSTER_LIST.
 //! - Toward eBGP: our AS prepended, next hop self (the session's local address; for
 //!   IPv6 the global one plus the link-local one when known), LOCAL_PREF removed, MED
-//!   removed unless the route is ours, ORIGINATOR_ID and CLUSTER_LIST removed.
+//!   removed unless the route is ours, ORIGINATOR_ID and CLUSTER_LIST removed. A
+//!   learned route whose next hop lies in a subnet we share with the peer
+//!   ([`PeerUp::shared_subnets`]) keeps it (third-party next hop, RFC 4271 §5.1.3 (2),
+//!   BIRD's default): the peer forwards straight to that router, not through us.
 //! - Toward iBGP: LOCAL_PREF sent (the effective value, default 100); next hop self for
 //!   our own blocks; next hop kept for paths learned from eBGP or reflected (BIRD's and
 //!   RFC 4271 §5.1.3's default: the iBGP peers must reach the eBGP next hop, as they do
@@ -70,9 +73,19 @@ pub(crate) fn export(
         a.for_readvertise()
     };
     out.next_hop = None;
-    let keep_next_hop = !is_local && target.ibgp;
+    let keep_next_hop = !is_local
+        && (target.ibgp
+            || up
+                .shared_subnets
+                .iter()
+                .any(|n| n.contains(&best.value.next_hop.global)));
     let next_hop = if keep_next_hop {
-        best.value.next_hop
+        MpNextHop {
+            // A link-local next hop is only meaningful on the link it was learned on;
+            // toward eBGP the third-party next hop goes without it.
+            link_local: best.value.next_hop.link_local.filter(|_| target.ibgp),
+            ..best.value.next_hop
+        }
     } else {
         self_next_hop(up, family, !target.ibgp)?
     };

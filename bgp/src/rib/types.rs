@@ -74,6 +74,11 @@ pub struct PeerUp {
     /// Our link-local IPv6 address on the interface toward the peer (sent as the
     /// second MP_REACH next hop to directly connected eBGP peers, RFC 2545).
     pub link_local: Option<Ipv6Addr>,
+    /// Subnets we share with the peer (the prefixes of our interface toward a directly
+    /// connected peer; empty otherwise). Toward an eBGP peer, a learned route whose next
+    /// hop lies in one of them keeps that next hop instead of next-hop-self
+    /// (third-party next hop, RFC 4271 §5.1.3 (2)).
+    pub shared_subnets: Vec<IpNet>,
     /// Address families negotiated (multiprotocol capability; IPv4 unicast without it).
     pub families: FamilySet,
     /// 4-octet AS numbers negotiated (sizes of our UPDATEs depend on it).
@@ -84,7 +89,7 @@ pub struct PeerUp {
 
 impl PeerUp {
     /// A session over `local_address` with IPv4 and IPv6 unicast, 4-octet AS and
-    /// 4096-octet messages.
+    /// 4096-octet messages; no link-local address, no shared subnets.
     pub fn new(bgp_id: Ipv4Addr, local_address: IpAddr) -> Self {
         Self {
             bgp_id,
@@ -92,6 +97,7 @@ impl PeerUp {
             local_ipv4: None,
             local_ipv6: None,
             link_local: None,
+            shared_subnets: Vec::new(),
             families: FamilySet::UNICAST,
             four_octet_as: true,
             extended_message: false,

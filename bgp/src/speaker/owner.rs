@@ -393,8 +393,11 @@ impl Owner {
                     if let Some(link) = local_ip.and_then(|ip| local_link(ip, p.cfg.address)) {
                         // RFC 2545 §3: our link-local address goes with the global
                         // next hop only to a peer on a subnet we share.
+                        // RFC 4271 §5.1.3 (2): next hops in the subnets we share with
+                        // the peer are kept toward it (third-party next hop).
                         if link.shares_subnet(p.cfg.address) {
                             up.link_local = link.link_local;
+                            up.shared_subnets = link.prefixes.clone();
                         }
                         tracing::debug!(
                             peer = %p.cfg.address, interface = %link.interface, local = %link.net,
