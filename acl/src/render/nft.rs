@@ -161,11 +161,12 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
             }
         }
     }
-    let marks = ir.marks;
+    // Allow ends this base chain's evaluation (egress and ingress are checked in
+    // separate base chains, so an egress Allow cannot skip the receiver's ingress);
+    // Pass ends policy evaluation and the endpoint's default (deny) applies.
     let verdict = match r.action {
-        Action::Allow => format!("meta mark set meta mark | {:#010x} return", marks.accept),
-        Action::Pass => format!("meta mark set meta mark | {:#010x} return", marks.pass),
-        Action::Deny => "drop".to_string(),
+        Action::Allow => "accept".to_string(),
+        Action::Pass | Action::Deny => "drop".to_string(),
         Action::Log => format!(
             "log prefix {}",
             quote(&format!("tern {chain} {}: ", r.index))
@@ -223,7 +224,6 @@ pub fn render(ir: &Ir) -> NftRuleset {
 /// changed parts are formatted again.
 pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     let mut rs = NftRuleset::default();
-    let prev = prev.filter(|(p, _)| p.marks == ir.marks);
     for (name, s) in &ir.addr_sets {
         if let Some((p, prs)) = prev {
             if let (Some(ps), Some(rendered)) = (p.addr_sets.get(name), prs.sets.get(name)) {
@@ -276,10 +276,6 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         rs.chains
             .insert(name, Arc::new(NftChain { hook: None, rules }));
     }
-    let clear = format!(
-        "meta mark set meta mark & {:#010x}",
-        !(ir.marks.accept | ir.marks.pass)
-    );
     let mut maps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for ep in &ir.endpoints {
         for (dir, list) in [
@@ -289,14 +285,12 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             let Some(list) = list else { continue };
             let name = endpoint_chain(ep.kind, dir, list);
             // Endpoints with the same list share the chain: build it once, and not at
-            // all when the previous one is still right (same list, same verdicts).
+            // all when the previous one is still right (the name is the list).
             if !rs.chains.contains_key(&name) {
                 let kept = prev.and_then(|(p, prs)| {
                     let old = prs.chains.get(&name)?;
-                    let same = list.iter().all(|k| verdicts(p, k) == verdicts(ir, k))
-                        && (ep.kind == EndpointKind::Workload
-                            || (p.failsafe_in == ir.failsafe_in
-                                && p.failsafe_out == ir.failsafe_out));
+                    let same = ep.kind == EndpointKind::Workload
+                        || (p.failsafe_in == ir.failsafe_in && p.failsafe_out == ir.failsafe_out);
                     same.then(|| old.clone())
                 });
                 if let Some(old) = kept {
@@ -304,7 +298,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                 }
             }
             if !rs.chains.contains_key(&name) {
-                let mut rules = vec![clear.clone()];
+                let mut rules = Vec::new();
                 if ep.kind == EndpointKind::Host {
                     let fs = if dir == Direction::Ingress {
                         &ir.failsafe_in
@@ -313,18 +307,10 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                     };
                     rules.extend(failsafe_rules(fs));
                 }
-                for key @ (policy, d) in list {
-                    let (allows, passes) = verdicts(ir, key);
+                // A policy accepts or drops; when none of its rules matches it returns
+                // and the next one is tried.
+                for (policy, d) in list {
                     rules.push(format!("jump {}", policy_chain(policy, *d)));
-                    if allows {
-                        rules.push(format!("meta mark & {:#010x} != 0 return", ir.marks.accept));
-                    }
-                    if passes {
-                        rules.push(format!(
-                            "meta mark & {:#010x} != 0 drop comment \"pass: default deny\"",
-                            ir.marks.pass
-                        ));
-                    }
                 }
                 rules.push(format!(
                     "drop comment {}",
@@ -354,9 +340,14 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
     ];
-    let base = |hook: &str, rules: &[&str]| NftChain {
+    // Two base chains per hook, the second at a later priority: an Allow (`accept`)
+    // in the first (egress of the sending workload, or workload → host) ends only that
+    // chain, and the second (ingress of the receiving workload, host endpoints) still
+    // runs.
+    let base = |hook: &str, later: bool, rules: &[&str]| NftChain {
         hook: Some(format!(
-            "type filter hook {hook} priority filter; policy accept;"
+            "type filter hook {hook} priority filter{}; policy accept;",
+            if later { " + 1" } else { "" }
         )),
         rules: ct
             .iter()
@@ -367,21 +358,27 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     for (name, chain) in [
         (
             "forward",
-            base("forward", &["iifname vmap @from-wl", "oifname vmap @to-wl"]),
+            base("forward", false, &["iifname vmap @from-wl"]),
+        ),
+        (
+            "forward-to-wl",
+            base("forward", true, &["oifname vmap @to-wl"]),
         ),
         (
             "input",
-            base(
-                "input",
-                &[NDP, "iifname vmap @from-wl", "iifname vmap @host-in"],
-            ),
+            base("input", false, &[NDP, "iifname vmap @from-wl"]),
+        ),
+        (
+            "input-host",
+            base("input", true, &[NDP, "iifname vmap @host-in"]),
         ),
         (
             "output",
-            base(
-                "output",
-                &[NDP, "oifname vmap @to-wl", "oifname vmap @host-out"],
-            ),
+            base("output", false, &[NDP, "oifname vmap @to-wl"]),
+        ),
+        (
+            "output-host",
+            base("output", true, &[NDP, "oifname vmap @host-out"]),
         ),
     ] {
         let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
