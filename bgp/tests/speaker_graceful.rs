@@ -215,6 +215,7 @@ fn we_keep_birds_routes_while_bird_restarts() {
             changes.try_recv().is_err(),
             "no FIB change while BIRD restarts"
         );
+        assert_eq!(the_peer(&h).await.stale_paths, 2);
 
         // BIRD is back (graceful recovery, -R) without 10.100.9.0/24.
         lab.spawn(
@@ -238,6 +239,7 @@ fn we_keep_birds_routes_while_bird_restarts() {
         let routes = h.routes(false).await;
         assert!(routes.iter().any(|r| r.prefix == kept && r.best.is_some()));
         assert!(routes.iter().all(|r| r.prefix != dropped));
+        assert_eq!(the_peer(&h).await.stale_paths, 0);
         tokio::time::sleep(Duration::from_millis(500)).await;
         assert!(
             changes.try_recv().is_err(),

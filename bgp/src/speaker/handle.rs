@@ -75,6 +75,9 @@ pub struct PeerStatus {
     pub established_transitions: u64,
     /// Negotiated hold time while established.
     pub hold_time: Option<Duration>,
+    /// Paths of this peer kept as stale by graceful restart (RFC 4724): the peer is
+    /// restarting, or back and has not sent End-of-RIB yet.
+    pub stale_paths: usize,
 }
 
 /// Starts the driver.

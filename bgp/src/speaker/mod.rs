@@ -11,7 +11,17 @@
 //! Connections from addresses that are not configured peers are closed at accept; a
 //! configured peer whose session is administratively down gets Cease / Connection
 //! Rejected. [`SpeakerHandle::shutdown`] ends every session with Cease /
-//! Administrative Shutdown and a shutdown communication (RFC 8203).
+//! Administrative Shutdown and a shutdown communication (RFC 8203);
+//! [`SpeakerHandle::shutdown_graceful`] closes sessions with graceful-restart peers
+//! without a NOTIFICATION instead, so they keep our routes while we restart (RFC 4724).
+//! A peer's own restart keeps its routes as stale in the RIB (no FIB change) until its
+//! End-of-RIB or a timer ([`crate::session::graceful`]); [`PeerStatus::stale_paths`].
+//!
+//! On Established the session's local address is looked up among the interface
+//! addresses (`ifaddr`): toward a peer on a shared subnet our MP_REACH next hop carries
+//! the interface's link-local address too (RFC 2545 §3), and learned routes whose next
+//! hop lies in a shared subnet keep it toward eBGP peers (third-party next hop, RFC 4271
+//! §5.1.3 (2)).
 
 mod config;
 mod conn;

@@ -558,6 +558,12 @@ impl Owner {
                     updates_out: p.counters.updates_out,
                     established_transitions: p.counters.established_transitions,
                     hold_time: p.session.negotiated().map(|n| n.hold_time),
+                    // Counting walks the table: only while a restart is in progress.
+                    stale_paths: if p.session.stale_families().is_empty() {
+                        0
+                    } else {
+                        self.rib.stale_count(PeerId(i as u32))
+                    },
                 }
             })
             .collect()
