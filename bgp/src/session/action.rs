@@ -60,8 +60,9 @@ pub enum Direction {
 #[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// Open an outgoing TCP connection; report [`Session::connected`] or
-    /// [`Session::connect_failed`] with this id.
+    /// Open an outgoing TCP connection; report
+    /// [`Session::connected`](super::Session::connected) or
+    /// [`Session::connect_failed`](super::Session::connect_failed) with this id.
     Connect(ConnId),
     /// Send a message on a connection.
     Send(ConnId, Message),
@@ -78,7 +79,8 @@ pub enum Action {
         /// Context for our messages.
         encode: EncodeContext,
     },
-    /// The session reached Established on `conn` ([`Session::negotiated`] has the rest):
+    /// The session reached Established on `conn`
+    /// ([`Session::negotiated`](super::Session::negotiated) has the rest):
     /// hand the peer to the RIB and start sending the table.
     Established(ConnId),
     /// The session left Established: withdraw the peer's routes, or, for a peer
