@@ -351,13 +351,9 @@ impl Session {
             .map(|c| c.id)
             .collect();
         for id in expired {
-            // Graceful: the peer is gone without a word, as when it restarts.
-            let n = Notification::hold_timer_expired();
-            self.last_error = Some(format!("sent NOTIFICATION {n}"));
-            self.actions
-                .push_back(Action::Send(id, Message::Notification(n)));
-            self.actions.push_back(Action::Close(id));
-            self.drop_conn(now, id, true);
+            // Not graceful (as BIRD without long-lived GR): a silent peer is more often
+            // a dead host than a restarting speaker, whose closed socket we would see.
+            self.fail_conn(now, id, Notification::hold_timer_expired());
         }
         let flush = self.retention.timeout(now);
         if !flush.is_empty() {

@@ -4,9 +4,9 @@
 //!
 //! - Our OPEN carries the Graceful Restart capability with our restart time and, per
 //!   family, the F bit (the kernel keeps our routes while we restart).
-//! - When an Established session is lost without a NOTIFICATION (TCP closed or reset,
-//!   or our hold timer expired) and the peer sent the capability with a non-zero
-//!   restart time, the session reports [`crate::session::Action::Down`] with a
+//! - When an Established session is lost without a NOTIFICATION (the TCP connection
+//!   closed or reset, or the peer opened a new one) and the peer sent the capability
+//!   with a non-zero restart time, the session reports [`crate::session::Action::Down`] with a
 //!   [`PeerRestart`]: keep the peer's routes of those families, marked stale. The
 //!   Restart timer (the peer's restart time) starts.
 //! - The peer back: families missing from its new capability, without the F bit, or
@@ -15,7 +15,10 @@
 //!   starts, and the family is flushed when the peer sends its End-of-RIB or when the
 //!   timer expires. The Restart timer expiring before the peer is back flushes all.
 //! - A NOTIFICATION sent or received, a manual stop: everything is withdrawn (RFC 8538's
-//!   N bit is not advertised, so every NOTIFICATION ends graceful restart).
+//!   N bit is not advertised, so every NOTIFICATION ends graceful restart). That
+//!   includes our hold timer expiring: as in BIRD (without long-lived graceful
+//!   restart), a peer that went silent is treated as dead, not as restarting — a
+//!   restarting speaker's socket is closed by its kernel, and that we do see.
 
 use std::time::{Duration, Instant};
 

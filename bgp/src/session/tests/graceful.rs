@@ -205,7 +205,7 @@ fn stale_path_timer_flushes_without_end_of_rib() {
 }
 
 #[test]
-fn hold_timer_expiry_is_a_restart_too() {
+fn hold_timer_expiry_is_not_a_restart() {
     let (mut s, now) = started(local());
     let (_, now, _) = establish(&mut s, now, gr_open(9));
     s.handle_timeout(now + Duration::from_secs(9));
@@ -216,7 +216,8 @@ fn hold_timer_expiry_is_a_restart_too() {
             if matches!(n.error, ErrorCode::HoldTimerExpired(_)))),
         "{a:?}"
     );
-    assert!(matches!(down_restart(&a), Some(Some(_))), "{a:?}");
+    assert_eq!(down_restart(&a), Some(None), "{a:?}");
+    assert!(s.stale_families().is_empty());
 }
 
 #[test]
