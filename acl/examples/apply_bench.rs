@@ -143,9 +143,10 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
         1,
     );
     assert_ne!(text, changed);
-    // Ten changes, alternating the edit and its revert; medians of wall time, and CPU
-    // time (this process and its children, from /proc/self/stat) per apply.
-    const ROUNDS: usize = 10;
+    // Twenty changes, alternating the edit and its revert; medians of wall time, and CPU
+    // time (this process and its children, from /proc/self/stat) per apply. The first
+    // incremental apply also starts the applier's `nft -i` children.
+    const ROUNDS: usize = 20;
     let (mut reloads, mut applies) = (Vec::new(), Vec::new());
     let cpu0 = cpu_ms();
     for i in 0..ROUNDS {
@@ -160,10 +161,13 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
     }
     let cpu = (cpu_ms() - cpu0) / ROUNDS as f64;
     std::fs::write(&file, &text).unwrap();
+    let first = applies.first().copied().unwrap_or(0.0);
+    let med = median(&mut applies);
     println!(
-        "one changed policy ({ROUNDS} rounds, medians): reload+compile {:.1} ms, apply {:.1} ms; CPU per round (reload+compile+apply, incl. tools) {cpu:.0} ms",
+        "one changed policy ({ROUNDS} rounds, medians): reload+compile {:.1} ms, apply {med:.1} ms (min {:.1}, max {:.1}, first {first:.1}); CPU per round (reload+compile+apply, incl. tools) {cpu:.0} ms",
         median(&mut reloads),
-        median(&mut applies)
+        applies.first().copied().unwrap_or(0.0),
+        applies.last().copied().unwrap_or(0.0),
     );
     applier.flush().unwrap_or_else(|e| panic!("{e}"));
 }
