@@ -147,13 +147,22 @@ done
 # The ToR forwards straight to the host that owns a block: host-a and host-c re-advertise
 # host-b's block with host-b's address as next hop (third-party next hop on the shared
 # segment, RFC 4271 §5.1.3), so BIRD's best path for it is via 192.168.100.2 whichever
-# session it picked.
-tor_best() {  # tor_best I: "via ADDR" of BIRD's best path for 10.244.I.0/24
-    birdc -s "$work/tor/bird.ctl" show route "10.244.$1.0/24" | grep -m1 -A1 '\*' | grep -o 'via [0-9.]*' || true
+# session it picked. IPv6 blocks travel over the same IPv4 sessions, with each host's
+# eth0 IPv6 address as next hop.
+tor_best() {  # tor_best PREFIX: "via ADDR" of BIRD's best path for PREFIX
+    birdc -s "$work/tor/bird.ctl" show route "$1" | grep -m1 -A1 '\*' | grep -o 'via [0-9a-f.:]*' || true
+}
+tor_checks() {  # "PREFIX EXPECTED-VIA" lines
+    for i in 1 2 3; do
+        echo "10.244.$i.0/24 via 192.168.100.$i"
+        echo "fd00:244:0:$i::/64 via fd00:100::$i"
+    done
 }
 for _ in $(seq 40); do
     ok=1
-    for i in 1 2 3; do [ "$(tor_best $i)" = "via 192.168.100.$i" ] || ok=0; done
+    while read -r prefix want; do
+        [ "$(tor_best "$prefix")" = "$want" ] || ok=0
+    done < <(tor_checks)
     [ $ok = 1 ] && break
     sleep 0.25
 done
@@ -173,15 +182,15 @@ birdc -s "$work/tor/bird.ctl" show route | tail -n +2
 fail=0
 echo
 echo "################ BIRD on the ToR: best path of each block goes to its host ################"
-for i in 1 2 3; do
-    best=$(tor_best $i)
-    if [ "$best" = "via 192.168.100.$i" ]; then
-        printf '  10.244.%s.0/24  %-20s ok\n' "$i" "$best"
+while read -r prefix want; do
+    best=$(tor_best "$prefix")
+    if [ "$best" = "$want" ]; then
+        printf '  %-20s %-20s ok\n' "$prefix" "$best"
     else
-        printf '  10.244.%s.0/24  %-20s FAILED (expected via 192.168.100.%s)\n' "$i" "$best" "$i"
+        printf '  %-20s %-20s FAILED (expected %s)\n' "$prefix" "$best" "$want"
         fail=1
     fi
-done
+done < <(tor_checks)
 echo
 echo "################ pings between containers on different hosts ################"
 probe() {  # probe FROM TO_ADDR LABEL

@@ -33,6 +33,12 @@ pub struct LocalLink {
     pub net: IpNet,
     /// The interface's IPv6 link-local address (`fe80::/10`), if it has one.
     pub link_local: Option<Ipv6Addr>,
+    /// The interface's first IPv4 address (the next hop for IPv4 routes sent over an
+    /// IPv6 session).
+    pub ipv4: Option<Ipv4Addr>,
+    /// The interface's first global IPv6 address (the next hop for IPv6 routes sent
+    /// over an IPv4 session).
+    pub global_ipv6: Option<Ipv6Addr>,
     /// Every prefix configured on that interface (IPv4 and IPv6, link-local excluded),
     /// truncated to the network address.
     pub prefixes: Vec<IpNet>,
@@ -63,6 +69,14 @@ pub fn local_link(addrs: &[IfAddr], local: IpAddr) -> Option<LocalLink> {
         IpAddr::V6(v6) if is_link_local(v6) => Some(v6),
         _ => None,
     });
+    let ipv4 = on_if().find_map(|a| match a.net.addr() {
+        IpAddr::V4(v4) => Some(v4),
+        IpAddr::V6(_) => None,
+    });
+    let global_ipv6 = on_if().find_map(|a| match a.net.addr() {
+        IpAddr::V6(v6) if !is_link_local(v6) => Some(v6),
+        _ => None,
+    });
     let mut prefixes: Vec<IpNet> = on_if()
         .filter(|a| !matches!(a.net.addr(), IpAddr::V6(v6) if is_link_local(v6)))
         .map(|a| a.net.trunc())
@@ -73,6 +87,8 @@ pub fn local_link(addrs: &[IfAddr], local: IpAddr) -> Option<LocalLink> {
         interface: own.interface.clone(),
         net: own.net,
         link_local,
+        ipv4,
+        global_ipv6,
         prefixes,
     })
 }
@@ -184,6 +200,8 @@ mod tests {
             l.link_local,
             Some("fe80::1c2b:3ff:fe44:5566".parse().unwrap())
         );
+        assert_eq!(l.ipv4, Some("192.168.100.2".parse().unwrap()));
+        assert_eq!(l.global_ipv6, Some("fd00:1::1".parse().unwrap()));
         assert_eq!(
             l.prefixes,
             ["192.168.100.0/24", "fd00:1::/64"]
@@ -201,6 +219,8 @@ mod tests {
         let l = local_link(&table(), "::ffff:10.0.0.1".parse().unwrap()).unwrap();
         assert_eq!(l.interface, "eth1");
         assert_eq!(l.link_local, Some("fe80::99".parse().unwrap()));
+        assert_eq!(l.ipv4, Some("10.0.0.1".parse().unwrap()));
+        assert_eq!(l.global_ipv6, None);
         assert!(l.shares_subnet("10.0.0.2".parse().unwrap()));
         assert!(!l.shares_subnet("10.0.0.5".parse().unwrap()));
     }

@@ -398,6 +398,18 @@ impl Owner {
                         if link.shares_subnet(p.cfg.address) {
                             up.link_local = link.link_local;
                             up.shared_subnets = link.prefixes.clone();
+                            // The other family's next hop over this session: the
+                            // interface's address of that family (as BIRD does for a
+                            // direct eBGP neighbour, e.g. a ToR with IPv4 and IPv6
+                            // channels on one IPv4 session). Not toward iBGP, where
+                            // meshes run one session per family.
+                            if p.cfg.asn != self.local.asn {
+                                match local_ip {
+                                    Some(IpAddr::V4(_)) => up.local_ipv6 = link.global_ipv6,
+                                    Some(IpAddr::V6(_)) => up.local_ipv4 = link.ipv4,
+                                    None => {}
+                                }
+                            }
                         }
                         tracing::debug!(
                             peer = %p.cfg.address, interface = %link.interface, local = %link.net,
