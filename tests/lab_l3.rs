@@ -218,10 +218,39 @@ fn containers_on_different_hosts_talk_through_tern_routes() {
     let foreign = kernel_route(a, "10.244.50.0/24").expect("foreign route still there");
     assert_eq!(kernel_protocol(&foreign), "static", "{foreign}");
 
-    // kill -9 of c's agent: its block leaves a's and b's FIB (the kernel closes the dead
-    // agent's connections, so this is at once; a hung agent is the hold-timer case, in
-    // the next test), and the anycast block falls back to b alone.
+    // kill -9 of c's agent is a restart as far as graceful restart (RFC 4724, on by
+    // default as in Calico's BIRD) goes: the kernel closes the dead agent's connections
+    // without a NOTIFICATION, so a and b keep c's routes (stale) in their FIB — c's
+    // block and the anycast ECMP route stay while c is away (a hung agent is the
+    // hold-timer case, in the next test, where the routes go).
     lab.kill9(pids[2]);
+    wait_for(CONVERGE, "a sees c's sessions go", || {
+        let s = status_json(&h.nodes[0])?;
+        let down = s["peers"]
+            .as_array()?
+            .iter()
+            .filter(|p| p["state"] != "Established")
+            .count();
+        (down == 2).then_some(())
+    });
+    let away = std::time::Instant::now();
+    while away.elapsed() < std::time::Duration::from_secs(3) {
+        for (i, n) in h.nodes.iter().enumerate().take(2) {
+            assert!(
+                kernel_route(&h.ns[i], "10.244.3.0/24").is_some(),
+                "c's block left {}'s FIB while c restarts",
+                n.name
+            );
+        }
+        let r = kernel_route(a, "10.244.99.0/24").expect("anycast route while c restarts");
+        assert_eq!(kernel_gateways(&r), ["10.0.0.2", "10.0.0.3"], "{r}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // c is back, then stops for good (SIGTERM: Cease): its block leaves a's and b's FIB
+    // at once, and the anycast block falls back to b alone.
+    let pid_c = start_tern(&mut lab, &h.nodes[2]);
+    wait_peers_up(&h.nodes[0], 4);
+    lab.kill(pid_c);
     for (i, n) in h.nodes.iter().enumerate().take(2) {
         wait_for(
             CONVERGE,
