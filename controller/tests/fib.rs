@@ -22,6 +22,14 @@ fn nh(s: &str) -> NextHop {
     NextHop::new(s.parse().unwrap())
 }
 
+/// Runs `ip ARGS` in `ns` (ARGS split on white space); panics when it fails.
+fn ip(ns: &Netns, args: &str) -> String {
+    let argv: Vec<&str> = std::iter::once("ip")
+        .chain(args.split_whitespace())
+        .collect();
+    ns.ok(&argv)
+}
+
 /// A namespace `h` with two veth interfaces to a peer namespace:
 /// d0 10.0.0.1/24 fd00::1/64, d1 10.0.1.1/24 fd01::1/64.
 fn host(lab: &mut Lab) -> Netns {
@@ -215,23 +223,17 @@ async fn route_deleted_or_changed_by_hand_is_put_back_by_events() {
     ctl.sync().await.unwrap();
     let reconciles = ctl.counters().reconciles;
 
-    h.ok(&["ip", "route", "del", "10.244.2.0/24"]);
-    h.ok(&["ip", "-6", "route", "del", "fd00:244:1::10/128"]);
+    ip(&h, "route del 10.244.2.0/24");
+    ip(&h, "-6 route del fd00:244:1::10/128");
     wait_for(Duration::from_secs(30), "deleted routes put back", || {
         let k = kernel_routes(&h, PROTO);
         (k.contains_key("10.244.2.0/24") && k.contains_key("fd00:244:1::10/128")).then_some(())
     });
     // Someone replaces our blackhole with another route of our protocol.
-    h.ok(&[
-        "ip",
-        "route",
-        "replace",
-        "10.244.1.0/24",
-        "via",
-        "10.0.0.9",
-        "proto",
-        PROTO,
-    ]);
+    ip(
+        &h,
+        &format!("route replace 10.244.1.0/24 via 10.0.0.9 proto {PROTO}"),
+    );
     wait_for(Duration::from_secs(30), "changed route put back", || {
         (kernel_routes(&h, PROTO)["10.244.1.0/24"]["type"] == "blackhole").then_some(())
     });
@@ -248,36 +250,9 @@ async fn route_deleted_or_changed_by_hand_is_put_back_by_events() {
 async fn other_protocols_routes_are_left_alone() {
     let mut lab = Lab::new("ctl-otherproto");
     let h = host(&mut lab);
-    h.ok(&[
-        "ip",
-        "route",
-        "add",
-        "10.99.0.0/24",
-        "via",
-        "10.0.0.5",
-        "proto",
-        "static",
-    ]);
-    h.ok(&[
-        "ip",
-        "route",
-        "add",
-        "10.244.2.0/24",
-        "via",
-        "10.0.0.6",
-        "proto",
-        "bird",
-    ]);
-    h.ok(&[
-        "ip",
-        "-6",
-        "route",
-        "add",
-        "blackhole",
-        "fd00:99::/64",
-        "proto",
-        "4",
-    ]);
+    ip(&h, "route add 10.99.0.0/24 via 10.0.0.5 proto static");
+    ip(&h, "route add 10.244.2.0/24 via 10.0.0.6 proto bird");
+    ip(&h, "-6 route add blackhole fd00:99::/64 proto 4");
     let (ctl, _task) = spawn(&h);
     ctl.replace_all(sample()).await.unwrap();
     ctl.sync().await.unwrap();
@@ -293,20 +268,11 @@ async fn other_protocols_routes_are_left_alone() {
         s => panic!("expected failed, got {s:?}"),
     }
     // Routes added with another protocol while we run are not touched either.
-    h.ok(&[
-        "ip",
-        "route",
-        "add",
-        "10.98.0.0/24",
-        "via",
-        "10.0.0.7",
-        "proto",
-        "202",
-    ]);
+    ip(&h, "route add 10.98.0.0/24 via 10.0.0.7 proto 202");
     ctl.reconcile().await.unwrap();
     assert_eq!(ctl.flush().await.unwrap(), 8);
     assert!(kernel_routes(&h, PROTO).is_empty());
-    let all = h.ok(&["ip", "route", "show"]) + &h.ok(&["ip", "-6", "route", "show"]);
+    let all = ip(&h, "route show") + &ip(&h, "-6 route show");
     for want in [
         "10.99.0.0/24 via 10.0.0.5",
         "10.244.2.0/24 via 10.0.0.6",
@@ -347,7 +313,7 @@ async fn unreachable_next_hop_is_reported_and_the_rest_installed() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(ctl.counters().netlink_ops, ops);
     // Once the next hop is reachable, the next reconcile installs it.
-    h.ok(&["ip", "addr", "add", "10.0.9.1/24", "dev", "d1"]);
+    ip(&h, "addr add 10.0.9.1/24 dev d1");
     ctl.reconcile().await.unwrap();
     assert_eq!(
         ctl.route_status(net("10.244.9.0/24"))
@@ -367,16 +333,7 @@ async fn unreachable_next_hop_is_reported_and_the_rest_installed() {
 async fn restart_adopts_routes_without_churn_and_flush_removes_only_ours() {
     let mut lab = Lab::new("ctl-restart");
     let h = host(&mut lab);
-    h.ok(&[
-        "ip",
-        "route",
-        "add",
-        "10.99.0.0/24",
-        "via",
-        "10.0.0.5",
-        "proto",
-        "static",
-    ]);
+    ip(&h, "route add 10.99.0.0/24 via 10.0.0.5 proto static");
     let mut routes = sample();
     for i in 0..200u32 {
         let p = IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24).unwrap();
@@ -413,9 +370,7 @@ async fn restart_adopts_routes_without_churn_and_flush_removes_only_ours() {
 
     assert_eq!(ctl.shutdown(true).await.unwrap(), 209);
     assert!(kernel_routes(&h, PROTO).is_empty());
-    assert!(h
-        .ok(&["ip", "route", "show", "proto", "static"])
-        .contains("10.99.0.0/24"));
+    assert!(ip(&h, "route show proto static").contains("10.99.0.0/24"));
 }
 
 #[tokio::test]
@@ -436,21 +391,13 @@ async fn protocol_and_table_are_configurable() {
     .await
     .unwrap();
     ctl.sync().await.unwrap();
-    let text = h.ok(&["ip", "route", "show", "table", "1000", "proto", "77"]);
+    let text = ip(&h, "route show table 1000 proto 77");
     assert_eq!(
         text.trim(),
         "10.244.3.0/24 via 10.0.1.3 dev d1",
         "ECMP off: first next hop only"
     );
-    assert!(h
-        .ok(&[
-            "ip",
-            "route",
-            "show",
-            "proto",
-            &DEFAULT_PROTOCOL.to_string()
-        ])
-        .is_empty());
+    assert!(ip(&h, &format!("route show proto {DEFAULT_PROTOCOL}")).is_empty());
     assert_eq!(ctl.flush().await.unwrap(), 1);
 }
 
@@ -497,11 +444,11 @@ async fn routes_the_kernel_drops_silently_come_back_with_the_periodic_resync() {
     ctl.sync().await.unwrap();
     assert_eq!(kernel_routes(&h, PROTO).len(), 3);
     // Link down: the kernel removes the IPv4 routes through d1 without telling anyone.
-    h.ok(&["ip", "link", "set", "d1", "down"]);
+    ip(&h, "link set d1 down");
     wait_for(Duration::from_secs(10), "routes via d1 gone", || {
         (kernel_routes(&h, PROTO).len() == 1).then_some(())
     });
-    h.ok(&["ip", "link", "set", "d1", "up"]);
+    ip(&h, "link set d1 up");
     wait_for(Duration::from_secs(30), "routes back after resync", || {
         (kernel_routes(&h, PROTO).len() == 3).then_some(())
     });
