@@ -8,7 +8,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use acl::{compile, load_paths, Applier, ApplyMode, Backend, CompileOptions, Ir};
-use testlab::{Lab, Netns};
+use testlab::{container, Lab, Netns};
 
 fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -240,58 +240,13 @@ fn resync_repairs_drift() {
 fn long_lived_connection_survives_incremental_change() {
     let mut lab = Lab::new("acl-longlived");
     let host = lab.netns("host");
-    host.ok(&[
-        "ip", "link", "add", "gw0", "type", "veth", "peer", "name", "gw1",
-    ]);
-    host.ok(&["ip", "link", "set", "gw0", "up"]);
-    host.ok(&["ip", "link", "set", "gw1", "up"]);
-    host.ok(&["ip", "route", "add", "169.254.1.1/32", "dev", "gw0"]);
+    container::gateway(&host);
     let mut ctr = Vec::new();
     for (name, ip) in [("a", "10.66.0.1"), ("b", "10.66.0.2")] {
-        let ns = lab.netns(name);
         let iface = format!("tw-{name}");
-        lab.veth(&ns, "eth0", &[&format!("{ip}/32")], &host, &iface, &[]);
-        ns.ok(&[
-            "ip",
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        ns.ok(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "onlink",
-        ]);
-        host.ok(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv4.conf.{iface}.proxy_arp=1"),
-        ]);
-        host.ok(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv4.neigh.{iface}.proxy_delay=0"),
-        ]);
-        host.ok(&[
-            "ip",
-            "route",
-            "add",
-            &format!("{ip}/32"),
-            "dev",
-            &iface,
-            "scope",
-            "link",
-        ]);
+        let addr = format!("{ip}/32");
+        let ns = container::container(&mut lab, &host, name, &iface, &[&addr]);
+        container::host_side(&host, &iface, &[&addr]);
         ctr.push(ns);
     }
     let (a, b) = (ctr[0].clone(), ctr[1].clone());

@@ -7,13 +7,13 @@ use std::time::Duration;
 use controller::{
     configure_workload_interface, Controller, ControllerConfig, Ipv6Setup, Route, RouteState,
 };
+use testlab::container::container;
 use testlab::{wait_for, Lab};
 
 #[tokio::test]
 async fn container_reaches_the_network_through_proxy_arp_and_proxy_ndp() {
     let mut lab = Lab::new("ctl-workload");
     let h = lab.netns("h");
-    let c = lab.netns("c");
     let r = lab.netns("r");
     // The host's uplink to a router, with the default route that proxy ARP relies on.
     lab.veth(
@@ -37,37 +37,13 @@ async fn container_reaches_the_network_through_proxy_arp_and_proxy_ndp() {
         "fd00::1",
     ]);
     // The container: its /32 and /128, default routes to the link-local gateways.
-    lab.veth(
+    let c = container(
+        &mut lab,
         &h,
+        "c",
         "tw0",
-        &[],
-        &c,
-        "eth0",
         &["10.244.1.10/32", "fd00:244:1::10/128"],
     );
-    c.ok(&[
-        "ip",
-        "route",
-        "add",
-        "169.254.1.1",
-        "dev",
-        "eth0",
-        "scope",
-        "link",
-    ]);
-    c.ok(&[
-        "ip",
-        "route",
-        "add",
-        "default",
-        "via",
-        "169.254.1.1",
-        "dev",
-        "eth0",
-    ]);
-    c.ok(&[
-        "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
-    ]);
 
     assert_eq!(
         configure_workload_interface("tw0", Some(h.name())).unwrap(),

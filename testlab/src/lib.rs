@@ -9,6 +9,9 @@
 //! runs under `ip netns exec NS`, and veth ends are moved into lab namespaces at creation.
 #![warn(missing_docs)]
 
+pub mod bird;
+pub mod container;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};

@@ -1,0 +1,187 @@
+//! BIRD 2 in a lab: config files, starting `bird -f -c CONF -s SOCK` in a namespace,
+//! and reading its state back through `birdc` (protocol state, `show route`).
+//!
+//! BIRD is a child of the [`Lab`] (started with [`Lab::spawn`]), so it is stopped when
+//! the lab is dropped; its log is `lab.dir()/NAME.log`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use crate::{wait_for, Lab, Netns};
+
+/// Generous time-out for BIRD's control socket, a session or a route to appear.
+pub const TIMEOUT: Duration = Duration::from_secs(45);
+
+/// Output of `birdc -s SOCKET CMD...` (the command split on white space).
+/// Panics when `birdc` cannot be run at all.
+pub fn birdc(socket: &Path, cmd: &str) -> String {
+    let out = Command::new("birdc")
+        .arg("-s")
+        .arg(socket)
+        .args(cmd.split_whitespace())
+        .output()
+        .expect("run birdc");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// True when `birdc show protocols` output has a line for `proto` in state Established.
+pub fn is_established(show_protocols: &str, proto: &str) -> bool {
+    show_protocols
+        .lines()
+        .any(|l| l.starts_with(proto) && l.contains("Established"))
+}
+
+/// A BGP session in a BIRD config made by [`bird_config`].
+pub struct BirdPeer<'a> {
+    /// The protocol's name (`protocol bgp NAME`).
+    pub name: &'a str,
+    /// BIRD's own address for the session.
+    pub local: &'a str,
+    /// The neighbour's address.
+    pub neighbor: &'a str,
+    /// The neighbour's AS number.
+    pub asn: u32,
+    /// `ipv4` or `ipv6`.
+    pub family: &'a str,
+}
+
+/// A BIRD config: static blackhole routes (exported), BGP sessions with short timers,
+/// everything imported, the kernel table not touched (BIRD keeps routes to itself).
+pub fn bird_config(router_id: &str, asn: u32, statics: &[&str], peers: &[BirdPeer]) -> String {
+    let mut c =
+        format!("router id {router_id};\nlog stderr all;\nprotocol device {{ scan time 2; }}\n");
+    let v4: Vec<&&str> = statics.iter().filter(|s| !s.contains(':')).collect();
+    let v6: Vec<&&str> = statics.iter().filter(|s| s.contains(':')).collect();
+    c.push_str("protocol static static4 {\n  ipv4;\n");
+    for s in v4 {
+        c.push_str(&format!("  route {s} blackhole;\n"));
+    }
+    c.push_str("}\nprotocol static static6 {\n  ipv6;\n");
+    for s in v6 {
+        c.push_str(&format!("  route {s} blackhole;\n"));
+    }
+    c.push_str("}\n");
+    for p in peers {
+        c.push_str(&format!(
+            "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {nb} as {peer_as};\n  \
+             hold time 9;\n  keepalive time 3;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
+             {fam} {{ import all; export where source = RTS_STATIC || source = RTS_BGP; }};\n}}\n",
+            name = p.name,
+            local = p.local,
+            nb = p.neighbor,
+            peer_as = p.asn,
+            fam = p.family,
+        ));
+    }
+    c
+}
+
+/// A BIRD instance of a lab.
+pub struct Bird {
+    /// The namespace it runs in.
+    pub ns: Netns,
+    /// Its name: log `NAME.log`, config `NAME.conf`, socket `NAME.ctl` in the lab's dir.
+    pub name: String,
+    /// Path of its config file.
+    pub config: PathBuf,
+    /// Path of its control socket.
+    pub socket: PathBuf,
+    /// PID of the running process (as started by the lab).
+    pub pid: u32,
+}
+
+/// Writes `config` to `lab.dir()/NAME.conf`, starts BIRD in `ns` with the control socket
+/// `lab.dir()/NAME.ctl` and waits for the socket to appear.
+pub fn start_bird(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> Bird {
+    let path = lab.dir().join(format!("{name}.conf"));
+    std::fs::write(&path, config).expect("write bird config");
+    let socket = lab.dir().join(format!("{name}.ctl"));
+    let pid = spawn(lab, ns, name, &path, &socket, &[]);
+    wait_socket(&socket);
+    Bird {
+        ns: ns.clone(),
+        name: name.to_string(),
+        config: path,
+        socket,
+        pid,
+    }
+}
+
+/// Starts `bird [EXTRA...] -f -c CONFIG -s SOCKET -P SOCKET.pid` in `ns` (a stale socket
+/// file is removed first), logging to `LOGNAME.log`. Does not wait.
+fn spawn(
+    lab: &mut Lab,
+    ns: &Netns,
+    logname: &str,
+    config: &Path,
+    socket: &Path,
+    extra: &[&str],
+) -> u32 {
+    let _ = std::fs::remove_file(socket);
+    let config = config.to_string_lossy();
+    let socket = socket.to_string_lossy();
+    let pidfile = format!("{socket}.pid");
+    let mut argv = vec!["bird"];
+    argv.extend_from_slice(extra);
+    argv.extend_from_slice(&["-f", "-c", &config, "-s", &socket, "-P", &pidfile]);
+    lab.spawn(ns, &argv, logname)
+}
+
+fn wait_socket(socket: &Path) {
+    wait_for(TIMEOUT, "bird control socket", || {
+        socket.exists().then_some(())
+    });
+}
+
+impl Bird {
+    /// `birdc -s SOCK CMD...` output.
+    pub fn cli(&self, cmd: &str) -> String {
+        birdc(&self.socket, cmd)
+    }
+
+    /// Waits until the BGP protocol `proto` is Established.
+    pub fn wait_established(&self, proto: &str) {
+        wait_for(TIMEOUT, &format!("BIRD {proto} Established"), || {
+            is_established(&self.cli(&format!("show protocols {proto}")), proto).then_some(())
+        });
+    }
+
+    /// Whether BIRD has a route for `prefix` (exact) via `via`.
+    pub fn has_route_via(&self, prefix: &str, via: &str) -> bool {
+        let out = self.cli(&format!("show route {prefix}"));
+        out.contains(prefix) && out.contains(&format!("via {via}"))
+    }
+
+    /// Whether BIRD has any route for `prefix`.
+    pub fn has_route(&self, prefix: &str) -> bool {
+        let out = self.cli(&format!("show route {prefix}"));
+        out.lines().any(|l| l.starts_with(prefix))
+    }
+
+    /// Replaces the config and reloads it (`birdc configure`).
+    pub fn reconfigure(&self, config: &str) {
+        std::fs::write(&self.config, config).expect("write bird config");
+        let out = self.cli("configure");
+        assert!(
+            out.contains("Reconfigured") || out.contains("Reconfiguration"),
+            "{out}"
+        );
+    }
+
+    /// Stops BIRD (SIGTERM) and starts it again with the same config; waits for its socket.
+    pub fn restart(&mut self, lab: &mut Lab) {
+        lab.kill(self.pid);
+        self.pid = spawn(lab, &self.ns, &self.name, &self.config, &self.socket, &[]);
+        wait_socket(&self.socket);
+    }
+
+    /// Starts BIRD again after it died, in graceful-restart recovery (`bird -R`), with
+    /// `config` written over its config file; logs to `LOGNAME.log`. Does not wait for
+    /// anything, so the caller can watch the restart from its first moment. The old
+    /// process must be gone (e.g. killed with SIGKILL by the test).
+    pub fn recover(&mut self, lab: &mut Lab, config: &str, logname: &str) {
+        std::fs::write(&self.config, config).expect("write bird config");
+        self.pid = spawn(lab, &self.ns, logname, &self.config, &self.socket, &["-R"]);
+    }
+}
