@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use testlab::bird::{bird_config, start_bird, BirdPeer};
 use testlab::{wait_for, Lab};
 
 /// tern (AS 64512) ↔ BIRD (AS 65000) over IPv4 and IPv6 sessions on one link.
@@ -373,25 +374,8 @@ fn three_node_mesh_and_bird() {
 #[test]
 fn import_policy_rejections_are_explained() {
     let mut lab = Lab::new("treject");
-    let t = lab.netns("tern");
-    let b = lab.netns("bird");
-    lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let node = write_node(
-        &lab,
-        &t,
-        &NodeSpec {
-            blocks: &["10.244.1.0/24"],
-            peers: &[("10.0.0.2", 65000)],
-            ..NodeSpec::default()
-        },
-    );
-    let peers = [BirdPeer {
-        name: "tern4",
-        local: "10.0.0.2",
-        neighbor: "10.0.0.1",
-        asn: 64512,
-        family: "ipv4",
-    }];
+    let (t, b, node) = tern_and_bird(&mut lab);
+    let peers = [BIRD_TERN4];
     let statics = ["10.99.0.0/24", "10.244.1.0/24", "10.244.9.0/24"];
     let _bird = start_bird(
         &mut lab,

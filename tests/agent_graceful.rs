@@ -9,6 +9,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
+use testlab::bird::{bird_config, start_bird};
 use testlab::{wait_for, Lab};
 
 fn graceful(config: &str) -> String {
@@ -23,25 +24,8 @@ fn graceful(config: &str) -> String {
 #[test]
 fn tern_keeps_birds_routes_in_the_kernel_while_bird_restarts() {
     let mut lab = Lab::new("tgr");
-    let t = lab.netns("tern");
-    let b = lab.netns("bird");
-    lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let node = write_node(
-        &lab,
-        &t,
-        &NodeSpec {
-            blocks: &["10.244.1.0/24"],
-            peers: &[("10.0.0.2", 65000)],
-            ..NodeSpec::default()
-        },
-    );
-    let peers = [BirdPeer {
-        name: "tern4",
-        local: "10.0.0.2",
-        neighbor: "10.0.0.1",
-        asn: 64512,
-        family: "ipv4",
-    }];
+    let (t, b, node) = tern_and_bird(&mut lab);
+    let peers = [BIRD_TERN4];
     let before = graceful(&bird_config(
         "10.0.0.2",
         65000,
@@ -49,7 +33,7 @@ fn tern_keeps_birds_routes_in_the_kernel_while_bird_restarts() {
         &peers,
     ));
     let after = graceful(&bird_config("10.0.0.2", 65000, &["10.244.9.0/24"], &peers));
-    let bird = start_bird(&mut lab, &b, "bird", &before);
+    let mut bird = start_bird(&mut lab, &b, "bird", &before);
     start_tern(&mut lab, &node);
     bird.wait_established("tern4");
     wait_established(&node, 1);
@@ -93,15 +77,7 @@ fn tern_keeps_birds_routes_in_the_kernel_while_bird_restarts() {
 
     // BIRD is back in graceful recovery without 10.244.8.0/24: after its End-of-RIB
     // tern removes that one; 10.244.9.0/24 never leaves the kernel.
-    std::fs::write(&bird.config, &after).expect("write bird config");
-    let _ = std::fs::remove_file(&bird.socket);
-    let conf = bird.config.to_string_lossy().into_owned();
-    let sock = bird.socket.to_string_lossy().into_owned();
-    lab.spawn(
-        &b,
-        &["bird", "-R", "-f", "-c", &conf, "-s", &sock],
-        "bird-restarted",
-    );
+    bird.recover(&mut lab, &after, "bird-restarted");
     let start = Instant::now();
     loop {
         assert!(

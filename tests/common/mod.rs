@@ -3,11 +3,12 @@
 //! `birdc` and `gobgp`. Every lab is a `testlab::Lab` (removed on drop, also on panic).
 #![allow(dead_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Duration;
 
 use serde_json::Value;
+use testlab::bird::BirdPeer;
 use testlab::{Lab, Netns};
 
 /// Generous time-out for a session or a route to appear.
@@ -249,142 +250,32 @@ pub fn kernel_protocol(route: &Value) -> String {
     }
 }
 
-/// A BIRD instance of a lab.
-pub struct Bird {
-    pub ns: Netns,
-    pub name: String,
-    pub config: PathBuf,
-    pub socket: PathBuf,
-    pub pid: u32,
-}
+/// BIRD's side of the IPv4 session with tern in [`tern_and_bird`]'s lab.
+pub const BIRD_TERN4: BirdPeer<'static> = BirdPeer {
+    name: "tern4",
+    local: "10.0.0.2",
+    neighbor: "10.0.0.1",
+    asn: 64512,
+    family: "ipv4",
+};
 
-/// A BGP session in a BIRD config.
-pub struct BirdPeer<'a> {
-    pub name: &'a str,
-    pub local: &'a str,
-    pub neighbor: &'a str,
-    pub asn: u32,
-    /// `ipv4` or `ipv6`.
-    pub family: &'a str,
-}
-
-/// A BIRD config: static blackhole routes (exported), BGP sessions with short timers,
-/// everything imported, the kernel table not touched (BIRD keeps routes to itself).
-pub fn bird_config(router_id: &str, asn: u32, statics: &[&str], peers: &[BirdPeer]) -> String {
-    let mut c =
-        format!("router id {router_id};\nlog stderr all;\nprotocol device {{ scan time 2; }}\n");
-    let v4: Vec<&&str> = statics.iter().filter(|s| !s.contains(':')).collect();
-    let v6: Vec<&&str> = statics.iter().filter(|s| s.contains(':')).collect();
-    c.push_str("protocol static static4 {\n  ipv4;\n");
-    for s in v4 {
-        c.push_str(&format!("  route {s} blackhole;\n"));
-    }
-    c.push_str("}\nprotocol static static6 {\n  ipv6;\n");
-    for s in v6 {
-        c.push_str(&format!("  route {s} blackhole;\n"));
-    }
-    c.push_str("}\n");
-    for p in peers {
-        c.push_str(&format!(
-            "protocol bgp {name} {{\n  local {local} as {asn};\n  neighbor {nb} as {peer_as};\n  \
-             hold time 9;\n  keepalive time 3;\n  connect retry time 1;\n  error wait time 1, 5;\n  \
-             {fam} {{ import all; export where source = RTS_STATIC || source = RTS_BGP; }};\n}}\n",
-            name = p.name,
-            local = p.local,
-            nb = p.neighbor,
-            peer_as = p.asn,
-            fam = p.family,
-        ));
-    }
-    c
-}
-
-/// Writes `config` and starts BIRD in `ns`.
-pub fn start_bird(lab: &mut Lab, ns: &Netns, name: &str, config: &str) -> Bird {
-    let path = lab.dir().join(format!("{name}.conf"));
-    std::fs::write(&path, config).expect("write bird config");
-    let socket = lab.dir().join(format!("{name}.ctl"));
-    let pid = spawn_bird(lab, ns, name, &path, &socket);
-    Bird {
-        ns: ns.clone(),
-        name: name.to_string(),
-        config: path,
-        socket,
-        pid,
-    }
-}
-
-fn spawn_bird(lab: &mut Lab, ns: &Netns, name: &str, config: &Path, socket: &Path) -> u32 {
-    let _ = std::fs::remove_file(socket);
-    let pid = lab.spawn(
-        ns,
-        &[
-            "bird",
-            "-f",
-            "-c",
-            &config.to_string_lossy(),
-            "-s",
-            &socket.to_string_lossy(),
-            "-P",
-            &format!("{}.pid", socket.to_string_lossy()),
-        ],
-        name,
+/// The one-link lab of an IPv4 eBGP session: namespaces `tern` (10.0.0.1/24 on eth0,
+/// AS 64512, block 10.244.1.0/24) and `bird` (10.0.0.2/24 on eth0, AS 65000, peered as
+/// [`BIRD_TERN4`]). Writes tern's node config; starts nothing. Returns (tern, bird, node).
+pub fn tern_and_bird(lab: &mut Lab) -> (Netns, Netns, Node) {
+    let t = lab.netns("tern");
+    let b = lab.netns("bird");
+    lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
+    let node = write_node(
+        lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24"],
+            peers: &[("10.0.0.2", 65000)],
+            ..NodeSpec::default()
+        },
     );
-    testlab::wait_for(CONVERGE, "bird control socket", || {
-        socket.exists().then_some(())
-    });
-    pid
-}
-
-impl Bird {
-    /// `birdc -s SOCK CMD...` output.
-    pub fn cli(&self, cmd: &str) -> String {
-        let mut args = vec!["-s", self.socket.to_str().unwrap_or_default()];
-        args.extend(cmd.split_whitespace());
-        let out = Command::new("birdc")
-            .args(&args)
-            .output()
-            .expect("run birdc");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    /// Waits until the BGP protocol `proto` is Established.
-    pub fn wait_established(&self, proto: &str) {
-        testlab::wait_for(CONVERGE, &format!("BIRD {proto} Established"), || {
-            let out = self.cli(&format!("show protocols {proto}"));
-            out.lines()
-                .any(|l| l.starts_with(proto) && l.contains("Established"))
-                .then_some(())
-        });
-    }
-
-    /// Whether BIRD has a route for `prefix` (exact) via `via`.
-    pub fn has_route_via(&self, prefix: &str, via: &str) -> bool {
-        let out = self.cli(&format!("show route {prefix}"));
-        out.contains(prefix) && out.contains(&format!("via {via}"))
-    }
-
-    /// Whether BIRD has any route for `prefix`.
-    pub fn has_route(&self, prefix: &str) -> bool {
-        let out = self.cli(&format!("show route {prefix}"));
-        out.lines().any(|l| l.starts_with(prefix))
-    }
-
-    /// Replaces the config and reloads it (`birdc configure`).
-    pub fn reconfigure(&self, config: &str) {
-        std::fs::write(&self.config, config).expect("write bird config");
-        let out = self.cli("configure");
-        assert!(
-            out.contains("Reconfigured") || out.contains("Reconfiguration"),
-            "{out}"
-        );
-    }
-
-    /// Stops BIRD and starts it again with the same config.
-    pub fn restart(&mut self, lab: &mut Lab) {
-        lab.kill(self.pid);
-        self.pid = spawn_bird(lab, &self.ns, &self.name, &self.config, &self.socket);
-    }
+    (t, b, node)
 }
 
 /// Starts gobgpd in `ns` with a TOML config; its API on 127.0.0.1:50051 of that namespace.
@@ -464,37 +355,7 @@ pub fn switch(lab: &mut Lab, hosts: &[(&Netns, &[&str])]) -> Netns {
 /// `host_if` has no address. Also writes the WorkloadEndpoint file into the node's
 /// endpoint folder.
 pub fn container(lab: &mut Lab, node: &Node, name: &str, host_if: &str, ips: &[&str]) -> Netns {
-    let c = lab.netns(name);
-    lab.veth(&node.ns, host_if, &[], &c, "eth0", &[]);
-    for ip in ips {
-        let fam = if ip.contains(':') { "-6" } else { "-4" };
-        c.ok(&["ip", fam, "addr", "add", ip, "dev", "eth0"]);
-    }
-    c.ok(&[
-        "ip",
-        "route",
-        "add",
-        "169.254.1.1",
-        "dev",
-        "eth0",
-        "scope",
-        "link",
-    ]);
-    c.ok(&[
-        "ip",
-        "route",
-        "add",
-        "default",
-        "via",
-        "169.254.1.1",
-        "dev",
-        "eth0",
-    ]);
-    if ips.iter().any(|ip| ip.contains(':')) {
-        c.ok(&[
-            "ip", "-6", "route", "add", "default", "via", "fe80::1", "dev", "eth0",
-        ]);
-    }
+    let c = testlab::container::container(lab, &node.ns, name, host_if, ips);
     let yaml = format!(
         "kind: WorkloadEndpoint\nname: {name}\nnamespace: default\ninterface: {host_if}\nips: {}\nlabels: {{ app: {name} }}\n",
         quoted(ips)
