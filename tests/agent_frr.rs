@@ -419,6 +419,33 @@ fn link_local(ns: &Netns, ifname: &str) -> String {
         .to_string()
 }
 
+/// Starts tcpdump in `ns` capturing BGP (TCP port 179) on `eth0` into `lab.dir()/FILE`
+/// (log `tcpdump`) and waits until it listens. Returns the capture's path and the PID.
+fn capture_bgp(lab: &mut Lab, ns: &Netns, file: &str) -> (String, u32) {
+    let pcap = lab.dir().join(file).to_string_lossy().into_owned();
+    let dump = lab.spawn(
+        ns,
+        &[
+            "tcpdump",
+            "-i",
+            "eth0",
+            "-n",
+            "-U",
+            "--immediate-mode",
+            "-w",
+            &pcap,
+            "tcp",
+            "port",
+            "179",
+        ],
+        "tcpdump",
+    );
+    wait_for(CONVERGE, "tcpdump listening", || {
+        lab.log("tcpdump").contains("listening on").then_some(())
+    });
+    (pcap, dump)
+}
+
 /// tern ↔ FRR over an IPv6 session: FRR's MP_REACH_NLRI carries its global and
 /// link-local next hops; tern installs the route via the global one; FRR learns tern's
 /// IPv6 block (and nothing of the IPv4 family, which was not negotiated).
@@ -438,28 +465,7 @@ fn frr_ebgp_ipv6() {
         },
     );
     // Capture FRR's side of the session to check what its UPDATEs carry.
-    let pcap = lab.dir().join("bgp6.pcap");
-    let pcap_s = pcap.to_string_lossy().into_owned();
-    let dump = lab.spawn(
-        &f,
-        &[
-            "tcpdump",
-            "-i",
-            "eth0",
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-w",
-            &pcap_s,
-            "tcp",
-            "port",
-            "179",
-        ],
-        "tcpdump",
-    );
-    wait_for(CONVERGE, "tcpdump listening", || {
-        lab.log("tcpdump").contains("listening on").then_some(())
-    });
+    let (pcap_s, dump) = capture_bgp(&mut lab, &f, "bgp6.pcap");
     let conf = format!(
         "{}{} address-family ipv6 unicast\n  neighbor fd00:1::1 activate\n  \
          network fd00:244:0:9::/64\n  network 2001:db8:99::/48\n \
@@ -918,28 +924,7 @@ fn frr_tcp_md5() {
             ..NodeSpec::default()
         },
     );
-    let pcap = lab.dir().join("md5.pcap");
-    let pcap_s = pcap.to_string_lossy().into_owned();
-    let dump = lab.spawn(
-        &f,
-        &[
-            "tcpdump",
-            "-i",
-            "eth0",
-            "-n",
-            "-U",
-            "--immediate-mode",
-            "-w",
-            &pcap_s,
-            "tcp",
-            "port",
-            "179",
-        ],
-        "tcpdump",
-    );
-    wait_for(CONVERGE, "tcpdump listening", || {
-        lab.log("tcpdump").contains("listening on").then_some(())
-    });
+    let (pcap_s, dump) = capture_bgp(&mut lab, &f, "md5.pcap");
     let mut conf = frr_announcer(65010, "10.0.0.2", "10.0.0.1", &["10.244.9.0/24"], &[]);
     conf = conf.replace(
         " neighbor 10.0.0.1 timers connect 2\n",
