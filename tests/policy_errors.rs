@@ -47,6 +47,40 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// `tern policy check FILE`.
+fn policy_check(file: &Path) -> Output {
+    Command::new(tern())
+        .args(["policy", "check"])
+        .arg(file)
+        .output()
+        .unwrap()
+}
+
+/// `tern policy apply --backend BACKEND FILES...` inside `host`.
+fn policy_apply(host: &testlab::Netns, backend: &str, files: &[&str]) -> Output {
+    let mut argv = vec![tern(), "policy", "apply", "--backend", backend];
+    argv.extend_from_slice(files);
+    host.run(&argv)
+}
+
+/// The rules `backend` has in force in `host` (nft table, or iptables/ip6tables filter
+/// tables and the ipsets), without comment lines and packet counters.
+fn rules(host: &testlab::Netns, backend: &str) -> String {
+    let text = match backend {
+        "nftables" => host.ok(&["nft", "list", "table", "inet", "tern"]),
+        _ => {
+            host.ok(&["iptables-save", "-t", "filter"])
+                + &host.ok(&["ip6tables-save", "-t", "filter"])
+                + &host.ok(&["ipset", "list"])
+        }
+    };
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split(" [").next().unwrap_or(l).to_string())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn policy_check_reports_located_errors_with_exit_2() {
     let dir = std::env::temp_dir().join(format!("tern-policy-errors-{}", std::process::id()));
@@ -54,11 +88,7 @@ fn policy_check_reports_located_errors_with_exit_2() {
     for (name, text, want) in broken() {
         let f = dir.join(format!("{name}.yaml"));
         fs::write(&f, text).unwrap();
-        let out = Command::new(tern())
-            .args(["policy", "check"])
-            .arg(&f)
-            .output()
-            .unwrap();
+        let out = policy_check(&f);
         assert_eq!(out.status.code(), Some(2), "{name}: {}", stderr(&out));
         let err = stderr(&out);
         let expect = format!("{}{want}", f.display());
@@ -69,11 +99,7 @@ fn policy_check_reports_located_errors_with_exit_2() {
     }
     let good = dir.join("good.yaml");
     fs::write(&good, GOOD).unwrap();
-    let out = Command::new(tern())
-        .args(["policy", "check"])
-        .arg(&good)
-        .output()
-        .unwrap();
+    let out = policy_check(&good);
     assert!(out.status.success(), "{}", stderr(&out));
     let _ = fs::remove_dir_all(&dir);
 }
@@ -85,46 +111,14 @@ fn policy_broken_files_leave_rules_in_force() {
     let host = lab.netns("host");
     let files = [repo("examples/policies"), repo("examples/endpoints")];
     for backend in ["nftables", "iptables"] {
-        let out = host.run(&[
-            tern(),
-            "policy",
-            "apply",
-            "--backend",
-            backend,
-            &files[0],
-            &files[1],
-        ]);
+        let out = policy_apply(&host, backend, &[&files[0], &files[1]]);
         assert!(out.status.success(), "{}", stderr(&out));
-        let snapshot = || match backend {
-            "nftables" => host.ok(&["nft", "list", "table", "inet", "tern"]),
-            _ => {
-                host.ok(&["iptables-save", "-t", "filter"])
-                    + &host.ok(&["ip6tables-save", "-t", "filter"])
-                    + &host.ok(&["ipset", "list"])
-            }
-        };
-        let strip_counters = |s: String| {
-            s.lines()
-                .filter(|l| !l.starts_with('#'))
-                .map(|l| l.split(" [").next().unwrap_or(l).to_string())
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        let before = strip_counters(snapshot());
+        let before = rules(&host, backend);
         for (name, text, want) in broken() {
             let f = lab.dir().join(format!("{backend}-{name}.yaml"));
             fs::write(&f, text).unwrap();
             let fs_ = f.display().to_string();
-            let out = host.run(&[
-                tern(),
-                "policy",
-                "apply",
-                "--backend",
-                backend,
-                &files[0],
-                &files[1],
-                &fs_,
-            ]);
+            let out = policy_apply(&host, backend, &[&files[0], &files[1], &fs_]);
             assert_eq!(
                 out.status.code(),
                 Some(2),
@@ -137,7 +131,7 @@ fn policy_broken_files_leave_rules_in_force() {
                 stderr(&out)
             );
             assert_eq!(
-                strip_counters(snapshot()),
+                rules(&host, backend),
                 before,
                 "{backend} {name}: rules changed"
             );
