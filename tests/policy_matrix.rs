@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use testlab::{Lab, Netns};
+use testlab::{container, Lab, Netns};
 
 const TCP_PORTS: [u16; 4] = [80, 5432, 8080, 22];
 const UDP_PORT: u16 = 7000;
@@ -112,59 +112,12 @@ fn build(prefix: &str) -> Topo {
     let mut lab = Lab::new(prefix);
     let host = lab.netns("host");
     // The link-local gateway must be routable for proxy ARP to answer for it.
-    // (A veth pair kept inside the host namespace: the dummy driver may be missing.)
-    host.ok(&[
-        "ip", "link", "add", "gw0", "type", "veth", "peer", "name", "gw1",
-    ]);
-    host.ok(&["ip", "link", "set", "gw0", "up"]);
-    host.ok(&["ip", "link", "set", "gw1", "up"]);
-    host.ok(&["ip", "route", "add", "169.254.1.1/32", "dev", "gw0"]);
+    container::gateway(&host);
     let mut ctr = BTreeMap::new();
     for c in &CONTAINERS {
-        let ns = lab.netns(c.name);
         let addr = format!("{}/32", c.ip);
-        lab.veth(&ns, "eth0", &[&addr], &host, c.iface, &[]);
-        ns.ok(&[
-            "ip",
-            "route",
-            "add",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "scope",
-            "link",
-        ]);
-        ns.ok(&[
-            "ip",
-            "route",
-            "add",
-            "default",
-            "via",
-            "169.254.1.1",
-            "dev",
-            "eth0",
-            "onlink",
-        ]);
-        host.ok(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv4.conf.{}.proxy_arp=1", c.iface),
-        ]);
-        host.ok(&[
-            "sysctl",
-            "-qw",
-            &format!("net.ipv4.neigh.{}.proxy_delay=0", c.iface),
-        ]);
-        host.ok(&[
-            "ip",
-            "route",
-            "add",
-            &format!("{}/32", c.ip),
-            "dev",
-            c.iface,
-            "scope",
-            "link",
-        ]);
+        let ns = container::container(&mut lab, &host, c.name, c.iface, &[&addr]);
+        container::host_side(&host, c.iface, &[&addr]);
         for port in TCP_PORTS {
             lab.spawn(
                 &ns,
@@ -295,6 +248,30 @@ fn explain(files: &[String], s: &str, d: &str, p: Probe) -> bool {
     }
 }
 
+/// Panics with the command's stderr unless it succeeded.
+fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Asserts that iptables' FORWARD chain in `host` jumps to tern's chain exactly once.
+fn assert_one_forward_jump(host: &Netns) {
+    let saved = host.ok(&["iptables-save", "-t", "filter"]);
+    assert_eq!(
+        saved.matches("-A FORWARD -j tern-forward").count(),
+        1,
+        "{saved}"
+    );
+}
+
+/// `tern policy flush --backend BACKEND` in `host`.
+fn flush(host: &Netns, backend: &str) -> std::process::Output {
+    host.run(&[&tern(), "policy", "flush", "--backend", backend])
+}
+
 fn apply(t: &Topo, backend: &str, files: &[String]) -> std::process::Output {
     let mut argv = vec![
         tern(),
@@ -339,63 +316,24 @@ fn policy_matrix_nftables_and_iptables() {
         .status
         .success());
 
-    let out = apply(&t, "nftables", &files);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&apply(&t, "nftables", &files));
     check_matrix(&t, "nftables", &files);
 
-    let out = t
-        .host
-        .run(&[&tern(), "policy", "flush", "--backend", "nftables"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&flush(&t.host, "nftables"));
     assert!(!t
         .host
         .run(&["nft", "list", "table", "inet", "tern"])
         .status
         .success());
 
-    let out = apply(&t, "iptables", &files);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let saved = t.host.ok(&["iptables-save", "-t", "filter"]);
-    assert_eq!(
-        saved.matches("-A FORWARD -j tern-forward").count(),
-        1,
-        "{saved}"
-    );
+    assert_ok(&apply(&t, "iptables", &files));
+    assert_one_forward_jump(&t.host);
     check_matrix(&t, "iptables", &files);
 
     // Applying again does not duplicate the jump; flush removes everything of tern's.
-    let out = apply(&t, "iptables", &files);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let saved = t.host.ok(&["iptables-save", "-t", "filter"]);
-    assert_eq!(
-        saved.matches("-A FORWARD -j tern-forward").count(),
-        1,
-        "{saved}"
-    );
-    let out = t
-        .host
-        .run(&[&tern(), "policy", "flush", "--backend", "iptables"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_ok(&apply(&t, "iptables", &files));
+    assert_one_forward_jump(&t.host);
+    assert_ok(&flush(&t.host, "iptables"));
     let saved = t.host.ok(&["iptables-save"]);
     assert!(!saved.contains("tern-"), "{saved}");
     assert!(!t.host.ok(&["ipset", "list", "-n"]).contains("tern-"));
@@ -411,12 +349,7 @@ fn policy_long_lived_connection_survives_change() {
     let files = example_files();
     let (web, cli, host) = (t.ctr["web"].clone(), t.ctr["cli"].clone(), t.host.clone());
     for backend in ["nftables", "iptables"] {
-        let out = apply(&t, backend, &files);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&apply(&t, backend, &files));
         // cli → web:8000/8001 is allowed (8000:8080 from namespace env=dev).
         let srv = format!("srv-{backend}");
         let port = if backend == "nftables" {
@@ -458,19 +391,13 @@ fn policy_long_lived_connection_survives_change() {
             repo().join("examples/endpoints").display().to_string(),
         ];
         let before = ticks(&t.lab, &srv);
-        let out = apply(&t, backend, &changed_files);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&apply(&t, backend, &changed_files));
         testlab::wait_for(Duration::from_secs(20), "ticks after the change", || {
             (ticks(&t.lab, &srv) >= before + 10).then_some(())
         });
         assert!(t.lab.alive(client), "the client's connection broke");
         t.lab.kill(client);
-        let out = host.run(&[&tern(), "policy", "flush", "--backend", backend]);
-        assert!(out.status.success());
+        assert_ok(&flush(&host, backend));
     }
 }
 
@@ -557,12 +484,7 @@ fn policy_matrix_ipv6() {
     add_ipv6(&mut t);
     let files = example_files();
     for backend in ["nftables", "iptables"] {
-        let out = apply(&t, backend, &files);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_ok(&apply(&t, backend, &files));
         let mut cells = Vec::new();
         for (s, _) in V6 {
             for (d, _) in V6 {
@@ -627,9 +549,6 @@ fn policy_matrix_ipv6() {
             wrong.len(),
             wrong.join("\n")
         );
-        let out = t
-            .host
-            .run(&[&tern(), "policy", "flush", "--backend", backend]);
-        assert!(out.status.success());
+        assert_ok(&flush(&t.host, backend));
     }
 }
