@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
+use super::directions::directions;
 use super::{
     child, index, parse_nets, parse_port, parse_selector, Action, Entity, FieldError, Icmp,
     IpVersion, PathSeg, Policy, PolicyId, PolicyKind, PortRange, Protocol, Rule,
@@ -408,25 +409,13 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
     };
     let ingress = rules(&child(&spec_path, "ingress"), &s.ingress)?;
     let egress = rules(&child(&spec_path, "egress"), &s.egress)?;
-    let (has_in, has_out) = match &s.types {
-        None => (true, s.egress.is_some()),
-        Some(types) => {
-            let mut io = (false, false);
-            for (i, t) in types.iter().enumerate() {
-                match t.as_str() {
-                    "Ingress" => io.0 = true,
-                    "Egress" => io.1 = true,
-                    other => {
-                        return Err(FieldError::new(
-                            &index(&child(&spec_path, "types"), i),
-                            format!("unknown type `{other}` (Ingress or Egress)"),
-                        ))
-                    }
-                }
-            }
-            io
-        }
-    };
+    let (has_in, has_out) = directions(
+        &spec_path,
+        "types",
+        "type",
+        s.types.as_deref(),
+        s.egress.is_some(),
+    )?;
     Ok(Policy {
         id: PolicyId {
             kind: if global {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use super::calico::{validate_rule, Metadata};
+use super::directions::directions;
 use super::{
     child, index, parse_net, parse_nets, Action, Entity, FieldError, PathSeg, Policy, PolicyId,
     PolicyKind, PortRange, Protocol, Rule,
@@ -369,25 +370,13 @@ pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
             false,
         )?);
     }
-    let (has_in, has_out) = match &s.policy_types {
-        None => (true, s.egress.is_some()),
-        Some(types) => {
-            let mut io = (false, false);
-            for (i, t) in types.iter().enumerate() {
-                match t.as_str() {
-                    "Ingress" => io.0 = true,
-                    "Egress" => io.1 = true,
-                    other => {
-                        return Err(FieldError::new(
-                            &index(&child(&sp, "policyTypes"), i),
-                            format!("unknown policy type `{other}` (Ingress or Egress)"),
-                        ))
-                    }
-                }
-            }
-            io
-        }
-    };
+    let (has_in, has_out) = directions(
+        &sp,
+        "policyTypes",
+        "policy type",
+        s.policy_types.as_deref(),
+        s.egress.is_some(),
+    )?;
     Ok(Policy {
         id: PolicyId {
             kind: PolicyKind::Kubernetes,

@@ -3,6 +3,7 @@
 //! converters return (the loader turns them into `FILE:LINE:COL`).
 
 pub mod calico;
+mod directions;
 pub mod k8s;
 mod ports;
 
