@@ -8,11 +8,11 @@
 # prefixes (polled every 50 ms), the daemon's CPU time over that window, its peak RSS
 # (VmHWM) and bytes per route (VmHWM minus the RSS before the feed, over 1M).
 # No kernel export anywhere: BIRD has no kernel protocol, GoBGP has no zebra, FRR runs
-# with -n -Z, and tern runs as `bgp::speaker` alone (bgp/examples/rib_speaker.rs)
-# because `tern agent` has no switch to leave the FIB alone yet.
+# with -n -Z, `tern agent` runs with `fib: { enabled: false }`, and `tern` is
+# `bgp::speaker` alone (bgp/examples/rib_speaker.rs) pulling its change stream.
 #
 # Usage: bench/ingest/run.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird gobgp frr;
-#        also tern_agent: the whole agent, FIB into table 100 of the namespace;
+#        also tern_agent: the whole agent, FIB off (fib.enabled false);
 #        tern_nochanges: bgp::speaker with its change stream closed)
 # Needs root, iproute2, bird2, gobgp/gobgpd, frr (optional). Prints a Markdown table.
 set -euo pipefail
@@ -83,8 +83,7 @@ start_tern_nochanges() {
 }
 count_tern_nochanges() { count_tern "$@"; }
 
-# `tern agent` itself. Its config has no switch to leave the kernel alone, so its FIB
-# goes to table 100 inside the benchmark's namespace: this row pays for netlink too.
+# `tern agent` itself, with the kernel left alone like the other daemons.
 start_tern_agent() {
     cat > "$2/node.yaml" <<EOF
 nodeName: bench
@@ -96,7 +95,7 @@ pools: [0.0.0.0/0]
 nodeToNodeMesh: { enabled: false }
 peers:
   - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
-fib: { table: 100, protocol: 201, ecmp: true }
+fib: { enabled: false }
 metrics: { listen: 127.0.0.1:9469 }
 control: { socket: $2/tern.sock }
 EOF

@@ -32,9 +32,12 @@ struct Args {
     exit_fast: bool,
 }
 
+/// Best-path changes pulled per batch (as `tern agent` does).
+const CHANGE_BATCH: usize = 4096;
+
 const USAGE: &str = "usage: rib_speaker --listen ADDR:PORT --peer IP --peer-as N [--asn N] \
 [--router-id IP] [--expect N] [--poll-ms N] [--linger SECS] [--timeout SECS (<= 600)] \
-[--drop-changes (close the change stream: measures the speaker without a consumer)] \
+[--drop-changes (drop the change stream: measures the speaker without a consumer)] \
 [--exit-fast (exit without the Cease/peer-down shutdown, for heap profiles)]";
 
 fn parse() -> Result<Args, String> {
@@ -102,14 +105,17 @@ async fn run(a: Args) -> Result<(), String> {
         import: ImportPolicy::accept_all(),
     };
     let (handle, mut changes) = Speaker::start(cfg).await.map_err(|e| e.to_string())?;
-    if a.drop_changes {
-        changes.close();
-    }
-    // The agent's role: consume the best-path changes (here: count them).
+    // The agent's role: pull the best-path changes in batches (here: count them).
+    // Without a consumer the speaker drops them itself.
+    let drop_changes = a.drop_changes;
     let drain = tokio::spawn(async move {
         let mut n = 0u64;
-        while changes.recv().await.is_some() {
-            n += 1;
+        if drop_changes {
+            drop(changes);
+            return n;
+        }
+        while let Some(batch) = changes.next(CHANGE_BATCH).await {
+            n += batch.len() as u64;
         }
         n
     });

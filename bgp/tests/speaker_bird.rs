@@ -70,10 +70,18 @@ fn speaker_peers_with_bird() {
         let st = established(&h, "session with BIRD established").await;
         assert_eq!(st.asn, 65100);
         let learned: IpNet = "10.100.0.0/24".parse().expect("p");
-        let c = tokio::time::timeout(Duration::from_secs(30), changes.recv())
+        let c = tokio::time::timeout(Duration::from_secs(30), changes.next(16))
             .await
             .expect("a route from BIRD in time")
             .expect("stream open");
+        assert_eq!(
+            c,
+            [RouteChange {
+                prefix: learned,
+                action: RouteAction::Install(vec!["10.0.0.2".parse().expect("ip")])
+            }]
+        );
+        let c = c.into_iter().next().expect("one change");
         assert_eq!(
             c,
             RouteChange {

@@ -8,16 +8,19 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use bgp::rib::{RouteAction, RouteChange};
+use bgp::speaker::RouteChanges;
 use bgp::speaker::{Speaker, SpeakerHandle};
 use ipnet::IpNet;
 use speaker_common::*;
-use tokio::sync::mpsc::UnboundedReceiver;
 
-async fn next_change(rx: &mut UnboundedReceiver<RouteChange>, what: &str) -> RouteChange {
-    tokio::time::timeout(Duration::from_secs(30), rx.recv())
+/// The next best-path change, pulled one at a time.
+async fn next_change(rx: &mut RouteChanges, what: &str) -> RouteChange {
+    let batch = tokio::time::timeout(Duration::from_secs(30), rx.next(1))
         .await
         .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
-        .expect("speaker running")
+        .expect("speaker running");
+    assert_eq!(batch.len(), 1, "a batch of at most 1: {batch:?}");
+    batch.into_iter().next().expect("one change")
 }
 
 async fn learned(h: &SpeakerHandle, prefix: IpNet) -> Vec<IpAddr> {
@@ -94,9 +97,10 @@ fn originated_prefixes_are_learned_and_withdrawn_ipv4() {
         // b's own block is still known to a.
         assert_eq!(learned(&a, p2).await, vec![nh_b]);
 
-        // Shutting a down takes its session down, so a itself withdraws b's block.
-        a.shutdown().await;
-        let c = next_change(&mut a_rx, "a withdraws b's block on shutdown").await;
+        // Shutting b down takes the session down, so a withdraws b's block. (Not the
+        // other way round: a speaker that has stopped answers no takes.)
+        b.shutdown().await;
+        let c = next_change(&mut a_rx, "a withdraws b's block when b shuts down").await;
         assert_eq!(
             c,
             RouteChange {
@@ -104,7 +108,7 @@ fn originated_prefixes_are_learned_and_withdrawn_ipv4() {
                 action: RouteAction::Withdraw
             }
         );
-        b.shutdown().await;
+        a.shutdown().await;
     });
 }
 

@@ -31,8 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp::rib::RouteChange;
-use bgp::speaker::{PeerStatus, Speaker, SpeakerError, SpeakerHandle};
+use bgp::speaker::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};
 use config::NodeConfig;
 use controller::{Controller, ControllerError, ControllerHandle, DesiredChange};
 use tokio::signal::unix::{signal, SignalKind};
@@ -113,11 +112,19 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         None => None,
     };
 
-    let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
-    let mut table = FibTable::new();
-    for c in table.set_blocks(&cfg.blocks) {
-        fib.change(c).await?;
-    }
+    // `fib: { enabled: false }`: no controller, the kernel is left alone, and the
+    // speaker's best-path changes are not taken (it drops them itself).
+    let controller = if cfg.fib.enabled {
+        let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
+        let mut table = FibTable::new();
+        for c in table.set_blocks(&cfg.blocks) {
+            fib.change(c).await?;
+        }
+        Some((fib, fib_task, table))
+    } else {
+        tracing::info!("fib.enabled is false: routes are not installed in the kernel");
+        None
+    };
     let (speaker, changes) = Speaker::start(speaker_cfg).await?;
     tracing::info!(
         node = %cfg.node_name,
@@ -145,17 +152,27 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let mut tasks = JoinSet::new();
 
     // Endpoints → device routes; BGP → via routes; both into the controller.
-    let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
-    tasks.spawn(routes_task(
-        table,
-        changes,
-        eps_rx,
-        fib.clone(),
-        endpoints_tx,
-    ));
-    if !cfg.endpoints.is_empty() {
-        tasks.spawn(endpoints_task(cfg.endpoints.clone(), eps_tx, fib.clone()));
-    }
+    let (fib, fib_task) = match controller {
+        Some((fib, fib_task, table)) => {
+            let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
+            tasks.spawn(routes_task(
+                table,
+                changes,
+                eps_rx,
+                fib.clone(),
+                endpoints_tx,
+            ));
+            if !cfg.endpoints.is_empty() {
+                tasks.spawn(endpoints_task(cfg.endpoints.clone(), eps_tx, fib.clone()));
+            }
+            (Some(fib), Some(fib_task))
+        }
+        None => {
+            drop(changes);
+            drop(endpoints_tx);
+            (None, None)
+        }
+    };
     if !cfg.policy.paths.is_empty() {
         let mut paths = cfg.endpoints.clone();
         paths.extend(cfg.policy.paths.iter().cloned());
@@ -189,7 +206,12 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     };
     tasks.spawn(async move { control.serve(view).await });
 
-    let fib_wait = fib_task.wait();
+    let fib_wait = async {
+        match fib_task {
+            Some(t) => t.wait().await,
+            None => std::future::pending().await,
+        }
+    };
     tokio::pin!(fib_wait);
     let stopped_by = tokio::select! {
         _ = sigterm.recv() => "SIGTERM",
@@ -209,6 +231,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // the socket), the watchers and the metrics endpoint; then end the sessions.
     tasks.shutdown().await;
     speaker.shutdown().await;
+    let Some(fib) = fib else {
+        return Ok(());
+    };
     match fib.shutdown(opts.flush_routes_on_exit).await {
         Ok(n) if opts.flush_routes_on_exit => tracing::info!("removed {n} routes from the kernel"),
         Ok(_) => tracing::info!("routes left in the kernel for the next start"),
@@ -220,14 +245,15 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     Ok(())
 }
 
-/// Most best-path changes taken from the speaker before they are handed on.
+/// Most best-path changes pulled from the speaker at once (they wait, coalesced, in the
+/// RIB until the controller has taken the previous batch).
 const CHANGE_BATCH: usize = 4096;
 
 /// Owns the merged desired table: best-path changes from the speaker and endpoint sets
 /// from the endpoint task become controller changes.
 async fn routes_task(
     mut table: FibTable,
-    mut changes: mpsc::UnboundedReceiver<RouteChange>,
+    mut changes: RouteChanges,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
@@ -237,16 +263,10 @@ async fn routes_task(
     let mut out: Vec<DesiredChange> = Vec::new();
     while bgp_open || eps_open {
         tokio::select! {
-            c = changes.recv(), if bgp_open => match c {
-                Some(first) => {
-                    out.extend(table.bgp(&first));
-                    while out.len() < CHANGE_BATCH {
-                        match changes.try_recv() {
-                            Ok(c) => out.extend(table.bgp(&c)),
-                            Err(_) => break,
-                        }
-                    }
-                }
+            // Level-triggered: Install/Replace set the hops, Withdraw removes if
+            // present (FibTable::bgp is idempotent).
+            c = changes.next(CHANGE_BATCH), if bgp_open => match c {
+                Some(batch) => out.extend(batch.iter().filter_map(|c| table.bgp(c))),
                 None => bgp_open = false,
             },
             e = endpoints.recv(), if eps_open => match e {
@@ -369,10 +389,10 @@ fn peer_sample(p: &PeerStatus) -> PeerSample {
     }
 }
 
-async fn sample(speaker: &SpeakerHandle, fib: &ControllerHandle) -> Sample {
+async fn sample(speaker: &SpeakerHandle, fib: Option<&ControllerHandle>) -> Sample {
     let peers = speaker.peers().await;
     let (prefixes, paths) = speaker.rib_size().await;
-    let c = fib.counters();
+    let c = fib.map(ControllerHandle::counters).unwrap_or_default();
     Sample {
         peers: peers.iter().map(peer_sample).collect(),
         rib_prefixes: prefixes as u64,
@@ -392,7 +412,7 @@ async fn sample(speaker: &SpeakerHandle, fib: &ControllerHandle) -> Sample {
 async fn metrics_task(
     metrics: &mut Metrics,
     speaker: SpeakerHandle,
-    fib: ControllerHandle,
+    fib: Option<ControllerHandle>,
     mut scrapes: mpsc::Receiver<ScrapeRequest>,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(1));
@@ -401,12 +421,12 @@ async fn metrics_task(
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                let s = sample(&speaker, &fib).await;
+                let s = sample(&speaker, fib.as_ref()).await;
                 metrics.refresh(&s);
             }
             req = scrapes.recv(), if serving => match req {
                 Some(reply) => {
-                    let s = sample(&speaker, &fib).await;
+                    let s = sample(&speaker, fib.as_ref()).await;
                     metrics.refresh(&s);
                     let _ = reply.send(metrics.render());
                 }

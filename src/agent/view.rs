@@ -40,7 +40,8 @@ pub struct AgentView {
     /// The speaker.
     pub speaker: SpeakerHandle,
     /// The FIB controller.
-    pub fib: ControllerHandle,
+    /// `None` when `fib.enabled` is false.
+    pub fib: Option<ControllerHandle>,
     /// Node facts.
     pub node: Arc<NodeInfo>,
     /// Local endpoint addresses in force.
@@ -190,7 +191,11 @@ pub fn route_rows(
 impl Source for AgentView {
     async fn status(&self) -> StatusView {
         let peers = self.speaker.peers().await;
-        let c = self.fib.counters();
+        let c = self
+            .fib
+            .as_ref()
+            .map(ControllerHandle::counters)
+            .unwrap_or_default();
         StatusView {
             node_name: self.node.name.clone(),
             asn: self.node.asn,
@@ -215,7 +220,15 @@ impl Source for AgentView {
 
     async fn routes(&self, all: bool) -> RoutesView {
         let rib = self.speaker.routes(all).await;
-        let fib = self.fib.routes().await.unwrap_or_default();
+        let Some(fib) = &self.fib else {
+            let mut routes = route_rows(rib, Vec::new(), &self.node.blocks, &[], all);
+            for r in routes.iter_mut().filter(|r| r.fib != "-") {
+                r.fib = "off".into();
+                r.fib_reason = Some("fib.enabled is false".into());
+            }
+            return RoutesView { routes };
+        };
+        let fib = fib.routes().await.unwrap_or_default();
         let endpoints = self.endpoints.borrow().clone();
         RoutesView {
             routes: route_rows(rib, fib, &self.node.blocks, &endpoints, all),

@@ -15,8 +15,11 @@ fn drain<A: Addr>(
     attrs: &mut AttrTable,
     snapshots: &[Vec<IpAddr>],
     out: &mut Vec<RouteChange>,
+    max: usize,
+    skip_equal: bool,
 ) {
-    for (addr, len, snap) in log.drain(..) {
+    let n = log.len().min(max);
+    for (addr, len, snap) in log.drain(..n) {
         let before: Option<Vec<IpAddr>> = if snap == NO_SNAPSHOT {
             None
         } else if snap & MULTI_SNAPSHOT != 0 {
@@ -38,7 +41,7 @@ fn drain<A: Addr>(
             (None, None) => continue,
             (Some(_), None) => RouteAction::Withdraw,
             (None, Some(h)) => RouteAction::Install(h),
-            (Some(b), Some(h)) if b == h => continue,
+            (Some(b), Some(h)) if skip_equal && b == h => continue,
             (Some(_), Some(h)) => RouteAction::Replace(h),
         };
         out.push(RouteChange {
@@ -56,12 +59,15 @@ impl Rib {
     /// family in the order the prefixes first changed.
     pub fn take_route_changes(&mut self) -> Vec<RouteChange> {
         let mut out = Vec::with_capacity(self.log4.len() + self.log6.len());
+        let skip_equal = !std::mem::take(&mut self.changes_left_behind);
         drain(
             &mut self.v4,
             &mut self.log4,
             &mut self.attrs,
             &self.snapshots,
             &mut out,
+            usize::MAX,
+            skip_equal,
         );
         drain(
             &mut self.v6,
@@ -69,8 +75,55 @@ impl Rib {
             &mut self.attrs,
             &self.snapshots,
             &mut out,
+            usize::MAX,
+            skip_equal,
         );
         self.snapshots.clear();
+        out
+    }
+
+    /// The change stream in bounded batches: at most `max` (at least 1) logged prefixes
+    /// are taken, the rest stay logged (12 octets per IPv4 prefix) for the next call,
+    /// so a consumer that pulls batches never holds more than one batch of
+    /// [`RouteChange`]s.
+    ///
+    /// The stream is then *level-triggered*: once a take has left changes behind, the
+    /// log can hold a prefix more than once, so until it has been emptied again each
+    /// change states the prefix's current next hops rather than a difference. A prefix
+    /// may then be reported again unchanged (a `Replace` with the hops the consumer
+    /// has, an `Install` for one it has, a second `Withdraw`), and a flap is not
+    /// suppressed. Apply `Install` and `Replace` as "set", `Withdraw` as "remove if
+    /// present", and the consumer ends with exactly the Loc-RIB's next hops once the
+    /// log is empty. A take that starts with nothing left behind is exactly
+    /// [`Rib::take_route_changes`] (flaps suppressed).
+    pub fn take_route_changes_max(&mut self, max: usize) -> Vec<RouteChange> {
+        let max = max.max(1);
+        let mut out = Vec::with_capacity(max.min(self.pending_route_changes()));
+        let n4 = self.log4.len().min(max);
+        let skip_equal = !self.changes_left_behind;
+        drain(
+            &mut self.v4,
+            &mut self.log4,
+            &mut self.attrs,
+            &self.snapshots,
+            &mut out,
+            n4,
+            skip_equal,
+        );
+        drain(
+            &mut self.v6,
+            &mut self.log6,
+            &mut self.attrs,
+            &self.snapshots,
+            &mut out,
+            max - n4,
+            skip_equal,
+        );
+        // Logged ECMP snapshots are indexed from both logs.
+        self.changes_left_behind = !(self.log4.is_empty() && self.log6.is_empty());
+        if !self.changes_left_behind {
+            self.snapshots.clear();
+        }
         out
     }
 

@@ -79,6 +79,8 @@ pub struct Rib {
     log4: Log<u32>,
     log6: Log<u128>,
     snapshots: Vec<Vec<IpAddr>>,
+    /// A bounded take left records behind: the log may hold a prefix twice.
+    changes_left_behind: bool,
     peers: Peers,
     ids: HashMap<PeerId, u16>,
     /// Our addresses (router ID and the local side of every Established session).
@@ -98,6 +100,7 @@ impl Rib {
             log4: Vec::new(),
             log6: Vec::new(),
             snapshots: Vec::new(),
+            changes_left_behind: false,
             peers: vec![None],
             ids: HashMap::new(),
             local_addrs: Vec::new(),

@@ -11,7 +11,7 @@ use std::time::Duration;
 use bytes::{Buf, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 
 use super::config::PeerConfig;
 use super::sockopt;
@@ -21,6 +21,14 @@ use crate::wire::{DecodeContext, DecodeError, EncodeContext, Message, Notificati
 
 /// Most messages handed to the owner in one batch.
 const READ_BATCH: usize = 2048;
+/// Most wire octets of messages handed to the owner in one batch (~350 full-table
+/// UPDATEs; decoded they take several times this).
+const READ_BATCH_BYTES: usize = 64 * 1024;
+/// Wire octets of messages read but not yet handled by the owner, over all connections
+/// of a speaker: a reader waits for this budget before it hands a batch over, so a
+/// fast peer cannot queue a table's worth of decoded UPDATEs (the TCP window backs up
+/// instead). One batch over the budget still passes alone.
+pub const READ_BUDGET: usize = 512 * 1024;
 /// Read buffer growth per read.
 const READ_CHUNK: usize = 256 * 1024;
 /// Flush the write buffer once it holds this much.
@@ -62,6 +70,9 @@ pub enum ConnEvent {
         conn: ConnId,
         /// The messages.
         msgs: Vec<Message>,
+        /// Their share of [`READ_BUDGET`], returned when the owner drops it after
+        /// handling them.
+        permit: Option<OwnedSemaphorePermit>,
     },
     /// The reader stopped: peer closed, I/O error, or a malformed message (with the
     /// NOTIFICATION to send).
@@ -167,10 +178,17 @@ pub async fn reader<R: AsyncRead + Unpin>(
     conn: ConnId,
     mut rd: R,
     events: mpsc::Sender<ConnEvent>,
+    budget: Arc<Semaphore>,
     negotiated: oneshot::Receiver<DecodeContext>,
     mut stop: oneshot::Receiver<()>,
 ) {
-    read_loop(peer, conn, &mut rd, events, negotiated, &mut stop).await;
+    let out = Out {
+        peer,
+        conn,
+        events,
+        budget,
+    };
+    read_loop(&out, &mut rd, negotiated, &mut stop).await;
     let mut sink = vec![0u8; 64 * 1024];
     let drain = async { while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(LINGER, drain).await;
@@ -179,38 +197,64 @@ pub async fn reader<R: AsyncRead + Unpin>(
 /// How long a stopped reader keeps draining the socket.
 pub const LINGER: Duration = Duration::from_secs(2);
 
-async fn read_loop<R: AsyncRead + Unpin>(
+/// Where a reader's batches go.
+struct Out {
     peer: usize,
     conn: ConnId,
-    rd: &mut R,
     events: mpsc::Sender<ConnEvent>,
+    budget: Arc<Semaphore>,
+}
+
+impl Out {
+    /// Hands a batch of `bytes` wire octets to the owner once the read budget allows;
+    /// `false` when the owner is gone.
+    async fn send(&self, msgs: Vec<Message>, bytes: usize) -> bool {
+        let want = u32::try_from(bytes.clamp(1, READ_BUDGET)).unwrap_or(u32::MAX);
+        let Ok(permit) = self.budget.clone().acquire_many_owned(want).await else {
+            return false;
+        };
+        let ev = ConnEvent::Messages {
+            peer: self.peer,
+            conn: self.conn,
+            msgs,
+            permit: Some(permit),
+        };
+        self.events.send(ev).await.is_ok()
+    }
+
+    async fn fail(&self, notification: Option<Notification>, reason: String) {
+        let ev = ConnEvent::ReadFailed {
+            peer: self.peer,
+            conn: self.conn,
+            notification,
+            reason,
+        };
+        let _ = self.events.send(ev).await;
+    }
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    out: &Out,
+    rd: &mut R,
     mut negotiated: oneshot::Receiver<DecodeContext>,
     stop: &mut oneshot::Receiver<()>,
 ) {
     let mut ctx = DecodeContext::default();
     let mut have_ctx = false;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
-    let fail = |notification: Option<Notification>, reason: String| ConnEvent::ReadFailed {
-        peer,
-        conn,
-        notification,
-        reason,
-    };
     loop {
         let mut batch = Vec::new();
+        let mut bytes = 0usize;
         loop {
             match decode_message(&buf, &ctx) {
                 Ok((msg, used)) => {
                     buf.advance(used);
+                    bytes += used;
                     let open = matches!(msg, Message::Open(_));
                     batch.push(msg);
                     if open && !have_ctx {
                         let msgs = std::mem::take(&mut batch);
-                        if events
-                            .send(ConnEvent::Messages { peer, conn, msgs })
-                            .await
-                            .is_err()
-                        {
+                        if !out.send(msgs, std::mem::take(&mut bytes)).await {
                             return;
                         }
                         let c = tokio::select! {
@@ -225,13 +269,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             // The owner refused the OPEN and dropped the connection.
                             Err(_) => return,
                         }
-                    } else if batch.len() >= READ_BATCH {
+                    } else if batch.len() >= READ_BATCH || bytes >= READ_BATCH_BYTES {
                         let msgs = std::mem::take(&mut batch);
-                        if events
-                            .send(ConnEvent::Messages { peer, conn, msgs })
-                            .await
-                            .is_err()
-                        {
+                        if !out.send(msgs, std::mem::take(&mut bytes)).await {
                             return;
                         }
                     }
@@ -239,30 +279,14 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(DecodeError::Incomplete { .. }) => break,
                 Err(e @ DecodeError::Malformed { .. }) => {
                     if !batch.is_empty() {
-                        let _ = events
-                            .send(ConnEvent::Messages {
-                                peer,
-                                conn,
-                                msgs: batch,
-                            })
-                            .await;
+                        out.send(batch, bytes).await;
                     }
-                    let n = e.notification().cloned();
-                    let _ = events.send(fail(n, e.to_string())).await;
+                    out.fail(e.notification().cloned(), e.to_string()).await;
                     return;
                 }
             }
         }
-        if !batch.is_empty()
-            && events
-                .send(ConnEvent::Messages {
-                    peer,
-                    conn,
-                    msgs: batch,
-                })
-                .await
-                .is_err()
-        {
+        if !batch.is_empty() && !out.send(batch, bytes).await {
             return;
         }
         buf.reserve(READ_CHUNK);
@@ -272,12 +296,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         match read {
             Ok(0) => {
-                let _ = events.send(fail(None, "closed by peer".into())).await;
+                out.fail(None, "closed by peer".into()).await;
                 return;
             }
             Ok(_) => {}
             Err(e) => {
-                let _ = events.send(fail(None, e.to_string())).await;
+                out.fail(None, e.to_string()).await;
                 return;
             }
         }

@@ -47,7 +47,7 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
     let (tx, mut rx) = mpsc::channel(16);
     let (ctx_tx, ctx_rx) = oneshot::channel();
     let (_stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(reader(7, ConnId(3), server, tx, ctx_rx, stop_rx));
+    let task = tokio::spawn(reader(7, ConnId(3), server, tx, budget(), ctx_rx, stop_rx));
 
     let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
     let mut bytes = encode(&[Message::Open(open.clone())], &EncodeContext::default());
@@ -61,7 +61,9 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
     client.write_all(&bytes).await.expect("write");
 
     match next(&mut rx).await {
-        ConnEvent::Messages { peer, conn, msgs } => {
+        ConnEvent::Messages {
+            peer, conn, msgs, ..
+        } => {
             assert_eq!((peer, conn), (7, ConnId(3)));
             assert_eq!(msgs, vec![Message::Open(open)], "the OPEN alone");
         }
@@ -102,7 +104,7 @@ async fn reader_reports_malformed_input_with_its_notification() {
     let (tx, mut rx) = mpsc::channel(16);
     let (_ctx_tx, ctx_rx) = oneshot::channel();
     let (_stop_tx, stop_rx) = oneshot::channel();
-    tokio::spawn(reader(0, ConnId(0), server, tx, ctx_rx, stop_rx));
+    tokio::spawn(reader(0, ConnId(0), server, tx, budget(), ctx_rx, stop_rx));
     let mut bytes = vec![0u8; 16]; // marker not all ones
     bytes.extend([0, 19, 4]);
     client.write_all(&bytes).await.expect("write");
@@ -184,4 +186,8 @@ async fn writer_encodes_queued_batches_into_one_write_and_closes() {
         n += 1;
     }
     assert_eq!(n, 1000);
+}
+
+fn budget() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(READ_BUDGET))
 }

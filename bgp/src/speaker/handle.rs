@@ -85,11 +85,10 @@ pub struct Speaker;
 
 impl Speaker {
     /// Binds the listener (with every peer's TCP-MD5 key), starts the owner task and
-    /// the peers' connectors. Returns the handle and the stream of best-path changes
-    /// (for the kernel FIB). Must be called inside a tokio runtime.
-    pub async fn start(
-        cfg: SpeakerConfig,
-    ) -> Result<(SpeakerHandle, mpsc::UnboundedReceiver<RouteChange>), SpeakerError> {
+    /// the peers' connectors. Returns the handle and the consumer end of the best-path
+    /// changes (for the kernel FIB; dropping it discards them). Must be called inside a
+    /// tokio runtime.
+    pub async fn start(cfg: SpeakerConfig) -> Result<(SpeakerHandle, RouteChanges), SpeakerError> {
         for (i, p) in cfg.peers.iter().enumerate() {
             validate_peer(p)?;
             let canon = p.address.to_canonical();
@@ -108,7 +107,7 @@ impl Speaker {
             None => None,
         };
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
-        let (changes_tx, changes_rx) = mpsc::unbounded_channel();
+        let (changes_tx, changes_rx) = mpsc::channel(1);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
         let peers = cfg.peers.clone();
         let mut owner =
@@ -120,7 +119,12 @@ impl Speaker {
             owner.listener = Some(tokio::spawn(accept_loop(l, peers, events_tx)));
         }
         tokio::spawn(owner.run(events_rx, cmd_rx));
-        Ok((SpeakerHandle { tx: cmd_tx }, changes_rx))
+        let handle = SpeakerHandle { tx: cmd_tx };
+        let changes = RouteChanges {
+            handle: handle.clone(),
+            pending: changes_rx,
+        };
+        Ok((handle, changes))
     }
 }
 
@@ -250,6 +254,14 @@ impl SpeakerHandle {
         self.ask(Command::RibSize).await
     }
 
+    /// At most `max` (at least 1) pending best-path changes, taken from the RIB's
+    /// change log; empty when none is pending. Level-triggered (see
+    /// [`crate::rib::Rib::take_route_changes_max`]): apply `Install` and `Replace` as
+    /// "set", `Withdraw` as "remove if present".
+    pub async fn take_route_changes(&self, max: usize) -> Vec<RouteChange> {
+        self.ask(|tx| Command::TakeRouteChanges(max, tx)).await
+    }
+
     /// Replaces the set of originated prefixes.
     pub async fn set_originated(&self, prefixes: Vec<IpNet>) {
         self.ask(|tx| Command::SetOriginated(prefixes, tx)).await
@@ -268,5 +280,30 @@ impl SpeakerHandle {
     /// other peer gets the Cease of [`SpeakerHandle::shutdown`].
     pub async fn shutdown_graceful(&self) {
         self.ask(|tx| Command::Shutdown(true, tx)).await
+    }
+}
+
+/// The consumer end of the best-path changes. Changes are not queued: they stay
+/// coalesced per prefix in the RIB's change log (12 octets per IPv4 prefix) until taken
+/// here in batches, so a slow consumer (the kernel FIB) costs no memory beyond that log
+/// and one batch. Dropping it makes the speaker discard the changes.
+#[derive(Debug)]
+pub struct RouteChanges {
+    handle: SpeakerHandle,
+    pending: mpsc::Receiver<()>,
+}
+
+impl RouteChanges {
+    /// Waits until changes are pending, then takes at most `max` of them (see
+    /// [`SpeakerHandle::take_route_changes`]). `None` once the speaker has stopped.
+    pub async fn next(&mut self, max: usize) -> Option<Vec<RouteChange>> {
+        loop {
+            let batch = self.handle.take_route_changes(max).await;
+            if !batch.is_empty() {
+                return Some(batch);
+            }
+            // Nothing now: wait for the owner's signal (it may already be there).
+            self.pending.recv().await?;
+        }
     }
 }

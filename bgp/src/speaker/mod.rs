@@ -2,8 +2,12 @@
 //!
 //! [`Speaker::start`] binds the listener, spawns one *owner task* that holds every
 //! [`crate::session::Session`] and the [`crate::rib::Rib`], and returns a
-//! [`SpeakerHandle`] (queries and commands over a channel) plus the stream of best-path
-//! changes for the kernel. Per TCP connection a reader task frames and decodes
+//! [`SpeakerHandle`] (queries and commands over a channel) plus [`RouteChanges`], the
+//! consumer end of the best-path changes for the kernel: they stay coalesced in the
+//! RIB and the consumer pulls them in bounded batches when it is ready (the owner only
+//! signals "changes pending"), so a slow kernel never makes changes pile up in a queue.
+//! Readers hand decoded messages over in batches within a shared budget of wire octets
+//! (512 KiB), so a fast peer fills its TCP window, not the speaker's heap. Per TCP connection a reader task frames and decodes
 //! messages in batches and a writer task encodes batches into one buffer per write;
 //! neither holds protocol state. TCP-MD5 (RFC 2385) and GTSM (RFC 5082) are socket
 //! options set by a small wrapper (`sockopt`).
@@ -31,4 +35,4 @@ mod owner;
 mod sockopt;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
-pub use handle::{PeerStatus, Speaker, SpeakerError, SpeakerHandle};
+pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};

@@ -5,11 +5,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::config::{PeerConfig, SpeakerConfig};
@@ -41,6 +42,8 @@ pub enum Command {
     /// Cease to everyone (with `true`: close without NOTIFICATION where the peer helps
     /// with our graceful restart), then stop.
     Shutdown(bool, oneshot::Sender<()>),
+    /// At most this many pending best-path changes.
+    TakeRouteChanges(usize, oneshot::Sender<Vec<RouteChange>>),
 }
 
 struct ConnTasks {
@@ -91,7 +94,11 @@ pub struct Owner {
     peers: Vec<Peer>,
     originated: BTreeSet<IpNet>,
     events_tx: mpsc::Sender<ConnEvent>,
-    changes: mpsc::UnboundedSender<RouteChange>,
+    /// "Best-path changes pending" to the consumer (capacity 1: a level, not a queue);
+    /// closed when the consumer is gone, and the changes are then dropped here.
+    changes: mpsc::Sender<()>,
+    /// Wire octets read and not yet handled, shared by every reader.
+    read_budget: Arc<Semaphore>,
     /// Monotonic/wall clock pair for turning session instants into `SystemTime`.
     epoch: (Instant, SystemTime),
     /// The listener task, stopped on shutdown.
@@ -112,7 +119,7 @@ impl Owner {
     pub fn new(
         cfg: SpeakerConfig,
         events_tx: mpsc::Sender<ConnEvent>,
-        changes: mpsc::UnboundedSender<RouteChange>,
+        changes: mpsc::Sender<()>,
     ) -> Result<Self, RibError> {
         let now = Instant::now();
         let mut rib = Rib::new(crate::rib::LocalSettings {
@@ -155,6 +162,7 @@ impl Owner {
             originated,
             events_tx,
             changes,
+            read_budget: Arc::new(Semaphore::new(conn::READ_BUDGET)),
             epoch: (now, SystemTime::now()),
             listener: None,
         })
@@ -257,7 +265,13 @@ impl Owner {
                 }
                 self.drive(peer, now);
             }
-            ConnEvent::Messages { peer, conn, msgs } => {
+            // `_permit` returns the batch's read budget when this arm is done.
+            ConnEvent::Messages {
+                peer,
+                conn,
+                msgs,
+                permit: _permit,
+            } => {
                 let Some(p) = self.peers.get_mut(peer) else {
                     return;
                 };
@@ -308,7 +322,10 @@ impl Owner {
         let queued = Queued::default();
         let (stop_tx, stop_rx) = oneshot::channel();
         let events = self.events_tx.clone();
-        tokio::spawn(conn::reader(peer, conn, rd, events, ctx_rx, stop_rx));
+        let budget = self.read_budget.clone();
+        tokio::spawn(conn::reader(
+            peer, conn, rd, events, budget, ctx_rx, stop_rx,
+        ));
         let writer = tokio::spawn(conn::writer(
             wr,
             wrx,
@@ -473,10 +490,14 @@ impl Owner {
         }
     }
 
-    /// Sends best-path changes to the agent and pending UPDATEs to established peers.
+    /// Tells the consumer that best-path changes are pending (they stay coalesced in
+    /// the RIB until it takes them) and sends pending UPDATEs to established peers.
     fn flush(&mut self) {
-        for change in self.rib.take_route_changes() {
-            let _ = self.changes.send(change);
+        if self.rib.pending_route_changes() > 0 {
+            if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
+                // Nobody consumes the stream: keep the log from growing.
+                self.rib.take_route_changes();
+            }
         }
         let now = Instant::now();
         for (i, p) in self.peers.iter_mut().enumerate() {
@@ -535,6 +556,15 @@ impl Owner {
                 }
                 self.originated = want;
                 let _ = reply.send(());
+            }
+            Command::TakeRouteChanges(max, reply) => {
+                let mut out = Vec::new();
+                // A bounded take can yield nothing (all records coalesced away) while
+                // more are logged.
+                while out.is_empty() && self.rib.pending_route_changes() > 0 {
+                    out = self.rib.take_route_changes_max(max);
+                }
+                let _ = reply.send(out);
             }
             Command::Shutdown(..) => {}
         }
