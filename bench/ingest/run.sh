@@ -13,6 +13,7 @@
 #
 # Usage: bench/ingest/run.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird gobgp frr;
 #        also tern_agent: the whole agent, FIB off (fib.enabled false);
+#        tern_agent_fib: the agent installing into table 100 of the namespace;
 #        tern_nochanges: bgp::speaker with its change stream closed)
 # Needs root, iproute2, bird2, gobgp/gobgpd, frr (optional). Prints a Markdown table.
 set -euo pipefail
@@ -95,13 +96,19 @@ pools: [0.0.0.0/0]
 nodeToNodeMesh: { enabled: false }
 peers:
   - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
-fib: { enabled: false }
+fib: ${AGENT_FIB:-"{ enabled: false }"}
 metrics: { listen: 127.0.0.1:9469 }
 control: { socket: $2/tern.sock }
 EOF
     ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
     DPID=$!
 }
+# The same agent with its FIB on (table 100 of the benchmark's namespace): the kernel
+# takes ~25 s for 1M routes, so the changes wait in the RIB's change log meanwhile.
+start_tern_agent_fib() {
+    AGENT_FIB="{ table: 100, protocol: 201, ecmp: true }" start_tern_agent "$@"
+}
+count_tern_agent_fib() { count_tern_agent "$@"; }
 count_tern_agent() {
     "$TERN" status --json --socket "$1/tern.sock" 2>/dev/null |
         tr -d ' \n' | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' | head -n 1
@@ -177,7 +184,7 @@ count_frr() {
 have() {
     case $1 in
         tern) [ -x "$BIN/rib_speaker" ] ;;
-        tern_agent) [ -x "$TERN" ] ;;
+        tern_agent | tern_agent_fib) [ -x "$TERN" ] ;;
         tern_nochanges) [ -x "$BIN/rib_speaker" ] ;;
         bird) command -v bird > /dev/null && command -v birdc > /dev/null ;;
         gobgp) command -v gobgpd > /dev/null && command -v gobgp > /dev/null ;;
