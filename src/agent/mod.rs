@@ -260,22 +260,36 @@ async fn routes_task(
 ) {
     let mut bgp_open = true;
     let mut eps_open = true;
+    // The speaker said changes are pending: take batches until one comes back empty.
+    let mut more = false;
     let mut out: Vec<DesiredChange> = Vec::new();
     while bgp_open || eps_open {
-        tokio::select! {
+        let mut eps = None;
+        if more {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
-            // present (FibTable::bgp is idempotent).
-            c = changes.next(CHANGE_BATCH), if bgp_open => match c {
-                Some(batch) => out.extend(batch.iter().filter_map(|c| table.bgp(c))),
-                None => bgp_open = false,
-            },
-            e = endpoints.recv(), if eps_open => match e {
-                Some(routes) => {
-                    out.extend(table.set_endpoints(routes));
-                    published.send_replace(table.endpoints().to_vec());
+            // present (FibTable::bgp is idempotent). The take is outside `select!`:
+            // a dropped take could lose its batch.
+            let batch = changes.take(CHANGE_BATCH).await;
+            more = !batch.is_empty();
+            out.extend(batch.iter().filter_map(|c| table.bgp(c)));
+            if eps_open {
+                eps = endpoints.try_recv().ok();
+            }
+        } else {
+            tokio::select! {
+                ready = changes.wait(), if bgp_open => {
+                    more = ready;
+                    bgp_open = ready;
                 }
-                None => eps_open = false,
-            },
+                e = endpoints.recv(), if eps_open => match e {
+                    Some(routes) => eps = Some(routes),
+                    None => eps_open = false,
+                },
+            }
+        }
+        if let Some(routes) = eps {
+            out.extend(table.set_endpoints(routes));
+            published.send_replace(table.endpoints().to_vec());
         }
         for c in out.drain(..) {
             if let Err(e) = fib.change(c).await {

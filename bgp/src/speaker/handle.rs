@@ -296,6 +296,9 @@ pub struct RouteChanges {
 impl RouteChanges {
     /// Waits until changes are pending, then takes at most `max` of them (see
     /// [`SpeakerHandle::take_route_changes`]). `None` once the speaker has stopped.
+    /// Not cancel-safe: a batch can be lost if the future is dropped after the speaker
+    /// has answered. In a `select!`, wait with [`RouteChanges::wait`] and take with
+    /// [`RouteChanges::take`] outside it.
     pub async fn next(&mut self, max: usize) -> Option<Vec<RouteChange>> {
         loop {
             let batch = self.handle.take_route_changes(max).await;
@@ -305,5 +308,18 @@ impl RouteChanges {
             // Nothing now: wait for the owner's signal (it may already be there).
             self.pending.recv().await?;
         }
+    }
+
+    /// Waits until the speaker signals pending changes (or has one stored); `false`
+    /// once it has stopped. Cancel-safe. The signal is a level: after it, take until a
+    /// take comes back empty, then wait again.
+    pub async fn wait(&mut self) -> bool {
+        self.pending.recv().await.is_some()
+    }
+
+    /// At most `max` pending changes now (empty when none is pending or the speaker
+    /// has stopped).
+    pub async fn take(&self, max: usize) -> Vec<RouteChange> {
+        self.handle.take_route_changes(max).await
     }
 }

@@ -99,6 +99,9 @@ pub struct Owner {
     changes: mpsc::Sender<()>,
     /// Wire octets read and not yet handled, shared by every reader.
     read_budget: Arc<Semaphore>,
+    /// A batch taken from the RIB whose requester went away before the reply (its
+    /// future was dropped, e.g. in a `select!`): served first on the next take.
+    untaken: Vec<RouteChange>,
     /// Monotonic/wall clock pair for turning session instants into `SystemTime`.
     epoch: (Instant, SystemTime),
     /// The listener task, stopped on shutdown.
@@ -163,6 +166,7 @@ impl Owner {
             events_tx,
             changes,
             read_budget: Arc::new(Semaphore::new(conn::READ_BUDGET)),
+            untaken: Vec::new(),
             epoch: (now, SystemTime::now()),
             listener: None,
         })
@@ -493,10 +497,11 @@ impl Owner {
     /// Tells the consumer that best-path changes are pending (they stay coalesced in
     /// the RIB until it takes them) and sends pending UPDATEs to established peers.
     fn flush(&mut self) {
-        if self.rib.pending_route_changes() > 0 {
+        if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
             if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
                 // Nobody consumes the stream: keep the log from growing.
                 self.rib.take_route_changes();
+                self.untaken = Vec::new();
             }
         }
         let now = Instant::now();
@@ -558,13 +563,15 @@ impl Owner {
                 let _ = reply.send(());
             }
             Command::TakeRouteChanges(max, reply) => {
-                let mut out = Vec::new();
+                let mut out = std::mem::take(&mut self.untaken);
                 // A bounded take can yield nothing (all records coalesced away) while
                 // more are logged.
                 while out.is_empty() && self.rib.pending_route_changes() > 0 {
                     out = self.rib.take_route_changes_max(max);
                 }
-                let _ = reply.send(out);
+                if let Err(out) = reply.send(out) {
+                    self.untaken = out;
+                }
             }
             Command::Shutdown(..) => {}
         }
