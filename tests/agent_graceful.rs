@@ -2,6 +2,9 @@
 //! Calico runs it): when BIRD dies without a word (SIGKILL) tern keeps BIRD's routes in
 //! its kernel table; when BIRD is back (started with `-R`) and has sent End-of-RIB, only
 //! the route BIRD no longer has is removed — the other one never leaves the kernel.
+//! The other way round: `tern agent --graceful-restart` stopped with SIGTERM leaves
+//! without a Cease, so BIRD keeps tern's block while the agent restarts; without the
+//! flag the same SIGTERM withdraws it.
 
 mod common;
 
@@ -9,7 +12,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::*;
-use testlab::bird::{bird_config, start_bird};
+use testlab::bird::{bird_config, is_established, start_bird};
 use testlab::{wait_for, Lab};
 
 fn graceful(config: &str) -> String {
@@ -101,4 +104,66 @@ fn tern_keeps_birds_routes_in_the_kernel_while_bird_restarts() {
     let log = lab.log("tern-a");
     assert!(log.contains("keeping its routes"), "{log}");
     assert!(log.contains("removing stale routes"), "{log}");
+}
+
+#[test]
+fn bird_keeps_terns_block_while_tern_restarts_gracefully() {
+    let mut lab = Lab::new("tgr2");
+    let (_t, b, node) = tern_and_bird(&mut lab);
+    let config = graceful(&bird_config(
+        "10.0.0.2",
+        65000,
+        &["10.244.9.0/24"],
+        &[BIRD_TERN4],
+    ));
+    let bird = start_bird(&mut lab, &b, "bird", &config);
+    let pid = start_tern_with(&mut lab, &node, &["--graceful-restart"]);
+    bird.wait_established("tern4");
+    let block = "10.244.1.0/24";
+    wait_for(CONVERGE, "BIRD learned tern's block", || {
+        bird.has_route_via(block, "10.0.0.1").then_some(())
+    });
+
+    // SIGTERM with --graceful-restart: the session ends without a NOTIFICATION and BIRD
+    // keeps tern's block (stale) while the agent is away.
+    lab.kill(pid);
+    wait_for(CONVERGE, "BIRD sees the session go", || {
+        (!is_established(&bird.cli("show protocols tern4"), "tern4")).then_some(())
+    });
+    let away = Instant::now();
+    while away.elapsed() < Duration::from_secs(3) {
+        assert!(
+            bird.has_route_via(block, "10.0.0.1"),
+            "BIRD dropped tern's block during a graceful restart:\n{}",
+            bird.cli("show route all")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let proto = bird.cli("show protocols all tern4");
+    assert!(
+        !proto.contains("Administrative shutdown"),
+        "a graceful restart sends no Cease: {proto}"
+    );
+
+    // The agent is back: the session returns and the block never left BIRD.
+    let pid = start_tern(&mut lab, &node);
+    bird.wait_established("tern4");
+    assert!(
+        bird.has_route_via(block, "10.0.0.1"),
+        "{}",
+        bird.cli("show route")
+    );
+    wait_for(CONVERGE, "tern learned BIRD's route again", || {
+        installed_next_hops(&node, "10.244.9.0/24")
+    });
+
+    // Without the flag, SIGTERM is a Cease and BIRD withdraws the block at once.
+    lab.kill(pid);
+    wait_for(
+        CONVERGE,
+        "BIRD withdrew tern's block after a plain stop",
+        || (!bird.has_route(block)).then_some(()),
+    );
+    let proto = bird.cli("show protocols all tern4");
+    assert!(proto.contains("Administrative shutdown"), "{proto}");
 }

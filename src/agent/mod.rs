@@ -13,9 +13,11 @@
 //! SIGTERM/SIGINT: Cease (Administrative Shutdown) to every peer, routes left in the
 //! kernel for the next start to adopt (unless `--flush-routes-on-exit`), the policy
 //! ruleset left in force (as Calico's Felix does; `tern policy flush` removes it), control
-//! socket removed, exit 0. Peers withdraw this node's blocks when its sessions end (there
-//! is no BGP graceful restart yet), so cross-host traffic to this node pauses until the
-//! agent is back.
+//! socket removed, exit 0. Peers withdraw this node's blocks when its sessions end. With
+//! `--graceful-restart` the sessions with peers that advertised graceful restart (RFC
+//! 4724) are closed without a NOTIFICATION instead: those peers keep this node's blocks
+//! (stale) until the agent is back and has sent End-of-RIB, so cross-host traffic keeps
+//! flowing through a restart or an upgrade.
 
 pub mod control;
 pub mod fib;
@@ -48,6 +50,8 @@ use self::view::{AgentView, NodeInfo};
 pub struct Options {
     /// Delete tern's routes from the kernel on exit (default: leave them).
     pub flush_routes_on_exit: bool,
+    /// End sessions on exit as a restarting speaker (RFC 4724) instead of with a Cease.
+    pub graceful_restart: bool,
 }
 
 /// Why the agent stopped with an error.
@@ -230,7 +234,11 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // route, and those routes are to stay in the kernel), the control server (removing
     // the socket), the watchers and the metrics endpoint; then end the sessions.
     tasks.shutdown().await;
-    speaker.shutdown().await;
+    if opts.graceful_restart {
+        speaker.shutdown_graceful().await;
+    } else {
+        speaker.shutdown().await;
+    }
     let Some(fib) = fib else {
         return Ok(());
     };

@@ -21,6 +21,13 @@ pub struct Args {
     /// flowing while the agent restarts, and the next start adopts them).
     #[arg(long)]
     pub flush_routes_on_exit: bool,
+    /// On SIGTERM/SIGINT, leave the way a restarting BGP speaker does (RFC 4724): sessions
+    /// with peers that advertised graceful restart are closed without a NOTIFICATION, so
+    /// those peers keep this node's routes for the restart time (120 s) and refresh them
+    /// when the agent is back. Other peers get the Cease as usual. For restarts and
+    /// upgrades; a plain stop should withdraw the routes.
+    #[arg(long)]
+    pub graceful_restart: bool,
 }
 
 /// Runs the agent.
@@ -46,6 +53,7 @@ pub fn run(args: Args) -> ExitCode {
         .try_init();
     let opts = agent::Options {
         flush_routes_on_exit: args.flush_routes_on_exit,
+        graceful_restart: args.graceful_restart,
     };
     match agent::run(cfg, opts) {
         Ok(()) => ExitCode::SUCCESS,

@@ -111,14 +111,17 @@ pub fn write_node(lab: &Lab, ns: &Netns, spec: &NodeSpec) -> Node {
 
 /// Starts `tern agent` for `node` inside its namespace; returns the PID.
 pub fn start_tern(lab: &mut Lab, node: &Node) -> u32 {
+    start_tern_with(lab, node, &[])
+}
+
+/// Starts `tern agent` for `node` with extra arguments (e.g. `--graceful-restart`).
+pub fn start_tern_with(lab: &mut Lab, node: &Node, extra: &[&str]) -> u32 {
     let tern = testlab::tern_bin();
     let tern = tern.to_string_lossy().into_owned();
     let config = node.config.to_string_lossy().into_owned();
-    let pid = lab.spawn(
-        &node.ns,
-        &["env", "RUST_LOG=info", &tern, "agent", "--config", &config],
-        &format!("tern-{}", node.name),
-    );
+    let mut argv = vec!["env", "RUST_LOG=info", &tern, "agent", "--config", &config];
+    argv.extend_from_slice(extra);
+    let pid = lab.spawn(&node.ns, &argv, &format!("tern-{}", node.name));
     let log = format!("tern-{}", node.name);
     testlab::wait_for(CONVERGE, "tern control socket", || {
         if !lab.alive(pid) {
