@@ -363,9 +363,9 @@ fn endpoints_follow_their_files_and_restarts_keep_traffic_flowing() {
     assert!(log.contains("intreface"), "{log}");
     assert!(kernel_route(b, "10.244.2.10").is_some());
 
-    // Agent a stops normally: its routes stay in its kernel (b withdraws a's block when
-    // the session ends — there is no graceful restart — so the return path is gone until
-    // a is back).
+    // Agent a stops normally: its routes stay in its kernel (SIGTERM without
+    // --graceful-restart ends the session with a Cease, so b withdraws a's block and the
+    // return path is gone until a is back).
     lab.kill(pid_a);
     let kept = kernel_route(a, "10.244.2.0/24").expect("routes must survive a restart");
     assert_eq!(kernel_protocol(&kept), "201");
