@@ -71,6 +71,7 @@ impl Netns {
 
 /// A set of namespaces and processes that is torn down on drop.
 pub struct Lab {
+    name: String,
     prefix: String,
     namespaces: Vec<Netns>,
     children: Vec<(Child, String)>,
@@ -79,7 +80,9 @@ pub struct Lab {
 
 impl Lab {
     /// Creates an empty lab for the test `name` (a short word; namespace names are
-    /// `t<seq>-<name>-<pid>-<ns>`). Removes leftovers of an earlier lab with the same prefix.
+    /// `t<seq>-<name>-<pid>-<ns>`). Removes leftovers of an earlier lab with the same prefix,
+    /// and those of labs of the same name whose test process is gone (a run that was
+    /// killed before its labs could drop).
     pub fn new(name: &str) -> Lab {
         let seq = LAB_SEQ.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("t{seq}-{name}-{}-", std::process::id());
@@ -87,6 +90,7 @@ impl Lab {
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("cannot create {}: {e}", dir.display()));
         let lab = Lab {
+            name: name.to_string(),
             prefix,
             namespaces: Vec::new(),
             children: Vec::new(),
@@ -100,7 +104,7 @@ impl Lab {
         if let Ok(out) = Command::new("ip").args(["netns", "list"]).output() {
             for line in String::from_utf8_lossy(&out.stdout).lines() {
                 if let Some(ns) = line.split_whitespace().next() {
-                    if ns.starts_with(&self.prefix) {
+                    if ns.starts_with(&self.prefix) || orphaned(ns, &self.name) {
                         let _ = Command::new("ip").args(["netns", "del", ns]).status();
                     }
                 }
@@ -226,6 +230,30 @@ impl Lab {
     }
 }
 
+/// True when `ns` is a namespace `t<seq>-<name>-<pid>-…` of a lab called `name` whose
+/// process `pid` no longer runs.
+fn orphaned(ns: &str, name: &str) -> bool {
+    let Some(rest) = ns.strip_prefix('t') else {
+        return false;
+    };
+    let Some((seq, rest)) = rest.split_once('-') else {
+        return false;
+    };
+    if seq.is_empty() || !seq.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    let Some(rest) = rest.strip_prefix(name).and_then(|r| r.strip_prefix('-')) else {
+        return false;
+    };
+    let Some((pid, _)) = rest.split_once('-') else {
+        return false;
+    };
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return false;
+    }
+    !Path::new("/proc").join(pid).exists()
+}
+
 fn stop_child(child: &mut Child) {
     // SAFETY: kill(2) on a PID we spawned and have not yet reaped.
     unsafe {
@@ -294,4 +322,20 @@ pub fn tern_bin() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
     target.join("debug/tern")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::orphaned;
+
+    #[test]
+    fn orphaned_labs_are_recognised_by_name_and_dead_pid() {
+        // PID 0 never has a /proc entry; our own PID always has one.
+        assert!(orphaned("t3-spk-ingest-0-s", "spk-ingest"));
+        let me = std::process::id();
+        assert!(!orphaned(&format!("t3-spk-ingest-{me}-s"), "spk-ingest"));
+        assert!(!orphaned("t3-other-0-s", "spk-ingest"));
+        assert!(!orphaned("t3-spk-ingest-x-s", "spk-ingest"));
+        assert!(!orphaned("ternlab-a", "spk-ingest"));
+    }
 }
