@@ -57,6 +57,9 @@ pub struct Session {
     state: State,
     since: Instant,
     last_error: Option<String>,
+    /// The last error when it came from one of our connection attempts: an attempt
+    /// that failed before the peer was up is noise once the session is Established.
+    connect_error: Option<String>,
     end_of_rib: Vec<AddressFamily>,
     retention: Retention,
 }
@@ -79,6 +82,7 @@ impl Session {
             state: State::Idle,
             since: now,
             last_error: None,
+            connect_error: None,
             end_of_rib: Vec::new(),
             retention: Retention::default(),
         }
@@ -105,8 +109,15 @@ impl Session {
     }
 
     /// The last error: NOTIFICATION sent or received, hold timer, connection failure.
+    /// A failed connection attempt is forgotten once the session is Established; the
+    /// reason an Established session went down is kept until the next one.
     pub fn last_error(&self) -> Option<&str> {
         self.last_error.as_deref()
+    }
+
+    fn set_connect_error(&mut self, message: String) {
+        self.last_error = Some(message.clone());
+        self.connect_error = Some(message);
     }
 
     /// Consecutive failed connection attempts or sessions (reset on Established).
@@ -232,7 +243,7 @@ impl Session {
     /// deadline (Connect → Active).
     pub fn connect_failed(&mut self, now: Instant, conn: ConnId, reason: &str) {
         if self.remove_conn(conn).is_some() {
-            self.last_error = Some(format!("connect failed: {reason}"));
+            self.set_connect_error(format!("connect failed: {reason}"));
             if self.connect_retry_at.is_none() {
                 self.arm_connect_retry(now);
             }
@@ -380,7 +391,7 @@ impl Session {
         }
         let stale: Vec<ConnId> = self.conns.iter().map(|c| c.id).collect();
         if !stale.is_empty() {
-            self.last_error = Some("connect timed out (no answer within ConnectRetry)".into());
+            self.set_connect_error("connect timed out (no answer within ConnectRetry)".into());
         }
         for id in stale {
             self.remove_conn(id);
@@ -555,6 +566,9 @@ impl Session {
             } else {
                 self.close_collision(now, other);
             }
+        }
+        if self.last_error.is_some() && self.last_error == self.connect_error {
+            self.last_error = None;
         }
         self.actions.push_back(Action::Established(id));
         let stale_time = self.cfg.graceful_restart.map(|g| g.stale_time);

@@ -125,3 +125,45 @@ fn route_refresh_and_end_of_rib_are_recognised() {
         2
     );
 }
+
+#[test]
+fn failed_connection_attempts_are_forgotten_once_established() {
+    let now = Instant::now();
+    let mut s = Session::new(local(), now);
+    s.start(now);
+    let Some(Action::Connect(first)) = s.poll_action() else {
+        panic!("expected Connect");
+    };
+    s.connect_failed(now, first, "Connection refused");
+    assert_eq!(s.last_error(), Some("connect failed: Connection refused"));
+    while s.poll_action().is_some() {}
+
+    // The next attempt succeeds and the session comes up: the refused attempt is noise.
+    let later = now + Duration::from_secs(130);
+    s.handle_timeout(later);
+    let conn = std::iter::from_fn(|| s.poll_action())
+        .find_map(|a| match a {
+            Action::Connect(c) => Some(c),
+            _ => None,
+        })
+        .expect("a new connection attempt after ConnectRetry");
+    s.connected(later, conn);
+    s.handle_message(later, conn, Message::Open(peer_open(65001)));
+    s.handle_message(later, conn, Message::Keepalive);
+    assert_eq!(s.state(), State::Established);
+    assert_eq!(s.last_error(), None);
+
+    // Why an Established session went down is kept.
+    s.handle_message(
+        later,
+        conn,
+        Message::Notification(Notification::new(
+            ErrorCode::Cease(CeaseSubcode::AdministrativeReset),
+            Vec::new(),
+        )),
+    );
+    assert!(s
+        .last_error()
+        .unwrap_or_default()
+        .contains("received NOTIFICATION"));
+}
