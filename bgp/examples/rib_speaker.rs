@@ -103,6 +103,7 @@ async fn run(a: Args) -> Result<(), String> {
         peers: vec![peer],
         originate: Vec::new(),
         import: ImportPolicy::accept_all(),
+        graceful_restart: SpeakerConfig::default_graceful_restart(),
     };
     let (handle, mut changes) = Speaker::start(cfg).await.map_err(|e| e.to_string())?;
     // The agent's role: pull the best-path changes in batches (here: count them).

@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bgp::policy::ImportPolicy;
+use bgp::session::GracefulRestartConfig;
 use bgp::speaker::{PeerConfig, PeerKind, SpeakerConfig};
 use config::node::{self, NodeConfig};
 use controller::{ControllerConfig, TableConfig};
@@ -69,6 +70,10 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
                 pools: cfg.pools.clone(),
                 own_blocks: cfg.blocks.clone(),
             },
+            graceful_restart: cfg.graceful_restart.enabled.then(|| GracefulRestartConfig {
+                restart_time: cfg.graceful_restart.restart_time,
+                ..GracefulRestartConfig::default()
+            }),
         },
         notes,
     ))
@@ -121,6 +126,29 @@ pub fn backend(cfg: &NodeConfig) -> acl::render::Backend {
 mod tests {
     use super::*;
     use std::path::Path;
+
+    #[test]
+    fn graceful_restart_follows_the_config() {
+        let head = "nodeName: a\nasNumber: 64512\nrouterId: 10.0.0.1\n";
+        let cfg = NodeConfig::from_str(Path::new("n.yaml"), head).unwrap();
+        let (s, _) = speaker_config(&cfg).unwrap();
+        let gr = s.graceful_restart.expect("on by default");
+        assert_eq!(gr.restart_time, Duration::from_secs(120));
+        assert!(gr.forwarding_preserved);
+
+        let text = format!("{head}gracefulRestart: {{restartTime: 30s}}\n");
+        let cfg = NodeConfig::from_str(Path::new("n.yaml"), &text).unwrap();
+        let (s, _) = speaker_config(&cfg).unwrap();
+        assert_eq!(
+            s.graceful_restart.map(|g| g.restart_time),
+            Some(Duration::from_secs(30))
+        );
+
+        let text = format!("{head}gracefulRestart: {{enabled: false}}\n");
+        let cfg = NodeConfig::from_str(Path::new("n.yaml"), &text).unwrap();
+        let (s, _) = speaker_config(&cfg).unwrap();
+        assert_eq!(s.graceful_restart, None);
+    }
 
     #[test]
     fn mesh_and_global_peers_and_import_policy() {

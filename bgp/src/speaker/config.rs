@@ -6,6 +6,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::policy::ImportPolicy;
+use crate::session::GracefulRestartConfig;
 
 /// The whole speaker: local AS and identifier, listener, peers, originated prefixes.
 #[derive(Debug, Clone)]
@@ -24,6 +25,17 @@ pub struct SpeakerConfig {
     pub originate: Vec<IpNet>,
     /// Import filter applied to every peer.
     pub import: ImportPolicy,
+    /// Graceful restart (RFC 4724) on every session; `None` turns it off (no capability
+    /// advertised, a lost peer's routes withdrawn at once). Default when built by
+    /// [`SpeakerConfig::default_graceful_restart`]: restart time 120 s.
+    pub graceful_restart: Option<GracefulRestartConfig>,
+}
+
+impl SpeakerConfig {
+    /// The graceful-restart settings sessions get unless told otherwise.
+    pub fn default_graceful_restart() -> Option<GracefulRestartConfig> {
+        Some(GracefulRestartConfig::default())
+    }
 }
 
 /// How a peer was configured (reported in status; no behavioural difference).

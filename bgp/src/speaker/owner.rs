@@ -137,6 +137,7 @@ impl Owner {
             sc.keepalive = p.keepalive;
             sc.connect_retry = p.connect_retry;
             sc.passive = p.passive;
+            sc.graceful_restart = cfg.graceful_restart;
             sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
             let mut session = Session::new(sc, now);
             session.start(now);

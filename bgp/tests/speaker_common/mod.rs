@@ -74,6 +74,7 @@ pub fn speaker(asn: u32, addr: &str, peer: PeerConfig, originate: &[&str]) -> Sp
             .map(|p| p.parse::<IpNet>().expect("prefix"))
             .collect(),
         import: ImportPolicy::accept_all(),
+        graceful_restart: SpeakerConfig::default_graceful_restart(),
     }
 }
 

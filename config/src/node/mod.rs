@@ -100,6 +100,9 @@ pub struct NodeConfig {
     /// cluster ID of its own (clients still work without it: the cluster ID is
     /// then the router ID, as in BIRD).
     pub route_reflector: Option<RouteReflector>,
+    /// `gracefulRestart` (RFC 4724): on by default with a 120 s restart time, as in
+    /// Calico's BIRD.
+    pub graceful_restart: GracefulRestart,
 }
 
 /// `listen`: where the BGP listener binds.
@@ -235,6 +238,29 @@ pub struct Control {
     /// The control socket's path.
     pub socket: PathBuf,
 }
+
+/// `gracefulRestart`: the BGP graceful restart capability (RFC 4724).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GracefulRestart {
+    /// `enabled` (default true): advertise the capability, keep a restarting peer's
+    /// routes, and allow `tern agent --graceful-restart`.
+    pub enabled: bool,
+    /// `restartTime` (default 120s, 1s–4095s): how long peers keep our routes while we
+    /// restart.
+    pub restart_time: Duration,
+}
+
+impl Default for GracefulRestart {
+    fn default() -> Self {
+        GracefulRestart {
+            enabled: true,
+            restart_time: DEFAULT_RESTART_TIME,
+        }
+    }
+}
+
+/// Default graceful-restart time (BIRD's and Calico's).
+pub const DEFAULT_RESTART_TIME: Duration = Duration::from_secs(120);
 
 /// `routeReflector`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

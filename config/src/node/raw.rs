@@ -35,6 +35,15 @@ pub(crate) struct RawNode {
     pub metrics: Option<RawMetrics>,
     pub control: Option<RawControl>,
     pub route_reflector: Option<RawRouteReflector>,
+    pub graceful_restart: Option<RawGracefulRestart>,
+}
+
+/// `gracefulRestart`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawGracefulRestart {
+    pub enabled: Option<bool>,
+    pub restart_time: Option<TimeValue>,
 }
 
 /// `listen`.

@@ -155,6 +155,8 @@ pub(crate) fn resolve(
         RouteReflector { cluster_id }
     });
 
+    let graceful_restart = cx.graceful_restart(raw.graceful_restart.as_ref());
+
     let config = NodeConfig {
         file: file.to_path_buf(),
         node_name: raw.node_name,
@@ -171,6 +173,7 @@ pub(crate) fn resolve(
         metrics,
         control,
         route_reflector,
+        graceful_restart,
     };
     let mut errors = cx.errors;
     errors.sort();
@@ -537,6 +540,28 @@ impl Checker<'_> {
             max_prefixes: raw.max_prefixes,
             description: raw.description.clone(),
         })
+    }
+
+    fn graceful_restart(
+        &mut self,
+        raw: Option<&super::raw::RawGracefulRestart>,
+    ) -> GracefulRestart {
+        let mut gr = GracefulRestart::default();
+        let Some(raw) = raw else {
+            return gr;
+        };
+        gr.enabled = raw.enabled.unwrap_or(true);
+        if let Some(TimeValue(t)) = raw.restart_time {
+            if t.subsec_nanos() != 0 || !(1..=4095).contains(&t.as_secs()) {
+                self.error(
+                    "gracefulRestart.restartTime",
+                    "must be whole seconds from 1s to 4095s (a 12-bit field, RFC 4724)",
+                );
+            } else {
+                gr.restart_time = t;
+            }
+        }
+        gr
     }
 
     fn fib(&mut self, raw: Option<&super::raw::RawFib>) -> Fib {

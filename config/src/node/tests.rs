@@ -508,3 +508,25 @@ fn mesh_list_shared_by_all_nodes_skips_this_node() {
     let addrs: Vec<String> = cfg.peers.iter().map(|p| p.address.to_string()).collect();
     assert_eq!(addrs, ["192.0.2.2", "192.0.2.3"]);
 }
+
+#[test]
+fn graceful_restart_defaults_settings_and_bad_restart_time() {
+    let cfg = load(&with_head("")).expect("valid");
+    assert_eq!(cfg.graceful_restart, GracefulRestart::default());
+    assert!(cfg.graceful_restart.enabled);
+    assert_eq!(cfg.graceful_restart.restart_time, Duration::from_secs(120));
+
+    let cfg = load(&with_head(
+        "gracefulRestart: { enabled: false, restartTime: 300s }\n",
+    ))
+    .expect("valid");
+    assert!(!cfg.graceful_restart.enabled);
+    assert_eq!(cfg.graceful_restart.restart_time, Duration::from_secs(300));
+
+    assert_eq!(
+        errs(&with_head("gracefulRestart:\n  restartTime: 2h\n")),
+        ["n.yaml:6:16: gracefulRestart.restartTime: must be whole seconds from 1s to 4095s (a 12-bit field, RFC 4724)"]
+    );
+    let e = errs(&with_head("gracefulRestart: { restartTme: 5s }\n"));
+    assert!(e[0].contains("restartTme"), "{e:?}");
+}
