@@ -5,24 +5,13 @@
 
 mod speaker_common;
 
-use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bgp::rib::{RouteAction, RouteChange};
 use bgp::speaker::Speaker;
 use ipnet::IpNet;
 use speaker_common::*;
-
-fn birdc(sock: &Path, cmd: &str) -> String {
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(sock)
-        .args(cmd.split_whitespace())
-        .output()
-        .expect("run birdc");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use testlab::bird::birdc;
 
 fn bird_config(md5: &str) -> String {
     format!(

@@ -19,16 +19,7 @@ use bgp::rib::{RouteAction, RouteChange};
 use bgp::speaker::Speaker;
 use ipnet::IpNet;
 use speaker_common::*;
-
-fn birdc(sock: &Path, cmd: &str) -> String {
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(sock)
-        .args(cmd.split_whitespace())
-        .output()
-        .expect("run birdc");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use testlab::bird::{birdc, start_bird};
 
 const BIRD_CONFIG: &str = r#"
 router id 10.0.0.2;
@@ -62,12 +53,7 @@ fn bird_keeps_our_routes_while_we_restart() {
     let t = lab.netns("t");
     let b = lab.netns("b");
     lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let conf = lab.dir().join("bird.conf");
-    let sock = lab.dir().join("bird.ctl");
-    std::fs::write(&conf, BIRD_CONFIG).expect("write config");
-    let conf_s = conf.to_string_lossy().into_owned();
-    let sock_s = sock.to_string_lossy().into_owned();
-    lab.spawn(&b, &["bird", "-f", "-c", &conf_s, "-s", &sock_s], "bird");
+    let sock = start_bird(&mut lab, &b, "bird", BIRD_CONFIG).socket;
 
     in_netns(&t, || async {
         let cfg = |blocks: &[&str]| {
@@ -156,19 +142,12 @@ fn we_keep_birds_routes_while_bird_restarts() {
     let t = lab.netns("t");
     let b = lab.netns("b");
     lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let conf1 = lab.dir().join("bird1.conf");
-    let conf2 = lab.dir().join("bird2.conf");
-    let sock = lab.dir().join("bird.ctl");
-    std::fs::write(
-        &conf1,
-        bird_config_with(&["10.100.0.0/24", "10.100.9.0/24"]),
-    )
-    .expect("write config");
-    std::fs::write(&conf2, bird_config_with(&["10.100.0.0/24"])).expect("write config");
-    let conf1_s = conf1.to_string_lossy().into_owned();
-    let conf2_s = conf2.to_string_lossy().into_owned();
-    let sock_s = sock.to_string_lossy().into_owned();
-    let pid = lab.spawn(&b, &["bird", "-f", "-c", &conf1_s, "-s", &sock_s], "bird");
+    let mut bird = start_bird(
+        &mut lab,
+        &b,
+        "bird",
+        &bird_config_with(&["10.100.0.0/24", "10.100.9.0/24"]),
+    );
 
     in_netns(&t, || async {
         let p = peer("10.0.0.2", 65100, "10.0.0.1");
@@ -194,7 +173,7 @@ fn we_keep_birds_routes_while_bird_restarts() {
         // BIRD dies without a word: the session goes, BIRD's routes stay.
         // SIGKILL to the BIRD this test spawned (by its pid).
         let killed = Command::new("kill")
-            .args(["-KILL", &pid.to_string()])
+            .args(["-KILL", &bird.pid.to_string()])
             .status()
             .expect("kill");
         assert!(killed.success());
@@ -219,9 +198,9 @@ fn we_keep_birds_routes_while_bird_restarts() {
         assert_eq!(the_peer(&h).await.stale_paths, 2);
 
         // BIRD is back (graceful recovery, -R) without 10.100.9.0/24.
-        lab.spawn(
-            &b,
-            &["bird", "-R", "-f", "-c", &conf2_s, "-s", &sock_s],
+        bird.recover(
+            &mut lab,
+            &bird_config_with(&["10.100.0.0/24"]),
             "bird-restarted",
         );
         let st = established(&h, "session back after BIRD restarted").await;

@@ -9,21 +9,11 @@
 mod speaker_common;
 
 use std::path::Path;
-use std::process::Command;
 use std::time::Duration;
 
 use bgp::speaker::Speaker;
 use speaker_common::*;
-
-fn birdc(sock: &Path, cmd: &str) -> String {
-    let out = Command::new("birdc")
-        .arg("-s")
-        .arg(sock)
-        .args(cmd.split_whitespace())
-        .output()
-        .expect("run birdc");
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
+use testlab::bird::{birdc, start_bird};
 
 const BIRD_CONFIG: &str = r#"
 router id 10.0.0.2;
@@ -99,12 +89,7 @@ fn ipv6_next_hop_has_link_local_only_for_a_shared_subnet() {
     let tern_ll = testlab::wait_for(Duration::from_secs(30), "link-local address", || {
         link_local(&t, "eth0")
     });
-    let conf = lab.dir().join("bird.conf");
-    let sock = lab.dir().join("bird.ctl");
-    std::fs::write(&conf, BIRD_CONFIG).expect("write config");
-    let conf_s = conf.to_string_lossy().into_owned();
-    let sock_s = sock.to_string_lossy().into_owned();
-    lab.spawn(&b, &["bird", "-f", "-c", &conf_s, "-s", &sock_s], "bird");
+    let sock = start_bird(&mut lab, &b, "bird", BIRD_CONFIG).socket;
 
     in_netns(&t, || async {
         let mut cfg = speaker(
@@ -206,13 +191,7 @@ fn ebgp_peer_on_the_segment_gets_third_party_next_hops() {
     }
     let mut socks = Vec::new();
     for (ns, name, conf) in [(&i, "ibgp", BIRD_IBGP), (&e, "ebgp", BIRD_EBGP)] {
-        let c = lab.dir().join(format!("{name}.conf"));
-        let sock = lab.dir().join(format!("{name}.ctl"));
-        std::fs::write(&c, conf).expect("write config");
-        let c = c.to_string_lossy().into_owned();
-        let s = sock.to_string_lossy().into_owned();
-        lab.spawn(ns, &["bird", "-f", "-c", &c, "-s", &s], name);
-        socks.push(sock);
+        socks.push(start_bird(&mut lab, ns, name, conf).socket);
     }
     let ebgp_sock = socks.pop().expect("ebgp socket");
 
