@@ -5,7 +5,7 @@
 //!   its best-path changes, this node's blocks (blackholes) and the local workload
 //!   endpoints (device routes) are merged by [`fib`] into the controller's desired table.
 //! - The endpoint task polls the endpoint files ([`watch`]), keeps the device routes and
-//!   the veths' proxy-ARP/NDP settings ([`iface`]) in step.
+//!   the veths' proxy-ARP/NDP settings (`controller::configure_workload_interface`) in step.
 //! - The [`policy`] task loads, compiles and applies network policy on every change.
 //! - [`control`]: the unix socket `tern status` / `tern routes` read ([`view`]).
 //! - [`metrics`]: Prometheus families and the `/metrics` endpoint.
@@ -21,7 +21,6 @@
 
 pub mod control;
 pub mod fib;
-pub mod iface;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
@@ -351,23 +350,18 @@ async fn endpoints_task(
             }
         }
         let mut appeared = false;
-        let mut by_iface: HashMap<&str, Vec<std::net::IpAddr>> = HashMap::new();
-        for d in &current {
-            by_iface
-                .entry(d.interface.as_str())
-                .or_default()
-                .push(d.prefix.addr());
-        }
-        prepared.retain(|k, _| by_iface.contains_key(k.as_str()));
-        for (ifname, ips) in by_iface {
+        let ifaces: std::collections::BTreeSet<&str> =
+            current.iter().map(|d| d.interface.as_str()).collect();
+        prepared.retain(|k, _| ifaces.contains(k.as_str()));
+        for ifname in ifaces {
             let index = std::fs::read_to_string(format!("/sys/class/net/{ifname}/ifindex"))
                 .map(|s| s.trim().to_string())
                 .unwrap_or_default();
             if index.is_empty() || prepared.get(ifname) == Some(&index) {
                 continue;
             }
-            match iface::prepare(ifname, &ips) {
-                Ok(()) => {
+            match controller::configure_workload_interface(ifname, None) {
+                Ok(_) => {
                     prepared.insert(ifname.to_string(), index);
                     appeared = true;
                 }
