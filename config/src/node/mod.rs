@@ -36,6 +36,9 @@ pub const DEFAULT_CONNECT_RETRY_TIME: Duration = Duration::from_secs(120);
 pub const DEFAULT_FIB_PROTOCOL: u8 = 201;
 /// The `main` routing table.
 pub const MAIN_TABLE: u32 = 254;
+/// Default `stateDir`: where the agent keeps address allocations and container
+/// attachments (CNI) across restarts.
+pub const DEFAULT_STATE_DIR: &str = "/var/lib/tern";
 /// Default control socket.
 pub const DEFAULT_CONTROL_SOCKET: &str = "/run/tern/tern.sock";
 /// Default metrics address when a `metrics` section is present without `listen`.
@@ -64,7 +67,7 @@ pub const DEFAULT_FAILSAFE_OUTBOUND: [FailsafePort; 6] = [
 /// A validated node configuration with every default filled in.
 ///
 /// Relative paths in the file (password files, `endpoints`, `policy.paths`,
-/// `control.socket`) are resolved against the directory of the config file.
+/// `control.socket`, `stateDir`) are resolved against the directory of the config file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
     /// The file it was loaded from.
@@ -103,6 +106,9 @@ pub struct NodeConfig {
     /// `gracefulRestart` (RFC 4724): on by default with a 120 s restart time, as in
     /// Calico's BIRD.
     pub graceful_restart: GracefulRestart,
+    /// `stateDir`: the agent's persistent state (IPAM allocations and container
+    /// attachments made through CNI); default [`DEFAULT_STATE_DIR`].
+    pub state_dir: PathBuf,
 }
 
 /// `listen`: where the BGP listener binds.

@@ -36,6 +36,7 @@ pub(crate) struct RawNode {
     pub control: Option<RawControl>,
     pub route_reflector: Option<RawRouteReflector>,
     pub graceful_restart: Option<RawGracefulRestart>,
+    pub state_dir: Option<PathBuf>,
 }
 
 /// `gracefulRestart`.

@@ -156,6 +156,11 @@ pub(crate) fn resolve(
     });
 
     let graceful_restart = cx.graceful_restart(raw.graceful_restart.as_ref());
+    let state_dir = cx.path(
+        raw.state_dir
+            .as_deref()
+            .unwrap_or(Path::new(DEFAULT_STATE_DIR)),
+    );
 
     let config = NodeConfig {
         file: file.to_path_buf(),
@@ -174,6 +179,7 @@ pub(crate) fn resolve(
         control,
         route_reflector,
         graceful_restart,
+        state_dir,
     };
     let mut errors = cx.errors;
     errors.sort();

@@ -58,6 +58,7 @@ fn minimal_config_gets_defaults() {
         DEFAULT_FAILSAFE_OUTBOUND.to_vec()
     );
     assert_eq!(c.control.socket, Path::new("/run/tern/tern.sock"));
+    assert_eq!(c.state_dir, Path::new("/var/lib/tern"));
     assert_eq!(c.metrics, None);
     assert!(c.peers.is_empty());
     assert!(!c.node_to_node_mesh);
@@ -438,6 +439,7 @@ policy:
   failsafeOutboundHostPorts: []
 control: { socket: tern.sock }
 routeReflector: { clusterId: 1.2.3.4 }
+stateDir: state
 ";
     let c = NodeConfig::from_str(Path::new("/etc/tern/node.yaml"), text).unwrap();
     assert_eq!(
@@ -462,6 +464,7 @@ routeReflector: { clusterId: 1.2.3.4 }
     );
     assert!(c.policy.failsafe_outbound_host_ports.is_empty());
     assert_eq!(c.control.socket, Path::new("/etc/tern/tern.sock"));
+    assert_eq!(c.state_dir, Path::new("/etc/tern/state"));
     assert_eq!(c.route_reflector.unwrap().cluster_id.to_string(), "1.2.3.4");
 
     assert_eq!(
