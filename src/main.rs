@@ -11,9 +11,20 @@ use clap::{Parser, Subcommand};
 mod agent;
 mod cmd;
 
+/// `VERSION (commit COMMIT, built DATE)`: what `--version`, the start-up log line and
+/// `tern_build_info` report.
+pub const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (commit ",
+    env!("TERN_GIT_COMMIT"),
+    ", built ",
+    env!("TERN_BUILD_DATE"),
+    ")"
+);
+
 /// tern — BGP, kernel routes and network policy for pure layer-3 container networking.
 #[derive(Parser, Debug)]
-#[command(name = "tern", version, about, long_about = None)]
+#[command(name = "tern", version = VERSION, about, long_about = None)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
