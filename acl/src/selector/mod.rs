@@ -10,7 +10,7 @@ mod parse;
 use std::collections::BTreeMap;
 use std::fmt;
 
-pub use parse::{parse, SelectorError};
+pub use parse::{parse, SelectorError, MAX_DEPTH};
 
 /// Labels of an endpoint or a namespace.
 pub type Labels = BTreeMap<String, String>;

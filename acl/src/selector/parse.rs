@@ -1,5 +1,10 @@
 //! Recursive-descent parser for the selector language; errors carry the 1-based column
 //! (in characters) where the input stopped making sense.
+//!
+//! Nesting (`(` and `!`) is limited to [`MAX_DEPTH`] levels: the parser, and every
+//! function that walks the tree it returns (matching, display, compiling, dropping),
+//! recurse once per level, so the limit is what keeps a hostile selector from
+//! overflowing a thread's stack.
 
 use super::Selector;
 
@@ -13,11 +18,17 @@ pub struct SelectorError {
     pub message: String,
 }
 
+/// Deepest nesting of parentheses and `!` a selector may have. Real selectors use a
+/// handful of levels; each level costs a few stack frames here and in every walk of
+/// the tree.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses a selector; the empty string means `all()` (as in Calico).
 pub fn parse(text: &str) -> Result<Selector, SelectorError> {
     let mut p = Parser {
         chars: text.chars().collect(),
         pos: 0,
+        depth: 0,
     };
     p.skip_ws();
     if p.at_end() {
@@ -34,6 +45,8 @@ pub fn parse(text: &str) -> Result<Selector, SelectorError> {
 struct Parser {
     chars: Vec<char>,
     pos: usize,
+    /// Open `(` and `!` around the current position.
+    depth: usize,
 }
 
 fn is_key_char(c: char) -> bool {
@@ -113,18 +126,36 @@ impl Parser {
         })
     }
 
+    /// Enters one level of nesting at the current position (a `(` or `!`).
+    fn descend(&mut self) -> Result<(), SelectorError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(SelectorError {
+                column: self.pos + 1,
+                message: format!("nested more than {MAX_DEPTH} levels deep (parentheses and `!`)"),
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn unary(&mut self) -> Result<Selector, SelectorError> {
         self.skip_ws();
         if self.peek() == Some('!') && self.chars.get(self.pos + 1) != Some(&'=') {
+            self.descend()?;
             self.pos += 1;
-            return Ok(Selector::Not(Box::new(self.unary()?)));
+            let e = self.unary()?;
+            self.depth -= 1;
+            return Ok(Selector::Not(Box::new(e)));
         }
-        if self.eat("(") {
+        if self.peek() == Some('(') {
+            self.descend()?;
+            self.pos += 1;
             let e = self.or()?;
             if !self.eat(")") {
                 self.skip_ws();
                 return Err(self.err("expected `)`"));
             }
+            self.depth -= 1;
             return Ok(e);
         }
         self.primary()
@@ -293,6 +324,26 @@ mod tests {
         assert!(
             matches!(parse("a == '1' || b == '2' && c == '3'").unwrap(), Selector::Or(v) if v.len() == 2)
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_at_the_level_too_deep() {
+        let ok = format!("{}a == 'b'{}", "(".repeat(MAX_DEPTH), ")".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        let ok = format!("{}has(a)", "!".repeat(MAX_DEPTH));
+        assert!(parse(&ok).is_ok());
+        // 3,000 parentheses overflowed the stack of the agent's blocking threads.
+        for deep in [
+            format!("{}a == 'b'{}", "(".repeat(3000), ")".repeat(3000)),
+            format!("{}has(a)", "!".repeat(100_000)),
+            format!("{}has(a)", "!(".repeat(40)),
+            format!("{}a == 'b'", " ( ".repeat(MAX_DEPTH + 1)),
+        ] {
+            let e = parse(&deep).unwrap_err();
+            assert!(e.message.contains("levels deep"), "{e}");
+        }
+        let e = parse(&"(".repeat(MAX_DEPTH + 1)).unwrap_err();
+        assert_eq!(e.column, MAX_DEPTH + 1, "{e}");
     }
 
     #[test]
