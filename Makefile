@@ -1,5 +1,5 @@
 # tern — the two commands of the README's quick start, and a few helpers.
-.PHONY: demo decode-demo test build fmt lint
+.PHONY: demo decode-demo test build fmt lint install uninstall unit
 
 build:
 	cargo build --release
@@ -25,3 +25,29 @@ fmt:
 lint:
 	cargo fmt --all --check
 	cargo clippy --workspace --all-targets -- -D warnings
+
+# Install on a host: the binary, the systemd unit, the config and state folders, the CNI
+# plugin. DESTDIR for staging (packaging); PREFIX for the binary's place.
+PREFIX ?= /usr/local
+BINDIR ?= $(PREFIX)/bin
+CONFDIR ?= /etc/tern
+UNITDIR ?= /etc/systemd/system
+CNIBINDIR ?= /opt/cni/bin
+install: build
+	install -D -m 0755 target/release/tern $(DESTDIR)$(BINDIR)/tern
+	install -d -m 0755 $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/policies $(DESTDIR)$(CONFDIR)/endpoints
+	install -d -m 0700 $(DESTDIR)/var/lib/tern
+	install -D -m 0755 target/release/tern $(DESTDIR)$(CNIBINDIR)/tern
+	$(MAKE) -s unit UNIT_OUT=tern.service.tmp
+	install -D -m 0644 tern.service.tmp $(DESTDIR)$(UNITDIR)/tern.service
+	rm -f tern.service.tmp
+	@echo "installed; next: write $(CONFDIR)/node.yaml (docs/operations.md), then systemctl daemon-reload && systemctl enable --now tern"
+
+# The systemd unit with this install's paths filled in (tests verify it with systemd-analyze).
+UNIT_OUT ?= tern.service
+unit:
+	sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@CONFDIR@|$(CONFDIR)|g' dist/tern.service.in > $(UNIT_OUT)
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/tern $(DESTDIR)$(CNIBINDIR)/tern $(DESTDIR)$(UNITDIR)/tern.service
+	@echo "kept $(CONFDIR) and /var/lib/tern; see docs/operations.md, Uninstall"

@@ -18,6 +18,7 @@ have nc       || need+=(netcat-openbsd)
 have iperf3   || need+=(iperf3)
 have tcpdump  || need+=(tcpdump)
 have jq       || need+=(jq)
+have systemd-analyze || need+=(systemd)
 
 if ((${#need[@]})); then
     echo "install-deps: installing ${need[*]}" >&2

@@ -47,6 +47,9 @@ enum Command {
     /// BGP tools.
     #[command(subcommand)]
     Bgp(BgpCommand),
+    /// Kernel FIB commands (tern's own routes only).
+    #[command(subcommand)]
+    Fib(cmd::fib::FibCommand),
 }
 
 #[derive(Subcommand, Debug)]
@@ -70,5 +73,6 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(a)) => cmd::config::run_check(a),
         Command::Policy(p) => cmd::policy::run(p),
         Command::Bgp(BgpCommand::Decode(a)) => cmd::decode::run(a),
+        Command::Fib(f) => cmd::fib::run(f),
     }
 }

@@ -1,4 +1,4 @@
-//! `tern agent`: wires the parts together (shared/DESIGN.md, "Data flow").
+//! `tern agent`: wires the parts together (docs/architecture.md, "One direction of data").
 //!
 //! - [`plan`]: node config → speaker, controller and policy-compiler settings.
 //! - The speaker (`bgp::speaker`) originates this node's blocks and learns the others';
@@ -21,6 +21,7 @@
 
 pub mod control;
 pub mod fib;
+pub mod limits;
 pub mod metrics;
 pub mod plan;
 pub mod policy;
@@ -95,6 +96,9 @@ pub fn run(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
 
 async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let started = Instant::now();
+    if let Some((old, new)) = limits::raise_nofile_limit().filter(|(o, n)| o != n) {
+        tracing::info!("open-file limit raised from {old} to {new}");
+    }
     let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Runtime)?;
     let (speaker_cfg, notes) = plan::speaker_config(&cfg).map_err(AgentError::Plan)?;
