@@ -23,6 +23,16 @@ use super::negotiate::{check_open, Negotiated};
 /// Hold time while waiting for the peer's OPEN (RFC 4271 §8.2.2 suggests 4 minutes).
 pub const LARGE_HOLD_TIME: Duration = Duration::from_secs(240);
 
+/// Most connections a session holds that have not seen the peer's OPEN yet (our own
+/// connect attempt included): collision detection (RFC 4271 §6.8) needs two, one in
+/// each direction. Further incoming connections are refused.
+pub const MAX_PENDING_CONNECTIONS: usize = 2;
+
+/// How long a connection accepted while the session already has another one waits for
+/// the peer's OPEN (instead of [`LARGE_HOLD_TIME`]): a real peer's second connection
+/// (a collision, or a restart) sends its OPEN at once.
+pub const EXTRA_OPEN_WAIT: Duration = Duration::from_secs(10);
+
 /// Where a connection is in the OPEN exchange.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum ConnState {
@@ -218,15 +228,32 @@ impl Session {
         self.refresh_state(now);
     }
 
-    /// The peer connected to us. `None`: refused (Idle); close the socket.
+    /// The peer connected to us. `None`: refused (Idle, or already
+    /// [`MAX_PENDING_CONNECTIONS`] connections waiting for the peer's OPEN); close the
+    /// socket. A connection accepted beside another one waits at most
+    /// [`EXTRA_OPEN_WAIT`] for the peer's OPEN.
     pub fn accept(&mut self, now: Instant) -> Option<ConnId> {
-        if !self.running {
+        if !self.running || self.pending_connections() >= MAX_PENDING_CONNECTIONS {
             return None;
         }
+        let extra = !self.conns.is_empty();
         let id = self.new_conn(Direction::Incoming);
         self.open_sent(now, id);
+        if extra {
+            if let Some(c) = self.conn_mut(id) {
+                c.hold_deadline = Some(now + EXTRA_OPEN_WAIT);
+            }
+        }
         self.refresh_state(now);
         Some(id)
+    }
+
+    /// Connections that have not received the peer's OPEN yet.
+    pub fn pending_connections(&self) -> usize {
+        self.conns
+            .iter()
+            .filter(|c| c.state <= ConnState::OpenSent)
+            .count()
     }
 
     /// Our connection attempt `conn` succeeded.
@@ -251,7 +278,9 @@ impl Session {
         self.refresh_state(now);
     }
 
-    /// The connection `conn` was closed by the peer or failed.
+    /// The connection `conn` was closed by the peer or failed; the driver gets its
+    /// [`Action::Close`] (to release the socket and its tasks) like for every other way
+    /// a connection ends.
     pub fn closed(&mut self, now: Instant, conn: ConnId, reason: &str) {
         if self.conn(conn).is_some() {
             self.last_error = Some(format!("connection closed: {reason}"));
@@ -288,7 +317,6 @@ impl Session {
         match (state, msg) {
             (_, Message::Notification(n)) => {
                 self.last_error = Some(format!("received NOTIFICATION {n}"));
-                self.actions.push_back(Action::Close(conn));
                 self.drop_conn(now, conn, false);
             }
             (ConnState::OpenSent, Message::Open(open)) => self.receive_open(now, conn, open),
@@ -468,7 +496,6 @@ impl Session {
                 // Established means the peer restarted; the old session ends as if
                 // its TCP connection had been reset.
                 self.last_error = Some("peer opened a new connection (restarted)".into());
-                self.actions.push_back(Action::Close(loser));
                 self.drop_conn(now, loser, true);
             } else {
                 self.close_collision(now, loser);
@@ -597,17 +624,18 @@ impl Session {
         self.last_error = Some(format!("sent NOTIFICATION {notification}"));
         self.actions
             .push_back(Action::Send(id, Message::Notification(notification)));
-        self.actions.push_back(Action::Close(id));
         self.drop_conn(now, id, false);
     }
 
-    /// Forgets `id` (already closed or being closed); a lost session goes Down (a peer
-    /// restart when `graceful` and the peer advertised graceful restart), and with
-    /// nothing left the ConnectRetry back-off starts.
+    /// Ends `id`: the driver gets [`Action::Close`] (every way a connection ends goes
+    /// through here or pushes its own Close, so no socket outlives its connection); a
+    /// lost session goes Down (a peer restart when `graceful` and the peer advertised
+    /// graceful restart), and with nothing left the ConnectRetry back-off starts.
     fn drop_conn(&mut self, now: Instant, id: ConnId, graceful: bool) {
         let Some(c) = self.remove_conn(id) else {
             return;
         };
+        self.actions.push_back(Action::Close(id));
         if c.state == ConnState::Established {
             let restart = c
                 .negotiated

@@ -1,7 +1,8 @@
 //! The per-peer BGP session: the RFC 4271 §8 finite state machine, sans-IO.
 //!
 //! A [`Session`] owns one peer's protocol state: its connections (one outgoing and one
-//! incoming during a collision, RFC 4271 §6.8), the OPEN exchange and its checks
+//! incoming during a collision, RFC 4271 §6.8; at most [`MAX_PENDING_CONNECTIONS`]
+//! waiting for the peer's OPEN, extras with a short [`EXTRA_OPEN_WAIT`]), the OPEN exchange and its checks
 //! ([`check_open`]: version, peer AS incl. RFC 6793 AS_TRANS, BGP identifier, hold
 //! time, common families → NOTIFICATION otherwise), the Hold, Keepalive and
 //! ConnectRetry timers (jittered exponential back-off from a seed), Cease handling
@@ -33,6 +34,6 @@ mod tests;
 pub use action::{Action, ConnId, Direction, State};
 pub use backoff::Jitter;
 pub use config::SessionConfig;
-pub use fsm::{Session, LARGE_HOLD_TIME};
+pub use fsm::{Session, EXTRA_OPEN_WAIT, LARGE_HOLD_TIME, MAX_PENDING_CONNECTIONS};
 pub use graceful::{GracefulRestartConfig, PeerRestart};
 pub use negotiate::{check_open, Negotiated};

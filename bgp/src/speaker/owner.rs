@@ -18,7 +18,7 @@ use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
 use super::handle::PeerStatus;
 use super::ifaddr;
 use crate::rib::{PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView};
-use crate::session::{Action, ConnId, Session, SessionConfig};
+use crate::session::{Action, ConnId, Session, SessionConfig, State};
 use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification};
 
 /// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
@@ -243,8 +243,16 @@ impl Owner {
                 };
                 match p.session.accept(now) {
                     Some(conn) => self.attach(peer, conn, stream),
-                    None => {
+                    None if p.session.state() == State::Idle => {
                         tracing::info!(peer = %p.cfg.address, "refusing connection: session is administratively down");
+                        reject(stream);
+                    }
+                    None => {
+                        tracing::debug!(
+                            peer = %p.cfg.address,
+                            "refusing connection: {} connections already wait for the peer's OPEN",
+                            p.session.pending_connections()
+                        );
                         reject(stream);
                     }
                 }
@@ -348,13 +356,15 @@ impl Owner {
         entry.queued = queued;
     }
 
-    /// Carries out everything the peer's session asked for.
+    /// Carries out everything the peer's session asked for; afterwards the peer holds
+    /// tasks and sockets only for the connections its session still has.
     fn drive(&mut self, peer: usize, now: Instant) {
         loop {
             let Some(p) = self.peers.get_mut(peer) else {
                 return;
             };
             let Some(action) = p.session.poll_action() else {
+                release_orphans(p);
                 return;
             };
             let id = PeerId(peer as u32);
@@ -655,6 +665,39 @@ impl Owner {
         };
         let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
         tracing::info!("BGP speaker stopped");
+    }
+}
+
+/// Closes the connection tasks of connections the session no longer has. Every way a
+/// connection ends yields an [`Action::Close`]; this keeps that promise also for a path
+/// that might forget it, so a socket never outlives its connection.
+fn release_orphans(p: &mut Peer) {
+    if p.conns.len() <= p.session.connections().count() {
+        return;
+    }
+    let live: Vec<ConnId> = p.session.connections().map(|(id, _)| id).collect();
+    let gone: Vec<ConnId> = p
+        .conns
+        .keys()
+        .filter(|id| !live.contains(id))
+        .copied()
+        .collect();
+    for id in gone {
+        if let Some(c) = p.conns.remove(&id) {
+            tracing::debug!(peer = %p.cfg.address, "releasing connection {id:?} the session has forgotten");
+            close(c);
+        }
+    }
+}
+
+/// Carries out a prefix limit's action (RFC 4486 Cease subcode 1 for `restart` and
+/// `disable`; `warn` and `block` were logged and done by the RIB).
+fn prefix_limit(session: &mut Session, now: Instant, action: LimitAction) {
+    let cease = || Notification::cease(CeaseSubcode::MaximumPrefixesReached);
+    match action {
+        LimitAction::Warn | LimitAction::Block => {}
+        LimitAction::Restart => session.reset(now, cease()),
+        LimitAction::Disable => session.stop(now, cease()),
     }
 }
 

@@ -3,6 +3,7 @@
 //! simulated mesh with RIBs. Shared helpers here, one file per topic.
 
 mod collisions;
+mod conns;
 mod graceful;
 mod lifecycle;
 mod mesh;
