@@ -7,7 +7,7 @@ build:
 # Quick start 1: install what the lab needs, build tern, run the three-host lab
 # (BIRD top-of-rack, tern mesh, containers pinging across hosts), clean up.
 demo:
-	./scripts/install-deps.sh
+	./scripts/install-deps.sh demo
 	./scripts/lab.sh
 
 # Decode a shipped capture of a real BIRD<->GoBGP session with `tern bgp decode`.

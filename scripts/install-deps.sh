@@ -1,30 +1,59 @@
 #!/usr/bin/env bash
 # Installs the system packages that tern's tests, demo and benchmarks need, when missing.
 # Debian/Ubuntu only (apt-get). Safe to run repeatedly.
+#
+#   install-deps.sh          everything `make test` needs
+#   install-deps.sh demo     only what `make demo` needs (BIRD, iproute2, ping, netcat)
+#
+# BIRD's and FRR's Debian packages would start system daemons; tern's tests and demo run
+# their own instances inside network namespaces only. So the install runs with a
+# policy-rc.d that forbids starting services (Debian's invoke-rc.d convention), and
+# nothing installed here is left running.
 set -euo pipefail
 
+profile="${1:-test}"
 need=()
 have() { command -v "$1" >/dev/null 2>&1; }
 have bird     || need+=(bird2)
-have gobgpd   || need+=(gobgpd)
-have /usr/lib/frr/bgpd && have vtysh || need+=(frr)
-have nft      || need+=(nftables)
-have iptables || need+=(iptables)
-have ipset    || need+=(ipset)
 have ip       || need+=(iproute2)
 have ping     || need+=(iputils-ping)
-have tshark   || need+=(tshark)
 have nc       || need+=(netcat-openbsd)
-have iperf3   || need+=(iperf3)
-have tcpdump  || need+=(tcpdump)
-have jq       || need+=(jq)
-have systemd-analyze || need+=(systemd)
+if [ "$profile" = test ]; then
+    have gobgpd   || need+=(gobgpd)
+    have /usr/lib/frr/bgpd && have vtysh || need+=(frr)
+    have nft      || need+=(nftables)
+    have iptables || need+=(iptables)
+    have ipset    || need+=(ipset)
+    have tshark   || need+=(tshark)
+    have iperf3   || need+=(iperf3)
+    have tcpdump  || need+=(tcpdump)
+    have jq       || need+=(jq)
+    have systemd-analyze || need+=(systemd)
+    # CNI plugin tests: a real runtime (podman with its CNI backend, runc) and the
+    # reference plugins for the benchmark; busybox-static makes the test image.
+    have podman   || need+=(podman)
+    [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
+    have runc     || need+=(runc)
+    [ -x /bin/busybox ] || need+=(busybox-static)
+elif [ "$profile" != demo ]; then
+    echo "install-deps: unknown profile '$profile' (test or demo)" >&2
+    exit 2
+fi
 
 if ((${#need[@]})); then
     echo "install-deps: installing ${need[*]}" >&2
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
+    policy=/usr/sbin/policy-rc.d
+    placed=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\n# tern install-deps: no service starts during this install\nexit 101\n' \
+            | $SUDO tee "$policy" >/dev/null
+        $SUDO chmod 0755 "$policy"
+        placed=1
+    fi
+    cleanup() { if [ -n "$placed" ]; then $SUDO rm -f "$policy"; fi; }
+    trap cleanup EXIT
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
-# BIRD's and FRR's Debian packages start system daemons; the tests run their own instances only.
