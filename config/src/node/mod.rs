@@ -22,6 +22,9 @@ use crate::yaml::{self, LocatedErrors};
 
 pub use values::{FailsafePort, Protocol};
 
+/// Largest node config file tern reads (1 MiB: a config with thousands of peers and
+/// blocks is a few hundred KB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// Default BGP port (`listen.port`, `peers[].port`).
 pub const DEFAULT_BGP_PORT: u16 = 179;
 /// Default hold time (RFC 4271 §10 suggests 90 s).
@@ -294,10 +297,16 @@ pub enum LoadError {
 
 impl NodeConfig {
     /// Reads, parses and checks the config file at `path`.
+    ///
+    /// A file larger than [`MAX_FILE_BYTES`] or not UTF-8 is [`LoadError::Invalid`]
+    /// (located), like any other bad input.
     pub fn load(path: &Path) -> Result<NodeConfig, LoadError> {
-        let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
-            path: path.to_path_buf(),
-            source,
+        let text = yaml::read_file(path, MAX_FILE_BYTES).map_err(|e| match e {
+            yaml::ReadError::Io(source) => LoadError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            yaml::ReadError::Invalid(e) => LoadError::Invalid(e.into()),
         })?;
         Self::from_str(path, &text).map_err(LoadError::Invalid)
     }

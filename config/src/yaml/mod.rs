@@ -24,8 +24,12 @@
 //!   about a missing or defaulted field points at the mapping that lacks it.
 //!   [`Positions::error`] builds a located error in one call.
 //! - Lines and columns are 1-based, columns count characters.
+//! - Limits ([`limits`]): files are read with [`read_file`] (a size limit, UTF-8 with the
+//!   bad byte located); every text is checked for nesting deeper than [`MAX_NESTING`]
+//!   before a YAML parser sees it, and alias expansion is bounded (see [`positions`]).
 
 mod error;
+pub mod limits;
 mod positions;
 mod serde_error;
 
@@ -34,6 +38,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 
 pub use error::{LocatedError, LocatedErrors, Location};
+pub use limits::{check_nesting, read_file, ReadError, MAX_NESTING};
 pub use positions::{NodePosition, Positions};
 
 /// One typed YAML document and the positions of its nodes.
@@ -74,8 +79,22 @@ pub fn load_documents<T: DeserializeOwned>(
 /// After a syntax error the iterator ends with the document that holds it (whose
 /// `deserialize` reports the error): the rest of the stream cannot be read.
 pub fn documents<'a>(file: &'a Path, text: &'a str) -> Documents<'a> {
+    if let Err(e) = limits::check_nesting(file, text) {
+        // Neither parser may see this text (their scanners are quadratic in the depth):
+        // one document that is the error.
+        return Documents {
+            file,
+            inner: serde_yaml::Deserializer::from_str(""),
+            complete: true,
+            budget: 1,
+            indexed: Vec::new().into_iter(),
+            next_index: 0,
+            refused: Some(e),
+        };
+    }
     let index = positions::index_documents(file, text);
     Documents {
+        refused: None,
         file,
         inner: serde_yaml::Deserializer::from_str(text),
         complete: index.complete,
@@ -99,6 +118,8 @@ pub struct Documents<'a> {
     /// Documents serde_yaml may still be asked for.
     budget: usize,
     next_index: usize,
+    /// The text was refused before parsing: the only item is this error.
+    refused: Option<LocatedError>,
 }
 
 impl std::fmt::Debug for Documents<'_> {
@@ -114,6 +135,16 @@ impl<'a> Iterator for Documents<'a> {
     type Item = DocumentSource<'a>;
 
     fn next(&mut self) -> Option<DocumentSource<'a>> {
+        if let Some(e) = self.refused.take() {
+            self.budget = 0;
+            return Some(DocumentSource {
+                file: self.file,
+                de: serde_yaml::Deserializer::from_str(""),
+                positions: Positions::empty(self.file, e.location()),
+                index: 0,
+                refused: Some(e),
+            });
+        }
         loop {
             if self.budget == 0 {
                 return None;
@@ -134,6 +165,7 @@ impl<'a> Iterator for Documents<'a> {
                     de,
                     positions,
                     index,
+                    refused: None,
                 });
             }
         }
@@ -146,6 +178,7 @@ pub struct DocumentSource<'a> {
     de: serde_yaml::Deserializer<'a>,
     positions: Positions,
     index: usize,
+    refused: Option<LocatedError>,
 }
 
 impl std::fmt::Debug for DocumentSource<'_> {
@@ -171,13 +204,21 @@ impl DocumentSource<'_> {
     /// Deserializes the document into `T`; the error is located where serde_yaml
     /// found the problem and names the field.
     pub fn deserialize<T: DeserializeOwned>(self) -> Result<Document<T>, LocatedError> {
+        if let Some(e) = self.refused {
+            return Err(e);
+        }
         match T::deserialize(self.de) {
             Ok(value) => Ok(Document {
                 value,
                 positions: self.positions,
                 index: self.index,
             }),
-            Err(e) => Err(serde_error::located(self.file, &e, self.positions.at(""))),
+            Err(e) => Err(serde_error::located(
+                self.file,
+                &e,
+                Some(&self.positions),
+                self.positions.at(""),
+            )),
         }
     }
 }
@@ -209,8 +250,9 @@ pub fn load_document<T: DeserializeOwned>(
 /// other data, such as command-line arguments); errors carry line and column
 /// relative to `text`.
 pub fn from_str<T: DeserializeOwned>(file: &Path, text: &str) -> Result<T, LocatedError> {
+    limits::check_nesting(file, text)?;
     let de = serde_yaml::Deserializer::from_str(text);
-    T::deserialize(de).map_err(|e| serde_error::located(file, &e, Location::START))
+    T::deserialize(de).map_err(|e| serde_error::located(file, &e, None, Location::START))
 }
 
 #[cfg(test)]

@@ -5,8 +5,12 @@
 //! `spec.ingress[0].source.nets[2]`. The document root is the empty path `""`.
 //! Keys are used verbatim (a key containing `.` is not escaped); a key that is
 //! itself a mapping or sequence is recorded as `?` and its contents are not indexed.
+//!
+//! The same pass notes what serde_yaml reports without a useful position: the second
+//! occurrence of a duplicate key, and the alias at which alias expansion passes
+//! serde_yaml's repetition limit (100 jumps per event of the document).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
 use yaml_rust2::parser::{Event, Parser};
@@ -32,6 +36,11 @@ pub struct Positions {
     /// Text of the scalars of the top two levels (`kind`, `metadata.name`), so a
     /// caller can pick the type of a document before deserializing it.
     scalars: HashMap<String, String>,
+    /// Repeated keys: (path of the mapping, where the repeated key starts).
+    duplicates: Vec<(String, Location)>,
+    /// The first alias, and the alias at which expansion passes the repetition limit.
+    first_alias: Option<Location>,
+    repetition: Option<Location>,
 }
 
 impl Positions {
@@ -42,7 +51,24 @@ impl Positions {
             start,
             nodes: HashMap::new(),
             scalars: HashMap::new(),
+            duplicates: Vec::new(),
+            first_alias: None,
+            repetition: None,
         }
+    }
+
+    /// Where the first repeated key of the mapping at `map_path` starts.
+    pub fn duplicate_key(&self, map_path: &str) -> Option<Location> {
+        self.duplicates
+            .iter()
+            .find(|(p, _)| p == map_path)
+            .map(|(_, at)| *at)
+    }
+
+    /// The alias at which alias expansion passes serde_yaml's repetition limit (or,
+    /// when this pass counted fewer expansions than serde_yaml, the first alias).
+    pub fn repetition_limit(&self) -> Option<Location> {
+        self.repetition.or(self.first_alias)
     }
 
     /// The file these positions are in.
@@ -131,6 +157,7 @@ enum Frame {
     Map {
         path: String,
         key: Option<(String, Location)>,
+        seen: HashSet<String>,
     },
     /// Inside a key that is a collection: nothing is recorded.
     Ignore,
@@ -151,6 +178,7 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
     let mut docs = Vec::new();
     let mut current: Option<IndexedDocument> = None;
     let mut stack: Vec<Frame> = Vec::new();
+    let mut jumps = Jumps::default();
     let mut parser = Parser::new_from_str(text);
     // Every event consumes input, so the event count is bounded by the text length.
     for _ in 0..=text.len().saturating_mul(2).saturating_add(16) {
@@ -158,6 +186,7 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
             break;
         };
         let at = location(mark);
+        jumps.events += 1;
         match event {
             Event::StreamEnd => {
                 complete = true;
@@ -165,17 +194,20 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
             }
             Event::DocumentStart => {
                 stack.clear();
+                jumps = Jumps::default();
                 current = Some(IndexedDocument {
                     positions: Positions::empty(file, at),
                     empty: true,
                 });
             }
             Event::DocumentEnd => {
-                if let Some(doc) = current.take() {
+                if let Some(mut doc) = current.take() {
+                    jumps.finish(&mut doc.positions);
                     docs.push(doc);
                 }
             }
-            Event::Scalar(ref value, style, _, ref tag) => {
+            Event::Scalar(ref value, style, anchor, ref tag) => {
+                jumps.anchors_done.insert(anchor, 0);
                 let Some(doc) = current.as_mut() else {
                     continue;
                 };
@@ -187,7 +219,8 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
                 }
                 node(doc, &mut stack, at, Some(value), false, false);
             }
-            Event::Alias(_) => {
+            Event::Alias(id) => {
+                jumps.alias(id, at);
                 if let Some(doc) = current.as_mut() {
                     doc.empty = false;
                     node(doc, &mut stack, at, Some("*"), false, true);
@@ -199,20 +232,58 @@ pub(crate) fn index_documents(file: &Path, text: &str) -> IndexedFile {
                 };
                 doc.empty = false;
                 let is_map = matches!(event, Event::MappingStart(..));
+                if let Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) = event {
+                    jumps.open.push((anchor, jumps.total));
+                }
                 node(doc, &mut stack, at, None, is_map, false);
             }
             Event::SequenceEnd | Event::MappingEnd => {
                 stack.pop();
+                if let Some((anchor, start)) = jumps.open.pop() {
+                    jumps.anchors_done.insert(anchor, jumps.total - start);
+                }
             }
             Event::StreamStart | Event::Nothing => {}
         }
     }
-    if let Some(doc) = current.take() {
+    if let Some(mut doc) = current.take() {
+        jumps.finish(&mut doc.positions);
         docs.push(doc);
     }
     IndexedFile {
         documents: docs,
         complete,
+    }
+}
+
+/// serde_yaml's alias accounting for one document: every alias is a jump, replaying an
+/// anchored node replays the jumps inside it, and more than 100 jumps per event of the
+/// document is "repetition limit exceeded" (an alias bomb).
+#[derive(Default)]
+struct Jumps {
+    events: u64,
+    total: u64,
+    /// Open collections: their anchor id (0: none) and `total` when they started.
+    open: Vec<(usize, u64)>,
+    /// Jumps that replaying each finished anchor costs.
+    anchors_done: HashMap<usize, u64>,
+    /// Cumulative jumps after each alias, with its location.
+    aliases: Vec<(u64, Location)>,
+}
+
+impl Jumps {
+    fn alias(&mut self, id: usize, at: Location) {
+        // An alias of an anchor still open (a cycle) is serde_yaml's recursion limit.
+        let inside = self.anchors_done.get(&id).copied().unwrap_or(0);
+        self.total = self.total.saturating_add(1).saturating_add(inside);
+        self.aliases.push((self.total, at));
+    }
+
+    fn finish(&mut self, positions: &mut Positions) {
+        let limit = self.events.saturating_mul(100);
+        positions.first_alias = self.aliases.first().map(|(_, at)| *at);
+        let i = self.aliases.partition_point(|(n, _)| *n <= limit);
+        positions.repetition = self.aliases.get(i).map(|(_, at)| *at);
     }
 }
 
@@ -239,7 +310,7 @@ fn node(
             *next += 1;
             (p, None)
         }
-        Some(Frame::Map { path, key }) => match key.take() {
+        Some(Frame::Map { path, key, seen }) => match key.take() {
             Some((name, key_at)) => {
                 let p = if path.is_empty() {
                     name
@@ -255,7 +326,12 @@ fn node(
                     map.value = map.value.min(at);
                 }
                 match scalar {
-                    Some(name) => *key = Some((name.to_string(), at)),
+                    Some(name) => {
+                        if !seen.insert(name.to_string()) {
+                            doc.positions.duplicates.push((path.clone(), at));
+                        }
+                        *key = Some((name.to_string(), at));
+                    }
                     None => {
                         *key = Some(("?".to_string(), at));
                         stack.push(Frame::Ignore);
@@ -279,7 +355,11 @@ fn node(
         .or_insert(NodePosition { value: at, key });
     if scalar.is_none() {
         stack.push(if is_map {
-            Frame::Map { path, key: None }
+            Frame::Map {
+                path,
+                key: None,
+                seen: HashSet::new(),
+            }
         } else {
             Frame::Seq { path, next: 0 }
         });

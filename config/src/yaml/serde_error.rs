@@ -4,12 +4,28 @@
 use std::path::Path;
 
 use super::error::{LocatedError, Location};
+use super::positions::Positions;
 
-/// The located form of a serde_yaml error; `fallback` is used when serde_yaml
-/// did not say where (rare: errors raised after the last event).
-pub(crate) fn located(file: &Path, err: &serde_yaml::Error, fallback: Location) -> LocatedError {
+/// The located form of a serde_yaml error. Two errors serde_yaml places badly are
+/// moved to where they are: a duplicate key (serde_yaml: the mapping's start) to the
+/// repeated key, and "repetition limit exceeded" (no position) to the alias that
+/// passed the limit. `fallback` is used when nothing says where.
+pub(crate) fn located(
+    file: &Path,
+    err: &serde_yaml::Error,
+    positions: Option<&Positions>,
+    fallback: Location,
+) -> LocatedError {
     let mut message = err.to_string();
+    let better = positions.and_then(|p| better_location(&message, p));
     let at = match err.location() {
+        _ if better.is_some() => {
+            if let Some(l) = err.location() {
+                let suffix = format!(" at line {} column {}", l.line(), l.column());
+                message = message.replacen(&suffix, "", 1);
+            }
+            better.unwrap_or(fallback)
+        }
         Some(l) => {
             let suffix = format!(" at line {} column {}", l.line(), l.column());
             message = message.replacen(&suffix, "", 1);
@@ -18,6 +34,20 @@ pub(crate) fn located(file: &Path, err: &serde_yaml::Error, fallback: Location) 
         None => fallback,
     };
     LocatedError::new(file, at, suggest(&message))
+}
+
+fn better_location(message: &str, positions: &Positions) -> Option<Location> {
+    let dup = ["duplicate entry with key ", "duplicate field `"]
+        .iter()
+        .find_map(|m| message.find(m));
+    if let Some(i) = dup {
+        let map = message[..i].trim_end().trim_end_matches(':');
+        return positions.duplicate_key(map);
+    }
+    if message.contains("repetition limit exceeded") {
+        return positions.repetition_limit();
+    }
+    None
 }
 
 /// Rewrites "unknown field `peerIp`, expected one of `peerIP`, …" as
