@@ -5,6 +5,10 @@ use std::time::Duration;
 
 /// Most doublings of the base interval (16×).
 const MAX_DOUBLINGS: u32 = 4;
+/// Longest delay ever returned, whatever the base: deadlines are `now + delay`, which
+/// must not overflow (the node config limits connectRetryTime to 1 h; this is the
+/// session's own guard).
+pub const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
 /// SplitMix64: a tiny deterministic generator, good enough for timer jitter.
 #[derive(Debug, Clone)]
@@ -25,9 +29,11 @@ impl Jitter {
         z ^ (z >> 31)
     }
 
-    /// `base × 2^min(failures, 4)`, times a factor in [0.75, 1].
+    /// `base × 2^min(failures, 4)`, at most [`MAX_DELAY`], times a factor in [0.75, 1].
     pub fn backoff(&mut self, base: Duration, failures: u32) -> Duration {
-        let full = base.saturating_mul(1 << failures.min(MAX_DOUBLINGS));
+        let full = base
+            .saturating_mul(1 << failures.min(MAX_DOUBLINGS))
+            .min(MAX_DELAY);
         // 53 random bits → [0, 1).
         let unit = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
         full.mul_f64(0.75 + 0.25 * unit)
@@ -46,6 +52,16 @@ mod tests {
             let d = j.backoff(base, failures);
             let full = base * (1 << failures.min(4));
             assert!(d <= full && d >= full.mul_f64(0.75), "{failures}: {d:?}");
+        }
+    }
+
+    #[test]
+    fn huge_base_is_capped_not_a_panic() {
+        let mut j = Jitter::new(3);
+        for failures in [0, 1, 9] {
+            let d = j.backoff(Duration::from_secs(u64::MAX), failures);
+            assert!(d <= MAX_DELAY && d >= MAX_DELAY.mul_f64(0.75), "{d:?}");
+            assert!(std::time::Instant::now().checked_add(d).is_some());
         }
     }
 
