@@ -121,3 +121,24 @@ fn deep_nesting_is_refused_at_the_level_too_deep() {
         vec!["n.yaml:4:70: collections nest more than 32 levels deep here"]
     );
 }
+
+#[test]
+fn every_duration_has_a_range() {
+    let text = format!(
+        "{HEAD}peers:\n  - {{ peerIP: 10.0.0.1, asNumber: 1, connectRetryTime: 18446744073709551615 }}\n  - {{ peerIP: 10.0.0.2, asNumber: 1, connectRetryTime: 500ms }}\n  - {{ peerIP: 10.0.0.3, asNumber: 1, holdTime: 18446744073709551615, keepaliveTime: 18446744073709551615 }}\ngracefulRestart: {{ restartTime: 4096 }}\n"
+    );
+    assert_eq!(
+        errs(&text),
+        vec![
+            "n.yaml:5:56: peers[0].connectRetryTime: 18446744073709551615s is out of range: 1s..=3600s (RFC 4271 suggests 120s)",
+            "n.yaml:6:56: peers[1].connectRetryTime: 500ms is out of range: 1s..=3600s (RFC 4271 suggests 120s)",
+            "n.yaml:7:48: peers[2].holdTime: is at most 65535s (it is a 16-bit field in OPEN)",
+            "n.yaml:7:85: peers[2].keepaliveTime: 18446744073709551615s must be less than the hold time (90s); a third of it is usual",
+            "n.yaml:8:33: gracefulRestart.restartTime: must be whole seconds from 1s to 4095s (a 12-bit field, RFC 4724)",
+        ]
+    );
+    // The whole accepted range loads.
+    let text = format!("{HEAD}peers:\n  - {{ peerIP: 10.0.0.1, asNumber: 1, connectRetryTime: 1h, holdTime: 65535, keepaliveTime: 65534 }}\n");
+    let c = NodeConfig::from_str(Path::new("n.yaml"), &text).unwrap();
+    assert_eq!(c.peers[0].connect_retry_time.as_secs(), 3600);
+}

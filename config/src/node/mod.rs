@@ -31,6 +31,10 @@ pub const DEFAULT_BGP_PORT: u16 = 179;
 pub const DEFAULT_HOLD_TIME: Duration = Duration::from_secs(90);
 /// Default ConnectRetry time (RFC 4271 §10: 120 s).
 pub const DEFAULT_CONNECT_RETRY_TIME: Duration = Duration::from_secs(120);
+/// Shortest `connectRetryTime` accepted.
+pub const MIN_CONNECT_RETRY_TIME: Duration = Duration::from_secs(1);
+/// Longest `connectRetryTime` accepted (1 h).
+pub const MAX_CONNECT_RETRY_TIME: Duration = Duration::from_secs(3600);
 /// Default routing-table protocol number of tern's routes (`proto 201` in
 /// `ip route`). 201 is in no registry we know of: not in iproute2's
 /// `rt_protos` (≤ 192 plus `bird` 12, `bgp` 186, FRR's 186–197), nor used by

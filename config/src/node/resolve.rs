@@ -406,6 +406,20 @@ impl Checker<'_> {
                 self.error(&format!("{prefix}.connectRetryTime"), "must be more than 0");
                 DEFAULT_CONNECT_RETRY_TIME
             }
+            Some(TimeValue(r))
+                if !(MIN_CONNECT_RETRY_TIME..=MAX_CONNECT_RETRY_TIME).contains(&r) =>
+            {
+                self.error(
+                    &format!("{prefix}.connectRetryTime"),
+                    format!(
+                        "{} is out of range: {}..={} (RFC 4271 suggests 120s)",
+                        show_duration(r),
+                        show_duration(MIN_CONNECT_RETRY_TIME),
+                        show_duration(MAX_CONNECT_RETRY_TIME)
+                    ),
+                );
+                DEFAULT_CONNECT_RETRY_TIME
+            }
             Some(TimeValue(r)) => r,
             None => DEFAULT_CONNECT_RETRY_TIME,
         };
