@@ -293,6 +293,7 @@ fn round_trip(m: &Message, four_octet: bool, add_path: bool) -> Result<(), TestC
         add_path: set,
         extended_message: true,
         keep_as4_attributes: false,
+        external: false,
     };
     let mut buf = BytesMut::new();
     encode_message(m, &enc, &mut buf).map_err(|e| TestCaseError::fail(e.to_string()))?;

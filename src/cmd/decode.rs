@@ -62,6 +62,7 @@ pub fn run(args: Args) -> ExitCode {
         // negotiated Extended Message.
         extended_message: true,
         keep_as4_attributes: true,
+        external: false,
     };
     let stdout = io::stdout();
     let mut out = io::BufWriter::new(stdout.lock());

@@ -23,6 +23,7 @@ pub fn check(data: &[u8]) -> usize {
         },
         extended_message: selector & 4 != 0,
         keep_as4_attributes: selector & 8 != 0,
+        external: selector & 16 != 0,
     };
     let enc = EncodeContext {
         four_octet_as: ctx.four_octet_as,
@@ -40,8 +41,9 @@ pub fn check(data: &[u8]) -> usize {
 
 fn round_trip(msg: &Message, ctx: &DecodeContext, enc: &EncodeContext) {
     if let Message::Update(u) = msg {
-        // RFC 7606 handling dropped parts, or AS4_* were merged/kept: no identity to check.
-        if !u.errors.is_empty() || ctx.keep_as4_attributes || !ctx.four_octet_as {
+        // RFC 7606 handling dropped parts, AS4_* were merged/kept, or LOCAL_PREF from an
+        // external peer was ignored: no identity to check.
+        if !u.errors.is_empty() || ctx.keep_as4_attributes || !ctx.four_octet_as || ctx.external {
             return;
         }
     }

@@ -69,6 +69,10 @@ pub struct DecodeContext {
     /// as raw attributes in [`crate::wire::PathAttributes::unknown`] instead of merging
     /// them (RFC 6793 §4.2.3) or ignoring them. Sessions leave this false.
     pub keep_as4_attributes: bool,
+    /// The peer is in another AS (eBGP): a LOCAL_PREF it sends is ignored (RFC 4271
+    /// §5.1.5), and a malformed one is attribute discard, not treat-as-withdraw (RFC
+    /// 7606 §7.5). Sessions set it from the configured AS numbers.
+    pub external: bool,
 }
 
 /// Encoding context: what was negotiated for messages we send.
@@ -116,6 +120,7 @@ impl DecodeContext {
             add_path: add_path_families(remote, local),
             extended_message: extended(local) && extended(remote),
             keep_as4_attributes: false,
+            external: local.asn() != remote.asn(),
         }
     }
 

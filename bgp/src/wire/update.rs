@@ -63,7 +63,9 @@ impl Update {
     /// If this UPDATE is an End-of-RIB marker (RFC 4724 §2), its family: an empty
     /// UPDATE for IPv4 unicast, or an UPDATE holding only an empty MP_UNREACH_NLRI.
     pub fn end_of_rib(&self) -> Option<AddressFamily> {
-        let bare = self.withdrawn.is_empty()
+        // A malformed UPDATE whose attributes were all dropped is not a marker.
+        let bare = self.errors.is_empty()
+            && self.withdrawn.is_empty()
             && self.nlri.is_empty()
             && self.mp_reach.is_none()
             && self.attributes == PathAttributes::default();

@@ -1,6 +1,8 @@
 //! Path attribute decoding with RFC 7606 error handling: each malformed attribute
 //! leads to treat-as-withdraw, attribute discard or a session reset, as RFC 7606 §7
-//! (and RFC 4271 §6.3 where RFC 7606 is silent) prescribe for its type.
+//! (and RFC 4271 §6.3 where RFC 7606 is silent) prescribe for its type; AS number 0
+//! in AS_PATH / AGGREGATOR (and their AS4_ forms) is malformed (RFC 7607), and
+//! LOCAL_PREF from an external peer is ignored, or discarded when malformed (§7.5).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
@@ -29,8 +31,10 @@ enum Handling {
     Reset,
 }
 
-fn handling(code: u8) -> Handling {
+fn handling(code: u8, ctx: &DecodeContext) -> Handling {
     match code {
+        // RFC 7606 §7.5: from an external peer LOCAL_PREF is discarded.
+        t::LOCAL_PREF if ctx.external => Handling::Discard,
         // RFC 7606 §7.6, §7.7; RFC 6793 §6 for the AS4_ attributes.
         t::ATOMIC_AGGREGATE | t::AGGREGATOR | t::AS4_PATH | t::AS4_AGGREGATOR => Handling::Discard,
         // RFC 7606 §7.11: the NLRI cannot be located reliably.
@@ -162,7 +166,7 @@ pub(crate) fn decode(
             r.u8().map(usize::from)
         };
         let Some(value) = len.and_then(|len| r.take(len)) else {
-            if handling(code) == Handling::Reset {
+            if handling(code, ctx) == Handling::Reset {
                 return Err(malformed(
                     at,
                     "MP_REACH_NLRI/MP_UNREACH_NLRI runs past the attribute list",
@@ -187,7 +191,7 @@ pub(crate) fn decode(
             whole,
         };
         if !seen.insert(code) {
-            if handling(code) == Handling::Reset {
+            if handling(code, ctx) == Handling::Reset {
                 return Err(malformed(
                     at,
                     "MP_REACH_NLRI/MP_UNREACH_NLRI appears twice",
@@ -213,7 +217,7 @@ pub(crate) fn decode(
                     Bytes::copy_from_slice(attr.whole),
                 ));
             }
-            match handling(code) {
+            match handling(code, ctx) {
                 Handling::TreatAsWithdraw => {
                     record(update, code, ErrorAction::TreatAsWithdraw, f.reason, at)
                 }
@@ -277,6 +281,11 @@ fn apply_as4(update: &mut Update, pending: Pending) {
     }
 }
 
+/// RFC 7607: AS 0 must not appear in a path.
+fn holds_as_0(path: &AsPath) -> bool {
+    path.segments.iter().any(|s| s.asns.contains(&0))
+}
+
 fn u32_value(v: &[u8], reason: &'static str) -> Result<u32, Fault> {
     v.try_into()
         .map(u32::from_be_bytes)
@@ -315,7 +324,11 @@ fn decode_one(
             })
         }
         t::AS_PATH => {
-            attrs.as_path = Some(as4::decode_as_path(v, ctx.four_octet_as).map_err(fault)?)
+            let path = as4::decode_as_path(v, ctx.four_octet_as).map_err(fault)?;
+            if holds_as_0(&path) {
+                return Err(fault("AS_PATH holds AS number 0 (RFC 7607)"));
+            }
+            attrs.as_path = Some(path);
         }
         t::NEXT_HOP => {
             let octets: [u8; 4] = v
@@ -324,7 +337,13 @@ fn decode_one(
             attrs.next_hop = Some(Ipv4Addr::from(octets));
         }
         t::MULTI_EXIT_DISC => attrs.med = Some(u32_value(v, "MULTI_EXIT_DISC length is not 4")?),
-        t::LOCAL_PREF => attrs.local_pref = Some(u32_value(v, "LOCAL_PREF length is not 4")?),
+        t::LOCAL_PREF => {
+            let pref = u32_value(v, "LOCAL_PREF length is not 4")?;
+            // RFC 4271 §5.1.5: ignored when it comes from an external peer.
+            if !ctx.external {
+                attrs.local_pref = Some(pref);
+            }
+        }
         t::ATOMIC_AGGREGATE => {
             if !v.is_empty() {
                 return Err(fault("ATOMIC_AGGREGATE length is not 0"));
@@ -332,7 +351,7 @@ fn decode_one(
             attrs.atomic_aggregate = true;
         }
         t::AGGREGATOR => {
-            attrs.aggregator = Some(match (ctx.four_octet_as, v) {
+            let aggregator = match (ctx.four_octet_as, v) {
                 (true, &[a, b, c, d, e, f, g, h]) => Aggregator {
                     asn: u32::from_be_bytes([a, b, c, d]),
                     address: Ipv4Addr::new(e, f, g, h),
@@ -346,7 +365,11 @@ fn decode_one(
                         "AGGREGATOR length is not 6 (2-octet AS) or 8 (4-octet AS)",
                     ))
                 }
-            })
+            };
+            if aggregator.asn == 0 {
+                return Err(fault("AGGREGATOR holds AS number 0 (RFC 7607)"));
+            }
+            attrs.aggregator = Some(aggregator);
         }
         t::COMMUNITIES => {
             if v.is_empty() || !v.len().is_multiple_of(4) {
@@ -403,14 +426,21 @@ fn decode_one(
             if path.segments.iter().any(|s| s.kind.is_confed()) {
                 return Err(fault("AS4_PATH holds confederation segments"));
             }
+            if holds_as_0(&path) {
+                return Err(fault("AS4_PATH holds AS number 0 (RFC 7607)"));
+            }
             pending.as4_path = Some(path);
         }
         t::AS4_AGGREGATOR => {
             let &[a, b, c, d, e, f, g, h] = v else {
                 return Err(fault("AS4_AGGREGATOR length is not 8"));
             };
+            let asn = u32::from_be_bytes([a, b, c, d]);
+            if asn == 0 {
+                return Err(fault("AS4_AGGREGATOR holds AS number 0 (RFC 7607)"));
+            }
             pending.as4_aggregator = Some(Aggregator {
-                asn: u32::from_be_bytes([a, b, c, d]),
+                asn,
                 address: Ipv4Addr::new(e, f, g, h),
             });
         }
