@@ -236,16 +236,19 @@ fn explain(files: &[String], s: &str, d: &str, p: Probe) -> bool {
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert!(
-        out.status.success(),
-        "explain failed: {text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    match text.lines().next() {
+    // Exit 0 = allow, 3 = deny (and the first line says the same).
+    let verdict = match text.lines().next() {
         Some("verdict: allow") => true,
         Some("verdict: deny") => false,
         other => panic!("unexpected explain output {other:?}: {text}"),
-    }
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(if verdict { 0 } else { 3 }),
+        "explain exit code does not match its verdict: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    verdict
 }
 
 /// Panics with the command's stderr unless it succeeded.

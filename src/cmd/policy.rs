@@ -1,18 +1,37 @@
 //! `tern policy …`: check, render, explain, apply (once) and flush network policy.
-use std::path::PathBuf;
+//!
+//! `--config NODE.yaml` (check, render, explain, apply) compiles the way that node's agent
+//! does: its failsafe ports, and — when no FILE is given — its `policy.paths` and
+//! `endpoints`. `explain` exits 0 when the connection is allowed and
+//! [`EXIT_DENIED`] (3) when it is denied, so scripts can test a verdict.
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use acl::{Backend, CompileOptions, LoadError};
 
 use super::{EXIT_BAD_INPUT, EXIT_RUNTIME};
 
+/// Exit code of `tern policy explain` when the connection is denied.
+pub const EXIT_DENIED: u8 = 3;
+
+/// `--config`: compile as this node's agent does.
+#[derive(clap::Args, Debug, Default)]
+pub struct NodeArgs {
+    /// Node config: use its failsafe ports, and its policy.paths and endpoints when no
+    /// FILE is given.
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
 /// The `tern policy` subcommands.
 #[derive(clap::Subcommand, Debug)]
 pub enum PolicyCommand {
     /// Validate policies and endpoints; errors as FILE:LINE:COL: message, exit 2.
     Check {
-        /// Policy and endpoint files or folders.
-        #[arg(required = true)]
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Policy and endpoint files or folders (required without --config).
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
     /// Print the ruleset that would be applied.
@@ -20,8 +39,10 @@ pub enum PolicyCommand {
         /// nftables or iptables.
         #[arg(long, default_value = "nftables")]
         backend: Backend,
-        /// Policy and endpoint files or folders.
-        #[arg(required = true)]
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Policy and endpoint files or folders (required without --config).
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
     /// Evaluate the compiled policy for one new connection and say what decided it.
@@ -35,17 +56,19 @@ pub enum PolicyCommand {
         /// tcp, udp, sctp, icmp, icmpv6 or a number.
         #[arg(long, default_value = "tcp")]
         protocol: String,
-        /// Destination port (tcp/udp/sctp).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
+        /// Destination port (required for tcp, udp and sctp).
+        #[arg(long)]
+        port: Option<u16>,
         /// Source port.
         #[arg(long, default_value_t = 49152)]
         source_port: u16,
         /// ICMP type (default echo request).
         #[arg(long, default_value_t = 8)]
         icmp_type: u8,
-        /// Policy and endpoint files or folders.
-        #[arg(required = true)]
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Policy and endpoint files or folders (required without --config).
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
     /// Apply the policy once, replacing tern's rules (the agent does this continuously).
@@ -54,8 +77,10 @@ pub enum PolicyCommand {
         /// nftables or iptables.
         #[arg(long, default_value = "nftables")]
         backend: Backend,
-        /// Policy and endpoint files or folders.
-        #[arg(required = true)]
+        #[command(flatten)]
+        node: NodeArgs,
+        /// Policy and endpoint files or folders (required without --config).
+        #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
     /// Remove every rule, chain and set tern owns (nothing else is touched).
@@ -66,8 +91,42 @@ pub enum PolicyCommand {
     },
 }
 
-fn load(files: &[PathBuf]) -> Result<(acl::Bundle, acl::Ir), ExitCode> {
-    acl::load_and_compile(files, &CompileOptions::default()).map_err(|e| {
+/// The files and compile options for `node` + `files`.
+fn inputs(
+    node: &NodeArgs,
+    files: Vec<PathBuf>,
+) -> Result<(Vec<PathBuf>, CompileOptions), ExitCode> {
+    let Some(path) = &node.config else {
+        return Ok((files, CompileOptions::default()));
+    };
+    let cfg = load_node(path)?;
+    let options = crate::agent::plan::compile_options(&cfg);
+    if !files.is_empty() {
+        return Ok((files, options));
+    }
+    let mut all = cfg.policy.paths.clone();
+    all.extend(cfg.endpoints.iter().cloned());
+    Ok((all, options))
+}
+
+fn load_node(path: &Path) -> Result<config::NodeConfig, ExitCode> {
+    config::NodeConfig::load(path).map_err(|e| match e {
+        config::LoadError::Read { path, source } => {
+            eprintln!("{}: cannot read: {source}", path.display());
+            ExitCode::from(EXIT_RUNTIME)
+        }
+        config::LoadError::Invalid(errors) => {
+            for e in &errors {
+                eprintln!("{e}");
+            }
+            ExitCode::from(EXIT_BAD_INPUT)
+        }
+    })
+}
+
+fn load(node: &NodeArgs, files: Vec<PathBuf>) -> Result<(acl::Bundle, acl::Ir), ExitCode> {
+    let (files, options) = inputs(node, files)?;
+    acl::load_and_compile(&files, &options).map_err(|e| {
         match &e {
             LoadError::Io { .. } => {
                 eprintln!("{e}");
@@ -86,7 +145,7 @@ fn load(files: &[PathBuf]) -> Result<(acl::Bundle, acl::Ir), ExitCode> {
 /// Runs a `tern policy` subcommand.
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
-        PolicyCommand::Check { files } => match load(&files) {
+        PolicyCommand::Check { node, files } => match load(&node, files) {
             Ok((b, ir)) => {
                 println!(
                     "ok: {} policies, {} workload endpoints, {} host endpoints; {} endpoints under policy, {} rules, {} sets",
@@ -101,7 +160,11 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             }
             Err(code) => code,
         },
-        PolicyCommand::Render { backend, files } => match load(&files) {
+        PolicyCommand::Render {
+            backend,
+            node,
+            files,
+        } => match load(&node, files) {
             Ok((_, ir)) => {
                 print!("{}", acl::render_text(&ir, backend));
                 ExitCode::SUCCESS
@@ -115,13 +178,27 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             port,
             source_port,
             icmp_type,
+            node,
             files,
         } => {
+            let proto_name = protocol.to_ascii_lowercase();
             let Some(protocol) = acl::model::Protocol::parse(&protocol) else {
                 eprintln!("--protocol: unknown protocol `{protocol}`");
                 return ExitCode::from(EXIT_BAD_INPUT);
             };
-            let (bundle, ir) = match load(&files) {
+            let ported = matches!(
+                proto_name.as_str(),
+                "tcp" | "udp" | "sctp" | "6" | "17" | "132"
+            );
+            let port = match (port, ported) {
+                (Some(p), _) => p,
+                (None, false) => 0,
+                (None, true) => {
+                    eprintln!("--port: required for {proto_name} (the destination port decides most rules)");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            };
+            let (bundle, ir) = match load(&node, files) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
@@ -141,11 +218,27 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                 icmp_type,
                 icmp_code: 0,
             };
-            print!("{}", acl::explain::explain(&bundle, &ir, &pkt));
-            ExitCode::SUCCESS
+            let e = acl::explain::explain(&bundle, &ir, &pkt);
+            print!("{e}");
+            if ported {
+                println!(
+                    "connection: {proto_name} source port {source_port} -> destination port {port}"
+                );
+            } else {
+                println!("connection: {proto_name}");
+            }
+            if e.allowed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(EXIT_DENIED)
+            }
         }
-        PolicyCommand::Apply { backend, files } => {
-            let (_, ir) = match load(&files) {
+        PolicyCommand::Apply {
+            backend,
+            node,
+            files,
+        } => {
+            let (_, ir) = match load(&node, files) {
                 Ok(x) => x,
                 Err(code) => return code,
             };
