@@ -155,7 +155,9 @@ fn rejected_paths_never_reach_the_fib() {
         changes(&mut rib),
         vec![("10.244.4.0/24".into(), RouteAction::Withdraw)]
     );
-    assert_eq!(rib.path_count(), 3);
+    // Rejected paths are counted, not stored.
+    assert_eq!(rib.path_count(), 0);
+    assert_eq!(rib.peer_counters(e).rejected, 3);
 }
 
 #[test]

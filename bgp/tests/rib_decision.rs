@@ -3,7 +3,7 @@
 
 mod rib_common;
 
-use bgp::rib::{PathView, RibError, RouteAction};
+use bgp::rib::{LimitAction, LimitKind, PathView, PrefixLimit, RibError, RouteAction};
 use rib_common::*;
 
 fn loser(view: &bgp::rib::RouteView) -> &PathView {
@@ -349,7 +349,7 @@ fn ebgp_ecmp_needs_the_same_neighbour_as() {
 }
 
 #[test]
-fn as_loop_and_own_next_hop_are_rejected_with_reasons() {
+fn as_loop_and_own_next_hop_are_rejected_and_counted_not_stored() {
     let mut rib = rib();
     let e = peer(&mut rib, 1, 65001);
     rib.receive(
@@ -368,21 +368,18 @@ fn as_loop_and_own_next_hop_are_rejected_with_reasons() {
     .unwrap();
     assert!(rib.is_empty());
     assert!(rib.take_route_changes().is_empty());
-    let v = route(&rib, "10.1.0.0/24");
-    assert!(v.best.is_none());
+    assert!(rib.route(net("10.1.0.0/24"), true).is_none());
+    assert!(rib.routes(true).is_empty());
+    assert_eq!((rib.path_count(), rib.attribute_sets()), (0, 0));
     assert_eq!(
-        v.paths[0].rejected.as_deref(),
-        Some("AS loop: AS_PATH 65001 64512 65002 contains our AS 64512")
+        rib.rejected(e),
+        vec![
+            ("AS loop: AS_PATH contains our AS", 1),
+            ("next hop is our own address", 1)
+        ]
     );
-    assert_eq!(
-        route(&rib, "10.2.0.0/24").paths[0].rejected.as_deref(),
-        Some("next hop 192.0.2.1 is our own address")
-    );
-    assert!(rib.route(net("10.1.0.0/24"), false).is_none());
-    assert!(rib.routes(false).is_empty());
-    assert_eq!(rib.routes(true).len(), 2);
     let c = rib.peer_counters(e);
-    assert_eq!((c.received, c.accepted), (2, 0));
+    assert_eq!((c.received, c.accepted, c.rejected), (2, 0, 2));
 }
 
 #[test]
@@ -398,13 +395,13 @@ fn route_reflection_loops_are_rejected() {
     looped.cluster_list = vec![v4("10.8.8.8"), ROUTER_ID];
     rib.receive(i, &announce(&looped, "192.0.2.11", &["10.2.0.0/24"]))
         .unwrap();
+    assert!(rib.is_empty());
     assert_eq!(
-        route(&rib, "10.1.0.0/24").paths[0].rejected.as_deref(),
-        Some("ORIGINATOR_ID is our router ID 192.0.2.1")
-    );
-    assert_eq!(
-        route(&rib, "10.2.0.0/24").paths[0].rejected.as_deref(),
-        Some("cluster loop: CLUSTER_LIST contains our cluster ID 192.0.2.1")
+        rib.rejected(i),
+        vec![
+            ("ORIGINATOR_ID is our router ID", 1),
+            ("cluster loop: CLUSTER_LIST contains our cluster ID", 1)
+        ]
     );
 }
 
@@ -421,29 +418,32 @@ fn import_policy_outside_pools_and_own_blocks() {
     );
     rib.receive(e, &u).unwrap();
     assert_eq!(rib.len(), 1);
+    assert_eq!(rib.path_count(), 1);
     assert_eq!(
-        route(&rib, "10.244.1.0/24").paths[0].rejected.as_deref(),
-        Some("prefix is one of our own blocks")
-    );
-    assert_eq!(
-        route(&rib, "172.16.0.0/24").paths[0].rejected.as_deref(),
-        Some("prefix outside the pools")
+        rib.rejected(e),
+        vec![
+            ("prefix outside the pools", 1),
+            ("prefix is one of our own blocks", 1)
+        ]
     );
     let changes = rib.take_route_changes();
     assert_eq!(changes.len(), 1);
     assert_eq!(changes[0].prefix, net("10.244.2.0/24"));
     let c = rib.peer_counters(e);
     assert_eq!((c.received, c.accepted), (3, 1));
-    // Withdrawing a rejected prefix removes it.
+    // Withdrawing a rejected prefix changes nothing; the counts are of this session.
     rib.receive(e, &withdraw(&["172.16.0.0/24"])).unwrap();
-    assert!(rib.route(net("172.16.0.0/24"), true).is_none());
     assert!(rib.take_route_changes().is_empty());
+    rib.peer_down(e);
+    assert!(rib.rejected(e).is_empty());
 }
 
 #[test]
-fn max_prefix_is_reported() {
+fn import_limit_restart_is_reported_once() {
     let mut rib = rib();
-    let e = peer_with(&mut rib, 1, 65001, |s| s.max_prefixes = Some(2));
+    let e = peer_with(&mut rib, 1, 65001, |s| {
+        s.import_limit = Some(PrefixLimit::restart(2))
+    });
     rib.receive(
         e,
         &announce(
@@ -459,17 +459,104 @@ fn max_prefix_is_reported() {
             &announce(&attrs(&[65001]), "192.0.2.11", &["10.3.0.0/24"]),
         )
         .unwrap_err();
-    assert!(matches!(
+    assert_eq!(
         err,
-        RibError::MaxPrefixExceeded {
+        RibError::PrefixLimit {
+            peer: e,
+            kind: LimitKind::Import,
             limit: 2,
-            accepted: 3,
-            ..
+            count: 3,
+            action: LimitAction::Restart,
         }
-    ));
+    );
+    // Reported once per crossing.
+    rib.receive(
+        e,
+        &announce(&attrs(&[65001]), "192.0.2.11", &["10.4.0.0/24"]),
+    )
+    .unwrap();
     rib.peer_down(e);
     assert!(rib.is_empty());
     assert_eq!(rib.path_count(), 0);
+}
+
+#[test]
+fn receive_limit_counts_rejected_announcements() {
+    let mut rib = rib();
+    let e = peer_with(&mut rib, 1, 65001, |s| {
+        s.import = pools(&["10.244.0.0/16"], &[]);
+        s.import_limit = Some(PrefixLimit::restart(1000));
+        s.receive_limit = Some(PrefixLimit::restart(100));
+    });
+    let outside: Vec<String> = (0..100).map(|i| format!("172.16.{i}.0/24")).collect();
+    let refs: Vec<&str> = outside.iter().map(String::as_str).collect();
+    rib.receive(e, &announce(&attrs(&[65001]), "192.0.2.11", &refs))
+        .unwrap();
+    let err = rib
+        .receive(
+            e,
+            &announce(&attrs(&[65001]), "192.0.2.11", &["172.17.0.0/24"]),
+        )
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            RibError::PrefixLimit {
+                kind: LimitKind::Receive,
+                limit: 100,
+                count: 101,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // Nothing of it is stored.
+    assert_eq!((rib.path_count(), rib.attribute_sets()), (0, 0));
+}
+
+#[test]
+fn block_drops_new_prefixes_beyond_the_limit_and_warn_keeps_them() {
+    let mut rib = rib();
+    let b = peer_with(&mut rib, 1, 65001, |s| {
+        s.import_limit = Some(PrefixLimit {
+            max: 2,
+            action: LimitAction::Block,
+        })
+    });
+    let w = peer_with(&mut rib, 2, 65002, |s| {
+        s.import_limit = Some(PrefixLimit {
+            max: 2,
+            action: LimitAction::Warn,
+        })
+    });
+    let three = ["10.1.0.0/24", "10.2.0.0/24", "10.3.0.0/24"];
+    let err = rib
+        .receive(b, &announce(&attrs(&[65001]), "192.0.2.11", &three))
+        .unwrap_err();
+    assert!(matches!(
+        err,
+        RibError::PrefixLimit {
+            action: LimitAction::Block,
+            count: 3,
+            ..
+        }
+    ));
+    assert_eq!(rib.peer_counters(b).accepted, 2);
+    assert_eq!(
+        rib.rejected(b),
+        vec![("import limit reached (action block)", 1)]
+    );
+    // A prefix it already has may still change.
+    rib.receive(
+        b,
+        &announce(&attrs(&[65001, 65009]), "192.0.2.11", &["10.1.0.0/24"]),
+    )
+    .unwrap();
+    assert_eq!(rib.peer_counters(b).accepted, 2);
+    assert!(rib
+        .receive(w, &announce(&attrs(&[65002]), "192.0.2.12", &three))
+        .is_err());
+    assert_eq!(rib.peer_counters(w).accepted, 3);
 }
 
 #[test]

@@ -212,7 +212,7 @@ fn max_prefixes_ends_the_session_with_cease() {
     let bytes = table(5_000);
     in_netns(&ns, || async move {
         let mut p = passive(peer("10.0.0.2", FEEDER_AS, "10.0.0.1"));
-        p.max_prefixes = Some(1_000);
+        p.import_limit = Some(bgp::rib::PrefixLimit::restart(1_000));
         let (h, _changes) = Speaker::start(speaker(65001, "10.0.0.1", p, &[]))
             .await
             .expect("speaker");

@@ -1,6 +1,13 @@
 //! Adj-RIB-Out per peer: what we last sent (prefix → interned exported attributes),
 //! which prefixes changed since (the queue), and the pending End-of-RIB markers.
 //! `take_updates` turns the queue into packed UPDATEs.
+//!
+//! An exported attribute set too large for one UPDATE to this peer (4096 octets, or
+//! 65535 with Extended Message, RFC 8654) cannot be sent: its prefixes are held back
+//! (withdrawn if an earlier version was sent), counted, and logged once per set while
+//! any prefix uses it — never packed one prefix per oversized message. This is what
+//! BIRD does, and RFC 7606 §3 (j) forbids sending an UPDATE the peer must treat as
+//! malformed.
 
 use std::collections::VecDeque;
 
@@ -27,11 +34,18 @@ pub(crate) struct AdjOut {
     force: HashSet<IpNet>,
     /// End-of-RIB markers to send once the initial table is out.
     eor: Vec<AddressFamily>,
+    /// Prefixes whose exported attribute set does not fit in one UPDATE to this peer
+    /// (one reference on the set each): not sent.
+    held: HashMap<IpNet, AttrId>,
+    /// Number of held prefixes per exported set (logged when it becomes non-zero).
+    held_sets: HashMap<AttrId, u32>,
 }
 
 impl AdjOut {
+    /// Whether the prefix was sent, or held back as oversized (either way a change
+    /// of it concerns this peer).
     pub fn was_sent(&self, p: &IpNet) -> bool {
-        self.sent.contains_key(p)
+        self.sent.contains_key(p) || self.held.contains_key(p)
     }
 
     pub fn mark(&mut self, p: IpNet) {
@@ -59,17 +73,59 @@ impl AdjOut {
         self.sent.len()
     }
 
+    /// Prefixes held back because their attribute set is too large for this peer.
+    pub fn oversized(&self) -> usize {
+        self.held.len()
+    }
+
+    /// Holds `prefix` back with the oversized set `id` (whose reference it takes).
+    /// Returns true when `id` had no held prefix before (time to log it).
+    fn hold(&mut self, attrs: &mut AttrTable, prefix: IpNet, id: AttrId) -> bool {
+        match self.held.insert(prefix, id) {
+            Some(old) if old == id => {
+                attrs.release(id);
+                return false;
+            }
+            Some(old) => self.unhold_set(attrs, old),
+            None => {}
+        }
+        let n = self.held_sets.entry(id).or_insert(0);
+        *n += 1;
+        *n == 1
+    }
+
+    /// Stops holding `prefix` (it is sent, withdrawn or no longer exported).
+    fn unhold(&mut self, attrs: &mut AttrTable, prefix: &IpNet) {
+        if let Some(old) = self.held.remove(prefix) {
+            self.unhold_set(attrs, old);
+        }
+    }
+
+    fn unhold_set(&mut self, attrs: &mut AttrTable, id: AttrId) {
+        if let Some(n) = self.held_sets.get_mut(&id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.held_sets.remove(&id);
+            }
+        }
+        attrs.release(id);
+    }
+
     /// Forgets everything (session down), releasing the attribute references.
     pub fn clear(&mut self, attrs: &mut AttrTable) {
-        for (_, id) in self.sent.drain() {
+        for (_, id) in self.sent.drain().chain(self.held.drain()) {
             attrs.release(id);
         }
+        self.held_sets.clear();
         self.pending.clear();
         self.queue.clear();
         self.force.clear();
         self.eor.clear();
     }
 }
+
+/// Per take: (source set, source peer, IPv6) → the exported set and whether it fits.
+type ExportCache = HashMap<(AttrId, u16, bool), Option<(AttrId, bool)>>;
 
 fn family_of(p: &IpNet) -> AddressFamily {
     match p {
@@ -79,19 +135,21 @@ fn family_of(p: &IpNet) -> AddressFamily {
 }
 
 impl Rib {
-    /// The exported attribute id for `prefix` toward peer `slot` (one new reference),
-    /// or `None` when nothing is to be sent.
+    /// The exported attribute id for `prefix` toward peer `slot` (one new reference)
+    /// and whether an UPDATE with it fits in `max_len` octets, or `None` when nothing
+    /// is to be sent. Both are decided once per source set and family (`cache`).
     fn export_id(
         &mut self,
         slot: u16,
         prefix: &IpNet,
-        cache: &mut HashMap<(AttrId, u16, bool), Option<AttrId>>,
-    ) -> Option<AttrId> {
+        (max_len, four): (usize, bool),
+        cache: &mut ExportCache,
+    ) -> Option<(AttrId, bool)> {
         let best = self.best_path(prefix)?;
         // The exported set depends on the source path and the family (next hop).
         let key = (best.attr, best.peer, matches!(prefix, IpNet::V6(_)));
         if let Some(&hit) = cache.get(&key) {
-            if let Some(id) = hit {
+            if let Some((id, _)) = hit {
                 self.attrs.retain(id);
             }
             return hit;
@@ -104,14 +162,31 @@ impl Rib {
             Source::Peer(peer(&self.peers, best.peer)?)
         };
         let interned = self.attrs.get(best.attr);
-        let out = export(&self.local, src, interned, target, up, family_of(prefix));
-        let id = out.map(|(a, nh)| self.attrs.intern(&a, nh));
-        if let Some(id) = id {
+        let family = family_of(prefix);
+        let out = export(&self.local, src, interned, target, up, family);
+        let id = out.map(|(a, nh)| {
+            let fits = pack::fits(&a, &nh, family, max_len, four);
+            (self.attrs.intern(&a, nh), fits)
+        });
+        if let Some((id, _)) = id {
             // One reference for the cache, one for the caller.
             self.attrs.retain(id);
         }
         cache.insert(key, id);
         id
+    }
+
+    /// Logs (once per set while it holds prefixes) that a set cannot go to a peer.
+    fn log_oversized(&self, slot: u16, id: AttrId, prefix: &IpNet, (max_len, four): (usize, bool)) {
+        let value = &self.attrs.get(id).value;
+        let len = pack::encoded_base(&value.attrs, &value.next_hop, family_of(prefix), four);
+        let address = peer(&self.peers, slot).map(|p| p.settings.address);
+        tracing::warn!(
+            peer = ?address,
+            "not advertising {prefix} and every other prefix with the same attributes: \
+             an UPDATE would need at least {len} octets, more than the peer's maximum \
+             message size of {max_len}"
+        );
     }
 
     pub(super) fn take_updates_impl(&mut self, id: PeerId, budget: usize) -> Vec<Update> {
@@ -138,7 +213,8 @@ impl Rib {
             v.sort_unstable();
             out.queue = v.into();
         }
-        let mut cache = HashMap::new();
+        let limits = (max_len, four);
+        let mut cache = ExportCache::new();
         let mut groups: HashMap<AttrId, Vec<IpNet>> = HashMap::new();
         let mut group_order: Vec<AttrId> = Vec::new();
         let mut withdrawn: Vec<IpNet> = Vec::new();
@@ -147,19 +223,43 @@ impl Rib {
             let Some(prefix) = out.queue.pop_front() else {
                 break;
             };
-            let want = self.export_id(slot, &prefix, &mut cache);
+            let want = self.export_id(slot, &prefix, limits, &mut cache);
             let forced = out.force.remove(&prefix);
             let had = out.sent.get(&prefix).copied();
+            if !matches!(want, Some((_, false))) {
+                out.unhold(&mut self.attrs, &prefix);
+            }
             match (want, had) {
-                (Some(w), Some(h)) if w == h && !forced => self.attrs.release(w),
-                (Some(w), had) => {
+                (Some((w, false)), had) => {
+                    // Too large for this peer: hold it back (withdrawing what it had).
+                    if let Some(h) = had {
+                        out.sent.remove(&prefix);
+                        self.attrs.release(h);
+                        withdrawn.push(prefix);
+                        bytes += pack::nlri_len(&prefix);
+                    }
+                    if out.hold(&mut self.attrs, prefix, w) {
+                        self.log_oversized(slot, w, &prefix, limits);
+                    }
+                    bytes += 1;
+                }
+                (Some((w, true)), Some(h)) if w == h && !forced => self.attrs.release(w),
+                (Some((w, true)), had) => {
                     out.sent.insert(prefix, w);
                     if let Some(h) = had {
                         self.attrs.release(h);
                     }
+                    let attrs = &self.attrs;
                     let g = groups.entry(w).or_insert_with(|| {
                         group_order.push(w);
-                        bytes += pack::UPDATE_OVERHEAD + 64;
+                        // The budget counts the attributes each group's UPDATEs carry.
+                        let value = &attrs.get(w).value;
+                        bytes += pack::encoded_base(
+                            &value.attrs,
+                            &value.next_hop,
+                            family_of(&prefix),
+                            four,
+                        );
                         Vec::new()
                     });
                     g.push(prefix);
@@ -209,7 +309,7 @@ impl Rib {
             }
         }
         for (_, id) in cache.drain() {
-            if let Some(id) = id {
+            if let Some((id, _)) = id {
                 self.attrs.release(id);
             }
         }

@@ -44,6 +44,7 @@ impl Rib {
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
             p.out.clear(&mut self.attrs);
             p.up = None;
+            p.reset_rejected();
         }
         self.refresh_local_addrs();
     }

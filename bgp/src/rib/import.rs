@@ -1,9 +1,9 @@
 //! Import checks on received paths: AS-loop detection, our own address as next hop,
 //! route-reflection loops (RFC 4456 §8), and the prefix policy of [`crate::policy`].
-//! A rejected path stays in the Adj-RIB-In with a one-octet [`Reject`] code; its text
-//! is produced only when someone looks.
+//! A rejected path is not stored (as BIRD without `import keep filtered`): it withdraws
+//! the peer's earlier path for the prefix, if any, and is counted per peer by its
+//! one-octet [`Reject`] code, so memory does not grow with what a peer sends.
 
-use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
 use crate::policy::ImportVerdict;
@@ -20,6 +20,10 @@ pub(crate) enum Reject {
     OutsidePools = 5,
     OwnBlock = 6,
     NoNextHop = 7,
+    /// Dropped by an import limit with action `block`.
+    ImportLimit = 8,
+    /// Dropped by a receive limit with action `block`.
+    ReceiveLimit = 9,
 }
 
 impl Reject {
@@ -36,8 +40,25 @@ impl Reject {
             5 => Self::OutsidePools,
             6 => Self::OwnBlock,
             7 => Self::NoNextHop,
+            8 => Self::ImportLimit,
+            9 => Self::ReceiveLimit,
             _ => return None,
         })
+    }
+
+    /// The reason without the path's details (for counts).
+    pub fn summary(self) -> &'static str {
+        match self {
+            Self::AsLoop => "AS loop: AS_PATH contains our AS",
+            Self::NextHopSelf => "next hop is our own address",
+            Self::OriginatorSelf => "ORIGINATOR_ID is our router ID",
+            Self::ClusterLoop => "cluster loop: CLUSTER_LIST contains our cluster ID",
+            Self::OutsidePools => "prefix outside the pools",
+            Self::OwnBlock => "prefix is one of our own blocks",
+            Self::NoNextHop => "no usable next hop",
+            Self::ImportLimit => "import limit reached (action block)",
+            Self::ReceiveLimit => "receive limit reached (action block)",
+        }
     }
 
     pub fn from_verdict(v: ImportVerdict) -> Option<Self> {
@@ -45,41 +66,6 @@ impl Reject {
             ImportVerdict::Accept => None,
             ImportVerdict::OutsidePools => Some(Self::OutsidePools),
             ImportVerdict::OwnBlock => Some(Self::OwnBlock),
-        }
-    }
-}
-
-/// A [`Reject`] code with the context needed to explain it.
-pub(crate) struct Explained<'a> {
-    pub reject: Reject,
-    pub local_asn: u32,
-    pub cluster_id: Ipv4Addr,
-    pub router_id: Ipv4Addr,
-    pub next_hop: IpAddr,
-    pub attrs: &'a PathAttributes,
-}
-
-impl fmt::Display for Explained<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.reject {
-            Reject::AsLoop => write!(
-                f,
-                "AS loop: AS_PATH {} contains our AS {}",
-                self.attrs.as_path.clone().unwrap_or_default(),
-                self.local_asn
-            ),
-            Reject::NextHopSelf => write!(f, "next hop {} is our own address", self.next_hop),
-            Reject::OriginatorSelf => {
-                write!(f, "ORIGINATOR_ID is our router ID {}", self.router_id)
-            }
-            Reject::ClusterLoop => write!(
-                f,
-                "cluster loop: CLUSTER_LIST contains our cluster ID {}",
-                self.cluster_id
-            ),
-            Reject::OutsidePools => f.write_str("prefix outside the pools"),
-            Reject::OwnBlock => f.write_str("prefix is one of our own blocks"),
-            Reject::NoNextHop => f.write_str("no usable next hop"),
         }
     }
 }

@@ -13,8 +13,10 @@
 //! # Flow
 //! - [`Rib::receive`] applies an UPDATE: import checks (AS loop, own next hop,
 //!   RFC 4456 loops, [`crate::policy::ImportPolicy`]), then per prefix the decision
-//!   process (`decision`). Rejected paths stay, with their reason, for
-//!   `tern routes --all`.
+//!   process (`decision`). Rejected paths are not stored: they withdraw the peer's
+//!   earlier path and are counted per peer and reason ([`Rib::rejected`]), so what a
+//!   peer sends outside the policy costs no memory. Receive and import limits
+//!   ([`PrefixLimit`]) are checked per UPDATE.
 //! - Best-path changes land in a change log: [`Rib::take_route_changes`] returns them
 //!   coalesced as [`RouteChange`]s (install / replace / withdraw with ECMP next hops).
 //! - Each Established peer has an Adj-RIB-Out (`adj_out`): [`Rib::take_updates`]
@@ -51,8 +53,8 @@ mod update;
 mod view;
 
 pub use types::{
-    LocalSettings, PathView, PeerId, PeerSettings, PeerUp, PrefixCounters, RibError, RouteAction,
-    RouteChange, RouteView,
+    LimitAction, LimitKind, LocalSettings, PathView, PeerId, PeerSettings, PeerUp, PrefixCounters,
+    PrefixLimit, RibError, RouteAction, RouteChange, RouteView,
 };
 
 use std::net::{IpAddr, Ipv6Addr};
@@ -246,6 +248,7 @@ impl Rib {
             p.up = None;
             p.received = 0;
             p.accepted = 0;
+            p.reset_rejected();
         }
         self.refresh_local_addrs();
     }
@@ -280,10 +283,11 @@ impl Rib {
     }
 
     /// Applies a received UPDATE: withdrawals, then announcements (RFC 7606
-    /// treat-as-withdraw honoured). Paths failing the import checks are kept as
-    /// rejected. Returns [`RibError::MaxPrefixExceeded`] when the peer now has more
-    /// accepted prefixes than allowed (the UPDATE is applied all the same; the
-    /// speaker closes the session, and `peer_down` removes them).
+    /// treat-as-withdraw honoured). Paths failing the import checks are counted, not
+    /// stored. Returns [`RibError::PrefixLimit`] once when the peer goes over its
+    /// receive or import limit (the UPDATE is applied all the same, except what a
+    /// `block` limit dropped; for `restart`/`disable` the speaker closes the session
+    /// and `peer_down` removes the routes).
     pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
         let slot = self.slot(id)?;
         for n in update.withdrawals() {
@@ -313,15 +317,89 @@ impl Rib {
                 }
             }
         }
-        let p = crate::rib::peers::peer(&self.peers, slot).ok_or(RibError::UnknownPeer(id))?;
-        match p.settings.max_prefixes {
-            Some(limit) if p.accepted > u64::from(limit) => Err(RibError::MaxPrefixExceeded {
-                peer: id,
-                limit,
-                accepted: p.accepted,
-            }),
-            _ => Ok(()),
+        self.check_limits(id, slot)
+    }
+
+    /// Reports a limit crossing once (the flag clears when the count is back within).
+    fn check_limits(&mut self, id: PeerId, slot: u16) -> Result<(), RibError> {
+        let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) else {
+            return Err(RibError::UnknownPeer(id));
+        };
+        let receive = (
+            LimitKind::Receive,
+            p.settings.receive_limit,
+            p.received + p.rejected_total(),
+        );
+        let import = (
+            LimitKind::Import,
+            p.settings.import_limit,
+            p.accepted + p.rejected[usize::from(Reject::ImportLimit.code())],
+        );
+        for (k, (kind, limit, count)) in [receive, import].into_iter().enumerate() {
+            let Some(limit) = limit else { continue };
+            let over = count > u64::from(limit.max);
+            if !over {
+                p.limit_reported[k] = false;
+            } else if !p.limit_reported[k] {
+                p.limit_reported[k] = true;
+                return Err(RibError::PrefixLimit {
+                    peer: id,
+                    kind,
+                    limit: limit.max,
+                    count,
+                    action: limit.action,
+                });
+            }
         }
+        Ok(())
+    }
+
+    /// Whether a `block` limit drops a new prefix of this peer (one it has no path
+    /// for); the reason it is counted under.
+    fn blocked(&self, slot: u16, prefix: &IpNet) -> Option<Reject> {
+        let p = peers::peer(&self.peers, slot)?;
+        let full = |l: Option<PrefixLimit>, count: u64| {
+            l.is_some_and(|l| l.action == LimitAction::Block && count >= u64::from(l.max))
+        };
+        let receive_full = full(p.settings.receive_limit, p.received + p.rejected_total());
+        let import_full = full(p.settings.import_limit, p.accepted);
+        if !receive_full && !import_full {
+            return None;
+        }
+        if self.paths_of(prefix).iter().any(|x| x.peer == slot) {
+            return None;
+        }
+        Some(if receive_full {
+            Reject::ReceiveLimit
+        } else {
+            Reject::ImportLimit
+        })
+    }
+
+    /// Counts a rejected announcement and withdraws the peer's earlier path.
+    fn reject(&mut self, slot: u16, prefix: IpNet, reason: Reject) {
+        self.apply(slot, prefix, None);
+        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
+            if let Some(c) = p.rejected.get_mut(usize::from(reason.code())) {
+                *c += 1;
+            }
+        }
+    }
+
+    /// Rejected announcements of this session of a peer, by reason (non-zero ones).
+    pub fn rejected(&self, id: PeerId) -> Vec<(&'static str, u64)> {
+        let Some(p) = self.slot_of(id).and_then(|s| peers::peer(&self.peers, s)) else {
+            return Vec::new();
+        };
+        p.rejected
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .filter_map(|(code, n)| {
+                let r = Reject::from_code(u8::try_from(code).ok()?)?;
+                Some((r.summary(), *n))
+            })
+            .collect()
     }
 
     fn announce(
@@ -343,26 +421,41 @@ impl Rib {
             local_addrs: &self.local_addrs,
         };
         let attr_reject = checks.attributes(attrs, nh.global);
-        // The import policy is cloned out of the peer table once per UPDATE only when
-        // it is needed (a rejected attribute set needs no prefix check).
+        if let Some(r) = attr_reject {
+            // Nothing of this UPDATE is stored: its attributes are not even interned.
+            for n in nlri {
+                if matches!(n.prefix, IpNet::V4(_)) == v4 {
+                    self.reject(slot, n.prefix, r);
+                }
+            }
+            return;
+        }
         let policy = from.settings.import.clone();
-        let id = self.attrs.intern(attrs, nh);
+        let limited = from.settings.import_limit.is_some() || from.settings.receive_limit.is_some();
+        let mut id = None;
         for n in nlri {
             if matches!(n.prefix, IpNet::V4(_)) != v4 {
                 continue;
             }
-            let reject = attr_reject
-                .or_else(|| Reject::from_verdict(policy.check(&n.prefix)))
-                .map_or(0, Reject::code);
-            self.attrs.retain(id);
+            let reject = Reject::from_verdict(policy.check(&n.prefix))
+                .or_else(|| limited.then(|| self.blocked(slot, &n.prefix)).flatten());
+            if let Some(r) = reject {
+                self.reject(slot, n.prefix, r);
+                continue;
+            }
+            // Interned on the first accepted prefix; one reference per path.
+            let attr = *id.get_or_insert_with(|| self.attrs.intern(attrs, nh));
+            self.attrs.retain(attr);
             let path = PathRef {
-                attr: id,
+                attr,
                 peer: slot,
-                reject,
+                reject: 0,
             };
             self.apply(slot, n.prefix, Some(path));
         }
-        self.attrs.release(id);
+        if let Some(attr) = id {
+            self.attrs.release(attr);
+        }
     }
 
     /// The peer asked for our routes again (ROUTE-REFRESH): everything exportable is
@@ -483,9 +576,11 @@ impl Rib {
         self.slot_of(id)
             .and_then(|s| peers::peer(&self.peers, s))
             .map_or_else(PrefixCounters::default, |p| PrefixCounters {
-                received: p.received,
+                received: p.received + p.rejected_total(),
                 accepted: p.accepted,
+                rejected: p.rejected_total(),
                 advertised: p.out.advertised() as u64,
+                oversized: p.out.oversized() as u64,
             })
     }
 

@@ -102,6 +102,49 @@ fn mp_next_hop_len(nh: &MpNextHop) -> usize {
     }
 }
 
+/// Whether one UPDATE carrying `attrs` / `next_hop` and a prefix of `family` (the
+/// longest one: the decision holds for every prefix of the family) fits in `max_len`
+/// octets. When it does not, the set cannot be sent to that peer at all: decided
+/// once per attribute set, not per prefix.
+pub(crate) fn fits(
+    attrs: &PathAttributes,
+    next_hop: &MpNextHop,
+    family: AddressFamily,
+    max_len: usize,
+    four_octet_as: bool,
+) -> bool {
+    encoded_base(attrs, next_hop, family, four_octet_as) + max_nlri_len(family) <= max_len
+}
+
+/// Octets of an UPDATE announcing `family` with `attrs` before its first prefix.
+pub(crate) fn encoded_base(
+    attrs: &PathAttributes,
+    next_hop: &MpNextHop,
+    family: AddressFamily,
+    four_octet_as: bool,
+) -> usize {
+    let base = UPDATE_OVERHEAD + attributes_len(attrs, four_octet_as);
+    if family == AddressFamily::IPV4_UNICAST {
+        base
+    } else {
+        base + mp_fixed_len(next_hop)
+    }
+}
+
+fn max_nlri_len(family: AddressFamily) -> usize {
+    if family == AddressFamily::IPV4_UNICAST {
+        5
+    } else {
+        17
+    }
+}
+
+/// MP_REACH without its NLRI: flags/type/extended length (4), AFI/SAFI (3),
+/// next-hop length (1), next hop, reserved (1).
+fn mp_fixed_len(next_hop: &MpNextHop) -> usize {
+    4 + 3 + 1 + mp_next_hop_len(next_hop) + 1
+}
+
 /// Splits `prefixes` into chunks whose NLRI take at most `room` octets each.
 fn chunks(prefixes: &[IpNet], room: usize) -> Vec<Vec<Nlri>> {
     let mut out = Vec::new();
@@ -144,9 +187,7 @@ pub(crate) fn announce(
             })
             .collect();
     }
-    // MP_REACH: flags/type/extended length (4), AFI/SAFI (3), next-hop length (1),
-    // next hop, reserved (1).
-    let mp_fixed = 4 + 3 + 1 + mp_next_hop_len(&next_hop) + 1;
+    let mp_fixed = mp_fixed_len(&next_hop);
     let room = max_len.saturating_sub(base + mp_fixed).max(17);
     chunks(prefixes, room)
         .into_iter()

@@ -18,8 +18,13 @@ pub(crate) struct Peer {
     pub settings: PeerSettings,
     pub ibgp: bool,
     pub up: Option<PeerUp>,
+    /// Paths stored (all accepted: rejected ones are only counted).
     pub received: u64,
     pub accepted: u64,
+    /// Rejected announcements of this session by [`super::import::Reject`] code.
+    pub rejected: [u64; 16],
+    /// A limit crossing was reported (receive, import); cleared below the limit.
+    pub limit_reported: [bool; 2],
     pub out: AdjOut,
 }
 
@@ -32,8 +37,21 @@ impl Peer {
             up: None,
             received: 0,
             accepted: 0,
+            rejected: [0; 16],
+            limit_reported: [false; 2],
             out: AdjOut::default(),
         }
+    }
+
+    /// Rejected announcements of this session.
+    pub fn rejected_total(&self) -> u64 {
+        self.rejected.iter().sum()
+    }
+
+    /// Forgets the session's rejection counts and limit reports.
+    pub fn reset_rejected(&mut self) {
+        self.rejected = [0; 16];
+        self.limit_reported = [false; 2];
     }
 
     pub fn bgp_id(&self) -> Ipv4Addr {

@@ -36,9 +36,11 @@ pub struct PeerSettings {
     pub route_reflector_client: bool,
     /// Prefix filter for routes from this peer.
     pub import: ImportPolicy,
-    /// Most prefixes accepted from this peer; exceeding it makes
-    /// [`crate::rib::Rib::receive`] return [`RibError::MaxPrefixExceeded`].
-    pub max_prefixes: Option<u32>,
+    /// Most prefixes accepted from this peer (BIRD's `import limit`).
+    pub import_limit: Option<PrefixLimit>,
+    /// Most prefixes received from this peer, accepted or rejected (BIRD's `receive
+    /// limit`).
+    pub receive_limit: Option<PrefixLimit>,
     /// Our side of the session if known before it comes up (next-hop-self);
     /// [`PeerUp::local_address`] overrides it.
     pub local_address: Option<IpAddr>,
@@ -53,9 +55,77 @@ impl PeerSettings {
             asn,
             route_reflector_client: false,
             import: ImportPolicy::accept_all(),
-            max_prefixes: None,
+            import_limit: None,
+            receive_limit: None,
             local_address: None,
         }
+    }
+}
+
+/// A limit on the prefixes of one peer and what happens when it is exceeded (BIRD's
+/// `import limit` / `receive limit` with `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixLimit {
+    /// The most prefixes allowed.
+    pub max: u32,
+    /// What exceeding it does.
+    pub action: LimitAction,
+}
+
+impl PrefixLimit {
+    /// A limit that resets the session (the RFC 4271 §6.7 / RFC 4486 behaviour).
+    pub fn restart(max: u32) -> Self {
+        Self {
+            max,
+            action: LimitAction::Restart,
+        }
+    }
+}
+
+/// What exceeding a [`PrefixLimit`] does (BIRD's actions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LimitAction {
+    /// Log it (once per crossing); keep everything.
+    Warn,
+    /// Log it; prefixes beyond the limit are dropped (counted as rejected) until the
+    /// count falls below the limit.
+    Block,
+    /// Reset the session with Cease / Maximum Number of Prefixes Reached (RFC 4486
+    /// subcode 1); it reconnects after the usual retry.
+    #[default]
+    Restart,
+    /// As `Restart`, and the session stays down until the agent is restarted or its
+    /// configuration reloaded.
+    Disable,
+}
+
+impl LimitAction {
+    /// The configuration word (`warn`, `block`, `restart`, `disable`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Warn => "warn",
+            Self::Block => "block",
+            Self::Restart => "restart",
+            Self::Disable => "disable",
+        }
+    }
+}
+
+/// Which of a peer's limits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitKind {
+    /// [`PeerSettings::receive_limit`]: everything received.
+    Receive,
+    /// [`PeerSettings::import_limit`]: accepted prefixes.
+    Import,
+}
+
+impl std::fmt::Display for LimitKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Receive => "receive",
+            Self::Import => "import",
+        })
     }
 }
 
@@ -148,12 +218,19 @@ pub enum RouteAction {
 /// Prefix counters of one peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct PrefixCounters {
-    /// Prefixes in this peer's Adj-RIB-In (accepted and rejected).
+    /// What the peer sent in this session: its prefixes in the RIB plus every
+    /// announcement rejected (rejected paths are counted, not stored: a rejected
+    /// prefix announced again counts again).
     pub received: u64,
-    /// Of those, accepted by import checks and policy (Loc-RIB candidates).
+    /// Prefixes accepted by import checks and policy (Loc-RIB candidates).
     pub accepted: u64,
+    /// Announcements rejected in this session (see [`crate::rib::Rib::rejected`]).
+    pub rejected: u64,
     /// Prefixes currently advertised to this peer (its Adj-RIB-Out).
     pub advertised: u64,
+    /// Prefixes not advertised to this peer because their attribute set does not fit
+    /// in one UPDATE of its maximum message size (4096 octets, 65535 with RFC 8654).
+    pub oversized: u64,
 }
 
 /// One prefix of the Loc-RIB, for `tern routes`.
@@ -193,23 +270,29 @@ pub struct PathView {
     pub ecmp: bool,
     /// Why it lost against the best path ("lower LOCAL_PREF 100 < 200", …).
     pub reason_lost: Option<String>,
-    /// Why it was not accepted at all ("AS loop: AS_PATH contains our AS 64512", …).
+    /// Why it was not accepted at all. Always `None` from [`crate::rib::Rib`], which
+    /// does not store rejected paths (it counts them: [`crate::rib::Rib::rejected`]).
     pub rejected: Option<String>,
 }
 
 /// Errors of the RIB's entry points.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RibError {
-    /// The peer accepted more prefixes than its configured limit: the session is to be
-    /// closed with Cease / Maximum Number of Prefixes Reached (RFC 4486).
-    #[error("peer {peer:?} exceeded its prefix limit: {accepted} accepted > {limit}")]
-    MaxPrefixExceeded {
+    /// The peer went over one of its prefix limits (reported once per crossing); the
+    /// caller carries out `action` (for `Restart` and `Disable`: Cease / Maximum
+    /// Number of Prefixes Reached, RFC 4486).
+    #[error("{kind} limit of {limit} prefixes exceeded ({count}), action {}", action.name())]
+    PrefixLimit {
         /// The peer.
         peer: PeerId,
+        /// Which limit.
+        kind: LimitKind,
         /// The configured limit.
         limit: u32,
-        /// Prefixes accepted now.
-        accepted: u64,
+        /// The count that went over it.
+        count: u64,
+        /// What to do.
+        action: LimitAction,
     },
     /// No peer with this id was added.
     #[error("unknown peer {0:?}")]

@@ -1,13 +1,14 @@
 //! Views for `tern routes`: each prefix with its best path, ECMP next hops and — with
-//! `all` — every other path with the reason it lost or was rejected. Reasons are
-//! recomputed on demand by the same decision process, so nothing is stored per route.
+//! `all` — every other path with the reason it lost. Reasons are recomputed on demand
+//! by the same decision process, so nothing is stored per route. Rejected paths are
+//! not stored; their counts per peer and reason come from [`Rib::rejected`].
 
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
 
 use super::decision::{select, Lost};
-use super::import::{Explained, Reject};
+use super::import::Reject;
 use super::peers::{candidate, local_pref, peer};
 use super::table::{Addr, Key, PathRef, Table, LOCAL_SLOT, REJECT_MASK};
 use super::update::fib_hops;
@@ -18,17 +19,7 @@ impl Rib {
         let it = self.attrs.get(p.attr);
         let from = peer(&self.peers, p.peer);
         let a = &it.value.attrs;
-        let rejected = Reject::from_code(p.reject & REJECT_MASK).map(|reject| {
-            Explained {
-                reject,
-                local_asn: self.local.asn,
-                cluster_id: self.local.cluster_id.unwrap_or(self.local.router_id),
-                router_id: self.local.router_id,
-                next_hop: it.next_hop(),
-                attrs: a,
-            }
-            .to_string()
-        });
+        let rejected = Reject::from_code(p.reject & REJECT_MASK).map(|r| r.summary().to_owned());
         PathView {
             peer: from.map(|f| f.id),
             from: from.map(|f| f.settings.address),

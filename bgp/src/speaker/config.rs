@@ -6,6 +6,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 
 use crate::policy::ImportPolicy;
+use crate::rib::PrefixLimit;
 use crate::session::GracefulRestartConfig;
 
 /// The whole speaker: local AS and identifier, listener, peers, originated prefixes.
@@ -84,8 +85,11 @@ pub struct PeerConfig {
     pub route_reflector_client: bool,
     /// Source address for active connects.
     pub source_address: Option<IpAddr>,
-    /// Maximum prefixes accepted from the peer before the session is closed (Cease 1).
-    pub max_prefixes: Option<u32>,
+    /// Most prefixes accepted from the peer, and what exceeding it does (Cease /
+    /// Maximum Number of Prefixes Reached for `restart` and `disable`).
+    pub import_limit: Option<PrefixLimit>,
+    /// Most prefixes received from the peer, accepted or rejected.
+    pub receive_limit: Option<PrefixLimit>,
     /// Free text for status output.
     pub description: Option<String>,
 }
@@ -107,7 +111,8 @@ impl PeerConfig {
             ttl_security: None,
             route_reflector_client: false,
             source_address: None,
-            max_prefixes: None,
+            import_limit: None,
+            receive_limit: None,
             description: None,
         }
     }

@@ -55,12 +55,18 @@ pub struct PeerStatus {
     pub since: Option<SystemTime>,
     /// Time in Established, if established.
     pub uptime: Option<Duration>,
-    /// Prefixes received from the peer (Adj-RIB-In).
+    /// Prefixes received from the peer: its routes in the RIB plus the announcements
+    /// rejected in this session.
     pub prefixes_received: u64,
     /// Prefixes accepted by import policy.
     pub prefixes_accepted: u64,
     /// Prefixes advertised to the peer.
     pub prefixes_advertised: u64,
+    /// Prefixes not advertised to the peer because their attribute set does not fit
+    /// in one UPDATE of its maximum message size.
+    pub prefixes_oversized: u64,
+    /// Announcements of this session rejected, by reason (counted, not stored).
+    pub rejected: Vec<(&'static str, u64)>,
     /// The last error (NOTIFICATION sent or received, connection failure).
     pub last_error: Option<String>,
     /// Messages received.

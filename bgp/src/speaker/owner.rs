@@ -17,7 +17,9 @@ use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
 use super::handle::PeerStatus;
 use super::ifaddr;
-use crate::rib::{PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView};
+use crate::rib::{
+    LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
+};
 use crate::session::{Action, ConnId, Session, SessionConfig, State};
 use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification};
 
@@ -144,7 +146,8 @@ impl Owner {
             let mut settings = PeerSettings::new(p.address, p.asn);
             settings.route_reflector_client = p.route_reflector_client;
             settings.import = cfg.import.clone();
-            settings.max_prefixes = p.max_prefixes;
+            settings.import_limit = p.import_limit;
+            settings.receive_limit = p.receive_limit;
             settings.local_address = p.source_address;
             rib.add_peer(PeerId(i as u32), settings)?;
             peers.push(Peer {
@@ -486,11 +489,8 @@ impl Owner {
                 Action::Update(update) => {
                     if let Err(e) = self.rib.receive(id, &update) {
                         tracing::warn!(peer = %p.cfg.address, "{e}");
-                        if matches!(e, RibError::MaxPrefixExceeded { .. }) {
-                            p.session.reset(
-                                now,
-                                Notification::cease(CeaseSubcode::MaximumPrefixesReached),
-                            );
+                        if let RibError::PrefixLimit { action, .. } = e {
+                            prefix_limit(&mut p.session, now, action);
                         }
                     }
                 }
@@ -611,6 +611,8 @@ impl Owner {
                     prefixes_received: counters.received,
                     prefixes_accepted: counters.accepted,
                     prefixes_advertised: counters.advertised,
+                    prefixes_oversized: counters.oversized,
+                    rejected: self.rib.rejected(PeerId(i as u32)),
                     last_error: p.session.last_error().map(str::to_owned),
                     messages_in: p.counters.messages_in,
                     messages_out: p.counters.messages_out,
