@@ -5,6 +5,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use bgp::policy::ImportPolicy;
+use bgp::rib::{LimitAction, PrefixLimit};
 use bgp::session::GracefulRestartConfig;
 use bgp::speaker::{PeerConfig, PeerKind, SpeakerConfig};
 use config::node::{self, NodeConfig};
@@ -54,7 +55,8 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
             ttl_security: p.ttl_security,
             route_reflector_client: p.route_reflector_client,
             source_address: p.source_address,
-            max_prefixes: p.max_prefixes,
+            import_limit: p.import_limit.map(prefix_limit),
+            receive_limit: p.receive_limit.map(prefix_limit),
             description: p.description.clone(),
         });
     }
@@ -77,6 +79,19 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
         },
         notes,
     ))
+}
+
+/// A peer's prefix limit for the RIB.
+fn prefix_limit(l: node::PrefixLimit) -> PrefixLimit {
+    PrefixLimit {
+        max: l.max_prefixes,
+        action: match l.action {
+            node::LimitAction::Warn => LimitAction::Warn,
+            node::LimitAction::Block => LimitAction::Block,
+            node::LimitAction::Restart => LimitAction::Restart,
+            node::LimitAction::Disable => LimitAction::Disable,
+        },
+    }
 }
 
 /// The controller's settings (`fib` section); it programs the namespace the agent runs in.
@@ -173,5 +188,34 @@ mod tests {
         let c = controller_config(&cfg);
         assert_eq!(c.table.protocol, 201);
         assert!(c.table.ecmp);
+        assert_eq!(
+            (s.peers[0].import_limit, s.peers[0].receive_limit),
+            (None, None)
+        );
+    }
+
+    #[test]
+    fn prefix_limits_of_the_mesh_and_of_peers() {
+        let text = "nodeName: a\nasNumber: 64512\nrouterId: 10.0.0.1\n\
+                    nodeToNodeMesh: {peers: [10.0.0.2], maxPrefixes: 500, receiveLimit: {maxPrefixes: 2000, action: disable}}\n\
+                    peers:\n  - {peerIP: 10.0.0.254, asNumber: 65000, importLimit: {maxPrefixes: 10, action: warn}}\n";
+        let cfg = NodeConfig::from_str(Path::new("n.yaml"), text).unwrap();
+        let (s, _) = speaker_config(&cfg).unwrap();
+        assert_eq!(s.peers[0].import_limit, Some(PrefixLimit::restart(500)));
+        assert_eq!(
+            s.peers[0].receive_limit,
+            Some(PrefixLimit {
+                max: 2000,
+                action: LimitAction::Disable
+            })
+        );
+        assert_eq!(
+            s.peers[1].import_limit,
+            Some(PrefixLimit {
+                max: 10,
+                action: LimitAction::Warn
+            })
+        );
+        assert_eq!(s.peers[1].receive_limit, None);
     }
 }

@@ -172,8 +172,11 @@ pub struct Peer {
     pub ttl_security: Option<u8>,
     /// `sourceAddress` for outgoing connections.
     pub source_address: Option<IpAddr>,
-    /// `maxPrefixes`: the session is closed when the peer sends more.
-    pub max_prefixes: Option<u32>,
+    /// `importLimit` (or the shorthand `maxPrefixes: N`, action restart): most
+    /// prefixes accepted from the peer.
+    pub import_limit: Option<PrefixLimit>,
+    /// `receiveLimit`: most prefixes received from the peer, rejected ones included.
+    pub receive_limit: Option<PrefixLimit>,
     /// `description`, free text.
     pub description: Option<String>,
 }
@@ -183,6 +186,29 @@ impl Peer {
     pub fn is_ibgp(&self, local_as: u32) -> bool {
         self.as_number == local_as
     }
+}
+
+/// A prefix limit of a peer (BIRD's `import limit` / `receive limit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PrefixLimit {
+    /// `maxPrefixes`.
+    pub max_prefixes: u32,
+    /// `action` (restart unless set).
+    pub action: LimitAction,
+}
+
+/// What exceeding a [`PrefixLimit`] does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LimitAction {
+    /// `warn`: log it.
+    Warn,
+    /// `block`: log it and drop new prefixes beyond the limit.
+    Block,
+    /// `restart`: close the session with Cease / Maximum Number of Prefixes Reached
+    /// (RFC 4486); it reconnects after connectRetryTime.
+    Restart,
+    /// `disable`: as restart, and stay down until the agent restarts or reloads.
+    Disable,
 }
 
 /// A TCP-MD5 key. Its `Debug` never shows the secret.

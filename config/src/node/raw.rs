@@ -74,6 +74,28 @@ pub(crate) struct RawMesh {
     pub hold_time: Option<TimeValue>,
     pub keepalive_time: Option<TimeValue>,
     pub connect_retry_time: Option<TimeValue>,
+    pub max_prefixes: Option<u32>,
+    pub import_limit: Option<RawLimit>,
+    pub receive_limit: Option<RawLimit>,
+}
+
+/// `importLimit` / `receiveLimit` of a peer or the mesh (BIRD's `import limit` and
+/// `receive limit`).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawLimit {
+    pub max_prefixes: u32,
+    pub action: Option<RawLimitAction>,
+}
+
+/// What exceeding a limit does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawLimitAction {
+    Warn,
+    Block,
+    Restart,
+    Disable,
 }
 
 /// One entry of `peers` (Calico's BGPPeer spec names).
@@ -92,6 +114,8 @@ pub(crate) struct RawPeer {
     pub ttl_security: Option<u8>,
     pub source_address: Option<IpAddr>,
     pub max_prefixes: Option<u32>,
+    pub import_limit: Option<RawLimit>,
+    pub receive_limit: Option<RawLimit>,
     pub description: Option<String>,
     pub hold_time: Option<TimeValue>,
     pub keepalive_time: Option<TimeValue>,

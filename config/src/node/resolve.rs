@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use ipnet::IpNet;
 
-use super::raw::{RawBackend, RawNode, RawPassword, RawPeer};
+use super::raw::{RawBackend, RawLimit, RawLimitAction, RawNode, RawPassword, RawPeer};
 use super::values::{show_duration, TimeValue};
 use super::*;
 use crate::yaml::{LocatedErrors, Positions};
@@ -76,6 +76,8 @@ pub(crate) fn resolve(
         );
         let port = cx.port(&format!("{p}.port"), mesh.port);
         let password = cx.password(p, mesh.password.as_ref());
+        let (import_limit, receive_limit) =
+            cx.limits(p, mesh.max_prefixes, mesh.import_limit, mesh.receive_limit);
         for (j, address) in mesh.peers.iter().enumerate() {
             let path = format!("{p}.peers[{j}]");
             // Like Calico's mesh, one list of every node can be shared by all nodes:
@@ -98,7 +100,8 @@ pub(crate) fn resolve(
                     route_reflector_client: false,
                     ttl_security: None,
                     source_address: None,
-                    max_prefixes: None,
+                    import_limit,
+                    receive_limit,
                     description: None,
                 });
             }
@@ -530,12 +533,8 @@ impl Checker<'_> {
                 );
             }
         }
-        if raw.max_prefixes == Some(0) {
-            self.error(
-                &format!("{p}.maxPrefixes"),
-                "must be at least 1 (leave it out for no limit)",
-            );
-        }
+        let (import_limit, receive_limit) =
+            self.limits(&p, raw.max_prefixes, raw.import_limit, raw.receive_limit);
         if let Some(asn) = as_number {
             if raw.route_reflector_client && asn != local_as && local_as != 0 {
                 self.error(
@@ -557,9 +556,59 @@ impl Checker<'_> {
             route_reflector_client: raw.route_reflector_client,
             ttl_security: raw.ttl_security,
             source_address: raw.source_address,
-            max_prefixes: raw.max_prefixes,
+            import_limit,
+            receive_limit,
             description: raw.description.clone(),
         })
+    }
+
+    /// `maxPrefixes` (shorthand: import limit, action restart), `importLimit` and
+    /// `receiveLimit` of a peer or the mesh at `p`.
+    fn limits(
+        &mut self,
+        p: &str,
+        max_prefixes: Option<u32>,
+        import: Option<RawLimit>,
+        receive: Option<RawLimit>,
+    ) -> (Option<PrefixLimit>, Option<PrefixLimit>) {
+        let one = |cx: &mut Self, field: &str, l: Option<RawLimit>| {
+            let l = l?;
+            if l.max_prefixes == 0 {
+                cx.error(
+                    &format!("{p}.{field}.maxPrefixes"),
+                    "must be at least 1 (leave the limit out for none)",
+                );
+                return None;
+            }
+            Some(PrefixLimit {
+                max_prefixes: l.max_prefixes,
+                action: match l.action {
+                    Some(RawLimitAction::Warn) => LimitAction::Warn,
+                    Some(RawLimitAction::Block) => LimitAction::Block,
+                    Some(RawLimitAction::Disable) => LimitAction::Disable,
+                    Some(RawLimitAction::Restart) | None => LimitAction::Restart,
+                },
+            })
+        };
+        if max_prefixes == Some(0) {
+            self.error(
+                &format!("{p}.maxPrefixes"),
+                "must be at least 1 (leave it out for no limit)",
+            );
+        }
+        if max_prefixes.is_some() && import.is_some() {
+            self.error(
+                &format!("{p}.maxPrefixes"),
+                "is the short form of importLimit; set one of them",
+            );
+        }
+        let shorthand = max_prefixes.filter(|n| *n > 0).map(|n| RawLimit {
+            max_prefixes: n,
+            action: None,
+        });
+        let import = one(self, "importLimit", import.or(shorthand));
+        let receive = one(self, "receiveLimit", receive);
+        (import, receive)
     }
 
     fn graceful_restart(

@@ -366,6 +366,35 @@ peers:
 }
 
 #[test]
+fn prefix_limit_checks() {
+    let text = with_head(
+        "\
+nodeToNodeMesh:
+  peers: [10.0.0.2]
+  receiveLimit: {maxPrefixes: 0}
+peers:
+  - peerIP: 10.0.0.1
+    asNumber: 65000
+    maxPrefixes: 5
+    importLimit: {maxPrefixes: 5, action: block}
+",
+    );
+    assert_eq!(
+        errs(&text),
+        [
+            "n.yaml:7:31: nodeToNodeMesh.receiveLimit.maxPrefixes: must be at least 1 (leave the limit out for none)",
+            "n.yaml:11:18: peers[0].maxPrefixes: is the short form of importLimit; set one of them",
+        ]
+    );
+    let e = errs(&with_head(
+        "peers: [{ peerIP: 10.0.0.1, asNumber: 1, receiveLimit: {maxPrefixes: 9, action: reboot} }]\n",
+    ));
+    assert_eq!(e.len(), 1);
+    assert!(e[0].starts_with("n.yaml:5:"), "{e:?}");
+    assert!(e[0].contains("reboot"), "{e:?}");
+}
+
+#[test]
 fn passwords_are_read_trimmed_and_hidden() {
     let dir = std::env::temp_dir().join(format!("tern-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
