@@ -2,6 +2,13 @@
 //! temporary name and swapped in after the rules commit), chains through
 //! `iptables-restore --noflush` / `ip6tables-restore --noflush`, tested first with
 //! `--test`. One jump each from FORWARD, INPUT and OUTPUT into tern's base chains.
+//!
+//! All or nothing across the two families: each family's commit is one kernel
+//! transaction, but the two are separate, so before committing, tern's chains of each
+//! family are saved; when the IPv6 commit fails (a lock held too long, a chain the kernel
+//! will not delete, anything `--test` cannot see) the IPv4 commit is undone from that
+//! copy, and only then are the new sets removed. Sets are swapped in last, once both
+//! families committed.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
@@ -153,10 +160,24 @@ pub(super) fn apply(
             return Err(e);
         }
     }
-    for (restore, t) in &texts {
+    // Saved before any commit: what to put back if a later family's commit fails.
+    let mut saved = Vec::new();
+    for (restore, _) in &texts {
+        saved.push(Saved::read(ex, restore)?);
+    }
+    for (k, (restore, t)) in texts.iter().enumerate() {
         if let Err(e) = ex.run(restore, &["-w", "5", "--noflush"], Some(t)) {
+            let mut err = e;
+            for ((restore, _), before) in texts.iter().zip(&saved).take(k) {
+                if let Err(undo) = before.restore(ex, restore) {
+                    err = ApplyError::Rejected {
+                        cmd: restore.to_string(),
+                        stderr: format!("{err}; undoing the {restore} commit also failed: {undo}"),
+                    };
+                }
+            }
             cleanup(&swaps, &created);
-            return Err(e);
+            return Err(err);
         }
     }
     // 3. Swap refilled sets in, drop temporaries and sets no longer used.
@@ -176,6 +197,87 @@ pub(super) fn apply(
     } else {
         ApplyMode::Incremental
     })
+}
+
+/// One family's `tern-` chains and the jumps into them, as `*-save` printed them.
+struct Saved {
+    chains: BTreeSet<String>,
+    /// `-A CHAIN …` lines of `tern-` chains, in order.
+    rules: Vec<String>,
+    /// (built-in chain, tern chain) jumps.
+    jumps: BTreeSet<(String, String)>,
+}
+
+impl Saved {
+    fn read(ex: &Exec, restore: &str) -> Result<Saved, ApplyError> {
+        let tool = restore.trim_end_matches("-restore");
+        let text = ex.run(&format!("{tool}-save"), &["-t", "filter"], None)?;
+        Ok(Saved::parse(&text))
+    }
+
+    fn parse(text: &str) -> Saved {
+        let mut s = Saved {
+            chains: BTreeSet::new(),
+            rules: Vec::new(),
+            jumps: BTreeSet::new(),
+        };
+        for l in text.lines() {
+            if let Some(c) = l.strip_prefix(':') {
+                if let Some(n) = c
+                    .split_whitespace()
+                    .next()
+                    .filter(|n| n.starts_with(PREFIX))
+                {
+                    s.chains.insert(n.to_string());
+                }
+            } else if let Some(rest) = l.strip_prefix("-A ") {
+                let mut w = rest.split_whitespace();
+                let chain = w.next().unwrap_or_default();
+                if chain.starts_with(PREFIX) {
+                    s.rules.push(l.to_string());
+                } else if let (Some("-j"), Some(target), None) = (w.next(), w.next(), w.next()) {
+                    if target.starts_with(PREFIX) {
+                        s.jumps.insert((chain.to_string(), target.to_string()));
+                    }
+                }
+            }
+        }
+        s
+    }
+
+    /// Restore text that makes the family's `tern-` chains and jumps what `self` saved,
+    /// whatever they are in `now`.
+    fn undo_text(&self, now: &Saved) -> String {
+        let mut out = String::from("*filter\n");
+        for n in self.chains.union(&now.chains) {
+            let _ = writeln!(out, ":{n} - [0:0]");
+        }
+        for (builtin, chain) in now.jumps.difference(&self.jumps) {
+            let _ = writeln!(out, "-D {builtin} -j {chain}");
+        }
+        for r in &self.rules {
+            let _ = writeln!(out, "{r}");
+        }
+        for (builtin, chain) in self.jumps.difference(&now.jumps) {
+            let _ = writeln!(out, "-I {builtin} 1 -j {chain}");
+        }
+        for n in now.chains.difference(&self.chains) {
+            let _ = writeln!(out, "-X {n}");
+        }
+        out.push_str("COMMIT\n");
+        out
+    }
+
+    /// Puts the family back as saved (one transaction).
+    fn restore(&self, ex: &Exec, restore: &str) -> Result<(), ApplyError> {
+        let now = Saved::read(ex, restore)?;
+        ex.run(
+            restore,
+            &["-w", "5", "--noflush"],
+            Some(&self.undo_text(&now)),
+        )?;
+        Ok(())
+    }
 }
 
 /// Removes the jumps, every `tern-` chain in both families and every `tern-` ipset.
@@ -212,4 +314,30 @@ pub(super) fn flush(ex: &Exec) -> Result<(), ApplyError> {
         ex.run("ipset", &["restore"], Some(&script))?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn undo_text_puts_chains_rules_and_jumps_back() {
+        let before = Saved::parse(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:tern-fwd - [0:0]\n:tern-pol-a - [0:0]\n\
+             -A FORWARD -j tern-fwd\n-A tern-fwd -j tern-pol-a\n-A tern-pol-a -p tcp -m tcp --dport 80 -j ACCEPT\nCOMMIT\n",
+        );
+        let now = Saved::parse(
+            "*filter\n:INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:tern-fwd - [0:0]\n:tern-pol-b - [0:0]\n:tern-in - [0:0]\n\
+             -A INPUT -j tern-in\n-A FORWARD -j tern-fwd\n-A tern-fwd -j tern-pol-b\n-A tern-pol-b -j DROP\nCOMMIT\n",
+        );
+        assert_eq!(before.chains.len(), 2);
+        assert_eq!(before.jumps.len(), 1);
+        assert_eq!(
+            before.undo_text(&now),
+            "*filter\n:tern-fwd - [0:0]\n:tern-in - [0:0]\n:tern-pol-a - [0:0]\n:tern-pol-b - [0:0]\n\
+             -D INPUT -j tern-in\n\
+             -A tern-fwd -j tern-pol-a\n-A tern-pol-a -p tcp -m tcp --dport 80 -j ACCEPT\n\
+             -X tern-in\n-X tern-pol-b\nCOMMIT\n"
+        );
+    }
 }
