@@ -15,6 +15,7 @@ mod reconcile;
 mod route;
 mod status;
 mod table;
+mod veth;
 mod workload;
 
 pub use controller::{
@@ -26,6 +27,10 @@ pub use reconcile::{DesiredChange, Reconciler, RouteEvent};
 pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_TABLE};
 pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};
 pub use table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
+pub use veth::{
+    check_workload_veth, create_workload_veth, delete_workload_veth, host_veth_exists, VethCreated,
+    VethError, VethSpec, GATEWAY4, HOST_MAC,
+};
 pub use workload::{
     configure_workload_interface, Ipv6Setup, WorkloadError, GATEWAY_V4, GATEWAY_V6,
 };

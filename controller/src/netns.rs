@@ -26,9 +26,20 @@ where
             format!("bad network namespace name {name:?}"),
         ));
     }
-    let ns = File::open(Path::new(NETNS_RUN_DIR).join(name))?;
+    run_in_path(&Path::new(NETNS_RUN_DIR).join(name), f)
+}
+
+/// Run `f` on a new thread that first joins the network namespace at `path` (a bind
+/// mount such as `/run/netns/NAME` or `/var/run/netns/cni-…`, or `/proc/PID/ns/net`, as a
+/// container runtime passes in `CNI_NETNS`).
+pub fn run_in_path<R, F>(path: &Path, f: F) -> io::Result<R>
+where
+    R: Send + 'static,
+    F: FnOnce() -> R + Send + 'static,
+{
+    let ns = File::open(path)?;
     let t = std::thread::Builder::new()
-        .name(format!("netns-{name}"))
+        .name("netns".into())
         .spawn(move || -> io::Result<R> {
             setns_net(&ns)?;
             Ok(f())

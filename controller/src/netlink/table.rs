@@ -292,6 +292,28 @@ impl NetlinkTable {
         Err(TableError::Decode("no answer to request".into()))
     }
 
+    /// Run a dump request; returns the payloads of the messages of type `ty`.
+    pub(crate) fn dump_payloads(
+        &mut self,
+        req: u16,
+        ty: u16,
+        body: &dyn Emitable,
+    ) -> Result<Vec<Vec<u8>>, TableError> {
+        let mut out = Vec::new();
+        self.dump_raw(req, body, &mut |m, _| {
+            if m.ty == ty {
+                out.push(m.payload.to_vec());
+            }
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    /// Forget the cached interface list (after creating, renaming or deleting links).
+    pub(crate) fn forget_links(&mut self) {
+        self.links = Links::default();
+    }
+
     /// The index of interface `name` (re-reading the interface list once if unknown).
     pub(crate) fn ifindex(&mut self, name: &str) -> Result<Option<u32>, TableError> {
         if let Some(i) = self.links.by_name.get(name) {
