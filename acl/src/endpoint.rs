@@ -9,6 +9,7 @@ use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::model::{child, index, parse_nets, FieldError, PathSeg};
+use crate::names::{check_name, check_namespace};
 use crate::selector::Labels;
 
 /// Implicit label naming a workload's namespace (as Calico).
@@ -165,22 +166,6 @@ pub fn check_interface(path: &[PathSeg], name: &str) -> Result<(), FieldError> {
     }
 }
 
-fn check_name(path: &[PathSeg], name: &str) -> Result<(), FieldError> {
-    let ok = !name.is_empty()
-        && name.len() <= 253
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(FieldError::new(
-            path,
-            format!("bad name `{name}` (letters, digits, `-`, `_`, `.`)"),
-        ))
-    }
-}
-
 /// Converts a workload endpoint document.
 pub fn convert_workload(raw: &RawWorkload) -> Result<WorkloadEndpoint, FieldError> {
     let root: &[PathSeg] = &[];
@@ -189,7 +174,7 @@ pub fn convert_workload(raw: &RawWorkload) -> Result<WorkloadEndpoint, FieldErro
         .namespace
         .clone()
         .unwrap_or_else(|| "default".to_string());
-    check_name(&child(root, "namespace"), &namespace)?;
+    check_namespace(&child(root, "namespace"), &namespace)?;
     check_interface(&child(root, "interface"), &raw.interface)?;
     let ips = parse_nets(&child(root, "ips"), &raw.ips)?;
     Ok(WorkloadEndpoint {
@@ -243,6 +228,6 @@ pub fn convert_namespace(raw: &RawNamespace) -> Result<Namespace, FieldError> {
             ))
         }
     };
-    check_name(&path, &name)?;
+    check_namespace(&path, &name)?;
     Ok(Namespace { name, labels })
 }

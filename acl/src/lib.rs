@@ -11,6 +11,7 @@ pub mod explain;
 pub mod ir;
 pub mod loader;
 pub mod model;
+pub mod names;
 pub mod render;
 pub mod selector;
 

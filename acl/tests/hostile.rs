@@ -62,3 +62,183 @@ fn deep_selector_is_a_located_error_not_a_stack_overflow() {
     let (_, r) = load_small_stack("deep-not", POLICY.replace("SELECTOR", &sel));
     assert!(errors(r.unwrap_err())[0].contains("levels deep"));
 }
+
+const NAMED: &str = "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: {name: NAME, namespace: NS}
+spec:
+  selector: app == 'web'
+  ingress: [{action: Allow}]
+";
+
+#[test]
+fn names_are_checked_like_kubernetes_at_load() {
+    let cases = [
+        (
+            NAMED.replace("NAME", "\"x\\n-I INPUT 1 -s 203.0.113.66 -j ACCEPT\\n#\"").replace("NS", "shop"),
+            "3:18: metadata.name: invalid name `x\\n-I INPUT 1 -s 203.0.113.66 -j ACCEPT\\n#`: a DNS-1123 subdomain is required",
+        ),
+        (
+            NAMED.replace("NAME", "'a b'").replace("NS", "shop"),
+            "3:18: metadata.name: invalid name `a b`",
+        ),
+        (
+            NAMED.replace("NAME", "web").replace("NS", "Shop_1"),
+            "3:34: metadata.namespace: invalid namespace `Shop_1`: a DNS-1123 label is required",
+        ),
+        (
+            "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: 'x;y', namespace: a}\nspec: {podSelector: {}}\n".to_string(),
+            "3:18: metadata.name: invalid name `x;y`",
+        ),
+        (
+            "kind: WorkloadEndpoint\nname: web 1\nnamespace: shop\ninterface: tw-a\nips: [10.1.2.3/32]\n".to_string(),
+            "2:7: name: invalid name `web 1`",
+        ),
+        (
+            "kind: WorkloadEndpoint\nname: web\nnamespace: shop.eu\ninterface: tw-a\nips: [10.1.2.3/32]\n".to_string(),
+            "3:12: namespace: invalid namespace `shop.eu`",
+        ),
+        (
+            "kind: Namespace\nname: \"a\\tb\"\n".to_string(),
+            "2:7: name: invalid namespace `a\\tb`",
+        ),
+    ];
+    for (i, (text, want)) in cases.iter().enumerate() {
+        let f = dir(&format!("names-{i}")).join("p.yaml");
+        fs::write(&f, text).unwrap();
+        let errs = errors(load_paths(std::slice::from_ref(&f)).unwrap_err());
+        assert_eq!(errs.len(), 1, "{errs:?}");
+        let want = format!("{}:{want}", f.display());
+        assert!(errs[0].starts_with(&want), "{}\nwanted {want}", errs[0]);
+    }
+}
+
+/// A policy and a workload whose every name is `hostile` (the loader refuses such
+/// names; the agent's CNI path builds endpoints without it), with a Log rule so the
+/// policy's name also reaches log prefixes.
+fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle {
+    use acl::model::{Action, Entity, Policy, PolicyId, PolicyKind, Rule};
+    use acl::selector::Selector;
+    let sel = Selector::Eq("app".into(), value.into());
+    let mut log = Rule::any(Action::Log);
+    log.source = Entity {
+        selector: Some(sel.clone()),
+        ..Entity::default()
+    };
+    let policy = |kind, namespace: Option<&str>| Policy {
+        id: PolicyId {
+            kind,
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+        },
+        order: Some(1.0),
+        selector: sel.clone(),
+        namespace_selector: None,
+        ingress: Some(vec![log.clone(), Rule::any(Action::Allow)]),
+        egress: Some(vec![Rule::any(Action::Deny)]),
+    };
+    acl::Bundle {
+        policies: vec![
+            policy(PolicyKind::Calico, Some(ns)),
+            policy(PolicyKind::CalicoGlobal, None),
+        ],
+        workloads: vec![acl::WorkloadEndpoint {
+            name: name.to_string(),
+            namespace: ns.to_string(),
+            interface: iface.to_string(),
+            ips: vec!["10.65.0.10/32".parse().unwrap()],
+            labels: [("app".to_string(), value.to_string())].into(),
+        }],
+        hosts: Vec::new(),
+        namespaces: Vec::new(),
+    }
+}
+
+const INJECT: &str = "x\n-I INPUT 1 -s 203.0.113.66 -j ACCEPT\n#";
+
+fn rendered(b: &acl::Bundle) -> (String, String) {
+    let ir = acl::compile(b, &acl::CompileOptions::default());
+    (
+        acl::render_text(&ir, acl::Backend::Nftables),
+        acl::render_text(&ir, acl::Backend::Iptables),
+    )
+}
+
+/// What must hold for any rendering: the same lines as with harmless names, quotes
+/// balanced on every line, no control characters, and iptables lines that are only
+/// chain declarations and appends.
+fn assert_structure(hostile: &acl::Bundle, benign: &acl::Bundle) {
+    let (hn, hi) = rendered(hostile);
+    let (bn, bi) = rendered(benign);
+    for (h, b) in [(&hn, &bn), (&hi, &bi)] {
+        assert_eq!(h.lines().count(), b.lines().count(), "{h}");
+        for l in h.lines() {
+            assert_eq!(l.matches('"').count() % 2, 0, "unbalanced quotes: {l:?}");
+            assert!(!l.chars().any(|c| c.is_control() && c != '\t'), "{l:?}");
+        }
+    }
+    let mut section = "";
+    for l in hi.lines() {
+        if l.starts_with('#') {
+            section = l;
+            continue;
+        }
+        if section.contains("tables-restore") {
+            assert!(
+                l == "*filter" || l == "COMMIT" || l.starts_with(':') || l.starts_with("-A "),
+                "{l:?}"
+            );
+        } else {
+            assert!(
+                ["create ", "flush ", "add "]
+                    .iter()
+                    .any(|p| l.starts_with(p)),
+                "{l:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn renderers_escape_names_they_did_not_check() {
+    let benign = hostile_bundle("web", "shop", "tw-web", "w");
+    let hostile = hostile_bundle(INJECT, "a b\"; flush ruleset", "tw\n-j ACCEPT", "v\"\n}\n");
+    assert_structure(&hostile, &benign);
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(300))]
+    #[test]
+    fn any_names_render_to_the_same_structure(
+        name in "\\PC{0,40}|[\\x00-\\x7f]{0,40}",
+        ns in "\\PC{0,20}|[\\x00-\\x7f]{0,20}",
+        iface in "[\\x00-\\x7f]{0,20}",
+        value in "\\PC{0,20}|[\\x00-\\x7f]{0,20}",
+    ) {
+        let benign = hostile_bundle("web", "shop", "tw-web", "w");
+        // Interfaces must differ from nothing else here; an empty name is the loader's
+        // business, not the renderer's.
+        let iface = if iface.is_empty() { "x".to_string() } else { iface };
+        assert_structure(&hostile_bundle(&name, &ns, &iface, &value), &benign);
+    }
+}
+
+/// The hostile bundle applied for real: accepted by nft and iptables-restore, and
+/// nothing lands outside tern's own chains.
+#[test]
+fn hostile_names_cannot_inject_rules_into_the_kernel() {
+    let mut lab = testlab::Lab::new("acl-inject");
+    let ns = lab.netns("h");
+    let b = hostile_bundle(INJECT, "a b\"; flush ruleset", "tw-h", "v\"; }\n");
+    let ir = acl::compile(&b, &acl::CompileOptions::default());
+    for backend in [acl::Backend::Nftables, acl::Backend::Iptables] {
+        let mut ap = acl::Applier::new(backend).in_netns(ns.name());
+        ap.apply(&ir)
+            .unwrap_or_else(|e| panic!("{backend:?} refused the escaped text: {e}"));
+    }
+    let input = ns.ok(&["iptables", "-S", "INPUT"]);
+    assert!(!input.contains("203.0.113.66"), "{input}");
+    let nft = ns.ok(&["nft", "list", "ruleset"]);
+    assert!(!nft.contains("203.0.113.66"), "{nft}");
+    assert!(nft.contains("table inet tern"), "{nft}");
+}

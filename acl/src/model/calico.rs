@@ -350,6 +350,11 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
         ));
     }
     let meta_path = child(root, "metadata");
+    crate::names::check_metadata(
+        &meta_path,
+        &doc.metadata.name,
+        doc.metadata.namespace.as_deref(),
+    )?;
     let namespace = if global {
         if doc.metadata.namespace.is_some() {
             return Err(FieldError::new(

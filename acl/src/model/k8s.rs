@@ -347,6 +347,11 @@ pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
             "Kubernetes NetworkPolicy needs apiVersion networking.k8s.io/v1",
         ));
     }
+    crate::names::check_metadata(
+        &child(root, "metadata"),
+        &doc.metadata.name,
+        doc.metadata.namespace.as_deref(),
+    )?;
     let sp = child(root, "spec");
     let s = &doc.spec;
     let selector = convert_selector(&child(&sp, "podSelector"), &s.pod_selector)?;

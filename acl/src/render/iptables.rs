@@ -68,11 +68,17 @@ fn endpoint_chain(kind: EndpointKind, dir: Direction, list: &[crate::ir::PolicyK
 }
 
 fn comment(text: &str) -> String {
-    let mut t: String = text.chars().filter(|c| *c != '"' && *c != '\\').collect();
-    while t.len() > 200 {
-        t.pop();
+    format!("-m comment --comment \"{}\"", super::quoted_text(text, 200))
+}
+
+/// An interface name as an iptables-restore word: bare when it is a plain name, else
+/// quoted and escaped (iptables then refuses it; it cannot add a token or a line).
+fn interface(name: &str) -> String {
+    if super::is_plain_interface(name) {
+        name.to_string()
+    } else {
+        format!("\"{}\"", super::quoted_text(name, 15))
     }
-    format!("-m comment --comment \"{t}\"")
 }
 
 fn proto(p: Protocol, fam: Family) -> String {
@@ -347,7 +353,7 @@ pub fn render(ir: &Ir) -> IptRuleset {
                 dispatch
                     .entry((order, ""))
                     .or_default()
-                    .push(format!("{flag} {} -j {name}", ep.interface));
+                    .push(format!("{flag} {} -j {name}", interface(&ep.interface)));
             }
         }
         for ((order, _), rules) in dispatch {

@@ -48,9 +48,14 @@ pub struct NftRuleset {
     pub chains: BTreeMap<String, Arc<NftChain>>,
 }
 
-/// nft chain name of a policy chain.
+/// nft chain name of a policy chain: `DIR/POLICY` for the names the loader accepts,
+/// `DIR/_HASH` for anything else (a name can never become nft syntax).
 pub fn policy_chain(policy: &str, dir: Direction) -> String {
-    format!("{dir}/{policy}")
+    if super::is_plain_identifier(policy) {
+        format!("{dir}/{policy}")
+    } else {
+        format!("{dir}/_{}", crate::ir::short_hash(policy))
+    }
 }
 
 /// Dispatch map (and endpoint-chain prefix) of an endpoint kind and direction.
@@ -77,11 +82,7 @@ fn proto(p: Protocol) -> String {
 
 /// A quoted nft string (comments and log prefixes are limited to 127 bytes).
 fn quote(s: &str) -> String {
-    let mut t: String = s.chars().filter(|c| *c != '"' && *c != '\\').collect();
-    while t.len() > 120 {
-        t.pop();
-    }
-    format!("\"{t}\"")
+    format!("\"{}\"", super::quoted_text(s, 120))
 }
 
 fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
