@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 
 mod agent;
 mod cmd;
+mod cni;
 
 /// `VERSION (commit COMMIT, built DATE)`: what `--version`, the start-up log line and
 /// `tern_build_info` report.
@@ -50,6 +51,20 @@ enum Command {
     /// Kernel FIB commands (tern's own routes only).
     #[command(subcommand)]
     Fib(cmd::fib::FibCommand),
+    /// List the container workloads wired through CNI: addresses, interface, labels.
+    Endpoints(cmd::endpoints::EndpointsArgs),
+    /// Change a container workload (labels).
+    #[command(subcommand)]
+    Endpoint(cmd::endpoints::EndpointCommand),
+    /// CNI plugin commands (the plugin itself runs when CNI_COMMAND is set).
+    #[command(subcommand)]
+    Cni(CniCommand),
+}
+
+#[derive(Subcommand, Debug)]
+enum CniCommand {
+    /// Copy this binary as `tern` into the CNI plugin folder and write a network config.
+    Install(cni::install::InstallArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -65,6 +80,10 @@ enum BgpCommand {
 }
 
 fn main() -> ExitCode {
+    // A container runtime runs plugins with CNI_COMMAND set, whatever the binary's name.
+    if let Some(code) = cni::run_if_plugin() {
+        return code;
+    }
     let cli = Cli::parse();
     match cli.command {
         Command::Agent(a) => cmd::agent::run(a),
@@ -73,6 +92,9 @@ fn main() -> ExitCode {
         Command::Config(ConfigCommand::Check(a)) => cmd::config::run_check(a),
         Command::Policy(p) => cmd::policy::run(p),
         Command::Bgp(BgpCommand::Decode(a)) => cmd::decode::run(a),
+        Command::Endpoints(a) => cmd::endpoints::run_list(a),
+        Command::Endpoint(c) => cmd::endpoints::run(c),
+        Command::Cni(CniCommand::Install(a)) => cni::install::run(a),
         Command::Fib(f) => cmd::fib::run(f),
     }
 }

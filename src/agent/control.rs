@@ -28,8 +28,9 @@ use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
-/// Longest request line the server reads; anything longer closes the connection.
-const MAX_REQUEST: usize = 4096;
+/// Longest request line the server reads; anything longer closes the connection. A CNI
+/// GC request lists every live attachment of the node, hence more than a few KiB.
+const MAX_REQUEST: usize = 1 << 20;
 
 /// A request line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -43,6 +44,12 @@ pub enum Request {
         #[serde(default)]
         all: bool,
     },
+    /// A CNI plugin call (`agent::workloads`).
+    Cni(crate::cni::spec::CniCall),
+    /// `tern endpoints`: the container workloads.
+    Endpoints,
+    /// `tern endpoint label`.
+    EndpointLabel(super::workloads_net::LabelRequest),
 }
 
 /// A reply line.
@@ -53,6 +60,10 @@ pub enum Reply {
     Status(StatusView),
     /// Answer to [`Request::Routes`].
     Routes(RoutesView),
+    /// Answer to [`Request::Cni`].
+    Cni(crate::cni::spec::CniReply),
+    /// Answer to [`Request::Endpoints`] and [`Request::EndpointLabel`].
+    Endpoints(super::workloads_net::EndpointsView),
     /// The request could not be served.
     Error(String),
 }
@@ -197,6 +208,11 @@ pub trait Source: Clone + Send + Sync + 'static {
     fn status(&self) -> impl std::future::Future<Output = StatusView> + Send;
     /// The answer to `routes`.
     fn routes(&self, all: bool) -> impl std::future::Future<Output = RoutesView> + Send;
+    /// The answer to a workload request (CNI, endpoints); none without a workload task.
+    fn workload(&self, req: Request) -> impl std::future::Future<Output = Reply> + Send {
+        let _ = req;
+        async { Reply::Error("this agent serves no workload requests".into()) }
+    }
 }
 
 /// Errors of the control socket.
@@ -297,6 +313,7 @@ async fn serve_conn<S: Source>(stream: UnixStream, source: S) -> io::Result<()> 
                 write_line(&mut wr, &Reply::Status(source.status().await)).await?
             }
             Ok(Request::Routes { all }) => write_routes(&mut wr, &source.routes(all).await).await?,
+            Ok(req) => write_line(&mut wr, &source.workload(req).await).await?,
             Err(e) => write_line(&mut wr, &Reply::Error(format!("bad request: {e}"))).await?,
         }
     }

@@ -7,6 +7,8 @@
 //! - The endpoint task polls the endpoint files ([`watch`]), keeps the device routes and
 //!   the veths' proxy-ARP/NDP settings (`controller::configure_workload_interface`) in step.
 //! - The [`policy`] task loads, compiles and applies network policy on every change.
+//! - The [`workloads`] task owns the containers wired through CNI (IPAM under `stateDir`,
+//!   veths, their device routes through the same desired FIB, their policy endpoints).
 //! - [`control`]: the unix socket `tern status` / `tern routes` read ([`view`]).
 //! - [`metrics`]: Prometheus families and the `/metrics` endpoint.
 //!
@@ -27,6 +29,8 @@ pub mod plan;
 pub mod policy;
 pub mod view;
 pub mod watch;
+pub mod workloads;
+pub mod workloads_net;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -142,6 +146,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     );
 
     let (endpoints_tx, endpoints_rx) = tokio_watch::channel(Vec::<DeviceRoute>::new());
+    let (wl_policy_tx, wl_policy_rx) = tokio_watch::channel(Vec::<acl::WorkloadEndpoint>::new());
+    let (wl_routes_tx, wl_routes_rx) = mpsc::channel::<workloads::RoutesUpdate>(4);
+    let (jobs_tx, jobs_rx) = mpsc::channel::<workloads::Job>(64);
     let backend = if cfg.policy.paths.is_empty() {
         "none"
     } else {
@@ -166,6 +173,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
                 table,
                 changes,
                 eps_rx,
+                wl_routes_rx,
                 fib.clone(),
                 endpoints_tx,
             ));
@@ -189,9 +197,18 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             backend: plan::backend(&cfg),
             metrics: metrics.acl(),
             summary: policy_tx,
+            workloads: wl_policy_rx,
         };
         tasks.spawn(task.run());
     }
+    let wl = workloads::Workloads::new(
+        cfg.state_dir.clone(),
+        cfg.blocks.clone(),
+        fib.as_ref().map(|_| wl_routes_tx),
+        fib.clone(),
+        wl_policy_tx,
+    );
+    tasks.spawn(wl.run(jobs_rx));
     let (scrape_tx, scrape_rx) = mpsc::channel::<ScrapeRequest>(16);
     if let Some(l) = metrics_listener {
         tasks.spawn(metrics::serve_http(l, scrape_tx));
@@ -211,7 +228,11 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         endpoints: endpoints_rx,
         policy: policy_rx,
     };
-    tasks.spawn(async move { control.serve(view).await });
+    let source = workloads::WithWorkloads {
+        view,
+        jobs: Some(jobs_tx),
+    };
+    tasks.spawn(async move { control.serve(source).await });
 
     let fib_wait = async {
         match fib_task {
@@ -266,16 +287,22 @@ async fn routes_task(
     mut table: FibTable,
     mut changes: RouteChanges,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
+    mut workloads: mpsc::Receiver<workloads::RoutesUpdate>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
 ) {
     let mut bgp_open = true;
     let mut eps_open = true;
+    let mut wl_open = true;
+    // Device routes from the endpoint files and from CNI workloads, merged.
+    let mut from_files: Vec<DeviceRoute> = Vec::new();
+    let mut from_cni: Vec<DeviceRoute> = Vec::new();
     // The speaker said changes are pending: take batches until one comes back empty.
     let mut more = false;
     let mut out: Vec<DesiredChange> = Vec::new();
-    while bgp_open || eps_open {
+    while bgp_open || eps_open || wl_open {
         let mut eps = None;
+        let mut wl: Option<workloads::RoutesUpdate> = None;
         if more {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
             // present (FibTable::bgp is idempotent). The take is outside `select!`:
@@ -285,6 +312,9 @@ async fn routes_task(
             out.extend(batch.iter().filter_map(|c| table.bgp(c)));
             if eps_open {
                 eps = endpoints.try_recv().ok();
+            }
+            if wl_open {
+                wl = workloads.try_recv().ok();
             }
         } else {
             tokio::select! {
@@ -296,10 +326,25 @@ async fn routes_task(
                     Some(routes) => eps = Some(routes),
                     None => eps_open = false,
                 },
+                w = workloads.recv(), if wl_open => match w {
+                    Some(u) => wl = Some(u),
+                    None => wl_open = false,
+                },
             }
         }
+        let mut done = None;
+        if let Some(u) = wl {
+            from_cni = u.routes;
+            done = Some(u.done);
+        }
+        let set_changed = eps.is_some() || done.is_some();
         if let Some(routes) = eps {
-            out.extend(table.set_endpoints(routes));
+            from_files = routes;
+        }
+        if set_changed {
+            let mut all = from_files.clone();
+            all.extend(from_cni.iter().cloned());
+            out.extend(table.set_endpoints(all));
             published.send_replace(table.endpoints().to_vec());
         }
         for c in out.drain(..) {
@@ -307,6 +352,9 @@ async fn routes_task(
                 tracing::error!("FIB controller: {e}");
                 return;
             }
+        }
+        if let Some(d) = done {
+            let _ = d.send(());
         }
     }
 }

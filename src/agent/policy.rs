@@ -2,13 +2,15 @@
 //! compiles and applies them with the `acl` crate (one nft/iptables transaction,
 //! incremental after the first). A bad file is logged with its `FILE:LINE:COL` location
 //! and the rules in force stay as they were; `tern status` shows the error until a good
-//! version is applied.
+//! version is applied. Container workloads wired through CNI (`agent::workloads`) arrive
+//! on a watch channel and are added to the endpoints read from the files; a change of
+//! either reloads.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use acl::Engine;
-use acl::{Backend, CompileOptions};
+use acl::loader::Loader;
+use acl::{Applier, Backend, CompileOptions, WorkloadEndpoint};
 use tokio::sync::watch;
 
 use super::control::PolicySummary;
@@ -27,6 +29,25 @@ pub struct PolicyTask {
     pub metrics: AclMetrics,
     /// Where the summary for `tern status` goes.
     pub summary: watch::Sender<PolicySummary>,
+    /// Container workloads (CNI) to add to the endpoints of the files.
+    pub workloads: watch::Receiver<Vec<WorkloadEndpoint>>,
+}
+
+/// Loader, compiler options and applier: what `acl::Engine` is, plus extra workloads.
+struct Engine {
+    paths: Vec<PathBuf>,
+    opts: CompileOptions,
+    loader: Loader,
+    applier: Applier,
+}
+
+impl Engine {
+    fn reload(&mut self, extra: Vec<WorkloadEndpoint>) -> Result<acl::ApplyReport, String> {
+        let mut bundle = self.loader.load(&self.paths).map_err(|e| e.to_string())?;
+        bundle.workloads.extend(extra);
+        let ir = acl::compile(&bundle, &self.opts);
+        self.applier.apply_owned(ir).map_err(|e| e.to_string())
+    }
 }
 
 fn backend_name(b: Backend) -> &'static str {
@@ -45,25 +66,41 @@ impl PolicyTask {
             backend,
             metrics,
             summary,
+            mut workloads,
         } = self;
         summary.send_modify(|s| s.backend = backend_name(backend).into());
         let mut files = Watch::new(paths.clone());
         // The engine re-parses only changed files and applies incrementally.
-        let mut engine = Some(Engine::new(backend, paths, options));
+        let mut engine = Some(Engine {
+            paths,
+            opts: options,
+            loader: Loader::new(),
+            applier: Applier::new(backend),
+        });
+        let mut workloads_open = true;
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut first = true;
         loop {
-            tick.tick().await;
-            if !files.changed() {
+            let mut changed = false;
+            tokio::select! {
+                _ = tick.tick() => {}
+                r = workloads.changed(), if workloads_open => match r {
+                    Ok(()) => changed = true,
+                    Err(_) => workloads_open = false,
+                },
+            }
+            // `changed()` must be asked every time (it keeps the files' state).
+            let files_changed = files.changed();
+            if !(files_changed || changed || first) {
                 continue;
             }
+            first = false;
+            let extra = workloads.borrow_and_update().clone();
             let Some(mut e) = engine.take() else { return };
             let start = Instant::now();
             let joined = tokio::task::spawn_blocking(move || {
-                let r = e
-                    .reload()
-                    .map(|done| done.report)
-                    .map_err(|err| err.to_string());
+                let r = e.reload(extra);
                 (e, r)
             })
             .await;

@@ -3,6 +3,7 @@
 pub mod agent;
 pub mod config;
 pub mod decode;
+pub mod endpoints;
 pub mod fib;
 pub mod policy;
 pub mod status;

@@ -1,0 +1,561 @@
+//! The workload task: the one owner of this node's container attachments (CNI). It holds
+//! the IPAM allocator and its state directory, wires each container (veth, addresses,
+//! gateway routes: `controller::create_workload_veth`), feeds the containers' device
+//! routes into the agent's one desired FIB (through the routes task, waiting until the
+//! controller has installed them) and their endpoints into the policy task.
+//!
+//! ADD: validate → netns exists → allocate → persist → wire → route → policy. Each step
+//! is undone when a later one fails, so a failed ADD leaves nothing behind. ADD of a
+//! known attachment returns the same addresses (re-wiring it when its interface is gone).
+//! DEL: unwire, release, forget; anything unknown is a success. CHECK reports what is
+//! missing. GC frees every attachment not in `cni.dev/valid-attachments`.
+//!
+//! On start the state directory is read back: every attachment whose host interface still
+//! exists is routed and put under policy again; the others keep their addresses until
+//! the runtime's DEL or GC (the container may come back).
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use controller::{ControllerHandle, RouteState, VethSpec};
+use ipam::store::StateDir;
+use ipam::{Allocation, Allocator, AttachmentKey, IpamError};
+use ipnet::IpNet;
+use tokio::sync::{mpsc, oneshot, watch};
+
+use super::control::{Reply, Request};
+use super::fib::DeviceRoute;
+use super::workloads_net::{self as net, EndpointsView, LabelRequest};
+use crate::cni::spec::{code, CniCall, CniError, CniReply};
+
+/// A request for the workload task and where its answer goes.
+pub type Job = (Request, oneshot::Sender<Reply>);
+
+/// A new set of workload device routes for the routes task; `done` is answered once the
+/// changes are queued at the controller.
+#[derive(Debug)]
+pub struct RoutesUpdate {
+    /// Every workload device route.
+    pub routes: Vec<DeviceRoute>,
+    /// Answered when queued.
+    pub done: oneshot::Sender<()>,
+}
+
+/// The task's state.
+pub struct Workloads {
+    state_dir: PathBuf,
+    blocks: Vec<IpNet>,
+    alloc: Allocator,
+    /// `None` until opened: at start when `stateDir` holds IPAM state, else at the first
+    /// workload request (an agent that never serves a container never writes there).
+    store: Option<StateDir>,
+    /// Attachments whose interface exists (routed and under policy).
+    wired: BTreeSet<AttachmentKey>,
+    routes: Option<mpsc::Sender<RoutesUpdate>>,
+    fib: Option<ControllerHandle>,
+    policy: watch::Sender<Vec<acl::WorkloadEndpoint>>,
+}
+
+/// How long an ADD waits for its routes to be in the kernel.
+const ROUTE_WAIT: Duration = Duration::from_secs(20);
+
+fn err(c: u32, msg: impl Into<String>) -> CniReply {
+    CniReply::Err(CniError::new(c, msg))
+}
+
+impl Workloads {
+    /// The task's state; nothing is read yet.
+    pub fn new(
+        state_dir: PathBuf,
+        blocks: Vec<IpNet>,
+        routes: Option<mpsc::Sender<RoutesUpdate>>,
+        fib: Option<ControllerHandle>,
+        policy: watch::Sender<Vec<acl::WorkloadEndpoint>>,
+    ) -> Workloads {
+        Workloads {
+            alloc: Allocator::new(blocks.clone()),
+            state_dir,
+            blocks,
+            store: None,
+            wired: BTreeSet::new(),
+            routes,
+            fib,
+            policy,
+        }
+    }
+
+    /// Opens `stateDir` (once), restores the allocations (problems are logged and left
+    /// out) and finds which attachments still have their interface.
+    fn ensure_open(&mut self) -> Result<(), String> {
+        if self.store.is_some() {
+            return Ok(());
+        }
+        let store = StateDir::open(&self.state_dir).map_err(|e| format!("stateDir: {e}"))?;
+        let loaded = store.load().map_err(|e| format!("stateDir: {e}"))?;
+        for p in &loaded.problems {
+            tracing::warn!("stateDir: {p:?}");
+        }
+        let (alloc, problems) = Allocator::restore(self.blocks.clone(), loaded.records);
+        for p in problems {
+            tracing::warn!(
+                "stateDir: attachment {} not restored: {:?}",
+                p.record.key,
+                p.kind
+            );
+        }
+        let mut wired = BTreeSet::new();
+        for (k, a) in alloc.iter() {
+            match controller::host_veth_exists(&a.attachment.host_ifname) {
+                Ok(true) => {
+                    if let Err(e) =
+                        controller::configure_workload_interface(&a.attachment.host_ifname, None)
+                    {
+                        tracing::warn!("attachment {k}: {e}");
+                    }
+                    wired.insert(k.clone());
+                }
+                Ok(false) => tracing::info!(
+                    "attachment {k}: interface {} is gone; its addresses stay until DEL or GC",
+                    a.attachment.host_ifname
+                ),
+                Err(e) => tracing::warn!("attachment {k}: {e}"),
+            }
+        }
+        tracing::info!(
+            attachments = alloc.len(),
+            wired = wired.len(),
+            dir = %self.state_dir.display(),
+            "workload attachments restored"
+        );
+        self.alloc = alloc;
+        self.wired = wired;
+        self.store = Some(store);
+        Ok(())
+    }
+
+    /// Serves requests until the channel closes.
+    pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
+        if self.state_dir.join("ipam").exists() {
+            match self.ensure_open() {
+                Ok(()) => {
+                    if let Err(e) = self.publish(&[]).await {
+                        tracing::warn!("workloads: {e}");
+                    }
+                }
+                Err(e) => tracing::error!("workloads: {e}"),
+            }
+        }
+        while let Some((req, reply)) = jobs.recv().await {
+            if let Err(e) = self.ensure_open() {
+                let answer = match req {
+                    Request::Cni(_) => Reply::Cni(err(code::IO_FAILURE, e)),
+                    _ => Reply::Error(e),
+                };
+                let _ = reply.send(answer);
+                continue;
+            }
+            let answer = match req {
+                Request::Cni(call) => Reply::Cni(self.cni(call).await),
+                Request::Endpoints => Reply::Endpoints(self.endpoints()),
+                Request::EndpointLabel(l) => match self.label(l).await {
+                    Ok(v) => Reply::Endpoints(v),
+                    Err(e) => Reply::Error(e),
+                },
+                _ => Reply::Error("not a workload request".into()),
+            };
+            let _ = reply.send(answer);
+        }
+    }
+
+    fn store(&self) -> Result<&StateDir, String> {
+        self.store
+            .as_ref()
+            .ok_or_else(|| "stateDir is not open".to_string())
+    }
+
+    fn wired_iter(&self) -> impl Iterator<Item = (&AttachmentKey, &Allocation)> {
+        self.wired
+            .iter()
+            .filter_map(|k| self.alloc.get(k).map(|a| (k, a)))
+    }
+
+    /// Sends the device routes and policy endpoints of the wired attachments; waits until
+    /// the routes are queued and then until the controller has pushed `wait_for` (or
+    /// failed it). Returns the first failure.
+    async fn publish(&mut self, wait_for: &[IpNet]) -> Result<(), String> {
+        self.policy
+            .send_replace(net::policy_endpoints(self.wired_iter()));
+        let Some(tx) = &self.routes else {
+            return Ok(());
+        };
+        let (done, queued) = oneshot::channel();
+        let update = RoutesUpdate {
+            routes: net::device_routes(self.wired_iter()),
+            done,
+        };
+        if tx.send(update).await.is_err() || queued.await.is_err() {
+            return Err("the routes task stopped".into());
+        }
+        let Some(fib) = &self.fib else {
+            return Ok(());
+        };
+        let deadline = tokio::time::Instant::now() + ROUTE_WAIT;
+        for p in wait_for {
+            loop {
+                fib.sync().await.map_err(|e| e.to_string())?;
+                match fib.route_status(*p).await.map_err(|e| e.to_string())? {
+                    Some(s) if s.state == RouteState::Installed => break,
+                    Some(s) => {
+                        if let RouteState::Failed(r) = &s.state {
+                            if tokio::time::Instant::now() > deadline {
+                                return Err(format!("route {p}: {r}"));
+                            }
+                        }
+                    }
+                    None => return Err(format!("route {p} is not in the desired table")),
+                }
+                if tokio::time::Instant::now() > deadline {
+                    return Err(format!("route {p} not installed after {ROUTE_WAIT:?}"));
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn cni(&mut self, call: CniCall) -> CniReply {
+        match call.command.as_str() {
+            "ADD" => self.add(call).await,
+            "DEL" => self.del(call).await,
+            "CHECK" => self.check(call).await,
+            "GC" => self.gc(call).await,
+            "STATUS" => {
+                if self.alloc.blocks().is_empty() {
+                    err(code::NOT_AVAILABLE, "this node has no address block")
+                } else {
+                    CniReply::Ok(None)
+                }
+            }
+            other => err(code::INVALID_ENV, format!("unknown CNI_COMMAND {other:?}")),
+        }
+    }
+
+    async fn add(&mut self, call: CniCall) -> CniReply {
+        let key = match AttachmentKey::new(call.container_id.clone(), call.ifname.clone()) {
+            Ok(k) => k,
+            Err(e) => return err(code::INVALID_ENV, e.to_string()),
+        };
+        if !std::path::Path::new(&call.netns).exists() {
+            return err(
+                code::UNKNOWN_CONTAINER,
+                format!("network namespace {} does not exist", call.netns),
+            );
+        }
+        let fresh = self.alloc.get(&key).is_none();
+        if !fresh {
+            let a = self.alloc.get(&key).cloned().unwrap_or_default();
+            if a.attachment.netns == call.netns && self.wired.contains(&key) {
+                let spec = spec_of(&key, &a);
+                let missing = blocking(move || controller::check_workload_veth(&spec)).await;
+                if matches!(missing, Ok(Ok(ref m)) if m.is_empty()) {
+                    let mac = net::mac_text(&net::container_mac(&key));
+                    return CniReply::Ok(Some(net::add_result(&key, &a, &mac)));
+                }
+            }
+        }
+        let attachment = ipam::Attachment {
+            netns: call.netns.clone(),
+            host_ifname: net::host_ifname(&key),
+            namespace: call.namespace.clone(),
+            name: call.name.clone(),
+            labels: call.labels.clone(),
+            extra: serde_json::Value::Null,
+        };
+        let alloc = if fresh {
+            match self.alloc.allocate(&key, &ipam::Request::new(attachment)) {
+                Ok(a) => a,
+                Err(e @ IpamError::Exhausted { .. }) => {
+                    return err(code::TRY_AGAIN_LATER, e.to_string())
+                }
+                Err(e) => return err(code::INVALID_CONFIG, e.to_string()),
+            }
+        } else {
+            match self.alloc.set_attachment(&key, attachment) {
+                Ok(a) => a.clone(),
+                Err(e) => return err(code::IO_FAILURE, e.to_string()),
+            }
+        };
+        if let Err(e) = self
+            .store()
+            .and_then(|s| s.put(&key, &alloc).map_err(|e| e.to_string()))
+        {
+            if fresh {
+                self.alloc.release(&key);
+            }
+            return err(code::IO_FAILURE, format!("stateDir: {e}"));
+        }
+        let spec = spec_of(&key, &alloc);
+        let made = blocking(move || controller::create_workload_veth(&spec)).await;
+        let mac = match made {
+            Ok(Ok(m)) => m.container_mac,
+            Ok(Err(e)) => {
+                self.forget(&key, fresh);
+                let c = match e {
+                    controller::VethError::NoNetns { .. } => code::UNKNOWN_CONTAINER,
+                    controller::VethError::Exists(_) => code::INVALID_CONFIG,
+                    _ => code::IO_FAILURE,
+                };
+                return err(c, e.to_string());
+            }
+            Err(e) => {
+                self.forget(&key, fresh);
+                return err(code::IO_FAILURE, e);
+            }
+        };
+        self.wired.insert(key.clone());
+        if let Err(e) = self.publish(&net::prefixes(&alloc)).await {
+            self.unwire(&key).await;
+            self.forget(&key, fresh);
+            let _ = self.publish(&[]).await;
+            return err(code::IO_FAILURE, e);
+        }
+        tracing::info!(
+            attachment = %key,
+            interface = %alloc.attachment.host_ifname,
+            addresses = ?net::prefixes(&alloc),
+            "workload added"
+        );
+        CniReply::Ok(Some(net::add_result(&key, &alloc, &mac)))
+    }
+
+    /// Undoes the allocation of a failed ADD (a re-ADD keeps its addresses).
+    fn forget(&mut self, key: &AttachmentKey, fresh: bool) {
+        if fresh {
+            self.alloc.release(key);
+            if let Err(e) = self
+                .store()
+                .and_then(|s| s.remove(key).map_err(|e| e.to_string()))
+            {
+                tracing::warn!("stateDir: {e}");
+            }
+        }
+    }
+
+    async fn unwire(&mut self, key: &AttachmentKey) {
+        self.wired.remove(key);
+        let host_if = self.alloc.get(key).map_or_else(
+            || net::host_ifname(key),
+            |a| a.attachment.host_ifname.clone(),
+        );
+        match blocking(move || controller::delete_workload_veth(&host_if)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("attachment {key}: {e}"),
+            Err(e) => tracing::warn!("attachment {key}: {e}"),
+        }
+    }
+
+    async fn del(&mut self, call: CniCall) -> CniReply {
+        // A key the spec does not allow cannot have been added: nothing to do.
+        let Ok(key) = AttachmentKey::new(call.container_id.clone(), call.ifname.clone()) else {
+            return CniReply::Ok(None);
+        };
+        self.unwire(&key).await;
+        if self.alloc.release(&key).is_some() {
+            if let Err(e) = self
+                .store()
+                .and_then(|s| s.remove(&key).map_err(|e| e.to_string()))
+            {
+                return err(code::IO_FAILURE, format!("stateDir: {e}"));
+            }
+            tracing::info!(attachment = %key, "workload deleted");
+        }
+        if let Err(e) = self.publish(&[]).await {
+            tracing::warn!("DEL {key}: {e}");
+        }
+        CniReply::Ok(None)
+    }
+
+    async fn check(&mut self, call: CniCall) -> CniReply {
+        let key = match AttachmentKey::new(call.container_id.clone(), call.ifname.clone()) {
+            Ok(k) => k,
+            Err(e) => return err(code::INVALID_ENV, e.to_string()),
+        };
+        let Some(a) = self.alloc.get(&key).cloned() else {
+            return err(
+                code::UNKNOWN_CONTAINER,
+                format!("no attachment {key} on this node"),
+            );
+        };
+        let spec = spec_of(&key, &a);
+        let mut missing = match blocking(move || controller::check_workload_veth(&spec)).await {
+            Ok(Ok(m)) => m,
+            Ok(Err(controller::VethError::NoNetns { path, source })) => {
+                return err(
+                    code::UNKNOWN_CONTAINER,
+                    format!("network namespace {}: {source}", path.display()),
+                )
+            }
+            Ok(Err(e)) => return err(code::IO_FAILURE, e.to_string()),
+            Err(e) => return err(code::IO_FAILURE, e),
+        };
+        if let Some(fib) = &self.fib {
+            for p in net::prefixes(&a) {
+                match fib.route_status(p).await {
+                    Ok(Some(s)) if s.state == RouteState::Installed => {}
+                    Ok(_) => missing.push(format!(
+                        "route {p} dev {} is not installed",
+                        a.attachment.host_ifname
+                    )),
+                    Err(e) => missing.push(format!("route {p}: {e}")),
+                }
+            }
+        }
+        if missing.is_empty() {
+            CniReply::Ok(None)
+        } else {
+            CniReply::Err(
+                CniError::new(
+                    code::IO_FAILURE,
+                    format!("CHECK {key}: {}", missing.join("; ")),
+                )
+                .details(missing.join("\n")),
+            )
+        }
+    }
+
+    async fn gc(&mut self, call: CniCall) -> CniReply {
+        let Some(valid) = call.valid_attachments else {
+            return err(code::INVALID_CONFIG, "GC without cni.dev/valid-attachments");
+        };
+        let keep: BTreeSet<(String, String)> = valid
+            .into_iter()
+            .map(|v| (v.container_id, v.ifname))
+            .collect();
+        let gone: Vec<AttachmentKey> = self
+            .alloc
+            .iter()
+            .map(|(k, _)| k.clone())
+            .filter(|k| !keep.contains(&(k.container_id.clone(), k.ifname.clone())))
+            .collect();
+        for key in &gone {
+            self.unwire(key).await;
+        }
+        for (key, _) in self
+            .alloc
+            .gc(|k| keep.contains(&(k.container_id.clone(), k.ifname.clone())))
+        {
+            if let Err(e) = self
+                .store()
+                .and_then(|s| s.remove(&key).map_err(|e| e.to_string()))
+            {
+                tracing::warn!("stateDir: {e}");
+            }
+            tracing::info!(attachment = %key, "workload collected (GC)");
+        }
+        if let Err(e) = self.publish(&[]).await {
+            tracing::warn!("GC: {e}");
+        }
+        CniReply::Ok(None)
+    }
+
+    fn endpoints(&self) -> EndpointsView {
+        let mut rows: Vec<_> = self
+            .alloc
+            .iter()
+            .map(|(k, a)| net::endpoint_row(k, a))
+            .collect();
+        rows.sort_by(|a, b| {
+            (&a.namespace, &a.name, &a.ifname).cmp(&(&b.namespace, &b.name, &b.ifname))
+        });
+        EndpointsView { endpoints: rows }
+    }
+
+    async fn label(&mut self, l: LabelRequest) -> Result<EndpointsView, String> {
+        let keys: Vec<AttachmentKey> = self
+            .alloc
+            .iter()
+            .filter(|(_, a)| a.attachment.namespace == l.namespace && a.attachment.name == l.name)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if keys.is_empty() {
+            return Err(format!(
+                "no workload {}/{} on this node",
+                l.namespace, l.name
+            ));
+        }
+        for key in &keys {
+            let a = self
+                .alloc
+                .update_labels(key, |labels| {
+                    for r in &l.remove {
+                        labels.remove(r);
+                    }
+                    labels.extend(l.set.clone());
+                })
+                .map_err(|e| e.to_string())?
+                .clone();
+            self.store()?
+                .put(key, &a)
+                .map_err(|e| format!("stateDir: {e}"))?;
+        }
+        self.publish(&[]).await?;
+        let mut v = self.endpoints();
+        v.endpoints
+            .retain(|r| r.namespace == l.namespace && r.name == l.name);
+        Ok(v)
+    }
+}
+
+fn spec_of(key: &AttachmentKey, a: &Allocation) -> VethSpec {
+    VethSpec {
+        host_if: a.attachment.host_ifname.clone(),
+        netns: PathBuf::from(&a.attachment.netns),
+        ifname: key.ifname.clone(),
+        addrs: net::prefixes(a),
+        mac: net::container_mac(key),
+    }
+}
+
+/// Runs blocking netlink work off the async threads.
+async fn blocking<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> Result<R, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| format!("worker thread failed: {e}"))
+}
+
+/// The control socket's source: the agent's view, plus the workload task for workload
+/// requests.
+#[derive(Clone)]
+pub struct WithWorkloads<S> {
+    /// Status and routes.
+    pub view: S,
+    /// The workload task's queue (`None`: the task did not start).
+    pub jobs: Option<mpsc::Sender<Job>>,
+}
+
+impl<S: super::control::Source> super::control::Source for WithWorkloads<S> {
+    fn status(&self) -> impl std::future::Future<Output = super::control::StatusView> + Send {
+        self.view.status()
+    }
+
+    fn routes(
+        &self,
+        query: super::control::RoutesQuery,
+        out: super::control::RoutesSink,
+    ) -> impl std::future::Future<Output = Option<IpNet>> + Send {
+        self.view.routes(query, out)
+    }
+
+    async fn workload(&self, req: Request) -> Reply {
+        let Some(jobs) = &self.jobs else {
+            return Reply::Error("the workload task is not running (see the agent's log)".into());
+        };
+        let (tx, rx) = oneshot::channel();
+        if jobs.send((req, tx)).await.is_err() {
+            return Reply::Error("the workload task stopped".into());
+        }
+        rx.await
+            .unwrap_or_else(|_| Reply::Error("the workload task stopped".into()))
+    }
+}
