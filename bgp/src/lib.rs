@@ -8,6 +8,7 @@
 //! - [`speaker`]: the tokio driver that owns sessions and the RIB.
 #![warn(missing_docs)]
 
+pub mod lograte;
 pub mod policy;
 pub mod rib;
 pub mod session;

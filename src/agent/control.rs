@@ -4,18 +4,34 @@
 //!
 //! A unix stream socket (mode 0600, default `/run/tern/tern.sock`, `control.socket` in the
 //! node config). The client writes one request as a single line of JSON, the agent
-//! answers with one line of JSON, and the client may send further requests on the same
-//! connection (or close it). Requests:
+//! answers with one line of JSON (or, for `routes`, a stream of lines ending with an
+//! `end` line), and the client may send further requests on the same connection (or
+//! close it). Requests:
 //!
 //! ```text
 //! {"request":"status"}
 //! {"request":"routes","all":false}
+//! {"request":"routes","all":true,"prefix":"10.244.0.0/16","match":"covered","peer":"192.0.2.2","limit":1000,"after":"10.244.3.0/24"}
 //! ```
 //!
-//! Replies are externally tagged: `{"status":{…}}` ([`StatusView`]), `{"routes":{…}}`
-//! ([`RoutesView`]) or `{"error":"message"}` for a request the agent cannot parse. The
-//! views' fields are the `--json` output of the commands, so scripts see exactly what
-//! the agent sent. New fields may be added; none are removed or change meaning.
+//! Replies are externally tagged: `{"status":{…}}` ([`StatusView`]) or `{"error":"message"}`
+//! for a request the agent cannot parse. A `routes` request is answered with one line per
+//! route, `{"route":{…}}` ([`RouteRow`], sorted by prefix, IPv4 first), possibly lines
+//! `{"rejected":{"reason":"…","count":N}}` ([`RejectedSummary`]: paths the RIB keeps only
+//! as a count), and a last line `{"end":{"routes":N,"next":"PREFIX"}}` ([`RoutesEnd`];
+//! `next` is present when `limit` cut the listing short: ask again with `after` set to it).
+//! The agent never holds a whole table's reply: it reads the RIB a page at a time and
+//! writes each page before reading the next. The views' fields are the `--json` output
+//! of the commands, so scripts see exactly what the agent sent. New fields may be added;
+//! none are removed or change meaning.
+//!
+//! # Bounds
+//!
+//! At most [`MAX_CONNECTIONS`] connections are served at once (more are answered with an
+//! error line and closed); a connection that sends no complete request line within
+//! [`READ_TIMEOUT`] is closed, and so is one that does not take a reply line within
+//! [`WRITE_TIMEOUT`], so an idle or stalled client pins neither a file descriptor nor
+//! memory for long.
 //!
 //! The server side is generic over a [`Source`] so that it can be tested without a
 //! speaker; the agent's source (in `agent::view`) asks the speaker and the controller.
@@ -24,13 +40,33 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt as _, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
+use tokio::sync::mpsc;
+
+use super::limits::ConnLimit;
 
 /// Longest request line the server reads; anything longer closes the connection. A CNI
 /// GC request lists every live attachment of the node, hence more than a few KiB.
 const MAX_REQUEST: usize = 1 << 20;
+
+/// Connections served at once; more are refused (an error line, then closed).
+pub const MAX_CONNECTIONS: usize = 64;
+
+/// Time a client has to send a complete request line (also between requests).
+pub const READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Time a client has to take one write of a reply.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Route rows per page: the agent reads the RIB and writes the socket a page at a time.
+pub const ROUTES_PAGE: usize = 1024;
 
 /// A request line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,12 +74,8 @@ const MAX_REQUEST: usize = 1 << 20;
 pub enum Request {
     /// Peers and a summary of the node.
     Status,
-    /// The routing table; `all` adds losing and rejected paths.
-    Routes {
-        /// Include losing and rejected paths.
-        #[serde(default)]
-        all: bool,
-    },
+    /// The routing table (streamed, see the module's documentation).
+    Routes(RoutesQuery),
     /// A CNI plugin call (`agent::workloads`).
     Cni(crate::cni::spec::CniCall),
     /// `tern endpoints`: the container workloads.
@@ -52,20 +84,94 @@ pub enum Request {
     EndpointLabel(super::workloads_net::LabelRequest),
 }
 
+/// What a `routes` request asks for. Every field is optional on the wire.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesQuery {
+    /// Include losing and rejected paths.
+    #[serde(default)]
+    pub all: bool,
+    /// Only routes for this prefix (how: [`RoutesQuery::match_`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prefix: Option<IpNet>,
+    /// How `prefix` selects routes.
+    #[serde(
+        default,
+        rename = "match",
+        skip_serializing_if = "PrefixMatch::is_default"
+    )]
+    pub match_: PrefixMatch,
+    /// Only routes with a path from this peer (with `all`: any path; without: a best or
+    /// ECMP path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<IpAddr>,
+    /// At most this many routes; the `end` line then names the next prefix.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<usize>,
+    /// Only routes sorting after this prefix (paging: the previous `end` line's `next`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<IpNet>,
+}
+
+/// How [`RoutesQuery::prefix`] selects routes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrefixMatch {
+    /// The most specific route that covers the prefix (as a forwarding lookup).
+    #[default]
+    Longest,
+    /// The route for exactly this prefix.
+    Exact,
+    /// Every route inside the prefix (the prefix itself and more specifics).
+    Covered,
+}
+
+impl PrefixMatch {
+    fn is_default(&self) -> bool {
+        *self == PrefixMatch::Longest
+    }
+}
+
 /// A reply line.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// Answer to [`Request::Status`].
     Status(StatusView),
-    /// Answer to [`Request::Routes`].
-    Routes(RoutesView),
+    /// One row of the answer to [`Request::Routes`].
+    Route(Box<RouteRow>),
+    /// Paths of the answer to [`Request::Routes`] that the RIB keeps only as a count.
+    Rejected(RejectedSummary),
+    /// The last line of the answer to [`Request::Routes`].
+    End(RoutesEnd),
     /// Answer to [`Request::Cni`].
     Cni(crate::cni::spec::CniReply),
     /// Answer to [`Request::Endpoints`] and [`Request::EndpointLabel`].
     Endpoints(super::workloads_net::EndpointsView),
     /// The request could not be served.
     Error(String),
+}
+
+/// "N paths rejected for reason X", for paths that are counted rather than stored.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RejectedSummary {
+    /// Why they were rejected.
+    pub reason: String,
+    /// How many.
+    pub count: u64,
+    /// The peer they came from, when known.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<String>,
+}
+
+/// The end of a `routes` answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutesEnd {
+    /// Route lines sent.
+    pub routes: u64,
+    /// Present when `limit` cut the answer short: pass it as `after` for the next page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
 
 /// `tern status`: the node and its BGP peers.
@@ -138,12 +244,35 @@ pub struct PolicySummary {
     pub last_error: Option<String>,
 }
 
-/// `tern routes`.
+/// `tern routes --json`: what the CLI prints (it writes this document row by row as the
+/// lines arrive; nothing here is held whole on either side). Its schema, for tests and
+/// for programs that read the CLI's output.
+#[allow(dead_code)]
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct RoutesView {
     /// One row per prefix, sorted by prefix.
     pub routes: Vec<RouteRow>,
+    /// Paths counted rather than stored, by reason.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rejected: Vec<RejectedSummary>,
+    /// The next page's `after`, when `--limit` cut the listing short.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
 }
+
+/// One item a [`Source`] produces for a `routes` answer.
+#[derive(Debug, Clone)]
+pub enum RoutesItem {
+    /// Rows, in order.
+    Rows(Vec<RouteRow>),
+    /// A summary line.
+    Rejected(RejectedSummary),
+}
+
+/// Where a [`Source`] puts a `routes` answer: a bounded channel to the connection's
+/// writer, so at most a few pages are in memory and a client that stops reading stops
+/// the producer (sends fail once the writer gave up).
+pub type RoutesSink = mpsc::Sender<RoutesItem>;
 
 /// Where a route comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -206,8 +335,13 @@ pub struct PathRow {
 pub trait Source: Clone + Send + Sync + 'static {
     /// The answer to `status`.
     fn status(&self) -> impl std::future::Future<Output = StatusView> + Send;
-    /// The answer to `routes`.
-    fn routes(&self, all: bool) -> impl std::future::Future<Output = RoutesView> + Send;
+    /// Produces the answer to `routes` into `out` page by page; returns the `next` prefix
+    /// when `limit` cut it short. Stops early when `out` is closed.
+    fn routes(
+        &self,
+        query: RoutesQuery,
+        out: RoutesSink,
+    ) -> impl std::future::Future<Output = Option<IpNet>> + Send;
     /// The answer to a workload request (CNI, endpoints); none without a workload task.
     fn workload(&self, req: Request) -> impl std::future::Future<Output = Reply> + Send {
         let _ = req;
@@ -263,16 +397,24 @@ impl ControlSocket {
         })
     }
 
-    /// Serves connections until the future is dropped.
+    /// Serves connections until the future is dropped: at most [`MAX_CONNECTIONS`] at
+    /// once, each with the read and write time-outs of the module's documentation.
     pub async fn serve<S: Source>(&self, source: S) {
+        let limit = Arc::new(ConnLimit::new("control socket", MAX_CONNECTIONS));
         loop {
             match self.listener.accept().await {
                 Ok((stream, _)) => {
+                    let Some(permit) = limit.try_admit() else {
+                        // Best effort, never waits: the client learns why it was closed.
+                        let _ = stream.try_write(b"{\"error\":\"busy: too many connections\"}\n");
+                        continue;
+                    };
                     let source = source.clone();
                     tokio::spawn(async move {
                         if let Err(e) = serve_conn(stream, source).await {
                             tracing::debug!("control connection: {e}");
                         }
+                        drop(permit);
                     });
                 }
                 Err(e) => {
@@ -296,10 +438,11 @@ async fn serve_conn<S: Source>(stream: UnixStream, source: S) -> io::Result<()> 
     let mut line = String::new();
     loop {
         line.clear();
-        let n = (&mut rd)
-            .take(MAX_REQUEST as u64 + 1)
-            .read_line(&mut line)
-            .await?;
+        let mut limited = (&mut rd).take(MAX_REQUEST as u64 + 1);
+        let n = match tokio::time::timeout(READ_TIMEOUT, limited.read_line(&mut line)).await {
+            Ok(n) => n?,
+            Err(_) => return Err(io::Error::new(io::ErrorKind::TimedOut, "no request")),
+        };
         if n == 0 {
             return Ok(());
         }
@@ -308,196 +451,146 @@ async fn serve_conn<S: Source>(stream: UnixStream, source: S) -> io::Result<()> 
             write_line(&mut wr, &reply).await?;
             return Ok(());
         }
-        match serde_json::from_str::<Request>(line.trim()) {
+        match parse_request(&line) {
             Ok(Request::Status) => {
                 write_line(&mut wr, &Reply::Status(source.status().await)).await?
             }
-            Ok(Request::Routes { all }) => write_routes(&mut wr, &source.routes(all).await).await?,
+            Ok(Request::Routes(q)) => write_routes(&mut wr, &source, q).await?,
             Ok(req) => write_line(&mut wr, &source.workload(req).await).await?,
-            Err(e) => write_line(&mut wr, &Reply::Error(format!("bad request: {e}"))).await?,
+            Err(e) => write_line(&mut wr, &Reply::Error(e)).await?,
         }
     }
 }
 
-/// Rows serialized per write: a full table's reply is streamed, never held as one buffer.
-const ROWS_PER_WRITE: usize = 1024;
+/// Parses one request line (without or with its newline); the error is the message the
+/// client gets.
+pub fn parse_request(line: &str) -> Result<Request, String> {
+    serde_json::from_str::<Request>(line.trim()).map_err(|e| format!("bad request: {e}"))
+}
 
-/// Writes `Reply::Routes(view)` exactly as serde would (`{"routes":{"routes":[…]}}`), in
-/// chunks.
-async fn write_routes<W: AsyncWriteExt + Unpin>(w: &mut W, view: &RoutesView) -> io::Result<()> {
-    let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
-    buf.extend_from_slice(b"{\"routes\":{\"routes\":[");
-    for (i, chunk) in view.routes.chunks(ROWS_PER_WRITE).enumerate() {
-        for (j, row) in chunk.iter().enumerate() {
-            if i > 0 || j > 0 {
-                buf.push(b',');
+/// Pages the source's answer may run ahead of the socket.
+const PAGES_AHEAD: usize = 2;
+
+/// Streams the answer to a `routes` request: a `route` line per row, `rejected` lines,
+/// then the `end` line. The producer runs beside the writer with a bounded channel
+/// between them; a client that stops reading hits [`WRITE_TIMEOUT`], which ends both.
+async fn write_routes<W: AsyncWriteExt + Unpin, S: Source>(
+    w: &mut W,
+    source: &S,
+    query: RoutesQuery,
+) -> io::Result<()> {
+    let (tx, rx) = mpsc::channel(PAGES_AHEAD);
+    let produce = source.routes(query, tx);
+    let write = async {
+        // Owned here: when the writer gives up, the receiver goes and the producer's
+        // next send fails.
+        let mut rx = rx;
+        let mut sent = 0u64;
+        let mut buf: Vec<u8> = Vec::with_capacity(64 * 1024);
+        while let Some(item) = rx.recv().await {
+            buf.clear();
+            match item {
+                RoutesItem::Rows(rows) => {
+                    for row in rows {
+                        sent += 1;
+                        encode_line(&mut buf, &Reply::Route(Box::new(row)))?;
+                    }
+                }
+                RoutesItem::Rejected(r) => encode_line(&mut buf, &Reply::Rejected(r))?,
             }
-            serde_json::to_writer(&mut buf, row).map_err(io::Error::other)?;
+            write_timed(w, &buf).await?;
         }
-        w.write_all(&buf).await?;
-        buf.clear();
+        Ok::<u64, io::Error>(sent)
+    };
+    // The writer ends when the producer drops its sender (done) or on an error, which
+    // drops the receiver and so stops the producer.
+    let (next, sent) = tokio::join!(produce, write);
+    let sent = sent?;
+    let end = Reply::End(RoutesEnd {
+        routes: sent,
+        next: next.map(|p| p.to_string()),
+    });
+    write_line(w, &end).await
+}
+
+fn encode_line<T: Serialize>(buf: &mut Vec<u8>, v: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *buf, v).map_err(io::Error::other)?;
+    buf.push(b'\n');
+    Ok(())
+}
+
+async fn write_timed<W: AsyncWriteExt + Unpin>(w: &mut W, buf: &[u8]) -> io::Result<()> {
+    match tokio::time::timeout(WRITE_TIMEOUT, async {
+        w.write_all(buf).await?;
+        w.flush().await
+    })
+    .await
+    {
+        Ok(r) => r,
+        Err(_) => Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "client does not read its reply",
+        )),
     }
-    buf.extend_from_slice(b"]}}\n");
-    w.write_all(&buf).await?;
-    w.flush().await
 }
 
 async fn write_line<W: AsyncWriteExt + Unpin, T: Serialize>(w: &mut W, v: &T) -> io::Result<()> {
-    let mut buf = serde_json::to_vec(v).map_err(io::Error::other)?;
-    buf.push(b'\n');
-    w.write_all(&buf).await?;
-    w.flush().await
+    let mut buf = Vec::new();
+    encode_line(&mut buf, v)?;
+    write_timed(w, &buf).await
 }
 
 /// Client side: sends one request and reads one reply (blocking; for the CLI).
 pub fn request(path: &Path, req: &Request) -> io::Result<Reply> {
-    use std::io::{BufRead, Write};
+    let mut lines = request_lines(path, req)?;
+    lines.next_reply()?.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            "the agent closed the connection without answering",
+        )
+    })
+}
+
+/// Client side: sends one request and returns the reply lines as they come (blocking;
+/// for the CLI's streamed `routes`).
+pub fn request_lines(path: &Path, req: &Request) -> io::Result<ReplyLines> {
+    use std::io::Write;
     let mut stream = std::os::unix::net::UnixStream::connect(path)?;
     stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
     let mut line = serde_json::to_vec(req).map_err(io::Error::other)?;
     line.push(b'\n');
     stream.write_all(&line)?;
-    let mut reader = std::io::BufReader::new(stream);
-    let mut answer = String::new();
-    reader.read_line(&mut answer)?;
-    if answer.is_empty() {
-        return Err(io::Error::new(
-            io::ErrorKind::UnexpectedEof,
-            "the agent closed the connection without answering",
-        ));
-    }
-    serde_json::from_str(answer.trim()).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("unreadable answer from the agent: {e}"),
-        )
+    Ok(ReplyLines {
+        reader: std::io::BufReader::new(stream),
+        line: String::new(),
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// Reply lines read one at a time from the agent.
+pub struct ReplyLines {
+    reader: std::io::BufReader<std::os::unix::net::UnixStream>,
+    line: String,
+}
 
-    #[derive(Clone)]
-    struct Fixed;
-
-    impl Source for Fixed {
-        async fn status(&self) -> StatusView {
-            StatusView {
-                node_name: "host-a".into(),
-                asn: 64512,
-                peers: vec![PeerRow {
-                    address: "192.0.2.2".into(),
-                    state: "Established".into(),
-                    ..PeerRow::default()
-                }],
-                ..StatusView::default()
-            }
+impl ReplyLines {
+    /// The next reply line; `None` when the agent closed the connection.
+    pub fn next_reply(&mut self) -> io::Result<Option<Reply>> {
+        use std::io::BufRead;
+        self.line.clear();
+        if self.reader.read_line(&mut self.line)? == 0 {
+            return Ok(None);
         }
-        async fn routes(&self, all: bool) -> RoutesView {
-            RoutesView {
-                routes: vec![RouteRow {
-                    prefix: if all { "all" } else { "best" }.into(),
-                    source: RouteSource::Bgp,
-                    next_hops: vec![],
-                    as_path: None,
-                    learned_from: None,
-                    fib: "-".into(),
-                    fib_reason: None,
-                    paths: vec![],
-                }],
-            }
-        }
-    }
-
-    #[test]
-    fn request_lines_are_the_documented_ones() {
-        assert_eq!(
-            serde_json::to_string(&Request::Status).unwrap(),
-            r#"{"request":"status"}"#
-        );
-        assert_eq!(
-            serde_json::to_string(&Request::Routes { all: true }).unwrap(),
-            r#"{"request":"routes","all":true}"#
-        );
-        let r: Request = serde_json::from_str(r#"{"request":"routes"}"#).unwrap();
-        assert_eq!(r, Request::Routes { all: false });
-    }
-
-    #[tokio::test]
-    async fn streamed_routes_reply_is_the_serde_encoding() {
-        let row = |p: &str| RouteRow {
-            prefix: p.into(),
-            source: RouteSource::Endpoint,
-            next_hops: vec!["dev tw-a".into()],
-            as_path: None,
-            learned_from: Some("ns/a".into()),
-            fib: "yes".into(),
-            fib_reason: None,
-            paths: vec![],
-        };
-        for n in [0, 1, ROWS_PER_WRITE, ROWS_PER_WRITE + 3] {
-            let view = RoutesView {
-                routes: (0..n)
-                    .map(|i| row(&format!("10.0.{}.{}/32", i / 256, i % 256)))
-                    .collect(),
-            };
-            let mut streamed = Vec::new();
-            write_routes(&mut streamed, &view).await.unwrap();
-            let mut whole = serde_json::to_vec(&Reply::Routes(view)).unwrap();
-            whole.push(b'\n');
-            assert_eq!(
-                String::from_utf8(streamed).unwrap(),
-                String::from_utf8(whole).unwrap()
-            );
-        }
-    }
-
-    #[tokio::test]
-    async fn round_trip_over_a_socket_with_mode_0600() {
-        let dir = std::env::temp_dir().join(format!("tern-control-test-{}", std::process::id()));
-        let path = dir.join("sub/tern.sock");
-        let sock = ControlSocket::bind(&path).await.unwrap();
-        let mode = std::fs::metadata(&path).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o600);
-        // A second agent on the same path is refused while the first one answers.
-        let server = tokio::spawn(async move {
-            sock.serve(Fixed).await;
-        });
-        let p2 = path.clone();
-        let (status, routes, bad) = tokio::task::spawn_blocking(move || {
-            let s = request(&p2, &Request::Status).unwrap();
-            let r = request(&p2, &Request::Routes { all: true }).unwrap();
-            let bad = {
-                use std::io::{BufRead, Write};
-                let mut st = std::os::unix::net::UnixStream::connect(&p2).unwrap();
-                st.write_all(b"{\"request\":\"reboot\"}\n").unwrap();
-                let mut l = String::new();
-                std::io::BufReader::new(st).read_line(&mut l).unwrap();
-                l
-            };
-            (s, r, bad)
-        })
-        .await
-        .unwrap();
-        assert!(matches!(
-            ControlSocket::bind(&path).await,
-            Err(ControlError::InUse(_))
-        ));
-        match status {
-            Reply::Status(s) => {
-                assert_eq!(s.node_name, "host-a");
-                assert_eq!(s.peers[0].state, "Established");
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-        match routes {
-            Reply::Routes(r) => assert_eq!(r.routes[0].prefix, "all"),
-            other => panic!("unexpected {other:?}"),
-        }
-        assert!(bad.starts_with("{\"error\":\"bad request"), "{bad}");
-        server.abort();
-        let _ = server.await;
-        let _ = std::fs::remove_dir_all(&dir);
+        serde_json::from_str(self.line.trim())
+            .map(Some)
+            .map_err(|e| {
+                io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!("unreadable answer from the agent: {e}"),
+                )
+            })
     }
 }
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

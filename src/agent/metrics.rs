@@ -19,6 +19,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
+use super::limits::ConnLimit;
+
 /// One peer's numbers at one moment (totals since the agent started).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerSample {
@@ -438,9 +440,22 @@ fn boot_time() -> Option<u64> {
 /// A request to the task that owns [`Metrics`]: refresh, render, send the text back.
 pub type ScrapeRequest = oneshot::Sender<String>;
 
+/// Connections served at once; more are closed as soon as they are accepted.
+pub const MAX_CONNECTIONS: usize = 32;
+
+/// Time a client has to send its request head.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Time a whole exchange may take (head, scrape, answer).
+pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Serves `GET /metrics` (HTTP/1.1, one request per connection) until dropped; every
-/// scrape asks the metrics task for a fresh rendering through `scrapes`.
+/// scrape asks the metrics task for a fresh rendering through `scrapes`. At most
+/// [`MAX_CONNECTIONS`] at once, [`HEAD_TIMEOUT`] for the request head and
+/// [`CONNECTION_TIMEOUT`] for everything: a client that holds connections open costs the
+/// agent a bounded number of file descriptors for a bounded time.
 pub async fn serve_http(listener: TcpListener, scrapes: mpsc::Sender<ScrapeRequest>) {
+    let limit = std::sync::Arc::new(ConnLimit::new("metrics endpoint", MAX_CONNECTIONS));
     loop {
         let (mut stream, _) = match listener.accept().await {
             Ok(c) => c,
@@ -450,10 +465,17 @@ pub async fn serve_http(listener: TcpListener, scrapes: mpsc::Sender<ScrapeReque
                 continue;
             }
         };
+        let Some(permit) = limit.try_admit() else {
+            drop(stream);
+            continue;
+        };
         let scrapes = scrapes.clone();
         tokio::spawn(async move {
-            let served = tokio::time::timeout(Duration::from_secs(10), async {
-                let head = read_head(&mut stream).await?;
+            let _permit = permit;
+            let served = tokio::time::timeout(CONNECTION_TIMEOUT, async {
+                let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream))
+                    .await
+                    .map_err(|_| std::io::Error::other("no request head"))??;
                 let (status, ctype, body) = match request_target(&head) {
                     Some("/metrics") => {
                         let (tx, rx) = oneshot::channel();

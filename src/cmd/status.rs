@@ -1,11 +1,19 @@
 //! `tern status` and `tern routes`: read the agent's state over its control socket
 //! (protocol in `agent::control`) and print it as a table, or as the agent's JSON with
-//! `--json`. Exit 1 when the agent cannot be reached.
+//! `--json`. `tern routes` prints rows as the agent streams them (a table a page at a
+//! time; with `--json` the document `{"routes":[…], "rejected":[…], "next":"…"}` written
+//! row by row, one route per line). Exit 1 when the agent cannot be reached.
+use std::io::Write as _;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::agent::control::{self, Reply, Request, RouteRow, RoutesView, StatusView};
+use ipnet::IpNet;
+
+use crate::agent::control::{
+    self, PrefixMatch, RejectedSummary, Reply, Request, RouteRow, RoutesQuery, StatusView,
+};
 
 use super::EXIT_RUNTIME;
 
@@ -29,9 +37,43 @@ pub struct RoutesArgs {
     /// Also show the paths that lost, and why, and the rejected ones.
     #[arg(long)]
     pub all: bool,
+    /// Only routes for this prefix or address (see --match).
+    #[arg(long, value_parser = parse_net)]
+    pub prefix: Option<IpNet>,
+    /// How --prefix selects: the most specific covering route (longest), exactly that
+    /// prefix (exact), or every route inside it (covered).
+    #[arg(long = "match", value_enum, default_value = "longest")]
+    pub match_: MatchArg,
+    /// Only routes with a path from this peer.
+    #[arg(long)]
+    pub peer: Option<IpAddr>,
+    /// At most this many routes; the output then says where the next page starts.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Only routes after this prefix (the next page of a --limit listing).
+    #[arg(long, value_parser = parse_net)]
+    pub after: Option<IpNet>,
     /// Control socket of the agent.
     #[arg(long, default_value = "/run/tern/tern.sock")]
     pub socket: PathBuf,
+}
+
+/// `--match` values.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MatchArg {
+    /// The most specific route covering the prefix.
+    Longest,
+    /// Exactly the prefix.
+    Exact,
+    /// The prefix and every more specific route.
+    Covered,
+}
+
+/// A prefix, or an address as a host prefix.
+fn parse_net(s: &str) -> Result<IpNet, String> {
+    s.parse::<IpNet>()
+        .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{s:?} is neither a prefix nor an address"))
 }
 
 fn ask(socket: &std::path::Path, req: &Request) -> Result<Reply, ExitCode> {
@@ -80,14 +122,161 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
 
 /// Runs `tern routes`.
 pub fn run_routes(args: RoutesArgs) -> ExitCode {
-    match ask(&args.socket, &Request::Routes { all: args.all }) {
-        Ok(Reply::Routes(r)) if args.json => print_json(&r),
-        Ok(Reply::Routes(r)) => {
-            print!("{}", routes_table(&r, args.all));
-            ExitCode::SUCCESS
+    let query = RoutesQuery {
+        all: args.all,
+        prefix: args.prefix,
+        match_: match args.match_ {
+            MatchArg::Longest => PrefixMatch::Longest,
+            MatchArg::Exact => PrefixMatch::Exact,
+            MatchArg::Covered => PrefixMatch::Covered,
+        },
+        peer: args.peer,
+        limit: args.limit,
+        after: args.after,
+    };
+    let mut lines = match control::request_lines(&args.socket, &Request::Routes(query)) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!(
+                "tern: cannot reach the agent at {}: {e} (is `tern agent` running? use --socket PATH)",
+                args.socket.display()
+            );
+            return ExitCode::from(EXIT_RUNTIME);
         }
-        Ok(other) => unexpected(other),
-        Err(code) => code,
+    };
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    let mut printer = RoutesPrinter::new(args.json, args.all);
+    let result = loop {
+        match lines.next_reply() {
+            Ok(Some(Reply::Route(r))) => printer.row(*r),
+            Ok(Some(Reply::Rejected(r))) => printer.rejected(r),
+            Ok(Some(Reply::End(end))) => {
+                printer.next = end.next;
+                break Ok(());
+            }
+            Ok(Some(other)) => {
+                let _ = out.flush();
+                return unexpected(other);
+            }
+            Ok(None) => break Err("the agent closed the connection before the end".to_string()),
+            Err(e) => break Err(e.to_string()),
+        }
+        if printer.write_ready(&mut out).is_err() {
+            // stdout closed (e.g. `| head`): stop quietly.
+            return ExitCode::SUCCESS;
+        }
+    };
+    let _ = printer.finish(&mut out);
+    let _ = out.flush();
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("tern: routes: {e}");
+            ExitCode::from(EXIT_RUNTIME)
+        }
+    }
+}
+
+/// Prints `tern routes` as the rows arrive: the table a page at a time (column widths
+/// only grow), or the `--json` document a row per line.
+struct RoutesPrinter {
+    json: bool,
+    all: bool,
+    pending: Vec<RouteRow>,
+    rejected: Vec<RejectedSummary>,
+    next: Option<String>,
+    widths: Vec<usize>,
+    rows_written: u64,
+}
+
+/// Rows gathered before a piece of the table is written.
+const PRINT_BATCH: usize = 1024;
+
+impl RoutesPrinter {
+    fn new(json: bool, all: bool) -> RoutesPrinter {
+        RoutesPrinter {
+            json,
+            all,
+            pending: Vec::new(),
+            rejected: Vec::new(),
+            next: None,
+            widths: Vec::new(),
+            rows_written: 0,
+        }
+    }
+
+    fn row(&mut self, r: RouteRow) {
+        self.pending.push(r);
+    }
+
+    fn rejected(&mut self, r: RejectedSummary) {
+        self.rejected.push(r);
+    }
+
+    fn write_ready(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if self.json || self.pending.len() >= PRINT_BATCH {
+            self.write_pending(out)?;
+        }
+        Ok(())
+    }
+
+    fn write_pending(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if self.json {
+            for r in self.pending.drain(..) {
+                let sep = if self.rows_written == 0 {
+                    "{\"routes\":[\n"
+                } else {
+                    ",\n"
+                };
+                let text = serde_json::to_string(&r).map_err(std::io::Error::other)?;
+                write!(out, "{sep}{text}")?;
+                self.rows_written += 1;
+            }
+            return Ok(());
+        }
+        let header = self.rows_written == 0;
+        let rows = routes_rows(&self.pending, self.all, header);
+        out.write_all(table_with(&rows, &mut self.widths).as_bytes())?;
+        self.rows_written += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
+
+    fn finish(&mut self, out: &mut impl std::io::Write) -> std::io::Result<()> {
+        if self.json {
+            self.write_pending(out)?;
+            if self.rows_written == 0 {
+                write!(out, "{{\"routes\":[")?;
+            } else {
+                writeln!(out)?;
+            }
+            write!(out, "]")?;
+            if !self.rejected.is_empty() {
+                let text = serde_json::to_string(&self.rejected).map_err(std::io::Error::other)?;
+                write!(out, ",\n\"rejected\":{text}")?;
+            }
+            if let Some(n) = &self.next {
+                let text = serde_json::to_string(n).map_err(std::io::Error::other)?;
+                write!(out, ",\n\"next\":{text}")?;
+            }
+            return writeln!(out, "}}");
+        }
+        if !self.pending.is_empty() || self.rows_written == 0 {
+            self.write_pending(out)?;
+        }
+        for r in &self.rejected {
+            let from = r
+                .peer
+                .as_deref()
+                .map(|p| format!(" from {p}"))
+                .unwrap_or_default();
+            writeln!(out, "{} paths{from} rejected: {}", r.count, r.reason)?;
+        }
+        if let Some(n) = &self.next {
+            writeln!(out, "(more: --after {n})")?;
+        }
+        Ok(())
     }
 }
 
@@ -133,16 +322,25 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 
 /// Left-aligned columns, two spaces apart.
 fn table(rows: &[Vec<String>]) -> String {
+    table_with(rows, &mut Vec::new())
+}
+
+/// [`table`] with column widths that are at least `widths` (updated: a table printed in
+/// pieces keeps its columns aligned as far as the rows seen so far allow).
+fn table_with(rows: &[Vec<String>], widths: &mut Vec<usize>) -> String {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
-    let widths: Vec<usize> = (0..cols)
-        .map(|c| {
-            rows.iter()
-                .filter_map(|r| r.get(c))
-                .map(|s| s.chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
+    if widths.len() < cols {
+        widths.resize(cols, 0);
+    }
+    for (c, w) in widths.iter_mut().enumerate() {
+        let here = rows
+            .iter()
+            .filter_map(|r| r.get(c))
+            .map(|s| s.chars().count())
+            .max()
+            .unwrap_or(0);
+        *w = (*w).max(here);
+    }
     let mut out = String::new();
     for r in rows {
         let mut line = String::new();
@@ -228,11 +426,21 @@ fn fib_cell(r: &RouteRow) -> String {
     }
 }
 
-fn routes_table(v: &RoutesView, all: bool) -> String {
-    let mut rows = vec![["PREFIX", "NEXT HOPS", "AS PATH", "FROM", "SOURCE", "FIB"]
-        .map(String::from)
-        .to_vec()];
-    for r in &v.routes {
+#[cfg(test)]
+fn routes_table(v: &control::RoutesView, all: bool) -> String {
+    table(&routes_rows(&v.routes, all, true))
+}
+
+fn routes_rows(routes: &[RouteRow], all: bool, header: bool) -> Vec<Vec<String>> {
+    let mut rows = Vec::new();
+    if header {
+        rows.push(
+            ["PREFIX", "NEXT HOPS", "AS PATH", "FROM", "SOURCE", "FIB"]
+                .map(String::from)
+                .to_vec(),
+        );
+    }
+    for r in routes {
         let source = serde_json::to_value(r.source)
             .ok()
             .and_then(|v| v.as_str().map(String::from))
@@ -288,13 +496,13 @@ fn routes_table(v: &RoutesView, all: bool) -> String {
             }
         }
     }
-    table(&rows)
+    rows
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::agent::control::{PathRow, PeerRow, RouteSource};
+    use crate::agent::control::{PathRow, PeerRow, RouteSource, RoutesView};
 
     #[test]
     fn dates() {
@@ -326,6 +534,8 @@ mod tests {
         assert!(t.contains("192.0.2.254  65000  global  Active"), "{t}");
         assert!(t.contains("connection refused"), "{t}");
         let r = RoutesView {
+            next: None,
+            rejected: Vec::new(),
             routes: vec![RouteRow {
                 prefix: "10.244.2.0/24".into(),
                 source: RouteSource::Bgp,
@@ -351,5 +561,68 @@ mod tests {
         assert!(t.contains("192.0.2.2,192.0.2.3"), "{t}");
         assert!(t.contains("failed: next hop not directly reachable"), "{t}");
         assert!(t.contains("lost: longer AS_PATH"), "{t}");
+    }
+
+    fn row(p: &str) -> RouteRow {
+        RouteRow {
+            prefix: p.into(),
+            source: RouteSource::Bgp,
+            next_hops: vec!["192.0.2.2".into()],
+            as_path: Some("65000".into()),
+            learned_from: Some("192.0.2.2".into()),
+            fib: "yes".into(),
+            fib_reason: None,
+            paths: vec![],
+        }
+    }
+
+    /// The streamed `--json` document is the `RoutesView` a script parses, for no
+    /// rows, one, and more than a print batch, with and without summary and cursor.
+    #[test]
+    fn streamed_json_is_one_document() {
+        for n in [0, 1, PRINT_BATCH + 3] {
+            for extras in [false, true] {
+                let mut p = RoutesPrinter::new(true, false);
+                let mut out = Vec::new();
+                for i in 0..n {
+                    p.row(row(&format!("10.{}.{}.0/24", i / 256, i % 256)));
+                    p.write_ready(&mut out).unwrap();
+                }
+                if extras {
+                    p.rejected(RejectedSummary {
+                        reason: "prefix outside the pools".into(),
+                        count: 1_000_000,
+                        peer: Some("192.0.2.9".into()),
+                    });
+                    p.next = Some("10.9.0.0/24".into());
+                }
+                p.finish(&mut out).unwrap();
+                let text = String::from_utf8(out).unwrap();
+                let v: RoutesView =
+                    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+                assert_eq!(v.routes.len(), n);
+                assert_eq!(v.rejected.len(), usize::from(extras));
+                assert_eq!(v.next.is_some(), extras);
+                // One route per line.
+                assert_eq!(text.lines().filter(|l| l.contains("\"prefix\"")).count(), n);
+            }
+        }
+        let mut p = RoutesPrinter::new(false, false);
+        let mut out = Vec::new();
+        p.row(row("10.0.0.0/24"));
+        p.rejected(RejectedSummary {
+            reason: "prefix outside the pools".into(),
+            count: 5,
+            peer: None,
+        });
+        p.next = Some("10.0.0.0/24".into());
+        p.finish(&mut out).unwrap();
+        let t = String::from_utf8(out).unwrap();
+        assert!(t.starts_with("PREFIX"), "{t}");
+        assert!(
+            t.contains("5 paths rejected: prefix outside the pools"),
+            "{t}"
+        );
+        assert!(t.contains("(more: --after 10.0.0.0/24)"), "{t}");
     }
 }

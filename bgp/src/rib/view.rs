@@ -92,6 +92,28 @@ impl Rib {
         out
     }
 
+    /// Every stored prefix, with or without a best path, sorted (IPv4 first): the index
+    /// of a paged listing (a few octets a prefix instead of a whole view).
+    pub fn prefixes(&self) -> Vec<IpNet> {
+        let mut v4: Vec<(u32, u8)> = self.v4.iter_keys().map(|(_, a, l)| (a, l)).collect();
+        v4.sort_unstable();
+        let mut v6: Vec<(u128, u8)> = self.v6.iter_keys().map(|(_, a, l)| (a, l)).collect();
+        v6.sort_unstable();
+        let mut out = Vec::with_capacity(v4.len() + v6.len());
+        out.extend(v4.into_iter().map(|(a, l)| a.net(l)));
+        out.extend(v6.into_iter().map(|(a, l)| a.net(l)));
+        out
+    }
+
+    /// The views of `prefixes` (exact matches; absent ones and, without `all`, those
+    /// without a best path are left out), in the given order.
+    pub fn routes_of(&self, prefixes: &[IpNet], all: bool) -> Vec<RouteView> {
+        prefixes
+            .iter()
+            .filter_map(|p| self.route(*p, all))
+            .collect()
+    }
+
     /// One prefix for display (exact match).
     pub fn route(&self, prefix: IpNet, all: bool) -> Option<RouteView> {
         match prefix.trunc() {

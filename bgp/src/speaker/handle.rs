@@ -198,7 +198,7 @@ async fn accept_loop(
             }
         };
         let Some(peer) = Owner::peer_index(&peers, remote.ip()) else {
-            tracing::info!(remote = %remote, "closing connection from an address that is not a configured peer");
+            crate::lograte::unknown_peer(remote);
             drop(stream);
             continue;
         };
@@ -253,6 +253,19 @@ impl SpeakerHandle {
     /// The Loc-RIB; with `all`, also the losing and rejected paths.
     pub async fn routes(&self, all: bool) -> Vec<RouteView> {
         self.ask(|tx| Command::Routes(all, tx)).await
+    }
+
+    /// Every prefix the RIB stores (with a best path or only rejected paths), sorted:
+    /// the index a paged listing walks, with [`SpeakerHandle::routes_of`] for each page,
+    /// so that no whole table is ever built at once.
+    pub async fn route_prefixes(&self) -> Vec<IpNet> {
+        self.ask(Command::RoutePrefixes).await
+    }
+
+    /// The views of `prefixes` that are still stored (in the given order); with `all`,
+    /// also those with only rejected paths, every path included.
+    pub async fn routes_of(&self, prefixes: Vec<IpNet>, all: bool) -> Vec<RouteView> {
+        self.ask(|tx| Command::RoutesOf(prefixes, all, tx)).await
     }
 
     /// (Loc-RIB prefixes, paths).

@@ -37,6 +37,10 @@ pub enum Command {
     Peers(oneshot::Sender<Vec<PeerStatus>>),
     /// The Loc-RIB.
     Routes(bool, oneshot::Sender<Vec<RouteView>>),
+    /// Every stored prefix, sorted (the index of a paged listing).
+    RoutePrefixes(oneshot::Sender<Vec<IpNet>>),
+    /// The views of these prefixes (a page of a listing).
+    RoutesOf(Vec<IpNet>, bool, oneshot::Sender<Vec<RouteView>>),
     /// (prefixes, paths).
     RibSize(oneshot::Sender<(usize, usize)>),
     /// Replace the originated prefixes.
@@ -558,6 +562,12 @@ impl Owner {
             }
             Command::Routes(all, reply) => {
                 let _ = reply.send(self.rib.routes(all));
+            }
+            Command::RoutePrefixes(reply) => {
+                let _ = reply.send(self.rib.prefixes());
+            }
+            Command::RoutesOf(prefixes, all, reply) => {
+                let _ = reply.send(self.rib.routes_of(&prefixes, all));
             }
             Command::RibSize(reply) => {
                 let _ = reply.send((self.rib.len(), self.rib.path_count()));
