@@ -38,6 +38,9 @@ install: build
 	install -d -m 0755 $(DESTDIR)$(CONFDIR) $(DESTDIR)$(CONFDIR)/policies $(DESTDIR)$(CONFDIR)/endpoints
 	install -d -m 0700 $(DESTDIR)/var/lib/tern
 	install -D -m 0755 target/release/tern $(DESTDIR)$(CNIBINDIR)/tern
+	install -d $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
+	target/release/tern manpage --dir $(DESTDIR)$(PREFIX)/share/man/man1
+	target/release/tern completion bash > $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tern
 	$(MAKE) -s unit UNIT_OUT=tern.service.tmp
 	install -D -m 0644 tern.service.tmp $(DESTDIR)$(UNITDIR)/tern.service
 	rm -f tern.service.tmp
@@ -50,4 +53,5 @@ unit:
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/tern $(DESTDIR)$(CNIBINDIR)/tern $(DESTDIR)$(UNITDIR)/tern.service
+	rm -f $(DESTDIR)$(PREFIX)/share/man/man1/tern.1 $(DESTDIR)$(PREFIX)/share/man/man1/tern-*.1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions/tern
 	@echo "kept $(CONFDIR) and /var/lib/tern; see docs/operations.md, Uninstall"

@@ -6,7 +6,7 @@
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 mod agent;
 mod cmd;
@@ -59,6 +59,10 @@ enum Command {
     /// CNI plugin commands (the plugin itself runs when CNI_COMMAND is set).
     #[command(subcommand)]
     Cni(CniCommand),
+    /// Print a shell completion script (bash, zsh, fish, …) on stdout.
+    Completion(cmd::shell::CompletionArgs),
+    /// Print the man page (roff) on stdout, or write all pages with --dir.
+    Manpage(cmd::shell::ManpageArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -96,5 +100,7 @@ fn main() -> ExitCode {
         Command::Endpoint(c) => cmd::endpoints::run(c),
         Command::Cni(CniCommand::Install(a)) => cni::install::run(a),
         Command::Fib(f) => cmd::fib::run(f),
+        Command::Completion(a) => cmd::shell::completion(a, Cli::command()),
+        Command::Manpage(a) => cmd::shell::manpage(a, Cli::command()),
     }
 }

@@ -6,6 +6,7 @@ pub mod decode;
 pub mod endpoints;
 pub mod fib;
 pub mod policy;
+pub mod shell;
 pub mod status;
 
 /// Exit code for a runtime failure.
