@@ -1,6 +1,11 @@
 //! Loading policy and endpoint files: files or folders, several documents per file,
 //! each dispatched on its `kind` (and `apiVersion`), every problem reported as
 //! `FILE:LINE:COL: message` naming the field.
+//!
+//! Limits (each a located error): a file is at most [`MAX_FILE_BYTES`], UTF-8, nested at
+//! most `config::yaml::MAX_NESTING` deep, with at most [`MAX_DOCUMENTS`] documents; a
+//! policy has at most [`MAX_RULES`] rules per direction; a selector nests at most
+//! `selector::MAX_DEPTH` deep.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
@@ -12,6 +17,14 @@ use serde::Deserialize;
 
 use crate::endpoint::{self, HostEndpoint, Namespace, WorkloadEndpoint};
 use crate::model::{self, FieldError, Policy};
+
+/// Largest policy or endpoint file read (8 MiB: about 40,000 endpoints or 20,000 small
+/// policies).
+pub const MAX_FILE_BYTES: u64 = 8 << 20;
+/// Most `---` documents in one file.
+pub const MAX_DOCUMENTS: usize = 50_000;
+/// Most rules in one direction of one policy (after Kubernetes peers × ports expand).
+pub const MAX_RULES: usize = 1_000;
 
 /// Everything read from a set of policy and endpoint files.
 #[derive(Debug, Clone, Default)]
@@ -97,10 +110,19 @@ impl Loader {
         let mut seen: BTreeMap<String, (PathBuf, Location)> = BTreeMap::new();
         let mut cache = HashMap::new();
         for f in &files {
-            let text = fs::read_to_string(f).map_err(|source| LoadError::Io {
-                path: f.clone(),
-                source,
-            })?;
+            let text = match yaml::read_file(f, MAX_FILE_BYTES) {
+                Ok(t) => t,
+                Err(yaml::ReadError::Io(source)) => {
+                    return Err(LoadError::Io {
+                        path: f.clone(),
+                        source,
+                    })
+                }
+                Err(yaml::ReadError::Invalid(e)) => {
+                    errors.push(e);
+                    continue;
+                }
+            };
             let hash = crate::ir::fnv64(&text);
             let result = match self.cache.remove(f) {
                 Some((h, r)) if h == hash => r,
@@ -295,7 +317,15 @@ fn load_text(
     errors: &mut LocatedErrors,
     origins: &mut Origins,
 ) {
-    for piece in split_documents(text) {
+    for (n, piece) in split_documents(text).into_iter().enumerate() {
+        if n >= MAX_DOCUMENTS {
+            errors.push(LocatedError::new(
+                file,
+                Location::new(piece.first_line, 1),
+                format!("more than {MAX_DOCUMENTS} documents in one file; split it"),
+            ));
+            break;
+        }
         let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
             Ok(docs) => match docs.into_iter().next() {
                 Some(d) => d,
@@ -365,6 +395,16 @@ fn policy(
     origins: &mut Origins,
 ) -> Result<(), LocatedError> {
     let p = converted.map_err(|e| loc.field_error(&e))?;
+    for (dir, rules) in [("ingress", &p.ingress), ("egress", &p.egress)] {
+        if rules.as_ref().is_some_and(|r| r.len() > MAX_RULES) {
+            let path = format!("spec.{dir}[{MAX_RULES}]");
+            return Err(LocatedError::new(
+                loc.positions.file(),
+                loc.at(&path),
+                format!("spec.{dir}: more than {MAX_RULES} rules in one direction of a policy"),
+            ));
+        }
+    }
     claim(origins, format!("policy {}", p.id), loc, "metadata.name")?;
     bundle.policies.push(p);
     Ok(())

@@ -242,3 +242,61 @@ fn hostile_names_cannot_inject_rules_into_the_kernel() {
     assert!(!nft.contains("203.0.113.66"), "{nft}");
     assert!(nft.contains("table inet tern"), "{nft}");
 }
+
+#[test]
+fn file_limits_are_located_errors() {
+    // Invalid UTF-8: bad input at the byte (was an I/O error without a position).
+    let d = dir("utf8");
+    let f = d.join("p.yaml");
+    fs::write(&f, b"kind: Namespace\nname: caf\xe9\n").unwrap();
+    assert_eq!(
+        errors(load_paths(std::slice::from_ref(&f)).unwrap_err()),
+        vec![format!(
+            "{}:2:10: byte 0xe9 is not UTF-8 (input files must be UTF-8 text)",
+            f.display()
+        )]
+    );
+    // Too large.
+    let f = d.join("big.yaml");
+    let doc = "kind: Namespace\nname: n\n---\n";
+    fs::write(
+        &f,
+        doc.repeat(acl::loader::MAX_FILE_BYTES as usize / doc.len() + 1),
+    )
+    .unwrap();
+    let errs = errors(load_paths(std::slice::from_ref(&f)).unwrap_err());
+    assert_eq!(errs.len(), 1);
+    assert!(
+        errs[0].starts_with(&format!("{}:1:1: the file is ", f.display())),
+        "{errs:?}"
+    );
+    // Deeply nested flow sequences (quadratic in the YAML scanner).
+    let f = d.join("deep.yaml");
+    fs::write(
+        &f,
+        format!("kind: Namespace\nname: {}", "[".repeat(200_000)),
+    )
+    .unwrap();
+    assert_eq!(
+        errors(load_paths(std::slice::from_ref(&f)).unwrap_err()),
+        vec![format!(
+            "{}:2:38: collections nest more than 32 levels deep here",
+            f.display()
+        )]
+    );
+    // Too many rules in one direction.
+    let f = d.join("rules.yaml");
+    let rules = "    - action: Allow\n".repeat(acl::loader::MAX_RULES + 1);
+    fs::write(
+        &f,
+        format!("apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: many}}\nspec:\n  ingress:\n{rules}"),
+    )
+    .unwrap();
+    assert_eq!(
+        errors(load_paths(std::slice::from_ref(&f)).unwrap_err()),
+        vec![format!(
+            "{}:1006:7: spec.ingress: more than 1000 rules in one direction of a policy",
+            f.display()
+        )]
+    );
+}
