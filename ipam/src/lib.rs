@@ -50,4 +50,4 @@ pub use key::{
     validate_container_id, validate_ifname, AttachmentKey, MAX_CONTAINER_ID_LEN, MAX_IFNAME_LEN,
 };
 pub use model::{Allocation, Attachment, Family, Record, Request};
-pub use persistent::{Ipam, OpenReport};
+pub use persistent::{GcOutcome, Ipam, OpenReport};

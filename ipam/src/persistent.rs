@@ -22,6 +22,15 @@ pub struct OpenReport {
     pub restore: Vec<RestoreProblem>,
 }
 
+/// What [`Ipam::gc`] did.
+#[derive(Debug, Default)]
+pub struct GcOutcome {
+    /// Freed allocations (their records are gone), ordered by key.
+    pub freed: Vec<(AttachmentKey, Allocation)>,
+    /// Keys whose record could not be removed; they are still allocated.
+    pub failed: Vec<(AttachmentKey, StoreError)>,
+}
+
 /// The allocator backed by a [`StateDir`].
 #[derive(Debug)]
 pub struct Ipam {
@@ -95,15 +104,9 @@ impl Ipam {
         Ok(self.alloc.release(key))
     }
 
-    /// [`Allocator::gc`], persisted. Returns what was freed, and the keys whose record
-    /// could not be removed (they stay allocated; a later GC retries them).
-    pub fn gc(
-        &mut self,
-        keep: impl Fn(&AttachmentKey) -> bool,
-    ) -> (
-        Vec<(AttachmentKey, Allocation)>,
-        Vec<(AttachmentKey, StoreError)>,
-    ) {
+    /// [`Allocator::gc`], persisted. A key whose record cannot be removed stays allocated
+    /// and is listed in [`GcOutcome::failed`]; a later GC retries it.
+    pub fn gc(&mut self, keep: impl Fn(&AttachmentKey) -> bool) -> GcOutcome {
         let doomed: Vec<AttachmentKey> = self
             .alloc
             .iter()
@@ -111,19 +114,18 @@ impl Ipam {
             .filter(|k| !keep(k))
             .cloned()
             .collect();
-        let mut freed = Vec::new();
-        let mut failed = Vec::new();
+        let mut out = GcOutcome::default();
         for key in doomed {
             match self.store.remove(&key) {
                 Ok(_) => {
                     if let Some(a) = self.alloc.release(&key) {
-                        freed.push((key, a));
+                        out.freed.push((key, a));
                     }
                 }
-                Err(e) => failed.push((key, e)),
+                Err(e) => out.failed.push((key, e)),
             }
         }
-        (freed, failed)
+        out
     }
 
     /// Removes the record file of a key the allocator does not hold (e.g. one in
