@@ -6,135 +6,15 @@
 //! lists; bad input and a full block give spec errors and leave nothing behind; 200
 //! ADD/DEL cycles leak no interface, route or allocation.
 
+mod cni_support;
 mod common;
 
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
 
+use cni_support::*;
 use common::{start_tern, write_node, Node, NodeSpec, CONVERGE};
 use serde_json::Value;
 use testlab::{Lab, Netns};
-
-struct Cni {
-    socket: PathBuf,
-    version: &'static str,
-}
-
-struct Out {
-    code: i32,
-    json: Option<Value>,
-    stdout: String,
-}
-
-impl Cni {
-    fn conf(&self) -> String {
-        format!(
-            r#"{{"cniVersion":"{}","name":"ternnet","type":"tern","socket":"{}"}}"#,
-            self.version,
-            self.socket.display()
-        )
-    }
-
-    fn exec(&self, cmd: &str, env: &[(&str, &str)], stdin: &str) -> Out {
-        let mut c = Command::new(testlab::tern_bin());
-        c.env_clear()
-            .env("CNI_COMMAND", cmd)
-            .env("CNI_PATH", "/opt/cni/bin")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (k, v) in env {
-            c.env(k, v);
-        }
-        let mut child = c.spawn().expect("run the plugin");
-        child
-            .stdin
-            .take()
-            .expect("stdin")
-            .write_all(stdin.as_bytes())
-            .expect("write stdin");
-        let o = child.wait_with_output().expect("plugin output");
-        let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
-        Out {
-            code: o.status.code().unwrap_or(-1),
-            json: serde_json::from_str(stdout.trim()).ok(),
-            stdout,
-        }
-    }
-
-    fn call(&self, cmd: &str, id: &str, netns: &str) -> Out {
-        let args = format!("K8S_POD_NAMESPACE=test;K8S_POD_NAME=p-{id};TERN_LABELS=app=web");
-        self.exec(
-            cmd,
-            &[
-                ("CNI_CONTAINERID", id),
-                ("CNI_NETNS", netns),
-                ("CNI_IFNAME", "eth0"),
-                ("CNI_ARGS", &args),
-            ],
-            &self.conf(),
-        )
-    }
-}
-
-fn netns_path(ns: &Netns) -> String {
-    format!("/run/netns/{}", ns.name())
-}
-
-fn error_code(o: &Out) -> u64 {
-    assert_ne!(o.code, 0, "expected an error, got {}", o.stdout);
-    o.json
-        .as_ref()
-        .and_then(|j| j["code"].as_u64())
-        .unwrap_or_else(|| panic!("no error object: {}", o.stdout))
-}
-
-fn address_of(result: &Value, v6: bool) -> String {
-    result["ips"]
-        .as_array()
-        .expect("ips")
-        .iter()
-        .map(|i| i["address"].as_str().unwrap_or_default().to_string())
-        .find(|a| a.contains(':') == v6)
-        .expect("address of the family")
-}
-
-/// `tern…` interfaces in the host.
-fn tern_links(host: &Netns) -> Vec<String> {
-    host.ok(&["ip", "-o", "link", "show"])
-        .lines()
-        .filter_map(|l| l.split(": ").nth(1))
-        .map(|n| n.split('@').next().unwrap_or_default().to_string())
-        .filter(|n| n.starts_with("tern"))
-        .collect()
-}
-
-/// Routes with tern's protocol other than the blocks' blackholes.
-fn tern_device_routes(host: &Netns) -> Vec<String> {
-    let mut out = Vec::new();
-    for fam in ["-4", "-6"] {
-        for l in host
-            .ok(&["ip", fam, "route", "show", "proto", "201"])
-            .lines()
-        {
-            if !l.starts_with("blackhole") {
-                out.push(l.to_string());
-            }
-        }
-    }
-    out
-}
-
-fn allocations(state: &Path) -> usize {
-    std::fs::read_dir(state.join("ipam"))
-        .map(|d| {
-            d.filter_map(Result::ok)
-                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 fn host_lab(lab: &mut Lab, blocks: &[&str]) -> (Netns, Node, PathBuf) {
     let host = lab.netns("h");
