@@ -129,3 +129,19 @@ pub fn allocations(state: &Path) -> usize {
         })
         .unwrap_or(0)
 }
+
+impl Cni {
+    /// Runs `cmd` for container `id` (interface eth0) with CNI_ARGS `args`.
+    pub fn call_args(&self, cmd: &str, id: &str, netns: &str, args: &str) -> Out {
+        self.exec(
+            cmd,
+            &[
+                ("CNI_CONTAINERID", id),
+                ("CNI_NETNS", netns),
+                ("CNI_IFNAME", "eth0"),
+                ("CNI_ARGS", args),
+            ],
+            &self.conf(),
+        )
+    }
+}
