@@ -142,3 +142,37 @@ fn every_duration_has_a_range() {
     let c = NodeConfig::from_str(Path::new("n.yaml"), &text).unwrap();
     assert_eq!(c.peers[0].connect_retry_time.as_secs(), 3600);
 }
+
+#[test]
+fn list_lengths_are_limited() {
+    let max = config::node::MAX_PREFIXES;
+    let blocks: Vec<String> = (0..=max)
+        .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+        .collect();
+    let text = format!(
+        "{HEAD}pools: [10.0.0.0/8]\nblocks:\n  - {}\n",
+        blocks.join("\n  - ")
+    );
+    let line = 6 + max;
+    assert_eq!(
+        errs(&text),
+        vec![format!(
+            "n.yaml:{line}:5: blocks[{max}]: more than {max} entries in `blocks`"
+        )]
+    );
+}
+
+#[test]
+fn overlapping_blocks_are_all_named() {
+    let text = format!(
+        "{HEAD}pools: [10.0.0.0/8]\nblocks: [10.1.2.0/24, 10.1.0.0/16, 10.1.2.0/24, 10.2.0.0/16, 10.0.0.0/8]\n"
+    );
+    assert_eq!(
+        errs(&text),
+        vec![
+            "n.yaml:5:23: blocks[1]: 10.1.0.0/16 overlaps blocks[0] (10.1.2.0/24)",
+            "n.yaml:5:36: blocks[2]: 10.1.2.0/24 duplicates blocks[0] (10.1.2.0/24)",
+            "n.yaml:5:62: blocks[4]: 10.0.0.0/8 overlaps blocks[0] (10.1.2.0/24)",
+        ]
+    );
+}

@@ -4,6 +4,7 @@
 //! The file's schema is in `raw`; `resolve` applies defaults, reads password files
 //! and runs the semantic checks; this module holds the result.
 
+mod overlap;
 mod raw;
 mod resolve;
 mod values;
@@ -25,6 +26,10 @@ pub use values::{FailsafePort, Protocol};
 /// Largest node config file tern reads (1 MiB: a config with thousands of peers and
 /// blocks is a few hundred KB).
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Most entries in `blocks`, and in `pools`.
+pub const MAX_PREFIXES: usize = 10_000;
+/// Most entries in `peers`, and in `nodeToNodeMesh.peers`.
+pub const MAX_PEERS: usize = 5_000;
 /// Default BGP port (`listen.port`, `peers[].port`).
 pub const DEFAULT_BGP_PORT: u16 = 179;
 /// Default hold time (RFC 4271 §10 suggests 90 s).

@@ -50,6 +50,12 @@ pub(crate) fn resolve(
         port: cx.port("listen.port", raw.listen.as_ref().and_then(|l| l.port)),
     };
 
+    cx.at_most("blocks", raw.blocks.len(), MAX_PREFIXES);
+    cx.at_most("pools", raw.pools.len(), MAX_PREFIXES);
+    cx.at_most("peers", raw.peers.len(), MAX_PEERS);
+    if let Some(mesh) = &raw.node_to_node_mesh {
+        cx.at_most("nodeToNodeMesh.peers", mesh.peers.len(), MAX_PEERS);
+    }
     let (blocks, _) = cx.prefixes("blocks", &raw.blocks);
     let (pools, pools_ok) = cx.prefixes("pools", &raw.pools);
     cx.overlaps("blocks", &blocks);
@@ -317,21 +323,26 @@ impl Checker<'_> {
     }
 
     /// Each later prefix that overlaps an earlier one of the same list (an exact
-    /// duplicate is named first, else the first overlapping prefix).
+    /// duplicate is named first, else the first overlapping prefix); O(n log n).
     fn overlaps(&mut self, name: &str, nets: &[(usize, IpNet)]) {
-        for (k, (j, b)) in nets.iter().enumerate() {
-            let earlier = &nets[..k];
-            let found = earlier
-                .iter()
-                .find(|(_, a)| a == b)
-                .or_else(|| earlier.iter().find(|(_, a)| a.contains(b) || b.contains(a)));
-            if let Some((i, a)) = found {
-                let how = if a == b { "duplicates" } else { "overlaps" };
-                self.error(
-                    &format!("{name}[{j}]"),
-                    format!("{b} {how} {name}[{i}] ({a})"),
-                );
-            }
+        let plain: Vec<IpNet> = nets.iter().map(|(_, n)| *n).collect();
+        for (k, e) in super::overlap::overlaps(&plain) {
+            let ((j, b), (i, a)) = (nets[k], nets[e]);
+            let how = if a == b { "duplicates" } else { "overlaps" };
+            self.error(
+                &format!("{name}[{j}]"),
+                format!("{b} {how} {name}[{i}] ({a})"),
+            );
+        }
+    }
+
+    /// Records an error when the list at `name` has more than `max` entries.
+    fn at_most(&mut self, name: &str, len: usize, max: usize) {
+        if len > max {
+            self.error(
+                &format!("{name}[{max}]"),
+                format!("more than {max} entries in `{name}`"),
+            );
         }
     }
 
