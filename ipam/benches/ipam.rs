@@ -1,5 +1,5 @@
 //! Benchmarks: allocate+release on a /16 (sans-IO), and the store's write latency with
-//! fsync (put and remove of one record in a temporary directory on the local disk).
+//! fsync (put and remove of one record in a temporary directory under the target directory).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
 use ipam::store::StateDir;
@@ -57,7 +57,8 @@ fn alloc_release_16(c: &mut Criterion) {
 }
 
 fn store_write(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
+    // On the disk of the target directory (not /tmp, which may be tmpfs where fsync is free).
+    let dir = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).expect("tempdir");
     let store = StateDir::open(dir.path()).expect("open");
     let alloc = Allocation {
         ipv4: Some("10.128.0.7".parse().expect("addr")),
