@@ -226,6 +226,10 @@ impl StateDir {
             .map_err(io_err("create directory", &dir))?;
         fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
             .map_err(io_err("chmod", &dir))?;
+        // Make the directory entry itself durable before any record goes into it.
+        File::open(root)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err("fsync", root))?;
         let lock_path = dir.join(LOCK_FILE);
         let lock = OpenOptions::new()
             .read(true)
