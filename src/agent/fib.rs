@@ -6,13 +6,16 @@
 //! best paths from BGP (via the advertising hosts' addresses, ECMP when several), and
 //! local workload endpoints (`IP/32 dev VETH scope link`). When two sources name the same
 //! prefix the most specific knowledge wins: endpoint, then block, then BGP. Pure logic:
-//! every update returns the [`DesiredChange`]s to send to the controller. BGP routes are
+//! every update returns the [`DesiredChange`]s to send to the controller. A BGP route
+//! the [`Guard`] refuses (it would take over the host's connected subnets, its route
+//! to a peer, or the default route) is kept but not installed. BGP routes are
 //! kept compactly (a prefix → interned next-hop-set id map) because there may be a full
 //! table of them; the local sources are few.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
+use super::guard::{Guard, Refusal};
 use bgp::rib::{RouteAction, RouteChange};
 use controller::{DesiredChange, NextHop, Route};
 use ipnet::IpNet;
@@ -102,6 +105,7 @@ pub struct FibTable {
     bgp: HashMap<IpNet, u32>,
     hops: HopSets,
     endpoints: Vec<DeviceRoute>,
+    guard: Guard,
 }
 
 impl FibTable {
@@ -120,20 +124,54 @@ impl FibTable {
                 return Some(Route::blackhole(prefix));
             }
         }
+        if self.guard.refuses(&prefix).is_some() {
+            return None;
+        }
         self.bgp
             .get(&prefix)
             .map(|id| Route::via(prefix, self.hops.get(*id).iter().copied().map(NextHop::new)))
     }
 
+    /// Replaces the guard; BGP routes it now refuses are removed, those it now allows
+    /// installed. Returns the changes.
+    pub fn set_guard(&mut self, guard: Guard) -> Vec<DesiredChange> {
+        if guard == self.guard {
+            return Vec::new();
+        }
+        // Only prefixes either guard refuses can change.
+        let affected: Vec<IpNet> = self
+            .bgp
+            .keys()
+            .filter(|p| self.guard.refuses(p).is_some() || guard.refuses(p).is_some())
+            .copied()
+            .collect();
+        let before: Vec<(IpNet, Option<Route>)> =
+            affected.iter().map(|p| (*p, self.route(*p))).collect();
+        self.guard = guard;
+        let mut out = Vec::new();
+        for (p, b) in before {
+            out.extend(change(p, b, self.route(p)));
+        }
+        out
+    }
+
+    /// BGP prefixes the guard keeps out of the FIB, with the reason.
+    #[cfg(test)]
+    pub fn refused(&self) -> Vec<(IpNet, Refusal)> {
+        let mut v: Vec<(IpNet, Refusal)> = self
+            .bgp
+            .keys()
+            .filter(|p| !self.local.contains_key(p))
+            .filter_map(|p| Some((*p, self.guard.refuses(p)?)))
+            .collect();
+        v.sort_unstable_by_key(|(p, _)| *p);
+        v
+    }
+
     fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut Self)) -> Option<DesiredChange> {
         let before = self.route(prefix);
         f(self);
-        let after = self.route(prefix);
-        match (before, after) {
-            (b, Some(a)) if b.as_ref() != Some(&a) => Some(DesiredChange::Upsert(a)),
-            (Some(_), None) => Some(DesiredChange::Remove(prefix)),
-            _ => None,
-        }
+        change(prefix, before, self.route(prefix))
     }
 
     fn update_local(&mut self, prefix: IpNet, f: impl FnOnce(&mut Local)) -> Option<DesiredChange> {
@@ -207,6 +245,15 @@ impl FibTable {
     /// The endpoint addresses in force.
     pub fn endpoints(&self) -> &[DeviceRoute] {
         &self.endpoints
+    }
+}
+
+/// What the controller must be told when `prefix`'s route goes from `before` to `after`.
+fn change(prefix: IpNet, before: Option<Route>, after: Option<Route>) -> Option<DesiredChange> {
+    match (before, after) {
+        (b, Some(a)) if b.as_ref() != Some(&a) => Some(DesiredChange::Upsert(a)),
+        (Some(_), None) => Some(DesiredChange::Remove(prefix)),
+        _ => None,
     }
 }
 
@@ -319,6 +366,51 @@ mod tests {
         );
         assert!(t.local.is_empty());
         assert_eq!(t.bgp.len(), 1);
+    }
+
+    #[test]
+    fn the_guard_keeps_routes_that_take_over_the_hosts_own_out_of_the_fib() {
+        let mut t = FibTable::new();
+        let learn = |t: &mut FibTable, p: &str| {
+            t.bgp(&RouteChange {
+                prefix: net(p),
+                action: RouteAction::Install(vec![ip("192.0.2.2")]),
+            })
+        };
+        // Before the host's addresses are known nothing is refused but the default.
+        assert!(learn(&mut t, "192.0.2.128/25").is_some());
+        assert!(learn(&mut t, "10.244.2.0/24").is_some());
+        assert_eq!(learn(&mut t, "0.0.0.0/0"), None);
+        assert_eq!(
+            t.refused()
+                .first()
+                .map(|(p, r)| format!("{p}: {r}"))
+                .as_deref(),
+            Some("0.0.0.0/0: default route and fib.allowDefault is false")
+        );
+        let g = Guard {
+            connected: vec![net("192.0.2.0/24")],
+            peers: vec![ip("192.0.2.2")],
+            allow_default: false,
+        };
+        assert_eq!(
+            t.set_guard(g.clone()),
+            vec![DesiredChange::Remove(net("192.0.2.128/25"))]
+        );
+        assert!(t.set_guard(g.clone()).is_empty());
+        assert_eq!(learn(&mut t, "192.0.2.0/24"), None);
+        assert_eq!(
+            t.refused().into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
+            vec![net("0.0.0.0/0"), net("192.0.2.0/24"), net("192.0.2.128/25")]
+        );
+        // allowDefault, and the subnet gone from the host: both installed now.
+        let ch = t.set_guard(Guard {
+            connected: vec![],
+            peers: vec![],
+            allow_default: true,
+        });
+        assert_eq!(ch.len(), 3, "{ch:?}");
+        assert!(t.refused().is_empty());
     }
 
     #[test]

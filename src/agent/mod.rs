@@ -23,6 +23,7 @@
 
 pub mod control;
 pub mod fib;
+pub mod guard;
 pub mod limits;
 pub mod metrics;
 pub mod plan;
@@ -125,9 +126,12 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
 
     // `fib: { enabled: false }`: no controller, the kernel is left alone, and the
     // speaker's best-path changes are not taken (it drops them itself).
+    let (guard_tx, guards) = tokio_watch::channel(guard::current(&plan::guard(&cfg)));
     let controller = if cfg.fib.enabled {
         let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
         let mut table = FibTable::new();
+        // Learned routes never take over the host's own reachability (`guard`).
+        table.set_guard(guards.borrow().clone());
         for c in table.set_blocks(&cfg.blocks) {
             fib.change(c).await?;
         }
@@ -169,9 +173,11 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (fib, fib_task) = match controller {
         Some((fib, fib_task, table)) => {
             let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
+            tasks.spawn(guard::watch(guard_tx));
             tasks.spawn(routes_task(
                 table,
                 changes,
+                guards.clone(),
                 eps_rx,
                 wl_routes_rx,
                 fib.clone(),
@@ -218,6 +224,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let view = AgentView {
         speaker: speaker.clone(),
         fib: fib.clone(),
+        guard: guards,
         node: Arc::new(NodeInfo {
             name: cfg.node_name.clone(),
             asn: cfg.as_number,
@@ -286,6 +293,7 @@ const CHANGE_BATCH: usize = 4096;
 async fn routes_task(
     mut table: FibTable,
     mut changes: RouteChanges,
+    mut guards: tokio_watch::Receiver<guard::Guard>,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
     mut workloads: mpsc::Receiver<workloads::RoutesUpdate>,
     fib: ControllerHandle,
@@ -310,6 +318,9 @@ async fn routes_task(
             let batch = changes.take(CHANGE_BATCH).await;
             more = !batch.is_empty();
             out.extend(batch.iter().filter_map(|c| table.bgp(c)));
+            if guards.has_changed().unwrap_or(false) {
+                out.extend(table.set_guard(guards.borrow_and_update().clone()));
+            }
             if eps_open {
                 eps = endpoints.try_recv().ok();
             }
@@ -321,6 +332,9 @@ async fn routes_task(
                 ready = changes.wait(), if bgp_open => {
                     more = ready;
                     bgp_open = ready;
+                }
+                Ok(()) = guards.changed() => {
+                    out.extend(table.set_guard(guards.borrow_and_update().clone()));
                 }
                 e = endpoints.recv(), if eps_open => match e {
                     Some(routes) => eps = Some(routes),

@@ -81,6 +81,16 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
     ))
 }
 
+/// What learned routes may not take over, without the host's subnets (read at run
+/// time): the configured peers and `fib.allowDefault`.
+pub fn guard(cfg: &NodeConfig) -> super::guard::Guard {
+    super::guard::Guard {
+        connected: Vec::new(),
+        peers: cfg.peers.iter().map(|p| p.address).collect(),
+        allow_default: cfg.fib.allow_default,
+    }
+}
+
 /// A peer's prefix limit for the RIB.
 fn prefix_limit(l: node::PrefixLimit) -> PrefixLimit {
     PrefixLimit {

@@ -18,6 +18,7 @@ use super::control::{
     RouteSource, RoutesItem, RoutesQuery, RoutesSink, Source, StatusView, ROUTES_PAGE,
 };
 use super::fib::DeviceRoute;
+use super::guard::{Guard, Refusal};
 
 /// Fixed facts about the node.
 #[derive(Debug)]
@@ -42,6 +43,8 @@ pub struct AgentView {
     /// The FIB controller.
     /// `None` when `fib.enabled` is false.
     pub fib: Option<ControllerHandle>,
+    /// What learned routes may not take over (why a BGP route is not in the FIB).
+    pub guard: watch::Receiver<Guard>,
     /// Node facts.
     pub node: Arc<NodeInfo>,
     /// Local endpoint addresses in force.
@@ -177,6 +180,10 @@ pub trait RouteData: Send + Sync {
         &self,
         prefixes: Vec<IpNet>,
     ) -> impl Future<Output = Option<Vec<Option<RouteStatus>>>> + Send;
+    /// Why a learned route is kept out of the FIB by the host's own routes, if it is.
+    fn refusal(&self, _prefix: &IpNet) -> Option<Refusal> {
+        None
+    }
 }
 
 /// Whether `key` is selected by the query's prefix (longest match is narrowed later).
@@ -299,6 +306,11 @@ pub async fn stream_routes<D: RouteData>(
                     flush(out, &mut page, longest).await;
                     return last;
                 }
+                if row.source == RouteSource::Bgp && status(key).is_none() {
+                    if let Some(r) = data.refusal(key) {
+                        row.fib_reason = Some(format!("not installed: {r}"));
+                    }
+                }
                 if fib.is_none() && row.fib != "-" {
                     row.fib = "off".into();
                     row.fib_reason = Some("fib.enabled is false".into());
@@ -349,6 +361,9 @@ impl RouteData for AgentView {
         let asks = prefixes.into_iter().map(|p| fib.route_status(p));
         let answers = futures::future::join_all(asks).await;
         Some(answers.into_iter().map(|a| a.ok().flatten()).collect())
+    }
+    fn refusal(&self, prefix: &IpNet) -> Option<Refusal> {
+        self.guard.borrow().refuses(prefix)
     }
 }
 

@@ -36,3 +36,4 @@ mod sockopt;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
 pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};
+pub use ifaddr::{interface_addresses, IfAddr};

@@ -245,6 +245,11 @@ pub struct Fib {
     /// Program the kernel at all (default true). `false` runs BGP only: no FIB
     /// controller, nothing installed, best paths only shown and advertised.
     pub enabled: bool,
+    /// `allowDefault`: a default route (0.0.0.0/0, ::/0) learned from a peer may be
+    /// installed (default false, so a peer cannot take over the host's own default
+    /// route). Learned routes that would take over the host's connected subnets or
+    /// its route to a configured peer are never installed.
+    pub allow_default: bool,
 }
 
 /// The packet-filter backend.

@@ -130,6 +130,7 @@ pub(crate) struct RawFib {
     pub protocol: Option<u8>,
     pub ecmp: Option<bool>,
     pub enabled: Option<bool>,
+    pub allow_default: Option<bool>,
 }
 
 /// `policy.backend`.

@@ -45,7 +45,8 @@ fn minimal_config_gets_defaults() {
             table: 254,
             protocol: 201,
             ecmp: true,
-            enabled: true
+            enabled: true,
+            allow_default: false
         }
     );
     assert_eq!(c.policy.backend, Backend::Nftables);
@@ -459,7 +460,7 @@ fn fib_policy_and_paths() {
 nodeName: a
 asNumber: 1
 routerId: 10.0.0.1
-fib: { table: 100, protocol: 77, ecmp: false }
+fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true }
 endpoints: [eps, /abs/eps]
 policy:
   backend: iptables
@@ -477,7 +478,8 @@ stateDir: state
             table: 100,
             protocol: 77,
             ecmp: false,
-            enabled: true
+            enabled: true,
+            allow_default: true
         }
     );
     assert_eq!(
