@@ -388,33 +388,22 @@ fn import_policy_rejections_are_explained() {
     wait_for(CONVERGE, "the acceptable prefix installed", || {
         installed_next_hops(&node, "10.244.9.0/24")
     });
-    let all = wait_for(CONVERGE, "rejected paths listed", || {
+    // Rejected routes are counted per peer and reason, not stored.
+    let all = wait_for(CONVERGE, "rejected announcements counted", || {
         let r = routes_json(&node, true)?;
-        route_row(&r, "10.99.0.0/24")?;
-        Some(r)
+        (rejected(&r, "10.0.0.2", "outside the pools") >= 1
+            && rejected(&r, "10.0.0.2", "own blocks") >= 1)
+            .then_some(r)
     });
-    let outside = route_row(&all, "10.99.0.0/24").expect("row for 10.99.0.0/24");
-    assert_eq!(outside["fib"], "-", "{outside}");
-    let why = outside["paths"][0]["rejected"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(
-        why.contains("pool"),
-        "reason should name the pools: {outside}"
-    );
+    assert!(route_row(&all, "10.99.0.0/24").is_none(), "{all}");
     let own = route_row(&all, "10.244.1.0/24").expect("row for the own block");
     assert_eq!(own["source"], "block", "{own}");
-    let paths = own["paths"].as_array().expect("paths");
-    let from_bird = paths
-        .iter()
-        .find(|p| p["from"] == "10.0.0.2")
-        .unwrap_or_else(|| panic!("BIRD's path for our block listed: {own}"));
-    let why = from_bird["rejected"]
-        .as_str()
-        .unwrap_or_default()
-        .to_lowercase();
-    assert!(why.contains("own") || why.contains("block"), "{own}");
+    assert!(
+        own["paths"]
+            .as_array()
+            .is_none_or(|p| p.iter().all(|p| p["from"] != "10.0.0.2")),
+        "BIRD's echo of our block is not stored: {own}"
+    );
     // Neither reaches the kernel; without --all the rejected prefix is not shown.
     assert!(kernel_route(&t, "10.99.0.0/24").is_none());
     assert_eq!(

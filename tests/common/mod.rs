@@ -155,6 +155,26 @@ pub fn routes_json(node: &Node, all: bool) -> Option<Value> {
     serde_json::from_slice(&out.stdout).ok()
 }
 
+/// Of `tern routes --all --json` output: the announcements from `peer` rejected for a
+/// reason containing `what` (case-insensitive). Rejected routes are counted, not stored.
+pub fn rejected(all: &Value, peer: &str, what: &str) -> u64 {
+    let what = what.to_lowercase();
+    all["rejected"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter(|r| r["peer"] == peer)
+                .filter(|r| {
+                    r["reason"]
+                        .as_str()
+                        .is_some_and(|s| s.to_lowercase().contains(&what))
+                })
+                .filter_map(|r| r["count"].as_u64())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
 /// `tern status --json`, parsed.
 pub fn status_json(node: &Node) -> Option<Value> {
     let out = tern_cli(node, &["status", "--json"]);
