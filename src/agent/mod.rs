@@ -4,7 +4,7 @@
 //! - The speaker (`bgp::speaker`) originates this node's blocks and learns the others';
 //!   its best-path changes, this node's blocks (blackholes) and the local workload
 //!   endpoints (device routes) are merged by [`fib`] into the controller's desired table.
-//! - The endpoint task polls the endpoint files ([`watch`]), keeps the device routes and
+//! - The endpoint task watches the endpoint files ([`watch`]), keeps the device routes and
 //!   the veths' proxy-ARP/NDP settings (`controller::configure_workload_interface`) in step.
 //! - The [`policy`] task loads, compiles and applies network policy on every change.
 //! - The [`workloads`] task owns the containers wired through CNI (IPAM under `stateDir`,
@@ -373,7 +373,7 @@ async fn routes_task(
     }
 }
 
-/// Polls the endpoint files every second; on a change sends the new device routes. Keeps
+/// Reads the endpoint files after a change ([`watch`]); sends the new device routes. Keeps
 /// each endpoint's veth prepared (proxy ARP/NDP, forwarding), re-preparing it when the
 /// interface is re-created, and asks the controller to retry when one appears.
 async fn endpoints_task(
@@ -389,7 +389,8 @@ async fn endpoints_task(
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        if files.changed() {
+        // Files are read only after an event or at the periodic rescan (agent::watch).
+        if files.pending() && files.changed().await {
             let p = paths.clone();
             match tokio::task::spawn_blocking(move || acl::load_paths(&p)).await {
                 Ok(Ok(bundle)) => {

@@ -7,7 +7,7 @@
 //! either reloads.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use acl::loader::Loader;
 use acl::{Applier, Backend, CompileOptions, WorkloadEndpoint};
@@ -58,7 +58,8 @@ fn backend_name(b: Backend) -> &'static str {
 }
 
 impl PolicyTask {
-    /// Runs until the future is dropped; polls the files every second.
+    /// Runs until the future is dropped; reloads on file events (see `agent::watch`) and
+    /// on workload changes.
     pub async fn run(self) {
         let PolicyTask {
             paths,
@@ -78,20 +79,19 @@ impl PolicyTask {
             applier: Applier::new(backend),
         });
         let mut workloads_open = true;
-        let mut tick = tokio::time::interval(Duration::from_secs(1));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut first = true;
         loop {
             let mut changed = false;
+            let mut woken = false;
+            // File events (inotify, debounced, with a periodic rescan: agent::watch).
             tokio::select! {
-                _ = tick.tick() => {}
+                _ = files.wait() => woken = true,
                 r = workloads.changed(), if workloads_open => match r {
                     Ok(()) => changed = true,
                     Err(_) => workloads_open = false,
                 },
             }
-            // `changed()` must be asked every time (it keeps the files' state).
-            let files_changed = files.changed();
+            let files_changed = woken && files.changed().await;
             if !(files_changed || changed || first) {
                 continue;
             }

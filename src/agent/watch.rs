@@ -1,13 +1,40 @@
-//! Change detection for the endpoint and policy files: a fingerprint of every YAML file
-//! under a set of paths (path, size, mtime and a hash of the contents), compared on
-//! each poll. Polling once a second is simple and robust (it sees edits, renames into
-//! place, deletions, new files in a folder and files that do not exist yet), and for the
-//! handful of small files involved costs nothing worth an inotify watch.
+//! Change detection for the endpoint and policy files.
+//!
+//! Two layers, so that a lost event cannot leave the agent on old files for long:
+//! - **Events**: an inotify watch (the `notify` crate) on each configured folder
+//!   (recursively) and on the folder of each configured file or not-yet-existing path
+//!   (editors replace files by renaming; a missing path appears in its parent). An
+//!   event only marks the set dirty; events are debounced ([`DEBOUNCE`]). A watch that
+//!   cannot be set up (no inotify instances or watches left) falls back to polling
+//!   every second, with a warning.
+//! - **Level**: what decides is a [`Fingerprint`] of every YAML file under the paths
+//!   (path, size, mtime, content hash), taken off the async runtime (`spawn_blocking`)
+//!   and compared with the last one. It is taken after events, and every
+//!   [`RESCAN`] anyway (an overflowed event queue, a file system without inotify).
+//!
+//! So an idle agent reads none of these files between rescans, and the runtime that
+//! drives BGP never reads or hashes them.
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
-use std::path::PathBuf;
-use std::time::SystemTime;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures::FutureExt as _;
+use notify::{RecursiveMode, Watcher as _};
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// Quiet time after an event before the files are compared (an editor's write, a `cp -r`
+/// or a `git checkout` arrive as bursts).
+pub const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// Level-triggered rescan interval with inotify working.
+pub const RESCAN: Duration = Duration::from_secs(30);
+
+/// Poll interval when inotify could not be set up.
+pub const POLL: Duration = Duration::from_secs(1);
 
 /// What the files under a set of paths look like at one moment.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -18,7 +45,7 @@ type FileState = (u64, Option<SystemTime>, u64);
 
 impl Fingerprint {
     /// Takes the fingerprint of every YAML file under `paths` (and of paths that do not
-    /// exist, so their appearance is a change).
+    /// exist, so their appearance is a change). Blocking file I/O.
     pub fn of(paths: &[PathBuf]) -> Fingerprint {
         let mut files = yaml_files(paths);
         for p in paths {
@@ -60,7 +87,7 @@ fn yaml_files(paths: &[PathBuf]) -> Vec<PathBuf> {
     files
 }
 
-fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>, depth: usize) {
+fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) {
     if depth > 16 {
         return;
     }
@@ -81,27 +108,166 @@ fn walk(dir: &std::path::Path, out: &mut Vec<PathBuf>, depth: usize) {
     }
 }
 
-/// Remembers the last fingerprint of a set of paths.
-#[derive(Debug)]
+/// What to watch for `p`: itself recursively when it is a folder, else the nearest
+/// existing folder above it.
+fn watch_target(p: &Path) -> Option<(PathBuf, RecursiveMode)> {
+    if p.is_dir() {
+        return Some((p.to_path_buf(), RecursiveMode::Recursive));
+    }
+    let mut dir = p.parent();
+    while let Some(d) = dir {
+        let d = if d.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            d
+        };
+        if d.is_dir() {
+            return Some((d.to_path_buf(), RecursiveMode::NonRecursive));
+        }
+        dir = d.parent();
+    }
+    None
+}
+
+/// Watches a set of paths: events wake [`Watch::wait`], [`Watch::changed`] decides.
 pub struct Watch {
     paths: Vec<PathBuf>,
     last: Option<Fingerprint>,
+    wake: Arc<Notify>,
+    watcher: Option<notify::RecommendedWatcher>,
+    /// Woken (or due for a rescan) and not compared since.
+    dirty: bool,
+    next_rescan: Instant,
+    scans: u64,
+}
+
+impl std::fmt::Debug for Watch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watch")
+            .field("paths", &self.paths)
+            .field("inotify", &self.watcher.is_some())
+            .field("scans", &self.scans)
+            .finish()
+    }
 }
 
 impl Watch {
-    /// Watches `paths`; the first [`Watch::changed`] returns true.
+    /// Watches `paths`; the first [`Watch::changed`] returns true. Needs a tokio runtime
+    /// only for the waiting methods.
     pub fn new(paths: Vec<PathBuf>) -> Watch {
-        Watch { paths, last: None }
+        let mut w = Watch {
+            paths,
+            last: None,
+            wake: Arc::new(Notify::new()),
+            watcher: None,
+            dirty: true,
+            next_rescan: Instant::now(),
+            scans: 0,
+        };
+        w.arm();
+        w
     }
 
-    /// True when the files differ from the last call (always on the first call).
-    pub fn changed(&mut self) -> bool {
-        let now = Fingerprint::of(&self.paths);
+    /// (Re)creates the inotify watches for the paths as they are now.
+    fn arm(&mut self) {
+        self.watcher = None;
+        let wake = self.wake.clone();
+        let made = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+            // Any change, an error or a rescan request: compare the files. Not reads:
+            // our own scan opens every file.
+            if let Ok(e) = &ev {
+                if matches!(e.kind, notify::EventKind::Access(_)) {
+                    return;
+                }
+            }
+            wake.notify_one();
+        });
+        let mut watcher = match made {
+            Ok(w) => w,
+            Err(e) => {
+                tracing::warn!("file watch unavailable, polling every second: {e}");
+                return;
+            }
+        };
+        let mut targets: Vec<(PathBuf, RecursiveMode)> =
+            self.paths.iter().filter_map(|p| watch_target(p)).collect();
+        targets.sort_by(|a, b| a.0.cmp(&b.0));
+        targets.dedup_by(|a, b| a.0 == b.0);
+        for (t, mode) in targets {
+            if let Err(e) = watcher.watch(&t, mode) {
+                tracing::warn!("cannot watch {}, polling every second: {e}", t.display());
+                return;
+            }
+        }
+        self.watcher = Some(watcher);
+    }
+
+    fn interval(&self) -> Duration {
+        if self.watcher.is_some() {
+            RESCAN
+        } else {
+            POLL
+        }
+    }
+
+    /// Waits until the files may have changed: an event (debounced), or the rescan
+    /// interval. Cancel-safe: a wake seen before cancellation is kept.
+    pub async fn wait(&mut self) {
+        if self.dirty {
+            return;
+        }
+        tokio::select! {
+            _ = self.wake.notified() => {
+                self.dirty = true;
+                tokio::time::sleep(DEBOUNCE).await;
+                // Events of the same burst: folded into this comparison.
+                let _ = self.wake.notified().now_or_never();
+            }
+            _ = tokio::time::sleep_until(self.next_rescan) => self.dirty = true,
+        }
+    }
+
+    /// True (without waiting) when an event came or a rescan is due since the last
+    /// comparison; for a caller that has its own timer.
+    pub fn pending(&mut self) -> bool {
+        if !self.dirty
+            && (self.wake.notified().now_or_never().is_some() || Instant::now() >= self.next_rescan)
+        {
+            self.dirty = true;
+        }
+        self.dirty
+    }
+
+    /// True when the files differ from the last comparison (always on the first). Reads
+    /// and hashes them on a blocking thread.
+    pub async fn changed(&mut self) -> bool {
+        let paths = self.paths.clone();
+        let now = match tokio::task::spawn_blocking(move || Fingerprint::of(&paths)).await {
+            Ok(f) => f,
+            Err(e) => {
+                tracing::warn!("file scan failed: {e}");
+                return false;
+            }
+        };
+        self.scans += 1;
+        self.dirty = false;
+        self.next_rescan = Instant::now() + self.interval();
         if self.last.as_ref() == Some(&now) {
             return false;
         }
+        let first = self.last.is_none();
         self.last = Some(now);
+        if !first {
+            // Folders may have appeared or gone: watch what exists now.
+            self.arm();
+        }
         true
+    }
+
+    /// Comparisons made so far.
+    #[cfg(test)]
+    pub fn scans(&self) -> u64 {
+        self.scans
     }
 }
 
@@ -109,27 +275,78 @@ impl Watch {
 mod tests {
     use super::*;
 
-    #[test]
-    fn sees_edits_new_files_and_deletions() {
-        let d = std::env::temp_dir().join(format!("tern-watch-{}", std::process::id()));
+    fn dir(tag: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("tern-watch-{tag}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&d);
         std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
+    /// Waits (bounded) for the watch to report a change.
+    async fn sees_change(w: &mut Watch) -> bool {
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                w.wait().await;
+                if w.changed().await {
+                    return;
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test]
+    async fn sees_edits_new_files_and_deletions() {
+        let d = dir("edits");
         let missing = d.join("later.yaml");
         let mut w = Watch::new(vec![d.clone(), missing.clone()]);
-        assert!(w.changed());
-        assert!(!w.changed());
+        w.wait().await;
+        assert!(w.changed().await);
+        assert!(!w.changed().await);
         std::fs::write(d.join("a.yaml"), "x: 1\n").unwrap();
-        assert!(w.changed());
-        assert!(!w.changed());
+        assert!(sees_change(&mut w).await, "new file");
         // Same size, same second: the content hash still tells.
         std::fs::write(d.join("a.yaml"), "x: 2\n").unwrap();
-        assert!(w.changed());
+        assert!(sees_change(&mut w).await, "edit");
         std::fs::write(d.join("ignored.txt"), "x").unwrap();
-        assert!(!w.changed());
+        assert!(!w.changed().await);
         std::fs::write(&missing, "y: 1\n").unwrap();
-        assert!(w.changed());
+        assert!(sees_change(&mut w).await, "named file appears");
         std::fs::remove_file(d.join("a.yaml")).unwrap();
-        assert!(w.changed());
+        assert!(sees_change(&mut w).await, "deletion");
+        // A folder created later inside the watched one, and a file in it.
+        std::fs::create_dir_all(d.join("sub")).unwrap();
+        std::fs::write(d.join("sub/b.yaml"), "z: 1\n").unwrap();
+        assert!(sees_change(&mut w).await, "file in a new folder");
+        std::fs::write(d.join("sub/b.yaml"), "z: 22\n").unwrap();
+        assert!(sees_change(&mut w).await, "edit in a new folder");
+        let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// Nothing changes: no event, no rescan before RESCAN, so the files are not read
+    /// (the old watch read and hashed every file every second).
+    #[tokio::test]
+    async fn idle_files_are_not_read() {
+        let d = dir("idle");
+        std::fs::write(d.join("a.yaml"), "x: 1\n").unwrap();
+        let mut w = Watch::new(vec![d.clone()]);
+        assert!(
+            w.watcher.is_some(),
+            "inotify available in the test environment"
+        );
+        w.wait().await;
+        assert!(w.changed().await);
+        let waited = tokio::time::timeout(Duration::from_secs(3), w.wait()).await;
+        assert!(waited.is_err(), "woken without a change");
+        assert!(!w.pending());
+        assert_eq!(w.scans(), 1);
+        std::fs::write(d.join("a.yaml"), "x: 2\n").unwrap();
+        tokio::time::timeout(Duration::from_secs(10), w.wait())
+            .await
+            .expect("an event for the edit");
+        assert!(w.changed().await);
+        assert_eq!(w.scans(), 2);
         let _ = std::fs::remove_dir_all(&d);
     }
 }
