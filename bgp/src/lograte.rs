@@ -77,7 +77,7 @@ impl LogLimiter {
             self.overflow += 1;
             let due = self
                 .overflow_logged
-                .map_or(true, |t| now.saturating_duration_since(t) >= window);
+                .is_none_or(|t| now.saturating_duration_since(t) >= window);
             if due {
                 self.overflow_logged = Some(now);
                 return Verdict::LogOverflow(std::mem::take(&mut self.overflow));
