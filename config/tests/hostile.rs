@@ -176,3 +176,32 @@ fn overlapping_blocks_are_all_named() {
         ]
     );
 }
+
+#[test]
+fn password_files_are_regular_and_read_bounded() {
+    // /dev/zero never ends (the whole memory), a FIFO blocks until a writer comes.
+    for (dev, why) in [
+        ("/dev/zero", "is not a regular file"),
+        ("/dev/stdin", "is not a regular file"),
+    ] {
+        let text = format!(
+            "{HEAD}peers:\n  - {{peerIP: 10.0.0.1, asNumber: 1, password: {{file: {dev}}}}}\n"
+        );
+        let e = errs(&text);
+        assert_eq!(e.len(), 1, "{e:?}");
+        assert!(
+            e[0].ends_with(&format!("password file {dev} {why}")),
+            "{e:?}"
+        );
+    }
+    let big = file("big.key", &vec![b'k'; 1 << 20]);
+    let text = format!(
+        "{HEAD}peers:\n  - {{peerIP: 10.0.0.1, asNumber: 1, password: {{file: {}}}}}\n",
+        big.display()
+    );
+    let e = errs(&text);
+    assert!(
+        e[0].ends_with("holds 1048576 bytes; TCP-MD5 keys are at most 80"),
+        "{e:?}"
+    );
+}

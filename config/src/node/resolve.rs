@@ -195,6 +195,33 @@ pub(crate) fn resolve(
     errors.into_result(config)
 }
 
+/// Reads a TCP-MD5 key file: a regular file (a FIFO would block the agent, a device such
+/// as /dev/zero never end), of which at most a key, a line end and one byte more are read.
+fn read_key_file(file: &Path) -> Result<Vec<u8>, String> {
+    use std::io::Read;
+    let cannot = |e: std::io::Error| format!("cannot read password file {}: {e}", file.display());
+    let meta = std::fs::metadata(file).map_err(cannot)?;
+    if !meta.is_file() {
+        return Err(format!(
+            "password file {} is not a regular file",
+            file.display()
+        ));
+    }
+    let mut bytes = Vec::new();
+    let cap = MD5_MAX_KEY as u64 + 3;
+    std::fs::File::open(file)
+        .and_then(|f| f.take(cap).read_to_end(&mut bytes))
+        .map_err(cannot)?;
+    if bytes.len() as u64 == cap {
+        return Err(format!(
+            "password file {} holds {} bytes; TCP-MD5 keys are at most {MD5_MAX_KEY}",
+            file.display(),
+            meta.len()
+        ));
+    }
+    Ok(bytes)
+}
+
 /// What is wrong with a configured hold time, if anything.
 fn hold_problem(hold: Duration) -> Option<String> {
     if hold.subsec_nanos() != 0 {
@@ -448,8 +475,8 @@ impl Checker<'_> {
         if let Some(known) = self.passwords.get(&file) {
             return known.clone();
         }
-        let result = match std::fs::read(&file) {
-            Err(e) => Err(format!("cannot read password file {}: {e}", file.display())),
+        let result = match read_key_file(&file) {
+            Err(e) => Err(e),
             Ok(mut bytes) => {
                 if bytes.last() == Some(&b'\n') {
                     bytes.pop();
