@@ -246,7 +246,7 @@ fn route_refresh_sends_everything_again() {
     rib.originate(net("10.244.2.0/24"));
     let i = peer(&mut rib, 1, LOCAL_AS);
     rib.take_updates(i, usize::MAX);
-    rib.route_refresh(i);
+    rib.route_refresh(i, bgp::wire::AddressFamily::IPV4_UNICAST);
     let ups = rib.take_updates(i, usize::MAX);
     assert_eq!(announced(&ups).len(), 2);
     assert!(eors(&ups).is_empty());

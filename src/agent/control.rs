@@ -208,12 +208,20 @@ pub struct PeerRow {
     pub state: String,
     /// When the session entered its current state (seconds since the Unix epoch).
     pub since_unix: Option<u64>,
-    /// Prefixes the peer sent us (in its Adj-RIB-In).
+    /// Prefixes the peer sent us in this session: its routes in the RIB plus every
+    /// rejected announcement (rejected routes are counted, not stored).
     pub received: u64,
-    /// Of those, accepted by the import policy.
+    /// Prefixes accepted by the import policy.
     pub accepted: u64,
+    /// Announcements rejected in this session (by reason: `tern routes --all`).
+    #[serde(default)]
+    pub rejected: u64,
     /// Prefixes we advertise to the peer.
     pub advertised: u64,
+    /// Prefixes not advertised to the peer because their attributes do not fit in one
+    /// UPDATE of its maximum message size (4096 octets without Extended Message).
+    #[serde(default)]
+    pub oversized: u64,
     /// The last error (NOTIFICATION sent or received, connection failure).
     pub last_error: Option<String>,
     /// `description` from the config.

@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
-use super::guard::{Guard, Refusal};
+use super::guard::Guard;
 use bgp::rib::{RouteAction, RouteChange};
 use controller::{DesiredChange, NextHop, Route};
 use ipnet::IpNet;
@@ -157,8 +157,8 @@ impl FibTable {
 
     /// BGP prefixes the guard keeps out of the FIB, with the reason.
     #[cfg(test)]
-    pub fn refused(&self) -> Vec<(IpNet, Refusal)> {
-        let mut v: Vec<(IpNet, Refusal)> = self
+    pub fn refused(&self) -> Vec<(IpNet, super::guard::Refusal)> {
+        let mut v: Vec<(IpNet, super::guard::Refusal)> = self
             .bgp
             .keys()
             .filter(|p| !self.local.contains_key(p))

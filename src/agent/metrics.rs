@@ -44,6 +44,10 @@ pub struct PeerSample {
     pub prefixes_accepted: u64,
     /// Prefixes advertised.
     pub prefixes_advertised: u64,
+    /// Announcements rejected in this session.
+    pub prefixes_rejected: u64,
+    /// Prefixes held back: attributes too large for the peer's messages.
+    pub prefixes_oversized: u64,
 }
 
 /// Controller numbers at one moment.
@@ -107,6 +111,8 @@ pub struct Metrics {
     prefixes_received: IntGaugeVec,
     prefixes_accepted: IntGaugeVec,
     prefixes_advertised: IntGaugeVec,
+    prefixes_rejected: IntGaugeVec,
+    prefixes_oversized: IntGaugeVec,
     rib_prefixes: IntGauge,
     rib_paths: IntGauge,
     fib_desired: IntGauge,
@@ -218,6 +224,8 @@ impl Metrics {
                 "Prefixes from the peer accepted by the import policy.",
             ),
             prefixes_advertised: peer_gauge(&r, "tern_bgp_prefixes_advertised", "Prefixes we advertise to the peer."),
+            prefixes_rejected: peer_gauge(&r, "tern_bgp_prefixes_rejected", "Announcements from the peer rejected in this session (counted, not stored)."),
+            prefixes_oversized: peer_gauge(&r, "tern_bgp_prefixes_oversized", "Prefixes not advertised to the peer: their attributes do not fit in its maximum message size."),
             rib_prefixes: gauge(&r, "tern_rib_prefixes", "Prefixes in the Loc-RIB."),
             rib_paths: gauge(&r, "tern_rib_paths", "Paths in the RIB (all peers)."),
             fib_desired: gauge(&r, "tern_fib_routes_desired", "Routes tern wants in the kernel FIB."),
@@ -276,6 +284,8 @@ impl Metrics {
             set(&self.prefixes_received, p.prefixes_received);
             set(&self.prefixes_accepted, p.prefixes_accepted);
             set(&self.prefixes_advertised, p.prefixes_advertised);
+            set(&self.prefixes_rejected, p.prefixes_rejected);
+            set(&self.prefixes_oversized, p.prefixes_oversized);
             self.last.peers.insert(p.peer.clone(), p.clone());
         }
         self.rib_prefixes.set(clamp(s.rib_prefixes));

@@ -469,6 +469,8 @@ fn peer_sample(p: &PeerStatus) -> PeerSample {
         prefixes_received: p.prefixes_received,
         prefixes_accepted: p.prefixes_accepted,
         prefixes_advertised: p.prefixes_advertised,
+        prefixes_rejected: p.rejected.iter().map(|(_, n)| n).sum(),
+        prefixes_oversized: p.prefixes_oversized,
     }
 }
 

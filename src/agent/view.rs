@@ -67,7 +67,9 @@ pub fn peer_row(p: &PeerStatus) -> PeerRow {
         since_unix: p.since.and_then(unix),
         received: p.prefixes_received,
         accepted: p.prefixes_accepted,
+        rejected: p.rejected.iter().map(|(_, n)| n).sum(),
         advertised: p.prefixes_advertised,
+        oversized: p.prefixes_oversized,
         last_error: p.last_error.clone(),
         description: p.description.clone(),
     }

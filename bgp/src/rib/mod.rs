@@ -47,11 +47,13 @@ mod graceful;
 mod import;
 mod pack;
 mod peers;
+mod refresh;
 mod table;
 mod types;
 mod update;
 mod view;
 
+pub use refresh::{RefreshRequest, REFRESH_CHUNK};
 pub use types::{
     LimitAction, LimitKind, LocalSettings, PathView, PeerId, PeerSettings, PeerUp, PrefixCounters,
     PrefixLimit, RibError, RouteAction, RouteChange, RouteView,
@@ -89,6 +91,8 @@ pub struct Rib {
     local_addrs: Vec<IpAddr>,
     /// Attributes of originated routes (one reference per originated prefix).
     origin_attr: Option<AttrId>,
+    /// ROUTE-REFRESH re-advertisements in progress.
+    refresh: refresh::Refreshes,
 }
 
 impl Rib {
@@ -107,6 +111,7 @@ impl Rib {
             ids: HashMap::new(),
             local_addrs: Vec::new(),
             origin_attr: None,
+            refresh: refresh::Refreshes::default(),
         };
         rib.refresh_local_addrs();
         rib
@@ -190,6 +195,7 @@ impl Rib {
         };
         p.out.clear(&mut self.attrs);
         p.up = Some(up);
+        self.refresh.forget(slot);
         for prefix in prefixes {
             p.out.mark(prefix);
         }
@@ -243,6 +249,7 @@ impl Rib {
         for (a, l) in keys6 {
             set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
         }
+        self.refresh.forget(slot);
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
             p.out.clear(&mut self.attrs);
             p.up = None;
@@ -458,27 +465,6 @@ impl Rib {
         }
     }
 
-    /// The peer asked for our routes again (ROUTE-REFRESH): everything exportable is
-    /// sent again, changed or not.
-    pub fn route_refresh(&mut self, id: PeerId) {
-        let Some(slot) = self.slot_of(id) else {
-            return;
-        };
-        let prefixes = self.exportable_to(slot);
-        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
-            if p.up.is_none() {
-                return;
-            }
-            let sent: Vec<IpNet> = p.out.sent_prefixes().copied().collect();
-            for prefix in sent {
-                p.out.mark(prefix);
-            }
-            for prefix in prefixes {
-                p.out.force(prefix);
-            }
-        }
-    }
-
     fn origin_attr(&mut self) -> AttrId {
         match self.origin_attr {
             Some(id) => id,
@@ -560,6 +546,7 @@ impl Rib {
         self.slot_of(id)
             .and_then(|s| peers::peer(&self.peers, s))
             .is_some_and(|p| p.up.is_some() && p.out.has_pending())
+            || self.refresh_pending(id)
     }
 
     /// Packed UPDATEs for this Established peer: withdrawals, then announcements
@@ -568,6 +555,7 @@ impl Rib {
     /// processed when any is pending; `usize::MAX` for everything). Message sizes
     /// respect 4096 octets, or 65535 with Extended Message.
     pub fn take_updates(&mut self, id: PeerId, max_bytes_hint: usize) -> Vec<Update> {
+        self.feed_refresh(id);
         self.take_updates_impl(id, max_bytes_hint.max(1))
     }
 

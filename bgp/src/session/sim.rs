@@ -284,10 +284,10 @@ impl Sim {
                     }
                 }
                 Action::EndOfRib(_) => self.seen.push(Seen::EndOfRib(n, p)),
-                Action::RouteRefresh(_) => {
+                Action::RouteRefresh(family) => {
                     self.seen.push(Seen::Refresh(n, p));
                     if let Some(rib) = &mut self.nodes[n].rib {
-                        rib.route_refresh(PeerId(p as u32));
+                        rib.route_refresh(PeerId(p as u32), family);
                     }
                 }
             }

@@ -502,8 +502,8 @@ impl Owner {
                     tracing::debug!(peer = %p.cfg.address, "End-of-RIB for {family}");
                 }
                 Action::RouteRefresh(family) => {
-                    tracing::debug!(peer = %p.cfg.address, "ROUTE-REFRESH for {family}");
-                    self.rib.route_refresh(id);
+                    let outcome = self.rib.route_refresh(id, family);
+                    tracing::debug!(peer = %p.cfg.address, "ROUTE-REFRESH for {family}: {outcome:?}");
                 }
             }
         }
