@@ -79,7 +79,7 @@ impl ConnLimit {
 /// Raises the soft limit on open files to the hard limit (the agent holds a socket per
 /// peer, netlink sockets, pipes to nft/iptables; the local servers are bounded apart).
 /// Returns the (old, new) soft limits, or `None` when they could not be read or changed.
-pub fn raise_nofile_limit() -> Option<(u64, u64)> {
+pub fn raise_nofile_limit() -> Option<(libc::rlim_t, libc::rlim_t)> {
     let mut lim = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,
@@ -90,14 +90,14 @@ pub fn raise_nofile_limit() -> Option<(u64, u64)> {
     }
     let old = lim.rlim_cur;
     if lim.rlim_cur >= lim.rlim_max {
-        return Some((old as u64, old as u64));
+        return Some((old, old));
     }
     lim.rlim_cur = lim.rlim_max;
     // SAFETY: setrlimit reads the struct we own; raising soft up to hard needs no privilege.
     if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &lim) } != 0 {
         return None;
     }
-    Some((old as u64, lim.rlim_cur as u64))
+    Some((old, lim.rlim_cur))
 }
 
 #[cfg(test)]

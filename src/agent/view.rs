@@ -201,7 +201,7 @@ fn prefix_selects(q: &RoutesQuery, key: &IpNet) -> bool {
 }
 
 fn selected(q: &RoutesQuery, key: &IpNet) -> bool {
-    prefix_selects(q, key) && q.after.map_or(true, |a| *key > a)
+    prefix_selects(q, key) && q.after.is_none_or(|a| *key > a)
 }
 
 /// Streams the `tern routes` rows for `q` into `out`, a page of [`ROUTES_PAGE`] RIB
@@ -253,7 +253,7 @@ pub async fn stream_routes<D: RouteData>(
         let views: Vec<&RouteView> = views
             .iter()
             .filter(|v| {
-                q.peer.map_or(true, |peer| {
+                q.peer.is_none_or(|peer| {
                     v.paths
                         .iter()
                         .any(|p| p.from == Some(peer) && (q.all || p.ecmp))
@@ -271,7 +271,7 @@ pub async fn stream_routes<D: RouteData>(
         let page_eps: Vec<&DeviceRoute> = eps
             .iter()
             .skip(e_at)
-            .take_while(|e| hi.map_or(false, |h| e.prefix <= h))
+            .take_while(|e| hi.is_some_and(|h| e.prefix <= h))
             .copied()
             .collect();
         wanted.extend(page_eps.iter().map(|e| e.prefix));
