@@ -200,6 +200,8 @@ impl Workloads {
         let Some(fib) = &self.fib else {
             return Ok(());
         };
+        // Removals and additions are in the kernel when the request is answered.
+        fib.sync().await.map_err(|e| e.to_string())?;
         let deadline = tokio::time::Instant::now() + ROUTE_WAIT;
         for p in wait_for {
             loop {

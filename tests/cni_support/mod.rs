@@ -104,7 +104,7 @@ pub fn tern_links(host: &Netns) -> Vec<String> {
         .collect()
 }
 
-/// Routes with tern's protocol other than the blocks' blackholes.
+/// Routes with tern's protocol to a workload interface (`dev tern…`).
 pub fn tern_device_routes(host: &Netns) -> Vec<String> {
     let mut out = Vec::new();
     for fam in ["-4", "-6"] {
@@ -112,7 +112,7 @@ pub fn tern_device_routes(host: &Netns) -> Vec<String> {
             .ok(&["ip", fam, "route", "show", "proto", "201"])
             .lines()
         {
-            if !l.starts_with("blackhole") {
+            if l.contains(" dev tern") {
                 out.push(l.to_string());
             }
         }
