@@ -17,9 +17,13 @@ use serde_json::Value;
 use testlab::{Lab, Netns};
 
 fn host_lab(lab: &mut Lab, blocks: &[&str]) -> (Netns, Node, PathBuf) {
+    host_lab_with(lab, blocks, "")
+}
+
+fn host_lab_with(lab: &mut Lab, blocks: &[&str], more: &str) -> (Netns, Node, PathBuf) {
     let host = lab.netns("h");
     let state = lab.dir().join("state");
-    let extra = format!("stateDir: \"{}\"\n", state.display());
+    let extra = format!("stateDir: \"{}\"\n{more}", state.display());
     let node = write_node(
         lab,
         &host,
@@ -294,7 +298,21 @@ fn version_bad_input_unreachable_agent_and_exhaustion() {
 #[test]
 fn two_hundred_add_del_cycles_leak_nothing() {
     let mut lab = Lab::new("cni-cycles");
-    let (host, node, state) = host_lab(&mut lab, &["10.244.2.0/24", "fd00:244:0:2::/120"]);
+    // A policy selecting the containers (app=web), so each cycle also adds and removes
+    // the container's elements in the nftables ruleset.
+    let policies = lab.dir().join("policies");
+    std::fs::create_dir_all(&policies).expect("policy dir");
+    std::fs::write(
+        policies.join("web.yaml"),
+        "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata:\n  name: web\nspec:\n  selector: app == 'web'\n  types: [Ingress]\n  ingress:\n    - action: Allow\n      protocol: TCP\n      destination: { ports: [80] }\n",
+    )
+    .expect("policy");
+    let more = format!(
+        "policy: {{ backend: nftables, paths: [\"{}\"] }}\n",
+        policies.display()
+    );
+    let (host, node, state) =
+        host_lab_with(&mut lab, &["10.244.2.0/24", "fd00:244:0:2::/120"], &more);
     let cni = Cni {
         socket: node.socket.clone(),
         version: "1.0.0",
@@ -317,4 +335,17 @@ fn two_hundred_add_del_cycles_leak_nothing() {
     let eps = common::tern_cli(&node, &["endpoints", "--json"]);
     let eps: Value = serde_json::from_slice(&eps.stdout).expect("endpoints json");
     assert_eq!(eps["endpoints"].as_array().map(Vec::len), Some(0));
+    // The policy is in force, and no container is left in it.
+    testlab::wait_for(CONVERGE, "no container element in the ruleset", || {
+        let s = common::status_json(&node)?;
+        let rules = host.ok(&["nft", "list", "ruleset"]);
+        (s["policy"]["ok"] == true
+            && rules.contains("table")
+            && !rules
+                .split(|c: char| !c.is_ascii_alphanumeric())
+                .any(|w| w.starts_with("tern") && w.len() == 15)
+            && !rules.contains("10.244.2.")
+            && !rules.contains("fd00:244:0:2::"))
+        .then_some(())
+    });
 }
