@@ -9,7 +9,7 @@
 //! remote that does is honoured as §6.8.7 requires). Authentication is not configured, so
 //! packets with the A bit are discarded (§6.8.6).
 
-mod jitter;
+pub(crate) mod jitter;
 #[cfg(test)]
 mod tests;
 
