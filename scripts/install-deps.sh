@@ -18,6 +18,7 @@ have bird     || need+=(bird2)
 have ip       || need+=(iproute2)
 have ping     || need+=(iputils-ping)
 have nc       || need+=(netcat-openbsd)
+have protoc   || need+=(protobuf-compiler)   # the build: etcd-client's gRPC code
 if [ "$profile" = test ]; then
     have gobgpd   || need+=(gobgpd)
     have /usr/lib/frr/bgpd && have vtysh || need+=(frr)
@@ -28,6 +29,9 @@ if [ "$profile" = test ]; then
     have iperf3   || need+=(iperf3)
     have tcpdump  || need+=(tcpdump)
     have jq       || need+=(jq)
+    # Datastore tests: a real etcd, and curl for its health check.
+    have etcd     || need+=(etcd-server)
+    have curl     || need+=(curl)
     have systemd-analyze || need+=(systemd)
     # CNI plugin tests: a real runtime (podman with its CNI backend, runc) and the
     # reference plugins for the benchmark; busybox-static makes the test image.

@@ -11,6 +11,7 @@
 
 pub mod bird;
 pub mod container;
+pub mod etcd;
 
 use std::fs;
 use std::path::{Path, PathBuf};
