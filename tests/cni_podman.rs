@@ -50,9 +50,10 @@ impl Podman {
         std::fs::write(
             &conf,
             format!(
-                "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\nnetwork_config_dir = \"{}\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\n",
+                "[network]\nnetwork_backend = \"cni\"\ncni_plugin_dirs = [\"{}\", \"/usr/lib/cni\"]\nnetwork_config_dir = \"{}\"\n[engine]\nruntime = \"runc\"\ncgroup_manager = \"cgroupfs\"\ntmp_dir = \"{}\"\n",
                 bin.display(),
-                net_d.display()
+                net_d.display(),
+                lab_dir.join("libpod-tmp").display()
             ),
         )
         .expect("containers.conf");
