@@ -8,9 +8,6 @@ encoder did not write. Runs inside a lab namespace; talks only to the address gi
   bgp_peer.py session HOST AS ID [HEX...]   establish (retrying while refused), send each
                                             HEX message, then send KEEPALIVEs every second
                                             and print every message received
-  bgp_peer.py refresh HOST AS ID COUNT      establish, wait for End-of-RIB, send COUNT
-                                            ROUTE-REFRESH (IPv4 unicast) in one write,
-                                            print prefixes announced after it
 Lines on stdout: "established", "recv TYPE ...", "refused", "open N", "done".
 """
 import socket
@@ -61,19 +58,6 @@ def read_msg(sock, buf):
         if not data:
             return None
         buf.extend(data)
-
-
-def prefixes(body, out):
-    """Announced IPv4 prefixes of an UPDATE body (NLRI field)."""
-    wlen = struct.unpack("!H", body[0:2])[0]
-    alen = struct.unpack("!H", body[2 + wlen : 4 + wlen])[0]
-    nlri = body[4 + wlen + alen :]
-    i = 0
-    while i < len(nlri):
-        plen = nlri[i]
-        n = (plen + 7) // 8
-        out.append(bytes(nlri[i + 1 : i + 1 + n]) + bytes([plen]))
-        i += 1 + n
 
 
 def establish(host, asn, router_id, deadline):
@@ -140,40 +124,6 @@ def main():
             if m != "tick":
                 say("recv", NAMES.get(m[0], m[0]), m[1].hex() if m[0] == 3 else len(m[1]))
             s.sendall(KEEPALIVE)
-    elif mode == "refresh":
-        asn, rid, count = int(sys.argv[3]), sys.argv[4], int(sys.argv[5])
-        s, buf = establish(host, asn, rid, time.time() + 120)
-        initial = []
-        while True:
-            m = read_msg(s, buf)
-            if m is None:
-                raise SystemExit("closed before End-of-RIB")
-            if m[0] == 2:
-                if len(m[1]) == 4:  # End-of-RIB (IPv4): empty UPDATE
-                    break
-                prefixes(m[1], initial)
-        say("initial", len(initial))
-        rr = message(5, bytes([0, 1, 0, 1]))  # AFI 1, reserved, SAFI 1 (RFC 2918)
-        s.sendall(rr * count)
-        s.settimeout(1)
-        again = []
-        last = time.time()
-        while time.time() - last < 60:
-            try:
-                m = read_msg(s, buf)
-            except socket.timeout:
-                s.sendall(KEEPALIVE)
-                say("again", len(again))
-                continue
-            if m is None:
-                say("closed")
-                return
-            if m[0] == 2:
-                prefixes(m[1], again)
-                last = time.time()
-            elif m[0] == 3:
-                say("recv NOTIFICATION", m[1].hex())
-            s.sendall(KEEPALIVE) if m[0] == 4 else None
     else:
         raise SystemExit("unknown mode " + mode)
 
