@@ -78,6 +78,40 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Bundle, LoadError> {
     Loader::new().load(paths)
 }
 
+/// Loads the text of one file (`file` only names it in errors), with the checks
+/// [`load_paths`] makes, duplicates within the text included. For callers that hold the
+/// text already (fuzzing, tests); nesting and count limits apply, the size limit is the
+/// caller's.
+pub fn load_str(file: &Path, text: &str) -> Result<Bundle, LoadError> {
+    let mut bundle = Bundle::default();
+    let mut errors = LocatedErrors::new();
+    let mut claims = Vec::new();
+    load_text(file, text, &mut bundle, &mut errors, &mut claims);
+    let mut seen: HashMap<&str, Location> = HashMap::new();
+    for c in &claims {
+        match seen.get(c.what.as_str()) {
+            Some(at) => errors.push(LocatedError::new(
+                &c.file,
+                c.at,
+                format!(
+                    "{}: {} is already defined at {}:{at}",
+                    c.field,
+                    c.what,
+                    file.display()
+                ),
+            )),
+            None => {
+                seen.insert(&c.what, c.at);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(bundle)
+    } else {
+        Err(LoadError::Invalid(errors))
+    }
+}
+
 /// What one file gave: its items, its errors, and the names it defines.
 #[derive(Debug, Clone, Default)]
 struct FileResult {

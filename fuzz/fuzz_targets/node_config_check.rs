@@ -1,0 +1,40 @@
+//! The property the `node_config` fuzz target checks, shared with the corpus replay in
+//! `config/tests/fuzz_corpus.rs` so that `cargo test` runs every corpus entry through it.
+//!
+//! Any bytes as a node config file: loading never panics and never hangs, and every
+//! error is located inside the text (line 1.., column 1..) — invalid UTF-8 included.
+
+use std::path::Path;
+
+/// Runs one input; returns whether it was a valid config.
+pub fn check(data: &[u8]) -> bool {
+    // Relative password files resolve against a folder that does not exist.
+    let path = Path::new("/nonexistent/tern-fuzz/node.yaml");
+    let text = match config::yaml::limits::text_of(path, data.to_vec()) {
+        Ok(text) => text,
+        Err(e) => {
+            let lines = data.split(|b| *b == b'\n').count();
+            assert!(e.line >= 1 && e.line <= lines && e.column >= 1, "{e}");
+            return false;
+        }
+    };
+    match config::NodeConfig::from_str(path, &text) {
+        Ok(_) => true,
+        Err(errors) => {
+            assert!(!errors.is_empty());
+            let lines = yaml_lines(&text);
+            for e in errors.iter() {
+                assert!(e.line >= 1 && e.line <= lines + 1 && e.column >= 1, "{e}");
+            }
+            false
+        }
+    }
+}
+
+/// Lines as YAML counts them (`\r\n`, `\r` and `\n` each end one), as positions do.
+fn yaml_lines(text: &str) -> usize {
+    text.replace("\r\n", "\n")
+        .replace('\r', "\n")
+        .split('\n')
+        .count()
+}
