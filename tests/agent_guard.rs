@@ -133,6 +133,8 @@ fn allow_default_installs_the_learned_default_route() {
             .find(|r| kernel_protocol(r) != "static")
     });
     assert_eq!(kernel_gateways(&r), ["10.0.0.2"], "{r}");
+    // With the default metric the host's own default route (metric 100) stays preferred.
+    assert_eq!(r["metric"], 2048, "{r}");
     // The connected subnet's more specific stays out all the same.
     wait_for(CONVERGE, "10.244.9.0/24 in the kernel", || {
         kernel_route(&node.ns, "10.244.9.0/24")

@@ -27,6 +27,21 @@ pub struct TableConfig {
     /// `true`: a route via several next hops is installed as one multipath route
     /// (RTA_MULTIPATH). `false`: only the first next hop given is installed.
     pub ecmp: bool,
+    /// Route metric (priority, RTA_PRIORITY) of every route tern installs; 0 is the
+    /// kernel's default (0 for IPv4, 1024 for IPv6). Part of a route's identity in the
+    /// kernel: routes of ours found at another metric (an earlier setting) are deleted
+    /// when the table is dumped.
+    pub metric: u32,
+}
+
+impl TableConfig {
+    /// The priority the kernel gives our routes of this family.
+    pub fn priority(&self, v6: bool) -> u32 {
+        match (self.metric, v6) {
+            (0, true) => 1024,
+            (m, _) => m,
+        }
+    }
 }
 
 impl Default for TableConfig {
@@ -35,6 +50,7 @@ impl Default for TableConfig {
             table: MAIN_TABLE,
             protocol: DEFAULT_PROTOCOL,
             ecmp: true,
+            metric: 0,
         }
     }
 }

@@ -382,6 +382,7 @@ async fn protocol_and_table_are_configurable() {
         table: 1000,
         protocol: 77,
         ecmp: false,
+        metric: 0,
     };
     let (ctl, _task) = Controller::spawn(cfg).unwrap();
     ctl.replace_all(vec![Route::via(
@@ -458,4 +459,50 @@ async fn routes_the_kernel_drops_silently_come_back_with_the_periodic_resync() {
         || (ctl.counters().routes_installed == 3).then_some(()),
     );
     assert!(ctl.counters().reconciles >= 2);
+}
+
+#[tokio::test]
+async fn routes_carry_the_metric_and_a_changed_metric_replaces_them() {
+    let mut lab = Lab::new("ctl-metric");
+    let h = host(&mut lab);
+    let routes = || {
+        vec![
+            Route::via(net("10.244.3.0/24"), [nh("10.0.0.3")]),
+            Route::via(net("fd00:244:3::/64"), [nh("fd00::3")]),
+        ]
+    };
+    let lines = |fam: &str| {
+        h.ok(&["ip", fam, "route", "show", "proto", PROTO])
+            .lines()
+            .map(|l| l.trim().to_string())
+            .collect::<Vec<_>>()
+    };
+    let mut cfg = config(&h);
+    cfg.table.metric = 3000;
+    let (ctl, task) = Controller::spawn(cfg).unwrap();
+    ctl.replace_all(routes()).await.unwrap();
+    ctl.sync().await.unwrap();
+    let k = kernel_routes(&h, PROTO);
+    assert_eq!(k["10.244.3.0/24"]["metric"], 3000, "{k:?}");
+    assert_eq!(k["fd00:244:3::/64"]["metric"], 3000, "{k:?}");
+    // A host route for the same prefix with a lower metric wins over ours.
+    ip(&h, "route add 10.244.3.0/24 via 10.0.1.3 metric 100");
+    let got = ip(&h, "route get 10.244.3.7");
+    assert!(got.contains("via 10.0.1.3"), "{got}");
+    ip(&h, "route del 10.244.3.0/24 via 10.0.1.3 metric 100");
+    ctl.shutdown(false).await.unwrap();
+    task.wait().await.unwrap();
+
+    // The next run uses the kernel's default metric: the routes at 3000 are replaced,
+    // not duplicated.
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(routes()).await.unwrap();
+    ctl.sync().await.unwrap();
+    ctl.reconcile().await.unwrap();
+    assert_eq!(lines("-4"), ["10.244.3.0/24 via 10.0.0.3 dev d0"]);
+    let v6 = lines("-6");
+    assert_eq!(v6.len(), 1, "{v6:?}");
+    assert!(v6[0].contains("metric 1024"), "{v6:?}");
+    let k = kernel_routes(&h, PROTO);
+    assert!(k["10.244.3.0/24"].get("metric").is_none(), "{k:?}");
 }

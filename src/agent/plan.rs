@@ -111,6 +111,7 @@ pub fn controller_config(cfg: &NodeConfig) -> ControllerConfig {
             table: cfg.fib.table,
             protocol: cfg.fib.protocol,
             ecmp: cfg.fib.ecmp,
+            metric: cfg.fib.metric,
         },
         netns: None,
         resync_interval: Duration::from_secs(30),
@@ -198,6 +199,7 @@ mod tests {
         let c = controller_config(&cfg);
         assert_eq!(c.table.protocol, 201);
         assert!(c.table.ecmp);
+        assert_eq!(c.table.metric, 2048);
         assert_eq!(
             (s.peers[0].import_limit, s.peers[0].receive_limit),
             (None, None)

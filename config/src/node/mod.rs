@@ -250,7 +250,18 @@ pub struct Fib {
     /// route). Learned routes that would take over the host's connected subnets or
     /// its route to a configured peer are never installed.
     pub allow_default: bool,
+    /// `metric`: the route metric (priority) of tern's routes ([`DEFAULT_FIB_METRIC`]
+    /// unless set; 0 is the kernel's default: 0 for IPv4, 1024 for IPv6).
+    pub metric: u32,
 }
+
+/// The metric of tern's kernel routes unless `fib.metric` is set: above what hosts give
+/// their own routes (0 for static and connected IPv4 routes, 256 for connected IPv6,
+/// 100–600 from NetworkManager, 1024 from systemd-networkd's DHCP and for IPv6 router
+/// advertisements and the kernel's IPv6 default), so the host's route for the same
+/// prefix always wins, and equal to none of them (the kernel refuses a second route
+/// with the same prefix and metric). BIRD's kernel protocol uses 32.
+pub const DEFAULT_FIB_METRIC: u32 = 2048;
 
 /// The packet-filter backend.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

@@ -131,6 +131,7 @@ pub(crate) struct RawFib {
     pub ecmp: Option<bool>,
     pub enabled: Option<bool>,
     pub allow_default: Option<bool>,
+    pub metric: Option<u32>,
 }
 
 /// `policy.backend`.

@@ -689,6 +689,7 @@ impl Checker<'_> {
             ecmp: raw.and_then(|f| f.ecmp).unwrap_or(true),
             enabled: raw.and_then(|f| f.enabled).unwrap_or(true),
             allow_default: raw.and_then(|f| f.allow_default).unwrap_or(false),
+            metric: raw.and_then(|f| f.metric).unwrap_or(DEFAULT_FIB_METRIC),
         }
     }
 }

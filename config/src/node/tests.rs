@@ -46,7 +46,8 @@ fn minimal_config_gets_defaults() {
             protocol: 201,
             ecmp: true,
             enabled: true,
-            allow_default: false
+            allow_default: false,
+            metric: DEFAULT_FIB_METRIC
         }
     );
     assert_eq!(c.policy.backend, Backend::Nftables);
@@ -460,7 +461,7 @@ fn fib_policy_and_paths() {
 nodeName: a
 asNumber: 1
 routerId: 10.0.0.1
-fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true }
+fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true, metric: 0 }
 endpoints: [eps, /abs/eps]
 policy:
   backend: iptables
@@ -479,7 +480,8 @@ stateDir: state
             protocol: 77,
             ecmp: false,
             enabled: true,
-            allow_default: true
+            allow_default: true,
+            metric: 0
         }
     );
     assert_eq!(

@@ -226,6 +226,9 @@ pub(crate) fn new_route(
     m.attributes
         .push(RouteAttribute::Destination(addr(prefix.addr())));
     m.attributes.push(RouteAttribute::Table(cfg.table));
+    if cfg.metric != 0 {
+        m.attributes.push(RouteAttribute::Priority(cfg.metric));
+    }
     let mut index = |name: &str| {
         links.index_of(name).ok_or_else(|| OpError {
             kind: OpErrorKind::NoDevice,
@@ -271,9 +274,15 @@ pub(crate) fn new_route(
     Ok(m)
 }
 
-/// The RTM_DELROUTE body: prefix, table and our protocol only, so that the kernel deletes
-/// our route for the prefix whatever its next hops, and never another protocol's.
+/// The RTM_DELROUTE body: prefix, table, our protocol and our metric only, so that the
+/// kernel deletes our route for the prefix whatever its next hops, and never another
+/// protocol's.
 pub(crate) fn del_route(cfg: &TableConfig, prefix: &IpNet) -> RouteMessage {
+    del_route_at(cfg, prefix, cfg.priority(matches!(prefix, IpNet::V6(_))))
+}
+
+/// [`del_route`] for our route at metric `priority`.
+pub(crate) fn del_route_at(cfg: &TableConfig, prefix: &IpNet, priority: u32) -> RouteMessage {
     let mut m = RouteMessage::default();
     m.header = header(cfg, prefix);
     m.header.scope = RouteScope::NoWhere;
@@ -281,6 +290,7 @@ pub(crate) fn del_route(cfg: &TableConfig, prefix: &IpNet) -> RouteMessage {
     m.attributes
         .push(RouteAttribute::Destination(addr(prefix.addr())));
     m.attributes.push(RouteAttribute::Table(cfg.table));
+    m.attributes.push(RouteAttribute::Priority(priority));
     m
 }
 
@@ -323,6 +333,17 @@ pub(crate) fn parse_route(
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
 ) -> Result<Option<Route>, TableError> {
+    Ok(parse_route_metric(payload, cfg, name_of)?
+        .filter(|(r, p)| *p == cfg.priority(matches!(r.prefix, IpNet::V6(_))))
+        .map(|(r, _)| r))
+}
+
+/// [`parse_route`] for a route of ours at any metric, with its metric.
+pub(crate) fn parse_route_metric(
+    payload: &[u8],
+    cfg: &TableConfig,
+    name_of: &mut dyn FnMut(u32) -> String,
+) -> Result<Option<(Route, u32)>, TableError> {
     // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. Look at the
     // protocol before decoding the rest: other protocols' routes are none of our business.
     match payload.get(5) {
@@ -347,8 +368,11 @@ pub(crate) fn parse_route(
     let mut gateway = None;
     let mut oif = None;
     let mut multipath = None;
+    // Absent: the family's default (the kernel leaves out an IPv4 priority of 0).
+    let mut priority = if af_v6 { 1024 } else { 0 };
     for a in &m.attributes {
         match a {
+            RouteAttribute::Priority(p) => priority = *p,
             RouteAttribute::Table(t) => table = *t,
             RouteAttribute::Destination(d) => dst = ip(d),
             RouteAttribute::Gateway(g) => gateway = ip(g),
@@ -394,7 +418,7 @@ pub(crate) fn parse_route(
         }
         _ => RouteKind::Via(vec![]),
     };
-    Ok(Some(Route { prefix, kind }))
+    Ok(Some((Route { prefix, kind }, priority)))
 }
 
 /// Parse an RTM_NEWLINK payload into (ifindex, name).

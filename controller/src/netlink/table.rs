@@ -10,6 +10,8 @@ use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
+use ipnet::IpNet;
+
 use rtnetlink::packet_core::Emitable;
 use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
 
@@ -392,21 +394,39 @@ impl RouteTable for NetlinkTable {
         self.refresh_links()?;
         let cfg = self.cfg;
         let mut interrupted = false;
+        // Routes of ours at another metric (installed with an earlier `metric`): they
+        // would shadow or duplicate ours, and nothing else removes them.
+        let mut other_metric: Vec<(IpNet, u32)> = Vec::new();
         for v6 in [false, true] {
             let body = codec::dump_request(&cfg, v6);
+            let want = cfg.priority(v6);
             interrupted |= self.dump_raw(codec::RTM_GETROUTE, &body, &mut |m, links| {
                 if m.ty != codec::RTM_NEWROUTE {
                     return Ok(());
                 }
                 let mut name_of = |i: u32| links.name(i).unwrap_or_else(|| format!("if{i}"));
-                match codec::parse_route(m.payload, &cfg, &mut name_of) {
-                    Ok(Some(r)) => each(r),
+                match codec::parse_route_metric(m.payload, &cfg, &mut name_of) {
+                    Ok(Some((r, p))) if p == want => each(r),
+                    Ok(Some((r, p))) => other_metric.push((r.prefix, p)),
                     Ok(None) => {}
                     // One route we cannot read must not stop the reconcile of the others.
                     Err(e) => tracing::warn!(error = %e, "skipping unreadable route in dump"),
                 }
                 Ok(())
             })?;
+        }
+        if !other_metric.is_empty() {
+            tracing::info!(
+                routes = other_metric.len(),
+                metric = cfg.metric,
+                "removing routes of ours installed with another metric"
+            );
+        }
+        for (prefix, p) in other_metric {
+            let body = codec::del_route_at(&cfg, &prefix, p);
+            if let Err(e) = self.request(codec::RTM_DELROUTE, 0, &body) {
+                tracing::warn!(%prefix, metric = p, error = %e, "cannot remove route of ours");
+            }
         }
         Ok(DumpInfo { interrupted })
     }
