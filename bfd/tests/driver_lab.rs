@@ -111,8 +111,8 @@ fn two_drivers_poll_sequence_and_remove_peer_signals_admin_down() {
     let b = NsDriver::start(&f.d, 2);
     let p100 = SessionParams::new(Duration::from_millis(100), 3);
     let (ka, kb) = (key(D6, T6), key(T6, D6));
-    a.call(a.handle.add_peer(ka, p100)).expect("add a");
-    b.call(b.handle.add_peer(kb, p100)).expect("add b");
+    a.call(a.handle.add_peer(ka, p100.clone())).expect("add a");
+    b.call(b.handle.add_peer(kb, p100.clone())).expect("add b");
     a.wait_event("a up", |e| matches!(e, BfdEvent::Up { .. }));
     b.wait_event("b up", |e| matches!(e, BfdEvent::Up { .. }));
 

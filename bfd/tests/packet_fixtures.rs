@@ -330,3 +330,46 @@ fn every_truncation_and_flip_is_an_error_or_a_packet_never_a_panic() {
         }
     }
 }
+
+#[test]
+fn bird_keyed_sha1_hashes_check_with_the_shared_secret() {
+    use bfd::auth::{AuthError, AuthKey};
+    let key = |secret: &[u8], meticulous| AuthKey {
+        key_id: 7,
+        secret: secret.to_vec(),
+        meticulous,
+    };
+    // Captured from BIRD with `password "tern-secret" { id 7; }`.
+    let (_, keyed) = pkt("214403349485a35700000000000f4240000186a000000000041c07001dcd3acde97be171d5ae6b3ed4fdc029c69d9b06579d83c3");
+    let (_, meti) = pkt("214403349485a35700000000000f4240000186a000000000051c07001dcd3ad0677059d790ee0868e5ed9f28a4004685c9e2fde0");
+    assert_eq!(key(b"tern-secret", false).verify(&keyed), Ok(0x1dcd_3acd));
+    assert_eq!(key(b"tern-secret", true).verify(&meti), Ok(0x1dcd_3ad0));
+    assert_eq!(
+        key(b"tern-secreT", false).verify(&keyed),
+        Err(AuthError::Digest)
+    );
+    assert!(matches!(
+        key(b"tern-secret", true).verify(&keyed),
+        Err(AuthError::Mismatch {
+            auth_type: 4,
+            key_id: 7
+        })
+    ));
+    // Any changed field breaks the hash.
+    let mut changed = keyed.clone();
+    changed.required_min_rx += 1;
+    assert_eq!(
+        key(b"tern-secret", false).verify(&changed),
+        Err(AuthError::Digest)
+    );
+    // Our signature over the same fields is BIRD's, byte for byte.
+    let mut ours = keyed.clone();
+    key(b"tern-secret", false).sign(&mut ours, 0x1dcd_3acd);
+    assert_eq!(ours, keyed);
+    // Keyed MD5 is parsed but not a key we check.
+    let (_, md5) = pkt("214403309485a35700000000000f4240000186a000000000021807001dcd3acbc12fc75cbd9f150699b4fa0f1641b435");
+    assert!(matches!(
+        key(b"tern-secret", false).verify(&md5),
+        Err(AuthError::Mismatch { auth_type: 2, .. })
+    ));
+}

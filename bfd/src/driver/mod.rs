@@ -95,11 +95,11 @@ impl BfdEvent {
 }
 
 /// One session's status for `tern status` and the `tern_bfd_*` metrics.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionStatus {
     /// Which session.
     pub peer: PeerKey,
-    /// The configured timers.
+    /// The configured timers and key (its Debug hides the secret).
     pub params: SessionParams,
     /// UDP source port of our packets.
     pub source_port: u16,
@@ -424,7 +424,7 @@ impl Task {
                     .values()
                     .map(|e| SessionStatus {
                         peer: e.key,
-                        params: e.session.params(),
+                        params: e.session.params().clone(),
                         source_port: e.port,
                         session: e.session.snapshot(),
                     })

@@ -6,8 +6,8 @@
 //! the next periodic transmission and the detection deadline.
 //!
 //! Asynchronous mode only: no Echo function, and this side never asks for Demand mode (a
-//! remote that does is honoured as §6.8.7 requires). Authentication is not configured, so
-//! packets with the A bit are discarded (§6.8.6).
+//! remote that does is honoured as §6.8.7 requires). Authentication: none (packets with the
+//! A bit are discarded, §6.8.6) or Keyed SHA1 / Meticulous Keyed SHA1 ([`crate::auth`]).
 
 pub(crate) mod jitter;
 #[cfg(test)]
@@ -16,14 +16,15 @@ mod tests;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::auth::{AuthError, AuthKey};
 use crate::packet::{ControlPacket, Diag, State};
 use jitter::Rng;
 
 /// While a session is not Up it transmits no faster than this (§6.8.3).
 pub const SLOW_TX: Duration = Duration::from_secs(1);
 
-/// What this side asks for and offers (the configured timers).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// What this side asks for and offers (the configured timers), and its key.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionParams {
     /// bfd.DesiredMinTxInterval once Up.
     pub desired_min_tx: Duration,
@@ -31,6 +32,8 @@ pub struct SessionParams {
     pub required_min_rx: Duration,
     /// bfd.DetectMult.
     pub detect_mult: u8,
+    /// Keyed SHA1 authentication, or none.
+    pub auth: Option<AuthKey>,
 }
 
 impl SessionParams {
@@ -40,6 +43,15 @@ impl SessionParams {
             desired_min_tx: interval,
             required_min_rx: interval,
             detect_mult: multiplier.max(1),
+            auth: None,
+        }
+    }
+
+    /// The same, authenticated with `key`.
+    pub fn with_auth(self, key: AuthKey) -> SessionParams {
+        SessionParams {
+            auth: Some(key),
+            ..self
         }
     }
 }
@@ -75,6 +87,9 @@ pub enum SessionDrop {
     /// Your Discriminator names another session.
     #[error("your discriminator {0:#x} is not this session's")]
     WrongDiscriminator(u32),
+    /// The session is authenticated and the packet does not pass.
+    #[error("authentication: {0}")]
+    Auth(#[from] AuthError),
 }
 
 /// A point-in-time view of a session, for status output and metrics.
@@ -140,6 +155,12 @@ pub struct Session {
     next_tx: Option<Instant>,
     detect_at: Option<Instant>,
     rng: Rng,
+    /// bfd.XmitAuthSeq.
+    xmit_seq: u32,
+    /// bfd.RcvAuthSeq when bfd.AuthSeqKnown.
+    rcv_seq: Option<u32>,
+    /// When bfd.AuthSeqKnown lapses (twice the detection time after the last packet).
+    rcv_seq_until: Option<Instant>,
     events: VecDeque<StateChange>,
     packets_in: u64,
     packets_out: u64,
@@ -158,8 +179,9 @@ impl Session {
     /// at `now`.
     pub fn new(params: SessionParams, local_discr: u32, seed: u64, now: Instant) -> Session {
         let adv_tx = params.desired_min_tx.max(SLOW_TX);
+        let mut rng = Rng::new(seed);
+        let xmit_seq = rng.next_u64() as u32;
         Session {
-            params,
             state: State::Down,
             remote_state: State::Down,
             local_diag: Diag::None,
@@ -174,12 +196,16 @@ impl Session {
             adv_rx: params.required_min_rx,
             pace_tx: adv_tx,
             detect_rx: params.required_min_rx,
+            params,
             polling: false,
             pending_final: false,
             immediate: None,
             next_tx: Some(now),
             detect_at: None,
-            rng: Rng::new(seed),
+            rng,
+            xmit_seq,
+            rcv_seq: None,
+            rcv_seq_until: None,
             events: VecDeque::new(),
             packets_in: 0,
             packets_out: 0,
@@ -199,9 +225,9 @@ impl Session {
         self.local_discr
     }
 
-    /// The configured timers.
-    pub fn params(&self) -> SessionParams {
-        self.params
+    /// The configured timers and key.
+    pub fn params(&self) -> &SessionParams {
+        &self.params
     }
 
     /// The interval between periodic packets before jitter: the larger of our Desired
@@ -229,13 +255,9 @@ impl Session {
     /// A packet from the remote system that passed [`ControlPacket::decode`] and the
     /// driver's demultiplexing and TTL checks (§6.8.6, the session's part).
     pub fn handle_packet(&mut self, now: Instant, p: &ControlPacket) -> Result<(), SessionDrop> {
-        if p.auth.is_some() {
+        if let Err(e) = self.accept(p) {
             self.packets_dropped += 1;
-            return Err(SessionDrop::AuthNotConfigured);
-        }
-        if p.your_discr != 0 && p.your_discr != self.local_discr {
-            self.packets_dropped += 1;
-            return Err(SessionDrop::WrongDiscriminator(p.your_discr));
+            return Err(e);
         }
         self.packets_in += 1;
         self.remote_discr = p.my_discr;
@@ -255,6 +277,9 @@ impl Session {
             return Ok(());
         }
         self.detect_at = self.detection_time().map(|d| now + d);
+        if self.rcv_seq.is_some() {
+            self.rcv_seq_until = self.detection_time().map(|d| now + 2 * d);
+        }
         match (self.state, p.state) {
             (State::Init | State::Up, State::AdminDown) => {
                 self.set_state(now, State::Down, Diag::NeighborSignaledSessionDown)
@@ -278,6 +303,10 @@ impl Session {
     /// Advances the timers to `now`: the detection time expiring takes an Init or Up
     /// session Down with diagnostic 1 and forgets the remote discriminator (§6.8.1).
     pub fn handle_timeout(&mut self, now: Instant) {
+        if matches!(self.rcv_seq_until, Some(t) if t <= now) {
+            self.rcv_seq_until = None;
+            self.rcv_seq = None;
+        }
         if matches!(self.detect_at, Some(t) if t <= now) {
             self.detect_at = None;
             self.remote_discr = 0;
@@ -300,7 +329,7 @@ impl Session {
         self.immediate = None;
         self.next_tx = periodic.map(|i| now + self.rng.jittered(i, self.params.detect_mult));
         self.packets_out += 1;
-        Some(ControlPacket {
+        let mut p = ControlPacket {
             diag: self.local_diag,
             state: self.state,
             poll: self.polling && !final_,
@@ -315,7 +344,12 @@ impl Session {
             required_min_rx: micros(self.adv_rx),
             required_min_echo_rx: 0,
             auth: None,
-        })
+        };
+        if let Some(key) = &self.params.auth {
+            self.xmit_seq = self.xmit_seq.wrapping_add(1);
+            key.sign(&mut p, self.xmit_seq);
+        }
+        Some(p)
     }
 
     /// The earliest moment the session wants [`Session::handle_timeout`] or
@@ -326,7 +360,7 @@ impl Session {
         } else {
             None
         };
-        [self.immediate, tx, self.detect_at]
+        [self.immediate, tx, self.detect_at, self.rcv_seq_until]
             .into_iter()
             .flatten()
             .min()
@@ -349,13 +383,35 @@ impl Session {
         }
     }
 
-    /// Changes the timers; a changed interval starts a Poll Sequence (§6.8.3).
+    /// Changes the timers (and key); a changed interval starts a Poll Sequence (§6.8.3).
     pub fn set_params(&mut self, now: Instant, params: SessionParams) {
         self.params = SessionParams {
             detect_mult: params.detect_mult.max(1),
             ..params
         };
         self.advertise(now);
+    }
+
+    /// The session's part of §6.8.6 before any state is touched: the discriminator, then
+    /// authentication (type, key, hash, sequence window). Records the sequence number.
+    fn accept(&mut self, p: &ControlPacket) -> Result<(), SessionDrop> {
+        if p.your_discr != 0 && p.your_discr != self.local_discr {
+            return Err(SessionDrop::WrongDiscriminator(p.your_discr));
+        }
+        let Some(key) = &self.params.auth else {
+            return match p.auth {
+                Some(_) => Err(SessionDrop::AuthNotConfigured),
+                None => Ok(()),
+            };
+        };
+        let seq = key.verify(p)?;
+        if let Some(last) = self.rcv_seq {
+            if !key.in_window(last, seq, p.detect_mult) {
+                return Err(AuthError::Sequence(seq).into());
+            }
+        }
+        self.rcv_seq = Some(seq);
+        Ok(())
     }
 
     /// Counters and negotiated values.

@@ -82,7 +82,7 @@ impl NsDriver {
     pub fn status(&self) -> bfd::SessionStatus {
         let all = self.call(self.handle.status()).expect("status");
         assert_eq!(all.len(), 1, "{all:?}");
-        all[0]
+        all[0].clone()
     }
 
     /// Waits for the next event matching `f` (others are skipped), up to [`TIMEOUT`].
