@@ -156,17 +156,42 @@ fn containers_on_two_hosts_talk_and_survive_an_agent_kill_9() {
     tcp(&mut lab, &ca, &cb, &a6, "7002");
 
     // kill -9 and restart host a's agent.
+    // A container that goes away while its agent is down (its netns deleted, which
+    // takes the veth with it): the next DEL cleans up after it.
+    let gone = lab.netns("gone");
+    let (g4, _) = add(&ha, "ctr-gone", &gone);
     let links_before = tern_links(&ha.ns);
     lab.kill9(pid_a);
+    let st = std::process::Command::new("ip")
+        .args(["netns", "del", gone.name()])
+        .status()
+        .expect("ip netns del");
+    assert!(st.success());
     assert!(ping(&cb, &a4), "traffic stops with the agent gone");
     start_tern(&mut lab, &ha.node);
     let eps = wait_for(CONVERGE, "agent a answers after the restart", || {
         endpoints(&ha.node)
     });
     let rows = eps["endpoints"].as_array().expect("rows").clone();
-    assert_eq!(rows.len(), 1, "{eps}");
-    assert_eq!(rows[0]["addresses"][0], format!("{a4}/32"));
-    assert_eq!(tern_links(&ha.ns), links_before);
+    assert_eq!(rows.len(), 2, "{eps}");
+    let row = |id: &str| {
+        rows.iter()
+            .find(|r| r["container_id"] == id)
+            .cloned()
+            .unwrap_or_else(|| panic!("{id} not listed: {eps}"))
+    };
+    assert_eq!(row("ctr-a")["addresses"][0], format!("{a4}/32"));
+    assert_eq!(row("ctr-gone")["addresses"][0], format!("{g4}/32"));
+    let live: Vec<String> = links_before
+        .iter()
+        .filter(|l| **l == row("ctr-a")["interface"])
+        .cloned()
+        .collect();
+    assert_eq!(tern_links(&ha.ns), live);
+    assert!(ha.cni.call("CHECK", "ctr-gone", "").code != 0);
+    assert_eq!(ha.cni.call("DEL", "ctr-gone", "").code, 0);
+    let r = ha.ns.ok(&["ip", "route", "show", &g4]);
+    assert!(!r.contains("dev tern"), "{r}");
     let r = ha.ns.ok(&["ip", "route", "show", &a4]);
     assert!(r.contains("proto 201"), "{r}");
     wait_for(CONVERGE, "ping b -> a after the restart", || {
@@ -181,6 +206,10 @@ fn containers_on_two_hosts_talk_and_survive_an_agent_kill_9() {
     let cn = lab.netns("cn");
     let (n4, n6) = add(&ha, "ctr-new", &cn);
     assert_ne!(n4, a4);
+    assert_ne!(
+        n4, g4,
+        "a just-freed address is not handed out again at once"
+    );
     assert_ne!(n6, a6);
     wait_for(CONVERGE, "ping new -> b", || ping(&cn, &b4).then_some(()));
 

@@ -303,6 +303,9 @@ impl Workloads {
             Ok(Ok(m)) => m.container_mac,
             Ok(Err(e)) => {
                 self.forget(&key, fresh);
+                if !fresh {
+                    let _ = self.publish(&[]).await;
+                }
                 let c = match e {
                     controller::VethError::NoNetns { .. } => code::UNKNOWN_CONTAINER,
                     controller::VethError::Exists(_) => code::INVALID_CONFIG,
@@ -331,8 +334,10 @@ impl Workloads {
         CniReply::Ok(Some(net::add_result(&key, &alloc, &mac)))
     }
 
-    /// Undoes the allocation of a failed ADD (a re-ADD keeps its addresses).
+    /// Undoes the allocation of a failed ADD (a re-ADD keeps its addresses, but its
+    /// interface is gone, so it is no longer routed or under policy).
     fn forget(&mut self, key: &AttachmentKey, fresh: bool) {
+        self.wired.remove(key);
         if fresh {
             self.alloc.release(key);
             if let Err(e) = self
