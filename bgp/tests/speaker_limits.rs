@@ -337,3 +337,61 @@ fn an_oversized_set_is_not_sent_to_a_peer_without_extended_message() {
         let _ = drain.await;
     });
 }
+
+/// The case: 3,000,000 /32s outside the pools from a peer without limits.
+/// Prints the test process's RSS before and after (a report, not an assertion):
+/// `cargo test -p bgp --test speaker_limits -- --ignored --nocapture`.
+#[test]
+#[ignore = "3M prefixes: a measurement, run with --ignored --nocapture"]
+fn three_million_rejected_prefixes_memory() {
+    let (_lab, ns) = lab_with_loopback("spk-rej3m", &["10.0.0.1/32", "10.0.0.2/32"]);
+    let ctx = EncodeContext {
+        four_octet_as: true,
+        ..EncodeContext::default()
+    };
+    let mut bytes = BytesMut::new();
+    for u in 0..4000u32 {
+        let nlri = (0..750u32)
+            .map(|k| {
+                let a = Ipv4Addr::from((1u32 << 24) + u * 750 + k);
+                Nlri::new(IpNet::V4(Ipv4Net::new(a, 32).expect("/32")))
+            })
+            .collect();
+        let mut attributes = plain(u as usize);
+        attributes.next_hop = Some(Ipv4Addr::new(10, 0, 0, 2));
+        let m = Message::Update(Update {
+            attributes,
+            nlri,
+            ..Update::default()
+        });
+        encode_message(&m, &ctx, &mut bytes).expect("encode");
+    }
+    in_netns(&ns, || async move {
+        let p = passive(peer("10.0.0.2", FEEDER_AS, "10.0.0.1"));
+        let mut cfg = speaker(65001, "10.0.0.1", p, &[]);
+        pools_only(&mut cfg);
+        let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
+        let (rd, mut wr, rest) = feeder_session("10.0.0.2", "10.0.0.1", false).await;
+        let drain = tokio::spawn(drain(rd, rest));
+        established(&h, "feeder session established").await;
+        let before = rss_kib();
+        wr.write_all(&bytes).await.expect("write");
+        let st = wait_for(Duration::from_secs(600), "every prefix counted", || async {
+            let st = the_peer(&h).await;
+            (st.prefixes_received >= 3_000_000).then_some(st)
+        })
+        .await;
+        let after = rss_kib();
+        println!(
+            "3M rejected /32s: RSS {before} KiB before, {after} KiB after; received {}, accepted {}, RIB {:?}, {:?}",
+            st.prefixes_received,
+            st.prefixes_accepted,
+            h.rib_size().await,
+            st.rejected
+        );
+        assert_eq!(h.rib_size().await, (0, 0));
+        h.shutdown().await;
+        drop(wr);
+        let _ = drain.await;
+    });
+}
