@@ -54,7 +54,7 @@ use super::limits::ConnLimit;
 
 /// Longest request line the server reads; anything longer closes the connection. A CNI
 /// GC request lists every live attachment of the node, hence more than a few KiB.
-const MAX_REQUEST: usize = 1 << 20;
+pub const MAX_REQUEST: usize = 1 << 20;
 
 /// Connections served at once; more are refused (an error line, then closed).
 pub const MAX_CONNECTIONS: usize = 64;

@@ -310,3 +310,25 @@ async fn a_stalled_reader_stops_the_producer() {
     let _ = server.await;
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[path = "../../fuzz/fuzz_targets/control_request_check.rs"]
+mod control_request_check;
+
+/// The `control_request` fuzz target's corpus (seeds and what the fuzzer kept) replayed
+/// through the same property: no input panics the parser, every parsed request round
+/// trips.
+#[test]
+fn fuzz_corpus_replays() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/corpus/control_request");
+    let mut inputs = 0;
+    let mut parsed = 0;
+    for entry in std::fs::read_dir(&dir).expect("corpus folder") {
+        let data = std::fs::read(entry.expect("entry").path()).expect("corpus file");
+        inputs += 1;
+        if control_request_check::check(&data, MAX_REQUEST, parse_request) {
+            parsed += 1;
+        }
+    }
+    assert!(inputs >= 20, "{inputs} inputs in {}", dir.display());
+    assert!(parsed >= 10, "only {parsed} of {inputs} parse");
+}
