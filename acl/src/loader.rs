@@ -3,7 +3,8 @@
 //! `FILE:LINE:COL: message` naming the field.
 //!
 //! Limits (each a located error): a file is at most [`MAX_FILE_BYTES`], UTF-8, nested at
-//! most `config::yaml::MAX_NESTING` deep, with at most [`MAX_DOCUMENTS`] documents; a
+//! most `config::yaml::MAX_NESTING` deep, with at most [`MAX_DOCUMENTS`] documents, all
+//! files together at most [`MAX_TOTAL_BYTES`] in at most [`MAX_FILES`] files; a
 //! policy has at most [`MAX_RULES`] rules per direction; a selector nests at most
 //! `selector::MAX_DEPTH` deep.
 
@@ -21,6 +22,10 @@ use crate::model::{self, FieldError, Policy};
 /// Largest policy or endpoint file read (8 MiB: about 40,000 endpoints or 20,000 small
 /// policies).
 pub const MAX_FILE_BYTES: u64 = 8 << 20;
+/// Most bytes of all the files together (the agent holds them all).
+pub const MAX_TOTAL_BYTES: u64 = 64 << 20;
+/// Most files under the configured paths.
+pub const MAX_FILES: usize = 10_000;
 /// Most `---` documents in one file.
 pub const MAX_DOCUMENTS: usize = 50_000;
 /// Most rules in one direction of one policy (after Kubernetes peers × ports expand).
@@ -143,8 +148,18 @@ impl Loader {
         let mut errors = LocatedErrors::new();
         let mut seen: BTreeMap<String, (PathBuf, Location)> = BTreeMap::new();
         let mut cache = HashMap::new();
-        for f in &files {
-            let text = match yaml::read_file(f, MAX_FILE_BYTES) {
+        let mut total: u64 = 0;
+        for (n, f) in files.iter().enumerate() {
+            if n == MAX_FILES {
+                errors.push(LocatedError::new(
+                    f,
+                    Location::START,
+                    format!("more than {MAX_FILES} policy and endpoint files; this one and later ones are not read"),
+                ));
+                break;
+            }
+            let budget = MAX_TOTAL_BYTES.saturating_sub(total);
+            let text = match yaml::read_file(f, MAX_FILE_BYTES.min(budget)) {
                 Ok(t) => t,
                 Err(yaml::ReadError::Io(source)) => {
                     return Err(LoadError::Io {
@@ -152,11 +167,17 @@ impl Loader {
                         source,
                     })
                 }
-                Err(yaml::ReadError::Invalid(e)) => {
+                Err(yaml::ReadError::Invalid(mut e)) => {
+                    if budget < MAX_FILE_BYTES && e.message.starts_with("the file is") {
+                        e.message.push_str(&format!(
+                            " (what is left of {MAX_TOTAL_BYTES} bytes for all policy and endpoint files together)"
+                        ));
+                    }
                     errors.push(e);
                     continue;
                 }
             };
+            total += text.len() as u64;
             let hash = crate::ir::fnv64(&text);
             let result = match self.cache.remove(f) {
                 Some((h, r)) if h == hash => r,

@@ -300,3 +300,21 @@ fn file_limits_are_located_errors() {
         )]
     );
 }
+
+#[test]
+fn too_many_files_is_an_error_naming_the_first_unread() {
+    let d = dir("files");
+    let n = acl::loader::MAX_FILES + 1;
+    for i in 0..n {
+        fs::write(d.join(format!("{i:05}.yaml")), "# nothing\n").unwrap();
+    }
+    let errs = errors(load_paths(std::slice::from_ref(&d)).unwrap_err());
+    assert_eq!(
+        errs,
+        vec![format!(
+            "{}:1:1: more than 10000 policy and endpoint files; this one and later ones are not read",
+            d.join("10000.yaml").display()
+        )]
+    );
+    let _ = fs::remove_dir_all(&d);
+}
