@@ -29,7 +29,8 @@ pub struct Guard {
     /// Subnets of the host's interface addresses (network address, sorted, IPv6
     /// link-local left out).
     pub connected: Vec<IpNet>,
-    /// The configured peers' addresses.
+    /// The configured peers' addresses, sorted (looked up by binary search: a full
+    /// table checked against a large mesh costs a few comparisons per route).
     pub peers: Vec<IpAddr>,
     /// `fib.allowDefault`: a learned default route may be installed.
     pub allow_default: bool,
@@ -65,10 +66,11 @@ impl Guard {
         if let Some(c) = self.connected.iter().find(|c| c.contains(prefix)) {
             return Some(Refusal::Connected(*c));
         }
-        for &peer in &self.peers {
-            if !prefix.contains(&peer) {
-                continue;
-            }
+        let first = self.peers.partition_point(|a| *a < prefix.network());
+        let inside = self.peers[first..]
+            .iter()
+            .take_while(|a| **a <= prefix.broadcast());
+        for &peer in inside {
             let own = self
                 .connected
                 .iter()
@@ -154,9 +156,11 @@ mod tests {
                 net("10.0.0.1/32"),
                 net("2001:db8::/64"),
             ],
+            // Sorted, as plan::guard makes them.
             peers: vec![
                 "192.0.2.254".parse().unwrap(),
                 "198.51.100.7".parse().unwrap(),
+                "2001:db8:1::1".parse().unwrap(),
             ],
             allow_default,
         }
@@ -191,6 +195,11 @@ mod tests {
             Some("would change the host's route to peer 198.51.100.7")
         );
         assert_eq!(guard(true).refuses(&net("0.0.0.0/0")), None);
+        assert_eq!(
+            g.refuses(&net("2001:db8:1::/48")),
+            Some(Refusal::Peer("2001:db8:1::1".parse().unwrap()))
+        );
+        assert_eq!(g.refuses(&net("2001:db8:2::/48")), None);
         // Pools and other hosts' blocks are not affected.
         assert_eq!(g.refuses(&net("10.244.2.0/24")), None);
         assert_eq!(g.refuses(&net("10.0.0.0/24")), None);

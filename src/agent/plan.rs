@@ -86,7 +86,12 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
 pub fn guard(cfg: &NodeConfig) -> super::guard::Guard {
     super::guard::Guard {
         connected: Vec::new(),
-        peers: cfg.peers.iter().map(|p| p.address).collect(),
+        peers: {
+            let mut v: Vec<IpAddr> = cfg.peers.iter().map(|p| p.address.to_canonical()).collect();
+            v.sort_unstable();
+            v.dedup();
+            v
+        },
         allow_default: cfg.fib.allow_default,
     }
 }
