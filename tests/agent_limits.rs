@@ -119,3 +119,34 @@ fn idle_local_clients_do_not_starve_bgp_or_status() {
     assert!(lab.alive(pid), "{}", lab.log("tern-a"));
     drop(idle);
 }
+
+/// An address that is not a configured peer connecting to the BGP port again and again
+/// is logged once (then a count per minute), not once per attempt.
+#[test]
+fn unknown_sources_are_logged_once() {
+    let mut lab = Lab::new("agent-lograte");
+    let (t, b, node) = tern_and_bird(&mut lab);
+    b.ok(&["ip", "addr", "add", "10.0.0.3/24", "dev", "eth0"]);
+    start_tern(&mut lab, &node);
+    for _ in 0..40 {
+        // Connects from 10.0.0.3 (not a peer); the agent closes the connection.
+        b.run(&["nc", "-z", "-w", "2", "-s", "10.0.0.3", "10.0.0.1", "179"]);
+    }
+    // The attempts reached the agent: its log names the source, once.
+    let lines = wait_for(CONVERGE, "the unknown source logged", || {
+        let log = lab.log("tern-a");
+        let n = log
+            .lines()
+            .filter(|l| l.contains("not a configured peer") && l.contains("10.0.0.3"))
+            .count();
+        (n > 0).then_some(n)
+    });
+    std::thread::sleep(Duration::from_secs(1));
+    let log = lab.log("tern-a");
+    let after = log
+        .lines()
+        .filter(|l| l.contains("not a configured peer"))
+        .count();
+    assert_eq!((lines, after), (1, 1), "{log}");
+    let _ = t;
+}
