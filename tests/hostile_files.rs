@@ -2,10 +2,10 @@
 //! with a `FILE:LINE:COL: message` at the real position, and `tern policy check` gives
 //! the verdict the agent's loader gives (both use `acl::loader` with the same limits).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn tern(args: &[&str], file: &PathBuf) -> Output {
+fn tern(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tern"))
         .args(args)
         .arg(file)
@@ -22,7 +22,7 @@ fn file(name: &str, bytes: &[u8]) -> PathBuf {
 }
 
 /// Asserts exit code 2 and that stderr is exactly `FILE:<want>`.
-fn assert_bad_input(out: &Output, f: &PathBuf, want: &str) {
+fn assert_bad_input(out: &Output, f: &Path, want: &str) {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert_eq!(stderr.trim_end(), format!("{}:{want}", f.display()));
