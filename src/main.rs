@@ -59,6 +59,15 @@ enum Command {
     /// CNI plugin commands (the plugin itself runs when CNI_COMMAND is set).
     #[command(subcommand)]
     Cni(CniCommand),
+    /// Create or update resources (Calico v3 YAML) in the datastore; all validated first.
+    Apply(cmd::datastore::ApplyArgs),
+    /// List or show resources: KIND [NAME] [-o yaml|json|wide].
+    Get(cmd::datastore::GetArgs),
+    /// Delete resources: KIND NAME, or -f FILE.
+    Delete(cmd::datastore::DeleteArgs),
+    /// Cluster nodes in the datastore.
+    #[command(subcommand)]
+    Node(cmd::datastore::NodeCommand),
     /// Print a shell completion script (bash, zsh, fish, …) on stdout.
     Completion(cmd::shell::CompletionArgs),
     /// Print the man page (roff) on stdout, or write all pages with --dir.
@@ -100,6 +109,10 @@ fn main() -> ExitCode {
         Command::Endpoint(c) => cmd::endpoints::run(c),
         Command::Cni(CniCommand::Install(a)) => cni::install::run(a),
         Command::Fib(f) => cmd::fib::run(f),
+        Command::Apply(a) => cmd::datastore::run_apply(a),
+        Command::Get(a) => cmd::datastore::run_get(a),
+        Command::Delete(a) => cmd::datastore::run_delete(a),
+        Command::Node(c) => cmd::datastore::run_node(c),
         Command::Completion(a) => cmd::shell::completion(a, Cli::command()),
         Command::Manpage(a) => cmd::shell::manpage(a, Cli::command()),
     }

@@ -2,6 +2,7 @@
 
 pub mod agent;
 pub mod config;
+pub mod datastore;
 pub mod decode;
 pub mod endpoints;
 pub mod fib;

@@ -187,7 +187,7 @@ pub trait Store: Send + Sync + 'static {
 /// Creates the resource or updates it, compare-and-swap on the revision read: what
 /// `tern apply` does. With `metadata.resourceVersion` set, that revision is the one
 /// expected and a newer one is a [`StoreError::Conflict`]; without, the current one is
-/// read and a lost race is retried (up to 3 reads), so the write never replaces a
+/// read and a lost race is retried (up to 5 reads), so the write never replaces a
 /// version it did not read. Returns whether it was created, and the new revision.
 pub async fn apply<S: Store>(store: &S, r: &Resource) -> Result<(bool, Revision), StoreError> {
     let key = r.key();
@@ -198,7 +198,14 @@ pub async fn apply<S: Store>(store: &S, r: &Resource) -> Result<(bool, Revision)
         return store.update(r, expected).await.map(|rev| (false, rev));
     }
     let mut last = None;
-    for _ in 0..3 {
+    for attempt in 0..5u64 {
+        if attempt > 0 {
+            // Spread the re-reads of writers that lost the same race.
+            tokio::time::sleep(std::time::Duration::from_millis(
+                10 * attempt + (std::process::id() as u64 % 10),
+            ))
+            .await;
+        }
         let current = store.get(&key).await?;
         let result = match current {
             None => store.create(r).await.map(|rev| (true, rev)),
