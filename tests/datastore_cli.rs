@@ -125,6 +125,13 @@ fn apply_get_delete_round_trip() {
     let out = ok(&lab, &["apply", "-f", s(&back)]);
     assert!(out.contains("IPPool pool-a: configured"), "{out}");
 
+    // So does a whole list.
+    let list = ok(&lab, &["get", "nodes", "-o", "yaml"]);
+    assert!(list.contains("kind: NodeList"), "{list}");
+    let nodes_file = file(&lab, "nodes.yaml", &list);
+    let out = ok(&lab, &["apply", "-f", s(&nodes_file)]);
+    assert_eq!(out.matches(": configured").count(), 2, "{out}");
+
     // calicoctl's environment works as well as the flags.
     let env_out = lab.cl.run(&[
         "env",
@@ -309,4 +316,35 @@ fn concurrent_applies_never_overwrite_unseen_versions() {
         revisions.iter().max().copied(),
         "the stored version is the last successful write"
     );
+}
+
+#[test]
+fn files_datastore_is_read_only() {
+    let dir = std::env::temp_dir().join(format!("tern-ds-files-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch");
+    std::fs::write(dir.join("cluster.yaml"), CLUSTER).expect("write");
+    let run = |args: &[&str]| {
+        std::process::Command::new(TERN)
+            .args(args)
+            .args(["--datastore", "files", "--files"])
+            .arg(&dir)
+            .output()
+            .expect("run tern")
+    };
+    let out = run(&["get", "ippools"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("pool-a"));
+    let out = run(&[
+        "apply",
+        "-f",
+        dir.join("cluster.yaml").to_str().unwrap_or_default(),
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("read-only datastore"),
+        "{}",
+        text(&out.stderr)
+    );
+    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -68,37 +68,98 @@ pub fn load_text(file: &Path, text: &str) -> Result<Vec<Resource>, LocatedErrors
             None => continue,
         };
         let positions = src.positions().clone();
-        let kind = Kind::from_document(
-            raw.get("kind").and_then(Value::as_str).unwrap_or(""),
-            raw.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
-        );
-        match Resource::from_value(raw) {
-            Ok(r) => {
-                let at = positions.at("metadata.name");
-                let key = r.key();
-                if let Some(first) = seen.get(&key) {
-                    errors.push(LocatedError::new(
-                        file,
-                        at,
-                        format!(
-                            "metadata.name: {key} is already defined at line {}",
-                            first.line
-                        ),
-                    ));
-                } else {
-                    seen.insert(key, at);
-                    out.push(r);
+        let doc_kind = raw.get("kind").and_then(Value::as_str).unwrap_or("");
+        if doc_kind.ends_with("List") && raw.get("items").is_some_and(Value::is_array) {
+            // What `tern get KIND -o yaml` prints (and calicoctl / kubectl lists).
+            let items = match raw.get("items") {
+                Some(Value::Array(items)) => items.clone(),
+                _ => Vec::new(),
+            };
+            for (i, item) in items.into_iter().enumerate() {
+                let prefix = format!("items[{i}]");
+                let mut put = Put {
+                    positions: &positions,
+                    text,
+                    prefix: &prefix,
+                    out: &mut out,
+                    seen: &mut seen,
+                    errors: &mut errors,
+                };
+                if let Err(msg) = put.one(item) {
+                    errors.push(positions.error(&prefix, format!("{prefix}: {msg}")));
                 }
             }
-            Err(DecodeError::Invalid(p)) => errors.push(locate(&positions, text, &p)),
-            Err(DecodeError::Shape(msg)) => {
-                let located = kind.and_then(|k| crate::locate_shape(k, src));
-                errors.push(located.unwrap_or_else(|| positions.error("", msg)));
-            }
+            continue;
+        }
+        let kind = Kind::from_document(
+            doc_kind,
+            raw.get("apiVersion").and_then(Value::as_str).unwrap_or(""),
+        );
+        let mut put = Put {
+            positions: &positions,
+            text,
+            prefix: "",
+            out: &mut out,
+            seen: &mut seen,
+            errors: &mut errors,
+        };
+        if let Err(msg) = put.one(raw) {
+            let located = kind.and_then(|k| crate::locate_shape(k, src));
+            errors.push(located.unwrap_or_else(|| positions.error("", msg)));
         }
     }
     errors.sort();
     errors.into_result(out)
+}
+
+/// Where one resource of a document goes: its place (`prefix`: `""`, or `items[i]` in
+/// a list) and the collections it is added to.
+struct Put<'a> {
+    positions: &'a Positions,
+    text: &'a str,
+    prefix: &'a str,
+    out: &'a mut Vec<Resource>,
+    seen: &'a mut BTreeMap<ResourceKey, Location>,
+    errors: &'a mut LocatedErrors,
+}
+
+impl Put<'_> {
+    /// Adds the resource, or its located problem; a shape error is returned (the caller
+    /// locates it).
+    fn one(&mut self, raw: Value) -> Result<(), String> {
+        let path = |p: &str| match (self.prefix, p) {
+            ("", p) => p.to_string(),
+            (pre, "") => pre.to_string(),
+            (pre, p) => format!("{pre}.{p}"),
+        };
+        match Resource::from_value(raw) {
+            Ok(r) => {
+                let at = self.positions.at(&path("metadata.name"));
+                let key = r.key();
+                if let Some(first) = self.seen.get(&key) {
+                    self.errors.push(LocatedError::new(
+                        self.positions.file(),
+                        at,
+                        format!(
+                            "{}: {key} is already defined at line {}",
+                            path("metadata.name"),
+                            first.line
+                        ),
+                    ));
+                } else {
+                    self.seen.insert(key, at);
+                    self.out.push(r);
+                }
+                Ok(())
+            }
+            Err(DecodeError::Invalid(mut p)) => {
+                p.path = path(&p.path);
+                self.errors.push(locate(self.positions, self.text, &p));
+                Ok(())
+            }
+            Err(DecodeError::Shape(msg)) => Err(msg),
+        }
+    }
 }
 
 /// A problem at its place in the document.

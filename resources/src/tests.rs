@@ -300,3 +300,35 @@ fn syntax_errors_are_located() {
     let e = errors("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p\n");
     assert!(e[0].starts_with("r.yaml:"), "{e:?}");
 }
+
+#[test]
+fn lists_as_get_prints_them_load_item_by_item() {
+    let rs = load(
+        r#"apiVersion: projectcalico.org/v3
+kind: IPPoolList
+items:
+- apiVersion: projectcalico.org/v3
+  kind: IPPool
+  metadata: {name: a, resourceVersion: "7"}
+  spec: {cidr: 10.1.0.0/16}
+- apiVersion: projectcalico.org/v3
+  kind: IPPool
+  metadata: {name: b}
+  spec: {cidr: 10.2.0.0/16}
+"#,
+    );
+    assert_eq!(rs.len(), 2);
+    assert_eq!(rs[0].metadata.resource_version.as_deref(), Some("7"));
+    let e = errors(
+        "apiVersion: projectcalico.org/v3\nkind: IPPoolList\nitems:\n- apiVersion: projectcalico.org/v3\n  kind: IPPool\n  metadata: {name: a}\n  spec: {cidr: 10.1.0.1/16}\n- {apiVersion: projectcalico.org/v3, kind: IPPool, metadata: {name: b}, spec: {cider: x}}\n",
+    );
+    assert_eq!(e.len(), 2, "{e:?}");
+    assert!(
+        e[0].starts_with("r.yaml:7:16: items[0].spec.cidr: `10.1.0.1/16` has host bits set"),
+        "{e:?}"
+    );
+    assert!(
+        e[1].starts_with("r.yaml:8:3: items[1]: unknown field `cider`"),
+        "{e:?}"
+    );
+}
