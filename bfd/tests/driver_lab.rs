@@ -151,3 +151,57 @@ fn two_drivers_poll_sequence_and_remove_peer_signals_admin_down() {
         Err(bfd::DriverError::Exists(_))
     ));
 }
+
+fn ifindex(ns: &Netns, ifname: &str) -> u32 {
+    ns.ok(&["cat", &format!("/sys/class/net/{ifname}/ifindex")])
+        .trim()
+        .parse()
+        .expect("ifindex")
+}
+
+#[test]
+fn ipv6_link_local_sessions_need_and_use_the_interface() {
+    let f = Fabric::new("bfd-ll");
+    for (ns, addr) in [(&f.t, "fe80::a/64"), (&f.d, "fe80::b/64")] {
+        ns.ok(&["ip", "-6", "addr", "add", addr, "dev", "eth0", "nodad"]);
+    }
+    let (it, id) = (ifindex(&f.t, "eth0"), ifindex(&f.d, "eth0"));
+    let a = NsDriver::start(&f.t, 11);
+    let b = NsDriver::start(&f.d, 12);
+    let p = SessionParams::new(Duration::from_millis(100), 3);
+    let ka = PeerKey {
+        peer: ip("fe80::b"),
+        local: ip("fe80::a"),
+        ifindex: Some(it),
+    };
+    let kb = PeerKey {
+        peer: ip("fe80::a"),
+        local: ip("fe80::b"),
+        ifindex: Some(id),
+    };
+    // Without the interface a link-local source cannot be bound: a clear error.
+    let no_if = PeerKey {
+        ifindex: None,
+        ..ka
+    };
+    assert!(matches!(
+        a.call(a.handle.add_peer(no_if, p.clone())),
+        Err(bfd::DriverError::Source { .. })
+    ));
+    assert!(a.call(a.handle.status()).expect("status").is_empty());
+    a.call(a.handle.add_peer(ka, p.clone())).expect("add a");
+    b.call(b.handle.add_peer(kb, p)).expect("add b");
+    a.wait_event("a up", |e| *e == BfdEvent::Up { peer: ka });
+    b.wait_event("b up", |e| *e == BfdEvent::Up { peer: kb });
+    f.cut_bfd();
+    let (_, ev) = a.wait_event("a down", |e| matches!(e, BfdEvent::Down { .. }));
+    assert!(matches!(
+        ev,
+        BfdEvent::Down {
+            diag: Diag::ControlDetectionTimeExpired,
+            ..
+        }
+    ));
+    f.heal_bfd();
+    a.wait_event("a up again", |e| *e == BfdEvent::Up { peer: ka });
+}

@@ -91,3 +91,51 @@ fn frr_bfdd_up_silent_drop_down_back_and_admin_down() {
     let s = drv.status().session;
     assert_eq!((s.up_transitions, s.down_transitions), (3, 2));
 }
+
+#[test]
+fn frr_bfdd_ipv6_up_silent_drop_down_and_back() {
+    let mut f = Fabric::new("bfd-frr6");
+    let d = f.d.clone();
+    let bfdd = Bfdd::start(&mut f.lab, &d, &bfdd_conf(T6, D6));
+    let drv = NsDriver::start(&f.t, 0xf66);
+    let key = PeerKey {
+        peer: ip(D6),
+        local: ip(T6),
+        ifindex: None,
+    };
+    drv.call(
+        drv.handle
+            .add_peer(key, SessionParams::new(Duration::from_millis(100), 3)),
+    )
+    .expect("add peer");
+    drv.wait_event("up", |e| matches!(e, BfdEvent::Up { .. }));
+    wait_for(TIMEOUT, "bfdd session up", || {
+        (bfdd_state(&bfdd, T6) == "up").then_some(())
+    });
+    wait_for(TIMEOUT, "negotiated 100 ms x 3", || {
+        let s = drv.status().session;
+        (!s.polling && s.detection_time == Some(Duration::from_millis(300))).then_some(())
+    });
+    let cut = Instant::now();
+    f.cut_bfd();
+    let (at, ev) = drv.wait_event("down", |e| matches!(e, BfdEvent::Down { .. }));
+    assert!(matches!(
+        ev,
+        BfdEvent::Down {
+            diag: Diag::ControlDetectionTimeExpired,
+            ..
+        }
+    ));
+    eprintln!(
+        "bfd-frr6: our side down {} ms after the cut (100 ms x 3)",
+        (at - cut).as_millis()
+    );
+    wait_for(TIMEOUT, "bfdd session down", || {
+        (bfdd_state(&bfdd, T6) == "down").then_some(())
+    });
+    f.heal_bfd();
+    drv.wait_event("up again", |e| matches!(e, BfdEvent::Up { .. }));
+    wait_for(TIMEOUT, "bfdd session up again", || {
+        (bfdd_state(&bfdd, T6) == "up").then_some(())
+    });
+}

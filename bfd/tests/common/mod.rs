@@ -140,6 +140,36 @@ impl Fabric {
         Fabric { lab, t, d, sw }
     }
 
+    /// Adds a host `short` with `eth0` on the bridge and the given addresses (CIDR).
+    pub fn add_host(&mut self, short: &str, addrs: &[&str]) -> Netns {
+        let h = self.lab.netns(short);
+        let port = format!("p{short}");
+        let sw = self.sw.clone();
+        self.lab.veth(&h, "eth0", addrs, &sw, &port, &[]);
+        self.sw.ok(&["ip", "link", "set", &port, "master", "br0"]);
+        h
+    }
+
+    /// The bridge silently stops forwarding BFD to and from the IPv4 address `host` only.
+    pub fn cut_bfd_of(&self, host: &str) {
+        self.sw.ok(&["nft", "add", "table", "bridge", "bfdcut1"]);
+        self.sw.ok(&[
+            "nft",
+            "add",
+            "chain",
+            "bridge",
+            "bfdcut1",
+            "drop3784",
+            "{ type filter hook forward priority 0; }",
+        ]);
+        for dir in ["saddr", "daddr"] {
+            self.sw.ok(&[
+                "nft", "add", "rule", "bridge", "bfdcut1", "drop3784", "ip", dir, host, "udp",
+                "dport", "3784", "drop",
+            ]);
+        }
+    }
+
     /// The bridge silently stops forwarding BFD Control packets, both ways; the links
     /// stay up and everything else still passes.
     pub fn cut_bfd(&self) {
