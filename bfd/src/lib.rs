@@ -20,4 +20,4 @@ pub use driver::{
     SessionStatus,
 };
 pub use packet::{ControlPacket, Diag, State};
-pub use session::{Session, SessionParams, StateChange};
+pub use session::{ParamsError, Session, SessionParams, StateChange};

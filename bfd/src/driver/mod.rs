@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::packet::{ControlPacket, Diag, State};
 use crate::session::jitter::Rng;
-use crate::session::{Session, SessionParams, Snapshot};
+use crate::session::{ParamsError, Session, SessionParams, Snapshot};
 
 pub use socket::{SOURCE_PORTS, TTL};
 
@@ -147,6 +147,9 @@ pub enum DriverError {
     /// `peer` and `local` are of different families.
     #[error("peer and local address of {0:?} differ in family")]
     Family(PeerKey),
+    /// Parameters the wire cannot carry.
+    #[error("BFD parameters for {0:?}: {1}")]
+    Params(PeerKey, ParamsError),
     /// The driver task has stopped.
     #[error("BFD driver stopped")]
     Stopped,
@@ -159,7 +162,11 @@ enum Command {
         oneshot::Sender<Result<(), DriverError>>,
     ),
     Remove(PeerKey, oneshot::Sender<bool>),
-    Params(PeerKey, SessionParams, oneshot::Sender<bool>),
+    Params(
+        PeerKey,
+        SessionParams,
+        oneshot::Sender<Result<bool, DriverError>>,
+    ),
     AdminDown(PeerKey, bool, oneshot::Sender<bool>),
     Status(oneshot::Sender<Vec<SessionStatus>>),
     Counters(oneshot::Sender<DriverCounters>),
@@ -192,13 +199,14 @@ impl DriverHandle {
         self.ask(|tx| Command::Remove(peer, tx)).await
     }
 
-    /// Changes a session's timers (a Poll Sequence). False if there is no such session.
+    /// Changes a session's timers or key (a Poll Sequence). False if there is no such
+    /// session; `DriverError::Params` if the wire cannot carry them.
     pub async fn set_params(
         &self,
         peer: PeerKey,
         params: SessionParams,
     ) -> Result<bool, DriverError> {
-        self.ask(|tx| Command::Params(peer, params, tx)).await
+        self.ask(|tx| Command::Params(peer, params, tx)).await?
     }
 
     /// Holds a session AdminDown, or releases it. False if there is no such session.
@@ -403,12 +411,14 @@ impl Task {
                 let _ = reply.send(removed);
             }
             Command::Params(key, params, reply) => {
-                let e = self.entry(&key);
-                let ok = e.is_some();
-                if let Some(e) = e {
-                    e.session.set_params(now, params);
-                }
-                let _ = reply.send(ok);
+                let r = match params.validate() {
+                    Err(e) => Err(DriverError::Params(key, e)),
+                    Ok(()) => Ok(self
+                        .entry(&key)
+                        .map(|e| e.session.set_params(now, params))
+                        .is_some()),
+                };
+                let _ = reply.send(r);
             }
             Command::AdminDown(key, down, reply) => {
                 let e = self.entry(&key);
@@ -451,6 +461,7 @@ impl Task {
         if self.by_key.contains_key(&key) {
             return Err(DriverError::Exists(key));
         }
+        params.validate().map_err(|e| DriverError::Params(key, e))?;
         if key.peer.is_ipv4() != key.local.is_ipv4() {
             return Err(DriverError::Family(key));
         }

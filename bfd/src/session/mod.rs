@@ -54,6 +54,44 @@ impl SessionParams {
             ..self
         }
     }
+
+    /// Checks what the wire can carry: intervals from 1 µs to 2^32-1 µs (about 71
+    /// minutes; §4.1 forbids a zero Desired Min TX), a multiplier of at least 1, a key of
+    /// 1–20 bytes.
+    pub fn validate(&self) -> Result<(), ParamsError> {
+        let max = Duration::from_micros(u64::from(u32::MAX));
+        for (name, d) in [
+            ("desired min tx", self.desired_min_tx),
+            ("required min rx", self.required_min_rx),
+        ] {
+            if d < Duration::from_micros(1) || d > max {
+                return Err(ParamsError::Interval(name, d));
+            }
+        }
+        if self.detect_mult == 0 {
+            return Err(ParamsError::Multiplier);
+        }
+        if let Some(k) = &self.auth {
+            if k.secret.is_empty() || k.secret.len() > 20 {
+                return Err(ParamsError::KeyLength(k.secret.len()));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Parameters the wire cannot carry ([`SessionParams::validate`]).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ParamsError {
+    /// An interval of zero or beyond 2^32-1 µs.
+    #[error("{0} {1:?} outside 1 µs ..= 4294.967295 s")]
+    Interval(&'static str, Duration),
+    /// Detect multiplier 0.
+    #[error("detect multiplier 0")]
+    Multiplier,
+    /// A key of 0 or more than 20 bytes.
+    #[error("keyed SHA1 secret of {0} bytes (1-20)")]
+    KeyLength(usize),
 }
 
 impl Default for SessionParams {
@@ -177,7 +215,13 @@ impl Session {
     /// A session in state Down with discriminator `local_discr` (non-zero, unique among
     /// the caller's sessions). `seed` drives the transmit jitter. The first packet is due
     /// at `now`.
+    /// Out-of-range parameters are clamped (a multiplier of at least 1); callers that
+    /// take them from outside check them first with [`SessionParams::validate`].
     pub fn new(params: SessionParams, local_discr: u32, seed: u64, now: Instant) -> Session {
+        let params = SessionParams {
+            detect_mult: params.detect_mult.max(1),
+            ..params
+        };
         let adv_tx = params.desired_min_tx.max(SLOW_TX);
         let mut rng = Rng::new(seed);
         let xmit_seq = rng.next_u64() as u32;

@@ -517,3 +517,75 @@ fn meticulous_refuses_a_replayed_packet_and_keyed_takes_it() {
         ));
     }
 }
+
+#[test]
+fn params_the_wire_cannot_carry_are_refused() {
+    use super::ParamsError;
+    assert_eq!(p100().validate(), Ok(()));
+    let zero_tx = SessionParams {
+        desired_min_tx: Duration::ZERO,
+        ..p100()
+    };
+    assert!(matches!(zero_tx.validate(), Err(ParamsError::Interval(..))));
+    let huge_rx = SessionParams {
+        required_min_rx: Duration::from_secs(5000),
+        ..p100()
+    };
+    assert!(matches!(huge_rx.validate(), Err(ParamsError::Interval(..))));
+    let mult0 = SessionParams {
+        detect_mult: 0,
+        ..p100()
+    };
+    assert_eq!(mult0.validate(), Err(ParamsError::Multiplier));
+    // Session::new clamps what it is handed anyway.
+    let now = Instant::now();
+    let mut s = Session::new(mult0, 1, 1, now);
+    assert_eq!(s.poll_transmit(now).map(|p| p.detect_mult), Some(1));
+    let long_key = p100().with_auth(key(&[1u8; 21], false));
+    assert_eq!(long_key.validate(), Err(ParamsError::KeyLength(21)));
+}
+
+#[test]
+fn remote_demand_mode_and_zero_rx_stop_periodic_packets() {
+    let mut p = Pair::new(p100(), p100());
+    p.run_until(Duration::from_secs(5), Pair::both_up);
+    p.run_for(Duration::from_secs(1));
+    // b claims Demand mode (Up, D bit): a stops its periodic packets (§6.8.7) but still
+    // answers a Poll with a Final.
+    let now = p.now;
+    let mut pkt = p
+        .sent
+        .iter()
+        .rev()
+        .find(|(_, from_a, k)| !*from_a && !k.poll && !k.final_)
+        .map(|(_, _, k)| k.clone())
+        .expect("a periodic packet of b");
+    pkt.demand = true;
+    p.a.handle_packet(now, &pkt).expect("accepted");
+    assert_eq!(p.a.tx_interval(), None);
+    while p.a.poll_transmit(now).is_some() {}
+    let later = now + Duration::from_millis(250);
+    assert!(p.a.poll_transmit(later).is_none(), "no periodic packet");
+    pkt.poll = true;
+    p.a.handle_packet(later, &pkt).expect("accepted");
+    let fin = p.a.poll_transmit(later).expect("final");
+    assert!(fin.final_);
+    // A Required Min RX of 0 asks for no packets at all.
+    pkt.poll = false;
+    pkt.demand = false;
+    pkt.required_min_rx = 0;
+    p.a.handle_packet(later, &pkt).expect("accepted");
+    assert_eq!(p.a.tx_interval(), None);
+    assert!(p
+        .a
+        .poll_transmit(later + Duration::from_millis(500))
+        .is_none());
+    // Back to 100 ms: periodic packets resume.
+    pkt.required_min_rx = 100_000;
+    p.a.handle_packet(later, &pkt).expect("accepted");
+    assert_eq!(p.a.tx_interval(), Some(100 * MS));
+    assert!(p
+        .a
+        .poll_transmit(later + Duration::from_millis(100))
+        .is_some());
+}
