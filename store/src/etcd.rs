@@ -48,6 +48,11 @@ impl EtcdStore {
         Ok(EtcdStore { client })
     }
 
+    /// The etcd client (for the lease helpers).
+    pub(crate) fn client(&self) -> &Client {
+        &self.client
+    }
+
     /// Compacts etcd's history up to `revision` (operators and tests).
     pub async fn compact(&self, revision: Revision) -> Result<(), StoreError> {
         self.client

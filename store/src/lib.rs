@@ -15,6 +15,7 @@ mod datastore;
 pub mod etcd;
 pub mod files;
 pub mod keys;
+pub mod lease;
 pub mod reflector;
 
 use std::future::Future;
@@ -23,6 +24,7 @@ use futures::stream::BoxStream;
 use resources::{Kind, Resource, ResourceKey};
 
 pub use datastore::{Datastore, DatastoreConfig};
+pub use lease::Registration;
 pub use reflector::{Reflector, Snapshot};
 
 /// A datastore revision: etcd's cluster-wide revision, or the files backend's count

@@ -369,3 +369,39 @@ fn reflector_reconnects_after_an_etcd_outage() {
         drop(lab);
     });
 }
+
+#[test]
+fn a_registered_node_lives_while_its_lease_is_kept() {
+    in_lab("st-lease", |lab| async move {
+        let s = connect(&lab).await;
+        let me = node("host-a");
+        let reg = s
+            .register(&me, Duration::from_secs(2))
+            .await
+            .expect("register");
+        // Kept alive well past its TTL.
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        assert!(s.get(&me.key()).await.unwrap().is_some(), "renewed");
+        // Revoked: gone at once.
+        reg.revoke().await.expect("revoke");
+        assert_eq!(s.get(&me.key()).await.unwrap(), None);
+        // A node that dies (keep-alive stops): etcd removes it after the TTL, and a
+        // watcher sees the delete.
+        let reg = s
+            .register(&me, Duration::from_secs(2))
+            .await
+            .expect("register");
+        let r = Reflector::spawn(Arc::new(connect(&lab).await), Kind::Node);
+        eventually("the node in the reflector", || {
+            (r.snapshot().items.len() == 1).then_some(())
+        })
+        .await;
+        drop(reg);
+        eventually("the dead node to leave", || {
+            let s = r.snapshot();
+            (s.synced && s.items.is_empty()).then_some(())
+        })
+        .await;
+        drop(lab);
+    });
+}
