@@ -30,7 +30,6 @@ cleanup() {
     rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
-[ -n "${KEEP_LOG:-}" ] && trap 'cp "$WORK/bird.log" "$WORK/tern.log" /tmp/ 2>/dev/null; cleanup' EXIT INT TERM
 
 if [ "$PROFILE" = release ]; then
     (cd "$ROOT" && cargo build --release -q -p bfd --example bfdping)
