@@ -9,7 +9,7 @@ use resources::{Kind, Resource, ResourceKey};
 
 use crate::etcd::EtcdStore;
 use crate::files::FilesStore;
-use crate::{EventStream, RawValue, Revision, Store, StoreError};
+use crate::{EventStream, RawEventStream, RawValue, Revision, Store, StoreError};
 
 /// calicoctl's default endpoint.
 pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
@@ -122,6 +122,9 @@ impl Store for Datastore {
     }
     async fn watch(&self, kind: Kind, from: Revision) -> Result<EventStream, StoreError> {
         each!(self, s => s.watch(kind, from).await)
+    }
+    async fn watch_raw(&self, prefix: &str, from: Revision) -> Result<RawEventStream, StoreError> {
+        each!(self, s => s.watch_raw(prefix, from).await)
     }
     async fn create(&self, r: &Resource) -> Result<Revision, StoreError> {
         each!(self, s => s.create(r).await)

@@ -13,7 +13,9 @@ use etcd_client::{
 use futures::StreamExt;
 use resources::{Kind, Resource, ResourceKey};
 
-use crate::{keys, Event, EventStream, RawValue, Revision, Store, StoreError};
+use crate::{
+    keys, Event, EventStream, RawEvent, RawEventStream, RawValue, Revision, Store, StoreError,
+};
 
 /// A connection to an etcd cluster. Cheap to clone; every call picks a live endpoint.
 #[derive(Clone)]
@@ -89,8 +91,12 @@ impl EtcdStore {
 }
 
 fn decode(kind: Kind, kv: &KeyValue) -> Result<Resource, StoreError> {
-    let key = String::from_utf8_lossy(kv.key()).into_owned();
-    let mut r = Resource::from_json(kv.value()).map_err(|e| StoreError::Corrupt {
+    decode_raw(kind, &raw(kv))
+}
+
+fn decode_raw(kind: Kind, v: &RawValue) -> Result<Resource, StoreError> {
+    let key = v.key.clone();
+    let mut r = Resource::from_json(&v.value).map_err(|e| StoreError::Corrupt {
         key: key.clone(),
         message: e.to_string(),
     })?;
@@ -100,7 +106,7 @@ fn decode(kind: Kind, kv: &KeyValue) -> Result<Resource, StoreError> {
             message: format!("holds {} (not what its key names)", r.key()),
         });
     }
-    r.metadata.resource_version = Some(kv.mod_revision().to_string());
+    r.metadata.resource_version = Some(v.revision.to_string());
     Ok(r)
 }
 
@@ -144,26 +150,54 @@ impl Store for EtcdStore {
     }
 
     async fn watch(&self, kind: Kind, from: Revision) -> Result<EventStream, StoreError> {
+        let raw = self.watch_raw(&keys::kind_prefix(kind), from).await?;
+        let s = raw.filter_map(move |item| async move {
+            let ev = match item {
+                Err(e) => return Some(Err(e)),
+                Ok(RawEvent::Compacted { revision }) => Event::Compacted { revision },
+                Ok(RawEvent::Delete { key, revision }) => Event::Delete {
+                    key: keys::parse(kind, &key)?,
+                    revision,
+                },
+                Ok(RawEvent::Put(v)) => {
+                    let key = keys::parse(kind, &v.key)?;
+                    match decode_raw(kind, &v) {
+                        Ok(r) => Event::Put(Box::new(r)),
+                        Err(e) => {
+                            // Not usable: consumers see it as gone.
+                            tracing::warn!("{e}");
+                            Event::Delete {
+                                key,
+                                revision: v.revision,
+                            }
+                        }
+                    }
+                }
+            };
+            Some(Ok(ev))
+        });
+        Ok(s.boxed())
+    }
+
+    async fn watch_raw(&self, prefix: &str, from: Revision) -> Result<RawEventStream, StoreError> {
         let opts = WatchOptions::new()
             .with_prefix()
             .with_start_revision(from + 1);
         let stream = self
             .client
             .clone()
-            .watch(keys::kind_prefix(kind), Some(opts))
+            .watch(prefix, Some(opts))
             .await
             .map_err(unavailable)?;
         struct State {
             stream: WatchStream,
-            pending: VecDeque<Result<Event, StoreError>>,
+            pending: VecDeque<Result<RawEvent, StoreError>>,
             done: bool,
-            kind: Kind,
         }
         let state = State {
             stream,
             pending: VecDeque::new(),
             done: false,
-            kind,
         };
         let s = futures::stream::unfold(state, |mut st| async move {
             loop {
@@ -189,7 +223,7 @@ impl Store for EtcdStore {
                 };
                 if msg.compact_revision() > 0 {
                     st.done = true;
-                    st.pending.push_back(Ok(Event::Compacted {
+                    st.pending.push_back(Ok(RawEvent::Compacted {
                         revision: msg.compact_revision(),
                     }));
                     continue;
@@ -204,24 +238,10 @@ impl Store for EtcdStore {
                 }
                 for ev in msg.events() {
                     let Some(kv) = ev.kv() else { continue };
-                    let key_text = String::from_utf8_lossy(kv.key()).into_owned();
-                    let Some(key) = keys::parse(st.kind, &key_text) else {
-                        continue;
-                    };
                     let item = match ev.event_type() {
-                        EventType::Put => match decode(st.kind, kv) {
-                            Ok(r) => Event::Put(Box::new(r)),
-                            Err(e) => {
-                                // Not usable: consumers see it as gone.
-                                tracing::warn!("{e}");
-                                Event::Delete {
-                                    key,
-                                    revision: kv.mod_revision(),
-                                }
-                            }
-                        },
-                        EventType::Delete => Event::Delete {
-                            key,
+                        EventType::Put => RawEvent::Put(raw(kv)),
+                        EventType::Delete => RawEvent::Delete {
+                            key: String::from_utf8_lossy(kv.key()).into_owned(),
                             revision: kv.mod_revision(),
                         },
                     };

@@ -15,7 +15,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use resources::{Kind, Resource, ResourceKey};
 
-use crate::{Event, EventStream, RawValue, Revision, Store, StoreError};
+use crate::{Event, EventStream, RawEventStream, RawValue, Revision, Store, StoreError};
 
 /// Read-only resources from files.
 #[derive(Debug, Clone)]
@@ -217,6 +217,10 @@ impl Store for FilesStore {
             },
         );
         Ok(s.boxed())
+    }
+
+    async fn watch_raw(&self, _: &str, _: Revision) -> Result<RawEventStream, StoreError> {
+        Ok(futures::stream::pending().boxed())
     }
 
     async fn create(&self, _: &Resource) -> Result<Revision, StoreError> {

@@ -52,6 +52,28 @@ pub enum Event {
     },
 }
 
+/// A change to a raw key seen by [`Store::watch_raw`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawEvent {
+    /// The key was written.
+    Put(RawValue),
+    /// The key was removed at `revision`.
+    Delete {
+        /// The key.
+        key: String,
+        /// Revision of the removal.
+        revision: Revision,
+    },
+    /// History from the watch's start is gone; the watch has ended (list again).
+    Compacted {
+        /// The oldest revision still available.
+        revision: Revision,
+    },
+}
+
+/// A stream of raw-key watch events.
+pub type RawEventStream = BoxStream<'static, Result<RawEvent, StoreError>>;
+
 /// What can go wrong talking to a datastore.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
@@ -130,6 +152,14 @@ pub trait Store: Send + Sync + 'static {
         kind: Kind,
         from: Revision,
     ) -> impl Future<Output = Result<EventStream, StoreError>> + Send;
+
+    /// Changes to raw keys under `prefix` after revision `from` (IPAM blocks), in
+    /// revision order. The files backend has no raw keys: its stream never yields.
+    fn watch_raw(
+        &self,
+        prefix: &str,
+        from: Revision,
+    ) -> impl Future<Output = Result<RawEventStream, StoreError>> + Send;
 
     /// Creates a resource that must not exist yet; returns the new revision.
     fn create(&self, r: &Resource) -> impl Future<Output = Result<Revision, StoreError>> + Send;

@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use resources::{Kind, Resource};
 use store::etcd::EtcdStore;
-use store::{Event, EventStream, RawValue, Reflector, Revision, Store, StoreError};
+use store::{
+    Event, EventStream, RawEvent, RawEventStream, RawValue, Reflector, Revision, Store, StoreError,
+};
 use testlab::etcd::EtcdLab;
 
 /// Runs `f` on a tokio runtime inside the lab's client namespace.
@@ -158,6 +160,43 @@ fn racing_claimers_never_both_win_a_block() {
             }
         }
         assert_eq!(total, BLOCKS, "every block is won exactly once: {wins:?}");
+        // A raw watch sees a claim, a CAS update and a release, in order.
+        let (_, at) = s.list_raw("/tern/v1/ipam/").await.unwrap();
+        let mut w = s.watch_raw("/tern/v1/ipam/", at).await.unwrap();
+        assert!(s
+            .claim("/tern/v1/ipam/blocks/10.250.0.0-26", b"n1")
+            .await
+            .unwrap());
+        let v = s
+            .get_raw("/tern/v1/ipam/blocks/10.250.0.0-26")
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(s.put_raw_if(&v.key, b"n1:used", v.revision).await.unwrap());
+        let v2 = s.get_raw(&v.key).await.unwrap().unwrap();
+        assert!(s.delete_raw_if(&v.key, v2.revision).await.unwrap());
+        let mut seen = Vec::new();
+        while seen.len() < 3 {
+            use futures::StreamExt;
+            let ev = tokio::time::timeout(Duration::from_secs(30), w.next())
+                .await
+                .expect("raw event")
+                .expect("open")
+                .expect("ok");
+            seen.push(match ev {
+                RawEvent::Put(v) => format!("put {}", String::from_utf8_lossy(&v.value)),
+                RawEvent::Delete { key, .. } => format!("delete {key}"),
+                RawEvent::Compacted { .. } => "compacted".into(),
+            });
+        }
+        assert_eq!(
+            seen,
+            [
+                "put n1",
+                "put n1:used",
+                "delete /tern/v1/ipam/blocks/10.250.0.0-26"
+            ]
+        );
         // A claimed key can be changed only at the revision read.
         let v = s.get_raw(&all[0].key).await.unwrap().unwrap();
         assert!(s.put_raw_if(&v.key, b"x", v.revision).await.unwrap());
@@ -247,6 +286,9 @@ impl Store for FellBehind {
             from
         };
         self.inner.watch(kind, from).await
+    }
+    async fn watch_raw(&self, p: &str, from: Revision) -> Result<RawEventStream, StoreError> {
+        self.inner.watch_raw(p, from).await
     }
     async fn create(&self, r: &Resource) -> Result<Revision, StoreError> {
         self.inner.create(r).await
