@@ -213,6 +213,10 @@ impl Workloads {
                             if tokio::time::Instant::now() > deadline {
                                 return Err(format!("route {p}: {r}"));
                             }
+                            // Typically "no such device": the controller's interface
+                            // list predates the new veth. A reconcile re-reads it and
+                            // retries now instead of at the next periodic pass.
+                            fib.reconcile().await.map_err(|e| e.to_string())?;
                         }
                     }
                     None => return Err(format!("route {p} is not in the desired table")),
