@@ -139,36 +139,6 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), StoreEr
     Ok(())
 }
 
-/// Events that turn `old` into `new` at `revision`, in key order.
-pub(crate) fn diff(
-    old: &BTreeMap<ResourceKey, Resource>,
-    new: &BTreeMap<ResourceKey, Resource>,
-    revision: Revision,
-) -> Vec<Event> {
-    let mut out = Vec::new();
-    for (k, r) in new {
-        let same = old.get(k).is_some_and(|o| {
-            let mut a = o.clone();
-            a.metadata.resource_version = None;
-            let mut b = r.clone();
-            b.metadata.resource_version = None;
-            a == b
-        });
-        if !same {
-            out.push(Event::Put(Box::new(r.clone())));
-        }
-    }
-    for k in old.keys() {
-        if !new.contains_key(k) {
-            out.push(Event::Delete {
-                key: k.clone(),
-                revision,
-            });
-        }
-    }
-    out
-}
-
 impl Store for FilesStore {
     async fn list(&self, kind: Kind) -> Result<(Vec<Resource>, Revision), StoreError> {
         let (m, rev) = self.of_kind(kind)?;
@@ -204,7 +174,7 @@ impl Store for FilesStore {
                             if !matches!(store.of_kind(kind), Ok((_, again)) if again == r) {
                                 continue;
                             }
-                            pending = diff(&last, &now, r);
+                            pending = crate::reflector::diff(&last, &now, r);
                             last = now;
                             rev = r;
                         }

@@ -121,7 +121,7 @@ async fn run<S: Store>(store: Arc<S>, kind: Kind, tx: watch::Sender<Arc<Snapshot
                 Ok((list, rev)) => {
                     let new: BTreeMap<_, _> = list.into_iter().map(|r| (r.key(), r)).collect();
                     if snap.synced {
-                        let changes = crate::files::diff(&items, &new, rev).len();
+                        let changes = diff(&items, &new, rev).len();
                         tracing::info!(%kind, revision = rev, changes, "datastore resync");
                         snap.resyncs += 1;
                     }
@@ -214,6 +214,39 @@ async fn run<S: Store>(store: Arc<S>, kind: Kind, tx: watch::Sender<Arc<Snapshot
     }
 }
 
+/// Events that turn `old` into `new` (two snapshots' `items`) at `revision`: a `Put`
+/// for each added or changed resource, a `Delete` for each removed one, in key order
+/// (`resourceVersion` alone does not count as a change). For consumers that act on
+/// changes rather than on whole views.
+pub fn diff(
+    old: &BTreeMap<ResourceKey, Resource>,
+    new: &BTreeMap<ResourceKey, Resource>,
+    revision: Revision,
+) -> Vec<Event> {
+    let mut out = Vec::new();
+    for (k, r) in new {
+        let same = old.get(k).is_some_and(|o| {
+            let mut a = o.clone();
+            a.metadata.resource_version = None;
+            let mut b = r.clone();
+            b.metadata.resource_version = None;
+            a == b
+        });
+        if !same {
+            out.push(Event::Put(Box::new(r.clone())));
+        }
+    }
+    for k in old.keys() {
+        if !new.contains_key(k) {
+            out.push(Event::Delete {
+                key: k.clone(),
+                revision,
+            });
+        }
+    }
+    out
+}
+
 fn fail(snap: &mut Snapshot, why: &str, tx: &watch::Sender<Arc<Snapshot>>) {
     if snap.connected || snap.last_error.as_deref() != Some(why) {
         tracing::warn!("datastore: {why}; retrying");
@@ -222,4 +255,49 @@ fn fail(snap: &mut Snapshot, why: &str, tx: &watch::Sender<Arc<Snapshot>>) {
     snap.reconnects += 1;
     snap.last_error = Some(why.to_string());
     let _ = tx.send(Arc::new(snap.clone()));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pools(text: &str) -> BTreeMap<ResourceKey, Resource> {
+        resources::load_text(std::path::Path::new("t.yaml"), text)
+            .expect("valid")
+            .into_iter()
+            .map(|r| (r.key(), r))
+            .collect()
+    }
+
+    #[test]
+    fn diff_reports_changes_not_revisions() {
+        let p = |n: &str, c: &str, v: &str| {
+            format!("apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{name: {n}, resourceVersion: \"{v}\"}}\nspec: {{cidr: {c}}}\n")
+        };
+        let old = pools(
+            &[
+                p("a", "10.1.0.0/16", "1"),
+                p("b", "10.2.0.0/16", "1"),
+                p("c", "10.3.0.0/16", "1"),
+            ]
+            .join("---\n"),
+        );
+        let new = pools(
+            &[
+                p("a", "10.1.0.0/16", "9"),
+                p("c", "10.4.0.0/16", "9"),
+                p("d", "10.5.0.0/16", "9"),
+            ]
+            .join("---\n"),
+        );
+        let names: Vec<String> = diff(&old, &new, 9)
+            .into_iter()
+            .map(|e| match e {
+                Event::Put(r) => format!("put {}", r.metadata.name),
+                Event::Delete { key, revision } => format!("delete {} {revision}", key.name),
+                Event::Compacted { .. } => "compacted".into(),
+            })
+            .collect();
+        assert_eq!(names, ["put c", "put d", "delete b 9"]);
+    }
 }
