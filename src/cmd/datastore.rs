@@ -125,6 +125,14 @@ fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
         .map_err(|e| fail(EXIT_RUNTIME, format!("cannot start the runtime: {e}")))
 }
 
+/// Opens a datastore that takes writes (the files one answers read-only at once).
+async fn open_writable(ds: &DatastoreArgs) -> Result<Datastore, ExitCode> {
+    match open(ds).await? {
+        Datastore::Files(_) => Err(fail(EXIT_RUNTIME, StoreError::ReadOnly)),
+        other => Ok(other),
+    }
+}
+
 async fn open(ds: &DatastoreArgs) -> Result<Datastore, ExitCode> {
     let cfg = DatastoreConfig::resolve(
         ds.datastore.as_deref(),
@@ -200,7 +208,7 @@ pub fn run_apply(a: ApplyArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let store = match open(&a.ds).await {
+        let store = match open_writable(&a.ds).await {
             Ok(s) => s,
             Err(code) => return code,
         };
@@ -319,7 +327,7 @@ pub fn run_delete(a: DeleteArgs) -> ExitCode {
         Err(code) => return code,
     };
     rt.block_on(async {
-        let store = match open(&a.ds).await {
+        let store = match open_writable(&a.ds).await {
             Ok(s) => s,
             Err(code) => return code,
         };
