@@ -56,10 +56,10 @@ pub fn rendered_is_inert(text: &str, iptables: bool) {
     }
 }
 
-/// Lines as YAML counts them (`\r\n`, `\r` and `\n` each end one), as positions do.
+/// Lines as the YAML scanner counts them, as positions do: `\r\n`, `\r`, `\n` and
+/// (YAML 1.1) NEL, LS and PS each end one.
 fn yaml_lines(text: &str) -> usize {
     text.replace("\r\n", "\n")
-        .replace('\r', "\n")
-        .split('\n')
+        .split(['\r', '\n', '\u{85}', '\u{2028}', '\u{2029}'])
         .count()
 }
