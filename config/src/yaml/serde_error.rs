@@ -17,22 +17,17 @@ pub(crate) fn located(
     fallback: Location,
 ) -> LocatedError {
     let mut message = err.to_string();
-    let better = positions.and_then(|p| better_location(&message, p));
-    let at = match err.location() {
-        _ if better.is_some() => {
-            if let Some(l) = err.location() {
-                let suffix = format!(" at line {} column {}", l.line(), l.column());
-                message = message.replacen(&suffix, "", 1);
-            }
-            better.unwrap_or(fallback)
-        }
-        Some(l) => {
-            let suffix = format!(" at line {} column {}", l.line(), l.column());
-            message = message.replacen(&suffix, "", 1);
-            Location::new(l.line().max(1), l.column().max(1))
-        }
-        None => fallback,
-    };
+    if let Some(l) = err.location() {
+        let suffix = format!(" at line {} column {}", l.line(), l.column());
+        message = message.replacen(&suffix, "", 1);
+    }
+    let at = positions
+        .and_then(|p| better_location(&message, p))
+        .or_else(|| {
+            err.location()
+                .map(|l| Location::new(l.line().max(1), l.column().max(1)))
+        })
+        .unwrap_or(fallback);
     LocatedError::new(file, at, suggest(&message))
 }
 
