@@ -20,6 +20,7 @@ cleanup() {
     if [ -n "$AGENT" ]; then kill "$AGENT" 2>/dev/null || true; wait "$AGENT" 2>/dev/null || true; fi
     for ((i = 0; i < N; i++)); do ip netns del "$P-c$i" 2>/dev/null || true; done
     for n in tern ref; do ip netns del "$P-$n" 2>/dev/null || true; done
+    if [ -n "${AGENT_LOG:-}" ] && [ -f "$W/agent.log" ]; then cp "$W/agent.log" "$AGENT_LOG"; fi   # AGENT_LOG=FILE keeps the agent log
     rm -rf "$W"
 }
 trap cleanup EXIT
@@ -49,7 +50,7 @@ pools: [10.244.0.0/16]
 control: { socket: $W/tern.sock }
 stateDir: $W/state
 EOF
-ip netns exec "$P-tern" "$TERN" agent --config "$W/node.yaml" 2>"$W/agent.log" &
+ip netns exec "$P-tern" env RUST_LOG="${RUST_LOG:-info}" "$TERN" agent --config "$W/node.yaml" 2>"$W/agent.log" &
 AGENT=$!
 for _ in $(seq 100); do [ -S "$W/tern.sock" ] && break; sleep 0.1; done
 

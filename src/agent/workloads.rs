@@ -371,7 +371,17 @@ impl Workloads {
         let Ok(key) = AttachmentKey::new(call.container_id.clone(), call.ifname.clone()) else {
             return CniReply::Ok(None);
         };
+        let t0 = std::time::Instant::now();
+        // The route and the policy entry go first, while the interface still exists (the
+        // kernel would otherwise drop the route itself, behind the controller's back).
+        if self.wired.remove(&key) {
+            if let Err(e) = self.publish(&[]).await {
+                tracing::warn!("DEL {key}: {e}");
+            }
+        }
+        let t1 = t0.elapsed();
         self.unwire(&key).await;
+        let t2 = t0.elapsed();
         if self.alloc.release(&key).is_some() {
             if let Err(e) = self
                 .store()
@@ -381,9 +391,7 @@ impl Workloads {
             }
             tracing::info!(attachment = %key, "workload deleted");
         }
-        if let Err(e) = self.publish(&[]).await {
-            tracing::warn!("DEL {key}: {e}");
-        }
+        tracing::debug!(attachment = %key, unroute = ?t1, unwire = ?(t2 - t1), forget = ?(t0.elapsed() - t2), "DEL");
         CniReply::Ok(None)
     }
 

@@ -127,7 +127,11 @@ pub fn run(command: &str) -> ExitCode {
             return out.fail(CniError::new(code::INVALID_ENV, format!("{n} is not set")));
         }
     }
-    let (ns, name, mut labels) = match spec::parse_cni_args(&env("CNI_ARGS")) {
+    let spec::RuntimeArgs {
+        namespace: ns,
+        name,
+        mut labels,
+    } = match spec::parse_cni_args(&env("CNI_ARGS")) {
         Ok(v) => v,
         Err(e) => return out.fail(CniError::new(code::INVALID_ENV, e)),
     };

@@ -217,11 +217,20 @@ pub struct AddResult {
     pub dns: serde_json::Map<String, serde_json::Value>,
 }
 
-/// Parses `CNI_ARGS` (`K=V;K=V`): returns (namespace, name, labels). `TERN_LABELS` is
-/// `key=value,key=value`.
-pub fn parse_cni_args(
-    s: &str,
-) -> Result<(Option<String>, Option<String>, BTreeMap<String, String>), String> {
+/// What tern reads from `CNI_ARGS`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RuntimeArgs {
+    /// `K8S_POD_NAMESPACE`.
+    pub namespace: Option<String>,
+    /// `K8S_POD_NAME`.
+    pub name: Option<String>,
+    /// `TERN_LABELS`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// Parses `CNI_ARGS` (`K=V;K=V`); `TERN_LABELS` is `key=value,key=value`. Other keys
+/// are ignored.
+pub fn parse_cni_args(s: &str) -> Result<RuntimeArgs, String> {
     let mut ns = None;
     let mut name = None;
     let mut labels = BTreeMap::new();
@@ -243,7 +252,11 @@ pub fn parse_cni_args(
             _ => {}
         }
     }
-    Ok((ns, name, labels))
+    Ok(RuntimeArgs {
+        namespace: ns,
+        name,
+        labels,
+    })
 }
 
 #[cfg(test)]
@@ -252,15 +265,15 @@ mod tests {
 
     #[test]
     fn cni_args_as_runtimes_send_them() {
-        let (ns, name, labels) = parse_cni_args(
+        let a = parse_cni_args(
             "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-1;K8S_POD_INFRA_CONTAINER_ID=abc;TERN_LABELS=app=web,tier=fe",
         )
         .unwrap();
-        assert_eq!(ns.as_deref(), Some("shop"));
-        assert_eq!(name.as_deref(), Some("web-1"));
-        assert_eq!(labels.get("app").map(String::as_str), Some("web"));
-        assert_eq!(labels.get("tier").map(String::as_str), Some("fe"));
-        assert!(parse_cni_args("").unwrap().2.is_empty());
+        assert_eq!(a.namespace.as_deref(), Some("shop"));
+        assert_eq!(a.name.as_deref(), Some("web-1"));
+        assert_eq!(a.labels.get("app").map(String::as_str), Some("web"));
+        assert_eq!(a.labels.get("tier").map(String::as_str), Some("fe"));
+        assert!(parse_cni_args("").unwrap().labels.is_empty());
         assert!(parse_cni_args("novalue").is_err());
         assert!(parse_cni_args("TERN_LABELS=app").is_err());
     }
