@@ -150,7 +150,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     );
 
     let (endpoints_tx, endpoints_rx) = tokio_watch::channel(Vec::<DeviceRoute>::new());
-    let (wl_policy_tx, wl_policy_rx) = tokio_watch::channel(Vec::<acl::WorkloadEndpoint>::new());
+    let (wl_policy_tx, wl_policy_rx) = tokio_watch::channel(policy::WorkloadSet::default());
+    let (applied_tx, applied_rx) = tokio_watch::channel(0u64);
+    let policy_applied = (!cfg.policy.paths.is_empty()).then_some(applied_rx);
     let (wl_routes_tx, wl_routes_rx) = mpsc::channel::<workloads::RoutesUpdate>(4);
     let (jobs_tx, jobs_rx) = mpsc::channel::<workloads::Job>(64);
     let backend = if cfg.policy.paths.is_empty() {
@@ -204,6 +206,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             metrics: metrics.acl(),
             summary: policy_tx,
             workloads: wl_policy_rx,
+            applied: applied_tx,
         };
         tasks.spawn(task.run());
     }
@@ -213,6 +216,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         fib.as_ref().map(|_| wl_routes_tx),
         fib.clone(),
         wl_policy_tx,
+        policy_applied,
     );
     tasks.spawn(wl.run(jobs_rx));
     let (scrape_tx, scrape_rx) = mpsc::channel::<ScrapeRequest>(16);

@@ -29,8 +29,21 @@ pub struct PolicyTask {
     pub metrics: AclMetrics,
     /// Where the summary for `tern status` goes.
     pub summary: watch::Sender<PolicySummary>,
-    /// Container workloads (CNI) to add to the endpoints of the files.
-    pub workloads: watch::Receiver<Vec<WorkloadEndpoint>>,
+    /// Container workloads (CNI) to add to the endpoints of the files, with the
+    /// generation of that set.
+    pub workloads: watch::Receiver<WorkloadSet>,
+    /// The generation of the last workload set an apply attempt included (whether the
+    /// apply succeeded or not): the workload task waits for it before answering ADD.
+    pub applied: watch::Sender<u64>,
+}
+
+/// The container workloads the policy task is to include, numbered.
+#[derive(Debug, Clone, Default)]
+pub struct WorkloadSet {
+    /// Increases with every change.
+    pub generation: u64,
+    /// The endpoints.
+    pub endpoints: Vec<WorkloadEndpoint>,
 }
 
 /// Loader, compiler options and applier: what `acl::Engine` is, plus extra workloads.
@@ -68,6 +81,7 @@ impl PolicyTask {
             metrics,
             summary,
             mut workloads,
+            applied,
         } = self;
         summary.send_modify(|s| s.backend = backend_name(backend).into());
         let mut files = Watch::new(paths.clone());
@@ -96,7 +110,10 @@ impl PolicyTask {
                 continue;
             }
             first = false;
-            let extra = workloads.borrow_and_update().clone();
+            let WorkloadSet {
+                generation,
+                endpoints: extra,
+            } = workloads.borrow_and_update().clone();
             let Some(mut e) = engine.take() else { return };
             let start = Instant::now();
             let joined = tokio::task::spawn_blocking(move || {
@@ -143,6 +160,7 @@ impl PolicyTask {
                     });
                 }
             }
+            applied.send_replace(generation);
         }
     }
 }

@@ -26,6 +26,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::control::{Reply, Request};
 use super::fib::DeviceRoute;
+use super::policy::WorkloadSet;
 use super::workloads_net::{self as net, EndpointsView, LabelRequest};
 use crate::cni::spec::{code, CniCall, CniError, CniReply};
 
@@ -54,8 +55,14 @@ pub struct Workloads {
     wired: BTreeSet<AttachmentKey>,
     routes: Option<mpsc::Sender<RoutesUpdate>>,
     fib: Option<ControllerHandle>,
-    policy: watch::Sender<Vec<acl::WorkloadEndpoint>>,
+    policy: watch::Sender<WorkloadSet>,
+    /// The generation the policy task last applied (`None`: no policy task).
+    policy_applied: Option<watch::Receiver<u64>>,
+    generation: u64,
 }
+
+/// How long a request waits for the policy task to include a change.
+const POLICY_WAIT: Duration = Duration::from_secs(10);
 
 /// How long an ADD waits for its routes to be in the kernel.
 const ROUTE_WAIT: Duration = Duration::from_secs(20);
@@ -71,7 +78,8 @@ impl Workloads {
         blocks: Vec<IpNet>,
         routes: Option<mpsc::Sender<RoutesUpdate>>,
         fib: Option<ControllerHandle>,
-        policy: watch::Sender<Vec<acl::WorkloadEndpoint>>,
+        policy: watch::Sender<WorkloadSet>,
+        policy_applied: Option<watch::Receiver<u64>>,
     ) -> Workloads {
         Workloads {
             alloc: Allocator::new(blocks.clone()),
@@ -82,6 +90,8 @@ impl Workloads {
             routes,
             fib,
             policy,
+            policy_applied,
+            generation: 0,
         }
     }
 
@@ -184,8 +194,19 @@ impl Workloads {
     /// the routes are queued and then until the controller has pushed `wait_for` (or
     /// failed it). Returns the first failure.
     async fn publish(&mut self, wait_for: &[IpNet]) -> Result<(), String> {
-        self.policy
-            .send_replace(net::policy_endpoints(self.wired_iter()));
+        self.generation += 1;
+        let generation = self.generation;
+        self.policy.send_replace(WorkloadSet {
+            generation,
+            endpoints: net::policy_endpoints(self.wired_iter()),
+        });
+        let routed = self.publish_routes(wait_for).await;
+        self.wait_policy(generation).await;
+        routed
+    }
+
+    /// The routes half of [`Workloads::publish`].
+    async fn publish_routes(&mut self, wait_for: &[IpNet]) -> Result<(), String> {
         let Some(tx) = &self.routes else {
             return Ok(());
         };
@@ -228,6 +249,23 @@ impl Workloads {
             }
         }
         Ok(())
+    }
+
+    /// Waits until the policy task has run an apply that includes workload set
+    /// `generation`, so a container is under its policy when ADD returns (and out of it
+    /// when DEL returns). A policy that fails to apply is logged by the policy task and
+    /// does not hold containers up; nor does a policy task that takes longer than
+    /// [`POLICY_WAIT`].
+    async fn wait_policy(&mut self, generation: u64) {
+        let Some(rx) = &mut self.policy_applied else {
+            return;
+        };
+        let waited = tokio::time::timeout(POLICY_WAIT, rx.wait_for(|g| *g >= generation)).await;
+        if waited.is_err() {
+            tracing::warn!(
+                "policy for workload set {generation} not applied within {POLICY_WAIT:?}"
+            );
+        }
     }
 
     async fn cni(&mut self, call: CniCall) -> CniReply {
