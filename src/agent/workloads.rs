@@ -4,7 +4,9 @@
 //! routes into the agent's one desired FIB (through the routes task, waiting until the
 //! controller has installed them) and their endpoints into the policy task.
 //!
-//! ADD: validate → netns exists → allocate → persist → wire → route → policy. Each step
+//! ADD: validate → netns exists → allocate → persist → wire → route → policy, answered
+//! once the route is in the kernel and the policy task has applied a ruleset that includes
+//! the container (DEL and label changes likewise). Each step
 //! is undone when a later one fails, so a failed ADD leaves nothing behind. ADD of a
 //! known attachment returns the same addresses (re-wiring it when its interface is gone).
 //! DEL: unwire, release, forget; anything unknown is a success. CHECK reports what is
