@@ -189,6 +189,15 @@ pub fn run(command: &str) -> ExitCode {
         }
         Reply::Cni(CniReply::Ok(None)) => ExitCode::SUCCESS,
         Reply::Cni(CniReply::Err(e)) => out.fail(e),
+        // The agent serves a bounded number of connections at once; beyond that it
+        // answers "busy", which is transient.
+        Reply::Error(e) if e.starts_with("busy") => out.fail(
+            CniError::new(
+                code::TRY_AGAIN_LATER,
+                "the tern agent is busy; try again later",
+            )
+            .details(e),
+        ),
         Reply::Error(e) => {
             out.fail(CniError::new(code::IO_FAILURE, "the agent refused the request").details(e))
         }
