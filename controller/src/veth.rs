@@ -385,10 +385,14 @@ pub fn delete_workload_veth(host_if: &str) -> Result<bool, VethError> {
     if !valid_ifname(host_if) {
         return Err(VethError::BadName(host_if.to_string()));
     }
+    let t0 = std::time::Instant::now();
     let mut nl = open_here().map_err(nl_err("netlink socket"))?;
-    match nl.ifindex(host_if).map_err(nl_err("list links"))? {
+    let found = nl.ifindex(host_if).map_err(nl_err("list links"))?;
+    let t1 = t0.elapsed();
+    match found {
         Some(index) => {
             delete_index(&mut nl, index).map_err(nl_err("delete veth"))?;
+            tracing::debug!(host_if, open_and_list = ?t1, delete = ?(t0.elapsed() - t1), "veth deleted");
             Ok(true)
         }
         None => Ok(false),
