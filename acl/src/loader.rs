@@ -229,7 +229,21 @@ impl Loader {
     }
 }
 
+/// Adds `p` (a file) or the YAML files under `p` (a folder, recursively) to `out`.
+/// Only regular files are taken from folders (a FIFO would block the loader); at most
+/// 16 levels and [`MAX_FILES`] folders are walked (symlinks can make a folder tree
+/// endless), and at most one file more than [`MAX_FILES`] is collected.
 fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadError> {
+    let mut folders = 0;
+    walk(p, out, depth, &mut folders)
+}
+
+fn walk(
+    p: &Path,
+    out: &mut Vec<PathBuf>,
+    depth: usize,
+    folders: &mut usize,
+) -> Result<(), LoadError> {
     let io = |source| LoadError::Io {
         path: p.to_path_buf(),
         source,
@@ -239,7 +253,8 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadErr
         out.push(p.to_path_buf());
         return Ok(());
     }
-    if depth > 16 {
+    *folders += 1;
+    if depth > 16 || *folders > MAX_FILES || out.len() > MAX_FILES {
         return Ok(());
     }
     let mut entries: Vec<PathBuf> = fs::read_dir(p)
@@ -248,9 +263,12 @@ fn collect(p: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<(), LoadErr
         .collect();
     entries.sort();
     for e in entries {
+        if out.len() > MAX_FILES {
+            break;
+        }
         if e.is_dir() {
-            collect(&e, out, depth + 1)?;
-        } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") {
+            walk(&e, out, depth + 1, folders)?;
+        } else if e.extension().is_some_and(|x| x == "yaml" || x == "yml") && e.is_file() {
             out.push(e);
         }
     }
