@@ -27,7 +27,9 @@ fn tcp(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str, port: &str) {
         &log,
     );
     wait_for(CONVERGE, &format!("TCP to {ip} port {port}"), || {
-        let o = client.sh(&format!("echo ping | nc -N -w 3 {ip} {port}"));
+        // The client keeps its side open a moment: a server nc that reads the client's
+        // FIN before its own stdin exits without sending its line.
+        let o = client.sh(&format!("(echo ping; sleep 1) | nc -N -w 3 {ip} {port}"));
         String::from_utf8_lossy(&o.stdout)
             .contains("pong")
             .then_some(())

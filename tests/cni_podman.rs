@@ -229,7 +229,7 @@ fn podman_containers_on_two_hosts_reach_each_other_through_tern() {
             "web-a",
             "sh",
             "-c",
-            &format!("echo ping | nc -w 3 {ip_b} 7000"),
+            &format!("(echo ping; sleep 1) | nc -w 3 {ip_b} 7000"),
         ]);
         let text = String::from_utf8_lossy(&o.stdout).into_owned();
         text.contains("pong").then_some(())

@@ -39,7 +39,7 @@ fn connects(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str) -> bool {
             .contains(":8080")
             .then_some(())
     });
-    let out = client.sh(&format!("echo x | nc -N -w 2 {ip} 8080"));
+    let out = client.sh(&format!("(echo x; sleep 1) | nc -N -w 2 {ip} 8080"));
     lab.kill(pid);
     String::from_utf8_lossy(&out.stdout).contains("hi")
 }
