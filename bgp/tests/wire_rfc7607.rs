@@ -60,7 +60,10 @@ fn decoded(bytes: &[u8], ctx: &DecodeContext) -> Update {
 }
 
 fn actions(u: &Update) -> Vec<(u8, ErrorAction)> {
-    u.errors.iter().map(|e| (e.type_code, e.action.clone())).collect()
+    u.errors
+        .iter()
+        .map(|e| (e.type_code, e.action.clone()))
+        .collect()
 }
 
 #[test]
