@@ -18,7 +18,7 @@ pub struct EndpointsArgs {
     #[arg(long)]
     pub json: bool,
     /// Control socket of the agent.
-    #[arg(long, default_value = "/run/tern/tern.sock")]
+    #[arg(long, env = "TERN_SOCKET", default_value = "/run/tern/tern.sock")]
     pub socket: PathBuf,
 }
 
@@ -41,7 +41,7 @@ pub struct LabelArgs {
     #[arg(long)]
     pub json: bool,
     /// Control socket of the agent.
-    #[arg(long, default_value = "/run/tern/tern.sock")]
+    #[arg(long, env = "TERN_SOCKET", default_value = "/run/tern/tern.sock")]
     pub socket: PathBuf,
 }
 

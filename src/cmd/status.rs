@@ -23,8 +23,8 @@ pub struct StatusArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
-    /// Control socket of the agent.
-    #[arg(long, default_value = "/run/tern/tern.sock")]
+    /// Control socket of the agent (or $TERN_SOCKET).
+    #[arg(long, env = "TERN_SOCKET", default_value = "/run/tern/tern.sock")]
     pub socket: PathBuf,
 }
 
@@ -53,8 +53,8 @@ pub struct RoutesArgs {
     /// Only routes after this prefix (the next page of a --limit listing).
     #[arg(long, value_parser = parse_net)]
     pub after: Option<IpNet>,
-    /// Control socket of the agent.
-    #[arg(long, default_value = "/run/tern/tern.sock")]
+    /// Control socket of the agent (or $TERN_SOCKET).
+    #[arg(long, env = "TERN_SOCKET", default_value = "/run/tern/tern.sock")]
     pub socket: PathBuf,
 }
 
