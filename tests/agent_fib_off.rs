@@ -11,19 +11,7 @@ use testlab::{wait_for, Lab};
 #[test]
 fn fib_off_learns_and_advertises_without_touching_the_kernel() {
     let mut lab = Lab::new("tfiboff");
-    let t = lab.netns("tern");
-    let b = lab.netns("bird");
-    lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let node = write_node(
-        &lab,
-        &t,
-        &NodeSpec {
-            blocks: &["10.244.1.0/24"],
-            peers: &[("10.0.0.2", 65000)],
-            extra: "fib: { enabled: false }\n",
-            ..NodeSpec::default()
-        },
-    );
+    let (t, b, node) = tern_and_bird_with(&mut lab, "fib: { enabled: false }\n");
     let peers = [BirdPeer {
         name: "tern4",
         local: "10.0.0.2",

@@ -25,19 +25,7 @@ fn fd_count(pid: u32) -> usize {
 #[test]
 fn idle_local_clients_do_not_starve_bgp_or_status() {
     let mut lab = Lab::new("agent-limits");
-    let t = lab.netns("tern");
-    let b = lab.netns("bird");
-    lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
-    let node = write_node(
-        &lab,
-        &t,
-        &NodeSpec {
-            blocks: &["10.244.1.0/24"],
-            peers: &[("10.0.0.2", 65000)],
-            extra: "metrics: { listen: \"10.0.0.1:9469\" }\n",
-            ..NodeSpec::default()
-        },
-    );
+    let (t, b, node) = tern_and_bird_with(&mut lab, "metrics: { listen: \"10.0.0.1:9469\" }\n");
     let tern = testlab::tern_bin().to_string_lossy().into_owned();
     let config = node.config.to_string_lossy().into_owned();
     let pid = lab.spawn(

@@ -286,6 +286,11 @@ pub const BIRD_TERN4: BirdPeer<'static> = BirdPeer {
 /// AS 64512, block 10.244.1.0/24) and `bird` (10.0.0.2/24 on eth0, AS 65000, peered as
 /// [`BIRD_TERN4`]). Writes tern's node config; starts nothing. Returns (tern, bird, node).
 pub fn tern_and_bird(lab: &mut Lab) -> (Netns, Netns, Node) {
+    tern_and_bird_with(lab, "")
+}
+
+/// [`tern_and_bird`] with `extra` lines appended to tern's node config.
+pub fn tern_and_bird_with(lab: &mut Lab, extra: &str) -> (Netns, Netns, Node) {
     let t = lab.netns("tern");
     let b = lab.netns("bird");
     lab.veth(&t, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
@@ -295,6 +300,7 @@ pub fn tern_and_bird(lab: &mut Lab) -> (Netns, Netns, Node) {
         &NodeSpec {
             blocks: &["10.244.1.0/24"],
             peers: &[("10.0.0.2", 65000)],
+            extra,
             ..NodeSpec::default()
         },
     );
