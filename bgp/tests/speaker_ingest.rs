@@ -14,17 +14,13 @@ use std::time::{Duration, Instant};
 
 use bgp::rib::RouteAction;
 use bgp::speaker::Speaker;
-use bgp::wire::codec::{decode_message, encode_message};
-use bgp::wire::{
-    AddressFamily, AsPath, Capability, DecodeContext, EncodeContext, Message, Nlri, Open, Origin,
-    PathAttributes, Update,
-};
-use bgp::wire::{CeaseSubcode, ErrorCode, Notification};
+use bgp::wire::codec::encode_message;
+use bgp::wire::{AsPath, EncodeContext, Message, Nlri, Origin, PathAttributes, Update};
+use bgp::wire::{CeaseSubcode, ErrorCode};
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net};
 use speaker_common::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 
 const FEEDER_AS: u32 = 65002;
 const PER_UPDATE: usize = 30;
@@ -71,62 +67,6 @@ fn table(n: usize) -> Vec<u8> {
     out.to_vec()
 }
 
-/// Connects from 10.0.0.2 to the speaker at 10.0.0.1, sends OPEN and KEEPALIVE, and
-/// returns once the speaker's OPEN has arrived, with the bytes read after it.
-async fn feeder_session() -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
-    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-    sock.bind("10.0.0.2:0".parse().expect("addr"))
-        .expect("bind");
-    let s = sock
-        .connect("10.0.0.1:179".parse().expect("addr"))
-        .await
-        .expect("connect");
-    let (mut rd, mut wr) = s.into_split();
-    let open = Open::new(
-        FEEDER_AS,
-        90,
-        Ipv4Addr::new(10, 0, 0, 2),
-        vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)],
-    );
-    let mut hello = BytesMut::new();
-    encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
-    encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
-    wr.write_all(&hello).await.expect("write open");
-    let mut buf = BytesMut::new();
-    loop {
-        if let Ok((Message::Open(_), used)) = decode_message(&buf, &DecodeContext::default()) {
-            let _ = buf.split_to(used);
-            return (rd, wr, buf);
-        }
-        assert!(
-            rd.read_buf(&mut buf).await.expect("read") > 0,
-            "speaker closed"
-        );
-    }
-}
-
-/// Reads (after `buf`, what was already read) until the speaker closes; returns the
-/// NOTIFICATIONs it sent.
-async fn drain(mut rd: OwnedReadHalf, mut buf: BytesMut) -> Vec<Notification> {
-    let ctx = DecodeContext {
-        four_octet_as: true,
-        ..DecodeContext::default()
-    };
-    let mut seen = Vec::new();
-    loop {
-        while let Ok((msg, used)) = decode_message(&buf, &ctx) {
-            let _ = buf.split_to(used);
-            if let Message::Notification(n) = msg {
-                seen.push(n);
-            }
-        }
-        if !rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
-            break;
-        }
-    }
-    seen
-}
-
 fn ingest(n: usize) {
     let (_lab, ns) = lab_with_loopback("spk-ingest", &["10.0.0.1/32", "10.0.0.2/32"]);
     let bytes = table(n);
@@ -153,7 +93,7 @@ fn ingest(n: usize) {
         let count = |i: usize| counts[i].load(Ordering::Relaxed);
 
         // The feeder: OPEN, wait for the speaker's OPEN, KEEPALIVE, then the table.
-        let (rd, mut wr, rest) = feeder_session().await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.2", "10.0.0.1", false).await;
         // Drain whatever the speaker sends from now on (KEEPALIVEs, End-of-RIB).
         let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
@@ -216,7 +156,7 @@ fn max_prefixes_ends_the_session_with_cease() {
         let (h, _changes) = Speaker::start(speaker(65001, "10.0.0.1", p, &[]))
             .await
             .expect("speaker");
-        let (rd, mut wr, rest) = feeder_session().await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.2", "10.0.0.1", false).await;
         let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         // The speaker may close while we still write: errors are expected here.

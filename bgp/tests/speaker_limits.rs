@@ -14,17 +14,16 @@ use std::time::Duration;
 use bgp::policy::ImportPolicy;
 use bgp::rib::PrefixLimit;
 use bgp::speaker::{Speaker, SpeakerConfig};
-use bgp::wire::codec::{decode_message, encode_message};
+use bgp::wire::codec::encode_message;
 use bgp::wire::{
-    AddressFamily, AsPath, Capability, CeaseSubcode, Community, DecodeContext, EncodeContext,
-    ErrorCode, Message, Nlri, Notification, Open, Origin, PathAttributes, Update,
+    AsPath, CeaseSubcode, Community, EncodeContext, ErrorCode, Message, Nlri, Origin,
+    PathAttributes, Update,
 };
 use bytes::BytesMut;
 use ipnet::{IpNet, Ipv4Net};
 use speaker_common::*;
 use testlab::bird::{bird_config, start_bird, BirdPeer};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::io::AsyncWriteExt;
 
 const FEEDER_AS: u32 = 65002;
 
@@ -73,65 +72,6 @@ fn plain(u: usize) -> PathAttributes {
     }
 }
 
-/// Connects from `from` to the speaker at `to`:179 (OPEN with Extended Message when
-/// `extended`), returns once the speaker's OPEN has arrived.
-async fn feeder_session(
-    from: &str,
-    to: &str,
-    extended: bool,
-) -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
-    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
-    sock.bind(format!("{from}:0").parse().expect("addr"))
-        .expect("bind");
-    let s = sock
-        .connect(format!("{to}:179").parse().expect("addr"))
-        .await
-        .expect("connect");
-    let (mut rd, mut wr) = s.into_split();
-    let mut caps = vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)];
-    if extended {
-        caps.push(Capability::ExtendedMessage);
-    }
-    let id: Ipv4Addr = from.parse().expect("id");
-    let open = Open::new(FEEDER_AS, 90, id, caps);
-    let mut hello = BytesMut::new();
-    encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
-    encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
-    wr.write_all(&hello).await.expect("write open");
-    let mut buf = BytesMut::new();
-    loop {
-        if let Ok((Message::Open(_), used)) = decode_message(&buf, &DecodeContext::default()) {
-            let _ = buf.split_to(used);
-            return (rd, wr, buf);
-        }
-        assert!(
-            rd.read_buf(&mut buf).await.expect("read") > 0,
-            "speaker closed"
-        );
-    }
-}
-
-/// Reads until the speaker closes; the NOTIFICATIONs it sent.
-async fn drain(mut rd: OwnedReadHalf, mut buf: BytesMut) -> Vec<Notification> {
-    let ctx = DecodeContext {
-        four_octet_as: true,
-        ..DecodeContext::default()
-    };
-    let mut seen = Vec::new();
-    loop {
-        while let Ok((msg, used)) = decode_message(&buf, &ctx) {
-            let _ = buf.split_to(used);
-            if let Message::Notification(n) = msg {
-                seen.push(n);
-            }
-        }
-        if !rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
-            break;
-        }
-    }
-    seen
-}
-
 fn pools_only(cfg: &mut SpeakerConfig) {
     cfg.import = ImportPolicy {
         pools: vec!["10.244.0.0/16".parse().expect("pool")],
@@ -151,7 +91,7 @@ fn receive_limit_counts_rejected_prefixes_and_resets_with_cease() {
         let mut cfg = speaker(65001, "10.0.0.1", p, &[]);
         pools_only(&mut cfg);
         let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
-        let (rd, mut wr, rest) = feeder_session("10.0.0.2", "10.0.0.1", false).await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.2", "10.0.0.1", false).await;
         let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         let _ = wr.write_all(&bytes).await;
@@ -197,7 +137,7 @@ fn rejected_prefixes_are_counted_and_not_stored() {
         let mut cfg = speaker(65001, "10.0.0.1", p, &[]);
         pools_only(&mut cfg);
         let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
-        let (rd, mut wr, rest) = feeder_session("10.0.0.2", "10.0.0.1", false).await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.2", "10.0.0.1", false).await;
         let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         wr.write_all(&bytes).await.expect("write");
@@ -284,7 +224,7 @@ fn an_oversized_set_is_not_sent_to_a_peer_without_extended_message() {
         let mut cfg = speaker(65001, "10.0.0.1", feeder, &[]);
         cfg.peers.push(to_bird);
         let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
-        let (rd, mut wr, rest) = feeder_session("10.0.0.3", "10.0.0.1", true).await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.3", "10.0.0.1", true).await;
         let drain = tokio::spawn(drain(rd, rest));
         wait_for(Duration::from_secs(60), "both sessions up", || async {
             let ps = h.peers().await;
@@ -371,7 +311,7 @@ fn three_million_rejected_prefixes_memory() {
         let mut cfg = speaker(65001, "10.0.0.1", p, &[]);
         pools_only(&mut cfg);
         let (h, _changes) = Speaker::start(cfg).await.expect("speaker");
-        let (rd, mut wr, rest) = feeder_session("10.0.0.2", "10.0.0.1", false).await;
+        let (rd, mut wr, rest) = feeder_session(FEEDER_AS, "10.0.0.2", "10.0.0.1", false).await;
         let drain = tokio::spawn(drain(rd, rest));
         established(&h, "feeder session established").await;
         let before = rss_kib();

@@ -4,13 +4,20 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bgp::policy::ImportPolicy;
 use bgp::speaker::{PeerConfig, PeerStatus, SpeakerConfig, SpeakerHandle};
+use bgp::wire::codec::{decode_message, encode_message};
+use bgp::wire::{
+    AddressFamily, Capability, DecodeContext, EncodeContext, Message, Notification, Open,
+};
+use bytes::BytesMut;
 use ipnet::IpNet;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
 /// Runs `f` on a fresh thread that first joins the network namespace `ns`, inside a
 /// multi-threaded tokio runtime created there (its threads inherit the namespace).
@@ -124,4 +131,66 @@ pub async fn established(h: &SpeakerHandle, what: &str) -> PeerStatus {
         (p.state == "Established").then_some(p)
     })
     .await
+}
+
+// ---- a scripted BGP feeder on raw TCP (bytes through bgp::wire) ----
+
+/// A scripted feeder: connects from `from` (AS `feeder_as`) to the speaker at `to`:179 (OPEN with Extended Message when
+/// `extended`), returns once the speaker's OPEN has arrived.
+pub async fn feeder_session(
+    feeder_as: u32,
+    from: &str,
+    to: &str,
+    extended: bool,
+) -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
+    let sock = tokio::net::TcpSocket::new_v4().expect("socket");
+    sock.bind(format!("{from}:0").parse().expect("addr"))
+        .expect("bind");
+    let s = sock
+        .connect(format!("{to}:179").parse().expect("addr"))
+        .await
+        .expect("connect");
+    let (mut rd, mut wr) = s.into_split();
+    let mut caps = vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)];
+    if extended {
+        caps.push(Capability::ExtendedMessage);
+    }
+    let id: Ipv4Addr = from.parse().expect("id");
+    let open = Open::new(feeder_as, 90, id, caps);
+    let mut hello = BytesMut::new();
+    encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
+    encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
+    wr.write_all(&hello).await.expect("write open");
+    let mut buf = BytesMut::new();
+    loop {
+        if let Ok((Message::Open(_), used)) = decode_message(&buf, &DecodeContext::default()) {
+            let _ = buf.split_to(used);
+            return (rd, wr, buf);
+        }
+        assert!(
+            rd.read_buf(&mut buf).await.expect("read") > 0,
+            "speaker closed"
+        );
+    }
+}
+
+/// Reads until the speaker closes; the NOTIFICATIONs it sent.
+pub async fn drain(mut rd: OwnedReadHalf, mut buf: BytesMut) -> Vec<Notification> {
+    let ctx = DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    };
+    let mut seen = Vec::new();
+    loop {
+        while let Ok((msg, used)) = decode_message(&buf, &ctx) {
+            let _ = buf.split_to(used);
+            if let Message::Notification(n) = msg {
+                seen.push(n);
+            }
+        }
+        if !rd.read_buf(&mut buf).await.map(|k| k > 0).unwrap_or(false) {
+            break;
+        }
+    }
+    seen
 }
