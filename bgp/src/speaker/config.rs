@@ -58,8 +58,9 @@ impl PeerKind {
     }
 }
 
-/// One BGP neighbour.
-#[derive(Debug, Clone)]
+/// One BGP neighbour. Two configs are equal when every field is: a peer whose config
+/// changes in any field is restarted by [`super::SpeakerHandle::set_peers`].
+#[derive(Debug, Clone, PartialEq)]
 pub struct PeerConfig {
     /// The peer's address.
     pub address: IpAddr,

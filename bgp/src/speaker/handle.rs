@@ -1,15 +1,16 @@
 //! The public face of the driver: [`Speaker::start`] and the cloneable [`SpeakerHandle`].
 
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpSocket};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 use super::config::{PeerConfig, PeerKind, SpeakerConfig};
 use super::conn::ConnEvent;
-use super::owner::{Command, Owner};
+use super::owner::{Command, Owner, PeerDiff};
 use super::sockopt;
 use crate::rib::{RouteChange, RouteView};
 
@@ -17,7 +18,7 @@ use crate::rib::{RouteChange, RouteView};
 /// owner task to the readers, and so to the peers' TCP windows.
 const EVENT_QUEUE: usize = 64;
 
-/// Why the speaker could not start.
+/// Why the speaker could not start or be reconfigured.
 #[derive(Debug, thiserror::Error)]
 pub enum SpeakerError {
     /// The listener could not be bound or configured.
@@ -36,6 +37,9 @@ pub enum SpeakerError {
         /// What is wrong.
         reason: String,
     },
+    /// The speaker has stopped (after shutdown).
+    #[error("the BGP speaker has stopped")]
+    Stopped,
 }
 
 /// One peer as `tern status` shows it.
@@ -84,6 +88,19 @@ pub struct PeerStatus {
     /// Paths of this peer kept as stale by graceful restart (RFC 4724): the peer is
     /// restarting, or back and has not sent End-of-RIB yet.
     pub stale_paths: usize,
+    /// What the established session negotiated: both OPENs (capabilities), hold time,
+    /// keepalive, families.
+    pub negotiated: Option<crate::session::Negotiated>,
+    /// Hold time as configured (what our OPEN proposes).
+    pub hold_time_configured: Duration,
+    /// Keepalive interval as configured (`None`: a third of the hold time).
+    pub keepalive_configured: Option<Duration>,
+    /// Messages received, by type.
+    pub received_by_type: super::MessageCounts,
+    /// Messages sent, by type.
+    pub sent_by_type: super::MessageCounts,
+    /// Recent errors of the session with their times, oldest first.
+    pub errors: Vec<super::PeerError>,
 }
 
 /// Starts the driver.
@@ -95,19 +112,7 @@ impl Speaker {
     /// changes (for the kernel FIB; dropping it discards them). Must be called inside a
     /// tokio runtime.
     pub async fn start(cfg: SpeakerConfig) -> Result<(SpeakerHandle, RouteChanges), SpeakerError> {
-        for (i, p) in cfg.peers.iter().enumerate() {
-            validate_peer(p)?;
-            let canon = p.address.to_canonical();
-            if cfg.peers[..i]
-                .iter()
-                .any(|q| q.address.to_canonical() == canon)
-            {
-                return Err(SpeakerError::Peer {
-                    peer: p.address,
-                    reason: "configured twice".into(),
-                });
-            }
-        }
+        validate_peers(&cfg.peers)?;
         let listener = match cfg.listen {
             Some(addr) => Some(bind(addr, &cfg.peers)?),
             None => None,
@@ -115,14 +120,16 @@ impl Speaker {
         let (events_tx, events_rx) = mpsc::channel(EVENT_QUEUE);
         let (changes_tx, changes_rx) = mpsc::channel(1);
         let (cmd_tx, cmd_rx) = mpsc::unbounded_channel();
-        let peers = cfg.peers.clone();
         let mut owner =
             Owner::new(cfg, events_tx.clone(), changes_tx).map_err(|e| SpeakerError::Peer {
                 peer: IpAddr::from([0, 0, 0, 0]),
                 reason: e.to_string(),
             })?;
         if let Some(l) = listener {
-            owner.listener = Some(tokio::spawn(accept_loop(l, peers, events_tx)));
+            let l = Arc::new(l);
+            owner.listen_sock = Some(l.clone());
+            let table = owner.accept_table();
+            owner.listener = Some(tokio::spawn(accept_loop(l, table, events_tx)));
         }
         tokio::spawn(owner.run(events_rx, cmd_rx));
         let handle = SpeakerHandle { tx: cmd_tx };
@@ -132,6 +139,21 @@ impl Speaker {
         };
         Ok((handle, changes))
     }
+}
+
+/// Every peer can run, and no address is configured twice.
+pub(super) fn validate_peers(peers: &[PeerConfig]) -> Result<(), SpeakerError> {
+    for (i, p) in peers.iter().enumerate() {
+        validate_peer(p)?;
+        let canon = p.address.to_canonical();
+        if peers[..i].iter().any(|q| q.address.to_canonical() == canon) {
+            return Err(SpeakerError::Peer {
+                peer: p.address,
+                reason: "configured twice".into(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn validate_peer(p: &PeerConfig) -> Result<(), SpeakerError> {
@@ -183,9 +205,21 @@ fn bind(addr: SocketAddr, peers: &[PeerConfig]) -> Result<TcpListener, SpeakerEr
     socket.listen(128).map_err(err)
 }
 
+/// One entry of the accept loop's table: a configured peer's (canonical) address, its
+/// id in the owner task, and its GTSM hop count.
+#[derive(Debug, Clone)]
+pub struct AcceptPeer {
+    /// The peer's address, IPv4-mapped IPv6 folded to IPv4.
+    pub address: IpAddr,
+    /// The owner's id of the peer.
+    pub id: usize,
+    /// GTSM (RFC 5082) hops.
+    pub ttl_security: Option<u8>,
+}
+
 async fn accept_loop(
-    listener: TcpListener,
-    peers: Vec<PeerConfig>,
+    listener: Arc<TcpListener>,
+    table: watch::Receiver<Vec<AcceptPeer>>,
     events: mpsc::Sender<ConnEvent>,
 ) {
     loop {
@@ -197,12 +231,18 @@ async fn accept_loop(
                 continue;
             }
         };
-        let Some(peer) = Owner::peer_index(&peers, remote.ip()) else {
+        let addr = remote.ip().to_canonical();
+        let found = table
+            .borrow()
+            .iter()
+            .find(|p| p.address == addr)
+            .map(|p| (p.id, p.ttl_security));
+        let Some((peer, ttl_security)) = found else {
             crate::lograte::unknown_peer(remote);
             drop(stream);
             continue;
         };
-        if let Some(hops) = peers.get(peer).and_then(|p| p.ttl_security) {
+        if let Some(hops) = ttl_security {
             // GTSM for the connection's first packets: the SYN's TTL, checked here;
             // later segments: IP_MINTTL on the accepted socket.
             let min = 256 - u16::from(hops.max(1));
@@ -279,6 +319,33 @@ impl SpeakerHandle {
     /// "set", `Withdraw` as "remove if present".
     pub async fn take_route_changes(&self, max: usize) -> Vec<RouteChange> {
         self.ask(|tx| Command::TakeRouteChanges(max, tx)).await
+    }
+
+    /// Replaces the configured peers (declaratively, compared by address with the
+    /// running ones). An added peer is started (active or passive as configured); a
+    /// removed one gets Cease / Peer De-configured (RFC 4486 subcode 3), its routes
+    /// leave the RIB (best-path changes flow to [`RouteChanges`] as for any session
+    /// end) and its tasks and sockets are released; a changed one (any field of its
+    /// [`PeerConfig`] differs) gets Cease / Other Configuration Change (subcode 6) and
+    /// starts again with the new configuration; an unchanged one is not touched (its
+    /// session, uptime and counters stay). An invalid list (a bad peer, an address
+    /// twice) is an error and changes nothing, as is a call after the speaker has
+    /// stopped ([`SpeakerError::Stopped`]).
+    pub async fn set_peers(&self, peers: Vec<PeerConfig>) -> Result<PeerDiff, SpeakerError> {
+        validate_peers(&peers)?;
+        let (tx, rx) = oneshot::channel();
+        self.tx
+            .send(Command::SetPeers(peers, tx))
+            .map_err(|_| SpeakerError::Stopped)?;
+        rx.await.unwrap_or(Err(SpeakerError::Stopped))
+    }
+
+    /// Ends the session with `peer` now with Cease / `subcode` (e.g. 10, BFD Down,
+    /// RFC 9384); its routes are withdrawn at once. The peer stays configured and
+    /// connects again after its ConnectRetry back-off. `false` if `peer` is not
+    /// configured.
+    pub async fn peer_down(&self, peer: IpAddr, subcode: u8) -> bool {
+        self.ask(|tx| Command::PeerDown(peer, subcode, tx)).await
     }
 
     /// Replaces the set of originated prefixes.

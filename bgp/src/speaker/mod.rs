@@ -32,8 +32,11 @@ mod conn;
 mod handle;
 mod ifaddr;
 mod owner;
+mod peer_log;
 mod sockopt;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
 pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};
 pub use ifaddr::{interface_addresses, IfAddr};
+pub use owner::PeerDiff;
+pub use peer_log::{MessageCounts, PeerError};

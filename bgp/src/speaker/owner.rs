@@ -1,21 +1,27 @@
 //! The owner task: the one place that holds protocol state (every [`Session`] and the
 //! [`Rib`]). It turns connection events and handle commands into session and RIB calls,
 //! carries out the sessions' [`Action`]s, re-arms one timer, and pumps the RIB's
-//! UPDATEs to the writers with backpressure.
+//! UPDATEs to the writers with backpressure. Peers are keyed by an id that is never
+//! reused, so events of a removed peer's connections are recognised and ignored; adding
+//! and removing peers at run time is in `reconfig`.
 
-use std::collections::{BTreeSet, HashMap};
+mod reconfig;
+
+pub use reconfig::PeerDiff;
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use ipnet::IpNet;
-use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
-use super::handle::PeerStatus;
+use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
 use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
@@ -50,6 +56,13 @@ pub enum Command {
     Shutdown(bool, oneshot::Sender<()>),
     /// At most this many pending best-path changes.
     TakeRouteChanges(usize, oneshot::Sender<Vec<RouteChange>>),
+    /// Replace the configured peers (declarative).
+    SetPeers(
+        Vec<PeerConfig>,
+        oneshot::Sender<Result<PeerDiff, SpeakerError>>,
+    ),
+    /// End one peer's session with Cease / this subcode; `false` if no such peer.
+    PeerDown(IpAddr, u8, oneshot::Sender<bool>),
 }
 
 struct ConnTasks {
@@ -78,6 +91,8 @@ impl ConnTasks {
 
 #[derive(Default)]
 struct Counters {
+    /// Messages by type and recent errors (`tern status PEER`).
+    log: super::peer_log::PeerLog,
     messages_in: u64,
     messages_out: u64,
     updates_in: u64,
@@ -97,7 +112,17 @@ struct Peer {
 pub struct Owner {
     local: SpeakerConfig,
     rib: Rib,
-    peers: Vec<Peer>,
+    /// Peers by id (also their [`PeerId`] in the RIB); ids are never reused.
+    peers: BTreeMap<usize, Peer>,
+    /// Ids in configuration order (the order of status output).
+    order: Vec<usize>,
+    /// The next peer id.
+    next_id: usize,
+    /// Which addresses the accept loop hands over, under which id.
+    accept: watch::Sender<Vec<AcceptPeer>>,
+    /// The listening socket (shared with the accept loop) for TCP-MD5 keys and the
+    /// saved SYN of peers added at run time.
+    pub listen_sock: Option<Arc<TcpListener>>,
     originated: BTreeSet<IpNet>,
     events_tx: mpsc::Sender<ConnEvent>,
     /// "Best-path changes pending" to the consumer (capacity 1: a level, not a queue);
@@ -136,40 +161,19 @@ impl Owner {
             router_id: cfg.router_id,
             cluster_id: cfg.cluster_id,
         });
-        let mut peers = Vec::with_capacity(cfg.peers.len());
-        for (i, p) in cfg.peers.iter().enumerate() {
-            let mut sc = SessionConfig::new(cfg.asn, cfg.router_id, p.asn);
-            sc.hold_time = p.hold_time;
-            sc.keepalive = p.keepalive;
-            sc.connect_retry = p.connect_retry;
-            sc.passive = p.passive;
-            sc.graceful_restart = cfg.graceful_restart;
-            sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
-            let mut session = Session::new(sc, now);
-            session.start(now);
-            let mut settings = PeerSettings::new(p.address, p.asn);
-            settings.route_reflector_client = p.route_reflector_client;
-            settings.import = cfg.import.clone();
-            settings.import_limit = p.import_limit;
-            settings.receive_limit = p.receive_limit;
-            settings.local_address = p.source_address;
-            rib.add_peer(PeerId(i as u32), settings)?;
-            peers.push(Peer {
-                cfg: p.clone(),
-                session,
-                conns: HashMap::new(),
-                counters: Counters::default(),
-                established_at: None,
-            });
-        }
         let originated: BTreeSet<IpNet> = cfg.originate.iter().copied().collect();
         for p in &originated {
             rib.originate(*p);
         }
-        Ok(Self {
+        let peers = cfg.peers.clone();
+        let mut owner = Self {
             local: cfg,
             rib,
-            peers,
+            peers: BTreeMap::new(),
+            order: Vec::new(),
+            next_id: 0,
+            accept: watch::Sender::new(Vec::new()),
+            listen_sock: None,
             originated,
             events_tx,
             changes,
@@ -177,7 +181,70 @@ impl Owner {
             untaken: Vec::new(),
             epoch: (now, SystemTime::now()),
             listener: None,
-        })
+        };
+        for p in peers {
+            let id = owner.add_peer(p, now)?;
+            owner.order.push(id);
+        }
+        owner.publish_accept();
+        Ok(owner)
+    }
+
+    /// Registers a peer under a fresh id: its session (started) and its RIB entry.
+    fn add_peer(&mut self, p: PeerConfig, now: Instant) -> Result<usize, RibError> {
+        let cfg = &self.local;
+        let id = self.next_id;
+        let mut sc = SessionConfig::new(cfg.asn, cfg.router_id, p.asn);
+        sc.hold_time = p.hold_time;
+        sc.keepalive = p.keepalive;
+        sc.connect_retry = p.connect_retry;
+        sc.passive = p.passive;
+        sc.graceful_restart = cfg.graceful_restart;
+        sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
+        let mut session = Session::new(sc, now);
+        session.start(now);
+        let mut settings = PeerSettings::new(p.address, p.asn);
+        settings.route_reflector_client = p.route_reflector_client;
+        settings.import = cfg.import.clone();
+        settings.import_limit = p.import_limit;
+        settings.receive_limit = p.receive_limit;
+        settings.local_address = p.source_address;
+        self.rib.add_peer(PeerId(id as u32), settings)?;
+        self.next_id += 1;
+        self.peers.insert(
+            id,
+            Peer {
+                cfg: p,
+                session,
+                conns: HashMap::new(),
+                counters: Counters::default(),
+                established_at: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// A receiver of the accept loop's address table.
+    pub fn accept_table(&self) -> watch::Receiver<Vec<AcceptPeer>> {
+        self.accept.subscribe()
+    }
+
+    /// Tells the accept loop the current peers.
+    fn publish_accept(&self) {
+        let table = self
+            .peers
+            .iter()
+            .map(|(&id, p)| AcceptPeer {
+                address: p.cfg.address.to_canonical(),
+                id,
+                ttl_security: p.cfg.ttl_security,
+            })
+            .collect();
+        self.accept.send_replace(table);
+    }
+
+    fn ids(&self) -> Vec<usize> {
+        self.peers.keys().copied().collect()
     }
 
     /// Runs until shutdown (or until every handle is gone).
@@ -187,13 +254,13 @@ impl Owner {
         mut commands: mpsc::UnboundedReceiver<Command>,
     ) {
         let now = Instant::now();
-        for i in 0..self.peers.len() {
+        for i in self.ids() {
             self.drive(i, now);
         }
         loop {
             let deadline = self
                 .peers
-                .iter()
+                .values()
                 .filter_map(|p| p.session.poll_timeout())
                 .min();
             let sleep = async {
@@ -223,10 +290,12 @@ impl Owner {
                 },
                 () = sleep => {
                     let now = Instant::now();
-                    for i in 0..self.peers.len() {
-                        if self.peers[i].session.poll_timeout().is_some_and(|t| t <= now) {
-                            self.peers[i].session.handle_timeout(now);
-                            self.drive(i, now);
+                    for i in self.ids() {
+                        if let Some(p) = self.peers.get_mut(&i) {
+                            if p.session.poll_timeout().is_some_and(|t| t <= now) {
+                                p.session.handle_timeout(now);
+                                self.drive(i, now);
+                            }
                         }
                     }
                 }
@@ -235,17 +304,11 @@ impl Owner {
         }
     }
 
-    /// The peer index for a remote address (IPv4-mapped IPv6 folded to IPv4).
-    pub fn peer_index(peers: &[PeerConfig], addr: IpAddr) -> Option<usize> {
-        let addr = addr.to_canonical();
-        peers.iter().position(|p| p.address.to_canonical() == addr)
-    }
-
     fn handle_event(&mut self, ev: ConnEvent) {
         let now = Instant::now();
         match ev {
             ConnEvent::Accepted { peer, stream } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
                 match p.session.accept(now) {
@@ -266,19 +329,19 @@ impl Owner {
                 self.drive(peer, now);
             }
             ConnEvent::Connected { peer, conn, stream } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
                 if p.conns.contains_key(&conn) {
                     self.attach(peer, conn, stream);
-                    if let Some(p) = self.peers.get_mut(peer) {
+                    if let Some(p) = self.peers.get_mut(&peer) {
                         p.session.connected(now, conn);
                     }
                 }
                 self.drive(peer, now);
             }
             ConnEvent::ConnectFailed { peer, conn, error } => {
-                if let Some(p) = self.peers.get_mut(peer) {
+                if let Some(p) = self.peers.get_mut(&peer) {
                     tracing::debug!(peer = %p.cfg.address, "connect failed: {error}");
                     p.conns.remove(&conn);
                     p.session.connect_failed(now, conn, &error);
@@ -292,17 +355,18 @@ impl Owner {
                 msgs,
                 permit: _permit,
             } => {
-                let Some(p) = self.peers.get_mut(peer) else {
+                let Some(p) = self.peers.get_mut(&peer) else {
                     return;
                 };
                 p.counters.messages_in += msgs.len() as u64;
+                msgs.iter().for_each(|m| p.counters.log.received(m));
                 for msg in msgs {
                     if matches!(msg, Message::Update(_)) {
-                        if let Some(p) = self.peers.get_mut(peer) {
+                        if let Some(p) = self.peers.get_mut(&peer) {
                             p.counters.updates_in += 1;
                         }
                     }
-                    if let Some(p) = self.peers.get_mut(peer) {
+                    if let Some(p) = self.peers.get_mut(&peer) {
                         p.session.handle_message(now, conn, msg);
                     }
                     self.drive(peer, now);
@@ -314,7 +378,7 @@ impl Owner {
                 notification,
                 reason,
             } => {
-                if let Some(p) = self.peers.get_mut(peer) {
+                if let Some(p) = self.peers.get_mut(&peer) {
                     match notification {
                         Some(n) => {
                             tracing::warn!(peer = %p.cfg.address, "malformed message: {reason}");
@@ -331,7 +395,7 @@ impl Owner {
 
     /// Starts the reader and writer of a connected stream.
     fn attach(&mut self, peer: usize, conn: ConnId, stream: TcpStream) {
-        let Some(p) = self.peers.get_mut(peer) else {
+        let Some(p) = self.peers.get_mut(&peer) else {
             return;
         };
         let local = stream.local_addr().ok();
@@ -367,10 +431,13 @@ impl Owner {
     /// tasks and sockets only for the connections its session still has.
     fn drive(&mut self, peer: usize, now: Instant) {
         loop {
-            let Some(p) = self.peers.get_mut(peer) else {
+            let Some(p) = self.peers.get_mut(&peer) else {
                 return;
             };
             let Some(action) = p.session.poll_action() else {
+                p.counters
+                    .log
+                    .note_error(p.session.last_error(), now, self.epoch);
                 release_orphans(p);
                 return;
             };
@@ -393,6 +460,7 @@ impl Owner {
                             }
                             c.queued.add(1);
                             p.counters.messages_out += 1;
+                            p.counters.log.sent(&msg, 1);
                             let _ = w.send(WriterCmd::Send(vec![msg]));
                         }
                     }
@@ -520,7 +588,7 @@ impl Owner {
             }
         }
         let now = Instant::now();
-        for (i, p) in self.peers.iter_mut().enumerate() {
+        for (&i, p) in self.peers.iter_mut() {
             let id = PeerId(i as u32);
             let Some(conn) = p.session.established_conn() else {
                 continue;
@@ -545,6 +613,7 @@ impl Owner {
                 c.queued.add(n);
                 p.counters.updates_out += n as u64;
                 p.counters.messages_out += n as u64;
+                p.counters.log.sent_updates(n as u64);
                 let msgs = updates.into_iter().map(Message::Update).collect();
                 let _ = w.send(WriterCmd::Send(msgs));
                 sent = true;
@@ -594,15 +663,21 @@ impl Owner {
                     self.untaken = out;
                 }
             }
+            Command::SetPeers(peers, reply) => {
+                let _ = reply.send(self.set_peers(peers));
+            }
+            Command::PeerDown(peer, subcode, reply) => {
+                let _ = reply.send(self.peer_down(peer, subcode));
+            }
             Command::Shutdown(..) => {}
         }
     }
 
     fn status(&self) -> Vec<PeerStatus> {
         let now = Instant::now();
-        self.peers
+        self.order
             .iter()
-            .enumerate()
+            .filter_map(|&i| self.peers.get(&i).map(|p| (i, p)))
             .map(|(i, p)| {
                 let counters = self.rib.peer_counters(PeerId(i as u32));
                 let since = p.session.since();
@@ -630,6 +705,12 @@ impl Owner {
                     updates_out: p.counters.updates_out,
                     established_transitions: p.counters.established_transitions,
                     hold_time: p.session.negotiated().map(|n| n.hold_time),
+                    negotiated: p.session.negotiated().cloned(),
+                    hold_time_configured: p.session.config().hold_time,
+                    keepalive_configured: p.session.config().keepalive,
+                    received_by_type: p.counters.log.received,
+                    sent_by_type: p.counters.log.sent,
+                    errors: p.counters.log.errors(),
                     // Counting walks the table: only while a restart is in progress.
                     stale_paths: if p.session.stale_families().is_empty() {
                         0
@@ -652,8 +733,9 @@ impl Owner {
         }
         let now = Instant::now();
         let mut writers = Vec::new();
-        for i in 0..self.peers.len() {
-            if let Some(p) = self.peers.get_mut(i) {
+        self.listen_sock = None;
+        for i in self.ids() {
+            if let Some(p) = self.peers.get_mut(&i) {
                 let cease = Notification::shutdown(SHUTDOWN_MESSAGE, false);
                 if graceful {
                     p.session.stop_graceful(now, cease);
