@@ -200,6 +200,18 @@ impl Allocator {
         key: &AttachmentKey,
         req: &Request,
     ) -> Result<Allocation, IpamError> {
+        self.allocate_families(key, req, &[Family::V4, Family::V6])
+    }
+
+    /// As [`Allocator::allocate`], but a new allocation takes addresses only in
+    /// `families` (Docker's IPAM asks for one family at a time); an address `req` names
+    /// is taken whatever its family.
+    pub fn allocate_families(
+        &mut self,
+        key: &AttachmentKey,
+        req: &Request,
+        families: &[Family],
+    ) -> Result<Allocation, IpamError> {
         key.validate()?;
         if let Some(existing) = self.allocs.get(key) {
             let wanted = [
@@ -223,8 +235,18 @@ impl Allocator {
             return Err(IpamError::NoBlock);
         }
         let cursors = self.cursor;
-        let v4 = self.take_for(Family::V4, req.ipv4.map(IpAddr::V4))?;
-        let v6 = match self.take_for(Family::V6, req.ipv6.map(IpAddr::V6)) {
+        let wants = |f: Family, requested: bool| requested || families.contains(&f);
+        let v4 = if wants(Family::V4, req.ipv4.is_some()) {
+            self.take_for(Family::V4, req.ipv4.map(IpAddr::V4))?
+        } else {
+            None
+        };
+        let v6 = if !wants(Family::V6, req.ipv6.is_some()) {
+            Ok(None)
+        } else {
+            self.take_for(Family::V6, req.ipv6.map(IpAddr::V6))
+        };
+        let v6 = match v6 {
             Ok(v6) => v6,
             Err(e) => {
                 if let Some((bi, off)) = v4 {

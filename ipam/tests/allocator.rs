@@ -465,3 +465,31 @@ fn restore_round_trips() {
     );
     assert_eq!(b.usage(), a.usage());
 }
+
+#[test]
+fn one_family_at_a_time() {
+    let mut a = Allocator::new([
+        "10.0.0.0/29".parse().unwrap(),
+        "fd00::/125".parse().unwrap(),
+    ]);
+    let k4 = AttachmentKey::new("docker-v4", "eth0").unwrap();
+    let k6 = AttachmentKey::new("docker-v6", "eth0").unwrap();
+    let v4 = a
+        .allocate_families(&k4, &any(), &[ipam::Family::V4])
+        .unwrap();
+    assert!(v4.ipv4.is_some());
+    assert_eq!(v4.ipv6, None);
+    let v6 = a
+        .allocate_families(&k6, &any(), &[ipam::Family::V6])
+        .unwrap();
+    assert_eq!(v6.ipv4, None);
+    assert!(v6.ipv6.is_some());
+    // A named address is taken whatever the families; nothing else is.
+    let k = AttachmentKey::new("docker-both", "eth0").unwrap();
+    let req = Request {
+        ipv4: Some("10.0.0.5".parse().unwrap()),
+        ..Request::default()
+    };
+    let got = a.allocate_families(&k, &req, &[]).unwrap();
+    assert_eq!((got.ipv4, got.ipv6), (req.ipv4, None));
+}
