@@ -88,6 +88,84 @@ impl Namespace {
     }
 }
 
+/// A named port of an endpoint (`ports: [{name, port, protocol}]`): rules that name
+/// the port (`ports: [http]`) match this number on this endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NamedPort {
+    /// The port's name.
+    pub name: String,
+    /// TCP, UDP or SCTP.
+    pub protocol: crate::model::Protocol,
+    /// The number.
+    pub port: u16,
+}
+
+/// A named port as written.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawPort {
+    /// Name (an IANA service name: 1-15 of a-z, 0-9, `-`).
+    pub name: String,
+    /// Number.
+    pub port: u16,
+    /// TCP (default), UDP or SCTP.
+    #[serde(default)]
+    pub protocol: Option<String>,
+}
+
+/// Converts named ports (`path` is the `ports` field).
+pub fn convert_ports(path: &[PathSeg], raw: &[RawPort]) -> Result<Vec<NamedPort>, FieldError> {
+    use crate::model::Protocol;
+    let mut out: Vec<NamedPort> = Vec::new();
+    for (i, p) in raw.iter().enumerate() {
+        let at = index(path, i);
+        if !crate::model::is_port_name(&p.name) {
+            return Err(FieldError::new(
+                &child(&at, "name"),
+                format!(
+                    "bad port name `{}` (1-15 of a-z, 0-9 and `-`, with a letter)",
+                    p.name.escape_debug()
+                ),
+            ));
+        }
+        let protocol = match p
+            .protocol
+            .as_deref()
+            .unwrap_or("TCP")
+            .to_ascii_uppercase()
+            .as_str()
+        {
+            "TCP" => Protocol::Tcp,
+            "UDP" => Protocol::Udp,
+            "SCTP" => Protocol::Sctp,
+            _ => {
+                return Err(FieldError::new(
+                    &child(&at, "protocol"),
+                    "a named port's protocol is TCP, UDP or SCTP",
+                ))
+            }
+        };
+        if p.port == 0 {
+            return Err(FieldError::new(&child(&at, "port"), "port 0"));
+        }
+        if out
+            .iter()
+            .any(|o| o.name == p.name && o.protocol == protocol)
+        {
+            return Err(FieldError::new(
+                &child(&at, "name"),
+                format!("port {} ({protocol:?}) is named twice", p.name),
+            ));
+        }
+        out.push(NamedPort {
+            name: p.name.clone(),
+            protocol,
+            port: p.port,
+        });
+    }
+    Ok(out)
+}
+
 /// `kind: WorkloadEndpoint` as written.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -107,6 +185,9 @@ pub struct RawWorkload {
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Named ports.
+    #[serde(default)]
+    pub ports: Vec<RawPort>,
 }
 
 /// `kind: HostEndpoint` as written.
@@ -125,6 +206,105 @@ pub struct RawHost {
     /// Labels.
     #[serde(default)]
     pub labels: BTreeMap<String, String>,
+    /// Named ports.
+    #[serde(default)]
+    pub ports: Vec<RawPort>,
+}
+
+/// Calico's `HostEndpoint` (`projectcalico.org/v3`) as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCalicoHost {
+    /// `projectcalico.org/v3`.
+    pub api_version: String,
+    /// `HostEndpoint`.
+    pub kind: String,
+    /// Name and labels.
+    pub metadata: crate::model::calico::Metadata,
+    /// The endpoint.
+    pub spec: RawCalicoHostSpec,
+    /// Ignored (server-set).
+    #[serde(default)]
+    pub status: Option<serde_yaml::Value>,
+}
+
+/// `spec` of a Calico `HostEndpoint`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCalicoHostSpec {
+    /// The node (informational: the files are the node's own).
+    #[serde(default)]
+    pub node: Option<String>,
+    /// The interface (required by tern: it enforces host policy per interface).
+    #[serde(default)]
+    pub interface_name: Option<String>,
+    /// The host's addresses.
+    #[serde(default, rename = "expectedIPs")]
+    pub expected_ips: Vec<String>,
+    /// Accepted and ignored (tern has no profiles).
+    #[serde(default)]
+    pub profiles: Option<Vec<String>>,
+    /// Named ports.
+    #[serde(default)]
+    pub ports: Vec<RawPort>,
+}
+
+/// Calico's `WorkloadEndpoint` (`projectcalico.org/v3`) as written.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCalicoWorkload {
+    /// `projectcalico.org/v3`.
+    pub api_version: String,
+    /// `WorkloadEndpoint`.
+    pub kind: String,
+    /// Name, namespace and labels.
+    pub metadata: crate::model::calico::Metadata,
+    /// The endpoint.
+    pub spec: RawCalicoWorkloadSpec,
+    /// Ignored (server-set).
+    #[serde(default)]
+    pub status: Option<serde_yaml::Value>,
+}
+
+/// `spec` of a Calico `WorkloadEndpoint`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct RawCalicoWorkloadSpec {
+    /// Informational.
+    #[serde(default)]
+    pub node: Option<String>,
+    /// Informational.
+    #[serde(default)]
+    pub orchestrator: Option<String>,
+    /// Informational.
+    #[serde(default)]
+    pub workload: Option<String>,
+    /// Informational.
+    #[serde(default)]
+    pub pod: Option<String>,
+    /// Informational.
+    #[serde(default)]
+    pub endpoint: Option<String>,
+    /// Informational.
+    #[serde(default, rename = "containerID")]
+    pub container_id: Option<String>,
+    /// Host side of the veth.
+    pub interface_name: String,
+    /// Informational.
+    #[serde(default)]
+    pub mac: Option<String>,
+    /// The workload's addresses.
+    #[serde(default, rename = "ipNetworks")]
+    pub ip_networks: Vec<String>,
+    /// Accepted and ignored (tern has no profiles).
+    #[serde(default)]
+    pub profiles: Option<Vec<String>>,
+    /// Service account (matched by `serviceAccountSelector` / `serviceAccounts`).
+    #[serde(default)]
+    pub service_account_name: Option<String>,
+    /// Named ports.
+    #[serde(default)]
+    pub ports: Vec<RawPort>,
 }
 
 /// `kind: Namespace` as written: flat (`name`, `labels`) or Kubernetes-style (`metadata`).
@@ -177,6 +357,7 @@ pub fn convert_workload(raw: &RawWorkload) -> Result<WorkloadEndpoint, FieldErro
     check_namespace(&child(root, "namespace"), &namespace)?;
     check_interface(&child(root, "interface"), &raw.interface)?;
     let ips = parse_nets(&child(root, "ips"), &raw.ips)?;
+    crate::names::check_labels(&child(root, "labels"), Some(&raw.labels))?;
     Ok(WorkloadEndpoint {
         name: raw.name.clone(),
         namespace,
@@ -199,11 +380,102 @@ pub fn convert_host(raw: &RawHost) -> Result<HostEndpoint, FieldError> {
             .map_err(|_| FieldError::new(&index(&ips_path, i), format!("bad IP address `{s}`")))?;
         expected_ips.push(a);
     }
+    crate::names::check_labels(&child(root, "labels"), Some(&raw.labels))?;
     Ok(HostEndpoint {
         name: raw.name.clone(),
         interface: raw.interface.clone(),
         expected_ips,
         labels: raw.labels.clone(),
+    })
+}
+
+/// Converts a Calico `HostEndpoint` document.
+pub fn convert_calico_host(raw: &RawCalicoHost) -> Result<HostEndpoint, FieldError> {
+    let root: &[PathSeg] = &[];
+    let meta = child(root, "metadata");
+    let spec = child(root, "spec");
+    if raw.metadata.namespace.is_some() {
+        return Err(FieldError::new(
+            &child(&meta, "namespace"),
+            "a HostEndpoint has no namespace",
+        ));
+    }
+    let Some(interface) = &raw.spec.interface_name else {
+        return Err(FieldError::new(
+            &spec,
+            "`interfaceName` is required (tern enforces host policy per interface)",
+        ));
+    };
+    if interface == "*" {
+        return Err(FieldError::new(
+            &child(&spec, "interfaceName"),
+            "not supported by tern: `*` (all interfaces); name one",
+        ));
+    }
+    check_interface(&child(&spec, "interfaceName"), interface)?;
+    let flat = RawHost {
+        kind: raw.kind.clone(),
+        name: raw.metadata.name.clone(),
+        interface: interface.clone(),
+        expected_ips: raw.spec.expected_ips.clone(),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
+        ports: Vec::new(),
+    };
+    convert_host(&flat).map_err(|mut e| {
+        e.path = match e.path.first() {
+            Some(PathSeg::Key(k)) if k == "name" || k == "labels" => {
+                let mut p = meta.clone();
+                p.extend(e.path.iter().cloned());
+                p
+            }
+            Some(PathSeg::Key(k)) if k == "expectedIPs" => {
+                let mut p = spec.clone();
+                p.extend(e.path.iter().cloned());
+                p
+            }
+            _ => e.path.clone(),
+        };
+        e
+    })
+}
+
+/// Converts a Calico `WorkloadEndpoint` document.
+pub fn convert_calico_workload(raw: &RawCalicoWorkload) -> Result<WorkloadEndpoint, FieldError> {
+    let root: &[PathSeg] = &[];
+    let meta = child(root, "metadata");
+    let spec = child(root, "spec");
+    let flat = RawWorkload {
+        kind: raw.kind.clone(),
+        name: raw.metadata.name.clone(),
+        namespace: raw.metadata.namespace.clone(),
+        interface: raw.spec.interface_name.clone(),
+        ips: raw.spec.ip_networks.clone(),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
+        ports: Vec::new(),
+    };
+    convert_workload(&flat).map_err(|mut e| {
+        let (base, rest) = match e.path.first() {
+            Some(PathSeg::Key(k)) if k == "name" || k == "namespace" || k == "labels" => {
+                (meta.clone(), e.path.clone())
+            }
+            Some(PathSeg::Key(k)) if k == "interface" => (
+                spec.clone(),
+                std::iter::once(PathSeg::Key("interfaceName".into()))
+                    .chain(e.path.iter().skip(1).cloned())
+                    .collect(),
+            ),
+            Some(PathSeg::Key(k)) if k == "ips" => (
+                spec.clone(),
+                std::iter::once(PathSeg::Key("ipNetworks".into()))
+                    .chain(e.path.iter().skip(1).cloned())
+                    .collect(),
+            ),
+            _ => (Vec::new(), e.path.clone()),
+        };
+        let mut p = base;
+        p.extend(rest);
+        e.path = p;
+        e
     })
 }
 
@@ -229,5 +501,11 @@ pub fn convert_namespace(raw: &RawNamespace) -> Result<Namespace, FieldError> {
         }
     };
     check_namespace(&path, &name)?;
+    let labels_path = if raw.metadata.is_some() {
+        child(&child(root, "metadata"), "labels")
+    } else {
+        child(root, "labels")
+    };
+    crate::names::check_labels(&labels_path, Some(&labels))?;
     Ok(Namespace { name, labels })
 }

@@ -12,6 +12,7 @@ pub mod ir;
 pub mod loader;
 pub mod model;
 pub mod names;
+pub mod netset;
 pub mod render;
 pub mod selector;
 
@@ -21,6 +22,7 @@ pub use endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
 pub use engine::{Engine, EngineError, Reloaded};
 pub use ir::Ir;
 pub use loader::{load_paths, Bundle, LoadError};
+pub use netset::NetworkSet;
 pub use render::Backend;
 
 /// Loads `paths` and compiles them (a one-shot; the agent keeps a [`loader::Loader`] so a

@@ -70,6 +70,73 @@ pub fn check_namespace(path: &[PathSeg], name: &str) -> Result<(), FieldError> {
     ))
 }
 
+/// True for a Kubernetes label name part (and label value, when not empty): at most 63
+/// of `A-Za-z0-9-_.`, starting and ending with a letter or digit.
+fn label_part_ok(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= MAX_LABEL
+        && b.iter()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        && b[0].is_ascii_alphanumeric()
+        && b[b.len() - 1].is_ascii_alphanumeric()
+}
+
+/// True for a Kubernetes label key: `[PREFIX/]NAME`, the prefix a DNS-1123 subdomain.
+pub fn is_label_key(s: &str) -> bool {
+    match s.split_once('/') {
+        Some((prefix, name)) => is_dns1123_subdomain(prefix) && label_part_ok(name),
+        None => label_part_ok(s),
+    }
+}
+
+/// True for a Kubernetes label value: empty, or like a key's name part.
+pub fn is_label_value(s: &str) -> bool {
+    s.is_empty() || label_part_ok(s)
+}
+
+/// Checks a label key (`path` names the field).
+pub fn check_label_key(path: &[PathSeg], key: &str) -> Result<(), FieldError> {
+    if is_label_key(key) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        path,
+        format!(
+            "invalid label key `{}`: [PREFIX/]NAME, NAME at most {MAX_LABEL} characters of A-Z, a-z, 0-9, `-`, `_`, `.` starting and ending with a letter or digit, PREFIX a DNS-1123 subdomain",
+            shown(key)
+        ),
+    ))
+}
+
+/// Checks a label value (`path` names the field).
+pub fn check_label_value(path: &[PathSeg], value: &str) -> Result<(), FieldError> {
+    if is_label_value(value) {
+        return Ok(());
+    }
+    Err(FieldError::new(
+        path,
+        format!(
+            "invalid label value `{}`: empty, or at most {MAX_LABEL} characters of A-Z, a-z, 0-9, `-`, `_`, `.` starting and ending with a letter or digit",
+            shown(value)
+        ),
+    ))
+}
+
+/// Checks a label map (`metadata.labels`, `matchLabels`, an endpoint's `labels`); the
+/// error is at the offending key.
+pub fn check_labels(
+    path: &[PathSeg],
+    labels: Option<&std::collections::BTreeMap<String, String>>,
+) -> Result<(), FieldError> {
+    for (k, v) in labels.into_iter().flatten() {
+        let at = crate::model::child(path, k);
+        check_label_key(&at, k)?;
+        check_label_value(&at, v)?;
+    }
+    Ok(())
+}
+
 /// Checks `metadata.name` and, when present, `metadata.namespace` of a policy.
 pub(crate) fn check_metadata(
     meta_path: &[PathSeg],
@@ -118,6 +185,25 @@ mod tests {
         assert!(is_dns1123_label("kube-system"));
         assert!(!is_dns1123_label("a.b"));
         assert!(!is_dns1123_label(&"a".repeat(64)));
+        for ok in ["app", "app.kubernetes.io/name", "a_b", "A1", "k8s-app"] {
+            assert!(is_label_key(ok), "{ok}");
+        }
+        for bad in [
+            "app@b",
+            "$backendservice",
+            "",
+            "-a",
+            "a/",
+            "/a",
+            "Bad_Prefix/a",
+            "a/b/c",
+        ] {
+            assert!(!is_label_key(bad), "{bad}");
+        }
+        assert!(is_label_value(""));
+        assert!(is_label_value("v1.2_x"));
+        assert!(!is_label_value("$backendservice"));
+        assert!(!is_label_value(&"a".repeat(64)));
         let e = check_name(&[], "x\ny").unwrap_err();
         assert!(
             e.message.starts_with("invalid name `x\\ny`"),

@@ -11,6 +11,14 @@ use acl::{Backend, CompileOptions, LoadError};
 
 use super::{EXIT_BAD_INPUT, EXIT_RUNTIME};
 
+/// Writes to stdout; a closed pipe (`tern policy explain … | head -1`) is not an error:
+/// the rest is dropped quietly (Rust's `print!` would panic).
+fn out(text: &str) {
+    use std::io::Write as _;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|()| o.flush());
+}
+
 /// Exit code of `tern policy explain` when the connection is denied.
 pub const EXIT_DENIED: u8 = 3;
 
@@ -126,7 +134,13 @@ fn load_node(path: &Path) -> Result<config::NodeConfig, ExitCode> {
 
 fn load(node: &NodeArgs, files: Vec<PathBuf>) -> Result<(acl::Bundle, acl::Ir), ExitCode> {
     let (files, options) = inputs(node, files)?;
-    acl::load_and_compile(&files, &options).map_err(|e| {
+    let loaded = acl::load_and_compile(&files, &options);
+    if let Ok((bundle, _)) = &loaded {
+        for w in &bundle.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
+    loaded.map_err(|e| {
         match &e {
             LoadError::Io { .. } => {
                 eprintln!("{e}");
@@ -147,15 +161,20 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
         PolicyCommand::Check { node, files } => match load(&node, files) {
             Ok((b, ir)) => {
-                println!(
-                    "ok: {} policies, {} workload endpoints, {} host endpoints; {} endpoints under policy, {} rules, {} sets",
+                out(&format!(
+                    "ok: {} policies, {} workload endpoints, {} host endpoints, {} network sets; {} endpoints under policy, {} rules, {} sets{}\n",
                     b.policies.len(),
                     b.workloads.len(),
                     b.hosts.len(),
+                    b.network_sets.len(),
                     ir.endpoints.len(),
                     ir.rule_count(),
-                    ir.set_count()
-                );
+                    ir.set_count(),
+                    match b.warnings.len() {
+                        0 => String::new(),
+                        n => format!("; {n} documents skipped"),
+                    }
+                ));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -166,7 +185,7 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             files,
         } => match load(&node, files) {
             Ok((_, ir)) => {
-                print!("{}", acl::render_text(&ir, backend));
+                out(&acl::render_text(&ir, backend));
                 ExitCode::SUCCESS
             }
             Err(code) => code,
@@ -219,14 +238,12 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                 icmp_code: 0,
             };
             let e = acl::explain::explain(&bundle, &ir, &pkt);
-            print!("{e}");
-            if ported {
-                println!(
-                    "connection: {proto_name} source port {source_port} -> destination port {port}"
-                );
+            let connection = if ported {
+                format!("connection: {proto_name} source port {source_port} -> destination port {port}\n")
             } else {
-                println!("connection: {proto_name}");
-            }
+                format!("connection: {proto_name}\n")
+            };
+            out(&format!("{e}{connection}"));
             if e.allowed {
                 ExitCode::SUCCESS
             } else {

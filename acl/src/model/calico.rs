@@ -38,6 +38,27 @@ pub struct Metadata {
     /// Ignored.
     #[serde(default)]
     pub creation_timestamp: Option<serde_yaml::Value>,
+    /// Ignored (server-set: which client wrote which field).
+    #[serde(default)]
+    pub managed_fields: Option<serde_yaml::Value>,
+    /// Ignored (server-set).
+    #[serde(default)]
+    pub self_link: Option<serde_yaml::Value>,
+    /// Ignored (server-set).
+    #[serde(default)]
+    pub deletion_timestamp: Option<serde_yaml::Value>,
+    /// Ignored (server-set).
+    #[serde(default)]
+    pub deletion_grace_period_seconds: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub finalizers: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub owner_references: Option<serde_yaml::Value>,
+    /// Ignored.
+    #[serde(default)]
+    pub generate_name: Option<serde_yaml::Value>,
 }
 
 /// A Calico policy document.
@@ -53,15 +74,19 @@ pub struct CalicoPolicyDoc {
     /// The policy.
     #[serde(default)]
     pub spec: Spec,
+    /// Ignored (server-set; `kubectl get -o yaml` prints it).
+    #[serde(default)]
+    pub status: Option<serde_yaml::Value>,
 }
 
 /// `spec` of a Calico policy.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Spec {
-    /// Evaluation order (lower first).
+    /// Evaluation order (lower first): a number, or a string holding one (`"10"`, as
+    /// some generators write it).
     #[serde(default)]
-    pub order: Option<f64>,
+    pub order: Option<OrderValue>,
     /// Only the `default` tier is supported.
     #[serde(default)]
     pub tier: Option<String>,
@@ -89,6 +114,27 @@ pub struct Spec {
     /// Not supported (must be false).
     #[serde(default)]
     pub apply_on_forward: Option<bool>,
+}
+
+/// `spec.order` as written: a number or a string holding one.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum OrderValue {
+    /// `10`, `10.5`.
+    Num(f64),
+    /// `"10"`.
+    Text(String),
+}
+
+impl OrderValue {
+    /// The order, when it is a finite number.
+    pub fn value(&self) -> Option<f64> {
+        match self {
+            OrderValue::Num(n) => Some(*n),
+            OrderValue::Text(t) => t.trim().parse::<f64>().ok(),
+        }
+        .filter(|n| n.is_finite())
+    }
 }
 
 /// A protocol given as a name or a number.
@@ -355,6 +401,7 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
         &doc.metadata.name,
         doc.metadata.namespace.as_deref(),
     )?;
+    crate::names::check_labels(&child(&meta_path, "labels"), doc.metadata.labels.as_ref())?;
     let namespace = if global {
         if doc.metadata.namespace.is_some() {
             return Err(FieldError::new(
@@ -392,12 +439,12 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             ));
         }
     }
-    if s.order.is_some_and(|o| !o.is_finite()) {
-        return Err(FieldError::new(
-            &child(&spec_path, "order"),
-            "order must be a finite number",
-        ));
-    }
+    let order = match &s.order {
+        None => None,
+        Some(o) => Some(o.value().ok_or_else(|| {
+            FieldError::new(&child(&spec_path, "order"), "order must be a finite number")
+        })?),
+    };
     let selector = match &s.selector {
         Some(t) => parse_selector(&child(&spec_path, "selector"), t)?,
         None => crate::selector::Selector::All,
@@ -431,7 +478,7 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             namespace,
             name: doc.metadata.name.clone(),
         },
-        order: s.order,
+        order,
         selector,
         namespace_selector,
         ingress: has_in.then_some(ingress),

@@ -29,6 +29,9 @@ pub struct K8sPolicyDoc {
     pub metadata: Metadata,
     /// The policy.
     pub spec: K8sSpec,
+    /// Ignored (server-set; `kubectl get -o yaml` prints `status: {}`).
+    #[serde(default)]
+    pub status: Option<serde_yaml::Value>,
 }
 
 /// `spec`.
@@ -141,12 +144,17 @@ pub struct K8sPort {
 /// Converts a Kubernetes label selector to a Calico selector.
 pub fn convert_selector(path: &[PathSeg], ls: &LabelSelector) -> Result<Selector, FieldError> {
     let mut sel = Selector::All;
+    crate::names::check_labels(&child(path, "matchLabels"), ls.match_labels.as_ref())?;
     for (k, v) in ls.match_labels.iter().flatten() {
         sel = sel.and(Selector::Eq(k.clone(), v.clone()));
     }
     let exprs_path = child(path, "matchExpressions");
     for (i, r) in ls.match_expressions.iter().flatten().enumerate() {
         let p = index(&exprs_path, i);
+        crate::names::check_label_key(&child(&p, "key"), &r.key)?;
+        for (j, v) in r.values.iter().flatten().enumerate() {
+            crate::names::check_label_value(&index(&child(&p, "values"), j), v)?;
+        }
         let mut values = r.values.clone().unwrap_or_default();
         values.sort();
         values.dedup();
@@ -351,6 +359,10 @@ pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
         &child(root, "metadata"),
         &doc.metadata.name,
         doc.metadata.namespace.as_deref(),
+    )?;
+    crate::names::check_labels(
+        &child(&child(root, "metadata"), "labels"),
+        doc.metadata.labels.as_ref(),
     )?;
     let sp = child(root, "spec");
     let s = &doc.spec;

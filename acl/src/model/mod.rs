@@ -338,3 +338,16 @@ pub(crate) fn parse_nets(path: &[PathSeg], list: &[String]) -> Result<Vec<IpNet>
         .map(|(i, s)| parse_net(&index(path, i), s))
         .collect()
 }
+
+/// True for a port name as Kubernetes accepts it (an IANA service name): 1-15 of
+/// `a-z`, `0-9` and `-`, at least one letter, no `-` at either end or twice in a row.
+pub fn is_port_name(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 15
+        && s.bytes()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'-')
+        && s.bytes().any(|c| c.is_ascii_lowercase())
+        && !s.starts_with('-')
+        && !s.ends_with('-')
+        && !s.contains("--")
+}

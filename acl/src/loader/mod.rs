@@ -1,6 +1,8 @@
 //! Loading policy and endpoint files: files or folders, several documents per file,
 //! each dispatched on its `kind` (and `apiVersion`), every problem reported as
-//! `FILE:LINE:COL: message` naming the field.
+//! `FILE:LINE:COL: message` naming the field. What `kubectl get -o yaml` writes reads as
+//! is: `kind: List` / `…List` documents with `items`, server-set metadata and `status`
+//! ignored, kinds tern does not enforce skipped with a located warning (`kinds`).
 //!
 //! Limits (each a located error): a file is at most [`MAX_FILE_BYTES`], UTF-8, nested at
 //! most `config::yaml::MAX_NESTING` deep, with at most [`MAX_DOCUMENTS`] documents, all
@@ -16,8 +18,12 @@ use config::yaml::{self, LocatedError, LocatedErrors, Location, Positions};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
-use crate::endpoint::{self, HostEndpoint, Namespace, WorkloadEndpoint};
-use crate::model::{self, FieldError, Policy};
+use crate::endpoint::{self, HostEndpoint, NamedPort, Namespace, WorkloadEndpoint};
+use crate::model::{self, FieldError, PathSeg, Policy};
+use crate::netset::{self, NetworkSet};
+
+mod kinds;
+mod list;
 
 /// Largest policy or endpoint file read (8 MiB: about 40,000 endpoints or 20,000 small
 /// policies).
@@ -42,6 +48,36 @@ pub struct Bundle {
     pub hosts: Vec<HostEndpoint>,
     /// Declared namespaces (others exist implicitly, without labels).
     pub namespaces: Vec<Namespace>,
+    /// Workload endpoints of other hosts (from a cluster datastore): their addresses fill
+    /// the sets that rule selectors name, but no policy is applied to them on this host.
+    pub remote_workloads: Vec<WorkloadEndpoint>,
+    /// Host endpoints of other hosts: addresses for rule selectors only, as above.
+    pub remote_hosts: Vec<HostEndpoint>,
+    /// `NetworkSet`s and `GlobalNetworkSet`s (selectable by rule selectors).
+    pub network_sets: Vec<NetworkSet>,
+    /// Named ports of endpoints, by workload key (`ns/name`) or host endpoint name.
+    pub named_ports: BTreeMap<String, Vec<NamedPort>>,
+    /// Documents skipped (kinds tern does not enforce), located: show them, they are
+    /// not errors.
+    pub warnings: Vec<LocatedError>,
+}
+
+impl Bundle {
+    /// Adds everything of `other` to this bundle.
+    pub fn extend(&mut self, other: &Bundle) {
+        self.policies.extend(other.policies.iter().cloned());
+        self.workloads.extend(other.workloads.iter().cloned());
+        self.hosts.extend(other.hosts.iter().cloned());
+        self.namespaces.extend(other.namespaces.iter().cloned());
+        self.remote_workloads
+            .extend(other.remote_workloads.iter().cloned());
+        self.remote_hosts.extend(other.remote_hosts.iter().cloned());
+        self.network_sets.extend(other.network_sets.iter().cloned());
+        for (k, v) in &other.named_ports {
+            self.named_ports.insert(k.clone(), v.clone());
+        }
+        self.warnings.extend(other.warnings.iter().cloned());
+    }
 }
 
 /// Why loading failed.
@@ -189,16 +225,7 @@ impl Loader {
                     r
                 }
             };
-            bundle
-                .policies
-                .extend(result.bundle.policies.iter().cloned());
-            bundle
-                .workloads
-                .extend(result.bundle.workloads.iter().cloned());
-            bundle.hosts.extend(result.bundle.hosts.iter().cloned());
-            bundle
-                .namespaces
-                .extend(result.bundle.namespaces.iter().cloned());
+            bundle.extend(&result.bundle);
             for e in &result.errors {
                 errors.push(e.clone());
             }
@@ -399,66 +426,204 @@ fn load_text(
             ));
             break;
         }
-        let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
-            Ok(docs) => match docs.into_iter().next() {
-                Some(d) => d,
-                None => continue,
-            },
-            Err(es) => {
-                for mut e in es.into_vec() {
-                    e.line += piece.first_line - 1;
-                    errors.push(e);
-                }
-                continue;
+        document(file, &piece, bundle, errors, origins, true);
+    }
+}
+
+/// Loads one document (`lists`: a `…List` with `items` is read item by item; items
+/// themselves are not lists).
+fn document(
+    file: &Path,
+    piece: &Piece,
+    bundle: &mut Bundle,
+    errors: &mut LocatedErrors,
+    origins: &mut Origins,
+    lists: bool,
+) {
+    let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
+        Ok(docs) => match docs.into_iter().next() {
+            Some(d) => d,
+            None => return,
+        },
+        Err(es) => {
+            for mut e in es.into_vec() {
+                e.line += piece.first_line - 1;
+                errors.push(e);
             }
-        };
-        let at_start = || {
-            let mut l = probe.positions.key_at("kind");
-            l.line += piece.first_line - 1;
-            l
-        };
-        let kind = probe.value.kind.clone().unwrap_or_default();
-        let api = probe.value.api_version.clone().unwrap_or_default();
-        let result: Result<(), LocatedError> = match (kind.as_str(), api.as_str()) {
-            ("NetworkPolicy", "networking.k8s.io/v1") => typed::<model::k8s::K8sPolicyDoc>(file, &piece)
-                .and_then(|(d, loc)| policy(&loc, model::k8s::convert(&d), bundle, origins)),
-            ("NetworkPolicy" | "GlobalNetworkPolicy", _) => typed::<model::calico::CalicoPolicyDoc>(file, &piece)
-                .and_then(|(d, loc)| policy(&loc, model::calico::convert(&d), bundle, origins)),
-            ("WorkloadEndpoint", _) => typed::<endpoint::RawWorkload>(file, &piece).and_then(|(d, loc)| {
+            return;
+        }
+    };
+    let shifted = |mut l: Location| {
+        l.line += piece.first_line - 1;
+        l
+    };
+    let kind = probe.value.kind.clone().unwrap_or_default();
+    let api = probe.value.api_version.clone().unwrap_or_default();
+    if lists && kind.ends_with("List") && probe.positions.get("items").is_some() {
+        for item in list::items(piece, &probe.positions) {
+            match item {
+                Ok(p) => document(file, &p, bundle, errors, origins, false),
+                Err((at, msg)) => errors.push(LocatedError::new(file, shifted(at), msg)),
+            }
+        }
+        return;
+    }
+    let result: Result<(), LocatedError> = match kinds::classify(&kind, &api) {
+        kinds::Class::K8sPolicy => typed::<model::k8s::K8sPolicyDoc>(file, piece)
+            .and_then(|(d, loc)| policy(&loc, model::k8s::convert(&d), bundle, origins)),
+        kinds::Class::CalicoPolicy => typed::<model::calico::CalicoPolicyDoc>(file, piece)
+            .and_then(|(d, loc)| policy(&loc, model::calico::convert(&d), bundle, origins)),
+        kinds::Class::Workload => {
+            typed::<endpoint::RawWorkload>(file, piece).and_then(|(d, loc)| {
                 let w = endpoint::convert_workload(&d).map_err(|e| loc.field_error(&e))?;
-                claim(origins, format!("workload endpoint {}", w.key()), &loc, "name")?;
-                claim(origins, format!("interface {}", w.interface), &loc, "interface")?;
-                bundle.workloads.push(w);
-                Ok(())
-            }),
-            ("HostEndpoint", _) => typed::<endpoint::RawHost>(file, &piece).and_then(|(d, loc)| {
-                let h = endpoint::convert_host(&d).map_err(|e| loc.field_error(&e))?;
-                claim(origins, format!("host endpoint {}", h.name), &loc, "name")?;
-                claim(origins, format!("interface {}", h.interface), &loc, "interface")?;
-                bundle.hosts.push(h);
-                Ok(())
-            }),
-            ("Namespace", _) => typed::<endpoint::RawNamespace>(file, &piece).and_then(|(d, loc)| {
+                let ports = endpoint::convert_ports(&[PathSeg::Key("ports".into())], &d.ports)
+                    .map_err(|e| loc.field_error(&e))?;
+                workload(w, ports, &loc, "name", "interface", bundle, origins)
+            })
+        }
+        kinds::Class::CalicoWorkload => {
+            typed::<endpoint::RawCalicoWorkload>(file, piece).and_then(|(d, loc)| {
+                let w = endpoint::convert_calico_workload(&d).map_err(|e| loc.field_error(&e))?;
+                let ports = endpoint::convert_ports(&spec_path("ports"), &d.spec.ports)
+                    .map_err(|e| loc.field_error(&e))?;
+                workload(
+                    w,
+                    ports,
+                    &loc,
+                    "metadata.name",
+                    "spec.interfaceName",
+                    bundle,
+                    origins,
+                )
+            })
+        }
+        kinds::Class::Host => typed::<endpoint::RawHost>(file, piece).and_then(|(d, loc)| {
+            let h = endpoint::convert_host(&d).map_err(|e| loc.field_error(&e))?;
+            let ports = endpoint::convert_ports(&[PathSeg::Key("ports".into())], &d.ports)
+                .map_err(|e| loc.field_error(&e))?;
+            host(h, ports, &loc, "name", "interface", bundle, origins)
+        }),
+        kinds::Class::CalicoHost => {
+            typed::<endpoint::RawCalicoHost>(file, piece).and_then(|(d, loc)| {
+                let h = endpoint::convert_calico_host(&d).map_err(|e| loc.field_error(&e))?;
+                let ports = endpoint::convert_ports(&spec_path("ports"), &d.spec.ports)
+                    .map_err(|e| loc.field_error(&e))?;
+                host(
+                    h,
+                    ports,
+                    &loc,
+                    "metadata.name",
+                    "spec.interfaceName",
+                    bundle,
+                    origins,
+                )
+            })
+        }
+        kinds::Class::Namespace => {
+            typed::<endpoint::RawNamespace>(file, piece).and_then(|(d, loc)| {
                 let n = endpoint::convert_namespace(&d).map_err(|e| loc.field_error(&e))?;
                 claim(origins, format!("namespace {}", n.name), &loc, "name")?;
                 bundle.namespaces.push(n);
                 Ok(())
-            }),
-            ("", _) => Err(LocatedError::new(file, at_start(), "missing `kind` (NetworkPolicy, GlobalNetworkPolicy, WorkloadEndpoint, HostEndpoint or Namespace)")),
-            (k, _) => Err(LocatedError::new(
-                file,
-                {
-                    let mut l = probe.positions.at("kind");
-                    l.line += piece.first_line - 1;
-                    l
-                },
-                format!("kind: unknown kind `{k}` (NetworkPolicy, GlobalNetworkPolicy, WorkloadEndpoint, HostEndpoint or Namespace)"),
-            )),
-        };
-        if let Err(e) = result {
-            errors.push(e);
+            })
         }
+        kinds::Class::NetworkSet => {
+            typed::<netset::RawNetworkSet>(file, piece).and_then(|(d, loc)| {
+                let s = netset::convert(&d).map_err(|e| loc.field_error(&e))?;
+                let what = match &s.namespace {
+                    Some(_) => format!("NetworkSet {}", s.key()),
+                    None => format!("GlobalNetworkSet {}", s.key()),
+                };
+                claim(origins, what, &loc, "metadata.name")?;
+                bundle.network_sets.push(s);
+                Ok(())
+            })
+        }
+        kinds::Class::Skip(why) => {
+            bundle.warnings.push(LocatedError::new(
+                file,
+                shifted(probe.positions.at("kind")),
+                format!("kind: {why}"),
+            ));
+            Ok(())
+        }
+        kinds::Class::RefuseApi(msg) => Err(LocatedError::new(
+            file,
+            shifted(probe.positions.at("apiVersion")),
+            format!("apiVersion: {msg}"),
+        )),
+        kinds::Class::RefuseKind(msg) => Err(LocatedError::new(
+            file,
+            if kind.is_empty() {
+                shifted(probe.positions.key_at("kind"))
+            } else {
+                shifted(probe.positions.at("kind"))
+            },
+            if kind.is_empty() {
+                msg
+            } else {
+                format!("kind: {msg}")
+            },
+        )),
+    };
+    if let Err(e) = result {
+        errors.push(e);
     }
+}
+
+fn spec_path(key: &str) -> Vec<PathSeg> {
+    vec![PathSeg::Key("spec".into()), PathSeg::Key(key.into())]
+}
+
+fn workload(
+    w: WorkloadEndpoint,
+    ports: Vec<NamedPort>,
+    loc: &Located,
+    name_at: &str,
+    interface_at: &str,
+    bundle: &mut Bundle,
+    origins: &mut Origins,
+) -> Result<(), LocatedError> {
+    claim(
+        origins,
+        format!("workload endpoint {}", w.key()),
+        loc,
+        name_at,
+    )?;
+    claim(
+        origins,
+        format!("interface {}", w.interface),
+        loc,
+        interface_at,
+    )?;
+    if !ports.is_empty() {
+        bundle.named_ports.insert(w.key(), ports);
+    }
+    bundle.workloads.push(w);
+    Ok(())
+}
+
+fn host(
+    h: HostEndpoint,
+    ports: Vec<NamedPort>,
+    loc: &Located,
+    name_at: &str,
+    interface_at: &str,
+    bundle: &mut Bundle,
+    origins: &mut Origins,
+) -> Result<(), LocatedError> {
+    claim(origins, format!("host endpoint {}", h.name), loc, name_at)?;
+    claim(
+        origins,
+        format!("interface {}", h.interface),
+        loc,
+        interface_at,
+    )?;
+    if !ports.is_empty() {
+        bundle.named_ports.insert(h.name.clone(), ports);
+    }
+    bundle.hosts.push(h);
+    Ok(())
 }
 
 fn policy(

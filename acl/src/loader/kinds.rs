@@ -1,0 +1,170 @@
+//! Which documents the loader reads, skips or refuses, by `kind` and `apiVersion`: the
+//! kinds tern enforces, the kinds other tools keep in the same files (`kubectl get -o
+//! yaml` dumps, Helm charts) that are skipped with a warning, retired API versions and
+//! Calico's internal CRD form, refused with a message that says what to write instead.
+
+/// What to do with one document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Kubernetes `NetworkPolicy` (`networking.k8s.io/v1`).
+    K8sPolicy,
+    /// Calico `NetworkPolicy` / `GlobalNetworkPolicy` (`projectcalico.org/v3`).
+    CalicoPolicy,
+    /// tern's flat `WorkloadEndpoint`.
+    Workload,
+    /// tern's flat `HostEndpoint`.
+    Host,
+    /// Calico's `HostEndpoint` (`projectcalico.org/v3`: metadata + spec).
+    CalicoHost,
+    /// Calico's `WorkloadEndpoint` (`projectcalico.org/v3`: metadata + spec).
+    CalicoWorkload,
+    /// `Namespace` (flat or `v1`).
+    Namespace,
+    /// `NetworkSet` / `GlobalNetworkSet` (`projectcalico.org/v3`).
+    NetworkSet,
+    /// A kind tern does not enforce: skipped, with this warning.
+    Skip(String),
+    /// Refused: this message, at `apiVersion`.
+    RefuseApi(String),
+    /// Refused: this message, at `kind`.
+    RefuseKind(String),
+}
+
+/// The kinds tern reads, for error messages.
+pub(crate) const KNOWN: &str = "NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, WorkloadEndpoint, HostEndpoint or Namespace";
+
+/// Calico v3 kinds that configure something other than policy enforcement in files.
+const CALICO_OTHER: &[&str] = &[
+    "BGPConfiguration",
+    "BGPFilter",
+    "BGPPeer",
+    "BlockAffinity",
+    "CalicoNodeStatus",
+    "ClusterInformation",
+    "FelixConfiguration",
+    "IPAMConfiguration",
+    "IPPool",
+    "IPReservation",
+    "KubeControllersConfiguration",
+    "Node",
+    "Profile",
+];
+
+/// Kubernetes kinds of `v1` and of the common API groups that hold no network policy.
+const K8S_OTHER: &[&str] = &[
+    "ConfigMap",
+    "CronJob",
+    "DaemonSet",
+    "Deployment",
+    "Endpoints",
+    "EndpointSlice",
+    "Ingress",
+    "IngressClass",
+    "Job",
+    "LimitRange",
+    "Pod",
+    "PodDisruptionBudget",
+    "ReplicaSet",
+    "ReplicationController",
+    "ResourceQuota",
+    "Role",
+    "RoleBinding",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Secret",
+    "Service",
+    "ServiceAccount",
+    "StatefulSet",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "HorizontalPodAutoscaler",
+    "CustomResourceDefinition",
+];
+
+/// API versions of Kubernetes NetworkPolicy that the API server no longer serves.
+const RETIRED_POLICY_APIS: &[&str] = &["extensions/v1beta1", "networking.k8s.io/v1beta1"];
+
+/// Classifies a document by its `kind` and `apiVersion` (either may be empty).
+pub(crate) fn classify(kind: &str, api: &str) -> Class {
+    let calico = api == "projectcalico.org/v3";
+    if api.starts_with("crd.projectcalico.org/") {
+        return Class::RefuseApi(format!(
+            "`{api}` is Calico's internal storage form (what `kubectl get` of Calico's CRDs prints); \
+             tern reads `projectcalico.org/v3`, as `calicoctl get -o yaml` prints it"
+        ));
+    }
+    match (kind, api) {
+        ("NetworkPolicy", "networking.k8s.io/v1") => Class::K8sPolicy,
+        ("NetworkPolicy", a) if RETIRED_POLICY_APIS.contains(&a) => Class::RefuseApi(format!(
+            "API version {a} is retired; use networking.k8s.io/v1 (the spec is the same)"
+        )),
+        ("NetworkPolicy" | "GlobalNetworkPolicy", _) => Class::CalicoPolicy,
+        ("NetworkSet" | "GlobalNetworkSet", _) => Class::NetworkSet,
+        ("WorkloadEndpoint", _) if calico => Class::CalicoWorkload,
+        ("WorkloadEndpoint", _) => Class::Workload,
+        ("HostEndpoint", _) if calico => Class::CalicoHost,
+        ("HostEndpoint", _) => Class::Host,
+        ("Namespace", "" | "v1") => Class::Namespace,
+        ("", _) => Class::RefuseKind(format!("missing `kind` ({KNOWN})")),
+        (k, _) if calico && CALICO_OTHER.contains(&k) => Class::Skip(format!(
+            "{k} skipped: not a policy kind tern enforces from policy files"
+        )),
+        ("Tier", _) if calico => Class::Skip(
+            "Tier skipped: tern has only the default tier (a policy in another tier is refused)"
+                .to_string(),
+        ),
+        (k, _) if calico && k.starts_with("Staged") => {
+            Class::Skip(format!("{k} skipped: staged policies are not enforced"))
+        }
+        (k, _) if !calico && !api.is_empty() && K8S_OTHER.contains(&k) => {
+            Class::Skip(format!("{k} ({api}) skipped: not a policy kind"))
+        }
+        // Any other API group (not Calico's, not tern's flat form): another tool's
+        // object in the same file.
+        (k, a) if !calico && !a.is_empty() && !a.starts_with("networking.k8s.io/") => {
+            Class::Skip(format!("{k} ({a}) skipped: not a policy kind"))
+        }
+        (k, _) => Class::RefuseKind(format!("unknown kind `{k}` ({KNOWN})")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classes() {
+        assert_eq!(
+            classify("NetworkPolicy", "networking.k8s.io/v1"),
+            Class::K8sPolicy
+        );
+        assert!(matches!(
+            classify("Deployment", "apps/v1"),
+            Class::Skip(m) if m.starts_with("Deployment (apps/v1) skipped")
+        ));
+        assert!(matches!(classify("Service", "v1"), Class::Skip(_)));
+        assert!(matches!(
+            classify("FelixConfiguration", "projectcalico.org/v3"),
+            Class::Skip(_)
+        ));
+        // A typo in a Calico kind is an error, not silently skipped.
+        assert!(matches!(
+            classify("GlobalNetworkPolcy", "projectcalico.org/v3"),
+            Class::RefuseKind(_)
+        ));
+        assert!(matches!(
+            classify("NetworkPolicy", "extensions/v1beta1"),
+            Class::RefuseApi(m) if m.contains("retired")
+        ));
+        assert!(matches!(
+            classify("NetworkPolicy", "crd.projectcalico.org/v1"),
+            Class::RefuseApi(m) if m.contains("projectcalico.org/v3")
+        ));
+        assert_eq!(
+            classify("HostEndpoint", "projectcalico.org/v3"),
+            Class::CalicoHost
+        );
+        assert_eq!(classify("HostEndpoint", ""), Class::Host);
+        assert!(matches!(classify("Frob", ""), Class::RefuseKind(_)));
+    }
+}
