@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod controller;
+mod docker_veth;
 mod interner;
 mod memory;
 mod netlink;
@@ -21,6 +22,7 @@ mod workload;
 pub use controller::{
     Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask,
 };
+pub use docker_veth::{create_docker_veth, gateway_neighbours};
 pub use memory::{MemoryTable, Owner};
 pub use netlink::{EventRead, EventSocket, NetlinkTable};
 pub use reconcile::{DesiredChange, Reconciler, RouteEvent};

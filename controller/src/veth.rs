@@ -112,7 +112,7 @@ pub enum VethError {
     Host(#[from] WorkloadError),
 }
 
-fn valid_ifname(name: &str) -> bool {
+pub(crate) fn valid_ifname(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 15
         && !name.contains('/')
@@ -122,15 +122,15 @@ fn valid_ifname(name: &str) -> bool {
         && !name.contains(':')
 }
 
-fn nl_err(step: &'static str) -> impl FnOnce(TableError) -> VethError {
+pub(crate) fn nl_err(step: &'static str) -> impl FnOnce(TableError) -> VethError {
     move |source| VethError::Netlink { step, source }
 }
 
-fn is_errno(e: &TableError, errno: i32) -> bool {
+pub(crate) fn is_errno(e: &TableError, errno: i32) -> bool {
     matches!(e, TableError::Io { source, .. } if source.raw_os_error() == Some(errno))
 }
 
-fn open_here() -> Result<NetlinkTable, TableError> {
+pub(crate) fn open_here() -> Result<NetlinkTable, TableError> {
     NetlinkTable::open(TableConfig::default(), None, false)
 }
 
@@ -345,7 +345,7 @@ fn route(index: u32, dst: Option<IpNet>, via: Option<IpAddr>, scope: RouteScope)
     m
 }
 
-fn neighbour(index: u32, ip: IpAddr) -> NeighbourMessage {
+pub(crate) fn neighbour(index: u32, ip: IpAddr) -> NeighbourMessage {
     let mut m = NeighbourMessage::default();
     m.header = NeighbourHeader {
         family: family(ip),
@@ -362,7 +362,7 @@ fn neighbour(index: u32, ip: IpAddr) -> NeighbourMessage {
     m
 }
 
-fn set_up(nl: &mut NetlinkTable, index: u32) -> Result<(), TableError> {
+pub(crate) fn set_up(nl: &mut NetlinkTable, index: u32) -> Result<(), TableError> {
     let mut m = LinkMessage::default();
     m.header.index = index;
     m.header.flags = LinkFlags::Up;

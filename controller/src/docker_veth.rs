@@ -1,0 +1,151 @@
+//! A workload veth for Docker's network driver (libnetwork's remote driver `Join`): both
+//! ends are made in the current namespace, Docker moves the container end into the
+//! sandbox itself, renames it and gives it the address, the gateway and the static routes
+//! the driver named. The host end is prepared as for CNI (`ee:ee:ee:ee:ee:ee`, proxy
+//! ARP/NDP, up).
+//!
+//! Docker cannot be asked for permanent neighbour entries, which is what lets a
+//! container reach its gateway on a host without a default route (see [`crate::veth`]);
+//! [`gateway_neighbours`] adds them once the interface is in the sandbox.
+
+use std::net::IpAddr;
+use std::path::Path;
+
+use rtnetlink::packet_core::Parseable;
+use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
+use rtnetlink::packet_route::link::{
+    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
+};
+
+use crate::netlink::codec;
+use crate::netns;
+use crate::table::TableError;
+use crate::veth::{
+    delete_workload_veth, is_errno, neighbour, nl_err, open_here, set_up, valid_ifname, VethError,
+    GATEWAY4, HOST_MAC,
+};
+use crate::workload::{configure_workload_interface, GATEWAY_V6};
+
+const RTM_GETLINK: u16 = 18;
+const RTM_NEWADDR: u16 = 20;
+const RTM_GETADDR: u16 = 22;
+
+/// Makes the pair `host_if` / `peer_if` in the current namespace (the peer with MAC
+/// `peer_mac`, left down for Docker to move) and prepares the host end. A stale pair
+/// under either name is replaced. On error nothing is left behind.
+pub fn create_docker_veth(
+    host_if: &str,
+    peer_if: &str,
+    peer_mac: [u8; 6],
+) -> Result<(), VethError> {
+    for n in [host_if, peer_if] {
+        if !valid_ifname(n) {
+            return Err(VethError::BadName(n.to_string()));
+        }
+    }
+    for stale in [host_if, peer_if] {
+        delete_workload_veth(stale)?;
+    }
+    let mut nl = open_here().map_err(nl_err("netlink socket"))?;
+    let mut peer = LinkMessage::default();
+    peer.attributes
+        .push(LinkAttribute::IfName(peer_if.to_string()));
+    peer.attributes
+        .push(LinkAttribute::Address(peer_mac.to_vec()));
+    let mut m = LinkMessage::default();
+    m.attributes
+        .push(LinkAttribute::IfName(host_if.to_string()));
+    m.attributes.push(LinkAttribute::Address(HOST_MAC.to_vec()));
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    match nl.request(
+        codec::RTM_NEWLINK,
+        codec::NLM_F_CREATE | codec::NLM_F_EXCL,
+        &m,
+    ) {
+        Ok(()) => {}
+        Err(e) if is_errno(&e, libc::EEXIST) => return Err(VethError::Exists(host_if.to_string())),
+        Err(e) => return Err(nl_err("create veth")(e)),
+    }
+    nl.forget_links();
+    let undo = |e: VethError| {
+        let _ = delete_workload_veth(host_if);
+        e
+    };
+    nl.ifindex(host_if)
+        .and_then(|i| {
+            i.ok_or_else(|| TableError::Decode(format!("{host_if} missing after creation")))
+        })
+        .and_then(|i| set_up(&mut nl, i))
+        .map_err(nl_err("set host interface up"))
+        .map_err(undo)?;
+    configure_workload_interface(host_if, None)
+        .map_err(VethError::from)
+        .map_err(undo)?;
+    Ok(())
+}
+
+/// Inside the sandbox `netns`: finds the interface with MAC `mac` and adds permanent
+/// neighbours for the gateways (IPv4 always, IPv6 when the interface has an IPv6 address)
+/// pointing at the host end. `Ok(false)` while the interface is not there yet (Docker
+/// moves it after `Join` returns) or has no address yet.
+pub fn gateway_neighbours(netns: &Path, mac: [u8; 6]) -> Result<bool, VethError> {
+    netns::run_in_path(netns, move || neighbours_here(mac)).map_err(|source| {
+        VethError::NoNetns {
+            path: netns.to_path_buf(),
+            source,
+        }
+    })?
+}
+
+fn neighbours_here(mac: [u8; 6]) -> Result<bool, VethError> {
+    let mut nl = open_here().map_err(nl_err("netlink socket in the sandbox"))?;
+    let links = nl
+        .dump_payloads(RTM_GETLINK, codec::RTM_NEWLINK, &LinkMessage::default())
+        .map_err(nl_err("list sandbox links"))?;
+    let index = links
+        .iter()
+        .filter_map(|p| LinkMessage::parse(p.as_slice()).ok())
+        .find(|m| m.attributes.contains(&LinkAttribute::Address(mac.to_vec())))
+        .map(|m| m.header.index);
+    let Some(index) = index else {
+        return Ok(false);
+    };
+    let addrs: Vec<IpAddr> = nl
+        .dump_payloads(RTM_GETADDR, RTM_NEWADDR, &AddressMessage::default())
+        .map_err(nl_err("list sandbox addresses"))?
+        .iter()
+        .filter_map(|p| AddressMessage::parse(p.as_slice()).ok())
+        .filter(|m| m.header.index == index)
+        .filter_map(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                AddressAttribute::Address(ip) => Some(*ip),
+                _ => None,
+            })
+        })
+        .collect();
+    if !addrs.iter().any(|a| a.is_ipv4() && !a.is_loopback())
+        && !addrs.iter().any(is_global6)
+    {
+        return Ok(false);
+    }
+    let mut gateways = vec![IpAddr::V4(GATEWAY4)];
+    if addrs.iter().any(is_global6) {
+        gateways.push(IpAddr::V6(GATEWAY_V6));
+    }
+    for gw in gateways {
+        nl.request(
+            codec::RTM_NEWNEIGH,
+            codec::NLM_F_CREATE | codec::NLM_F_REPLACE,
+            &neighbour(index, gw),
+        )
+        .map_err(nl_err("add gateway neighbour"))?;
+    }
+    Ok(true)
+}
+
+fn is_global6(a: &IpAddr) -> bool {
+    matches!(a, IpAddr::V6(v) if (v.segments()[0] & 0xffc0) != 0xfe80)
+}
