@@ -16,6 +16,10 @@ use crate::selector::Labels;
 pub const LABEL_NAMESPACE: &str = "projectcalico.org/namespace";
 /// Implicit label naming a namespace (as Calico).
 pub const LABEL_NS_NAME: &str = "projectcalico.org/name";
+/// Implicit label naming a workload's service account (as Calico).
+pub const LABEL_SERVICE_ACCOUNT: &str = "projectcalico.org/serviceaccount";
+/// Prefix of a service account's labels on its workloads (as Calico).
+pub const SERVICE_ACCOUNT_LABEL_PREFIX: &str = "pcsa.";
 /// Implicit label naming a namespace (as Kubernetes ≥ 1.21).
 pub const LABEL_K8S_NS_NAME: &str = "kubernetes.io/metadata.name";
 
@@ -85,6 +89,65 @@ impl Namespace {
         l.insert(LABEL_NS_NAME.to_string(), self.name.clone());
         l.insert(LABEL_K8S_NS_NAME.to_string(), self.name.clone());
         l
+    }
+}
+
+/// A Kubernetes `ServiceAccount` (`v1`): its labels are seen by `serviceAccounts.selector`
+/// and `serviceAccountSelector` on the workloads that run as it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceAccount {
+    /// Name.
+    pub name: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Labels.
+    pub labels: Labels,
+}
+
+/// `kind: ServiceAccount` (`v1`) as written (`kubectl get -o yaml` form).
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RawServiceAccount {
+    /// `v1`.
+    pub api_version: String,
+    /// `ServiceAccount`.
+    pub kind: String,
+    /// Name, namespace, labels.
+    pub metadata: crate::model::calico::Metadata,
+}
+
+/// Converts a service account document (other fields, such as `secrets`, are ignored).
+pub fn convert_service_account(raw: &RawServiceAccount) -> Result<ServiceAccount, FieldError> {
+    let meta = child(&[], "metadata");
+    crate::names::check_metadata(&meta, &raw.metadata.name, raw.metadata.namespace.as_deref())?;
+    crate::names::check_labels(&child(&meta, "labels"), raw.metadata.labels.as_ref())?;
+    Ok(ServiceAccount {
+        name: raw.metadata.name.clone(),
+        namespace: raw
+            .metadata
+            .namespace
+            .clone()
+            .unwrap_or_else(|| "default".to_string()),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
+    })
+}
+
+/// Gives each workload running as a declared service account that account's labels,
+/// `pcsa.`-prefixed (what Calico's service-account selectors match).
+pub fn link_service_accounts(workloads: &mut [WorkloadEndpoint], accounts: &[ServiceAccount]) {
+    for w in workloads {
+        let Some(sa) = w.labels.get(LABEL_SERVICE_ACCOUNT).cloned() else {
+            continue;
+        };
+        if let Some(a) = accounts
+            .iter()
+            .find(|a| a.name == sa && a.namespace == w.namespace)
+        {
+            for (k, v) in &a.labels {
+                w.labels
+                    .insert(format!("{SERVICE_ACCOUNT_LABEL_PREFIX}{k}"), v.clone());
+            }
+        }
     }
 }
 
@@ -188,6 +251,9 @@ pub struct RawWorkload {
     /// Named ports.
     #[serde(default)]
     pub ports: Vec<RawPort>,
+    /// The workload's service account (in its namespace).
+    #[serde(default)]
+    pub service_account: Option<String>,
 }
 
 /// `kind: HostEndpoint` as written.
@@ -358,12 +424,17 @@ pub fn convert_workload(raw: &RawWorkload) -> Result<WorkloadEndpoint, FieldErro
     check_interface(&child(root, "interface"), &raw.interface)?;
     let ips = parse_nets(&child(root, "ips"), &raw.ips)?;
     crate::names::check_labels(&child(root, "labels"), Some(&raw.labels))?;
+    let mut labels = raw.labels.clone();
+    if let Some(sa) = &raw.service_account {
+        check_name(&child(root, "serviceAccount"), sa)?;
+        labels.insert(LABEL_SERVICE_ACCOUNT.to_string(), sa.clone());
+    }
     Ok(WorkloadEndpoint {
         name: raw.name.clone(),
         namespace,
         interface: raw.interface.clone(),
         ips,
-        labels: raw.labels.clone(),
+        labels,
     })
 }
 
@@ -452,6 +523,7 @@ pub fn convert_calico_workload(raw: &RawCalicoWorkload) -> Result<WorkloadEndpoi
         ips: raw.spec.ip_networks.clone(),
         labels: raw.metadata.labels.clone().unwrap_or_default(),
         ports: Vec::new(),
+        service_account: raw.spec.service_account_name.clone(),
     };
     convert_workload(&flat).map_err(|mut e| {
         let (base, rest) = match e.path.first() {
@@ -463,6 +535,10 @@ pub fn convert_calico_workload(raw: &RawCalicoWorkload) -> Result<WorkloadEndpoi
                 std::iter::once(PathSeg::Key("interfaceName".into()))
                     .chain(e.path.iter().skip(1).cloned())
                     .collect(),
+            ),
+            Some(PathSeg::Key(k)) if k == "serviceAccount" => (
+                spec.clone(),
+                vec![PathSeg::Key("serviceAccountName".into())],
             ),
             Some(PathSeg::Key(k)) if k == "ips" => (
                 spec.clone(),

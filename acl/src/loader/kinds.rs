@@ -22,6 +22,8 @@ pub(crate) enum Class {
     Namespace,
     /// `NetworkSet` / `GlobalNetworkSet` (`projectcalico.org/v3`).
     NetworkSet,
+    /// Kubernetes `ServiceAccount` (`v1`): labels for service-account selectors.
+    ServiceAccount,
     /// A kind tern does not enforce: skipped, with this warning.
     Skip(String),
     /// Refused: this message, at `apiVersion`.
@@ -73,7 +75,6 @@ const K8S_OTHER: &[&str] = &[
     "ClusterRoleBinding",
     "Secret",
     "Service",
-    "ServiceAccount",
     "StatefulSet",
     "PersistentVolume",
     "PersistentVolumeClaim",
@@ -105,6 +106,7 @@ pub(crate) fn classify(kind: &str, api: &str) -> Class {
         ("HostEndpoint", _) if calico => Class::CalicoHost,
         ("HostEndpoint", _) => Class::Host,
         ("Namespace", "" | "v1") => Class::Namespace,
+        ("ServiceAccount", "v1") => Class::ServiceAccount,
         ("", _) => Class::RefuseKind(format!("missing `kind` ({KNOWN})")),
         (k, _) if calico && CALICO_OTHER.contains(&k) => Class::Skip(format!(
             "{k} skipped: not a policy kind tern enforces from policy files"

@@ -57,6 +57,8 @@ pub struct Bundle {
     pub network_sets: Vec<NetworkSet>,
     /// Named ports of endpoints, by workload key (`ns/name`) or host endpoint name.
     pub named_ports: BTreeMap<String, Vec<NamedPort>>,
+    /// Kubernetes `ServiceAccount`s (their labels, for service-account selectors).
+    pub service_accounts: Vec<endpoint::ServiceAccount>,
     /// Documents skipped (kinds tern does not enforce), located: show them, they are
     /// not errors.
     pub warnings: Vec<LocatedError>,
@@ -77,6 +79,8 @@ impl Bundle {
             self.named_ports.insert(k.clone(), v.clone());
         }
         self.warnings.extend(other.warnings.iter().cloned());
+        self.service_accounts
+            .extend(other.service_accounts.iter().cloned());
     }
 }
 
@@ -146,6 +150,7 @@ pub fn load_str(file: &Path, text: &str) -> Result<Bundle, LoadError> {
             }
         }
     }
+    endpoint::link_service_accounts(&mut bundle.workloads, &bundle.service_accounts);
     if errors.is_empty() {
         Ok(bundle)
     } else {
@@ -248,6 +253,7 @@ impl Loader {
             cache.insert(f.clone(), (hash, result));
         }
         self.cache = cache;
+        endpoint::link_service_accounts(&mut bundle.workloads, &bundle.service_accounts);
         if errors.is_empty() {
             Ok(bundle)
         } else {
@@ -536,6 +542,19 @@ fn document(
                 };
                 claim(origins, what, &loc, "metadata.name")?;
                 bundle.network_sets.push(s);
+                Ok(())
+            })
+        }
+        kinds::Class::ServiceAccount => {
+            typed::<endpoint::RawServiceAccount>(file, piece).and_then(|(d, loc)| {
+                let a = endpoint::convert_service_account(&d).map_err(|e| loc.field_error(&e))?;
+                claim(
+                    origins,
+                    format!("ServiceAccount {}/{}", a.namespace, a.name),
+                    &loc,
+                    "metadata.name",
+                )?;
+                bundle.service_accounts.push(a);
                 Ok(())
             })
         }

@@ -109,11 +109,17 @@ pub struct Spec {
     #[serde(default)]
     pub do_not_track: Option<bool>,
     /// Not supported (must be false).
-    #[serde(default)]
+    #[serde(default, rename = "preDNAT")]
     pub pre_dnat: Option<bool>,
     /// Not supported (must be false).
     #[serde(default)]
     pub apply_on_forward: Option<bool>,
+    /// Endpoints whose service account matches (with `selector`).
+    #[serde(default)]
+    pub service_account_selector: Option<String>,
+    /// Refused: tern has no performance hints.
+    #[serde(default)]
+    pub performance_hints: Option<serde_yaml::Value>,
 }
 
 /// `spec.order` as written: a number or a string holding one.
@@ -199,6 +205,9 @@ pub struct RawRule {
     /// Rule annotations (ignored).
     #[serde(default)]
     pub metadata: Option<serde_yaml::Value>,
+    /// Refused: HTTP matches need an L7 proxy.
+    #[serde(default)]
+    pub http: Option<serde_yaml::Value>,
 }
 
 /// `source` / `destination` as written.
@@ -226,6 +235,54 @@ pub struct RawEntity {
     /// Negated ports.
     #[serde(default)]
     pub not_ports: Option<Vec<PortValue>>,
+    /// Endpoints running as these service accounts.
+    #[serde(default)]
+    pub service_accounts: Option<RawServiceAccounts>,
+    /// Refused: Kubernetes Services need the service's endpoints (EndpointSlices).
+    #[serde(default)]
+    pub services: Option<serde_yaml::Value>,
+    /// Refused: DNS-based policy needs DNS snooping.
+    #[serde(default)]
+    pub domains: Option<serde_yaml::Value>,
+}
+
+/// `serviceAccounts` of a rule's source or destination.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawServiceAccounts {
+    /// Service account names (any of them).
+    #[serde(default)]
+    pub names: Option<Vec<String>>,
+    /// Selector over the service accounts' labels.
+    #[serde(default)]
+    pub selector: Option<String>,
+}
+
+/// The selector an endpoint matches when its service account is one of `names` and the
+/// account's labels match `selector` (Calico's `serviceAccounts` and
+/// `serviceAccountSelector`): service-account labels are the endpoint's `pcsa.`-prefixed
+/// labels, the name its `projectcalico.org/serviceaccount` label.
+pub(crate) fn service_account_selector(
+    path: &[PathSeg],
+    names: Option<&[String]>,
+    selector: Option<&str>,
+) -> Result<crate::selector::Selector, FieldError> {
+    use crate::selector::Selector;
+    let mut sel = Selector::All;
+    if let Some(names) = names {
+        let mut names = names.to_vec();
+        names.sort();
+        names.dedup();
+        sel = sel.and(Selector::In(
+            crate::endpoint::LABEL_SERVICE_ACCOUNT.to_string(),
+            names,
+        ));
+    }
+    if let Some(text) = selector {
+        let s = parse_selector(&child(path, "selector"), text)?;
+        sel = sel.and(s.prefixed(crate::endpoint::SERVICE_ACCOUNT_LABEL_PREFIX));
+    }
+    Ok(sel)
 }
 
 fn proto(path: &[PathSeg], v: &ProtoValue) -> Result<Protocol, FieldError> {
@@ -265,13 +322,40 @@ fn entity(path: &[PathSeg], raw: &Option<RawEntity>) -> Result<Entity, FieldErro
             .map(|s| parse_selector(&child(path, key), s))
             .transpose()
     };
+    if e.services.is_some() {
+        return Err(FieldError::new(
+            &child(path, "services"),
+            "not supported by tern: matching a Kubernetes Service needs its endpoints (EndpointSlices), which tern does not watch; select the pods with `selector` instead",
+        ));
+    }
+    if e.domains.is_some() {
+        return Err(FieldError::new(
+            &child(path, "domains"),
+            "not supported by tern: domain names in policy need DNS snooping, which tern does not do; use `nets` or a NetworkSet",
+        ));
+    }
+    let mut selector = sel("selector", &e.selector)?;
+    if let Some(sa) = &e.service_accounts {
+        let sap = child(path, "serviceAccounts");
+        if sa.names.is_none() && sa.selector.is_none() {
+            return Err(FieldError::new(
+                &sap,
+                "serviceAccounts needs `names` or `selector`",
+            ));
+        }
+        let s = service_account_selector(&sap, sa.names.as_deref(), sa.selector.as_deref())?;
+        selector = Some(match selector {
+            Some(x) => x.and(s),
+            None => s,
+        });
+    }
     Ok(Entity {
         nets: parse_nets(&child(path, "nets"), e.nets.as_deref().unwrap_or_default())?,
         not_nets: parse_nets(
             &child(path, "notNets"),
             e.not_nets.as_deref().unwrap_or_default(),
         )?,
-        selector: sel("selector", &e.selector)?,
+        selector,
         not_selector: sel("notSelector", &e.not_selector)?,
         namespace_selector: sel("namespaceSelector", &e.namespace_selector)?,
         ports: ports(&child(path, "ports"), &e.ports)?,
@@ -290,6 +374,12 @@ fn icmp(raw: &Option<RawIcmp>) -> Option<Icmp> {
 
 /// Converts one Calico rule (also used by tests).
 pub fn convert_rule(path: &[PathSeg], r: &RawRule) -> Result<Rule, FieldError> {
+    if r.http.is_some() {
+        return Err(FieldError::new(
+            &child(path, "http"),
+            "not supported by tern: HTTP matches (methods, paths) need an L7 proxy in the data path, which tern does not run; tern enforces L3/L4 only",
+        ));
+    }
     let action = match r.action.as_str() {
         "Allow" => Action::Allow,
         "Deny" => Action::Deny,
@@ -445,10 +535,24 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             FieldError::new(&child(&spec_path, "order"), "order must be a finite number")
         })?),
     };
-    let selector = match &s.selector {
+    let mut selector = match &s.selector {
         Some(t) => parse_selector(&child(&spec_path, "selector"), t)?,
         None => crate::selector::Selector::All,
     };
+    if let Some(t) = &s.service_account_selector {
+        selector = selector.and(service_account_selector(&spec_path, None, Some(t)).map_err(
+            |mut e| {
+                e.path = child(&spec_path, "serviceAccountSelector");
+                e
+            },
+        )?);
+    }
+    if s.performance_hints.is_some() {
+        return Err(FieldError::new(
+            &child(&spec_path, "performanceHints"),
+            "not supported by tern (a hint for Calico's eBPF data plane)",
+        ));
+    }
     let namespace_selector = match &s.namespace_selector {
         Some(_) if !global => {
             return Err(FieldError::new(

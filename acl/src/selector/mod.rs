@@ -86,6 +86,27 @@ impl Selector {
         }
     }
 
+    /// The same selector over labels whose keys carry `prefix` (`role == 'x'` →
+    /// `pcsa.role == 'x'`): how service-account selectors reach an endpoint's labels.
+    pub fn prefixed(&self, prefix: &str) -> Selector {
+        let k = |key: &String| format!("{prefix}{key}");
+        match self {
+            Selector::All => Selector::All,
+            Selector::Global => Selector::Global,
+            Selector::Has(a) => Selector::Has(k(a)),
+            Selector::Eq(a, v) => Selector::Eq(k(a), v.clone()),
+            Selector::Ne(a, v) => Selector::Ne(k(a), v.clone()),
+            Selector::In(a, v) => Selector::In(k(a), v.clone()),
+            Selector::NotIn(a, v) => Selector::NotIn(k(a), v.clone()),
+            Selector::Contains(a, v) => Selector::Contains(k(a), v.clone()),
+            Selector::StartsWith(a, v) => Selector::StartsWith(k(a), v.clone()),
+            Selector::EndsWith(a, v) => Selector::EndsWith(k(a), v.clone()),
+            Selector::Not(x) => Selector::Not(Box::new(x.prefixed(prefix))),
+            Selector::And(v) => Selector::And(v.iter().map(|x| x.prefixed(prefix)).collect()),
+            Selector::Or(v) => Selector::Or(v.iter().map(|x| x.prefixed(prefix)).collect()),
+        }
+    }
+
     /// `a && b`, flattening nested conjunctions and dropping `all()`.
     pub fn and(self, other: Selector) -> Selector {
         let mut parts = Vec::new();
