@@ -6,13 +6,14 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
-use crate::endpoint::Namespace;
+use crate::endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
 use crate::ir::{
     short_hash, AddrSet, Direction, EndpointKind, EndpointPolicy, FailsafePort, Family, Ir, IrRule,
     Marks, Match, PolicyChain, PolicyKey, PortRef, Side,
 };
 use crate::loader::Bundle;
 use crate::model::{Entity, IpVersion, Policy, PolicyKind, PortRange, Protocol, Rule};
+use crate::netset::NetworkSet;
 use crate::selector::{Labels, Selector, Target};
 
 /// Knobs of compilation.
@@ -62,6 +63,48 @@ struct Ep<'a> {
     namespace: Option<&'a str>,
     labels: Labels,
     ips: Vec<IpNet>,
+    /// On this host: policy applies to it. Remote endpoints only fill selector sets.
+    local: bool,
+}
+
+impl Ep<'_> {
+    fn workload(w: &WorkloadEndpoint, local: bool) -> Ep<'_> {
+        Ep {
+            key: w.key(),
+            interface: &w.interface,
+            kind: EndpointKind::Workload,
+            namespace: Some(&w.namespace),
+            labels: w.effective_labels(),
+            ips: w.ips.clone(),
+            local,
+        }
+    }
+
+    /// A network set: selectable like an endpoint whose addresses are its nets (a
+    /// global set outside every namespace), never policed.
+    fn network_set(s: &NetworkSet) -> Ep<'_> {
+        Ep {
+            key: s.key(),
+            interface: "",
+            kind: EndpointKind::Workload,
+            namespace: s.namespace.as_deref(),
+            labels: s.effective_labels(),
+            ips: s.nets.clone(),
+            local: false,
+        }
+    }
+
+    fn host(h: &HostEndpoint, local: bool) -> Ep<'_> {
+        Ep {
+            key: h.name.clone(),
+            interface: &h.interface,
+            kind: EndpointKind::Host,
+            namespace: None,
+            labels: h.labels.clone(),
+            ips: h.expected_ips.iter().map(|a| IpNet::from(*a)).collect(),
+            local,
+        }
+    }
 }
 
 struct Compiler<'a> {
@@ -85,7 +128,7 @@ pub fn sort_policies(policies: &mut [&Policy]) {
 /// Compiles a bundle.
 pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
-    for w in &bundle.workloads {
+    for w in bundle.workloads.iter().chain(&bundle.remote_workloads) {
         namespaces.insert(
             w.namespace.clone(),
             Namespace::implicit(&w.namespace).effective_labels(),
@@ -97,22 +140,11 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut eps: Vec<Ep<'_>> = bundle
         .workloads
         .iter()
-        .map(|w| Ep {
-            key: w.key(),
-            interface: &w.interface,
-            kind: EndpointKind::Workload,
-            namespace: Some(&w.namespace),
-            labels: w.effective_labels(),
-            ips: w.ips.clone(),
-        })
-        .chain(bundle.hosts.iter().map(|h| Ep {
-            key: h.name.clone(),
-            interface: &h.interface,
-            kind: EndpointKind::Host,
-            namespace: None,
-            labels: h.labels.clone(),
-            ips: h.expected_ips.iter().map(|a| IpNet::from(*a)).collect(),
-        }))
+        .map(|w| Ep::workload(w, true))
+        .chain(bundle.hosts.iter().map(|h| Ep::host(h, true)))
+        .chain(bundle.remote_workloads.iter().map(|w| Ep::workload(w, false)))
+        .chain(bundle.remote_hosts.iter().map(|h| Ep::host(h, false)))
+        .chain(bundle.network_sets.iter().map(Ep::network_set))
         .collect();
     eps.sort_by(|a, b| a.interface.cmp(b.interface));
     let mut c = Compiler {
@@ -127,7 +159,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
 
     let mut endpoints = Vec::new();
     let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
-    for ep in &c.eps {
+    for ep in c.eps.iter().filter(|e| e.local) {
         let mut ingress = Vec::new();
         let mut egress = Vec::new();
         for p in &policies {

@@ -149,8 +149,7 @@ fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle
             ips: vec!["10.65.0.10/32".parse().unwrap()],
             labels: [("app".to_string(), value.to_string())].into(),
         }],
-        hosts: Vec::new(),
-        namespaces: Vec::new(),
+        ..acl::Bundle::default()
     }
 }
 
