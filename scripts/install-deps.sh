@@ -32,6 +32,8 @@ if [ "$profile" = test ]; then
     # Datastore tests: a real etcd, and curl for its health check.
     have etcd     || need+=(etcd-server)
     have curl     || need+=(curl)
+    # Metrics tests: a real Prometheus server and its promtool (one Debian package).
+    have promtool && have prometheus || need+=(prometheus)
     have systemd-analyze || need+=(systemd)
     # CNI plugin tests: a real runtime (podman with its CNI backend, runc) and the
     # reference plugins for the benchmark; busybox-static makes the test image.
