@@ -102,11 +102,15 @@ fn bird_ebgp_ipv4_and_ipv6() {
     );
     let m = scrape(&t, "127.0.0.1:9469");
     assert!(
-        m.contains("tern_bgp_session_state{peer=\"10.0.0.2\"} 6"),
+        m.contains(
+            "tern_bgp_session_state{peer=\"10.0.0.2\",peer_as=\"65000\",peer_type=\"global\"} 6"
+        ),
         "{m}"
     );
     assert!(
-        m.contains("tern_bgp_prefixes_accepted{peer=\"fd00:1::2\"} 1"),
+        m.contains(
+            "tern_bgp_prefixes_accepted{peer=\"fd00:1::2\",peer_as=\"65000\",peer_type=\"global\"} 1"
+        ),
         "{m}"
     );
     assert!(m.contains("tern_fib_routes_installed"), "{m}");
@@ -124,7 +128,7 @@ fn bird_ebgp_ipv4_and_ipv6() {
     });
     let m = scrape(&t, "127.0.0.1:9469");
     assert!(
-        m.contains("tern_bgp_established_transitions_total{peer=\"10.0.0.2\"} 2"),
+        m.contains("tern_bgp_established_transitions_total{peer=\"10.0.0.2\",peer_as=\"65000\",peer_type=\"global\"} 2"),
         "{m}"
     );
 

@@ -10,12 +10,18 @@
 //!
 //! ```text
 //! {"request":"status"}
+//! {"request":"peer","peer":"192.0.2.2"}
 //! {"request":"routes","all":false}
 //! {"request":"routes","all":true,"prefix":"10.244.0.0/16","match":"covered","peer":"192.0.2.2","limit":1000,"after":"10.244.3.0/24"}
+//! {"request":"reload"}
 //! ```
 //!
-//! Replies are externally tagged: `{"status":{…}}` ([`StatusView`]) or `{"error":"message"}`
-//! for a request the agent cannot parse. A `routes` request is answered with one line per
+//! `reload` re-reads the node config as SIGHUP does and is answered with
+//! `{"reload":{…}}` ([`super::reload::ReloadView`]) once the reload is done.
+//!
+//! Replies are externally tagged: `{"status":{…}}` ([`StatusView`]), `{"peer":{…}}`
+//! ([`PeerDetail`]: one peer named by address or description) or `{"error":"message"}`
+//! for a request the agent cannot parse or serve. A `routes` request is answered with one line per
 //! route, `{"route":{…}}` ([`RouteRow`], sorted by prefix, IPv4 first), possibly lines
 //! `{"rejected":{"reason":"…","count":N}}` ([`RejectedSummary`]: paths the RIB keeps only
 //! as a count), and a last line `{"end":{"routes":N,"next":"PREFIX"}}` ([`RoutesEnd`];
@@ -51,6 +57,7 @@ use tokio::net::{UnixListener, UnixStream};
 use tokio::sync::mpsc;
 
 use super::limits::ConnLimit;
+pub use super::peer_detail::PeerDetail;
 
 /// Longest request line the server reads; anything longer closes the connection. A CNI
 /// GC request lists every live attachment of the node, hence more than a few KiB.
@@ -74,6 +81,11 @@ pub const ROUTES_PAGE: usize = 1024;
 pub enum Request {
     /// Peers and a summary of the node.
     Status,
+    /// One peer in detail (`tern status PEER`).
+    Peer {
+        /// The peer's address or its `description`.
+        peer: String,
+    },
     /// The routing table (streamed, see the module's documentation).
     Routes(RoutesQuery),
     /// A CNI plugin call (`agent::workloads`).
@@ -82,6 +94,11 @@ pub enum Request {
     Endpoints,
     /// `tern endpoint label`.
     EndpointLabel(super::workloads_net::LabelRequest),
+    /// A Docker plugin call (`agent::docker`); never read from the control socket.
+    #[serde(skip)]
+    Docker(super::workloads::docker_ops::DockerOp),
+    /// `tern reload`: re-read the node config (as SIGHUP does); answered when done.
+    Reload,
 }
 
 /// What a `routes` request asks for. Every field is optional on the wire.
@@ -133,11 +150,15 @@ impl PrefixMatch {
 }
 
 /// A reply line.
+// One reply exists per line written; the size of the largest variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reply {
     /// Answer to [`Request::Status`].
     Status(StatusView),
+    /// Answer to [`Request::Peer`].
+    Peer(Box<PeerDetail>),
     /// One row of the answer to [`Request::Routes`].
     Route(Box<RouteRow>),
     /// Paths of the answer to [`Request::Routes`] that the RIB keeps only as a count.
@@ -148,6 +169,11 @@ pub enum Reply {
     Cni(crate::cni::spec::CniReply),
     /// Answer to [`Request::Endpoints`] and [`Request::EndpointLabel`].
     Endpoints(super::workloads_net::EndpointsView),
+    /// Answer to [`Request::Docker`]; never written to the control socket.
+    #[serde(skip)]
+    Docker(super::workloads::docker_ops::DockerAnswer),
+    /// Answer to [`Request::Reload`].
+    Reload(super::reload::ReloadView),
     /// The request could not be served.
     Error(String),
 }
@@ -193,6 +219,12 @@ pub struct StatusView {
     pub policy: PolicySummary,
     /// Workload endpoints known to the agent.
     pub endpoints: usize,
+    /// The last config reload (SIGHUP or `tern reload`); `None` before the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_reload: Option<super::reload::ReloadView>,
+    /// The cluster datastore's health (etcd mode only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore: Option<super::cluster::DatastoreHealth>,
 }
 
 /// One BGP peer.
@@ -226,6 +258,10 @@ pub struct PeerRow {
     pub last_error: Option<String>,
     /// `description` from the config.
     pub description: Option<String>,
+    /// BFD session state (`Up`, `Init`, `Down`, `AdminDown`, `-` not started); `None`
+    /// when the peer has no `bfd`.
+    #[serde(default)]
+    pub bfd: Option<String>,
 }
 
 /// FIB summary for `tern status`.
@@ -350,10 +386,19 @@ pub trait Source: Clone + Send + Sync + 'static {
         query: RoutesQuery,
         out: RoutesSink,
     ) -> impl std::future::Future<Output = Option<IpNet>> + Send;
+    /// The answer to `peer`: the peer's detail, or an error naming the peers there are.
+    fn peer(&self, peer: String) -> impl std::future::Future<Output = Reply> + Send {
+        let _ = peer;
+        async { Reply::Error("this agent shows no peer details".into()) }
+    }
     /// The answer to a workload request (CNI, endpoints); none without a workload task.
     fn workload(&self, req: Request) -> impl std::future::Future<Output = Reply> + Send {
         let _ = req;
         async { Reply::Error("this agent serves no workload requests".into()) }
+    }
+    /// The answer to `reload` (`agent::reload`); none without a reload task.
+    fn reload(&self) -> impl std::future::Future<Output = Reply> + Send {
+        async { Reply::Error("this agent does not reload its config".into()) }
     }
 }
 
@@ -464,6 +509,8 @@ async fn serve_conn<S: Source>(stream: UnixStream, source: S) -> io::Result<()> 
                 write_line(&mut wr, &Reply::Status(source.status().await)).await?
             }
             Ok(Request::Routes(q)) => write_routes(&mut wr, &source, q).await?,
+            Ok(Request::Peer { peer }) => write_line(&mut wr, &source.peer(peer).await).await?,
+            Ok(Request::Reload) => write_line(&mut wr, &source.reload().await).await?,
             Ok(req) => write_line(&mut wr, &source.workload(req).await).await?,
             Err(e) => write_line(&mut wr, &Reply::Error(e)).await?,
         }

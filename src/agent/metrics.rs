@@ -1,31 +1,34 @@
 //! Prometheus metrics: the `tern_*` families, refreshed from snapshots of the speaker,
 //! the controller and the policy engine, plus the standard `process_*` families read
-//! from `/proc/self`; and the `/metrics` HTTP endpoint.
+//! from `/proc/self`. The HTTP side is `agent::http`.
 //!
-//! One task owns [`Metrics`] (see `agent::run`): it refreshes every second and on each
+//! One task owns [`Metrics`] (`agent::observe`): it refreshes every second and on each
 //! scrape, which the HTTP server asks for over a channel. Counters that the speaker and
 //! the controller keep as running totals are advanced by the difference since the last
-//! refresh, so they stay monotonic. The only label is `peer` (the peer's address).
+//! refresh, so they stay monotonic (a total that went down — a peer re-created by a
+//! reload — counts from zero again). Per-peer series are labelled `peer` (address),
+//! `peer_as` and `peer_type` (`mesh` or `global`); a peer that leaves the configuration
+//! takes its series with it.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use prometheus::{
-    Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec,
-    Opts, Registry, TextEncoder,
+    Counter, Encoder, Gauge, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge,
+    IntGaugeVec, Opts, Registry, TextEncoder,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
-use tokio::sync::{mpsc, oneshot};
-
-use super::limits::ConnLimit;
 
 /// One peer's numbers at one moment (totals since the agent started).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct PeerSample {
     /// Label value: the peer's address.
     pub peer: String,
+    /// Label value: the peer's AS.
+    pub peer_as: u32,
+    /// Label value: `mesh` or `global`.
+    pub peer_type: String,
+    /// Address families negotiated in the established session (`ipv4_unicast`, …).
+    pub families: Vec<String>,
     /// RFC 4271 / BGP4-MIB state code: 1 Idle … 6 Established.
     pub state: i64,
     /// Transitions into Established.
@@ -57,12 +60,20 @@ pub struct FibSample {
     pub desired: u64,
     /// Installed routes (gauge).
     pub installed: u64,
+    /// Desired routes the kernel refused or that cannot be installed (gauge).
+    pub failed: u64,
     /// Netlink route operations (total).
     pub netlink_ops: u64,
     /// Netlink route operations refused (total).
     pub netlink_errors: u64,
     /// Full reconciles done (total).
     pub reconciles: u64,
+    /// Full reconciles that failed as a whole (total).
+    pub reconcile_errors: u64,
+    /// Route events read from the kernel (total).
+    pub events: u64,
+    /// Event socket overruns, each followed by a full resync (total).
+    pub event_overruns: u64,
     /// Duration of the last full reconcile.
     pub last_reconcile: Duration,
 }
@@ -103,6 +114,8 @@ struct Last {
 pub struct Metrics {
     registry: Registry,
     session_state: IntGaugeVec,
+    peer_up: IntGaugeVec,
+    peer_afi_safi: IntGaugeVec,
     established: IntCounterVec,
     messages_received: IntCounterVec,
     messages_sent: IntCounterVec,
@@ -117,8 +130,13 @@ pub struct Metrics {
     rib_paths: IntGauge,
     fib_desired: IntGauge,
     fib_installed: IntGauge,
+    fib_routes: IntGaugeVec,
     fib_ops: IntCounter,
     fib_errors: IntCounter,
+    fib_reconciles: IntCounter,
+    fib_reconcile_errors: IntCounter,
+    fib_events: IntCounter,
+    fib_event_overruns: IntCounter,
     fib_reconcile: Histogram,
     acl: AclMetrics,
     process: ProcessMetrics,
@@ -134,17 +152,27 @@ fn reg<T: prometheus::core::Collector + Clone + 'static>(r: &Registry, c: T) -> 
     c
 }
 
+/// The labels of every per-peer series.
+const PEER_LABELS: [&str; 3] = ["peer", "peer_as", "peer_type"];
+
 fn peer_gauge(r: &Registry, name: &str, help: &str) -> IntGaugeVec {
     reg(
         r,
-        IntGaugeVec::new(Opts::new(name, help), &["peer"]).expect("valid metric"),
+        IntGaugeVec::new(Opts::new(name, help), &PEER_LABELS).expect("valid metric"),
     )
 }
 
 fn peer_counter(r: &Registry, name: &str, help: &str) -> IntCounterVec {
     reg(
         r,
-        IntCounterVec::new(Opts::new(name, help), &["peer"]).expect("valid metric"),
+        IntCounterVec::new(Opts::new(name, help), &PEER_LABELS).expect("valid metric"),
+    )
+}
+
+fn gauge_vec(r: &Registry, name: &str, help: &str, labels: &[&str]) -> IntGaugeVec {
+    reg(
+        r,
+        IntGaugeVec::new(Opts::new(name, help), labels).expect("valid metric"),
     )
 }
 
@@ -202,11 +230,31 @@ impl Metrics {
                 "Policy loads or applies that failed (the previous ruleset stayed in force).",
             ),
         };
+        let build_info = gauge_vec(
+            &r,
+            "tern_build_info",
+            "Always 1; the labels say which tern runs.",
+            &["version", "commit"],
+        );
+        build_info
+            .with_label_values(&[env!("CARGO_PKG_VERSION"), env!("TERN_GIT_COMMIT")])
+            .set(1);
         Metrics {
             session_state: peer_gauge(
                 &r,
                 "tern_bgp_session_state",
                 "BGP session state: 1 Idle, 2 Connect, 3 Active, 4 OpenSent, 5 OpenConfirm, 6 Established.",
+            ),
+            peer_up: peer_gauge(
+                &r,
+                "tern_bgp_peer_up",
+                "1 while the BGP session is Established, else 0.",
+            ),
+            peer_afi_safi: gauge_vec(
+                &r,
+                "tern_bgp_peer_afi_safi",
+                "1 for each address family negotiated in the established session.",
+                &["peer", "peer_as", "peer_type", "afi_safi"],
             ),
             established: peer_counter(
                 &r,
@@ -230,12 +278,38 @@ impl Metrics {
             rib_paths: gauge(&r, "tern_rib_paths", "Paths in the RIB (all peers)."),
             fib_desired: gauge(&r, "tern_fib_routes_desired", "Routes tern wants in the kernel FIB."),
             fib_installed: gauge(&r, "tern_fib_routes_installed", "Routes confirmed in the kernel FIB."),
+            fib_routes: gauge_vec(
+                &r,
+                "tern_fib_routes",
+                "Routes by state: desired (tern wants them), installed (confirmed in the kernel), failed (refused by the kernel or not installable; tern status' \"failed\").",
+                &["state"],
+            ),
             fib_ops: counter(
                 &r,
                 "tern_fib_netlink_operations_total",
                 "Route operations (add, replace, delete) sent to the kernel.",
             ),
             fib_errors: counter(&r, "tern_fib_netlink_errors_total", "Route operations the kernel refused."),
+            fib_reconciles: counter(
+                &r,
+                "tern_fib_reconciles_total",
+                "Full FIB reconciles (dump, diff, apply) done.",
+            ),
+            fib_reconcile_errors: counter(
+                &r,
+                "tern_fib_reconcile_errors_total",
+                "Full FIB reconciles that failed as a whole (netlink socket error, lost answers).",
+            ),
+            fib_events: counter(
+                &r,
+                "tern_fib_route_events_total",
+                "Route events read from the kernel.",
+            ),
+            fib_event_overruns: counter(
+                &r,
+                "tern_fib_event_overruns_total",
+                "Kernel route event overruns (ENOBUFS), each followed by a full resync.",
+            ),
             fib_reconcile: histogram(
                 &r,
                 "tern_fib_reconcile_duration_seconds",
@@ -256,12 +330,42 @@ impl Metrics {
 
     /// Brings every family up to date with `s`.
     pub fn refresh(&mut self, s: &Sample) {
+        // Peers gone from the configuration, or whose AS or type changed: their series go.
+        let gone: Vec<PeerSample> = self
+            .last
+            .peers
+            .values()
+            .filter(|old| {
+                !s.peers.iter().any(|p| {
+                    p.peer == old.peer && p.peer_as == old.peer_as && p.peer_type == old.peer_type
+                })
+            })
+            .cloned()
+            .collect();
+        for old in gone {
+            self.remove_peer(&old);
+            self.last.peers.remove(&old.peer);
+        }
         for p in &s.peers {
-            let l = [p.peer.as_str()];
+            let asn = p.peer_as.to_string();
+            let l = [p.peer.as_str(), asn.as_str(), p.peer_type.as_str()];
             let prev = self.last.peers.get(&p.peer).cloned().unwrap_or_default();
             self.session_state.with_label_values(&l).set(p.state);
+            self.peer_up
+                .with_label_values(&l)
+                .set(i64::from(p.state == ESTABLISHED));
+            for f in &p.families {
+                self.peer_afi_safi
+                    .with_label_values(&[l[0], l[1], l[2], f.as_str()])
+                    .set(1);
+            }
+            for f in prev.families.iter().filter(|f| !p.families.contains(f)) {
+                let _ = self
+                    .peer_afi_safi
+                    .remove_label_values(&[l[0], l[1], l[2], f.as_str()]);
+            }
             let inc = |c: &IntCounterVec, now: u64, before: u64| {
-                c.with_label_values(&l).inc_by(now.saturating_sub(before));
+                c.with_label_values(&l).inc_by(delta(now, before));
             };
             inc(
                 &self.established,
@@ -291,14 +395,26 @@ impl Metrics {
         self.rib_prefixes.set(clamp(s.rib_prefixes));
         self.rib_paths.set(clamp(s.rib_paths));
         let f = s.fib;
+        let l = self.last.fib;
         self.fib_desired.set(clamp(f.desired));
         self.fib_installed.set(clamp(f.installed));
-        self.fib_ops
-            .inc_by(f.netlink_ops.saturating_sub(self.last.fib.netlink_ops));
-        self.fib_errors.inc_by(
-            f.netlink_errors
-                .saturating_sub(self.last.fib.netlink_errors),
-        );
+        for (state, v) in [
+            ("desired", f.desired),
+            ("installed", f.installed),
+            ("failed", f.failed),
+        ] {
+            self.fib_routes.with_label_values(&[state]).set(clamp(v));
+        }
+        self.fib_ops.inc_by(delta(f.netlink_ops, l.netlink_ops));
+        self.fib_errors
+            .inc_by(delta(f.netlink_errors, l.netlink_errors));
+        self.fib_reconciles
+            .inc_by(delta(f.reconciles, l.reconciles));
+        self.fib_reconcile_errors
+            .inc_by(delta(f.reconcile_errors, l.reconcile_errors));
+        self.fib_events.inc_by(delta(f.events, l.events));
+        self.fib_event_overruns
+            .inc_by(delta(f.event_overruns, l.event_overruns));
         // The controller reports the duration of its last full reconcile; observe it once
         // per new reconcile seen (several within one refresh interval count as one).
         if f.reconciles > self.last.fib.reconciles {
@@ -306,6 +422,42 @@ impl Metrics {
         }
         self.last.fib = f;
         self.process.refresh();
+    }
+
+    /// Removes every series of a peer.
+    fn remove_peer(&self, old: &PeerSample) {
+        let asn = old.peer_as.to_string();
+        let l = [old.peer.as_str(), asn.as_str(), old.peer_type.as_str()];
+        for g in [
+            &self.session_state,
+            &self.peer_up,
+            &self.prefixes_received,
+            &self.prefixes_accepted,
+            &self.prefixes_advertised,
+            &self.prefixes_rejected,
+            &self.prefixes_oversized,
+        ] {
+            let _ = g.remove_label_values(&l);
+        }
+        for c in [
+            &self.established,
+            &self.messages_received,
+            &self.messages_sent,
+            &self.updates_received,
+            &self.updates_sent,
+        ] {
+            let _ = c.remove_label_values(&l);
+        }
+        for f in &old.families {
+            let _ = self
+                .peer_afi_safi
+                .remove_label_values(&[l[0], l[1], l[2], f.as_str()]);
+        }
+    }
+
+    /// The registry, for families another task keeps itself (`tern_bfd_*`).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 
     /// The text exposition of every family.
@@ -322,9 +474,22 @@ fn clamp(v: u64) -> i64 {
     i64::try_from(v).unwrap_or(i64::MAX)
 }
 
+/// BGP4-MIB `bgpPeerState` of Established.
+const ESTABLISHED: i64 = 6;
+
+/// What a counter advances by when a running total went from `before` to `now`: a
+/// total that went down was restarted (a re-created peer) and counts from zero.
+fn delta(now: u64, before: u64) -> u64 {
+    if now >= before {
+        now - before
+    } else {
+        now
+    }
+}
+
 /// `process_*` families (as the Prometheus client libraries name them), from `/proc/self`.
 struct ProcessMetrics {
-    cpu: Gauge,
+    cpu: Counter,
     rss: IntGauge,
     vsize: IntGauge,
     fds: IntGauge,
@@ -335,13 +500,16 @@ struct ProcessMetrics {
 
 impl ProcessMetrics {
     fn new(r: &Registry) -> Self {
-        // process_cpu_seconds_total is a counter in meaning; it is kept as a gauge set from
-        // the kernel's total, which is exposed the same way (type `gauge`) by many exporters.
         let g = |n: &str, h: &str| reg(r, Gauge::new(n, h).expect("valid metric"));
         ProcessMetrics {
-            cpu: g(
-                "process_cpu_seconds_total",
-                "Total user and system CPU time spent in seconds.",
+            // A counter, advanced to the kernel's running total at each refresh.
+            cpu: reg(
+                r,
+                Counter::new(
+                    "process_cpu_seconds_total",
+                    "Total user and system CPU time spent in seconds.",
+                )
+                .expect("valid metric"),
             ),
             rss: gauge(
                 r,
@@ -369,7 +537,10 @@ impl ProcessMetrics {
 
     fn refresh(&self) {
         if let Some(p) = read_proc_self() {
-            self.cpu.set(p.cpu_seconds);
+            let seen = self.cpu.get();
+            if p.cpu_seconds > seen {
+                self.cpu.inc_by(p.cpu_seconds - seen);
+            }
             self.rss.set(clamp(p.rss_bytes));
             self.vsize.set(clamp(p.vsize_bytes));
             self.start.set(p.start_time);
@@ -447,103 +618,6 @@ fn boot_time() -> Option<u64> {
         .and_then(|v| v.trim().parse().ok())
 }
 
-/// A request to the task that owns [`Metrics`]: refresh, render, send the text back.
-pub type ScrapeRequest = oneshot::Sender<String>;
-
-/// Connections served at once; more are closed as soon as they are accepted.
-pub const MAX_CONNECTIONS: usize = 32;
-
-/// Time a client has to send its request head.
-pub const HEAD_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// Time a whole exchange may take (head, scrape, answer).
-pub const CONNECTION_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Serves `GET /metrics` (HTTP/1.1, one request per connection) until dropped; every
-/// scrape asks the metrics task for a fresh rendering through `scrapes`. At most
-/// [`MAX_CONNECTIONS`] at once, [`HEAD_TIMEOUT`] for the request head and
-/// [`CONNECTION_TIMEOUT`] for everything: a client that holds connections open costs the
-/// agent a bounded number of file descriptors for a bounded time.
-pub async fn serve_http(listener: TcpListener, scrapes: mpsc::Sender<ScrapeRequest>) {
-    let limit = std::sync::Arc::new(ConnLimit::new("metrics endpoint", MAX_CONNECTIONS));
-    loop {
-        let (mut stream, _) = match listener.accept().await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!("metrics accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
-            }
-        };
-        let Some(permit) = limit.try_admit() else {
-            drop(stream);
-            continue;
-        };
-        let scrapes = scrapes.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let served = tokio::time::timeout(CONNECTION_TIMEOUT, async {
-                let head = tokio::time::timeout(HEAD_TIMEOUT, read_head(&mut stream))
-                    .await
-                    .map_err(|_| std::io::Error::other("no request head"))??;
-                let (status, ctype, body) = match request_target(&head) {
-                    Some("/metrics") => {
-                        let (tx, rx) = oneshot::channel();
-                        let text = match scrapes.send(tx).await {
-                            Ok(()) => rx.await.unwrap_or_default(),
-                            Err(_) => String::new(),
-                        };
-                        ("200 OK", "text/plain; version=0.0.4; charset=utf-8", text)
-                    }
-                    Some(_) => ("404 Not Found", "text/plain", "not found; try /metrics\n".into()),
-                    None => ("400 Bad Request", "text/plain", "bad request\n".into()),
-                };
-                let resp = format!(
-                    "HTTP/1.1 {status}\r\nContent-Type: {ctype}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-                    body.len()
-                );
-                stream.write_all(resp.as_bytes()).await?;
-                stream.write_all(body.as_bytes()).await?;
-                stream.shutdown().await
-            })
-            .await;
-            if let Ok(Err(e)) = served {
-                tracing::debug!("metrics connection: {e}");
-            }
-        });
-    }
-}
-
-/// Reads the request head (up to the blank line, at most 8 KiB).
-async fn read_head(stream: &mut tokio::net::TcpStream) -> std::io::Result<String> {
-    let mut buf = Vec::with_capacity(512);
-    let mut chunk = [0u8; 1024];
-    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 8192 {
-        let n = stream.read(&mut chunk).await?;
-        if n == 0 {
-            break;
-        }
-        buf.extend_from_slice(chunk.get(..n).unwrap_or_default());
-    }
-    Ok(String::from_utf8_lossy(&buf).into_owned())
-}
-
-/// The path of a `GET` request line, without a query string.
-fn request_target(head: &str) -> Option<&str> {
-    let line = head.lines().next()?;
-    let mut parts = line.split_whitespace();
-    if parts.next()? != "GET" {
-        return None;
-    }
-    let target = parts.next()?;
-    Some(target.split('?').next().unwrap_or(target))
-}
-
-/// Binds the metrics listener.
-pub async fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(addr).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -554,6 +628,9 @@ mod tests {
         let mut s = Sample::default();
         s.peers.push(PeerSample {
             peer: "192.0.2.2".into(),
+            peer_as: 65000,
+            peer_type: "global".into(),
+            families: vec!["ipv4_unicast".into()],
             state: 6,
             established_transitions: 1,
             messages_received: 10,
@@ -561,33 +638,81 @@ mod tests {
             prefixes_accepted: 2,
             ..PeerSample::default()
         });
+        s.peers.push(PeerSample {
+            peer: "192.0.2.3".into(),
+            peer_as: 64512,
+            peer_type: "mesh".into(),
+            state: 3,
+            messages_received: 4,
+            ..PeerSample::default()
+        });
         s.fib = FibSample {
             desired: 5,
             installed: 4,
+            failed: 1,
             netlink_ops: 7,
             reconciles: 1,
+            events: 12,
             last_reconcile: Duration::from_millis(3),
             ..FibSample::default()
         };
         m.refresh(&s);
         s.peers[0].messages_received = 15;
         s.fib.netlink_ops = 9;
+        s.fib.reconciles = 2;
         m.refresh(&s);
         let text = m.render();
+        let l = "peer=\"192.0.2.2\",peer_as=\"65000\",peer_type=\"global\"";
+        let l3 = "peer=\"192.0.2.3\",peer_as=\"64512\",peer_type=\"mesh\"";
         for want in [
-            "tern_bgp_session_state{peer=\"192.0.2.2\"} 6",
-            "tern_bgp_messages_received_total{peer=\"192.0.2.2\"} 15",
-            "tern_bgp_updates_received_total{peer=\"192.0.2.2\"} 3",
-            "tern_bgp_prefixes_accepted{peer=\"192.0.2.2\"} 2",
-            "tern_fib_routes_desired 5",
-            "tern_fib_routes_installed 4",
-            "tern_fib_netlink_operations_total 9",
-            "tern_fib_reconcile_duration_seconds_count 1",
-            "tern_acl_apply_failures_total 0",
-            "process_resident_memory_bytes ",
+            format!("tern_bgp_session_state{{{l}}} 6"),
+            format!("tern_bgp_peer_up{{{l}}} 1"),
+            format!("tern_bgp_peer_up{{{l3}}} 0"),
+            format!("tern_bgp_peer_afi_safi{{afi_safi=\"ipv4_unicast\",{l}}} 1"),
+            format!("tern_bgp_messages_received_total{{{l}}} 15"),
+            format!("tern_bgp_updates_received_total{{{l}}} 3"),
+            format!("tern_bgp_prefixes_accepted{{{l}}} 2"),
+            "tern_fib_routes_desired 5".into(),
+            "tern_fib_routes_installed 4".into(),
+            "tern_fib_routes{state=\"desired\"} 5".into(),
+            "tern_fib_routes{state=\"installed\"} 4".into(),
+            "tern_fib_routes{state=\"failed\"} 1".into(),
+            "tern_fib_netlink_operations_total 9".into(),
+            "tern_fib_reconciles_total 2".into(),
+            "tern_fib_route_events_total 12".into(),
+            "tern_fib_reconcile_duration_seconds_count 2".into(),
+            "tern_acl_apply_failures_total 0".into(),
+            format!(
+                "tern_build_info{{commit=\"{}\",version=\"{}\"}} 1",
+                env!("TERN_GIT_COMMIT"),
+                env!("CARGO_PKG_VERSION")
+            ),
+            "# TYPE process_cpu_seconds_total counter".into(),
+            "process_resident_memory_bytes ".into(),
         ] {
-            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+            assert!(text.contains(&want), "missing {want:?} in:\n{text}");
         }
+
+        // The mesh peer leaves the configuration and the global one changes its AS and
+        // comes back with fresh totals: old series go, the new ones count from zero.
+        s.peers.truncate(1);
+        s.peers[0].peer_as = 65001;
+        s.peers[0].messages_received = 2;
+        m.refresh(&s);
+        let text = m.render();
+        assert!(!text.contains("192.0.2.3"), "{text}");
+        assert!(!text.contains("peer_as=\"65000\""), "{text}");
+        let l = "peer=\"192.0.2.2\",peer_as=\"65001\",peer_type=\"global\"";
+        assert!(
+            text.contains(&format!("tern_bgp_messages_received_total{{{l}}} 2")),
+            "{text}"
+        );
+        // A total that went down (re-created peer, same labels) counts from zero again.
+        s.peers[0].messages_received = 1;
+        m.refresh(&s);
+        assert!(m
+            .render()
+            .contains(&format!("tern_bgp_messages_received_total{{{l}}} 3")));
     }
 
     #[test]
@@ -600,19 +725,5 @@ mod tests {
         assert_eq!(p.rss_bytes, 300 * 4096);
         assert_eq!(p.start_time, 1_700_000_010.0);
         assert!(parse_stat("garbage", 100.0, 4096, 0).is_none());
-    }
-
-    #[test]
-    fn request_target_of_get_lines() {
-        assert_eq!(
-            request_target("GET /metrics HTTP/1.1\r\n\r\n"),
-            Some("/metrics")
-        );
-        assert_eq!(
-            request_target("GET /metrics?x=1 HTTP/1.1\r\n"),
-            Some("/metrics")
-        );
-        assert_eq!(request_target("POST /metrics HTTP/1.1\r\n"), None);
-        assert_eq!(request_target(""), None);
     }
 }

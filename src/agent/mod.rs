@@ -10,7 +10,8 @@
 //! - The [`workloads`] task owns the containers wired through CNI (IPAM under `stateDir`,
 //!   veths, their device routes through the same desired FIB, their policy endpoints).
 //! - [`control`]: the unix socket `tern status` / `tern routes` read ([`view`]).
-//! - [`metrics`]: Prometheus families and the `/metrics` endpoint.
+//! - [`metrics`]: Prometheus families, owned by the [`observe`] task, which also says
+//!   whether the agent is ready; [`http`] serves `/metrics`, `/healthz` and `/readyz`.
 //!
 //! SIGTERM/SIGINT: Cease (Administrative Shutdown) to every peer, routes left in the
 //! kernel for the next start to adopt (unless `--flush-routes-on-exit`), the policy
@@ -21,13 +22,22 @@
 //! (stale) until the agent is back and has sent End-of-RIB, so cross-host traffic keeps
 //! flowing through a restart or an upgrade.
 
+pub mod cluster_policy;
+pub mod cluster_wep;
+pub mod bfd;
+pub mod cluster;
 pub mod control;
+pub mod docker;
 pub mod fib;
 pub mod guard;
+pub mod http;
 pub mod limits;
 pub mod metrics;
+pub mod observe;
+pub mod peer_detail;
 pub mod plan;
 pub mod policy;
+pub mod reload;
 pub mod view;
 pub mod watch;
 pub mod workloads;
@@ -38,7 +48,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bgp::speaker::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};
+use bgp::speaker::{RouteChanges, Speaker, SpeakerError};
 use config::NodeConfig;
 use controller::{Controller, ControllerError, ControllerHandle, DesiredChange};
 use tokio::signal::unix::{signal, SignalKind};
@@ -47,7 +57,7 @@ use tokio::task::JoinSet;
 
 use self::control::{ControlError, ControlSocket, PolicySummary};
 use self::fib::{DeviceRoute, FibTable};
-use self::metrics::{FibSample, Metrics, PeerSample, Sample, ScrapeRequest};
+use self::metrics::Metrics;
 use self::view::{AgentView, NodeInfo};
 
 /// How the agent runs besides its config.
@@ -106,7 +116,18 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     }
     let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Runtime)?;
-    let (speaker_cfg, notes) = plan::speaker_config(&cfg).map_err(AgentError::Plan)?;
+    // SIGHUP: `reload` (registered first thing: its default action would end the agent).
+    let sighup = signal(SignalKind::hangup()).map_err(AgentError::Runtime)?;
+    // etcd mode: the cluster's AS, pools and blocks join the config, its peers the file's.
+    let (cfg, mut cluster) = match cluster::start(&cfg).await {
+        Some((effective, c)) => (effective, Some(c)),
+        None => (cfg, None),
+    };
+    let (mut speaker_cfg, notes) = plan::speaker_config(&cfg).map_err(AgentError::Plan)?;
+    let file_peers = speaker_cfg.peers.clone();
+    if let Some(c) = &cluster {
+        speaker_cfg.peers = c.initial_peers(&file_peers);
+    }
     for n in notes {
         tracing::warn!("{n}");
     }
@@ -114,7 +135,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let control = ControlSocket::bind(&cfg.control.socket).await?;
     let metrics_listener = match cfg.metrics {
         Some(m) => Some(
-            metrics::bind(m.listen)
+            http::bind(m.listen)
                 .await
                 .map_err(|source| AgentError::Metrics {
                     addr: m.listen,
@@ -127,6 +148,8 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // `fib: { enabled: false }`: no controller, the kernel is left alone, and the
     // speaker's best-path changes are not taken (it drops them itself).
     let (guard_tx, guards) = tokio_watch::channel(guard::current(&plan::guard(&cfg)));
+    let reload_guard = guard_tx.clone();
+    let (blocks_tx, blocks_rx) = mpsc::channel::<Vec<ipnet::IpNet>>(4);
     let controller = if cfg.fib.enabled {
         let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
         let mut table = FibTable::new();
@@ -152,10 +175,12 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (endpoints_tx, endpoints_rx) = tokio_watch::channel(Vec::<DeviceRoute>::new());
     let (wl_policy_tx, wl_policy_rx) = tokio_watch::channel(policy::WorkloadSet::default());
     let (applied_tx, applied_rx) = tokio_watch::channel(0u64);
-    let policy_applied = (!cfg.policy.paths.is_empty()).then_some(applied_rx);
+    // etcd mode: policy also comes from the datastore (cluster_policy).
+    let policy_on = !cfg.policy.paths.is_empty() || cluster.is_some();
+    let policy_applied = policy_on.then_some(applied_rx);
     let (wl_routes_tx, wl_routes_rx) = mpsc::channel::<workloads::RoutesUpdate>(4);
     let (jobs_tx, jobs_rx) = mpsc::channel::<workloads::Job>(64);
-    let backend = if cfg.policy.paths.is_empty() {
+    let backend = if !policy_on {
         "none"
     } else {
         match plan::backend(&cfg) {
@@ -165,11 +190,21 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     };
     let (policy_tx, policy_rx) = tokio_watch::channel(PolicySummary {
         backend: backend.into(),
-        ok: cfg.policy.paths.is_empty(),
+        ok: !policy_on,
         ..PolicySummary::default()
     });
-    let mut metrics = Metrics::new();
+    let metrics = Metrics::new();
+    let reload_metrics = reload::ReloadMetrics::register(metrics.registry());
+    let bfd = bfd::spawn(
+        bfd::bfd_peers(&cfg.peers, cfg.listen.address),
+        speaker.clone(),
+        Some(bfd::BfdMetrics::register(metrics.registry())),
+    );
     let mut tasks = JoinSet::new();
+    // etcd mode: policy inputs from the datastore; this node's workloads published to it.
+    let cluster_links = cluster
+        .as_ref()
+        .map(|c| cluster_policy::spawn(&mut tasks, c.store(), &cfg.node_name));
 
     // Endpoints → device routes; BGP → via routes; both into the controller.
     let (fib, fib_task) = match controller {
@@ -182,6 +217,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
                 guards.clone(),
                 eps_rx,
                 wl_routes_rx,
+                blocks_rx,
                 fib.clone(),
                 endpoints_tx,
             ));
@@ -196,7 +232,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             (None, None)
         }
     };
-    if !cfg.policy.paths.is_empty() {
+    if policy_on {
         let mut paths = cfg.endpoints.clone();
         paths.extend(cfg.policy.paths.iter().cloned());
         let task = policy::PolicyTask {
@@ -207,6 +243,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             summary: policy_tx,
             workloads: wl_policy_rx,
             applied: applied_tx,
+            cluster: cluster_links.as_ref().map(|l| l.inputs.clone()),
         };
         tasks.spawn(task.run());
     }
@@ -218,13 +255,37 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         wl_policy_tx,
         policy_applied,
     );
-    tasks.spawn(wl.run(jobs_rx));
-    let (scrape_tx, scrape_rx) = mpsc::channel::<ScrapeRequest>(16);
-    if let Some(l) = metrics_listener {
-        tasks.spawn(metrics::serve_http(l, scrape_tx));
+    let wl = match &cluster_links {
+        Some(l) => wl.publish_to(l.workloads.clone()),
+        None => wl,
+    };
+    let wl = match &cluster {
+        Some(c) => wl.grow_from(c.block_source()),
+        None => wl,
+    };
+    let registration = cluster.as_mut().and_then(cluster::Cluster::take_registration);
+    let datastore_health = cluster.as_ref().map(cluster::Cluster::health);
+    if let Some(c) = cluster {
+        tasks.spawn(c.run(speaker.clone(), file_peers, blocks_tx.clone()));
     }
-    let (s2, f2) = (speaker.clone(), fib.clone());
-    tasks.spawn(async move { metrics_task(&mut metrics, s2, f2, scrape_rx).await });
+    tasks.spawn(wl.run(jobs_rx));
+    if let Some(d) = &cfg.docker {
+        let l = ::docker::bind(&d.plugin_socket).map_err(|e| {
+            AgentError::Plan(format!("docker plugin socket {}: {e}", d.plugin_socket.display()))
+        })?;
+        let plugin = docker::Plugin::new(d, cfg.pools.clone(), cfg.blocks.clone(), jobs_tx.clone());
+        tasks.spawn(::docker::serve(l, plugin));
+    }
+    let (ask_tx, ask_rx) = mpsc::channel::<http::Ask>(16);
+    if let Some(l) = metrics_listener {
+        tasks.spawn(http::serve(l, ask_tx));
+    }
+    let inputs = observe::Inputs {
+        speaker: speaker.clone(),
+        fib: fib.clone(),
+        policy: policy_rx.clone(),
+    };
+    tasks.spawn(observe::run(metrics, inputs, ask_rx));
     let view = AgentView {
         speaker: speaker.clone(),
         fib: fib.clone(),
@@ -238,10 +299,29 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         }),
         endpoints: endpoints_rx,
         policy: policy_rx,
+        bfd: bfd.clone(),
+        datastore: datastore_health,
     };
     let source = workloads::WithWorkloads {
         view,
         jobs: Some(jobs_tx),
+    };
+    let (reload_tx, reload_rx) = mpsc::channel::<reload::ReloadAsk>(4);
+    let (reload_status_tx, reload_status) = tokio_watch::channel(None);
+    let reloader = reload::Reloader {
+        cfg: cfg.clone(),
+        speaker: speaker.clone(),
+        bfd: bfd.clone(),
+        guard: reload_guard,
+        blocks: Some(blocks_tx),
+        status: reload_status_tx,
+        metrics: Some(reload_metrics),
+    };
+    tasks.spawn(reloader.run(sighup, reload_rx));
+    let source = reload::WithReload {
+        inner: source,
+        asks: reload_tx,
+        status: reload_status,
     };
     tasks.spawn(async move { control.serve(source).await });
 
@@ -269,6 +349,15 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // route, and those routes are to stay in the kernel), the control server (removing
     // the socket), the watchers and the metrics endpoint; then end the sessions.
     tasks.shutdown().await;
+    // etcd mode: this node leaves the cluster now (not after its lease's TTL); after a
+    // graceful restart it comes back before its peers give up on it.
+    if let Some(r) = registration.filter(|_| !opts.graceful_restart) {
+        if let Err(e) = r.revoke().await {
+            tracing::warn!("datastore: revoking this node's registration: {e}");
+        }
+    }
+    // BFD neighbours hear AdminDown first, which does not take their BGP down (RFC 5882).
+    bfd.shutdown().await;
     if opts.graceful_restart {
         speaker.shutdown_graceful().await;
     } else {
@@ -300,6 +389,7 @@ async fn routes_task(
     mut guards: tokio_watch::Receiver<guard::Guard>,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
     mut workloads: mpsc::Receiver<workloads::RoutesUpdate>,
+    mut blocks: mpsc::Receiver<Vec<ipnet::IpNet>>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
 ) {
@@ -331,6 +421,9 @@ async fn routes_task(
             if wl_open {
                 wl = workloads.try_recv().ok();
             }
+            if let Ok(b) = blocks.try_recv() {
+                out.extend(table.set_blocks(&b));
+            }
         } else {
             tokio::select! {
                 ready = changes.wait(), if bgp_open => {
@@ -344,6 +437,7 @@ async fn routes_task(
                     Some(routes) => eps = Some(routes),
                     None => eps_open = false,
                 },
+                Some(b) = blocks.recv() => out.extend(table.set_blocks(&b)),
                 w = workloads.recv(), if wl_open => match w {
                     Some(u) => wl = Some(u),
                     None => wl_open = false,
@@ -444,83 +538,6 @@ async fn endpoints_task(
             if let Err(e) = fib.reconcile().await {
                 tracing::warn!("FIB reconcile: {e}");
             }
-        }
-    }
-}
-
-/// BGP4-MIB `bgpPeerState` numbers.
-fn state_code(state: &str) -> i64 {
-    match state {
-        "Idle" => 1,
-        "Connect" => 2,
-        "Active" => 3,
-        "OpenSent" => 4,
-        "OpenConfirm" => 5,
-        "Established" => 6,
-        _ => 0,
-    }
-}
-
-fn peer_sample(p: &PeerStatus) -> PeerSample {
-    PeerSample {
-        peer: p.address.to_string(),
-        state: state_code(p.state),
-        established_transitions: p.established_transitions,
-        messages_received: p.messages_in,
-        messages_sent: p.messages_out,
-        updates_received: p.updates_in,
-        updates_sent: p.updates_out,
-        prefixes_received: p.prefixes_received,
-        prefixes_accepted: p.prefixes_accepted,
-        prefixes_advertised: p.prefixes_advertised,
-        prefixes_rejected: p.rejected.iter().map(|(_, n)| n).sum(),
-        prefixes_oversized: p.prefixes_oversized,
-    }
-}
-
-async fn sample(speaker: &SpeakerHandle, fib: Option<&ControllerHandle>) -> Sample {
-    let peers = speaker.peers().await;
-    let (prefixes, paths) = speaker.rib_size().await;
-    let c = fib.map(ControllerHandle::counters).unwrap_or_default();
-    Sample {
-        peers: peers.iter().map(peer_sample).collect(),
-        rib_prefixes: prefixes as u64,
-        rib_paths: paths as u64,
-        fib: FibSample {
-            desired: c.routes_desired,
-            installed: c.routes_installed,
-            netlink_ops: c.netlink_ops,
-            netlink_errors: c.netlink_errors,
-            reconciles: c.reconciles,
-            last_reconcile: c.last_reconcile,
-        },
-    }
-}
-
-/// Owns [`Metrics`]: refreshes every second and before answering each scrape.
-async fn metrics_task(
-    metrics: &mut Metrics,
-    speaker: SpeakerHandle,
-    fib: Option<ControllerHandle>,
-    mut scrapes: mpsc::Receiver<ScrapeRequest>,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(1));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut serving = true;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
-                let s = sample(&speaker, fib.as_ref()).await;
-                metrics.refresh(&s);
-            }
-            req = scrapes.recv(), if serving => match req {
-                Some(reply) => {
-                    let s = sample(&speaker, fib.as_ref()).await;
-                    metrics.refresh(&s);
-                    let _ = reply.send(metrics.render());
-                }
-                None => serving = false,
-            },
         }
     }
 }

@@ -17,7 +17,9 @@ use super::control::{
     FibSummary, PathRow, PeerRow, PolicySummary, PrefixMatch, RejectedSummary, RouteRow,
     RouteSource, RoutesItem, RoutesQuery, RoutesSink, Source, StatusView, ROUTES_PAGE,
 };
+use super::control::Reply;
 use super::fib::DeviceRoute;
+use super::peer_detail;
 use super::guard::{Guard, Refusal};
 
 /// Fixed facts about the node.
@@ -51,6 +53,10 @@ pub struct AgentView {
     pub endpoints: watch::Receiver<Vec<DeviceRoute>>,
     /// Policy summary.
     pub policy: watch::Receiver<PolicySummary>,
+    /// BFD sessions (`bfd` column of `tern status`).
+    pub bfd: super::bfd::BfdHandle,
+    /// The cluster datastore's health (etcd mode).
+    pub datastore: Option<watch::Receiver<super::cluster::DatastoreHealth>>,
 }
 
 fn unix(t: SystemTime) -> Option<u64> {
@@ -72,6 +78,7 @@ pub fn peer_row(p: &PeerStatus) -> PeerRow {
         oversized: p.prefixes_oversized,
         last_error: p.last_error.clone(),
         description: p.description.clone(),
+        bfd: None,
     }
 }
 
@@ -372,6 +379,7 @@ impl RouteData for AgentView {
 impl Source for AgentView {
     async fn status(&self) -> StatusView {
         let peers = self.speaker.peers().await;
+        let bfd = self.bfd.states().await;
         let c = self
             .fib
             .as_ref()
@@ -382,7 +390,13 @@ impl Source for AgentView {
             asn: self.node.asn,
             router_id: self.node.router_id.to_string(),
             uptime_secs: self.node.started.elapsed().as_secs(),
-            peers: peers.iter().map(peer_row).collect(),
+            peers: peers
+                .iter()
+                .map(|p| PeerRow {
+                    bfd: bfd.get(&p.address).map(|b| b.state.clone()),
+                    ..peer_row(p)
+                })
+                .collect(),
             fib: FibSummary {
                 desired: c.routes_desired,
                 installed: c.routes_installed,
@@ -396,7 +410,37 @@ impl Source for AgentView {
                 keys.dedup();
                 keys.len()
             },
+            // Filled in by `agent::reload::WithReload`.
+            config_reload: None,
+            datastore: self.datastore.as_ref().map(|d| d.borrow().clone()),
         }
+    }
+
+    async fn peer(&self, query: String) -> Reply {
+        let peers = self.speaker.peers().await;
+        let Some(p) = peers.iter().find(|p| peer_detail::matches(p, &query)) else {
+            let known: Vec<String> = peers
+                .iter()
+                .map(|p| match &p.description {
+                    Some(d) => format!("{} ({d})", p.address),
+                    None => p.address.to_string(),
+                })
+                .collect();
+            return Reply::Error(format!(
+                "no peer {query:?}; peers: {}",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ));
+        };
+        let bfd = self.bfd.states().await;
+        let row = PeerRow {
+            bfd: bfd.get(&p.address).map(|b| b.state.clone()),
+            ..peer_row(p)
+        };
+        Reply::Peer(Box::new(peer_detail::detail(p, row)))
     }
 
     async fn routes(&self, query: RoutesQuery, out: RoutesSink) -> Option<IpNet> {

@@ -32,6 +32,10 @@ use super::policy::WorkloadSet;
 use super::workloads_net::{self as net, EndpointsView, LabelRequest};
 use crate::cni::spec::{code, CniCall, CniError, CniReply};
 
+/// Docker's calls on this task's state.
+#[path = "workloads_docker.rs"]
+pub mod docker_ops;
+
 /// A request for the workload task and where its answer goes.
 pub type Job = (Request, oneshot::Sender<Reply>);
 
@@ -61,6 +65,10 @@ pub struct Workloads {
     /// The generation the policy task last applied (`None`: no policy task).
     policy_applied: Option<watch::Receiver<u64>>,
     generation: u64,
+    /// Where the wired attachments go to be published as WorkloadEndpoints (etcd mode).
+    published: Option<watch::Sender<super::cluster_wep::Attachments>>,
+    /// etcd mode: blocks claimed from the pools, and where to ask for another one.
+    grow: Option<super::cluster::BlockSource>,
 }
 
 /// How long a request waits for the policy task to include a change.
@@ -94,6 +102,68 @@ impl Workloads {
             policy,
             policy_applied,
             generation: 0,
+            published: None,
+            grow: None,
+        }
+    }
+
+    /// Takes its blocks from `source` (etcd mode) and asks it for another block when
+    /// the blocks of a family are full.
+    pub fn grow_from(mut self, source: super::cluster::BlockSource) -> Self {
+        self.grow = Some(source);
+        self
+    }
+
+    /// Takes blocks claimed since the last call (etcd mode): the allocator is rebuilt
+    /// over the new set with every allocation kept.
+    fn take_new_blocks(&mut self) {
+        let Some(g) = &mut self.grow else { return };
+        let now = g.blocks.borrow_and_update().clone();
+        if now == self.blocks {
+            return;
+        }
+        self.blocks = now;
+        let (alloc, problems) = Allocator::restore(self.blocks.clone(), self.alloc.records());
+        for p in problems {
+            tracing::warn!("attachment {} not kept over new blocks: {:?}", p.record.key, p.kind);
+        }
+        self.alloc = alloc;
+    }
+
+    /// Allocates for a new attachment; in etcd mode a full family first gets a new
+    /// block from the pools (waiting at most `BLOCK_WAIT`).
+    async fn allocate(
+        &mut self,
+        key: &AttachmentKey,
+        req: &ipam::Request,
+    ) -> Result<Allocation, IpamError> {
+        self.take_new_blocks();
+        let full = match self.alloc.allocate(key, req) {
+            Err(IpamError::Exhausted { block, .. }) if self.grow.is_some() => block,
+            Err(IpamError::NoBlock) if self.grow.is_some() => "0.0.0.0/0".parse().unwrap_or_default(),
+            other => return other,
+        };
+        if let Some(g) = &mut self.grow {
+            g.blocks.mark_unchanged();
+            if g.need.send(full).await.is_ok() {
+                let _ = tokio::time::timeout(super::cluster::BLOCK_WAIT, g.blocks.changed()).await;
+            }
+        }
+        self.take_new_blocks();
+        self.alloc.allocate(key, req)
+    }
+
+    /// Also sends the wired attachments to `tx` (the WorkloadEndpoint publisher) after
+    /// the state is read and on every change.
+    pub fn publish_to(mut self, tx: watch::Sender<super::cluster_wep::Attachments>) -> Self {
+        self.published = Some(tx);
+        self
+    }
+
+    fn send_published(&self) {
+        if let Some(tx) = &self.published {
+            let wired = self.wired_iter().map(|(k, a)| (k.clone(), a.clone()));
+            tx.send_replace(Some(wired.collect()));
         }
     }
 
@@ -158,6 +228,7 @@ impl Workloads {
                 Err(e) => tracing::error!("workloads: {e}"),
             }
         }
+        self.send_published();
         while let Some((req, reply)) = jobs.recv().await {
             if let Err(e) = self.ensure_open() {
                 let answer = match req {
@@ -169,6 +240,7 @@ impl Workloads {
             }
             let answer = match req {
                 Request::Cni(call) => Reply::Cni(self.cni(call).await),
+                Request::Docker(op) => Reply::Docker(self.docker(op).await),
                 Request::Endpoints => Reply::Endpoints(self.endpoints()),
                 Request::EndpointLabel(l) => match self.label(l).await {
                     Ok(v) => Reply::Endpoints(v),
@@ -202,6 +274,7 @@ impl Workloads {
             generation,
             endpoints: net::policy_endpoints(self.wired_iter()),
         });
+        self.send_published();
         let routed = self.publish_routes(wait_for).await;
         self.wait_policy(generation).await;
         routed
@@ -319,7 +392,7 @@ impl Workloads {
             extra: serde_json::Value::Null,
         };
         let alloc = if fresh {
-            match self.alloc.allocate(&key, &ipam::Request::new(attachment)) {
+            match self.allocate(&key, &ipam::Request::new(attachment)).await {
                 Ok(a) => a,
                 Err(e @ IpamError::Exhausted { .. }) => {
                     return err(code::TRY_AGAIN_LATER, e.to_string())
@@ -496,13 +569,17 @@ impl Workloads {
             .iter()
             .map(|(k, _)| k.clone())
             .filter(|k| !keep.contains(&(k.container_id.clone(), k.ifname.clone())))
+            .filter(|k| !docker_ops::is_docker_key(k))
             .collect();
         for key in &gone {
             self.unwire(key).await;
         }
         for (key, _) in self
             .alloc
-            .gc(|k| keep.contains(&(k.container_id.clone(), k.ifname.clone())))
+            .gc(|k| {
+                docker_ops::is_docker_key(k)
+                    || keep.contains(&(k.container_id.clone(), k.ifname.clone()))
+            })
         {
             if let Err(e) = self
                 .store()
@@ -604,6 +681,10 @@ impl<S: super::control::Source> super::control::Source for WithWorkloads<S> {
         out: super::control::RoutesSink,
     ) -> impl std::future::Future<Output = Option<IpNet>> + Send {
         self.view.routes(query, out)
+    }
+
+    fn peer(&self, peer: String) -> impl std::future::Future<Output = Reply> + Send {
+        self.view.peer(peer)
     }
 
     async fn workload(&self, req: Request) -> Reply {

@@ -1,6 +1,7 @@
 //! `tern status` and `tern routes`: read the agent's state over its control socket
 //! (protocol in `agent::control`) and print it as a table, or as the agent's JSON with
-//! `--json`. `tern routes` prints rows as the agent streams them (a table a page at a
+//! `--json`. `tern status PEER` shows one peer in detail (`agent::peer_detail`);
+//! `tern routes PREFIX` every path of the most specific route covering PREFIX. `tern routes` prints rows as the agent streams them (a table a page at a
 //! time; with `--json` the document `{"routes":[…], "rejected":[…], "next":"…"}` written
 //! row by row, one route per line). Exit 1 when the agent cannot be reached.
 use std::io::Write as _;
@@ -20,6 +21,9 @@ use super::EXIT_RUNTIME;
 /// Arguments of `tern status`.
 #[derive(clap::Args, Debug)]
 pub struct StatusArgs {
+    /// One peer in detail (capabilities, timers, graceful restart, errors, messages):
+    /// its address or its description.
+    pub peer: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
@@ -37,6 +41,10 @@ pub struct RoutesArgs {
     /// Also show the paths that lost, and why, and the rejected ones.
     #[arg(long)]
     pub all: bool,
+    /// The most specific route covering this prefix or address, with all its paths
+    /// (as `birdc show route for`; the same as `--prefix P --all`).
+    #[arg(value_parser = parse_net, conflicts_with = "prefix", value_name = "PREFIX")]
+    pub lookup: Option<IpNet>,
     /// Only routes for this prefix or address (see --match).
     #[arg(long, value_parser = parse_net)]
     pub prefix: Option<IpNet>,
@@ -109,6 +117,21 @@ fn unexpected(reply: Reply) -> ExitCode {
 
 /// Runs `tern status`.
 pub fn run_status(args: StatusArgs) -> ExitCode {
+    if let Some(peer) = args.peer {
+        return match ask(&args.socket, &Request::Peer { peer }) {
+            Ok(Reply::Peer(d)) if args.json => print_json(&d),
+            Ok(Reply::Peer(d)) => {
+                print!("{}", d.to_text());
+                ExitCode::SUCCESS
+            }
+            Ok(Reply::Error(e)) => {
+                eprintln!("tern: {e}");
+                ExitCode::from(super::EXIT_BAD_INPUT)
+            }
+            Ok(other) => unexpected(other),
+            Err(code) => code,
+        };
+    }
     match ask(&args.socket, &Request::Status) {
         Ok(Reply::Status(s)) if args.json => print_json(&s),
         Ok(Reply::Status(s)) => {
@@ -122,10 +145,12 @@ pub fn run_status(args: StatusArgs) -> ExitCode {
 
 /// Runs `tern routes`.
 pub fn run_routes(args: RoutesArgs) -> ExitCode {
+    let lookup = args.lookup.is_some();
     let query = RoutesQuery {
-        all: args.all,
-        prefix: args.prefix,
+        all: args.all || lookup,
+        prefix: args.lookup.or(args.prefix),
         match_: match args.match_ {
+            _ if lookup => PrefixMatch::Longest,
             MatchArg::Longest => PrefixMatch::Longest,
             MatchArg::Exact => PrefixMatch::Exact,
             MatchArg::Covered => PrefixMatch::Covered,
@@ -146,7 +171,7 @@ pub fn run_routes(args: RoutesArgs) -> ExitCode {
     };
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
-    let mut printer = RoutesPrinter::new(args.json, args.all);
+    let mut printer = RoutesPrinter::new(args.json, args.all || lookup);
     let result = loop {
         match lines.next_reply() {
             Ok(Some(Reply::Route(r))) => printer.row(*r),
@@ -394,6 +419,13 @@ fn status_table(s: &StatusView, now: u64) -> String {
             p.last_error.clone().unwrap_or_else(|| "-".into()),
         ]);
     }
+    // A BFD column after STATE when any peer runs BFD.
+    if s.peers.iter().any(|p| p.bfd.is_some()) {
+        rows[0].insert(4, "BFD".into());
+        for (r, p) in rows[1..].iter_mut().zip(&s.peers) {
+            r.insert(4, p.bfd.clone().unwrap_or_else(|| "off".into()));
+        }
+    }
     out.push_str(&table(&rows));
     out.push_str(&format!(
         "\nFIB: {} routes desired, {} installed, {} failed. Endpoints: {}.\n",
@@ -416,7 +448,40 @@ fn status_table(s: &StatusView, now: u64) -> String {
         )),
         (None, false) => out.push_str(&format!("Policy: {}, not applied yet.\n", p.backend)),
     }
+    if let Some(r) = &s.config_reload {
+        match &r.error {
+            Some(e) if !r.ok => out.push_str(&format!(
+                "Config: reload failed at {}, previous config in force:\n  {}\n",
+                utc(r.at_unix),
+                e.replace('\n', "\n  ")
+            )),
+            _ => out.push_str(&format!("Config: reloaded at {}.\n", utc(r.at_unix))),
+        }
+    }
+    if let Some(d) = &s.datastore {
+        let state = if d.connected { "connected" } else { "DISCONNECTED (last state kept)" };
+        out.push_str(&format!(
+            "Datastore: {} {state}, {} nodes, {} reconnects, {} resyncs, blocks [{}]{}\n",
+            d.kind,
+            d.nodes,
+            d.reconnects,
+            d.resyncs,
+            d.blocks.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
+            d.last_error.as_ref().map_or(String::new(), |e| format!("; last error: {e}"))
+        ));
+    }
     out
+}
+
+/// `YYYY-MM-DD HH:MM:SS UTC`.
+fn utc(t: u64) -> String {
+    let (y, mo, d) = civil_from_days((t / 86400) as i64);
+    format!(
+        "{y:04}-{mo:02}-{d:02} {:02}:{:02}:{:02} UTC",
+        t / 3600 % 24,
+        t / 60 % 60,
+        t % 60
+    )
 }
 
 fn fib_cell(r: &RouteRow) -> String {
@@ -511,6 +576,28 @@ mod tests {
         assert_eq!(since(1_764_290_000, 1_764_290_100), "00:33:20");
         assert_eq!(since(0, 1_764_290_100), "1970-01-01");
         assert_eq!(hms(3 * 86400 + 3661), "3d 01:01:01");
+    }
+
+    #[test]
+    fn bfd_column_only_when_a_peer_runs_bfd() {
+        let peer = |address: &str, bfd: Option<&str>| PeerRow {
+            address: address.into(),
+            asn: 65000,
+            kind: "global".into(),
+            state: "Established".into(),
+            bfd: bfd.map(String::from),
+            ..PeerRow::default()
+        };
+        let mut s = StatusView {
+            peers: vec![peer("192.0.2.254", None)],
+            ..StatusView::default()
+        };
+        assert!(!status_table(&s, 0).contains("BFD"));
+        s.peers.push(peer("192.0.2.253", Some("Up")));
+        let t = status_table(&s, 0);
+        assert!(t.contains("STATE        BFD"), "{t}");
+        assert!(t.contains("192.0.2.254  65000  global  Established  off"), "{t}");
+        assert!(t.contains("192.0.2.253  65000  global  Established  Up"), "{t}");
     }
 
     #[test]
