@@ -51,7 +51,7 @@ fn config_with_a_huge_duration_is_bad_input() {
     assert_bad_input(
         &out,
         &f,
-        "5:55: peers[0].connectRetryTime: 18446744073709551615s is out of range: 1s..=3600s (RFC 4271 suggests 120s)",
+        "5:55: peers[0].connectRetryTime: 18446744073709551615s is out of range: from 1s to 3600s (RFC 4271 suggests 120s)",
     );
 }
 

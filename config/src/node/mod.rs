@@ -366,7 +366,34 @@ impl NodeConfig {
     /// for relative paths. Password files are read here. Returns every error
     /// found, sorted by position.
     pub fn from_str(path: &Path, text: &str) -> Result<NodeConfig, LocatedErrors> {
-        let doc = yaml::load_document::<raw::RawNode>(path, text)?;
-        resolve::resolve(path, doc.value, &doc.positions)
+        let result = match yaml::load_document_all::<raw::RawNode>(path, text) {
+            Ok(doc) => resolve::resolve(path, doc.value, &doc.positions),
+            // Every error in one pass: the file's own and the checks' on the rest.
+            Err(partial) => Err(partial.finish(|doc| {
+                resolve::resolve(path, doc.value, &doc.positions).err()
+            })),
+        };
+        result.map_err(not_a_resource)
     }
+}
+
+/// A node config with `apiVersion` or `kind` at the top is mistaken for a Calico
+/// resource: say so instead of "unknown field".
+fn not_a_resource(errors: LocatedErrors) -> LocatedErrors {
+    errors
+        .into_iter()
+        .map(|mut e| {
+            for key in ["apiVersion", "kind"] {
+                if e.message.starts_with(&format!("unknown field `{key}`")) {
+                    e.message = format!(
+                        "{key}: a node config has no apiVersion or kind: it is tern's own \
+                         node file (see docs/configuration.md), not a Calico resource \
+                         (resources go to `tern apply`, or to the policy and endpoint files)"
+                    );
+                }
+            }
+            e
+        })
+        .collect::<Vec<_>>()
+        .into()
 }

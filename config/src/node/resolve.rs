@@ -280,7 +280,7 @@ impl Checker<'_> {
             0 => "AS 0 is reserved (RFC 7607)",
             AS_TRANS => "AS 23456 is AS_TRANS (RFC 6793), which stands in for 4-octet AS numbers; use the real AS number",
             65535 | 4_294_967_295 => "this AS number is reserved (RFC 7300)",
-            n if n > u64::from(u32::MAX) => "AS numbers are 1..=4294967295",
+            n if n > u64::from(u32::MAX) => "an AS number is a whole number from 1 to 4294967295",
             n => return u32::try_from(n).ok(),
         };
         self.error(path, format!("{asn}: {why}"));
@@ -453,7 +453,7 @@ impl Checker<'_> {
                 self.error(
                     &format!("{prefix}.connectRetryTime"),
                     format!(
-                        "{} is out of range: {}..={} (RFC 4271 suggests 120s)",
+                        "{} is out of range: from {} to {} (RFC 4271 suggests 120s)",
                         show_duration(r),
                         show_duration(MIN_CONNECT_RETRY_TIME),
                         show_duration(MAX_CONNECT_RETRY_TIME)
@@ -558,7 +558,10 @@ impl Checker<'_> {
         let port = self.port(&format!("{p}.port"), raw.port);
         let password = self.password(&p, raw.password.as_ref());
         if raw.ttl_security == Some(0) {
-            self.error(&format!("{p}.ttlSecurity"), "the hop count is 1..=255");
+            self.error(
+                &format!("{p}.ttlSecurity"),
+                "the hop count is a whole number from 1 to 255",
+            );
         }
         if let Some(src) = raw.source_address {
             if src.is_ipv4() != raw.peer_ip.is_ipv4() {

@@ -197,7 +197,7 @@ peers:
         [
             "n.yaml:2:11: asNumber: 23456: AS 23456 is AS_TRANS (RFC 6793), which stands in for 4-octet AS numbers; use the real AS number",
             "n.yaml:5:35: peers[0].asNumber: 0: AS 0 is reserved (RFC 7607)",
-            "n.yaml:6:35: peers[1].asNumber: 4294967296: AS numbers are 1..=4294967295",
+            "n.yaml:6:35: peers[1].asNumber: 4294967296: an AS number is a whole number from 1 to 4294967295",
             "n.yaml:7:35: peers[2].asNumber: 65535: this AS number is reserved (RFC 7300)",
         ]
     );
@@ -360,7 +360,7 @@ peers:
         [
             "n.yaml:8:27: peers[0].routeReflectorClient: route reflection is for iBGP peers, and AS 65000 is not this node's AS 64512",
             "n.yaml:9:11: peers[0].port: port 0 is not usable; BGP uses 179",
-            "n.yaml:10:18: peers[0].ttlSecurity: the hop count is 1..=255",
+            "n.yaml:10:18: peers[0].ttlSecurity: the hop count is a whole number from 1 to 255",
             "n.yaml:11:20: peers[0].sourceAddress: 2001:db8::1 is not of the same address family as peerIP 10.0.0.1",
             "n.yaml:12:18: peers[0].maxPrefixes: must be at least 1 (leave it out for no limit)",
         ]
@@ -451,7 +451,7 @@ fn fib_can_be_turned_off() {
     assert_eq!(c.fib.table, 254, "the other fib fields keep their defaults");
     assert_eq!(
         errs("nodeName: a\nasNumber: 1\nrouterId: 10.0.0.1\nfib: { enabled: no-thanks }\n"),
-        ["n.yaml:4:17: fib.enabled: invalid type: string \"no-thanks\", expected a boolean"]
+        ["n.yaml:4:17: fib.enabled: invalid type: string \"no-thanks\", expected true or false"]
     );
 }
 

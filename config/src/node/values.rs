@@ -88,11 +88,14 @@ pub(crate) struct RouteTable(pub u32);
 impl RouteTable {
     fn from_number(n: u64) -> Result<Self, String> {
         match n {
-            0 => Err("table 0 is RT_TABLE_UNSPEC; use `main` or 1..=4294967295".into()),
+            0 => Err(
+                "table 0 is RT_TABLE_UNSPEC; use `main` or a whole number from 1 to 4294967295"
+                    .into(),
+            ),
             255 => Err(Self::LOCAL.into()),
-            n => u32::try_from(n)
-                .map(RouteTable)
-                .map_err(|_| format!("table {n} is out of range (1..=4294967295)")),
+            n => u32::try_from(n).map(RouteTable).map_err(|_| {
+                format!("table {n} is out of range: a whole number from 1 to 4294967295")
+            }),
         }
     }
 
@@ -220,9 +223,11 @@ pub(crate) fn failsafe_port<'de, D: Deserializer<'de>>(d: D) -> Result<FailsafeP
             f.write_str("a port: `{protocol: tcp, port: 22}`, `tcp:22` or a number")
         }
         fn visit_u64<E: de::Error>(self, v: u64) -> Result<FailsafePort, E> {
-            u16::try_from(v)
-                .map(FailsafePort::tcp)
-                .map_err(|_| E::custom(format!("port {v} is out of range (0..=65535)")))
+            u16::try_from(v).map(FailsafePort::tcp).map_err(|_| {
+                E::custom(format!(
+                    "port {v} is out of range: a whole number from 0 to 65535"
+                ))
+            })
         }
         fn visit_str<E: de::Error>(self, v: &str) -> Result<FailsafePort, E> {
             FailsafePort::parse(v).map_err(E::custom)

@@ -28,6 +28,7 @@
 //!   bad byte located); every text is checked for nesting deeper than [`MAX_NESTING`]
 //!   before a YAML parser sees it, and alias expansion is bounded (see [`positions`]).
 
+mod collect;
 mod error;
 pub mod limits;
 mod positions;
@@ -37,6 +38,7 @@ use std::path::Path;
 
 use serde::de::DeserializeOwned;
 
+pub use collect::{load_document_all, Partial, MAX_ERRORS};
 pub use error::{LocatedError, LocatedErrors, Location};
 pub use limits::{check_nesting, read_file, ReadError, MAX_NESTING};
 pub use positions::{NodePosition, Positions};

@@ -1,5 +1,7 @@
 //! Turning serde_yaml errors into located errors that name the field, with a
-//! "did you mean" for misspelt field and variant names.
+//! "did you mean" for misspelt field and variant names, in YAML's words rather than
+//! Rust's (`a list`, `a mapping`, `a whole number from 0 to 65535`, not `a sequence`,
+//! `struct RawListen`, `u16`).
 
 use std::path::Path;
 
@@ -16,11 +18,7 @@ pub(crate) fn located(
     positions: Option<&Positions>,
     fallback: Location,
 ) -> LocatedError {
-    let mut message = err.to_string();
-    if let Some(l) = err.location() {
-        let suffix = format!(" at line {} column {}", l.line(), l.column());
-        message = message.replacen(&suffix, "", 1);
-    }
+    let message = without_mark(err);
     let at = positions
         .and_then(|p| better_location(&message, p))
         .or_else(|| {
@@ -28,7 +26,89 @@ pub(crate) fn located(
                 .map(|l| Location::new(l.line().max(1), l.column().max(1)))
         })
         .unwrap_or(fallback);
-    LocatedError::new(file, at, suggest(&message))
+    LocatedError::new(file, at, yamlish(&suggest(&message)))
+}
+
+/// The message of a serde_yaml error as [`located`] words it, without a position.
+pub(crate) fn message(err: &serde_yaml::Error) -> String {
+    yamlish(&suggest(&without_mark(err)))
+}
+
+fn without_mark(err: &serde_yaml::Error) -> String {
+    let message = err.to_string();
+    match err.location() {
+        Some(l) => message.replacen(
+            &format!(" at line {} column {}", l.line(), l.column()),
+            "",
+            1,
+        ),
+        None => message,
+    }
+}
+
+/// Serde's Rust words for types replaced by YAML's.
+fn yamlish(message: &str) -> String {
+    const WORDS: [(&str, &str); 19] = [
+        ("expected u8", "expected a whole number from 0 to 255"),
+        ("expected u16", "expected a whole number from 0 to 65535"),
+        (
+            "expected u32",
+            "expected a whole number from 0 to 4294967295",
+        ),
+        (
+            "expected u64",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        (
+            "expected usize",
+            "expected a whole number from 0 to 18446744073709551615",
+        ),
+        ("expected u128", "expected a whole number"),
+        ("expected i8", "expected a whole number from -128 to 127"),
+        (
+            "expected i16",
+            "expected a whole number from -32768 to 32767",
+        ),
+        (
+            "expected i32",
+            "expected a whole number from -2147483648 to 2147483647",
+        ),
+        ("expected i64", "expected a whole number"),
+        ("expected f32", "expected a number"),
+        ("expected f64", "expected a number"),
+        ("expected a sequence", "expected a list"),
+        ("expected a map", "expected a mapping"),
+        ("expected a boolean", "expected true or false"),
+        ("expected a borrowed string", "expected a string"),
+        ("expected path string", "expected a path"),
+        ("invalid type: sequence", "invalid type: a list"),
+        ("invalid type: map", "invalid type: a mapping"),
+    ];
+    let mut out = message.to_string();
+    for (rust, yaml) in WORDS {
+        if let Some(i) = out.find(rust) {
+            let end = i + rust.len();
+            // Whole words only (`expected u8` is not the start of `expected u80`).
+            if !out[end..].starts_with(|c: char| c.is_ascii_alphanumeric()) {
+                out.replace_range(i..end, yaml);
+            }
+        }
+    }
+    out = out.replace("invalid type: unit value", "invalid type: an empty value");
+    // `expected struct RawListen`, `expected enum Kind`: the user sees a mapping or a name.
+    for (rust, yaml) in [
+        ("expected struct ", "expected a mapping"),
+        ("expected enum ", "expected a name"),
+    ] {
+        if let Some(i) = out.find(rust) {
+            let rest = &out[i + rust.len()..];
+            let end = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(rest.len());
+            out.replace_range(i..i + rust.len() + end, yaml);
+        }
+    }
+    out
 }
 
 fn better_location(message: &str, positions: &Positions) -> Option<Location> {
@@ -116,6 +196,27 @@ mod tests {
         );
         let far = "unknown field `zzz`, expected `nodeName` or `asNumber`";
         assert_eq!(suggest(far), far);
+    }
+
+    #[test]
+    fn speaks_yaml() {
+        assert_eq!(
+            yamlish("a: invalid value: integer `70000`, expected u16"),
+            "a: invalid value: integer `70000`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(
+            yamlish("listen: invalid type: sequence, expected struct RawListen"),
+            "listen: invalid type: a list, expected a mapping"
+        );
+        assert_eq!(
+            yamlish("peers: invalid type: map, expected a sequence"),
+            "peers: invalid type: a mapping, expected a list"
+        );
+        assert_eq!(
+            yamlish("x: invalid type: unit value, expected a boolean"),
+            "x: invalid type: an empty value, expected true or false"
+        );
+        assert_eq!(yamlish("expected u80 things"), "expected u80 things");
     }
 
     #[test]

@@ -217,7 +217,7 @@ fn documents_of_several_kinds_in_one_pass() {
     assert_eq!(seen[2].0, 3);
     let err = seen[2].2.clone().unwrap_err();
     assert!(
-        err.starts_with("node.yaml:9:4: a: invalid type: integer `-1`, expected u32"),
+        err.starts_with("node.yaml:9:4: a: invalid type: integer `-1`, expected a whole number from 0 to 4294967295"),
         "{err}"
     );
 }
