@@ -35,6 +35,7 @@ pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod peer_detail;
+pub mod process;
 pub mod plan;
 pub mod policy;
 pub mod reload;

@@ -4,11 +4,14 @@
 //! The file's schema is in `raw`; `resolve` applies defaults, reads password files
 //! and runs the semantic checks; this module holds the result.
 
+mod bfd;
 mod overlap;
 mod raw;
 mod resolve;
 mod values;
 
+#[cfg(test)]
+mod datastore_tests;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +24,7 @@ use ipnet::IpNet;
 
 use crate::yaml::{self, LocatedErrors};
 
+pub use bfd::{MAX_BFD_INTERVAL, MIN_BFD_INTERVAL};
 pub use values::{FailsafePort, Protocol};
 
 /// Largest node config file tern reads (1 MiB: a config with thousands of peers and
@@ -86,8 +90,13 @@ pub struct NodeConfig {
     pub file: PathBuf,
     /// `nodeName`.
     pub node_name: String,
-    /// `asNumber`: this node's AS (4-octet).
+    /// `asNumber`: this node's AS (4-octet). In etcd mode it may be left out of the
+    /// file ([`NodeConfig::as_number_given`] false, this field 0): the agent then takes
+    /// the AS from the cluster (the node's `Node` resource, else `BGPConfiguration
+    /// default`, else 64512).
     pub as_number: u32,
+    /// Whether the file sets `asNumber` (always true in files mode, where it is required).
+    pub as_number_given: bool,
     /// `routerId`: the BGP identifier.
     pub router_id: Ipv4Addr,
     /// `listen`.
@@ -111,6 +120,8 @@ pub struct NodeConfig {
     pub metrics: Option<Metrics>,
     /// `control`.
     pub control: Control,
+    /// `docker`; `None` when the section is absent (no Docker plugin socket).
+    pub docker: Option<Docker>,
     /// `routeReflector`; `None` unless this node is a route reflector with a
     /// cluster ID of its own (clients still work without it: the cluster ID is
     /// then the router ID, as in BIRD).
@@ -121,6 +132,25 @@ pub struct NodeConfig {
     /// `stateDir`: the agent's persistent state (IPAM allocations and container
     /// attachments made through CNI); default [`DEFAULT_STATE_DIR`].
     pub state_dir: PathBuf,
+    /// `datastore`: where cluster resources come from ([`Datastore::Files`] unless set).
+    pub datastore: Datastore,
+    /// `labels`: this node's labels, written to its `Node` resource in etcd mode (what
+    /// `nodeSelector`s of BGPPeers and IPPools match).
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `datastore`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Datastore {
+    /// `type: files` (the default): peers, blocks and pools from this file only.
+    #[default]
+    Files,
+    /// `type: etcd`: the node registers itself, takes its mesh, AS and blocks from
+    /// the cluster's resources in etcd at these `http://` endpoints.
+    Etcd {
+        /// `endpoints`: etcd client URLs.
+        endpoints: Vec<String>,
+    },
 }
 
 /// `listen`: where the BGP listener binds.
@@ -184,7 +214,27 @@ pub struct Peer {
     pub receive_limit: Option<PrefixLimit>,
     /// `description`, free text.
     pub description: Option<String>,
+    /// `bfd` (the peer's own, or the mesh's for mesh peers): `None` when BFD is off.
+    pub bfd: Option<Bfd>,
 }
+
+/// `bfd`: a BFD session (RFC 5880/5881, single hop) beside the BGP session; when it goes
+/// down the BGP session is closed at once (Cease, BFD Down) and its routes leave the FIB.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Bfd {
+    /// `interval`: desired transmit and required receive interval once Up
+    /// ([`DEFAULT_BFD_INTERVAL`] unless set).
+    pub interval: Duration,
+    /// `multiplier`: packets missed before the neighbour is declared down
+    /// ([`DEFAULT_BFD_MULTIPLIER`] unless set).
+    pub multiplier: u8,
+}
+
+/// Default `bfd.interval` (BIRD's and FRR's default is 300 ms; 100 ms × 3 detects a dead
+/// neighbour within 300 ms).
+pub const DEFAULT_BFD_INTERVAL: Duration = Duration::from_millis(100);
+/// Default `bfd.multiplier` (BIRD's, FRR's).
+pub const DEFAULT_BFD_MULTIPLIER: u8 = 3;
 
 impl Peer {
     /// Whether the session is internal BGP (same AS as ours).
@@ -298,6 +348,24 @@ pub struct Control {
     /// The control socket's path.
     pub socket: PathBuf,
 }
+
+/// `docker`: serve Docker's remote network and IPAM driver protocols.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Docker {
+    /// `pluginName`: the name given to `docker network create --driver` and
+    /// `--ipam-driver`.
+    pub plugin_name: String,
+    /// The plugin socket: `/run/docker/plugins/<pluginName>.sock` (where dockerd looks).
+    pub plugin_socket: PathBuf,
+    /// `dockerSocket`: dockerd's API socket, read for container labels (default
+    /// [`DEFAULT_DOCKER_SOCKET`]).
+    pub docker_socket: PathBuf,
+}
+
+/// dockerd's API socket unless `docker.dockerSocket` says otherwise.
+pub const DEFAULT_DOCKER_SOCKET: &str = "/var/run/docker.sock";
+/// The folder dockerd discovers plugin sockets in.
+pub const DOCKER_PLUGIN_DIR: &str = "/run/docker/plugins";
 
 /// `gracefulRestart`: the BGP graceful restart capability (RFC 4724).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

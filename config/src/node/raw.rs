@@ -18,7 +18,7 @@ use super::values::{FailsafePorts, RouteTable, TimeValue};
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawNode {
     pub node_name: String,
-    pub as_number: u64,
+    pub as_number: Option<u64>,
     pub router_id: Option<IpAddr>,
     pub listen: Option<RawListen>,
     #[serde(default)]
@@ -34,9 +34,34 @@ pub(crate) struct RawNode {
     pub policy: Option<RawPolicy>,
     pub metrics: Option<RawMetrics>,
     pub control: Option<RawControl>,
+    pub docker: Option<RawDocker>,
     pub route_reflector: Option<RawRouteReflector>,
     pub graceful_restart: Option<RawGracefulRestart>,
     pub state_dir: Option<PathBuf>,
+    pub datastore: Option<RawDatastore>,
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
+}
+
+/// `datastore.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum RawDatastoreType {
+    Files,
+    Etcd,
+}
+
+/// `datastore`. The TLS keys are read only to be refused with a located message.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawDatastore {
+    #[serde(rename = "type")]
+    pub kind: RawDatastoreType,
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+    pub ca_cert_file: Option<PathBuf>,
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
 }
 
 /// `gracefulRestart`.
@@ -77,6 +102,16 @@ pub(crate) struct RawMesh {
     pub max_prefixes: Option<u32>,
     pub import_limit: Option<RawLimit>,
     pub receive_limit: Option<RawLimit>,
+    pub bfd: Option<RawBfd>,
+}
+
+/// `bfd` of a peer or the mesh (BFD, RFC 5880/5881 single hop).
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawBfd {
+    pub enabled: Option<bool>,
+    pub interval: Option<TimeValue>,
+    pub multiplier: Option<u64>,
 }
 
 /// `importLimit` / `receiveLimit` of a peer or the mesh (BIRD's `import limit` and
@@ -120,6 +155,7 @@ pub(crate) struct RawPeer {
     pub hold_time: Option<TimeValue>,
     pub keepalive_time: Option<TimeValue>,
     pub connect_retry_time: Option<TimeValue>,
+    pub bfd: Option<RawBfd>,
 }
 
 /// `fib`.
@@ -165,6 +201,14 @@ pub(crate) struct RawMetrics {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawControl {
     pub socket: Option<PathBuf>,
+}
+
+/// `docker`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawDocker {
+    pub plugin_name: String,
+    pub docker_socket: Option<PathBuf>,
 }
 
 /// `routeReflector`.

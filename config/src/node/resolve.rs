@@ -38,7 +38,18 @@ pub(crate) fn resolve(
             "must be a non-empty name without spaces (usually the host name)",
         );
     }
-    let as_number = cx.as_number("asNumber", raw.as_number).unwrap_or(0);
+    let datastore = cx.datastore(raw.datastore.as_ref());
+    let as_number_given = raw.as_number.is_some();
+    let as_number = match raw.as_number {
+        Some(n) => cx.as_number("asNumber", n).unwrap_or(0),
+        None => {
+            if datastore == Datastore::Files {
+                let message = "asNumber: missing: set this node's AS number (only in etcd mode may it come from the cluster)";
+                cx.errors.push(cx.positions.error("", message));
+            }
+            0
+        }
+    };
     let router_id = cx.router_id(raw.router_id);
 
     let listen = Listen {
@@ -84,6 +95,7 @@ pub(crate) fn resolve(
         let password = cx.password(p, mesh.password.as_ref());
         let (import_limit, receive_limit) =
             cx.limits(p, mesh.max_prefixes, mesh.import_limit, mesh.receive_limit);
+        let bfd = cx.bfd(p, mesh.bfd.as_ref());
         for (j, address) in mesh.peers.iter().enumerate() {
             let path = format!("{p}.peers[{j}]");
             // Like Calico's mesh, one list of every node can be shared by all nodes:
@@ -109,6 +121,7 @@ pub(crate) fn resolve(
                     import_limit,
                     receive_limit,
                     description: None,
+                    bfd,
                 });
             }
         }
@@ -153,6 +166,32 @@ pub(crate) fn resolve(
                 .unwrap_or(Path::new(DEFAULT_CONTROL_SOCKET)),
         ),
     };
+    let docker = raw.docker.as_ref().map(|d| {
+        let name = &d.plugin_name;
+        let ok = !name.is_empty()
+            && name.len() <= 64
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+            && !name.starts_with('.');
+        if !ok {
+            cx.error(
+                "docker.pluginName",
+                format!(
+                    "{name:?} is not a plugin name (1 to 64 letters, digits, '-', '_', '.'; not starting with '.')"
+                ),
+            );
+        }
+        Docker {
+            plugin_name: name.clone(),
+            plugin_socket: Path::new(DOCKER_PLUGIN_DIR).join(format!("{name}.sock")),
+            docker_socket: cx.path(
+                d.docker_socket
+                    .as_deref()
+                    .unwrap_or(Path::new(DEFAULT_DOCKER_SOCKET)),
+            ),
+        }
+    });
     let route_reflector = raw.route_reflector.as_ref().map(|rr| {
         let cluster_id = rr.cluster_id.unwrap_or(router_id);
         if rr.cluster_id == Some(Ipv4Addr::UNSPECIFIED) {
@@ -175,6 +214,7 @@ pub(crate) fn resolve(
         file: file.to_path_buf(),
         node_name: raw.node_name,
         as_number,
+        as_number_given,
         router_id,
         listen,
         blocks: blocks.into_iter().map(|(_, n)| n).collect(),
@@ -186,9 +226,12 @@ pub(crate) fn resolve(
         policy,
         metrics,
         control,
+        docker,
         route_reflector,
         graceful_restart,
         state_dir,
+        datastore,
+        labels: raw.labels,
     };
     let mut errors = cx.errors;
     errors.sort();
@@ -220,6 +263,26 @@ fn read_key_file(file: &Path) -> Result<Vec<u8>, String> {
         ));
     }
     Ok(bytes)
+}
+
+/// `http://HOST:PORT` (an optional trailing `/`), HOST a name or an address.
+fn valid_http_endpoint(e: &str) -> bool {
+    let Some(rest) = e.strip_prefix("http://") else {
+        return false;
+    };
+    let rest = rest.strip_suffix('/').unwrap_or(rest);
+    let Some((host, port)) = rest.rsplit_once(':') else {
+        return false;
+    };
+    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        v6.parse::<Ipv6Addr>().is_ok()
+    } else {
+        !host.is_empty()
+            && host
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+    };
+    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
 }
 
 /// What is wrong with a configured hold time, if anything.
@@ -584,6 +647,7 @@ impl Checker<'_> {
                 );
             }
         }
+        let bfd = self.bfd(&p, raw.bfd.as_ref());
         Some(Peer {
             kind: PeerKind::Global,
             address: raw.peer_ip,
@@ -600,7 +664,17 @@ impl Checker<'_> {
             import_limit,
             receive_limit,
             description: raw.description.clone(),
+            bfd,
         })
+    }
+
+    /// `prefix.bfd`.
+    fn bfd(&mut self, prefix: &str, raw: Option<&super::raw::RawBfd>) -> Option<Bfd> {
+        let (bfd, errors) = super::bfd::resolve(raw);
+        for (key, message) in errors {
+            self.error(&format!("{prefix}.bfd.{key}"), message);
+        }
+        bfd
     }
 
     /// `maxPrefixes` (shorthand: import limit, action restart), `importLimit` and
@@ -650,6 +724,60 @@ impl Checker<'_> {
         let import = one(self, "importLimit", import.or(shorthand));
         let receive = one(self, "receiveLimit", receive);
         (import, receive)
+    }
+
+    /// `datastore`: `type: files` (the default) or `type: etcd` with `http://` endpoints.
+    /// TLS (https endpoints, the certificate keys) is refused: not supported yet.
+    fn datastore(&mut self, raw: Option<&super::raw::RawDatastore>) -> Datastore {
+        use super::raw::RawDatastoreType;
+        let Some(raw) = raw else {
+            return Datastore::Files;
+        };
+        let tls = "TLS to etcd is not supported yet; use http:// endpoints on a trusted network";
+        for (key, v) in [
+            ("caCertFile", &raw.ca_cert_file),
+            ("certFile", &raw.cert_file),
+            ("keyFile", &raw.key_file),
+        ] {
+            if v.is_some() {
+                self.error(&format!("datastore.{key}"), tls);
+            }
+        }
+        match raw.kind {
+            RawDatastoreType::Files => {
+                if !raw.endpoints.is_empty() {
+                    self.error(
+                        "datastore.endpoints",
+                        "only for `type: etcd` (the files datastore is this file)",
+                    );
+                }
+                Datastore::Files
+            }
+            RawDatastoreType::Etcd => {
+                if raw.endpoints.is_empty() {
+                    self.error(
+                        "datastore",
+                        "`type: etcd` needs `endpoints`, e.g. [http://127.0.0.1:2379]",
+                    );
+                }
+                let mut endpoints = Vec::new();
+                for (i, e) in raw.endpoints.iter().enumerate() {
+                    let path = format!("datastore.endpoints[{i}]");
+                    let e = e.trim();
+                    if e.starts_with("https://") {
+                        self.error(&path, format!("`{e}`: {tls}"));
+                    } else if !valid_http_endpoint(e) {
+                        self.error(
+                            &path,
+                            format!("`{e}` is not an etcd client URL like http://192.0.2.10:2379"),
+                        );
+                    } else {
+                        endpoints.push(e.to_string());
+                    }
+                }
+                Datastore::Etcd { endpoints }
+            }
+        }
     }
 
     fn graceful_restart(

@@ -1,0 +1,401 @@
+//! etcd mode (`datastore: { type: etcd }`): wiring between the datastore and the agent's
+//! parts. The logic is the `cluster` crate's; this module only opens the store,
+//! registers this node, and moves values: reflector snapshots → desired peers →
+//! `SpeakerHandle::set_peers`; "need a block" from the workload task → a claimed block
+//! → BGP origination, the FIB blackhole and IPAM; reflector health → `tern status` and
+//! metrics.
+//!
+//! Start-up ([`start`]) waits for the datastore (retrying with back-off), lists the
+//! resources, registers the `Node` with a lease, takes the AS, and the blocks it owns
+//! (claiming one per family with a usable pool when it owns none), and returns the
+//! node config with those merged in, so the rest of the agent starts as in files mode.
+//! After that ([`Cluster::run`]) it follows every change. While etcd is away nothing
+//! is withdrawn: the reflectors keep their last view and the peers stay as they are.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bgp::speaker::{PeerConfig, SpeakerHandle};
+use cluster::affinity::{self, AffinityError};
+use cluster::{mesh, pools, Items, Local, PeerDefaults};
+use config::node::Datastore as DatastoreSetting;
+use config::NodeConfig;
+use ipnet::IpNet;
+use resources::Kind;
+use store::{Datastore, DatastoreConfig, Reflector, Registration};
+use tokio::sync::{mpsc, watch};
+
+/// Lease of this node's `Node` resource: it leaves the cluster this long after the
+/// agent dies.
+pub const NODE_TTL: Duration = Duration::from_secs(10);
+
+/// How long an ADD that found its blocks full waits for a new block.
+pub const BLOCK_WAIT: Duration = Duration::from_secs(10);
+
+/// The datastore's health, for `tern status` and metrics.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct DatastoreHealth {
+    /// `etcd` (files mode has no health to show).
+    pub kind: String,
+    /// True while every reflector's last list or watch succeeded.
+    pub connected: bool,
+    /// Reconnect attempts, summed over the reflectors.
+    pub reconnects: u64,
+    /// Full relists after compaction, summed.
+    pub resyncs: u64,
+    /// The last error seen while disconnected.
+    pub last_error: Option<String>,
+    /// Registered nodes in the cluster.
+    pub nodes: usize,
+    /// Blocks this node owns.
+    pub blocks: Vec<IpNet>,
+}
+
+/// What the workload task needs to grow its blocks: the current set, and where to ask
+/// for another one (the full block, for its family).
+#[derive(Debug, Clone)]
+pub struct BlockSource {
+    /// This node's blocks (from the file and claimed).
+    pub blocks: watch::Receiver<Vec<IpNet>>,
+    /// "My blocks of this block's family are full".
+    pub need: mpsc::Sender<IpNet>,
+}
+
+/// The running etcd side of the agent.
+pub struct Cluster {
+    store: Arc<Datastore>,
+    registration: Option<Registration>,
+    nodes: Reflector,
+    configs: Reflector,
+    peers: Reflector,
+    pools: Reflector,
+    local: Local,
+    defaults: PeerDefaults,
+    blocks: Vec<IpNet>,
+    blocks_tx: watch::Sender<Vec<IpNet>>,
+    need_tx: mpsc::Sender<IpNet>,
+    need_rx: mpsc::Receiver<IpNet>,
+    health: watch::Sender<DatastoreHealth>,
+}
+
+fn local_of(cfg: &NodeConfig) -> Local {
+    let mut addresses = vec![IpAddr::V4(cfg.router_id)];
+    if !cfg.listen.address.is_unspecified() && !addresses.contains(&cfg.listen.address) {
+        addresses.push(cfg.listen.address);
+    }
+    Local {
+        name: cfg.node_name.clone(),
+        labels: cfg.labels.clone(),
+        file_as: cfg.as_number_given.then_some(cfg.as_number),
+        addresses,
+    }
+}
+
+/// A `BGPPeer`'s `password.file`: the key without its line end (at most 80 bytes).
+fn read_password(path: &str) -> Option<String> {
+    let meta = std::fs::metadata(path).ok()?;
+    if !meta.is_file() || meta.len() > 82 {
+        return None;
+    }
+    let text = std::fs::read_to_string(path).ok()?;
+    let key = text.trim_end_matches(['\n', '\r']);
+    (!key.is_empty()).then(|| key.to_string())
+}
+
+async fn open(endpoints: &[String]) -> Datastore {
+    let cfg = DatastoreConfig::Etcd(endpoints.to_vec());
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match Datastore::open(&cfg).await {
+            Ok(ds) => return ds,
+            Err(e) => {
+                tracing::warn!("datastore {}: {e}; retrying", endpoints.join(","));
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// In etcd mode: connects, registers this node, takes its AS and blocks; returns the
+/// node config with the cluster's AS, pools and blocks merged in (peers come with
+/// [`Cluster::initial_peers`]). `None` in files mode.
+pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
+    let DatastoreSetting::Etcd { endpoints } = &cfg.datastore else {
+        return None;
+    };
+    tracing::info!(endpoints = %endpoints.join(","), "datastore: etcd");
+    let store = Arc::new(open(endpoints).await);
+    let spawn = |k| Reflector::spawn(store.clone(), k);
+    let (nodes, configs, peers, pool_r) = (
+        spawn(Kind::Node),
+        spawn(Kind::BgpConfiguration),
+        spawn(Kind::BgpPeer),
+        spawn(Kind::IpPool),
+    );
+    for r in [&nodes, &configs, &peers, &pool_r] {
+        r.wait_synced().await;
+    }
+    let local = local_of(cfg);
+    let own = mesh::own_node(&local, cfg.route_reflector.map(|r| r.cluster_id));
+    let registration = match &*store {
+        Datastore::Etcd(etcd) => loop {
+            match etcd.register(&own, NODE_TTL).await {
+                Ok(r) => break Some(r),
+                Err(e) => {
+                    tracing::warn!("registering Node {}: {e}; retrying", local.name);
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        },
+        Datastore::Files(_) => None,
+    };
+    let asn = mesh::local_as(&local, &nodes.snapshot().items, &configs.snapshot().items);
+
+    let mut effective = cfg.clone();
+    effective.as_number = asn;
+    effective.as_number_given = true;
+    for p in effective.peers.iter_mut() {
+        if p.kind == config::node::PeerKind::Mesh && !cfg.as_number_given {
+            p.as_number = asn;
+        }
+    }
+    let pool_items = pool_r.snapshot().items.clone();
+    for c in pools::all_cidrs(&pool_items) {
+        if !effective.pools.iter().any(|p| p.contains(&c)) {
+            effective.pools.push(c);
+        }
+    }
+    let mut c = Cluster {
+        defaults: PeerDefaults::default(),
+        blocks: cfg.blocks.clone(),
+        blocks_tx: watch::channel(Vec::new()).0,
+        health: watch::channel(DatastoreHealth::default()).0,
+        store,
+        registration,
+        nodes,
+        configs,
+        peers,
+        pools: pool_r,
+        local,
+        need_tx: mpsc::channel(1).0,
+        need_rx: mpsc::channel(1).1,
+    };
+    let (need_tx, need_rx) = mpsc::channel(8);
+    c.need_tx = need_tx;
+    c.need_rx = need_rx;
+    c.take_blocks_at_start(&pool_items).await;
+    effective.blocks = c.blocks.clone();
+    c.blocks_tx.send_replace(c.blocks.clone());
+    tracing::info!(
+        asn,
+        blocks = ?c.blocks,
+        pools = ?effective.pools,
+        "joined the cluster"
+    );
+    Some((effective, c))
+}
+
+impl Cluster {
+    /// The blocks this node owns in the datastore; when it owns none of a family that a
+    /// usable pool has, claims one (retrying while etcd fails).
+    async fn take_blocks_at_start(&mut self, pool_items: &Items) {
+        let owned = loop {
+            match affinity::owned(&*self.store, &self.local.name).await {
+                Ok(v) => break v,
+                Err(e) => {
+                    tracing::warn!("listing this node's blocks: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        self.add_blocks(owned);
+        let usable = pools::usable_pools(pool_items, &self.labels());
+        for v6 in [false, true] {
+            let has_pool = usable.iter().any(|p| p.cidr.addr().is_ipv6() == v6);
+            let has_block = self.blocks.iter().any(|b| b.addr().is_ipv6() == v6);
+            if has_pool && !has_block {
+                self.claim(v6).await;
+            }
+        }
+    }
+
+    /// This node's labels: its `Node`'s, else the file's.
+    fn labels(&self) -> acl::selector::Labels {
+        self.nodes
+            .snapshot()
+            .items
+            .values()
+            .find(|r| r.metadata.name == self.local.name)
+            .map_or_else(|| self.local.labels.clone(), |r| r.metadata.labels.clone())
+    }
+
+    fn add_blocks(&mut self, more: impl IntoIterator<Item = IpNet>) {
+        for b in more {
+            if !self.blocks.iter().any(|x| x.contains(&b.network())) {
+                self.blocks.push(b);
+            }
+        }
+        self.blocks.sort();
+    }
+
+    /// Claims one more block of the family; true when one was claimed.
+    async fn claim(&mut self, v6: bool) -> bool {
+        let usable = pools::usable_pools(&self.pools.snapshot().items, &self.labels());
+        match affinity::claim_next(&*self.store, &self.local.name, &usable, v6).await {
+            Ok(b) => {
+                tracing::info!(block = %b, "claimed a block");
+                self.add_blocks([b]);
+                true
+            }
+            Err(e @ AffinityError::Exhausted { .. }) => {
+                tracing::warn!("no block claimed: {e}");
+                false
+            }
+            Err(e) => {
+                tracing::warn!("claiming a block: {e}");
+                false
+            }
+        }
+    }
+
+    /// Where the workload task takes its blocks from and asks for more.
+    pub fn block_source(&self) -> BlockSource {
+        BlockSource {
+            blocks: self.blocks_tx.subscribe(),
+            need: self.need_tx.clone(),
+        }
+    }
+
+    /// The datastore's health, as published.
+    pub fn health(&self) -> watch::Receiver<DatastoreHealth> {
+        self.health.subscribe()
+    }
+
+    /// The datastore handle, shared with the policy watch and the WorkloadEndpoint
+    /// publisher (`agent::cluster_policy`).
+    pub fn store(&self) -> Arc<Datastore> {
+        self.store.clone()
+    }
+
+    /// The lease registration, for the agent to revoke on a clean stop.
+    pub fn take_registration(&mut self) -> Option<Registration> {
+        self.registration.take()
+    }
+
+    /// The peers from resources, merged under the file's own (`file` wins for an
+    /// address it lists).
+    fn desired(&self, file: &[PeerConfig]) -> Vec<PeerConfig> {
+        let (from_cluster, notes) = mesh::desired_peers(
+            &self.local,
+            &self.nodes.snapshot().items,
+            &self.configs.snapshot().items,
+            &self.peers.snapshot().items,
+            &self.defaults,
+            read_password,
+        );
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        let mut all = file.to_vec();
+        for p in from_cluster {
+            if !all
+                .iter()
+                .any(|f| f.address.to_canonical() == p.address.to_canonical())
+            {
+                all.push(p);
+            }
+        }
+        all
+    }
+
+    /// The speaker's peers at start: the file's, then the cluster's.
+    pub fn initial_peers(&self, file: &[PeerConfig]) -> Vec<PeerConfig> {
+        self.desired(file)
+    }
+
+    fn publish_health(&self) {
+        let snaps = [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.snapshot());
+        let h = DatastoreHealth {
+            kind: "etcd".into(),
+            connected: snaps.iter().all(|s| s.connected),
+            reconnects: snaps.iter().map(|s| s.reconnects).sum(),
+            resyncs: snaps.iter().map(|s| s.resyncs).sum(),
+            last_error: snaps.iter().find_map(|s| s.last_error.clone()),
+            nodes: snaps[0].items.len(),
+            blocks: self.blocks.clone(),
+        };
+        self.health.send_if_modified(|old| {
+            let changed = *old != h;
+            *old = h;
+            changed
+        });
+    }
+
+    /// Follows the datastore until the agent stops: peers from every change (applied
+    /// only when they differ), blocks on demand. `file_peers` are the node file's own.
+    pub async fn run(
+        mut self,
+        speaker: SpeakerHandle,
+        file_peers: Vec<PeerConfig>,
+        fib_blocks: mpsc::Sender<Vec<IpNet>>,
+    ) {
+        let mut applied: BTreeMap<IpAddr, PeerConfig> = self
+            .initial_peers(&file_peers)
+            .into_iter()
+            .map(|p| (p.address, p))
+            .collect();
+        let mut subs =
+            [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.subscribe());
+        self.publish_health();
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            let [a, b, c, d] = &mut subs;
+            tokio::select! {
+                r = a.changed() => if r.is_err() { return },
+                r = b.changed() => if r.is_err() { return },
+                r = c.changed() => if r.is_err() { return },
+                r = d.changed() => if r.is_err() { return },
+                Some(full) = self.need_rx.recv() => {
+                    if self.claim(full.addr().is_ipv6()).await {
+                        speaker.set_originated(self.blocks.clone()).await;
+                        let _ = fib_blocks.send(self.blocks.clone()).await;
+                        self.blocks_tx.send_replace(self.blocks.clone());
+                    }
+                }
+                _ = tick.tick() => {}
+            }
+            for s in subs.iter_mut() {
+                s.borrow_and_update();
+            }
+            self.publish_health();
+            let want: BTreeMap<IpAddr, PeerConfig> = self
+                .desired(&file_peers)
+                .into_iter()
+                .map(|p| (p.address, p))
+                .collect();
+            if want == applied {
+                continue;
+            }
+            let added: Vec<String> = want
+                .keys()
+                .filter(|a| !applied.contains_key(a))
+                .map(ToString::to_string)
+                .collect();
+            let removed: Vec<String> = applied
+                .keys()
+                .filter(|a| !want.contains_key(a))
+                .map(ToString::to_string)
+                .collect();
+            match speaker.set_peers(want.values().cloned().collect()).await {
+                Ok(_) => {
+                    tracing::info!(?added, ?removed, "peers from the datastore applied");
+                    applied = want;
+                }
+                Err(e) => tracing::warn!("peers from the datastore not applied: {e}"),
+            }
+        }
+    }
+}

@@ -1,0 +1,480 @@
+//! Agents in etcd mode against a real etcd (Debian's etcd-server) in a lab namespace:
+//! node files with only a name, an address and the datastore; an IPPool applied with
+//! `tern apply`. The agents register, build the full mesh from the Node list, claim
+//! blocks of the pool, learn each other's blocks into their kernel FIBs, and containers
+//! added through the CNI plugin ping across hosts. A fourth node joins without the other
+//! sessions flapping; etcd stopped for 30 s withdraws nothing and loses no ping; two
+//! agents racing for the blocks of a small pool never get the same block.
+//!
+//! Topology: the hosts and etcd's namespace on one bridge (10.1.0.0/24); etcd listens
+//! on 10.0.0.1 (its lab address), which every host reaches through etcd's bridge
+//! address 10.1.0.100. No host has a default route.
+
+mod cni_support;
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use cni_support::{address_of, netns_path, Cni};
+use common::{start_tern, status_json, tern_cli, Node, CONVERGE};
+use serde_json::Value;
+use testlab::etcd::{EtcdLab, ENDPOINT};
+use testlab::{wait_for, Netns};
+
+struct Host {
+    node: Node,
+    cni: Cni,
+    addr: String,
+}
+
+struct Cluster {
+    etcd: EtcdLab,
+    sw: Netns,
+    hosts: Vec<Host>,
+}
+
+impl Cluster {
+    fn new(name: &str) -> Cluster {
+        let mut etcd = EtcdLab::new(name);
+        let sw = etcd.lab.netns("sw");
+        sw.ok(&["ip", "link", "add", "br0", "type", "bridge"]);
+        sw.ok(&["ip", "link", "set", "br0", "up"]);
+        let db = etcd.db.clone();
+        etcd.lab
+            .veth(&db, "eth1", &["10.1.0.100/24"], &sw, "pdb", &[]);
+        sw.ok(&["ip", "link", "set", "pdb", "master", "br0"]);
+        Cluster {
+            etcd,
+            sw,
+            hosts: Vec::new(),
+        }
+    }
+
+    /// Adds host `hN` (10.1.0.N) on the bridge and writes its node file: only the
+    /// name, the address, the datastore, and the lab's socket and state paths.
+    fn host(&mut self, n: usize) -> usize {
+        let name = format!("h{n}");
+        let addr = format!("10.1.0.{n}");
+        let lab = &mut self.etcd.lab;
+        let ns = lab.netns(&name);
+        let port = format!("p{n}");
+        lab.veth(&ns, "eth0", &[&format!("{addr}/24")], &self.sw, &port, &[]);
+        self.sw.ok(&["ip", "link", "set", &port, "master", "br0"]);
+        ns.ok(&["ip", "route", "add", "10.0.0.1/32", "via", "10.1.0.100"]);
+        let dir = lab.dir().join(&name);
+        std::fs::create_dir_all(&dir).expect("node dir");
+        let socket = dir.join("tern.sock");
+        let config = dir.join("node.yaml");
+        let yaml = format!(
+            "nodeName: {name}\nrouterId: {addr}\ndatastore: {{ type: etcd, endpoints: [\"{ENDPOINT}\"] }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n",
+            socket.display(),
+            dir.join("state").display()
+        );
+        std::fs::write(&config, yaml).expect("node file");
+        self.hosts.push(Host {
+            node: Node {
+                ns,
+                name: name.clone(),
+                config,
+                socket: socket.clone(),
+                endpoints: dir.join("endpoints"),
+            },
+            cni: Cni {
+                socket,
+                version: "1.0.0",
+            },
+            addr,
+        });
+        self.hosts.len() - 1
+    }
+
+    fn apply(&self, file: &str, yaml: &str) {
+        let p = self.etcd.lab.dir().join(file);
+        std::fs::write(&p, yaml).expect("resource file");
+        let tern = testlab::tern_bin();
+        let out = self.etcd.cl.run(&[
+            tern.to_str().expect("path"),
+            "apply",
+            "-f",
+            p.to_str().expect("path"),
+            "--datastore",
+            "etcd",
+            "--endpoints",
+            ENDPOINT,
+        ]);
+        assert!(
+            out.status.success(),
+            "tern apply: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn start(&mut self, i: usize) -> u32 {
+        let node = self.hosts[i].node.clone();
+        start_tern(&mut self.etcd.lab, &node)
+    }
+}
+
+fn pool(cidr: &str, block_size: u8) -> String {
+    format!(
+        "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{ name: pool-1 }}\nspec: {{ cidr: {cidr}, blockSize: {block_size} }}\n"
+    )
+}
+
+/// The blackholes of tern's protocol in `ns`: the blocks this host owns.
+fn own_blocks(ns: &Netns) -> Vec<String> {
+    let out = ns.ok(&[
+        "ip",
+        "-4",
+        "route",
+        "show",
+        "proto",
+        "201",
+        "type",
+        "blackhole",
+    ]);
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+        .collect();
+    v.sort();
+    v
+}
+
+/// `via` of tern's route for `prefix` in `ns`, if there is one.
+fn via(ns: &Netns, prefix: &str) -> Option<String> {
+    let out = ns.ok(&["ip", "-4", "route", "show", "exact", prefix, "proto", "201"]);
+    let mut w = out.split_whitespace();
+    w.find(|t| *t == "via")
+        .and_then(|_| w.next())
+        .map(str::to_string)
+}
+
+/// Peer address → `since_unix` of the Established peers in `tern status`.
+fn established(h: &Host) -> BTreeMap<String, u64> {
+    let Some(s) = status_json(&h.node) else {
+        return BTreeMap::new();
+    };
+    s["peers"]
+        .as_array()
+        .map(|v| {
+            v.iter()
+                .filter(|p| p["state"] == "Established")
+                .filter_map(|p| {
+                    Some((
+                        p["address"].as_str()?.to_string(),
+                        p["since_unix"].as_u64()?,
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_mesh(hosts: &[&Host]) {
+    for h in hosts {
+        let want: BTreeSet<String> = hosts
+            .iter()
+            .filter(|o| o.addr != h.addr)
+            .map(|o| o.addr.clone())
+            .collect();
+        wait_for(
+            CONVERGE,
+            &format!("{}: mesh with {want:?}", h.node.name),
+            || {
+                let up: BTreeSet<String> = established(h).into_keys().collect();
+                (up == want).then_some(())
+            },
+        );
+    }
+}
+
+/// Every host has every other host's blocks via that host, with tern's protocol.
+fn wait_blocks_learned(hosts: &[&Host]) -> BTreeMap<String, Vec<String>> {
+    let blocks: BTreeMap<String, Vec<String>> = hosts
+        .iter()
+        .map(|h| {
+            let b = wait_for(CONVERGE, &format!("{}: a block", h.node.name), || {
+                let b = own_blocks(&h.node.ns);
+                (!b.is_empty()).then_some(b)
+            });
+            (h.addr.clone(), b)
+        })
+        .collect();
+    for h in hosts {
+        for (owner, bs) in &blocks {
+            if *owner == h.addr {
+                continue;
+            }
+            for b in bs {
+                wait_for(
+                    CONVERGE,
+                    &format!("{}: {b} via {owner}", h.node.name),
+                    || (via(&h.node.ns, b).as_deref() == Some(owner.as_str())).then_some(()),
+                );
+            }
+        }
+    }
+    blocks
+}
+
+fn add(h: &Host, id: &str, c: &Netns) -> String {
+    let o = h.cni.call("ADD", id, &netns_path(c));
+    assert_eq!(o.code, 0, "ADD {id} on {}: {}", h.node.name, o.stdout);
+    let r = o.json.expect("result");
+    address_of(&r, false).trim_end_matches("/32").to_string()
+}
+
+fn ping(from: &Netns, to: &str) -> bool {
+    from.run(&["ping", "-4", "-c1", "-W1", to]).status.success()
+}
+
+fn inside(addr: &str, blocks: &[String]) -> bool {
+    let a: std::net::Ipv4Addr = addr.parse().expect("address");
+    blocks
+        .iter()
+        .any(|b| b.parse::<ipnet::Ipv4Net>().is_ok_and(|n| n.contains(&a)))
+}
+
+fn datastore(h: &Host) -> Value {
+    status_json(&h.node).map_or(Value::Null, |s| s["datastore"].clone())
+}
+
+#[test]
+fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
+    let mut c = Cluster::new("cl-etcd");
+    c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
+    for n in 1..=3 {
+        c.host(n);
+    }
+    for i in 0..3 {
+        c.start(i);
+    }
+    let three: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&three);
+    let blocks = wait_blocks_learned(&three);
+    let all: Vec<&String> = blocks.values().flatten().collect();
+    let distinct: BTreeSet<&String> = all.iter().copied().collect();
+    assert_eq!(all.len(), distinct.len(), "a block owned twice: {blocks:?}");
+    for b in &all {
+        assert!(b.starts_with("10.244.") && b.ends_with("/26"), "{b}");
+    }
+    for h in &three {
+        let d = datastore(h);
+        assert_eq!(d["connected"], true, "{d}");
+        assert_eq!(d["nodes"], 3, "{d}");
+    }
+
+    // Containers through the CNI plugin, one per host, addresses from the host's block.
+    let mut ctrs = Vec::new();
+    for i in 0..3 {
+        let ns = c.etcd.lab.netns(&format!("c{}", i + 1));
+        let ip = add(&c.hosts[i], &format!("ctr-{}", i + 1), &ns);
+        assert!(
+            inside(&ip, &blocks[&c.hosts[i].addr]),
+            "{ip} not in {blocks:?}"
+        );
+        ctrs.push((ns, ip));
+    }
+    for (i, (from, _)) in ctrs.iter().enumerate() {
+        for (j, (_, to)) in ctrs.iter().enumerate() {
+            if i != j {
+                wait_for(CONVERGE, &format!("ping c{} -> {to}", i + 1), || {
+                    ping(from, to).then_some(())
+                });
+            }
+        }
+    }
+
+    // A fourth node joins: everybody peers with it; the existing sessions stay up.
+    let before: Vec<BTreeMap<String, u64>> = c.hosts.iter().map(established).collect();
+    let h4 = c.host(4);
+    c.start(h4);
+    let four: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&four);
+    let blocks = wait_blocks_learned(&four);
+    for (i, h) in c.hosts.iter().take(3).enumerate() {
+        let now = established(h);
+        for (peer, since) in &before[i] {
+            assert_eq!(
+                now.get(peer),
+                Some(since),
+                "{}: the session with {peer} was reset when h4 joined",
+                h.node.name
+            );
+        }
+    }
+    let c4 = c.etcd.lab.netns("c4");
+    let ip4 = add(&c.hosts[h4], "ctr-4", &c4);
+    assert!(inside(&ip4, &blocks[&c.hosts[h4].addr]));
+    wait_for(CONVERGE, "ping c4 -> c1", || {
+        ping(&c4, &ctrs[0].1).then_some(())
+    });
+
+    // etcd away for 30 s: a ping across hosts loses nothing, no route leaves a FIB, no
+    // session drops; the agents reconnect afterwards.
+    let sessions: Vec<BTreeMap<String, u64>> = c.hosts.iter().map(established).collect();
+    let routes: Vec<String> = c
+        .hosts
+        .iter()
+        .map(|h| h.node.ns.ok(&["ip", "-4", "route", "show", "proto", "201"]))
+        .collect();
+    let (c1, target) = (ctrs[0].0.clone(), ctrs[1].1.clone());
+    // 225 pings 0.2 s apart: 45 s, covering the outage and the reconnection.
+    let ping_pid = c.etcd.lab.spawn(
+        &c1,
+        &[
+            "ping", "-4", "-n", "-i", "0.2", "-c", "225", "-W", "2", &target,
+        ],
+        "ping-outage",
+    );
+    std::thread::sleep(Duration::from_secs(3));
+    c.etcd.stop();
+    for h in &c.hosts {
+        wait_for(
+            CONVERGE,
+            &format!("{}: datastore disconnected", h.node.name),
+            || (datastore(h)["connected"] == false).then_some(()),
+        );
+    }
+    let outage_end = std::time::Instant::now() + Duration::from_secs(30);
+    while std::time::Instant::now() < outage_end {
+        for (i, h) in c.hosts.iter().enumerate() {
+            let now = h.node.ns.ok(&["ip", "-4", "route", "show", "proto", "201"]);
+            assert_eq!(
+                now, routes[i],
+                "{}: routes changed while etcd was away",
+                h.node.name
+            );
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    for (i, h) in c.hosts.iter().enumerate() {
+        assert_eq!(
+            established(h),
+            sessions[i],
+            "{}: a session changed",
+            h.node.name
+        );
+    }
+    c.etcd.start();
+    for h in &c.hosts {
+        wait_for(
+            CONVERGE,
+            &format!("{}: datastore connected again", h.node.name),
+            || {
+                let d = datastore(h);
+                (d["connected"] == true && d["nodes"] == 4 && d["reconnects"].as_u64() > Some(0))
+                    .then_some(())
+            },
+        );
+    }
+    wait_for(Duration::from_secs(90), "the ping to finish", || {
+        (!c.etcd.lab.alive(ping_pid)).then_some(())
+    });
+    let log = c.etcd.lab.log("ping-outage");
+    assert!(
+        log.contains("225 packets transmitted, 225 received"),
+        "pings lost while etcd was away:\n{log}"
+    );
+    for (i, h) in c.hosts.iter().enumerate() {
+        assert_eq!(
+            established(h),
+            sessions[i],
+            "{}: a session changed",
+            h.node.name
+        );
+        let now = h.node.ns.ok(&["ip", "-4", "route", "show", "proto", "201"]);
+        assert_eq!(
+            now, routes[i],
+            "{}: routes changed after etcd came back",
+            h.node.name
+        );
+    }
+    // Converged after: the cluster still follows changes (a fifth node is peered).
+    let h5 = c.host(5);
+    c.start(h5);
+    let five: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&five);
+    let _ = tern_cli(&c.hosts[0].node, &["status"]);
+}
+
+#[test]
+fn two_agents_racing_for_a_small_pool_never_share_a_block() {
+    let mut c = Cluster::new("cl-race");
+    // Eight /30 blocks of four addresses each.
+    c.apply("pool.yaml", &pool("10.250.0.0/27", 30));
+    c.host(1);
+    c.host(2);
+    // Both agents start at once: their first claims race.
+    let tern = testlab::tern_bin();
+    let tern = tern.to_string_lossy().into_owned();
+    for i in 0..2 {
+        let node = c.hosts[i].node.clone();
+        let config = node.config.to_string_lossy().into_owned();
+        c.etcd.lab.spawn(
+            &node.ns,
+            &["env", "RUST_LOG=info", &tern, "agent", "--config", &config],
+            &format!("tern-{}", node.name),
+        );
+    }
+    for h in &c.hosts {
+        wait_for(CONVERGE, &format!("{} control socket", h.node.name), || {
+            h.node.socket.exists().then_some(())
+        });
+    }
+    // Containers on both hosts at the same time until the pool is used up: each full
+    // block makes its agent claim another one, racing the other agent.
+    let mut handles = Vec::new();
+    for (i, h) in c.hosts.iter().enumerate() {
+        let cni = Cni {
+            socket: h.cni.socket.clone(),
+            version: "1.0.0",
+        };
+        let mut nss = Vec::new();
+        for k in 0..20 {
+            nss.push(c.etcd.lab.netns(&format!("r{i}x{k}")));
+        }
+        handles.push(std::thread::spawn(move || {
+            let mut got = Vec::new();
+            for (k, ns) in nss.iter().enumerate() {
+                let o = cni.call("ADD", &format!("race-{i}-{k}"), &netns_path(ns));
+                if o.code != 0 {
+                    eprintln!("h{}: ADD {k} answered {}: {}", i + 1, o.code, o.stdout);
+                    break;
+                }
+                if let Some(r) = o.json {
+                    got.push(address_of(&r, false));
+                }
+            }
+            got
+        }));
+    }
+    let got: Vec<Vec<String>> = handles
+        .into_iter()
+        .map(|h| h.join().expect("adder"))
+        .collect();
+    let b1 = own_blocks(&c.hosts[0].node.ns);
+    let b2 = own_blocks(&c.hosts[1].node.ns);
+    let shared: Vec<&String> = b1.iter().filter(|b| b2.contains(b)).collect();
+    assert!(shared.is_empty(), "both own {shared:?}: {b1:?} {b2:?}");
+    assert!(!b1.is_empty() && !b2.is_empty(), "{b1:?} {b2:?}");
+    assert_eq!(b1.len() + b2.len(), 8, "the pool is used up: {b1:?} {b2:?}");
+    let addrs: Vec<&String> = got.iter().flatten().collect();
+    let distinct: BTreeSet<&String> = addrs.iter().copied().collect();
+    assert_eq!(
+        addrs.len(),
+        distinct.len(),
+        "an address handed out twice: {got:?}"
+    );
+    for (i, (g, b)) in got.iter().zip([&b1, &b2]).enumerate() {
+        for a in g {
+            assert!(
+                inside(a.trim_end_matches("/32"), b),
+                "h{}: {a} not in its blocks {b:?}",
+                i + 1
+            );
+        }
+    }
+}
