@@ -195,6 +195,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         ..PolicySummary::default()
     });
     let metrics = Metrics::new();
+    if let Some(c) = cluster.as_mut() {
+        c.register_metrics(metrics.registry());
+    }
     let reload_metrics = reload::ReloadMetrics::register(metrics.registry());
     let bfd = bfd::spawn(
         bfd::bfd_peers(&cfg.peers, cfg.listen.address),
