@@ -125,6 +125,30 @@ pub fn sort_policies(policies: &mut [&Policy]) {
     });
 }
 
+/// Sorts policies as Calico evaluates them with tiers: by tier (order, unset last, then
+/// name; the `default` tier has order 1,000,000), then as [`sort_policies`].
+pub fn sort_policies_in_tiers(policies: &mut [&Policy], tiers: &[crate::tier::Tier]) {
+    let key = |p: &Policy| {
+        let name = p.tier.as_deref().unwrap_or(crate::tier::DEFAULT_TIER);
+        let order = if name == crate::tier::DEFAULT_TIER {
+            crate::tier::DEFAULT_TIER_ORDER
+        } else {
+            tiers
+                .iter()
+                .find(|t| t.name == name)
+                .and_then(|t| t.order)
+                .unwrap_or(f64::INFINITY)
+        };
+        (order, name.to_string())
+    };
+    sort_policies(policies);
+    policies.sort_by(|a, b| {
+        let (oa, na) = key(a);
+        let (ob, nb) = key(b);
+        oa.total_cmp(&ob).then_with(|| na.cmp(&nb))
+    });
+}
+
 /// Compiles a bundle.
 pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
@@ -155,7 +179,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     };
 
     let mut policies: Vec<&Policy> = bundle.policies.iter().collect();
-    sort_policies(&mut policies);
+    sort_policies_in_tiers(&mut policies, &bundle.tiers);
 
     let mut endpoints = Vec::new();
     let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
@@ -244,6 +268,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut failsafe_out = opts.failsafe_out.clone();
     failsafe_out.sort();
     failsafe_out.dedup();
+    let policy_tiers = tier_refs(bundle, &chains);
     Ir {
         addr_sets: c.addr_sets,
         port_sets: c.port_sets,
@@ -252,6 +277,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         failsafe_in,
         failsafe_out,
         marks: opts.marks,
+        policy_tiers,
     }
 }
 
@@ -550,4 +576,36 @@ impl Compiler<'_> {
         }
         out
     }
+}
+
+/// The tier of each compiled policy, when tiers are declared.
+fn tier_refs(
+    bundle: &Bundle,
+    chains: &BTreeMap<PolicyKey, PolicyChain>,
+) -> BTreeMap<String, crate::ir::TierRef> {
+    let mut out = BTreeMap::new();
+    if bundle.tiers.is_empty() {
+        return out;
+    }
+    let used: BTreeSet<&str> = chains.keys().map(|(k, _)| k.as_str()).collect();
+    for p in &bundle.policies {
+        let id = p.id.to_string();
+        if !used.contains(id.as_str()) {
+            continue;
+        }
+        let name = p.tier.clone().unwrap_or_else(|| crate::tier::DEFAULT_TIER.to_string());
+        let default_action = bundle
+            .tiers
+            .iter()
+            .find(|t| t.name == name)
+            .map_or(crate::tier::TierAction::Deny, |t| t.default_action);
+        out.insert(
+            id,
+            crate::ir::TierRef {
+                name,
+                default_action,
+            },
+        );
+    }
+    out
 }

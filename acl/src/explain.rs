@@ -58,6 +58,11 @@ pub enum Outcome {
     },
     /// Policies select the endpoint and none allowed or denied: default deny.
     DefaultDeny,
+    /// No policy of this tier decided and the tier's default action is Deny.
+    EndOfTier {
+        /// The tier.
+        tier: String,
+    },
 }
 
 impl Outcome {
@@ -88,6 +93,8 @@ pub struct Step {
     pub direction: Direction,
     /// Log rules that matched on the way: (policy, rule index).
     pub logged: Vec<(String, usize)>,
+    /// With tiers: what each tier crossed did (`tier security: Pass at …`).
+    pub tiers: Vec<String>,
     /// The decision.
     pub outcome: Outcome,
 }
@@ -218,9 +225,10 @@ pub fn explain(bundle: &Bundle, ir: &Ir, pkt: &Packet) -> Explanation {
             }
         });
         let mut logged = Vec::new();
+        let mut tiers = Vec::new();
         let outcome = match list {
             None => Outcome::NoPolicy,
-            Some(list) => evaluate(ir, kind, direction, list, &pkt, &mut logged),
+            Some(list) => evaluate(ir, kind, direction, list, &pkt, &mut logged, &mut tiers),
         };
         steps.push(Step {
             endpoint,
@@ -228,6 +236,7 @@ pub fn explain(bundle: &Bundle, ir: &Ir, pkt: &Packet) -> Explanation {
             kind,
             direction,
             logged,
+            tiers,
             outcome,
         });
     }
@@ -246,6 +255,7 @@ fn evaluate(
     list: &[PolicyKey],
     pkt: &Packet,
     logged: &mut Vec<(String, usize)>,
+    walk: &mut Vec<String>,
 ) -> Outcome {
     if kind == EndpointKind::Host {
         let fs = if dir == Direction::Ingress {
@@ -260,7 +270,71 @@ fn evaluate(
             return Outcome::Failsafe;
         }
     }
-    for key in list {
+    let tiered = !ir.policy_tiers.is_empty();
+    let mut passed: Option<(String, usize)> = None;
+    for (tier, group) in ir.tier_groups(list) {
+        let decided = walk_tier(ir, group, pkt, logged);
+        let t = &tier.name;
+        match decided {
+            Walk::Decided(outcome) => {
+                if tiered {
+                    if let Outcome::Rule {
+                        policy,
+                        index,
+                        action,
+                    } = &outcome
+                    {
+                        walk.push(format!(
+                            "tier {t}: {action} by policy {policy} {dir}[{index}]"
+                        ));
+                    }
+                }
+                return outcome;
+            }
+            Walk::Pass(policy, index) => {
+                if tiered {
+                    walk.push(format!(
+                        "tier {t}: Pass at policy {policy} {dir}[{index}], to the next tier"
+                    ));
+                }
+                passed = Some((policy, index));
+            }
+            Walk::NoMatch if tier.default_action == crate::tier::TierAction::Pass => {
+                walk.push(format!(
+                    "tier {t}: no rule matched, default action Pass, to the next tier"
+                ));
+                passed = None;
+            }
+            Walk::NoMatch if tiered => {
+                walk.push(format!("tier {t}: no rule matched, default action Deny"));
+                return Outcome::EndOfTier { tier: t.clone() };
+            }
+            Walk::NoMatch => return Outcome::DefaultDeny,
+        }
+    }
+    if tiered {
+        walk.push("past the last tier: default deny (tern has no profiles)".to_string());
+    }
+    match passed {
+        Some((policy, index)) => Outcome::Pass { policy, index },
+        None => Outcome::DefaultDeny,
+    }
+}
+
+/// What the policies of one tier did.
+enum Walk {
+    Decided(Outcome),
+    Pass(String, usize),
+    NoMatch,
+}
+
+fn walk_tier(
+    ir: &Ir,
+    group: &[PolicyKey],
+    pkt: &Packet,
+    logged: &mut Vec<(String, usize)>,
+) -> Walk {
+    for key in group {
         let Some(chain) = ir.chains.get(key) else {
             continue;
         };
@@ -270,23 +344,18 @@ fn evaluate(
             }
             match r.action {
                 Action::Log => logged.push((chain.policy.clone(), r.index)),
-                Action::Pass => {
-                    return Outcome::Pass {
-                        policy: chain.policy.clone(),
-                        index: r.index,
-                    }
-                }
+                Action::Pass => return Walk::Pass(chain.policy.clone(), r.index),
                 action => {
-                    return Outcome::Rule {
+                    return Walk::Decided(Outcome::Rule {
                         policy: chain.policy.clone(),
                         index: r.index,
                         action,
-                    }
+                    })
                 }
             }
         }
     }
-    Outcome::DefaultDeny
+    Walk::NoMatch
 }
 
 fn rule_matches(ir: &Ir, r: &IrRule, pkt: &Packet) -> bool {
@@ -406,11 +475,18 @@ impl fmt::Display for Explanation {
                     f,
                     "deny (default deny: selected by policy, no rule allowed it)"
                 )?,
+                Outcome::EndOfTier { tier } => write!(
+                    f,
+                    "deny (end of tier {tier}: no policy of the tier decided, default action Deny)"
+                )?,
             }
             for (p, i) in &s.logged {
                 write!(f, "; logged by {p} {}[{i}]", s.direction)?;
             }
             writeln!(f)?;
+            for t in &s.tiers {
+                writeln!(f, "  {t}")?;
+            }
         }
         Ok(())
     }

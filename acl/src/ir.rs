@@ -186,6 +186,15 @@ pub struct Marks {
     pub pass: u32,
 }
 
+/// The tier a policy chain belongs to, when tiers are in use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TierRef {
+    /// Tier name.
+    pub name: String,
+    /// What happens when none of the tier's policies decided.
+    pub default_action: crate::tier::TierAction,
+}
+
 /// The compiled policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ir {
@@ -203,6 +212,34 @@ pub struct Ir {
     pub failsafe_out: Vec<FailsafePort>,
     /// Mark bits.
     pub marks: Marks,
+    /// Tier of each policy (by id) when `Tier` documents are in use; empty otherwise
+    /// (every policy in the default tier). Endpoint lists are sorted by tier, so the
+    /// policies of one tier are consecutive.
+    pub policy_tiers: BTreeMap<String, TierRef>,
+}
+
+impl Ir {
+    /// An endpoint's policy list cut into tiers: (tier, its policies), in order. Without
+    /// tiers, one group with the default tier's action (Deny).
+    pub fn tier_groups<'a>(&'a self, list: &'a [PolicyKey]) -> Vec<(TierRef, &'a [PolicyKey])> {
+        let tier_of = |k: &PolicyKey| {
+            self.policy_tiers.get(&k.0).cloned().unwrap_or(TierRef {
+                name: crate::tier::DEFAULT_TIER.to_string(),
+                default_action: crate::tier::TierAction::Deny,
+            })
+        };
+        let mut out: Vec<(TierRef, &'a [PolicyKey])> = Vec::new();
+        let mut start = 0;
+        for i in 1..=list.len() {
+            if i == list.len() || tier_of(&list[i]) != tier_of(&list[start]) {
+                if start < list.len() {
+                    out.push((tier_of(&list[start]), &list[start..i]));
+                }
+                start = i;
+            }
+        }
+        out
+    }
 }
 
 impl Ir {

@@ -5,8 +5,6 @@
 //! a global policy's rule selectors and by `namespaceSelector: global()`). Sets are never
 //! policed themselves.
 
-use std::collections::BTreeMap;
-
 use ipnet::IpNet;
 use serde::Deserialize;
 
@@ -112,6 +110,6 @@ pub fn convert(raw: &RawNetworkSet) -> Result<NetworkSet, FieldError> {
                 .unwrap_or_else(|| "default".to_string())
         }),
         nets: parse_nets(&child(&spec, "nets"), &raw.spec.nets)?,
-        labels: raw.metadata.labels.clone().unwrap_or_else(BTreeMap::new),
+        labels: raw.metadata.labels.clone().unwrap_or_default(),
     })
 }

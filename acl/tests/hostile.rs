@@ -131,6 +131,7 @@ fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle
             namespace: namespace.map(str::to_string),
             name: name.to_string(),
         },
+        tier: None,
         order: Some(1.0),
         selector: sel.clone(),
         namespace_selector: None,

@@ -22,6 +22,8 @@ pub(crate) enum Class {
     Namespace,
     /// `NetworkSet` / `GlobalNetworkSet` (`projectcalico.org/v3`).
     NetworkSet,
+    /// Calico `Tier`.
+    Tier,
     /// Kubernetes `ServiceAccount` (`v1`): labels for service-account selectors.
     ServiceAccount,
     /// A kind tern does not enforce: skipped, with this warning.
@@ -33,7 +35,7 @@ pub(crate) enum Class {
 }
 
 /// The kinds tern reads, for error messages.
-pub(crate) const KNOWN: &str = "NetworkPolicy, GlobalNetworkPolicy, NetworkSet, GlobalNetworkSet, WorkloadEndpoint, HostEndpoint or Namespace";
+pub(crate) const KNOWN: &str = "NetworkPolicy, GlobalNetworkPolicy, Tier, NetworkSet, GlobalNetworkSet, WorkloadEndpoint, HostEndpoint or Namespace";
 
 /// Calico v3 kinds that configure something other than policy enforcement in files.
 const CALICO_OTHER: &[&str] = &[
@@ -111,10 +113,7 @@ pub(crate) fn classify(kind: &str, api: &str) -> Class {
         (k, _) if calico && CALICO_OTHER.contains(&k) => Class::Skip(format!(
             "{k} skipped: not a policy kind tern enforces from policy files"
         )),
-        ("Tier", _) if calico => Class::Skip(
-            "Tier skipped: tern has only the default tier (a policy in another tier is refused)"
-                .to_string(),
-        ),
+        ("Tier", _) if calico => Class::Tier,
         (k, _) if calico && k.starts_with("Staged") => {
             Class::Skip(format!("{k} skipped: staged policies are not enforced"))
         }

@@ -57,6 +57,8 @@ pub struct Bundle {
     pub network_sets: Vec<NetworkSet>,
     /// Named ports of endpoints, by workload key (`ns/name`) or host endpoint name.
     pub named_ports: BTreeMap<String, Vec<NamedPort>>,
+    /// Declared tiers (the `default` tier exists without a document).
+    pub tiers: Vec<crate::tier::Tier>,
     /// Kubernetes `ServiceAccount`s (their labels, for service-account selectors).
     pub service_accounts: Vec<endpoint::ServiceAccount>,
     /// Documents skipped (kinds tern does not enforce), located: show them, they are
@@ -81,6 +83,7 @@ impl Bundle {
         self.warnings.extend(other.warnings.iter().cloned());
         self.service_accounts
             .extend(other.service_accounts.iter().cloned());
+        self.tiers.extend(other.tiers.iter().cloned());
     }
 }
 
@@ -133,7 +136,10 @@ pub fn load_str(file: &Path, text: &str) -> Result<Bundle, LoadError> {
     let mut claims = Vec::new();
     load_text(file, text, &mut bundle, &mut errors, &mut claims);
     let mut seen: HashMap<&str, Location> = HashMap::new();
-    for c in &claims {
+    for e in dangling(&claims.iter().collect::<Vec<_>>()) {
+        errors.push(e);
+    }
+    for c in claims.iter().filter(|c| !c.what.starts_with(REFERENCE)) {
         match seen.get(c.what.as_str()) {
             Some(at) => errors.push(LocatedError::new(
                 &c.file,
@@ -234,7 +240,11 @@ impl Loader {
             for e in &result.errors {
                 errors.push(e.clone());
             }
-            for c in &result.claims {
+            for c in result
+                .claims
+                .iter()
+                .filter(|c| !c.what.starts_with(REFERENCE))
+            {
                 if let Some((file, at)) = seen.get(&c.what) {
                     errors.push(LocatedError::new(
                         &c.file,
@@ -251,6 +261,13 @@ impl Loader {
                 }
             }
             cache.insert(f.clone(), (hash, result));
+        }
+        let mut all: Vec<&Claim> = cache.values().flat_map(|(_, r)| r.claims.iter()).collect();
+        all.sort_by(|a, b| {
+            (&a.file, a.at.line, a.at.column).cmp(&(&b.file, b.at.line, b.at.column))
+        });
+        for e in dangling(&all) {
+            errors.push(e);
         }
         self.cache = cache;
         endpoint::link_service_accounts(&mut bundle.workloads, &bundle.service_accounts);
@@ -545,6 +562,12 @@ fn document(
                 Ok(())
             })
         }
+        kinds::Class::Tier => typed::<crate::tier::RawTier>(file, piece).and_then(|(d, loc)| {
+            let t = crate::tier::convert(&d).map_err(|e| loc.field_error(&e))?;
+            claim(origins, format!("Tier {}", t.name), &loc, "metadata.name")?;
+            bundle.tiers.push(t);
+            Ok(())
+        }),
         kinds::Class::ServiceAccount => {
             typed::<endpoint::RawServiceAccount>(file, piece).and_then(|(d, loc)| {
                 let a = endpoint::convert_service_account(&d).map_err(|e| loc.field_error(&e))?;
@@ -663,8 +686,39 @@ fn policy(
         }
     }
     claim(origins, format!("policy {}", p.id), loc, "metadata.name")?;
+    if let Some(t) = &p.tier {
+        claim(origins, format!("{REFERENCE}Tier {t}"), loc, "spec.tier")?;
+    }
     bundle.policies.push(p);
     Ok(())
+}
+
+/// Marks a claim that refers to a name another document must define (a policy's tier).
+const REFERENCE: &str = "\u{0}ref ";
+
+/// Errors for references (claims starting with [`REFERENCE`]) to names no claim defines.
+fn dangling(claims: &[&Claim]) -> Vec<LocatedError> {
+    let defined: std::collections::HashSet<&str> = claims
+        .iter()
+        .filter(|c| !c.what.starts_with(REFERENCE))
+        .map(|c| c.what.as_str())
+        .collect();
+    claims
+        .iter()
+        .filter_map(|c| {
+            let what = c.what.strip_prefix(REFERENCE)?;
+            (!defined.contains(what)).then(|| {
+                LocatedError::new(
+                    &c.file,
+                    c.at,
+                    format!(
+                        "{}: {what} is not defined (add a `kind: Tier` document for it)",
+                        c.field
+                    ),
+                )
+            })
+        })
+        .collect()
 }
 
 /// A name a document defines (policy id, endpoint, interface, namespace).

@@ -87,7 +87,7 @@ pub struct Spec {
     /// some generators write it).
     #[serde(default)]
     pub order: Option<OrderValue>,
-    /// Only the `default` tier is supported.
+    /// The tier (`default` when absent); a `Tier` document must declare it.
     #[serde(default)]
     pub tier: Option<String>,
     /// Endpoints the policy applies to.
@@ -509,14 +509,18 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
         )
     };
     let s = &doc.spec;
-    if let Some(t) = &s.tier {
-        if t != "default" {
-            return Err(FieldError::new(
-                &child(&spec_path, "tier"),
-                "only the `default` tier is supported",
-            ));
+    let tier = match s.tier.as_deref() {
+        None | Some(crate::tier::DEFAULT_TIER) => None,
+        Some(t) => {
+            if !crate::names::is_dns1123_label(t) {
+                return Err(FieldError::new(
+                    &child(&spec_path, "tier"),
+                    format!("invalid tier name `{}`", t.escape_debug()),
+                ));
+            }
+            Some(t.to_string())
         }
-    }
+    };
     for (key, v) in [
         ("doNotTrack", s.do_not_track),
         ("preDNAT", s.pre_dnat),
@@ -582,6 +586,7 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             namespace,
             name: doc.metadata.name.clone(),
         },
+        tier,
         order,
         selector,
         namespace_selector,

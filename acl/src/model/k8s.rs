@@ -405,6 +405,7 @@ pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
             ),
             name: doc.metadata.name.clone(),
         },
+        tier: None,
         order: Some(K8S_ORDER),
         selector,
         namespace_selector: None,

@@ -53,6 +53,8 @@ impl fmt::Display for PolicyId {
 pub struct Policy {
     /// Identity.
     pub id: PolicyId,
+    /// `spec.tier`: None for the `default` tier (and Kubernetes policies).
+    pub tier: Option<String>,
     /// `spec.order`; None sorts after every ordered policy (as Calico).
     pub order: Option<f64>,
     /// Which endpoints the policy applies to (within its namespace when namespaced).

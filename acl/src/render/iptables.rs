@@ -57,14 +57,23 @@ pub fn policy_chain(policy: &str, dir: Direction) -> String {
 }
 
 /// Endpoints with the same policy list share one chain, named after the list.
-fn endpoint_chain(kind: EndpointKind, dir: Direction, list: &[crate::ir::PolicyKey]) -> String {
+fn endpoint_chain(
+    ir: &Ir,
+    kind: EndpointKind,
+    dir: Direction,
+    list: &[crate::ir::PolicyKey],
+) -> String {
     let k = match (kind, dir) {
         (EndpointKind::Workload, Direction::Egress) => "fw",
         (EndpointKind::Workload, Direction::Ingress) => "tw",
         (EndpointKind::Host, Direction::Ingress) => "fh",
         (EndpointKind::Host, Direction::Egress) => "th",
     };
-    format!("{PREFIX}{k}-{}", crate::ir::list_hash(list))
+    format!(
+        "{PREFIX}{k}-{}{}",
+        crate::ir::list_hash(list),
+        super::tier_suffix(ir, list)
+    )
 }
 
 fn comment(text: &str) -> String {
@@ -214,6 +223,35 @@ fn rule_specs(
     }
 }
 
+/// An endpoint chain's body with tiers: a Pass (the mark bit) skips the rest of its
+/// tier; a tier whose policies did not decide ends with its default action.
+fn tiered_specs(ir: &Ir, list: &[crate::ir::PolicyKey], rules: &mut Vec<String>) {
+    let pass = ir.marks.pass;
+    for (tier, group) in ir.tier_groups(list) {
+        for (i, key @ (policy, d)) in group.iter().enumerate() {
+            let guard = if i == 0 {
+                String::new()
+            } else {
+                format!("-m mark --mark 0x0/{pass:#x} ")
+            };
+            rules.push(format!("{guard}-j {}", policy_chain(policy, *d)));
+            if crate::render::nft::verdicts(ir, key).0 {
+                rules.push(format!(
+                    "-m mark --mark {0:#x}/{0:#x} -j RETURN",
+                    ir.marks.accept
+                ));
+            }
+        }
+        if tier.default_action == crate::tier::TierAction::Deny {
+            rules.push(format!(
+                "-m mark --mark 0x0/{pass:#x} {} -j DROP",
+                comment(&format!("end of tier {}", tier.name))
+            ));
+        }
+        rules.push(format!("-j MARK --set-xmark 0x0/{pass:#x}"));
+    }
+}
+
 fn failsafe_specs(ports: &[crate::ir::FailsafePort]) -> Vec<String> {
     let mut by_proto: BTreeMap<Protocol, Vec<String>> = BTreeMap::new();
     for p in ports {
@@ -310,7 +348,7 @@ pub fn render(ir: &Ir) -> IptRuleset {
                 (Direction::Egress, &ep.egress),
             ] {
                 let Some(list) = list else { continue };
-                let name = endpoint_chain(ep.kind, dir, list);
+                let name = endpoint_chain(ir, ep.kind, dir, list);
                 // Endpoints with the same list share the chain: build it once.
                 if !chains.contains_key(&name) {
                     let mut rules = vec![clear.clone()];
@@ -321,7 +359,10 @@ pub fn render(ir: &Ir) -> IptRuleset {
                             &ir.failsafe_out
                         }));
                     }
-                    for key @ (policy, d) in list {
+                    if !ir.policy_tiers.is_empty() {
+                        tiered_specs(ir, list, &mut rules);
+                    }
+                    for key @ (policy, d) in list.iter().filter(|_| ir.policy_tiers.is_empty()) {
                         let (allows, passes) = crate::render::nft::verdicts(ir, key);
                         rules.push(format!("-j {}", policy_chain(policy, *d)));
                         if allows {

@@ -64,3 +64,18 @@ impl std::str::FromStr for Backend {
         }
     }
 }
+
+/// The part of an endpoint chain's name that tells tiers apart: empty without tiers, else
+/// a hash of each tier's name and default action (a change of tiers renames the chain,
+/// so an incremental apply never keeps a chain built for other tiers).
+pub(crate) fn tier_suffix(ir: &crate::ir::Ir, list: &[crate::ir::PolicyKey]) -> String {
+    if ir.policy_tiers.is_empty() {
+        return String::new();
+    }
+    let text: Vec<String> = ir
+        .tier_groups(list)
+        .iter()
+        .map(|(t, g)| format!("{}:{:?}:{}", t.name, t.default_action, g.len()))
+        .collect();
+    format!("-{}", &crate::ir::short_hash(&text.join(","))[..6])
+}

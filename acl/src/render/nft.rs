@@ -69,8 +69,18 @@ fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
 }
 
 /// Endpoints with the same policy list share one chain, named after the list.
-fn endpoint_chain(kind: EndpointKind, dir: Direction, list: &[crate::ir::PolicyKey]) -> String {
-    format!("{}/{}", map_name(kind, dir), crate::ir::list_hash(list))
+fn endpoint_chain(
+    ir: &Ir,
+    kind: EndpointKind,
+    dir: Direction,
+    list: &[crate::ir::PolicyKey],
+) -> String {
+    format!(
+        "{}/{}{}",
+        map_name(kind, dir),
+        crate::ir::list_hash(list),
+        super::tier_suffix(ir, list)
+    )
 }
 
 fn proto(p: Protocol) -> String {
@@ -167,6 +177,11 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
     // Pass ends policy evaluation and the endpoint's default (deny) applies.
     let verdict = match r.action {
         Action::Allow => "accept".to_string(),
+        // With tiers, Pass marks the packet and returns: the endpoint chain skips the
+        // rest of the tier and goes on with the next one.
+        Action::Pass if !ir.policy_tiers.is_empty() => {
+            format!("meta mark set meta mark or {:#x} return", ir.marks.pass)
+        }
         Action::Pass | Action::Deny => "drop".to_string(),
         Action::Log => format!(
             "log prefix {}",
@@ -181,6 +196,31 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
     parts.push(verdict);
     parts.push(comment);
     parts.join(" ")
+}
+
+/// An endpoint chain's body with tiers: a Pass (the mark bit) skips the rest of its
+/// tier; a tier whose policies did not decide ends with its default action.
+fn tiered_rules(ir: &Ir, list: &[crate::ir::PolicyKey], rules: &mut Vec<String>) {
+    let pass = ir.marks.pass;
+    let clear = format!("meta mark set meta mark and {:#x}", !pass);
+    rules.push(clear.clone());
+    for (tier, group) in ir.tier_groups(list) {
+        for (i, (policy, d)) in group.iter().enumerate() {
+            let guard = if i == 0 {
+                String::new()
+            } else {
+                format!("meta mark and {pass:#x} == 0x0 ")
+            };
+            rules.push(format!("{guard}jump {}", policy_chain(policy, *d)));
+        }
+        if tier.default_action == crate::tier::TierAction::Deny {
+            rules.push(format!(
+                "meta mark and {pass:#x} == 0x0 drop comment {}",
+                quote(&format!("end of tier {}", tier.name))
+            ));
+        }
+        rules.push(clear.clone());
+    }
 }
 
 fn failsafe_rules(ports: &[crate::ir::FailsafePort]) -> Vec<String> {
@@ -284,7 +324,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             (Direction::Egress, &ep.egress),
         ] {
             let Some(list) = list else { continue };
-            let name = endpoint_chain(ep.kind, dir, list);
+            let name = endpoint_chain(ir, ep.kind, dir, list);
             // Endpoints with the same list share the chain: build it once, and not at
             // all when the previous one is still right (the name is the list).
             if !rs.chains.contains_key(&name) {
@@ -310,8 +350,12 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                 }
                 // A policy accepts or drops; when none of its rules matches it returns
                 // and the next one is tried.
-                for (policy, d) in list {
-                    rules.push(format!("jump {}", policy_chain(policy, *d)));
+                if ir.policy_tiers.is_empty() {
+                    for (policy, d) in list {
+                        rules.push(format!("jump {}", policy_chain(policy, *d)));
+                    }
+                } else {
+                    tiered_rules(ir, list, &mut rules);
                 }
                 rules.push(format!(
                     "drop comment {}",
