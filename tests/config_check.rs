@@ -1,4 +1,5 @@
-//! `tern config check FILE`: output and exit codes (0 ok, 2 bad input, 1 unreadable).
+//! `tern config check FILE`: output and exit codes (0 ok, 2 bad input, 1 unreadable),
+//! every error of a file in one run, warnings about the workload endpoints it names.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -53,6 +54,10 @@ fn example_configs_are_ok() {
             name.starts_with("node-") && name.ends_with(".yaml")
         })
         .collect();
+    // The lab's nodes too; every example's endpoints are inside its blocks (no warning).
+    for host in ["host-a", "host-b", "host-c"] {
+        files.push(dir.join("lab").join(host).join("node.yaml"));
+    }
     files.sort();
     assert!(files.len() >= 3, "{files:?}");
     for file in files {
@@ -152,4 +157,61 @@ fn unreadable_file_exits_1() {
     );
     // A folder is not a config file either.
     assert_eq!(check(&s.0).status.code(), Some(1));
+}
+
+#[test]
+fn all_errors_of_a_file_in_one_run_sorted() {
+    // Before: one serde error per run (three runs to see these).
+    let s = Scratch::new("all");
+    let file = s.file(
+        "node.yaml",
+        "nodeName: a\nasNumber: 1\nrouterId: 10.0.0.1x\nlisten: { port: 70000 }\n\
+         peers:\n  - { peerIp: 10.0.0.3, asNumber: 65000 }\nfib: { ecmp: yes }\n",
+    );
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(2));
+    let f = file.display();
+    assert_eq!(
+        stderr_lines(&out),
+        [
+            format!("{f}:3:11: routerId: invalid IP address syntax"),
+            format!("{f}:4:17: listen.port: invalid value: integer `70000`, expected a whole number from 0 to 65535"),
+            format!("{f}:6:7: peers[0]: unknown field `peerIp` (did you mean `peerIP`?)"),
+            format!("{f}:7:14: fib.ecmp: invalid type: string \"yes\", expected true or false"),
+        ]
+    );
+}
+
+#[test]
+fn workload_address_warnings_keep_exit_0() {
+    let s = Scratch::new("warn");
+    std::fs::create_dir_all(s.0.join("endpoints")).expect("endpoints dir");
+    let eps = s.file(
+        "endpoints/shop.yaml",
+        "kind: WorkloadEndpoint\nname: web-1\nnamespace: shop\ninterface: tw-web1\nips: [10.244.1.10/32]\n---\n\
+         kind: WorkloadEndpoint\nname: web-2\nnamespace: shop\ninterface: tw-web2\nips: [10.244.1.10/32, 10.65.0.20/32]\n",
+    );
+    let file = s.file(
+        "node.yaml",
+        "nodeName: a\nasNumber: 64512\nrouterId: 10.0.0.1\nblocks: [10.244.1.0/24]\npools: [10.244.0.0/16]\nendpoints: [endpoints]\n",
+    );
+    let out = check(&file);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!("{}: ok\n", file.display())
+    );
+    let e = eps.display();
+    assert_eq!(
+        stderr_lines(&out),
+        [
+            format!("{e}:11:7: warning: ips[0]: 10.244.1.10/32 is also the address of workload shop/web-1 ({e}:5:7): only one of them gets the route and the policy"),
+            format!("{e}:11:23: warning: ips[1]: 10.65.0.20/32 is outside this node's blocks (10.244.1.0/24): the other hosts get no route to it (only blocks are advertised)"),
+        ]
+    );
 }

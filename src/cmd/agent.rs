@@ -101,6 +101,9 @@ pub fn run(args: Args) -> ExitCode {
         config = %args.config.display(),
         "tern agent starting"
     );
+    for w in config::check_workloads(&cfg) {
+        tracing::warn!("{w}");
+    }
     let opts = agent::Options {
         flush_routes_on_exit: args.flush_routes_on_exit,
         graceful_restart: args.graceful_restart,

@@ -1,7 +1,9 @@
 //! `tern config check FILE`: validate a node config.
 //!
-//! Prints `FILE: ok` and exits 0, or prints every error as `FILE:LINE:COL: message`
-//! (one per line, on stderr) and exits 2; a file that cannot be read exits 1.
+//! Prints `FILE: ok` and exits 0 (after warnings about the workload endpoints the
+//! config names, on stderr, as `FILE:LINE:COL: warning: …`), or prints every error
+//! as `FILE:LINE:COL: message` (one per line, on stderr, sorted) and exits 2; a file
+//! that cannot be read exits 1.
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -19,7 +21,12 @@ pub struct CheckArgs {
 /// Runs `tern config check`.
 pub fn run_check(args: CheckArgs) -> ExitCode {
     match NodeConfig::load(&args.file) {
-        Ok(_) => {
+        Ok(cfg) => {
+            // Warnings about the endpoint files (shared or out-of-block addresses):
+            // shown, but the config is valid and the agent runs with it.
+            for w in config::check_workloads(&cfg) {
+                eprintln!("{w}");
+            }
             println!("{}: ok", args.file.display());
             ExitCode::SUCCESS
         }
