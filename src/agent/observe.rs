@@ -183,3 +183,100 @@ async fn sample(inputs: &Inputs) -> Sample {
         },
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bgp::speaker::PeerKind;
+
+    fn peer(address: &str, state: &'static str, last_error: Option<&str>) -> PeerStatus {
+        PeerStatus {
+            address: address.parse().unwrap(),
+            asn: 65000,
+            kind: PeerKind::Global,
+            description: None,
+            state,
+            since: None,
+            uptime: None,
+            prefixes_received: 0,
+            prefixes_accepted: 0,
+            prefixes_advertised: 0,
+            prefixes_oversized: 0,
+            rejected: Vec::new(),
+            last_error: last_error.map(String::from),
+            messages_in: 0,
+            messages_out: 0,
+            updates_in: 0,
+            updates_out: 0,
+            established_transitions: 0,
+            hold_time: None,
+            stale_paths: 0,
+            negotiated: None,
+            hold_time_configured: Duration::from_secs(90),
+            keepalive_configured: None,
+            received_by_type: Default::default(),
+            sent_by_type: Default::default(),
+            errors: Vec::new(),
+        }
+    }
+
+    fn policy(backend: &str, ok: bool, err: Option<&str>) -> PolicySummary {
+        PolicySummary {
+            backend: backend.into(),
+            ok,
+            last_error: err.map(String::from),
+            ..PolicySummary::default()
+        }
+    }
+
+    #[test]
+    fn what_counts_as_ready() {
+        let reconciled = CountersSnapshot {
+            reconciles: 1,
+            ..CountersSnapshot::default()
+        };
+        let none = policy("none", true, None);
+        // Established and trying peers, a reconciled FIB, no policy: ready.
+        let peers = [
+            peer("192.0.2.2", "Established", None),
+            peer("192.0.2.3", "Active", Some("connection refused")),
+            peer("192.0.2.4", "Connect", None),
+            peer("192.0.2.5", "OpenSent", None),
+        ];
+        assert!(not_ready(&peers, Some(&reconciled), &none).is_empty());
+        // FIB off: nothing to wait for.
+        assert!(not_ready(&peers, None, &none).is_empty());
+        // A stopped session, no reconcile yet, a policy that failed: three lines.
+        let stopped = [peer(
+            "192.0.2.6",
+            "Idle",
+            Some("sent NOTIFICATION Cease / Maximum Number of Prefixes Reached"),
+        )];
+        let failed = policy(
+            "nftables",
+            false,
+            Some("web.yaml:6:3: unknown field `selektor`\nmore"),
+        );
+        let lines = not_ready(&stopped, Some(&CountersSnapshot::default()), &failed);
+        assert_eq!(lines.len(), 3, "{lines:?}");
+        assert!(lines[0].contains("192.0.2.6") && lines[0].contains("Maximum Number"));
+        assert!(lines[1].starts_with("FIB:"));
+        assert_eq!(
+            lines[2],
+            "policy: the last change was not applied: web.yaml:6:3: unknown field `selektor`"
+        );
+        // Policy configured, not applied yet.
+        let pending = policy("nftables", false, None);
+        assert_eq!(
+            not_ready(&[], Some(&reconciled), &pending),
+            ["policy: not applied yet"]
+        );
+    }
+
+    #[test]
+    fn family_labels() {
+        assert_eq!(afi_safi_name(Afi::Ipv4, Safi::Unicast), "ipv4_unicast");
+        assert_eq!(afi_safi_name(Afi::Ipv6, Safi::Unicast), "ipv6_unicast");
+        assert_eq!(afi_safi_name(Afi::Ipv4, Safi::FlowSpec), "afi1_safi133");
+    }
+}
