@@ -175,15 +175,6 @@ pub fn spawn<S: Store>(tasks: &mut JoinSet<()>, store: Arc<S>, node: &str) -> Li
     Links { inputs, workloads }
 }
 
-/// Connects to etcd (until the agent holds one datastore handle for every part).
-pub async fn open(endpoints: &[String]) -> Result<Arc<store::Datastore>, String> {
-    let cfg = store::DatastoreConfig::Etcd(endpoints.to_vec());
-    store::Datastore::open(&cfg)
-        .await
-        .map(Arc::new)
-        .map_err(|e| format!("datastore: {e}"))
-}
-
 /// Rebuilds the inputs from the reflectors' views; `None` until every one is synced.
 fn build(node: &str, snaps: &[Arc<Snapshot>]) -> Option<ClusterPolicy> {
     if !snaps.iter().all(|s| s.synced) {

@@ -67,15 +67,18 @@ pub fn wep_name(node: &str, orchestrator: &str, key: &AttachmentKey, workload: &
     )
 }
 
-/// The orchestrator of an attachment: `extra.orchestrator` when the front end set one
-/// (Docker), else `cni`.
+/// The orchestrator of an attachment: `extra.orchestrator` when a front end set one,
+/// `docker` for the Docker driver's (they keep `extra.docker`), else `cni`.
 fn orchestrator(a: &Allocation) -> String {
-    a.attachment
-        .extra
+    let extra = &a.attachment.extra;
+    match extra
         .get("orchestrator")
         .and_then(serde_json::Value::as_str)
-        .unwrap_or("cni")
-        .to_string()
+    {
+        Some(o) => o.to_string(),
+        None if extra.get("docker").is_some() => "docker".into(),
+        None => "cni".into(),
+    }
 }
 
 /// The WorkloadEndpoint of an attachment on `node`, validated as `tern apply` would.
@@ -259,7 +262,6 @@ mod tests {
                     .collect(),
                 extra: serde_json::Value::Null,
             },
-            ..Allocation::default()
         }
     }
 
@@ -296,7 +298,7 @@ mod tests {
     #[test]
     fn names_that_are_not_dns_names_fall_back_to_a_hash() {
         let mut a = alloc("default", "My_Container", "10.244.1.6", &[]);
-        a.attachment.extra = json!({"orchestrator": "docker"});
+        a.attachment.extra = json!({"docker": {"network": "n1"}});
         let r = wep_resource("host-a", &key("ABC_def"), &a).expect("valid");
         assert!(
             r.metadata.name.starts_with("host--a-docker-w"),

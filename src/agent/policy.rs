@@ -4,15 +4,20 @@
 //! and the rules in force stay as they were; `tern status` shows the error until a good
 //! version is applied. Container workloads wired through CNI (`agent::workloads`) arrive
 //! on a watch channel and are added to the endpoints read from the files; a change of
-//! either reloads.
+//! either reloads. With a cluster datastore, its policies, namespaces, host endpoints and
+//! other nodes' workloads (`agent::cluster_policy`) arrive on a third channel and are
+//! merged with the files (the files win on a name clash); until the datastore's first
+//! full view is there nothing is applied (the rules in force stay).
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use acl::loader::Loader;
 use acl::{Applier, Backend, CompileOptions, WorkloadEndpoint};
 use tokio::sync::watch;
 
+use super::cluster_policy::ClusterPolicy;
 use super::control::PolicySummary;
 use super::metrics::AclMetrics;
 use super::watch::Watch;
@@ -35,6 +40,9 @@ pub struct PolicyTask {
     /// The generation of the last workload set an apply attempt included (whether the
     /// apply succeeded or not): the workload task waits for it before answering ADD.
     pub applied: watch::Sender<u64>,
+    /// Policy inputs from a cluster datastore (`None`: files only). Nothing is applied
+    /// while the channel holds `None` (the datastore's first view is not there yet).
+    pub cluster: Option<watch::Receiver<Option<Arc<ClusterPolicy>>>>,
 }
 
 /// The container workloads the policy task is to include, numbered.
@@ -52,14 +60,40 @@ struct Engine {
     opts: CompileOptions,
     loader: Loader,
     applier: Applier,
+    /// The datastore merge's last warnings.
+    warned: Vec<String>,
 }
 
 impl Engine {
-    fn reload(&mut self, extra: Vec<WorkloadEndpoint>) -> Result<acl::ApplyReport, String> {
+    fn reload(
+        &mut self,
+        extra: Vec<WorkloadEndpoint>,
+        cluster: Option<&ClusterPolicy>,
+    ) -> Result<acl::ApplyReport, String> {
         let mut bundle = self.loader.load(&self.paths).map_err(|e| e.to_string())?;
         bundle.workloads.extend(extra);
+        if let Some(c) = cluster {
+            let warnings = c.merge_into(&mut bundle);
+            // Said once, not at every reload.
+            if warnings != self.warned {
+                for w in &warnings {
+                    tracing::warn!("{w}");
+                }
+                self.warned = warnings;
+            }
+        }
         let ir = acl::compile(&bundle, &self.opts);
         self.applier.apply_owned(ir).map_err(|e| e.to_string())
+    }
+}
+
+/// The next change of the datastore's inputs (never, without a datastore).
+async fn changed_or_pending(
+    rx: &mut Option<watch::Receiver<Option<Arc<ClusterPolicy>>>>,
+) -> Result<(), watch::error::RecvError> {
+    match rx {
+        Some(rx) => rx.changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -82,6 +116,7 @@ impl PolicyTask {
             summary,
             mut workloads,
             applied,
+            mut cluster,
         } = self;
         summary.send_modify(|s| s.backend = backend_name(backend).into());
         let mut files = Watch::new(paths.clone());
@@ -91,8 +126,10 @@ impl PolicyTask {
             opts: options,
             loader: Loader::new(),
             applier: Applier::new(backend),
+            warned: Vec::new(),
         });
         let mut workloads_open = true;
+        let mut cluster_open = cluster.is_some();
         let mut first = true;
         loop {
             let mut changed = false;
@@ -104,11 +141,23 @@ impl PolicyTask {
                     Ok(()) => changed = true,
                     Err(_) => workloads_open = false,
                 },
+                r = changed_or_pending(&mut cluster), if cluster_open => match r {
+                    Ok(()) => changed = true,
+                    Err(_) => cluster_open = false,
+                },
             }
             let files_changed = woken && files.changed().await;
             if !(files_changed || changed || first) {
                 continue;
             }
+            // With a datastore: its inputs (the last view while it is away), or wait.
+            let from_store = match &mut cluster {
+                Some(rx) => match rx.borrow_and_update().clone() {
+                    Some(c) => Some(c),
+                    None => continue,
+                },
+                None => None,
+            };
             first = false;
             let WorkloadSet {
                 generation,
@@ -117,7 +166,7 @@ impl PolicyTask {
             let Some(mut e) = engine.take() else { return };
             let start = Instant::now();
             let joined = tokio::task::spawn_blocking(move || {
-                let r = e.reload(extra);
+                let r = e.reload(extra, from_store.as_deref());
                 (e, r)
             })
             .await;

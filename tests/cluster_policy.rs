@@ -1,0 +1,441 @@
+//! Policy in etcd mode, end to end: three agents on one switch share a real etcd
+//! (Debian's etcd-server, in its own lab namespace). Containers added through the CNI
+//! plugin on each host are published as WorkloadEndpoints (`tern get
+//! workloadendpoints` lists every node's); a GlobalNetworkPolicy applied once with
+//! `tern apply -f` selects workloads by label on OTHER hosts and is enforced everywhere
+//! (real TCP with nc, allowed and denied); a label changed on one host changes the
+//! verdict on another; while etcd is away every host keeps enforcing what it knew and
+//! catches up when it is back; `tern delete` lifts the policy.
+
+mod cni_support;
+mod common;
+
+use cni_support::{address_of, netns_path, Cni};
+use common::{start_tern, status_json, tern_cli, wait_peers_up, Node};
+use serde_json::Value;
+use std::time::Duration;
+use testlab::{wait_for, Lab, Netns};
+
+const ETCD: &str = "http://10.0.0.10:2379";
+
+/// How long a policy change may take to reach every host before the test calls it lost
+/// (the goal is about a second; this only bounds a broken run).
+const ENFORCED: Duration = Duration::from_secs(45);
+
+const WEB_FROM_CLIENTS: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: web-from-clients
+spec:
+  order: 10
+  selector: app == 'web'
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source: { selector: app == 'client' }
+      destination: { ports: [8080] }
+";
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+const POOL: &str = "apiVersion: projectcalico.org/v3
+kind: IPPool
+metadata: { name: pool-a }
+spec: { cidr: 10.244.0.0/16, blockSize: 26 }
+";
+
+/// Writes node `i`'s file: only its name, address, datastore, policy backend, and the
+/// lab's socket and state paths.
+fn node_file(lab: &Lab, ns: &Netns, i: usize) -> Node {
+    let name = format!("n{i}");
+    let dir = lab.dir().join(&name);
+    std::fs::create_dir_all(&dir).expect("node dir");
+    let socket = dir.join("tern.sock");
+    let config = dir.join("node.yaml");
+    let yaml = format!(
+        "nodeName: {name}\nrouterId: 10.0.0.{}\ndatastore: {{ type: etcd, endpoints: [\"{ETCD}\"] }}\npolicy: {{ backend: nftables }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n",
+        i + 1,
+        socket.display(),
+        dir.join("state").display()
+    );
+    std::fs::write(&config, yaml).expect("node file");
+    Node {
+        ns: ns.clone(),
+        name,
+        config,
+        socket,
+        endpoints: dir.join("endpoints"),
+    }
+}
+
+/// Runs etcd in `db` (10.0.0.10 on the switch) with its data in the lab's folder.
+/// Returns its PID; `log` names its log file.
+fn start_etcd(lab: &mut Lab, db: &Netns, probe: &Netns, log: &str) -> u32 {
+    let data = lab.dir().join("etcd-data");
+    let data = data.to_string_lossy().into_owned();
+    let pid = lab.spawn(
+        db,
+        &[
+            "etcd",
+            "--name",
+            "default",
+            "--data-dir",
+            &data,
+            "--listen-client-urls",
+            ETCD,
+            "--advertise-client-urls",
+            ETCD,
+            "--listen-peer-urls",
+            "http://10.0.0.10:2380",
+            "--initial-advertise-peer-urls",
+            "http://10.0.0.10:2380",
+            "--initial-cluster",
+            "default=http://10.0.0.10:2380",
+            "--log-level",
+            "warn",
+        ],
+        log,
+    );
+    wait_for(Duration::from_secs(30), "etcd to serve", || {
+        let out = probe.run(&["curl", "-fsS", "--max-time", "1", &format!("{ETCD}/health")]);
+        (out.status.success() && text(&out.stdout).contains("\"health\":\"true\"")).then_some(())
+    });
+    pid
+}
+
+/// `tern ARGS --datastore etcd --endpoints ETCD`, run in `ns`.
+fn tern_ds(ns: &Netns, args: &[&str]) -> String {
+    let bin = testlab::tern_bin();
+    let bin = bin.to_string_lossy().into_owned();
+    let mut argv = vec![bin.as_str()];
+    argv.extend_from_slice(args);
+    argv.extend_from_slice(&["--datastore", "etcd", "--endpoints", ETCD]);
+    let out = ns.run(&argv);
+    assert!(
+        out.status.success(),
+        "tern {args:?}: {}\n{}{}",
+        out.status,
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    text(&out.stdout)
+}
+
+/// The WorkloadEndpoints in etcd: (namespace/name, node, addresses).
+fn workload_endpoints(ns: &Netns) -> Vec<(String, String, Vec<String>)> {
+    let out = tern_ds(ns, &["get", "workloadendpoints", "-A", "-o", "json"]);
+    let v: Value = serde_json::from_str(&out).expect("json");
+    let mut rows: Vec<_> = v["items"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|w| {
+            (
+                format!(
+                    "{}/{}",
+                    w["metadata"]["namespace"].as_str().unwrap_or(""),
+                    w["spec"]["workload"].as_str().unwrap_or("")
+                ),
+                w["spec"]["node"].as_str().unwrap_or("").to_string(),
+                w["spec"]["ipNetworks"]
+                    .as_array()
+                    .cloned()
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|a| a.as_str().unwrap_or("").to_string())
+                    .collect(),
+            )
+        })
+        .collect();
+    rows.sort();
+    rows
+}
+
+/// Polls `nft list ruleset` of every host until `ok` holds for each; returns how long
+/// that took (reported, not asserted).
+fn until_rulesets(hosts: &[Netns], ok: impl Fn(&str) -> bool) -> Duration {
+    let t0 = std::time::Instant::now();
+    let mut pending: Vec<&Netns> = hosts.iter().collect();
+    while !pending.is_empty() {
+        pending.retain(|h| !ok(&text(&h.run(&["nft", "list", "ruleset"]).stdout)));
+        assert!(
+            t0.elapsed() < ENFORCED,
+            "the change is not in every ruleset after {ENFORCED:?}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    t0.elapsed()
+}
+
+/// ADD of container `id` in namespace `shop` with `labels`; returns its IPv4 address.
+fn add(cni: &Cni, id: &str, c: &Netns, labels: &str) -> String {
+    let args = format!("K8S_POD_NAMESPACE=shop;K8S_POD_NAME={id};TERN_LABELS={labels}");
+    let o = cni.call_args("ADD", id, &netns_path(c), &args);
+    assert_eq!(o.code, 0, "ADD {id}: {}", o.stdout);
+    let r = o.json.expect("result");
+    address_of(&r, false).trim_end_matches("/32").to_string()
+}
+
+/// One TCP exchange from `client` to `ip`:8080 served by nc in `server`: true if the
+/// server's line came back.
+fn connects(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str) -> bool {
+    let pid = lab.spawn(
+        server,
+        &["sh", "-c", "echo hi | nc -4 -l -N 8080"],
+        "nc-8080",
+    );
+    wait_for(Duration::from_secs(10), "listener", || {
+        let ss = server.run(&["ss", "-ltn"]);
+        text(&ss.stdout).contains(":8080").then_some(())
+    });
+    let out = client.sh(&format!("(echo x; sleep 1) | nc -N -w 2 {ip} 8080"));
+    lab.kill(pid);
+    text(&out.stdout).contains("hi")
+}
+
+/// Waits until `client` → `ip` connects (`want`) or not, trying again after each
+/// verdict that differs.
+fn wait_verdict(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str, want: bool, what: &str) {
+    let deadline = std::time::Instant::now() + ENFORCED;
+    loop {
+        if connects(lab, server, client, ip) == want {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{what}: still {} after {ENFORCED:?}",
+            if want { "denied" } else { "allowed" }
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere() {
+    let mut lab = Lab::new("clpol");
+    let hosts: Vec<Netns> = (0..3).map(|i| lab.netns(&format!("h{i}"))).collect();
+    let db = lab.netns("db");
+    let addrs = ["10.0.0.1/24", "10.0.0.2/24", "10.0.0.3/24"];
+    common::switch(
+        &mut lab,
+        &[
+            (&hosts[0], &[addrs[0]]),
+            (&hosts[1], &[addrs[1]]),
+            (&hosts[2], &[addrs[2]]),
+            (&db, &["10.0.0.10/24"]),
+        ],
+    );
+    let etcd = start_etcd(&mut lab, &db, &hosts[0], "etcd-1");
+
+    // The pool the nodes claim their blocks from; nothing else is configured.
+    let pool = lab.dir().join("pool.yaml");
+    std::fs::write(&pool, POOL).expect("write pool");
+    tern_ds(&hosts[0], &["apply", "-f", &pool.to_string_lossy()]);
+    let nodes: Vec<Node> = hosts
+        .iter()
+        .enumerate()
+        .map(|(i, h)| node_file(&lab, h, i))
+        .collect();
+    for n in &nodes {
+        start_tern(&mut lab, n);
+    }
+    for n in &nodes {
+        wait_peers_up(n, 2);
+    }
+    let cni: Vec<Cni> = nodes
+        .iter()
+        .map(|n| Cni {
+            socket: n.socket.clone(),
+            version: "1.0.0",
+        })
+        .collect();
+    // n0: web; n1: client and web2; n2: other.
+    let web = lab.netns("web");
+    let client = lab.netns("client");
+    let web2 = lab.netns("web2");
+    let other = lab.netns("other");
+    let web_ip = add(&cni[0], "web", &web, "app=web");
+    let client_ip = add(&cni[1], "client", &client, "app=client");
+    let web2_ip = add(&cni[1], "web2", &web2, "app=web");
+    let other_ip = add(&cni[2], "other", &other, "app=other");
+
+    // Every node's containers are in the datastore.
+    wait_for(ENFORCED, "every workload published", || {
+        let rows = workload_endpoints(&hosts[0]);
+        (rows.len() == 4).then_some(rows)
+    });
+    let rows = workload_endpoints(&hosts[2]);
+    let expect = [
+        ("shop/client", "n1", &client_ip),
+        ("shop/other", "n2", &other_ip),
+        ("shop/web", "n0", &web_ip),
+        ("shop/web2", "n1", &web2_ip),
+    ];
+    for ((name, node, ips), (want_name, want_node, want_ip)) in rows.iter().zip(expect) {
+        assert_eq!(
+            (name.as_str(), node.as_str()),
+            (want_name, want_node),
+            "{rows:?}"
+        );
+        assert_eq!(ips, &[format!("{want_ip}/32")], "{rows:?}");
+    }
+    let table = tern_ds(&hosts[1], &["get", "workloadendpoints", "-A", "-o", "wide"]);
+    for n in ["n0", "n1", "n2"] {
+        assert!(table.contains(n), "{table}");
+    }
+
+    // No policy yet: everything connects (routes across hosts are there).
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        true,
+        "other -> web before the policy",
+    );
+    wait_verdict(
+        &mut lab,
+        &web,
+        &client,
+        &web_ip,
+        true,
+        "client -> web before the policy",
+    );
+
+    // One apply: enforced on n0 (web) and n1 (web2); the client's address, on n1, and
+    // other's, on n2, come from their hosts' WorkloadEndpoints.
+    let file = lab.dir().join("web.yaml");
+    std::fs::write(&file, WEB_FROM_CLIENTS).expect("write policy");
+    tern_ds(&hosts[0], &["apply", "-f", &file.to_string_lossy()]);
+    // n0 and n1 have web containers (n2 has none: nothing there for the policy to do).
+    let took = until_rulesets(&hosts[..2], |r| r.contains("web-from-clients"));
+    println!("policy in n0's and n1's rulesets {took:?} after `tern apply` returned");
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        false,
+        "other (n2) -> web (n0)",
+    );
+    assert!(
+        connects(&mut lab, &web, &client, &web_ip),
+        "client (n1) -> web (n0) must be allowed"
+    );
+    wait_verdict(
+        &mut lab,
+        &web2,
+        &other,
+        &web2_ip,
+        false,
+        "other (n2) -> web2 (n1)",
+    );
+    assert!(
+        connects(&mut lab, &web2, &client, &web2_ip),
+        "client -> web2 (both n1) must be allowed"
+    );
+    for n in &nodes {
+        let s = status_json(n).expect("status");
+        assert_eq!(s["policy"]["ok"], true, "{}: {s}", n.name);
+    }
+
+    // `other` becomes a client on n2: n0 lets it in.
+    let o = tern_cli(
+        &nodes[2],
+        &["endpoint", "label", "shop/other", "app=client"],
+    );
+    let took = until_rulesets(&hosts[..1], |r| r.contains(&other_ip));
+    println!("n2's relabel in n0's ruleset {took:?} after `tern endpoint label` returned");
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        true,
+        "relabelled other -> web",
+    );
+    let o = tern_cli(&nodes[2], &["endpoint", "label", "shop/other", "app=other"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_verdict(&mut lab, &web, &other, &web_ip, false, "other again -> web");
+
+    // etcd away: every host keeps enforcing what it last knew. A label changed on n2
+    // meanwhile is enforced there at once and reaches n0 once etcd is back (n2's
+    // publisher retries, n0's reflectors resync).
+    lab.kill(etcd);
+    assert!(
+        !connects(&mut lab, &web, &other, &web_ip),
+        "etcd away: other -> web must stay denied"
+    );
+    assert!(
+        connects(&mut lab, &web, &client, &web_ip),
+        "etcd away: client -> web must stay allowed"
+    );
+    let o = tern_cli(
+        &nodes[2],
+        &["endpoint", "label", "shop/other", "app=client"],
+    );
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(
+        !connects(&mut lab, &web, &other, &web_ip),
+        "etcd away: n0 cannot know other's new label"
+    );
+    start_etcd(&mut lab, &db, &hosts[0], "etcd-2");
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        true,
+        "relabelled while etcd was away",
+    );
+    let o = tern_cli(&nodes[2], &["endpoint", "label", "shop/other", "app=other"]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        false,
+        "other again, etcd back",
+    );
+
+    // Deleted from the datastore: lifted on every host.
+    tern_ds(
+        &hosts[1],
+        &["delete", "globalnetworkpolicy", "web-from-clients"],
+    );
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        true,
+        "other -> web after delete",
+    );
+    wait_verdict(
+        &mut lab,
+        &web2,
+        &other,
+        &web2_ip,
+        true,
+        "other -> web2 after delete",
+    );
+
+    // A container deleted on n1 leaves the datastore.
+    let o = cni[1].call_args(
+        "DEL",
+        "web2",
+        &netns_path(&web2),
+        "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web2",
+    );
+    assert_eq!(o.code, 0, "DEL: {}", o.stdout);
+    wait_for(ENFORCED, "web2's WorkloadEndpoint deleted", || {
+        let rows = workload_endpoints(&hosts[0]);
+        (rows.len() == 3 && rows.iter().all(|r| r.0 != "shop/web2")).then_some(())
+    });
+}
