@@ -4,8 +4,9 @@
 //! workloadendpoints` lists every node's); a GlobalNetworkPolicy applied once with
 //! `tern apply -f` selects workloads by label on OTHER hosts and is enforced everywhere
 //! (real TCP with nc, allowed and denied); a label changed on one host changes the
-//! verdict on another; while etcd is away every host keeps enforcing what it knew and
-//! catches up when it is back; `tern delete` lifts the policy.
+//! verdict on another; a GlobalNetworkSet is selected like a workload; while etcd is
+//! away every host keeps enforcing what it knew and catches up when it is back;
+//! `tern delete` lifts the policy.
 
 mod cni_support;
 mod common;
@@ -402,6 +403,35 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         &web_ip,
         false,
         "other again, etcd back",
+    );
+
+    // A GlobalNetworkSet with other's address, labelled as a client, lets it in; its
+    // deletion closes the door again.
+    let set = lab.dir().join("trusted.yaml");
+    std::fs::write(
+        &set,
+        format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkSet\nmetadata: {{ name: trusted, labels: {{ app: client }} }}\nspec: {{ nets: [{other_ip}/32] }}\n"
+        ),
+    )
+    .expect("write set");
+    tern_ds(&hosts[2], &["apply", "-f", &set.to_string_lossy()]);
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        true,
+        "other in a client network set",
+    );
+    tern_ds(&hosts[2], &["delete", "globalnetworkset", "trusted"]);
+    wait_verdict(
+        &mut lab,
+        &web,
+        &other,
+        &web_ip,
+        false,
+        "network set deleted",
     );
 
     // Deleted from the datastore: lifted on every host.
