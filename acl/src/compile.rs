@@ -6,10 +6,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use ipnet::IpNet;
 
-use crate::endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
+use crate::endpoint::{HostEndpoint, NamedPort, Namespace, WorkloadEndpoint};
 use crate::ir::{
-    short_hash, AddrSet, Direction, EndpointKind, EndpointPolicy, FailsafePort, Family, Ir, IrRule,
-    Marks, Match, PolicyChain, PolicyKey, PortRef, Side,
+    short_hash, AddrPortSet, AddrSet, Direction, EndpointKind, EndpointPolicy, FailsafePort,
+    Family, Ir, IrRule, Marks, Match, PolicyChain, PolicyKey, PortRef, Side,
 };
 use crate::loader::Bundle;
 use crate::model::{Entity, IpVersion, Policy, PolicyKind, PortRange, Protocol, Rule};
@@ -112,6 +112,8 @@ struct Compiler<'a> {
     namespaces: BTreeMap<String, Labels>,
     addr_sets: BTreeMap<String, AddrSet>,
     port_sets: BTreeMap<String, Vec<PortRange>>,
+    addr_port_sets: BTreeMap<String, AddrPortSet>,
+    named_ports: &'a BTreeMap<String, Vec<NamedPort>>,
 }
 
 /// Sorts policies as Calico does: by order (unset last), then name, then namespace.
@@ -166,7 +168,12 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         .iter()
         .map(|w| Ep::workload(w, true))
         .chain(bundle.hosts.iter().map(|h| Ep::host(h, true)))
-        .chain(bundle.remote_workloads.iter().map(|w| Ep::workload(w, false)))
+        .chain(
+            bundle
+                .remote_workloads
+                .iter()
+                .map(|w| Ep::workload(w, false)),
+        )
         .chain(bundle.remote_hosts.iter().map(|h| Ep::host(h, false)))
         .chain(bundle.network_sets.iter().map(Ep::network_set))
         .collect();
@@ -176,6 +183,8 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         namespaces,
         addr_sets: BTreeMap::new(),
         port_sets: BTreeMap::new(),
+        addr_port_sets: BTreeMap::new(),
+        named_ports: &bundle.named_ports,
     };
 
     let mut policies: Vec<&Policy> = bundle.policies.iter().collect();
@@ -251,6 +260,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     {
         match m {
             Match::Addr { set, .. }
+            | Match::AddrPort { set, .. }
             | Match::Port {
                 ports: PortRef::Set(set),
                 ..
@@ -262,6 +272,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     }
     c.addr_sets.retain(|k, _| used_sets.contains(k));
     c.port_sets.retain(|k, _| used_sets.contains(k));
+    c.addr_port_sets.retain(|k, _| used_sets.contains(k));
     let mut failsafe_in = opts.failsafe_in.clone();
     failsafe_in.sort();
     failsafe_in.dedup();
@@ -272,6 +283,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     Ir {
         addr_sets: c.addr_sets,
         port_sets: c.port_sets,
+        addr_port_sets: c.addr_port_sets,
         chains,
         endpoints,
         failsafe_in,
@@ -326,6 +338,26 @@ impl Compiler<'_> {
     }
 
     /// Endpoints an entity selector refers to, in the policy's scope.
+    /// Endpoints (not network sets) an entity selector refers to, in the policy's scope.
+    fn select_eps(&self, p: &Policy, sel: &Selector, ns_sel: Option<&Selector>) -> Vec<&Ep<'_>> {
+        self.eps
+            .iter()
+            .filter(|ep| !ep.interface.is_empty())
+            .filter(|ep| {
+                let in_scope = match (ns_sel, p.id.namespace.as_deref()) {
+                    (Some(nss), _) => self.ns_selects(nss, ep),
+                    (None, Some(ns)) => ep.namespace == Some(ns),
+                    (None, None) => true,
+                };
+                in_scope
+                    && sel.matches(Target {
+                        labels: &ep.labels,
+                        global: ep.namespace.is_none(),
+                    })
+            })
+            .collect()
+    }
+
     fn select(&self, p: &Policy, sel: &Selector, ns_sel: Option<&Selector>) -> Vec<IpNet> {
         let mut ips = Vec::new();
         for ep in &self.eps {
@@ -485,8 +517,117 @@ impl Compiler<'_> {
         true
     }
 
-    /// A rule's match lists: one family-neutral list, or one per IP family.
+    /// A rule's match lists. Named destination ports make their own lists (an
+    /// (address, port) set per family), beside the numeric ports' lists.
     fn rule(&mut self, p: &Policy, r: &Rule) -> Vec<Vec<Match>> {
+        if r.destination.named_ports.is_empty() {
+            return self.rule_lists(p, r);
+        }
+        let mut out = Vec::new();
+        if !r.destination.ports.is_empty() {
+            let mut numeric = r.clone();
+            numeric.destination.named_ports.clear();
+            out.extend(self.rule_lists(p, &numeric));
+        }
+        let Some(protocol) = r.protocol else {
+            return out;
+        };
+        let mut named = r.clone();
+        named.destination.named_ports.clear();
+        named.destination.ports.clear();
+        for m in self.rule_lists(p, &named) {
+            let fam = m.iter().find_map(|x| match x {
+                Match::Family(f) => Some(*f),
+                Match::Addr { set, .. } => self.addr_sets.get(set).map(|s| s.family),
+                _ => None,
+            });
+            let fams = match fam {
+                Some(f) => vec![f],
+                None => vec![Family::V4, Family::V6],
+            };
+            for f in fams {
+                let Some(set) = self.addr_port_set(p, &r.destination, protocol, f) else {
+                    continue;
+                };
+                let mut list = m.clone();
+                if fam.is_none() {
+                    list.insert(0, Match::Family(f));
+                }
+                list.push(Match::AddrPort {
+                    side: Side::Destination,
+                    set,
+                });
+                out.push(list);
+            }
+        }
+        out
+    }
+
+    /// The (address, port) set of the destination's named ports in family `f`: every
+    /// endpoint in the rule's scope (its destination selector, or the policy's namespace)
+    /// with a port of that name and protocol. None when empty (the rule cannot match).
+    fn addr_port_set(
+        &mut self,
+        p: &Policy,
+        e: &Entity,
+        protocol: Protocol,
+        f: Family,
+    ) -> Option<String> {
+        let sel = e.selector.clone().unwrap_or(Selector::All);
+        let nss = e.namespace_selector.as_ref();
+        let scope =
+            p.id.namespace
+                .clone()
+                .map_or("global".to_string(), |n| format!("ns:{n}"));
+        let mut names = e.named_ports.clone();
+        names.sort();
+        names.dedup();
+        let key = format!(
+            "{scope}|{sel}|{}|{}|{:?}|{f:?}",
+            nss.map(ToString::to_string).unwrap_or_default(),
+            names.join(","),
+            protocol
+        );
+        let name = format!(
+            "a{}-{}",
+            if f == Family::V4 { '4' } else { '6' },
+            short_hash(&key)
+        );
+        if !self.addr_port_sets.contains_key(&name) {
+            let mut members = Vec::new();
+            for ep in self.select_eps(p, &sel, nss) {
+                let Some(ports) = self.named_ports.get(&ep.key) else {
+                    continue;
+                };
+                for np in ports
+                    .iter()
+                    .filter(|np| np.protocol == protocol && names.contains(&np.name))
+                {
+                    for ip in ep.ips.iter().filter(|n| Family::of(n) == f) {
+                        members.push((ip.addr(), np.port));
+                    }
+                }
+            }
+            members.sort();
+            members.dedup();
+            self.addr_port_sets.insert(
+                name.clone(),
+                AddrPortSet {
+                    family: f,
+                    protocol,
+                    members,
+                    origin: format!(
+                        "named ports {} of selector {sel} ({scope})",
+                        names.join(",")
+                    ),
+                },
+            );
+        }
+        (!self.addr_port_sets[&name].members.is_empty()).then_some(name)
+    }
+
+    /// A rule's match lists: one family-neutral list, or one per IP family.
+    fn rule_lists(&mut self, p: &Policy, r: &Rule) -> Vec<Vec<Match>> {
         let mut fams = vec![Family::V4, Family::V6];
         match r.ip_version {
             Some(IpVersion::V4) => fams.retain(|f| *f == Family::V4),
@@ -593,7 +734,10 @@ fn tier_refs(
         if !used.contains(id.as_str()) {
             continue;
         }
-        let name = p.tier.clone().unwrap_or_else(|| crate::tier::DEFAULT_TIER.to_string());
+        let name = p
+            .tier
+            .clone()
+            .unwrap_or_else(|| crate::tier::DEFAULT_TIER.to_string());
         let default_action = bundle
             .tiers
             .iter()

@@ -384,6 +384,18 @@ fn rule_matches(ir: &Ir, r: &IrRule, pkt: &Packet) -> bool {
             let hit = icmp.r#type == pkt.icmp_type && icmp.code.is_none_or(|c| c == pkt.icmp_code);
             is_icmp && (hit != *negate)
         }
+        Match::AddrPort { side, set } => {
+            let (ip, port) = if *side == Side::Source {
+                (pkt.src, pkt.sport)
+            } else {
+                (pkt.dst, pkt.dport)
+            };
+            pkt.protocol.has_ports()
+                && ir
+                    .addr_port_sets
+                    .get(set)
+                    .is_some_and(|s| s.protocol == pkt.protocol && s.members.contains(&(ip, port)))
+        }
         Match::Addr { side, set, negate } => {
             let ip = if *side == Side::Source {
                 pkt.src

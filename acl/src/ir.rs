@@ -66,6 +66,20 @@ pub struct AddrSet {
     pub origin: String,
 }
 
+/// A named set of (address, port) pairs of one family and protocol: where named ports
+/// resolve (each endpoint's address with its own number for the name).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AddrPortSet {
+    /// Family of every address.
+    pub family: Family,
+    /// Protocol of every port (the rule's).
+    pub protocol: Protocol,
+    /// Members, sorted.
+    pub members: Vec<(std::net::IpAddr, u16)>,
+    /// What the set stands for, for comments.
+    pub origin: String,
+}
+
 /// Ports given to a port match: a single range inline, or a named set.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum PortRef {
@@ -104,6 +118,13 @@ pub enum Match {
         set: String,
         /// Negated.
         negate: bool,
+    },
+    /// Address and port together in a named (address, port) set: named ports.
+    AddrPort {
+        /// Source or destination (address and port of the same side).
+        side: Side,
+        /// Set name (a key of [`Ir::addr_port_sets`]).
+        set: String,
     },
     /// Port in an inline range or named port set (the rule also matches the protocol).
     Port {
@@ -202,6 +223,8 @@ pub struct Ir {
     pub addr_sets: BTreeMap<String, AddrSet>,
     /// Port sets by name.
     pub port_sets: BTreeMap<String, Vec<PortRange>>,
+    /// (Address, port) sets by name (named ports).
+    pub addr_port_sets: BTreeMap<String, AddrPortSet>,
     /// Policy chains in use, by (policy, direction).
     pub chains: BTreeMap<PolicyKey, PolicyChain>,
     /// Endpoints with at least one direction under policy, sorted by interface.
@@ -250,7 +273,7 @@ impl Ir {
 
     /// Number of named sets.
     pub fn set_count(&self) -> usize {
-        self.addr_sets.len() + self.port_sets.len()
+        self.addr_sets.len() + self.port_sets.len() + self.addr_port_sets.len()
     }
 }
 

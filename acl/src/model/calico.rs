@@ -301,19 +301,39 @@ fn proto(path: &[PathSeg], v: &ProtoValue) -> Result<Protocol, FieldError> {
     }
 }
 
-fn ports(path: &[PathSeg], list: &Option<Vec<PortValue>>) -> Result<Vec<PortRange>, FieldError> {
+/// Numbers and ranges, and names (`http`) when `names` is given.
+fn ports(
+    path: &[PathSeg],
+    list: &Option<Vec<PortValue>>,
+    mut names: Option<&mut Vec<String>>,
+    where_: &str,
+) -> Result<Vec<PortRange>, FieldError> {
     let mut out = Vec::new();
     for (i, p) in list.iter().flatten().enumerate() {
         let text = match p {
             PortValue::Num(n) => n.to_string(),
             PortValue::Text(s) => s.clone(),
         };
+        if super::is_port_name(&text) {
+            match names.as_deref_mut() {
+                Some(n) => {
+                    n.push(text);
+                    continue;
+                }
+                None => {
+                    return Err(FieldError::new(
+                        &index(path, i),
+                        format!("named port `{text}` in {where_} is not supported by tern (named ports resolve on the destination endpoint; use a number here)"),
+                    ))
+                }
+            }
+        }
         out.push(parse_port(&text).map_err(|m| FieldError::new(&index(path, i), m))?);
     }
     Ok(out)
 }
 
-fn entity(path: &[PathSeg], raw: &Option<RawEntity>) -> Result<Entity, FieldError> {
+fn entity(path: &[PathSeg], raw: &Option<RawEntity>, dest: bool) -> Result<Entity, FieldError> {
     let Some(e) = raw else {
         return Ok(Entity::default());
     };
@@ -334,6 +354,7 @@ fn entity(path: &[PathSeg], raw: &Option<RawEntity>) -> Result<Entity, FieldErro
             "not supported by tern: domain names in policy need DNS snooping, which tern does not do; use `nets` or a NetworkSet",
         ));
     }
+    let mut named = Vec::new();
     let mut selector = sel("selector", &e.selector)?;
     if let Some(sa) = &e.service_accounts {
         let sap = child(path, "serviceAccounts");
@@ -358,8 +379,14 @@ fn entity(path: &[PathSeg], raw: &Option<RawEntity>) -> Result<Entity, FieldErro
         selector,
         not_selector: sel("notSelector", &e.not_selector)?,
         namespace_selector: sel("namespaceSelector", &e.namespace_selector)?,
-        ports: ports(&child(path, "ports"), &e.ports)?,
-        not_ports: ports(&child(path, "notPorts"), &e.not_ports)?,
+        ports: ports(
+            &child(path, "ports"),
+            &e.ports,
+            dest.then_some(&mut named),
+            "source",
+        )?,
+        not_ports: ports(&child(path, "notPorts"), &e.not_ports, None, "notPorts")?,
+        named_ports: named,
     })
 }
 
@@ -420,8 +447,8 @@ pub fn convert_rule(path: &[PathSeg], r: &RawRule) -> Result<Rule, FieldError> {
         icmp: icmp(&r.icmp),
         not_icmp: icmp(&r.not_icmp),
         ip_version,
-        source: entity(&child(path, "source"), &r.source)?,
-        destination: entity(&child(path, "destination"), &r.destination)?,
+        source: entity(&child(path, "source"), &r.source, false)?,
+        destination: entity(&child(path, "destination"), &r.destination, true)?,
     };
     validate_rule(path, &rule)?;
     Ok(rule)
@@ -429,7 +456,8 @@ pub fn convert_rule(path: &[PathSeg], r: &RawRule) -> Result<Rule, FieldError> {
 
 /// Checks the cross-field constraints Calico enforces.
 pub(crate) fn validate_rule(path: &[PathSeg], r: &Rule) -> Result<(), FieldError> {
-    let has_ports = |e: &Entity| !e.ports.is_empty() || !e.not_ports.is_empty();
+    let has_ports =
+        |e: &Entity| !e.ports.is_empty() || !e.not_ports.is_empty() || !e.named_ports.is_empty();
     for (key, e) in [("source", &r.source), ("destination", &r.destination)] {
         if has_ports(e) && !r.protocol.is_some_and(Protocol::has_ports) {
             return Err(FieldError::new(

@@ -234,12 +234,14 @@ fn peer(path: &[PathSeg], p: &Peer) -> Result<Entity, FieldError> {
     Ok(e)
 }
 
-/// Groups port entries by protocol: `(protocol, ports)`; empty ports = every port.
+/// Groups port entries by protocol: `(protocol, ports, named ports)`; no ports and no
+/// names = every port.
 fn port_groups(
     path: &[PathSeg],
     ports: &[K8sPort],
-) -> Result<Vec<(Protocol, Vec<PortRange>)>, FieldError> {
-    let mut groups: BTreeMap<Protocol, Option<Vec<PortRange>>> = BTreeMap::new();
+) -> Result<Vec<(Protocol, Vec<PortRange>, Vec<String>)>, FieldError> {
+    // None: every port of the protocol.
+    let mut groups: BTreeMap<Protocol, Option<(Vec<PortRange>, Vec<String>)>> = BTreeMap::new();
     for (i, p) in ports.iter().enumerate() {
         let pp = index(path, i);
         let proto = match p.protocol.as_deref().unwrap_or("TCP") {
@@ -253,6 +255,7 @@ fn port_groups(
                 ))
             }
         };
+        let mut name = None;
         let range = match &p.port {
             None => {
                 if p.end_port.is_some() {
@@ -261,6 +264,16 @@ fn port_groups(
                         "endPort needs port",
                     ));
                 }
+                None
+            }
+            Some(super::calico::PortValue::Text(t)) if super::is_port_name(t) => {
+                if p.end_port.is_some() {
+                    return Err(FieldError::new(
+                        &child(&pp, "endPort"),
+                        "endPort needs a numeric port",
+                    ));
+                }
+                name = Some(t.clone());
                 None
             }
             Some(v) => {
@@ -288,16 +301,22 @@ fn port_groups(
                 Some(r)
             }
         };
-        let slot = groups.entry(proto).or_insert_with(|| Some(Vec::new()));
-        match (slot.as_mut(), range) {
-            (Some(list), Some(r)) => list.push(r),
-            (_, None) => *slot = None,
-            (None, Some(_)) => {}
+        let slot = groups
+            .entry(proto)
+            .or_insert_with(|| Some((Vec::new(), Vec::new())));
+        match (slot.as_mut(), range, name) {
+            (Some((list, _)), Some(r), _) => list.push(r),
+            (Some((_, names)), None, Some(n)) => names.push(n),
+            (_, None, None) => *slot = None,
+            (None, _, _) => {}
         }
     }
     Ok(groups
         .into_iter()
-        .map(|(p, r)| (p, r.unwrap_or_default()))
+        .map(|(p, g)| {
+            let (r, n) = g.unwrap_or_default();
+            (p, r, n)
+        })
         .collect())
 }
 
@@ -320,24 +339,23 @@ fn expand(
     let groups = port_groups(&child(path, "ports"), ports.as_deref().unwrap_or_default())?;
     let mut out = Vec::new();
     for e in &entities {
-        let push = |protocol: Option<Protocol>, ports: Vec<PortRange>| {
+        let push = |protocol: Option<Protocol>, ports: Vec<PortRange>, named: Vec<String>| {
             let mut r = Rule::any(Action::Allow);
             r.protocol = protocol;
-            r.destination.ports = ports;
-            if ingress {
-                r.source = e.clone();
-            } else {
-                let dp = std::mem::take(&mut r.destination.ports);
+            if !ingress {
                 r.destination = e.clone();
-                r.destination.ports = dp;
+            } else {
+                r.source = e.clone();
             }
+            r.destination.ports = ports;
+            r.destination.named_ports = named;
             r
         };
         if groups.is_empty() {
-            out.push(push(None, Vec::new()));
+            out.push(push(None, Vec::new(), Vec::new()));
         }
-        for (proto, ports) in &groups {
-            out.push(push(Some(*proto), ports.clone()));
+        for (proto, ports, named) in &groups {
+            out.push(push(Some(*proto), ports.clone(), named.clone()));
         }
     }
     for r in &out {

@@ -207,6 +207,9 @@ pub struct Entity {
     pub ports: Vec<PortRange>,
     /// Port in none of these.
     pub not_ports: Vec<PortRange>,
+    /// Named ports (`http`): the port of that name on the endpoint the address belongs
+    /// to (destination only; resolved per endpoint at compile time).
+    pub named_ports: Vec<String>,
 }
 
 /// One policy rule.

@@ -152,6 +152,17 @@ fn rule_specs(
                     if *negate { "! " } else { "" }
                 ));
             }
+            Match::AddrPort { side, set } => {
+                if ir.addr_port_sets.get(set).is_some_and(|s| s.family != fam) {
+                    return Vec::new();
+                }
+                let d = if *side == Side::Source {
+                    "src,src"
+                } else {
+                    "dst,dst"
+                };
+                m.push(format!("-m set --match-set {} {d}", ipset_name(set)));
+            }
             Match::Addr { side, set, negate } => {
                 if ir.addr_sets.get(set).is_some_and(|s| s.family != fam) {
                     return Vec::new();
@@ -287,6 +298,25 @@ pub fn render(ir: &Ir) -> IptRuleset {
             Ipset {
                 kind: format!("hash:net family {fam}"),
                 elements: s.nets.iter().map(ToString::to_string).collect(),
+            },
+        );
+    }
+    for (name, s) in &ir.addr_port_sets {
+        let fam = if s.family == Family::V4 {
+            "inet"
+        } else {
+            "inet6"
+        };
+        let proto = s.protocol.keyword();
+        rs.ipsets.insert(
+            ipset_name(name),
+            Ipset {
+                kind: format!("hash:ip,port family {fam}"),
+                elements: s
+                    .members
+                    .iter()
+                    .map(|(ip, port)| format!("{ip},{proto}:{port}"))
+                    .collect(),
             },
         );
     }

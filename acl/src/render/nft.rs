@@ -97,10 +97,12 @@ fn quote(s: &str) -> String {
 
 fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
     let mut parts: Vec<String> = Vec::new();
-    let has_addr = r
-        .matches
-        .iter()
-        .any(|m| matches!(m, Match::Addr { .. } | Match::Icmp { .. }));
+    let has_addr = r.matches.iter().any(|m| {
+        matches!(
+            m,
+            Match::Addr { .. } | Match::AddrPort { .. } | Match::Icmp { .. }
+        )
+    });
     for m in &r.matches {
         match m {
             Match::Family(f) => {
@@ -139,6 +141,16 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
                     Some(code) => parts.push(format!("{k} type {} {k} code {}", icmp.r#type, code)),
                     None => parts.push(format!("{k} type {neg}{}", icmp.r#type)),
                 }
+            }
+            Match::AddrPort { side, set } => {
+                let fam = ir.addr_port_sets.get(set).map_or(Family::V4, |s| s.family);
+                let k = if fam == Family::V4 { "ip" } else { "ip6" };
+                let (a, p) = if *side == Side::Source {
+                    ("saddr", "sport")
+                } else {
+                    ("daddr", "dport")
+                };
+                parts.push(format!("{k} {a} . th {p} @{set}"));
             }
             Match::Addr { side, set, negate } => {
                 let fam = ir.addr_sets.get(set).map_or(Family::V4, |s| s.family);
@@ -286,6 +298,26 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                 decl: format!("type {ty}; flags interval; comment {};", quote(&s.origin)),
                 elements: s.nets.iter().map(ToString::to_string).collect(),
             }),
+        );
+    }
+    for (name, s) in &ir.addr_port_sets {
+        let ty = if s.family == Family::V4 {
+            "ipv4_addr"
+        } else {
+            "ipv6_addr"
+        };
+        let set = NftSet {
+            keyword: "set",
+            decl: format!("type {ty} . inet_service; comment {};", quote(&s.origin)),
+            elements: s
+                .members
+                .iter()
+                .map(|(ip, port)| format!("{ip} . {port}"))
+                .collect(),
+        };
+        rs.sets.insert(
+            name.clone(),
+            reuse(prev.and_then(|(_, p)| p.sets.get(name)), set),
         );
     }
     for (name, ports) in &ir.port_sets {
