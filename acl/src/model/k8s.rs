@@ -234,14 +234,19 @@ fn peer(path: &[PathSeg], p: &Peer) -> Result<Entity, FieldError> {
     Ok(e)
 }
 
+/// Numeric ports and named ports of one protocol.
+type Ports = (Vec<PortRange>, Vec<String>);
+/// `(protocol, ports, named ports)`.
+type PortGroup = (Protocol, Vec<PortRange>, Vec<String>);
+
 /// Groups port entries by protocol: `(protocol, ports, named ports)`; no ports and no
 /// names = every port.
 fn port_groups(
     path: &[PathSeg],
     ports: &[K8sPort],
-) -> Result<Vec<(Protocol, Vec<PortRange>, Vec<String>)>, FieldError> {
+) -> Result<Vec<PortGroup>, FieldError> {
     // None: every port of the protocol.
-    let mut groups: BTreeMap<Protocol, Option<(Vec<PortRange>, Vec<String>)>> = BTreeMap::new();
+    let mut groups: BTreeMap<Protocol, Option<Ports>> = BTreeMap::new();
     for (i, p) in ports.iter().enumerate() {
         let pp = index(path, i);
         let proto = match p.protocol.as_deref().unwrap_or("TCP") {
