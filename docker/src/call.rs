@@ -3,8 +3,11 @@
 //! ([`Outcome`]) turned into the HTTP status and JSON body Docker expects.
 //!
 //! Docker's contract (libnetwork `docs/remote.md`): a request that cannot be decoded gets
-//! an HTTP error status with `{"Err": …}`; a request that was understood but cannot be
-//! done gets `{"Err": …}` (here with 200, as libnetwork reads `Err` either way).
+//! an HTTP error status with `{"Err": …}` (what libnetwork's plugin client reads from any
+//! non-200 answer); a request that was understood but cannot be done gets 200 with the
+//! protocol's error field: `{"Err": …}` for the network driver, `{"Error": …}` for IPAM
+//! (libnetwork's `ipams/remote/api.Response` names it so: an `Err` there is ignored and
+//! Docker goes on with an empty answer).
 
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -181,12 +184,14 @@ impl Outcome {
         Outcome { status: 200, body }
     }
 
-    /// A call that was understood but could not be done.
-    pub fn failed(message: &str) -> Outcome {
-        Outcome {
-            status: 200,
-            body: err_body(message),
-        }
+    /// A call at `path` that was understood but could not be done.
+    pub fn failed(path: &str, message: &str) -> Outcome {
+        let body = if path.trim_start_matches('/').starts_with("IpamDriver.") {
+            serde_json::json!({ "Error": message })
+        } else {
+            err_body(message)
+        };
+        Outcome { status: 200, body }
     }
 
     /// A request that could not be decoded (404 for an unknown call, 400 otherwise).

@@ -70,7 +70,7 @@ pub async fn answer<D: Driver>(driver: &D, method: &Method, path: &str, body: &[
         Ok(v) => Outcome::ok(v),
         Err(e) => {
             tracing::warn!("docker plugin: {path}: {e}");
-            Outcome::failed(&e)
+            Outcome::failed(path, &e)
         }
     }
 }
@@ -166,6 +166,9 @@ mod tests {
         let o = answer(&d, &Method::POST, "/NetworkDriver.Join", b"{}").await;
         assert_eq!((o.status, o.body["Err"].is_string()), (200, true));
         assert_eq!(d.0.load(Ordering::SeqCst), 1);
+        // IPAM's answers name the field Error.
+        let o = answer(&d, &Method::POST, "/IpamDriver.ReleaseAddress", b"{}").await;
+        assert_eq!((o.status, o.body["Error"].is_string()), (200, true));
     }
 
     async fn post(sock: &Path, path: &str, body: &str) -> String {
