@@ -188,6 +188,10 @@ fn routes_prefix_is_the_longest_match_with_all_paths() {
     assert!(o.status.success(), "{o:?}");
     let v: Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["routes"], serde_json::json!([]), "{v}");
+    let o = tern_cli(&node, &["routes", "192.0.2.1"]);
+    assert!(o.status.success(), "{o:?}");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("no route covers 192.0.2.1/32"), "{err}");
     // A positional prefix and --prefix together are a usage error.
     let o = tern_cli(&node, &["routes", "10.244.9.5", "--prefix", "10.0.0.0/8"]);
     assert_eq!(o.status.code(), Some(2), "{o:?}");

@@ -194,6 +194,10 @@ pub fn run_routes(args: RoutesArgs) -> ExitCode {
     };
     let _ = printer.finish(&mut out);
     let _ = out.flush();
+    let empty = printer.rows_written == 0 && !args.json && result.is_ok();
+    if let Some(p) = args.lookup.filter(|_| empty) {
+        eprintln!("tern: no route covers {p}");
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
