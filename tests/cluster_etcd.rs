@@ -54,6 +54,11 @@ impl Cluster {
     /// Adds host `hN` (10.1.0.N) on the bridge and writes its node file: only the
     /// name, the address, the datastore, and the lab's socket and state paths.
     fn host(&mut self, n: usize) -> usize {
+        self.host_with(n, "")
+    }
+
+    /// [`Cluster::host`] with extra lines in the node file.
+    fn host_with(&mut self, n: usize, extra: &str) -> usize {
         let name = format!("h{n}");
         let addr = format!("10.1.0.{n}");
         let lab = &mut self.etcd.lab;
@@ -67,7 +72,7 @@ impl Cluster {
         let socket = dir.join("tern.sock");
         let config = dir.join("node.yaml");
         let yaml = format!(
-            "nodeName: {name}\nrouterId: {addr}\ndatastore: {{ type: etcd, endpoints: [\"{ENDPOINT}\"] }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n",
+            "nodeName: {name}\nrouterId: {addr}\ndatastore: {{ type: etcd, endpoints: [\"{ENDPOINT}\"] }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n{extra}",
             socket.display(),
             dir.join("state").display()
         );
@@ -245,7 +250,9 @@ fn datastore(h: &Host) -> Value {
 fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
     let mut c = Cluster::new("cl-etcd");
     c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
-    for n in 1..=3 {
+    // Host 1 also serves metrics (the datastore's health is asserted on them).
+    c.host_with(1, "metrics: { listen: 10.1.0.1:9469 }\n");
+    for n in 2..=3 {
         c.host(n);
     }
     for i in 0..3 {
@@ -338,6 +345,8 @@ fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
             || (datastore(h)["connected"] == false).then_some(()),
         );
     }
+    let m = common::scrape(&c.hosts[0].node.ns, "10.1.0.1:9469");
+    assert!(m.contains("tern_datastore_connected 0"), "{m}");
     let outage_end = std::time::Instant::now() + Duration::from_secs(30);
     while std::time::Instant::now() < outage_end {
         for (i, h) in c.hosts.iter().enumerate() {
@@ -370,6 +379,14 @@ fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
             },
         );
     }
+    let m = common::scrape(&c.hosts[0].node.ns, "10.1.0.1:9469");
+    assert!(m.contains("tern_datastore_connected 1"), "{m}");
+    assert!(m.contains("tern_datastore_nodes 4"), "{m}");
+    let reconnects = m
+        .lines()
+        .find_map(|l| l.strip_prefix("tern_datastore_reconnects_total "))
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    assert!(reconnects > Some(0), "{m}");
     wait_for(Duration::from_secs(90), "the ping to finish", || {
         (!c.etcd.lab.alive(ping_pid)).then_some(())
     });
@@ -394,10 +411,36 @@ fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
     }
     // Converged after: the cluster still follows changes (a fifth node is peered).
     let h5 = c.host(5);
-    c.start(h5);
+    let pid5 = c.start(h5);
     let five: Vec<&Host> = c.hosts.iter().collect();
     wait_mesh(&five);
-    let _ = tern_cli(&c.hosts[0].node, &["status"]);
+    // A node that dies (kill -9: no revoke) leaves the others' mesh once its lease
+    // expires; the remaining sessions stay.
+    let before: Vec<BTreeMap<String, u64>> = c.hosts.iter().take(4).map(established).collect();
+    c.etcd.lab.kill9(pid5);
+    let four: Vec<&Host> = c.hosts.iter().take(4).collect();
+    for h in &four {
+        wait_for(CONVERGE, &format!("{}: h5 removed", h.node.name), || {
+            let s = status_json(&h.node)?;
+            let gone = s["peers"]
+                .as_array()?
+                .iter()
+                .all(|p| p["address"] != "10.1.0.5");
+            gone.then_some(())
+        });
+    }
+    for (i, h) in four.iter().enumerate() {
+        let now = established(h);
+        for (peer, since) in before[i].iter().filter(|(p, _)| *p != "10.1.0.5") {
+            assert_eq!(now.get(peer), Some(since), "{}: {peer} reset", h.node.name);
+        }
+    }
+    let s = tern_cli(&c.hosts[0].node, &["status"]);
+    let text = String::from_utf8_lossy(&s.stdout);
+    assert!(
+        text.contains("Datastore: etcd connected, 4 nodes"),
+        "{text}"
+    );
 }
 
 #[test]

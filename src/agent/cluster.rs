@@ -63,6 +63,59 @@ pub struct BlockSource {
     pub need: mpsc::Sender<IpNet>,
 }
 
+/// `tern_datastore_connected`, `tern_datastore_reconnects_total`,
+/// `tern_datastore_resyncs_total`, `tern_datastore_nodes`.
+#[derive(Clone)]
+struct DatastoreMetrics {
+    connected: prometheus::IntGauge,
+    reconnects: prometheus::IntCounter,
+    resyncs: prometheus::IntCounter,
+    nodes: prometheus::IntGauge,
+}
+
+impl DatastoreMetrics {
+    fn register(registry: &prometheus::Registry) -> Option<DatastoreMetrics> {
+        let reg = |c: Box<dyn prometheus::core::Collector>| {
+            if let Err(e) = registry.register(c) {
+                tracing::error!("metrics registration: {e}");
+            }
+        };
+        let gauge = |name: &str, help: &str| {
+            let g = prometheus::IntGauge::new(name, help).ok()?;
+            reg(Box::new(g.clone()));
+            Some(g)
+        };
+        let counter = |name: &str, help: &str| {
+            let c = prometheus::IntCounter::new(name, help).ok()?;
+            reg(Box::new(c.clone()));
+            Some(c)
+        };
+        Some(DatastoreMetrics {
+            connected: gauge(
+                "tern_datastore_connected",
+                "1 while every datastore watch of the agent is connected, else 0 (last state kept)",
+            )?,
+            reconnects: counter(
+                "tern_datastore_reconnects_total",
+                "Failed datastore list or watch attempts that were retried",
+            )?,
+            resyncs: counter(
+                "tern_datastore_resyncs_total",
+                "Full relists after the datastore compacted the history a watch needed",
+            )?,
+            nodes: gauge("tern_datastore_nodes", "Nodes registered in the cluster")?,
+        })
+    }
+
+    fn update(&self, old: &DatastoreHealth, new: &DatastoreHealth) {
+        self.connected.set(i64::from(new.connected));
+        self.reconnects
+            .inc_by(new.reconnects.saturating_sub(old.reconnects));
+        self.resyncs.inc_by(new.resyncs.saturating_sub(old.resyncs));
+        self.nodes.set(new.nodes as i64);
+    }
+}
+
 /// The running etcd side of the agent.
 pub struct Cluster {
     store: Arc<Datastore>,
@@ -78,6 +131,7 @@ pub struct Cluster {
     need_tx: mpsc::Sender<IpNet>,
     need_rx: mpsc::Receiver<IpNet>,
     health: watch::Sender<DatastoreHealth>,
+    metrics: Option<DatastoreMetrics>,
 }
 
 fn local_of(cfg: &NodeConfig) -> Local {
@@ -182,6 +236,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
         local,
         need_tx: mpsc::channel(1).0,
         need_rx: mpsc::channel(1).1,
+        metrics: None,
     };
     let (need_tx, need_rx) = mpsc::channel(8);
     c.need_tx = need_tx;
@@ -269,6 +324,11 @@ impl Cluster {
         }
     }
 
+    /// Registers the datastore's metric families in `registry`.
+    pub fn register_metrics(&mut self, registry: &prometheus::Registry) {
+        self.metrics = DatastoreMetrics::register(registry);
+    }
+
     /// The datastore's health, as published.
     pub fn health(&self) -> watch::Receiver<DatastoreHealth> {
         self.health.subscribe()
@@ -327,7 +387,11 @@ impl Cluster {
             nodes: snaps[0].items.len(),
             blocks: self.blocks.clone(),
         };
+        let metrics = self.metrics.clone();
         self.health.send_if_modified(|old| {
+            if let Some(m) = &metrics {
+                m.update(old, &h);
+            }
             let changed = *old != h;
             *old = h;
             changed
