@@ -41,6 +41,9 @@ if [ "$profile" = test ]; then
     [ -x /usr/lib/cni/bridge ] || need+=(containernetworking-plugins)
     have runc     || need+=(runc)
     [ -x /bin/busybox ] || need+=(busybox-static)
+    # Docker driver tests: a real dockerd (Debian's docker.io, with containerd and runc),
+    # run by the tests inside lab namespaces only; never started as a system service.
+    have dockerd  || need+=(docker.io)
 elif [ "$profile" != demo ]; then
     echo "install-deps: unknown profile '$profile' (test or demo)" >&2
     exit 2
@@ -51,15 +54,21 @@ if ((${#need[@]})); then
     SUDO=""
     if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
     policy=/usr/sbin/policy-rc.d
-    placed=""
-    if [ ! -e "$policy" ]; then
-        printf '#!/bin/sh\n# tern install-deps: no service starts during this install\nexit 101\n' \
-            | $SUDO tee "$policy" >/dev/null
-        $SUDO chmod 0755 "$policy"
-        placed=1
+    # Ours replaces any existing policy-rc.d for the install (one that allowed starts
+    # would let dockerd, containerd, BIRD or FRR start as services) and is put back after.
+    saved=""
+    cleanup() {
+        $SUDO rm -f "$policy"
+        if [ -n "$saved" ]; then $SUDO mv "$saved" "$policy"; fi
+    }
+    if [ -e "$policy" ]; then
+        saved="$policy.tern-install-deps"
+        $SUDO mv "$policy" "$saved"
     fi
-    cleanup() { if [ -n "$placed" ]; then $SUDO rm -f "$policy"; fi; }
     trap cleanup EXIT
+    printf '#!/bin/sh\n# tern install-deps: no service starts during this install\nexit 101\n' \
+        | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod 0755 "$policy"
     $SUDO apt-get update -qq
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${need[@]}" >&2
 fi
