@@ -4,7 +4,9 @@
 //! nftables on the bridge silently drops everything between them (the links stay up).
 //! With a hold time of 30 s, tern must remove the neighbour's routes from its kernel table
 //! within 10 s (BFD sees the silence in ~300 ms), and the neighbour must see tern's BFD
-//! go Down too. When the bridge forwards again, BFD and BGP come back by themselves.
+//! go Down too. When the bridge forwards again, BFD and BGP come back by themselves. FRR
+//! then shuts its BFD peer down on purpose (AdminDown): tern's BGP session stays, without
+//! a flap (RFC 5882 §3.2). A control run without BFD keeps the route through the same cut.
 
 mod common;
 
@@ -184,4 +186,163 @@ fn without_bfd_the_route_stays_until_the_hold_time() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// FRR's zebra, bgpd and bfdd in `ns`, every path in the lab's directory (the system's FRR
+/// is never touched); bgpd asks bfdd for the session through zebra, as FRR runs it.
+fn start_frr(lab: &mut Lab, ns: &Netns, bgpd_conf: &str, bfdd_conf: &str) -> std::path::PathBuf {
+    for d in ["zebra", "bgpd", "bfdd"] {
+        let p = format!("/usr/lib/frr/{d}");
+        assert!(
+            std::path::Path::new(&p).exists(),
+            "FRR is not installed ({p}); scripts/install-deps.sh installs it"
+        );
+    }
+    let dir = lab.dir().join("frr");
+    std::fs::create_dir_all(&dir).expect("frr dir");
+    // The daemons drop to the frr user and create their sockets and PID files here.
+    for p in [lab.dir(), dir.as_path()] {
+        let ok = std::process::Command::new("chmod")
+            .arg("0777")
+            .arg(p)
+            .status()
+            .expect("chmod");
+        assert!(ok.success());
+    }
+    std::fs::write(dir.join("zebra.conf"), "hostname frr\n").expect("zebra.conf");
+    std::fs::write(dir.join("bgpd.conf"), bgpd_conf).expect("bgpd.conf");
+    std::fs::write(dir.join("bfdd.conf"), bfdd_conf).expect("bfdd.conf");
+    let d = dir.to_string_lossy().into_owned();
+    for daemon in ["zebra", "bfdd", "bgpd"] {
+        let conf = format!("{d}/{daemon}.conf");
+        let pid = format!("{d}/{daemon}.pid");
+        let zserv = format!("{d}/zserv.api");
+        let bfdctl = format!("{d}/bfdd.sock");
+        let bin = format!("/usr/lib/frr/{daemon}");
+        let mut argv = vec![
+            bin.as_str(),
+            "-f",
+            &conf,
+            "-i",
+            &pid,
+            "-z",
+            &zserv,
+            "--vty_socket",
+            &d,
+            "-u",
+            "frr",
+            "-g",
+            "frr",
+            "--log",
+            "stdout",
+        ];
+        match daemon {
+            "bfdd" => argv.extend_from_slice(&["--bfdctl", &bfdctl]),
+            _ => argv.extend_from_slice(&["-P", "0"]),
+        }
+        let log = format!("frr-{daemon}");
+        let child = lab.spawn(ns, &argv, &log);
+        wait_for(CONVERGE, &format!("{daemon} vty socket"), || {
+            if !lab.alive(child) {
+                panic!("{daemon} exited:\n{}", lab.log(&log));
+            }
+            dir.join(format!("{daemon}.vty")).exists().then_some(())
+        });
+    }
+    dir
+}
+
+/// `vtysh -c CMD` against the lab's FRR, parsed as JSON.
+fn frr_json(ns: &Netns, dir: &std::path::Path, cmd: &str) -> Option<serde_json::Value> {
+    let d = dir.to_string_lossy().into_owned();
+    let out = ns.run(&["vtysh", "--vty_socket", &d, "-c", cmd]);
+    serde_json::from_slice(&out.stdout).ok()
+}
+
+#[test]
+fn frr_bfd_takes_the_route_out_of_the_fib_long_before_the_hold_time() {
+    let mut lab = Lab::new("tbfdf");
+    let (t, f, sw, node) = lab_of(&mut lab, 65010);
+    let bgpd = "log stdout informational\n\
+         router bgp 65010\n \
+         bgp router-id 10.0.0.2\n \
+         no bgp ebgp-requires-policy\n \
+         no bgp network import-check\n \
+         no bgp default ipv4-unicast\n \
+         timers bgp 10 30\n \
+         neighbor 10.0.0.1 remote-as 64512\n \
+         neighbor 10.0.0.1 timers connect 2\n \
+         neighbor 10.0.0.1 bfd\n \
+         neighbor 10.0.0.1 bfd profile fast\n \
+         address-family ipv4 unicast\n  \
+         network 10.244.9.0/24\n  \
+         neighbor 10.0.0.1 activate\n \
+         exit-address-family\n";
+    let bfdd = "bfd\n profile fast\n  detect-multiplier 3\n  receive-interval 100\n  \
+                transmit-interval 100\n !\n!\n";
+    let dir = start_frr(&mut lab, &f, bgpd, bfdd);
+    start_tern(&mut lab, &node);
+    wait_established(&node, 1);
+    let prefix = "10.244.9.0/24";
+    wait_for(CONVERGE, "tern installed FRR's route", || {
+        kernel_route(&t, prefix).map(|_| ())
+    });
+    let frr_bfd = |ns: &Netns| -> Option<String> {
+        let v = frr_json(ns, &dir, "show bfd peers json")?;
+        v.as_array()?
+            .iter()
+            .find(|p| p["peer"] == "10.0.0.1")
+            .and_then(|p| p["status"].as_str().map(String::from))
+    };
+    wait_for(CONVERGE, "BFD Up on both sides", || {
+        (tern_bfd_state(&node).as_deref() == Some("Up") && frr_bfd(&f).as_deref() == Some("up"))
+            .then_some(())
+    });
+
+    let t0 = Instant::now();
+    cut(&sw);
+    let took = wait_route_gone(&t, prefix, t0, "FRR's route left tern's kernel table");
+    eprintln!("route left the FIB {} ms after the cut", took.as_millis());
+    wait_for(FAST, "FRR sees tern's BFD go down", || {
+        (frr_bfd(&f)? == "down").then_some(())
+    });
+    wait_for(FAST, "FRR's BGP session to tern goes down", || {
+        let v = frr_json(&f, &dir, "show bgp neighbors 10.0.0.1 json")?;
+        (v["10.0.0.1"]["bgpState"] != "Established").then_some(())
+    });
+
+    heal(&sw);
+    wait_for(CONVERGE, "BFD Up again", || {
+        (tern_bfd_state(&node).as_deref() == Some("Up")).then_some(())
+    });
+    wait_established(&node, 1);
+    wait_for(CONVERGE, "FRR's route back in tern's kernel table", || {
+        kernel_route(&t, prefix).map(|_| ())
+    });
+
+    // FRR turns BFD off on purpose (AdminDown): tern's BGP session stays (RFC 5882 §3.2).
+    let d = dir.to_string_lossy().into_owned();
+    let established = status_json(&node).expect("status")["peers"][0]["since_unix"].clone();
+    f.ok(&[
+        "vtysh",
+        "--vty_socket",
+        &d,
+        "-c",
+        "configure terminal",
+        "-c",
+        "bfd",
+        "-c",
+        "peer 10.0.0.1 local-address 10.0.0.2",
+        "-c",
+        "shutdown",
+    ]);
+    wait_for(FAST, "tern's BFD leaves Up", || {
+        let st = tern_bfd_state(&node)?;
+        (st != "Up").then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let s = status_json(&node).expect("status");
+    assert_eq!(s["peers"][0]["state"], "Established", "{s}");
+    assert_eq!(s["peers"][0]["since_unix"], established, "no flap: {s}");
+    assert!(kernel_route(&t, prefix).is_some());
 }
