@@ -6,7 +6,8 @@
 //! (real TCP with nc, allowed and denied); a label changed on one host changes the
 //! verdict on another; a GlobalNetworkSet is selected like a workload; while etcd is
 //! away every host keeps enforcing what it knew and catches up when it is back;
-//! `tern delete` lifts the policy.
+//! `tern delete` lifts the policy; each agent keeps its node's WorkloadEndpoints as
+//! its containers are (a deleted one is written again, a stray one removed).
 
 mod cni_support;
 mod common;
@@ -455,6 +456,34 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         true,
         "other -> web2 after delete",
     );
+
+    // Each agent owns its node's WorkloadEndpoints: one deleted by hand is written
+    // again, one written by hand for a node is removed by that node.
+    tern_ds(
+        &hosts[2],
+        &[
+            "delete",
+            "workloadendpoint",
+            "n0-cni-web-eth0",
+            "-n",
+            "shop",
+        ],
+    );
+    wait_for(ENFORCED, "web's WorkloadEndpoint published again", || {
+        let rows = workload_endpoints(&hosts[2]);
+        rows.iter().any(|r| r.0 == "shop/web").then_some(())
+    });
+    let stray = lab.dir().join("stray.yaml");
+    std::fs::write(
+        &stray,
+        "apiVersion: projectcalico.org/v3\nkind: WorkloadEndpoint\nmetadata: { name: n1-cni-ghost-eth0, namespace: shop }\nspec: { node: n1, workload: ghost, interfaceName: ternghost, ipNetworks: [10.244.9.9/32] }\n",
+    )
+    .expect("write stray");
+    tern_ds(&hosts[2], &["apply", "-f", &stray.to_string_lossy()]);
+    wait_for(ENFORCED, "the stray WorkloadEndpoint removed by n1", || {
+        let rows = workload_endpoints(&hosts[2]);
+        (rows.len() == 4 && rows.iter().all(|r| r.0 != "shop/ghost")).then_some(())
+    });
 
     // A container deleted on n1 leaves the datastore.
     let o = cni[1].call_args(

@@ -166,13 +166,29 @@ pub struct Links {
 pub fn spawn<S: Store>(tasks: &mut JoinSet<()>, store: Arc<S>, node: &str) -> Links {
     let (inputs_tx, inputs) = watch::channel(None);
     let (workloads, attachments) = watch::channel(None);
-    tasks.spawn(watch_inputs(store.clone(), node.to_string(), inputs_tx));
-    tasks.spawn(super::cluster_wep::publish(
-        store,
-        node.to_string(),
-        attachments,
-    ));
+    let reflectors = reflect(&store);
+    let weps = reflectors
+        .iter()
+        .find(|r| r.kind() == Kind::WorkloadEndpoint)
+        .map(Reflector::subscribe);
+    tasks.spawn(watch_inputs(reflectors, node.to_string(), inputs_tx));
+    if let Some(weps) = weps {
+        tasks.spawn(super::cluster_wep::publish(
+            store,
+            node.to_string(),
+            attachments,
+            weps,
+        ));
+    }
     Links { inputs, workloads }
+}
+
+/// One reflector of `store` per kind in [`KINDS`], on the current runtime.
+pub fn reflect<S: Store>(store: &Arc<S>) -> Vec<Reflector> {
+    KINDS
+        .iter()
+        .map(|k| Reflector::spawn(store.clone(), *k))
+        .collect()
 }
 
 /// Rebuilds the inputs from the reflectors' views; `None` until every one is synced.
@@ -186,18 +202,15 @@ fn build(node: &str, snaps: &[Arc<Snapshot>]) -> Option<ClusterPolicy> {
     ))
 }
 
-/// Reflects the policy kinds of `store` and sends [`ClusterPolicy`] on `out` after the
-/// first full lists and on every change (coalesced over [`COALESCE`]). Runs until every
-/// receiver of `out` is gone.
-pub async fn watch_inputs<S: Store>(
-    store: Arc<S>,
+/// Follows the reflectors of the policy kinds ([`reflect`]) and sends [`ClusterPolicy`]
+/// on `out` after the first full lists and on every change (coalesced over
+/// [`COALESCE`]). Runs until every receiver of `out` is gone; the reflectors stop with
+/// it.
+pub async fn watch_inputs(
+    reflectors: Vec<Reflector>,
     node: String,
     out: watch::Sender<Option<Arc<ClusterPolicy>>>,
 ) {
-    let reflectors: Vec<Reflector> = KINDS
-        .iter()
-        .map(|k| Reflector::spawn(store.clone(), *k))
-        .collect();
     let mut rxs: Vec<watch::Receiver<Arc<Snapshot>>> =
         reflectors.iter().map(Reflector::subscribe).collect();
     let mut connected = true;

@@ -181,7 +181,7 @@ async fn the_watch_sends_inputs_once_synced_and_on_every_change() {
         Duration::from_millis(20),
     ));
     let (tx, mut rx) = watch::channel(None);
-    let task = tokio::spawn(watch_inputs(store, "host-a".into(), tx));
+    let task = tokio::spawn(watch_inputs(reflect(&store), "host-a".into(), tx));
     let first = next_inputs(&mut rx, "the first list", |_| true).await;
     assert_eq!(first.policies.len(), 2);
     assert_eq!(first.remote_workloads.len(), 1);

@@ -4,18 +4,19 @@
 //! `projectcalico.org/namespace`), so that other nodes' selectors see it. The publisher
 //! owns this node's WorkloadEndpoints in the store: it writes what is missing or
 //! different, deletes the ones of this node that no longer exist (also those left over
-//! from an earlier run), and repairs what others changed at the next periodic check.
-//! It is level-triggered: after a failure (etcd away) it lists again with back-off and
-//! converges; enforcement on this node never waits for it.
+//! from an earlier run), and repairs what others change, comparing with the view of the
+//! policy watch's WorkloadEndpoint reflector. It is level-triggered: after a failure
+//! (etcd away) it retries with back-off and converges; enforcement on this node never
+//! waits for it.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use ipam::{Allocation, AttachmentKey};
-use resources::{Kind, Resource, ResourceKey, Spec};
+use resources::{Resource, ResourceKey, Spec};
 use serde_json::json;
-use store::{Store, StoreError};
+use store::{Revision, Snapshot, Store, StoreError};
 use tokio::sync::watch;
 
 use super::workloads_net as net;
@@ -23,11 +24,9 @@ use super::workloads_net as net;
 /// The wired attachments of the workload task; `None` until it has read its state.
 pub type Attachments = Option<Vec<(AttachmentKey, Allocation)>>;
 
-/// How often the publisher re-reads this node's WorkloadEndpoints from the store to
-/// repair changes made by others.
-pub const RECHECK: Duration = Duration::from_secs(30);
-
-/// Back-off after a failed write or list: doubles from 200 ms up to this.
+/// Back-off after a failed write: doubles from this…
+const MIN_BACKOFF: Duration = Duration::from_millis(200);
+/// …up to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(5);
 
 /// `-` doubled, as Calico escapes the parts of a WorkloadEndpoint name.
@@ -143,75 +142,86 @@ fn same(a: &Resource, b: &Resource) -> bool {
     a.to_json() == b.to_json()
 }
 
-/// Brings the store's WorkloadEndpoints of `node` (`current`, updated as it goes) to
-/// `want`.
+/// Writes the store has taken but the reflector has not shown yet: key → what it now
+/// holds (`None`: deleted) and the revision of the write.
+type Pending = BTreeMap<ResourceKey, (Option<Resource>, Revision)>;
+
+/// This node's WorkloadEndpoints as the reflector's view shows them, with the writes it
+/// does not show yet on top (so a write is not repeated while its event is on the way).
+fn current(node: &str, snap: &Snapshot, pending: &mut Pending) -> BTreeMap<ResourceKey, Resource> {
+    pending.retain(|_, (_, rev)| *rev > snap.revision);
+    let mut cur: BTreeMap<ResourceKey, Resource> = snap
+        .items
+        .values()
+        .filter(|r| is_mine(node, r))
+        .map(|r| (r.key(), r.clone()))
+        .collect();
+    for (k, (r, _)) in pending.iter() {
+        match r {
+            Some(r) => cur.insert(k.clone(), r.clone()),
+            None => cur.remove(k),
+        };
+    }
+    cur
+}
+
+/// Brings the store's WorkloadEndpoints of this node from `current` to `want`,
+/// recording each write in `pending`. Returns (written, deleted).
 async fn converge<S: Store>(
     store: &S,
-    current: &mut BTreeMap<ResourceKey, Resource>,
+    current: &BTreeMap<ResourceKey, Resource>,
     want: &BTreeMap<ResourceKey, Resource>,
+    pending: &mut Pending,
 ) -> Result<(usize, usize), StoreError> {
     let (mut put, mut deleted) = (0, 0);
     for (k, r) in want {
         if current.get(k).is_some_and(|c| same(c, r)) {
             continue;
         }
-        store::apply(store, r).await?;
-        current.insert(k.clone(), r.clone());
+        let (_, rev) = store::apply(store, r).await?;
+        pending.insert(k.clone(), (Some(r.clone()), rev));
         put += 1;
     }
-    let gone: Vec<ResourceKey> = current
-        .keys()
-        .filter(|k| !want.contains_key(*k))
-        .cloned()
-        .collect();
-    for k in gone {
-        match store.delete(&k, None).await {
-            Ok(_) | Err(StoreError::NotFound(_)) => {}
+    for k in current.keys().filter(|k| !want.contains_key(*k)) {
+        let rev = match store.delete(k, None).await {
+            Ok(rev) => rev,
+            // Already gone: the reflector will show it.
+            Err(StoreError::NotFound(_)) => 0,
             Err(e) => return Err(e),
-        }
-        current.remove(&k);
+        };
+        pending.insert(k.clone(), (None, rev));
         deleted += 1;
     }
     Ok((put, deleted))
 }
 
 /// Publishes the attachments on `local` as WorkloadEndpoints of `node` until the
-/// sender is gone.
+/// sender is gone. `weps` is a reflector of every WorkloadEndpoint (the policy watch's):
+/// what this node has in the store is read there, so a change made by someone else
+/// (a deletion, an edit) is repaired as soon as it is seen, and nothing is listed again.
 pub async fn publish<S: Store>(
     store: Arc<S>,
     node: String,
     mut local: watch::Receiver<Attachments>,
+    mut weps: watch::Receiver<Arc<Snapshot>>,
 ) {
-    // Nothing is deleted before the workload task has said what it holds.
-    if local.wait_for(Option::is_some).await.is_err() {
+    // Nothing is deleted before the workload task has said what it holds, nor before
+    // the store's view is complete.
+    if local.wait_for(Option::is_some).await.is_err() || weps.wait_for(|s| s.synced).await.is_err()
+    {
         return;
     }
-    // This node's WorkloadEndpoints as the store has them; None: read them first.
-    let mut current: Option<BTreeMap<ResourceKey, Resource>> = None;
-    let mut backoff = Duration::from_millis(200);
+    let mut pending = Pending::new();
+    let mut backoff = MIN_BACKOFF;
     let mut failing = false;
     loop {
         let want = {
             let a = local.borrow_and_update();
             desired(&node, a.as_deref().unwrap_or_default())
         };
-        let result = async {
-            let cur = match current.as_mut() {
-                Some(c) => c,
-                None => {
-                    let (all, _) = store.list(Kind::WorkloadEndpoint).await?;
-                    current.insert(
-                        all.into_iter()
-                            .filter(|r| is_mine(&node, r))
-                            .map(|r| (r.key(), r))
-                            .collect(),
-                    )
-                }
-            };
-            converge(&*store, cur, &want).await
-        }
-        .await;
-        let wait = match result {
+        let snap = weps.borrow_and_update().clone();
+        let cur = current(&node, &snap, &mut pending);
+        match converge(&*store, &cur, &want, &mut pending).await {
             Ok((put, deleted)) => {
                 if put + deleted > 0 || failing {
                     tracing::info!(
@@ -222,23 +232,21 @@ pub async fn publish<S: Store>(
                     );
                 }
                 failing = false;
-                backoff = Duration::from_millis(200);
-                RECHECK
+                backoff = MIN_BACKOFF;
             }
             Err(e) => {
                 if !failing {
                     tracing::warn!("workload endpoints not published (retrying): {e}");
                 }
                 failing = true;
-                current = None;
-                let b = backoff;
-                backoff = (backoff * 2).min(MAX_BACKOFF);
-                b
             }
-        };
+        }
         tokio::select! {
             r = local.changed() => if r.is_err() { return },
-            () = tokio::time::sleep(wait) => current = None,
+            r = weps.changed() => if r.is_err() { return },
+            () = tokio::time::sleep(backoff), if failing => {
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
         }
     }
 }
@@ -310,6 +318,45 @@ mod tests {
         assert_eq!(r.metadata.name, again.metadata.name);
         let other = wep_resource("host-a", &key("ABC_deg"), &a).expect("valid");
         assert_ne!(r.metadata.name, other.metadata.name);
+    }
+
+    fn snapshot(revision: Revision, items: &[&Resource]) -> Snapshot {
+        Snapshot {
+            synced: true,
+            connected: true,
+            revision,
+            items: Arc::new(items.iter().map(|r| (r.key(), (*r).clone())).collect()),
+            ..Snapshot::default()
+        }
+    }
+
+    #[test]
+    fn writes_the_view_does_not_show_yet_count_until_it_catches_up() {
+        let mine = |id: &str, ip: &str| {
+            wep_resource("host-a", &key(id), &alloc("shop", id, ip, &[])).expect("valid")
+        };
+        let a = mine("a", "10.244.1.1");
+        let b = mine("b", "10.244.1.2");
+        let theirs = wep_resource("host-b", &key("c"), &alloc("shop", "c", "10.244.2.1", &[]))
+            .expect("valid");
+        // The view at revision 10 has a; we deleted a (11) and wrote b (12) since.
+        let mut pending = Pending::new();
+        pending.insert(a.key(), (None, 11));
+        pending.insert(b.key(), (Some(b.clone()), 12));
+        let cur = current("host-a", &snapshot(10, &[&a, &theirs]), &mut pending);
+        assert_eq!(cur.keys().collect::<Vec<_>>(), [&b.key()]);
+        assert_eq!(pending.len(), 2);
+        // At 11 the delete is in the view, the write not yet.
+        let cur = current("host-a", &snapshot(11, &[&theirs]), &mut pending);
+        assert_eq!(cur.keys().collect::<Vec<_>>(), [&b.key()]);
+        assert_eq!(pending.len(), 1);
+        // At 12 the view has caught up: it alone counts (someone deleting b later is
+        // seen and repaired).
+        let cur = current("host-a", &snapshot(12, &[&b, &theirs]), &mut pending);
+        assert!(pending.is_empty());
+        assert_eq!(cur.len(), 1);
+        let cur = current("host-a", &snapshot(13, &[&theirs]), &mut pending);
+        assert!(cur.is_empty());
     }
 
     #[test]
