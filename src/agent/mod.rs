@@ -275,9 +275,13 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     tasks.spawn(wl.run(jobs_rx));
     if let Some(d) = &cfg.docker {
         let l = ::docker::bind(&d.plugin_socket).map_err(|e| {
-            AgentError::Plan(format!("docker plugin socket {}: {e}", d.plugin_socket.display()))
+            AgentError::Plan(format!(
+                "docker plugin socket {}: {e}",
+                d.plugin_socket.display()
+            ))
         })?;
-        let plugin = docker::Plugin::new(d, cfg.pools.clone(), cfg.blocks.clone(), jobs_tx.clone());
+        let (pools, blocks) = (cfg.pools.clone(), cfg.blocks.clone());
+        let plugin = docker::Plugin::new(d, pools, blocks, jobs_tx.clone());
         tasks.spawn(::docker::serve(l, plugin));
     }
     let (ask_tx, ask_rx) = mpsc::channel::<http::Ask>(16);
