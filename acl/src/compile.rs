@@ -192,6 +192,11 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
 
     let mut endpoints = Vec::new();
     let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
+    let forwarding: BTreeSet<String> = policies
+        .iter()
+        .filter(|p| p.apply_on_forward)
+        .map(|p| p.id.to_string())
+        .collect();
     for ep in c.eps.iter().filter(|e| e.local) {
         let mut ingress = Vec::new();
         let mut egress = Vec::new();
@@ -212,6 +217,15 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         }
         used.extend(ingress.iter().cloned());
         used.extend(egress.iter().cloned());
+        // A host endpoint's applyOnForward policies also police traffic forwarded
+        // through its interface (the same policies' chains, in the same order).
+        let forward = |list: &Vec<PolicyKey>| -> Vec<PolicyKey> {
+            list.iter()
+                .filter(|(id, _)| forwarding.contains(id.as_str()))
+                .cloned()
+                .collect()
+        };
+        let (fwd_in, fwd_out) = (forward(&ingress), forward(&egress));
         endpoints.push(EndpointPolicy {
             interface: ep.interface.to_string(),
             endpoint: ep.key.clone(),
@@ -219,6 +233,15 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
             ingress: (!ingress.is_empty()).then_some(ingress),
             egress: (!egress.is_empty()).then_some(egress),
         });
+        if ep.kind == EndpointKind::Host && !(fwd_in.is_empty() && fwd_out.is_empty()) {
+            endpoints.push(EndpointPolicy {
+                interface: ep.interface.to_string(),
+                endpoint: ep.key.clone(),
+                kind: EndpointKind::HostForward,
+                ingress: (!fwd_in.is_empty()).then_some(fwd_in),
+                egress: (!fwd_out.is_empty()).then_some(fwd_out),
+            });
+        }
     }
 
     let mut chains = BTreeMap::new();

@@ -184,8 +184,14 @@ fn owner<'a>(
             .iter()
             .find(|h| h.expected_ips.contains(&ip))
             .map(|h| (h.name.clone(), h.interface.clone()))?,
+        // Forwarded traffic is told by interfaces, which a packet's addresses do not
+        // give: explain models host-bound traffic only.
+        EndpointKind::HostForward => return None,
     };
-    let ep = ir.endpoints.iter().find(|e| e.interface == iface);
+    let ep = ir
+        .endpoints
+        .iter()
+        .find(|e| e.interface == iface && e.kind == kind);
     Some((name, iface, ep))
 }
 

@@ -171,6 +171,9 @@ pub enum EndpointKind {
     Workload,
     /// A host interface.
     Host,
+    /// A host interface, for traffic forwarded through it (the host endpoint's
+    /// `applyOnForward` policies).
+    HostForward,
 }
 
 /// What applies to one endpoint.

@@ -132,6 +132,7 @@ fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle
             name: name.to_string(),
         },
         tier: None,
+        apply_on_forward: false,
         order: Some(1.0),
         selector: sel.clone(),
         namespace_selector: None,

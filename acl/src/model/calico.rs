@@ -549,17 +549,22 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             Some(t.to_string())
         }
     };
-    for (key, v) in [
-        ("doNotTrack", s.do_not_track),
-        ("preDNAT", s.pre_dnat),
-        ("applyOnForward", s.apply_on_forward),
+    for (key, v, why) in [
+        ("doNotTrack", s.do_not_track, "untracked policy runs in the raw table before conntrack, and tern's rules all run after it (in the filter hooks)"),
+        ("preDNAT", s.pre_dnat, "pre-DNAT policy runs in the prerouting hook before NAT, and tern's rules all run after it (in the filter hooks); police the translated addresses with applyOnForward instead"),
     ] {
         if v == Some(true) {
             return Err(FieldError::new(
                 &child(&spec_path, key),
-                format!("`{key}` is not supported by tern"),
+                format!("`{key}: true` is not supported by tern: {why}"),
             ));
         }
+    }
+    if s.apply_on_forward == Some(true) && !global {
+        return Err(FieldError::new(
+            &child(&spec_path, "applyOnForward"),
+            "applyOnForward is for host endpoints: only a GlobalNetworkPolicy has it",
+        ));
     }
     let order = match &s.order {
         None => None,
@@ -616,6 +621,7 @@ pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
         },
         tier,
         order,
+        apply_on_forward: s.apply_on_forward == Some(true),
         selector,
         namespace_selector,
         ingress: has_in.then_some(ingress),

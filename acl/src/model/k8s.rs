@@ -241,10 +241,7 @@ type PortGroup = (Protocol, Vec<PortRange>, Vec<String>);
 
 /// Groups port entries by protocol: `(protocol, ports, named ports)`; no ports and no
 /// names = every port.
-fn port_groups(
-    path: &[PathSeg],
-    ports: &[K8sPort],
-) -> Result<Vec<PortGroup>, FieldError> {
+fn port_groups(path: &[PathSeg], ports: &[K8sPort]) -> Result<Vec<PortGroup>, FieldError> {
     // None: every port of the protocol.
     let mut groups: BTreeMap<Protocol, Option<Ports>> = BTreeMap::new();
     for (i, p) in ports.iter().enumerate() {
@@ -429,6 +426,7 @@ pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
             name: doc.metadata.name.clone(),
         },
         tier: None,
+        apply_on_forward: false,
         order: Some(K8S_ORDER),
         selector,
         namespace_selector: None,

@@ -57,6 +57,9 @@ pub struct Policy {
     pub tier: Option<String>,
     /// `spec.order`; None sorts after every ordered policy (as Calico).
     pub order: Option<f64>,
+    /// `spec.applyOnForward`: on host endpoints, also police traffic forwarded through
+    /// the interface (not only traffic to and from the host itself).
+    pub apply_on_forward: bool,
     /// Which endpoints the policy applies to (within its namespace when namespaced).
     pub selector: Selector,
     /// `GlobalNetworkPolicy.spec.namespaceSelector`: endpoints whose namespace matches.

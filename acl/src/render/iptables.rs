@@ -68,6 +68,8 @@ fn endpoint_chain(
         (EndpointKind::Workload, Direction::Ingress) => "tw",
         (EndpointKind::Host, Direction::Ingress) => "fh",
         (EndpointKind::Host, Direction::Egress) => "th",
+        (EndpointKind::HostForward, Direction::Ingress) => "fhf",
+        (EndpointKind::HostForward, Direction::Egress) => "thf",
     };
     format!(
         "{PREFIX}{k}-{}{}",
@@ -420,6 +422,8 @@ pub fn render(ir: &Ir) -> IptRuleset {
                     (EndpointKind::Workload, Direction::Ingress) => (1, "-o"),
                     (EndpointKind::Host, Direction::Ingress) => (2, "-i"),
                     (EndpointKind::Host, Direction::Egress) => (3, "-o"),
+                    (EndpointKind::HostForward, Direction::Ingress) => (4, "-i"),
+                    (EndpointKind::HostForward, Direction::Egress) => (5, "-o"),
                 };
                 dispatch
                     .entry((order, ""))
@@ -438,7 +442,9 @@ pub fn render(ir: &Ir) -> IptRuleset {
                     out.extend(rules);
                 }
                 2 => inp.extend(rules),
-                _ => out.extend(rules),
+                3 => out.extend(rules),
+                // Host endpoints' applyOnForward policies, after the workloads'.
+                _ => fwd.extend(rules),
             }
         }
         chains.insert("tern-forward".into(), fwd);

@@ -65,6 +65,8 @@ fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
         (EndpointKind::Workload, Direction::Ingress) => "to-wl",
         (EndpointKind::Host, Direction::Ingress) => "host-in",
         (EndpointKind::Host, Direction::Egress) => "host-out",
+        (EndpointKind::HostForward, Direction::Ingress) => "host-fwd-in",
+        (EndpointKind::HostForward, Direction::Egress) => "host-fwd-out",
     }
 }
 
@@ -460,6 +462,43 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     ] {
         let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
         rs.chains.insert(name.to_string(), chain);
+    }
+    // Host endpoints with applyOnForward policies: forwarded traffic in through the
+    // interface, then out through it, each in a base chain of its own after the
+    // workloads' (made only when some host endpoint has such policies).
+    if ir
+        .endpoints
+        .iter()
+        .any(|e| e.kind == EndpointKind::HostForward)
+    {
+        for (m, chain, flag, prio) in [
+            ("host-fwd-in", "forward-host-in", "iifname", 2),
+            ("host-fwd-out", "forward-host-out", "oifname", 3),
+        ] {
+            let map = NftSet {
+                keyword: "map",
+                decl: "type ifname : verdict;".to_string(),
+                elements: maps.remove(m).unwrap_or_default(),
+            };
+            rs.sets.insert(
+                m.to_string(),
+                reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
+            );
+            let c = NftChain {
+                hook: Some(format!(
+                    "type filter hook forward priority filter + {prio}; policy accept;"
+                )),
+                rules: ct
+                    .iter()
+                    .cloned()
+                    .chain([format!("{flag} vmap @{m}")])
+                    .collect(),
+            };
+            rs.chains.insert(
+                chain.to_string(),
+                reuse(prev.and_then(|(_, p)| p.chains.get(chain)), c),
+            );
+        }
     }
     rs
 }

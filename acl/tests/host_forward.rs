@@ -1,0 +1,123 @@
+//! `applyOnForward`: a host endpoint's policies with it also police traffic forwarded
+//! through the interface (their own dispatch: `host-fwd-in` / `host-fwd-out` base chains
+//! after the workloads' in nftables, after the workloads' jumps in `tern-forward` in
+//! iptables); the others police host-bound traffic only. Golden renders for both
+//! backends, accepted by `nft -c` and `iptables-restore --test`; the refusals of
+//! `preDNAT` / `doNotTrack` say why.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use acl::ir::EndpointKind;
+use acl::render::{iptables, nft};
+use acl::{compile, load_paths, CompileOptions, Ir};
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
+}
+
+fn ir() -> Ir {
+    let b =
+        load_paths(&[root().join("../examples/host-forward")]).unwrap_or_else(|e| panic!("{e}"));
+    compile(&b, &CompileOptions::default())
+}
+
+#[test]
+fn only_apply_on_forward_policies_police_forwarded_traffic() {
+    let ir = ir();
+    let host = ir
+        .endpoints
+        .iter()
+        .find(|e| e.kind == EndpointKind::Host)
+        .expect("host entry");
+    let fwd = ir
+        .endpoints
+        .iter()
+        .find(|e| e.kind == EndpointKind::HostForward)
+        .expect("forward entry");
+    let ids = |l: &Option<Vec<acl::ir::PolicyKey>>| -> Vec<String> {
+        l.iter().flatten().map(|(p, _)| p.clone()).collect()
+    };
+    assert_eq!(ids(&host.ingress), ["uplink-host-only", "uplink-in"]);
+    assert_eq!(ids(&fwd.ingress), ["uplink-in"]);
+    assert_eq!(ids(&fwd.egress), ["uplink-in"]);
+    assert_eq!(fwd.interface, "eth1");
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the render:\n{actual}",
+        path.display()
+    );
+}
+
+#[test]
+fn host_forward_renders_are_golden_and_accepted_by_the_tools() {
+    let ir = ir();
+    let rs = nft::render(&ir);
+    golden("host-forward.nft", &nft::table_text(&rs));
+    let ipt = iptables::render(&ir);
+    golden("host-forward.iptables", &iptables::display_text(&ipt));
+    let mut lab = testlab::Lab::new("acl-hostfwd");
+    let ns = lab.netns("n");
+    let dir = lab.dir().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let f = write("fwd.nft", &nft::full_transaction(&rs));
+    ns.ok(&["nft", "-c", "-f", &f]);
+    let sets = write("sets", &iptables::ipset_text(&ipt));
+    let v4 = write("v4", &iptables::restore_text(&ipt.v4));
+    let v6 = write("v6", &iptables::restore_text(&ipt.v6));
+    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("iptables-restore --noflush --test < {v4}"),
+    ]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("ip6tables-restore --noflush --test < {v6}"),
+    ]);
+}
+
+#[test]
+fn pre_dnat_and_do_not_track_are_refused_saying_why() {
+    let err = |key: &str| {
+        let text = format!(
+            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: a}}\nspec:\n  {key}: true\n  applyOnForward: true\n"
+        );
+        let e = acl::loader::load_str(Path::new("t.yaml"), &text).expect_err("must fail");
+        e.located()[0].to_string()
+    };
+    let e = err("preDNAT");
+    assert!(
+        e.starts_with("t.yaml:5:12: spec.preDNAT: `preDNAT: true` is not supported by tern: pre-DNAT policy runs in the prerouting hook before NAT"),
+        "{e}"
+    );
+    let e = err("doNotTrack");
+    assert!(
+        e.starts_with("t.yaml:5:15: spec.doNotTrack: `doNotTrack: true` is not supported by tern: untracked policy runs in the raw table"),
+        "{e}"
+    );
+    let e = acl::loader::load_str(
+        Path::new("t.yaml"),
+        "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: a, namespace: x}\nspec:\n  applyOnForward: true\n",
+    )
+    .expect_err("must fail");
+    assert!(
+        e.to_string().contains("only a GlobalNetworkPolicy has it"),
+        "{e}"
+    );
+}
