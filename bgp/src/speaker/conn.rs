@@ -37,6 +37,12 @@ const WRITE_CHUNK: usize = 256 * 1024;
 /// What connection tasks tell the owner task.
 #[derive(Debug)]
 pub enum ConnEvent {
+    /// The connections of a peer's previous configuration are closed (or given up
+    /// on): the peer's new session may start.
+    Released {
+        /// Index of the peer.
+        peer: usize,
+    },
     /// A configured peer connected to the listener.
     Accepted {
         /// Index of the peer.

@@ -68,6 +68,7 @@ pub enum Command {
 struct ConnTasks {
     writer: Option<mpsc::UnboundedSender<WriterCmd>>,
     writer_task: Option<JoinHandle<()>>,
+    reader_task: Option<JoinHandle<()>>,
     reader_stop: Option<oneshot::Sender<()>>,
     connect_task: Option<JoinHandle<()>>,
     decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
@@ -80,6 +81,7 @@ impl ConnTasks {
         Self {
             writer: None,
             writer_task: None,
+            reader_task: None,
             reader_stop: None,
             connect_task,
             decode_ctx: None,
@@ -183,15 +185,16 @@ impl Owner {
             listener: None,
         };
         for p in peers {
-            let id = owner.add_peer(p, now)?;
+            let id = owner.add_peer(p, now, true)?;
             owner.order.push(id);
         }
         owner.publish_accept();
         Ok(owner)
     }
 
-    /// Registers a peer under a fresh id: its session (started) and its RIB entry.
-    fn add_peer(&mut self, p: PeerConfig, now: Instant) -> Result<usize, RibError> {
+    /// Registers a peer under a fresh id: its session (started with `start`, else
+    /// Idle until [`ConnEvent::Released`]) and its RIB entry.
+    fn add_peer(&mut self, p: PeerConfig, now: Instant, start: bool) -> Result<usize, RibError> {
         let cfg = &self.local;
         let id = self.next_id;
         let mut sc = SessionConfig::new(cfg.asn, cfg.router_id, p.asn);
@@ -202,7 +205,9 @@ impl Owner {
         sc.graceful_restart = cfg.graceful_restart;
         sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
         let mut session = Session::new(sc, now);
-        session.start(now);
+        if start {
+            session.start(now);
+        }
         let mut settings = PeerSettings::new(p.address, p.asn);
         settings.route_reflector_client = p.route_reflector_client;
         settings.import = cfg.import.clone();
@@ -389,6 +394,12 @@ impl Owner {
                 }
                 self.drive(peer, now);
             }
+            ConnEvent::Released { peer } => {
+                if let Some(p) = self.peers.get_mut(&peer) {
+                    p.session.start(now);
+                }
+                self.drive(peer, now);
+            }
             ConnEvent::Drained => {}
         }
     }
@@ -407,7 +418,7 @@ impl Owner {
         let (stop_tx, stop_rx) = oneshot::channel();
         let events = self.events_tx.clone();
         let budget = self.read_budget.clone();
-        tokio::spawn(conn::reader(
+        let reader = tokio::spawn(conn::reader(
             peer, conn, rd, events, budget, ctx_rx, stop_rx,
         ));
         let writer = tokio::spawn(conn::writer(
@@ -421,6 +432,7 @@ impl Owner {
         entry.connect_task = None;
         entry.writer = Some(wtx);
         entry.writer_task = Some(writer);
+        entry.reader_task = Some(reader);
         entry.reader_stop = Some(stop_tx);
         entry.decode_ctx = Some(ctx_tx);
         entry.local = local;

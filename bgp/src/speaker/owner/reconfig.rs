@@ -4,14 +4,20 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use super::{close, Owner};
+use tokio::task::JoinHandle;
+
+use super::{close, ConnEvent, Owner};
 use crate::rib::PeerId;
 use crate::speaker::config::PeerConfig;
 use crate::speaker::handle::SpeakerError;
 use crate::speaker::sockopt;
 use crate::wire::{CeaseSubcode, Notification};
+
+/// Longest wait for a changed peer's old connections to close before its new session
+/// starts (a stopped reader lingers at most 2 s).
+const RELEASE_WAIT: Duration = Duration::from_secs(3);
 
 /// What [`crate::speaker::SpeakerHandle::set_peers`] did, by peer address (as
 /// configured), each list in configuration order (`removed`: the old order).
@@ -79,8 +85,16 @@ impl Owner {
             })
             .collect();
         self.listener_keys(&starting)?;
+        // Changed peers start again once their old connections are closed (the peer
+        // has read the Cease and hung up, or [`RELEASE_WAIT`] passed): a new
+        // connection beside an established one would look like our restart to a
+        // graceful-restart peer (RFC 4724 §4.2), which would then keep our routes
+        // instead of reading the Cease.
+        let mut old_tasks: HashMap<IpAddr, Vec<JoinHandle<()>>> = HashMap::new();
         for (id, subcode) in &stop {
-            self.retire(*id, *subcode, now);
+            if let Some(addr) = self.peers.get(id).map(|p| p.cfg.address.to_canonical()) {
+                old_tasks.insert(addr, self.retire(*id, *subcode, now));
+            }
         }
         // Keys of removed peers: gone with them (changed peers got their new key above).
         if let Some(l) = &self.listen_sock {
@@ -103,8 +117,14 @@ impl Owner {
                 Some(id) => id,
                 None => {
                     let address = p.address;
-                    match self.add_peer(p, now) {
-                        Ok(id) => id,
+                    let tasks = old_tasks.remove(&a);
+                    match self.add_peer(p, now, tasks.is_none()) {
+                        Ok(id) => {
+                            if let Some(tasks) = tasks {
+                                self.start_after(id, tasks);
+                            }
+                            id
+                        }
                         Err(e) => {
                             // Not reachable: a fresh id is never a duplicate.
                             tracing::error!(peer = %address, "cannot add peer: {e}");
@@ -151,10 +171,31 @@ impl Owner {
         true
     }
 
+    /// Starts peer `id`'s session once `tasks` (the reader and writer tasks of its
+    /// previous configuration's connections) have ended, or after [`RELEASE_WAIT`].
+    fn start_after(&self, id: usize, tasks: Vec<JoinHandle<()>>) {
+        let events = self.events_tx.clone();
+        tokio::spawn(async move {
+            let all = async {
+                for t in tasks {
+                    let _ = t.await;
+                }
+            };
+            let _ = tokio::time::timeout(RELEASE_WAIT, all).await;
+            let _ = events.send(ConnEvent::Released { peer: id }).await;
+        });
+    }
+
     /// Stops a peer with Cease / `subcode`, withdraws its routes and forgets it; its
-    /// connections' tasks end (the writers after sending the NOTIFICATION).
-    fn retire(&mut self, id: usize, subcode: CeaseSubcode, now: Instant) {
+    /// connections' tasks end (the writers after sending the NOTIFICATION, the readers
+    /// when the peer has closed or after their linger time). Returns those tasks.
+    fn retire(&mut self, id: usize, subcode: CeaseSubcode, now: Instant) -> Vec<JoinHandle<()>> {
+        let mut tasks = Vec::new();
         if let Some(p) = self.peers.get_mut(&id) {
+            for c in p.conns.values_mut() {
+                tasks.extend(c.writer_task.take());
+                tasks.extend(c.reader_task.take());
+            }
             tracing::info!(peer = %p.cfg.address, "stopping the session: peer {}", match subcode {
                 CeaseSubcode::PeerDeconfigured => "removed from the configuration",
                 _ => "configuration changed",
@@ -168,6 +209,7 @@ impl Owner {
             }
         }
         self.rib.remove_peer(PeerId(id as u32));
+        tasks
     }
 
     /// Sets the TCP-MD5 key (or removes it) of every starting peer on the listener,
