@@ -40,6 +40,17 @@ impl NetworkSetSpec {
             .filter_map(|n| check::net("", n).ok())
             .collect()
     }
+
+    /// The set as the policy engine sees it (`meta.namespace` None: a
+    /// `GlobalNetworkSet`).
+    pub fn to_acl(&self, meta: &Metadata) -> acl::NetworkSet {
+        acl::NetworkSet {
+            name: meta.name.clone(),
+            namespace: meta.namespace.clone(),
+            nets: self.nets(),
+            labels: meta.labels.clone(),
+        }
+    }
 }
 
 /// `HostEndpoint.spec`.
@@ -58,14 +69,36 @@ pub struct HostEndpointSpec {
     /// Accepted and kept; tern has no Profile resources.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub profiles: Vec<String>,
-    /// Refused: named ports.
+    /// Named ports (`[{name, port, protocol}]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<serde_json::Value>,
 }
 
+/// Named ports as the policy engine sees them (`spec.ports` of an endpoint).
+fn named_ports(
+    ports: &Option<serde_json::Value>,
+) -> Result<Vec<acl::endpoint::NamedPort>, Problem> {
+    let Some(v) = ports else {
+        return Ok(Vec::new());
+    };
+    let raw: Vec<acl::endpoint::RawPort> = serde_json::from_value(v.clone())
+        .map_err(|e| Problem::new("spec.ports", format!("bad named ports: {e}")))?;
+    acl::endpoint::convert_ports(&[], &raw).map_err(|e| {
+        Problem::new(
+            format!("spec.ports{}", acl::model::path_text(&e.path)),
+            e.message,
+        )
+    })
+}
+
 impl HostEndpointSpec {
+    /// Its named ports (valid after load).
+    pub fn named_ports(&self) -> Vec<acl::endpoint::NamedPort> {
+        named_ports(&self.ports).unwrap_or_default()
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Problem> {
-        refused("spec.ports", &self.ports, "no named ports")?;
+        named_ports(&self.ports)?;
         let Some(i) = &self.interface_name else {
             return Err(Problem::new(
                 "spec",
@@ -150,15 +183,20 @@ pub struct WorkloadEndpointSpec {
     /// Refused: no 1:1 NAT.
     #[serde(default, rename = "ipNATs", skip_serializing_if = "Option::is_none")]
     pub ip_nats: Option<serde_json::Value>,
-    /// Refused: named ports.
+    /// Named ports (`[{name, port, protocol}]`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ports: Option<serde_json::Value>,
 }
 
 impl WorkloadEndpointSpec {
+    /// Its named ports (valid after load).
+    pub fn named_ports(&self) -> Vec<acl::endpoint::NamedPort> {
+        named_ports(&self.ports).unwrap_or_default()
+    }
+
     pub(crate) fn validate(&self) -> Result<(), Problem> {
         refused("spec.ipNATs", &self.ip_nats, "no 1:1 NAT")?;
-        refused("spec.ports", &self.ports, "no named ports")?;
+        named_ports(&self.ports)?;
         if self.interface_name.is_empty() {
             return Err(Problem::new("spec", "`interfaceName` is required"));
         }
@@ -189,7 +227,14 @@ impl WorkloadEndpointSpec {
                 .iter()
                 .filter_map(|n| check::net("", n).ok())
                 .collect(),
-            labels: meta.labels.clone(),
+            labels: {
+                // As the files loader: the service account is a label selectors see.
+                let mut l = meta.labels.clone();
+                if let Some(sa) = &self.service_account_name {
+                    l.insert(acl::endpoint::LABEL_SERVICE_ACCOUNT.to_string(), sa.clone());
+                }
+                l
+            },
         }
     }
 }

@@ -332,3 +332,44 @@ items:
         "{e:?}"
     );
 }
+
+#[test]
+fn endpoints_and_sets_convert_as_the_files_loader_reads_them() {
+    let r = load(
+        "apiVersion: projectcalico.org/v3
+kind: WorkloadEndpoint
+metadata: {name: n1-k8s-web-eth0, namespace: shop, labels: {app: web}}
+spec:
+  interfaceName: cali1
+  ipNetworks: [10.244.1.5/32]
+  serviceAccountName: web
+  ports: [{name: metrics, port: 9100, protocol: TCP}]
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkSet
+metadata: {name: prom, labels: {role: prometheus}}
+spec: {nets: [198.51.100.0/28]}
+",
+    );
+    let Spec::WorkloadEndpoint(w) = &r[0].spec else {
+        panic!("{:?}", r[0])
+    };
+    let acl_w = w.to_acl(&r[0].metadata);
+    assert_eq!(acl_w.labels["projectcalico.org/serviceaccount"], "web");
+    assert_eq!(w.named_ports()[0].port, 9100);
+    let Spec::NetworkSet(s) = &r[1].spec else {
+        panic!("{:?}", r[1])
+    };
+    let set = s.to_acl(&r[1].metadata);
+    assert_eq!(set.namespace, None);
+    assert_eq!(set.nets, ["198.51.100.0/28".parse::<ipnet::IpNet>().unwrap()]);
+    assert_eq!(set.labels["role"], "prometheus");
+    let e = errors(
+        "apiVersion: projectcalico.org/v3
+kind: HostEndpoint
+metadata: {name: h}
+spec: {interfaceName: eth0, ports: [{name: Bad_Name, port: 1}]}
+",
+    );
+    assert!(e[0].contains("spec.ports[0].name: bad port name"), "{e:?}");
+}
