@@ -4,7 +4,8 @@
 //! workloadendpoints` lists every node's); a GlobalNetworkPolicy applied once with
 //! `tern apply -f` selects workloads by label on OTHER hosts and is enforced everywhere
 //! (real TCP with nc, allowed and denied); a label changed on one host changes the
-//! verdict on another; a GlobalNetworkSet is selected like a workload; while etcd is
+//! verdict on another; a node's own policy file applies beside the datastore's (and
+//! its selectors see other hosts' workloads too); a GlobalNetworkSet is selected like a workload; while etcd is
 //! away every host keeps enforcing what it knew and catches up when it is back;
 //! `tern delete` lifts the policy; each agent keeps its node's WorkloadEndpoints as
 //! its containers are (a deleted one is written again, a stray one removed).
@@ -43,6 +44,22 @@ fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
+/// n1's own policy file, merged with the datastore's policies there.
+const CLIENT_FROM_WEB: &str = "apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata:
+  name: client-from-web
+spec:
+  order: 20
+  selector: app == 'client'
+  types: [Ingress]
+  ingress:
+    - action: Allow
+      protocol: TCP
+      source: { selector: app == 'web' }
+      destination: { ports: [8080] }
+";
+
 const POOL: &str = "apiVersion: projectcalico.org/v3
 kind: IPPool
 metadata: { name: pool-a }
@@ -51,14 +68,23 @@ spec: { cidr: 10.244.0.0/16, blockSize: 26 }
 
 /// Writes node `i`'s file: only its name, address, datastore, policy backend, and the
 /// lab's socket and state paths.
-fn node_file(lab: &Lab, ns: &Netns, i: usize) -> Node {
+fn node_file(lab: &Lab, ns: &Netns, i: usize, policy_file: Option<&str>) -> Node {
     let name = format!("n{i}");
     let dir = lab.dir().join(&name);
     std::fs::create_dir_all(&dir).expect("node dir");
     let socket = dir.join("tern.sock");
     let config = dir.join("node.yaml");
+    let paths = match policy_file {
+        Some(text) => {
+            let p = dir.join("policies");
+            std::fs::create_dir_all(&p).expect("policy dir");
+            std::fs::write(p.join("local.yaml"), text).expect("policy file");
+            format!(", paths: [\"{}\"]", p.display())
+        }
+        None => String::new(),
+    };
     let yaml = format!(
-        "nodeName: {name}\nrouterId: 10.0.0.{}\ndatastore: {{ type: etcd, endpoints: [\"{ETCD}\"] }}\npolicy: {{ backend: nftables }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n",
+        "nodeName: {name}\nrouterId: 10.0.0.{}\ndatastore: {{ type: etcd, endpoints: [\"{ETCD}\"] }}\npolicy: {{ backend: nftables{paths} }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n",
         i + 1,
         socket.display(),
         dir.join("state").display()
@@ -240,7 +266,7 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
     let nodes: Vec<Node> = hosts
         .iter()
         .enumerate()
-        .map(|(i, h)| node_file(&lab, h, i))
+        .map(|(i, h)| node_file(&lab, h, i, (i == 1).then_some(CLIENT_FROM_WEB)))
         .collect();
     for n in &nodes {
         start_tern(&mut lab, n);
@@ -339,6 +365,22 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
     assert!(
         connects(&mut lab, &web2, &client, &web2_ip),
         "client -> web2 (both n1) must be allowed"
+    );
+    // n1 enforces its own file's policy beside the datastore's: the client takes web
+    // (n0) but not other (n2).
+    let rules = text(&hosts[1].run(&["nft", "list", "ruleset"]).stdout);
+    assert!(rules.contains("client-from-web") && rules.contains("web-from-clients"));
+    wait_verdict(
+        &mut lab,
+        &client,
+        &web,
+        &client_ip,
+        true,
+        "web (n0) -> client (n1)",
+    );
+    assert!(
+        !connects(&mut lab, &client, &other, &client_ip),
+        "other (n2) -> client (n1) must be denied by n1's file"
     );
     for n in &nodes {
         let s = status_json(n).expect("status");
@@ -455,6 +497,13 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         &web2_ip,
         true,
         "other -> web2 after delete",
+    );
+    // n1's file policy stays.
+    let rules = text(&hosts[1].run(&["nft", "list", "ruleset"]).stdout);
+    assert!(rules.contains("client-from-web") && !rules.contains("web-from-clients"));
+    assert!(
+        !connects(&mut lab, &client, &other, &client_ip),
+        "other (n2) -> client (n1): n1's file still denies"
     );
 
     // Each agent owns its node's WorkloadEndpoints: one deleted by hand is written
