@@ -39,6 +39,8 @@ enum Command {
     Status(cmd::status::StatusArgs),
     /// Show the Loc-RIB: prefix, best next hops, AS path, learned from, FIB state.
     Routes(cmd::status::RoutesArgs),
+    /// Make the running agent re-read its node config (as SIGHUP does); exit 1 if that failed.
+    Reload(cmd::reload::ReloadArgs),
     /// Node configuration commands.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -102,6 +104,7 @@ fn main() -> ExitCode {
         Command::Agent(a) => cmd::agent::run(a),
         Command::Status(a) => cmd::status::run_status(a),
         Command::Routes(a) => cmd::status::run_routes(a),
+        Command::Reload(a) => cmd::reload::run(a),
         Command::Config(ConfigCommand::Check(a)) => cmd::config::run_check(a),
         Command::Policy(p) => cmd::policy::run(p),
         Command::Bgp(BgpCommand::Decode(a)) => cmd::decode::run(a),

@@ -6,7 +6,9 @@
 //!   endpoints (device routes) are merged by [`fib`] into the controller's desired table.
 //! - The endpoint task watches the endpoint files ([`watch`]), keeps the device routes and
 //!   the veths' proxy-ARP/NDP settings (`controller::configure_workload_interface`) in step.
-//! - The [`policy`] task loads, compiles and applies network policy on every change.
+//! - The [`policy`] task loads, compiles and applies network policy on every change. In
+//!   etcd mode [`cluster_policy`] adds the datastore's policies and other nodes'
+//!   endpoints, and [`cluster_wep`] publishes this node's containers as WorkloadEndpoints.
 //! - The [`workloads`] task owns the containers wired through CNI (IPAM under `stateDir`,
 //!   veths, their device routes through the same desired FIB, their policy endpoints).
 //! - [`control`]: the unix socket `tern status` / `tern routes` read ([`view`]).
@@ -120,9 +122,14 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // SIGHUP: `reload` (registered first thing: its default action would end the agent).
     let sighup = signal(SignalKind::hangup()).map_err(AgentError::Runtime)?;
     // etcd mode: the cluster's AS, pools and blocks join the config, its peers the file's.
-    let (cfg, mut cluster) = match cluster::start(&cfg).await {
-        Some((effective, c)) => (effective, Some(c)),
-        None => (cfg, None),
+    let (cfg, mut cluster) = tokio::select! {
+        c = cluster::start(&cfg) => match c {
+            Some((effective, c)) => (effective, Some(c)),
+            None => (cfg, None),
+        },
+        // Still waiting for etcd: nothing to undo.
+        _ = sigterm.recv() => return Ok(()),
+        _ = sigint.recv() => return Ok(()),
     };
     let (mut speaker_cfg, notes) = plan::speaker_config(&cfg).map_err(AgentError::Plan)?;
     let file_peers = speaker_cfg.peers.clone();
@@ -150,6 +157,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // speaker's best-path changes are not taken (it drops them itself).
     let (guard_tx, guards) = tokio_watch::channel(guard::current(&plan::guard(&cfg)));
     let reload_guard = guard_tx.clone();
+    let cluster_guard = guard_tx.clone();
     let (blocks_tx, blocks_rx) = mpsc::channel::<Vec<ipnet::IpNet>>(4);
     let controller = if cfg.fib.enabled {
         let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
@@ -270,7 +278,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let registration = cluster.as_mut().and_then(cluster::Cluster::take_registration);
     let datastore_health = cluster.as_ref().map(cluster::Cluster::health);
     if let Some(c) = cluster {
-        tasks.spawn(c.run(speaker.clone(), file_peers, blocks_tx.clone()));
+        tasks.spawn(c.run(speaker.clone(), file_peers, blocks_tx.clone(), cluster_guard));
     }
     tasks.spawn(wl.run(jobs_rx));
     if let Some(d) = &cfg.docker {
@@ -391,6 +399,8 @@ const CHANGE_BATCH: usize = 4096;
 
 /// Owns the merged desired table: best-path changes from the speaker and endpoint sets
 /// from the endpoint task become controller changes.
+// One input per source of desired routes; a struct would only rename them.
+#[allow(clippy::too_many_arguments)]
 async fn routes_task(
     mut table: FibTable,
     mut changes: RouteChanges,

@@ -7,6 +7,7 @@ pub mod decode;
 pub mod endpoints;
 pub mod fib;
 pub mod policy;
+pub mod reload;
 pub mod shell;
 pub mod status;
 

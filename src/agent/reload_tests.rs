@@ -1,0 +1,114 @@
+//! Unit tests of [`super::diff`]: which changes a reload applies and which it refuses.
+
+use std::path::Path;
+
+use super::*;
+
+const BASE: &str = "\
+nodeName: host-a
+asNumber: 64512
+routerId: 192.0.2.1
+listen: { address: 192.0.2.1 }
+blocks: [10.244.1.0/24]
+pools: [10.244.0.0/16]
+nodeToNodeMesh: { enabled: true, peers: [192.0.2.2, 192.0.2.3] }
+peers:
+  - { peerIP: 192.0.2.254, asNumber: 65000, description: tor }
+control: { socket: /tmp/tern-reload-test.sock }
+stateDir: /tmp/tern-reload-test
+";
+
+fn cfg(text: &str) -> NodeConfig {
+    NodeConfig::from_str(Path::new("/etc/tern/node.yaml"), text).expect("valid config")
+}
+
+/// BASE with one line replaced.
+fn with(old: &str, new: &str) -> NodeConfig {
+    assert!(BASE.contains(old), "{old}");
+    cfg(&BASE.replace(old, new))
+}
+
+#[test]
+fn same_file_is_an_empty_plan() {
+    let plan = diff(&cfg(BASE), &cfg(BASE)).expect("plan");
+    assert!(plan.is_empty(), "{plan:?}");
+}
+
+#[test]
+fn peers_mesh_and_blocks_change_at_run_time() {
+    let old = cfg(BASE);
+    let added = with("192.0.2.3]", "192.0.2.3, 192.0.2.4]");
+    assert_eq!(
+        diff(&old, &added),
+        Ok(Plan {
+            peers: true,
+            blocks: None
+        })
+    );
+    let changed = with("description: tor", "description: tor-2");
+    assert!(diff(&old, &changed).expect("plan").peers);
+    let mesh_off = with("enabled: true", "enabled: false");
+    assert!(diff(&old, &mesh_off).expect("plan").peers);
+    let blocks = with("[10.244.1.0/24]", "[10.244.1.0/24, 10.244.9.0/24]");
+    let plan = diff(&old, &blocks).expect("plan");
+    assert!(!plan.peers);
+    assert_eq!(
+        plan.blocks,
+        Some(vec![
+            "10.244.1.0/24".parse().expect("net"),
+            "10.244.9.0/24".parse().expect("net")
+        ])
+    );
+}
+
+#[test]
+fn keys_that_need_a_restart_are_refused_by_name() {
+    let old = cfg(BASE);
+    let cases = [
+        ("asNumber: 64512", "asNumber: 64513", "asNumber"),
+        ("nodeName: host-a", "nodeName: host-b", "nodeName"),
+        ("routerId: 192.0.2.1", "routerId: 192.0.2.9", "routerId"),
+        (
+            "{ address: 192.0.2.1 }",
+            "{ address: 192.0.2.1, port: 1179 }",
+            "listen",
+        ),
+        ("[10.244.0.0/16]", "[10.244.0.0/16, 10.250.0.0/16]", "pools"),
+        (
+            "/tmp/tern-reload-test.sock",
+            "/tmp/tern-reload-other.sock",
+            "control",
+        ),
+        (
+            "stateDir: /tmp/tern-reload-test",
+            "stateDir: /tmp/tern-reload-other",
+            "stateDir",
+        ),
+    ];
+    for (from, to, key) in cases {
+        let err = diff(&old, &with(from, to)).expect_err(key);
+        assert!(
+            err.starts_with(&format!(
+                "{key} cannot change at run time; restart the agent"
+            )),
+            "{key}: {err}"
+        );
+    }
+    // A refused key wins over allowed changes in the same file.
+    let both = cfg(&BASE
+        .replace("asNumber: 64512", "asNumber: 64999")
+        .replace("description: tor", "description: x"));
+    assert!(diff(&old, &both)
+        .expect_err("asNumber")
+        .starts_with("asNumber"));
+}
+
+#[test]
+fn a_metrics_listener_cannot_appear_at_run_time() {
+    let old = cfg(BASE);
+    let new = cfg(&format!(
+        "{BASE}metrics: {{ listen: \"127.0.0.1:9469\" }}\n"
+    ));
+    let err = diff(&old, &new).expect_err("metrics");
+    assert!(err.starts_with("metrics cannot change"), "{err}");
+}
