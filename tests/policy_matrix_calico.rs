@@ -253,3 +253,60 @@ fn tiers_network_sets_named_ports_and_staged_policies_on_real_traffic() {
         ok(host.run(&[&tern(), "policy", "flush", "--backend", backend]));
     }
 }
+
+/// The `mon` side's interface as a host endpoint whose GlobalNetworkPolicy has
+/// `applyOnForward: true`: traffic forwarded in through it is policed too (only TCP 80
+/// passes), on top of everything above. (`explain` models host-bound traffic only, so
+/// the forwarded cells are checked by probes alone.)
+const UPLINK: &str = "
+kind: HostEndpoint
+name: uplink
+interface: tw-mon1
+labels: { role: uplink }
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: { name: uplink-in }
+spec:
+  selector: role == 'uplink'
+  applyOnForward: true
+  types: [Ingress]
+  ingress:
+  - action: Allow
+    protocol: TCP
+    destination: { ports: [80] }
+";
+
+#[test]
+fn apply_on_forward_polices_traffic_forwarded_through_a_host_endpoint() {
+    let (lab, host, ctr) = build("pmf");
+    let mut files = files(&lab);
+    let extra = lab.dir().join("uplink.yaml");
+    std::fs::write(&extra, UPLINK).expect("write");
+    files.push(extra.display().to_string());
+    for backend in ["nftables", "iptables"] {
+        let mut argv = vec![
+            tern(),
+            "policy".into(),
+            "apply".into(),
+            "--backend".into(),
+            backend.into(),
+        ];
+        argv.extend(files.iter().cloned());
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        ok(host.run(&argv));
+        for (port, want) in [(80, true), (9100, false), (9200, false)] {
+            let got = ctr["mon"]
+                .run(&["nc", "-z", "-w", "2", "10.65.0.10", &port.to_string()])
+                .status
+                .success();
+            assert_eq!(got, want, "{backend}: mon -> web:{port}");
+        }
+        // Not through the host endpoint: cli is untouched by it.
+        assert!(ctr["cli"]
+            .run(&["nc", "-z", "-w", "2", "10.65.0.10", "80"])
+            .status
+            .success());
+        ok(host.run(&[&tern(), "policy", "flush", "--backend", backend]));
+    }
+}
