@@ -521,3 +521,52 @@ fn two_agents_racing_for_a_small_pool_never_share_a_block() {
         }
     }
 }
+
+#[test]
+fn an_agent_started_while_etcd_is_down_waits_for_it_and_stops_on_sigterm() {
+    let mut c = Cluster::new("cl-late");
+    c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
+    c.host(1);
+    c.host(2);
+    c.etcd.stop();
+    let tern = testlab::tern_bin();
+    let tern = tern.to_string_lossy().into_owned();
+    let mut pids = Vec::new();
+    for i in 0..2 {
+        let node = c.hosts[i].node.clone();
+        let config = node.config.to_string_lossy().into_owned();
+        pids.push(c.etcd.lab.spawn(
+            &node.ns,
+            &["env", "RUST_LOG=info", &tern, "agent", "--config", &config],
+            &format!("tern-{}", node.name),
+        ));
+    }
+    // No datastore, no cluster state: the agents wait (no socket, nothing routed).
+    std::thread::sleep(Duration::from_secs(3));
+    for (i, h) in c.hosts.iter().enumerate() {
+        assert!(c.etcd.lab.alive(pids[i]), "{} exited", h.node.name);
+        assert!(
+            !h.node.socket.exists(),
+            "{} runs without its datastore",
+            h.node.name
+        );
+    }
+    // SIGTERM while waiting: a prompt, clean exit.
+    assert!(c.etcd.lab.signal(pids[1], libc::SIGTERM));
+    wait_for(Duration::from_secs(10), "h2 to exit on SIGTERM", || {
+        (!c.etcd.lab.alive(pids[1])).then_some(())
+    });
+    // etcd comes: h1 joins, claims a block and serves.
+    c.etcd.start();
+    let h1 = &c.hosts[0];
+    wait_for(CONVERGE, "h1 joined", || {
+        (datastore(h1)["connected"] == true).then_some(())
+    });
+    assert_eq!(own_blocks(&h1.node.ns).len(), 1);
+    // h2 starts now and meshes with h1.
+    let pid2 = c.start(1);
+    let both: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&both);
+    wait_blocks_learned(&both);
+    assert!(c.etcd.lab.alive(pid2));
+}

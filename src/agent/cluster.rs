@@ -116,6 +116,22 @@ impl DatastoreMetrics {
     }
 }
 
+/// Learned routes never take over the route to a peer (`agent::guard`): the guard
+/// gets every peer's address, the cluster's included.
+fn guard_peers<'a>(
+    guard: &watch::Sender<super::guard::Guard>,
+    peers: impl Iterator<Item = &'a IpAddr>,
+) {
+    let mut v: Vec<IpAddr> = peers.map(|a| a.to_canonical()).collect();
+    v.sort_unstable();
+    v.dedup();
+    guard.send_if_modified(|g| {
+        let changed = g.peers != v;
+        g.peers = v;
+        changed
+    });
+}
+
 /// The running etcd side of the agent.
 pub struct Cluster {
     store: Arc<Datastore>,
@@ -405,12 +421,14 @@ impl Cluster {
         speaker: SpeakerHandle,
         file_peers: Vec<PeerConfig>,
         fib_blocks: mpsc::Sender<Vec<IpNet>>,
+        guard: watch::Sender<super::guard::Guard>,
     ) {
         let mut applied: BTreeMap<IpAddr, PeerConfig> = self
             .initial_peers(&file_peers)
             .into_iter()
             .map(|p| (p.address, p))
             .collect();
+        guard_peers(&guard, applied.keys());
         let mut subs =
             [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.subscribe());
         self.publish_health();
@@ -457,6 +475,7 @@ impl Cluster {
                 Ok(_) => {
                     tracing::info!(?added, ?removed, "peers from the datastore applied");
                     applied = want;
+                    guard_peers(&guard, applied.keys());
                 }
                 Err(e) => tracing::warn!("peers from the datastore not applied: {e}"),
             }
