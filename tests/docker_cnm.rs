@@ -42,7 +42,7 @@ fn host(
     ns: &Netns,
     name: &str,
     rid: &str,
-    block: &str,
+    blocks: &[&str],
     mesh: &[&str],
     extra: &str,
 ) -> Host {
@@ -60,8 +60,8 @@ fn host(
         &NodeSpec {
             name,
             router_id: rid,
-            blocks: &[block],
-            pools: &["10.244.0.0/16"],
+            blocks,
+            pools: &["10.244.0.0/16", "fd00:244::/48"],
             mesh,
             extra: &extra,
             ..NodeSpec::default()
@@ -127,6 +127,29 @@ fn network(d: &Dockerd, h: &Host, net: &str) {
     ]);
 }
 
+/// A dual-stack tern network.
+fn network6(d: &Dockerd, h: &Host, net: &str) {
+    d.ok(&[
+        "network",
+        "create",
+        "--ipv6",
+        "--driver",
+        &h.plugin,
+        "--ipam-driver",
+        &h.plugin,
+        net,
+    ]);
+}
+
+fn ip6_of(d: &Dockerd, name: &str) -> String {
+    d.ok(&[
+        "inspect",
+        "-f",
+        "{{range .NetworkSettings.Networks}}{{.GlobalIPv6Address}}{{end}}",
+        name,
+    ])
+}
+
 fn run(d: &Dockerd, net: &str, name: &str, labels: &[&str]) -> String {
     let mut args = vec!["run", "-d", "--name", name, "--network", net];
     for l in labels {
@@ -138,7 +161,8 @@ fn run(d: &Dockerd, net: &str, name: &str, labels: &[&str]) -> String {
 }
 
 fn ping(d: &Dockerd, from: &str, to: &str) -> bool {
-    d.docker(&["exec", from, "ping", "-c1", "-W1", to])
+    let fam = if to.contains(':') { "-6" } else { "-4" };
+    d.docker(&["exec", from, "ping", fam, "-c1", "-W1", to])
         .status
         .success()
 }
@@ -235,14 +259,21 @@ fn containers_on_two_hosts_talk_across_dockerd_and_agent_restarts() {
     let mut lab = Lab::new("dk-mesh");
     let a = lab.netns("a");
     let b = lab.netns("b");
-    lab.veth(&a, "eth0", &["10.0.0.1/24"], &b, "eth0", &["10.0.0.2/24"]);
+    lab.veth(
+        &a,
+        "eth0",
+        &["10.0.0.1/24", "fd00:1::1/64"],
+        &b,
+        "eth0",
+        &["10.0.0.2/24", "fd00:1::2/64"],
+    );
     let ha = host(
         &mut lab,
         &a,
         "a",
         "10.0.0.1",
-        "10.244.1.0/24",
-        &["10.0.0.2"],
+        &["10.244.1.0/24", "fd00:244:0:1::/120"],
+        &["10.0.0.2", "fd00:1::2"],
         "",
     );
     let hb = host(
@@ -250,26 +281,35 @@ fn containers_on_two_hosts_talk_across_dockerd_and_agent_restarts() {
         &b,
         "b",
         "10.0.0.2",
-        "10.244.2.0/24",
-        &["10.0.0.1"],
+        &["10.244.2.0/24", "fd00:244:0:2::/120"],
+        &["10.0.0.1", "fd00:1::1"],
         "",
     );
     let pid_a = start_tern(&mut lab, &ha.node);
     start_tern(&mut lab, &hb.node);
     let mut da = dockerd(&lab, &ha, true);
     let db = dockerd(&lab, &hb, true);
-    network(&da, &ha, "tnet");
-    network(&db, &hb, "tnet");
+    network6(&da, &ha, "tnet");
+    network6(&db, &hb, "tnet");
     let ip_a = run(&da, "tnet", "ca", &["app=web"]);
     let ip_b = run(&db, "tnet", "cb", &[]);
     assert!(ip_a.starts_with("10.244.1."), "{ip_a}");
     assert!(ip_b.starts_with("10.244.2."), "{ip_b}");
+    let ip6_a = ip6_of(&da, "ca");
+    let ip6_b = ip6_of(&db, "cb");
+    assert!(ip6_a.starts_with("fd00:244:0:1::"), "{ip6_a}");
+    assert!(ip6_b.starts_with("fd00:244:0:2::"), "{ip6_b}");
 
     // Inside: the /32, the link-local gateway, the static route to it.
     let routes = da.ok(&["exec", "ca", "ip", "route"]);
     assert!(
         routes.contains("default via 169.254.1.1 dev eth0"),
         "{routes}"
+    );
+    let routes6 = da.ok(&["exec", "ca", "ip", "-6", "route"]);
+    assert!(
+        routes6.contains("default via fe80::1 dev eth0"),
+        "{routes6}"
     );
     let addr = da.ok(&["exec", "ca", "ip", "-4", "addr", "show", "eth0"]);
     assert!(addr.contains(&format!("{ip_a}/32")), "{addr}");
@@ -290,6 +330,9 @@ fn containers_on_two_hosts_talk_across_dockerd_and_agent_restarts() {
     });
     wait_for(CONVERGE, "ping cb -> ca", || {
         ping(&db, "cb", &ip_a).then_some(())
+    });
+    wait_for(CONVERGE, "ping ca -> cb (IPv6)", || {
+        ping(&da, "ca", &ip6_b).then_some(())
     });
     let path = a.ok(&["ip", "route", "get", &ip_b]);
     assert!(path.contains("via 10.0.0.2 dev eth0"), "{path}");
@@ -378,7 +421,15 @@ fn a_policy_selects_containers_by_their_docker_labels() {
         "policy: {{ backend: nftables, paths: [\"{}\"] }}\n",
         policies.display()
     );
-    let ha = host(&mut lab, &a, "a", "10.0.0.1", "10.244.1.0/24", &[], &extra);
+    let ha = host(
+        &mut lab,
+        &a,
+        "a",
+        "10.0.0.1",
+        &["10.244.1.0/24"],
+        &[],
+        &extra,
+    );
     start_tern(&mut lab, &ha.node);
     let d = dockerd(&lab, &ha, false);
     network(&d, &ha, "pnet");
@@ -434,7 +485,7 @@ fn rm_f_of_50_containers_leaves_nothing_and_bad_requests_change_nothing() {
     assert!(docker_support::available(), "dockerd is not installed");
     let mut lab = Lab::new("dk-churn");
     let a = lab.netns("a");
-    let ha = host(&mut lab, &a, "a", "10.0.0.1", "10.244.1.0/24", &[], "");
+    let ha = host(&mut lab, &a, "a", "10.0.0.1", &["10.244.1.0/24"], &[], "");
     start_tern(&mut lab, &ha.node);
     let d = dockerd(&lab, &ha, false);
 
@@ -583,4 +634,42 @@ fn rm_f_of_50_containers_leaves_nothing_and_bad_requests_change_nothing() {
         .map(|d| d.count())
         .unwrap_or(0);
     assert_eq!(nets, 0, "network files left");
+}
+
+#[test]
+fn a_bad_plugin_name_is_refused_with_its_location() {
+    let dir = tempfile_dir("dk-config");
+    let file = dir.join("node.yaml");
+    std::fs::write(
+        &file,
+        "nodeName: a\nasNumber: 64512\nrouterId: 10.0.0.1\ndocker: { pluginName: \"../x\" }\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(testlab::tern_bin())
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("tern");
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(&format!("{}:4:", file.display())), "{err}");
+    assert!(err.contains("docker.pluginName"), "{err}");
+    std::fs::write(
+        &file,
+        "nodeName: a\nasNumber: 64512\nrouterId: 10.0.0.1\ndocker: { pluginName: tern, sock: x }\n",
+    )
+    .expect("write");
+    let o = std::process::Command::new(testlab::tern_bin())
+        .args(["config", "check"])
+        .arg(&file)
+        .output()
+        .expect("tern");
+    assert_eq!(o.status.code(), Some(2));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("tern-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
 }

@@ -88,11 +88,15 @@ pub fn create_docker_veth(
 }
 
 /// Inside the sandbox `netns`: finds the interface with MAC `mac` and adds permanent
-/// neighbours for the gateways (IPv4 always, IPv6 when the interface has an IPv6 address)
-/// pointing at the host end. `Ok(false)` while the interface is not there yet (Docker
-/// moves it after `Join` returns) or has no address yet.
-pub fn gateway_neighbours(netns: &Path, mac: [u8; 6]) -> Result<bool, VethError> {
-    netns::run_in_path(netns, move || neighbours_here(mac)).map_err(|source| {
+/// neighbours for the gateways of the families in `families` (`(v4, v6)`) pointing at the
+/// host end. `Ok(false)` while the interface is not there yet (Docker moves it after
+/// `Join` returns) or lacks the address of a wanted family (Docker adds them one by one).
+pub fn gateway_neighbours(
+    netns: &Path,
+    mac: [u8; 6],
+    families: (bool, bool),
+) -> Result<bool, VethError> {
+    netns::run_in_path(netns, move || neighbours_here(mac, families)).map_err(|source| {
         VethError::NoNetns {
             path: netns.to_path_buf(),
             source,
@@ -100,7 +104,7 @@ pub fn gateway_neighbours(netns: &Path, mac: [u8; 6]) -> Result<bool, VethError>
     })?
 }
 
-fn neighbours_here(mac: [u8; 6]) -> Result<bool, VethError> {
+fn neighbours_here(mac: [u8; 6], (want4, want6): (bool, bool)) -> Result<bool, VethError> {
     let mut nl = open_here().map_err(nl_err("netlink socket in the sandbox"))?;
     let links = nl
         .dump_payloads(RTM_GETLINK, codec::RTM_NEWLINK, &LinkMessage::default())
@@ -126,13 +130,16 @@ fn neighbours_here(mac: [u8; 6]) -> Result<bool, VethError> {
             })
         })
         .collect();
-    if !addrs.iter().any(|a| a.is_ipv4() && !a.is_loopback())
-        && !addrs.iter().any(is_global6)
-    {
+    let has4 = addrs.iter().any(|a| a.is_ipv4());
+    let has6 = addrs.iter().any(is_global6);
+    if (want4 && !has4) || (want6 && !has6) {
         return Ok(false);
     }
-    let mut gateways = vec![IpAddr::V4(GATEWAY4)];
-    if addrs.iter().any(is_global6) {
+    let mut gateways = Vec::new();
+    if want4 {
+        gateways.push(IpAddr::V4(GATEWAY4));
+    }
+    if want6 {
         gateways.push(IpAddr::V6(GATEWAY_V6));
     }
     for gw in gateways {

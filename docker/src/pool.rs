@@ -77,6 +77,12 @@ pub fn request_pool(
     if let Some(k) = req.options.keys().next() {
         return Err(format!("tern IPAM takes no options (got {k:?})"));
     }
+    if !blocks.iter().any(|b| b.addr().is_ipv6() == req.v6) {
+        return Err(format!(
+            "this node has no {} block",
+            if req.v6 { "IPv6" } else { "IPv4" }
+        ));
+    }
     let gateway = if req.v6 { "::/0" } else { "0.0.0.0/0" };
     let data = BTreeMap::from([(
         crate::protocol::GATEWAY_REQUEST.to_string(),
@@ -162,6 +168,12 @@ mod tests {
         sub.sub_pool = "10.244.1.0/28".into();
         assert!(request_pool(&sub, &pools, &blocks).is_err());
         assert!(Pool::parse("bogus").is_err());
+        let v6 = RequestPool {
+            v6: true,
+            ..Default::default()
+        };
+        let e = request_pool(&v6, &pools, &blocks).unwrap_err();
+        assert!(e.contains("no IPv6 block"), "{e}");
         assert!(Pool::parse(DEFAULT_V6).unwrap().v6);
     }
 }

@@ -146,13 +146,13 @@ impl ::docker::Driver for Plugin {
                         sandbox: j.sandbox_key,
                     })
                     .await?;
-                if let Some((sandbox, mac)) = done.joined.clone() {
+                if let Some((sandbox, mac, families)) = done.joined.clone() {
                     tokio::spawn(follow_up(
                         self.clone(),
                         j.network_id,
                         j.endpoint_id,
                         PathBuf::from(sandbox),
-                        mac,
+                        (mac, families),
                     ));
                 }
                 Ok(done.body)
@@ -177,11 +177,11 @@ async fn follow_up(
     network: String,
     endpoint: String,
     sandbox: PathBuf,
-    mac: [u8; 6],
+    (mac, families): ([u8; 6], (bool, bool)),
 ) {
     let deadline = tokio::time::Instant::now() + FOLLOW_UP;
     tokio::join!(
-        neighbours(&endpoint, &sandbox, mac, deadline),
+        neighbours(&endpoint, &sandbox, (mac, families), deadline),
         labels(&plugin, &network, &endpoint, deadline)
     );
 }
@@ -191,15 +191,16 @@ async fn follow_up(
 async fn neighbours(
     endpoint: &str,
     sandbox: &std::path::Path,
-    mac: [u8; 6],
+    (mac, families): ([u8; 6], (bool, bool)),
     deadline: tokio::time::Instant,
 ) {
     loop {
         let s = sandbox.to_path_buf();
-        let done = tokio::task::spawn_blocking(move || controller::gateway_neighbours(&s, mac))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        let done =
+            tokio::task::spawn_blocking(move || controller::gateway_neighbours(&s, mac, families))
+                .await
+                .map_err(|e| e.to_string())
+                .and_then(|r| r.map_err(|e| e.to_string()));
         let last = tokio::time::Instant::now() > deadline;
         match done {
             Ok(true) => return,

@@ -123,8 +123,9 @@ pub enum DockerOp {
 pub struct DockerDone {
     /// The JSON answer for Docker.
     pub body: Value,
-    /// After `Join`: the sandbox and the container end's MAC, for the gateway neighbours.
-    pub joined: Option<(String, [u8; 6])>,
+    /// After `Join`: the sandbox, the container end's MAC and its families (IPv4, IPv6),
+    /// for the gateway neighbours.
+    pub joined: Option<(String, [u8; 6], (bool, bool))>,
 }
 
 /// The answer of a [`DockerOp`]: done, or the message for `{"Err": …}`.
@@ -688,7 +689,7 @@ impl Workloads {
         };
         Ok(DockerDone {
             body: docker::call::to_value(&reply),
-            joined: Some((sandbox.to_string(), mac)),
+            joined: Some((sandbox.to_string(), mac, (has4, has6))),
         })
     }
 
