@@ -2,9 +2,11 @@
 //! started in the host's namespace): `docker network create --driver P --ipam-driver P`
 //! and `docker run --network` on two hosts whose agents peer over BGP — containers ping
 //! and talk TCP across hosts; a policy selecting Docker labels is enforced; `docker rm -f`
-//! of 50 containers leaves no veth, route or allocation; restarting dockerd
-//! (`--live-restore`) and the agent loses no running container's connectivity; bad plugin
-//! requests get `{"Err": …}` and change nothing.
+//! of 50 containers leaves no veth, route or allocation, and so does stopping dockerd
+//! without live restore (its containers start again wired, labelled and policed);
+//! restarting dockerd (`--live-restore`) and the agent (kill -9) loses no running
+//! container's connectivity (IPv4 and IPv6); bad plugin requests get `{"Err": …}` (IPAM:
+//! `{"Error": …}`) and change nothing.
 //!
 //! Needs root, nsenter, dockerd and busybox-static (scripts/install-deps.sh installs them).
 
@@ -459,6 +461,44 @@ fn a_policy_selects_containers_by_their_docker_labels() {
     // Not selected: other still takes anything.
     let other = d.ip_of("other");
     assert!(ping(&d, "web", &other), "ping web -> other");
+
+    // dockerd stopped without live restore: it stops the containers and releases their
+    // endpoints and addresses; nothing is left. Started again, `docker start` wires them
+    // anew, labels and policy included.
+    let mut d = d;
+    d.stop();
+    assert!(tern_links(&a).is_empty(), "{:?}", tern_links(&a));
+    assert!(
+        tern_device_routes(&a).is_empty(),
+        "{:?}",
+        tern_device_routes(&a)
+    );
+    assert!(
+        allocation_files(&ha.state).is_empty(),
+        "{:?}",
+        allocation_files(&ha.state)
+    );
+    d.start_again();
+    d.ok(&["start", "web", "client", "other"]);
+    let web = d.ip_of("web");
+    wait_for(CONVERGE, "web's labels applied again", || {
+        docker_rows(&ha.node)
+            .into_iter()
+            .find(|r| r["name"] == "web" && r["labels"]["app"] == "web")
+    });
+    wait_for(CONVERGE, "client's labels applied again", || {
+        docker_rows(&ha.node)
+            .into_iter()
+            .find(|r| r["name"] == "client" && r["labels"]["app"] == "client")
+    });
+    assert!(
+        tcp(&d, "web", &d, "client", &web, "8080"),
+        "client -> web again"
+    );
+    assert!(
+        !tcp_tries(&d, "web", &d, "other", &web, "8080", 3),
+        "other -> web denied again"
+    );
 }
 
 /// One raw plugin call on the agent's socket: (HTTP status, JSON body).
