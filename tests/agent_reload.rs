@@ -152,6 +152,21 @@ fn peer_row(node: &Node, addr: &str) -> Option<serde_json::Value> {
         .cloned()
 }
 
+/// A per-peer series (`NAME{...peer="ADDR"...} VALUE`).
+fn peer_metric(text: &str, name: &str, peer: &str) -> Option<f64> {
+    text.lines()
+        .find(|l| l.starts_with(&format!("{name}{{")) && l.contains(&format!("peer=\"{peer}\"")))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// `tern status PEER --json`'s uptime.
+fn uptime(node: &Node, peer: &str) -> Option<u64> {
+    let out = tern_cli(node, &["status", peer, "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    v["uptime_secs"].as_u64()
+}
+
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines()
         .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
@@ -169,6 +184,10 @@ fn sighup_adds_removes_and_changes_peers_and_leaves_the_unchanged_one_alone() {
     });
     let b1_before = bird_line(&r.bird1);
     let p1_before = peer_row(&r.node, "10.0.0.2").expect("peer 1");
+    let up_before = uptime(&r.node, "10.0.0.2").expect("peer 1's uptime");
+    let m = scrape(&r.node.ns, "10.0.0.1:9469");
+    let transitions = "tern_bgp_established_transitions_total";
+    assert_eq!(peer_metric(&m, transitions, "10.0.0.2"), Some(1.0), "{m}");
 
     // Added: BIRD 2.
     write(&r.node, &node_yaml(&r.node, &[P1, P2], 64512));
@@ -190,6 +209,10 @@ fn sighup_adds_removes_and_changes_peers_and_leaves_the_unchanged_one_alone() {
     let p1_after = peer_row(&r.node, "10.0.0.2").expect("peer 1");
     assert_eq!(p1_after["since_unix"], p1_before["since_unix"]);
     assert_eq!(p1_after["state"], "Established");
+    assert!(uptime(&r.node, "10.0.0.2").expect("uptime") >= up_before);
+    let m = scrape(&r.node.ns, "10.0.0.1:9469");
+    assert_eq!(peer_metric(&m, transitions, "10.0.0.2"), Some(1.0), "{m}");
+    assert_eq!(peer_metric(&m, transitions, "10.0.1.2"), Some(1.0), "{m}");
 
     // Removed: BIRD 1 gets Cease / Peer De-configured; the routes go both ways.
     write(&r.node, &node_yaml(&r.node, &[P2], 64512));
