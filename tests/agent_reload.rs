@@ -2,7 +2,9 @@
 //! namespaces. SIGHUP with a peer added (it comes Established, BIRD learns the block),
 //! a peer removed (BIRD's session ends with Cease / Peer De-configured, the routes go on
 //! both sides), a changed peer (Cease / Other Configuration Change, back with the new
-//! config) and an unchanged peer (no flap: BIRD's and tern's "since" stay the same);
+//! config) and an unchanged peer (no flap: BIRD's and tern's "since" stay the same, and
+//! its transition counter), a block added and removed (BIRD learns and loses it, the
+//! kernel blackhole comes and goes);
 //! a broken file and a key that needs a restart change nothing and are reported (log
 //! with FILE:LINE:COL, `tern status`, `tern reload`'s exit code, the metrics).
 
@@ -17,6 +19,8 @@ const NET1: &str = "10.244.65.0/24";
 const NET2: &str = "10.244.66.0/24";
 /// tern's block.
 const BLOCK: &str = "10.244.1.0/24";
+/// A block added and removed by a reload.
+const BLOCK2: &str = "10.244.2.0/24";
 
 const B1: BirdPeer<'static> = BirdPeer {
     name: "tern4",
@@ -175,7 +179,7 @@ fn metric(text: &str, name: &str) -> Option<f64> {
 }
 
 #[test]
-fn sighup_adds_removes_and_changes_peers_and_leaves_the_unchanged_one_alone() {
+fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
     let mut r = rig("agent-reload", &[P1]);
     wait_established(&r.node, 1);
     r.bird1.wait_established("tern4");
@@ -270,8 +274,36 @@ fn sighup_adds_removes_and_changes_peers_and_leaves_the_unchanged_one_alone() {
         kernel_route(&r.node.ns, NET2)
     });
 
+    // A block added: originated (BIRD 2 learns it) and blackholed in the kernel; then
+    // removed again. The session stays up throughout.
+    let b2_up = bird_line(&r.bird2);
+    let one_block = node_yaml(&r.node, &[p2_changed], 64512);
+    let blocks = format!("blocks: [\"{BLOCK}\"]");
+    assert!(one_block.contains(&blocks));
+    let two_blocks = one_block.replace(&blocks, &format!("blocks: [\"{BLOCK}\", \"{BLOCK2}\"]"));
+    write(&r.node, &two_blocks);
+    r.hup();
+    wait_for(CONVERGE, "the new block at BIRD 2", || {
+        r.bird2.has_route(BLOCK2).then_some(())
+    });
+    wait_for(
+        CONVERGE,
+        "the new block blackholed in tern's kernel",
+        || kernel_route(&r.node.ns, BLOCK2).filter(|k| k["type"] == "blackhole"),
+    );
+    write(&r.node, &one_block);
+    r.hup();
+    wait_for(CONVERGE, "the block withdrawn from BIRD 2", || {
+        (!r.bird2.has_route(BLOCK2)).then_some(())
+    });
+    wait_for(CONVERGE, "the block's blackhole removed", || {
+        kernel_route(&r.node.ns, BLOCK2).is_none().then_some(())
+    });
+    assert!(r.bird2.has_route(BLOCK), "the first block stays");
+    assert_eq!(bird_line(&r.bird2), b2_up, "BIRD 2 saw no flap");
+
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
-    assert_eq!(metric(&m, "tern_config_reloads_total"), Some(3.0), "{m}");
+    assert_eq!(metric(&m, "tern_config_reloads_total"), Some(5.0), "{m}");
     assert_eq!(metric(&m, "tern_config_reload_failures_total"), Some(0.0));
     assert!(metric(&m, "tern_config_last_reload_success_timestamp_seconds").unwrap_or(0.0) > 0.0);
     r.alive();
