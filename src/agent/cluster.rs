@@ -363,7 +363,8 @@ impl Cluster {
 
     /// The peers from resources, merged under the file's own (`file` wins for an
     /// address it lists).
-    fn desired(&self, file: &[PeerConfig]) -> Vec<PeerConfig> {
+    /// Also returns the problems found (for the log).
+    fn desired(&self, file: &[PeerConfig]) -> (Vec<PeerConfig>, Vec<String>) {
         let (from_cluster, notes) = mesh::desired_peers(
             &self.local,
             &self.nodes.snapshot().items,
@@ -372,9 +373,6 @@ impl Cluster {
             &self.defaults,
             read_password,
         );
-        for n in notes {
-            tracing::warn!("{n}");
-        }
         let mut all = file.to_vec();
         for p in from_cluster {
             if !all
@@ -384,12 +382,16 @@ impl Cluster {
                 all.push(p);
             }
         }
-        all
+        (all, notes)
     }
 
     /// The speaker's peers at start: the file's, then the cluster's.
     pub fn initial_peers(&self, file: &[PeerConfig]) -> Vec<PeerConfig> {
-        self.desired(file)
+        let (peers, notes) = self.desired(file);
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        peers
     }
 
     fn publish_health(&self) {
@@ -423,11 +425,13 @@ impl Cluster {
         fib_blocks: mpsc::Sender<Vec<IpNet>>,
         guard: watch::Sender<super::guard::Guard>,
     ) {
-        let mut applied: BTreeMap<IpAddr, PeerConfig> = self
-            .initial_peers(&file_peers)
-            .into_iter()
-            .map(|p| (p.address, p))
-            .collect();
+        // About what the speaker started with (initial_peers, whose notes were logged
+        // then); applied once more in the first round (set_peers is declarative: only a
+        // change made since the speaker started does anything).
+        let (first, mut last_notes) = self.desired(&file_peers);
+        let mut applied: BTreeMap<IpAddr, PeerConfig> =
+            first.into_iter().map(|p| (p.address, p)).collect();
+        let mut confirmed = false;
         guard_peers(&guard, applied.keys());
         let mut subs =
             [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.subscribe());
@@ -453,12 +457,15 @@ impl Cluster {
                 s.borrow_and_update();
             }
             self.publish_health();
-            let want: BTreeMap<IpAddr, PeerConfig> = self
-                .desired(&file_peers)
-                .into_iter()
-                .map(|p| (p.address, p))
-                .collect();
-            if want == applied {
+            let (want, notes) = self.desired(&file_peers);
+            // Each problem is logged once, not on every recomputation.
+            for n in notes.iter().filter(|n| !last_notes.contains(n)) {
+                tracing::warn!("{n}");
+            }
+            last_notes = notes;
+            let want: BTreeMap<IpAddr, PeerConfig> =
+                want.into_iter().map(|p| (p.address, p)).collect();
+            if want == applied && confirmed {
                 continue;
             }
             let added: Vec<String> = want
@@ -473,7 +480,10 @@ impl Cluster {
                 .collect();
             match speaker.set_peers(want.values().cloned().collect()).await {
                 Ok(_) => {
-                    tracing::info!(?added, ?removed, "peers from the datastore applied");
+                    if !added.is_empty() || !removed.is_empty() {
+                        tracing::info!(?added, ?removed, "peers from the datastore applied");
+                    }
+                    confirmed = true;
                     applied = want;
                     guard_peers(&guard, applied.keys());
                 }
