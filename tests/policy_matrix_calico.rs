@@ -246,7 +246,9 @@ fn tiers_network_sets_named_ports_and_staged_policies_on_real_traffic() {
         let stderr = ok(host.run(&argv));
         // The staged policy is reported as not enforced, and is not.
         assert!(
-            stderr.contains("StagedGlobalNetworkPolicy skipped: staged policies are not enforced"),
+            stderr.contains(
+                "staged policy deny-everything is evaluated by `tern policy explain` and not enforced"
+            ),
             "{stderr}"
         );
         check(&ctr, backend, &files);

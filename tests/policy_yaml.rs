@@ -99,3 +99,52 @@ fn a_closed_pipe_ends_explain_and_render_quietly() {
         assert!(out.status.code().is_some(), "{args:?}: killed by a signal");
     }
 }
+
+#[test]
+fn explain_reports_what_staged_policies_would_do() {
+    let dir = std::env::temp_dir().join(format!("tern-policy-yaml-staged-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let f = dir.join("staged.yaml");
+    std::fs::write(
+        &f,
+        "kind: WorkloadEndpoint
+name: web
+namespace: shop
+interface: tw-web
+ips: [10.65.0.10/32]
+labels: { app: web }
+---
+apiVersion: projectcalico.org/v3
+kind: StagedGlobalNetworkPolicy
+metadata: { name: deny-web }
+spec:
+  selector: app == 'web'
+  ingress: [ { action: Deny, protocol: TCP, destination: { ports: [80] } } ]
+",
+    )
+    .expect("write");
+    let out = tern()
+        .args([
+            "policy",
+            "explain",
+            "--from",
+            "10.65.0.99",
+            "--to",
+            "shop/web",
+            "--port",
+            "80",
+            s(&f),
+        ])
+        .output()
+        .expect("run tern");
+    let _ = std::fs::remove_dir_all(&dir);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    // Enforced: allowed (nothing selects web); staged: would be denied.
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.starts_with("verdict: allow\n"), "{stdout}");
+    assert!(
+        stdout.contains("staged policies (evaluated, not enforced): the verdict would be deny\n  ingress of workload shop/web (tw-web): deny by policy deny-web ingress[0] (Deny)"),
+        "{stdout}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("staged policy deny-web is evaluated"));
+}

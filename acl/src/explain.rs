@@ -509,3 +509,22 @@ impl fmt::Display for Explanation {
         Ok(())
     }
 }
+
+/// The bundle as it would be with its staged policies enforced (Calico's staged
+/// semantics: `Set` adds the policy or replaces the enforced one of the same id, `Delete`
+/// removes it); None without staged policies. Compile and explain it to report what the
+/// staged policies would do.
+pub fn with_staged(bundle: &Bundle) -> Option<Bundle> {
+    if bundle.staged.is_empty() {
+        return None;
+    }
+    let mut b = bundle.clone();
+    for s in &bundle.staged {
+        b.policies.retain(|p| p.id != s.policy.id);
+        if s.action == crate::model::StagedAction::Set {
+            b.policies.push(s.policy.clone());
+        }
+    }
+    b.staged.clear();
+    Some(b)
+}

@@ -158,3 +158,39 @@ fn pre_dnat_is_spelled_as_calico_spells_it() {
     .expect("false is accepted");
     assert_eq!(b.policies.len(), 1);
 }
+
+#[test]
+fn staged_policies_are_evaluated_apart_and_never_enforced() {
+    let (b, ir) = setup(
+        "apiVersion: projectcalico.org/v3
+kind: NetworkPolicy
+metadata: { name: db, namespace: shop }
+spec:
+  selector: app == 'db'
+  ingress: [ { action: Allow } ]
+---
+apiVersion: projectcalico.org/v3
+kind: StagedNetworkPolicy
+metadata: { name: db, namespace: shop }
+spec:
+  stagedAction: Delete
+---
+apiVersion: projectcalico.org/v3
+kind: StagedKubernetesNetworkPolicy
+metadata: { name: db-closed, namespace: shop }
+spec:
+  podSelector: { matchLabels: { app: db } }
+  policyTypes: [Ingress]
+",
+    );
+    assert_eq!(b.staged.len(), 2);
+    assert_eq!(b.warnings.len(), 2);
+    // Enforced: the Calico policy allows.
+    assert_eq!(last(&b, &ir, "10.0.0.1", "10.0.0.3"), allow("shop/db", 0));
+    // Staged: the Calico policy deleted, the Kubernetes one (no rules) in force.
+    let s = acl::explain::with_staged(&b).expect("staged");
+    let sir = compile(&s, &CompileOptions::default());
+    assert_eq!(last(&s, &sir, "10.0.0.1", "10.0.0.3"), Outcome::DefaultDeny);
+    let e = err(&format!("{GNP}  stagedAction: Set\n"));
+    assert!(e.contains("stagedAction is for StagedNetworkPolicy"), "{e}");
+}

@@ -238,12 +238,32 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                 icmp_code: 0,
             };
             let e = acl::explain::explain(&bundle, &ir, &pkt);
+            // Staged policies: what the verdict would be with them enforced.
+            let staged = acl::explain::with_staged(&bundle).map(|b| {
+                let opts = inputs(&node, Vec::new())
+                    .map(|(_, o)| o)
+                    .unwrap_or_default();
+                let ir = acl::compile(&b, &opts);
+                acl::explain::explain(&b, &ir, &pkt)
+            });
             let connection = if ported {
                 format!("connection: {proto_name} source port {source_port} -> destination port {port}\n")
             } else {
                 format!("connection: {proto_name}\n")
             };
-            out(&format!("{e}{connection}"));
+            let staged = match staged {
+                None => String::new(),
+                Some(s) => format!(
+                    "staged policies (evaluated, not enforced): the verdict would be {}\n{}",
+                    if s.allowed { "allow" } else { "deny" },
+                    s.to_string()
+                        .lines()
+                        .skip(2)
+                        .map(|l| format!("  {l}\n"))
+                        .collect::<String>()
+                ),
+            };
+            out(&format!("{e}{connection}{staged}"));
             if e.allowed {
                 ExitCode::SUCCESS
             } else {

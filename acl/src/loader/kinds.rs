@@ -22,6 +22,10 @@ pub(crate) enum Class {
     Namespace,
     /// `NetworkSet` / `GlobalNetworkSet` (`projectcalico.org/v3`).
     NetworkSet,
+    /// `StagedNetworkPolicy` / `StagedGlobalNetworkPolicy`: evaluated, not enforced.
+    StagedCalico,
+    /// `StagedKubernetesNetworkPolicy`: evaluated, not enforced.
+    StagedK8s,
     /// Calico `Tier`.
     Tier,
     /// Kubernetes `ServiceAccount` (`v1`): labels for service-account selectors.
@@ -114,9 +118,8 @@ pub(crate) fn classify(kind: &str, api: &str) -> Class {
             "{k} skipped: not a policy kind tern enforces from policy files"
         )),
         ("Tier", _) if calico => Class::Tier,
-        (k, _) if calico && k.starts_with("Staged") => {
-            Class::Skip(format!("{k} skipped: staged policies are not enforced"))
-        }
+        ("StagedKubernetesNetworkPolicy", _) if calico => Class::StagedK8s,
+        ("StagedNetworkPolicy" | "StagedGlobalNetworkPolicy", _) if calico => Class::StagedCalico,
         (k, _) if !calico && !api.is_empty() && K8S_OTHER.contains(&k) => {
             Class::Skip(format!("{k} ({api}) skipped: not a policy kind"))
         }

@@ -57,6 +57,8 @@ pub struct Bundle {
     pub network_sets: Vec<NetworkSet>,
     /// Named ports of endpoints, by workload key (`ns/name`) or host endpoint name.
     pub named_ports: BTreeMap<String, Vec<NamedPort>>,
+    /// Staged policies (`Staged*` kinds): evaluated by explain, never enforced.
+    pub staged: Vec<model::StagedPolicy>,
     /// Declared tiers (the `default` tier exists without a document).
     pub tiers: Vec<crate::tier::Tier>,
     /// Kubernetes `ServiceAccount`s (their labels, for service-account selectors).
@@ -84,6 +86,7 @@ impl Bundle {
         self.service_accounts
             .extend(other.service_accounts.iter().cloned());
         self.tiers.extend(other.tiers.iter().cloned());
+        self.staged.extend(other.staged.iter().cloned());
     }
 }
 
@@ -562,6 +565,10 @@ fn document(
                 Ok(())
             })
         }
+        kinds::Class::StagedCalico => typed::<model::calico::CalicoPolicyDoc>(file, piece)
+            .and_then(|(d, loc)| staged(&loc, model::calico::convert_staged(&d), bundle, origins)),
+        kinds::Class::StagedK8s => typed::<model::k8s::K8sPolicyDoc>(file, piece)
+            .and_then(|(d, loc)| staged(&loc, model::k8s::convert_staged(&d), bundle, origins)),
         kinds::Class::Tier => typed::<crate::tier::RawTier>(file, piece).and_then(|(d, loc)| {
             let t = crate::tier::convert(&d).map_err(|e| loc.field_error(&e))?;
             claim(origins, format!("Tier {}", t.name), &loc, "metadata.name")?;
@@ -665,6 +672,34 @@ fn host(
         bundle.named_ports.insert(h.name.clone(), ports);
     }
     bundle.hosts.push(h);
+    Ok(())
+}
+
+fn staged(
+    loc: &Located,
+    converted: Result<model::StagedPolicy, FieldError>,
+    bundle: &mut Bundle,
+    origins: &mut Origins,
+) -> Result<(), LocatedError> {
+    let s = converted.map_err(|e| loc.field_error(&e))?;
+    claim(
+        origins,
+        format!("staged policy {}", s.policy.id),
+        loc,
+        "metadata.name",
+    )?;
+    if let Some(t) = &s.policy.tier {
+        claim(origins, format!("{REFERENCE}Tier {t}"), loc, "spec.tier")?;
+    }
+    bundle.warnings.push(LocatedError::new(
+        loc.positions.file(),
+        loc.at("kind"),
+        format!(
+            "kind: staged policy {} is evaluated by `tern policy explain` and not enforced",
+            s.policy.id
+        ),
+    ));
+    bundle.staged.push(s);
     Ok(())
 }
 

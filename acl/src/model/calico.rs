@@ -117,6 +117,9 @@ pub struct Spec {
     /// Endpoints whose service account matches (with `selector`).
     #[serde(default)]
     pub service_account_selector: Option<String>,
+    /// Staged policies: `Set` (default) or `Delete`.
+    #[serde(default)]
+    pub staged_action: Option<String>,
     /// Refused: tern has no performance hints.
     #[serde(default)]
     pub performance_hints: Option<serde_yaml::Value>,
@@ -495,11 +498,32 @@ fn rules(path: &[PathSeg], list: &Option<Vec<RawRule>>) -> Result<Vec<Rule>, Fie
 
 /// Converts a Calico policy document; `path` is empty (the document root).
 pub fn convert(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
+    if doc.kind.starts_with("Staged") || doc.spec.staged_action.is_some() {
+        return Err(FieldError::new(
+            &child(&child(&[], "spec"), "stagedAction"),
+            "stagedAction is for StagedNetworkPolicy / StagedGlobalNetworkPolicy",
+        ));
+    }
+    convert_any(doc)
+}
+
+/// Converts a `StagedNetworkPolicy` / `StagedGlobalNetworkPolicy` document: the policy
+/// it stages (ids as the enforced kinds) and its `stagedAction`.
+pub fn convert_staged(doc: &CalicoPolicyDoc) -> Result<super::StagedPolicy, FieldError> {
+    let spec = child(&[], "spec");
+    let action = super::StagedAction::parse(&spec, doc.spec.staged_action.as_deref())?;
+    Ok(super::StagedPolicy {
+        policy: convert_any(doc)?,
+        action,
+    })
+}
+
+fn convert_any(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
     let root: &[PathSeg] = &[];
     let spec_path = child(root, "spec");
     let global = match doc.kind.as_str() {
-        "GlobalNetworkPolicy" => true,
-        "NetworkPolicy" => false,
+        "GlobalNetworkPolicy" | "StagedGlobalNetworkPolicy" => true,
+        "NetworkPolicy" | "StagedNetworkPolicy" => false,
         k => {
             return Err(FieldError::new(
                 &child(root, "kind"),

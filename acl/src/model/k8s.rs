@@ -49,6 +49,9 @@ pub struct K8sSpec {
     /// Egress rules.
     #[serde(default)]
     pub egress: Option<Vec<EgressRule>>,
+    /// `StagedKubernetesNetworkPolicy`: `Set` (default) or `Delete`.
+    #[serde(default)]
+    pub staged_action: Option<String>,
 }
 
 /// A Kubernetes label selector.
@@ -366,10 +369,38 @@ fn expand(
     Ok(out)
 }
 
+/// Converts a `StagedKubernetesNetworkPolicy` (`projectcalico.org/v3`, a Kubernetes
+/// NetworkPolicy spec plus `stagedAction`): the policy it stages and the action.
+pub fn convert_staged(doc: &K8sPolicyDoc) -> Result<super::StagedPolicy, FieldError> {
+    let spec = child(&[], "spec");
+    let action = super::StagedAction::parse(&spec, doc.spec.staged_action.as_deref())?;
+    if doc.api_version != "projectcalico.org/v3" {
+        return Err(FieldError::new(
+            &child(&[], "apiVersion"),
+            "a StagedKubernetesNetworkPolicy needs apiVersion projectcalico.org/v3",
+        ));
+    }
+    Ok(super::StagedPolicy {
+        policy: convert_inner(doc)?,
+        action,
+    })
+}
+
 /// Converts a Kubernetes NetworkPolicy document.
 pub fn convert(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
     let root: &[PathSeg] = &[];
-    if doc.api_version != "networking.k8s.io/v1" {
+    if doc.spec.staged_action.is_some() {
+        return Err(FieldError::new(
+            &child(&child(root, "spec"), "stagedAction"),
+            "stagedAction is for StagedKubernetesNetworkPolicy",
+        ));
+    }
+    convert_inner(doc)
+}
+
+fn convert_inner(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
+    let root: &[PathSeg] = &[];
+    if doc.api_version != "networking.k8s.io/v1" && doc.kind != "StagedKubernetesNetworkPolicy" {
         return Err(FieldError::new(
             &child(root, "apiVersion"),
             "Kubernetes NetworkPolicy needs apiVersion networking.k8s.io/v1",

@@ -70,6 +70,42 @@ pub struct Policy {
     pub egress: Option<Vec<Rule>>,
 }
 
+/// `spec.stagedAction` of a staged policy: what enforcing it would do to the enforced
+/// policy of the same name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum StagedAction {
+    /// Add the policy, or replace the enforced one (Calico's default).
+    Set,
+    /// Delete the enforced policy of that name.
+    Delete,
+}
+
+impl StagedAction {
+    /// Parses `Set` / `Delete` (absent: `Set`).
+    pub(crate) fn parse(path: &[PathSeg], v: Option<&str>) -> Result<StagedAction, FieldError> {
+        match v {
+            None | Some("Set") => Ok(StagedAction::Set),
+            Some("Delete") => Ok(StagedAction::Delete),
+            Some(o) => Err(FieldError::new(
+                &child(path, "stagedAction"),
+                format!(
+                    "unknown staged action `{}` (Set or Delete)",
+                    o.escape_debug()
+                ),
+            )),
+        }
+    }
+}
+
+/// A staged policy: evaluated and reported (`explain`), never enforced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StagedPolicy {
+    /// The policy as it would be enforced (same id as its enforced counterpart).
+    pub policy: Policy,
+    /// Set or Delete.
+    pub action: StagedAction,
+}
+
 /// What a rule does when it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Action {
