@@ -1,7 +1,8 @@
 //! `kind: List` (and `NetworkPolicyList`, …) documents, as `kubectl get -o yaml` writes
 //! them: each block-style item of `items` becomes a document of its own whose text keeps
-//! the item's lines and columns (earlier lines blank, the `- ` blanked), so every error
-//! inside an item is located in the file as for any other document.
+//! the item's columns (the `- ` blanked) and starts at the item's line, so every error
+//! inside an item is located in the file as for any other document. Each line of the
+//! list goes to one item at most: the work is linear in the file.
 
 use config::yaml::{Location, Positions};
 
@@ -32,8 +33,7 @@ pub(super) fn items(
             continue;
         }
         let indent = column.saturating_sub(1);
-        let mut text = "\n".repeat(line.saturating_sub(1));
-        text.push_str(&" ".repeat(indent));
+        let mut text = " ".repeat(indent);
         text.push_str(&head);
         text.push('\n');
         for l in lines.iter().skip(line) {
@@ -47,7 +47,7 @@ pub(super) fn items(
         }
         out.push(Ok(Piece {
             text,
-            first_line: piece.first_line,
+            first_line: piece.first_line + line.saturating_sub(1),
         }));
     }
     out
