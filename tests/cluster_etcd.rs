@@ -3,8 +3,10 @@
 //! `tern apply`. The agents register, build the full mesh from the Node list, claim
 //! blocks of the pool, learn each other's blocks into their kernel FIBs, and containers
 //! added through the CNI plugin ping across hosts. A fourth node joins without the other
-//! sessions flapping; etcd stopped for 30 s withdraws nothing and loses no ping; two
-//! agents racing for the blocks of a small pool never get the same block.
+//! sessions flapping; etcd stopped for 30 s withdraws nothing and loses no ping; a dead
+//! node leaves the mesh when its lease expires; two agents racing for the blocks of a
+//! small pool never get the same block; an agent started before etcd waits for it (and
+//! stops on SIGTERM meanwhile) and keeps its block over a restart.
 //!
 //! Topology: the hosts and etcd's namespace on one bridge (10.1.0.0/24); etcd listens
 //! on 10.0.0.1 (its lab address), which every host reaches through etcd's bridge
@@ -523,7 +525,7 @@ fn two_agents_racing_for_a_small_pool_never_share_a_block() {
 }
 
 #[test]
-fn an_agent_started_while_etcd_is_down_waits_for_it_and_stops_on_sigterm() {
+fn an_agent_waits_for_etcd_stops_on_sigterm_meanwhile_and_keeps_its_block_over_a_restart() {
     let mut c = Cluster::new("cl-late");
     c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
     c.host(1);
@@ -567,6 +569,25 @@ fn an_agent_started_while_etcd_is_down_waits_for_it_and_stops_on_sigterm() {
     let pid2 = c.start(1);
     let both: Vec<&Host> = c.hosts.iter().collect();
     wait_mesh(&both);
-    wait_blocks_learned(&both);
+    let blocks = wait_blocks_learned(&both);
     assert!(c.etcd.lab.alive(pid2));
+    // A restart keeps the node's block (affinity): h1 stops cleanly (its Node goes,
+    // h2 drops the peer) and comes back with the same block, and h2 peers again.
+    c.etcd.lab.kill(pids[0]);
+    wait_for(CONVERGE, "h2 drops h1", || {
+        let s = status_json(&c.hosts[1].node)?;
+        let gone = s["peers"]
+            .as_array()?
+            .iter()
+            .all(|p| p["address"] != "10.1.0.1");
+        gone.then_some(())
+    });
+    c.start(0);
+    let both: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&both);
+    assert_eq!(
+        wait_blocks_learned(&both),
+        blocks,
+        "blocks changed over a restart"
+    );
 }
