@@ -1,6 +1,6 @@
 //! Calico policy features on real traffic (the companion of policy_matrix): tiers with
 //! Pass (security → platform → default), a GlobalNetworkSet as a source, a named port
-//! resolved on the destination, and a staged policy that denies everything but is not
+//! resolved on the destination, a service account as a source, and a staged policy that denies everything but is not
 //! enforced. A "host" namespace routes between four container namespaces; the policy is
 //! applied with `tern policy apply` for nftables and for iptables, a matrix of TCP
 //! connects must give exactly the expected cells, and `tern policy explain` must agree
@@ -39,6 +39,7 @@ namespace: shop
 interface: tw-cli1
 ips: [10.65.0.30/32]
 labels: { app: client }
+serviceAccount: frontend
 ---
 kind: WorkloadEndpoint
 name: bad-1
@@ -88,6 +89,10 @@ spec:
     protocol: TCP
     source: { selector: role == 'monitoring' }
     destination: { ports: [metrics] }
+  - action: Allow
+    protocol: TCP
+    source: { serviceAccounts: { names: [frontend] } }
+    destination: { ports: [9200] }
 ---
 apiVersion: networking.k8s.io/v1
 kind: NetworkPolicy
@@ -111,6 +116,7 @@ fn expected(src: &str, port: u16) -> bool {
     match (src, port) {
         ("bad", _) => false,   // security tier: Deny
         ("mon", 9100) => true, // platform tier: network set + named port
+        ("cli", 9200) => true, // platform tier: service account frontend
         (_, 80) => true,       // security Pass, platform Pass, default tier allows 80
         _ => false,            // end of the default tier
     }
