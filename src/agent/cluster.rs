@@ -238,6 +238,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
             effective.pools.push(c);
         }
     }
+    let (need_tx, need_rx) = mpsc::channel(8);
     let mut c = Cluster {
         defaults: PeerDefaults::default(),
         blocks: cfg.blocks.clone(),
@@ -250,13 +251,10 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
         peers,
         pools: pool_r,
         local,
-        need_tx: mpsc::channel(1).0,
-        need_rx: mpsc::channel(1).1,
+        need_tx,
+        need_rx,
         metrics: None,
     };
-    let (need_tx, need_rx) = mpsc::channel(8);
-    c.need_tx = need_tx;
-    c.need_rx = need_rx;
     c.take_blocks_at_start(&pool_items).await;
     effective.blocks = c.blocks.clone();
     c.blocks_tx.send_replace(c.blocks.clone());
