@@ -4,7 +4,9 @@
 //! restarting agent leaves its kernel routes in place, the peer (another tern, or BIRD
 //! as the graceful-restart helper) keeps the restarting node's block while it is away,
 //! and the new agent adopts its routes, learns again, sends End-of-RIB and removes only
-//! what is really gone.
+//! what is really gone: a route BIRD dropped while tern was away leaves the kernel once
+//! BIRD's End-of-RIB is in (not two minutes later), and the OPEN after the restart carries
+//! the Restart State bit and, since the kernel kept tern's routes, the Forwarding State bit.
 
 mod common;
 
@@ -173,23 +175,33 @@ fn tern_restart_loses_no_packet_with_bird_as_helper() {
     // BIRD's host: an address of its block on lo stands for its containers; BIRD exports
     // the routes it learns to the kernel, with graceful restart on (as Calico runs it).
     b.ok(&["ip", "addr", "add", "10.244.9.10/32", "dev", "lo"]);
-    let peer = BirdPeer {
-        name: "tern4",
-        local: "10.0.0.2",
-        neighbor: "10.0.0.1",
-        asn: 64512,
-        family: "ipv4",
+    let conf = |statics: &[&str]| {
+        let peer = BirdPeer {
+            name: "tern4",
+            local: "10.0.0.2",
+            neighbor: "10.0.0.1",
+            asn: 64512,
+            family: "ipv4",
+        };
+        "debug protocols { states, events };\n".to_string()
+            + &bird_config("10.0.0.2", 65000, statics, &[peer]).replace(
+                "connect retry time 1;",
+                "connect retry time 1;\n  graceful restart on;",
+            )
+            + "protocol kernel { ipv4 { export where source = RTS_BGP; }; }\n"
     };
-    let conf = "debug protocols { states, events };\n".to_string()
-        + &bird_config("10.0.0.2", 65000, &["10.244.9.0/24"], &[peer]).replace(
-            "connect retry time 1;",
-            "connect retry time 1;\n  graceful restart on;",
-        )
-        + "protocol kernel { ipv4 { export where source = RTS_BGP; }; }\n";
-    let bird = start_bird(&mut lab, &b, "bird", &conf);
+    let bird = start_bird(
+        &mut lab,
+        &b,
+        "bird",
+        &conf(&["10.244.9.0/24", "10.244.8.0/24"]),
+    );
     let pid_a = start_tern_with(&mut lab, &na, &["--graceful-restart"]);
     bird.wait_established("tern4");
     wait_established(&na, 1);
+    wait_for(CONVERGE, "BIRD's second block installed", || {
+        kernel_route(&a, "10.244.8.0/24").map(|_| ())
+    });
     wait_for(CONVERGE, "ping across hosts", || {
         ca.run(&["ping", "-c1", "-W1", "10.244.9.10"])
             .status
@@ -201,10 +213,31 @@ fn tern_restart_loses_no_packet_with_bird_as_helper() {
     std::thread::sleep(Duration::from_secs(2));
     let t0 = Instant::now();
     stop(&mut lab, pid_a);
+    // While tern is away BIRD drops 10.244.8.0/24: the new agent must remove it from the
+    // kernel once BIRD's End-of-RIB is in, and keep everything else.
+    bird.reconfigure(&conf(&["10.244.9.0/24"]));
     start_tern_with(&mut lab, &na, &["--graceful-restart"]);
     bird.wait_established("tern4");
     wait_established(&na, 1);
     eprintln!("agent a back and Established after {:?}", t0.elapsed());
+    let back = Instant::now();
+    wait_for(
+        Duration::from_secs(15),
+        "the route BIRD dropped is swept",
+        || kernel_route(&a, "10.244.8.0/24").is_none().then_some(()),
+    );
+    eprintln!("swept {:?} after Established", back.elapsed());
+    assert!(kernel_route(&a, "10.244.9.0/24").is_some());
+    let log = lab.log("tern-a");
+    assert!(log.contains("End-of-RIB from every peer"), "{log}");
+    // The OPEN after the restart said so (RFC 4724 R bit) and kept forwarding (F bit).
+    let proto = bird.cli("show protocols all tern4");
+    let neighbor = proto
+        .split("Neighbor capabilities")
+        .nth(1)
+        .expect("BIRD shows the neighbour's capabilities");
+    assert!(neighbor.contains("Restart recovery"), "{proto}");
+    assert!(neighbor.contains("AF preserved: ipv4 ipv6"), "{proto}");
     let (sent, got) = ping_result(&mut lab, ping, "ping");
     eprintln!("ping: {sent} sent, {got} received");
     assert_eq!(sent, 2000);

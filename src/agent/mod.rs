@@ -36,11 +36,13 @@ pub mod http;
 pub mod limits;
 pub mod metrics;
 pub mod observe;
+pub mod overlay;
 pub mod peer_detail;
 pub mod process;
 pub mod plan;
 pub mod policy;
 pub mod reload;
+pub mod restart;
 pub mod view;
 pub mod watch;
 pub mod workloads;
@@ -159,11 +161,20 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let reload_guard = guard_tx.clone();
     let cluster_guard = guard_tx.clone();
     let (blocks_tx, blocks_rx) = mpsc::channel::<Vec<ipnet::IpNet>>(4);
+    // Our routes still in the kernel: a restart that kept forwarding (R and F bits, RFC 4724).
+    let kept = cfg.fib.enabled && restart::forwarding_kept(plan::controller_config(&cfg).table);
+    if let Some(gr) = speaker_cfg.graceful_restart.as_mut() {
+        gr.restarting = kept;
+        gr.forwarding_preserved = kept || !cfg.fib.enabled;
+    }
     let controller = if cfg.fib.enabled {
         let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
         let mut table = FibTable::new();
         // Learned routes never take over the host's own reachability (`guard`).
         table.set_guard(guards.borrow().clone());
+        // Pools with an ipipMode: tern.ipip, and their routes through it (agent::overlay).
+        let tunnels = overlay::setup(&cfg);
+        table.set_overlay(tunnels.map_err(|e| AgentError::Plan(format!("overlay: {e}")))?);
         for c in table.set_blocks(&cfg.blocks) {
             fib.change(c).await?;
         }
@@ -236,6 +247,10 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             if !cfg.endpoints.is_empty() {
                 tasks.spawn(endpoints_task(cfg.endpoints.clone(), eps_tx, fib.clone()));
             }
+            if kept {
+                let max = cfg.graceful_restart.restart_time;
+                tasks.spawn(restart::sweep_after_end_of_rib(speaker.clone(), fib.clone(), max));
+            }
             (Some(fib), Some(fib_task))
         }
         None => {
@@ -290,7 +305,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         })?;
         let (pools, blocks) = (cfg.pools.clone(), cfg.blocks.clone());
         let plugin = docker::Plugin::new(d, pools, blocks, jobs_tx.clone());
-        tasks.spawn(::docker::serve(l, plugin));
+        tasks.spawn(docker::run(l, plugin));
     }
     let (ask_tx, ask_rx) = mpsc::channel::<http::Ask>(16);
     if let Some(l) = metrics_listener {
@@ -302,6 +317,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         policy: policy_rx.clone(),
     };
     tasks.spawn(observe::run(metrics, inputs, ask_rx));
+    let (shown_blocks_tx, shown_blocks) = tokio_watch::channel(cfg.blocks.clone());
     let view = AgentView {
         speaker: speaker.clone(),
         fib: fib.clone(),
@@ -310,7 +326,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             name: cfg.node_name.clone(),
             asn: cfg.as_number,
             router_id: cfg.router_id,
-            blocks: cfg.blocks.clone(),
+            blocks: shown_blocks,
             started,
         }),
         endpoints: endpoints_rx,
@@ -330,6 +346,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         bfd: bfd.clone(),
         guard: reload_guard,
         blocks: Some(blocks_tx),
+        shown_blocks: shown_blocks_tx,
         status: reload_status_tx,
         metrics: Some(reload_metrics),
     };

@@ -217,6 +217,7 @@ mod tests {
             received_by_type: Default::default(),
             sent_by_type: Default::default(),
             errors: Vec::new(),
+            end_of_rib: Vec::new(),
         }
     }
 

@@ -101,6 +101,8 @@ pub struct PeerStatus {
     pub sent_by_type: super::MessageCounts,
     /// Recent errors of the session with their times, oldest first.
     pub errors: Vec<super::PeerError>,
+    /// Families whose End-of-RIB the peer has sent in this session (RFC 4724).
+    pub end_of_rib: Vec<crate::wire::AddressFamily>,
 }
 
 /// Starts the driver.

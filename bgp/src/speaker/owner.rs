@@ -723,6 +723,7 @@ impl Owner {
                     received_by_type: p.counters.log.received,
                     sent_by_type: p.counters.log.sent,
                     errors: p.counters.log.errors(),
+                    end_of_rib: p.session.end_of_rib_received().to_vec(),
                     // Counting walks the table: only while a restart is in progress.
                     stale_paths: if p.session.stale_families().is_empty() {
                         0
