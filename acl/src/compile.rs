@@ -748,7 +748,9 @@ fn tier_refs(
     chains: &BTreeMap<PolicyKey, PolicyChain>,
 ) -> BTreeMap<String, crate::ir::TierRef> {
     let mut out = BTreeMap::new();
-    if bundle.tiers.is_empty() {
+    // Tiers are in use when declared, or when a policy names one (a datastore may hold
+    // policies of tiers it has no Tier for: order last, default action Deny).
+    if bundle.tiers.is_empty() && bundle.policies.iter().all(|p| p.tier.is_none()) {
         return out;
     }
     let used: BTreeSet<&str> = chains.keys().map(|(k, _)| k.as_str()).collect();

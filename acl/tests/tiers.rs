@@ -193,3 +193,30 @@ fn tier_renders_are_golden_and_accepted_by_the_tools() {
         &format!("ip6tables-restore --noflush --test < {v6}"),
     ]);
 }
+
+#[test]
+fn policies_of_undeclared_tiers_still_walk_tiers() {
+    // What a datastore may hand over: a tiered policy without its Tier document.
+    let (mut b, _) = setup();
+    b.tiers.clear();
+    let ir = compile(&b, &CompileOptions::default());
+    assert!(!ir.policy_tiers.is_empty());
+    // Undeclared tiers sort after the default tier and deny by default: the default
+    // tier's shop/web decides first.
+    let e = tcp(&b, &ir, CLIENT, WEB, 80);
+    assert_eq!(
+        e.steps.last().unwrap().outcome,
+        Outcome::Rule {
+            policy: "shop/web".into(),
+            index: 0,
+            action: Allow
+        }
+    );
+    let e = tcp(&b, &ir, BAD, WEB, 443);
+    assert_eq!(
+        e.steps.last().unwrap().outcome,
+        Outcome::EndOfTier {
+            tier: "default".into()
+        }
+    );
+}
