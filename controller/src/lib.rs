@@ -16,6 +16,7 @@ mod reconcile;
 mod route;
 mod status;
 mod table;
+mod tunnel;
 mod veth;
 mod workload;
 
@@ -29,6 +30,10 @@ pub use reconcile::{DesiredChange, Reconciler, RouteEvent};
 pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_TABLE};
 pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};
 pub use table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
+pub use tunnel::{
+    delete_tunnel, ensure_ipip, uplink_mtu, TunnelError, DEFAULT_UPLINK_MTU, IPIP_DEVICE,
+    IPIP_OVERHEAD, VXLAN_DEVICE, VXLAN_OVERHEAD,
+};
 pub use veth::{
     check_workload_veth, create_workload_veth, delete_workload_veth, host_veth_exists, VethCreated,
     VethError, VethSpec, GATEWAY4, HOST_MAC,

@@ -63,12 +63,29 @@ pub struct NextHop {
     /// Outgoing interface name. Required for IPv6 link-local gateways; otherwise optional
     /// (the kernel picks the interface of the connected network).
     pub dev: Option<String>,
+    /// `onlink`: the gateway is reachable on `dev` even though no subnet of `dev` holds it
+    /// (a route through a tunnel device to the remote host's address). Not compared when
+    /// the kernel's route is checked: the device is.
+    pub onlink: bool,
 }
 
 impl NextHop {
     /// A next hop that the kernel resolves to its connected interface.
     pub fn new(address: IpAddr) -> Self {
-        NextHop { address, dev: None }
+        NextHop {
+            address,
+            dev: None,
+            onlink: false,
+        }
+    }
+
+    /// `via address dev dev onlink`: a gateway reached through a tunnel device.
+    pub fn onlink(address: IpAddr, dev: impl Into<String>) -> Self {
+        NextHop {
+            address,
+            dev: Some(dev.into()),
+            onlink: true,
+        }
     }
 
     /// A next hop through a named interface (needed for IPv6 link-local gateways).
@@ -76,6 +93,7 @@ impl NextHop {
         NextHop {
             address,
             dev: Some(dev.into()),
+            onlink: false,
         }
     }
 
@@ -93,9 +111,13 @@ impl NextHop {
 impl fmt::Display for NextHop {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.dev {
-            Some(d) => write!(f, "{} dev {}", self.address, d),
-            None => write!(f, "{}", self.address),
+            Some(d) => write!(f, "{} dev {}", self.address, d)?,
+            None => write!(f, "{}", self.address)?,
         }
+        if self.onlink {
+            f.write_str(" onlink")?;
+        }
+        Ok(())
     }
 }
 

@@ -16,8 +16,9 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use super::guard::Guard;
+use super::overlay::Overlay;
 use bgp::rib::{RouteAction, RouteChange};
-use controller::{DesiredChange, NextHop, Route};
+use controller::{DesiredChange, Route};
 use ipnet::IpNet;
 
 /// A local endpoint's address: the prefix, the interface, and the endpoint's key.
@@ -106,6 +107,8 @@ pub struct FibTable {
     hops: HopSets,
     endpoints: Vec<DeviceRoute>,
     guard: Guard,
+    /// Pools whose routes may go through a tunnel (`super::overlay`).
+    overlay: Overlay,
 }
 
 impl FibTable {
@@ -127,9 +130,36 @@ impl FibTable {
         if self.guard.refuses(&prefix).is_some() {
             return None;
         }
-        self.bgp
-            .get(&prefix)
-            .map(|id| Route::via(prefix, self.hops.get(*id).iter().copied().map(NextHop::new)))
+        let connected = &self.guard.connected;
+        self.bgp.get(&prefix).map(|id| {
+            let hops = self.hops.get(*id).iter();
+            Route::via(
+                prefix,
+                hops.map(|h| self.overlay.next_hop(&prefix, *h, connected)),
+            )
+        })
+    }
+
+    /// Replaces the pools' tunnel modes; returns the changes of the routes that move
+    /// into or out of the tunnel.
+    pub fn set_overlay(&mut self, overlay: Overlay) -> Vec<DesiredChange> {
+        if overlay == self.overlay {
+            return Vec::new();
+        }
+        let affected: Vec<IpNet> = self
+            .bgp
+            .keys()
+            .filter(|p| self.overlay.covers(p) || overlay.covers(p))
+            .copied()
+            .collect();
+        let before: Vec<(IpNet, Option<Route>)> =
+            affected.iter().map(|p| (*p, self.route(*p))).collect();
+        self.overlay = overlay;
+        let mut out = Vec::new();
+        for (p, b) in before {
+            out.extend(change(p, b, self.route(p)));
+        }
+        out
     }
 
     /// Replaces the guard; BGP routes it now refuses are removed, those it now allows
@@ -138,11 +168,16 @@ impl FibTable {
         if guard == self.guard {
             return Vec::new();
         }
-        // Only prefixes either guard refuses can change.
+        // Only prefixes either guard refuses, or in a tunnel pool (CrossSubnet follows the
+        // connected subnets), can change.
         let affected: Vec<IpNet> = self
             .bgp
             .keys()
-            .filter(|p| self.guard.refuses(p).is_some() || guard.refuses(p).is_some())
+            .filter(|p| {
+                self.guard.refuses(p).is_some()
+                    || guard.refuses(p).is_some()
+                    || self.overlay.covers(p)
+            })
             .copied()
             .collect();
         let before: Vec<(IpNet, Option<Route>)> =
@@ -291,6 +326,7 @@ pub fn device_routes(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use controller::NextHop;
 
     fn net(s: &str) -> IpNet {
         s.parse().unwrap()
@@ -411,6 +447,39 @@ mod tests {
         });
         assert_eq!(ch.len(), 3, "{ch:?}");
         assert!(t.refused().is_empty());
+    }
+
+    #[test]
+    fn tunnel_pools_move_routes_with_the_mode_and_the_connected_subnets() {
+        use config::node::EncapMode;
+        let mut t = FibTable::new();
+        let remote = ip("192.168.2.3");
+        t.bgp(&RouteChange {
+            prefix: net("10.244.2.0/24"),
+            action: RouteAction::Install(vec![remote]),
+        });
+        let tunnel = Route::via(net("10.244.2.0/24"), [NextHop::onlink(remote, "tern.ipip")]);
+        let native = Route::via(net("10.244.2.0/24"), [NextHop::new(remote)]);
+        let cross = Overlay::ipip([(net("10.244.0.0/16"), EncapMode::CrossSubnet)]);
+        assert_eq!(
+            t.set_overlay(cross.clone()),
+            vec![DesiredChange::Upsert(tunnel.clone())]
+        );
+        assert!(t.set_overlay(cross).is_empty());
+        // The remote host's subnet becomes connected: native; and back.
+        let on = Guard {
+            connected: vec![net("192.168.2.0/24")],
+            ..Guard::default()
+        };
+        assert_eq!(t.set_guard(on), vec![DesiredChange::Upsert(native.clone())]);
+        assert_eq!(
+            t.set_guard(Guard::default()),
+            vec![DesiredChange::Upsert(tunnel)]
+        );
+        assert_eq!(
+            t.set_overlay(Overlay::default()),
+            vec![DesiredChange::Upsert(native)]
+        );
     }
 
     #[test]

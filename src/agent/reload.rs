@@ -58,7 +58,7 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
         ),
         ("routerId", old.router_id != new.router_id),
         ("listen", old.listen != new.listen),
-        ("pools", old.pools != new.pools),
+        ("pools", old.pools != new.pools || old.overlay != new.overlay),
         ("fib", old.fib != new.fib),
         ("endpoints", old.endpoints != new.endpoints),
         ("policy", old.policy != new.policy),

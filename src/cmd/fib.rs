@@ -5,7 +5,8 @@
 //! agent's reconciler uses — so routes of other owners (the host's own, BIRD's, DHCP's)
 //! are never touched. The table and protocol come from `--config NODE.yaml` (its `fib`
 //! section), or from `--table` / `--protocol` (defaults: main, 201). Prints how many routes
-//! were removed; exit 0, 1 when the kernel refused, 2 for a bad config.
+//! were removed; exit 0, 1 when the kernel refused, 2 for a bad config. The tunnel devices
+//! tern makes for pools with an `ipipMode` (`tern.ipip`) are deleted too.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -83,6 +84,18 @@ fn flush(args: FlushArgs) -> ExitCode {
                 "removed {n} routes (table {}, protocol {})",
                 table.table, table.protocol
             );
+            // The tunnel devices tern made for pools with an ipipMode (by name: only
+            // tern's own; the kernel's tunl0 and other tunnels stay).
+            for dev in [controller::IPIP_DEVICE, controller::VXLAN_DEVICE] {
+                match controller::delete_tunnel(dev) {
+                    Ok(true) => println!("removed tunnel device {dev}"),
+                    Ok(false) => {}
+                    Err(e) => {
+                        eprintln!("tern fib flush: {dev}: {e}");
+                        return ExitCode::from(EXIT_RUNTIME);
+                    }
+                }
+            }
             ExitCode::SUCCESS
         }
         Err(e) => {

@@ -6,6 +6,8 @@
 
 mod bfd;
 mod overlap;
+mod pool;
+mod pool_check;
 mod raw;
 mod resolve;
 mod values;
@@ -25,6 +27,7 @@ use ipnet::IpNet;
 use crate::yaml::{self, LocatedErrors};
 
 pub use bfd::{MAX_BFD_INTERVAL, MIN_BFD_INTERVAL};
+pub use pool::{EncapMode, Overlay, PoolOverlay};
 pub use values::{FailsafePort, Protocol};
 
 /// Largest node config file tern reads (1 MiB: a config with thousands of peers and
@@ -137,6 +140,9 @@ pub struct NodeConfig {
     /// `labels`: this node's labels, written to its `Node` resource in etcd mode (what
     /// `nodeSelector`s of BGPPeers and IPPools match).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The pools' `ipipMode` / `vxlanMode` and `overlay` (tunnels where the fabric does
+    /// not route the pools).
+    pub overlay: Overlay,
 }
 
 /// `datastore`.

@@ -24,7 +24,7 @@ pub(crate) struct RawNode {
     #[serde(default)]
     pub blocks: Vec<String>,
     #[serde(default)]
-    pub pools: Vec<String>,
+    pub pools: Vec<super::pool::RawPool>,
     pub node_to_node_mesh: Option<RawMesh>,
     #[serde(default)]
     pub peers: Vec<RawPeer>,
@@ -39,6 +39,7 @@ pub(crate) struct RawNode {
     pub graceful_restart: Option<RawGracefulRestart>,
     pub state_dir: Option<PathBuf>,
     pub datastore: Option<RawDatastore>,
+    pub overlay: Option<RawOverlay>,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
 }
@@ -216,4 +217,20 @@ pub(crate) struct RawDocker {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawRouteReflector {
     pub cluster_id: Option<Ipv4Addr>,
+}
+
+/// A `pools` entry in its long form (Calico's IPPool names).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawPoolSpec {
+    pub cidr: String,
+    pub ipip_mode: Option<super::pool::EncapMode>,
+    pub vxlan_mode: Option<super::pool::EncapMode>,
+}
+
+/// `overlay`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub(crate) struct RawOverlay {
+    pub ipip_mtu: Option<u32>,
 }

@@ -68,7 +68,9 @@ pub(crate) fn resolve(
         cx.at_most("nodeToNodeMesh.peers", mesh.peers.len(), MAX_PEERS);
     }
     let (blocks, _) = cx.prefixes("blocks", &raw.blocks);
-    let (pools, pools_ok) = cx.prefixes("pools", &raw.pools);
+    let pool_texts: Vec<(&str, &str)> = raw.pools.iter().map(|p| p.cidr()).collect();
+    let (pools, pools_ok) = cx.prefixes_at("pools", &pool_texts);
+    let overlay = super::pool_check::overlay(&mut cx, &raw, &pools);
     cx.overlaps("blocks", &blocks);
     cx.overlaps("pools", &pools);
     if pools_ok {
@@ -232,6 +234,7 @@ pub(crate) fn resolve(
         state_dir,
         datastore,
         labels: raw.labels,
+        overlay,
     };
     let mut errors = cx.errors;
     errors.sort();
@@ -314,7 +317,7 @@ impl Own {
     }
 }
 
-struct Checker<'a> {
+pub(super) struct Checker<'a> {
     positions: &'a Positions,
     errors: LocatedErrors,
     /// Directory of the config file: base of relative paths.
@@ -325,7 +328,7 @@ struct Checker<'a> {
 
 impl Checker<'_> {
     /// Records `path: message` at the value at `path`.
-    fn error(&mut self, path: &str, message: impl AsRef<str>) {
+    pub(super) fn error(&mut self, path: &str, message: impl AsRef<str>) {
         let text = format!("{path}: {}", message.as_ref());
         self.errors.push(self.positions.error(path, text));
     }
@@ -382,10 +385,20 @@ impl Checker<'_> {
     /// Parses a list of CIDRs; returns the good ones with their index, and
     /// whether all were good.
     fn prefixes(&mut self, name: &str, texts: &[String]) -> (Vec<(usize, IpNet)>, bool) {
+        let texts: Vec<(&str, &str)> = texts.iter().map(|t| (t.as_str(), "")).collect();
+        self.prefixes_at(name, &texts)
+    }
+
+    /// [`Checker::prefixes`] of (text, path below `name[i]`) pairs.
+    pub(super) fn prefixes_at(
+        &mut self,
+        name: &str,
+        texts: &[(&str, &str)],
+    ) -> (Vec<(usize, IpNet)>, bool) {
         let mut out = Vec::new();
         let mut ok = true;
-        for (i, text) in texts.iter().enumerate() {
-            let path = format!("{name}[{i}]");
+        for (i, (text, below)) in texts.iter().enumerate() {
+            let path = format!("{name}[{i}]{below}");
             match text.trim().parse::<IpNet>() {
                 Ok(net) if net != net.trunc() => {
                     ok = false;

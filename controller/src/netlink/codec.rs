@@ -8,7 +8,7 @@ use ipnet::IpNet;
 use rtnetlink::packet_core::{Emitable, Parseable};
 use rtnetlink::packet_route::route::{
     RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteNextHop,
-    RouteProtocol, RouteScope, RouteType,
+    RouteNextHopFlags, RouteProtocol, RouteScope, RouteType,
 };
 use rtnetlink::packet_route::AddressFamily;
 
@@ -255,6 +255,9 @@ pub(crate) fn new_route(
                     if let Some(d) = &one.dev {
                         m.attributes.push(RouteAttribute::Oif(index(d)?));
                     }
+                    if one.onlink {
+                        m.header.flags = RouteFlags::Onlink;
+                    }
                 }
                 many => {
                     let mut nhs = Vec::with_capacity(many.len());
@@ -262,6 +265,9 @@ pub(crate) fn new_route(
                         let mut nh = RouteNextHop::default();
                         if let Some(d) = &h.dev {
                             nh.interface_index = index(d)?;
+                        }
+                        if h.onlink {
+                            nh.flags = RouteNextHopFlags::Onlink;
                         }
                         nh.attributes.push(RouteAttribute::Gateway(addr(h.address)));
                         nhs.push(nh);
@@ -409,7 +415,11 @@ pub(crate) fn parse_route_metric(
                 RouteKind::Via(hops)
             } else if let Some(gw) = gateway {
                 let dev = oif.map(&mut *name_of);
-                RouteKind::Via(vec![NextHop { address: gw, dev }])
+                RouteKind::Via(vec![NextHop {
+                    address: gw,
+                    dev,
+                    onlink: false,
+                }])
             } else if let Some(i) = oif {
                 RouteKind::Device(name_of(i))
             } else {
