@@ -291,6 +291,9 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         "the new block blackholed in tern's kernel",
         || kernel_route(&r.node.ns, BLOCK2).filter(|k| k["type"] == "blackhole"),
     );
+    let routes = routes_json(&r.node, false).expect("tern routes");
+    let row = route_row(&routes, BLOCK2).expect("the new block in tern routes");
+    assert_eq!(row["source"], "block", "{row}");
     write(&r.node, &one_block);
     r.hup();
     wait_for(CONVERGE, "the block withdrawn from BIRD 2", || {

@@ -173,6 +173,8 @@ pub struct Reloader {
     pub guard: watch::Sender<Guard>,
     /// The routes task's blocks input (`None` without a FIB).
     pub blocks: Option<mpsc::Sender<Vec<IpNet>>>,
+    /// The blocks `tern routes` lists as this node's.
+    pub shown_blocks: watch::Sender<Vec<IpNet>>,
     /// The last reload, for `tern status`.
     pub status: watch::Sender<Option<ReloadView>>,
     /// The metric families.
@@ -303,6 +305,7 @@ impl Reloader {
             if let Some(tx) = &self.blocks {
                 let _ = tx.send(blocks.clone()).await;
             }
+            self.shown_blocks.send_replace(blocks.clone());
             let b: Vec<String> = blocks.iter().map(ToString::to_string).collect();
             said.push(format!("blocks now [{}]", b.join(" ")));
         }

@@ -31,8 +31,8 @@ pub struct NodeInfo {
     pub asn: u32,
     /// Our router ID.
     pub router_id: Ipv4Addr,
-    /// This node's blocks.
-    pub blocks: Vec<IpNet>,
+    /// This node's blocks (a config reload may change them).
+    pub blocks: tokio::sync::watch::Receiver<Vec<IpNet>>,
     /// When the agent started.
     pub started: Instant,
 }
@@ -449,7 +449,8 @@ impl Source for AgentView {
         } else {
             Vec::new()
         };
-        let next = stream_routes(self, &self.node.blocks, &endpoints, &query, &out).await;
+        let blocks = self.node.blocks.borrow().clone();
+        let next = stream_routes(self, &blocks, &endpoints, &query, &out).await;
         // Rejected announcements the RIB only counts: one line per peer and reason.
         if query.all && query.prefix.is_none() && next.is_none() {
             for p in self.speaker.peers().await {
