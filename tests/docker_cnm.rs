@@ -2,7 +2,8 @@
 //! started in the host's namespace): `docker network create --driver P --ipam-driver P`
 //! and `docker run --network` on two hosts whose agents peer over BGP — containers ping
 //! and talk TCP across hosts; a policy selecting Docker labels is enforced; `docker rm -f`
-//! of 50 containers leaves no veth, route or allocation, and so does stopping dockerd
+//! of 50 containers leaves no veth, route or allocation (attachments Docker forgot are
+//! swept), and so does stopping dockerd
 //! without live restore (its containers start again wired, labelled and policed);
 //! restarting dockerd (`--live-restore`) and the agent (kill -9) loses no running
 //! container's connectivity (IPv4 and IPv6); bad plugin requests get `{"Err": …}` (IPAM:
@@ -669,6 +670,59 @@ fn rm_f_of_50_containers_leaves_nothing_and_bad_requests_change_nothing() {
         allocation_files(&ha.state)
     );
     assert!(docker_rows(&ha.node).is_empty());
+
+    // Attachments Docker no longer knows (as after calls that failed while the agent was
+    // down): an address requested and an endpoint created, never followed up. The sweep
+    // releases them after two passes (10 s apart); a running container keeps everything.
+    let keep = run(&d, "churn", "keep", &[]);
+    let (_, v) = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        r#"{"PoolID":"10.244.0.0/16"}"#,
+    );
+    let orphan_ip = v["Address"].as_str().expect("address").to_string();
+    let (_, v) = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        r#"{"PoolID":"10.244.0.0/16"}"#,
+    );
+    let orphan_ep_ip = v["Address"].as_str().expect("address").to_string();
+    let (_, v) = post(
+        &sock,
+        "/NetworkDriver.CreateEndpoint",
+        &format!(
+            r#"{{"NetworkID":"{net_id}","EndpointID":"0dd","Interface":{{"Address":"{orphan_ep_ip}"}}}}"#
+        ),
+    );
+    assert!(v.get("Err").is_none(), "{v}");
+    assert_eq!(allocation_files(&ha.state).len(), 3);
+    wait_for(std::time::Duration::from_secs(60), "orphans swept", || {
+        (allocation_files(&ha.state).len() == 1).then_some(())
+    });
+    let rows = docker_rows(&ha.node);
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["addresses"][0], format!("{keep}/32"));
+    let r = a.ok(&["ip", "route", "show", &keep]);
+    assert!(
+        r.contains("dev tern"),
+        "the running container keeps its route: {r}"
+    );
+    // The swept address is free again.
+    let bare = orphan_ip.trim_end_matches("/32");
+    let (_, v) = post(
+        &sock,
+        "/IpamDriver.RequestAddress",
+        &format!(r#"{{"PoolID":"10.244.0.0/16","Address":"{bare}"}}"#),
+    );
+    assert_eq!(v["Address"], orphan_ip.as_str(), "{v}");
+    let (_, v) = post(
+        &sock,
+        "/IpamDriver.ReleaseAddress",
+        &format!(r#"{{"PoolID":"10.244.0.0/16","Address":"{bare}"}}"#),
+    );
+    assert!(v.get("Error").is_none(), "{v}");
+    d.ok(&["rm", "-f", "keep"]);
+    assert!(allocation_files(&ha.state).is_empty());
     d.ok(&["network", "rm", "churn"]);
     let nets = std::fs::read_dir(ha.state.join("docker/networks"))
         .map(|d| d.count())

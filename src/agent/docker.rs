@@ -27,9 +27,14 @@ use super::workloads::Job;
 /// How long the follow-up of a `Join` waits for the sandbox and the container.
 pub const FOLLOW_UP: Duration = Duration::from_secs(60);
 
+/// Time between sweeps of attachments dockerd no longer knows (released at the second
+/// sweep that finds them stale).
+pub const SWEEP: Duration = Duration::from_secs(10);
+
 /// The driver behind the plugin socket.
 #[derive(Clone)]
 pub struct Plugin {
+    name: String,
     jobs: mpsc::Sender<Job>,
     pools: Vec<IpNet>,
     blocks: Vec<IpNet>,
@@ -45,6 +50,7 @@ impl Plugin {
         jobs: mpsc::Sender<Job>,
     ) -> Plugin {
         Plugin {
+            name: cfg.plugin_name.clone(),
             jobs,
             pools,
             blocks,
@@ -68,6 +74,74 @@ impl Plugin {
     async fn body(&self, op: DockerOp) -> Result<Value, String> {
         self.job(op).await.map(|d| d.body)
     }
+}
+
+/// Serves the plugin socket and sweeps attachments dockerd no longer knows.
+pub async fn run(listener: tokio::net::UnixListener, plugin: Plugin) {
+    tokio::join!(::docker::serve(listener, plugin.clone()), sweep(plugin));
+}
+
+/// Every [`SWEEP`]: the endpoints of this plugin's networks that dockerd lists, handed to
+/// the workload task (`workloads_docker_gc`). A dockerd that cannot be asked skips the
+/// sweep and clears the suspects.
+async fn sweep(plugin: Plugin) {
+    let mut suspects = std::collections::BTreeSet::new();
+    loop {
+        tokio::time::sleep(SWEEP).await;
+        let live = match live_endpoints(&plugin).await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::debug!("docker sweep skipped: {e}");
+                suspects.clear();
+                continue;
+            }
+        };
+        let op = DockerOp::Sweep {
+            live,
+            suspects: std::mem::take(&mut suspects),
+        };
+        match plugin.body(op).await {
+            Ok(v) => {
+                suspects = v["suspects"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|s| s.as_str().map(str::to_string))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+            }
+            Err(e) => tracing::warn!("docker sweep: {e}"),
+        }
+    }
+}
+
+/// The endpoint IDs on every network of this driver, as dockerd lists them.
+async fn live_endpoints(plugin: &Plugin) -> Result<std::collections::BTreeSet<String>, String> {
+    let socket = &plugin.docker_socket;
+    let nets = ::docker::client::get_json(socket, "/networks")
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut live = std::collections::BTreeSet::new();
+    for n in nets.as_array().ok_or("/networks: not a list")? {
+        if n["Driver"] != plugin.name.as_str() {
+            continue;
+        }
+        let id = n["Id"].as_str().unwrap_or_default();
+        if id.is_empty() || !id.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return Err(format!("network ID {id:?} from dockerd"));
+        }
+        let detail = ::docker::client::get_json(socket, &format!("/networks/{id}"))
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(cs) = detail["Containers"].as_object() {
+            live.extend(
+                cs.values()
+                    .filter_map(|c| c["EndpointID"].as_str().map(str::to_string)),
+            );
+        }
+    }
+    Ok(live)
 }
 
 fn ep(r: EndpointRef) -> (String, String) {

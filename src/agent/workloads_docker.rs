@@ -30,6 +30,10 @@ use serde_json::{json, Value};
 
 use super::*;
 
+/// The sweep of attachments Docker no longer knows.
+#[path = "workloads_docker_gc.rs"]
+mod gc;
+
 /// The workload namespace of Docker containers (for policy selectors and `tern endpoints`).
 pub const DOCKER_NAMESPACE: &str = "docker";
 /// Interface name prefix inside the sandbox (`eth0`, `eth1`, …).
@@ -115,6 +119,14 @@ pub enum DockerOp {
         name: String,
         /// Container labels.
         labels: BTreeMap<String, String>,
+    },
+    /// A sweep (`workloads_docker_gc`): the endpoints dockerd lists, and the attachment
+    /// keys the previous sweep found stale.
+    Sweep {
+        /// Live endpoint IDs.
+        live: std::collections::BTreeSet<String>,
+        /// Stale at the last sweep.
+        suspects: std::collections::BTreeSet<String>,
     },
 }
 
@@ -332,6 +344,7 @@ impl Workloads {
                 name,
                 labels,
             } => self.docker_labels(&endpoint, name, labels).await,
+            DockerOp::Sweep { live, suspects } => self.sweep(&live, &suspects),
         }
     }
 
