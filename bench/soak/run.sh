@@ -278,7 +278,7 @@ EOF
             for c in 0 1 2 3; do
                 CNI_COMMAND=$op CNI_CONTAINERID="soak$c" CNI_NETNS="/run/netns/$P-c$c" \
                     CNI_ARGS="K8S_POD_NAME=pod$c;K8S_POD_NAMESPACE=default;TERN_LABELS=app=soak$c" \
-                    ip netns exec "$P-t" "$TERN" < "$W/cni.json" > /dev/null 2>> "$W/cni-errors.log" ||
+                    ip netns exec "$P-t" "$TERN" < "$W/cni.json" > /dev/null 2>> "$W/cni-stderr.log" ||
                     fail=$((fail + 1))
             done
             nap 5

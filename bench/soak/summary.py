@@ -47,7 +47,7 @@ def main():
     print(f"RSS MiB: start {mib(rss[0]):.1f}, baseline {mib(num(base, 'rss_kib')):.1f}, "
           f"end of churn {mib(num(last_churn, 'rss_kib')):.1f}, "
           f"end {mib(rss[-1]):.1f}, max {mib(max(rss)):.1f}; "
-          f"peak (VmHWM) {mib(num(rows[-1], 'hwm_kib')):.1f}")
+          f"peak (VmHWM) {mib(max(max(num(r, 'hwm_kib') for r in rows), max(rss))):.1f}")
     for key, label in (("fds", "open fds"), ("threads", "threads")):
         v = [num(r, key) for r in rows]
         print(f"{label}: baseline {num(base, key):.0f}, end of churn {num(last_churn, key):.0f}, "
