@@ -29,7 +29,8 @@
 # Usage: bench/soak/run.sh [SECONDS]      (default 3600)
 #        bench/soak/run.sh --quick [SECONDS]  (default 120: a try-out)
 #        OUT=DIR keeps soak.csv, summary.txt, agent.log and the loops' logs there
-#        (default target/soak/DATE); NO_BUILD=1 uses the existing release build.
+#        (default target/soak/DATE); NO_BUILD=1 uses the existing release build;
+#        AGENT_ENV="K=V ..." sets environment for the agent (e.g. MALLOC_ARENA_MAX=2).
 # Needs root, iproute2, nftables, bird2, gobgp/gobgpd, python3, curl, jq.
 # Everything lives in namespaces ternsoak-PID-*, removed on exit (also on Ctrl-C).
 set -euo pipefail
@@ -193,7 +194,9 @@ EOF
 }
 policy 0 > "$W/policies/churn.yaml"
 
-ip netns exec "$P-t" env RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 "$TERN" agent --config "$W/node.yaml" \
+# AGENT_ENV="K=V ..." adds environment for the agent (e.g. MALLOC_ARENA_MAX=2).
+# shellcheck disable=SC2086
+ip netns exec "$P-t" env RUST_LOG="${RUST_LOG:-info}" NO_COLOR=1 ${AGENT_ENV:-} "$TERN" agent --config "$W/node.yaml" \
     2> "$W/agent.log" &
 AGENT=$!
 PIDS+=("$AGENT")
