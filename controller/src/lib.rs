@@ -18,6 +18,7 @@ mod status;
 mod table;
 mod tunnel;
 mod veth;
+mod vxlan;
 mod workload;
 
 pub use controller::{
@@ -38,6 +39,7 @@ pub use veth::{
     check_workload_veth, create_workload_veth, delete_workload_veth, host_veth_exists, VethCreated,
     VethError, VethSpec, GATEWAY4, HOST_MAC,
 };
+pub use vxlan::{ensure_vxlan, sync_vteps, vtep_mac, VtepSync, DEFAULT_VNI, VXLAN_PORT};
 pub use workload::{
     configure_workload_interface, Ipv6Setup, WorkloadError, GATEWAY_V4, GATEWAY_V6,
 };

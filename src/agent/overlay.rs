@@ -1,46 +1,65 @@
-//! Which learned routes go through a tunnel: the pools' `ipipMode` applied to each BGP
-//! next hop (pure: [`Overlay::next_hop`]), and [`setup`], which makes `tern.ipip` at
-//! start when a pool needs it.
+//! Which learned routes go through a tunnel: the pools' `ipipMode` / `vxlanMode` applied
+//! to each BGP next hop (pure: [`Overlay::next_hop`]), and [`setup`], which makes
+//! `tern.ipip` / `tern.vxlan` at start when a pool needs them and keeps the VXLAN
+//! device's per-host entries in step with the routes through it.
 //!
-//! A route to a remote block inside a pool with `ipipMode: Always` goes
-//! `via HOST dev tern.ipip onlink`; with `CrossSubnet` only when the next hop (the
-//! remote host's address, as BGP carries it) is on none of this host's connected
-//! subnets (the guard's list, kept current by `guard::watch`); otherwise, and for
-//! prefixes outside such pools, natively `via HOST`. IPv6 routes are never
-//! encapsulated (IPIP carries IPv4; the config refuses IPIP on IPv6 pools).
+//! A route to a remote block inside a pool with mode `Always` goes
+//! `via HOST dev tern.ipip onlink` (or `dev tern.vxlan`); with `CrossSubnet` only when
+//! the next hop (the remote host's address, as BGP carries it) is on none of this host's
+//! connected subnets (the guard's list, kept current by `guard::watch`); otherwise, and
+//! for prefixes outside such pools, natively `via HOST`. IPv6 routes are never
+//! encapsulated (the config refuses tunnel modes on IPv6 pools).
 
 use std::net::IpAddr;
+use std::time::Duration;
 
 use config::node::{EncapMode, NodeConfig};
 use controller::NextHop;
 use ipnet::IpNet;
 
-/// The pools that ask for IPIP, and the device their routes go through.
+/// How often the VXLAN device's neighbour and FDB entries are reconciled with the
+/// routes through it.
+pub const VTEP_SYNC: Duration = Duration::from_secs(1);
+
+/// The pools that ask for a tunnel, and the device their routes go through.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Overlay {
-    /// (pool, ipipMode) for every pool whose mode is not `Never`.
-    ipip: Vec<(IpNet, EncapMode)>,
+    /// (pool, mode, device) for every pool whose mode is not `Never`.
+    pools: Vec<(IpNet, EncapMode, &'static str)>,
 }
 
 impl Overlay {
     /// The IPIP modes of `cfg`'s pools.
     pub fn from_config(cfg: &NodeConfig) -> Overlay {
-        Overlay::ipip(cfg.overlay.pools.iter().map(|p| (p.cidr, p.ipip)))
+        let mut o = Overlay::ipip(cfg.overlay.pools.iter().map(|p| (p.cidr, p.ipip)));
+        o.pools.extend(
+            cfg.overlay
+                .pools
+                .iter()
+                .filter(|p| p.vxlan != EncapMode::Never)
+                .map(|p| (p.cidr, p.vxlan, controller::VXLAN_DEVICE)),
+        );
+        o
     }
 
     /// Pools with their `ipipMode` (those with `Never` are dropped).
     pub fn ipip(pools: impl IntoIterator<Item = (IpNet, EncapMode)>) -> Overlay {
         Overlay {
-            ipip: pools
+            pools: pools
                 .into_iter()
                 .filter(|(_, m)| *m != EncapMode::Never)
+                .map(|(p, m)| (p, m, controller::IPIP_DEVICE))
                 .collect(),
         }
     }
 
+    fn uses(&self, device: &str) -> bool {
+        self.pools.iter().any(|(_, _, d)| *d == device)
+    }
+
     /// Whether no pool asks for a tunnel.
     pub fn is_empty(&self) -> bool {
-        self.ipip.is_empty()
+        self.pools.is_empty()
     }
 
     /// Whether `prefix` lies in a pool with a tunnel mode (its route may change when the
@@ -49,35 +68,34 @@ impl Overlay {
         self.mode(prefix).is_some()
     }
 
-    fn mode(&self, prefix: &IpNet) -> Option<EncapMode> {
-        self.ipip
+    fn mode(&self, prefix: &IpNet) -> Option<(EncapMode, &'static str)> {
+        self.pools
             .iter()
-            .find(|(pool, _)| pool.contains(prefix))
-            .map(|(_, m)| *m)
+            .find(|(pool, _, _)| pool.contains(prefix))
+            .map(|(_, m, d)| (*m, *d))
     }
 
     /// The next hop for a route to `prefix` learned via `hop`: through the tunnel when
     /// the pool's mode says so, else `hop` itself.
     pub fn next_hop(&self, prefix: &IpNet, hop: IpAddr, connected: &[IpNet]) -> NextHop {
-        let tunnel = match (self.mode(prefix), hop) {
-            (Some(EncapMode::Always), IpAddr::V4(_)) => true,
-            (Some(EncapMode::CrossSubnet), IpAddr::V4(_)) => {
-                !connected.iter().any(|n| n.contains(&hop))
+        match (self.mode(prefix), hop) {
+            (Some((EncapMode::Always, dev)), IpAddr::V4(_)) => NextHop::onlink(hop, dev),
+            (Some((EncapMode::CrossSubnet, dev)), IpAddr::V4(_))
+                if !connected.iter().any(|n| n.contains(&hop)) =>
+            {
+                NextHop::onlink(hop, dev)
             }
-            _ => false,
-        };
-        if tunnel {
-            NextHop::onlink(hop, controller::IPIP_DEVICE)
-        } else {
-            NextHop::new(hop)
+            _ => NextHop::new(hop),
         }
     }
 }
 
-/// Makes `tern.ipip` (local address: `listen.address` when it is a specific IPv4
-/// address, else `routerId`; MTU `overlay.ipipMtu`, else the uplink's less 20) when a
-/// pool asks for IPIP, and returns the modes. Without such a pool nothing is touched
-/// (a device left by an earlier run stays until `tern fib flush`).
+/// Makes `tern.ipip` / `tern.vxlan` when a pool asks for them (local address:
+/// `listen.address` when it is a specific IPv4 address, else `routerId`; MTU from
+/// `overlay`, else the uplink's less the encapsulation) and, with VXLAN, starts the task
+/// that keeps the device's per-host entries in step ([`VTEP_SYNC`]). Returns the modes.
+/// Without such a pool nothing is touched (a device left by an earlier run stays until
+/// `tern fib flush`). Runs inside the agent's runtime.
 pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
     let overlay = Overlay::from_config(cfg);
     if overlay.is_empty() {
@@ -87,16 +105,57 @@ pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
         IpAddr::V4(a) if !a.is_unspecified() => a,
         _ => cfg.router_id,
     };
-    let mtu = match cfg.overlay.ipip_mtu {
-        Some(m) => m,
-        None => {
-            controller::uplink_mtu(IpAddr::V4(local))?.unwrap_or(controller::DEFAULT_UPLINK_MTU)
-                - controller::IPIP_OVERHEAD
-        }
-    };
-    controller::ensure_ipip(local, mtu)?;
-    tracing::info!(%local, mtu, pools = ?overlay.ipip, "tern.ipip ready");
+    let uplink =
+        controller::uplink_mtu(IpAddr::V4(local))?.unwrap_or(controller::DEFAULT_UPLINK_MTU);
+    if overlay.uses(controller::IPIP_DEVICE) {
+        let mtu = cfg
+            .overlay
+            .ipip_mtu
+            .unwrap_or(uplink.saturating_sub(controller::IPIP_OVERHEAD).max(68));
+        controller::ensure_ipip(local, mtu)?;
+        tracing::info!(%local, mtu, "tern.ipip ready");
+    }
+    if overlay.uses(controller::VXLAN_DEVICE) {
+        let mtu = cfg
+            .overlay
+            .vxlan_mtu
+            .unwrap_or(uplink.saturating_sub(controller::VXLAN_OVERHEAD).max(68));
+        let vni = cfg.overlay.vxlan_vni;
+        controller::ensure_vxlan(local, vni, mtu)?;
+        tracing::info!(%local, mtu, vni, "tern.vxlan ready");
+        tokio::spawn(vteps());
+    }
     Ok(overlay)
+}
+
+/// Reconciles `tern.vxlan`'s neighbour and FDB entries with the routes through it, every
+/// [`VTEP_SYNC`], for as long as the agent runs.
+async fn vteps() {
+    let mut last: Option<String> = None;
+    loop {
+        let r = tokio::task::spawn_blocking(controller::sync_vteps).await;
+        let said = match r {
+            Ok(Ok(s)) if s.added + s.removed > 0 => {
+                tracing::info!(
+                    vteps = s.vteps,
+                    added = s.added,
+                    removed = s.removed,
+                    "tern.vxlan entries repaired"
+                );
+                None
+            }
+            Ok(Ok(_)) => None,
+            Ok(Err(e)) => Some(e.to_string()),
+            Err(e) => Some(e.to_string()),
+        };
+        if said != last {
+            if let Some(e) = &said {
+                tracing::warn!(error = %e, "tern.vxlan entries");
+            }
+            last = said;
+        }
+        tokio::time::sleep(VTEP_SYNC).await;
+    }
 }
 
 #[cfg(test)]
@@ -112,9 +171,10 @@ mod tests {
 
     fn overlay() -> Overlay {
         Overlay {
-            ipip: vec![
-                (net("10.244.0.0/16"), EncapMode::CrossSubnet),
-                (net("10.245.0.0/16"), EncapMode::Always),
+            pools: vec![
+                (net("10.244.0.0/16"), EncapMode::CrossSubnet, "tern.ipip"),
+                (net("10.245.0.0/16"), EncapMode::Always, "tern.ipip"),
+                (net("10.246.0.0/16"), EncapMode::CrossSubnet, "tern.vxlan"),
             ],
         }
     }
@@ -145,6 +205,14 @@ mod tests {
         assert_eq!(
             o.next_hop(&net("fd00:244::/64"), ip("fd00:2::3"), &connected),
             NextHop::new(ip("fd00:2::3"))
+        );
+        assert_eq!(
+            o.next_hop(&net("10.246.1.0/26"), ip("192.168.2.3"), &connected),
+            NextHop::onlink(ip("192.168.2.3"), "tern.vxlan")
+        );
+        assert_eq!(
+            o.next_hop(&net("10.246.1.0/26"), ip("192.168.1.3"), &connected),
+            NextHop::new(ip("192.168.1.3"))
         );
         assert!(o.covers(&block) && !o.covers(&net("10.0.0.0/8")));
         assert!(Overlay::default().is_empty());

@@ -27,7 +27,7 @@ use ipnet::IpNet;
 use crate::yaml::{self, LocatedErrors};
 
 pub use bfd::{MAX_BFD_INTERVAL, MIN_BFD_INTERVAL};
-pub use pool::{EncapMode, Overlay, PoolOverlay};
+pub use pool::{EncapMode, Overlay, PoolOverlay, DEFAULT_VNI};
 pub use values::{FailsafePort, Protocol};
 
 /// Largest node config file tern reads (1 MiB: a config with thousands of peers and

@@ -52,12 +52,24 @@ pub struct Overlay {
     pub pools: Vec<PoolOverlay>,
     /// `overlay.ipipMtu`: the MTU of `tern.ipip`; `None`: the uplink's MTU minus 20.
     pub ipip_mtu: Option<u32>,
+    /// `overlay.vxlanMtu`: the MTU of `tern.vxlan`; `None`: the uplink's MTU minus 50.
+    pub vxlan_mtu: Option<u32>,
+    /// `overlay.vxlanVni` ([`DEFAULT_VNI`] unless set).
+    pub vxlan_vni: u32,
 }
+
+/// The VXLAN network identifier unless `overlay.vxlanVni` says otherwise (Calico's).
+pub const DEFAULT_VNI: u32 = 4096;
 
 impl Overlay {
     /// Whether any pool uses IPIP.
     pub fn ipip(&self) -> bool {
         self.pools.iter().any(|p| p.ipip != EncapMode::Never)
+    }
+
+    /// Whether any pool uses VXLAN.
+    pub fn vxlan(&self) -> bool {
+        self.pools.iter().any(|p| p.vxlan != EncapMode::Never)
     }
 }
 

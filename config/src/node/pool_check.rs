@@ -1,10 +1,10 @@
 //! The located checks of the pools' overlay modes and of `overlay`: at most one of
-//! `ipipMode` / `vxlanMode` not `Never` per pool, IPIP only for IPv4 pools, VXLAN not
-//! yet carried by tern (refused rather than ignored), an MTU in range.
+//! `ipipMode` / `vxlanMode` not `Never` per pool, IPv4 pools only (refused rather than
+//! ignored for IPv6), MTUs and the VNI in range.
 
 use ipnet::IpNet;
 
-use super::pool::{EncapMode, Overlay, PoolOverlay};
+use super::pool::{EncapMode, Overlay, PoolOverlay, DEFAULT_VNI};
 use super::raw::RawNode;
 use super::resolve::Checker;
 
@@ -14,7 +14,10 @@ const MTU_RANGE: std::ops::RangeInclusive<u32> = 68..=65515;
 
 /// Checks the modes of the pools that parsed (`pools`: index into `raw.pools`, CIDR).
 pub(super) fn overlay(cx: &mut Checker<'_>, raw: &RawNode, pools: &[(usize, IpNet)]) -> Overlay {
-    let mut out = Overlay::default();
+    let mut out = Overlay {
+        vxlan_vni: DEFAULT_VNI,
+        ..Overlay::default()
+    };
     for (i, cidr) in pools {
         let Some(entry) = raw.pools.get(*i) else {
             continue;
@@ -29,10 +32,10 @@ pub(super) fn overlay(cx: &mut Checker<'_>, raw: &RawNode, pools: &[(usize, IpNe
             );
             continue;
         }
-        if vxlan != EncapMode::Never {
+        if vxlan != EncapMode::Never && cidr.addr().is_ipv6() {
             cx.error(
                 &format!("pools[{i}].vxlanMode"),
-                "VXLAN is not supported by this version of tern yet; use ipipMode (IPv4 pools)",
+                format!("{cidr} is an IPv6 pool: tern's VXLAN carries IPv4 pools only (set vxlanMode: Never)"),
             );
             continue;
         }
@@ -52,22 +55,36 @@ pub(super) fn overlay(cx: &mut Checker<'_>, raw: &RawNode, pools: &[(usize, IpNe
         }
     }
     if let Some(o) = &raw.overlay {
-        if let Some(mtu) = o.ipip_mtu {
-            if MTU_RANGE.contains(&mtu) {
-                out.ipip_mtu = Some(mtu);
+        out.ipip_mtu = mtu(cx, "overlay.ipipMtu", o.ipip_mtu);
+        out.vxlan_mtu = mtu(cx, "overlay.vxlanMtu", o.vxlan_mtu);
+        if let Some(vni) = o.vxlan_vni {
+            if (1..=0xff_ffff).contains(&vni) {
+                out.vxlan_vni = vni;
             } else {
                 cx.error(
-                    "overlay.ipipMtu",
-                    format!(
-                        "{mtu} is not an MTU between {} and {}",
-                        MTU_RANGE.start(),
-                        MTU_RANGE.end()
-                    ),
+                    "overlay.vxlanVni",
+                    format!("{vni} is not a VXLAN network identifier (1 to 16777215)"),
                 );
             }
         }
     }
     out
+}
+
+fn mtu(cx: &mut Checker<'_>, path: &str, value: Option<u32>) -> Option<u32> {
+    let v = value?;
+    if MTU_RANGE.contains(&v) {
+        return Some(v);
+    }
+    cx.error(
+        path,
+        format!(
+            "{v} is not an MTU between {} and {}",
+            MTU_RANGE.start(),
+            MTU_RANGE.end()
+        ),
+    );
+    None
 }
 
 #[cfg(test)]
@@ -103,6 +120,10 @@ mod tests {
             ]
         );
         assert_eq!(c.overlay.ipip_mtu, Some(1400));
+        assert_eq!(c.overlay.vxlan_vni, 4096);
+        let v = load("pools: [{ cidr: 10.244.0.0/16, vxlanMode: Always }]\noverlay: { vxlanVni: 7, vxlanMtu: 1400 }\n").unwrap();
+        assert!(v.overlay.vxlan() && !v.overlay.ipip());
+        assert_eq!((v.overlay.vxlan_vni, v.overlay.vxlan_mtu), (7, Some(1400)));
         assert!(c.overlay.ipip());
         let plain = load("pools: [10.1.0.0/16]\n").unwrap();
         assert!(plain.overlay.pools.is_empty() && !plain.overlay.ipip());
@@ -128,6 +149,17 @@ mod tests {
         );
         let e = load("pools:\n  - { cidr: 10.244.0.0/16, ipipmode: Always }\n").unwrap_err();
         assert!(e[0].contains("unknown field `ipipmode`"), "{e:?}");
+        assert_eq!(
+            load("pools:\n  - { cidr: \"fd00::/48\", vxlanMode: CrossSubnet }\n").unwrap_err(),
+            ["n.yaml:5:37: pools[0].vxlanMode: fd00::/48 is an IPv6 pool: tern's VXLAN carries IPv4 pools only (set vxlanMode: Never)"]
+        );
+        assert_eq!(
+            load("overlay: { vxlanVni: 0, vxlanMtu: 9999999 }\n").unwrap_err(),
+            [
+                "n.yaml:4:22: overlay.vxlanVni: 0 is not a VXLAN network identifier (1 to 16777215)",
+                "n.yaml:4:35: overlay.vxlanMtu: 9999999 is not an MTU between 68 and 65515"
+            ]
+        );
         assert_eq!(
             load("overlay: { ipipMtu: 20 }\n").unwrap_err(),
             ["n.yaml:4:21: overlay.ipipMtu: 20 is not an MTU between 68 and 65515"]

@@ -233,4 +233,6 @@ pub(crate) struct RawPoolSpec {
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawOverlay {
     pub ipip_mtu: Option<u32>,
+    pub vxlan_mtu: Option<u32>,
+    pub vxlan_vni: Option<u32>,
 }
