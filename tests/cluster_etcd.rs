@@ -591,3 +591,88 @@ fn an_agent_waits_for_etcd_stops_on_sigterm_meanwhile_and_keeps_its_block_over_a
         "blocks changed over a restart"
     );
 }
+
+#[test]
+fn dual_stack_nodes_mesh_per_family_and_their_containers_ping_over_ipv6() {
+    let mut c = Cluster::new("cl-v6");
+    c.apply(
+        "pools.yaml",
+        &format!(
+            "{}---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {{ name: pool-6 }}\nspec: {{ cidr: \"fd00:244::/48\" }}\n",
+            pool("10.244.0.0/16", 26)
+        ),
+    );
+    for n in 1..=2 {
+        let i = c.host_with(n, &format!("ipv6Address: \"fd00:1::{n}\"\n"));
+        let v6 = format!("fd00:1::{n}/64");
+        c.hosts[i]
+            .node
+            .ns
+            .ok(&["ip", "-6", "addr", "add", &v6, "dev", "eth0", "nodad"]);
+    }
+    c.start(0);
+    c.start(1);
+    // One session per family with the other node.
+    for (h, other) in [(&c.hosts[0], 2), (&c.hosts[1], 1)] {
+        let want: BTreeSet<String> = [format!("10.1.0.{other}"), format!("fd00:1::{other}")].into();
+        wait_for(CONVERGE, &format!("{}: {want:?}", h.node.name), || {
+            let up: BTreeSet<String> = established(h).into_keys().collect();
+            (up == want).then_some(())
+        });
+    }
+    // Each node claimed a /122 of the IPv6 pool; the other routes it via its IPv6 address.
+    let v6_block = |ns: &Netns| -> Option<String> {
+        let out = ns.ok(&[
+            "ip",
+            "-6",
+            "route",
+            "show",
+            "proto",
+            "201",
+            "type",
+            "blackhole",
+        ]);
+        out.lines()
+            .find_map(|l| l.split_whitespace().nth(1).map(str::to_string))
+    };
+    let b1 = wait_for(CONVERGE, "h1's IPv6 block", || {
+        v6_block(&c.hosts[0].node.ns)
+    });
+    let b2 = wait_for(CONVERGE, "h2's IPv6 block", || {
+        v6_block(&c.hosts[1].node.ns)
+    });
+    assert_ne!(b1, b2);
+    assert!(b1.starts_with("fd00:244:") && b1.ends_with("/122"), "{b1}");
+    for (h, b, via) in [
+        (&c.hosts[0], &b2, "fd00:1::2"),
+        (&c.hosts[1], &b1, "fd00:1::1"),
+    ] {
+        wait_for(CONVERGE, &format!("{}: {b} via {via}", h.node.name), || {
+            let r = h
+                .node
+                .ns
+                .ok(&["ip", "-6", "route", "show", "exact", b, "proto", "201"]);
+            r.contains(&format!("via {via}")).then_some(())
+        });
+    }
+    let mut v6 = Vec::new();
+    for i in 0..2 {
+        let ns = c.etcd.lab.netns(&format!("c{}", i + 1));
+        let o = c.hosts[i]
+            .cni
+            .call("ADD", &format!("ctr-{i}"), &netns_path(&ns));
+        assert_eq!(o.code, 0, "ADD: {}", o.stdout);
+        let r = o.json.expect("result");
+        let a = address_of(&r, true).trim_end_matches("/128").to_string();
+        assert!(a.starts_with("fd00:244:"), "{a}");
+        v6.push((ns, a));
+    }
+    for (from, to) in [(&v6[0].0, &v6[1].1), (&v6[1].0, &v6[0].1)] {
+        wait_for(CONVERGE, &format!("ping -6 {to}"), || {
+            from.run(&["ping", "-6", "-c1", "-W1", to])
+                .status
+                .success()
+                .then_some(())
+        });
+    }
+}

@@ -152,6 +152,9 @@ pub struct Cluster {
 
 fn local_of(cfg: &NodeConfig) -> Local {
     let mut addresses = vec![IpAddr::V4(cfg.router_id)];
+    if let Some(v6) = cfg.ipv6_address {
+        addresses.push(IpAddr::V6(v6));
+    }
     if !cfg.listen.address.is_unspecified() && !addresses.contains(&cfg.listen.address) {
         addresses.push(cfg.listen.address);
     }

@@ -98,3 +98,16 @@ fn bad_datastores_are_located() {
     .unwrap_err();
     assert!(e[0].starts_with("n.yaml:3:"), "{e:?}");
 }
+
+#[test]
+fn ipv6_address_is_checked() {
+    let head = "nodeName: a\nrouterId: 192.0.2.1\ndatastore: { type: etcd, endpoints: [http://10.0.0.1:2379] }\n";
+    let c = load(&format!("{head}ipv6Address: fd00:1::1\n")).unwrap();
+    assert_eq!(c.ipv6_address, Some("fd00:1::1".parse().unwrap()));
+    let e = load(&format!("{head}ipv6Address: fe80::1\n")).unwrap_err();
+    assert!(
+        e[0].starts_with("n.yaml:4:14: ipv6Address: fe80::1 is not a usable BGP address"),
+        "{e:?}"
+    );
+    assert!(load(&format!("{head}ipv6Address: 10.0.0.1\n")).is_err());
+}

@@ -140,6 +140,10 @@ pub struct NodeConfig {
     /// `labels`: this node's labels, written to its `Node` resource in etcd mode (what
     /// `nodeSelector`s of BGPPeers and IPPools match).
     pub labels: std::collections::BTreeMap<String, String>,
+    /// `ipv6Address`: this node's IPv6 address for BGP in etcd mode (its `Node`'s
+    /// `bgp.ipv6Address`: IPv6 mesh sessions and IPv6 blocks), when `listen.address` is
+    /// not already one.
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
     /// The pools' `ipipMode` / `vxlanMode` and `overlay` (tunnels where the fabric does
     /// not route the pools).
     pub overlay: Overlay,

@@ -42,6 +42,7 @@ pub(crate) struct RawNode {
     pub overlay: Option<RawOverlay>,
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    pub ipv6_address: Option<std::net::Ipv6Addr>,
 }
 
 /// `datastore.type`.

@@ -39,6 +39,15 @@ pub(crate) fn resolve(
         );
     }
     let datastore = cx.datastore(raw.datastore.as_ref());
+    let ipv6_address = raw.ipv6_address;
+    if let Some(a) = ipv6_address {
+        if a.is_unspecified() || a.is_multicast() || a.is_loopback() || a.is_unicast_link_local() {
+            cx.error(
+                "ipv6Address",
+                format!("{a} is not a usable BGP address (a global or unique-local one)"),
+            );
+        }
+    }
     let as_number_given = raw.as_number.is_some();
     let as_number = match raw.as_number {
         Some(n) => cx.as_number("asNumber", n).unwrap_or(0),
@@ -234,6 +243,7 @@ pub(crate) fn resolve(
         state_dir,
         datastore,
         labels: raw.labels,
+        ipv6_address,
         overlay,
     };
     let mut errors = cx.errors;
