@@ -105,6 +105,24 @@ pub(crate) fn classify(kind: &str, api: &str) -> Class {
         ("NetworkPolicy", a) if RETIRED_POLICY_APIS.contains(&a) => Class::RefuseApi(format!(
             "API version {a} is retired; use networking.k8s.io/v1 (the spec is the same)"
         )),
+        // A policy's apiVersion decides how it is read: a missing or unknown one is said
+        // so, not reported as a field error of a guessed shape.
+        ("NetworkPolicy" | "GlobalNetworkPolicy", "") => Class::RefuseApi(format!(
+            "missing apiVersion: a {kind} needs `projectcalico.org/v3`{}",
+            if kind == "NetworkPolicy" {
+                " (Calico) or `networking.k8s.io/v1` (Kubernetes)"
+            } else {
+                ""
+            }
+        )),
+        ("NetworkPolicy" | "GlobalNetworkPolicy", a) if !calico => Class::RefuseApi(format!(
+            "unknown apiVersion `{a}` for a {kind}: use `projectcalico.org/v3`{}",
+            if kind == "NetworkPolicy" {
+                " (Calico) or `networking.k8s.io/v1` (Kubernetes)"
+            } else {
+                ""
+            }
+        )),
         ("NetworkPolicy" | "GlobalNetworkPolicy", _) => Class::CalicoPolicy,
         ("NetworkSet" | "GlobalNetworkSet", _) => Class::NetworkSet,
         ("WorkloadEndpoint", _) if calico => Class::CalicoWorkload,
@@ -135,6 +153,36 @@ pub(crate) fn classify(kind: &str, api: &str) -> Class {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn missing_or_unknown_policy_api_versions_are_named() {
+        for (kind, api, want) in [
+            ("NetworkPolicy", "", "missing apiVersion: a NetworkPolicy needs `projectcalico.org/v3` (Calico) or `networking.k8s.io/v1` (Kubernetes)"),
+            ("GlobalNetworkPolicy", "", "missing apiVersion: a GlobalNetworkPolicy needs `projectcalico.org/v3`"),
+            ("NetworkPolicy", "networking.k8s.io/v2", "unknown apiVersion `networking.k8s.io/v2` for a NetworkPolicy: use `projectcalico.org/v3` (Calico) or `networking.k8s.io/v1` (Kubernetes)"),
+            ("GlobalNetworkPolicy", "projectcalico.org/v2", "unknown apiVersion `projectcalico.org/v2` for a GlobalNetworkPolicy: use `projectcalico.org/v3`"),
+        ] {
+            assert_eq!(classify(kind, api), Class::RefuseApi(want.to_string()), "{kind} {api}");
+        }
+    }
+
+    #[test]
+    fn policy_api_version_errors_are_located() {
+        let text = "apiVersion: networking.k8s.io/v2\nkind: NetworkPolicy\nmetadata: { name: a, namespace: x }\nspec: { podSelector: {} }\n---\nkind: GlobalNetworkPolicy\nmetadata: { name: b }\nspec: { selector: all() }\n";
+        let e = crate::loader::load_str(std::path::Path::new("p.yaml"), text)
+            .expect_err("refused")
+            .located();
+        let e: Vec<String> = e.iter().map(ToString::to_string).collect();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(
+            e[0].starts_with("p.yaml:1:13: apiVersion: unknown apiVersion `networking.k8s.io/v2`"),
+            "{e:?}"
+        );
+        assert!(
+            e[1].starts_with("p.yaml:6:1: apiVersion: missing apiVersion: a GlobalNetworkPolicy"),
+            "{e:?}"
+        );
+    }
 
     #[test]
     fn classes() {
