@@ -385,7 +385,18 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
     for n in &nodes {
         let s = status_json(n).expect("status");
         assert_eq!(s["policy"]["ok"], true, "{}: {s}", n.name);
+        // One policy from etcd; the three containers of the other nodes.
+        let d = &s["policy"]["datastore"];
+        assert_eq!(d["policies"], 1, "{}: {s}", n.name);
+        let others = if n.name == "n1" { 2 } else { 3 };
+        assert_eq!(d["remote_endpoints"], others, "{}: {s}", n.name);
     }
+    let o = tern_cli(&nodes[0], &["status"]);
+    assert!(
+        text(&o.stdout).contains("from the datastore: 1 policies, 3 endpoints of other nodes"),
+        "{}",
+        text(&o.stdout)
+    );
 
     // `other` becomes a client on n2: n0 lets it in.
     let o = tern_cli(

@@ -89,6 +89,15 @@ impl ClusterPolicy {
         c
     }
 
+    /// Counts for `tern status`.
+    pub fn summary(&self) -> super::control::DatastorePolicy {
+        super::control::DatastorePolicy {
+            policies: self.policies.len() as u64,
+            remote_endpoints: (self.remote_workloads.len() + self.remote_hosts.len()) as u64,
+            network_sets: self.network_sets.len() as u64,
+        }
+    }
+
     /// Adds these inputs to a bundle loaded from the node's files. The files win: a
     /// policy, namespace or host endpoint the files already define is not taken from the
     /// datastore (one warning line each is returned).

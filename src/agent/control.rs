@@ -286,6 +286,20 @@ pub struct PolicySummary {
     pub ok: bool,
     /// The last error (located, `FILE:LINE:COL: message`), if any.
     pub last_error: Option<String>,
+    /// etcd mode: what the datastore added to the last ruleset applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub datastore: Option<DatastorePolicy>,
+}
+
+/// What the datastore adds to a node's policy (`tern status`, etcd mode).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DatastorePolicy {
+    /// Policies (Calico, Calico global, Kubernetes) from the datastore.
+    pub policies: u64,
+    /// Other nodes' workload and host endpoints (addresses for selectors).
+    pub remote_endpoints: u64,
+    /// Network sets from the datastore.
+    pub network_sets: u64,
 }
 
 /// `tern routes --json`: what the CLI prints (it writes this document row by row as the

@@ -165,6 +165,7 @@ impl PolicyTask {
             } = workloads.borrow_and_update().clone();
             let Some(mut e) = engine.take() else { return };
             let start = Instant::now();
+            let datastore = from_store.as_deref().map(ClusterPolicy::summary);
             let joined = tokio::task::spawn_blocking(move || {
                 let r = e.reload(extra, from_store.as_deref());
                 (e, r)
@@ -196,6 +197,7 @@ impl PolicyTask {
                         s.rules = report.rules as u64;
                         s.ok = true;
                         s.last_error = None;
+                        s.datastore = datastore;
                     });
                 }
                 Err(e) => {

@@ -436,12 +436,18 @@ fn status_table(s: &StatusView, now: u64) -> String {
         s.fib.desired, s.fib.installed, s.fib.failed, s.endpoints
     ));
     let p = &s.policy;
+    let from_store = p.datastore.as_ref().map_or(String::new(), |d| {
+        format!(
+            " (from the datastore: {} policies, {} endpoints of other nodes, {} network sets)",
+            d.policies, d.remote_endpoints, d.network_sets
+        )
+    });
     match (&p.last_error, p.ok) {
         _ if p.backend == "none" => {
             out.push_str("Policy: none configured (policy.paths is empty).\n")
         }
         (_, true) => out.push_str(&format!(
-            "Policy: {}, {} rules in force.\n",
+            "Policy: {}, {} rules in force{from_store}.\n",
             p.backend, p.rules
         )),
         (Some(e), false) => out.push_str(&format!(
@@ -455,11 +461,11 @@ fn status_table(s: &StatusView, now: u64) -> String {
     if let Some(r) = &s.config_reload {
         match &r.error {
             Some(e) if !r.ok => out.push_str(&format!(
-                "Config: reload failed at {}, previous config in force:\n  {}\n",
+                "Config reload failed at {}: {}\n  (the previous config stays in force)\n",
                 utc(r.at_unix),
                 e.replace('\n', "\n  ")
             )),
-            _ => out.push_str(&format!("Config: reloaded at {}.\n", utc(r.at_unix))),
+            _ => out.push_str(&format!("Config reloaded at {}.\n", utc(r.at_unix))),
         }
     }
     if let Some(d) = &s.datastore {
