@@ -192,6 +192,37 @@ fn cross_subnet_and_always(mode_key: &str, dev: &str, overhead: u32) {
     let n = bulk(&mut lab, &t.ctrs[2], &t.ctrs[0], CONTAINERS[2], 4 << 20);
     assert_eq!(n, 4 << 20, "bytes received across the tunnel");
 
+    if dev == "tern.vxlan" {
+        // The per-host entries are derived from c's address and repaired when removed.
+        let neigh = a.ok(&["ip", "neigh", "show", "dev", dev]);
+        assert!(
+            neigh.contains("192.168.2.3 lladdr 0e:7e:c0:a8:02:03 PERMANENT"),
+            "{neigh}"
+        );
+        let fdb = a.ok(&["bridge", "fdb", "show", "dev", dev]);
+        assert!(
+            fdb.contains("0e:7e:c0:a8:02:03 dst 192.168.2.3 self permanent"),
+            "{fdb}"
+        );
+        a.ok(&["ip", "neigh", "del", "192.168.2.3", "dev", dev]);
+        a.ok(&[
+            "bridge",
+            "fdb",
+            "del",
+            "0e:7e:c0:a8:02:03",
+            "dev",
+            dev,
+            "dst",
+            "192.168.2.3",
+        ]);
+        wait_for(LONG, "VTEP entries repaired", || {
+            let n = a.ok(&["ip", "neigh", "show", "dev", dev]);
+            let f = a.ok(&["bridge", "fdb", "show", "dev", dev]);
+            (n.contains("0e:7e:c0:a8:02:03") && f.contains("dst 192.168.2.3")).then_some(())
+        });
+        wait_ping(&t.ctrs[0], CONTAINERS[2]);
+    }
+
     // Same subnet: native, the tunnel does not count a packet.
     wait_ping(&t.ctrs[0], CONTAINERS[1]);
     assert_eq!(route_dev(a, "10.244.2.0/24").as_deref(), Some("eth0"));
