@@ -340,7 +340,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     r.alive();
     let out = tern_cli(&r.node, &["status"]);
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("Config: reload failed at "), "{text}");
+    assert!(text.contains("Config reload failed at "), "{text}");
     assert!(text.contains(&format!("{config}:7:")), "{text}");
     let s = status_json(&r.node).expect("status");
     assert_eq!(s["config_reload"]["ok"], false);
@@ -391,7 +391,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     wait_established(&r.node, 2);
     r.bird2.wait_established("tern4");
     let text = String::from_utf8_lossy(&tern_cli(&r.node, &["status"]).stdout).into_owned();
-    assert!(text.contains("Config: reloaded at "), "{text}");
+    assert!(text.contains("Config reloaded at "), "{text}");
     assert_eq!(bird_line(&r.bird1), b1_before, "BIRD 1 saw no flap");
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reload_failures_total"), Some(3.0));
