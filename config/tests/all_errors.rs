@@ -61,7 +61,10 @@ fn a_misspelt_key_is_checked_under_its_meant_name() {
         e[0],
         "n.yaml:5:7: peers[0]: unknown field `peerIp` (did you mean `peerIP`?)"
     );
-    assert_eq!(e[1], "n.yaml:5:15: peers[0].peerIP: invalid IP address syntax");
+    assert_eq!(
+        e[1],
+        "n.yaml:5:15: peers[0].peerIP: invalid IP address syntax"
+    );
 }
 
 #[test]
@@ -216,5 +219,29 @@ spec:
             format!("{a}:11:7: warning: ips[0]: 10.65.0.10/32 is outside this node's blocks (10.244.1.0/24, fd00:244:0:1::/64): the other hosts get no route to it (only blocks are advertised)"),
             format!("{b}:6:16: warning: spec.ipNetworks[0]: 10.244.1.10/32 is also the address of workload shop/web-1 ({a}:5:7): only one of them gets the route and the policy"),
         ]
+    );
+}
+
+#[test]
+fn a_list_item_of_the_wrong_shape_does_not_hide_the_rest() {
+    let e = errs(
+        "nodeName: a\nasNumber: 1\nrouterId: 10.0.0.1\npeers:\n  - [1, 2]\n  - ~\nfib: { ecmp: 2 }\n\"x[1]\": 3\n",
+    );
+    assert_eq!(e.len(), 4, "{e:?}");
+    assert_eq!(
+        e[0],
+        "n.yaml:5:5: peers[0]: invalid type: a list, expected a mapping"
+    );
+    assert_eq!(
+        e[1],
+        "n.yaml:6:5: peers[1]: invalid type: an empty value, expected a mapping"
+    );
+    assert_eq!(
+        e[2],
+        "n.yaml:7:14: fib.ecmp: invalid type: integer `2`, expected true or false"
+    );
+    assert!(
+        e[3].starts_with("n.yaml:8:1: unknown field `x[1]`"),
+        "{e:?}"
     );
 }

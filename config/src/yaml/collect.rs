@@ -229,7 +229,7 @@ impl Repair<'_> {
             let accepted = match &attempt {
                 Attempt::Done(_) | Attempt::OutOfBudget => true,
                 Attempt::Failed { path, message } => {
-                    path != target || message.starts_with("missing field `")
+                    path != target || message.contains("missing field `")
                 }
             };
             if accepted {
