@@ -6,7 +6,8 @@
 //! within 10 s (BFD sees the silence in ~300 ms), and the neighbour must see tern's BFD
 //! go Down too. When the bridge forwards again, BFD and BGP come back by themselves. FRR
 //! then shuts its BFD peer down on purpose (AdminDown): tern's BGP session stays, without
-//! a flap (RFC 5882 §3.2). A control run without BFD keeps the route through the same cut.
+//! a flap (RFC 5882 §3.2). The same over IPv6 with BIRD. A control run without BFD keeps the
+//! route through the same cut.
 
 mod common;
 
@@ -64,9 +65,13 @@ fn tern_bfd_state(node: &Node) -> Option<String> {
 }
 
 fn bird_bfd_state(bird: &Bird) -> Option<String> {
+    bird_bfd_state_of(bird, "10.0.0.1")
+}
+
+fn bird_bfd_state_of(bird: &Bird, neighbor: &str) -> Option<String> {
     bird.cli("show bfd sessions")
         .lines()
-        .find(|l| l.starts_with("10.0.0.1"))
+        .find(|l| l.starts_with(&format!("{neighbor} ")))
         .and_then(|l| l.split_whitespace().nth(2).map(String::from))
 }
 
@@ -345,4 +350,62 @@ fn frr_bfd_takes_the_route_out_of_the_fib_long_before_the_hold_time() {
     assert_eq!(s["peers"][0]["state"], "Established", "{s}");
     assert_eq!(s["peers"][0]["since_unix"], established, "no flap: {s}");
     assert!(kernel_route(&t, prefix).is_some());
+}
+
+#[test]
+fn bird_bfd_over_ipv6() {
+    let mut lab = Lab::new("tbfd6");
+    let t = lab.netns("tern");
+    let n = lab.netns("peer");
+    let sw = switch(
+        &mut lab,
+        &[
+            (&t, &["10.0.0.1/24", "fd00:1::1/64"]),
+            (&n, &["10.0.0.2/24", "fd00:1::2/64"]),
+        ],
+    );
+    let extra = tern_peer("fd00:1::2", 65000);
+    let node = write_node(
+        &lab,
+        &t,
+        &NodeSpec {
+            blocks: &["10.244.1.0/24", "fd00:244:0:1::/64"],
+            extra: &extra,
+            ..NodeSpec::default()
+        },
+    );
+    let peer = testlab::bird::BirdPeer {
+        name: "tern6",
+        local: "fd00:1::2",
+        neighbor: "fd00:1::1",
+        asn: 64512,
+        family: "ipv6",
+    };
+    let c = bird_config("10.0.0.2", 65000, &["fd00:244:0:9::/64"], &[peer])
+        .replace("hold time 9;", "hold time 30;\n  bfd on;");
+    let conf = format!(
+        "{c}protocol bfd {{\n  interface \"eth0\" {{ interval 100 ms; multiplier 3; }};\n}}\n"
+    );
+    let bird = start_bird(&mut lab, &n, "bird", &conf);
+    start_tern(&mut lab, &node);
+    bird.wait_established("tern6");
+    let prefix = "fd00:244:0:9::/64";
+    wait_for(CONVERGE, "tern installed BIRD's IPv6 route", || {
+        kernel_route(&t, prefix).map(|_| ())
+    });
+    wait_for(CONVERGE, "BFD Up on both sides", || {
+        (tern_bfd_state(&node).as_deref() == Some("Up")
+            && bird_bfd_state_of(&bird, "fd00:1::1").as_deref() == Some("Up"))
+        .then_some(())
+    });
+    let t0 = Instant::now();
+    cut(&sw);
+    let took = wait_route_gone(&t, prefix, t0, "BIRD's IPv6 route left tern's kernel table");
+    eprintln!(
+        "IPv6 route left the FIB {} ms after the cut",
+        took.as_millis()
+    );
+    wait_for(FAST, "BIRD sees tern's BFD go down", || {
+        (bird_bfd_state_of(&bird, "fd00:1::1")? != "Up").then_some(())
+    });
 }
