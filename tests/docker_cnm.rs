@@ -11,6 +11,7 @@
 //!
 //! Needs root, nsenter, dockerd and busybox-static (scripts/install-deps.sh installs them).
 
+mod cni_support;
 mod common;
 mod docker_support;
 
@@ -675,6 +676,23 @@ fn rm_f_of_50_containers_leaves_nothing_and_bad_requests_change_nothing() {
     // down): an address requested and an endpoint created, never followed up. The sweep
     // releases them after two passes (10 s apart); a running container keeps everything.
     let keep = run(&d, "churn", "keep", &[]);
+    // A CNI GC on the same agent (no CNI attachment is valid) leaves Docker's alone.
+    let cni = cni_support::Cni {
+        socket: ha.node.socket.clone(),
+        version: "1.1.0",
+    };
+    let gc_conf = format!(
+        r#"{{"cniVersion":"1.1.0","name":"ternnet","type":"tern","socket":"{}","cni.dev/valid-attachments":[]}}"#,
+        ha.node.socket.display()
+    );
+    let g = cni.exec("GC", &[], &gc_conf);
+    assert_eq!(g.code, 0, "{}", g.stdout);
+    assert_eq!(allocation_files(&ha.state).len(), 1, "CNI GC took Docker's");
+    let r = a.ok(&["ip", "route", "show", &keep]);
+    assert!(
+        r.contains("dev tern"),
+        "CNI GC unrouted Docker's container: {r}"
+    );
     let (_, v) = post(
         &sock,
         "/IpamDriver.RequestAddress",
