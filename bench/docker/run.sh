@@ -44,7 +44,8 @@ uptime
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
-nsenter --net="/run/netns/$NS" dockerd --iptables=false --ip6tables=false --bridge=none \
+echo '{}' >"$W/daemon.json"   # its own config file: the machine's daemon.json stays out
+nsenter --net="/run/netns/$NS" dockerd --config-file "$W/daemon.json" --iptables=false --ip6tables=false --bridge=none \
     --exec-opt native.cgroupdriver=cgroupfs --default-ulimit nofile=20000:20000 \
     --default-ulimit nproc=4096:4096 --data-root "$W/data" --exec-root "$W/exec" \
     -H "$DOCKER_HOST" --pidfile "$W/dockerd.pid" >"$W/dockerd.log" 2>&1 &

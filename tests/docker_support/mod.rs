@@ -1,7 +1,7 @@
 //! A real dockerd per lab host for the Docker tests: Debian's docker.io started inside
-//! the host's namespace with `nsenter --net=` (its own data root, exec root, API socket
-//! and pidfile under the lab's directory; no iptables, no bridge, cgroupfs), an image
-//! imported from busybox-static (no registry is reachable), and the `docker` client
+//! the host's namespace with `nsenter --net=` (its own data root, exec root, API socket,
+//! pidfile and config file under the lab's directory; no iptables, no bridge, cgroupfs),
+//! an image imported from busybox-static (no registry is reachable), and the `docker` client
 //! pointed at it. On drop: every container removed, dockerd (and the containerd it runs)
 //! stopped by PID, mounts under its folders unmounted, the folders removed.
 #![allow(dead_code)]
@@ -64,9 +64,17 @@ impl Dockerd {
             .append(true)
             .open(dir.join("dockerd.log"))
             .expect("dockerd log");
+        // Its own (empty) config file: a /etc/docker/daemon.json of the machine must not
+        // change the test's dockerd.
+        let config = dir.join("daemon.json");
+        if !config.exists() {
+            std::fs::write(&config, "{}\n").expect("daemon.json");
+        }
         let mut args: Vec<String> = vec![
             format!("--net=/run/netns/{}", self.ns),
             "dockerd".into(),
+            "--config-file".into(),
+            config.display().to_string(),
             "--iptables=false".into(),
             "--ip6tables=false".into(),
             "--bridge=none".into(),
