@@ -15,10 +15,12 @@
 //! because the machine these tests were written on has none (`ip link add … type ipip`
 //! answers "Unknown device type"); run it with `--ignored` where the kernel has it.
 
+mod cni_support;
 mod common;
 
 use std::time::Duration;
 
+use cni_support::{netns_path, Cni};
 use common::{container, kernel_route, start_tern, wait_established, write_node, Node, NodeSpec};
 use serde_json::Value;
 use testlab::{wait_for, Lab, Netns};
@@ -68,6 +70,8 @@ fn build(lab: &mut Lab, pools: &str) -> Topo {
     let mut nodes = Vec::new();
     for i in 0..3 {
         let mesh: Vec<&str> = (0..3).filter(|j| *j != i).map(|j| HOSTS[j]).collect();
+        let state = lab.dir().join(format!("state-{}", names[i]));
+        let extra = format!("stateDir: \"{}\"\n", state.display());
         let node = write_node(
             lab,
             &hosts[i],
@@ -77,6 +81,7 @@ fn build(lab: &mut Lab, pools: &str) -> Topo {
                 blocks: &[blocks[i]],
                 pools: &["10.244.0.0/16"],
                 mesh: &mesh,
+                extra: &extra,
                 ..NodeSpec::default()
             },
         );
@@ -174,6 +179,22 @@ fn cross_subnet_and_always(mode_key: &str, dev: &str, overhead: u32) {
         v[0]["mtu"].as_u64(),
         Some(u64::from(1500 - overhead)),
         "{link}"
+    );
+
+    // A container attached through CNI gets a veth with room for the encapsulation.
+    let pod = lab.netns("pod");
+    let cni = Cni {
+        socket: t.nodes[0].socket.clone(),
+        version: "1.0.0",
+    };
+    let o = cni.call("ADD", "mtu1", &netns_path(&pod));
+    assert_eq!(o.code, 0, "CNI ADD: {}", o.stdout);
+    let eth0 = pod.ok(&["ip", "-j", "link", "show", "dev", "eth0"]);
+    let v: Value = serde_json::from_str(&eth0).expect("ip -j link");
+    assert_eq!(
+        v[0]["mtu"].as_u64(),
+        Some(u64::from(1500 - overhead)),
+        "{eth0}"
     );
 
     // Across the router: through the tunnel, both ways, ping and TCP.

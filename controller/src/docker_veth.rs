@@ -56,6 +56,11 @@ pub fn create_docker_veth(
     m.attributes
         .push(LinkAttribute::IfName(host_if.to_string()));
     m.attributes.push(LinkAttribute::Address(HOST_MAC.to_vec()));
+    // Room for a tunnel's header when pools are encapsulated (crate::tunnel).
+    if let Some(mtu) = crate::tunnel::workload_mtu() {
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
+    }
     m.attributes.push(LinkAttribute::LinkInfo(vec![
         LinkInfo::Kind(InfoKind::Veth),
         LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),

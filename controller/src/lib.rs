@@ -32,8 +32,8 @@ pub use route::{NextHop, Route, RouteKind, TableConfig, DEFAULT_PROTOCOL, MAIN_T
 pub use status::{Counters, CountersSnapshot, RouteState, RouteStatus};
 pub use table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
 pub use tunnel::{
-    delete_tunnel, ensure_ipip, uplink_mtu, TunnelError, DEFAULT_UPLINK_MTU, IPIP_DEVICE,
-    IPIP_OVERHEAD, VXLAN_DEVICE, VXLAN_OVERHEAD,
+    delete_tunnel, ensure_ipip, set_workload_mtu, uplink_mtu, TunnelError, DEFAULT_UPLINK_MTU,
+    IPIP_DEVICE, IPIP_OVERHEAD, VXLAN_DEVICE, VXLAN_OVERHEAD,
 };
 pub use veth::{
     check_workload_veth, create_workload_veth, delete_workload_veth, host_veth_exists, VethCreated,

@@ -7,9 +7,11 @@
 //! other tunnels — is ever touched. [`delete_tunnel`] removes it (`tern fib flush`).
 //!
 //! The MTU leaves room for the outer header: [`IPIP_OVERHEAD`] below the uplink's (the
-//! interface holding the local address, see [`uplink_mtu`]) unless configured.
+//! interface holding the local address, see [`uplink_mtu`]) unless configured; workload
+//! veths made afterwards get the same ([`set_workload_mtu`]).
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use rtnetlink::packet_core::Parseable;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
@@ -158,4 +160,23 @@ pub fn uplink_mtu(addr: IpAddr) -> Result<Option<u32>, TunnelError> {
                 _ => None,
             })
         }))
+}
+
+/// The MTU of workload veths made from now on (0: the kernel's default, 1500).
+static WORKLOAD_MTU: AtomicU32 = AtomicU32::new(0);
+
+/// Sets the MTU that workload veths made from now on get (both ends; CNI and Docker):
+/// the agent sets the smallest tunnel MTU in use, so that a container never sends a
+/// packet the tunnel cannot carry. 0 restores the kernel's default. One setting per
+/// process: the agent's, set once at start before any workload is attached.
+pub fn set_workload_mtu(mtu: u32) {
+    WORKLOAD_MTU.store(mtu, Ordering::Relaxed);
+}
+
+/// The MTU for a new workload veth, if one is set.
+pub(crate) fn workload_mtu() -> Option<u32> {
+    match WORKLOAD_MTU.load(Ordering::Relaxed) {
+        0 => None,
+        m => Some(m),
+    }
 }

@@ -93,7 +93,8 @@ impl Overlay {
 /// Makes `tern.ipip` / `tern.vxlan` when a pool asks for them (local address:
 /// `listen.address` when it is a specific IPv4 address, else `routerId`; MTU from
 /// `overlay`, else the uplink's less the encapsulation) and, with VXLAN, starts the task
-/// that keeps the device's per-host entries in step ([`VTEP_SYNC`]). Returns the modes.
+/// that keeps the device's per-host entries in step ([`VTEP_SYNC`]); workload veths made
+/// afterwards get the smallest tunnel MTU. Returns the modes.
 /// Without such a pool nothing is touched (a device left by an earlier run stays until
 /// `tern fib flush`). Runs inside the agent's runtime.
 pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
@@ -107,12 +108,14 @@ pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
     };
     let uplink =
         controller::uplink_mtu(IpAddr::V4(local))?.unwrap_or(controller::DEFAULT_UPLINK_MTU);
+    let mut workload_mtu = u32::MAX;
     if overlay.uses(controller::IPIP_DEVICE) {
         let mtu = cfg
             .overlay
             .ipip_mtu
             .unwrap_or(uplink.saturating_sub(controller::IPIP_OVERHEAD).max(68));
         controller::ensure_ipip(local, mtu)?;
+        workload_mtu = workload_mtu.min(mtu);
         tracing::info!(%local, mtu, "tern.ipip ready");
     }
     if overlay.uses(controller::VXLAN_DEVICE) {
@@ -122,9 +125,12 @@ pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
             .unwrap_or(uplink.saturating_sub(controller::VXLAN_OVERHEAD).max(68));
         let vni = cfg.overlay.vxlan_vni;
         controller::ensure_vxlan(local, vni, mtu)?;
+        workload_mtu = workload_mtu.min(mtu);
         tracing::info!(%local, mtu, vni, "tern.vxlan ready");
         tokio::spawn(vteps());
     }
+    // New workload veths leave room for the encapsulation too (as Calico's veth_mtu).
+    controller::set_workload_mtu(workload_mtu);
     Ok(overlay)
 }
 
