@@ -7,7 +7,8 @@
 //! go Down too. When the bridge forwards again, BFD and BGP come back by themselves. FRR
 //! then shuts its BFD peer down on purpose (AdminDown): tern's BGP session stays, without
 //! a flap (RFC 5882 §3.2). The same over IPv6 with BIRD. A control run without BFD keeps the
-//! route through the same cut.
+//! route through the same cut. And tern restarting with `--graceful-restart` while FRR
+//! (graceful restart on) runs BFD with it: FRR keeps tern's block throughout.
 
 mod common;
 
@@ -407,5 +408,61 @@ fn bird_bfd_over_ipv6() {
     );
     wait_for(FAST, "BIRD sees tern's BFD go down", || {
         (bird_bfd_state_of(&bird, "fd00:1::1")? != "Up").then_some(())
+    });
+}
+
+/// tern restarts with `--graceful-restart` while FRR (graceful restart on, BFD with tern)
+/// holds its block: the stopping agent's AdminDown must not make FRR drop the block.
+#[test]
+fn frr_keeps_terns_block_while_tern_restarts_with_bfd() {
+    let mut lab = Lab::new("tbfdg");
+    let (_t, f, _sw, node) = lab_of(&mut lab, 65010);
+    let bgpd = "log stdout informational\n\
+         router bgp 65010\n \
+         bgp router-id 10.0.0.2\n \
+         bgp graceful-restart\n \
+         no bgp ebgp-requires-policy\n \
+         no bgp network import-check\n \
+         no bgp default ipv4-unicast\n \
+         timers bgp 10 30\n \
+         neighbor 10.0.0.1 remote-as 64512\n \
+         neighbor 10.0.0.1 timers connect 2\n \
+         neighbor 10.0.0.1 bfd\n \
+         neighbor 10.0.0.1 bfd profile fast\n \
+         address-family ipv4 unicast\n  \
+         network 10.244.9.0/24\n  \
+         neighbor 10.0.0.1 activate\n \
+         exit-address-family\n";
+    let bfdd = "bfd\n profile fast\n  detect-multiplier 3\n  receive-interval 100\n  \
+                transmit-interval 100\n !\n!\n";
+    let dir = start_frr(&mut lab, &f, bgpd, bfdd);
+    let pid = start_tern_with(&mut lab, &node, &["--graceful-restart"]);
+    wait_established(&node, 1);
+    let block = "10.244.1.0/24";
+    let has_block = || {
+        frr_json(&f, &dir, &format!("show bgp ipv4 unicast {block} json"))
+            .and_then(|v| v["paths"].as_array().map(|p| !p.is_empty()))
+            .unwrap_or(false)
+    };
+    wait_for(CONVERGE, "FRR learned tern's block and BFD is Up", || {
+        (has_block() && tern_bfd_state(&node).as_deref() == Some("Up")).then_some(())
+    });
+    lab.kill(pid);
+    wait_for(CONVERGE, "agent gone", || (!lab.alive(pid)).then_some(()));
+    // Away for 2 s: far beyond BFD's 300 ms detection time.
+    let away = Instant::now();
+    while away.elapsed() < Duration::from_secs(2) {
+        assert!(
+            has_block(),
+            "FRR dropped tern's block during a graceful restart:\n{}",
+            lab.log("frr-bgpd")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    start_tern_with(&mut lab, &node, &["--graceful-restart"]);
+    wait_established(&node, 1);
+    assert!(has_block());
+    wait_for(CONVERGE, "BFD Up again", || {
+        (tern_bfd_state(&node).as_deref() == Some("Up")).then_some(())
     });
 }
