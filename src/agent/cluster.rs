@@ -241,6 +241,9 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
             effective.pools.push(c);
         }
     }
+    // The IPPools' ipipMode / vxlanMode, read at start like their CIDRs (agent::overlay).
+    let modes = super::overlay::pool_modes(&pool_items, &effective.overlay.pools);
+    effective.overlay.pools.extend(modes);
     let (need_tx, need_rx) = mpsc::channel(8);
     let mut c = Cluster {
         defaults: PeerDefaults::default(),

@@ -13,7 +13,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use config::node::{EncapMode, NodeConfig};
+use config::node::{EncapMode, NodeConfig, PoolOverlay};
 use controller::NextHop;
 use ipnet::IpNet;
 
@@ -88,6 +88,38 @@ impl Overlay {
             _ => NextHop::new(hop),
         }
     }
+}
+
+/// The tunnel modes of the datastore's IPPools (etcd mode; read at start, as their CIDRs
+/// are) for the pools the node file does not already give a mode. A pool with both modes
+/// set, or an IPv6 pool with one, is left out (logged), as the file's checks refuse them.
+pub fn pool_modes(items: &cluster::Items, known: &[PoolOverlay]) -> Vec<PoolOverlay> {
+    let conv = |m: Option<resources::pool::EncapMode>| match m {
+        Some(resources::pool::EncapMode::Always) => EncapMode::Always,
+        Some(resources::pool::EncapMode::CrossSubnet) => EncapMode::CrossSubnet,
+        Some(resources::pool::EncapMode::Never) | None => EncapMode::Never,
+    };
+    let mut out = Vec::new();
+    for r in items.values() {
+        let resources::Spec::IpPool(p) = &r.spec else {
+            continue;
+        };
+        let Some(cidr) = p.cidr() else {
+            continue;
+        };
+        let (ipip, vxlan) = (conv(p.ipip_mode), conv(p.vxlan_mode));
+        if (ipip, vxlan) == (EncapMode::Never, EncapMode::Never)
+            || known.iter().any(|k| k.cidr == cidr)
+        {
+            continue;
+        }
+        if (ipip != EncapMode::Never && vxlan != EncapMode::Never) || cidr.addr().is_ipv6() {
+            tracing::warn!(%cidr, %ipip, %vxlan, "IPPool tunnel mode ignored: one mode, IPv4 pools only");
+            continue;
+        }
+        out.push(PoolOverlay { cidr, ipip, vxlan });
+    }
+    out
 }
 
 /// Makes `tern.ipip` / `tern.vxlan` when a pool asks for them (local address:
@@ -183,6 +215,29 @@ mod tests {
                 (net("10.246.0.0/16"), EncapMode::CrossSubnet, "tern.vxlan"),
             ],
         }
+    }
+
+    #[test]
+    fn ippool_modes_join_those_the_file_does_not_set() {
+        let text = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: { name: a }\nspec: { cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: { name: b }\nspec: { cidr: 10.245.0.0/16 }\n---\napiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: { name: c }\nspec: { cidr: 10.246.0.0/16, ipipMode: Always }\n";
+        let items: cluster::Items = resources::load_text(std::path::Path::new("p.yaml"), text)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.key(), r))
+            .collect();
+        let file = [PoolOverlay {
+            cidr: net("10.246.0.0/16"),
+            ipip: EncapMode::CrossSubnet,
+            vxlan: EncapMode::Never,
+        }];
+        assert_eq!(
+            pool_modes(&items, &file),
+            vec![PoolOverlay {
+                cidr: net("10.244.0.0/16"),
+                ipip: EncapMode::Never,
+                vxlan: EncapMode::CrossSubnet,
+            }]
+        );
     }
 
     #[test]
