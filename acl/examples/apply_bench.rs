@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! apply_bench gen DIR ENDPOINTS POLICIES     write DIR/endpoints.yaml, DIR/policies-*.yaml
-//! apply_bench measure DIR BACKEND [--no-check] print timings (applies: run in a netns!)
+//! apply_bench measure DIR BACKEND [--check|--no-check] [ROUNDS]
+//!                                            print timings (applies: run in a netns!);
+//!                                            default: the applier's own dry-run choice
 //! apply_bench apply BACKEND FILES...         apply once and print the rule count
 //! apply_bench gen-chain DIR POLICIES         policies every new connection to a server walks
 //! ```
@@ -85,6 +87,16 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(0.0)
 }
 
+/// The nearest-rank percentile `p` (0–100) of `v`.
+fn percentile(v: &mut [f64], p: f64) -> f64 {
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return 0.0;
+    }
+    let rank = ((p / 100.0) * v.len() as f64).ceil() as usize;
+    v[rank.clamp(1, v.len()) - 1]
+}
+
 /// CPU time of this process and its waited-for children, in ms (assumes 100 ticks/s).
 fn cpu_ms() -> f64 {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
@@ -101,7 +113,15 @@ fn ms(t: Instant) -> f64 {
     t.elapsed().as_secs_f64() * 1000.0
 }
 
-fn measure(dir: &Path, backend: Backend, check: bool) {
+/// Which dry runs the applier does: its default, or `--check` / `--no-check` forced.
+#[derive(Debug, Clone, Copy)]
+enum CheckMode {
+    Default,
+    Always,
+    Never,
+}
+
+fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     let paths = vec![dir.to_path_buf()];
     let mut loader = acl::loader::Loader::new();
     let t = Instant::now();
@@ -123,8 +143,13 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
         text.lines().count()
     );
     println!("load {load:.1} ms, compile {comp:.1} ms, render {render:.1} ms");
-    println!("check first: {check}");
-    let mut applier = Applier::new(backend).check_first(check);
+    println!("dry runs: {mode:?}");
+    let mut applier = Applier::new(backend);
+    match mode {
+        CheckMode::Default => {}
+        CheckMode::Always => applier = applier.check_first(true),
+        CheckMode::Never => applier = applier.check_first(false),
+    }
     let _ = applier.flush();
     let r = applier.apply(&ir).unwrap_or_else(|e| panic!("{e}"));
     println!(
@@ -143,38 +168,79 @@ fn measure(dir: &Path, backend: Backend, check: bool) {
         1,
     );
     assert_ne!(text, changed);
-    // Twenty changes, alternating the edit and its revert; medians of wall time, and CPU
-    // time (this process and its children, from /proc/self/stat) per apply. The first
-    // incremental apply also starts the applier's `nft -i` children.
-    const ROUNDS: usize = 20;
-    let (mut reloads, mut applies) = (Vec::new(), Vec::new());
-    let cpu0 = cpu_ms();
-    for i in 0..ROUNDS {
+    // `rounds` changes, alternating the edit and its revert; wall time and CPU time (this
+    // process and its children, from /proc/self/stat) per apply. The first incremental
+    // apply also starts the applier's `nft -i` child. For nftables the same incremental
+    // render and diff the applier does are repeated beside it (on a copy, not timed as
+    // part of "apply") to split the apply into render, diff and the `nft` commit.
+    let (mut reloads, mut compiles, mut applies) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut renders, mut diffs, mut diff_bytes) = (Vec::new(), Vec::new(), Vec::new());
+    let mut tools = Vec::new();
+    let nft = backend == Backend::Nftables;
+    let mut prev = nft.then(|| (ir.clone(), acl::render::nft::render(&ir)));
+    let mut cpu = 0.0;
+    for i in 0..rounds {
         std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
         let t = Instant::now();
         let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-        let ir2 = compile(&bundle, &CompileOptions::default());
         reloads.push(ms(t));
+        let t = Instant::now();
+        let ir2 = compile(&bundle, &CompileOptions::default());
+        compiles.push(ms(t));
+        if let Some((pir, prs)) = prev.take() {
+            let t = Instant::now();
+            let next = acl::render::nft::render_with(&ir2, Some((&pir, &prs)));
+            renders.push(ms(t));
+            let t = Instant::now();
+            let script = acl::render::nft::diff_transaction(&prs, &next).unwrap_or_default();
+            diffs.push(ms(t));
+            diff_bytes.push(script.len() as f64);
+            prev = Some((ir2.clone(), next));
+        }
+        let cpu0 = cpu_ms();
         let r = applier.apply_owned(ir2).unwrap_or_else(|e| panic!("{e}"));
+        cpu += cpu_ms() - cpu0;
         assert_eq!(r.mode, acl::ApplyMode::Incremental);
         applies.push(r.duration.as_secs_f64() * 1000.0);
+        tools.push(r.tools.as_secs_f64() * 1000.0);
     }
-    let cpu = (cpu_ms() - cpu0) / ROUNDS as f64;
     std::fs::write(&file, &text).unwrap();
     let first = applies.first().copied().unwrap_or(0.0);
-    let med = median(&mut applies);
+    let min = applies.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
-        "one changed policy ({ROUNDS} rounds, medians): reload+compile {:.1} ms, apply {med:.1} ms (min {:.1}, max {:.1}, first {first:.1}); CPU per round (reload+compile+apply, incl. tools) {cpu:.0} ms",
-        median(&mut reloads),
-        applies.first().copied().unwrap_or(0.0),
-        applies.last().copied().unwrap_or(0.0),
+        "one changed policy ({rounds} rounds): apply median {:.1} ms, p99 {:.1} ms (min {min:.1}, max {:.1}, first {first:.1}); CPU per apply (incl. tools) {:.1} ms",
+        median(&mut applies),
+        percentile(&mut applies, 99.0),
+        percentile(&mut applies, 100.0),
+        cpu / rounds as f64,
     );
+    println!(
+        "  not part of apply (medians): reload {:.1} ms, compile {:.1} ms",
+        median(&mut reloads),
+        median(&mut compiles)
+    );
+    if nft {
+        println!(
+            "  inside apply: in nft median {:.1} ms, p99 {:.1} ms; beside it, the same incremental render {:.2} ms and diff {:.2} ms ({:.0} bytes) (medians)",
+            median(&mut tools),
+            percentile(&mut tools, 99.0),
+            median(&mut renders),
+            median(&mut diffs),
+            median(&mut diff_bytes),
+        );
+    } else {
+        println!(
+            "  inside apply: in the tools median {:.1} ms, p99 {:.1} ms",
+            median(&mut tools),
+            percentile(&mut tools, 99.0)
+        );
+    }
     applier.flush().unwrap_or_else(|e| panic!("{e}"));
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--no-check] | apply BACKEND FILES...";
+    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--check|--no-check] [ROUNDS] | apply BACKEND FILES...";
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 5 => gen(
             Path::new(&args[2]),
@@ -185,9 +251,22 @@ fn main() {
             gen_chain(Path::new(&args[2]), args[3].parse().expect(usage))
         }
         Some("dump") if args.len() == 4 => dump(Path::new(&args[2]), Path::new(&args[3])),
-        Some("measure") if args.len() == 4 || args.len() == 5 => {
-            let check = args.get(4).map(String::as_str) != Some("--no-check");
-            measure(Path::new(&args[2]), args[3].parse().expect(usage), check)
+        Some("measure") if args.len() >= 4 => {
+            let mut mode = CheckMode::Default;
+            let mut rounds = 20;
+            for a in &args[4..] {
+                match a.as_str() {
+                    "--check" => mode = CheckMode::Always,
+                    "--no-check" => mode = CheckMode::Never,
+                    n => rounds = n.parse().expect(usage),
+                }
+            }
+            measure(
+                Path::new(&args[2]),
+                args[3].parse().expect(usage),
+                mode,
+                rounds.max(1),
+            )
         }
         Some("apply") if args.len() >= 4 => {
             let backend: Backend = args[2].parse().expect(usage);

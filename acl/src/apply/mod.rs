@@ -1,6 +1,7 @@
-//! Applying rendered rules to the kernel: nftables through `nft -c` then `nft` (one
-//! transaction; incremental changes through long-lived `nft -i` children), iptables
-//! through `ipset restore` + `iptables-restore --noflush`. The [`Applier`] remembers what
+//! Applying rendered rules to the kernel: nftables through `nft` (one transaction;
+//! incremental changes through a long-lived `nft -i` child; a separate `nft -c` dry run
+//! only on an applier's first apply), iptables through `ipset restore` +
+//! `iptables-restore --noflush` (each tested first with `--test`). The [`Applier`] remembers what
 //! it last applied and writes only what changed; on any failure the rules in force stay
 //! as they were and the error says which tool refused what. This is the only part of
 //! `acl` that runs processes.
@@ -61,6 +62,9 @@ pub struct ApplyReport {
     pub sets: usize,
     /// Wall time spent.
     pub duration: Duration,
+    /// The part of `duration` spent waiting for the tools (`nft`, `iptables-restore`,
+    /// `ipset`); the rest is rendering and diffing in this process.
+    pub tools: Duration,
 }
 
 /// What was last applied.
@@ -76,7 +80,10 @@ pub struct Applier {
     backend: Backend,
     exec: Exec,
     last: Option<Applied>,
-    check_first: bool,
+    /// Set by [`Applier::check_first`]; None = the backend's default (see there).
+    check: Option<bool>,
+    /// Whether an apply has succeeded yet (the default dry-runs only before that).
+    applied_once: bool,
     nft: nft::Sessions,
 }
 
@@ -87,17 +94,36 @@ impl Applier {
             backend,
             exec: Exec::default(),
             last: None,
-            check_first: true,
+            check: None,
+            applied_once: false,
             nft: nft::Sessions::default(),
         }
     }
 
-    /// Whether every transaction is first dry-run (`nft -c`, `iptables-restore --test`);
-    /// on by default. Without it the commit is still all-or-nothing (the kernel applies a
-    /// batch atomically), only the separate validation pass is skipped.
+    /// Whether every transaction is first dry-run (`nft -c`, `iptables-restore --test`)
+    /// (`true`) or none is (`false`). Either way the commit is all-or-nothing (the kernel
+    /// applies a batch atomically) and a refused one leaves the rules in force; only the
+    /// separate validation pass changes.
+    ///
+    /// Without this call: nftables dry-runs only until the first apply succeeds (once, at
+    /// start-up, where its cost does not matter, so that a ruleset this kernel cannot take
+    /// at all is reported by `nft -c` before anything is sent); after that every change is
+    /// a single commit, because a refused `nft` transaction changes nothing and a dry run
+    /// would only double the kernel's work (two table validations, plus an RCU grace
+    /// period on the dry run's abort path). iptables keeps `--test` on every transaction:
+    /// there the two families commit separately, and testing both first avoids undoing an
+    /// IPv4 commit when the IPv6 one is refused.
     pub fn check_first(mut self, on: bool) -> Applier {
-        self.check_first = on;
+        self.check = Some(on);
         self
+    }
+
+    /// Whether the next transaction is dry-run first.
+    fn checking(&self) -> bool {
+        self.check.unwrap_or(match self.backend {
+            Backend::Nftables => !self.applied_once,
+            Backend::Iptables => true,
+        })
     }
 
     /// Runs every tool inside the named network namespace (`ip netns exec NS …`), for
@@ -138,14 +164,18 @@ impl Applier {
             ),
             _ => (crate::render::nft::render(&ir), None),
         };
-        let mode = nft::apply(&self.exec, &mut self.nft, prev, &next, self.check_first)?;
+        let check = self.checking();
+        let mut tools = Duration::ZERO;
+        let mode = nft::apply(&self.exec, &mut self.nft, prev, &next, check, &mut tools)?;
         let (rules, sets) = crate::render::nft::counts(&next);
         self.last = Some(Applied::Nft(Box::new(ir), next));
+        self.applied_once = true;
         Ok(ApplyReport {
             mode,
             rules,
             sets,
             duration: start.elapsed(),
+            tools,
         })
     }
 
@@ -156,14 +186,18 @@ impl Applier {
             Some(Applied::Ipt(p)) => Some(p),
             _ => None,
         };
-        let mode = iptables::apply(&self.exec, prev, &next, self.check_first)?;
+        let tools_start = Instant::now();
+        let mode = iptables::apply(&self.exec, prev, &next, self.checking())?;
+        let tools = tools_start.elapsed();
         let (rules, sets) = crate::render::iptables::counts(&next);
         self.last = Some(Applied::Ipt(next));
+        self.applied_once = true;
         Ok(ApplyReport {
             mode,
             rules,
             sets,
             duration: start.elapsed(),
+            tools,
         })
     }
 
@@ -275,4 +309,34 @@ pub(crate) fn truncate(mut text: String) -> String {
         text.push_str(" …");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dry_run_only_where_it_adds_something() {
+        // nftables: the first apply only (by default).
+        let mut nft = Applier::new(Backend::Nftables);
+        assert!(nft.checking());
+        nft.applied_once = true;
+        assert!(!nft.checking());
+        nft.resync();
+        assert!(
+            !nft.checking(),
+            "a resync is a full replacement, not a first apply"
+        );
+        // iptables: every transaction (both families are tested before either commits).
+        let mut ipt = Applier::new(Backend::Iptables);
+        ipt.applied_once = true;
+        assert!(ipt.checking());
+        // Forced either way.
+        for backend in [Backend::Nftables, Backend::Iptables] {
+            let mut on = Applier::new(backend).check_first(true);
+            on.applied_once = true;
+            assert!(on.checking());
+            assert!(!Applier::new(backend).check_first(false).checking());
+        }
+    }
 }
