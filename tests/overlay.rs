@@ -10,6 +10,7 @@
 //! - `Always`: a → b is encapsulated too (counters move, tcpdump on b's uplink sees
 //!   VXLAN on UDP 4789).
 //! - `tern fib flush` removes tern's device and leaves another VXLAN device alone.
+//! - Policy on a workload applies to traffic that came through the tunnel.
 //!
 //! The IPIP variant needs a kernel with IPIP (`CONFIG_NET_IPIP`); it is `#[ignore]`d
 //! because the machine these tests were written on has none (`ip link add … type ipip`
@@ -39,6 +40,11 @@ struct Topo {
 /// Builds the two subnets, the router, three agents with `pools` (YAML flow list) and
 /// one container per host; waits for the mesh.
 fn build(lab: &mut Lab, pools: &str) -> Topo {
+    build_with(lab, pools, None)
+}
+
+/// [`build`], with `policy` (a policy file's text) in force on host a (nftables).
+fn build_with(lab: &mut Lab, pools: &str, policy: Option<&str>) -> Topo {
     let hosts: Vec<Netns> = ["a", "b", "c"].iter().map(|n| lab.netns(n)).collect();
     let router = lab.netns("r");
     let sw = lab.netns("sw");
@@ -71,7 +77,16 @@ fn build(lab: &mut Lab, pools: &str) -> Topo {
     for i in 0..3 {
         let mesh: Vec<&str> = (0..3).filter(|j| *j != i).map(|j| HOSTS[j]).collect();
         let state = lab.dir().join(format!("state-{}", names[i]));
-        let extra = format!("stateDir: \"{}\"\n", state.display());
+        let mut extra = format!("stateDir: \"{}\"\n", state.display());
+        if let (0, Some(text)) = (i, policy) {
+            let dir = lab.dir().join("policy-a");
+            std::fs::create_dir_all(&dir).expect("policy dir");
+            std::fs::write(dir.join("p.yaml"), text).expect("write policy");
+            extra.push_str(&format!(
+                "policy: {{ backend: nftables, paths: [\"{}\"] }}\n",
+                dir.display()
+            ));
+        }
         let node = write_node(
             lab,
             &hosts[i],
@@ -325,6 +340,32 @@ fn cross_subnet_and_always(mode_key: &str, dev: &str, overhead: u32) {
     assert!(!a.run(&["ip", "link", "show", dev]).status.success());
     assert!(a.run(&["ip", "link", "show", "other0"]).status.success());
     assert!(route_dev(a, "10.244.2.0/24").is_none());
+}
+
+/// Policy on a's container admits ICMP from b's block only: c's container, reached
+/// through the tunnel, is refused; b's is not; a's own pings to c still get answers.
+#[test]
+fn policy_applies_to_workloads_behind_the_tunnel() {
+    let policy = "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: { name: ca-from-b }\nspec:\n  selector: app == 'ca'\n  types: [Ingress]\n  ingress:\n    - action: Allow\n      protocol: ICMP\n      source: { nets: [10.244.2.0/24] }\n";
+    let mut lab = Lab::new("ovl-pol");
+    let t = build_with(
+        &mut lab,
+        "[{ cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }]",
+        Some(policy),
+    );
+    wait_ping(&t.ctrs[0], CONTAINERS[2]);
+    assert_eq!(
+        route_dev(&t.hosts[0], "10.244.3.0/24").as_deref(),
+        Some("tern.vxlan")
+    );
+    wait_ping(&t.ctrs[1], CONTAINERS[0]);
+    for _ in 0..3 {
+        assert!(
+            !ping(&t.ctrs[2], CONTAINERS[0]),
+            "c's container reached a's through the tunnel despite the policy"
+        );
+    }
+    assert!(ping(&t.ctrs[1], CONTAINERS[0]));
 }
 
 #[test]
