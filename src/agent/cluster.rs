@@ -25,7 +25,7 @@ use config::NodeConfig;
 use ipnet::IpNet;
 use resources::Kind;
 use store::{Datastore, DatastoreConfig, Reflector, Registration};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Lease of this node's `Node` resource: it leaves the cluster this long after the
 /// agent dies.
@@ -132,6 +132,28 @@ fn guard_peers<'a>(
     });
 }
 
+/// A reload of the node file in etcd mode ([`super::reload`]): the file's own peers
+/// and blocks, which the cluster task merges with the datastore's and applies (it
+/// is the only one to call `set_peers` and to originate blocks in etcd mode).
+#[derive(Debug)]
+pub struct FileUpdate {
+    /// The file's peers (as the speaker takes them), when they changed.
+    pub peers: Option<Vec<PeerConfig>>,
+    /// The file's blocks, when they changed (claimed blocks are always kept).
+    pub blocks: Option<Vec<IpNet>>,
+    /// The outcome: what changed, or why nothing did.
+    pub reply: oneshot::Sender<Result<FileApplied, String>>,
+}
+
+/// What a [`FileUpdate`] changed.
+#[derive(Debug, Clone, Default)]
+pub struct FileApplied {
+    /// The speaker's answer to the merged peer list, when the peers were given.
+    pub peers: Option<bgp::speaker::PeerDiff>,
+    /// This node's blocks now (the file's and the claimed ones), when given.
+    pub blocks: Option<Vec<IpNet>>,
+}
+
 /// The running etcd side of the agent.
 pub struct Cluster {
     store: Arc<Datastore>,
@@ -143,6 +165,12 @@ pub struct Cluster {
     local: Local,
     defaults: PeerDefaults,
     blocks: Vec<IpNet>,
+    /// The node file's `blocks` (the rest of `blocks` is claimed in the datastore).
+    file_blocks: Vec<IpNet>,
+    /// Blocks this node owns in the datastore (found at start or claimed since).
+    claimed: Vec<IpNet>,
+    file_tx: mpsc::Sender<FileUpdate>,
+    file_rx: mpsc::Receiver<FileUpdate>,
     blocks_tx: watch::Sender<Vec<IpNet>>,
     need_tx: mpsc::Sender<IpNet>,
     need_rx: mpsc::Receiver<IpNet>,
@@ -245,9 +273,14 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
     let modes = super::overlay::pool_modes(&pool_items, &effective.overlay.pools);
     effective.overlay.pools.extend(modes);
     let (need_tx, need_rx) = mpsc::channel(8);
+    let (file_tx, file_rx) = mpsc::channel(4);
     let mut c = Cluster {
         defaults: PeerDefaults::default(),
         blocks: cfg.blocks.clone(),
+        file_blocks: cfg.blocks.clone(),
+        claimed: Vec::new(),
+        file_tx,
+        file_rx,
         blocks_tx: watch::channel(Vec::new()).0,
         health: watch::channel(DatastoreHealth::default()).0,
         store,
@@ -309,11 +342,24 @@ impl Cluster {
 
     fn add_blocks(&mut self, more: impl IntoIterator<Item = IpNet>) {
         for b in more {
-            if !self.blocks.iter().any(|x| x.contains(&b.network())) {
-                self.blocks.push(b);
+            if !self.claimed.contains(&b) {
+                self.claimed.push(b);
             }
         }
-        self.blocks.sort();
+        self.merge_blocks();
+    }
+
+    /// `blocks` = the file's, then every claimed one not inside them.
+    fn merge_blocks(&mut self) {
+        let mut all = self.file_blocks.clone();
+        for b in &self.claimed {
+            if !all.iter().any(|x| x.contains(&b.network())) {
+                all.push(*b);
+            }
+        }
+        all.sort();
+        all.dedup();
+        self.blocks = all;
     }
 
     /// Claims one more block of the family; true when one was claimed.
@@ -334,6 +380,11 @@ impl Cluster {
                 false
             }
         }
+    }
+
+    /// Where the reloader sends the node file's peers and blocks.
+    pub fn file_updates(&self) -> mpsc::Sender<FileUpdate> {
+        self.file_tx.clone()
     }
 
     /// Where the workload task takes its blocks from and asks for more.
@@ -398,6 +449,13 @@ impl Cluster {
         peers
     }
 
+    /// This node's blocks into BGP, the FIB's blackholes and the workload task.
+    async fn originate(&self, speaker: &SpeakerHandle, fib_blocks: &mpsc::Sender<Vec<IpNet>>) {
+        speaker.set_originated(self.blocks.clone()).await;
+        let _ = fib_blocks.send(self.blocks.clone()).await;
+        self.blocks_tx.send_replace(self.blocks.clone());
+    }
+
     fn publish_health(&self) {
         let snaps = [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.snapshot());
         let h = DatastoreHealth {
@@ -425,7 +483,7 @@ impl Cluster {
     pub async fn run(
         mut self,
         speaker: SpeakerHandle,
-        file_peers: Vec<PeerConfig>,
+        mut file_peers: Vec<PeerConfig>,
         fib_blocks: mpsc::Sender<Vec<IpNet>>,
         guard: watch::Sender<super::guard::Guard>,
     ) {
@@ -450,10 +508,37 @@ impl Cluster {
                 r = d.changed() => if r.is_err() { return },
                 Some(full) = self.need_rx.recv() => {
                     if self.claim(full.addr().is_ipv6()).await {
-                        speaker.set_originated(self.blocks.clone()).await;
-                        let _ = fib_blocks.send(self.blocks.clone()).await;
-                        self.blocks_tx.send_replace(self.blocks.clone());
+                        self.originate(&speaker, &fib_blocks).await;
                     }
+                }
+                Some(u) = self.file_rx.recv() => {
+                    let mut done = FileApplied::default();
+                    if let Some(p) = u.peers {
+                        // The merged list, applied now so the reload can answer with
+                        // the speaker's verdict; a refusal changes nothing.
+                        let (want, _) = self.desired(&p);
+                        match speaker.set_peers(want.clone()).await {
+                            Ok(d) => {
+                                file_peers = p;
+                                applied = want.into_iter().map(|p| (p.address, p)).collect();
+                                confirmed = true;
+                                guard_peers(&guard, applied.keys());
+                                done.peers = Some(d);
+                            }
+                            Err(e) => {
+                                let _ = u.reply.send(Err(e.to_string()));
+                                continue;
+                            }
+                        }
+                    }
+                    if let Some(b) = u.blocks {
+                        self.file_blocks = b;
+                        self.merge_blocks();
+                        self.originate(&speaker, &fib_blocks).await;
+                        done.blocks = Some(self.blocks.clone());
+                    }
+                    let _ = u.reply.send(Ok(done));
+                    continue;
                 }
                 _ = tick.tick() => {}
             }

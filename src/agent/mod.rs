@@ -124,6 +124,8 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     // SIGHUP: `reload` (registered first thing: its default action would end the agent).
     let sighup = signal(SignalKind::hangup()).map_err(AgentError::Runtime)?;
     // etcd mode: the cluster's AS, pools and blocks join the config, its peers the file's.
+    // A reload compares the file with the file (`file_cfg`), not with what was merged.
+    let file_cfg = cfg.clone();
     let (cfg, mut cluster) = tokio::select! {
         c = cluster::start(&cfg) => match c {
             Some((effective, c)) => (effective, Some(c)),
@@ -292,6 +294,10 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     };
     let registration = cluster.as_mut().and_then(cluster::Cluster::take_registration);
     let datastore_health = cluster.as_ref().map(cluster::Cluster::health);
+    let cluster_reload = cluster.as_ref().map(|c| reload::EtcdLink {
+        as_number: cfg.as_number,
+        updates: c.file_updates(),
+    });
     if let Some(c) = cluster {
         tasks.spawn(c.run(speaker.clone(), file_peers, blocks_tx.clone(), cluster_guard));
     }
@@ -341,7 +347,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (reload_tx, reload_rx) = mpsc::channel::<reload::ReloadAsk>(4);
     let (reload_status_tx, reload_status) = tokio_watch::channel(None);
     let reloader = reload::Reloader {
-        cfg: cfg.clone(),
+        cfg: file_cfg,
         speaker: speaker.clone(),
         bfd: bfd.clone(),
         guard: reload_guard,
@@ -349,6 +355,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         shown_blocks: shown_blocks_tx,
         status: reload_status_tx,
         metrics: Some(reload_metrics),
+        cluster: cluster_reload,
     };
     tasks.spawn(reloader.run(sighup, reload_rx));
     let source = reload::WithReload {
@@ -389,13 +396,15 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             tracing::warn!("datastore: revoking this node's registration: {e}");
         }
     }
-    // BFD neighbours hear AdminDown first, which does not take their BGP down (RFC 5882).
-    bfd.shutdown().await;
     if opts.graceful_restart {
         speaker.shutdown_graceful().await;
     } else {
         speaker.shutdown().await;
     }
+    // Then BFD neighbours hear AdminDown (RFC 5882 §3.2: not a path failure). After the
+    // sessions, so a neighbour whose BGP reacts to BFD already helps with the restart
+    // (FRR 8.4 sent Cease / BFD Down when AdminDown came first).
+    bfd.shutdown().await;
     let Some(fib) = fib else {
         return Ok(());
     };

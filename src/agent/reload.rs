@@ -1,4 +1,4 @@
-//! Live reload of the node config (files mode): on SIGHUP or the control socket's
+//! Live reload of the node config (files and etcd mode): on SIGHUP or the control socket's
 //! `reload` request the agent re-reads the file it was started with, with the same
 //! loader as at start, and applies what may change at run time.
 //!
@@ -11,6 +11,13 @@
 //! - Every other key needs a restart: a reload that changes one is refused with a
 //!   message naming the key, and nothing changes.
 //!
+//! In etcd mode the same file is re-read and checked the same way (`datastore`,
+//! `nodeName`, `routerId`, `listen`, … refused by name), but the cluster task
+//! ([`super::cluster`]) owns the speaker's peers and this node's blocks: the reloader
+//! hands it the file's peers and blocks ([`super::cluster::FileUpdate`]); it merges
+//! them with the datastore's peers and the claimed blocks (never dropped) and applies
+//! the result, so the two never undo each other.
+//!
 //! A file that does not load (located `FILE:LINE:COL` errors) changes nothing either;
 //! every failure is logged at error level line by line, shown by `tern status` and
 //! counted in `tern_config_reload_failures_total`. [`diff`] is the pure part.
@@ -18,7 +25,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bgp::speaker::SpeakerHandle;
-use config::node::{Datastore, NodeConfig};
+use config::node::NodeConfig;
 use config::LoadError;
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
@@ -58,7 +65,10 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
         ),
         ("routerId", old.router_id != new.router_id),
         ("listen", old.listen != new.listen),
-        ("pools", old.pools != new.pools || old.overlay != new.overlay),
+        (
+            "pools",
+            old.pools != new.pools || old.overlay != new.overlay,
+        ),
         ("fib", old.fib != new.fib),
         ("endpoints", old.endpoints != new.endpoints),
         ("policy", old.policy != new.policy),
@@ -179,6 +189,17 @@ pub struct Reloader {
     pub status: watch::Sender<Option<ReloadView>>,
     /// The metric families.
     pub metrics: Option<ReloadMetrics>,
+    /// etcd mode: where the file's peers and blocks go (`None` in files mode).
+    pub cluster: Option<EtcdLink>,
+}
+
+/// The reloader's link to the cluster task in etcd mode.
+pub struct EtcdLink {
+    /// The AS the node took from the cluster (mesh peers of the file without their
+    /// own AS get it, as at start).
+    pub as_number: u32,
+    /// The cluster task's queue.
+    pub updates: mpsc::Sender<super::cluster::FileUpdate>,
 }
 
 impl Reloader {
@@ -249,9 +270,6 @@ impl Reloader {
     }
 
     async fn try_reload(&mut self) -> Result<String, String> {
-        if !matches!(self.cfg.datastore, Datastore::Files) {
-            return Err("reloading an etcd-mode config is not supported; restart the agent".into());
-        }
         let path = self.cfg.file.clone();
         let new = match tokio::task::spawn_blocking(move || NodeConfig::load(&path)).await {
             Ok(Ok(c)) => c,
@@ -265,6 +283,11 @@ impl Reloader {
         if plan.is_empty() {
             self.cfg = new;
             return Ok("nothing changed".into());
+        }
+        if let Some(link) = &self.cluster {
+            let said = self.apply_etcd(link, &new, &plan).await?;
+            self.cfg = new;
+            return Ok(said);
         }
         let mut said = Vec::new();
         if plan.peers {
@@ -287,18 +310,7 @@ impl Reloader {
                 g.peers = peers;
                 changed
             });
-            let list = |v: &[std::net::IpAddr]| {
-                v.iter()
-                    .map(ToString::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            };
-            said.push(format!(
-                "peers added [{}] removed [{}] changed [{}]",
-                list(&d.added),
-                list(&d.removed),
-                list(&d.changed)
-            ));
+            said.push(peers_said(&d));
         }
         if let Some(blocks) = &plan.blocks {
             self.speaker.set_originated(blocks.clone()).await;
@@ -312,6 +324,78 @@ impl Reloader {
         self.cfg = new;
         Ok(said.join("; "))
     }
+}
+
+impl Reloader {
+    /// etcd mode: the file's peers and blocks to the cluster task, which merges and
+    /// applies them; BFD follows the file's peers as at start.
+    async fn apply_etcd(
+        &self,
+        link: &EtcdLink,
+        new: &NodeConfig,
+        plan: &Plan,
+    ) -> Result<String, String> {
+        let mut peers = None;
+        let mut notes = Vec::new();
+        if plan.peers {
+            let mut eff = new.clone();
+            if !new.as_number_given {
+                eff.as_number = link.as_number;
+                eff.as_number_given = true;
+                for p in eff.peers.iter_mut() {
+                    if p.kind == config::node::PeerKind::Mesh {
+                        p.as_number = link.as_number;
+                    }
+                }
+            }
+            let (speaker_cfg, n) = plan::speaker_config(&eff)?;
+            peers = Some(speaker_cfg.peers);
+            notes = n;
+        }
+        let (reply, answer) = oneshot::channel();
+        let update = super::cluster::FileUpdate {
+            peers,
+            blocks: plan.blocks.clone(),
+            reply,
+        };
+        if link.updates.send(update).await.is_err() {
+            return Err("the cluster task is not running (nothing was changed)".into());
+        }
+        let done = answer
+            .await
+            .map_err(|_| "the cluster task stopped during the reload".to_string())??;
+        for n in notes {
+            tracing::warn!("{n}");
+        }
+        let mut said = Vec::new();
+        if let Some(d) = &done.peers {
+            self.bfd
+                .set_peers(bfd::bfd_peers(&new.peers, new.listen.address))
+                .await;
+            said.push(peers_said(d));
+        }
+        if let Some(blocks) = done.blocks {
+            let b: Vec<String> = blocks.iter().map(ToString::to_string).collect();
+            said.push(format!("blocks now [{}]", b.join(" ")));
+            self.shown_blocks.send_replace(blocks);
+        }
+        Ok(said.join("; "))
+    }
+}
+
+fn peers_said(d: &bgp::speaker::PeerDiff) -> String {
+    let list = |v: &[std::net::IpAddr]| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "peers added [{}] removed [{}] changed [{}]",
+        list(&d.added),
+        list(&d.removed),
+        list(&d.changed)
+    )
 }
 
 fn unix_now() -> u64 {
