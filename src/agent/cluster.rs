@@ -154,6 +154,20 @@ pub struct FileApplied {
     pub blocks: Option<Vec<IpNet>>,
 }
 
+/// This node's blocks: the file's, then every claimed one not inside them (a reload
+/// that drops a block from the file never drops a claimed one).
+fn merged_blocks(file: &[IpNet], claimed: &[IpNet]) -> Vec<IpNet> {
+    let mut all = file.to_vec();
+    for b in claimed {
+        if !all.iter().any(|x| x.contains(&b.network())) {
+            all.push(*b);
+        }
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
 /// The running etcd side of the agent.
 pub struct Cluster {
     store: Arc<Datastore>,
@@ -349,17 +363,8 @@ impl Cluster {
         self.merge_blocks();
     }
 
-    /// `blocks` = the file's, then every claimed one not inside them.
     fn merge_blocks(&mut self) {
-        let mut all = self.file_blocks.clone();
-        for b in &self.claimed {
-            if !all.iter().any(|x| x.contains(&b.network())) {
-                all.push(*b);
-            }
-        }
-        all.sort();
-        all.dedup();
-        self.blocks = all;
+        self.blocks = merged_blocks(&self.file_blocks, &self.claimed);
     }
 
     /// Claims one more block of the family; true when one was claimed.
@@ -579,5 +584,33 @@ impl Cluster {
                 Err(e) => tracing::warn!("peers from the datastore not applied: {e}"),
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merged_blocks;
+    use ipnet::IpNet;
+
+    fn nets(v: &[&str]) -> Vec<IpNet> {
+        v.iter().map(|s| s.parse().expect("net")).collect()
+    }
+
+    #[test]
+    fn claimed_blocks_survive_any_file() {
+        let claimed = nets(&["10.244.0.0/26", "fd00::/122"]);
+        assert_eq!(
+            merged_blocks(&[], &claimed),
+            nets(&["10.244.0.0/26", "fd00::/122"])
+        );
+        assert_eq!(
+            merged_blocks(&nets(&["10.245.1.0/24"]), &claimed),
+            nets(&["10.244.0.0/26", "10.245.1.0/24", "fd00::/122"])
+        );
+        // A file block that covers a claimed one stands for it.
+        assert_eq!(
+            merged_blocks(&nets(&["10.244.0.0/24"]), &claimed),
+            nets(&["10.244.0.0/24", "fd00::/122"])
+        );
     }
 }

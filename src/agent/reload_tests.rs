@@ -112,3 +112,36 @@ fn a_metrics_listener_cannot_appear_at_run_time() {
     let err = diff(&old, &new).expect_err("metrics");
     assert!(err.starts_with("metrics cannot change"), "{err}");
 }
+
+/// An etcd-mode file: peers and blocks change; the datastore and the node's name are
+/// refused by name (the reload compares the file with the file, not with what the
+/// cluster merged in at start).
+#[test]
+fn etcd_mode_file_peers_change_datastore_and_name_refused() {
+    const ETCD: &str = "\
+nodeName: h1
+routerId: 10.1.0.1
+datastore: { type: etcd, endpoints: [\"http://10.0.0.1:2379\"] }
+control: { socket: /tmp/tern-reload-test.sock }
+";
+    let old = cfg(ETCD);
+    let peer = cfg(&format!(
+        "{ETCD}peers:\n  - {{ peerIP: 10.1.0.50, asNumber: 65000 }}\n"
+    ));
+    assert_eq!(
+        diff(&old, &peer),
+        Ok(Plan {
+            peers: true,
+            blocks: None
+        })
+    );
+    assert!(diff(&peer, &old).expect("plan").peers);
+    let moved = cfg(&ETCD.replace("10.0.0.1:2379", "10.0.0.2:2379"));
+    assert!(diff(&old, &moved)
+        .expect_err("datastore")
+        .starts_with("datastore cannot change at run time"));
+    let renamed = cfg(&ETCD.replace("nodeName: h1", "nodeName: h2"));
+    assert!(diff(&old, &renamed)
+        .expect_err("nodeName")
+        .starts_with("nodeName cannot change at run time"));
+}
