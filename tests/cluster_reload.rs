@@ -49,7 +49,7 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
         1,
         "metrics: { listen: 10.1.0.1:9469 }\npools: [\"10.245.0.0/16\"]\n",
     );
-    let h2 = c.host(2);
+    let h2 = c.host_with(2, "metrics: { listen: 10.1.0.2:9469 }\n");
     let lab = &mut c.etcd.lab;
     let bns = lab.netns("bird");
     lab.veth(&bns, "eth0", &[&format!("{BIRD}/24")], &c.sw, "pbird", &[]);
@@ -78,6 +78,16 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
     let transitions = "tern_bgp_established_transitions_total";
     let t_before = peer_metric(&m, transitions, &b.addr);
     assert_eq!(t_before, Some(1.0), "{m}");
+    // (since_unix has a resolution of a second: the transition counts on both sides are
+    // what proves the mesh session never restarted.)
+    let t2 = |b: &Host| {
+        peer_metric(
+            &scrape(&b.node.ns, "10.1.0.2:9469"),
+            transitions,
+            "10.1.0.1",
+        )
+    };
+    assert_eq!(t2(b), Some(1.0));
     let base = std::fs::read_to_string(&a.node.config).expect("node file");
     let config = a.node.config.display().to_string();
     let hup = |c: &mut Cluster| assert!(c.etcd.lab.signal(pid1, libc::SIGHUP), "SIGHUP sent");
@@ -177,5 +187,15 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
 
     // The mesh session never restarted.
     assert_eq!(peer_metric(&m, transitions, &b.addr), t_before, "{m}");
+    assert_eq!(t2(&c.hosts[h2]), Some(1.0));
+    for (log, peer) in [("tern-h1", "10.1.0.2"), ("tern-h2", "10.1.0.1")] {
+        let text = c.etcd.lab.log(log);
+        let up = format!("BGP session established peer={peer} ");
+        assert_eq!(
+            text.matches(&up).count(),
+            1,
+            "{log}: one session with {peer}"
+        );
+    }
     assert_eq!((established(a), established(b)), mesh_before);
 }

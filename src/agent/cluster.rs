@@ -3,7 +3,8 @@
 //! registers this node, and moves values: reflector snapshots → desired peers →
 //! `SpeakerHandle::set_peers`; "need a block" from the workload task → a claimed block
 //! → BGP origination, the FIB blackhole and IPAM; reflector health → `tern status` and
-//! metrics.
+//! metrics; a reload's file peers and blocks ([`FileUpdate`]) → merged with the
+//! datastore's peers and the claimed blocks, applied here (the one owner of both).
 //!
 //! Start-up ([`start`]) waits for the datastore (retrying with back-off), lists the
 //! resources, registers the `Node` with a lease, takes the AS, and the blocks it owns
