@@ -2,7 +2,8 @@
 //! a lab namespace: two agents mesh from their `Node` resources and claim blocks of an
 //! IPPool; then a BIRD peer and a block are added to one node's file and a SIGHUP makes
 //! them live (BIRD comes Established and learns both the claimed block and the file's),
-//! a second SIGHUP removes them (BIRD receives Cease / Peer De-configured, the claimed
+//! `tern reload` with the peer's description changed restarts that session only (Cease /
+//! Other Configuration Change), a second SIGHUP removes them (BIRD receives Cease / Peer De-configured, the claimed
 //! block stays), and a broken file and a restart-only key change nothing and are
 //! reported (FILE:LINE:COL in the log and `tern status`, the failure metric). The mesh
 //! session between the agents never restarts: its `since_unix` and its Established
@@ -121,6 +122,47 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
         established(a).contains_key(BIRD).then_some(())
     });
 
+    // Changed by `tern reload` (description): Cease / Other Configuration Change, back
+    // up with the new settings.
+    let changed = with_peer.replace(
+        "connectRetryTime: 1s",
+        "connectRetryTime: 1s, description: tor",
+    );
+    std::fs::write(&a.node.config, &changed).expect("node file");
+    let out = tern_cli(&a.node, &["reload"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        said.contains(&format!("peers added [] removed [] changed [{BIRD}]")),
+        "{said}"
+    );
+    wait_for(
+        CONVERGE,
+        "BIRD received Cease / Other Configuration Change",
+        || {
+            c.etcd
+                .lab
+                .log("bird")
+                .contains("tern1: Received: Other configuration change")
+                .then_some(())
+        },
+    );
+    bird.wait_established("tern1");
+    wait_for(CONVERGE, "the peer's new description", || {
+        let s = status_json(&a.node)?;
+        let row = s["peers"]
+            .as_array()?
+            .iter()
+            .find(|p| p["address"] == BIRD)?
+            .clone();
+        (row["state"] == "Established" && row["description"] == "tor").then_some(())
+    });
+
     // Removed by SIGHUP: BIRD gets Cease / Peer De-configured; the claimed block stays.
     std::fs::write(&a.node.config, &base).expect("node file");
     hup(&mut c);
@@ -180,7 +222,7 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
     std::fs::write(&a.node.config, &base).expect("node file");
 
     let m = scrape(&a.node.ns, "10.1.0.1:9469");
-    assert_eq!(metric(&m, "tern_config_reloads_total"), Some(4.0), "{m}");
+    assert_eq!(metric(&m, "tern_config_reloads_total"), Some(5.0), "{m}");
     assert_eq!(metric(&m, "tern_config_reload_failures_total"), Some(2.0));
     assert_eq!(own_blocks(&a.node.ns), claimed, "blocks unchanged");
     assert!(!established(a).contains_key("10.1.0.299"));
