@@ -101,10 +101,7 @@ fn status_peer_shows_what_was_negotiated_and_what_went_wrong() {
     };
     assert!(m("OPEN", "received") >= 1 && m("OPEN", "sent") >= 1, "{d}");
     assert!(m("UPDATE", "received") >= 1, "{d}");
-    assert!(
-        m("total", "received") >= m("KEEPALIVE", "received") + 1,
-        "{d}"
-    );
+    assert!(m("total", "received") > m("KEEPALIVE", "received"), "{d}");
     assert_eq!(d["peer"]["accepted"], 1, "{d}");
 
     // The human form, as birdc's.
