@@ -24,7 +24,9 @@
 #
 # Sampled every 10 s into soak.csv: elapsed s, phase, VmRSS and VmHWM (KiB), open fds,
 # threads, CPU seconds of the agent, sessions Established, tern's routes in the kernel
-# (proto 201), Loc-RIB prefixes (tern_rib_prefixes). summary.py prints the summary.
+# (proto 201), Loc-RIB prefixes (tern_rib_prefixes), and RSS split into anonymous memory
+# (heap, stacks) and file pages (the binary's code as it gets touched). summary.py prints
+# the summary.
 #
 # Usage: bench/soak/run.sh [SECONDS]      (default 3600)
 #        bench/soak/run.sh --quick [SECONDS]  (default 120: a try-out)
@@ -309,7 +311,7 @@ LOOPS+=($!)
 kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$AGENT/status"; }
 cpu_s() { awk -v t="$(getconf CLK_TCK)" '{printf "%.2f", ($14 + $15) / t}' "/proc/$AGENT/stat"; }
 CSV=$OUT/soak.csv
-echo "elapsed_s,phase,rss_kib,hwm_kib,fds,threads,cpu_s,established,kernel_routes,rib_prefixes" > "$CSV"
+echo "elapsed_s,phase,rss_kib,hwm_kib,fds,threads,cpu_s,established,kernel_routes,rib_prefixes,rss_anon_kib,rss_file_kib" > "$CSV"
 sample() { # PHASE
     kill -0 "$AGENT" 2>/dev/null || return 1
     local est routes rib
@@ -317,7 +319,7 @@ sample() { # PHASE
     routes=$(ip -n "$P-t" route show proto 201 | wc -l)
     rib=$(ip netns exec "$P-t" curl -sf -m 5 http://127.0.0.1:9469/metrics |
         awk '$1 ~ /^tern_rib_prefixes/ {s += $2} END {print s + 0}' || echo "")
-    echo "$(($(date +%s) - START)),$1,$(kib VmRSS),$(kib VmHWM),$(ls "/proc/$AGENT/fd" | wc -l),$(kib Threads),$(cpu_s),$est,$routes,$rib" >> "$CSV"
+    echo "$(($(date +%s) - START)),$1,$(kib VmRSS),$(kib VmHWM),$(ls "/proc/$AGENT/fd" | wc -l),$(kib Threads),$(cpu_s),$est,$routes,$rib,$(kib RssAnon),$(kib RssFile)" >> "$CSV"
 }
 STOP=$((END + QUIET))
 next=$START

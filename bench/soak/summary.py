@@ -48,12 +48,20 @@ def main():
           f"end of churn {mib(num(last_churn, 'rss_kib')):.1f}, "
           f"end {mib(rss[-1]):.1f}, max {mib(max(rss)):.1f}; "
           f"peak (VmHWM) {mib(max(max(num(r, 'hwm_kib') for r in rows), max(rss))):.1f}")
+    if rows[-1].get("rss_anon_kib"):
+        print(f"RSS split MiB: anonymous {mib(num(rows[0], 'rss_anon_kib')):.1f} -> "
+              f"{mib(num(last_churn, 'rss_anon_kib')):.1f}, file (code) "
+              f"{mib(num(rows[0], 'rss_file_kib')):.1f} -> {mib(num(last_churn, 'rss_file_kib')):.1f} "
+              f"(start -> end of churn)")
     for key, label in (("fds", "open fds"), ("threads", "threads")):
         v = [num(r, key) for r in rows]
         print(f"{label}: baseline {num(base, key):.0f}, end of churn {num(last_churn, key):.0f}, "
               f"end {v[-1]:.0f}, min {min(v):.0f}, max {max(v):.0f}")
     xs = [t(r) for r in half]
-    for key, unit, scale in (("rss_kib", "MiB", 1 / 1024), ("fds", "fds", 1), ("threads", "threads", 1)):
+    keys = [("rss_kib", "MiB", 1 / 1024), ("fds", "fds", 1), ("threads", "threads", 1)]
+    if rows[-1].get("rss_anon_kib"):
+        keys[1:1] = [("rss_anon_kib", "MiB anonymous", 1 / 1024), ("rss_file_kib", "MiB file", 1 / 1024)]
+    for key, unit, scale in keys:
         s = slope_per_hour(xs, [num(r, key) * scale for r in half])
         print(f"growth over the second half of the churn ({len(half)} samples): {s:+.2f} {unit}/hour")
     cpu0, cpu1 = num(rows[0], "cpu_s"), num(last_churn, "cpu_s")
