@@ -30,7 +30,7 @@ pub(crate) fn resolve(raw: Option<&RawBfd>) -> (Option<Bfd>, Vec<(&'static str, 
             errors.push((
                 "interval",
                 format!(
-                    "{} is out of range: {}..={}",
+                    "{} is out of range: from {} to {}",
                     show_duration(i),
                     show_duration(MIN_BFD_INTERVAL),
                     show_duration(MAX_BFD_INTERVAL)
@@ -43,7 +43,7 @@ pub(crate) fn resolve(raw: Option<&RawBfd>) -> (Option<Bfd>, Vec<(&'static str, 
         None => DEFAULT_BFD_MULTIPLIER,
         Some(m @ 1..=255) => m as u8,
         Some(m) => {
-            errors.push(("multiplier", format!("{m} is out of range: 1..=255")));
+            errors.push(("multiplier", format!("{m} is out of range: a whole number from 1 to 255")));
             DEFAULT_BFD_MULTIPLIER
         }
     };
@@ -102,9 +102,9 @@ mod tests {
         assert_eq!(
             e,
             [
-                "n.yaml:5:62: peers[0].bfd.interval: 5ms is out of range: 10ms..=60s",
-                "n.yaml:5:79: peers[0].bfd.multiplier: 0 is out of range: 1..=255",
-                "n.yaml:6:62: peers[1].bfd.interval: 120s is out of range: 10ms..=60s",
+                "n.yaml:5:62: peers[0].bfd.interval: 5ms is out of range: from 10ms to 60s",
+                "n.yaml:5:79: peers[0].bfd.multiplier: 0 is out of range: a whole number from 1 to 255",
+                "n.yaml:6:62: peers[1].bfd.interval: 120s is out of range: from 10ms to 60s",
             ]
         );
         let e = load("peers:\n  - { peerIP: 192.0.2.254, asNumber: 65000, bfd: { rx: 1s } }\n")
