@@ -362,7 +362,10 @@ spec: {nets: [198.51.100.0/28]}
     };
     let set = s.to_acl(&r[1].metadata);
     assert_eq!(set.namespace, None);
-    assert_eq!(set.nets, ["198.51.100.0/28".parse::<ipnet::IpNet>().unwrap()]);
+    assert_eq!(
+        set.nets,
+        ["198.51.100.0/28".parse::<ipnet::IpNet>().unwrap()]
+    );
     assert_eq!(set.labels["role"], "prometheus");
     let e = errors(
         "apiVersion: projectcalico.org/v3

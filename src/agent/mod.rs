@@ -24,10 +24,10 @@
 //! (stale) until the agent is back and has sent End-of-RIB, so cross-host traffic keeps
 //! flowing through a restart or an upgrade.
 
-pub mod cluster_policy;
-pub mod cluster_wep;
 pub mod bfd;
 pub mod cluster;
+pub mod cluster_policy;
+pub mod cluster_wep;
 pub mod control;
 pub mod docker;
 pub mod fib;
@@ -38,9 +38,9 @@ pub mod metrics;
 pub mod observe;
 pub mod overlay;
 pub mod peer_detail;
-pub mod process;
 pub mod plan;
 pub mod policy;
+pub mod process;
 pub mod reload;
 pub mod restart;
 pub mod view;
@@ -251,7 +251,11 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             }
             if kept {
                 let max = cfg.graceful_restart.restart_time;
-                tasks.spawn(restart::sweep_after_end_of_rib(speaker.clone(), fib.clone(), max));
+                tasks.spawn(restart::sweep_after_end_of_rib(
+                    speaker.clone(),
+                    fib.clone(),
+                    max,
+                ));
             }
             (Some(fib), Some(fib_task))
         }
@@ -292,14 +296,21 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         Some(c) => wl.grow_from(c.block_source()),
         None => wl,
     };
-    let registration = cluster.as_mut().and_then(cluster::Cluster::take_registration);
+    let registration = cluster
+        .as_mut()
+        .and_then(cluster::Cluster::take_registration);
     let datastore_health = cluster.as_ref().map(cluster::Cluster::health);
     let cluster_reload = cluster.as_ref().map(|c| reload::EtcdLink {
         as_number: cfg.as_number,
         updates: c.file_updates(),
     });
     if let Some(c) = cluster {
-        tasks.spawn(c.run(speaker.clone(), file_peers, blocks_tx.clone(), cluster_guard));
+        tasks.spawn(c.run(
+            speaker.clone(),
+            file_peers,
+            blocks_tx.clone(),
+            cluster_guard,
+        ));
     }
     tasks.spawn(wl.run(jobs_rx));
     if let Some(d) = &cfg.docker {

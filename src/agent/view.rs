@@ -13,14 +13,14 @@ use controller::{ControllerHandle, RouteState, RouteStatus};
 use ipnet::IpNet;
 use tokio::sync::watch;
 
+use super::control::Reply;
 use super::control::{
     FibSummary, PathRow, PeerRow, PolicySummary, PrefixMatch, RejectedSummary, RouteRow,
     RouteSource, RoutesItem, RoutesQuery, RoutesSink, Source, StatusView, ROUTES_PAGE,
 };
-use super::control::Reply;
 use super::fib::DeviceRoute;
-use super::peer_detail;
 use super::guard::{Guard, Refusal};
+use super::peer_detail;
 
 /// Fixed facts about the node.
 #[derive(Debug)]

@@ -125,7 +125,11 @@ impl Workloads {
         self.blocks = now;
         let (alloc, problems) = Allocator::restore(self.blocks.clone(), self.alloc.records());
         for p in problems {
-            tracing::warn!("attachment {} not kept over new blocks: {:?}", p.record.key, p.kind);
+            tracing::warn!(
+                "attachment {} not kept over new blocks: {:?}",
+                p.record.key,
+                p.kind
+            );
         }
         self.alloc = alloc;
     }
@@ -140,7 +144,9 @@ impl Workloads {
         self.take_new_blocks();
         let full = match self.alloc.allocate(key, req) {
             Err(IpamError::Exhausted { block, .. }) if self.grow.is_some() => block,
-            Err(IpamError::NoBlock) if self.grow.is_some() => "0.0.0.0/0".parse().unwrap_or_default(),
+            Err(IpamError::NoBlock) if self.grow.is_some() => {
+                "0.0.0.0/0".parse().unwrap_or_default()
+            }
             other => return other,
         };
         if let Some(g) = &mut self.grow {
@@ -574,13 +580,10 @@ impl Workloads {
         for key in &gone {
             self.unwire(key).await;
         }
-        for (key, _) in self
-            .alloc
-            .gc(|k| {
-                docker_ops::is_docker_key(k)
-                    || keep.contains(&(k.container_id.clone(), k.ifname.clone()))
-            })
-        {
+        for (key, _) in self.alloc.gc(|k| {
+            docker_ops::is_docker_key(k)
+                || keep.contains(&(k.container_id.clone(), k.ifname.clone()))
+        }) {
             if let Err(e) = self
                 .store()
                 .and_then(|s| s.remove(&key).map_err(|e| e.to_string()))

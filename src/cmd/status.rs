@@ -469,15 +469,25 @@ fn status_table(s: &StatusView, now: u64) -> String {
         }
     }
     if let Some(d) = &s.datastore {
-        let state = if d.connected { "connected" } else { "DISCONNECTED (last state kept)" };
+        let state = if d.connected {
+            "connected"
+        } else {
+            "DISCONNECTED (last state kept)"
+        };
         out.push_str(&format!(
             "Datastore: {} {state}, {} nodes, {} reconnects, {} resyncs, blocks [{}]{}\n",
             d.kind,
             d.nodes,
             d.reconnects,
             d.resyncs,
-            d.blocks.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "),
-            d.last_error.as_ref().map_or(String::new(), |e| format!("; last error: {e}"))
+            d.blocks
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(" "),
+            d.last_error
+                .as_ref()
+                .map_or(String::new(), |e| format!("; last error: {e}"))
         ));
     }
     out
@@ -606,8 +616,14 @@ mod tests {
         s.peers.push(peer("192.0.2.253", Some("Up")));
         let t = status_table(&s, 0);
         assert!(t.contains("STATE        BFD"), "{t}");
-        assert!(t.contains("192.0.2.254  65000  global  Established  off"), "{t}");
-        assert!(t.contains("192.0.2.253  65000  global  Established  Up"), "{t}");
+        assert!(
+            t.contains("192.0.2.254  65000  global  Established  off"),
+            "{t}"
+        );
+        assert!(
+            t.contains("192.0.2.253  65000  global  Established  Up"),
+            "{t}"
+        );
     }
 
     #[test]

@@ -43,7 +43,10 @@ pub(crate) fn resolve(raw: Option<&RawBfd>) -> (Option<Bfd>, Vec<(&'static str, 
         None => DEFAULT_BFD_MULTIPLIER,
         Some(m @ 1..=255) => m as u8,
         Some(m) => {
-            errors.push(("multiplier", format!("{m} is out of range: a whole number from 1 to 255")));
+            errors.push((
+                "multiplier",
+                format!("{m} is out of range: a whole number from 1 to 255"),
+            ));
             DEFAULT_BFD_MULTIPLIER
         }
     };

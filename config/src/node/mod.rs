@@ -447,9 +447,9 @@ impl NodeConfig {
         let result = match yaml::load_document_all::<raw::RawNode>(path, text) {
             Ok(doc) => resolve::resolve(path, doc.value, &doc.positions),
             // Every error in one pass: the file's own and the checks' on the rest.
-            Err(partial) => Err(partial.finish(|doc| {
-                resolve::resolve(path, doc.value, &doc.positions).err()
-            })),
+            Err(partial) => {
+                Err(partial.finish(|doc| resolve::resolve(path, doc.value, &doc.positions).err()))
+            }
         };
         result.map_err(not_a_resource)
     }
