@@ -340,7 +340,19 @@ impl Cluster {
             let has_pool = usable.iter().any(|p| p.cidr.addr().is_ipv6() == v6);
             let has_block = self.blocks.iter().any(|b| b.addr().is_ipv6() == v6);
             if has_pool && !has_block {
-                self.claim(v6).await;
+                // Many nodes starting at once all claim in address order, so a late one
+                // can lose `MAX_CLAIM_ATTEMPTS` races in a row: try again (a fresh list
+                // of taken blocks each time) after a pause that spreads the racers out.
+                for attempt in 1..=CLAIM_ROUNDS_AT_START {
+                    match self.claim(v6).await {
+                        ClaimOutcome::Contended if attempt < CLAIM_ROUNDS_AT_START => {
+                            let ms = 50 + u64::from(name_hash(&self.local.name) % 200);
+                            tokio::time::sleep(Duration::from_millis(ms * u64::from(attempt)))
+                                .await;
+                        }
+                        _ => break,
+                    }
+                }
             }
         }
     }
@@ -368,22 +380,26 @@ impl Cluster {
         self.blocks = merged_blocks(&self.file_blocks, &self.claimed);
     }
 
-    /// Claims one more block of the family; true when one was claimed.
-    async fn claim(&mut self, v6: bool) -> bool {
+    /// Claims one more block of the family.
+    async fn claim(&mut self, v6: bool) -> ClaimOutcome {
         let usable = pools::usable_pools(&self.pools.snapshot().items, &self.labels());
         match affinity::claim_next(&*self.store, &self.local.name, &usable, v6).await {
             Ok(b) => {
                 tracing::info!(block = %b, "claimed a block");
                 self.add_blocks([b]);
-                true
+                ClaimOutcome::Claimed
             }
             Err(e @ AffinityError::Exhausted { .. }) => {
                 tracing::warn!("no block claimed: {e}");
-                false
+                ClaimOutcome::Failed
+            }
+            Err(e @ AffinityError::Contended(_)) => {
+                tracing::warn!("claiming a block: {e}");
+                ClaimOutcome::Contended
             }
             Err(e) => {
                 tracing::warn!("claiming a block: {e}");
-                false
+                ClaimOutcome::Failed
             }
         }
     }
@@ -513,7 +529,7 @@ impl Cluster {
                 r = c.changed() => if r.is_err() { return },
                 r = d.changed() => if r.is_err() { return },
                 Some(full) = self.need_rx.recv() => {
-                    if self.claim(full.addr().is_ipv6()).await {
+                    if self.claim(full.addr().is_ipv6()).await == ClaimOutcome::Claimed {
                         self.originate(&speaker, &fib_blocks).await;
                     }
                 }
@@ -586,6 +602,26 @@ impl Cluster {
             }
         }
     }
+}
+
+/// Rounds of claiming at start while other nodes win the races (see `take_blocks_at_start`).
+const CLAIM_ROUNDS_AT_START: u32 = 20;
+
+/// What one claim came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ClaimOutcome {
+    Claimed,
+    /// Lost too many races to other nodes in a row: worth trying again.
+    Contended,
+    /// The pools are used up or the datastore failed.
+    Failed,
+}
+
+/// A stable per-node number (FNV-1a of the name) that spreads nodes' retry pauses.
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
 }
 
 #[cfg(test)]
