@@ -149,13 +149,14 @@ done
 
 c0=$(etcd_calls)
 AGENTS=()
+tf=$(now)
 for ((i = 0; i < N; i++)); do
     ip netns exec "$P-h$i" "$TERN" agent --config "$W/h$i/node.yaml" >"$W/h$i/log" 2>&1 &
     PIDS+=($!)
     AGENTS+=($!)
 done
 t0=$(now)
-echo "== $N agents started"
+echo "== $N agents started (the first $(secs "$tf" "$t0") s before the last)"
 
 # Routes to other nodes' blocks (the agent's own block is a local blackhole).
 remote() { ip -n "$P-h$1" route show proto 201 2>/dev/null | grep -vc '^blackhole' || true; }
@@ -172,7 +173,8 @@ while [ "$left" -gt 0 ]; do
     done
     [ "$left" -eq 0 ] && break
     if python3 -c "import sys; sys.exit(0 if $(now) > $deadline else 1)"; then
-        echo "TIMEOUT after $TIMEOUT s: $left of $N nodes without every block"
+        echo "TIMEOUT after $TIMEOUT s: $left of $N nodes without every block;" \
+            "$(grep -l 'claiming a block' "$W"/h*/log 2>/dev/null | wc -l) agents logged a failed claim"
         for ((i = 0; i < N; i++)); do
             [ -n "${done_at[$i]:-}" ] || echo "  n$i: $(remote "$i") of $((N - 1))"
         done
