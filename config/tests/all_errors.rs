@@ -39,7 +39,7 @@ metrics: { listen: 1 }
             "n.yaml:3:11: routerId: invalid IP address syntax",
             "n.yaml:4:17: listen.port: invalid value: integer `70000`, expected a whole number from 0 to 65535",
             "n.yaml:5:10: blocks[0]: 10.244.1.1/24 has host bits set; did you mean 10.244.1.0/24?",
-            "n.yaml:8:35: peers[0].asNumber: invalid type: integer `-1`, expected a whole number from 0 to 18446744073709551615",
+            "n.yaml:8:35: peers[0].asNumber: invalid type: integer `-1`, expected a whole number (0 or more)",
             "n.yaml:8:49: peers[0].holdTime: 2s is not allowed: the hold time is 0 (no keepalives) or at least 3s (RFC 4271 §4.2)",
             "n.yaml:9:7: peers[1]: unknown field `peerIp` (did you mean `peerIP`?)",
             "n.yaml:10:5: peers[2]: missing field `asNumber`",
