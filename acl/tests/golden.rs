@@ -3,6 +3,8 @@
 //! throwaway network namespace. `UPDATE_GOLDEN=1 cargo test -p acl --test golden`
 //! rewrites the golden files on purpose.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -20,26 +22,11 @@ fn example_ir() -> acl::Ir {
     compile(&bundle, &CompileOptions::default())
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the render:\n{actual}",
-        path.display()
-    );
-}
-
 #[test]
 fn nftables_golden_and_accepted_by_nft() {
     let ir = example_ir();
     let text = nft::table_text(&nft::render(&ir));
-    golden("example.nft", &text);
+    common::golden("example.nft", &text);
     let mut lab = testlab::Lab::new("acl-gold-nft");
     let ns = lab.netns("n");
     let file = lab.dir().join("example.nft");
@@ -56,7 +43,7 @@ fn nftables_golden_and_accepted_by_nft() {
 fn iptables_golden_and_accepted_by_iptables_restore() {
     let ir = example_ir();
     let rs = iptables::render(&ir);
-    golden("example.iptables", &iptables::display_text(&rs));
+    common::golden("example.iptables", &iptables::display_text(&rs));
     for chains in [&rs.v4, &rs.v6] {
         for name in chains.keys() {
             assert!(name.len() <= 28 && name.starts_with("tern-"), "{name}");

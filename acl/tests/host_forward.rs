@@ -5,11 +5,11 @@
 //! backends, accepted by `nft -c` and `iptables-restore --test`; the refusals of
 //! `preDNAT` / `doNotTrack` say why.
 
-use std::fs;
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use acl::ir::EndpointKind;
-use acl::render::{iptables, nft};
 use acl::{compile, load_paths, CompileOptions, Ir};
 
 fn root() -> PathBuf {
@@ -44,52 +44,10 @@ fn only_apply_on_forward_policies_police_forwarded_traffic() {
     assert_eq!(fwd.interface, "eth1");
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the render:\n{actual}",
-        path.display()
-    );
-}
-
 #[test]
 fn host_forward_renders_are_golden_and_accepted_by_the_tools() {
     let ir = ir();
-    let rs = nft::render(&ir);
-    golden("host-forward.nft", &nft::table_text(&rs));
-    let ipt = iptables::render(&ir);
-    golden("host-forward.iptables", &iptables::display_text(&ipt));
-    let mut lab = testlab::Lab::new("acl-hostfwd");
-    let ns = lab.netns("n");
-    let dir = lab.dir().to_path_buf();
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    let f = write("fwd.nft", &nft::full_transaction(&rs));
-    ns.ok(&["nft", "-c", "-f", &f]);
-    let sets = write("sets", &iptables::ipset_text(&ipt));
-    let v4 = write("v4", &iptables::restore_text(&ipt.v4));
-    let v6 = write("v6", &iptables::restore_text(&ipt.v6));
-    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("iptables-restore --noflush --test < {v4}"),
-    ]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("ip6tables-restore --noflush --test < {v6}"),
-    ]);
+    common::golden_and_accepted_by_the_tools("host-forward", "acl-hostfwd", &ir);
 }
 
 #[test]

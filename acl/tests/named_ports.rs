@@ -4,13 +4,13 @@
 //! selector's endpoints), through `explain`; golden renders for both backends,
 //! accepted by `nft -c` and `iptables-restore --test`.
 
-use std::fs;
+mod common;
+
 use std::path::{Path, PathBuf};
 
 use acl::explain::{explain, Outcome, Packet};
 use acl::model::Action::Allow;
 use acl::model::Protocol;
-use acl::render::{iptables, nft};
 use acl::{compile, load_paths, Bundle, CompileOptions, Ir};
 
 fn root() -> PathBuf {
@@ -115,50 +115,8 @@ fn named_ports_are_checked() {
     );
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the render:\n{actual}",
-        path.display()
-    );
-}
-
 #[test]
 fn named_port_renders_are_golden_and_accepted_by_the_tools() {
     let (_, ir) = setup();
-    let rs = nft::render(&ir);
-    golden("named-ports.nft", &nft::table_text(&rs));
-    let ipt = iptables::render(&ir);
-    golden("named-ports.iptables", &iptables::display_text(&ipt));
-    let mut lab = testlab::Lab::new("acl-named");
-    let ns = lab.netns("n");
-    let dir = lab.dir().to_path_buf();
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    let f = write("named.nft", &nft::full_transaction(&rs));
-    ns.ok(&["nft", "-c", "-f", &f]);
-    let sets = write("sets", &iptables::ipset_text(&ipt));
-    let v4 = write("v4", &iptables::restore_text(&ipt.v4));
-    let v6 = write("v6", &iptables::restore_text(&ipt.v6));
-    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("iptables-restore --noflush --test < {v4}"),
-    ]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("ip6tables-restore --noflush --test < {v6}"),
-    ]);
+    common::golden_and_accepted_by_the_tools("named-ports", "acl-named", &ir);
 }

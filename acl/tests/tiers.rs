@@ -3,13 +3,14 @@
 //! backends: golden files, accepted by `nft -c` / `iptables-restore --test` in a
 //! throwaway namespace.
 
+mod common;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use acl::explain::{explain, Outcome, Packet};
 use acl::model::Action::{Allow, Deny};
 use acl::model::Protocol;
-use acl::render::{iptables, nft};
 use acl::{compile, load_paths, Bundle, CompileOptions, Ir};
 
 fn root() -> PathBuf {
@@ -146,52 +147,10 @@ fn a_policy_in_an_undeclared_tier_is_an_error_at_its_tier() {
     let _ = fs::remove_dir_all(&dir);
 }
 
-fn golden(name: &str, actual: &str) {
-    let path = root().join("tests/golden").join(name);
-    if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
-    assert!(
-        expected == actual,
-        "{} differs from the render:\n{actual}",
-        path.display()
-    );
-}
-
 #[test]
 fn tier_renders_are_golden_and_accepted_by_the_tools() {
     let (_, ir) = setup();
-    let rs = nft::render(&ir);
-    golden("tiers.nft", &nft::table_text(&rs));
-    let ipt = iptables::render(&ir);
-    golden("tiers.iptables", &iptables::display_text(&ipt));
-    let mut lab = testlab::Lab::new("acl-tiers");
-    let ns = lab.netns("n");
-    let dir = lab.dir().to_path_buf();
-    let write = |name: &str, text: &str| {
-        let p = dir.join(name);
-        fs::write(&p, text).unwrap();
-        p.to_str().unwrap().to_string()
-    };
-    let f = write("tiers.nft", &nft::full_transaction(&rs));
-    ns.ok(&["nft", "-c", "-f", &f]);
-    let sets = write("sets", &iptables::ipset_text(&ipt));
-    let v4 = write("v4", &iptables::restore_text(&ipt.v4));
-    let v6 = write("v6", &iptables::restore_text(&ipt.v6));
-    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("iptables-restore --noflush --test < {v4}"),
-    ]);
-    ns.ok(&[
-        "sh",
-        "-c",
-        &format!("ip6tables-restore --noflush --test < {v6}"),
-    ]);
+    common::golden_and_accepted_by_the_tools("tiers", "acl-tiers", &ir);
 }
 
 #[test]

@@ -37,3 +37,57 @@ pub fn two_irs(dir: &Path) -> (Ir, Ir) {
     assert_ne!(a, b);
     (a, b)
 }
+
+/// Compares a render with its golden file under `tests/golden` (`UPDATE_GOLDEN=1`
+/// writes it instead).
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e} (UPDATE_GOLDEN=1 creates it)", path.display()));
+    assert!(
+        expected == actual,
+        "{} differs from the render:\n{actual}",
+        path.display()
+    );
+}
+
+/// Both backends' renders of `ir`: golden as `STEM.nft` and `STEM.iptables`, and
+/// accepted by `nft -c` and by `ipset restore` + `ip(6)tables-restore --test` in a
+/// throwaway namespace of a lab named `lab`.
+pub fn golden_and_accepted_by_the_tools(stem: &str, lab: &str, ir: &Ir) {
+    use acl::render::{iptables, nft};
+    let rs = nft::render(ir);
+    golden(&format!("{stem}.nft"), &nft::table_text(&rs));
+    let ipt = iptables::render(ir);
+    golden(&format!("{stem}.iptables"), &iptables::display_text(&ipt));
+    let mut lab = testlab::Lab::new(lab);
+    let ns = lab.netns("n");
+    let dir = lab.dir().to_path_buf();
+    let write = |name: &str, text: &str| {
+        let p = dir.join(name);
+        fs::write(&p, text).unwrap();
+        p.to_str().unwrap().to_string()
+    };
+    let f = write(&format!("{stem}.nft"), &nft::full_transaction(&rs));
+    ns.ok(&["nft", "-c", "-f", &f]);
+    let sets = write("sets", &iptables::ipset_text(&ipt));
+    let v4 = write("v4", &iptables::restore_text(&ipt.v4));
+    let v6 = write("v6", &iptables::restore_text(&ipt.v6));
+    ns.ok(&["sh", "-c", &format!("ipset restore < {sets}")]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("iptables-restore --noflush --test < {v4}"),
+    ]);
+    ns.ok(&[
+        "sh",
+        "-c",
+        &format!("ip6tables-restore --noflush --test < {v6}"),
+    ]);
+}
