@@ -60,7 +60,7 @@ struct Engine {
     opts: CompileOptions,
     loader: Loader,
     applier: Applier,
-    /// The datastore merge's last warnings.
+    /// The last warnings logged (skipped documents, the datastore merge's clashes).
     warned: Vec<String>,
 }
 
@@ -72,15 +72,18 @@ impl Engine {
     ) -> Result<acl::ApplyReport, String> {
         let mut bundle = self.loader.load(&self.paths).map_err(|e| e.to_string())?;
         bundle.workloads.extend(extra);
+        // Documents the files hold but tern does not enforce (skipped kinds), then the
+        // datastore merge's clashes.
+        let mut warnings: Vec<String> = bundle.warnings.iter().map(|w| w.to_string()).collect();
         if let Some(c) = cluster {
-            let warnings = c.merge_into(&mut bundle);
-            // Said once, not at every reload.
-            if warnings != self.warned {
-                for w in &warnings {
-                    tracing::warn!("{w}");
-                }
-                self.warned = warnings;
+            warnings.extend(c.merge_into(&mut bundle));
+        }
+        // Said once, not at every reload.
+        if warnings != self.warned {
+            for w in &warnings {
+                tracing::warn!("{w}");
             }
+            self.warned = warnings;
         }
         let ir = acl::compile(&bundle, &self.opts);
         self.applier.apply_owned(ir).map_err(|e| e.to_string())
