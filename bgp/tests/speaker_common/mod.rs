@@ -9,7 +9,7 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bgp::policy::ImportPolicy;
-use bgp::speaker::{PeerConfig, PeerStatus, SpeakerConfig, SpeakerHandle};
+use bgp::speaker::{PeerConfig, PeerStatus, Speaker, SpeakerConfig, SpeakerHandle};
 use bgp::wire::codec::{decode_message, encode_message};
 use bgp::wire::{
     AddressFamily, Capability, DecodeContext, EncodeContext, Message, Notification, Open,
@@ -193,4 +193,55 @@ pub async fn drain(mut rd: OwnedReadHalf, mut buf: BytesMut) -> Vec<Notification
         }
     }
     seen
+}
+
+// Helpers of the run-time reconfiguration tests (speaker_reconfig, speaker_reconfig_fds).
+
+pub const LONG: Duration = Duration::from_secs(30);
+
+pub fn ip(s: &str) -> IpAddr {
+    s.parse().expect("ip")
+}
+
+pub async fn status_of(h: &SpeakerHandle, addr: &str) -> Option<bgp::speaker::PeerStatus> {
+    h.peers().await.into_iter().find(|p| p.address == ip(addr))
+}
+
+pub async fn established_with(
+    h: &SpeakerHandle,
+    addr: &str,
+    what: &str,
+) -> bgp::speaker::PeerStatus {
+    wait_for(LONG, what, || async {
+        status_of(h, addr)
+            .await
+            .filter(|p| p.state == "Established")
+    })
+    .await
+}
+
+pub async fn has_route(h: &SpeakerHandle, prefix: &str) -> bool {
+    let want: ipnet::IpNet = prefix.parse().expect("prefix");
+    h.routes(false)
+        .await
+        .iter()
+        .any(|r| r.prefix == want && r.best.is_some())
+}
+
+/// A peer of the speaker under test at 10.0.0.1: another speaker at `addr` that only
+/// accepts (so no collision can make a session flap) and originates `originate`.
+pub async fn neighbour(addr: &str, asn: u32, originate: &[&str]) -> SpeakerHandle {
+    let (h, _) = Speaker::start(speaker(
+        asn,
+        addr,
+        passive(peer("10.0.0.1", 65001, addr)),
+        originate,
+    ))
+    .await
+    .expect("neighbour");
+    h
+}
+
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("fds").count()
 }
