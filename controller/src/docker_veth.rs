@@ -13,16 +13,14 @@ use std::path::Path;
 
 use rtnetlink::packet_core::Parseable;
 use rtnetlink::packet_route::address::{AddressAttribute, AddressMessage};
-use rtnetlink::packet_route::link::{
-    InfoData, InfoKind, InfoVeth, LinkAttribute, LinkInfo, LinkMessage,
-};
+use rtnetlink::packet_route::link::{LinkAttribute, LinkMessage};
 
 use crate::netlink::codec;
 use crate::netns;
 use crate::table::TableError;
 use crate::veth::{
-    delete_workload_veth, is_errno, neighbour, nl_err, open_here, set_up, valid_ifname, VethError,
-    GATEWAY4, HOST_MAC,
+    create_pair, delete_workload_veth, neighbour, nl_err, open_here, set_up, valid_ifname,
+    VethError, GATEWAY4,
 };
 use crate::workload::{configure_workload_interface, GATEWAY_V6};
 
@@ -47,33 +45,7 @@ pub fn create_docker_veth(
         delete_workload_veth(stale)?;
     }
     let mut nl = open_here().map_err(nl_err("netlink socket"))?;
-    let mut peer = LinkMessage::default();
-    peer.attributes
-        .push(LinkAttribute::IfName(peer_if.to_string()));
-    peer.attributes
-        .push(LinkAttribute::Address(peer_mac.to_vec()));
-    let mut m = LinkMessage::default();
-    m.attributes
-        .push(LinkAttribute::IfName(host_if.to_string()));
-    m.attributes.push(LinkAttribute::Address(HOST_MAC.to_vec()));
-    // Room for a tunnel's header when pools are encapsulated (crate::tunnel).
-    if let Some(mtu) = crate::tunnel::workload_mtu() {
-        m.attributes.push(LinkAttribute::Mtu(mtu));
-        peer.attributes.push(LinkAttribute::Mtu(mtu));
-    }
-    m.attributes.push(LinkAttribute::LinkInfo(vec![
-        LinkInfo::Kind(InfoKind::Veth),
-        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
-    ]));
-    match nl.request(
-        codec::RTM_NEWLINK,
-        codec::NLM_F_CREATE | codec::NLM_F_EXCL,
-        &m,
-    ) {
-        Ok(()) => {}
-        Err(e) if is_errno(&e, libc::EEXIST) => return Err(VethError::Exists(host_if.to_string())),
-        Err(e) => return Err(nl_err("create veth")(e)),
-    }
+    create_pair(&mut nl, host_if, peer_if, peer_mac, None, host_if)?;
     nl.forget_links();
     let undo = |e: VethError| {
         let _ = delete_workload_veth(host_if);

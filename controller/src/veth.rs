@@ -130,6 +130,51 @@ pub(crate) fn is_errno(e: &TableError, errno: i32) -> bool {
     matches!(e, TableError::Io { source, .. } if source.raw_os_error() == Some(errno))
 }
 
+/// Asks the kernel for the pair `host_if` (MAC `ee:ee:ee:ee:ee:ee`, in the current
+/// namespace) / `peer_if` (MAC `peer_mac`, created inside the namespace `peer_netns` when
+/// given, else here), both with the tunnel MTU when pools are encapsulated
+/// ([`crate::tunnel::workload_mtu`]). Both ends are left down. `exists` is the name an
+/// EEXIST is reported for.
+pub(crate) fn create_pair(
+    nl: &mut NetlinkTable,
+    host_if: &str,
+    peer_if: &str,
+    peer_mac: [u8; 6],
+    peer_netns: Option<std::os::fd::RawFd>,
+    exists: &str,
+) -> Result<(), VethError> {
+    let mut peer = LinkMessage::default();
+    peer.attributes
+        .push(LinkAttribute::IfName(peer_if.to_string()));
+    if let Some(fd) = peer_netns {
+        peer.attributes.push(LinkAttribute::NetNsFd(fd));
+    }
+    peer.attributes
+        .push(LinkAttribute::Address(peer_mac.to_vec()));
+    let mut m = LinkMessage::default();
+    m.attributes
+        .push(LinkAttribute::IfName(host_if.to_string()));
+    m.attributes.push(LinkAttribute::Address(HOST_MAC.to_vec()));
+    // Room for a tunnel's header when pools are encapsulated (crate::tunnel).
+    if let Some(mtu) = crate::tunnel::workload_mtu() {
+        m.attributes.push(LinkAttribute::Mtu(mtu));
+        peer.attributes.push(LinkAttribute::Mtu(mtu));
+    }
+    m.attributes.push(LinkAttribute::LinkInfo(vec![
+        LinkInfo::Kind(InfoKind::Veth),
+        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
+    ]));
+    match nl.request(
+        codec::RTM_NEWLINK,
+        codec::NLM_F_CREATE | codec::NLM_F_EXCL,
+        &m,
+    ) {
+        Ok(()) => Ok(()),
+        Err(e) if is_errno(&e, libc::EEXIST) => Err(VethError::Exists(exists.to_string())),
+        Err(e) => Err(nl_err("create veth")(e)),
+    }
+}
+
 pub(crate) fn open_here() -> Result<NetlinkTable, TableError> {
     NetlinkTable::open(TableConfig::default(), None, false)
 }
@@ -161,34 +206,14 @@ pub fn create_workload_veth(spec: &VethSpec) -> Result<VethCreated, VethError> {
     }
     // Both ends are brought up after creation: veth refuses IFF_UP (ENOTCONN) on an end
     // whose peer is not linked yet, which is the case while the pair is being made.
-    let mut peer = LinkMessage::default();
-    peer.attributes
-        .push(LinkAttribute::IfName(spec.ifname.clone()));
-    peer.attributes.push(LinkAttribute::NetNsFd(ns.as_raw_fd()));
-    peer.attributes
-        .push(LinkAttribute::Address(spec.mac.to_vec()));
-    let mut m = LinkMessage::default();
-    m.attributes
-        .push(LinkAttribute::IfName(spec.host_if.clone()));
-    m.attributes.push(LinkAttribute::Address(HOST_MAC.to_vec()));
-    // Room for a tunnel's header when pools are encapsulated (crate::tunnel).
-    if let Some(mtu) = crate::tunnel::workload_mtu() {
-        m.attributes.push(LinkAttribute::Mtu(mtu));
-        peer.attributes.push(LinkAttribute::Mtu(mtu));
-    }
-    m.attributes.push(LinkAttribute::LinkInfo(vec![
-        LinkInfo::Kind(InfoKind::Veth),
-        LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(peer))),
-    ]));
-    match nl.request(
-        codec::RTM_NEWLINK,
-        codec::NLM_F_CREATE | codec::NLM_F_EXCL,
-        &m,
-    ) {
-        Ok(()) => {}
-        Err(e) if is_errno(&e, libc::EEXIST) => return Err(VethError::Exists(spec.ifname.clone())),
-        Err(e) => return Err(nl_err("create veth")(e)),
-    }
+    create_pair(
+        &mut nl,
+        &spec.host_if,
+        &spec.ifname,
+        spec.mac,
+        Some(ns.as_raw_fd()),
+        &spec.ifname,
+    )?;
     nl.forget_links();
     let undo = |e: VethError| {
         let _ = delete_workload_veth(&spec.host_if);
