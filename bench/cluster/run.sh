@@ -54,32 +54,9 @@ mode="route reflectors (2 BIRD)"
 [ "$MESH" = 1 ] && mode="full mesh"
 echo "== N=$N, $mode"
 
-addr() { echo "10.0.$(($1 / 250)).$(($1 % 250 + 1))"; }
-
-ip netns add "$P-sw"
-ip netns exec "$P-sw" ip link add br0 type bridge
-ip netns exec "$P-sw" ip link set br0 up
-join() { # NS ADDR PORT
-    ip link add "$3" type veth peer name eth0 netns "$1"
-    ip link set "$3" netns "$P-sw"
-    ip netns exec "$P-sw" ip link set "$3" master br0 up
-    ip netns exec "$1" ip addr add "$2/16" dev eth0
-    ip netns exec "$1" ip link set eth0 up
-    ip netns exec "$1" ip link set lo up
-}
-
-ip netns add "$P-db"
-join "$P-db" 10.0.255.1 "clb$$-db"
-ip netns exec "$P-db" etcd --name default --data-dir "$W/etcd" \
-    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-    --listen-peer-urls http://10.0.255.1:2380 --initial-advertise-peer-urls http://10.0.255.1:2380 \
-    --initial-cluster default=http://10.0.255.1:2380 --log-level warn >"$W/etcd.log" 2>&1 &
-PIDS+=($!)
-ETCD_PID=$!
-for _ in $(seq 100); do
-    ip netns exec "$P-db" curl -fsS --max-time 1 "$ETCD/health" 2>/dev/null | grep -q '"health":"true"' && break
-    sleep 0.2
-done
+. bench/lib/etcd_lab.sh
+lab_switch
+start_etcd "clb$$-db"
 # Unary gRPC calls etcd has handled so far (Range, Txn, Put, LeaseGrant, ...; watch and
 # keepalive streams are counted once per stream, not per message).
 etcd_calls() {
@@ -87,7 +64,6 @@ etcd_calls() {
         awk '/^grpc_server_handled_total/ && /grpc_type="unary"/ {s += $NF} END {printf "%d\n", s}'
 }
 
-ds() { ip netns exec "$P-db" "$TERN" "$@" --datastore etcd --endpoints "$ETCD"; }
 meshOn=false
 [ "$MESH" = 1 ] && meshOn=true
 cat >"$W/cluster.yaml" <<EOF

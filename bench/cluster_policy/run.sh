@@ -40,33 +40,10 @@ echo "== machine"
 echo "$(nproc) CPUs, $(awk '/MemTotal/ {print int($2/1024) " MiB"}' /proc/meminfo), $(uname -r), etcd $(etcd --version 2>/dev/null | awk '/etcd Version/ {print $3}')"
 uptime
 
-addr() { echo "10.0.$(($1 / 250)).$(($1 % 250 + 1))"; }
+. bench/lib/etcd_lab.sh
+lab_switch
+start_etcd "cpb$$-db"
 
-ip netns add "$P-sw"
-ip netns exec "$P-sw" ip link add br0 type bridge
-ip netns exec "$P-sw" ip link set br0 up
-join() { # NS ADDR PORT
-    ip link add "$3" type veth peer name eth0 netns "$1"
-    ip link set "$3" netns "$P-sw"
-    ip netns exec "$P-sw" ip link set "$3" master br0 up
-    ip netns exec "$1" ip addr add "$2/16" dev eth0
-    ip netns exec "$1" ip link set eth0 up
-    ip netns exec "$1" ip link set lo up
-}
-ip netns add "$P-db"
-join "$P-db" 10.0.255.1 "cpb$$-db"
-ip netns exec "$P-db" etcd --name default --data-dir "$W/etcd" \
-    --listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-    --listen-peer-urls http://10.0.255.1:2380 --initial-advertise-peer-urls http://10.0.255.1:2380 \
-    --initial-cluster default=http://10.0.255.1:2380 --log-level warn >"$W/etcd.log" 2>&1 &
-PIDS+=($!)
-ETCD_PID=$!
-for _ in $(seq 100); do
-    ip netns exec "$P-db" curl -fsS --max-time 1 "$ETCD/health" 2>/dev/null | grep -q '"health":"true"' && break
-    sleep 0.2
-done
-
-ds() { ip netns exec "$P-db" "$TERN" "$@" --datastore etcd --endpoints "$ETCD"; }
 cat >"$W/cluster.yaml" <<EOF
 apiVersion: projectcalico.org/v3
 kind: BGPConfiguration
