@@ -399,13 +399,9 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
     );
 
     // `other` becomes a client on n2: n0 lets it in.
-    let o = tern_cli(
-        &nodes[2],
-        &["endpoint", "label", "shop/other", "app=client"],
-    );
+    relabel_other(&nodes[2], "app=client");
     let took = until_rulesets(&hosts[..1], |r| r.contains(&other_ip));
     println!("n2's relabel in n0's ruleset {took:?} after `tern endpoint label` returned");
-    assert!(o.status.success(), "{}", text(&o.stderr));
     wait_verdict(
         &mut lab,
         &web,
@@ -414,8 +410,7 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         true,
         "relabelled other -> web",
     );
-    let o = tern_cli(&nodes[2], &["endpoint", "label", "shop/other", "app=other"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    relabel_other(&nodes[2], "app=other");
     wait_verdict(&mut lab, &web, &other, &web_ip, false, "other again -> web");
 
     // etcd away: every host keeps enforcing what it last knew. A label changed on n2
@@ -430,11 +425,7 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         connects(&mut lab, &web, &client, &web_ip),
         "etcd away: client -> web must stay allowed"
     );
-    let o = tern_cli(
-        &nodes[2],
-        &["endpoint", "label", "shop/other", "app=client"],
-    );
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    relabel_other(&nodes[2], "app=client");
     assert!(
         !connects(&mut lab, &web, &other, &web_ip),
         "etcd away: n0 cannot know other's new label"
@@ -448,8 +439,7 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         true,
         "relabelled while etcd was away",
     );
-    let o = tern_cli(&nodes[2], &["endpoint", "label", "shop/other", "app=other"]);
-    assert!(o.status.success(), "{}", text(&o.stderr));
+    relabel_other(&nodes[2], "app=other");
     wait_verdict(
         &mut lab,
         &web,
@@ -557,4 +547,10 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         let rows = workload_endpoints(&hosts[0]);
         (rows.len() == 3 && rows.iter().all(|r| r.0 != "shop/web2")).then_some(())
     });
+}
+
+/// `tern endpoint label shop/other LABEL` on `node`, which must succeed.
+fn relabel_other(node: &Node, label: &str) {
+    let o = tern_cli(node, &["endpoint", "label", "shop/other", label]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
 }
