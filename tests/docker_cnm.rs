@@ -321,11 +321,7 @@ fn containers_on_two_hosts_talk_across_dockerd_and_agent_restarts() {
     let r = a.ok(&["ip", "route", "show", &ip_a]);
     assert!(r.contains("dev tern") && r.contains("proto 201"), "{r}");
     // Labels are read from dockerd: the endpoint is docker/ca with app=web.
-    let row = wait_for(CONVERGE, "labels of ca from dockerd", || {
-        docker_rows(&ha.node)
-            .into_iter()
-            .find(|r| r["name"] == "ca" && r["labels"]["app"] == "web")
-    });
+    let row = wait_app_label(&ha.node, "ca", "web", "labels of ca from dockerd");
     assert_eq!(row["addresses"][0], format!("{ip_a}/32"));
 
     // Across hosts: BGP routes each block via the other host, pure L3.
@@ -441,16 +437,8 @@ fn a_policy_selects_containers_by_their_docker_labels() {
     run(&d, "pnet", "client", &["app=client"]);
     run(&d, "pnet", "other", &["app=other"]);
     // The labels come from dockerd once the container runs; then the policy holds.
-    wait_for(CONVERGE, "web's labels applied", || {
-        docker_rows(&ha.node)
-            .into_iter()
-            .find(|r| r["name"] == "web" && r["labels"]["app"] == "web")
-    });
-    wait_for(CONVERGE, "client's labels applied", || {
-        docker_rows(&ha.node)
-            .into_iter()
-            .find(|r| r["name"] == "client" && r["labels"]["app"] == "client")
-    });
+    wait_app_label(&ha.node, "web", "web", "web's labels applied");
+    wait_app_label(&ha.node, "client", "client", "client's labels applied");
     assert!(
         tcp(&d, "web", &d, "client", &web, "8080"),
         "client -> web:8080 allowed"
@@ -483,16 +471,13 @@ fn a_policy_selects_containers_by_their_docker_labels() {
     d.start_again();
     d.ok(&["start", "web", "client", "other"]);
     let web = d.ip_of("web");
-    wait_for(CONVERGE, "web's labels applied again", || {
-        docker_rows(&ha.node)
-            .into_iter()
-            .find(|r| r["name"] == "web" && r["labels"]["app"] == "web")
-    });
-    wait_for(CONVERGE, "client's labels applied again", || {
-        docker_rows(&ha.node)
-            .into_iter()
-            .find(|r| r["name"] == "client" && r["labels"]["app"] == "client")
-    });
+    wait_app_label(&ha.node, "web", "web", "web's labels applied again");
+    wait_app_label(
+        &ha.node,
+        "client",
+        "client",
+        "client's labels applied again",
+    );
     assert!(
         tcp(&d, "web", &d, "client", &web, "8080"),
         "client -> web again"
@@ -784,4 +769,14 @@ fn tempfile_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("tern-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
     d
+}
+
+/// Waits until the agent lists Docker container `name` with label `app=APP` (the labels
+/// come from dockerd once the container runs); its row.
+fn wait_app_label(node: &Node, name: &str, app: &str, what: &str) -> Value {
+    wait_for(CONVERGE, what, || {
+        docker_rows(node)
+            .into_iter()
+            .find(|r| r["name"] == name && r["labels"]["app"] == app)
+    })
 }
