@@ -56,22 +56,72 @@ impl RouteEvent {
 mod push;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u32)]
 enum State {
-    Pending,
-    Installed,
-    Failed,
+    Pending = 0,
+    Installed = 1,
+    Failed = 2,
     /// Can never be installed (bad route); never sent to the kernel.
-    Invalid,
+    Invalid = 3,
 }
 
-#[derive(Debug)]
-struct Entry {
-    kind: KindId,
-    /// Mark of the last dump that saw it / the last ReplaceAll that named it.
-    mark: u32,
-    state: State,
-    /// The kernel has a route of ours for this prefix (maybe a different one).
-    in_kernel: bool,
+/// One desired route in 4 bytes (a full table holds a million): the interned kind's id
+/// (low 28 bits), the state (2 bits), whether the kernel has a route of ours for the
+/// prefix (maybe a different one), and a "seen" bit used only during one pass (a dump
+/// being compared, a `ReplaceAll` naming its routes) and clear outside it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Entry(u32);
+
+const KIND_BITS: u32 = 28;
+const KIND_MASK: u32 = (1 << KIND_BITS) - 1;
+const STATE_SHIFT: u32 = KIND_BITS;
+const IN_KERNEL: u32 = 1 << 30;
+const SEEN: u32 = 1 << 31;
+
+impl Entry {
+    fn new(kind: KindId, state: State) -> Entry {
+        let mut e = Entry(0);
+        e.set_kind(kind);
+        e.0 |= (state as u32) << STATE_SHIFT;
+        e
+    }
+    fn kind(self) -> KindId {
+        self.0 & KIND_MASK
+    }
+    fn set_kind(&mut self, k: KindId) {
+        debug_assert!(k <= KIND_MASK, "route kind id {k} out of range");
+        self.0 = (self.0 & !KIND_MASK) | (k & KIND_MASK);
+    }
+    fn state(self) -> State {
+        match (self.0 >> STATE_SHIFT) & 3 {
+            0 => State::Pending,
+            1 => State::Installed,
+            2 => State::Failed,
+            _ => State::Invalid,
+        }
+    }
+    fn set_state_bits(&mut self, s: State) {
+        self.0 = (self.0 & !(3 << STATE_SHIFT)) | ((s as u32) << STATE_SHIFT);
+    }
+    fn in_kernel(self) -> bool {
+        self.0 & IN_KERNEL != 0
+    }
+    fn set_in_kernel(&mut self, on: bool) {
+        self.flag(IN_KERNEL, on);
+    }
+    fn seen(self) -> bool {
+        self.0 & SEEN != 0
+    }
+    fn set_seen(&mut self, on: bool) {
+        self.flag(SEEN, on);
+    }
+    fn flag(&mut self, bit: u32, on: bool) {
+        if on {
+            self.0 |= bit;
+        } else {
+            self.0 &= !bit;
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -98,10 +148,10 @@ impl Gauges {
 }
 
 fn transition(g: &mut Gauges, e: &mut Entry, to: State) {
-    if e.state != to {
-        g.leave(e.state);
+    if e.state() != to {
+        g.leave(e.state());
         g.enter(to);
-        e.state = to;
+        e.set_state_bits(to);
     }
 }
 
@@ -117,7 +167,6 @@ pub struct Reconciler<T: RouteTable> {
     dirty: Vec<IpNet>,
     deletes: Vec<IpNet>,
     scan_all: bool,
-    mark: u32,
     gauges: Gauges,
     counters: Arc<Counters>,
     in_reconcile: bool,
@@ -144,7 +193,6 @@ impl<T: RouteTable> Reconciler<T> {
             dirty: Vec::new(),
             deletes: Vec::new(),
             scan_all: false,
-            mark: 0,
             gauges: Gauges::default(),
             counters,
             in_reconcile: false,
@@ -178,40 +226,36 @@ impl<T: RouteTable> Reconciler<T> {
         self.scan_all || !self.dirty.is_empty() || !self.deletes.is_empty()
     }
 
-    fn next_mark(&mut self) -> u32 {
-        self.mark = self.mark.wrapping_add(1).max(1);
-        self.mark
-    }
-
     /// Record a desired change; nothing is sent until [`Reconciler::push`].
     pub fn change(&mut self, change: DesiredChange) {
         match change {
-            DesiredChange::Upsert(r) => self.upsert(r, 0),
+            DesiredChange::Upsert(r) => self.upsert(r, false),
             DesiredChange::Remove(p) => self.remove(p.trunc()),
             DesiredChange::ReplaceAll(routes) => self.replace_all(routes),
         }
         self.publish();
     }
 
-    fn upsert(&mut self, mut route: Route, mark: u32) {
+    /// `seen`: named by the `ReplaceAll` being applied.
+    fn upsert(&mut self, mut route: Route, seen: bool) {
         let invalid = normalize(&mut route, self.config.ecmp).err();
         let prefix = route.prefix;
         let id = self.kinds.intern(route.kind);
         let g = &mut self.gauges;
         if let Some(e) = self.routes.get_mut(&prefix) {
-            e.mark = mark;
-            if e.kind == id {
+            e.set_seen(seen);
+            if e.kind() == id {
                 self.kinds.release(id);
                 return;
             }
-            self.kinds.release(e.kind);
-            e.kind = id;
+            self.kinds.release(e.kind());
+            e.set_kind(id);
             match invalid {
                 Some(reason) => {
                     tracing::warn!(%prefix, %reason, "route rejected");
                     transition(g, e, State::Invalid);
                     self.reasons.insert(prefix, reason);
-                    if e.in_kernel {
+                    if e.in_kernel() {
                         self.deletes.push(prefix);
                     }
                 }
@@ -222,24 +266,20 @@ impl<T: RouteTable> Reconciler<T> {
             }
             return;
         }
-        let mut e = Entry {
-            kind: id,
-            mark,
-            state: State::Pending,
-            in_kernel: false,
-        };
+        let mut e = Entry::new(id, State::Pending);
+        e.set_seen(seen);
         let adopted = self.adopted.remove(&prefix);
         if let Some(reason) = invalid {
             tracing::warn!(%prefix, %reason, "route rejected");
-            e.state = State::Invalid;
+            e.set_state_bits(State::Invalid);
             self.reasons.insert(prefix, reason);
             if adopted.is_some() {
                 self.deletes.push(prefix);
             }
         } else if let Some(aid) = adopted {
-            e.in_kernel = true;
+            e.set_in_kernel(true);
             if kind_satisfied(self.kinds.get(id), self.kinds.get(aid)) {
-                e.state = State::Installed;
+                e.set_state_bits(State::Installed);
             } else {
                 self.dirty.push(prefix);
             }
@@ -249,25 +289,24 @@ impl<T: RouteTable> Reconciler<T> {
         if let Some(aid) = adopted {
             self.kinds.release(aid);
         }
-        g.enter(e.state);
+        g.enter(e.state());
         self.routes.insert(prefix, e);
     }
 
     fn remove(&mut self, prefix: IpNet) {
         if let Some(e) = self.routes.remove(&prefix) {
-            self.gauges.leave(e.state);
-            self.kinds.release(e.kind);
+            self.gauges.leave(e.state());
+            self.kinds.release(e.kind());
             self.reasons.remove(&prefix);
-            if e.in_kernel {
+            if e.in_kernel() {
                 self.deletes.push(prefix);
             }
         }
     }
 
     fn replace_all(&mut self, routes: Vec<Route>) {
-        let mark = self.next_mark();
         for r in routes {
-            self.upsert(r, mark);
+            self.upsert(r, true);
         }
         let Self {
             routes,
@@ -278,13 +317,14 @@ impl<T: RouteTable> Reconciler<T> {
             ..
         } = self;
         routes.retain(|p, e| {
-            if e.mark == mark {
+            if e.seen() {
+                e.set_seen(false);
                 return true;
             }
-            gauges.leave(e.state);
-            kinds.release(e.kind);
+            gauges.leave(e.state());
+            kinds.release(e.kind());
             reasons.remove(&p);
-            if e.in_kernel {
+            if e.in_kernel() {
                 deletes.push(p);
             }
             false
@@ -315,10 +355,10 @@ impl<T: RouteTable> Reconciler<T> {
         match ev {
             RouteEvent::New(kr) => match self.routes.get_mut(&kr.prefix) {
                 Some(e) => {
-                    e.in_kernel = true;
-                    if e.state == State::Invalid {
+                    e.set_in_kernel(true);
+                    if e.state() == State::Invalid {
                         self.deletes.push(kr.prefix);
-                    } else if kind_satisfied(self.kinds.get(e.kind), &kr.kind) {
+                    } else if kind_satisfied(self.kinds.get(e.kind()), &kr.kind) {
                         transition(g, e, State::Installed);
                         self.reasons.remove(&kr.prefix);
                     } else {
@@ -337,12 +377,12 @@ impl<T: RouteTable> Reconciler<T> {
             },
             RouteEvent::Del(kr) => match self.routes.get_mut(&kr.prefix) {
                 Some(e) => {
-                    e.in_kernel = false;
-                    if e.state == State::Installed {
+                    e.set_in_kernel(false);
+                    if e.state() == State::Installed {
                         tracing::info!(route = %kr, "our route deleted by someone else; putting it back");
                         transition(g, e, State::Pending);
                     }
-                    if e.state == State::Pending {
+                    if e.state() == State::Pending {
                         self.dirty.push(kr.prefix);
                     }
                 }
@@ -372,9 +412,10 @@ impl<T: RouteTable> Reconciler<T> {
     }
 
     fn reconcile_inner(&mut self) -> Result<(), TableError> {
-        let mut mark = 0;
         for attempt in 0..3 {
-            mark = self.next_mark();
+            if attempt > 0 {
+                self.clear_seen();
+            }
             self.deletes.clear();
             for (_, id) in self.adopted.drain() {
                 self.kinds.release(id);
@@ -391,14 +432,14 @@ impl<T: RouteTable> Reconciler<T> {
                 ..
             } = self;
             let allowed = *deletes_allowed;
-            let info = table.dump(&mut |kr: Route| match routes.get_mut(&kr.prefix) {
-                Some(e) if e.mark == mark => {}
+            let dumped = table.dump(&mut |kr: Route| match routes.get_mut(&kr.prefix) {
+                Some(e) if e.seen() => {}
                 Some(e) => {
-                    e.mark = mark;
-                    e.in_kernel = true;
-                    if e.state == State::Invalid {
+                    e.set_seen(true);
+                    e.set_in_kernel(true);
+                    if e.state() == State::Invalid {
                         deletes.push(kr.prefix);
-                    } else if kind_satisfied(kinds.get(e.kind), &kr.kind) {
+                    } else if kind_satisfied(kinds.get(e.kind()), &kr.kind) {
                         transition(gauges, e, State::Installed);
                         reasons.remove(&kr.prefix);
                     } else {
@@ -409,16 +450,25 @@ impl<T: RouteTable> Reconciler<T> {
                 None => {
                     adopted.insert_with(kr.prefix, || kinds.intern(kr.kind));
                 }
-            })?;
+            });
+            let info = match dumped {
+                Ok(info) => info,
+                Err(e) => {
+                    self.clear_seen();
+                    return Err(e);
+                }
+            };
             if !info.interrupted {
                 break;
             }
             tracing::debug!(attempt, "route dump interrupted by changes; dumping again");
         }
         for e in self.routes.values_mut() {
-            if e.mark != mark {
-                e.in_kernel = false;
-                if matches!(e.state, State::Installed | State::Failed) {
+            if e.seen() {
+                e.set_seen(false);
+            } else {
+                e.set_in_kernel(false);
+                if matches!(e.state(), State::Installed | State::Failed) {
                     transition(&mut self.gauges, e, State::Pending);
                 }
             }
@@ -429,6 +479,13 @@ impl<T: RouteTable> Reconciler<T> {
         let r = self.push();
         self.in_reconcile = false;
         r
+    }
+
+    /// Ends a pass: no entry is "seen" outside one.
+    fn clear_seen(&mut self) {
+        for e in self.routes.values_mut() {
+            e.set_seen(false);
+        }
     }
 
     /// Delete every route with our protocol in our table and forget the desired table
@@ -454,18 +511,18 @@ impl<T: RouteTable> Reconciler<T> {
     /// The state of the desired route for `prefix`.
     pub fn status(&self, prefix: IpNet) -> Option<RouteStatus> {
         let prefix = prefix.trunc();
-        self.routes.get(&prefix).map(|e| self.row(prefix, e))
+        self.routes.get(&prefix).map(|e| self.row(prefix, *e))
     }
 
     /// All desired routes with their state, sorted by prefix.
     pub fn routes(&self) -> Vec<RouteStatus> {
-        let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(p, e)).collect();
+        let mut v: Vec<RouteStatus> = self.routes.iter().map(|(p, e)| self.row(p, *e)).collect();
         v.sort_by_key(|r| r.route.prefix);
         v
     }
 
-    fn row(&self, prefix: IpNet, e: &Entry) -> RouteStatus {
-        let state = match e.state {
+    fn row(&self, prefix: IpNet, e: Entry) -> RouteStatus {
+        let state = match e.state() {
             State::Installed => RouteState::Installed,
             State::Pending => RouteState::Pending,
             State::Failed | State::Invalid => RouteState::Failed(
@@ -478,7 +535,7 @@ impl<T: RouteTable> Reconciler<T> {
         RouteStatus {
             route: Route {
                 prefix,
-                kind: self.kinds.get(e.kind).clone(),
+                kind: self.kinds.get(e.kind()).clone(),
             },
             state,
         }

@@ -77,7 +77,7 @@ impl<T: RouteTable> Reconciler<T> {
         };
         let mut batch: Vec<(IpNet, &mut Entry)> = Vec::with_capacity(batch_size);
         for (p, e) in self.routes.iter_mut() {
-            if e.state != State::Pending {
+            if e.state() != State::Pending {
                 continue;
             }
             batch.push((p, e));
@@ -115,7 +115,7 @@ impl<T: RouteTable> Reconciler<T> {
                 .iter()
                 .filter_map(|p| {
                     let e = self.routes.get(p)?;
-                    (e.state == State::Pending).then_some((*p, e.in_kernel, e.kind))
+                    (e.state() == State::Pending).then_some((*p, e.in_kernel(), e.kind()))
                 })
                 .collect();
             let ops: Vec<Op<'_>> = items
@@ -159,7 +159,7 @@ impl<T: RouteTable> Ctx<'_, T> {
         let kinds = self.kinds;
         let ops: Vec<Op<'_>> = batch
             .iter()
-            .map(|(p, e)| op_for(*p, e.in_kernel, kinds.get(e.kind)))
+            .map(|(p, e)| op_for(*p, e.in_kernel(), kinds.get(e.kind())))
             .collect();
         results.clear();
         let r = self.table.apply(&ops, results);
@@ -174,7 +174,7 @@ impl<T: RouteTable> Ctx<'_, T> {
     fn record(&mut self, prefix: IpNet, e: &mut Entry, res: &Result<(), OpError>) {
         match res {
             Ok(()) => {
-                e.in_kernel = true;
+                e.set_in_kernel(true);
                 transition(self.gauges, e, State::Installed);
                 self.reasons.remove(&prefix);
             }
