@@ -1,5 +1,6 @@
-//! Adj-RIB-Out per peer: what we last sent (prefix → interned exported attributes),
-//! which prefixes changed since (the queue), and the pending End-of-RIB markers.
+//! Adj-RIB-Out per peer: what we last sent (prefix → interned exported attributes;
+//! with ADD-PATH send, prefix → paths with our path ids, see `add_path`), which
+//! prefixes changed since (the queue), and the pending End-of-RIB markers.
 //! `take_updates` turns the queue into packed UPDATEs.
 //!
 //! An exported attribute set too large for one UPDATE to this peer (4096 octets, or
@@ -14,14 +15,15 @@ use std::collections::VecDeque;
 use hashbrown::{HashMap, HashSet};
 use ipnet::IpNet;
 
-use crate::wire::{AddressFamily, Update};
+use crate::wire::{AddressFamily, Nlri, Update};
 
+use super::add_path::SentPath;
 use super::attrs::{AttrId, AttrTable};
 use super::export::{export, Source};
 use super::pack;
 use super::peers::peer;
-use super::table::LOCAL_SLOT;
-use super::types::PeerId;
+use super::table::{PathRef, LOCAL_SLOT};
+use super::types::{family_of, PeerId};
 use super::Rib;
 
 /// One peer's Adj-RIB-Out.
@@ -39,13 +41,15 @@ pub(crate) struct AdjOut {
     held: HashMap<IpNet, AttrId>,
     /// Number of held prefixes per exported set (logged when it becomes non-zero).
     held_sets: HashMap<AttrId, u32>,
+    /// ADD-PATH send families: the paths sent per prefix (one reference each).
+    pub(super) paths: HashMap<IpNet, Vec<SentPath>>,
 }
 
 impl AdjOut {
     /// Whether the prefix was sent, or held back as oversized (either way a change
     /// of it concerns this peer).
     pub fn was_sent(&self, p: &IpNet) -> bool {
-        self.sent.contains_key(p) || self.held.contains_key(p)
+        self.sent.contains_key(p) || self.held.contains_key(p) || self.paths.contains_key(p)
     }
 
     pub fn mark(&mut self, p: IpNet) {
@@ -58,7 +62,7 @@ impl AdjOut {
     }
 
     pub fn sent_prefixes(&self) -> impl Iterator<Item = &IpNet> {
-        self.sent.keys()
+        self.sent.keys().chain(self.paths.keys())
     }
 
     pub fn set_eor(&mut self, families: Vec<AddressFamily>) {
@@ -70,7 +74,7 @@ impl AdjOut {
     }
 
     pub fn advertised(&self) -> usize {
-        self.sent.len()
+        self.sent.len() + self.paths.len()
     }
 
     /// Prefixes held back because their attribute set is too large for this peer.
@@ -116,6 +120,11 @@ impl AdjOut {
         for (_, id) in self.sent.drain().chain(self.held.drain()) {
             attrs.release(id);
         }
+        for (_, paths) in self.paths.drain() {
+            for p in paths {
+                attrs.release(p.attr);
+            }
+        }
         self.held_sets.clear();
         self.pending.clear();
         self.queue.clear();
@@ -125,12 +134,30 @@ impl AdjOut {
 }
 
 /// Per take: (source set, source peer, IPv6) → the exported set and whether it fits.
-type ExportCache = HashMap<(AttrId, u16, bool), Option<(AttrId, bool)>>;
+pub(super) type ExportCache = HashMap<(AttrId, u16, bool), Option<(AttrId, bool)>>;
 
-fn family_of(p: &IpNet) -> AddressFamily {
-    match p {
-        IpNet::V4(_) => AddressFamily::IPV4_UNICAST,
-        IpNet::V6(_) => AddressFamily::IPV6_UNICAST,
+/// What one `take_updates` sends: announcements grouped by exported attribute set
+/// (in first-seen order) and withdrawals.
+#[derive(Default)]
+pub(super) struct Batch {
+    groups: HashMap<AttrId, Vec<Nlri>>,
+    order: Vec<AttrId>,
+    pub withdrawn: Vec<Nlri>,
+}
+
+impl Batch {
+    /// Adds an announcement; returns the octets it adds to the UPDATEs (the budget
+    /// counts the attributes each group's UPDATEs carry once).
+    pub fn announce(&mut self, attrs: &AttrTable, id: AttrId, n: Nlri, four: bool) -> usize {
+        let mut bytes = pack::path_nlri_len(&n);
+        let g = self.groups.entry(id).or_insert_with(|| {
+            self.order.push(id);
+            let value = &attrs.get(id).value;
+            bytes += pack::encoded_base(&value.attrs, &value.next_hop, family_of(&n.prefix), four);
+            Vec::new()
+        });
+        g.push(n);
+        bytes
     }
 }
 
@@ -142,10 +169,22 @@ impl Rib {
         &mut self,
         slot: u16,
         prefix: &IpNet,
-        (max_len, four): (usize, bool),
+        limits: (usize, bool),
         cache: &mut ExportCache,
     ) -> Option<(AttrId, bool)> {
         let best = self.best_path(prefix)?;
+        self.export_path(slot, prefix, best, limits, cache)
+    }
+
+    /// As `export_id`, for one given path of the prefix.
+    pub(super) fn export_path(
+        &mut self,
+        slot: u16,
+        prefix: &IpNet,
+        best: PathRef,
+        (max_len, four): (usize, bool),
+        cache: &mut ExportCache,
+    ) -> Option<(AttrId, bool)> {
         // The exported set depends on the source path and the family (next hop).
         let key = (best.attr, best.peer, matches!(prefix, IpNet::V6(_)));
         if let Some(&hit) = cache.get(&key) {
@@ -193,7 +232,7 @@ impl Rib {
         let Some(slot) = self.slot_of(id) else {
             return Vec::new();
         };
-        let (max_len, four) = match peer(&self.peers, slot).and_then(|p| p.up.as_ref()) {
+        let (max_len, four, add_path) = match peer(&self.peers, slot).and_then(|p| p.up.as_ref()) {
             Some(up) => (
                 if up.extended_message {
                     crate::wire::MAX_EXTENDED_MESSAGE_LEN
@@ -201,6 +240,7 @@ impl Rib {
                     crate::wire::MAX_MESSAGE_LEN
                 },
                 up.four_octet_as,
+                up.add_path_send,
             ),
             None => return Vec::new(),
         };
@@ -215,14 +255,22 @@ impl Rib {
         }
         let limits = (max_len, four);
         let mut cache = ExportCache::new();
-        let mut groups: HashMap<AttrId, Vec<IpNet>> = HashMap::new();
-        let mut group_order: Vec<AttrId> = Vec::new();
-        let mut withdrawn: Vec<IpNet> = Vec::new();
+        let mut batch = Batch::default();
         let mut bytes = 0usize;
         while bytes < budget {
             let Some(prefix) = out.queue.pop_front() else {
                 break;
             };
+            if add_path.contains(family_of(&prefix)) {
+                let forced = out.force.remove(&prefix);
+                let mut paths = out.paths.remove(&prefix).unwrap_or_default();
+                let cx = (slot, limits, forced);
+                bytes += self.export_paths(cx, prefix, &mut paths, &mut cache, &mut batch);
+                if !paths.is_empty() {
+                    out.paths.insert(prefix, paths);
+                }
+                continue;
+            }
             let want = self.export_id(slot, &prefix, limits, &mut cache);
             let forced = out.force.remove(&prefix);
             let had = out.sent.get(&prefix).copied();
@@ -235,7 +283,7 @@ impl Rib {
                     if let Some(h) = had {
                         out.sent.remove(&prefix);
                         self.attrs.release(h);
-                        withdrawn.push(prefix);
+                        batch.withdrawn.push(Nlri::new(prefix));
                         bytes += pack::nlri_len(&prefix);
                     }
                     if out.hold(&mut self.attrs, prefix, w) {
@@ -249,26 +297,12 @@ impl Rib {
                     if let Some(h) = had {
                         self.attrs.release(h);
                     }
-                    let attrs = &self.attrs;
-                    let g = groups.entry(w).or_insert_with(|| {
-                        group_order.push(w);
-                        // The budget counts the attributes each group's UPDATEs carry.
-                        let value = &attrs.get(w).value;
-                        bytes += pack::encoded_base(
-                            &value.attrs,
-                            &value.next_hop,
-                            family_of(&prefix),
-                            four,
-                        );
-                        Vec::new()
-                    });
-                    g.push(prefix);
-                    bytes += pack::nlri_len(&prefix);
+                    bytes += batch.announce(&self.attrs, w, Nlri::new(prefix), four);
                 }
                 (None, Some(h)) => {
                     out.sent.remove(&prefix);
                     self.attrs.release(h);
-                    withdrawn.push(prefix);
+                    batch.withdrawn.push(Nlri::new(prefix));
                     bytes += pack::nlri_len(&prefix);
                 }
                 (None, None) => {}
@@ -276,24 +310,25 @@ impl Rib {
         }
         let mut updates = Vec::new();
         for family in [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST] {
-            let w: Vec<IpNet> = withdrawn
+            let w: Vec<Nlri> = batch
+                .withdrawn
                 .iter()
-                .filter(|p| family_of(p) == family)
+                .filter(|p| family_of(&p.prefix) == family)
                 .copied()
                 .collect();
             if !w.is_empty() {
                 updates.extend(pack::withdraw(family, &w, max_len));
             }
         }
-        for gid in group_order {
-            let Some(prefixes) = groups.get(&gid) else {
+        for gid in batch.order {
+            let Some(prefixes) = batch.groups.get(&gid) else {
                 continue;
             };
             let value = &self.attrs.get(gid).value;
             for family in [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST] {
-                let ps: Vec<IpNet> = prefixes
+                let ps: Vec<Nlri> = prefixes
                     .iter()
-                    .filter(|p| family_of(p) == family)
+                    .filter(|p| family_of(&p.prefix) == family)
                     .copied()
                     .collect();
                 if !ps.is_empty() {

@@ -5,7 +5,7 @@
 
 use crate::wire::AddressFamily;
 
-use super::update::{set_path, Cx};
+use super::update::{remove_paths, Cx};
 use super::{PeerId, Rib};
 
 impl Rib {
@@ -27,18 +27,18 @@ impl Rib {
             peers: &mut self.peers,
             snapshots: &mut self.snapshots,
         };
-        for (a, l) in keys4 {
+        for k in keys4 {
             if keep4 {
-                self.v4.set_stale((a, l), slot);
+                self.v4.set_stale(k, slot);
             } else {
-                set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
+                remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, false);
             }
         }
-        for (a, l) in keys6 {
+        for k in keys6 {
             if keep6 {
-                self.v6.set_stale((a, l), slot);
+                self.v6.set_stale(k, slot);
             } else {
-                set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
+                remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, false);
             }
         }
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
@@ -61,13 +61,13 @@ impl Rib {
             snapshots: &mut self.snapshots,
         };
         if families.contains(&AddressFamily::IPV4_UNICAST) {
-            for (a, l) in self.v4.indices_with_peer(slot, true) {
-                set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
+            for k in self.v4.indices_with_peer(slot, true) {
+                remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, true);
             }
         }
         if families.contains(&AddressFamily::IPV6_UNICAST) {
-            for (a, l) in self.v6.indices_with_peer(slot, true) {
-                set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
+            for k in self.v6.indices_with_peer(slot, true) {
+                remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, true);
             }
         }
     }

@@ -38,6 +38,7 @@
 //! assert_eq!(updates.len(), 3); // our block, then End-of-RIB for IPv4 and IPv6
 //! ```
 
+mod add_path;
 mod adj_out;
 mod attrs;
 mod changes;
@@ -64,13 +65,15 @@ use std::net::{IpAddr, Ipv6Addr};
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
+use crate::wire::{
+    AddressFamily, AsPath, FamilySet, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update,
+};
 
 use attrs::{AttrId, AttrTable};
 use import::{Checks, Reject};
 use peers::{Peer, Peers};
 use table::{PathRef, Table, LOCAL_SLOT};
-use update::{set_path, Cx, Log};
+use update::{remove_paths, set_path, Cx, Log};
 
 /// The RIB of one speaker: every peer's received paths, the best paths, and what is
 /// to be sent to each peer. See the module docs.
@@ -189,7 +192,7 @@ impl Rib {
                 .into_iter()
                 .filter(|f| up.families.contains(*f))
                 .collect();
-        let prefixes = self.exportable_to(slot);
+        let prefixes = self.exportable_to(slot, up.add_path_send);
         let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) else {
             return Err(RibError::UnknownPeer(id));
         };
@@ -204,16 +207,24 @@ impl Rib {
         Ok(())
     }
 
-    /// Prefixes whose best path did not come from peer `slot`.
-    fn exportable_to(&self, slot: u16) -> Vec<IpNet> {
+    /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
+    /// send every member is exported; else only the best path).
+    fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<IpNet> {
         let mut v = Vec::new();
+        let wanted = |paths: table::Paths<'_>, family| {
+            if add_path.contains(family) {
+                paths.ecmp().iter().any(|b| b.peer != slot)
+            } else {
+                paths.best().is_some_and(|b| b.peer != slot)
+            }
+        };
         for (i, a, l) in self.v4.iter_keys() {
-            if self.v4.paths(i).best().is_some_and(|b| b.peer != slot) {
+            if wanted(self.v4.paths(i), AddressFamily::IPV4_UNICAST) {
                 v.push(table::Addr::net(a, l));
             }
         }
         for (i, a, l) in self.v6.iter_keys() {
-            if self.v6.paths(i).best().is_some_and(|b| b.peer != slot) {
+            if wanted(self.v6.paths(i), AddressFamily::IPV6_UNICAST) {
                 v.push(table::Addr::net(a, l));
             }
         }
@@ -226,28 +237,18 @@ impl Rib {
         let Some(slot) = self.slot_of(id) else {
             return;
         };
-        let keys4: Vec<(u32, u8)> = self
-            .v4
-            .indices_with_peer(slot, false)
-            .into_iter()
-            .filter_map(|i| self.v4.key(i))
-            .collect();
-        let keys6: Vec<(u128, u8)> = self
-            .v6
-            .indices_with_peer(slot, false)
-            .into_iter()
-            .filter_map(|i| self.v6.key(i))
-            .collect();
+        let keys4 = self.v4.indices_with_peer(slot, false);
+        let keys6 = self.v6.indices_with_peer(slot, false);
         let mut cx = Cx {
             attrs: &mut self.attrs,
             peers: &mut self.peers,
             snapshots: &mut self.snapshots,
         };
-        for (a, l) in keys4 {
-            set_path(&mut cx, &mut self.v4, &mut self.log4, a, l, slot, None);
+        for k in keys4 {
+            remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, false);
         }
-        for (a, l) in keys6 {
-            set_path(&mut cx, &mut self.v6, &mut self.log6, a, l, slot, None);
+        for k in keys6 {
+            remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, false);
         }
         self.refresh.forget(slot);
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
@@ -260,8 +261,8 @@ impl Rib {
         self.refresh_local_addrs();
     }
 
-    /// Sets or removes one path of peer `slot`.
-    fn apply(&mut self, slot: u16, prefix: IpNet, path: Option<PathRef>) {
+    /// Sets or removes one path (peer `slot`, ADD-PATH `path_id`).
+    fn apply(&mut self, (slot, path_id): (u16, u32), prefix: IpNet, path: Option<PathRef>) {
         let mut cx = Cx {
             attrs: &mut self.attrs,
             peers: &mut self.peers,
@@ -274,7 +275,7 @@ impl Rib {
                 &mut self.log4,
                 u32::from(n.network()),
                 n.prefix_len(),
-                slot,
+                (slot, path_id),
                 path,
             ),
             IpNet::V6(n) => set_path(
@@ -283,7 +284,7 @@ impl Rib {
                 &mut self.log6,
                 u128::from(n.network()),
                 n.prefix_len(),
-                slot,
+                (slot, path_id),
                 path,
             ),
         }
@@ -298,7 +299,7 @@ impl Rib {
     pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
         let slot = self.slot(id)?;
         for n in update.withdrawals() {
-            self.apply(slot, n.prefix, None);
+            self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
         }
         if !update.treat_as_withdraw() {
             if !update.nlri.is_empty() {
@@ -312,7 +313,7 @@ impl Rib {
                     }
                     None => {
                         for n in &update.nlri {
-                            self.apply(slot, n.prefix, None);
+                            self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
                         }
                     }
                 }
@@ -361,9 +362,9 @@ impl Rib {
         Ok(())
     }
 
-    /// Whether a `block` limit drops a new prefix of this peer (one it has no path
-    /// for); the reason it is counted under.
-    fn blocked(&self, slot: u16, prefix: &IpNet) -> Option<Reject> {
+    /// Whether a `block` limit drops a new path of this peer (one it has not sent
+    /// before); the reason it is counted under.
+    fn blocked(&self, (slot, path_id): (u16, u32), prefix: &IpNet) -> Option<Reject> {
         let p = peers::peer(&self.peers, slot)?;
         let full = |l: Option<PrefixLimit>, count: u64| {
             l.is_some_and(|l| l.action == LimitAction::Block && count >= u64::from(l.max))
@@ -373,7 +374,11 @@ impl Rib {
         if !receive_full && !import_full {
             return None;
         }
-        if self.paths_of(prefix).iter().any(|x| x.peer == slot) {
+        if self
+            .paths_of(prefix)
+            .iter()
+            .any(|x| x.peer == slot && x.path_id == path_id)
+        {
             return None;
         }
         Some(if receive_full {
@@ -384,8 +389,8 @@ impl Rib {
     }
 
     /// Counts a rejected announcement and withdraws the peer's earlier path.
-    fn reject(&mut self, slot: u16, prefix: IpNet, reason: Reject) {
-        self.apply(slot, prefix, None);
+    fn reject(&mut self, (slot, path_id): (u16, u32), prefix: IpNet, reason: Reject) {
+        self.apply((slot, path_id), prefix, None);
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
             if let Some(c) = p.rejected.get_mut(usize::from(reason.code())) {
                 *c += 1;
@@ -432,7 +437,7 @@ impl Rib {
             // Nothing of this UPDATE is stored: its attributes are not even interned.
             for n in nlri {
                 if matches!(n.prefix, IpNet::V4(_)) == v4 {
-                    self.reject(slot, n.prefix, r);
+                    self.reject((slot, n.path_id.unwrap_or(0)), n.prefix, r);
                 }
             }
             return;
@@ -444,10 +449,11 @@ impl Rib {
             if matches!(n.prefix, IpNet::V4(_)) != v4 {
                 continue;
             }
+            let key = (slot, n.path_id.unwrap_or(0));
             let reject = Reject::from_verdict(policy.check(&n.prefix))
-                .or_else(|| limited.then(|| self.blocked(slot, &n.prefix)).flatten());
+                .or_else(|| limited.then(|| self.blocked(key, &n.prefix)).flatten());
             if let Some(r) = reject {
-                self.reject(slot, n.prefix, r);
+                self.reject(key, n.prefix, r);
                 continue;
             }
             // Interned on the first accepted prefix; one reference per path.
@@ -455,10 +461,11 @@ impl Rib {
             self.attrs.retain(attr);
             let path = PathRef {
                 attr,
+                path_id: key.1,
                 peer: slot,
                 reject: 0,
             };
-            self.apply(slot, n.prefix, Some(path));
+            self.apply(key, n.prefix, Some(path));
         }
         if let Some(attr) = id {
             self.attrs.release(attr);
@@ -497,10 +504,11 @@ impl Rib {
         self.attrs.retain(id);
         let path = PathRef {
             attr: id,
+            path_id: 0,
             peer: LOCAL_SLOT,
             reject: 0,
         };
-        self.apply(LOCAL_SLOT, prefix, Some(path));
+        self.apply((LOCAL_SLOT, 0), prefix, Some(path));
     }
 
     fn is_originated(&self, prefix: &IpNet) -> bool {
@@ -509,7 +517,7 @@ impl Rib {
 
     /// Stops originating a block.
     pub fn withdraw_originated(&mut self, prefix: IpNet) {
-        self.apply(LOCAL_SLOT, prefix.trunc(), None);
+        self.apply((LOCAL_SLOT, 0), prefix.trunc(), None);
     }
 
     /// The paths of one prefix (ordered, see `table`).

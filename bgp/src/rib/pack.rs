@@ -145,18 +145,24 @@ fn mp_fixed_len(next_hop: &MpNextHop) -> usize {
     4 + 3 + 1 + mp_next_hop_len(next_hop) + 1
 }
 
+/// Octets one NLRI takes: the prefix, plus 4 for an ADD-PATH path identifier
+/// (RFC 7911 §3; present exactly when ADD-PATH send is negotiated for the family).
+pub(crate) fn path_nlri_len(n: &Nlri) -> usize {
+    nlri_len(&n.prefix) + if n.path_id.is_some() { 4 } else { 0 }
+}
+
 /// Splits `prefixes` into chunks whose NLRI take at most `room` octets each.
-fn chunks(prefixes: &[IpNet], room: usize) -> Vec<Vec<Nlri>> {
+fn chunks(prefixes: &[Nlri], room: usize) -> Vec<Vec<Nlri>> {
     let mut out = Vec::new();
     let mut cur: Vec<Nlri> = Vec::new();
     let mut used = 0;
     for p in prefixes {
-        let n = nlri_len(p);
+        let n = path_nlri_len(p);
         if used + n > room && !cur.is_empty() {
             out.push(std::mem::take(&mut cur));
             used = 0;
         }
-        cur.push(Nlri::new(*p));
+        cur.push(*p);
         used += n;
     }
     if !cur.is_empty() {
@@ -171,7 +177,7 @@ pub(crate) fn announce(
     attrs: &PathAttributes,
     next_hop: MpNextHop,
     family: AddressFamily,
-    prefixes: &[IpNet],
+    prefixes: &[Nlri],
     max_len: usize,
     four_octet_as: bool,
 ) -> Vec<Update> {
@@ -204,7 +210,7 @@ pub(crate) fn announce(
 }
 
 /// UPDATEs withdrawing `prefixes` (all of one family).
-pub(crate) fn withdraw(family: AddressFamily, prefixes: &[IpNet], max_len: usize) -> Vec<Update> {
+pub(crate) fn withdraw(family: AddressFamily, prefixes: &[Nlri], max_len: usize) -> Vec<Update> {
     if family == AddressFamily::IPV4_UNICAST {
         let room = max_len.saturating_sub(UPDATE_OVERHEAD);
         return chunks(prefixes, room)
@@ -229,7 +235,7 @@ pub(crate) fn withdraw(family: AddressFamily, prefixes: &[IpNet], max_len: usize
 /// Encoded size of an UPDATE built by this module.
 #[cfg(test)]
 pub(crate) fn update_len(u: &Update, four_octet_as: bool) -> usize {
-    let nl = |v: &[Nlri]| v.iter().map(|n| nlri_len(&n.prefix)).sum::<usize>();
+    let nl = |v: &[Nlri]| v.iter().map(path_nlri_len).sum::<usize>();
     let mut n = UPDATE_OVERHEAD + attributes_len(&u.attributes, four_octet_as);
     n += nl(&u.withdrawn) + nl(&u.nlri);
     if let Some(m) = &u.mp_reach {
@@ -287,7 +293,7 @@ mod tests {
     fn computed_sizes_match_the_encoder() {
         for four in [true, false] {
             for asns in [vec![65001, 65002], vec![4_200_000_000, 65001], vec![]] {
-                let prefixes: Vec<IpNet> = (0..50).map(|i| v4(i, 24)).collect();
+                let prefixes: Vec<Nlri> = (0..50).map(|i| Nlri::new(v4(i, 24))).collect();
                 let nh = MpNextHop {
                     global: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
                     link_local: None,
@@ -314,12 +320,12 @@ mod tests {
         };
         let mut a = attrs(vec![65001]);
         a.next_hop = None;
-        let prefixes: Vec<IpNet> = (0..1000u128)
+        let prefixes: Vec<Nlri> = (0..1000u128)
             .map(|i| {
-                IpNet::V6(
+                Nlri::new(IpNet::V6(
                     ipnet::Ipv6Net::new(Ipv6Addr::from((0x2001_0db8u128 << 96) | (i << 64)), 64)
                         .unwrap(),
-                )
+                ))
             })
             .collect();
         let ups = announce(&a, nh, AddressFamily::IPV6_UNICAST, &prefixes, 4096, true);
@@ -335,6 +341,37 @@ mod tests {
         for u in withdraw(AddressFamily::IPV6_UNICAST, &prefixes, 4096) {
             let real = encoded_len(&u, true);
             assert!(real <= 4096 && update_len(&u, true) >= real);
+        }
+    }
+
+    #[test]
+    fn add_path_sizes_match_the_encoder() {
+        let family = AddressFamily::IPV4_UNICAST;
+        let ctx = EncodeContext {
+            four_octet_as: true,
+            add_path: [family].into_iter().collect(),
+            ..EncodeContext::default()
+        };
+        let prefixes: Vec<Nlri> = (0..2000)
+            .map(|i| Nlri {
+                path_id: Some(i + 1),
+                ..Nlri::new(v4(i % 300, 24))
+            })
+            .collect();
+        let nh = MpNextHop {
+            global: IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)),
+            link_local: None,
+        };
+        let len = |u: &Update| {
+            encode_to_vec(&Message::Update(u.clone()), &ctx)
+                .expect("encodes")
+                .len()
+        };
+        let ups = announce(&attrs(vec![65001]), nh, family, &prefixes, 4096, true);
+        assert!(ups.len() > 1);
+        for u in ups.iter().chain(&withdraw(family, &prefixes, 4096)) {
+            assert!(len(u) <= 4096);
+            assert_eq!(update_len(u, true), len(u));
         }
     }
 }

@@ -7,7 +7,9 @@
 //! prefix length and a flags octet, plus one control octet per bucket). A
 //! prefix with more than one path keeps its paths in a side arena of small vectors,
 //! ordered best first, then the rest of the ECMP set, then the other accepted paths,
-//! then the rejected ones.
+//! then the rejected ones. A path with an ADD-PATH path identifier (RFC 7911) other
+//! than 0 always lives in the arena, so a peer without ADD-PATH keeps the 12-octet
+//! entry.
 
 use std::hash::{BuildHasher, Hash};
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -51,9 +53,12 @@ impl Addr for u128 {
 }
 
 /// One path: which peer, which attributes, and whether import accepted it.
+/// A path is identified by (peer, path id): the path id is the peer's ADD-PATH
+/// identifier (RFC 7911), 0 for a peer that does not send them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PathRef {
     pub attr: AttrId,
+    pub path_id: u32,
     pub peer: u16,
     /// Low bits: 0 = accepted, else a [`super::import::Reject`] code; plus [`STALE`].
     pub reject: u8,
@@ -142,8 +147,18 @@ impl<A: Addr> Default for Table<A> {
     }
 }
 
+/// A placeholder single path (rejected, so not counted as accepted) that
+/// `insert_single` replaces at once.
+const NONE_STORED: PathRef = PathRef {
+    attr: 0,
+    path_id: 0,
+    peer: 0,
+    reject: 1,
+};
+
 const NONE: PathRef = PathRef {
     attr: 0,
+    path_id: 0,
     peer: 0,
     reject: u8::MAX,
 };
@@ -199,6 +214,7 @@ impl<A: Addr> Table<A> {
             Paths {
                 one: PathRef {
                     attr: e.attr,
+                    path_id: 0,
                     peer: e.peer,
                     reject: e.flags & PATH_MASK,
                 },
@@ -246,6 +262,12 @@ impl<A: Addr> Table<A> {
 
     /// Adds a prefix (not stored yet) with one path and the given flags.
     pub fn insert_single(&mut self, addr: A, len: u8, path: PathRef, flags: u8) -> Key<A> {
+        if path.path_id != 0 {
+            // Only path id 0 fits the inline entry: store an empty one, then the path.
+            let k = self.insert_single(addr, len, NONE_STORED, flags);
+            self.set_paths(k, &[path], usize::from(path.accepted()));
+            return k;
+        }
         let h = self.hash((addr, len));
         let hasher = &self.hasher;
         self.index.insert_unique(
@@ -286,7 +308,7 @@ impl<A: Addr> Table<A> {
                     self.free_multi(m);
                 }
             }
-            [one] => {
+            [one] if one.path_id == 0 => {
                 let x = slot.get_mut();
                 x.attr = one.attr;
                 x.peer = one.peer;
@@ -341,6 +363,7 @@ impl<A: Addr> Table<A> {
                 } else {
                     hit(&PathRef {
                         attr: e.attr,
+                        path_id: 0,
                         peer: e.peer,
                         reject: e.flags & PATH_MASK,
                     })
@@ -350,7 +373,7 @@ impl<A: Addr> Table<A> {
             .collect()
     }
 
-    /// Marks the path of peer `slot` for a prefix stale (the order and the ECMP set
+    /// Marks the paths of peer `slot` for a prefix stale (the order and the ECMP set
     /// stay as they are).
     pub fn set_stale(&mut self, k: Key<A>, slot: u16) {
         let h = self.hash(k);
@@ -392,6 +415,7 @@ mod tests {
     fn p(attr: u32, peer: u16) -> PathRef {
         PathRef {
             attr,
+            path_id: 0,
             peer,
             reject: 0,
         }
@@ -440,5 +464,30 @@ mod tests {
         assert_eq!(t.flags(c), FIB_DIRTY);
         t.set_paths(c, &[p(6, 1)], 1);
         assert_eq!(t.flags(c), FIB_DIRTY, "flags survive a path change");
+    }
+
+    #[test]
+    fn paths_with_an_add_path_id_live_in_the_arena() {
+        let mut t: Table<u32> = Table::default();
+        let one = PathRef {
+            path_id: 7,
+            ..p(1, 1)
+        };
+        let k = t.insert_single(0x0a000000, 24, one, 0);
+        assert_eq!(t.paths(k).as_slice(), &[one]);
+        assert_eq!(t.paths(k).ecmp(), &[one]);
+        assert_eq!((t.path_count(), t.accepted()), (1, 1));
+        let two = PathRef {
+            path_id: 8,
+            ..p(2, 1)
+        };
+        t.set_paths(k, &[one, two], 2);
+        assert_eq!(t.paths(k).ecmp(), &[one, two]);
+        assert_eq!(t.indices_with_peer(1, false), vec![k]);
+        t.set_paths(k, &[two], 1);
+        assert_eq!(t.paths(k).best(), Some(two), "path id kept for one path");
+        t.set_paths(k, &[p(3, 1)], 1);
+        assert_eq!(t.paths(k).best(), Some(p(3, 1)));
+        assert_eq!((t.path_count(), t.accepted()), (1, 1));
     }
 }

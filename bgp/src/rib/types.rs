@@ -6,7 +6,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use ipnet::IpNet;
 
 use crate::policy::ImportPolicy;
-use crate::wire::{FamilySet, Origin};
+use crate::wire::{AddressFamily, FamilySet, Origin};
 
 /// This speaker's own identity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +155,10 @@ pub struct PeerUp {
     pub four_octet_as: bool,
     /// Extended Message (RFC 8654) negotiated: UPDATEs up to 65535 octets.
     pub extended_message: bool,
+    /// Families for which we send ADD-PATH path identifiers (RFC 7911; the session's
+    /// encode context): the peer gets every path of the ECMP set, each with a path
+    /// id of ours, instead of the best path alone.
+    pub add_path_send: FamilySet,
 }
 
 impl PeerUp {
@@ -171,6 +175,7 @@ impl PeerUp {
             families: FamilySet::UNICAST,
             four_octet_as: true,
             extended_message: false,
+            add_path_send: FamilySet::EMPTY,
         }
     }
 
@@ -188,6 +193,14 @@ impl PeerUp {
             IpAddr::V6(a) if !is_link_local(a) => Some(a),
             _ => None,
         })
+    }
+}
+
+/// The unicast family of a prefix.
+pub(crate) fn family_of(p: &IpNet) -> AddressFamily {
+    match p {
+        IpNet::V4(_) => AddressFamily::IPV4_UNICAST,
+        IpNet::V6(_) => AddressFamily::IPV6_UNICAST,
     }
 }
 

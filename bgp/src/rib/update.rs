@@ -1,7 +1,7 @@
-//! Changing one prefix: add, replace or remove one peer's path, re-run the decision
-//! process when the prefix has several paths, and note what changed — in the FIB
-//! change log (ECMP set changed) and in each peer's Adj-RIB-Out queue (best path
-//! changed). The single-path case, a million times during a full-table load, touches
+//! Changing one prefix: add, replace or remove one path (peer, ADD-PATH path id),
+//! re-run the decision process when the prefix has several paths, and note what
+//! changed — in the FIB change log (ECMP set changed) and in each peer's Adj-RIB-Out
+//! queue (best path changed; for ADD-PATH send peers also the ECMP set). The single-path case, a million times during a full-table load, touches
 //! one 12-octet entry and no allocator.
 
 use std::net::IpAddr;
@@ -10,6 +10,7 @@ use super::attrs::AttrTable;
 use super::decision::select;
 use super::peers::{candidate, Peers};
 use super::table::{Addr, Key, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
+use super::types::family_of;
 
 /// Snapshot value meaning "no BGP route in the FIB".
 pub(crate) const NO_SNAPSHOT: u32 = u32::MAX;
@@ -88,19 +89,26 @@ fn note_export<A: Addr>(
     len: u8,
     old: Option<PathRef>,
     new: Option<PathRef>,
+    ecmp_changed: bool,
 ) {
-    if old == new {
+    if old == new && !ecmp_changed {
         return;
     }
+    let prefix = addr.net(len);
     for (s, p) in cx.peers.iter_mut().enumerate() {
         let Some(p) = p else { continue };
-        if p.up.is_none() {
+        let Some(up) = &p.up else { continue };
+        if up.add_path_send.contains(family_of(&prefix)) {
+            // ADD-PATH send: the peer gets the whole ECMP set.
+            p.out.mark(prefix);
+            continue;
+        }
+        if old == new {
             continue;
         }
         // Nothing to do for a peer that was not sent the prefix and would not be sent
         // the new best path (it came from that peer): a full-table load from one peer
         // costs no queue entry.
-        let prefix = addr.net(len);
         let not_for_it = match new {
             None => true,
             Some(n) => usize::from(n.peer) == s,
@@ -124,15 +132,38 @@ fn count(peers: &mut Peers, slot: u16, old: Option<PathRef>, new: Option<PathRef
         - u64::from(old.is_some_and(|o| o.accepted()));
 }
 
-/// Sets (`Some`) or removes (`None`) the path of peer `slot` for one prefix. `new`
-/// brings one reference on its attribute set, which the table keeps or releases.
+/// Removes every path of peer `slot` for one prefix (only the stale ones with
+/// `stale_only`).
+pub(crate) fn remove_paths<A: Addr>(
+    cx: &mut Cx<'_>,
+    table: &mut Table<A>,
+    log: &mut Log<A>,
+    (addr, len): Key<A>,
+    slot: u16,
+    stale_only: bool,
+) {
+    let ids: Vec<u32> = table
+        .paths((addr, len))
+        .as_slice()
+        .iter()
+        .filter(|p| p.peer == slot && (!stale_only || p.stale()))
+        .map(|p| p.path_id)
+        .collect();
+    for id in ids {
+        set_path(cx, table, log, addr, len, (slot, id), None);
+    }
+}
+
+/// Sets (`Some`) or removes (`None`) the path `(peer slot, path id)` of one prefix.
+/// `new` (with that path id) brings one reference on its attribute set, which the
+/// table keeps or releases.
 pub(crate) fn set_path<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
     log: &mut Log<A>,
     addr: A,
     len: u8,
-    slot: u16,
+    (slot, path_id): (u16, u32),
     new: Option<PathRef>,
 ) {
     let Some(i) = table.find(addr, len) else {
@@ -143,7 +174,7 @@ pub(crate) fn set_path<A: Addr>(
             log.push((addr, len, NO_SNAPSHOT));
             count(cx.peers, slot, None, Some(n));
             if n.accepted() {
-                note_export(cx, addr, len, None, Some(n));
+                note_export(cx, addr, len, None, Some(n), true);
             }
         }
         return;
@@ -152,7 +183,7 @@ pub(crate) fn set_path<A: Addr>(
     let all = paths.as_slice();
     // Fast path: the prefix has exactly this peer's path.
     if let [only] = all {
-        if only.peer == slot {
+        if only.peer == slot && only.path_id == path_id {
             let old = *only;
             if new == Some(old) {
                 cx.attrs.release(old.attr);
@@ -173,7 +204,7 @@ pub(crate) fn set_path<A: Addr>(
                 Some(old).filter(PathRef::accepted),
                 new.filter(PathRef::accepted),
             );
-            note_export(cx, addr, len, ob, nb);
+            note_export(cx, addr, len, ob, nb, ob != nb);
             return;
         }
     }
@@ -183,7 +214,7 @@ pub(crate) fn set_path<A: Addr>(
     let mut list: Vec<PathRef> = all.to_vec();
     let old = list
         .iter()
-        .position(|p| p.peer == slot)
+        .position(|p| p.peer == slot && p.path_id == path_id)
         .map(|k| list.remove(k));
     if old.is_none() && new.is_none() {
         return;
@@ -196,7 +227,8 @@ pub(crate) fn set_path<A: Addr>(
     }
     list.extend(new);
     let (ordered, ecmp) = order(cx.attrs, cx.peers, &list);
-    if ordered.get(..ecmp) != Some(&old_ecmp[..]) {
+    let ecmp_changed = ordered.get(..ecmp) != Some(&old_ecmp[..]);
+    if ecmp_changed {
         note_fib(cx, table, log, i, &old_ecmp);
     }
     table.set_paths(i, &ordered, ecmp);
@@ -205,7 +237,7 @@ pub(crate) fn set_path<A: Addr>(
         cx.attrs.release(o.attr);
     }
     let new_best = ordered.first().copied().filter(PathRef::accepted);
-    note_export(cx, addr, len, old_best, new_best);
+    note_export(cx, addr, len, old_best, new_best, ecmp_changed);
 }
 
 /// Orders the paths of one prefix: the decision over the accepted ones, then the

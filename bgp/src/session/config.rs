@@ -3,7 +3,7 @@
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
-use crate::wire::{AddressFamily, Capability, Open};
+use crate::wire::{AddPathEntry, AddPathMode, AddressFamily, Capability, Open};
 
 use super::graceful::GracefulRestartConfig;
 
@@ -37,6 +37,9 @@ pub struct SessionConfig {
     /// Graceful restart (RFC 4724): advertised, and the peer's restarts helped with;
     /// `None` turns both off.
     pub graceful_restart: Option<GracefulRestartConfig>,
+    /// ADD-PATH (RFC 7911) advertised for every family of the session: receive,
+    /// send or both; `None` advertises nothing (one path per prefix each way).
+    pub add_path: Option<AddPathMode>,
 }
 
 impl SessionConfig {
@@ -56,6 +59,7 @@ impl SessionConfig {
             extended_message: true,
             jitter_seed: 0,
             graceful_restart: Some(GracefulRestartConfig::default()),
+            add_path: None,
         }
     }
 
@@ -74,7 +78,8 @@ impl SessionConfig {
     }
 
     /// The OPEN we send: 4-octet AS (AS_TRANS in `my_as` when needed), Multiprotocol
-    /// per family, Route Refresh, Extended Message and Graceful Restart when enabled.
+    /// per family, Route Refresh, Extended Message, Graceful Restart and ADD-PATH when
+    /// enabled.
     pub fn local_open(&self) -> Open {
         let mut caps: Vec<Capability> = self
             .families
@@ -87,6 +92,14 @@ impl SessionConfig {
         }
         if let Some(gr) = &self.graceful_restart {
             caps.push(gr.capability(&self.families));
+        }
+        if let Some(mode) = self.add_path {
+            let entries = self.families.iter();
+            caps.push(Capability::AddPath(
+                entries
+                    .map(|&family| AddPathEntry { family, mode })
+                    .collect(),
+            ));
         }
         Open::new(self.local_asn, self.hold_time_secs(), self.local_id, caps)
     }

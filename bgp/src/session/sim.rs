@@ -260,6 +260,7 @@ impl Sim {
                         up.families = neg.families.iter().copied().collect::<FamilySet>();
                         up.four_octet_as = neg.four_octet_as;
                         up.extended_message = neg.encode.extended_message;
+                        up.add_path_send = neg.encode.add_path;
                         rib.peer_up(PeerId(p as u32), up).expect("peer up");
                     }
                 }

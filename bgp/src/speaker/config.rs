@@ -8,6 +8,7 @@ use ipnet::IpNet;
 use crate::policy::ImportPolicy;
 use crate::rib::PrefixLimit;
 use crate::session::GracefulRestartConfig;
+use crate::wire::AddPathMode;
 
 /// The whole speaker: local AS and identifier, listener, peers, originated prefixes.
 #[derive(Debug, Clone)]
@@ -93,6 +94,9 @@ pub struct PeerConfig {
     pub receive_limit: Option<PrefixLimit>,
     /// Free text for status output.
     pub description: Option<String>,
+    /// ADD-PATH (RFC 7911) we advertise for each family: receive several paths per
+    /// prefix from the peer, send it every ECMP path, or both; `None`: off.
+    pub add_path: Option<AddPathMode>,
 }
 
 impl PeerConfig {
@@ -115,6 +119,7 @@ impl PeerConfig {
             import_limit: None,
             receive_limit: None,
             description: None,
+            add_path: None,
         }
     }
 }

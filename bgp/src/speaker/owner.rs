@@ -203,6 +203,7 @@ impl Owner {
         sc.connect_retry = p.connect_retry;
         sc.passive = p.passive;
         sc.graceful_restart = cfg.graceful_restart;
+        sc.add_path = p.add_path;
         sc.jitter_seed = jitter_seed(cfg.router_id, p.address);
         let mut session = Session::new(sc, now);
         if start {
@@ -509,6 +510,7 @@ impl Owner {
                     up.families = n.families.iter().copied().collect::<FamilySet>();
                     up.four_octet_as = n.four_octet_as;
                     up.extended_message = n.encode.extended_message;
+                    up.add_path_send = n.encode.add_path;
                     if let Some(link) = local_ip.and_then(|ip| local_link(ip, p.cfg.address)) {
                         // RFC 2545 §3: our link-local address goes with the global
                         // next hop only to a peer on a subnet we share.

@@ -2,6 +2,7 @@
 //! back-off, collisions, Cease, passive peers, ROUTE-REFRESH and End-of-RIB, and a
 //! simulated mesh with RIBs. Shared helpers here, one file per topic.
 
+mod add_path;
 mod collisions;
 mod conns;
 mod graceful;
