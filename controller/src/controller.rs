@@ -66,12 +66,16 @@ pub enum ControllerError {
     Start(std::io::Error),
 }
 
+/// Picks prefixes out of the desired table ([`ControllerHandle::desired_where`]).
+pub type PrefixFilter = Box<dyn Fn(&IpNet) -> bool + Send>;
+
 enum Command {
     Change(DesiredChange),
     Sync(oneshot::Sender<()>),
     Reconcile(oneshot::Sender<Result<(), String>>),
     Status(IpNet, oneshot::Sender<Option<RouteStatus>>),
     Routes(oneshot::Sender<Vec<RouteStatus>>),
+    Desired(PrefixFilter, oneshot::Sender<Vec<Route>>),
     AllowDeletes,
     Flush(oneshot::Sender<Result<usize, String>>),
     Shutdown {
@@ -200,6 +204,13 @@ impl ControllerHandle {
     /// Every desired route with its state, sorted by prefix (for `tern routes`).
     pub async fn routes(&self) -> Result<Vec<RouteStatus>, ControllerError> {
         self.ask(Command::Routes).await
+    }
+
+    /// The desired routes whose prefix `filter` picks (no state, unsorted). The agent
+    /// keeps no copy of the routes it handed over and reads them back here when a rule
+    /// that decides them changes. Sees every change sent before it.
+    pub async fn desired_where(&self, filter: PrefixFilter) -> Result<Vec<Route>, ControllerError> {
+        self.ask(|tx| Command::Desired(filter, tx)).await
     }
 
     /// The desired set is complete: delete adopted routes nobody wants now.
@@ -381,6 +392,9 @@ fn command(
         Command::Routes(reply) => {
             push(rec);
             let _ = reply.send(rec.routes());
+        }
+        Command::Desired(filter, reply) => {
+            let _ = reply.send(rec.desired_where(&*filter));
         }
         Command::AllowDeletes => rec.allow_deletes(),
         Command::Flush(reply) => {

@@ -22,7 +22,7 @@ mod vxlan;
 mod workload;
 
 pub use controller::{
-    Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask,
+    Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask, PrefixFilter,
 };
 pub use docker_veth::{create_docker_veth, gateway_neighbours};
 pub use memory::{MemoryTable, Owner};

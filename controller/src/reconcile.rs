@@ -521,6 +521,18 @@ impl<T: RouteTable> Reconciler<T> {
         v
     }
 
+    /// The desired routes whose prefix `filter` picks, unsorted.
+    pub fn desired_where(&self, filter: &dyn Fn(&IpNet) -> bool) -> Vec<Route> {
+        self.routes
+            .iter()
+            .filter(|(p, _)| filter(p))
+            .map(|(prefix, e)| Route {
+                prefix,
+                kind: self.kinds.get(e.kind()).clone(),
+            })
+            .collect()
+    }
+
     fn row(&self, prefix: IpNet, e: Entry) -> RouteStatus {
         let state = match e.state() {
             State::Installed => RouteState::Installed,
