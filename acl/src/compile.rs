@@ -190,33 +190,78 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut policies: Vec<&Policy> = bundle.policies.iter().collect();
     sort_policies_in_tiers(&mut policies, &bundle.tiers);
 
+    // Staged policies that would add or replace a policy: counted and logged at the
+    // endpoints they would apply to (the filter hooks only; staged preDNAT / doNotTrack
+    // policies are for `explain`).
+    let mut staged: Vec<&Policy> = bundle
+        .staged
+        .iter()
+        .filter(|s| s.action == crate::model::StagedAction::Set)
+        .map(|s| &s.policy)
+        .filter(|p| !p.pre_dnat && !p.do_not_track)
+        .collect();
+    sort_policies_in_tiers(&mut staged, &bundle.tiers);
+
     let mut endpoints = Vec::new();
     let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
+    let mut staged_used: BTreeSet<PolicyKey> = BTreeSet::new();
     let forwarding: BTreeSet<String> = policies
         .iter()
         .filter(|p| p.apply_on_forward)
         .map(|p| p.id.to_string())
         .collect();
     for ep in c.eps.iter().filter(|e| e.local) {
-        let mut ingress = Vec::new();
-        let mut egress = Vec::new();
-        for p in &policies {
-            if !c.applies(p, ep) {
-                continue;
-            }
-            let id = p.id.to_string();
-            if p.ingress.is_some() {
-                ingress.push((id.clone(), Direction::Ingress));
-            }
-            if p.egress.is_some() {
-                egress.push((id, Direction::Egress));
+        // (filter hooks, preDNAT, doNotTrack) x (ingress, egress), and staged.
+        let mut lists: [(Vec<PolicyKey>, Vec<PolicyKey>); 4] = Default::default();
+        for (i, group) in [&policies, &staged].into_iter().enumerate() {
+            for p in group.iter() {
+                let slot = match (i, p.pre_dnat, p.do_not_track) {
+                    (1, _, _) => 3,
+                    (_, true, _) => 1,
+                    (_, _, true) => 2,
+                    _ => 0,
+                };
+                // preDNAT and doNotTrack policies apply to host endpoints only.
+                if (slot == 1 || slot == 2) && ep.kind != EndpointKind::Host {
+                    continue;
+                }
+                if !c.applies(p, ep) {
+                    continue;
+                }
+                let id = p.id.to_string();
+                if p.ingress.is_some() {
+                    lists[slot].0.push((id.clone(), Direction::Ingress));
+                }
+                if p.egress.is_some() && slot != 1 {
+                    lists[slot].1.push((id, Direction::Egress));
+                }
             }
         }
-        if ingress.is_empty() && egress.is_empty() {
+        let [(ingress, egress), prednat, untracked, (staged_in, staged_out)] = lists;
+        for l in [&ingress, &egress, &prednat.0, &untracked.0, &untracked.1] {
+            used.extend(l.iter().cloned());
+        }
+        staged_used.extend(staged_in.iter().chain(&staged_out).cloned());
+        for (kind, (i, e)) in [
+            (EndpointKind::HostPreDnat, prednat),
+            (EndpointKind::HostUntracked, untracked),
+        ] {
+            if !(i.is_empty() && e.is_empty()) {
+                endpoints.push(EndpointPolicy {
+                    interface: ep.interface.to_string(),
+                    endpoint: ep.key.clone(),
+                    kind,
+                    ingress: (!i.is_empty()).then_some(i),
+                    egress: (!e.is_empty()).then_some(e),
+                    staged_ingress: Vec::new(),
+                    staged_egress: Vec::new(),
+                });
+            }
+        }
+        if ingress.is_empty() && egress.is_empty() && staged_in.is_empty() && staged_out.is_empty()
+        {
             continue;
         }
-        used.extend(ingress.iter().cloned());
-        used.extend(egress.iter().cloned());
         // A host endpoint's applyOnForward policies also police traffic forwarded
         // through its interface (the same policies' chains, in the same order).
         let forward = |list: &Vec<PolicyKey>| -> Vec<PolicyKey> {
@@ -232,6 +277,8 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
             kind: ep.kind,
             ingress: (!ingress.is_empty()).then_some(ingress),
             egress: (!egress.is_empty()).then_some(egress),
+            staged_ingress: staged_in,
+            staged_egress: staged_out,
         });
         if ep.kind == EndpointKind::Host && !(fwd_in.is_empty() && fwd_out.is_empty()) {
             endpoints.push(EndpointPolicy {
@@ -240,45 +287,21 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
                 kind: EndpointKind::HostForward,
                 ingress: (!fwd_in.is_empty()).then_some(fwd_in),
                 egress: (!fwd_out.is_empty()).then_some(fwd_out),
+                staged_ingress: Vec::new(),
+                staged_egress: Vec::new(),
             });
         }
     }
+    // Sorted by interface, then kind (the order renderers dispatch in).
+    endpoints.sort_by(|a, b| (&a.interface, a.kind).cmp(&(&b.interface, b.kind)));
 
-    let mut chains = BTreeMap::new();
-    for p in &policies {
-        for (dir, rules) in [
-            (Direction::Ingress, &p.ingress),
-            (Direction::Egress, &p.egress),
-        ] {
-            let key = (p.id.to_string(), dir);
-            let Some(rules) = rules else { continue };
-            if !used.contains(&key) {
-                continue;
-            }
-            let mut out = Vec::new();
-            for (i, r) in rules.iter().enumerate() {
-                for matches in c.rule(p, r) {
-                    out.push(IrRule {
-                        index: i,
-                        matches,
-                        action: r.action,
-                    });
-                }
-            }
-            chains.insert(
-                key,
-                PolicyChain {
-                    policy: p.id.to_string(),
-                    direction: dir,
-                    rules: out,
-                },
-            );
-        }
-    }
+    let chains = c.chains(&policies, &used);
+    let staged_chains = c.chains(&staged, &staged_used);
     // Keep only the sets some rule refers to.
     let mut used_sets = BTreeSet::new();
     for m in chains
         .values()
+        .chain(staged_chains.values())
         .flat_map(|c: &PolicyChain| c.rules.iter().flat_map(|r| r.matches.iter()))
     {
         match m {
@@ -303,11 +326,19 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     failsafe_out.sort();
     failsafe_out.dedup();
     let policy_tiers = tier_refs(bundle, &chains);
+    let untracked = policies
+        .iter()
+        .filter(|p| p.do_not_track)
+        .map(|p| p.id.to_string())
+        .filter(|id| chains.keys().any(|(k, _)| k == id))
+        .collect();
     Ir {
         addr_sets: c.addr_sets,
         port_sets: c.port_sets,
         addr_port_sets: c.addr_port_sets,
         chains,
+        staged_chains,
+        untracked,
         endpoints,
         failsafe_in,
         failsafe_out,
@@ -317,6 +348,46 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
 }
 
 impl Compiler<'_> {
+    /// The chains of `policies` in use, by (policy, direction).
+    fn chains(
+        &mut self,
+        policies: &[&Policy],
+        used: &BTreeSet<PolicyKey>,
+    ) -> BTreeMap<PolicyKey, PolicyChain> {
+        let mut chains = BTreeMap::new();
+        for p in policies {
+            for (dir, rules) in [
+                (Direction::Ingress, &p.ingress),
+                (Direction::Egress, &p.egress),
+            ] {
+                let key = (p.id.to_string(), dir);
+                let Some(rules) = rules else { continue };
+                if !used.contains(&key) {
+                    continue;
+                }
+                let mut out = Vec::new();
+                for (i, r) in rules.iter().enumerate() {
+                    for matches in self.rule(p, r) {
+                        out.push(IrRule {
+                            index: i,
+                            matches,
+                            action: r.action,
+                        });
+                    }
+                }
+                chains.insert(
+                    key,
+                    PolicyChain {
+                        policy: p.id.to_string(),
+                        direction: dir,
+                        rules: out,
+                    },
+                );
+            }
+        }
+        chains
+    }
+
     /// Does a namespace selector select this endpoint's namespace?
     fn ns_selects(&self, sel: &Selector, ep: &Ep<'_>) -> bool {
         match ep.namespace {

@@ -187,6 +187,9 @@ fn owner<'a>(
         // Forwarded traffic is told by interfaces, which a packet's addresses do not
         // give: explain models host-bound traffic only.
         EndpointKind::HostForward => return None,
+        // preDNAT and doNotTrack policies run in the prerouting / raw hooks, which
+        // explain does not model.
+        EndpointKind::HostPreDnat | EndpointKind::HostUntracked => return None,
     };
     let ep = ir
         .endpoints

@@ -174,6 +174,12 @@ pub enum EndpointKind {
     /// A host interface, for traffic forwarded through it (the host endpoint's
     /// `applyOnForward` policies).
     HostForward,
+    /// A host interface, for traffic arriving through it, in the prerouting hook before
+    /// DNAT (the host endpoint's `preDNAT` policies; ingress only).
+    HostPreDnat,
+    /// A host interface, before conntrack (the host endpoint's `doNotTrack` policies:
+    /// ingress in prerouting, egress in output, both at raw priority).
+    HostUntracked,
 }
 
 /// What applies to one endpoint.
@@ -190,6 +196,21 @@ pub struct EndpointPolicy {
     pub ingress: Option<Vec<PolicyKey>>,
     /// Policy chains for traffic from the endpoint, in order; None = allowed.
     pub egress: Option<Vec<PolicyKey>>,
+    /// Staged policies' chains for traffic to the endpoint (keys of
+    /// [`Ir::staged_chains`]), in order: they count and log, never decide.
+    pub staged_ingress: Vec<PolicyKey>,
+    /// Staged policies' chains for traffic from the endpoint.
+    pub staged_egress: Vec<PolicyKey>,
+}
+
+impl EndpointPolicy {
+    /// The (enforced, staged) lists of one direction.
+    pub fn lists(&self, dir: Direction) -> (Option<&Vec<PolicyKey>>, &[PolicyKey]) {
+        match dir {
+            Direction::Ingress => (self.ingress.as_ref(), &self.staged_ingress),
+            Direction::Egress => (self.egress.as_ref(), &self.staged_egress),
+        }
+    }
 }
 
 /// A failsafe port: traffic to it is always allowed on host endpoints.
@@ -230,6 +251,12 @@ pub struct Ir {
     pub addr_port_sets: BTreeMap<String, AddrPortSet>,
     /// Policy chains in use, by (policy, direction).
     pub chains: BTreeMap<PolicyKey, PolicyChain>,
+    /// Staged policies' chains in use (`stagedAction: Set`), by (policy, direction):
+    /// rendered so that a rule's verdict is counted and logged (`tern-staged …`) and the
+    /// packet goes on unchanged.
+    pub staged_chains: BTreeMap<PolicyKey, PolicyChain>,
+    /// Ids of the `doNotTrack` policies in `chains` (their Allow also skips conntrack).
+    pub untracked: std::collections::BTreeSet<String>,
     /// Endpoints with at least one direction under policy, sorted by interface.
     pub endpoints: Vec<EndpointPolicy>,
     /// Host endpoints' inbound failsafe ports.
@@ -271,7 +298,11 @@ impl Ir {
 impl Ir {
     /// Number of policy rules (after family expansion).
     pub fn rule_count(&self) -> usize {
-        self.chains.values().map(|c| c.rules.len()).sum()
+        self.chains
+            .values()
+            .chain(self.staged_chains.values())
+            .map(|c| c.rules.len())
+            .sum()
     }
 
     /// Number of named sets.

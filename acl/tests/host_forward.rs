@@ -2,8 +2,8 @@
 //! through the interface (their own dispatch: `host-fwd-in` / `host-fwd-out` base chains
 //! after the workloads' in nftables, after the workloads' jumps in `tern-forward` in
 //! iptables); the others police host-bound traffic only. Golden renders for both
-//! backends, accepted by `nft -c` and `iptables-restore --test`; the refusals of
-//! `preDNAT` / `doNotTrack` say why.
+//! backends, accepted by `nft -c` and `iptables-restore --test`. (`preDNAT` and
+//! `doNotTrack`: tests/staged_hooks.rs.)
 
 mod common;
 
@@ -51,24 +51,7 @@ fn host_forward_renders_are_golden_and_accepted_by_the_tools() {
 }
 
 #[test]
-fn pre_dnat_and_do_not_track_are_refused_saying_why() {
-    let err = |key: &str| {
-        let text = format!(
-            "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {{name: a}}\nspec:\n  {key}: true\n  applyOnForward: true\n"
-        );
-        let e = acl::loader::load_str(Path::new("t.yaml"), &text).expect_err("must fail");
-        e.located()[0].to_string()
-    };
-    let e = err("preDNAT");
-    assert!(
-        e.starts_with("t.yaml:5:12: spec.preDNAT: `preDNAT: true` is not supported by tern: pre-DNAT policy runs in the prerouting hook before NAT"),
-        "{e}"
-    );
-    let e = err("doNotTrack");
-    assert!(
-        e.starts_with("t.yaml:5:15: spec.doNotTrack: `doNotTrack: true` is not supported by tern: untracked policy runs in the raw table"),
-        "{e}"
-    );
+fn apply_on_forward_is_for_global_policies() {
     let e = acl::loader::load_str(
         Path::new("t.yaml"),
         "apiVersion: projectcalico.org/v3\nkind: NetworkPolicy\nmetadata: {name: a, namespace: x}\nspec:\n  applyOnForward: true\n",

@@ -133,6 +133,8 @@ fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle
         },
         tier: None,
         apply_on_forward: false,
+        pre_dnat: false,
+        do_not_track: false,
         order: Some(1.0),
         selector: sel.clone(),
         namespace_selector: None,

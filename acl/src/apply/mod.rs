@@ -38,6 +38,9 @@ pub enum ApplyError {
         /// What it printed.
         stderr: String,
     },
+    /// The backend cannot express the policy (nothing was run).
+    #[error("{0}")]
+    Unsupported(String),
 }
 
 /// How an apply went.
@@ -181,6 +184,9 @@ impl Applier {
     }
 
     fn apply_iptables(&mut self, ir: &Ir) -> Result<ApplyReport, ApplyError> {
+        if let Some(why) = crate::render::iptables::unsupported(ir) {
+            return Err(ApplyError::Unsupported(why));
+        }
         let start = Instant::now();
         let next = crate::render::iptables::render(ir);
         let prev = match &self.last {

@@ -695,8 +695,14 @@ fn staged(
         loc.positions.file(),
         loc.at("kind"),
         format!(
-            "kind: staged policy {} is evaluated by `tern policy explain` and not enforced",
-            s.policy.id
+            "kind: staged policy {} is evaluated by `tern policy explain` and not enforced{}",
+            s.policy.id,
+            if s.action == model::StagedAction::Set && !s.policy.pre_dnat && !s.policy.do_not_track
+            {
+                "; the verdicts of its rules are counted and logged (log prefix tern-staged)"
+            } else {
+                ""
+            }
         ),
     ));
     bundle.staged.push(s);

@@ -105,13 +105,14 @@ pub struct Spec {
     /// Egress rules.
     #[serde(default)]
     pub egress: Option<Vec<RawRule>>,
-    /// Not supported (must be false).
+    /// (GlobalNetworkPolicy) untracked policy of host endpoints (needs `applyOnForward`).
     #[serde(default)]
     pub do_not_track: Option<bool>,
-    /// Not supported (must be false).
+    /// (GlobalNetworkPolicy) host endpoints' ingress policy before DNAT (needs
+    /// `applyOnForward`, ingress only).
     #[serde(default, rename = "preDNAT")]
     pub pre_dnat: Option<bool>,
-    /// Not supported (must be false).
+    /// (GlobalNetworkPolicy) host endpoints: also police forwarded traffic.
     #[serde(default)]
     pub apply_on_forward: Option<bool>,
     /// Endpoints whose service account matches (with `selector`).
@@ -573,17 +574,7 @@ fn convert_any(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
             Some(t.to_string())
         }
     };
-    for (key, v, why) in [
-        ("doNotTrack", s.do_not_track, "untracked policy runs in the raw table before conntrack, and tern's rules all run after it (in the filter hooks)"),
-        ("preDNAT", s.pre_dnat, "pre-DNAT policy runs in the prerouting hook before NAT, and tern's rules all run after it (in the filter hooks); police the translated addresses with applyOnForward instead"),
-    ] {
-        if v == Some(true) {
-            return Err(FieldError::new(
-                &child(&spec_path, key),
-                format!("`{key}: true` is not supported by tern: {why}"),
-            ));
-        }
-    }
+    super::host_hooks::check(&spec_path, s, global)?;
     if s.apply_on_forward == Some(true) && !global {
         return Err(FieldError::new(
             &child(&spec_path, "applyOnForward"),
@@ -646,6 +637,8 @@ fn convert_any(doc: &CalicoPolicyDoc) -> Result<Policy, FieldError> {
         tier,
         order,
         apply_on_forward: s.apply_on_forward == Some(true),
+        pre_dnat: s.pre_dnat == Some(true),
+        do_not_track: s.do_not_track == Some(true),
         selector,
         namespace_selector,
         ingress: has_in.then_some(ingress),

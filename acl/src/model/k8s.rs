@@ -458,6 +458,8 @@ fn convert_inner(doc: &K8sPolicyDoc) -> Result<Policy, FieldError> {
         },
         tier: None,
         apply_on_forward: false,
+        pre_dnat: false,
+        do_not_track: false,
         order: Some(K8S_ORDER),
         selector,
         namespace_selector: None,

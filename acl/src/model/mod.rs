@@ -4,6 +4,7 @@
 
 pub mod calico;
 mod directions;
+mod host_hooks;
 pub mod k8s;
 mod ports;
 
@@ -60,6 +61,13 @@ pub struct Policy {
     /// `spec.applyOnForward`: on host endpoints, also police traffic forwarded through
     /// the interface (not only traffic to and from the host itself).
     pub apply_on_forward: bool,
+    /// `spec.preDNAT` (GlobalNetworkPolicy, with `applyOnForward`): ingress policy of host
+    /// endpoints evaluated in the prerouting hook, before DNAT; never in the filter hooks.
+    pub pre_dnat: bool,
+    /// `spec.doNotTrack` (GlobalNetworkPolicy, with `applyOnForward`): host endpoints'
+    /// untracked policy, evaluated before conntrack (raw priority); Allow means the packet
+    /// is not tracked and is accepted by the filter hooks too.
+    pub do_not_track: bool,
     /// Which endpoints the policy applies to (within its namespace when namespaced).
     pub selector: Selector,
     /// `GlobalNetworkPolicy.spec.namespaceSelector`: endpoints whose namespace matches.

@@ -57,11 +57,14 @@ pub fn policy_chain(policy: &str, dir: Direction) -> String {
 }
 
 /// Endpoints with the same policy list share one chain, named after the list.
+/// With staged policies, the name is one hash of the list, tiers and staged list
+/// (`tern-KINDs-HASH`, at most 22 characters).
 fn endpoint_chain(
     ir: &Ir,
     kind: EndpointKind,
     dir: Direction,
     list: &[crate::ir::PolicyKey],
+    staged: &[crate::ir::PolicyKey],
 ) -> String {
     let k = match (kind, dir) {
         (EndpointKind::Workload, Direction::Egress) => "fw",
@@ -70,12 +73,55 @@ fn endpoint_chain(
         (EndpointKind::Host, Direction::Egress) => "th",
         (EndpointKind::HostForward, Direction::Ingress) => "fhf",
         (EndpointKind::HostForward, Direction::Egress) => "thf",
+        // Never rendered (see `unsupported`).
+        (EndpointKind::HostPreDnat | EndpointKind::HostUntracked, _) => "x",
     };
-    format!(
+    let name = format!(
         "{PREFIX}{k}-{}{}",
         crate::ir::list_hash(list),
         super::tier_suffix(ir, list)
-    )
+    );
+    if staged.is_empty() {
+        return name;
+    }
+    let key = format!("{name}|{}", crate::ir::list_hash(staged));
+    format!("{PREFIX}{k}s-{}", short_hash(&key))
+}
+
+/// The chain name of a staged policy's chain.
+pub fn staged_chain(policy: &str, dir: Direction) -> String {
+    let d = if dir == Direction::Ingress {
+        "si"
+    } else {
+        "se"
+    };
+    format!("{PREFIX}{d}-{}", short_hash(policy))
+}
+
+/// Why the IR cannot be rendered for iptables, if it cannot: preDNAT and doNotTrack
+/// policies need the mangle and raw tables, and tern's iptables backend manages the
+/// filter table only.
+pub fn unsupported(ir: &Ir) -> Option<String> {
+    let mut ids: Vec<&str> = ir
+        .endpoints
+        .iter()
+        .filter(|e| {
+            matches!(
+                e.kind,
+                EndpointKind::HostPreDnat | EndpointKind::HostUntracked
+            )
+        })
+        .flat_map(|e| e.ingress.iter().chain(e.egress.iter()).flatten())
+        .map(|(p, _)| p.as_str())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    (!ids.is_empty()).then(|| {
+        format!(
+            "the iptables backend does not support preDNAT / doNotTrack policies ({}): they need the mangle and raw tables, and tern's iptables backend manages the filter table only; use the nftables backend",
+            ids.join(", ")
+        )
+    })
 }
 
 fn comment(text: &str) -> String {
@@ -107,6 +153,7 @@ fn rule_specs(
     dir: Direction,
     r: &IrRule,
     fam: Family,
+    staged: bool,
 ) -> Vec<String> {
     let mut m: Vec<String> = Vec::new();
     let protocol = r.matches.iter().find_map(|x| match x {
@@ -213,6 +260,19 @@ fn rule_specs(
     };
     let c = comment(&format!("{policy} {dir} rule {}", r.index));
     let marks = ir.marks;
+    if staged {
+        // Counted (the rule's packet counter) and logged; the packet goes on.
+        let a = r.action.to_string().to_ascii_lowercase();
+        let mut prefix = format!("tern-staged {a} {}/{}: ", &short_hash(policy)[..6], r.index);
+        while prefix.len() > 29 {
+            prefix.remove(prefix.len() - 3);
+        }
+        let log = format!("{sp}{c} -j LOG --log-prefix \"{prefix}\"");
+        if r.action == Action::Log {
+            return vec![log];
+        }
+        return vec![log, format!("{sp}-j RETURN")];
+    }
     match r.action {
         Action::Deny => vec![format!("{sp}{c} -j DROP")],
         Action::Log => {
@@ -342,14 +402,24 @@ pub fn render(ir: &Ir) -> IptRuleset {
     }
     for fam in [Family::V4, Family::V6] {
         let mut chains = Chains::new();
-        for ((policy, dir), chain) in &ir.chains {
-            let name = policy_chain(policy, *dir);
-            let rules = chain
-                .rules
-                .iter()
-                .flat_map(|r| rule_specs(ir, &name, policy, *dir, r, fam))
-                .collect();
-            chains.insert(name, rules);
+        for (staged, list) in [(false, &ir.chains), (true, &ir.staged_chains)] {
+            for ((policy, dir), chain) in list {
+                let name = if staged {
+                    staged_chain(policy, *dir)
+                } else {
+                    policy_chain(policy, *dir)
+                };
+                let mut rules: Vec<String> = chain
+                    .rules
+                    .iter()
+                    .flat_map(|r| rule_specs(ir, &name, policy, *dir, r, fam, staged))
+                    .collect();
+                if staged {
+                    // Counts the packets none of the staged policy's rules decided.
+                    rules.push(comment(&format!("{policy} {dir}: no rule matched")));
+                }
+                chains.insert(name, rules);
+            }
         }
         let clear = format!(
             "-j MARK --set-xmark 0x0/{:#x}",
@@ -375,12 +445,24 @@ pub fn render(ir: &Ir) -> IptRuleset {
         }
         let mut dispatch: BTreeMap<(u8, &str), Vec<String>> = BTreeMap::new();
         for ep in &ir.endpoints {
-            for (dir, list) in [
-                (Direction::Ingress, &ep.ingress),
-                (Direction::Egress, &ep.egress),
-            ] {
-                let Some(list) = list else { continue };
-                let name = endpoint_chain(ir, ep.kind, dir, list);
+            if matches!(
+                ep.kind,
+                EndpointKind::HostPreDnat | EndpointKind::HostUntracked
+            ) {
+                continue;
+            }
+            for dir in [Direction::Ingress, Direction::Egress] {
+                let (list, staged) = ep.lists(dir);
+                if list.is_none() && staged.is_empty() {
+                    continue;
+                }
+                let name = endpoint_chain(
+                    ir,
+                    ep.kind,
+                    dir,
+                    list.map(Vec::as_slice).unwrap_or_default(),
+                    staged,
+                );
                 // Endpoints with the same list share the chain: build it once.
                 if !chains.contains_key(&name) {
                     let mut rules = vec![clear.clone()];
@@ -391,6 +473,15 @@ pub fn render(ir: &Ir) -> IptRuleset {
                             &ir.failsafe_out
                         }));
                     }
+                    // Staged policies count and log, and return.
+                    for (policy, d) in staged {
+                        rules.push(format!("-j {}", staged_chain(policy, *d)));
+                    }
+                    let Some(list) = list else {
+                        chains.insert(name.clone(), rules);
+                        dispatch_to(&mut dispatch, ep.kind, dir, &ep.interface, &name);
+                        continue;
+                    };
                     if !ir.policy_tiers.is_empty() {
                         tiered_specs(ir, list, &mut rules);
                     }
@@ -417,18 +508,7 @@ pub fn render(ir: &Ir) -> IptRuleset {
                     ));
                     chains.insert(name.clone(), rules);
                 }
-                let (order, flag) = match (ep.kind, dir) {
-                    (EndpointKind::Workload, Direction::Egress) => (0, "-i"),
-                    (EndpointKind::Workload, Direction::Ingress) => (1, "-o"),
-                    (EndpointKind::Host, Direction::Ingress) => (2, "-i"),
-                    (EndpointKind::Host, Direction::Egress) => (3, "-o"),
-                    (EndpointKind::HostForward, Direction::Ingress) => (4, "-i"),
-                    (EndpointKind::HostForward, Direction::Egress) => (5, "-o"),
-                };
-                dispatch
-                    .entry((order, ""))
-                    .or_default()
-                    .push(format!("{flag} {} -j {name}", interface(&ep.interface)));
+                dispatch_to(&mut dispatch, ep.kind, dir, &ep.interface, &name);
             }
         }
         for ((order, _), rules) in dispatch {
@@ -456,6 +536,30 @@ pub fn render(ir: &Ir) -> IptRuleset {
         }
     }
     rs
+}
+
+/// Adds the jump of an endpoint's interface to its chain to the dispatch list of its
+/// kind and direction.
+fn dispatch_to(
+    dispatch: &mut BTreeMap<(u8, &str), Vec<String>>,
+    kind: EndpointKind,
+    dir: Direction,
+    iface: &str,
+    name: &str,
+) {
+    let (order, flag) = match (kind, dir) {
+        (EndpointKind::Workload, Direction::Egress) => (0, "-i"),
+        (EndpointKind::Workload, Direction::Ingress) => (1, "-o"),
+        (EndpointKind::Host, Direction::Ingress) => (2, "-i"),
+        (EndpointKind::Host, Direction::Egress) => (3, "-o"),
+        (EndpointKind::HostForward, Direction::Ingress) => (4, "-i"),
+        (EndpointKind::HostForward, Direction::Egress) => (5, "-o"),
+        (EndpointKind::HostPreDnat | EndpointKind::HostUntracked, _) => return,
+    };
+    dispatch
+        .entry((order, ""))
+        .or_default()
+        .push(format!("{flag} {} -j {name}", interface(iface)));
 }
 
 /// `ipset restore` text creating and filling every set (for display and full apply).

@@ -67,6 +67,25 @@ fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
         (EndpointKind::Host, Direction::Egress) => "host-out",
         (EndpointKind::HostForward, Direction::Ingress) => "host-fwd-in",
         (EndpointKind::HostForward, Direction::Egress) => "host-fwd-out",
+        (EndpointKind::HostPreDnat, _) => "host-prednat-in",
+        (EndpointKind::HostUntracked, Direction::Ingress) => "host-raw-in",
+        (EndpointKind::HostUntracked, Direction::Egress) => "host-raw-out",
+    }
+}
+
+/// nft chain name of a staged policy's chain: `staged-DIR/POLICY` (or hashed as
+/// [`policy_chain`]).
+pub fn staged_chain(policy: &str, dir: Direction) -> String {
+    format!("staged-{}", policy_chain(policy, dir))
+}
+
+/// The part of an endpoint chain's name that tells its staged policies apart (empty
+/// without them).
+pub(crate) fn staged_suffix(staged: &[crate::ir::PolicyKey]) -> String {
+    if staged.is_empty() {
+        String::new()
+    } else {
+        format!("-s{}", &crate::ir::list_hash(staged)[..6])
     }
 }
 
@@ -76,12 +95,14 @@ fn endpoint_chain(
     kind: EndpointKind,
     dir: Direction,
     list: &[crate::ir::PolicyKey],
+    staged: &[crate::ir::PolicyKey],
 ) -> String {
     format!(
-        "{}/{}{}",
+        "{}/{}{}{}",
         map_name(kind, dir),
         crate::ir::list_hash(list),
-        super::tier_suffix(ir, list)
+        super::tier_suffix(ir, list),
+        staged_suffix(staged)
     )
 }
 
@@ -97,7 +118,19 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", super::quoted_text(s, 120))
 }
 
-fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
+/// How a policy chain's verdicts are rendered.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// An enforced policy of the filter or prerouting hooks.
+    Enforced,
+    /// A `doNotTrack` policy (raw priority): Allow also skips conntrack and marks the
+    /// packet for the filter hooks to accept.
+    Untracked,
+    /// A staged policy: every verdict is counted and logged, and the chain returns.
+    Staged,
+}
+
+fn rule_text(ir: &Ir, chain: &str, r: &IrRule, mode: Mode) -> String {
     let mut parts: Vec<String> = Vec::new();
     let has_addr = r.matches.iter().any(|m| {
         matches!(
@@ -189,7 +222,40 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
     // Allow ends this base chain's evaluation (egress and ingress are checked in
     // separate base chains, so an egress Allow cannot skip the receiver's ingress);
     // Pass ends policy evaluation and the endpoint's default (deny) applies.
-    let verdict = match r.action {
+    let staged_log = |what: &str| {
+        format!(
+            "counter log prefix {}",
+            quote(&format!(
+                "tern-staged {what} {} {}: ",
+                chain.trim_start_matches("staged-"),
+                r.index
+            ))
+        )
+    };
+    let verdict = match (mode, r.action) {
+        // A staged policy never decides: its verdict is counted and logged, and the
+        // packet goes back to the endpoint chain (a staged Log logs and goes on).
+        (Mode::Staged, Action::Log) => staged_log("log"),
+        (Mode::Staged, a) => format!("{} return", staged_log(&a.to_string().to_ascii_lowercase())),
+        (Mode::Untracked, Action::Allow) => format!(
+            "meta mark set meta mark or {:#x} notrack accept",
+            ir.marks.accept
+        ),
+        (_, a) => verdict(ir, chain, r, a),
+    };
+    parts.push(format!(
+        "comment {}",
+        quote(&format!("{} rule {}", chain, r.index))
+    ));
+    let comment = parts.pop().unwrap_or_default();
+    parts.push(verdict);
+    parts.push(comment);
+    parts.join(" ")
+}
+
+/// The verdict of an enforced rule.
+fn verdict(ir: &Ir, chain: &str, r: &IrRule, action: Action) -> String {
+    match action {
         Action::Allow => "accept".to_string(),
         // With tiers, Pass marks the packet and returns: the endpoint chain skips the
         // rest of the tier and goes on with the next one.
@@ -201,15 +267,7 @@ fn rule_text(ir: &Ir, chain: &str, r: &IrRule) -> String {
             "log prefix {}",
             quote(&format!("tern {chain} {}: ", r.index))
         ),
-    };
-    parts.push(format!(
-        "comment {}",
-        quote(&format!("{} rule {}", chain, r.index))
-    ));
-    let comment = parts.pop().unwrap_or_default();
-    parts.push(verdict);
-    parts.push(comment);
-    parts.join(" ")
+    }
 }
 
 /// An endpoint chain's body with tiers: a Pass (the mark bit) skips the rest of its
@@ -333,32 +391,59 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             reuse(prev.and_then(|(_, p)| p.sets.get(name)), set),
         );
     }
-    for (key @ (policy, dir), chain) in &ir.chains {
-        let name = policy_chain(policy, *dir);
-        if let Some((p, prs)) = prev {
-            if let (Some(pc), Some(rendered)) = (p.chains.get(key), prs.chains.get(&name)) {
-                if pc == chain {
-                    rs.chains.insert(name, rendered.clone());
-                    continue;
+    for staged in [false, true] {
+        let (chains, prev_chains) = if staged {
+            (
+                &ir.staged_chains,
+                prev.map(|(p, prs)| (&p.staged_chains, prs)),
+            )
+        } else {
+            (&ir.chains, prev.map(|(p, prs)| (&p.chains, prs)))
+        };
+        for (key @ (policy, dir), chain) in chains {
+            let (name, mode) = if staged {
+                (staged_chain(policy, *dir), Mode::Staged)
+            } else if ir.untracked.contains(policy) {
+                (policy_chain(policy, *dir), Mode::Untracked)
+            } else {
+                (policy_chain(policy, *dir), Mode::Enforced)
+            };
+            let same_mode = prev
+                .is_none_or(|(p, _)| p.untracked.contains(policy) == ir.untracked.contains(policy));
+            if let Some((pcs, prs)) = prev_chains {
+                if let (Some(pc), Some(rendered)) = (pcs.get(key), prs.chains.get(&name)) {
+                    if pc == chain && same_mode {
+                        rs.chains.insert(name, rendered.clone());
+                        continue;
+                    }
                 }
             }
+            let mut rules: Vec<String> = chain
+                .rules
+                .iter()
+                .map(|r| rule_text(ir, &name, r, mode))
+                .collect();
+            if staged {
+                // Packets none of the staged policy's rules decided (the next policy,
+                // or the end of the tier, would).
+                rules.push(format!(
+                    "counter comment {}",
+                    quote(&format!("{name}: no rule matched"))
+                ));
+            }
+            rs.chains
+                .insert(name, Arc::new(NftChain { hook: None, rules }));
         }
-        let rules = chain
-            .rules
-            .iter()
-            .map(|r| rule_text(ir, &name, r))
-            .collect();
-        rs.chains
-            .insert(name, Arc::new(NftChain { hook: None, rules }));
     }
     let mut maps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
     for ep in &ir.endpoints {
-        for (dir, list) in [
-            (Direction::Ingress, &ep.ingress),
-            (Direction::Egress, &ep.egress),
-        ] {
-            let Some(list) = list else { continue };
-            let name = endpoint_chain(ir, ep.kind, dir, list);
+        for dir in [Direction::Ingress, Direction::Egress] {
+            let (list, staged) = ep.lists(dir);
+            if list.is_none() && staged.is_empty() {
+                continue;
+            }
+            let list = list.map(Vec::as_slice);
+            let name = endpoint_chain(ir, ep.kind, dir, list.unwrap_or_default(), staged);
             // Endpoints with the same list share the chain: build it once, and not at
             // all when the previous one is still right (the name is the list).
             if !rs.chains.contains_key(&name) {
@@ -373,28 +458,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                 }
             }
             if !rs.chains.contains_key(&name) {
-                let mut rules = Vec::new();
-                if ep.kind == EndpointKind::Host {
-                    let fs = if dir == Direction::Ingress {
-                        &ir.failsafe_in
-                    } else {
-                        &ir.failsafe_out
-                    };
-                    rules.extend(failsafe_rules(fs));
-                }
-                // A policy accepts or drops; when none of its rules matches it returns
-                // and the next one is tried.
-                if ir.policy_tiers.is_empty() {
-                    for (policy, d) in list {
-                        rules.push(format!("jump {}", policy_chain(policy, *d)));
-                    }
-                } else {
-                    tiered_rules(ir, list, &mut rules);
-                }
-                rules.push(format!(
-                    "drop comment {}",
-                    quote(&format!("default deny {dir}"))
-                ));
+                let rules = endpoint_rules(ir, ep.kind, dir, list, staged);
                 rs.chains
                     .insert(name.clone(), Arc::new(NftChain { hook: None, rules }));
             }
@@ -415,10 +479,18 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
         );
     }
-    let ct = [
+    let mut ct = vec![
         "ct state established,related accept".to_string(),
         "ct state invalid drop".to_string(),
     ];
+    // Packets a doNotTrack policy allowed (untracked, with the mark) are accepted by
+    // the filter hooks too, as Calico does.
+    if !ir.untracked.is_empty() {
+        ct.push(format!(
+            "ct state untracked meta mark and {0:#x} == {0:#x} accept",
+            ir.marks.accept
+        ));
+    }
     // Two base chains per hook, the second at a later priority: an Allow (`accept`)
     // in the first (egress of the sending workload, or workload → host) ends only that
     // chain, and the second (ingress of the receiving workload, host endpoints) still
@@ -500,7 +572,121 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             );
         }
     }
+    hook_chains(ir, prev, &mut maps, &mut rs);
     rs
+}
+
+/// The base chains and maps of host endpoints' preDNAT policies (prerouting, mangle
+/// priority: after conntrack, before DNAT) and doNotTrack policies (prerouting and
+/// output, raw priority: before conntrack), made only when some host endpoint has them.
+fn hook_chains(
+    ir: &Ir,
+    prev: Option<(&Ir, &NftRuleset)>,
+    maps: &mut BTreeMap<&str, Vec<String>>,
+    rs: &mut NftRuleset,
+) {
+    let has = |k| ir.endpoints.iter().any(|e| e.kind == k);
+    let mut hooks: Vec<(&str, &str, &str, &str, bool)> = Vec::new();
+    if has(EndpointKind::HostPreDnat) {
+        hooks.push((
+            "host-prednat-in",
+            "prerouting-host",
+            "iifname",
+            "prerouting priority mangle",
+            true,
+        ));
+    }
+    if has(EndpointKind::HostUntracked) {
+        hooks.push((
+            "host-raw-in",
+            "raw-prerouting-host",
+            "iifname",
+            "prerouting priority raw",
+            false,
+        ));
+        hooks.push((
+            "host-raw-out",
+            "raw-output-host",
+            "oifname",
+            "output priority raw",
+            false,
+        ));
+    }
+    for (m, chain, flag, hook, tracked) in hooks {
+        let map = NftSet {
+            keyword: "map",
+            decl: "type ifname : verdict;".to_string(),
+            elements: maps.remove(m).unwrap_or_default(),
+        };
+        rs.sets.insert(
+            m.to_string(),
+            reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
+        );
+        let mut rules = Vec::new();
+        if tracked {
+            rules.push("ct state established,related accept".to_string());
+        }
+        rules.push(format!("{flag} vmap @{m}"));
+        let c = NftChain {
+            hook: Some(format!("type filter hook {hook}; policy accept;")),
+            rules,
+        };
+        rs.chains.insert(
+            chain.to_string(),
+            reuse(prev.and_then(|(_, p)| p.chains.get(chain)), c),
+        );
+    }
+}
+
+/// The rules of an endpoint chain: failsafe ports (host endpoints), the staged
+/// policies (count and log, never decide), then the enforced ones. In the filter hooks
+/// a packet no policy allowed is dropped; in the preDNAT and doNotTrack hooks it goes
+/// on to the filter hooks (as Calico), and without enforced policies it goes on too.
+fn endpoint_rules(
+    ir: &Ir,
+    kind: EndpointKind,
+    dir: Direction,
+    list: Option<&[crate::ir::PolicyKey]>,
+    staged: &[crate::ir::PolicyKey],
+) -> Vec<String> {
+    let mut rules = Vec::new();
+    if kind != EndpointKind::Workload && kind != EndpointKind::HostForward {
+        let fs = if dir == Direction::Ingress {
+            &ir.failsafe_in
+        } else {
+            &ir.failsafe_out
+        };
+        rules.extend(failsafe_rules(fs));
+    }
+    for (policy, d) in staged {
+        rules.push(format!("jump {}", staged_chain(policy, *d)));
+    }
+    let Some(list) = list else {
+        return rules;
+    };
+    if matches!(
+        kind,
+        EndpointKind::HostPreDnat | EndpointKind::HostUntracked
+    ) {
+        for (policy, d) in list {
+            rules.push(format!("jump {}", policy_chain(policy, *d)));
+        }
+        return rules;
+    }
+    // A policy accepts or drops; when none of its rules matches it returns and the
+    // next one is tried.
+    if ir.policy_tiers.is_empty() {
+        for (policy, d) in list {
+            rules.push(format!("jump {}", policy_chain(policy, *d)));
+        }
+    } else {
+        tiered_rules(ir, list, &mut rules);
+    }
+    rules.push(format!(
+        "drop comment {}",
+        quote(&format!("default deny {dir}"))
+    ));
+    rules
 }
 
 /// The previous shared value when it equals the new one (so that later comparisons are
