@@ -6,12 +6,14 @@
 //! `store::Reflector` publishes them) and return plain values, so the agent can
 //! recompute them on every change and apply only the difference. [`affinity`] is the
 //! one part that writes: it claims IPAM blocks with compare-and-swap transactions
-//! through `store::Store`, so no two nodes ever own one block.
+//! through `store::Store`, so no two nodes ever own one block; [`reclaim`] gives them
+//! back (empty blocks, and those of nodes that are gone), with transactions as well.
 #![warn(missing_docs)]
 
 pub mod affinity;
 pub mod mesh;
 pub mod pools;
+pub mod reclaim;
 
 use std::collections::BTreeMap;
 
