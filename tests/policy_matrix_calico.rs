@@ -1,7 +1,7 @@
 //! Calico policy features on real traffic (the companion of policy_matrix): tiers with
 //! Pass (security → platform → default), a GlobalNetworkSet as a source, a named port
 //! resolved on the destination, a service account as a source, and a staged policy that denies everything but is not
-//! enforced. A "host" namespace routes between four container namespaces; the policy is
+//! enforced (its deny counters move). A "host" namespace routes between four container namespaces; the policy is
 //! applied with `tern policy apply` for nftables and for iptables, a matrix of TCP
 //! connects must give exactly the expected cells, and `tern policy explain` must agree
 //! with every cell.
@@ -258,8 +258,36 @@ fn tiers_network_sets_named_ports_and_staged_policies_on_real_traffic() {
             "{stderr}"
         );
         check(&ctr, backend, &files);
+        // ... but its verdicts are counted (and logged with prefix tern-staged): the
+        // staged deny-everything saw the probes that were allowed and denied.
+        let denied = staged_denies(&host, backend);
+        assert!(denied >= 9, "{backend}: staged deny counters {denied}");
         ok(host.run(&[&tern(), "policy", "flush", "--backend", backend]));
     }
+}
+
+/// The packets the staged policies' Deny rules counted: nft `counter` on the rules that
+/// log `tern-staged deny`, or the iptables packet counters of those LOG rules.
+fn staged_denies(host: &Netns, backend: &str) -> u64 {
+    let text = if backend == "nftables" {
+        host.ok(&["nft", "list", "table", "inet", "tern"])
+    } else {
+        host.ok(&["iptables-save", "-c", "-t", "filter"])
+    };
+    text.lines()
+        .filter(|l| l.contains("\"tern-staged deny "))
+        .map(|l| {
+            let n = if backend == "nftables" {
+                l.split("counter packets ")
+                    .nth(1)
+                    .and_then(|r| r.split_whitespace().next())
+            } else {
+                l.strip_prefix('[').and_then(|r| r.split(':').next())
+            };
+            n.and_then(|n| n.parse::<u64>().ok())
+                .unwrap_or_else(|| panic!("no counter in {l}"))
+        })
+        .sum()
 }
 
 /// The `mon` side's interface as a host endpoint whose GlobalNetworkPolicy has

@@ -185,6 +185,13 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             files,
         } => match load(&node, files) {
             Ok((_, ir)) => {
+                let refused = (backend == Backend::Iptables)
+                    .then(|| acl::render::iptables::unsupported(&ir))
+                    .flatten();
+                if let Some(why) = refused {
+                    eprintln!("error: {why}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
                 out(&acl::render_text(&ir, backend));
                 ExitCode::SUCCESS
             }
