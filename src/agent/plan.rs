@@ -8,6 +8,7 @@ use bgp::policy::ImportPolicy;
 use bgp::rib::{LimitAction, PrefixLimit};
 use bgp::session::GracefulRestartConfig;
 use bgp::speaker::{PeerConfig, PeerKind, SpeakerConfig};
+use bgp::wire::AddPathMode;
 use config::node::{self, NodeConfig};
 use controller::{ControllerConfig, TableConfig};
 
@@ -58,6 +59,12 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
             import_limit: p.import_limit.map(prefix_limit),
             receive_limit: p.receive_limit.map(prefix_limit),
             description: p.description.clone(),
+            add_path: match p.add_paths {
+                node::AddPaths::Off => None,
+                node::AddPaths::Receive => Some(AddPathMode::Receive),
+                node::AddPaths::Send => Some(AddPathMode::Send),
+                node::AddPaths::Both => Some(AddPathMode::Both),
+            },
         });
     }
     Ok((

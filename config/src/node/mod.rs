@@ -4,6 +4,7 @@
 //! The file's schema is in `raw`; `resolve` applies defaults, reads password files
 //! and runs the semantic checks; this module holds the result.
 
+mod add_paths;
 mod bfd;
 mod overlap;
 mod pool;
@@ -26,6 +27,7 @@ use ipnet::IpNet;
 
 use crate::yaml::{self, LocatedErrors};
 
+pub use add_paths::AddPaths;
 pub use bfd::{MAX_BFD_INTERVAL, MIN_BFD_INTERVAL};
 pub use pool::{EncapMode, Overlay, PoolOverlay, DEFAULT_VNI};
 pub use values::{FailsafePort, Protocol};
@@ -226,6 +228,8 @@ pub struct Peer {
     pub description: Option<String>,
     /// `bfd` (the peer's own, or the mesh's for mesh peers): `None` when BFD is off.
     pub bfd: Option<Bfd>,
+    /// `addPaths` (the peer's own, or the mesh's for mesh peers): ADD-PATH, RFC 7911.
+    pub add_paths: AddPaths,
 }
 
 /// `bfd`: a BFD session (RFC 5880/5881, single hop) beside the BGP session; when it goes

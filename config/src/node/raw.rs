@@ -105,6 +105,7 @@ pub(crate) struct RawMesh {
     pub import_limit: Option<RawLimit>,
     pub receive_limit: Option<RawLimit>,
     pub bfd: Option<RawBfd>,
+    pub add_paths: Option<super::AddPaths>,
 }
 
 /// `bfd` of a peer or the mesh (BFD, RFC 5880/5881 single hop).
@@ -158,6 +159,7 @@ pub(crate) struct RawPeer {
     pub keepalive_time: Option<TimeValue>,
     pub connect_retry_time: Option<TimeValue>,
     pub bfd: Option<RawBfd>,
+    pub add_paths: Option<super::AddPaths>,
 }
 
 /// `fib`.

@@ -133,6 +133,7 @@ pub(crate) fn resolve(
                     receive_limit,
                     description: None,
                     bfd,
+                    add_paths: mesh.add_paths.unwrap_or_default(),
                 });
             }
         }
@@ -688,6 +689,7 @@ impl Checker<'_> {
             receive_limit,
             description: raw.description.clone(),
             bfd,
+            add_paths: raw.add_paths.unwrap_or_default(),
         })
     }
 
