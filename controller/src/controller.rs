@@ -71,6 +71,7 @@ pub type PrefixFilter = Box<dyn Fn(&IpNet) -> bool + Send>;
 
 enum Command {
     Change(DesiredChange),
+    Changes(Vec<DesiredChange>),
     Sync(oneshot::Sender<()>),
     Reconcile(oneshot::Sender<Result<(), String>>),
     Status(IpNet, oneshot::Sender<Option<RouteStatus>>),
@@ -166,6 +167,15 @@ impl ControllerHandle {
         self.send(Command::Change(change)).await
     }
 
+    /// Queue several desired changes at once, in order (one message on the queue instead
+    /// of one per route: the agent hands over a batch of best-path changes this way).
+    pub async fn changes(&self, changes: Vec<DesiredChange>) -> Result<(), ControllerError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        self.send(Command::Changes(changes)).await
+    }
+
     /// Install or change one route.
     pub async fn upsert(&self, route: Route) -> Result<(), ControllerError> {
         self.change(DesiredChange::Upsert(route)).await
@@ -240,7 +250,8 @@ impl ControllerHandle {
     }
 }
 
-/// Most commands taken from the queue before pushing: bounds latency of queries.
+/// Most changes taken from the queue before pushing (a batch counts its changes): bounds
+/// the latency of queries and the dirty list between pushes.
 const DRAIN: usize = 65_536;
 /// Most event messages read before acting on them.
 const EVENTS: usize = 65_536;
@@ -295,10 +306,13 @@ async fn run(
                 let mut next = Some(cmd);
                 let mut n = 0;
                 while let Some(cmd) = next.take() {
+                    n += match &cmd {
+                        Command::Changes(v) => v.len().max(1),
+                        _ => 1,
+                    };
                     if let Some(stop) = command(&mut rec, cmd) {
                         return stop;
                     }
-                    n += 1;
                     if n < DRAIN {
                         next = rx.try_recv().ok();
                     }
@@ -378,6 +392,7 @@ fn command(
     };
     match cmd {
         Command::Change(c) => rec.change(c),
+        Command::Changes(v) => v.into_iter().for_each(|c| rec.change(c)),
         Command::Sync(reply) => {
             push(rec);
             let _ = reply.send(());

@@ -5,20 +5,25 @@
 //! unused address of a local block are dropped instead of following a default route),
 //! best paths from BGP (via the advertising hosts' addresses, ECMP when several), and
 //! local workload endpoints (`IP/32 dev VETH scope link`). When two sources name the same
-//! prefix the most specific knowledge wins: endpoint, then block, then BGP. Pure logic:
-//! every update returns the [`DesiredChange`]s to send to the controller. A BGP route
-//! the [`Guard`] refuses (it would take over the host's connected subnets, its route
-//! to a peer, or the default route) is kept but not installed. BGP routes are
-//! kept compactly (a prefix → interned next-hop-set id map) because there may be a full
-//! table of them; the local sources are few.
+//! prefix the most specific knowledge wins: endpoint, then block, then BGP. Every update
+//! returns the [`DesiredChange`]s to send to the controller. A BGP route the [`Guard`]
+//! refuses (it would take over the host's connected subnets, its route to a peer, or
+//! the default route) is kept but not installed.
+//!
+//! One copy of a full table: a BGP route that goes into the FIB is kept only in the
+//! controller's desired table. This table keeps the BGP next hops only of the few
+//! prefixes whose BGP route is *not* there (a local source shadows it, or the guard
+//! refuses it), and reads installed routes back from the controller ([`Desired`]) when
+//! a rule that decides them changes (guard, tunnel modes, a prefix becoming local).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::IpAddr;
 
 use super::guard::Guard;
 use super::overlay::Overlay;
 use bgp::rib::{RouteAction, RouteChange};
-use controller::{DesiredChange, Route};
+use controller::{ControllerHandle, DesiredChange, PrefixFilter, Route, RouteKind};
 use ipnet::IpNet;
 
 /// A local endpoint's address: the prefix, the interface, and the endpoint's key.
@@ -41,151 +46,138 @@ struct Local {
     block: bool,
 }
 
-/// Interned ECMP next-hop sets: a full table has a million prefixes but only as many
-/// distinct next-hop sets as there are peers (and their combinations), so each prefix
-/// keeps a 4-octet id instead of a vector.
-#[derive(Debug, Default)]
-struct HopSets {
-    sets: Vec<Vec<IpAddr>>,
-    refs: Vec<u32>,
-    index: HashMap<Vec<IpAddr>, u32>,
-    free: Vec<u32>,
-}
-
-impl HopSets {
-    fn intern(&mut self, hops: &[IpAddr]) -> u32 {
-        if let Some(&id) = self.index.get(hops) {
-            if let Some(r) = self.refs.get_mut(id as usize) {
-                *r += 1;
-            }
-            return id;
+impl Local {
+    fn route(&self, prefix: IpNet) -> Option<Route> {
+        match &self.endpoint {
+            Some((iface, _)) => Some(Route::device(prefix, iface.clone())),
+            None => self.block.then(|| Route::blackhole(prefix)),
         }
-        let id = match self.free.pop() {
-            Some(id) => {
-                if let Some(slot) = self.sets.get_mut(id as usize) {
-                    *slot = hops.to_vec();
-                }
-                if let Some(r) = self.refs.get_mut(id as usize) {
-                    *r = 1;
-                }
-                id
-            }
-            None => {
-                self.sets.push(hops.to_vec());
-                self.refs.push(1);
-                u32::try_from(self.sets.len() - 1).unwrap_or(u32::MAX)
-            }
-        };
-        self.index.insert(hops.to_vec(), id);
-        id
-    }
-
-    fn release(&mut self, id: u32) {
-        let Some(r) = self.refs.get_mut(id as usize) else {
-            return;
-        };
-        *r = r.saturating_sub(1);
-        if *r == 0 {
-            if let Some(set) = self.sets.get_mut(id as usize) {
-                self.index.remove(set.as_slice());
-                set.clear();
-                self.free.push(id);
-            }
-        }
-    }
-
-    fn get(&self, id: u32) -> &[IpAddr] {
-        self.sets.get(id as usize).map_or(&[], Vec::as_slice)
     }
 }
 
-/// The merged desired table.
-#[derive(Debug, Default)]
-pub struct FibTable {
+/// Where the desired routes handed over live: the controller (tests use a model).
+pub trait Desired {
+    /// The desired routes whose prefix `filter` picks, after every change sent before.
+    fn desired_where(&self, filter: PrefixFilter) -> impl Future<Output = Vec<Route>> + Send;
+}
+
+impl Desired for ControllerHandle {
+    async fn desired_where(&self, filter: PrefixFilter) -> Vec<Route> {
+        // A stopped controller: the next change sent fails and ends the routes task.
+        ControllerHandle::desired_where(self, filter)
+            .await
+            .unwrap_or_default()
+    }
+}
+
+/// The merge rules and the few routes that are not in the controller.
+#[derive(Debug)]
+pub struct FibTable<D = ControllerHandle> {
     local: BTreeMap<IpNet, Local>,
-    bgp: HashMap<IpNet, u32>,
-    hops: HopSets,
+    /// BGP next hops of prefixes whose BGP route is not in the controller: shadowed by
+    /// a local source, or refused by the guard.
+    held: BTreeMap<IpNet, Vec<IpAddr>>,
     endpoints: Vec<DeviceRoute>,
     guard: Guard,
     /// Pools whose routes may go through a tunnel (`super::overlay`).
     overlay: Overlay,
+    desired: D,
 }
 
-impl FibTable {
-    /// An empty table.
-    pub fn new() -> FibTable {
-        FibTable::default()
+/// The BGP next hops of a route handed to the controller (its addresses: a tunnel
+/// next hop keeps the remote host's).
+fn hops_of(route: &Route) -> Option<Vec<IpAddr>> {
+    match &route.kind {
+        RouteKind::Via(h) => Some(h.iter().map(|n| n.address).collect()),
+        _ => None,
+    }
+}
+
+impl<D: Desired> FibTable<D> {
+    /// An empty table whose BGP routes live in `desired`.
+    pub fn new(desired: D) -> FibTable<D> {
+        FibTable {
+            local: BTreeMap::new(),
+            held: BTreeMap::new(),
+            endpoints: Vec::new(),
+            guard: Guard::default(),
+            overlay: Overlay::default(),
+            desired,
+        }
     }
 
-    /// The route the controller should have for `prefix`.
-    fn route(&self, prefix: IpNet) -> Option<Route> {
-        if let Some(l) = self.local.get(&prefix) {
-            if let Some((iface, _)) = &l.endpoint {
-                return Some(Route::device(prefix, iface.clone()));
-            }
-            if l.block {
-                return Some(Route::blackhole(prefix));
-            }
-        }
-        if self.guard.refuses(&prefix).is_some() {
-            return None;
-        }
+    /// The route for a BGP prefix learned via `hops`, through a tunnel where a pool says so.
+    fn bgp_route(&self, prefix: IpNet, hops: &[IpAddr]) -> Route {
         let connected = &self.guard.connected;
-        self.bgp.get(&prefix).map(|id| {
-            let hops = self.hops.get(*id).iter();
-            Route::via(
-                prefix,
-                hops.map(|h| self.overlay.next_hop(&prefix, *h, connected)),
-            )
-        })
+        Route::via(
+            prefix,
+            hops.iter()
+                .map(|h| self.overlay.next_hop(&prefix, *h, connected)),
+        )
+    }
+
+    /// Installed BGP routes (not shadowed by a local source) whose prefix `pick` picks.
+    async fn installed_bgp(
+        &self,
+        pick: impl Fn(&IpNet) -> bool + Send + 'static,
+    ) -> Vec<(IpNet, Vec<IpAddr>)> {
+        let routes = self.desired.desired_where(Box::new(pick)).await;
+        routes
+            .iter()
+            .filter(|r| !self.local.contains_key(&r.prefix))
+            .filter_map(|r| Some((r.prefix, hops_of(r)?)))
+            .collect()
     }
 
     /// Replaces the pools' tunnel modes; returns the changes of the routes that move
     /// into or out of the tunnel.
-    pub fn set_overlay(&mut self, overlay: Overlay) -> Vec<DesiredChange> {
+    pub async fn set_overlay(&mut self, overlay: Overlay) -> Vec<DesiredChange> {
         if overlay == self.overlay {
             return Vec::new();
         }
-        let affected: Vec<IpNet> = self
-            .bgp
-            .keys()
-            .filter(|p| self.overlay.covers(p) || overlay.covers(p))
-            .copied()
-            .collect();
-        let before: Vec<(IpNet, Option<Route>)> =
-            affected.iter().map(|p| (*p, self.route(*p))).collect();
+        let (old, new) = (self.overlay.clone(), overlay.clone());
+        let affected = self
+            .installed_bgp(move |p| old.covers(p) || new.covers(p))
+            .await;
         self.overlay = overlay;
-        let mut out = Vec::new();
-        for (p, b) in before {
-            out.extend(change(p, b, self.route(p)));
-        }
-        out
+        affected
+            .into_iter()
+            .map(|(p, h)| DesiredChange::Upsert(self.bgp_route(p, &h)))
+            .collect()
     }
 
     /// Replaces the guard; BGP routes it now refuses are removed, those it now allows
     /// installed. Returns the changes.
-    pub fn set_guard(&mut self, guard: Guard) -> Vec<DesiredChange> {
+    pub async fn set_guard(&mut self, guard: Guard) -> Vec<DesiredChange> {
         if guard == self.guard {
             return Vec::new();
         }
         // Only prefixes either guard refuses, or in a tunnel pool (CrossSubnet follows the
-        // connected subnets), can change.
-        let affected: Vec<IpNet> = self
-            .bgp
-            .keys()
-            .filter(|p| {
-                self.guard.refuses(p).is_some()
-                    || guard.refuses(p).is_some()
-                    || self.overlay.covers(p)
-            })
-            .copied()
-            .collect();
-        let before: Vec<(IpNet, Option<Route>)> =
-            affected.iter().map(|p| (*p, self.route(*p))).collect();
+        // connected subnets), can change. Those the old one refused are held here.
+        let (g, overlay) = (guard.clone(), self.overlay.clone());
+        let installed = self
+            .installed_bgp(move |p| g.refuses(p).is_some() || overlay.covers(p))
+            .await;
         self.guard = guard;
         let mut out = Vec::new();
-        for (p, b) in before {
-            out.extend(change(p, b, self.route(p)));
+        let freed: Vec<IpNet> = self
+            .held
+            .keys()
+            .filter(|p| !self.local.contains_key(p) && self.guard.refuses(p).is_none())
+            .copied()
+            .collect();
+        for p in freed {
+            if let Some(h) = self.held.remove(&p) {
+                out.push(DesiredChange::Upsert(self.bgp_route(p, &h)));
+            }
+        }
+        for (p, h) in installed {
+            if self.guard.refuses(&p).is_some() {
+                self.held.insert(p, h);
+                out.push(DesiredChange::Remove(p));
+            } else {
+                out.push(DesiredChange::Upsert(self.bgp_route(p, &h)));
+            }
         }
         out
     }
@@ -193,35 +185,61 @@ impl FibTable {
     /// BGP prefixes the guard keeps out of the FIB, with the reason.
     #[cfg(test)]
     pub fn refused(&self) -> Vec<(IpNet, super::guard::Refusal)> {
-        let mut v: Vec<(IpNet, super::guard::Refusal)> = self
-            .bgp
+        self.held
             .keys()
             .filter(|p| !self.local.contains_key(p))
             .filter_map(|p| Some((*p, self.guard.refuses(p)?)))
+            .collect()
+    }
+
+    /// Before `prefixes` become local: hold the BGP routes the controller has for them.
+    async fn hold_shadowed(&mut self, prefixes: impl Iterator<Item = IpNet>) {
+        let mut new: Vec<IpNet> = prefixes
+            .map(|p| p.trunc())
+            .filter(|p| !self.local.contains_key(p) && !self.held.contains_key(p))
             .collect();
-        v.sort_unstable_by_key(|(p, _)| *p);
-        v
+        if new.is_empty() {
+            return;
+        }
+        new.sort_unstable();
+        new.dedup();
+        for (p, h) in self
+            .installed_bgp(move |p| new.binary_search(p).is_ok())
+            .await
+        {
+            self.held.insert(p, h);
+        }
     }
 
-    fn update(&mut self, prefix: IpNet, f: impl FnOnce(&mut Self)) -> Option<DesiredChange> {
-        let before = self.route(prefix);
-        f(self);
-        change(prefix, before, self.route(prefix))
-    }
-
+    /// Applies `f` to the local sources of `prefix` (whose BGP route, if the controller
+    /// had one, is held already).
     fn update_local(&mut self, prefix: IpNet, f: impl FnOnce(&mut Local)) -> Option<DesiredChange> {
         let prefix = prefix.trunc();
-        self.update(prefix, |t| {
-            let l = t.local.entry(prefix).or_default();
-            f(l);
-            if l.endpoint.is_none() && !l.block {
-                t.local.remove(&prefix);
+        let l = self.local.entry(prefix).or_default();
+        let before = l.route(prefix);
+        f(l);
+        let after = l.route(prefix);
+        if after.is_none() {
+            self.local.remove(&prefix);
+        }
+        match (before, after) {
+            (b, Some(a)) => (b.as_ref() != Some(&a)).then_some(DesiredChange::Upsert(a)),
+            (Some(_), None) => {
+                // No longer local: the BGP route underneath, if any and allowed.
+                if self.guard.refuses(&prefix).is_none() {
+                    if let Some(h) = self.held.remove(&prefix) {
+                        return Some(DesiredChange::Upsert(self.bgp_route(prefix, &h)));
+                    }
+                }
+                Some(DesiredChange::Remove(prefix))
             }
-        })
+            (None, None) => None,
+        }
     }
 
     /// This node's blocks (blackholes). Returns the changes.
-    pub fn set_blocks(&mut self, blocks: &[IpNet]) -> Vec<DesiredChange> {
+    pub async fn set_blocks(&mut self, blocks: &[IpNet]) -> Vec<DesiredChange> {
+        self.hold_shadowed(blocks.iter().copied()).await;
         let old: Vec<IpNet> = self
             .local
             .iter()
@@ -238,27 +256,30 @@ impl FibTable {
         out
     }
 
-    /// A best-path change from BGP.
+    /// A best-path change from BGP. An installed route goes to the controller (which
+    /// ignores one it already has); a shadowed or refused one is held here.
     pub fn bgp(&mut self, change: &RouteChange) -> Option<DesiredChange> {
         let prefix = change.prefix.trunc();
-        let hops = match &change.action {
-            RouteAction::Install(h) | RouteAction::Replace(h) if !h.is_empty() => Some(h),
-            _ => None,
-        };
-        self.update(prefix, |t| {
-            let new = hops.map(|h| t.hops.intern(h));
-            let old = match new {
-                Some(id) => t.bgp.insert(prefix, id),
-                None => t.bgp.remove(&prefix),
-            };
-            if let Some(old) = old {
-                t.hops.release(old);
+        match &change.action {
+            RouteAction::Install(h) | RouteAction::Replace(h) if !h.is_empty() => {
+                if self.local.contains_key(&prefix) || self.guard.refuses(&prefix).is_some() {
+                    self.held.insert(prefix, h.clone());
+                    None
+                } else {
+                    Some(DesiredChange::Upsert(self.bgp_route(prefix, h)))
+                }
             }
-        })
+            _ => {
+                let held = self.held.remove(&prefix).is_some();
+                (!held && !self.local.contains_key(&prefix))
+                    .then_some(DesiredChange::Remove(prefix))
+            }
+        }
     }
 
     /// The complete set of local endpoint addresses. Returns the changes.
-    pub fn set_endpoints(&mut self, routes: Vec<DeviceRoute>) -> Vec<DesiredChange> {
+    pub async fn set_endpoints(&mut self, routes: Vec<DeviceRoute>) -> Vec<DesiredChange> {
+        self.hold_shadowed(routes.iter().map(|r| r.prefix)).await;
         let mut out = Vec::new();
         let gone: Vec<IpNet> = self
             .endpoints
@@ -280,15 +301,6 @@ impl FibTable {
     /// The endpoint addresses in force.
     pub fn endpoints(&self) -> &[DeviceRoute] {
         &self.endpoints
-    }
-}
-
-/// What the controller must be told when `prefix`'s route goes from `before` to `after`.
-fn change(prefix: IpNet, before: Option<Route>, after: Option<Route>) -> Option<DesiredChange> {
-    match (before, after) {
-        (b, Some(a)) if b.as_ref() != Some(&a) => Some(DesiredChange::Upsert(a)),
-        (Some(_), None) => Some(DesiredChange::Remove(prefix)),
-        _ => None,
     }
 }
 
@@ -324,192 +336,5 @@ pub fn device_routes(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use controller::NextHop;
-
-    fn net(s: &str) -> IpNet {
-        s.parse().unwrap()
-    }
-    fn ip(s: &str) -> IpAddr {
-        s.parse().unwrap()
-    }
-
-    #[test]
-    fn sources_merge_with_endpoint_over_block_over_bgp() {
-        let mut t = FibTable::new();
-        let ch = t.set_blocks(&[net("10.244.1.0/24")]);
-        assert_eq!(
-            ch,
-            vec![DesiredChange::Upsert(Route::blackhole(net(
-                "10.244.1.0/24"
-            )))]
-        );
-        let c = t.bgp(&RouteChange {
-            prefix: net("10.244.2.0/24"),
-            action: RouteAction::Install(vec![ip("192.0.2.2"), ip("192.0.2.3")]),
-        });
-        assert_eq!(
-            c,
-            Some(DesiredChange::Upsert(Route::via(
-                net("10.244.2.0/24"),
-                [NextHop::new(ip("192.0.2.2")), NextHop::new(ip("192.0.2.3"))]
-            )))
-        );
-        // The same next hops again: nothing to do.
-        let again = t.bgp(&RouteChange {
-            prefix: net("10.244.2.0/24"),
-            action: RouteAction::Replace(vec![ip("192.0.2.2"), ip("192.0.2.3")]),
-        });
-        assert_eq!(again, None);
-        // BGP for our own block never displaces the blackhole.
-        let own = t.bgp(&RouteChange {
-            prefix: net("10.244.1.0/24"),
-            action: RouteAction::Install(vec![ip("192.0.2.9")]),
-        });
-        assert_eq!(own, None);
-        let eps = vec![DeviceRoute {
-            prefix: net("10.244.1.10/32"),
-            interface: "tw-web1".into(),
-            endpoint: "shop/web-1".into(),
-        }];
-        let ch = t.set_endpoints(eps.clone());
-        assert_eq!(
-            ch,
-            vec![DesiredChange::Upsert(Route::device(
-                net("10.244.1.10/32"),
-                "tw-web1"
-            ))]
-        );
-        assert!(t.set_endpoints(eps).is_empty());
-        assert_eq!(
-            t.set_endpoints(vec![]),
-            vec![DesiredChange::Remove(net("10.244.1.10/32"))]
-        );
-        let w = t.bgp(&RouteChange {
-            prefix: net("10.244.2.0/24"),
-            action: RouteAction::Withdraw,
-        });
-        assert_eq!(w, Some(DesiredChange::Remove(net("10.244.2.0/24"))));
-        // Removing the block leaves the BGP route learned for it (if any) in place.
-        let ch = t.set_blocks(&[]);
-        assert_eq!(
-            ch,
-            vec![DesiredChange::Upsert(Route::via(
-                net("10.244.1.0/24"),
-                [NextHop::new(ip("192.0.2.9"))]
-            ))]
-        );
-        assert!(t.local.is_empty());
-        assert_eq!(t.bgp.len(), 1);
-    }
-
-    #[test]
-    fn the_guard_keeps_routes_that_take_over_the_hosts_own_out_of_the_fib() {
-        let mut t = FibTable::new();
-        let learn = |t: &mut FibTable, p: &str| {
-            t.bgp(&RouteChange {
-                prefix: net(p),
-                action: RouteAction::Install(vec![ip("192.0.2.2")]),
-            })
-        };
-        // Before the host's addresses are known nothing is refused but the default.
-        assert!(learn(&mut t, "192.0.2.128/25").is_some());
-        assert!(learn(&mut t, "10.244.2.0/24").is_some());
-        assert_eq!(learn(&mut t, "0.0.0.0/0"), None);
-        assert_eq!(
-            t.refused()
-                .first()
-                .map(|(p, r)| format!("{p}: {r}"))
-                .as_deref(),
-            Some("0.0.0.0/0: default route and fib.allowDefault is false")
-        );
-        let g = Guard {
-            connected: vec![net("192.0.2.0/24")],
-            peers: vec![ip("192.0.2.2")],
-            allow_default: false,
-        };
-        assert_eq!(
-            t.set_guard(g.clone()),
-            vec![DesiredChange::Remove(net("192.0.2.128/25"))]
-        );
-        assert!(t.set_guard(g.clone()).is_empty());
-        assert_eq!(learn(&mut t, "192.0.2.0/24"), None);
-        assert_eq!(
-            t.refused().into_iter().map(|(p, _)| p).collect::<Vec<_>>(),
-            vec![net("0.0.0.0/0"), net("192.0.2.0/24"), net("192.0.2.128/25")]
-        );
-        // allowDefault, and the subnet gone from the host: both installed now.
-        let ch = t.set_guard(Guard {
-            connected: vec![],
-            peers: vec![],
-            allow_default: true,
-        });
-        assert_eq!(ch.len(), 3, "{ch:?}");
-        assert!(t.refused().is_empty());
-    }
-
-    #[test]
-    fn tunnel_pools_move_routes_with_the_mode_and_the_connected_subnets() {
-        use config::node::EncapMode;
-        let mut t = FibTable::new();
-        let remote = ip("192.168.2.3");
-        t.bgp(&RouteChange {
-            prefix: net("10.244.2.0/24"),
-            action: RouteAction::Install(vec![remote]),
-        });
-        let tunnel = Route::via(net("10.244.2.0/24"), [NextHop::onlink(remote, "tern.ipip")]);
-        let native = Route::via(net("10.244.2.0/24"), [NextHop::new(remote)]);
-        let cross = Overlay::ipip([(net("10.244.0.0/16"), EncapMode::CrossSubnet)]);
-        assert_eq!(
-            t.set_overlay(cross.clone()),
-            vec![DesiredChange::Upsert(tunnel.clone())]
-        );
-        assert!(t.set_overlay(cross).is_empty());
-        // The remote host's subnet becomes connected: native; and back.
-        let on = Guard {
-            connected: vec![net("192.168.2.0/24")],
-            ..Guard::default()
-        };
-        assert_eq!(t.set_guard(on), vec![DesiredChange::Upsert(native.clone())]);
-        assert_eq!(
-            t.set_guard(Guard::default()),
-            vec![DesiredChange::Upsert(tunnel)]
-        );
-        assert_eq!(
-            t.set_overlay(Overlay::default()),
-            vec![DesiredChange::Upsert(native)]
-        );
-    }
-
-    #[test]
-    fn next_hop_sets_are_shared_and_freed() {
-        let mut t = FibTable::new();
-        let hops = vec![ip("192.0.2.2"), ip("192.0.2.3")];
-        for i in 0..100u8 {
-            let prefix = IpNet::new(IpAddr::from([10, 244, i, 0]), 24).unwrap();
-            t.bgp(&RouteChange {
-                prefix,
-                action: RouteAction::Install(hops.clone()),
-            });
-        }
-        assert_eq!(t.hops.index.len(), 1);
-        assert_eq!(t.hops.refs[0], 100);
-        for i in 0..100u8 {
-            let prefix = IpNet::new(IpAddr::from([10, 244, i, 0]), 24).unwrap();
-            let c = t.bgp(&RouteChange {
-                prefix,
-                action: RouteAction::Withdraw,
-            });
-            assert_eq!(c, Some(DesiredChange::Remove(prefix)));
-        }
-        assert!(t.hops.index.is_empty());
-        assert!(t.bgp.is_empty());
-        // The freed id is reused.
-        t.bgp(&RouteChange {
-            prefix: net("10.244.1.0/24"),
-            action: RouteAction::Install(vec![ip("192.0.2.9")]),
-        });
-        assert_eq!(t.hops.sets.len(), 1);
-    }
-}
+#[path = "fib_tests.rs"]
+mod tests;

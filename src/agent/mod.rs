@@ -26,6 +26,7 @@
 
 pub mod bfd;
 pub mod cluster;
+pub mod cluster_mesh;
 pub mod cluster_policy;
 pub mod cluster_wep;
 pub mod control;
@@ -37,6 +38,7 @@ pub mod limits;
 pub mod metrics;
 pub mod observe;
 pub mod overlay;
+pub mod overlay_switch;
 pub mod peer_detail;
 pub mod plan;
 pub mod policy;
@@ -169,15 +171,21 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         gr.restarting = kept;
         gr.forwarding_preserved = kept || !cfg.fib.enabled;
     }
+    // Pool mode changes at run time (reload, IPPools) move routes (agent::overlay_switch).
+    let (overlay_tx, overlay_rx) = mpsc::channel::<overlay_switch::OverlayUpdate>(1);
+    let mut modes_switch = None;
     let controller = if cfg.fib.enabled {
         let (fib, fib_task) = Controller::spawn(plan::controller_config(&cfg))?;
-        let mut table = FibTable::new();
+        let mut table = FibTable::new(fib.clone());
         // Learned routes never take over the host's own reachability (`guard`).
-        table.set_guard(guards.borrow().clone());
+        table.set_guard(guards.borrow().clone()).await;
         // Pools with an ipipMode: tern.ipip, and their routes through it (agent::overlay).
-        let tunnels = overlay::setup(&cfg);
-        table.set_overlay(tunnels.map_err(|e| AgentError::Plan(format!("overlay: {e}")))?);
-        for c in table.set_blocks(&cfg.blocks) {
+        let (modes, devices) =
+            overlay::setup(&cfg).map_err(|e| AgentError::Plan(format!("overlay: {e}")))?;
+        table.set_overlay(modes.clone()).await;
+        let file_modes = file_cfg.overlay.pools.clone();
+        modes_switch = Some(overlay_switch::Switch::new(devices, modes, file_modes, overlay_tx));
+        for c in table.set_blocks(&cfg.blocks).await {
             fib.change(c).await?;
         }
         Some((fib, fib_task, table))
@@ -243,6 +251,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
                 eps_rx,
                 wl_routes_rx,
                 blocks_rx,
+                overlay_rx,
                 fib.clone(),
                 endpoints_tx,
             ));
@@ -304,12 +313,16 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         as_number: cfg.as_number,
         updates: c.file_updates(),
     });
+    if let (Some(c), Some(s)) = (&cluster, &modes_switch) {
+        tasks.spawn(s.clone().follow_pools(c.pool_changes()));
+    }
     if let Some(c) = cluster {
         tasks.spawn(c.run(
             speaker.clone(),
             file_peers,
             blocks_tx.clone(),
             cluster_guard,
+            bfd.clone(),
         ));
     }
     tasks.spawn(wl.run(jobs_rx));
@@ -367,6 +380,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         status: reload_status_tx,
         metrics: Some(reload_metrics),
         cluster: cluster_reload,
+        overlay: modes_switch,
     };
     tasks.spawn(reloader.run(sighup, reload_rx));
     let source = reload::WithReload {
@@ -445,6 +459,7 @@ async fn routes_task(
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
     mut workloads: mpsc::Receiver<workloads::RoutesUpdate>,
     mut blocks: mpsc::Receiver<Vec<ipnet::IpNet>>,
+    mut overlays: mpsc::Receiver<overlay_switch::OverlayUpdate>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
 ) {
@@ -460,6 +475,8 @@ async fn routes_task(
     while bgp_open || eps_open || wl_open {
         let mut eps = None;
         let mut wl: Option<workloads::RoutesUpdate> = None;
+        // A pool mode switch: answered once its routes are in the kernel.
+        let mut moved: Option<tokio::sync::oneshot::Sender<()>> = None;
         if more {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
             // present (FibTable::bgp is idempotent). The take is outside `select!`:
@@ -468,7 +485,8 @@ async fn routes_task(
             more = !batch.is_empty();
             out.extend(batch.iter().filter_map(|c| table.bgp(c)));
             if guards.has_changed().unwrap_or(false) {
-                out.extend(table.set_guard(guards.borrow_and_update().clone()));
+                let g = guards.borrow_and_update().clone();
+                out.extend(table.set_guard(g).await);
             }
             if eps_open {
                 eps = endpoints.try_recv().ok();
@@ -477,7 +495,11 @@ async fn routes_task(
                 wl = workloads.try_recv().ok();
             }
             if let Ok(b) = blocks.try_recv() {
-                out.extend(table.set_blocks(&b));
+                out.extend(table.set_blocks(&b).await);
+            }
+            if let Ok(u) = overlays.try_recv() {
+                out.extend(table.set_overlay(u.overlay).await);
+                moved = Some(u.done);
             }
         } else {
             tokio::select! {
@@ -486,13 +508,18 @@ async fn routes_task(
                     bgp_open = ready;
                 }
                 Ok(()) = guards.changed() => {
-                    out.extend(table.set_guard(guards.borrow_and_update().clone()));
+                    let g = guards.borrow_and_update().clone();
+                    out.extend(table.set_guard(g).await);
                 }
                 e = endpoints.recv(), if eps_open => match e {
                     Some(routes) => eps = Some(routes),
                     None => eps_open = false,
                 },
-                Some(b) = blocks.recv() => out.extend(table.set_blocks(&b)),
+                Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
+                Some(u) = overlays.recv() => {
+                    out.extend(table.set_overlay(u.overlay).await);
+                    moved = Some(u.done);
+                }
                 w = workloads.recv(), if wl_open => match w {
                     Some(u) => wl = Some(u),
                     None => wl_open = false,
@@ -511,17 +538,22 @@ async fn routes_task(
         if set_changed {
             let mut all = from_files.clone();
             all.extend(from_cni.iter().cloned());
-            out.extend(table.set_endpoints(all));
+            out.extend(table.set_endpoints(all).await);
             published.send_replace(table.endpoints().to_vec());
         }
-        for c in out.drain(..) {
-            if let Err(e) = fib.change(c).await {
-                tracing::error!("FIB controller: {e}");
-                return;
-            }
+        if let Err(e) = fib.changes(std::mem::take(&mut out)).await {
+            tracing::error!("FIB controller: {e}");
+            return;
         }
         if let Some(d) = done {
             let _ = d.send(());
+        }
+        if let Some(m) = moved {
+            if let Err(e) = fib.sync().await {
+                tracing::error!("FIB controller: {e}");
+                return;
+            }
+            let _ = m.send(());
         }
     }
 }
