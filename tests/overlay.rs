@@ -11,6 +11,12 @@
 //!   VXLAN on UDP 4789).
 //! - `tern fib flush` removes tern's device and leaves another VXLAN device alone.
 //! - Policy on a workload applies to traffic that came through the tunnel.
+//! - A pool's mode switched by a reload (`tern reload`), Never → CrossSubnet → Never,
+//!   moves the routes into the tunnel and out again without a restart: sessions keep
+//!   their Established time, `tern.vxlan` is made and removed.
+//! - A kernel without IPIP: an `ipipMode` is refused with the located pool, at start
+//!   and by a reload (which changes nothing); where the kernel has IPIP the same test
+//!   checks that `tern.ipip` is made instead.
 //!
 //! The IPIP variant needs a kernel with IPIP (`CONFIG_NET_IPIP`); it is `#[ignore]`d
 //! because the machine these tests were written on has none (`ip link add … type ipip`
@@ -19,10 +25,13 @@
 mod cni_support;
 mod common;
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cni_support::{netns_path, Cni};
-use common::{container, kernel_route, start_tern, wait_established, write_node, Node, NodeSpec};
+use common::{
+    container, kernel_route, start_tern, status_json, tern_cli, wait_established, write_node, Node,
+    NodeSpec,
+};
 use serde_json::Value;
 use testlab::{wait_for, Lab, Netns};
 
@@ -382,4 +391,190 @@ fn vxlan_cross_subnet_and_always() {
 #[ignore = "needs a kernel with IPIP (CONFIG_NET_IPIP); this machine's kernel has none"]
 fn ipip_cross_subnet_and_always() {
     cross_subnet_and_always("ipipMode", "tern.ipip", 20);
+}
+
+const NEVER: &str = "[\"10.244.0.0/16\"]";
+const VXLAN_CROSS: &str = "[{ cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }]";
+
+/// Replaces `pools: FROM` by `pools: TO` in `node`'s file and runs `tern reload`;
+/// returns its exit code and output.
+fn reload_pools(node: &Node, from: &str, to: &str) -> (Option<i32>, String) {
+    let text = std::fs::read_to_string(&node.config).expect("read config");
+    let old = format!("pools: {from}");
+    assert!(text.contains(&old), "{text}");
+    std::fs::write(&node.config, text.replace(&old, &format!("pools: {to}")))
+        .expect("write config");
+    let out = tern_cli(node, &["reload"]);
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code(), said)
+}
+
+/// Each peer's address and when its session entered its state.
+fn sessions(node: &Node) -> Vec<(Value, Value)> {
+    let s = status_json(node).expect("status");
+    s["peers"]
+        .as_array()
+        .expect("peers")
+        .iter()
+        .map(|p| {
+            assert_eq!(p["state"], "Established", "{p}");
+            (p["address"].clone(), p["since_unix"].clone())
+        })
+        .collect()
+}
+
+/// Never → vxlanMode CrossSubnet → Never by `tern reload` on every host: the
+/// containers across the router reach each other only in between, the same-subnet pair
+/// always (natively), and no session restarts.
+#[test]
+fn vxlan_mode_switches_at_run_time() {
+    let mut lab = Lab::new("ovl-switch");
+    let mut t = build(&mut lab, NEVER);
+    let dev = "tern.vxlan";
+    wait_ping(&t.ctrs[0], CONTAINERS[1]);
+    for _ in 0..3 {
+        assert!(
+            !ping(&t.ctrs[0], CONTAINERS[2]),
+            "reached c's container with Never"
+        );
+    }
+    let before: Vec<_> = t.nodes.iter().map(sessions).collect();
+
+    for n in &t.nodes {
+        let (code, said) = reload_pools(n, NEVER, VXLAN_CROSS);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(said.contains("created tern.vxlan"), "{said}");
+    }
+    let switched = Instant::now();
+    wait_ping(&t.ctrs[0], CONTAINERS[2]);
+    eprintln!(
+        "a's container reached c's {:?} after the last reload",
+        switched.elapsed()
+    );
+    wait_ping(&t.ctrs[2], CONTAINERS[0]);
+    let (a, c) = (&t.hosts[0], &t.hosts[2]);
+    assert_eq!(route_dev(a, "10.244.3.0/24").as_deref(), Some(dev));
+    assert_eq!(route_dev(c, "10.244.1.0/24").as_deref(), Some(dev));
+    assert_eq!(route_dev(a, "10.244.2.0/24").as_deref(), Some("eth0"));
+    // TCP with full-size segments: the containers' veths were made before the switch
+    // (MTU 1500 > tern.vxlan's 1450); path MTU discovery has to carry it.
+    let n = bulk(&mut lab, &t.ctrs[2], &t.ctrs[0], CONTAINERS[2], 1 << 20);
+    assert_eq!(n, 1 << 20, "bytes received across the tunnel");
+    let during: Vec<_> = t.nodes.iter().map(sessions).collect();
+    assert_eq!(during, before, "a session restarted");
+
+    for n in &t.nodes {
+        let (code, said) = reload_pools(n, VXLAN_CROSS, NEVER);
+        assert_eq!(code, Some(0), "{said}");
+        assert!(said.contains("removed tern.vxlan"), "{said}");
+    }
+    for h in &t.hosts {
+        assert!(!h.run(&["ip", "link", "show", dev]).status.success());
+    }
+    wait_for(LONG, "c's container out of reach again", || {
+        (!ping(&t.ctrs[0], CONTAINERS[2])).then_some(())
+    });
+    for _ in 0..3 {
+        assert!(
+            !ping(&t.ctrs[0], CONTAINERS[2]),
+            "reached c's container with Never"
+        );
+    }
+    assert!(route_dev(a, "10.244.3.0/24").is_none_or(|d| !d.starts_with("tern.")));
+    assert!(ping(&t.ctrs[0], CONTAINERS[1]));
+    let after: Vec<_> = t.nodes.iter().map(sessions).collect();
+    assert_eq!(after, before, "a session restarted");
+    for pid in t.pids.drain(..) {
+        assert!(lab.alive(pid), "an agent stopped");
+    }
+}
+
+/// The line of the first line of `text` containing `what` (1-based).
+fn line_of(text: &str, what: &str) -> usize {
+    text.lines().position(|l| l.contains(what)).expect(what) + 1
+}
+
+/// An `ipipMode` on a kernel without IPIP is refused clearly — at start (the agent
+/// exits with the located pool) and by a reload (nothing changes, the agent runs on);
+/// where the kernel has IPIP, the agent makes `tern.ipip` instead.
+#[test]
+fn ipip_without_kernel_support_is_refused_with_the_pool() {
+    let mut lab = Lab::new("ovl-noipip");
+    let h = lab.netns("h");
+    h.ok(&["ip", "link", "set", "lo", "up"]);
+    let has_ipip = h
+        .run(&["ip", "link", "add", "probe0", "type", "ipip"])
+        .status
+        .success();
+    let ipip = "[{ cidr: 10.244.0.0/16, ipipMode: CrossSubnet }]";
+    let node = write_node(
+        &lab,
+        &h,
+        &NodeSpec {
+            name: "h",
+            router_id: "10.0.0.1",
+            blocks: &["10.244.1.0/24"],
+            pools: &["10.244.0.0/16"],
+            ..NodeSpec::default()
+        },
+    );
+    let cfg = node.config.to_string_lossy().into_owned();
+    let text = std::fs::read_to_string(&node.config).expect("read config");
+    let with_ipip = text.replace(&format!("pools: {NEVER}"), &format!("pools: {ipip}"));
+    std::fs::write(&node.config, &with_ipip).expect("write config");
+    let line = line_of(&with_ipip, "ipipMode");
+    let tern = testlab::tern_bin();
+    let tern = tern.to_string_lossy().into_owned();
+    if has_ipip {
+        eprintln!("this kernel has IPIP: checking that tern.ipip is made instead");
+        let pid = start_tern(&mut lab, &node);
+        wait_for(LONG, "tern.ipip", || {
+            h.run(&["ip", "link", "show", "tern.ipip"])
+                .status
+                .success()
+                .then_some(())
+        });
+        lab.kill(pid);
+        return;
+    }
+    // At start: exit 1 with FILE:LINE:COL at the pool's ipipMode.
+    let out = h.run(&["timeout", "60", &tern, "agent", "--config", &cfg]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    eprintln!("at start: {err}");
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "{cfg}:{line}:"
+        )) && err.contains(
+            "10.244.0.0/16 has ipipMode CrossSubnet, but the kernel has no IPIP support (module ipip not loaded?"
+        ),
+        "{err}"
+    );
+    assert!(!h.run(&["ip", "link", "show", "tern.ipip"]).status.success());
+
+    // Started without a mode, then a reload asks for IPIP: refused, nothing changed.
+    std::fs::write(&node.config, &text).expect("write config");
+    let pid = start_tern(&mut lab, &node);
+    let (code, said) = reload_pools(&node, NEVER, ipip);
+    eprintln!("reload: {said}");
+    assert_eq!(code, Some(1), "{said}");
+    assert!(
+        said.contains(&format!("{cfg}:{line}:"))
+            && said.contains("the kernel has no IPIP support (module ipip not loaded?")
+            && said.contains("nothing was changed"),
+        "{said}"
+    );
+    let s = status_json(&node).expect("status");
+    assert_eq!(s["config_reload"]["ok"], false, "{s}");
+    assert!(lab.alive(pid), "the agent stopped");
+    assert!(!h.run(&["ip", "link", "show", "tern.ipip"]).status.success());
+    // The pool's routes are as before: the block's blackhole, no tunnel.
+    assert!(route_dev(&h, "10.244.1.0/24").is_none_or(|d| !d.starts_with("tern.")));
+    // A later reload of the old file is fine again.
+    let (code, said) = reload_pools(&node, ipip, NEVER);
+    assert_eq!(code, Some(0), "{said}");
 }

@@ -49,6 +49,17 @@ pub struct TunnelError {
     pub source: TableError,
 }
 
+impl TunnelError {
+    /// Whether the kernel refused the device because it does not know its kind (no
+    /// `ipip` / `vxlan` module: `ip link add … type ipip` says "Unknown device type").
+    pub fn kernel_lacks_kind(&self) -> bool {
+        // With the kernel's extended ack text the error keeps its kind, not its errno.
+        is_errno(&self.source, libc::EOPNOTSUPP)
+            || matches!(&self.source, TableError::Io { source, .. }
+                if source.kind() == std::io::ErrorKind::Unsupported)
+    }
+}
+
 fn err(step: &'static str) -> impl FnOnce(TableError) -> TunnelError {
     move |source| TunnelError { step, source }
 }

@@ -284,7 +284,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
             effective.pools.push(c);
         }
     }
-    // The IPPools' ipipMode / vxlanMode, read at start like their CIDRs (agent::overlay).
+    // The IPPools' ipipMode / vxlanMode (followed later by agent::overlay_switch).
     let modes = super::overlay::pool_modes(&pool_items, &effective.overlay.pools);
     effective.overlay.pools.extend(modes);
     let (need_tx, need_rx) = mpsc::channel(8);
@@ -407,6 +407,12 @@ impl Cluster {
     /// Where the reloader sends the node file's peers and blocks.
     pub fn file_updates(&self) -> mpsc::Sender<FileUpdate> {
         self.file_tx.clone()
+    }
+
+    /// The IPPools as the datastore has them, on every change (their tunnel modes are
+    /// followed by `agent::overlay_switch`).
+    pub fn pool_changes(&self) -> watch::Receiver<Arc<store::Snapshot>> {
+        self.pools.subscribe()
     }
 
     /// Where the workload task takes its blocks from and asks for more.

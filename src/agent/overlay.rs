@@ -10,7 +10,8 @@
 //! for prefixes outside such pools, natively `via HOST`. IPv6 routes are never
 //! encapsulated (the config refuses tunnel modes on IPv6 pools).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use config::node::{EncapMode, NodeConfig, PoolOverlay};
@@ -29,12 +30,16 @@ pub struct Overlay {
 }
 
 impl Overlay {
-    /// The IPIP modes of `cfg`'s pools.
+    /// The modes of `cfg`'s pools.
     pub fn from_config(cfg: &NodeConfig) -> Overlay {
-        let mut o = Overlay::ipip(cfg.overlay.pools.iter().map(|p| (p.cidr, p.ipip)));
+        Overlay::from_pools(&cfg.overlay.pools)
+    }
+
+    /// The modes of `pools`.
+    pub fn from_pools(pools: &[PoolOverlay]) -> Overlay {
+        let mut o = Overlay::ipip(pools.iter().map(|p| (p.cidr, p.ipip)));
         o.pools.extend(
-            cfg.overlay
-                .pools
+            pools
                 .iter()
                 .filter(|p| p.vxlan != EncapMode::Never)
                 .map(|p| (p.cidr, p.vxlan, controller::VXLAN_DEVICE)),
@@ -53,13 +58,9 @@ impl Overlay {
         }
     }
 
-    fn uses(&self, device: &str) -> bool {
+    /// Whether a pool's routes go through `device`.
+    pub fn uses(&self, device: &str) -> bool {
         self.pools.iter().any(|(_, _, d)| *d == device)
-    }
-
-    /// Whether no pool asks for a tunnel.
-    pub fn is_empty(&self) -> bool {
-        self.pools.is_empty()
     }
 
     /// Whether `prefix` lies in a pool with a tunnel mode (its route may change when the
@@ -122,48 +123,174 @@ pub fn pool_modes(items: &cluster::Items, known: &[PoolOverlay]) -> Vec<PoolOver
     out
 }
 
-/// Makes `tern.ipip` / `tern.vxlan` when a pool asks for them (local address:
-/// `listen.address` when it is a specific IPv4 address, else `routerId`; MTU from
-/// `overlay`, else the uplink's less the encapsulation) and, with VXLAN, starts the task
-/// that keeps the device's per-host entries in step ([`VTEP_SYNC`]); workload veths made
-/// afterwards get the smallest tunnel MTU. Returns the modes.
-/// Without such a pool nothing is touched (a device left by an earlier run stays until
-/// `tern fib flush`). Runs inside the agent's runtime.
-pub fn setup(cfg: &NodeConfig) -> Result<Overlay, controller::TunnelError> {
+/// What making tern's tunnel devices needs, and whether the VXLAN entries task runs.
+#[derive(Debug)]
+pub struct Devices {
+    /// The tunnels' local end: `listen.address` when it is a specific IPv4 address,
+    /// else `routerId`.
+    local: Ipv4Addr,
+    ipip_mtu: Option<u32>,
+    vxlan_mtu: Option<u32>,
+    vni: u32,
+    /// The node file, to locate an error at the pool that asked for the device.
+    file: PathBuf,
+    /// The MTU of each device made so far (for new workload veths).
+    made: Vec<(&'static str, u32)>,
+    vteps_running: bool,
+}
+
+impl Devices {
+    /// The settings of `cfg` (`overlay`, the local address, the file).
+    pub fn new(cfg: &NodeConfig) -> Devices {
+        let local = match cfg.listen.address {
+            IpAddr::V4(a) if !a.is_unspecified() => a,
+            _ => cfg.router_id,
+        };
+        Devices {
+            local,
+            ipip_mtu: cfg.overlay.ipip_mtu,
+            vxlan_mtu: cfg.overlay.vxlan_mtu,
+            vni: cfg.overlay.vxlan_vni,
+            file: cfg.file.clone(),
+            made: Vec::new(),
+            vteps_running: false,
+        }
+    }
+
+    /// Makes `device` ([`controller::IPIP_DEVICE`] or [`controller::VXLAN_DEVICE`]; MTU
+    /// from `overlay`, else the uplink's less the encapsulation) and, for VXLAN, starts
+    /// the task that keeps its per-host entries in step ([`VTEP_SYNC`], once per
+    /// process). `pools` are the modes that asked for it (for the error's location).
+    /// Runs inside the agent's runtime.
+    pub fn make(&mut self, device: &'static str, pools: &[PoolOverlay]) -> Result<(), String> {
+        let uplink = controller::uplink_mtu(IpAddr::V4(self.local))
+            .map_err(|e| e.to_string())?
+            .unwrap_or(controller::DEFAULT_UPLINK_MTU);
+        let local = self.local;
+        let made = if device == controller::IPIP_DEVICE {
+            let mtu = self
+                .ipip_mtu
+                .unwrap_or(uplink.saturating_sub(controller::IPIP_OVERHEAD).max(68));
+            controller::ensure_ipip(local, mtu).map(|()| {
+                tracing::info!(%local, mtu, "tern.ipip ready");
+                mtu
+            })
+        } else {
+            let mtu = self
+                .vxlan_mtu
+                .unwrap_or(uplink.saturating_sub(controller::VXLAN_OVERHEAD).max(68));
+            let vni = self.vni;
+            controller::ensure_vxlan(local, vni, mtu).map(|()| {
+                tracing::info!(%local, mtu, vni, "tern.vxlan ready");
+                mtu
+            })
+        };
+        let mtu = made.map_err(|e| self.explain(device, pools, &e))?;
+        self.made.retain(|(d, _)| *d != device);
+        self.made.push((device, mtu));
+        if device == controller::VXLAN_DEVICE && !self.vteps_running {
+            self.vteps_running = true;
+            tokio::spawn(vteps());
+        }
+        Ok(())
+    }
+
+    /// Forgets `device` (deleted) for the workload MTU.
+    pub fn forget(&mut self, device: &str) {
+        self.made.retain(|(d, _)| *d != device);
+    }
+
+    /// New workload veths get the smallest MTU of the devices in use (as Calico's
+    /// veth_mtu), or the kernel's default without one.
+    pub fn set_workload_mtu(&self) {
+        controller::set_workload_mtu(self.made.iter().map(|(_, m)| *m).min().unwrap_or(0));
+    }
+
+    /// The error of making `device`, in words; when the kernel lacks the device kind,
+    /// located at the node file's first pool that asks for it.
+    fn explain(
+        &self,
+        device: &'static str,
+        pools: &[PoolOverlay],
+        e: &controller::TunnelError,
+    ) -> String {
+        if !e.kernel_lacks_kind() {
+            return e.to_string();
+        }
+        let ipip = device == controller::IPIP_DEVICE;
+        let (key, module) = if ipip {
+            ("ipipMode", "ipip")
+        } else {
+            ("vxlanMode", "vxlan")
+        };
+        let pool = pools.iter().find(|p| {
+            if ipip {
+                p.ipip != EncapMode::Never
+            } else {
+                p.vxlan != EncapMode::Never
+            }
+        });
+        let what = match pool {
+            Some(p) => format!(
+                "{} has {key} {}",
+                p.cidr,
+                if ipip { p.ipip } else { p.vxlan }
+            ),
+            None => format!("a pool has a {key}"),
+        };
+        let msg = format!(
+            "{what}, but the kernel has no {} support (module {module} not loaded? \
+             `modprobe {module}`; the kernel needs {}): cannot create {device}",
+            module.to_uppercase(),
+            if ipip {
+                "CONFIG_NET_IPIP"
+            } else {
+                "CONFIG_VXLAN"
+            }
+        );
+        match pool.and_then(|p| locate(&self.file, p, key)) {
+            Some(at) => format!("{at}: {msg}"),
+            None => msg,
+        }
+    }
+}
+
+/// `FILE:LINE:COL` of the mode `key` of `pool`'s entry in the node file at `file`, when
+/// the file has it (an IPPool's mode in etcd mode has no place in the file).
+fn locate(file: &Path, pool: &PoolOverlay, key: &str) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Pools {
+        #[serde(default)]
+        pools: Vec<serde_yaml::Value>,
+    }
+    let text = std::fs::read_to_string(file).ok()?;
+    let doc = config::yaml::load_document::<Pools>(file, &text).ok()?;
+    let i = doc.value.pools.iter().position(|v| {
+        v.get("cidr")
+            .and_then(serde_yaml::Value::as_str)
+            .and_then(|c| c.parse::<IpNet>().ok())
+            == Some(pool.cidr)
+            && v.get(key).is_some()
+    })?;
+    let at = doc.positions.at(&format!("pools[{i}].{key}"));
+    Some(format!("{}:{at}", file.display()))
+}
+
+/// Makes `tern.ipip` / `tern.vxlan` at start when a pool asks for them (see
+/// [`Devices::make`]); workload veths made afterwards get the smallest tunnel MTU.
+/// Returns the modes and the devices' settings (for switching modes at run time,
+/// [`super::overlay_switch`]). Without such a pool nothing is touched (a device left by
+/// an earlier run stays until `tern fib flush` or a switch that stops using it).
+pub fn setup(cfg: &NodeConfig) -> Result<(Overlay, Devices), String> {
     let overlay = Overlay::from_config(cfg);
-    if overlay.is_empty() {
-        return Ok(overlay);
+    let mut devices = Devices::new(cfg);
+    for dev in [controller::IPIP_DEVICE, controller::VXLAN_DEVICE] {
+        if overlay.uses(dev) {
+            devices.make(dev, &cfg.overlay.pools)?;
+        }
     }
-    let local = match cfg.listen.address {
-        IpAddr::V4(a) if !a.is_unspecified() => a,
-        _ => cfg.router_id,
-    };
-    let uplink =
-        controller::uplink_mtu(IpAddr::V4(local))?.unwrap_or(controller::DEFAULT_UPLINK_MTU);
-    let mut workload_mtu = u32::MAX;
-    if overlay.uses(controller::IPIP_DEVICE) {
-        let mtu = cfg
-            .overlay
-            .ipip_mtu
-            .unwrap_or(uplink.saturating_sub(controller::IPIP_OVERHEAD).max(68));
-        controller::ensure_ipip(local, mtu)?;
-        workload_mtu = workload_mtu.min(mtu);
-        tracing::info!(%local, mtu, "tern.ipip ready");
-    }
-    if overlay.uses(controller::VXLAN_DEVICE) {
-        let mtu = cfg
-            .overlay
-            .vxlan_mtu
-            .unwrap_or(uplink.saturating_sub(controller::VXLAN_OVERHEAD).max(68));
-        let vni = cfg.overlay.vxlan_vni;
-        controller::ensure_vxlan(local, vni, mtu)?;
-        workload_mtu = workload_mtu.min(mtu);
-        tracing::info!(%local, mtu, vni, "tern.vxlan ready");
-        tokio::spawn(vteps());
-    }
-    // New workload veths leave room for the encapsulation too (as Calico's veth_mtu).
-    controller::set_workload_mtu(workload_mtu);
-    Ok(overlay)
+    devices.set_workload_mtu();
+    Ok((overlay, devices))
 }
 
 /// Reconciles `tern.vxlan`'s neighbour and FDB entries with the routes through it, every
@@ -276,6 +403,6 @@ mod tests {
             NextHop::new(ip("192.168.1.3"))
         );
         assert!(o.covers(&block) && !o.covers(&net("10.0.0.0/8")));
-        assert!(Overlay::default().is_empty());
+        assert!(!Overlay::default().uses("tern.vxlan") && o.uses("tern.ipip"));
     }
 }

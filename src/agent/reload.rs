@@ -8,6 +8,9 @@
 //!   unchanged sessions stay up), and so are the BFD sessions and the FIB guard's peer
 //!   addresses.
 //! - `blocks`: originated into BGP and blackholed in the kernel as at start.
+//! - the pools' `ipipMode` / `vxlanMode` (the same CIDRs): the routes move into or out
+//!   of the tunnels, devices made or removed as needed ([`super::overlay_switch`]);
+//!   applied first, so a switch the kernel refuses (no IPIP module) changes nothing.
 //! - Every other key needs a restart: a reload that changes one is refused with a
 //!   message naming the key, and nothing changes.
 //!
@@ -25,7 +28,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bgp::speaker::SpeakerHandle;
-use config::node::NodeConfig;
+use config::node::{NodeConfig, PoolOverlay};
 use config::LoadError;
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
@@ -36,6 +39,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use super::bfd::{self, BfdHandle};
 use super::control::{Reply, Request, RoutesQuery, RoutesSink, Source, StatusView};
 use super::guard::Guard;
+use super::overlay_switch::Switch;
 use super::plan;
 
 /// What a reload applies; built by [`diff`].
@@ -45,19 +49,21 @@ pub struct Plan {
     pub peers: bool,
     /// The new `blocks`, when they changed.
     pub blocks: Option<Vec<IpNet>>,
+    /// The pools' new tunnel modes, when they changed.
+    pub overlay: Option<Vec<PoolOverlay>>,
 }
 
 impl Plan {
     /// Nothing to do.
     pub fn is_empty(&self) -> bool {
-        !self.peers && self.blocks.is_none()
+        !self.peers && self.blocks.is_none() && self.overlay.is_none()
     }
 }
 
 /// What changes from `old` to `new` at run time, or the message refusing the reload
 /// because a key that needs a restart changed (the first one, in file order).
 pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
-    let fixed: [(&str, bool); 15] = [
+    let fixed: [(&str, bool); 16] = [
         ("nodeName", old.node_name != new.node_name),
         (
             "asNumber",
@@ -65,9 +71,19 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
         ),
         ("routerId", old.router_id != new.router_id),
         ("listen", old.listen != new.listen),
+        // The pools' CIDRs are fixed; their tunnel modes may change (`Plan::overlay`).
+        ("pools", old.pools != new.pools),
         (
-            "pools",
-            old.pools != new.pools || old.overlay != new.overlay,
+            "overlay",
+            (
+                old.overlay.ipip_mtu,
+                old.overlay.vxlan_mtu,
+                old.overlay.vxlan_vni,
+            ) != (
+                new.overlay.ipip_mtu,
+                new.overlay.vxlan_mtu,
+                new.overlay.vxlan_vni,
+            ),
         ),
         ("fib", old.fib != new.fib),
         ("endpoints", old.endpoints != new.endpoints),
@@ -93,6 +109,7 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
     probe.peers.clone_from(&old.peers);
     probe.node_to_node_mesh = old.node_to_node_mesh;
     probe.blocks.clone_from(&old.blocks);
+    probe.overlay.pools.clone_from(&old.overlay.pools);
     probe.file.clone_from(&old.file);
     if probe != *old {
         return Err(
@@ -104,6 +121,7 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
     Ok(Plan {
         peers: old.peers != new.peers || old.node_to_node_mesh != new.node_to_node_mesh,
         blocks: (old.blocks != new.blocks).then(|| new.blocks.clone()),
+        overlay: (old.overlay.pools != new.overlay.pools).then(|| new.overlay.pools.clone()),
     })
 }
 
@@ -191,6 +209,8 @@ pub struct Reloader {
     pub metrics: Option<ReloadMetrics>,
     /// etcd mode: where the file's peers and blocks go (`None` in files mode).
     pub cluster: Option<EtcdLink>,
+    /// Where the pools' tunnel modes go (`None` without a FIB: nothing to move).
+    pub overlay: Option<Switch>,
 }
 
 /// The reloader's link to the cluster task in etcd mode.
@@ -284,12 +304,22 @@ impl Reloader {
             self.cfg = new;
             return Ok("nothing changed".into());
         }
-        if let Some(link) = &self.cluster {
-            let said = self.apply_etcd(link, &new, &plan).await?;
-            self.cfg = new;
-            return Ok(said);
-        }
         let mut said = Vec::new();
+        if let Some(pools) = &plan.overlay {
+            said.push(match &self.overlay {
+                Some(s) => s.set_file(pools.clone()).await?,
+                None => "tunnel modes noted (fib.enabled is false: no routes to move)".into(),
+            });
+            // From here on the file's modes are in force, whatever else fails.
+            self.cfg.overlay.pools.clone_from(pools);
+        }
+        if let Some(link) = &self.cluster {
+            if plan.peers || plan.blocks.is_some() {
+                said.push(self.apply_etcd(link, &new, &plan).await?);
+            }
+            self.cfg = new;
+            return Ok(said.join("; "));
+        }
         if plan.peers {
             let (speaker_cfg, notes) = plan::speaker_config(&new)?;
             // The first step that changes anything, and the last that can fail.

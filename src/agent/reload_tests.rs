@@ -42,7 +42,8 @@ fn peers_mesh_and_blocks_change_at_run_time() {
         diff(&old, &added),
         Ok(Plan {
             peers: true,
-            blocks: None
+            blocks: None,
+            overlay: None,
         })
     );
     let changed = with("description: tor", "description: tor-2");
@@ -132,7 +133,8 @@ control: { socket: /tmp/tern-reload-test.sock }
         diff(&old, &peer),
         Ok(Plan {
             peers: true,
-            blocks: None
+            blocks: None,
+            overlay: None,
         })
     );
     assert!(diff(&peer, &old).expect("plan").peers);
@@ -144,4 +146,51 @@ control: { socket: /tmp/tern-reload-test.sock }
     assert!(diff(&old, &renamed)
         .expect_err("nodeName")
         .starts_with("nodeName cannot change at run time"));
+}
+
+#[test]
+fn pool_tunnel_modes_change_at_run_time_but_not_their_cidrs_or_mtus() {
+    use config::node::{EncapMode, PoolOverlay};
+    let old = cfg(BASE);
+    let cross = with(
+        "pools: [10.244.0.0/16]",
+        "pools: [{ cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }]",
+    );
+    let want = vec![PoolOverlay {
+        cidr: "10.244.0.0/16".parse().expect("cidr"),
+        ipip: EncapMode::Never,
+        vxlan: EncapMode::CrossSubnet,
+    }];
+    assert_eq!(
+        diff(&old, &cross),
+        Ok(Plan {
+            overlay: Some(want),
+            ..Plan::default()
+        })
+    );
+    // Back to Never: no pool with a mode.
+    assert_eq!(
+        diff(&cross, &old),
+        Ok(Plan {
+            overlay: Some(Vec::new()),
+            ..Plan::default()
+        })
+    );
+    let mtu = cfg(&format!(
+        "{}overlay: {{ vxlanMtu: 1400 }}\n",
+        BASE.replace(
+            "pools: [10.244.0.0/16]",
+            "pools: [{ cidr: 10.244.0.0/16, vxlanMode: CrossSubnet }]"
+        )
+    ));
+    assert!(diff(&cross, &mtu)
+        .expect_err("overlay")
+        .starts_with("overlay cannot change at run time"));
+    let wider = with(
+        "pools: [10.244.0.0/16]",
+        "pools: [{ cidr: 10.244.0.0/15, vxlanMode: CrossSubnet }]",
+    );
+    assert!(diff(&old, &wider)
+        .expect_err("pools")
+        .starts_with("pools cannot change at run time"));
 }
