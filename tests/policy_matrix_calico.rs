@@ -262,6 +262,21 @@ fn tiers_network_sets_named_ports_and_staged_policies_on_real_traffic() {
         // staged deny-everything saw the probes that were allowed and denied.
         let denied = staged_denies(&host, backend);
         assert!(denied >= 9, "{backend}: staged deny counters {denied}");
+        // `tern policy stats` reports the same counts, per staged rule and verdict.
+        let stats = host.ok(&[&tern(), "policy", "stats", "--backend", backend, "--json"]);
+        let reported: u64 = stats
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).expect("json row"))
+            .filter(|v| {
+                v["verdict"] == "deny"
+                    && v["policy"]
+                        .as_str()
+                        .unwrap_or("")
+                        .contains("deny-everything")
+            })
+            .map(|v| v["packets"].as_u64().unwrap_or(0))
+            .sum();
+        assert_eq!(reported, denied, "{backend}: {stats}");
         ok(host.run(&[&tern(), "policy", "flush", "--backend", backend]));
     }
 }

@@ -15,6 +15,7 @@ pub mod names;
 pub mod netset;
 pub mod render;
 pub mod selector;
+pub mod staged;
 pub mod tier;
 
 pub use apply::{Applier, ApplyError, ApplyMode, ApplyReport};

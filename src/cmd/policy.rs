@@ -91,6 +91,16 @@ pub enum PolicyCommand {
         #[arg(required_unless_present = "config")]
         files: Vec<PathBuf>,
     },
+    /// Print what the staged policies counted in the rules in force (per rule and
+    /// verdict; `none`: packets no rule of the policy decided).
+    Stats {
+        /// nftables or iptables.
+        #[arg(long, default_value = "nftables")]
+        backend: Backend,
+        /// One JSON object per row.
+        #[arg(long)]
+        json: bool,
+    },
     /// Remove every rule, chain and set tern owns (nothing else is touched).
     Flush {
         /// nftables or iptables.
@@ -300,6 +310,16 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
                 }
             }
         }
+        PolicyCommand::Stats { backend, json } => match acl::apply::staged_counters(backend) {
+            Ok(rows) => {
+                out(&stats_text(&rows, json));
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("cannot read the counters: {e}");
+                ExitCode::from(EXIT_RUNTIME)
+            }
+        },
         PolicyCommand::Flush { backend } => match acl::apply::flush(backend) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
@@ -308,4 +328,37 @@ pub fn run(cmd: PolicyCommand) -> ExitCode {
             }
         },
     }
+}
+
+/// `tern policy stats` output: a table, or one JSON object per line.
+fn stats_text(rows: &[acl::staged::StagedCount], json: bool) -> String {
+    let mut text = String::new();
+    if json {
+        for r in rows {
+            let v = serde_json::json!({
+                "policy": r.policy,
+                "rule": r.rule,
+                "verdict": r.verdict,
+                "packets": r.packets,
+                "bytes": r.bytes,
+            });
+            text.push_str(&format!("{v}\n"));
+        }
+        return text;
+    }
+    if rows.is_empty() {
+        return "no staged policy counters in force\n".to_string();
+    }
+    text.push_str(&format!(
+        "{:<40} {:>5} {:<8} {:>12} {:>14}\n",
+        "STAGED POLICY", "RULE", "VERDICT", "PACKETS", "BYTES"
+    ));
+    for r in rows {
+        let rule = r.rule.map_or("-".to_string(), |n| n.to_string());
+        text.push_str(&format!(
+            "{:<40} {:>5} {:<8} {:>12} {:>14}\n",
+            r.policy, rule, r.verdict, r.packets, r.bytes
+        ));
+    }
+    text
 }

@@ -245,6 +245,25 @@ pub fn flush(backend: Backend) -> Result<(), ApplyError> {
     }
 }
 
+/// The staged policies' counters in force for a backend (`nft list table inet tern`, or
+/// `iptables-save -c` + `ip6tables-save -c`). Empty when tern's rules are not there.
+pub fn staged_counters(backend: Backend) -> Result<Vec<crate::staged::StagedCount>, ApplyError> {
+    let exec = Exec::default();
+    match backend {
+        Backend::Nftables => {
+            let text = exec
+                .run("nft", &["list", "table", "inet", "tern"], None)
+                .unwrap_or_default();
+            Ok(crate::staged::parse_nft(&text))
+        }
+        Backend::Iptables => {
+            let mut text = exec.run("iptables-save", &["-c", "-t", "filter"], None)?;
+            text.push_str(&exec.run("ip6tables-save", &["-c", "-t", "filter"], None)?);
+            Ok(crate::staged::parse_iptables_save(&text))
+        }
+    }
+}
+
 /// Where tools run: this process's network namespace, or a named one.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Exec {
