@@ -79,3 +79,44 @@ fn each_direction_is_negotiated_on_its_own() {
         assert!(!n.decode.add_path.contains(AddressFamily::IPV6_UNICAST));
     }
 }
+
+/// BIRD 2.0.12's OPEN, captured on the wire (`nc -l 179` in a lab namespace) from
+/// `protocol bgp { local as 65001; ipv4 { add paths on; }; ipv6 { add paths rx; }; }`:
+/// Multiprotocol IPv4 and IPv6 unicast, Route Refresh, Graceful Restart, 4-octet AS,
+/// ADD-PATH (IPv4 unicast send/receive 3, IPv6 unicast receive 1), Enhanced Route
+/// Refresh, Long-Lived Graceful Restart.
+const BIRD_OPEN: [u8; 69] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x00, 0x45, 0x01, 0x04, 0xfd, 0xe9, 0x00, 0xf0, 0x0a, 0x63, 0x00, 0x01, 0x28, 0x02, 0x26, 0x01,
+    0x04, 0x00, 0x01, 0x00, 0x01, 0x01, 0x04, 0x00, 0x02, 0x00, 0x01, 0x02, 0x00, 0x40, 0x02, 0x00,
+    0x78, 0x41, 0x04, 0x00, 0x00, 0xfd, 0xe9, 0x45, 0x08, 0x00, 0x01, 0x01, 0x03, 0x00, 0x02, 0x01,
+    0x01, 0x46, 0x00, 0x47, 0x00,
+];
+
+#[test]
+fn birds_captured_open_negotiates_per_family() {
+    let open = match decode_message(&BIRD_OPEN, &DecodeContext::default()) {
+        Ok((Message::Open(o), 69)) => o,
+        other => panic!("not an OPEN: {other:?}"),
+    };
+    let v6 = AddressFamily::IPV6_UNICAST;
+    let v4 = AddressFamily::IPV4_UNICAST;
+    let modes: Vec<_> = open.add_path().iter().map(|e| (e.family, e.mode)).collect();
+    assert_eq!(
+        modes,
+        vec![(v4, AddPathMode::Both), (v6, AddPathMode::Receive)]
+    );
+    // We do both on both families: we receive ids only on IPv4 (BIRD sends only
+    // there), we send them on both (BIRD receives on both).
+    let mut c = local();
+    c.add_path = Some(AddPathMode::Both);
+    let n = assert_accepted(c, open.clone());
+    assert_eq!(n.decode.add_path, v4_only());
+    assert_eq!(n.encode.add_path, FamilySet::UNICAST);
+    // We only receive: nothing is sent with ids, IPv4 is received with them.
+    let mut c = local();
+    c.add_path = Some(AddPathMode::Receive);
+    let n = assert_accepted(c, open);
+    assert_eq!(n.decode.add_path, v4_only());
+    assert_eq!(n.encode.add_path, FamilySet::EMPTY);
+}
