@@ -29,9 +29,11 @@ if [ "$profile" = test ]; then
     have iperf3   || need+=(iperf3)
     have tcpdump  || need+=(tcpdump)
     have jq       || need+=(jq)
-    # Datastore tests: a real etcd, and curl for its health check.
+    # Datastore tests: a real etcd, and curl for its health check; openssl makes the
+    # certificates of the etcd-over-TLS tests.
     have etcd     || need+=(etcd-server)
     have curl     || need+=(curl)
+    have openssl  || need+=(openssl)
     # Metrics tests: a real Prometheus server and its promtool (one Debian package).
     have promtool && have prometheus || need+=(prometheus)
     have systemd-analyze || need+=(systemd)

@@ -9,7 +9,9 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use acl::selector::{Labels, Selector, Target};
+use bgp::rib::PrefixLimit;
 use bgp::speaker::{PeerConfig, PeerKind};
+use bgp::wire::AddPathMode;
 use resources::{BgpConfigurationSpec, NodeSpec, Resource, Spec};
 
 use crate::Items;
@@ -28,7 +30,8 @@ pub struct Local {
 }
 
 /// Session settings of peers that come from resources (the node file's
-/// `nodeToNodeMesh` timers and port, when it has that section).
+/// `nodeToNodeMesh` timers and port, when it has that section, for every such peer; its
+/// password, prefix limits and ADD-PATH for the mesh peers).
 #[derive(Debug, Clone)]
 pub struct PeerDefaults {
     /// The port we connect to (179).
@@ -41,6 +44,29 @@ pub struct PeerDefaults {
     pub connect_retry: Duration,
     /// TCP-MD5 key of mesh sessions.
     pub mesh_password: Option<String>,
+    /// Most prefixes accepted from a mesh peer.
+    pub mesh_import_limit: Option<PrefixLimit>,
+    /// Most prefixes received from a mesh peer.
+    pub mesh_receive_limit: Option<PrefixLimit>,
+    /// ADD-PATH of mesh sessions.
+    pub mesh_add_path: Option<AddPathMode>,
+}
+
+impl PeerDefaults {
+    /// The settings of `mesh`, a mesh peer as the node file's `nodeToNodeMesh` section
+    /// configures one (its address and AS are not used).
+    pub fn from_mesh(mesh: &PeerConfig) -> PeerDefaults {
+        PeerDefaults {
+            port: mesh.port,
+            hold_time: mesh.hold_time,
+            keepalive: mesh.keepalive,
+            connect_retry: mesh.connect_retry,
+            mesh_password: mesh.password.clone(),
+            mesh_import_limit: mesh.import_limit,
+            mesh_receive_limit: mesh.receive_limit,
+            mesh_add_path: mesh.add_path,
+        }
+    }
 }
 
 impl Default for PeerDefaults {
@@ -52,6 +78,9 @@ impl Default for PeerDefaults {
             keepalive: p.keepalive,
             connect_retry: p.connect_retry,
             mesh_password: None,
+            mesh_import_limit: None,
+            mesh_receive_limit: None,
+            mesh_add_path: None,
         }
     }
 }
@@ -211,6 +240,9 @@ pub fn desired_peers(
                 }
                 let mut p = base(a, asn, PeerKind::Mesh);
                 p.password = defaults.mesh_password.clone();
+                p.import_limit = defaults.mesh_import_limit;
+                p.receive_limit = defaults.mesh_receive_limit;
+                p.add_path = defaults.mesh_add_path;
                 p.description = Some(format!("Node {n}"));
                 out.insert(a, p);
             }

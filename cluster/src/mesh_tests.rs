@@ -269,3 +269,51 @@ fn own_node_resource_round_trips() {
         Some("r1")
     );
 }
+
+#[test]
+fn the_node_files_mesh_settings_reach_the_mesh_from_the_node_list() {
+    use std::time::Duration;
+    let nodes = items(&format!(
+        "{}{}",
+        node("a", "10.0.0.1", ""),
+        node("b", "10.0.0.2", "")
+    ));
+    let bgp_peers = items(
+        "apiVersion: projectcalico.org/v3\nkind: BGPPeer\nmetadata: { name: tor }\nspec: { peerIP: 192.0.2.1, asNumber: 65100 }\n",
+    );
+    let mut mesh = PeerConfig::new(IpAddr::from([0, 0, 0, 0]), 0);
+    mesh.port = 1179;
+    mesh.hold_time = Duration::from_secs(9);
+    mesh.keepalive = Some(Duration::from_secs(2));
+    mesh.connect_retry = Duration::from_secs(5);
+    mesh.password = Some("s3cret".into());
+    mesh.import_limit = Some(bgp::rib::PrefixLimit::restart(100));
+    mesh.add_path = Some(bgp::wire::AddPathMode::Both);
+    let defaults = PeerDefaults::from_mesh(&mesh);
+    let empty = Items::new();
+    let me = local("a", "10.0.0.1");
+    let (peers, notes) = desired_peers(&me, &nodes, &empty, &bgp_peers, &defaults, none);
+    assert!(notes.is_empty(), "{notes:?}");
+    assert_eq!(addrs(&peers), ["10.0.0.2", "192.0.2.1"]);
+    let (b, tor) = (&peers[0], &peers[1]);
+    assert_eq!(b.kind, PeerKind::Mesh);
+    assert_eq!(
+        (b.port, b.hold_time, b.keepalive, b.connect_retry),
+        (
+            1179,
+            Duration::from_secs(9),
+            Some(Duration::from_secs(2)),
+            Duration::from_secs(5)
+        )
+    );
+    assert_eq!(b.password.as_deref(), Some("s3cret"));
+    assert_eq!(b.import_limit, Some(bgp::rib::PrefixLimit::restart(100)));
+    assert_eq!(b.add_path, Some(bgp::wire::AddPathMode::Both));
+    assert_eq!(tor.add_path, None);
+    // A BGPPeer takes the timers, not the mesh's password, limits or port (its own
+    // peerIP port, 179 by default).
+    assert_eq!(tor.hold_time, Duration::from_secs(9));
+    assert_eq!(tor.password, None);
+    assert_eq!(tor.import_limit, None);
+    assert_eq!(tor.port, 179);
+}

@@ -20,13 +20,16 @@ use std::time::Duration;
 
 use bgp::speaker::{PeerConfig, SpeakerHandle};
 use cluster::affinity::{self, AffinityError};
-use cluster::{mesh, pools, Items, Local, PeerDefaults};
+use cluster::{mesh, pools, Items, Local};
 use config::node::Datastore as DatastoreSetting;
 use config::NodeConfig;
 use ipnet::IpNet;
 use resources::Kind;
 use store::{Datastore, DatastoreConfig, Reflector, Registration};
 use tokio::sync::{mpsc, oneshot, watch};
+
+use super::bfd::BfdHandle;
+use super::cluster_mesh::MeshSettings;
 
 /// Lease of this node's `Node` resource: it leaves the cluster this long after the
 /// agent dies.
@@ -140,6 +143,10 @@ fn guard_peers<'a>(
 pub struct FileUpdate {
     /// The file's peers (as the speaker takes them), when they changed.
     pub peers: Option<Vec<PeerConfig>>,
+    /// The file's BFD peers (applied with `peers`).
+    pub bfd: Vec<super::bfd::BfdPeer>,
+    /// The file's `nodeToNodeMesh` section (applied with `peers`).
+    pub mesh: Option<config::node::Peer>,
     /// The file's blocks, when they changed (claimed blocks are always kept).
     pub blocks: Option<Vec<IpNet>>,
     /// The outcome: what changed, or why nothing did.
@@ -178,7 +185,8 @@ pub struct Cluster {
     peers: Reflector,
     pools: Reflector,
     local: Local,
-    defaults: PeerDefaults,
+    /// The node file's `nodeToNodeMesh` settings for the datastore's mesh, and its BFD.
+    mesh: MeshSettings,
     blocks: Vec<IpNet>,
     /// The node file's `blocks` (the rest of `blocks` is claimed in the datastore).
     file_blocks: Vec<IpNet>,
@@ -220,8 +228,14 @@ fn read_password(path: &str) -> Option<String> {
     (!key.is_empty()).then(|| key.to_string())
 }
 
-async fn open(endpoints: &[String]) -> Datastore {
-    let cfg = DatastoreConfig::Etcd(endpoints.to_vec());
+async fn open(endpoints: &[String], tls: Option<&config::node::EtcdTls>) -> Datastore {
+    let cfg = DatastoreConfig::Etcd {
+        endpoints: endpoints.to_vec(),
+        tls: tls.map(|t| store::EtcdTls {
+            ca_cert_file: t.ca_cert_file.clone(),
+            client: t.cert_file.clone().zip(t.key_file.clone()),
+        }),
+    };
     let mut backoff = Duration::from_millis(200);
     loop {
         match Datastore::open(&cfg).await {
@@ -239,11 +253,11 @@ async fn open(endpoints: &[String]) -> Datastore {
 /// node config with the cluster's AS, pools and blocks merged in (peers come with
 /// [`Cluster::initial_peers`]). `None` in files mode.
 pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
-    let DatastoreSetting::Etcd { endpoints } = &cfg.datastore else {
+    let DatastoreSetting::Etcd { endpoints, tls } = &cfg.datastore else {
         return None;
     };
-    tracing::info!(endpoints = %endpoints.join(","), "datastore: etcd");
-    let store = Arc::new(open(endpoints).await);
+    tracing::info!(endpoints = %endpoints.join(","), tls = tls.is_some(), "datastore: etcd");
+    let store = Arc::new(open(endpoints, tls.as_ref()).await);
     let spawn = |k| Reflector::spawn(store.clone(), k);
     let (nodes, configs, peers, pool_r) = (
         spawn(Kind::Node),
@@ -290,7 +304,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
     let (need_tx, need_rx) = mpsc::channel(8);
     let (file_tx, file_rx) = mpsc::channel(4);
     let mut c = Cluster {
-        defaults: PeerDefaults::default(),
+        mesh: MeshSettings::new(cfg),
         blocks: cfg.blocks.clone(),
         file_blocks: cfg.blocks.clone(),
         claimed: Vec::new(),
@@ -453,7 +467,7 @@ impl Cluster {
             &self.nodes.snapshot().items,
             &self.configs.snapshot().items,
             &self.peers.snapshot().items,
-            &self.defaults,
+            &self.mesh.defaults,
             read_password,
         );
         let mut all = file.to_vec();
@@ -507,13 +521,15 @@ impl Cluster {
     }
 
     /// Follows the datastore until the agent stops: peers from every change (applied
-    /// only when they differ), blocks on demand. `file_peers` are the node file's own.
+    /// only when they differ, BFD in step), blocks on demand. `file_peers` are the node
+    /// file's own.
     pub async fn run(
         mut self,
         speaker: SpeakerHandle,
         mut file_peers: Vec<PeerConfig>,
         fib_blocks: mpsc::Sender<Vec<IpNet>>,
         guard: watch::Sender<super::guard::Guard>,
+        bfd: BfdHandle,
     ) {
         // About what the speaker started with (initial_peers, whose notes were logged
         // then); applied once more in the first round (set_peers is declarative: only a
@@ -523,6 +539,7 @@ impl Cluster {
             first.into_iter().map(|p| (p.address, p)).collect();
         let mut confirmed = false;
         guard_peers(&guard, applied.keys());
+        self.mesh.sync_bfd(&bfd, &applied, &file_peers).await;
         let mut subs =
             [&self.nodes, &self.configs, &self.peers, &self.pools].map(|r| r.subscribe());
         self.publish_health();
@@ -544,6 +561,8 @@ impl Cluster {
                     if let Some(p) = u.peers {
                         // The merged list, applied now so the reload can answer with
                         // the speaker's verdict; a refusal changes nothing.
+                        let before = self.mesh.clone();
+                        self.mesh.reload(u.mesh.as_ref(), u.bfd);
                         let (want, _) = self.desired(&p);
                         match speaker.set_peers(want.clone()).await {
                             Ok(d) => {
@@ -551,9 +570,11 @@ impl Cluster {
                                 applied = want.into_iter().map(|p| (p.address, p)).collect();
                                 confirmed = true;
                                 guard_peers(&guard, applied.keys());
+                                self.mesh.sync_bfd(&bfd, &applied, &file_peers).await;
                                 done.peers = Some(d);
                             }
                             Err(e) => {
+                                self.mesh = before;
                                 let _ = u.reply.send(Err(e.to_string()));
                                 continue;
                             }
@@ -603,6 +624,7 @@ impl Cluster {
                     confirmed = true;
                     applied = want;
                     guard_peers(&guard, applied.keys());
+                    self.mesh.sync_bfd(&bfd, &applied, &file_peers).await;
                 }
                 Err(e) => tracing::warn!("peers from the datastore not applied: {e}"),
             }

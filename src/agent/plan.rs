@@ -12,6 +12,52 @@ use bgp::wire::AddPathMode;
 use config::node::{self, NodeConfig};
 use controller::{ControllerConfig, TableConfig};
 
+/// One configured peer as the speaker takes it (the `nodeToNodeMesh` section's settings
+/// too, for etcd mode's mesh).
+pub fn peer_config(p: &node::Peer) -> Result<PeerConfig, String> {
+    let password =
+        match &p.password {
+            None => None,
+            Some(pw) => Some(String::from_utf8(pw.as_bytes().to_vec()).map_err(|_| {
+                format!("peer {}: the TCP-MD5 password is not UTF-8 text", p.address)
+            })?),
+        };
+    // The config fills keepaliveTime with a third of holdTime when it is not set; the
+    // speaker then derives it from the *negotiated* hold time, which is what RFC 4271
+    // asks when the peer offers a shorter hold time than ours.
+    let keepalive = if p.keepalive_time == p.hold_time / 3 {
+        None
+    } else {
+        Some(p.keepalive_time)
+    };
+    Ok(PeerConfig {
+        address: p.address,
+        port: p.port,
+        asn: p.as_number,
+        kind: match p.kind {
+            node::PeerKind::Mesh => PeerKind::Mesh,
+            node::PeerKind::Global => PeerKind::Global,
+        },
+        passive: p.passive,
+        hold_time: p.hold_time,
+        keepalive,
+        connect_retry: p.connect_retry_time,
+        password,
+        ttl_security: p.ttl_security,
+        route_reflector_client: p.route_reflector_client,
+        source_address: p.source_address,
+        import_limit: p.import_limit.map(prefix_limit),
+        receive_limit: p.receive_limit.map(prefix_limit),
+        description: p.description.clone(),
+        add_path: match p.add_paths {
+            node::AddPaths::Off => None,
+            node::AddPaths::Receive => Some(AddPathMode::Receive),
+            node::AddPaths::Send => Some(AddPathMode::Send),
+            node::AddPaths::Both => Some(AddPathMode::Both),
+        },
+    })
+}
+
 /// The speaker's configuration: our blocks originated, import = pools minus own blocks,
 /// mesh peers (our AS) then global peers. A peer at one of our own addresses is skipped
 /// and named in the returned notes.
@@ -26,46 +72,7 @@ pub fn speaker_config(cfg: &NodeConfig) -> Result<(SpeakerConfig, Vec<String>), 
             ));
             continue;
         }
-        let password = match &p.password {
-            None => None,
-            Some(pw) => Some(String::from_utf8(pw.as_bytes().to_vec()).map_err(|_| {
-                format!("peer {}: the TCP-MD5 password is not UTF-8 text", p.address)
-            })?),
-        };
-        // The config fills keepaliveTime with a third of holdTime when it is not set; the
-        // speaker then derives it from the *negotiated* hold time, which is what RFC 4271
-        // asks when the peer offers a shorter hold time than ours.
-        let keepalive = if p.keepalive_time == p.hold_time / 3 {
-            None
-        } else {
-            Some(p.keepalive_time)
-        };
-        peers.push(PeerConfig {
-            address: p.address,
-            port: p.port,
-            asn: p.as_number,
-            kind: match p.kind {
-                node::PeerKind::Mesh => PeerKind::Mesh,
-                node::PeerKind::Global => PeerKind::Global,
-            },
-            passive: p.passive,
-            hold_time: p.hold_time,
-            keepalive,
-            connect_retry: p.connect_retry_time,
-            password,
-            ttl_security: p.ttl_security,
-            route_reflector_client: p.route_reflector_client,
-            source_address: p.source_address,
-            import_limit: p.import_limit.map(prefix_limit),
-            receive_limit: p.receive_limit.map(prefix_limit),
-            description: p.description.clone(),
-            add_path: match p.add_paths {
-                node::AddPaths::Off => None,
-                node::AddPaths::Receive => Some(AddPathMode::Receive),
-                node::AddPaths::Send => Some(AddPathMode::Send),
-                node::AddPaths::Both => Some(AddPathMode::Both),
-            },
-        });
+        peers.push(peer_config(p)?);
     }
     Ok((
         SpeakerConfig {

@@ -108,6 +108,7 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
     let mut probe = new.clone();
     probe.peers.clone_from(&old.peers);
     probe.node_to_node_mesh = old.node_to_node_mesh;
+    probe.mesh.clone_from(&old.mesh);
     probe.blocks.clone_from(&old.blocks);
     probe.overlay.pools.clone_from(&old.overlay.pools);
     probe.file.clone_from(&old.file);
@@ -119,7 +120,9 @@ pub fn diff(old: &NodeConfig, new: &NodeConfig) -> Result<Plan, String> {
         );
     }
     Ok(Plan {
-        peers: old.peers != new.peers || old.node_to_node_mesh != new.node_to_node_mesh,
+        peers: old.peers != new.peers
+            || old.node_to_node_mesh != new.node_to_node_mesh
+            || old.mesh != new.mesh,
         blocks: (old.blocks != new.blocks).then(|| new.blocks.clone()),
         overlay: (old.overlay.pools != new.overlay.pools).then(|| new.overlay.pools.clone()),
     })
@@ -357,8 +360,8 @@ impl Reloader {
 }
 
 impl Reloader {
-    /// etcd mode: the file's peers and blocks to the cluster task, which merges and
-    /// applies them; BFD follows the file's peers as at start.
+    /// etcd mode: the file's peers, BFD peers, mesh settings and blocks to the cluster
+    /// task, which merges and applies them.
     async fn apply_etcd(
         &self,
         link: &EtcdLink,
@@ -385,6 +388,8 @@ impl Reloader {
         let (reply, answer) = oneshot::channel();
         let update = super::cluster::FileUpdate {
             peers,
+            bfd: bfd::bfd_peers(&new.peers, new.listen.address),
+            mesh: new.mesh.clone(),
             blocks: plan.blocks.clone(),
             reply,
         };
@@ -398,10 +403,8 @@ impl Reloader {
             tracing::warn!("{n}");
         }
         let mut said = Vec::new();
+        // BFD follows in the cluster task (the file's peers and the cluster's mesh).
         if let Some(d) = &done.peers {
-            self.bfd
-                .set_peers(bfd::bfd_peers(&new.peers, new.listen.address))
-                .await;
             said.push(peers_said(d));
         }
         if let Some(blocks) = done.blocks {

@@ -28,6 +28,15 @@ pub struct DatastoreArgs {
     /// Files or folders of the files datastore.
     #[arg(long = "files", id = "store_files", value_name = "PATH")]
     pub store_files: Vec<PathBuf>,
+    /// CA certificate (PEM) of https:// etcd endpoints; default: $ETCD_CA_CERT_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub ca_cert_file: Option<PathBuf>,
+    /// Client certificate (PEM) for etcd; default: $ETCD_CERT_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's key (PEM); default: $ETCD_KEY_FILE.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
 }
 
 /// Arguments of `tern apply`.
@@ -138,12 +147,19 @@ async fn open(ds: &DatastoreArgs) -> Result<Datastore, ExitCode> {
         ds.datastore.as_deref(),
         ds.endpoints.as_deref(),
         &ds.store_files,
+        &store::TlsFlags {
+            ca_cert_file: ds.ca_cert_file.clone(),
+            cert_file: ds.cert_file.clone(),
+            key_file: ds.key_file.clone(),
+        },
         |k| std::env::var(k).ok(),
     )
     .map_err(|e| fail(EXIT_BAD_INPUT, e))?;
-    Datastore::open(&cfg)
-        .await
-        .map_err(|e| fail(EXIT_RUNTIME, e))
+    Datastore::open(&cfg).await.map_err(|e| match e {
+        // Unreadable TLS files are the command's input.
+        StoreError::Tls(_) => fail(EXIT_BAD_INPUT, e),
+        e => fail(EXIT_RUNTIME, e),
+    })
 }
 
 /// Loads every file; on any error prints them all and returns exit 2.

@@ -1,5 +1,6 @@
-//! Choosing a datastore: `--datastore files|etcd` and `--endpoints`, or calicoctl's
-//! environment (`DATASTORE_TYPE=etcdv3`, `ETCD_ENDPOINTS`), and [`Datastore`], the
+//! Choosing a datastore: `--datastore files|etcd`, `--endpoints` and the TLS files, or
+//! calicoctl's environment (`DATASTORE_TYPE=etcdv3`, `ETCD_ENDPOINTS`,
+//! `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`), and [`Datastore`], the
 //! backend chosen at run time behind the same [`Store`] interface.
 
 use std::path::PathBuf;
@@ -9,6 +10,7 @@ use resources::{Kind, Resource, ResourceKey};
 
 use crate::etcd::EtcdStore;
 use crate::files::FilesStore;
+use crate::tls::EtcdTls;
 use crate::{EventStream, RawEventStream, RawValue, Revision, Store, StoreError};
 
 /// calicoctl's default endpoint.
@@ -19,18 +21,37 @@ pub const DEFAULT_ENDPOINT: &str = "http://127.0.0.1:2379";
 pub enum DatastoreConfig {
     /// Read-only, from these files or folders.
     Files(Vec<PathBuf>),
-    /// etcd v3 at these endpoints.
-    Etcd(Vec<String>),
+    /// etcd v3 at these endpoints (`https://` ones with `tls`).
+    Etcd {
+        /// Client URLs.
+        endpoints: Vec<String>,
+        /// The TLS files, for `https://` endpoints.
+        tls: Option<EtcdTls>,
+    },
+}
+
+/// The TLS files given on the command line (`--ca-cert-file`, `--cert-file`,
+/// `--key-file`); the environment fills what is not.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TlsFlags {
+    /// `--ca-cert-file`.
+    pub ca_cert_file: Option<PathBuf>,
+    /// `--cert-file`.
+    pub cert_file: Option<PathBuf>,
+    /// `--key-file`.
+    pub key_file: Option<PathBuf>,
 }
 
 impl DatastoreConfig {
-    /// From the command line (`datastore`, `endpoints` comma-separated, `files`), else
-    /// the environment as calicoctl reads it (`DATASTORE_TYPE`, `ETCD_ENDPOINTS`), else
+    /// From the command line (`datastore`, `endpoints` comma-separated, `files`, the TLS
+    /// files), else the environment as calicoctl reads it (`DATASTORE_TYPE`,
+    /// `ETCD_ENDPOINTS`, `ETCD_CA_CERT_FILE`, `ETCD_CERT_FILE`, `ETCD_KEY_FILE`), else
     /// etcd at `http://127.0.0.1:2379` (calicoctl's default). `env` reads a variable.
     pub fn resolve(
         datastore: Option<&str>,
         endpoints: Option<&str>,
         files: &[PathBuf],
+        tls: &TlsFlags,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<DatastoreConfig, String> {
         let ty = datastore
@@ -55,16 +76,24 @@ impl DatastoreConfig {
                 for e in &eps {
                     if !(e.starts_with("http://") || e.starts_with("https://")) {
                         return Err(format!(
-                            "bad etcd endpoint `{e}`: expected http://HOST:PORT"
-                        ));
-                    }
-                    if e.starts_with("https://") {
-                        return Err(format!(
-                            "etcd endpoint `{e}`: TLS is not supported yet; use http://"
+                            "bad etcd endpoint `{e}`: expected http://HOST:PORT or https://HOST:PORT"
                         ));
                     }
                 }
-                Ok(DatastoreConfig::Etcd(eps))
+                let file = |flag: &Option<PathBuf>, var: &str| {
+                    flag.clone()
+                        .or_else(|| env(var).filter(|v| !v.is_empty()).map(PathBuf::from))
+                };
+                let tls = EtcdTls::from_parts(
+                    &eps,
+                    file(&tls.ca_cert_file, "ETCD_CA_CERT_FILE"),
+                    file(&tls.cert_file, "ETCD_CERT_FILE"),
+                    file(&tls.key_file, "ETCD_KEY_FILE"),
+                )?;
+                Ok(DatastoreConfig::Etcd {
+                    endpoints: eps,
+                    tls,
+                })
             }
             "files" => {
                 if files.is_empty() {
@@ -99,7 +128,9 @@ impl Datastore {
             DatastoreConfig::Files(paths) => {
                 Datastore::Files(FilesStore::new(paths.clone(), Duration::from_secs(1)))
             }
-            DatastoreConfig::Etcd(eps) => Datastore::Etcd(Box::new(EtcdStore::connect(eps).await?)),
+            DatastoreConfig::Etcd { endpoints, tls } => Datastore::Etcd(Box::new(
+                EtcdStore::connect_with(endpoints, tls.as_ref()).await?,
+            )),
         })
     }
 }
@@ -173,12 +204,76 @@ mod tests {
         }
     }
 
+    fn etcd(eps: &[&str], tls: Option<EtcdTls>) -> DatastoreConfig {
+        DatastoreConfig::Etcd {
+            endpoints: eps.iter().map(|e| e.to_string()).collect(),
+            tls,
+        }
+    }
+
+    #[test]
+    fn tls_files_from_flags_then_environment() {
+        let vars = [
+            ("ETCD_ENDPOINTS", "https://10.0.0.1:2379"),
+            ("ETCD_CA_CERT_FILE", "/env/ca.pem"),
+            ("ETCD_CERT_FILE", "/env/client.pem"),
+            ("ETCD_KEY_FILE", "/env/client-key.pem"),
+        ];
+        let want = |ca: &str| {
+            Ok(etcd(
+                &["https://10.0.0.1:2379"],
+                Some(EtcdTls {
+                    ca_cert_file: ca.into(),
+                    client: Some(("/env/client.pem".into(), "/env/client-key.pem".into())),
+                }),
+            ))
+        };
+        let none = TlsFlags::default();
+        assert_eq!(
+            DatastoreConfig::resolve(None, None, &[], &none, env(&vars)),
+            want("/env/ca.pem")
+        );
+        let flag = TlsFlags {
+            ca_cert_file: Some("/flag/ca.pem".into()),
+            ..TlsFlags::default()
+        };
+        assert_eq!(
+            DatastoreConfig::resolve(None, None, &[], &flag, env(&vars)),
+            want("/flag/ca.pem")
+        );
+        // https without a CA; a certificate without its key; TLS files with http://; mixed schemes.
+        let e =
+            DatastoreConfig::resolve(None, Some("https://a:1"), &[], &none, env(&[])).unwrap_err();
+        assert!(e.contains("CA certificate"), "{e}");
+        let e = DatastoreConfig::resolve(None, None, &[], &none, env(&vars[..3])).unwrap_err();
+        assert!(e.contains("needs its key"), "{e}");
+        let e =
+            DatastoreConfig::resolve(None, Some("http://a:1"), &[], &flag, env(&[])).unwrap_err();
+        assert!(e.contains("use https:// endpoints"), "{e}");
+        let e =
+            DatastoreConfig::resolve(None, Some("http://a:1,https://b:1"), &[], &flag, env(&[]))
+                .unwrap_err();
+        assert!(e.contains("mix"), "{e}");
+        // Without TLS the http:// default stays.
+        assert_eq!(
+            DatastoreConfig::resolve(None, Some("https://a:1"), &[], &flag, env(&[])),
+            Ok(etcd(
+                &["https://a:1"],
+                Some(EtcdTls {
+                    ca_cert_file: "/flag/ca.pem".into(),
+                    client: None
+                })
+            ))
+        );
+    }
+
     #[test]
     fn flags_then_environment_then_default() {
+        let no_tls = TlsFlags::default();
         let none: &[(&str, &str)] = &[];
         assert_eq!(
-            DatastoreConfig::resolve(None, None, &[], env(none)),
-            Ok(DatastoreConfig::Etcd(vec![DEFAULT_ENDPOINT.into()]))
+            DatastoreConfig::resolve(None, None, &[], &no_tls, env(none)),
+            Ok(etcd(&[DEFAULT_ENDPOINT], None))
         );
         let vars = [
             ("DATASTORE_TYPE", "etcdv3"),
@@ -188,18 +283,22 @@ mod tests {
             ),
         ];
         assert_eq!(
-            DatastoreConfig::resolve(None, None, &[], env(&vars)),
-            Ok(DatastoreConfig::Etcd(vec![
-                "http://10.0.0.1:2379".into(),
-                "http://10.0.0.2:2379".into()
-            ]))
+            DatastoreConfig::resolve(None, None, &[], &no_tls, env(&vars)),
+            Ok(etcd(
+                &["http://10.0.0.1:2379", "http://10.0.0.2:2379"],
+                None
+            ))
         );
         assert_eq!(
-            DatastoreConfig::resolve(Some("etcd"), Some("http://a:1"), &[], env(&vars)),
-            Ok(DatastoreConfig::Etcd(vec!["http://a:1".into()]))
+            DatastoreConfig::resolve(Some("etcd"), Some("http://a:1"), &[], &no_tls, env(&vars)),
+            Ok(etcd(&["http://a:1"], None))
         );
-        assert!(DatastoreConfig::resolve(Some("kubernetes"), None, &[], env(none)).is_err());
-        assert!(DatastoreConfig::resolve(Some("etcd"), Some("a:1"), &[], env(none)).is_err());
-        assert!(DatastoreConfig::resolve(Some("files"), None, &[], env(none)).is_err());
+        assert!(
+            DatastoreConfig::resolve(Some("kubernetes"), None, &[], &no_tls, env(none)).is_err()
+        );
+        assert!(
+            DatastoreConfig::resolve(Some("etcd"), Some("a:1"), &[], &no_tls, env(none)).is_err()
+        );
+        assert!(DatastoreConfig::resolve(Some("files"), None, &[], &no_tls, env(none)).is_err());
     }
 }

@@ -30,20 +30,40 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 fn unavailable(e: etcd_client::Error) -> StoreError {
-    StoreError::Unavailable(e.to_string())
+    let msg = e.to_string();
+    // rustls' words for a server certificate that does not chain to the given CA.
+    if msg.contains("invalid peer certificate") {
+        return StoreError::Unavailable(format!(
+            "{msg} (etcd's server certificate is not accepted with the CA certificate given: caCertFile / ETCD_CA_CERT_FILE / --ca-cert-file)"
+        ));
+    }
+    StoreError::Unavailable(msg)
 }
 
 impl EtcdStore {
     /// Connects to `endpoints` (`http://HOST:PORT`). Each request times out after 5 s;
     /// connecting to an endpoint after 3 s.
     pub async fn connect(endpoints: &[String]) -> Result<EtcdStore, StoreError> {
+        Self::connect_with(endpoints, None).await
+    }
+
+    /// Connects to `endpoints`; `https://` ones with `tls` (its files are read now: an
+    /// unreadable one is [`StoreError::Tls`]). A server certificate that does not chain
+    /// to the CA, or a refused client certificate, shows on the first request.
+    pub async fn connect_with(
+        endpoints: &[String],
+        tls: Option<&crate::EtcdTls>,
+    ) -> Result<EtcdStore, StoreError> {
         if endpoints.is_empty() {
             return Err(StoreError::Unavailable("no etcd endpoints given".into()));
         }
-        let opts = ConnectOptions::new()
+        let mut opts = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(5))
             .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5));
+        if let Some(t) = tls {
+            opts = opts.with_tls(t.options()?);
+        }
         let client = Client::connect(endpoints, Some(opts))
             .await
             .map_err(unavailable)?;

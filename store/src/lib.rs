@@ -17,15 +17,17 @@ pub mod files;
 pub mod keys;
 pub mod lease;
 pub mod reflector;
+pub mod tls;
 
 use std::future::Future;
 
 use futures::stream::BoxStream;
 use resources::{Kind, Resource, ResourceKey};
 
-pub use datastore::{Datastore, DatastoreConfig};
+pub use datastore::{Datastore, DatastoreConfig, TlsFlags};
 pub use lease::Registration;
 pub use reflector::{Reflector, Snapshot};
+pub use tls::EtcdTls;
 
 /// A datastore revision: etcd's cluster-wide revision, or the files backend's count
 /// of content changes. Every write advances it; a resource's `metadata.resourceVersion`
@@ -115,6 +117,9 @@ pub enum StoreError {
     /// The node's files are invalid or unreadable (files backend).
     #[error("{0}")]
     Files(String),
+    /// The TLS files of an https connection to etcd are unreadable or not PEM.
+    #[error("etcd TLS: {0}")]
+    Tls(String),
 }
 
 /// A stream of watch events; it ends (or yields an error) when the connection is lost.

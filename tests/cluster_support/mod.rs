@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::cni_support::{address_of, netns_path, Cni};
 use crate::common::{start_tern, status_json, Node, CONVERGE};
 use serde_json::Value;
-use testlab::etcd::{EtcdLab, ENDPOINT};
+use testlab::etcd::EtcdLab;
 use testlab::{wait_for, Netns};
 
 pub struct Host {
@@ -26,7 +26,16 @@ pub struct Cluster {
 
 impl Cluster {
     pub fn new(name: &str) -> Cluster {
-        let mut etcd = EtcdLab::new(name);
+        Cluster::with_etcd(EtcdLab::new(name))
+    }
+
+    /// With etcd serving https and requiring client certificates: the node files and
+    /// `tern apply` use the lab's CA and client certificate.
+    pub fn new_tls(name: &str) -> Cluster {
+        Cluster::with_etcd(EtcdLab::new_tls(name))
+    }
+
+    fn with_etcd(mut etcd: EtcdLab) -> Cluster {
         let sw = etcd.lab.netns("sw");
         sw.ok(&["ip", "link", "add", "br0", "type", "bridge"]);
         sw.ok(&["ip", "link", "set", "br0", "up"]);
@@ -62,7 +71,14 @@ impl Cluster {
         let socket = dir.join("tern.sock");
         let config = dir.join("node.yaml");
         let yaml = format!(
-            "nodeName: {name}\nrouterId: {addr}\ndatastore: {{ type: etcd, endpoints: [\"{ENDPOINT}\"] }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n{extra}",
+            "nodeName: {name}\nrouterId: {addr}\ndatastore: {{ type: etcd, endpoints: [\"{}\"]{} }}\ncontrol: {{ socket: \"{}\" }}\nstateDir: \"{}\"\n{extra}",
+            self.etcd.endpoint(),
+            self.etcd.tls.as_ref().map_or(String::new(), |t| format!(
+                ", caCertFile: \"{}\", certFile: \"{}\", keyFile: \"{}\"",
+                t.ca.display(),
+                t.cert.display(),
+                t.key.display()
+            )),
             socket.display(),
             dir.join("state").display()
         );
@@ -87,22 +103,34 @@ impl Cluster {
     pub fn apply(&self, file: &str, yaml: &str) {
         let p = self.etcd.lab.dir().join(file);
         std::fs::write(&p, yaml).expect("resource file");
-        let tern = testlab::tern_bin();
-        let out = self.etcd.cl.run(&[
-            tern.to_str().expect("path"),
-            "apply",
-            "-f",
-            p.to_str().expect("path"),
-            "--datastore",
-            "etcd",
-            "--endpoints",
-            ENDPOINT,
-        ]);
+        let out = self.tern_ds(&["apply", "-f", p.to_str().expect("path")]);
         assert!(
             out.status.success(),
             "tern apply: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// Runs `tern ARGS --datastore etcd --endpoints …` (with the lab's TLS files when
+    /// it has them) in the clients' namespace.
+    pub fn tern_ds(&self, args: &[&str]) -> std::process::Output {
+        let tern = testlab::tern_bin();
+        let mut argv: Vec<String> = vec![tern.to_string_lossy().into_owned()];
+        argv.extend(args.iter().map(|a| a.to_string()));
+        argv.extend(["--datastore".into(), "etcd".into(), "--endpoints".into()]);
+        argv.push(self.etcd.endpoint().into());
+        if let Some(t) = &self.etcd.tls {
+            for (flag, p) in [
+                ("--ca-cert-file", &t.ca),
+                ("--cert-file", &t.cert),
+                ("--key-file", &t.key),
+            ] {
+                argv.push(flag.into());
+                argv.push(p.to_string_lossy().into_owned());
+            }
+        }
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+        self.etcd.cl.run(&argv)
     }
 
     pub fn start(&mut self, i: usize) -> u32 {

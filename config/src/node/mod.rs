@@ -6,6 +6,7 @@
 
 mod add_paths;
 mod bfd;
+mod datastore;
 mod overlap;
 mod pool;
 mod pool_check;
@@ -112,6 +113,10 @@ pub struct NodeConfig {
     pub pools: Vec<IpNet>,
     /// `nodeToNodeMesh.enabled` (the mesh peers are in [`NodeConfig::peers`]).
     pub node_to_node_mesh: bool,
+    /// The `nodeToNodeMesh` section's session settings (port, password, timers, limits,
+    /// `bfd`) as a mesh peer with an unspecified address, when the file has the
+    /// section: etcd mode applies them to the mesh it builds from the `Node` list.
+    pub mesh: Option<Peer>,
     /// Every BGP peer: the mesh peers (when the mesh is enabled) first, in file
     /// order, then `peers`.
     pub peers: Vec<Peer>,
@@ -158,11 +163,25 @@ pub enum Datastore {
     #[default]
     Files,
     /// `type: etcd`: the node registers itself, takes its mesh, AS and blocks from
-    /// the cluster's resources in etcd at these `http://` endpoints.
+    /// the cluster's resources in etcd at these endpoints.
     Etcd {
-        /// `endpoints`: etcd client URLs.
+        /// `endpoints`: etcd client URLs (all `http://` or all `https://`).
         endpoints: Vec<String>,
+        /// With `https://` endpoints: the TLS files.
+        tls: Option<EtcdTls>,
     },
+}
+
+/// `datastore.caCertFile`, `certFile`, `keyFile` (paths resolved against the config
+/// file's folder; checked readable PEM files when the config was loaded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdTls {
+    /// The CA certificate that signed etcd's server certificate.
+    pub ca_cert_file: PathBuf,
+    /// This node's client certificate (with `key_file`), for etcd's `--client-cert-auth`.
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's key.
+    pub key_file: Option<PathBuf>,
 }
 
 /// `listen`: where the BGP listener binds.

@@ -53,7 +53,7 @@ pub(crate) enum RawDatastoreType {
     Etcd,
 }
 
-/// `datastore`. The TLS keys are read only to be refused with a located message.
+/// `datastore`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub(crate) struct RawDatastore {

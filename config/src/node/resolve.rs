@@ -93,6 +93,7 @@ pub(crate) fn resolve(
         listen: listen.address,
     };
     let mut node_to_node_mesh = false;
+    let mut mesh_template = None;
     if let Some(mesh) = &raw.node_to_node_mesh {
         node_to_node_mesh = mesh.enabled.unwrap_or(true);
         let p = "nodeToNodeMesh";
@@ -107,6 +108,25 @@ pub(crate) fn resolve(
         let (import_limit, receive_limit) =
             cx.limits(p, mesh.max_prefixes, mesh.import_limit, mesh.receive_limit);
         let bfd = cx.bfd(p, mesh.bfd.as_ref());
+        let template = Peer {
+            kind: PeerKind::Mesh,
+            address: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            port,
+            as_number,
+            password,
+            hold_time,
+            keepalive_time,
+            connect_retry_time,
+            passive: false,
+            route_reflector_client: false,
+            ttl_security: None,
+            source_address: None,
+            import_limit,
+            receive_limit,
+            description: None,
+            bfd,
+            add_paths: mesh.add_paths.unwrap_or_default(),
+        };
         for (j, address) in mesh.peers.iter().enumerate() {
             let path = format!("{p}.peers[{j}]");
             // Like Calico's mesh, one list of every node can be shared by all nodes:
@@ -117,26 +137,12 @@ pub(crate) fn resolve(
             cx.peer_address(&path, *address, &own, &mut seen);
             if node_to_node_mesh {
                 peers.push(Peer {
-                    kind: PeerKind::Mesh,
                     address: *address,
-                    port,
-                    as_number,
-                    password: password.clone(),
-                    hold_time,
-                    keepalive_time,
-                    connect_retry_time,
-                    passive: false,
-                    route_reflector_client: false,
-                    ttl_security: None,
-                    source_address: None,
-                    import_limit,
-                    receive_limit,
-                    description: None,
-                    bfd,
-                    add_paths: mesh.add_paths.unwrap_or_default(),
+                    ..template.clone()
                 });
             }
         }
+        mesh_template = Some(template);
     }
     for (i, peer) in raw.peers.iter().enumerate() {
         if let Some(p) = cx.peer(i, peer, as_number, &own, &mut seen) {
@@ -232,6 +238,7 @@ pub(crate) fn resolve(
         blocks: blocks.into_iter().map(|(_, n)| n).collect(),
         pools: pools.into_iter().map(|(_, n)| n).collect(),
         node_to_node_mesh,
+        mesh: mesh_template,
         peers,
         fib,
         endpoints,
@@ -279,26 +286,6 @@ fn read_key_file(file: &Path) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
-/// `http://HOST:PORT` (an optional trailing `/`), HOST a name or an address.
-fn valid_http_endpoint(e: &str) -> bool {
-    let Some(rest) = e.strip_prefix("http://") else {
-        return false;
-    };
-    let rest = rest.strip_suffix('/').unwrap_or(rest);
-    let Some((host, port)) = rest.rsplit_once(':') else {
-        return false;
-    };
-    let host_ok = if let Some(v6) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-        v6.parse::<Ipv6Addr>().is_ok()
-    } else {
-        !host.is_empty()
-            && host
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
-    };
-    host_ok && port.parse::<u16>().is_ok_and(|p| p != 0)
-}
-
 /// What is wrong with a configured hold time, if anything.
 fn hold_problem(hold: Duration) -> Option<String> {
     if hold.subsec_nanos() != 0 {
@@ -344,7 +331,7 @@ impl Checker<'_> {
         self.errors.push(self.positions.error(path, text));
     }
 
-    fn path(&self, p: &Path) -> PathBuf {
+    pub(super) fn path(&self, p: &Path) -> PathBuf {
         if p.is_relative() && !self.base.as_os_str().is_empty() {
             self.base.join(p)
         } else {
@@ -749,60 +736,6 @@ impl Checker<'_> {
         let import = one(self, "importLimit", import.or(shorthand));
         let receive = one(self, "receiveLimit", receive);
         (import, receive)
-    }
-
-    /// `datastore`: `type: files` (the default) or `type: etcd` with `http://` endpoints.
-    /// TLS (https endpoints, the certificate keys) is refused: not supported yet.
-    fn datastore(&mut self, raw: Option<&super::raw::RawDatastore>) -> Datastore {
-        use super::raw::RawDatastoreType;
-        let Some(raw) = raw else {
-            return Datastore::Files;
-        };
-        let tls = "TLS to etcd is not supported yet; use http:// endpoints on a trusted network";
-        for (key, v) in [
-            ("caCertFile", &raw.ca_cert_file),
-            ("certFile", &raw.cert_file),
-            ("keyFile", &raw.key_file),
-        ] {
-            if v.is_some() {
-                self.error(&format!("datastore.{key}"), tls);
-            }
-        }
-        match raw.kind {
-            RawDatastoreType::Files => {
-                if !raw.endpoints.is_empty() {
-                    self.error(
-                        "datastore.endpoints",
-                        "only for `type: etcd` (the files datastore is this file)",
-                    );
-                }
-                Datastore::Files
-            }
-            RawDatastoreType::Etcd => {
-                if raw.endpoints.is_empty() {
-                    self.error(
-                        "datastore",
-                        "`type: etcd` needs `endpoints`, e.g. [http://127.0.0.1:2379]",
-                    );
-                }
-                let mut endpoints = Vec::new();
-                for (i, e) in raw.endpoints.iter().enumerate() {
-                    let path = format!("datastore.endpoints[{i}]");
-                    let e = e.trim();
-                    if e.starts_with("https://") {
-                        self.error(&path, format!("`{e}`: {tls}"));
-                    } else if !valid_http_endpoint(e) {
-                        self.error(
-                            &path,
-                            format!("`{e}` is not an etcd client URL like http://192.0.2.10:2379"),
-                        );
-                    } else {
-                        endpoints.push(e.to_string());
-                    }
-                }
-                Datastore::Etcd { endpoints }
-            }
-        }
     }
 
     fn graceful_restart(
