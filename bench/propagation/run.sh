@@ -1,0 +1,276 @@
+#!/bin/bash
+# Propagation latency (bench/propagation): one new block announced on host A, until the
+# route is in host C's kernel. Three hosts a, b, c (10.0.0.1-3) on one bridge, AS 64512,
+# two topologies:
+#
+#   rr    b is a route reflector, a and c are its clients and peer with b only:
+#         the route goes a -> b -> c (reflected, next hop a).
+#   mesh  Calico's node-to-node mesh: a, b, c all peer with each other; the route goes
+#         a -> c directly (b learns it too).
+#
+# Each topology is run with tern agents on all three hosts (FIB on, main table) and with
+# BIRD 2 on all three hosts (Calico's stack: static blackhole for a block, `protocol
+# kernel` exporting BGP routes, `rr client` on the reflector), one after the other in the
+# same run. A change: a writes a config with one more block (10.96.N.0/26) and reloads it
+# (`tern reload` / `birdc configure`, as Calico's confd does for BIRD). Timed from the
+# moment before that command to the route's line in `ip -ts monitor route` inside c (the
+# kernel's own notification). Split in two: command -> the first UPDATE carrying the block
+# leaving a (tcpdump on a's eth0: the config reload and origination), and that UPDATE ->
+# c's kernel (BGP through b or straight to c, and c's FIB). p50/p99 over CHANGES changes
+# (each waited for, bounded by 10 s, GAP s apart).
+#
+#   sudo bench/propagation/run.sh          # CHANGES=200 TOPOS="rr mesh" DAEMONS="tern bird"
+#   TERN=target/release/tern NO_BUILD=1 ...   # use an existing binary
+#
+# Everything lives in namespaces ternbench-prop-PID-*, deleted on exit; with KEEP=1 the
+# work folder stays, with series-DAEMON-TOPO.csv (every change's three times).
+set -euo pipefail
+CHANGES=${CHANGES:-200}
+TOPOS=${TOPOS:-"rr mesh"}
+DAEMONS=${DAEMONS:-"tern bird"}
+GAP=${GAP:-0.1}   # seconds between a change arriving at c and the next change
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+P=ternbench-prop-$$
+WORK=$(mktemp -d /tmp/ternbench-prop.XXXXXX)
+chmod 755 "$WORK"
+PIDS=()
+cleanup() {
+    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+    sleep 0.5
+    for n in a b c sw; do ip netns del "$P-$n" 2>/dev/null || true; done
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+if [ -z "${TERN:-}" ]; then
+    [ "${NO_BUILD:-}" = 1 ] || (cd "$ROOT" && cargo build -q --release --bin tern)
+    TERN="${CARGO_TARGET_DIR:-$ROOT/target}/release/tern"
+fi
+TERN=$(readlink -f "$TERN")
+
+H=(a b c)
+declare -A ADDR=([a]=10.0.0.1 [b]=10.0.0.2 [c]=10.0.0.3)
+ip netns add "$P-sw"
+ip -n "$P-sw" link set lo up
+ip -n "$P-sw" link add br0 type bridge
+ip -n "$P-sw" link set br0 up
+for h in "${H[@]}"; do
+    ip netns add "$P-$h"
+    ip -n "$P-$h" link set lo up
+    ip netns exec "$P-$h" sysctl -qw net.ipv4.ip_forward=1
+    ip -n "$P-$h" link add eth0 type veth peer name "p$h"
+    ip -n "$P-$h" link set "p$h" netns "$P-sw"
+    ip -n "$P-sw" link set "p$h" master br0
+    ip -n "$P-sw" link set "p$h" up
+    ip -n "$P-$h" addr add "${ADDR[$h]}/24" dev eth0
+    ip -n "$P-$h" link set eth0 up
+done
+
+block() { echo "10.96.$(( $1 / 4 )).$(( ($1 % 4) * 64 ))/26"; }
+blocks_upto() {  # n: the first n blocks, comma separated
+    local out="" i
+    for ((i = 0; i < $1; i++)); do out+="${out:+, }$(block "$i")"; done
+    echo "$out"
+}
+# The peers of host $2 in topology $1.
+peers_of() {
+    case "$1/$2" in
+        rr/b) echo "a c" ;;
+        rr/*) echo "b" ;;
+        mesh/a) echo "b c" ;;
+        mesh/b) echo "a c" ;;
+        mesh/c) echo "a b" ;;
+    esac
+}
+
+tern_conf() {  # topo host nblocks
+    local topo=$1 h=$2 n=$3 p
+    {
+        echo "nodeName: $h"
+        echo "asNumber: 64512"
+        echo "routerId: ${ADDR[$h]}"
+        echo "blocks: [$([ "$h" = a ] && blocks_upto "$n")]"
+        echo "pools: [10.96.0.0/12]"
+        echo "control: { socket: \"$WORK/$h.sock\" }"
+        echo "stateDir: \"$WORK/$h-state\""
+        [ "$topo/$h" = rr/b ] && echo "routeReflector: { clusterId: 10.0.0.2 }"
+        echo "peers:"
+        for p in $(peers_of "$topo" "$h"); do
+            local client=false
+            [ "$topo/$h" = rr/b ] && client=true
+            echo "  - { peerIP: ${ADDR[$p]}, asNumber: 64512, routeReflectorClient: $client, holdTime: 9s, connectRetryTime: 1s }"
+        done
+    } > "$WORK/$h.yaml.new"
+    mv "$WORK/$h.yaml.new" "$WORK/$h.yaml"
+}
+
+bird_conf() {  # topo host nblocks
+    local topo=$1 h=$2 n=$3 p i
+    {
+        echo "router id ${ADDR[$h]};"
+        echo "log stderr all;"
+        echo "protocol device { scan time 10; }"
+        echo "protocol direct { ipv4; interface \"eth0\"; }"
+        echo "protocol kernel { ipv4 { export where source = RTS_BGP || source = RTS_STATIC; }; }"
+        echo "protocol static blocks { ipv4;"
+        if [ "$h" = a ]; then
+            for ((i = 0; i < n; i++)); do echo "  route $(block "$i") blackhole;"; done
+        fi
+        echo "}"
+        for p in $(peers_of "$topo" "$h"); do
+            echo "protocol bgp $p {"
+            echo "  local ${ADDR[$h]} as 64512; neighbor ${ADDR[$p]} as 64512;"
+            echo "  hold time 9; keepalive time 3; connect retry time 1; error wait time 1, 5;"
+            [ "$topo/$h" = rr/b ] && echo "  rr client; rr cluster id 10.0.0.2;"
+            echo "  ipv4 { import all; export where source = RTS_STATIC || source = RTS_BGP; };"
+            echo "}"
+        done
+    } > "$WORK/$h.conf"
+}
+
+start() {  # daemon topo host
+    local d=$1 topo=$2 h=$3
+    if [ "$d" = tern ]; then
+        tern_conf "$topo" "$h" 0
+        rm -f "$WORK/$h.sock"
+        ip netns exec "$P-$h" env RUST_LOG=warn "$TERN" agent --config "$WORK/$h.yaml" \
+            >> "$WORK/$d-$h.log" 2>&1 &
+    else
+        bird_conf "$topo" "$h" 0
+        rm -f "$WORK/$h.ctl"
+        ip netns exec "$P-$h" bird -f -c "$WORK/$h.conf" -s "$WORK/$h.ctl" \
+            -P "$WORK/$h.pid" >> "$WORK/$d-$h.log" 2>&1 &
+    fi
+    PIDS+=($!)
+    echo $!
+}
+wait_until() {  # SECONDS CMD...
+    local end=$(( $(date +%s) + $1 )); shift
+    until "$@"; do
+        [ "$(date +%s)" -lt "$end" ] || { echo "timed out: $*" >&2; tail -n 20 "$WORK"/*.log >&2; exit 1; }
+        sleep 0.05
+    done
+}
+established() {  # daemon host npeers
+    if [ "$1" = tern ]; then
+        [ "$("$TERN" status --json --socket "$WORK/$2.sock" 2>/dev/null |
+            grep -o '"state": \?"Established"' | wc -l)" -ge "$3" ]
+    else
+        [ "$(birdc -s "$WORK/$2.ctl" show protocols 2>/dev/null | grep -c Established)" -ge "$3" ]
+    fi
+}
+announce() {  # daemon topo nblocks block: writes the config, notes the time, reloads
+    if [ "$1" = tern ]; then
+        tern_conf "$2" a "$3"
+        echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
+        "$TERN" reload --socket "$WORK/a.sock" > /dev/null
+    else
+        bird_conf "$2" a "$3"
+        echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
+        birdc -s "$WORK/a.ctl" configure > /dev/null
+    fi
+}
+in_c() { grep -q "^\[[^]]*\] $1 via" "$WORK/mon-c-$d-$topo.log"; }
+
+echo "machine: $(nproc) cores, kernel $(uname -r), $(bird --version 2>&1)"
+echo "tern: $TERN ($(stat -c %y "$TERN" | cut -d. -f1))"
+echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+run() {  # daemon topo
+    local d=$1 topo=$2 h i pids=()
+    for h in "${H[@]}"; do pids+=("$(start "$d" "$topo" "$h")"); done
+    local np
+    for h in "${H[@]}"; do
+        np=$(peers_of "$topo" "$h" | wc -w)
+        wait_until 60 established "$d" "$h" "$np"
+    done
+    sleep 1
+    ip netns exec "$P-a" tcpdump -i eth0 -n -tt -v -l -s 0 'tcp port 179' \
+        > "$WORK/cap-a-$d-$topo.txt" 2> /dev/null &
+    local ma=$!
+    ip -ts -n "$P-c" monitor route > "$WORK/mon-c-$d-$topo.log" 2>&1 &
+    local mc=$!
+    PIDS+=("$ma" "$mc")
+    sleep 0.5
+    : > "$WORK/t0-$d-$topo.txt"
+    for ((i = 1; i <= CHANGES; i++)); do
+        local b; b=$(block $((i - 1)))
+        announce "$d" "$topo" "$i" "$b"
+        wait_until 10 in_c "$b"
+        sleep "$GAP"
+    done
+    kill "$ma" "$mc" 2>/dev/null || true
+    sleep 0.2
+    python3 - "$d" "$topo" "$WORK/t0-$d-$topo.txt" "$WORK/cap-a-$d-$topo.txt" "$WORK/mon-c-$d-$topo.log" <<'PY'
+import re, sys, datetime
+d, topo, t0f, capa, monc = sys.argv[1:]
+def ts(line):
+    s = line[1:line.index("]")]
+    return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
+def added(path):
+    out = {}
+    for l in open(path):
+        if not l.startswith("[") or "Deleted" in l:
+            continue
+        rest = l[l.index("]") + 2:].split()
+        if len(rest) > 2 and rest[1] == "via":
+            out.setdefault(rest[0], ts(l))
+    return out
+def sent(path):
+    # tcpdump -tt -v: a packet line starts with its time; BGP UPDATEs list their NLRI
+    # one per line below it.
+    # The addresses are on the packet's second line.
+    out, now, stamp = {}, None, None
+    for l in open(path):
+        m = re.match(r"^(\d+\.\d+) IP ", l)
+        if m:
+            now, stamp = None, float(m.group(1))
+            continue
+        w = l.strip()
+        if stamp is not None and " > " in w:
+            now = stamp if w.startswith("10.0.0.1.") else None
+            stamp = None
+            continue
+        if now is not None and re.fullmatch(r"10\.96\.\d+\.\d+/26", w):
+            out.setdefault(w, now)
+    return out
+t0 = {l.split()[0]: float(l.split()[1]) for l in open(t0f)}
+a = sent(capa)
+c = added(monc)
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+cmd = [(c[b] - t0[b]) * 1000 for b in t0 if b in c]
+local = [(a[b] - t0[b]) * 1000 for b in t0 if b in a]
+bgp = [(c[b] - a[b]) * 1000 for b in t0 if b in c and b in a]
+line = f"| {topo} | {d} | {len(cmd)}/{len(bgp)} |"
+for v in (cmd, local, bgp):
+    line += f" {pct(v, 50):.1f} | {pct(v, 99):.1f} | {max(v):.1f} |" if v else " - | - | - |"
+print(line, flush=True)
+with open(t0f.replace("/t0-", "/series-").replace(".txt", ".csv"), "w") as f:
+    f.write("change,block,command_to_c_ms,command_to_update_ms,update_to_c_ms\n")
+    for i, b in enumerate(t0):
+        v = [f"{(x - y) * 1000:.3f}" if x and y else "" for x, y in
+             ((c.get(b), t0[b]), (a.get(b), t0[b]), (c.get(b), a.get(b)))]
+        f.write(f"{i + 1},{b},{','.join(v)}\n")
+PY
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do while kill -0 "$p" 2>/dev/null; do sleep 0.05; done; done
+    for h in "${H[@]}"; do
+        ip -n "$P-$h" route flush proto 201 2>/dev/null || true
+        ip -n "$P-$h" route flush proto bird 2>/dev/null || true
+        ip -n "$P-$h" route flush type blackhole 2>/dev/null || true
+    done
+    rm -rf "$WORK"/*-state
+}
+
+echo
+echo "| topology | daemons | changes (timed/on the wire) | command -> c's kernel p50 (ms) | p99 | max | command -> a's UPDATE p50 | p99 | max | a's UPDATE -> c's kernel p50 | p99 | max |"
+echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
+for topo in $TOPOS; do
+    for d in $DAEMONS; do
+        run "$d" "$topo"
+    done
+done
+echo
+echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
