@@ -1,0 +1,77 @@
+//! The node file's `nodeToNodeMesh` section in etcd mode: two agents whose files have
+//! only a name, an address, the datastore and `nodeToNodeMesh: { holdTime, keepaliveTime,
+//! bfd }` (no `peers`) build their mesh from the `Node` list with those timers and a BFD
+//! session beside it; BFD comes Up on both sides, and when the path goes silent the
+//! mesh session ends with Cease / BFD Down and the other node's block leaves the FIB
+//! (before the 30 s hold time and the node's 10 s lease could have done it).
+//!
+//! Topology as tests/cluster_etcd.rs (hosts on one bridge, etcd at 10.0.0.1).
+
+mod cluster_support;
+mod cni_support;
+mod common;
+
+use cluster_support::*;
+use common::{status_json, tern_cli, CONVERGE};
+use testlab::wait_for;
+
+const MESH: &str =
+    "nodeToNodeMesh: { holdTime: 30s, keepaliveTime: 7s, bfd: { interval: 100ms, multiplier: 3 } }\n";
+
+fn bfd_of(h: &Host, peer: &str) -> Option<String> {
+    let s = status_json(&h.node)?;
+    s["peers"]
+        .as_array()?
+        .iter()
+        .find(|p| p["address"] == peer)?["bfd"]
+        .as_str()
+        .map(String::from)
+}
+
+#[test]
+fn an_etcd_mode_mesh_takes_the_files_timers_and_bfd() {
+    let mut c = Cluster::new("cl-mbfd");
+    c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
+    for n in 1..=2 {
+        c.host_with(n, MESH);
+    }
+    for i in 0..2 {
+        c.start(i);
+    }
+    let hosts: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&hosts);
+    let blocks = wait_blocks_learned(&hosts);
+    let (h1, h2) = (&c.hosts[0], &c.hosts[1]);
+    for (h, other) in [(h1, &h2.addr), (h2, &h1.addr)] {
+        wait_for(
+            CONVERGE,
+            &format!("{}: BFD Up with {other}", h.node.name),
+            || (bfd_of(h, other).as_deref() == Some("Up")).then_some(()),
+        );
+        let out = tern_cli(&h.node, &["status", other, "--json"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let d: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(d["peer"]["kind"], "mesh", "{d}");
+        assert_eq!(d["timers"]["hold_configured"], 30, "{d}");
+        assert_eq!(d["timers"]["hold_negotiated"], 30, "{d}");
+        assert_eq!(d["timers"]["keepalive_configured"], 7, "{d}");
+    }
+
+    // h2's path goes silent (its bridge port down; its link stays up).
+    let h2_block = blocks[&h2.addr][0].clone();
+    c.sw.ok(&["ip", "link", "set", "p2", "down"]);
+    wait_for(CONVERGE, "h2's block left h1's FIB", || {
+        via(&h1.node.ns, &h2_block).is_none().then_some(())
+    });
+    let log = c.etcd.lab.log("tern-h1");
+    assert!(log.contains("BFD session Down"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains("BGP session down") && l.to_lowercase().contains("bfd")),
+        "the mesh session ended with Cease / BFD Down: {log}"
+    );
+}
