@@ -13,7 +13,7 @@ use std::time::Duration;
 use ipnet::IpNet;
 use tokio::io::unix::AsyncFd;
 use tokio::io::Interest;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use tokio::time::{sleep, sleep_until, Instant, MissedTickBehavior};
 
 use crate::netlink::{EventRead, NetlinkTable};
@@ -71,7 +71,8 @@ pub type PrefixFilter = Box<dyn Fn(&IpNet) -> bool + Send>;
 
 enum Command {
     Change(DesiredChange),
-    Changes(Vec<DesiredChange>),
+    /// The permit returns the batch's share of [`QUEUED_CHANGES`] once it is applied.
+    Changes(Vec<DesiredChange>, OwnedSemaphorePermit),
     Sync(oneshot::Sender<()>),
     Reconcile(oneshot::Sender<Result<(), String>>),
     Status(IpNet, oneshot::Sender<Option<RouteStatus>>),
@@ -91,7 +92,14 @@ enum Command {
 pub struct ControllerHandle {
     tx: mpsc::Sender<Command>,
     counters: Arc<Counters>,
+    /// Changes queued in batches and not yet applied, at most [`QUEUED_CHANGES`].
+    queued: Arc<Semaphore>,
 }
+
+/// Most changes sent in batches ([`ControllerHandle::changes`]) that wait on the queue:
+/// the queue's capacity counts commands, and without this bound a fast source could
+/// park a whole table of routes there (~130 bytes each) while the kernel is slow.
+const QUEUED_CHANGES: usize = 16_384;
 
 /// The controller thread; [`ControllerTask::wait`] returns when it ends.
 pub struct ControllerTask {
@@ -142,7 +150,11 @@ impl Controller {
             })
             .map_err(ControllerError::Start)?;
         Ok((
-            ControllerHandle { tx, counters },
+            ControllerHandle {
+                tx,
+                counters,
+                queued: Arc::new(Semaphore::new(QUEUED_CHANGES)),
+            },
             ControllerTask { done, thread },
         ))
     }
@@ -173,7 +185,15 @@ impl ControllerHandle {
         if changes.is_empty() {
             return Ok(());
         }
-        self.send(Command::Changes(changes)).await
+        // A batch larger than the bound waits for an empty queue.
+        let n = changes.len().min(QUEUED_CHANGES) as u32;
+        let permit = self
+            .queued
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            .map_err(|_| ControllerError::Stopped)?;
+        self.send(Command::Changes(changes, permit)).await
     }
 
     /// Install or change one route.
@@ -307,7 +327,7 @@ async fn run(
                 let mut n = 0;
                 while let Some(cmd) = next.take() {
                     n += match &cmd {
-                        Command::Changes(v) => v.len().max(1),
+                        Command::Changes(v, _) => v.len().max(1),
                         _ => 1,
                     };
                     if let Some(stop) = command(&mut rec, cmd) {
@@ -392,7 +412,7 @@ fn command(
     };
     match cmd {
         Command::Change(c) => rec.change(c),
-        Command::Changes(v) => v.into_iter().for_each(|c| rec.change(c)),
+        Command::Changes(v, _permit) => v.into_iter().for_each(|c| rec.change(c)),
         Command::Sync(reply) => {
             push(rec);
             let _ = reply.send(());
