@@ -14,9 +14,10 @@
 # same run. A change: a writes a config with one more block (10.96.N.0/26) and reloads it
 # (`tern reload` / `birdc configure`, as Calico's confd does for BIRD). Timed from the
 # moment before that command to the route's line in `ip -ts monitor route` inside c (the
-# kernel's own notification). Split in two: command -> the first UPDATE carrying the block
-# leaving a (tcpdump on a's eth0: the config reload and origination), and that UPDATE ->
-# c's kernel (BGP through b or straight to c, and c's FIB). p50/p99 over CHANGES changes
+# kernel's own notification). Split in three by tcpdump on a's and c's eth0: command -> the
+# first UPDATE carrying the block leaving a (CLI, config reload, origination); -> the first
+# UPDATE with it arriving at c (the wire, and b's reflection in rr); -> the route in c's
+# kernel (c's RIB and FIB). p50/p99 over CHANGES changes
 # (each waited for, bounded by 10 s, GAP s apart).
 #
 #   sudo bench/propagation/run.sh          # CHANGES=200 TOPOS="rr mesh" DAEMONS="tern bird"
@@ -190,7 +191,10 @@ run() {  # daemon topo
     local ma=$!
     ip -ts -n "$P-c" monitor route > "$WORK/mon-c-$d-$topo.log" 2>&1 &
     local mc=$!
-    PIDS+=("$ma" "$mc")
+    ip netns exec "$P-c" tcpdump -i eth0 -n -tt -v -l -s 0 'tcp port 179' \
+        > "$WORK/cap-c-$d-$topo.txt" 2> /dev/null &
+    local cc=$!
+    PIDS+=("$ma" "$mc" "$cc")
     sleep 0.5
     : > "$WORK/t0-$d-$topo.txt"
     for ((i = 1; i <= CHANGES; i++)); do
@@ -199,11 +203,11 @@ run() {  # daemon topo
         wait_until 10 in_c "$b"
         sleep "$GAP"
     done
-    kill "$ma" "$mc" 2>/dev/null || true
+    kill "$ma" "$mc" "$cc" 2>/dev/null || true
     sleep 0.2
-    python3 - "$d" "$topo" "$WORK/t0-$d-$topo.txt" "$WORK/cap-a-$d-$topo.txt" "$WORK/mon-c-$d-$topo.log" <<'PY'
+    python3 - "$d" "$topo" "$WORK/t0-$d-$topo.txt" "$WORK/cap-a-$d-$topo.txt" "$WORK/mon-c-$d-$topo.log" "$WORK/cap-c-$d-$topo.txt" <<'PY'
 import re, sys, datetime
-d, topo, t0f, capa, monc = sys.argv[1:]
+d, topo, t0f, capa, monc, capc = sys.argv[1:]
 def ts(line):
     s = line[1:line.index("]")]
     return datetime.datetime.strptime(s, "%Y-%m-%dT%H:%M:%S.%f").timestamp()
@@ -216,7 +220,7 @@ def added(path):
         if len(rest) > 2 and rest[1] == "via":
             out.setdefault(rest[0], ts(l))
     return out
-def sent(path):
+def sent(path, src="10.0.0.1.", into=False):
     # tcpdump -tt -v: a packet line starts with its time; BGP UPDATEs list their NLRI
     # one per line below it.
     # The addresses are on the packet's second line.
@@ -228,7 +232,7 @@ def sent(path):
             continue
         w = l.strip()
         if stamp is not None and " > " in w:
-            now = stamp if w.startswith("10.0.0.1.") else None
+            now = stamp if w.startswith(src) != into else None
             stamp = None
             continue
         if now is not None and re.fullmatch(r"10\.96\.\d+\.\d+/26", w):
@@ -236,22 +240,25 @@ def sent(path):
     return out
 t0 = {l.split()[0]: float(l.split()[1]) for l in open(t0f)}
 a = sent(capa)
+r = sent(capc, "10.0.0.3.", into=True)  # UPDATEs arriving at c
 c = added(monc)
 def pct(v, p):
     v = sorted(v)
     return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
-cmd = [(c[b] - t0[b]) * 1000 for b in t0 if b in c]
-local = [(a[b] - t0[b]) * 1000 for b in t0 if b in a]
-bgp = [(c[b] - a[b]) * 1000 for b in t0 if b in c and b in a]
-line = f"| {topo} | {d} | {len(cmd)}/{len(bgp)} |"
-for v in (cmd, local, bgp):
-    line += f" {pct(v, 50):.1f} | {pct(v, 99):.1f} | {max(v):.1f} |" if v else " - | - | - |"
+def diff(x, y):
+    return [(x[b] - y[b]) * 1000 for b in t0 if b in x and b in y]
+cmd = diff(c, t0)
+line = f"| {topo} | {d} | {len(cmd)} |"
+line += f" {pct(cmd, 50):.1f} | {pct(cmd, 99):.1f} | {max(cmd):.1f} |" if cmd else " - | - | - |"
+for v in (diff(a, t0), diff(r, a), diff(c, r)):
+    line += f" {pct(v, 50):.2f} | {pct(v, 99):.1f} |" if v else " - | - |"
 print(line, flush=True)
 with open(t0f.replace("/t0-", "/series-").replace(".txt", ".csv"), "w") as f:
-    f.write("change,block,command_to_c_ms,command_to_update_ms,update_to_c_ms\n")
+    f.write("change,block,command_to_c_kernel_ms,command_to_a_update_ms,"
+            "a_update_to_c_update_ms,c_update_to_c_kernel_ms\n")
     for i, b in enumerate(t0):
         v = [f"{(x - y) * 1000:.3f}" if x and y else "" for x, y in
-             ((c.get(b), t0[b]), (a.get(b), t0[b]), (c.get(b), a.get(b)))]
+             ((c.get(b), t0[b]), (a.get(b), t0[b]), (r.get(b), a.get(b)), (c.get(b), r.get(b)))]
         f.write(f"{i + 1},{b},{','.join(v)}\n")
 PY
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -265,7 +272,7 @@ PY
 }
 
 echo
-echo "| topology | daemons | changes (timed/on the wire) | command -> c's kernel p50 (ms) | p99 | max | command -> a's UPDATE p50 | p99 | max | a's UPDATE -> c's kernel p50 | p99 | max |"
+echo "| topology | daemons | changes | command -> c's kernel p50 (ms) | p99 | max | command -> a sends UPDATE p50 | p99 | a sends -> c receives p50 | p99 | c receives -> c's kernel p50 | p99 |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 for topo in $TOPOS; do
     for d in $DAEMONS; do
