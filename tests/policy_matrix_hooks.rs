@@ -203,6 +203,26 @@ fn iptables_refuses_pre_dnat_and_do_not_track_and_changes_nothing() {
         .output()
         .expect("run tern");
     assert_eq!(out.status.code(), Some(2));
+    // `tern policy check` with a node file naming the iptables backend refuses too.
+    let node = lab.dir().join("node.yaml");
+    std::fs::write(
+        &node,
+        format!(
+            "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\npolicy:\n  backend: iptables\n  paths: [{file}]\n"
+        ),
+    )
+    .expect("write");
+    let node = node.display().to_string();
+    let out = Command::new(tern())
+        .args(["policy", "check", "--config", &node])
+        .output()
+        .expect("run tern");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("policy.backend iptables: the iptables backend does not support preDNAT"),
+        "{err}"
+    );
     assert!(connects(&client, "8082"), "nothing was applied");
     let saved = host.ok(&["iptables-save"]);
     assert!(!saved.contains("tern-"), "{saved}");

@@ -166,11 +166,33 @@ fn load(node: &NodeArgs, files: Vec<PathBuf>) -> Result<(acl::Bundle, acl::Ir), 
     })
 }
 
+/// With `--config` naming the iptables backend: refuses what that backend cannot
+/// render (preDNAT / doNotTrack policies), as the agent would.
+fn backend_can_render(node: &NodeArgs, ir: &acl::Ir) -> Result<(), ExitCode> {
+    let Some(path) = &node.config else {
+        return Ok(());
+    };
+    let cfg = load_node(path)?;
+    if crate::agent::plan::backend(&cfg) != Backend::Iptables {
+        return Ok(());
+    }
+    match acl::render::iptables::unsupported(ir) {
+        Some(why) => {
+            eprintln!("error: {}: policy.backend iptables: {why}", path.display());
+            Err(ExitCode::from(EXIT_BAD_INPUT))
+        }
+        None => Ok(()),
+    }
+}
+
 /// Runs a `tern policy` subcommand.
 pub fn run(cmd: PolicyCommand) -> ExitCode {
     match cmd {
         PolicyCommand::Check { node, files } => match load(&node, files) {
             Ok((b, ir)) => {
+                if let Err(code) = backend_can_render(&node, &ir) {
+                    return code;
+                }
                 out(&format!(
                     "ok: {} policies, {} workload endpoints, {} host endpoints, {} network sets; {} endpoints under policy, {} rules, {} sets{}\n",
                     b.policies.len(),
