@@ -252,6 +252,15 @@ fn reflectors_with_add_path_send_make_an_ecmp_route_in_terns_kernel() {
         installed_next_hops(&t1, ANYCAST),
         Some(vec!["10.0.0.2".to_string(), "10.0.0.3".to_string()])
     );
+    // `tern routes --all` shows both paths with the reflector's path ids.
+    let all = routes_json(&t1, true).expect("tern routes --all --json");
+    let row = route_row(&all, ANYCAST).expect("anycast row");
+    let ids: Vec<u64> = row["paths"]
+        .as_array()
+        .map(|v| v.iter().filter_map(|p| p["path_id"].as_u64()).collect())
+        .unwrap_or_default();
+    assert_eq!(ids.len(), 2, "{row}");
+    assert_ne!(ids[0], ids[1], "{row}");
     let caps = tern_cli(&t1, &["status", "10.0.0.1"]);
     let caps = String::from_utf8_lossy(&caps.stdout);
     assert!(caps.contains("add-path"), "{caps}");

@@ -95,6 +95,9 @@ fn two_paths_of_one_reflector_make_an_ecmp_route_and_leave_by_path_id() {
     let view = route(&rib, block);
     assert_eq!(view.paths.len(), 2);
     assert!(view.paths.iter().all(|p| p.ecmp && p.peer == Some(rr)));
+    let mut ids: Vec<Option<u32>> = view.paths.iter().map(|p| p.path_id).collect();
+    ids.sort();
+    assert_eq!(ids, [Some(1), Some(2)]);
     assert_eq!(rib.path_count(), 2);
     // The same path id again replaces, it does not add.
     let b2 = with_ids(announce(&reflected("10.0.0.22"), "192.0.2.23", &[block]), 2);

@@ -371,6 +371,9 @@ pub struct RouteRow {
 pub struct PathRow {
     /// The peer it came from (`local` for our own origination).
     pub from: String,
+    /// The peer's ADD-PATH path identifier (RFC 7911), when it sends them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path_id: Option<u32>,
     /// NEXT_HOP.
     pub next_hop: String,
     /// AS_PATH.

@@ -93,6 +93,7 @@ fn origin(o: Origin) -> &'static str {
 fn path_row(p: &PathView) -> PathRow {
     PathRow {
         from: p.from.map_or_else(|| "local".into(), |a| a.to_string()),
+        path_id: p.path_id,
         next_hop: if p.next_hop.is_unspecified() {
             "-".into()
         } else {
@@ -495,6 +496,7 @@ mod tests {
             } else {
                 String::new()
             },
+            path_id: None,
             local_pref: 100,
             med: None,
             origin: Origin::Igp,

@@ -561,8 +561,9 @@ fn routes_rows(routes: &[RouteRow], all: bool, header: bool) -> Vec<Vec<String>>
                     (None, None, true) => "best".into(),
                     (None, None, false) => "-".into(),
                 };
+                let path = p.path_id.map_or(String::new(), |id| format!(" path {id}"));
                 rows.push(vec![
-                    format!("{mark} from {}", p.from),
+                    format!("{mark} from {}{path}", p.from),
                     p.next_hop.clone(),
                     if p.as_path.is_empty() {
                         "(local AS)".into()
@@ -659,6 +660,7 @@ mod tests {
                 fib_reason: Some("next hop not directly reachable".into()),
                 paths: vec![PathRow {
                     from: "192.0.2.254".into(),
+                    path_id: None,
                     next_hop: "192.0.2.254".into(),
                     as_path: "65000".into(),
                     local_pref: None,

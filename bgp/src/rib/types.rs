@@ -267,6 +267,8 @@ pub struct PathView {
     pub peer: Option<PeerId>,
     /// That peer's address.
     pub from: Option<IpAddr>,
+    /// The peer's ADD-PATH path identifier for it (RFC 7911); `None` without ADD-PATH.
+    pub path_id: Option<u32>,
     /// The path's next hop (the unspecified address for a local route).
     pub next_hop: IpAddr,
     /// AS_PATH as text (`65001 65002 {65003}`).

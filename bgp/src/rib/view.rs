@@ -23,6 +23,7 @@ impl Rib {
         PathView {
             peer: from.map(|f| f.id),
             from: from.map(|f| f.settings.address),
+            path_id: (p.path_id != 0).then_some(p.path_id),
             next_hop: if p.peer == LOCAL_SLOT {
                 IpAddr::V4(Ipv4Addr::UNSPECIFIED)
             } else {
