@@ -7,6 +7,11 @@
 //! exchanges OPEN/KEEPALIVE, writes every UPDATE and End-of-RIB in large writes, and
 //! keeps the session up with KEEPALIVEs for `--stay` seconds (bounded) before a Cease.
 //!
+//! With `--replay FILE` it sends, instead of its own table, the UPDATE messages in FILE
+//! byte for byte (e.g. what BIRD or GoBGP sent, recorded by
+//! `bench/ingest_feeders/capture.py`): a real router's packing at the feeder's speed.
+//! FILE must hold whole messages encoded for a 4-octet-AS session from `--as`.
+//!
 //! Prints one JSON object per line on stdout: `encoded`, `established`, `sent`, `done`,
 //! with `t` in milliseconds since the Unix epoch, so a script can time the receiver.
 //!
@@ -40,11 +45,12 @@ struct Args {
     hold: u16,
     stay: u64,
     timeout: u64,
+    replay: Option<std::path::PathBuf>,
 }
 
 const USAGE: &str = "usage: feeder (--connect ADDR:PORT [--bind IP] | --listen ADDR:PORT) \
 [--as N] [--router-id IP] [--next-hop IP] [--prefixes N] [--per-update N] [--attrs N] \
-[--seed N] [--hold SECS] [--stay SECS (<= 3600)] [--timeout SECS (<= 600)]";
+[--seed N] [--hold SECS] [--stay SECS (<= 3600)] [--timeout SECS (<= 600)] [--replay FILE]";
 
 fn parse() -> Result<Args, String> {
     let mut a = Args {
@@ -56,6 +62,7 @@ fn parse() -> Result<Args, String> {
         hold: 240,
         stay: 10,
         timeout: 60,
+        replay: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -78,6 +85,7 @@ fn parse() -> Result<Args, String> {
             "--hold" => a.hold = val()?.parse().map_err(|e| bad(&e))?,
             "--stay" => a.stay = val()?.parse::<u64>().map_err(|e| bad(&e))?.min(3600),
             "--timeout" => a.timeout = val()?.parse::<u64>().map_err(|e| bad(&e))?.min(600),
+            "--replay" => a.replay = Some(val()?.into()),
             "-h" | "--help" => return Err(USAGE.to_string()),
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
@@ -210,26 +218,31 @@ fn run(a: Args) -> Result<(), String> {
         four_octet_as: true,
         ..EncodeContext::default()
     };
-    let updates = table::updates(&a.shape);
-    let mut wire = BytesMut::with_capacity(a.shape.prefixes * 7);
-    for u in &updates {
-        encode(&Message::Update(u.clone()), &ctx, &mut wire)?;
-    }
-    encode(
-        &Message::Update(Update::end_of_rib_marker(AddressFamily::IPV4_UNICAST)),
-        &ctx,
-        &mut wire,
-    )?;
-    drop(updates);
-    event(
-        "encoded",
-        &format!(
-            ",\"prefixes\":{},\"updates\":{},\"bytes\":{}",
-            a.shape.prefixes,
-            a.shape.prefixes.div_ceil(a.shape.per_update),
-            wire.len()
-        ),
-    );
+    let wire = match &a.replay {
+        Some(path) => replayed(path)?,
+        None => {
+            let updates = table::updates(&a.shape);
+            let mut wire = BytesMut::with_capacity(a.shape.prefixes * 7);
+            for u in &updates {
+                encode(&Message::Update(u.clone()), &ctx, &mut wire)?;
+            }
+            encode(
+                &Message::Update(Update::end_of_rib_marker(AddressFamily::IPV4_UNICAST)),
+                &ctx,
+                &mut wire,
+            )?;
+            event(
+                "encoded",
+                &format!(
+                    ",\"prefixes\":{},\"updates\":{},\"bytes\":{}",
+                    a.shape.prefixes,
+                    updates.len(),
+                    wire.len()
+                ),
+            );
+            wire
+        }
+    };
 
     let mut s = connect(&a)?;
     s.set_nodelay(true).map_err(|e| e.to_string())?;
@@ -355,6 +368,57 @@ fn run(a: Args) -> Result<(), String> {
         Some(f) => Err(format!("{f}: {}", reason.unwrap_or_default())),
         None => Ok(()),
     }
+}
+
+/// The recorded messages of `path`, checked to be whole messages (every one is decoded
+/// once, so a bad file fails here and not in the receiver), plus End-of-RIB when the
+/// recording lacks it.
+fn replayed(path: &std::path::Path) -> Result<BytesMut, String> {
+    let bytes = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let dctx = DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    };
+    let (mut at, mut updates, mut prefixes, mut eor) = (0usize, 0usize, 0usize, false);
+    while at < bytes.len() {
+        let rest = bytes.get(at..).unwrap_or_default();
+        match decode_message(rest, &dctx) {
+            Ok((Message::Update(u), n)) => {
+                eor = u.nlri.is_empty() && u.withdrawn.is_empty() && n == 23;
+                prefixes += u.nlri.len();
+                updates += 1;
+                at += n;
+            }
+            Ok((m, _)) => {
+                return Err(format!(
+                    "{}: a {:?} at octet {at}",
+                    path.display(),
+                    m.kind()
+                ))
+            }
+            Err(e) => return Err(format!("{}: octet {at}: {e}", path.display())),
+        }
+    }
+    let mut wire = BytesMut::from(&bytes[..]);
+    if !eor {
+        let ctx = EncodeContext {
+            four_octet_as: true,
+            ..EncodeContext::default()
+        };
+        encode(
+            &Message::Update(Update::end_of_rib_marker(AddressFamily::IPV4_UNICAST)),
+            &ctx,
+            &mut wire,
+        )?;
+    }
+    event(
+        "encoded",
+        &format!(
+            ",\"prefixes\":{prefixes},\"updates\":{updates},\"bytes\":{},\"replay\":true",
+            wire.len()
+        ),
+    );
+    Ok(wire)
 }
 
 fn main() -> ExitCode {

@@ -1,0 +1,127 @@
+//! Replays a recorded BGP UPDATE stream into the RIB in process, no sockets: how much
+//! CPU tern's decode and RIB spend on a real router's packing (e.g. BIRD's ~1 prefix
+//! per UPDATE, recorded by `bench/ingest_feeders/capture.py`).
+//!
+//! ```text
+//! ingest_file FILE [ROUNDS]
+//! ```
+//!
+//! Per round: decode every message (timed alone), then decode and `Rib::receive` each
+//! into a fresh RIB, pulling the best-path changes every 4,096 UPDATEs as the speaker
+//! does. Prints the rounds and the minimum of each phase (the least disturbed by other
+//! load on the machine).
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use bgp::rib::{LocalSettings, PeerId, PeerSettings, PeerUp, Rib};
+use bgp::wire::{decode_message, DecodeContext, Message};
+
+const PEER: PeerId = PeerId(1);
+
+fn fresh_rib() -> Result<Rib, String> {
+    let mut rib = Rib::new(LocalSettings {
+        asn: 64512,
+        router_id: Ipv4Addr::new(10, 255, 0, 9),
+        cluster_id: None,
+    });
+    let feeder = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
+    rib.add_peer(PEER, PeerSettings::new(feeder, 65001))
+        .map_err(|e| e.to_string())?;
+    rib.peer_up(
+        PEER,
+        PeerUp::new(
+            Ipv4Addr::new(10, 255, 0, 1),
+            IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        ),
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(rib)
+}
+
+fn ctx() -> DecodeContext {
+    DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    }
+}
+
+/// Decodes every message; returns (messages, time).
+fn decode_only(mut bytes: &[u8]) -> Result<(usize, Duration), String> {
+    let ctx = ctx();
+    let t = Instant::now();
+    let mut n = 0;
+    while !bytes.is_empty() {
+        let (msg, used) = decode_message(bytes, &ctx).map_err(|e| e.to_string())?;
+        std::hint::black_box(&msg);
+        n += 1;
+        bytes = bytes.get(used..).unwrap_or_default();
+    }
+    Ok((n, t.elapsed()))
+}
+
+/// Decodes and ingests everything into a fresh RIB; returns (Loc-RIB size, time).
+fn ingest(mut bytes: &[u8]) -> Result<(usize, Duration), String> {
+    let ctx = ctx();
+    let mut rib = fresh_rib()?;
+    let t = Instant::now();
+    let mut since_take = 0;
+    let mut changes = 0;
+    while !bytes.is_empty() {
+        let (msg, used) = decode_message(bytes, &ctx).map_err(|e| e.to_string())?;
+        if let Message::Update(u) = msg {
+            rib.receive(PEER, &u).map_err(|e| e.to_string())?;
+            since_take += 1;
+            if since_take == 4096 {
+                changes += rib.take_route_changes().len();
+                since_take = 0;
+            }
+        }
+        bytes = bytes.get(used..).unwrap_or_default();
+    }
+    changes += rib.take_route_changes().len();
+    let took = t.elapsed();
+    std::hint::black_box(changes);
+    Ok((changes, took))
+}
+
+fn run() -> Result<(), String> {
+    let mut args = std::env::args().skip(1);
+    let path = args.next().ok_or("usage: ingest_file FILE [ROUNDS]")?;
+    let rounds: usize = match args.next() {
+        Some(r) => r.parse().map_err(|e| format!("ROUNDS: {e}"))?,
+        None => 5,
+    };
+    let bytes = std::fs::read(&path).map_err(|e| format!("{path}: {e}"))?;
+    let (mut best_dec, mut best_all) = (Duration::MAX, Duration::MAX);
+    for r in 1..=rounds.max(1) {
+        let (msgs, dec) = decode_only(&bytes)?;
+        let (routes, all) = ingest(&bytes)?;
+        println!(
+            "round {r}: {msgs} messages, {} octets; decode {:.0} ms; decode + RIB {:.0} ms ({routes} route changes)",
+            bytes.len(),
+            dec.as_secs_f64() * 1e3,
+            all.as_secs_f64() * 1e3
+        );
+        best_dec = best_dec.min(dec);
+        best_all = best_all.min(all);
+    }
+    println!(
+        "min: decode {:.0} ms, decode + RIB {:.0} ms, RIB alone ~{:.0} ms",
+        best_dec.as_secs_f64() * 1e3,
+        best_all.as_secs_f64() * 1e3,
+        best_all.saturating_sub(best_dec).as_secs_f64() * 1e3
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ingest_file: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
