@@ -38,11 +38,13 @@ pub enum Kind {
     KubernetesNetworkPolicy,
     /// Kubernetes `Namespace` (`v1`): labels for namespace selectors.
     Namespace,
+    /// Calico `Tier`: an ordered group of policies with a default action.
+    Tier,
 }
 
 impl Kind {
     /// Every kind, in the order `tern get all` would list them.
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Node,
         Kind::IpPool,
         Kind::BgpConfiguration,
@@ -55,6 +57,7 @@ impl Kind {
         Kind::GlobalNetworkPolicy,
         Kind::KubernetesNetworkPolicy,
         Kind::Namespace,
+        Kind::Tier,
     ];
 
     /// The `kind:` value in YAML.
@@ -71,6 +74,7 @@ impl Kind {
             Kind::NetworkPolicy | Kind::KubernetesNetworkPolicy => "NetworkPolicy",
             Kind::GlobalNetworkPolicy => "GlobalNetworkPolicy",
             Kind::Namespace => "Namespace",
+            Kind::Tier => "Tier",
         }
     }
 
@@ -120,6 +124,7 @@ impl Kind {
             Kind::GlobalNetworkPolicy => "globalnetworkpolicies",
             Kind::KubernetesNetworkPolicy => "kubernetesnetworkpolicies",
             Kind::Namespace => "namespaces",
+            Kind::Tier => "tiers",
         }
     }
 
@@ -138,6 +143,7 @@ impl Kind {
             Kind::GlobalNetworkPolicy => &["gnp", "gnps", "globalpolicy", "globalpolicies"],
             Kind::KubernetesNetworkPolicy => &["knp", "k8snetworkpolicy", "k8snetworkpolicies"],
             Kind::Namespace => &["ns"],
+            Kind::Tier => &[],
         }
     }
 

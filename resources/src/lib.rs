@@ -1,8 +1,8 @@
 //! resources: tern's cluster resources in Calico's v3 shape (`apiVersion:
 //! projectcalico.org/v3`, `kind`, `metadata`, `spec`) — Node, IPPool,
 //! BGPConfiguration, BGPPeer, NetworkSet, GlobalNetworkSet, HostEndpoint,
-//! WorkloadEndpoint, Calico NetworkPolicy / GlobalNetworkPolicy, Kubernetes
-//! NetworkPolicy and Namespace (the last four validated by the `acl` crate's model).
+//! WorkloadEndpoint, Calico NetworkPolicy / GlobalNetworkPolicy and Tier, Kubernetes
+//! NetworkPolicy and Namespace (the last five validated by the `acl` crate's model).
 //!
 //! This crate owns the types, their validation, loading YAML files with
 //! `FILE:LINE:COL` errors ([`load`]), and the JSON form the datastore keeps
@@ -63,6 +63,17 @@ pub enum Spec {
     Policy(PolicySpec),
     /// Kubernetes `Namespace` (labels only).
     Namespace,
+    /// Calico `Tier`.
+    Tier(TierSpec),
+}
+
+/// A tier: the spec as written (what is stored and shown) and acl's tier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TierSpec {
+    /// `spec` as written.
+    pub raw: Value,
+    /// Its order and default action, as policy evaluation uses them.
+    pub tier: acl::tier::Tier,
 }
 
 /// A policy: the spec as written (what is stored and shown) and acl's model of it.
@@ -145,6 +156,7 @@ pub(crate) fn locate_shape(
         Kind::HostEndpoint => t::<Envelope<HostEndpointSpec>>(src),
         Kind::WorkloadEndpoint => t::<Envelope<WorkloadEndpointSpec>>(src),
         Kind::Namespace => t::<Envelope<Value>>(src),
+        Kind::Tier => t::<acl::tier::RawTier>(src),
         Kind::KubernetesNetworkPolicy => t::<acl::model::k8s::K8sPolicyDoc>(src),
         Kind::NetworkPolicy | Kind::GlobalNetworkPolicy => {
             t::<acl::model::calico::CalicoPolicyDoc>(src)
@@ -175,6 +187,7 @@ impl Resource {
             Spec::HostEndpoint(s) => serde_json::to_value(s),
             Spec::WorkloadEndpoint(s) => serde_json::to_value(s),
             Spec::Policy(p) => Ok(p.raw.clone()),
+            Spec::Tier(t) => Ok(t.raw.clone()),
             Spec::Namespace => Ok(Value::Null),
         }
         .unwrap_or(Value::Null);
@@ -239,6 +252,22 @@ impl Resource {
                 }
                 (env.metadata, Spec::Namespace)
             }
+            Kind::Tier => {
+                strip_server_fields(&mut v);
+                let raw_spec = v.get("spec").cloned().unwrap_or(json!({}));
+                let doc: acl::tier::RawTier = serde_json::from_value(v.clone()).map_err(shape)?;
+                let tier = acl::tier::convert(&doc).map_err(|e| invalid(Problem::from_acl(&e)))?;
+                let meta: Metadata =
+                    serde_json::from_value(v.get("metadata").cloned().unwrap_or(Value::Null))
+                        .map_err(shape)?;
+                (
+                    meta,
+                    Spec::Tier(TierSpec {
+                        raw: raw_spec,
+                        tier,
+                    }),
+                )
+            }
             Kind::NetworkPolicy | Kind::GlobalNetworkPolicy | Kind::KubernetesNetworkPolicy => {
                 strip_server_fields(&mut v);
                 let raw_spec = v.get("spec").cloned().unwrap_or(json!({}));
@@ -283,7 +312,7 @@ impl Resource {
             Spec::NetworkSet(s) => s.validate(),
             Spec::HostEndpoint(s) => s.validate(),
             Spec::WorkloadEndpoint(s) => s.validate(),
-            Spec::Policy(_) | Spec::Namespace => Ok(()),
+            Spec::Policy(_) | Spec::Namespace | Spec::Tier(_) => Ok(()),
         }
     }
 

@@ -376,3 +376,67 @@ spec: {interfaceName: eth0, ports: [{name: Bad_Name, port: 1}]}
     );
     assert!(e[0].contains("spec.ports[0].name: bad port name"), "{e:?}");
 }
+
+#[test]
+fn tiers_load_round_trip_and_are_located() {
+    let rs = load(
+        "apiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: security, labels: {team: sec}}\nspec: {order: 100, defaultAction: Pass}\n---\napiVersion: projectcalico.org/v3\nkind: Tier\nmetadata: {name: platform}\nspec: {}\n",
+    );
+    assert_eq!(rs.len(), 2);
+    let Spec::Tier(t) = &rs[0].spec else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(t.tier.name, "security");
+    assert_eq!(t.tier.order, Some(100.0));
+    assert_eq!(t.tier.default_action, acl::tier::TierAction::Pass);
+    let Spec::Tier(t) = &rs[1].spec else {
+        panic!("{rs:?}")
+    };
+    assert_eq!(
+        (t.tier.order, t.tier.default_action),
+        (None, acl::tier::TierAction::Deny)
+    );
+    for r in &rs {
+        assert_eq!(r.kind, Kind::Tier);
+        assert_eq!(r.metadata.namespace, None);
+        let back = Resource::from_json(&r.to_json()).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(&back, r);
+        assert_eq!(r.to_value()["kind"], "Tier");
+    }
+    assert_eq!(Kind::from_cli("tiers"), Some(Kind::Tier));
+    assert_eq!(Kind::from_cli("Tier"), Some(Kind::Tier));
+
+    let head = "apiVersion: projectcalico.org/v3\nkind: Tier\n";
+    let e = errors(&format!(
+        "{head}metadata: {{name: sec}}\nspec: {{defaultAction: Allow}}\n"
+    ));
+    assert!(
+        e[0].starts_with("r.yaml:4:")
+            && e[0].contains("spec.defaultAction")
+            && e[0].contains("Deny or Pass"),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{head}metadata: {{name: sec}}\nspec: {{order: 1, types: [Ingress]}}\n"
+    ));
+    assert!(
+        e[0].starts_with("r.yaml:4:") && e[0].contains("types"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{head}metadata: {{name: a.b}}\nspec: {{}}\n"));
+    assert!(
+        e[0].contains("metadata.name") && e[0].contains("no `.`"),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{head}metadata: {{name: default}}\nspec: {{order: 5}}\n"
+    ));
+    assert!(
+        e[0].contains("the default tier keeps order 1000000"),
+        "{e:?}"
+    );
+    let e = errors(&format!(
+        "{head}metadata: {{name: sec, namespace: x}}\nspec: {{}}\n"
+    ));
+    assert!(e[0].contains("metadata.namespace"), "{e:?}");
+}

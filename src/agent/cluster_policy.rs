@@ -1,6 +1,6 @@
 //! Policy data from a cluster datastore (etcd mode): one reflector per kind that policy
-//! reads — Calico and Kubernetes policies, namespaces, network sets, host endpoints and
-//! every node's WorkloadEndpoints — turned into a [`ClusterPolicy`] that the policy task
+//! reads — Calico and Kubernetes policies, tiers, namespaces, network sets, host
+//! endpoints and every node's WorkloadEndpoints — turned into a [`ClusterPolicy`] that the policy task
 //! merges with the node's own policy files ([`ClusterPolicy::merge_into`]; the files win
 //! on a name clash).
 //!
@@ -23,7 +23,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 /// The kinds the policy task reads from the datastore.
-pub const KINDS: [Kind; 8] = [
+pub const KINDS: [Kind; 9] = [
+    Kind::Tier,
     Kind::GlobalNetworkPolicy,
     Kind::NetworkPolicy,
     Kind::KubernetesNetworkPolicy,
@@ -43,6 +44,8 @@ pub const COALESCE: Duration = Duration::from_millis(50);
 pub struct ClusterPolicy {
     /// Calico, Calico global and Kubernetes policies.
     pub policies: Vec<Policy>,
+    /// Calico tiers (order and default action of the policies in them).
+    pub tiers: Vec<acl::tier::Tier>,
     /// Namespaces with their labels.
     pub namespaces: Vec<acl::Namespace>,
     /// Host endpoints of this node (`spec.node` is this node or unset).
@@ -62,6 +65,7 @@ impl ClusterPolicy {
         for r in all {
             match &r.spec {
                 Spec::Policy(p) => c.policies.push(p.policy.clone()),
+                Spec::Tier(t) => c.tiers.push(t.tier.clone()),
                 Spec::Namespace => c.namespaces.extend(r.to_acl_namespace()),
                 Spec::HostEndpoint(h) => {
                     let ep = h.to_acl(&r.metadata);
@@ -112,6 +116,17 @@ impl ClusterPolicy {
                 ));
             } else {
                 bundle.policies.push(p.clone());
+            }
+        }
+        let tiers: BTreeSet<String> = bundle.tiers.iter().map(|t| t.name.clone()).collect();
+        for t in &self.tiers {
+            if tiers.contains(&t.name) {
+                warnings.push(format!(
+                    "datastore tier {} ignored: the node's policy files declare it",
+                    t.name
+                ));
+            } else {
+                bundle.tiers.push(t.clone());
             }
         }
         let names: BTreeSet<String> = bundle.namespaces.iter().map(|n| n.name.clone()).collect();

@@ -200,3 +200,50 @@ async fn the_watch_sends_inputs_once_synced_and_on_every_change() {
     assert_eq!(next.remote_workloads.len(), 2, "{next:?}");
     task.abort();
 }
+
+#[test]
+fn tiers_come_from_the_datastore_and_the_files_win_a_name_clash() {
+    let all = docs(
+        "apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: { name: security }
+spec: { order: 100, defaultAction: Pass }
+---
+apiVersion: projectcalico.org/v3
+kind: Tier
+metadata: { name: platform }
+spec: { order: 200 }
+---
+apiVersion: projectcalico.org/v3
+kind: GlobalNetworkPolicy
+metadata: { name: security.pass-web }
+spec:
+  tier: security
+  selector: app == 'web'
+  ingress: [{ action: Pass }]
+",
+    );
+    let c = ClusterPolicy::from_resources("host-a", &all);
+    let mut names: Vec<&str> = c.tiers.iter().map(|t| t.name.as_str()).collect();
+    names.sort_unstable();
+    assert_eq!(names, ["platform", "security"]);
+    assert_eq!(c.policies[0].tier.as_deref(), Some("security"));
+    let mut bundle = acl::Bundle::default();
+    bundle.tiers.push(acl::tier::Tier {
+        name: "platform".into(),
+        order: Some(5.0),
+        default_action: acl::tier::TierAction::Pass,
+    });
+    let warnings = c.merge_into(&mut bundle);
+    assert_eq!(
+        warnings,
+        ["datastore tier platform ignored: the node's policy files declare it"]
+    );
+    let got: Vec<(&str, Option<f64>)> = bundle
+        .tiers
+        .iter()
+        .map(|t| (t.name.as_str(), t.order))
+        .collect();
+    assert_eq!(got, [("platform", Some(5.0)), ("security", Some(100.0))]);
+    assert_eq!(bundle.policies.len(), 1);
+}

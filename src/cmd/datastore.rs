@@ -67,8 +67,8 @@ pub enum Output {
 pub struct GetArgs {
     /// Kind: nodes, ippools, bgpconfigurations, bgppeers, networksets,
     /// globalnetworksets, hostendpoints, workloadendpoints, networkpolicies,
-    /// globalnetworkpolicies, kubernetesnetworkpolicies, namespaces (or the kind's
-    /// name, or a short name: gnp, ipp, hep, wep, …).
+    /// globalnetworkpolicies, kubernetesnetworkpolicies, namespaces, tiers (or the
+    /// kind's name, or a short name: gnp, ipp, hep, wep, …).
     pub kind: String,
     /// One resource's name.
     pub name: Option<String>,
@@ -582,6 +582,17 @@ fn columns(kind: Kind, r: Option<&Resource>, wide: bool) -> Vec<(&'static str, S
             }
         }
         Kind::Namespace => {}
+        Kind::Tier => {
+            let t = match spec {
+                Some(Spec::Tier(t)) => Some(&t.tier),
+                _ => None,
+            };
+            c.push(("ORDER", opt(t.and_then(|t| t.order))));
+            c.push((
+                "DEFAULTACTION",
+                opt(t.map(|t| format!("{:?}", t.default_action))),
+            ));
+        }
     }
     if wide {
         c.push((
