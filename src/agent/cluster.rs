@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use bgp::speaker::{PeerConfig, SpeakerHandle};
 use cluster::affinity::{self, AffinityError};
+use cluster::reclaim;
 use cluster::{mesh, pools, Items, Local};
 use config::node::Datastore as DatastoreSetting;
 use config::NodeConfig;
@@ -57,15 +58,24 @@ pub struct DatastoreHealth {
     pub blocks: Vec<IpNet>,
 }
 
-/// What the workload task needs to grow its blocks: the current set, and where to ask
-/// for another one (the full block, for its family).
+/// What the workload task needs to grow its blocks: the current set, where to ask
+/// for another one (the full block, for its family), and where to give an empty one
+/// back (`workloads::blocks`).
 #[derive(Debug, Clone)]
 pub struct BlockSource {
     /// This node's blocks (from the file and claimed).
     pub blocks: watch::Receiver<Vec<IpNet>>,
     /// "My blocks of this block's family are full".
     pub need: mpsc::Sender<IpNet>,
+    /// "This block has been empty long enough": answered once it is gone or stays.
+    pub retire: mpsc::Sender<super::workloads::blocks::RetireRequest>,
+    /// The workload task's clocks: since when each of its empty blocks is empty.
+    pub empty_since: BTreeMap<IpNet, std::time::Instant>,
 }
+
+/// Giving blocks back: empty ones, and those of nodes that are gone.
+#[path = "cluster_ipam.rs"]
+mod ipam;
 
 /// `tern_datastore_connected`, `tern_datastore_reconnects_total`,
 /// `tern_datastore_resyncs_total`, `tern_datastore_nodes`.
@@ -197,6 +207,8 @@ pub struct Cluster {
     blocks_tx: watch::Sender<Vec<IpNet>>,
     need_tx: mpsc::Sender<IpNet>,
     need_rx: mpsc::Receiver<IpNet>,
+    /// Empty blocks offered back, and the sweep of gone nodes' blocks.
+    reclaim: ipam::Reclaimer,
     health: watch::Sender<DatastoreHealth>,
     metrics: Option<DatastoreMetrics>,
 }
@@ -321,6 +333,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
         local,
         need_tx,
         need_rx,
+        reclaim: ipam::Reclaimer::new(&cfg.node_name),
         metrics: None,
     };
     c.take_blocks_at_start(&pool_items).await;
@@ -336,11 +349,12 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
 }
 
 impl Cluster {
-    /// The blocks this node owns in the datastore; when it owns none of a family that a
-    /// usable pool has, claims one (retrying while etcd fails).
+    /// The blocks this node owns in the datastore (each taken back with a transaction:
+    /// `reclaim::reaffirm`); when it owns none of a family that a usable pool has,
+    /// claims one (retrying while etcd fails).
     async fn take_blocks_at_start(&mut self, pool_items: &Items) {
         let owned = loop {
-            match affinity::owned(&*self.store, &self.local.name).await {
+            match reclaim::reaffirm(&*self.store, &self.local.name).await {
                 Ok(v) => break v,
                 Err(e) => {
                     tracing::warn!("listing this node's blocks: {e}; retrying");
@@ -434,6 +448,8 @@ impl Cluster {
         BlockSource {
             blocks: self.blocks_tx.subscribe(),
             need: self.need_tx.clone(),
+            retire: self.reclaim.retire_tx.clone(),
+            empty_since: BTreeMap::new(),
         }
     }
 
@@ -556,6 +572,14 @@ impl Cluster {
                         self.originate(&speaker, &fib_blocks).await;
                     }
                 }
+                Some((block, reply)) = self.reclaim.retire_rx.recv() => {
+                    // Withdrawn before the answer: the workload task then drops it.
+                    let gone = self.retire(block).await;
+                    if gone {
+                        self.originate(&speaker, &fib_blocks).await;
+                    }
+                    let _ = reply.send(gone);
+                }
                 Some(u) = self.file_rx.recv() => {
                     let mut done = FileApplied::default();
                     if let Some(p) = u.peers {
@@ -594,6 +618,7 @@ impl Cluster {
             for s in subs.iter_mut() {
                 s.borrow_and_update();
             }
+            self.sweep_if_due().await;
             self.publish_health();
             let (want, notes) = self.desired(&file_peers);
             // Each problem is logged once, not on every recomputation.

@@ -36,6 +36,10 @@ use crate::cni::spec::{code, CniCall, CniError, CniReply};
 #[path = "workloads_docker.rs"]
 pub mod docker_ops;
 
+/// etcd mode: empty blocks given back to the pools.
+#[path = "workloads_blocks.rs"]
+pub mod blocks;
+
 /// A request for the workload task and where its answer goes.
 pub type Job = (Request, oneshot::Sender<Reply>);
 
@@ -235,7 +239,18 @@ impl Workloads {
             }
         }
         self.send_published();
-        while let Some((req, reply)) = jobs.recv().await {
+        let mut empty_check = tokio::time::interval(blocks::EMPTY_CHECK);
+        loop {
+            let (req, reply) = tokio::select! {
+                job = jobs.recv() => match job {
+                    Some(j) => j,
+                    None => break,
+                },
+                _ = empty_check.tick(), if self.grow.is_some() => {
+                    self.retire_empty_blocks().await;
+                    continue;
+                }
+            };
             if let Err(e) = self.ensure_open() {
                 let answer = match req {
                     Request::Cni(_) => Reply::Cni(err(code::IO_FAILURE, e)),
