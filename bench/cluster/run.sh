@@ -15,8 +15,9 @@
 # Everything runs inside namespaces this script creates (prefix clbench-PID-) and removes
 # on exit or Ctrl-C, with a temp dir for the data; it stops only the PIDs it started.
 # Needs root, etcd (etcd-server), bird (2.x, for `neighbor range`), python3, curl and a
-# release build (built here unless NO_BUILD=1). Bounded: gives up after TIMEOUT s (120).
+# release build (built here unless NO_BUILD=1 or TERN_BIN=PATH). Bounded: gives up after TIMEOUT s (120).
 # Usage: bench/cluster/run.sh [N] [--mesh]   (results on stdout; copy into RESULTS.md)
+# KEEP=1 keeps the temp dir (agent logs h*/log, with their start times) for a look after.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 N=10
@@ -36,13 +37,19 @@ cleanup() {
     for p in "${PIDS[@]}"; do wait "$p" 2>/dev/null || true; done
     for ((i = 0; i < N; i++)); do ip netns del "$P-h$i" 2>/dev/null || true; done
     for s in db rr1 rr2 sw; do ip netns del "$P-$s" 2>/dev/null || true; done
-    rm -rf "$W"
+    if [ -n "${KEEP:-}" ]; then echo "logs kept in $W"; else rm -rf "$W"; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-[ "${NO_BUILD:-}" = 1 ] || cargo build --release -p tern
-TERN="$PWD/target/release/tern"
+# TERN_BIN: a copy of the release binary (a rebuild by someone else then cannot swap
+# the binary between runs); implies NO_BUILD.
+if [ -n "${TERN_BIN:-}" ]; then
+    TERN="$TERN_BIN"
+else
+    [ "${NO_BUILD:-}" = 1 ] || cargo build --release -p tern
+    TERN="$PWD/target/release/tern"
+fi
 ETCD="http://10.0.255.1:2379"
 now() { date +%s.%N; }
 secs() { python3 -c "print(f'{$2 - $1:.2f}')"; }
@@ -160,6 +167,8 @@ while [ "$left" -gt 0 ]; do
 done
 t1=$(now)
 c1=$(etcd_calls)
+# Per node: when it had every block (epoch seconds), for a look at the logs with KEEP=1.
+for ((i = 0; i < N; i++)); do echo "n$i ${done_at[$i]:-never}"; done >"$W/done.txt"
 python3 - "$t0" "$N" "${done_at[@]}" <<'PY'
 import sys
 t0, n = float(sys.argv[1]), int(sys.argv[2])
