@@ -204,6 +204,13 @@ pub struct BgpConfigurationSpec {
     /// Refused: BGP communities are not attached by tern.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prefix_advertisements: Option<serde_json::Value>,
+    /// Refused: a Kubernetes secret; the mesh's key is the node file's
+    /// `nodeToNodeMesh.password.file`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_mesh_password: Option<serde_json::Value>,
+    /// Refused: the node file's `gracefulRestart.restartTime` sets it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_mesh_max_restart_time: Option<serde_json::Value>,
 }
 
 /// Calico's default AS.
@@ -224,6 +231,16 @@ impl BgpConfigurationSpec {
             "spec.prefixAdvertisements",
             &self.prefix_advertisements,
             "no BGP communities",
+        )?;
+        refused(
+            "spec.nodeMeshPassword",
+            &self.node_mesh_password,
+            "no Kubernetes secrets; set `nodeToNodeMesh: { password: { file: PATH } }` in the node files",
+        )?;
+        refused(
+            "spec.nodeMeshMaxRestartTime",
+            &self.node_mesh_max_restart_time,
+            "set `gracefulRestart: { restartTime: … }` in the node files",
         )?;
         if let Some(asn) = self.as_number {
             check::as_number("spec.asNumber", asn)?;

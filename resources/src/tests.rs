@@ -440,3 +440,23 @@ fn tiers_load_round_trip_and_are_located() {
     ));
     assert!(e[0].contains("metadata.namespace"), "{e:?}");
 }
+
+#[test]
+fn calicos_mesh_password_and_restart_time_are_refused_with_the_node_file_keys() {
+    let head =
+        "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: {name: default}\n";
+    let e = errors(&format!(
+        "{head}spec: {{nodeMeshPassword: {{secretKeyRef: {{name: bgp, key: pw}}}}}}\n"
+    ));
+    assert!(
+        e[0].starts_with("r.yaml:4:")
+            && e[0].contains("spec.nodeMeshPassword")
+            && e[0].contains("nodeToNodeMesh"),
+        "{e:?}"
+    );
+    let e = errors(&format!("{head}spec: {{nodeMeshMaxRestartTime: 120s}}\n"));
+    assert!(
+        e[0].contains("spec.nodeMeshMaxRestartTime") && e[0].contains("gracefulRestart"),
+        "{e:?}"
+    );
+}
