@@ -1,0 +1,207 @@
+#!/usr/bin/env bash
+# FIB on, end to end: time from Established until all N prefixes a feeder sends are
+# routes in the kernel (table 100 of a private namespace), tern agent vs BIRD 2 with its
+# kernel protocol, alternating in the same run, and each daemon's peak RSS.
+#
+# The feeder (bgp/examples/feeder.rs: ~30 prefixes per UPDATE, ~5,000 attribute sets,
+# DFZ-like lengths, `--next-hop 127.0.0.2`: on lo, so the kernel accepts it) blasts the table over loopback inside
+# namespace bench-fibe2e-PID-* (lo only; removed on exit). "Done" is when the daemon says
+# every route is in the kernel: tern's `status --json` fib.installed (acknowledged by
+# the kernel), BIRD's kernel protocol export count (BIRD waits for each route's netlink
+# answer); polled every 50 ms. After that the kernel's table 100 is counted once with
+# `ip route show` (not timed) and must hold N routes, or the round fails.
+#
+# Usage: bench/fib/e2e.sh [ROUNDS] [DAEMONS...]   (default: 3 rounds, tern bird)
+#        PREFIXES=100000 bench/fib/e2e.sh 1       (a quick run)
+#        TERN=/path/to/tern bench/fib/e2e.sh     (another build of tern)
+#        THREADS=1 bench/fib/e2e.sh 1 tern     (also each thread's user/system CPU)
+#        PERF=/tmp/p bench/fib/e2e.sh 1 tern    (perf record of the daemon: /tmp/p.tern.1)
+#        TERN_OLD=/path/to/old/tern bench/fib/e2e.sh 3 tern_old tern bird   (before/after)
+# Needs root, iproute2, bird2. Prints a Markdown table and the raw numbers.
+set -euo pipefail
+
+ROUNDS=${1:-3}
+shift || true
+DAEMONS=${*:-tern bird}
+PREFIXES=${PREFIXES:-1000000}
+POLL=0.05
+TIMEOUT_S=${TIMEOUT_S:-300}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+FEEDER=${FEEDER:-$ROOT/target/release/examples/feeder}
+TERN=${TERN:-$ROOT/target/release/tern}
+WORK=$(mktemp -d /tmp/bench-fibe2e.XXXXXX)
+chmod 755 "$WORK"
+NS_LIST=()
+PIDS=()
+
+cleanup() {
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill "$p" 2>/dev/null || true
+    done
+    sleep 0.3
+    for p in "${PIDS[@]:-}"; do
+        [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
+    done
+    for ns in "${NS_LIST[@]:-}"; do
+        [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
+    done
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+[ -x "$FEEDER" ] || (cd "$ROOT" && cargo build --release -q -p bgp --example feeder)
+[ -x "$TERN" ] || (cd "$ROOT" && cargo build --release -q -p tern)
+
+ms() { date +%s%3N; }
+cpu_ms() {
+    local f tck
+    read -r -a f < "/proc/$1/stat"
+    tck=$(getconf CLK_TCK)
+    echo $(( (f[13] + f[14]) * 1000 / tck ))
+}
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+start_tern() {
+    cat > "$2/node.yaml" <<EOF
+nodeName: bench
+asNumber: 64512
+routerId: 10.255.0.2
+listen: { address: 127.0.0.1, port: 179 }
+blocks: []
+pools: [0.0.0.0/0]
+nodeToNodeMesh: { enabled: false }
+peers:
+  - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
+fib: { table: 100, protocol: 201, ecmp: true }
+metrics: { listen: 127.0.0.1:9469 }
+control: { socket: $2/tern.sock }
+EOF
+    ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
+    DPID=$!
+}
+count_tern() {
+    "$TERN" status --json --socket "$1/tern.sock" 2>/dev/null | tr -d ' \n' |
+        sed -n 's/.*"fib":{[^}]*"installed":\([0-9]*\).*/\1/p' | head -n 1
+}
+
+start_bird() {
+    cat > "$2/bird.conf" <<EOF
+router id 10.255.0.2;
+protocol device {}
+protocol direct { ipv4; interface "lo"; }
+protocol kernel k4 {
+    kernel table 100;
+    ipv4 { import none; export all; };
+}
+protocol bgp feeder {
+    local 127.0.0.1 as 64512;
+    neighbor 127.0.0.2 as 65001;
+    multihop;
+    hold time 240;
+    ipv4 { import all; export none; };
+}
+EOF
+    ip netns exec "$1" bird -f -c "$2/bird.conf" -s "$2/bird.ctl" > "$2/bird.log" 2>&1 &
+    DPID=$!
+}
+count_bird() {
+    birdc -s "$1/bird.ctl" show protocols all k4 2>/dev/null |
+        sed -n 's/.*Routes: *[0-9]* imported, \([0-9]*\) exported.*/\1/p' | head -n 1
+}
+
+# Another build of tern (TERN_OLD), for before/after in the same run.
+start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
+count_tern_old() { count_tern "$@"; }
+
+kernel_routes() { ip -n "$1" -4 route show table 100 | wc -l; }
+
+measure() {
+    local d=$1 round=$2 dir ns
+    dir="$WORK/$d.$round"
+    mkdir -p "$dir"
+    ns="bench-fibe2e-$$-$d$round"
+    ip netns add "$ns"
+    NS_LIST+=("$ns")
+    ip -n "$ns" link set lo up
+    "start_$d" "$ns" "$dir"
+    local dpid=$DPID
+    PIDS+=("$dpid")
+    sleep 1
+    kill -0 "$dpid" 2>/dev/null || { echo "$d did not start:" >&2; tail "$dir"/*.log >&2; return 1; }
+    local base cpu0 perfpid=""
+    if [ -n "${PERF:-}" ]; then # a profile of the daemon over the load: $PERF.DAEMON.ROUND
+        perf record -q -F 999 -g -p "$dpid" -o "$PERF.$d.$round" 2>/dev/null &
+        perfpid=$!
+        sleep 0.5
+    fi
+    base=$(kib "$dpid" VmRSS)
+    cpu0=$(cpu_ms "$dpid")
+    ip netns exec "$ns" "$FEEDER" --connect 127.0.0.1:179 --bind 127.0.0.2 \
+        --next-hop 127.0.0.2 --prefixes "$PREFIXES" --stay 900 --timeout 30 > "$dir/feeder.out" 2> "$dir/feeder.err" &
+    local fpid=$!
+    PIDS+=("$fpid")
+    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n=0 done_ms=""
+    while [ "$(ms)" -lt "$deadline" ]; do
+        n=$("count_$d" "$dir" || true)
+        if [ -n "$n" ] && [ "$n" -ge "$PREFIXES" ]; then
+            done_ms=$(ms)
+            break
+        fi
+        kill -0 "$fpid" 2>/dev/null || { echo "feeder ended early: $(cat "$dir/feeder.err")" >&2; break; }
+        sleep "$POLL"
+    done
+    local cpu1 hwm est k
+    cpu1=$(cpu_ms "$dpid")
+    [ -z "$perfpid" ] || { kill -INT "$perfpid"; wait "$perfpid" || true; }
+    if [ -n "${THREADS:-}" ]; then # per thread: name, user and system CPU (ticks)
+        for t in /proc/"$dpid"/task/*; do
+            awk '{ sub(/^[0-9]+ \(/, ""); sub(/\) /, " "); print }' "$t/stat" |
+                awk -v d="$d" '{ printf "  %s thread %-16s user %d sys %d\n", d, $1, $13, $14 }' >&2
+        done
+    fi
+    hwm=$(kib "$dpid" VmHWM)
+    est=$(sed -n 's/.*"established","t":\([0-9]*\).*/\1/p' "$dir/feeder.out")
+    k=$(kernel_routes "$ns")
+    kill "$fpid" "$dpid" 2>/dev/null || true
+    wait "$fpid" "$dpid" 2>/dev/null || true
+    ip netns del "$ns" 2>/dev/null || true
+    if [ -z "$done_ms" ] || [ -z "$est" ]; then
+        echo "$d round $round: incomplete (last count ${n:-none}, kernel $k)" >&2
+        return 1
+    fi
+    if [ "$k" -lt "$PREFIXES" ]; then
+        echo "$d round $round: daemon said $n but the kernel has $k routes in table 100" >&2
+        return 1
+    fi
+    local line="$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base $k"
+    echo "round $round: $line (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
+    echo "$line" >> "$RESULTS"
+}
+
+RESULTS="$WORK/results"
+: > "$RESULTS"
+for round in $(seq 1 "$ROUNDS"); do
+    for d in $DAEMONS; do
+        measure "$d" "$round" || echo "$d round $round failed" >&2
+    done
+done
+
+echo
+echo "| daemon | Established → $PREFIXES in kernel (s) min–max [median] | daemon CPU (s) | peak RSS (MiB) max | vs BIRD (median) |"
+echo "|---|---|---|---|---|"
+bird_med=$(awk '$1=="bird"{print $2}' "$RESULTS" | sort -n | awk '{a[NR]=$1} END{if(NR) print a[int((NR+1)/2)]}')
+for d in $DAEMONS; do
+    awk -v d="$d" -v bm="${bird_med:-0}" '
+        $1==d { w[++k]=$2; c[k]=$3; h[k]=$4 }
+        function srt(a, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t} }
+        END {
+            if (!k) exit
+            srt(w,k); srt(c,k); srt(h,k)
+            med=w[int((k+1)/2)]
+            ratio=(bm>0)? sprintf("%.2f×", med/bm) : "–"
+            printf "| %s | %.2f–%.2f [%.2f] | %.2f–%.2f | %.0f | %s |\n", d, w[1]/1000, w[k]/1000, med/1000, c[1]/1000, c[k]/1000, h[k]/1024, ratio
+        }' "$RESULTS"
+done
+echo
+echo "raw (daemon wall_ms cpu_ms VmHWM_KiB RSS_before_KiB kernel_routes):"
+cat "$RESULTS"
