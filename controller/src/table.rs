@@ -65,6 +65,19 @@ pub enum TableError {
         #[source]
         source: std::io::Error,
     },
+    /// The kernel refused a request (an NLMSG_ERROR answer). The errno is kept as a
+    /// number, also when the kernel attached an extended-ack text, so callers can test it
+    /// with [`TableError::code`].
+    #[error("netlink {what}: {}{}", std::io::Error::from_raw_os_error(*errno),
+        text.as_deref().map(|t| format!(": {t}")).unwrap_or_default())]
+    Kernel {
+        /// The operation that failed.
+        what: &'static str,
+        /// The positive errno (e.g. `libc::EEXIST`).
+        errno: i32,
+        /// The kernel's extended-ack message (`NLMSGERR_ATTR_MSG`), if it sent one.
+        text: Option<String>,
+    },
     /// The kernel dropped answers because our receive buffer overflowed (ENOBUFS); the
     /// results of the operations without an answer are unknown.
     #[error("netlink answers lost (receive buffer overrun)")]
@@ -81,6 +94,25 @@ pub enum TableError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl TableError {
+    /// The errno of the netlink call, if there is one: the kernel's answer to a request or
+    /// the OS error of a socket call. The one place errno checks look at. `None` for a lost
+    /// answer, a decode failure or a namespace that could not be entered (an ENOENT there
+    /// means a missing namespace, not a missing route or device).
+    pub fn code(&self) -> Option<i32> {
+        match self {
+            TableError::Kernel { errno, .. } => Some(*errno),
+            TableError::Io { source, .. } => source.raw_os_error(),
+            TableError::Overrun | TableError::Decode(_) | TableError::Netns { .. } => None,
+        }
+    }
+
+    /// Whether the failure carries `errno` (e.g. `libc::EEXIST`).
+    pub fn is_errno(&self, errno: i32) -> bool {
+        self.code() == Some(errno)
+    }
 }
 
 /// What a dump found besides the routes.

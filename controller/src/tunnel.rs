@@ -21,7 +21,7 @@ use rtnetlink::packet_route::link::{
 
 use crate::netlink::codec;
 use crate::table::TableError;
-use crate::veth::{is_errno, open_here};
+use crate::veth::open_here;
 
 /// The IPIP device's name.
 pub const IPIP_DEVICE: &str = "tern.ipip";
@@ -53,10 +53,8 @@ impl TunnelError {
     /// Whether the kernel refused the device because it does not know its kind (no
     /// `ipip` / `vxlan` module: `ip link add … type ipip` says "Unknown device type").
     pub fn kernel_lacks_kind(&self) -> bool {
-        // With the kernel's extended ack text the error keeps its kind, not its errno.
-        is_errno(&self.source, libc::EOPNOTSUPP)
-            || matches!(&self.source, TableError::Io { source, .. }
-                if source.kind() == std::io::ErrorKind::Unsupported)
+        // The kernel sends EOPNOTSUPP with the extended-ack text "Unknown device type".
+        self.source.is_errno(libc::EOPNOTSUPP)
     }
 }
 
@@ -87,7 +85,7 @@ pub fn ensure_ipip(local: Ipv4Addr, mtu: u32) -> Result<(), TunnelError> {
         &m,
     ) {
         Ok(()) => {}
-        Err(e) if is_errno(&e, libc::EEXIST) => {
+        Err(e) if e.is_errno(libc::EEXIST) => {
             // Ours already (a restart): change it in place.
             let index = nl
                 .ifindex(IPIP_DEVICE)
@@ -130,7 +128,7 @@ pub fn delete_tunnel(name: &str) -> Result<bool, TunnelError> {
     m.header.index = index;
     match nl.request(RTM_DELLINK, 0, &m) {
         Ok(()) => Ok(true),
-        Err(e) if is_errno(&e, libc::ENODEV) => Ok(false),
+        Err(e) if e.is_errno(libc::ENODEV) => Ok(false),
         Err(e) => Err(err("delete tunnel")(e)),
     }
 }

@@ -126,10 +126,6 @@ pub(crate) fn nl_err(step: &'static str) -> impl FnOnce(TableError) -> VethError
     move |source| VethError::Netlink { step, source }
 }
 
-pub(crate) fn is_errno(e: &TableError, errno: i32) -> bool {
-    matches!(e, TableError::Io { source, .. } if source.raw_os_error() == Some(errno))
-}
-
 /// Asks the kernel for the pair `host_if` (MAC `ee:ee:ee:ee:ee:ee`, in the current
 /// namespace) / `peer_if` (MAC `peer_mac`, created inside the namespace `peer_netns` when
 /// given, else here), both with the tunnel MTU when pools are encapsulated
@@ -170,7 +166,7 @@ pub(crate) fn create_pair(
         &m,
     ) {
         Ok(()) => Ok(()),
-        Err(e) if is_errno(&e, libc::EEXIST) => Err(VethError::Exists(exists.to_string())),
+        Err(e) if e.is_errno(libc::EEXIST) => Err(VethError::Exists(exists.to_string())),
         Err(e) => Err(nl_err("create veth")(e)),
     }
 }
@@ -404,7 +400,7 @@ fn delete_index(nl: &mut NetlinkTable, index: u32) -> Result<(), TableError> {
     let mut m = LinkMessage::default();
     m.header.index = index;
     match nl.request(RTM_DELLINK, 0, &m) {
-        Err(e) if is_errno(&e, libc::ENODEV) => Ok(()),
+        Err(e) if e.is_errno(libc::ENODEV) => Ok(()),
         r => r,
     }
 }

@@ -28,7 +28,7 @@ use rtnetlink::packet_route::AddressFamily;
 
 use crate::netlink::{codec, NetlinkTable};
 use crate::tunnel::{delete_tunnel, TunnelError, VXLAN_DEVICE};
-use crate::veth::{is_errno, open_here, set_up};
+use crate::veth::{open_here, set_up};
 
 /// The VXLAN network identifier tern uses unless configured (Calico's default).
 pub const DEFAULT_VNI: u32 = 4096;
@@ -205,7 +205,7 @@ pub fn sync_vteps() -> Result<VtepSync, TunnelError> {
     for (ip, _) in have_neigh.iter().filter(|(ip, _)| !want.contains(ip)) {
         match nl.request(RTM_DELNEIGH, 0, &neighbour(index, *ip)) {
             Ok(()) => out.removed += 1,
-            Err(e) if is_errno(&e, libc::ENOENT) => {}
+            Err(e) if e.is_errno(libc::ENOENT) => {}
             Err(e) => return Err(err("remove VTEP neighbour")(e)),
         }
     }
@@ -220,7 +220,7 @@ pub fn sync_vteps() -> Result<VtepSync, TunnelError> {
         }
         match nl.request(RTM_DELNEIGH, 0, &fdb(index, *host)) {
             Ok(()) => out.removed += 1,
-            Err(e) if is_errno(&e, libc::ENOENT) => {}
+            Err(e) if e.is_errno(libc::ENOENT) => {}
             Err(e) => return Err(err("remove VTEP FDB entry")(e)),
         }
     }

@@ -142,6 +142,20 @@ pub(crate) fn parse_error(msg: &RawMsg<'_>) -> Result<(i32, Option<String>), Tab
     Ok((code, text))
 }
 
+/// An NLMSG_ERROR answer to a request or dump: `Ok` for an ack (errno 0), else
+/// [`TableError::Kernel`] with the errno as a number and the extended-ack text beside it.
+pub(crate) fn check_ack(msg: &RawMsg<'_>, what: &'static str) -> Result<(), TableError> {
+    let (code, text) = parse_error(msg)?;
+    if code == 0 {
+        return Ok(());
+    }
+    Err(TableError::Kernel {
+        what,
+        errno: code.saturating_neg(),
+        text,
+    })
+}
+
 /// Turn a kernel error for one route operation into an [`OpError`] with a useful reason.
 pub(crate) fn op_error(
     errno: i32,
@@ -556,5 +570,67 @@ mod tests {
         assert_eq!(code, -101);
         assert_eq!(t.as_deref(), Some("Nexthop has invalid gateway"));
         assert!(messages(&buf[..10]).next().unwrap().is_err());
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    }
+
+    /// A whole answer as this machine's kernel (6.18, x86_64) sent it, captured from a
+    /// socket with NETLINK_EXT_ACK and NETLINK_CAP_ACK: the first NLMSG_ERROR in `answer`.
+    fn kernel_answer(answer: &[u8], what: &'static str) -> Result<(), TableError> {
+        let m = messages(answer).next().unwrap().unwrap();
+        assert_eq!(m.ty, NLMSG_ERROR);
+        check_ack(&m, what)
+    }
+
+    #[test]
+    fn kernel_errno_survives_the_extended_ack_text() {
+        // RTM_NEWLINK of kind "nokind": EOPNOTSUPP with the text "Unknown device type".
+        let b = hex(
+            "3c0000000200000303000000b32e0000a1ffffff3c00000010000506030000000000000018000100\
+             556e6b6e6f776e20646576696365207479706500",
+        );
+        let e = kernel_answer(&b, "request").unwrap_err();
+        assert_eq!(e.code(), Some(libc::EOPNOTSUPP));
+        assert!(e.is_errno(libc::EOPNOTSUPP) && !e.is_errno(libc::EEXIST));
+        let shown = e.to_string();
+        assert!(shown.starts_with("netlink request: "), "{shown}");
+        assert!(shown.ends_with(": Unknown device type"), "{shown}");
+        assert!(shown.contains("os error 95"), "{shown}");
+
+        // RTM_NEWLINK (CREATE|EXCL) of an existing name: EEXIST without a text.
+        let b = hex("240000000200000102000000b32e0000efffffff38000000100005060200000000000000");
+        let e = kernel_answer(&b, "request").unwrap_err();
+        assert!(e.is_errno(libc::EEXIST));
+        assert!(e.to_string().ends_with("(os error 17)"), "{e}");
+
+        // RTM_DELLINK of a missing name: ENODEV.
+        let b = hex("240000000200000101000000b32e0000edffffff30000000110005000100000000000000");
+        assert!(kernel_answer(&b, "request")
+            .unwrap_err()
+            .is_errno(libc::ENODEV));
+
+        // An ack (errno 0) is not an error; a socket error keeps its errno too.
+        let mut ack = b.clone();
+        ack[16..20].copy_from_slice(&0i32.to_ne_bytes());
+        assert!(kernel_answer(&ack, "request").is_ok());
+        let io = TableError::Io {
+            what: "send",
+            source: std::io::Error::from_raw_os_error(libc::ENOBUFS),
+        };
+        assert_eq!(io.code(), Some(libc::ENOBUFS));
+        assert_eq!(TableError::Decode("x".into()).code(), None);
+    }
+
+    #[test]
+    fn hostile_errno_does_not_overflow() {
+        let mut b = hex("240000000200000101000000b32e0000edffffff30000000110005000100000000000000");
+        b[16..20].copy_from_slice(&i32::MIN.to_ne_bytes());
+        let e = kernel_answer(&b, "request").unwrap_err();
+        assert_eq!(e.code(), Some(i32::MAX));
     }
 }

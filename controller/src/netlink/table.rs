@@ -211,18 +211,7 @@ impl NetlinkTable {
                 match m.ty {
                     codec::NLMSG_DONE => return Ok(interrupted),
                     codec::NLMSG_ERROR => {
-                        let (code, text) = codec::parse_error(&m)?;
-                        if code != 0 {
-                            let e = io::Error::from_raw_os_error(-code);
-                            let e = match text {
-                                Some(t) => io::Error::new(e.kind(), format!("{e}: {t}")),
-                                None => e,
-                            };
-                            return Err(TableError::Io {
-                                what: "dump",
-                                source: e,
-                            });
-                        }
+                        codec::check_ack(&m, "dump")?;
                         return Ok(interrupted);
                     }
                     codec::NLMSG_NOOP => {}
@@ -276,19 +265,7 @@ impl NetlinkTable {
                 if m.seq != seq || m.ty != codec::NLMSG_ERROR {
                     continue;
                 }
-                let (code, text) = codec::parse_error(&m)?;
-                if code == 0 {
-                    return Ok(());
-                }
-                let e = io::Error::from_raw_os_error(-code);
-                let e = match text {
-                    Some(t) => io::Error::new(e.kind(), format!("{e}: {t}")),
-                    None => e,
-                };
-                return Err(TableError::Io {
-                    what: "request",
-                    source: e,
-                });
+                return codec::check_ack(&m, "request");
             }
         }
         Err(TableError::Decode("no answer to request".into()))
@@ -468,7 +445,12 @@ impl RouteTable for NetlinkTable {
                             Action::Delete => None,
                         };
                         if let Some(p) = pre.get_mut(idx) {
-                            *p = Some(codec::op_error(-code, text, op.prefix, kind));
+                            *p = Some(codec::op_error(
+                                code.saturating_neg(),
+                                text,
+                                op.prefix,
+                                kind,
+                            ));
                         }
                     }
                     if m.seq == last_seq {
