@@ -125,6 +125,17 @@ fn add_check_del_and_connectivity_on_a_host_without_default_route() {
     assert_eq!(rows[0]["labels"]["app"], "web");
     assert_eq!(rows[0]["namespace"], "test");
 
+    // No ADD so far warned about its route (CHECK below removes an interface by hand: its
+    // routes are then rightly reported).
+    let route_warnings = |log: &str| -> Vec<String> {
+        log.lines()
+            .filter(|l| l.contains("WARN") && l.contains("route"))
+            .map(str::to_string)
+            .collect()
+    };
+    let warned = route_warnings(&lab.log("tern-a"));
+    assert!(warned.is_empty(), "an ADD warned: {warned:#?}");
+
     // CHECK: fine, then the address and the interface go missing.
     assert_eq!(cni.call("CHECK", "ctr1", &p1).code, 0);
     c1.ok(&["ip", "addr", "del", &ip4, "dev", "eth0"]);
@@ -152,6 +163,37 @@ fn add_check_del_and_connectivity_on_a_host_without_default_route() {
     });
     assert_eq!(allocations(&state), 0);
     assert!(!c1.ok(&["ip", "link", "show"]).contains("eth0"));
+
+    // The container already has an eth0: the kernel's EEXIST is the spec's "invalid
+    // configuration" naming the interface, and nothing is left on the host.
+    c1.ok(&[
+        "ip", "link", "add", "eth0", "type", "veth", "peer", "name", "other0",
+    ]);
+    let clash = cni.call("ADD", "ctr1", &p1);
+    assert_eq!(error_code(&clash), 7, "{}", clash.stdout);
+    assert!(
+        clash.stdout.contains("eth0 already exists"),
+        "{}",
+        clash.stdout
+    );
+    assert!(tern_links(&host).is_empty(), "{:?}", tern_links(&host));
+    assert_eq!(allocations(&state), 0);
+    c1.ok(&["ip", "link", "del", "eth0"]);
+
+    // The same container id again (a restarted container): a veth of the same name with a
+    // new index. Its route goes in with the ADD, without a warning.
+    let logged = lab.log("tern-a").len();
+    let again = cni.call("ADD", "ctr1", &p1);
+    assert_eq!(again.code, 0, "re-ADD: {}", again.stdout);
+    let r = again.json.expect("re-ADD result");
+    assert_eq!(r["interfaces"][0]["name"], host_if.as_str());
+    let ip4 = address_of(&r, false);
+    let route = host.ok(&["ip", "route", "show", ip4.trim_end_matches("/32")]);
+    assert!(route.contains(&format!("dev {host_if}")), "{route}");
+    let warned = route_warnings(lab.log("tern-a").get(logged..).unwrap_or_default());
+    assert!(warned.is_empty(), "the re-ADD warned: {warned:#?}");
+    assert_eq!(cni.call("DEL", "ctr1", &p1).code, 0);
+    assert!(tern_links(&host).is_empty(), "{:?}", tern_links(&host));
 }
 
 #[test]

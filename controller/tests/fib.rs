@@ -506,3 +506,45 @@ async fn routes_carry_the_metric_and_a_changed_metric_replaces_them() {
     let k = kernel_routes(&h, PROTO);
     assert!(k["10.244.3.0/24"].get("metric").is_none(), "{k:?}");
 }
+
+#[tokio::test]
+async fn interface_made_again_under_the_same_name_gets_its_route_without_a_failure() {
+    // A container re-added with the same id gets a veth of the same name and a new index:
+    // the controller's name -> index list is stale, the kernel answers ENODEV. The route
+    // must go in at once (names learnt again), not fail and wait for the next reconcile.
+    let mut lab = Lab::new("ctl-samename");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    let p = net("10.244.1.20/32");
+    for round in 0..3 {
+        ip(&h, "link add w0 type veth peer name w0p");
+        ip(&h, "link set w0 up");
+        let errors = ctl.counters().netlink_errors;
+        ctl.upsert(Route::device(p, "w0")).await.unwrap();
+        ctl.sync().await.unwrap();
+        let state = ctl.route_status(p).await.unwrap().unwrap().state;
+        assert_eq!(state, RouteState::Installed, "round {round}");
+        assert_eq!(ctl.counters().netlink_errors, errors, "round {round}");
+        assert_eq!(kernel_routes(&h, PROTO)["10.244.1.20/32"]["dev"], "w0");
+        // As a CNI DEL does: the route first, then the interface.
+        ctl.remove(p).await.unwrap();
+        ctl.sync().await.unwrap();
+        ip(&h, "link del w0");
+    }
+    // An interface that is really gone is still reported, with the kernel's reason.
+    ip(&h, "link add w1 type veth peer name w1p");
+    ip(&h, "link set w1 up");
+    ctl.upsert(Route::device(net("10.244.1.21/32"), "w1"))
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    ctl.remove(net("10.244.1.21/32")).await.unwrap();
+    ctl.sync().await.unwrap();
+    ip(&h, "link del w1");
+    ctl.upsert(Route::device(p, "w1")).await.unwrap();
+    ctl.sync().await.unwrap();
+    match ctl.route_status(p).await.unwrap().unwrap().state {
+        RouteState::Failed(reason) => assert!(reason.contains("w1 not found"), "{reason}"),
+        s => panic!("expected failed, got {s:?}"),
+    }
+}

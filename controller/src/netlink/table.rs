@@ -20,7 +20,7 @@ use super::sys;
 use crate::netns;
 use crate::reconcile::RouteEvent;
 use crate::route::{Route, TableConfig};
-use crate::table::{Action, DumpInfo, Op, OpError, RouteTable, TableError};
+use crate::table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
 
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
@@ -413,10 +413,54 @@ impl RouteTable for NetlinkTable {
         ops: &[Op<'_>],
         results: &mut Vec<Result<(), OpError>>,
     ) -> Result<(), TableError> {
+        let start = results.len();
+        let refreshed = self.apply_once(ops, results)?;
+        // The kernel's ENODEV for a name we knew: the index is stale, the interface was
+        // deleted and made again under the same name (a container re-added with the same
+        // id, a veth recreated). Learn the names once and retry just those operations; an
+        // interface that is really gone fails again and is reported as before.
+        let stale: Vec<usize> = results
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| matches!(r, Err(e) if e.kind == OpErrorKind::NoDevice))
+            .map(|(i, _)| i)
+            .collect();
+        if stale.is_empty() || refreshed {
+            return Ok(());
+        }
+        self.refresh_links()?;
+        let again: Vec<Op<'_>> = stale.iter().filter_map(|&i| ops.get(i).copied()).collect();
+        let mut retried = Vec::with_capacity(again.len());
+        let r = self.apply_once(&again, &mut retried);
+        for (&i, res) in stale.iter().zip(retried) {
+            if let Some(slot) = results.get_mut(start + i) {
+                *slot = res;
+            }
+        }
+        r.map(|_| ())
+    }
+
+    fn batch_size(&self) -> usize {
+        BATCH
+    }
+}
+
+impl NetlinkTable {
+    /// One pass of [`RouteTable::apply`]: encode (learning the interface names again
+    /// when one is unknown), send, collect the answers. Returns whether the names were
+    /// learnt again.
+    fn apply_once(
+        &mut self,
+        ops: &[Op<'_>],
+        results: &mut Vec<Result<(), OpError>>,
+    ) -> Result<bool, TableError> {
         let mut pre: Vec<Option<OpError>> = vec![None; ops.len()];
         self.links.missed = false;
         let (mut first, mut last) = self.encode(ops, &mut pre);
-        if self.links.missed {
+        let refreshed = self.links.missed;
+        if refreshed {
             // An interface we did not know: maybe new. Learn the names once and re-encode.
             self.refresh_links()?;
             pre.iter_mut().for_each(|p| *p = None);
@@ -472,11 +516,7 @@ impl RouteTable for NetlinkTable {
             None => Ok(()),
             Some(e) => Err(e),
         }));
-        Ok(())
-    }
-
-    fn batch_size(&self) -> usize {
-        BATCH
+        Ok(refreshed)
     }
 }
 
