@@ -3,7 +3,9 @@
 //! bfd }` (no `peers`) build their mesh from the `Node` list with those timers and a BFD
 //! session beside it; BFD comes Up on both sides, and when the path goes silent the
 //! mesh session ends with Cease / BFD Down and the other node's block leaves the FIB
-//! (before the 30 s hold time and the node's 10 s lease could have done it).
+//! (before the 30 s hold time and the node's 10 s lease could have done it). Once the
+//! path is back, a reload that drops `bfd` from the section ends the BFD session and
+//! leaves the mesh session as it was.
 //!
 //! Topology as tests/cluster_etcd.rs (hosts on one bridge, etcd at 10.0.0.1).
 
@@ -16,7 +18,7 @@ use common::{status_json, tern_cli, CONVERGE};
 use testlab::wait_for;
 
 const MESH: &str =
-    "nodeToNodeMesh: { holdTime: 30s, keepaliveTime: 7s, bfd: { interval: 100ms, multiplier: 3 } }\n";
+    "nodeToNodeMesh: { holdTime: 30s, keepaliveTime: 7s, connectRetryTime: 1s, bfd: { interval: 100ms, multiplier: 3 } }\n";
 
 fn bfd_of(h: &Host, peer: &str) -> Option<String> {
     let s = status_json(&h.node)?;
@@ -74,4 +76,34 @@ fn an_etcd_mode_mesh_takes_the_files_timers_and_bfd() {
             .any(|l| l.contains("BGP session down") && l.to_lowercase().contains("bfd")),
         "the mesh session ended with Cease / BFD Down: {log}"
     );
+
+    // The path is back: the mesh and BFD come up again. A reload of h1 without `bfd`
+    // ends h1's BFD session (h2 hears AdminDown, RFC 5882: its BGP stays) and leaves
+    // the mesh session as it was.
+    c.sw.ok(&["ip", "link", "set", "p2", "up"]);
+    let hosts: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&hosts);
+    let (h1, h2) = (&c.hosts[0], &c.hosts[1]);
+    wait_for(CONVERGE, "h1: BFD Up with h2 again", || {
+        (bfd_of(h1, &h2.addr).as_deref() == Some("Up")).then_some(())
+    });
+    let before = established(h1);
+    let file = std::fs::read_to_string(&h1.node.config).expect("node file");
+    let without = file.replace(
+        MESH,
+        "nodeToNodeMesh: { holdTime: 30s, keepaliveTime: 7s, connectRetryTime: 1s }\n",
+    );
+    assert_ne!(file, without);
+    std::fs::write(&h1.node.config, without).expect("node file");
+    let out = tern_cli(&h1.node, &["reload"]);
+    assert!(
+        out.status.success(),
+        "tern reload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    wait_for(CONVERGE, "h1: no BFD with h2", || {
+        bfd_of(h1, &h2.addr).is_none().then_some(())
+    });
+    assert_eq!(established(h1), before, "the mesh session was not reset");
+    assert!(established(h2).contains_key(&h1.addr));
 }
