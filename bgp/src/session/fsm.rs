@@ -523,15 +523,31 @@ impl Session {
     }
 
     /// Connection collision detection (RFC 4271 §6.8, RFC 6286 §2.3) when the OPEN on
-    /// `id` was accepted: the connection to close, if another one has also seen an OPEN.
+    /// `id` was accepted: the connection to close, if another one has also seen an OPEN,
+    /// or if the connection that will win is still waiting for its OPEN.
     fn collision_loser(&self, id: ConnId, negotiated: &Negotiated) -> Option<ConnId> {
         let new = self.conn(id)?;
-        let other = self
+        let keep = keep_direction(&self.cfg, negotiated);
+        let Some(other) = self
             .conns
             .iter()
             .filter(|c| c.id != id)
             .max_by_key(|c| c.state)
-            .filter(|c| c.state >= ConnState::OpenConfirm)?;
+            .filter(|c| c.state >= ConnState::OpenConfirm)
+        else {
+            // §6.8 lets a speaker look at OpenSent connections once it knows the
+            // peer's identifier, which this OPEN just told us. When the connection the
+            // identifiers keep is the other one, the peer drops this one as soon as
+            // our OPEN on the other arrives: answering here with a KEEPALIVE could get
+            // this one Established on the peer just before it is closed, and closing
+            // the other one later (on that KEEPALIVE) would leave no connection at all.
+            let winner_pending = new.direction != keep
+                && self
+                    .conns
+                    .iter()
+                    .any(|c| c.id != id && c.state == ConnState::OpenSent && c.direction == keep);
+            return winner_pending.then_some(id);
+        };
         if other.direction == new.direction {
             // Of two connections in the same direction the newer one is the peer's
             // current attempt (e.g. it restarted): the older one goes.
@@ -540,16 +556,6 @@ impl Session {
         // Also against an Established connection (RFC 4271 §8.1.1
         // CollisionDetectEstablishedState): both ends then pick the same connection
         // even when one of them reached Established before it saw the other OPEN.
-        let local = u32::from(self.cfg.local_id);
-        let remote = u32::from(negotiated.peer_id);
-        // The higher identifier keeps the connection it initiated; equal identifiers
-        // (possible between ASes, RFC 6286) fall back to the higher AS number.
-        let keep_ours = (local, self.cfg.local_asn) > (remote, negotiated.peer_asn);
-        let keep = if keep_ours {
-            Direction::Outgoing
-        } else {
-            Direction::Incoming
-        };
         Some(if new.direction == keep { other.id } else { id })
     }
 
@@ -586,7 +592,22 @@ impl Session {
             .filter(|c| c.id != id)
             .map(|c| (c.id, c.state))
             .collect();
+        let keep = self
+            .conn(id)
+            .and_then(|c| c.negotiated.as_ref())
+            .map(|n| keep_direction(&self.cfg, n));
+        let direction = self.conn(id).map(|c| c.direction);
         for (other, state) in others {
+            let other_direction = self.conn(other).map(|c| c.direction);
+            if state == ConnState::OpenSent
+                && other_direction != direction
+                && other_direction == keep
+            {
+                // The connection the identifiers keep has not brought the peer's OPEN
+                // yet (RFC 4271 §8.2.2: tracked until it does). The peer may already
+                // have chosen it and be closing this one; its OPEN settles it.
+                continue;
+            }
             if state == ConnState::Connecting {
                 self.remove_conn(other);
                 self.actions.push_back(Action::Close(other));
@@ -717,5 +738,18 @@ impl Session {
             self.state = state;
             self.since = now;
         }
+    }
+}
+
+/// The direction of the connection a collision keeps (RFC 4271 §6.8): the higher BGP
+/// Identifier keeps the connection it initiated; equal identifiers (possible between
+/// ASes, RFC 6286 §2.3) fall back to the higher AS number.
+fn keep_direction(cfg: &SessionConfig, negotiated: &Negotiated) -> Direction {
+    let local = u32::from(cfg.local_id);
+    let remote = u32::from(negotiated.peer_id);
+    if (local, cfg.local_asn) > (remote, negotiated.peer_asn) {
+        Direction::Outgoing
+    } else {
+        Direction::Incoming
     }
 }

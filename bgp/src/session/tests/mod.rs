@@ -3,6 +3,7 @@
 //! simulated mesh with RIBs. Shared helpers here, one file per topic.
 
 mod add_path;
+mod collision_races;
 mod collisions;
 mod conns;
 mod graceful;
