@@ -18,6 +18,8 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr};
 
+use smallvec::SmallVec;
+
 use crate::wire::Origin;
 
 /// What the decision process looks at for one path.
@@ -111,25 +113,48 @@ pub(crate) struct Selection {
     pub lost: Vec<Option<Lost>>,
 }
 
+/// Candidate index lists of one decision: on the stack for up to 16 paths.
+pub(crate) type Indices = SmallVec<[usize; 16]>;
+
 /// Runs the decision process over `c` (all accepted paths of one prefix).
 pub(crate) fn select(c: &[Candidate]) -> Selection {
-    let mut alive: Vec<usize> = (0..c.len()).collect();
     let mut lost: Vec<Option<Lost>> = vec![None; c.len()];
-    let mut removed: Vec<usize> = Vec::new();
+    let mut order = Indices::new();
+    let ecmp = decide(c, &mut order, |i, r| {
+        if let Some(slot) = lost.get_mut(i) {
+            *slot = Some(r);
+        }
+    });
+    Selection {
+        order: order.into_vec(),
+        ecmp,
+        lost,
+    }
+}
 
-    // Removes every alive candidate for which `worse(cand, best_of_step)` gives a reason.
+/// The decision process without the reasons kept: fills `order` (best first, then
+/// the rest of the ECMP set, then the losers in the order they were removed) and
+/// returns the ECMP set size. `lose(i, why)` hears every removal. No heap allocation
+/// for up to 16 candidates.
+pub(crate) fn decide(
+    c: &[Candidate],
+    order: &mut Indices,
+    mut lose: impl FnMut(usize, Lost),
+) -> usize {
+    let mut alive: Indices = (0..c.len()).collect();
+    let mut removed = Indices::new();
+
+    // Removes every alive candidate for which `reason` gives a reason.
     fn sweep(
-        alive: &mut Vec<usize>,
-        lost: &mut [Option<Lost>],
-        removed: &mut Vec<usize>,
+        alive: &mut Indices,
+        removed: &mut Indices,
+        lose: &mut impl FnMut(usize, Lost),
         reason: impl Fn(usize) -> Option<Lost>,
     ) {
-        alive.retain(|&i| match reason(i) {
+        alive.retain(|i| match reason(*i) {
             Some(r) => {
-                if let Some(slot) = lost.get_mut(i) {
-                    *slot = Some(r);
-                }
-                removed.push(i);
+                lose(*i, r);
+                removed.push(*i);
                 false
             }
             None => true,
@@ -138,7 +163,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
     let get = |i: usize| c.get(i).copied();
 
     if alive.iter().any(|&i| get(i).is_some_and(|x| x.local)) {
-        sweep(&mut alive, &mut lost, &mut removed, |i| {
+        sweep(&mut alive, &mut removed, &mut lose, |i| {
             get(i).filter(|x| !x.local).map(|_| Lost::NotLocal)
         });
     }
@@ -148,7 +173,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
         .map(|x| x.local_pref)
         .max();
     if let Some(best) = best_lp {
-        sweep(&mut alive, &mut lost, &mut removed, |i| {
+        sweep(&mut alive, &mut removed, &mut lose, |i| {
             get(i)
                 .filter(|x| x.local_pref < best)
                 .map(|x| Lost::LocalPref {
@@ -163,7 +188,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
         .map(|x| x.as_path_len)
         .min();
     if let Some(best) = best_len {
-        sweep(&mut alive, &mut lost, &mut removed, |i| {
+        sweep(&mut alive, &mut removed, &mut lose, |i| {
             get(i)
                 .filter(|x| x.as_path_len > best)
                 .map(|x| Lost::AsPath {
@@ -174,7 +199,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
     }
     let best_origin = alive.iter().filter_map(|&i| get(i)).map(|x| x.origin).min();
     if let Some(best) = best_origin {
-        sweep(&mut alive, &mut lost, &mut removed, |i| {
+        sweep(&mut alive, &mut removed, &mut lose, |i| {
             get(i).filter(|x| x.origin > best).map(|x| Lost::Origin {
                 ours: x.origin,
                 best,
@@ -183,7 +208,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
     }
     // MED: compared only among routes from the same neighbour AS.
     let snapshot = alive.clone();
-    sweep(&mut alive, &mut lost, &mut removed, |i| {
+    sweep(&mut alive, &mut removed, &mut lose, |i| {
         let x = get(i)?;
         let best = snapshot
             .iter()
@@ -201,7 +226,7 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
         .iter()
         .any(|&i| get(i).is_some_and(|x| x.ebgp || x.local))
     {
-        sweep(&mut alive, &mut lost, &mut removed, |i| {
+        sweep(&mut alive, &mut removed, &mut lose, |i| {
             get(i).filter(|x| !x.ebgp && !x.local).map(|_| Lost::Ibgp)
         });
     }
@@ -215,33 +240,28 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
             .then(a.cmp(&b)),
         _ => Ordering::Equal,
     });
-    let Some(&best_i) = alive.first() else {
-        return Selection {
-            order: removed,
-            ecmp: 0,
-            lost,
-        };
+    order.clear();
+    let Some(best) = alive.first().and_then(|&i| get(i)) else {
+        order.extend(removed);
+        return 0;
     };
-    let Some(best) = get(best_i) else {
-        return Selection {
-            order: removed,
-            ecmp: 0,
-            lost,
-        };
-    };
-    let (ecmp_set, rest): (Vec<usize>, Vec<usize>) = alive
-        .iter()
-        .partition(|&&i| get(i).is_some_and(|x| x.neighbor_as == best.neighbor_as));
-    for &i in &rest {
-        if let (Some(x), Some(slot)) = (get(i), lost.get_mut(i)) {
-            *slot = Some(tie_break_reason(&x, &best));
+    // The ECMP set (same neighbour AS as the best), then the other survivors, each
+    // in tie-break order.
+    order.extend(
+        alive
+            .iter()
+            .copied()
+            .filter(|&i| get(i).is_some_and(|x| x.neighbor_as == best.neighbor_as)),
+    );
+    let ecmp = order.len();
+    for &i in &alive {
+        if let Some(x) = get(i).filter(|x| x.neighbor_as != best.neighbor_as) {
+            lose(i, tie_break_reason(&x, &best));
+            order.push(i);
         }
     }
-    let ecmp = ecmp_set.len();
-    let mut order = ecmp_set;
-    order.extend(rest);
     order.extend(removed);
-    Selection { order, ecmp, lost }
+    ecmp
 }
 
 fn tie_break_reason(x: &Candidate, best: &Candidate) -> Lost {

@@ -7,7 +7,9 @@
 use std::net::IpAddr;
 
 use super::attrs::AttrTable;
-use super::decision::select;
+use smallvec::SmallVec;
+
+use super::decision::{decide, Candidate, Indices};
 use super::peers::{candidate, Peers};
 use super::table::{Addr, Key, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
 use super::types::family_of;
@@ -210,8 +212,8 @@ pub(crate) fn set_path<A: Addr>(
     }
     // General case: rebuild and re-decide.
     let old_best = paths.best();
-    let old_ecmp: Vec<PathRef> = paths.ecmp().to_vec();
-    let mut list: Vec<PathRef> = all.to_vec();
+    let old_ecmp: PathList = paths.ecmp().iter().copied().collect();
+    let mut list: PathList = all.iter().copied().collect();
     let old = list
         .iter()
         .position(|p| p.peer == slot && p.path_id == path_id)
@@ -240,26 +242,25 @@ pub(crate) fn set_path<A: Addr>(
     note_export(cx, addr, len, old_best, new_best, ecmp_changed);
 }
 
+/// The paths of one prefix while it is re-decided: on the stack for up to 16.
+pub(crate) type PathList = SmallVec<[PathRef; 16]>;
+
 /// Orders the paths of one prefix: the decision over the accepted ones, then the
 /// rejected ones. Returns the order and the ECMP set size.
-pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (Vec<PathRef>, usize) {
-    let (acc, rej): (Vec<PathRef>, Vec<PathRef>) = list.iter().partition(|p| p.accepted());
-    if acc.len() <= 1 {
-        let ecmp = acc.len();
-        let mut out = acc;
-        out.extend(rej);
-        return (out, ecmp);
+pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (PathList, usize) {
+    let mut out: PathList = list.iter().copied().filter(PathRef::accepted).collect();
+    let acc = out.len();
+    if acc <= 1 {
+        out.extend(list.iter().copied().filter(|p| !p.accepted()));
+        return (out, acc);
     }
-    let cands: Vec<_> = acc
+    let cands: SmallVec<[Candidate; 16]> = out
         .iter()
         .map(|p| candidate(*p, &attrs.get(p.attr).summary, peers))
         .collect();
-    let sel = select(&cands);
-    let mut out: Vec<PathRef> = sel
-        .order
-        .iter()
-        .filter_map(|&k| acc.get(k).copied())
-        .collect();
-    out.extend(rej);
-    (out, sel.ecmp)
+    let mut idx = Indices::new();
+    let ecmp = decide(&cands, &mut idx, |_, _| {});
+    let mut ordered: PathList = idx.iter().filter_map(|&k| out.get(k).copied()).collect();
+    ordered.extend(list.iter().copied().filter(|p| !p.accepted()));
+    (ordered, ecmp)
 }
