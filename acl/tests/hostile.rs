@@ -3,15 +3,38 @@
 //! rendered firewall input as syntax.
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use acl::{load_paths, LoadError};
 
-fn dir(name: &str) -> PathBuf {
+/// A scratch folder of one test, removed when the test is done with it (also when an
+/// assertion fails), so runs leave nothing behind in the temp folder.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("acl-hostile-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 fn errors(e: LoadError) -> Vec<String> {
@@ -25,7 +48,8 @@ fn errors(e: LoadError) -> Vec<String> {
 /// tokio's blocking threads, 2 MiB; this is an eighth of that), so a parser that
 /// recurses per nesting level fails here instead of in the agent.
 fn load_small_stack(name: &str, text: String) -> (PathBuf, Result<acl::Bundle, LoadError>) {
-    let f = dir(name).join("p.yaml");
+    let d = dir(name);
+    let f = d.join("p.yaml");
     fs::write(&f, text).unwrap();
     let g = f.clone();
     let r = std::thread::Builder::new()
@@ -104,7 +128,8 @@ fn names_are_checked_like_kubernetes_at_load() {
         ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
-        let f = dir(&format!("names-{i}")).join("p.yaml");
+        let d = dir(&format!("names-{i}"));
+        let f = d.join("p.yaml");
         fs::write(&f, text).unwrap();
         let errs = errors(load_paths(std::slice::from_ref(&f)).unwrap_err());
         assert_eq!(errs.len(), 1, "{errs:?}");
@@ -311,7 +336,7 @@ fn too_many_files_is_an_error_naming_the_first_unread() {
     for i in 0..n {
         fs::write(d.join(format!("{i:05}.yaml")), "# nothing\n").unwrap();
     }
-    let errs = errors(load_paths(std::slice::from_ref(&d)).unwrap_err());
+    let errs = errors(load_paths(std::slice::from_ref(&d.0)).unwrap_err());
     assert_eq!(
         errs,
         vec![format!(
@@ -319,7 +344,6 @@ fn too_many_files_is_an_error_naming_the_first_unread() {
             d.join("10000.yaml").display()
         )]
     );
-    let _ = fs::remove_dir_all(&d);
 }
 
 #[test]
@@ -335,7 +359,7 @@ fn fifos_and_symlink_loops_in_a_folder_cannot_stall_the_loader() {
     std::os::unix::fs::symlink(&d, d.join("loop-a")).unwrap();
     std::os::unix::fs::symlink(&d, d.join("loop-b")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    let g = d.clone();
+    let g = d.0.clone();
     std::thread::spawn(move || {
         let _ = tx.send(load_paths(std::slice::from_ref(&g)).map(|b| b.namespaces.len()));
     });
