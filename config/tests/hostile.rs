@@ -3,22 +3,56 @@
 //! elsewhere.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use config::yaml::{self, LocatedErrors};
 use config::{LoadError, NodeConfig};
 
 const HEAD: &str = "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\n";
 
-fn file(name: &str, bytes: &[u8]) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("config-hostile-{}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    let f = d.join(name);
-    std::fs::write(&f, bytes).unwrap();
-    f
+/// A file in a scratch folder of its own; the folder is removed when the test is done
+/// with the file (also when an assertion fails), so runs leave nothing behind in the
+/// temp folder.
+struct Scratch {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.file
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.file
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn file(name: &str, bytes: &[u8]) -> Scratch {
+    // One folder per file: tests sharing a process (plain `cargo test`) never remove
+    // each other's files.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("config-hostile-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join(name);
+    let scratch = Scratch { dir, file };
+    std::fs::write(&scratch.file, bytes).unwrap();
+    scratch
 }
 
 /// The located errors of loading `bytes` from a file; panics on success or I/O errors.
-fn load_errors(name: &str, bytes: &[u8]) -> (PathBuf, Vec<String>) {
+fn load_errors(name: &str, bytes: &[u8]) -> (Scratch, Vec<String>) {
     let f = file(name, bytes);
     match NodeConfig::load(&f) {
         Err(LoadError::Invalid(es)) => (f, es.iter().map(ToString::to_string).collect()),
