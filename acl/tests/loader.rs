@@ -2,16 +2,39 @@
 //! content cache of `Loader` (a changed file is re-read, errors are reported again).
 
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use acl::loader::Loader;
 use acl::{load_paths, LoadError};
 
-fn dir(name: &str) -> PathBuf {
+/// A scratch folder of one test, removed when the test is done with it (also when an
+/// assertion fails), so runs leave nothing behind in the temp folder.
+struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = PathBuf;
+    fn deref(&self) -> &PathBuf {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dir(name: &str) -> Scratch {
     let d = std::env::temp_dir().join(format!("acl-loader-{name}-{}", std::process::id()));
     let _ = fs::remove_dir_all(&d);
     fs::create_dir_all(&d).unwrap();
-    d
+    Scratch(d)
 }
 
 fn errors(e: LoadError) -> Vec<String> {
