@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 fn tern(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tern"))
@@ -13,12 +14,39 @@ fn tern(args: &[&str], file: &Path) -> Output {
         .expect("run tern")
 }
 
-fn file(name: &str, bytes: &[u8]) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tern-hostile-{}", std::process::id()));
+/// A file in a scratch folder of its own; the folder is removed when the test is done
+/// with the file (also when an assertion fails), so runs leave nothing behind in the
+/// temp folder.
+struct Scratch {
+    dir: PathBuf,
+    file: PathBuf,
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.file
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn file(name: &str, bytes: &[u8]) -> Scratch {
+    // One folder per file: tests sharing a process (plain `cargo test`) never remove
+    // each other's files.
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("tern-hostile-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
-    let path = dir.join(name);
-    std::fs::write(&path, bytes).expect("write file");
-    path
+    let file = dir.join(name);
+    let scratch = Scratch { dir, file };
+    std::fs::write(&scratch.file, bytes).expect("write file");
+    scratch
 }
 
 /// Asserts exit code 2 and that stderr is exactly `FILE:<want>`.
