@@ -83,7 +83,8 @@ impl Lab {
     /// Creates an empty lab for the test `name` (a short word; namespace names are
     /// `t<seq>-<name>-<pid>-<ns>`). Removes leftovers of an earlier lab with the same prefix,
     /// and those of labs of the same name whose test process is gone (a run that was
-    /// killed before its labs could drop).
+    /// killed before its labs could drop): their namespaces, and their scratch
+    /// directories unless `TESTLAB_KEEP=1`.
     pub fn new(name: &str) -> Lab {
         let seq = LAB_SEQ.fetch_add(1, Ordering::SeqCst);
         let prefix = format!("t{seq}-{name}-{}-", std::process::id());
@@ -98,7 +99,27 @@ impl Lab {
             dir,
         };
         lab.remove_stale();
+        if std::env::var("TESTLAB_KEEP").as_deref() != Ok("1") {
+            lab.remove_stale_dirs();
+        }
         lab
+    }
+
+    /// Removes the scratch directories `testlab-t<seq>-<name>-<pid>` of labs of this
+    /// name whose process is gone.
+    fn remove_stale_dirs(&self) {
+        let Ok(entries) = fs::read_dir(std::env::temp_dir()) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let file_name = entry.file_name();
+            let Some(rest) = file_name.to_str().and_then(|n| n.strip_prefix("testlab-")) else {
+                continue;
+            };
+            if orphaned(&format!("{rest}-"), &self.name) {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     fn remove_stale(&self) {
@@ -338,5 +359,8 @@ mod tests {
         assert!(!orphaned("t3-other-0-s", "spk-ingest"));
         assert!(!orphaned("t3-spk-ingest-x-s", "spk-ingest"));
         assert!(!orphaned("ternlab-a", "spk-ingest"));
+        // Scratch directories `testlab-t<seq>-<name>-<pid>`, checked with a `-` appended.
+        assert!(orphaned("t0-agent-reload-0-", "agent-reload"));
+        assert!(!orphaned("t0-agent-reload-bad-0-", "agent-reload"));
     }
 }
