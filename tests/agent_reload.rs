@@ -147,6 +147,21 @@ fn bird_line(b: &Bird) -> String {
         .to_string()
 }
 
+/// `bird_line` once it has stopped changing: BIRD stamps the line's "since" time more
+/// than once around the moment a session comes up (1 ms apart was seen), so a snapshot
+/// taken just then would differ from a later one without any flap. Two equal reads
+/// 300 ms apart, Established, count as settled.
+fn settled_bird_line(b: &Bird) -> String {
+    let mut last = bird_line(b);
+    wait_for(CONVERGE, "BIRD's protocol line settled", || {
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let now = bird_line(b);
+        let settled = now == last && now.contains("Established");
+        last = now.clone();
+        settled.then_some(now)
+    })
+}
+
 /// The status row of `addr`.
 fn peer_row(node: &Node, addr: &str) -> Option<serde_json::Value> {
     status_json(node)?["peers"]
@@ -186,7 +201,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
     wait_for(CONVERGE, "tern's block at BIRD 1", || {
         r.bird1.has_route(BLOCK).then_some(())
     });
-    let b1_before = bird_line(&r.bird1);
+    let b1_before = settled_bird_line(&r.bird1);
     let p1_before = peer_row(&r.node, "10.0.0.2").expect("peer 1");
     let up_before = uptime(&r.node, "10.0.0.2").expect("peer 1's uptime");
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
@@ -246,7 +261,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         kernel_route(&r.node.ns, NET2).is_some(),
         "BIRD 2's route stays"
     );
-    let b2_before = bird_line(&r.bird2);
+    let b2_before = settled_bird_line(&r.bird2);
 
     // Changed (hold time and description): Cease / Other Configuration Change, back up.
     let p2_changed: P = ("10.0.1.2", 65001, "bird two, rack 2", 12);
@@ -276,7 +291,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
 
     // A block added: originated (BIRD 2 learns it) and blackholed in the kernel; then
     // removed again. The session stays up throughout.
-    let b2_up = bird_line(&r.bird2);
+    let b2_up = settled_bird_line(&r.bird2);
     let one_block = node_yaml(&r.node, &[p2_changed], 64512);
     let blocks = format!("blocks: [\"{BLOCK}\"]");
     assert!(one_block.contains(&blocks));
@@ -317,7 +332,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     let mut r = rig("agent-reload-bad", &[P1]);
     wait_established(&r.node, 1);
     r.bird1.wait_established("tern4");
-    let b1_before = bird_line(&r.bird1);
+    let b1_before = settled_bird_line(&r.bird1);
     let good = node_yaml(&r.node, &[P1], 64512);
     let config = r.node.config.display().to_string();
 
