@@ -184,7 +184,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
             overlay::setup(&cfg).map_err(|e| AgentError::Plan(format!("overlay: {e}")))?;
         table.set_overlay(modes.clone()).await;
         let file_modes = file_cfg.overlay.pools.clone();
-        modes_switch = Some(overlay_switch::Switch::new(devices, modes, file_modes, overlay_tx));
+        modes_switch = Some(overlay_switch::Switch::new(
+            devices, modes, file_modes, overlay_tx,
+        ));
         for c in table.set_blocks(&cfg.blocks).await {
             fib.change(c).await?;
         }
