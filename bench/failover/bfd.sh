@@ -23,13 +23,8 @@ P=ternbench-bfd-$$
 WORK=$(mktemp -d /tmp/ternbench-bfd.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for n in t d sw; do ip netns del "$P-$n" 2>/dev/null || true; done
-    rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/bench/lib/common.sh"
+trap 'bench_cleanup 0.3 term "$P-t" "$P-d" "$P-sw"' EXIT INT TERM
 
 if [ "$PROFILE" = release ]; then
     (cd "$ROOT" && cargo build --release -q -p bfd --example bfdping)

@@ -28,13 +28,8 @@ P=ternbench-bgp-$$
 WORK=$(mktemp -d /tmp/ternbench-bgp.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    for n in t b sw; do ip netns del "$P-$n" 2>/dev/null || true; done
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/bench/lib/common.sh"
+trap 'bench_cleanup 0.5 term "$P-t" "$P-b" "$P-sw"' EXIT INT TERM
 
 (cd "$ROOT" && cargo build -q --bin tern)
 TERN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tern"

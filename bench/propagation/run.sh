@@ -35,13 +35,8 @@ P=ternbench-prop-$$
 WORK=$(mktemp -d /tmp/ternbench-prop.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
-cleanup() {
-    for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-    sleep 0.5
-    for n in a b c sw; do ip netns del "$P-$n" 2>/dev/null || true; done
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/bench/lib/common.sh"
+trap 'bench_cleanup 0.5 term "$P-a" "$P-b" "$P-c" "$P-sw"' EXIT INT TERM
 
 if [ -z "${TERN:-}" ]; then
     [ "${NO_BUILD:-}" = 1 ] || (cd "$ROOT" && cargo build -q --release --bin tern)

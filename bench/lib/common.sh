@@ -1,0 +1,46 @@
+# Shared by the benchmark scripts (bench/fib, bench/ingest, bench/ingest_feeders,
+# bench/routes, bench/propagation, bench/failover): the exit trap that stops what a
+# script started and deletes its namespaces, the clock and /proc readers, and the
+# results file. Source it after setting WORK and the PIDS array (and NS_LIST where used).
+
+# The EXIT trap: bench_cleanup GRACE kill|term [NS...]. TERM to every PID in PIDS, GRACE
+# seconds later (with `kill`) KILL to any still there; deletes the namespaces NS...;
+# removes WORK unless KEEP is set.
+bench_cleanup() {
+    local grace=$1 hard=$2 p ns
+    shift 2
+    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
+    sleep "$grace"
+    if [ "$hard" = kill ]; then
+        for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
+    fi
+    for ns in "$@"; do [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true; done
+    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
+}
+
+# Milliseconds since the epoch.
+ms() { date +%s%3N; }
+
+# utime+stime of PID in ms.
+cpu_ms() {
+    local f tck
+    read -r -a f < "/proc/$1/stat"
+    tck=$(getconf CLK_TCK)
+    echo $(( (f[13] + f[14]) * 1000 / tck ))
+}
+
+# A /proc/PID/status field in KiB: kib PID VmRSS|VmHWM.
+kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+
+# Starts an empty $WORK/results (RESULTS) for record.
+results_init() {
+    RESULTS="$WORK/results"
+    : > "$RESULTS"
+}
+
+# One round's measurement: record ROUND LINE [NOTE] shows "round ROUND: LINE [NOTE]" on
+# stderr and appends LINE to RESULTS.
+record() {
+    echo "round $1: $2${3:+ $3}" >&2
+    echo "$2" >> "$RESULTS"
+}
