@@ -33,49 +33,16 @@ WORK=$(mktemp -d /tmp/bench-fibe2e.XXXXXX)
 chmod 755 "$WORK"
 NS_LIST=()
 PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
-    done
-    sleep 0.3
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
-    done
-    for ns in "${NS_LIST[@]:-}"; do
-        [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
-    done
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/daemons.sh"
+trap 'bench_cleanup 0.3 kill "${NS_LIST[@]:-}"' EXIT INT TERM
 
 [ -x "$FEEDER" ] || (cd "$ROOT" && cargo build --release -q -p bgp --example feeder)
 [ -x "$TERN" ] || (cd "$ROOT" && cargo build --release -q -p tern)
 
-ms() { date +%s%3N; }
-cpu_ms() {
-    local f tck
-    read -r -a f < "/proc/$1/stat"
-    tck=$(getconf CLK_TCK)
-    echo $(( (f[13] + f[14]) * 1000 / tck ))
-}
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
-
 start_tern() {
-    cat > "$2/node.yaml" <<EOF
-nodeName: bench
-asNumber: 64512
-routerId: 10.255.0.2
-listen: { address: 127.0.0.1, port: 179 }
-blocks: []
-pools: [0.0.0.0/0]
-nodeToNodeMesh: { enabled: false }
-peers:
-  - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
-fib: { table: 100, protocol: 201, ecmp: true }
-metrics: { listen: 127.0.0.1:9469 }
-control: { socket: $2/tern.sock }
-EOF
+    feeder_node_yaml "{ table: 100, protocol: 201, ecmp: true }" "$2/tern.sock" 127.0.0.1:9469 \
+        > "$2/node.yaml"
     ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
     DPID=$!
 }
@@ -101,13 +68,9 @@ protocol bgp feeder {
     ipv4 { import all; export none; };
 }
 EOF
-    ip netns exec "$1" bird -f -c "$2/bird.conf" -s "$2/bird.ctl" > "$2/bird.log" 2>&1 &
-    DPID=$!
+    run_bird "$1" "$2"
 }
-count_bird() {
-    birdc -s "$1/bird.ctl" show protocols all k4 2>/dev/null |
-        sed -n 's/.*Routes: *[0-9]* imported, \([0-9]*\) exported.*/\1/p' | head -n 1
-}
+count_bird() { bird_exported "$1/bird.ctl" k4; }
 
 # Another build of tern (TERN_OLD), for before/after in the same run.
 start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
@@ -173,13 +136,11 @@ measure() {
         echo "$d round $round: daemon said $n but the kernel has $k routes in table 100" >&2
         return 1
     fi
-    local line="$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base $k"
-    echo "round $round: $line (load $(cut -d' ' -f1-3 /proc/loadavg))" >&2
-    echo "$line" >> "$RESULTS"
+    record "$round" "$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base $k" \
+        "(load $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 
-RESULTS="$WORK/results"
-: > "$RESULTS"
+results_init
 for round in $(seq 1 "$ROUNDS"); do
     for d in $DAEMONS; do
         measure "$d" "$round" || echo "$d round $round failed" >&2

@@ -31,32 +31,11 @@ WORK=$(mktemp -d /tmp/bench-ingest.XXXXXX)
 chmod 755 "$WORK" # FRR drops privileges to the frr user
 NS_LIST=()
 PIDS=()
-
-cleanup() {
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill "$p" 2>/dev/null || true
-    done
-    sleep 0.2
-    for p in "${PIDS[@]:-}"; do
-        [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true
-    done
-    for ns in "${NS_LIST[@]:-}"; do
-        [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true
-    done
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/daemons.sh"
+trap 'bench_cleanup 0.2 kill "${NS_LIST[@]:-}"' EXIT INT TERM
 
 (cd "$ROOT" && cargo build --release -q -p bgp --example feeder --example rib_speaker)
-
-ms() { date +%s%3N; }
-cpu_ms() { # utime+stime of PID in ms
-    local f tck
-    read -r -a f < "/proc/$1/stat"
-    tck=$(getconf CLK_TCK)
-    echo $(( (f[13] + f[14]) * 1000 / tck ))
-}
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
 new_ns() { # sets NS (no subshell: the cleanup trap must see NS_LIST)
     NS="bench-ingest-$$-$1"
@@ -86,20 +65,7 @@ count_tern_nochanges() { count_tern "$@"; }
 
 # `tern agent` itself, with the kernel left alone like the other daemons.
 start_tern_agent() {
-    cat > "$2/node.yaml" <<EOF
-nodeName: bench
-asNumber: 64512
-routerId: 10.255.0.2
-listen: { address: 127.0.0.1, port: 179 }
-blocks: []
-pools: [0.0.0.0/0]
-nodeToNodeMesh: { enabled: false }
-peers:
-  - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
-fib: ${AGENT_FIB:-"{ enabled: false }"}
-metrics: { listen: 127.0.0.1:9469 }
-control: { socket: $2/tern.sock }
-EOF
+    feeder_node_yaml "${AGENT_FIB:-"{ enabled: false }"}" "$2/tern.sock" 127.0.0.1:9469 > "$2/node.yaml"
     ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
     DPID=$!
 }
@@ -126,8 +92,7 @@ protocol bgp feeder {
     ipv4 { import all; export none; };
 }
 EOF
-    ip netns exec "$1" bird -f -c "$2/bird.conf" -s "$2/bird.ctl" > "$2/bird.log" 2>&1 &
-    DPID=$!
+    run_bird "$1" "$2"
 }
 count_bird() {
     birdc -s "$1/bird.ctl" show route count 2>/dev/null |
@@ -135,18 +100,13 @@ count_bird() {
 }
 
 start_gobgp() {
-    cat > "$2/gobgp.toml" <<EOF
-[global.config]
-  as = 64512
-  router-id = "10.255.0.2"
-  local-address-list = ["127.0.0.1"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "127.0.0.2"
-    peer-as = 65001
+    {
+        gobgp_toml 64512 10.255.0.2 127.0.0.1 127.0.0.2 65001
+        cat <<EOF
   [neighbors.timers.config]
     hold-time = 240
 EOF
+    } > "$2/gobgp.toml"
     ip netns exec "$1" gobgpd -f "$2/gobgp.toml" --api-hosts 127.0.0.1:50051 \
         > "$2/gobgp.log" 2>&1 &
     DPID=$!
@@ -233,13 +193,10 @@ measure() {
         echo "$d round $round: incomplete (last count ${n:-none})" >&2
         return 1
     fi
-    local line="$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base"
-    echo "round $round: $line" >&2
-    echo "$line" >> "$RESULTS"
+    record "$round" "$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base"
 }
 
-RESULTS="$WORK/results"
-: > "$RESULTS"
+results_init
 for round in $(seq 1 "$ROUNDS"); do
     for d in $DAEMONS; do
         if ! have "$d"; then

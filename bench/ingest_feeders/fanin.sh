@@ -30,24 +30,12 @@ WORK=$(mktemp -d /tmp/bench-fanin.XXXXXX)
 chmod 755 "$WORK"
 NS="bench-fanin-$$"
 PIDS=()
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/daemons.sh"
+trap 'bench_cleanup 0.3 kill "$NS"' EXIT INT TERM
 
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
-    ip netns del "$NS" 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-ms() { date +%s%3N; }
-cpu_ms() {
-    local f
-    [ -r "/proc/$1/stat" ] || { echo 0; return; }
-    read -r -a f < "/proc/$1/stat"
-    echo $(( (f[13] + f[14]) * 1000 / $(getconf CLK_TCK) ))
-}
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
+# CPU ms of PID, 0 once it has exited.
+cpu_ms_or_0() { if [ -r "/proc/$1/stat" ]; then cpu_ms "$1"; else echo 0; fi; }
 
 ip netns add "$NS"
 ip -n "$NS" link set lo up
@@ -130,13 +118,9 @@ protocol bgp feeder$i {
 CONF
         done
     } > "$1/bird.conf"
-    ip netns exec "$NS" bird -f -c "$1/bird.conf" -s "$1/bird.ctl" > "$1/bird.log" 2>&1 &
-    DPID=$!
+    run_bird "$NS" "$1"
 }
-count_bird() {
-    birdc -s "$1/bird.ctl" show protocols all 2>/dev/null |
-        sed -n 's/.*Routes: *\([0-9]*\) imported.*/\1/p' | awk '{s+=$1} END {if (NR) print s}'
-}
+count_bird() { bird_imported "$1/bird.ctl" | awk '{s+=$1} END {if (NR) print s}'; }
 
 # One measurement: appends "receiver peers wall_ms cpu_ms rss_kib hwm_kib" to $RESULTS.
 measure() {
@@ -148,7 +132,7 @@ measure() {
     "start_$d" "$dir" "$n"
     local dpid=$DPID want=$(( n * PREFIXES )) c=0 done_ms="" cpu0
     PIDS+=("$dpid")
-    cpu0=$(cpu_ms "$dpid")
+    cpu0=$(cpu_ms_or_0 "$dpid")
     local deadline=$(( $(ms) + TIMEOUT_S * 1000 ))
     while [ "$(ms)" -lt "$deadline" ]; do
         kill -0 "$dpid" 2>/dev/null || { echo "$d exited" >&2; break; }
@@ -160,7 +144,7 @@ measure() {
         sleep 0.05
     done
     local cpu1 rss hwm est
-    cpu1=$(cpu_ms "$dpid")
+    cpu1=$(cpu_ms_or_0 "$dpid")
     sleep 2 # let freed batches settle before the steady RSS
     rss=$(kib "$dpid" VmRSS)
     hwm=$(kib "$dpid" VmHWM)
@@ -172,13 +156,10 @@ measure() {
         echo "$d/$n round $round: incomplete (count ${c:-none} of $want)" >&2
         return 1
     fi
-    local line="$d $n $((done_ms - est)) $((cpu1 - cpu0)) $rss $hwm"
-    echo "round $round: $line" >&2
-    echo "$line" >> "$RESULTS"
+    record "$round" "$d $n $((done_ms - est)) $((cpu1 - cpu0)) $rss $hwm"
 }
 
-RESULTS="$WORK/results"
-: > "$RESULTS"
+results_init
 for round in $(seq 1 "$ROUNDS"); do
     for d in ${RECEIVERS:-tern bird}; do
         measure "$d" 1 "$round" || true

@@ -44,24 +44,10 @@ chmod 755 "$WORK"
 NSF="bench-feed-$$-f"
 NSR="bench-feed-$$-r"
 PIDS=()
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/daemons.sh"
+trap 'bench_cleanup 0.3 kill "$NSF" "$NSR"' EXIT INT TERM
 
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
-    ip netns del "$NSF" 2>/dev/null || true
-    ip netns del "$NSR" 2>/dev/null || true
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-ms() { date +%s%3N; }
-cpu_ms() {
-    local f
-    read -r -a f < "/proc/$1/stat"
-    echo $(( (f[13] + f[14]) * 1000 / $(getconf CLK_TCK) ))
-}
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 # ISO-8601 time (with fraction, optional Z) -> ms since the epoch.
 iso_ms() { date -d "$1" +%s%3N; }
 
@@ -104,8 +90,7 @@ CONF
     local deadline=$(( $(ms) + LOAD_TIMEOUT_S * 1000 )) n="" t0
     t0=$(ms)
     while [ "$(ms)" -lt "$deadline" ]; do
-        n=$(birdc -s "$WORK/feed-bird.ctl" show protocols all feed 2>/dev/null |
-            sed -n 's/.*Routes: *\([0-9]*\) imported.*/\1/p' | head -n 1 || true)
+        n=$(bird_imported "$WORK/feed-bird.ctl" feed | head -n 1 || true)
         if [ -n "$n" ] && [ "$n" -ge "$PREFIXES" ]; then
             echo "bird feeder: $n routes loaded in $(( $(ms) - t0 )) ms" >&2
             EXPECT=$PREFIXES
@@ -121,21 +106,16 @@ feeder_idle_bird() {
 }
 
 start_feeder_gobgp() {
-    cat > "$WORK/feed-gobgp.toml" <<CONF
-[global.config]
-  as = 65001
-  router-id = "10.255.0.1"
-  local-address-list = ["10.0.0.2"]
-[[neighbors]]
-  [neighbors.config]
-    neighbor-address = "10.0.0.1"
-    peer-as = 64512
+    {
+        gobgp_toml 65001 10.255.0.1 10.0.0.2 10.0.0.1 64512
+        cat <<CONF
   [neighbors.transport.config]
     passive-mode = true
   [neighbors.timers.config]
     hold-time = 240
     idle-hold-time-after-reset = 1
 CONF
+    } > "$WORK/feed-gobgp.toml"
     ip netns exec "$NSF" gobgpd -f "$WORK/feed-gobgp.toml" --api-hosts 127.0.0.1:50051 \
         > "$WORK/feed-gobgp.log" 2>&1 &
     FPID=$!
@@ -246,13 +226,9 @@ protocol bgp feeder {
     ipv4 { import all; export none; };
 }
 CONF
-    ip netns exec "$NSR" bird -f -c "$1/bird.conf" -s "$1/bird.ctl" > "$1/bird.log" 2>&1 &
-    DPID=$!
+    run_bird "$NSR" "$1"
 }
-count_bird() {
-    birdc -s "$1/bird.ctl" show protocols all feeder 2>/dev/null |
-        sed -n 's/.*Routes: *\([0-9]*\) imported.*/\1/p' | head -n 1
-}
+count_bird() { bird_imported "$1/bird.ctl" feeder | head -n 1; }
 est_bird() {
     local t
     t=$(birdc -s "$1/bird.ctl" show protocols feeder 2>/dev/null |
@@ -300,9 +276,7 @@ measure() {
         echo "$f/$d round $round: incomplete (last count ${n:-none}, est ${est:-none})" >&2
         return 1
     fi
-    local line="$f $d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $((fcpu1 - fcpu0))"
-    echo "round $round: $line" >&2
-    echo "$line" >> "$RESULTS"
+    record "$round" "$f $d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $((fcpu1 - fcpu0))"
 }
 
 rounds() { # FEEDER: PAIRS pairs, alternating which receiver goes first
@@ -315,8 +289,7 @@ rounds() { # FEEDER: PAIRS pairs, alternating which receiver goes first
     done
 }
 
-RESULTS="$WORK/results"
-: > "$RESULTS"
+results_init
 SHOWN=""
 for f in $FEEDERS; do
     echo "feeder $f: loading" >&2

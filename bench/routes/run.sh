@@ -26,17 +26,10 @@ BINS=("${@:-$ROOT/target/release/tern}")
 WORK=$(mktemp -d /tmp/bench-routes.XXXXXX)
 NS_LIST=()
 PIDS=()
+. "$ROOT/bench/lib/common.sh"
+. "$ROOT/bench/lib/daemons.sh"
+trap 'bench_cleanup 0.3 kill "${NS_LIST[@]:-}"' EXIT INT TERM
 
-cleanup() {
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-    sleep 0.3
-    for p in "${PIDS[@]:-}"; do [ -n "$p" ] && kill -9 "$p" 2>/dev/null || true; done
-    for ns in "${NS_LIST[@]:-}"; do [ -n "$ns" ] && ip netns del "$ns" 2>/dev/null || true; done
-    [ -n "${KEEP:-}" ] || rm -rf "$WORK"
-}
-trap cleanup EXIT INT TERM
-
-kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 mib() { echo "$(( $1 / 1024 ))"; }
 
 echo "| binary | prefixes | RSS at rest | peak RSS serving routes --all | listing time | listing size | RSS with a stalled reader |"
@@ -51,19 +44,7 @@ for TERN in "${BINS[@]}"; do
     ip -n "$NS" addr add 127.0.0.2/8 dev lo 2>/dev/null || true
     D="$WORK/$i"
     mkdir -p "$D"
-    cat > "$D/node.yaml" <<YAML
-nodeName: bench
-asNumber: 64512
-routerId: 10.255.0.2
-listen: { address: 127.0.0.1, port: 179 }
-blocks: []
-pools: [0.0.0.0/0]
-nodeToNodeMesh: { enabled: false }
-peers:
-  - { peerIP: 127.0.0.2, asNumber: 65001, passive: true, holdTime: 240s }
-fib: { enabled: false }
-control: { socket: $D/tern.sock }
-YAML
+    feeder_node_yaml "{ enabled: false }" "$D/tern.sock" > "$D/node.yaml"
     ip netns exec "$NS" "$TERN" agent --config "$D/node.yaml" > "$D/agent.log" 2>&1 &
     APID=$!
     PIDS+=("$APID")
