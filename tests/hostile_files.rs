@@ -4,7 +4,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tempfile::TempDir;
 
 fn tern(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tern"))
@@ -18,7 +19,7 @@ fn tern(args: &[&str], file: &Path) -> Output {
 /// with the file (also when an assertion fails), so runs leave nothing behind in the
 /// temp folder.
 struct Scratch {
-    dir: PathBuf,
+    _dir: TempDir,
     file: PathBuf,
 }
 
@@ -29,24 +30,14 @@ impl std::ops::Deref for Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn file(name: &str, bytes: &[u8]) -> Scratch {
-    // One folder per file: tests sharing a process (plain `cargo test`) never remove
-    // each other's files.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("tern-hostile-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).expect("scratch dir");
-    let file = dir.join(name);
-    let scratch = Scratch { dir, file };
-    std::fs::write(&scratch.file, bytes).expect("write file");
-    scratch
+    let dir = tempfile::Builder::new()
+        .prefix("tern-hostile-")
+        .tempdir()
+        .expect("scratch dir");
+    let file = dir.path().join(name);
+    std::fs::write(&file, bytes).expect("write file");
+    Scratch { _dir: dir, file }
 }
 
 /// Asserts exit code 2 and that stderr is exactly `FILE:<want>`.

@@ -3,38 +3,21 @@
 //! rendered firewall input as syntax.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use tempfile::TempDir;
 
 use acl::{load_paths, LoadError};
 
-/// A scratch folder of one test, removed when the test is done with it (also when an
-/// assertion fails), so runs leave nothing behind in the temp folder.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(name: &str) -> Scratch {
-    let d = std::env::temp_dir().join(format!("acl-hostile-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    Scratch(d)
+/// A scratch folder of one test and its path; the folder is removed when the guard is
+/// dropped (also when an assertion fails), so runs leave nothing behind in the temp folder.
+fn dir(name: &str) -> (TempDir, PathBuf) {
+    let g = tempfile::Builder::new()
+        .prefix(&format!("acl-hostile-{name}-"))
+        .tempdir()
+        .unwrap();
+    let d = g.path().to_path_buf();
+    (g, d)
 }
 
 fn errors(e: LoadError) -> Vec<String> {
@@ -48,7 +31,7 @@ fn errors(e: LoadError) -> Vec<String> {
 /// tokio's blocking threads, 2 MiB; this is an eighth of that), so a parser that
 /// recurses per nesting level fails here instead of in the agent.
 fn load_small_stack(name: &str, text: String) -> (PathBuf, Result<acl::Bundle, LoadError>) {
-    let d = dir(name);
+    let (_tmp, d) = dir(name);
     let f = d.join("p.yaml");
     fs::write(&f, text).unwrap();
     let g = f.clone();
@@ -128,7 +111,7 @@ fn names_are_checked_like_kubernetes_at_load() {
         ),
     ];
     for (i, (text, want)) in cases.iter().enumerate() {
-        let d = dir(&format!("names-{i}"));
+        let (_tmp, d) = dir(&format!("names-{i}"));
         let f = d.join("p.yaml");
         fs::write(&f, text).unwrap();
         let errs = errors(load_paths(std::slice::from_ref(&f)).unwrap_err());
@@ -274,7 +257,7 @@ fn hostile_names_cannot_inject_rules_into_the_kernel() {
 #[test]
 fn file_limits_are_located_errors() {
     // Invalid UTF-8: bad input at the byte (was an I/O error without a position).
-    let d = dir("utf8");
+    let (_tmp, d) = dir("utf8");
     let f = d.join("p.yaml");
     fs::write(&f, b"kind: Namespace\nname: caf\xe9\n").unwrap();
     assert_eq!(
@@ -331,12 +314,12 @@ fn file_limits_are_located_errors() {
 
 #[test]
 fn too_many_files_is_an_error_naming_the_first_unread() {
-    let d = dir("files");
+    let (_tmp, d) = dir("files");
     let n = acl::loader::MAX_FILES + 1;
     for i in 0..n {
         fs::write(d.join(format!("{i:05}.yaml")), "# nothing\n").unwrap();
     }
-    let errs = errors(load_paths(std::slice::from_ref(&d.0)).unwrap_err());
+    let errs = errors(load_paths(std::slice::from_ref(&d)).unwrap_err());
     assert_eq!(
         errs,
         vec![format!(
@@ -348,7 +331,7 @@ fn too_many_files_is_an_error_naming_the_first_unread() {
 
 #[test]
 fn fifos_and_symlink_loops_in_a_folder_cannot_stall_the_loader() {
-    let d = dir("fifo");
+    let (_tmp, d) = dir("fifo");
     fs::write(d.join("ns.yaml"), "kind: Namespace\nname: shop\n").unwrap();
     let ok = std::process::Command::new("mkfifo")
         .arg(d.join("pipe.yaml"))
@@ -359,7 +342,7 @@ fn fifos_and_symlink_loops_in_a_folder_cannot_stall_the_loader() {
     std::os::unix::fs::symlink(&d, d.join("loop-a")).unwrap();
     std::os::unix::fs::symlink(&d, d.join("loop-b")).unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
-    let g = d.0.clone();
+    let g = d.clone();
     std::thread::spawn(move || {
         let _ = tx.send(load_paths(std::slice::from_ref(&g)).map(|b| b.namespaces.len()));
     });

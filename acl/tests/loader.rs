@@ -2,39 +2,22 @@
 //! content cache of `Loader` (a changed file is re-read, errors are reported again).
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
+
+use tempfile::TempDir;
 
 use acl::loader::Loader;
 use acl::{load_paths, LoadError};
 
-/// A scratch folder of one test, removed when the test is done with it (also when an
-/// assertion fails), so runs leave nothing behind in the temp folder.
-struct Scratch(PathBuf);
-
-impl std::ops::Deref for Scratch {
-    type Target = PathBuf;
-    fn deref(&self) -> &PathBuf {
-        &self.0
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
-fn dir(name: &str) -> Scratch {
-    let d = std::env::temp_dir().join(format!("acl-loader-{name}-{}", std::process::id()));
-    let _ = fs::remove_dir_all(&d);
-    fs::create_dir_all(&d).unwrap();
-    Scratch(d)
+/// A scratch folder of one test and its path; the folder is removed when the guard is
+/// dropped (also when an assertion fails), so runs leave nothing behind in the temp folder.
+fn dir(name: &str) -> (TempDir, PathBuf) {
+    let g = tempfile::Builder::new()
+        .prefix(&format!("acl-loader-{name}-"))
+        .tempdir()
+        .unwrap();
+    let d = g.path().to_path_buf();
+    (g, d)
 }
 
 fn errors(e: LoadError) -> Vec<String> {
@@ -46,7 +29,7 @@ const WL: &str =
 
 #[test]
 fn errors_in_later_documents_have_file_lines() {
-    let d = dir("lines");
+    let (_tmp, d) = dir("lines");
     let text = format!("{}---\n{}---\n# comment\nkind: WorkloadEndpoint\nname: c\ninterface: wc\nips: [10.0.0.300/32]\n", WL.replace("NAME", "a").replace("IF", "wa"), WL.replace("NAME", "b").replace("IF", "wb"));
     let f = d.join("eps.yaml");
     fs::write(&f, text).unwrap();
@@ -62,7 +45,7 @@ fn errors_in_later_documents_have_file_lines() {
 
 #[test]
 fn duplicates_across_files_point_at_both() {
-    let d = dir("dups");
+    let (_tmp, d) = dir("dups");
     fs::write(
         d.join("a.yaml"),
         WL.replace("NAME", "x").replace("IF", "wx"),
@@ -83,7 +66,7 @@ fn duplicates_across_files_point_at_both() {
 
 #[test]
 fn loader_cache_follows_content() {
-    let d = dir("cache");
+    let (_tmp, d) = dir("cache");
     let a = d.join("a.yaml");
     let b = d.join("b.yaml");
     fs::write(&a, WL.replace("NAME", "x").replace("IF", "wx")).unwrap();

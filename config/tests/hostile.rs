@@ -3,10 +3,10 @@
 //! elsewhere.
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use config::yaml::{self, LocatedErrors};
 use config::{LoadError, NodeConfig};
+use tempfile::TempDir;
 
 const HEAD: &str = "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\n";
 
@@ -14,7 +14,7 @@ const HEAD: &str = "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\n";
 /// with the file (also when an assertion fails), so runs leave nothing behind in the
 /// temp folder.
 struct Scratch {
-    dir: PathBuf,
+    _dir: TempDir,
     file: PathBuf,
 }
 
@@ -31,24 +31,14 @@ impl AsRef<Path> for Scratch {
     }
 }
 
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 fn file(name: &str, bytes: &[u8]) -> Scratch {
-    // One folder per file: tests sharing a process (plain `cargo test`) never remove
-    // each other's files.
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    let dir = std::env::temp_dir().join(format!("config-hostile-{}-{n}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join(name);
-    let scratch = Scratch { dir, file };
-    std::fs::write(&scratch.file, bytes).unwrap();
-    scratch
+    let dir = tempfile::Builder::new()
+        .prefix("config-hostile-")
+        .tempdir()
+        .unwrap();
+    let file = dir.path().join(name);
+    std::fs::write(&file, bytes).unwrap();
+    Scratch { _dir: dir, file }
 }
 
 /// The located errors of loading `bytes` from a file; panics on success or I/O errors.

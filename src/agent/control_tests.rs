@@ -119,28 +119,14 @@ fn request_lines_are_the_documented_ones() {
     }
 }
 
-/// A scratch folder of one test, removed when the test is done with it (also when an
-/// assertion fails), so runs leave nothing behind in the temp folder.
-struct Scratch(PathBuf);
-
-impl AsRef<std::path::Path> for Scratch {
-    fn as_ref(&self) -> &std::path::Path {
-        &self.0
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// The socket path of a test and the guard of its folder (the socket's parent is created
-/// by the server).
-fn sock_path(tag: &str) -> (PathBuf, Scratch) {
-    let dir = std::env::temp_dir().join(format!("tern-control-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    (dir.join("sub/tern.sock"), Scratch(dir))
+/// The socket path of a test and the guard of its scratch folder, removed when the guard
+/// is dropped (also when an assertion fails); the socket's parent is created by the server.
+fn sock_path(tag: &str) -> (PathBuf, tempfile::TempDir) {
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("tern-control-{tag}-"))
+        .tempdir()
+        .expect("scratch dir");
+    (dir.path().join("sub/tern.sock"), dir)
 }
 
 /// Reads lines from `s` until an `end` or `error` line; returns them.

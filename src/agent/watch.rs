@@ -275,34 +275,16 @@ impl Watch {
 mod tests {
     use super::*;
 
-    /// A scratch folder of one test, removed when the test is done with it (also when an
-    /// assertion fails), so runs leave nothing behind in the temp folder.
-    struct Scratch(PathBuf);
-
-    impl std::ops::Deref for Scratch {
-        type Target = PathBuf;
-        fn deref(&self) -> &PathBuf {
-            &self.0
-        }
-    }
-
-    impl AsRef<Path> for Scratch {
-        fn as_ref(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
-
-    fn dir(tag: &str) -> Scratch {
-        let d = std::env::temp_dir().join(format!("tern-watch-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Scratch(d)
+    /// A scratch folder of one test and its path; the folder is removed when the guard is
+    /// dropped (also when an assertion fails), so runs leave nothing behind in the temp
+    /// folder.
+    fn dir(tag: &str) -> (tempfile::TempDir, PathBuf) {
+        let g = tempfile::Builder::new()
+            .prefix(&format!("tern-watch-{tag}-"))
+            .tempdir()
+            .unwrap();
+        let d = g.path().to_path_buf();
+        (g, d)
     }
 
     /// Waits (bounded) for the watch to report a change.
@@ -321,7 +303,7 @@ mod tests {
 
     #[tokio::test]
     async fn sees_edits_new_files_and_deletions() {
-        let d = dir("edits");
+        let (_tmp, d) = dir("edits");
         let missing = d.join("later.yaml");
         let mut w = Watch::new(vec![d.clone(), missing.clone()]);
         w.wait().await;
@@ -351,7 +333,7 @@ mod tests {
     /// (the old watch read and hashed every file every second).
     #[tokio::test]
     async fn idle_files_are_not_read() {
-        let d = dir("idle");
+        let (_tmp, d) = dir("idle");
         std::fs::write(d.join("a.yaml"), "x: 1\n").unwrap();
         let mut w = Watch::new(vec![d.clone()]);
         assert!(
