@@ -80,16 +80,7 @@ fn tern(lab: &Lab, ns: &Netns, name: &str, addr: &str, peers: &[(&str, &str)], t
             "  - {{ peerIP: \"{a}\", asNumber: {AS}, holdTime: 9s, connectRetryTime: 1s{extra} }}\n"
         ));
     }
-    write_node(
-        lab,
-        ns,
-        &NodeSpec {
-            name,
-            router_id: addr,
-            extra: &y,
-            ..NodeSpec::default()
-        },
-    )
+    write_node_extra(lab, ns, name, addr, &y)
 }
 
 /// Polls `f` every 100 ms until it returns `Some` or `timeout` passes (then `None`, so
@@ -107,18 +98,15 @@ fn poll<T>(timeout: std::time::Duration, mut f: impl FnMut() -> Option<T>) -> Op
     }
 }
 
-/// `n` namespaces on one switch, host `i` at 10.0.0.(i+1)/24.
-fn hosts(lab: &mut Lab, names: &[&str]) -> Vec<Netns> {
-    let ns: Vec<Netns> = names.iter().map(|n| lab.netns(n)).collect();
-    let addrs: Vec<String> = (1..=ns.len()).map(|i| format!("10.0.0.{i}/24")).collect();
-    let pairs: Vec<(&Netns, [&str; 1])> = ns
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| (n, [a.as_str()]))
-        .collect();
-    let list: Vec<(&Netns, &[&str])> = pairs.iter().map(|(n, a)| (*n, &a[..])).collect();
-    switch(lab, &list);
-    ns
+/// BIRD on hosts h1 (10.0.0.2, `ns[1]`) and h2 (10.0.0.3, `ns[2]`), each announcing
+/// [`ANYCAST`] to `neighbors`.
+fn anycast_hosts(lab: &mut Lab, ns: &[Netns], neighbors: &[(&str, &str, &str, &str)]) -> Vec<Bird> {
+    [(1, "h1", "10.0.0.2"), (2, "h2", "10.0.0.3")]
+        .into_iter()
+        .map(|(i, name, addr)| {
+            start_bird(lab, &ns[i], name, &bird_ibgp(addr, &[ANYCAST], neighbors))
+        })
+        .collect()
 }
 
 /// Waits until `ns`'s kernel has `prefix` with exactly the next hops `via` (sorted).
@@ -175,7 +163,7 @@ fn reflectors_with_add_path_send_make_an_ecmp_route_in_terns_kernel() {
     // 1: BIRD reflector, 2 and 3: BIRD hosts announcing the anycast block, 4: tern with
     // ADD-PATH receive from the BIRD reflector, 5: GoBGP reflector, 6: tern with ADD-PATH
     // receive from GoBGP, 7: tern without ADD-PATH behind the BIRD reflector.
-    let ns = hosts(&mut lab, &["rrb", "h1", "h2", "t1", "rrg", "t2", "t3"]);
+    let ns = switched_hosts(&mut lab, &["rrb", "h1", "h2", "t1", "rrg", "t2", "t3"]);
     let rr = start_bird(
         &mut lab,
         &ns[0],
@@ -191,19 +179,11 @@ fn reflectors_with_add_path_send_make_an_ecmp_route_in_terns_kernel() {
             ],
         ),
     );
-    let mut hosts_bird = Vec::new();
-    for (i, name, addr) in [(1, "h1", "10.0.0.2"), (2, "h2", "10.0.0.3")] {
-        hosts_bird.push(start_bird(
-            &mut lab,
-            &ns[i],
-            name,
-            &bird_ibgp(
-                addr,
-                &[ANYCAST],
-                &[("rrb", "10.0.0.1", "", ""), ("rrg", "10.0.0.5", "", "")],
-            ),
-        ));
-    }
+    let hosts_bird = anycast_hosts(
+        &mut lab,
+        &ns,
+        &[("rrb", "10.0.0.1", "", ""), ("rrg", "10.0.0.5", "", "")],
+    );
     let mut g = gobgp_global("10.0.0.5");
     g.push_str(&gobgp_neighbor("10.0.0.2", Some("10.0.0.5"), ""));
     g.push_str(&gobgp_neighbor("10.0.0.3", Some("10.0.0.5"), ""));
@@ -287,7 +267,7 @@ fn tern_reflector_with_add_path_send_passes_both_paths_to_bird_and_gobgp() {
     let mut lab = Lab::new("taps");
     // 1: tern reflector, 2 and 3: BIRD hosts with the anycast block, 4: BIRD client with
     // `add paths rx`, 5: GoBGP client with add-paths receive.
-    let ns = hosts(&mut lab, &["rr", "h1", "h2", "bc", "gc"]);
+    let ns = switched_hosts(&mut lab, &["rr", "h1", "h2", "bc", "gc"]);
     let clients = [("10.0.0.2", ""), ("10.0.0.3", "")];
     let receivers = [("10.0.0.4", ""), ("10.0.0.5", "")];
     let mut peers: Vec<(&str, &str)> = Vec::new();
@@ -303,15 +283,7 @@ fn tern_reflector_with_add_path_send_passes_both_paths_to_bird_and_gobgp() {
         "routeReflector: { clusterId: 10.0.255.1 }\n",
     );
     start_tern(&mut lab, &rr);
-    let mut hosts_bird = Vec::new();
-    for (i, name, addr) in [(1, "h1", "10.0.0.2"), (2, "h2", "10.0.0.3")] {
-        hosts_bird.push(start_bird(
-            &mut lab,
-            &ns[i],
-            name,
-            &bird_ibgp(addr, &[ANYCAST], &[("refl", "10.0.0.1", "", "")]),
-        ));
-    }
+    let hosts_bird = anycast_hosts(&mut lab, &ns, &[("refl", "10.0.0.1", "", "")]);
     let bc = start_bird(
         &mut lab,
         &ns[3],

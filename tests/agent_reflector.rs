@@ -71,16 +71,7 @@ fn reflector(
         "routeReflector: {{ clusterId: {CLUSTER} }}\n{}{extra}",
         peers_yaml(clients, others)
     );
-    write_node(
-        lab,
-        ns,
-        &NodeSpec {
-            name,
-            router_id: addr,
-            extra: &y,
-            ..NodeSpec::default()
-        },
-    )
+    write_node_extra(lab, ns, name, addr, &y)
 }
 
 /// Writes the config of a plain tern iBGP speaker at `addr` peering with `peers`.
@@ -183,16 +174,7 @@ fn wait_ping(from: &Netns, to: &str) {
 #[test]
 fn reflector_between_tern_and_bird_clients() {
     let mut lab = Lab::new("trr");
-    let names = ["rr", "c1", "c2", "bc", "n1", "n2"];
-    let ns: Vec<Netns> = names.iter().map(|n| lab.netns(n)).collect();
-    let addrs: Vec<String> = (1..=6).map(|i| format!("10.0.0.{i}/24")).collect();
-    let hosts: Vec<(&Netns, [&str; 1])> = ns
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| (n, [a.as_str()]))
-        .collect();
-    let hosts: Vec<(&Netns, &[&str])> = hosts.iter().map(|(n, a)| (*n, &a[..])).collect();
-    switch(&mut lab, &hosts);
+    let ns = switched_hosts(&mut lab, &["rr", "c1", "c2", "bc", "n1", "n2"]);
     let (rr_ns, c1_ns, c2_ns, bc_ns, n1_ns, n2_ns) =
         (&ns[0], &ns[1], &ns[2], &ns[3], &ns[4], &ns[5]);
 
@@ -337,16 +319,7 @@ fn reflector_between_tern_and_bird_clients() {
 #[test]
 fn two_reflectors_in_one_cluster() {
     let mut lab = Lab::new("trr2");
-    let names = ["rr1", "rr2", "c1", "c2", "bc"];
-    let ns: Vec<Netns> = names.iter().map(|n| lab.netns(n)).collect();
-    let addrs: Vec<String> = (1..=5).map(|i| format!("10.0.0.{i}/24")).collect();
-    let hosts: Vec<(&Netns, [&str; 1])> = ns
-        .iter()
-        .zip(&addrs)
-        .map(|(n, a)| (n, [a.as_str()]))
-        .collect();
-    let hosts: Vec<(&Netns, &[&str])> = hosts.iter().map(|(n, a)| (*n, &a[..])).collect();
-    switch(&mut lab, &hosts);
+    let ns = switched_hosts(&mut lab, &["rr1", "rr2", "c1", "c2", "bc"]);
     let (rr1_ns, rr2_ns, c1_ns, c2_ns, bc_ns) = (&ns[0], &ns[1], &ns[2], &ns[3], &ns[4]);
     let clients = ["10.0.0.3", "10.0.0.4", "10.0.0.5"];
     let rr1 = reflector(

@@ -12,8 +12,7 @@ mod cni_support;
 mod common;
 
 use cluster_support::*;
-use common::CONVERGE;
-use serde_json::Value;
+use common::{tx_packets, CONVERGE};
 use testlab::{wait_for, Netns};
 
 const DEV: &str = "tern.vxlan";
@@ -31,14 +30,6 @@ fn route_dev(ns: &Netns, prefix: &str) -> Option<String> {
     w.find(|t| *t == "dev")
         .and_then(|_| w.next())
         .map(str::to_string)
-}
-
-fn tx_packets(ns: &Netns, dev: &str) -> u64 {
-    let out = ns.ok(&["ip", "-j", "-s", "link", "show", "dev", dev]);
-    let v: Value = serde_json::from_str(&out).expect("ip -j link");
-    v[0]["stats64"]["tx"]["packets"]
-        .as_u64()
-        .expect("tx packets")
 }
 
 fn has_device(ns: &Netns) -> bool {

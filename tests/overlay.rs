@@ -29,8 +29,8 @@ use std::time::{Duration, Instant};
 
 use cni_support::{netns_path, Cni};
 use common::{
-    container, kernel_route, start_tern, status_json, tern_cli, wait_established, write_node, Node,
-    NodeSpec,
+    container, kernel_route, start_tern, status_json, tern_cli, tx_packets, wait_established,
+    write_node, Node, NodeSpec,
 };
 use serde_json::Value;
 use testlab::{wait_for, Lab, Netns};
@@ -140,15 +140,6 @@ fn ping(from: &Netns, to: &str) -> bool {
 
 fn wait_ping(from: &Netns, to: &str) {
     wait_for(LONG, &format!("ping {to}"), || ping(from, to).then_some(()));
-}
-
-/// Packets sent by `dev` in `ns`.
-fn tx_packets(ns: &Netns, dev: &str) -> u64 {
-    let out = ns.ok(&["ip", "-j", "-s", "link", "show", "dev", dev]);
-    let v: Value = serde_json::from_str(&out).expect("ip -j link");
-    v[0]["stats64"]["tx"]["packets"]
-        .as_u64()
-        .expect("tx packets")
 }
 
 fn route_dev(ns: &Netns, prefix: &str) -> Option<String> {

@@ -379,6 +379,35 @@ pub fn switch(lab: &mut Lab, hosts: &[(&Netns, &[&str])]) -> Netns {
     sw
 }
 
+/// Namespaces named `names` on one [`switch`], host `i` at 10.0.0.(i+1)/24.
+pub fn switched_hosts(lab: &mut Lab, names: &[&str]) -> Vec<Netns> {
+    let ns: Vec<Netns> = names.iter().map(|n| lab.netns(n)).collect();
+    let addrs: Vec<String> = (1..=ns.len()).map(|i| format!("10.0.0.{i}/24")).collect();
+    let pairs: Vec<(&Netns, [&str; 1])> = ns
+        .iter()
+        .zip(&addrs)
+        .map(|(n, a)| (n, [a.as_str()]))
+        .collect();
+    let list: Vec<(&Netns, &[&str])> = pairs.iter().map(|(n, a)| (*n, &a[..])).collect();
+    switch(lab, &list);
+    ns
+}
+
+/// [`write_node`] of node `name` with router ID `router_id` and the top-level YAML
+/// `extra`, everything else as [`NodeSpec::default`].
+pub fn write_node_extra(lab: &Lab, ns: &Netns, name: &str, router_id: &str, extra: &str) -> Node {
+    write_node(
+        lab,
+        ns,
+        &NodeSpec {
+            name,
+            router_id,
+            extra,
+            ..NodeSpec::default()
+        },
+    )
+}
+
 /// A container namespace wired the Calico way to `host`: `eth0` holds the addresses
 /// (/32, /128), default routes via 169.254.1.1 and fe80::1 on eth0; the host side
 /// `host_if` has no address. Also writes the WorkloadEndpoint file into the node's
@@ -406,4 +435,13 @@ pub fn scrape(ns: &Netns, addr: &str) -> String {
         "metrics endpoint answered: {text}"
     );
     text
+}
+
+/// Packets sent by `dev` in `ns`.
+pub fn tx_packets(ns: &Netns, dev: &str) -> u64 {
+    let out = ns.ok(&["ip", "-j", "-s", "link", "show", "dev", dev]);
+    let v: Value = serde_json::from_str(&out).expect("ip -j link");
+    v[0]["stats64"]["tx"]["packets"]
+        .as_u64()
+        .expect("tx packets")
 }
