@@ -30,15 +30,8 @@ fn three_nodes_from_resources_alone_then_a_fourth_joins_and_etcd_goes_away() {
     c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
     // Host 1 also serves metrics (the datastore's health is asserted on them).
     c.host_with(1, "metrics: { listen: 10.1.0.1:9469 }\n");
-    for n in 2..=3 {
-        c.host(n);
-    }
-    for i in 0..3 {
-        c.start(i);
-    }
+    let (_, blocks) = c.up(3);
     let three: Vec<&Host> = c.hosts.iter().collect();
-    wait_mesh(&three);
-    let blocks = wait_blocks_learned(&three);
     let all: Vec<&String> = blocks.values().flatten().collect();
     let distinct: BTreeSet<&String> = all.iter().copied().collect();
     assert_eq!(all.len(), distinct.len(), "a block owned twice: {blocks:?}");

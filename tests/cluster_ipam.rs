@@ -69,13 +69,7 @@ fn an_empty_block_goes_back_after_the_grace_and_the_node_keeps_one() {
     let mut c = Cluster::new("cl-ipam-rel");
     // Four /29 blocks of six usable addresses each.
     c.apply("pool.yaml", &pool("10.246.0.0/27", 29));
-    c.host(1);
-    c.host(2);
-    c.start(0);
-    c.start(1);
-    let both: Vec<&Host> = c.hosts.iter().collect();
-    wait_mesh(&both);
-    wait_blocks_learned(&both);
+    c.up(2);
     let h1 = &c.hosts[0];
     let h2 = &c.hosts[1];
     let first = own_blocks(&h1.node.ns);
@@ -151,16 +145,7 @@ fn blocks_of_a_dead_node_are_freed_or_unaffined_and_taken_back_on_return() {
     let mut c = Cluster::new("cl-ipam-gone");
     // Four /30 blocks: four nodes use the pool up.
     c.apply("pool.yaml", &pool("10.247.0.0/28", 30));
-    for n in 1..=4 {
-        c.host(n);
-    }
-    let mut pids = Vec::new();
-    for i in 0..4 {
-        pids.push(c.start(i));
-    }
-    let four: Vec<&Host> = c.hosts.iter().collect();
-    wait_mesh(&four);
-    let blocks = wait_blocks_learned(&four);
+    let (pids, blocks) = c.up(4);
     let block_of = |addr: &str| -> String {
         let b = &blocks[addr];
         assert_eq!(b.len(), 1, "{addr}: {b:?}");

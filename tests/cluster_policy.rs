@@ -10,20 +10,18 @@
 //! `tern delete` lifts the policy; each agent keeps its node's WorkloadEndpoints as
 //! its containers are (a deleted one is written again, a stray one removed).
 
+mod cluster_support;
 mod cni_support;
 mod common;
 
-use cni_support::{address_of, netns_path, Cni};
+use cluster_support::tcp::{add_labelled, connects, wait_verdict, ENFORCED};
+use cni_support::{netns_path, Cni};
 use common::{start_tern, status_json, tern_cli, wait_peers_up, Node};
 use serde_json::Value;
 use std::time::Duration;
 use testlab::{wait_for, Lab, Netns};
 
 const ETCD: &str = "http://10.0.0.10:2379";
-
-/// How long a policy change may take to reach every host before the test calls it lost
-/// (the goal is about a second; this only bounds a broken run).
-const ENFORCED: Duration = Duration::from_secs(45);
 
 const WEB_FROM_CLIENTS: &str = "apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
@@ -199,49 +197,6 @@ fn until_rulesets(hosts: &[Netns], ok: impl Fn(&str) -> bool) -> Duration {
     t0.elapsed()
 }
 
-/// ADD of container `id` in namespace `shop` with `labels`; returns its IPv4 address.
-fn add(cni: &Cni, id: &str, c: &Netns, labels: &str) -> String {
-    let args = format!("K8S_POD_NAMESPACE=shop;K8S_POD_NAME={id};TERN_LABELS={labels}");
-    let o = cni.call_args("ADD", id, &netns_path(c), &args);
-    assert_eq!(o.code, 0, "ADD {id}: {}", o.stdout);
-    let r = o.json.expect("result");
-    address_of(&r, false).trim_end_matches("/32").to_string()
-}
-
-/// One TCP exchange from `client` to `ip`:8080 served by nc in `server`: true if the
-/// server's line came back.
-fn connects(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str) -> bool {
-    let pid = lab.spawn(
-        server,
-        &["sh", "-c", "echo hi | nc -4 -l -N 8080"],
-        "nc-8080",
-    );
-    wait_for(Duration::from_secs(10), "listener", || {
-        let ss = server.run(&["ss", "-ltn"]);
-        text(&ss.stdout).contains(":8080").then_some(())
-    });
-    let out = client.sh(&format!("(echo x; sleep 1) | nc -N -w 2 {ip} 8080"));
-    lab.kill(pid);
-    text(&out.stdout).contains("hi")
-}
-
-/// Waits until `client` → `ip` connects (`want`) or not, trying again after each
-/// verdict that differs.
-fn wait_verdict(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str, want: bool, what: &str) {
-    let deadline = std::time::Instant::now() + ENFORCED;
-    loop {
-        if connects(lab, server, client, ip) == want {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: still {} after {ENFORCED:?}",
-            if want { "denied" } else { "allowed" }
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere() {
     let mut lab = Lab::new("clpol");
@@ -286,10 +241,10 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
     let client = lab.netns("client");
     let web2 = lab.netns("web2");
     let other = lab.netns("other");
-    let web_ip = add(&cni[0], "web", &web, "app=web");
-    let client_ip = add(&cni[1], "client", &client, "app=client");
-    let web2_ip = add(&cni[1], "web2", &web2, "app=web");
-    let other_ip = add(&cni[2], "other", &other, "app=other");
+    let web_ip = add_labelled(&cni[0], "web", &web, "app=web");
+    let client_ip = add_labelled(&cni[1], "client", &client, "app=client");
+    let web2_ip = add_labelled(&cni[1], "web2", &web2, "app=web");
+    let other_ip = add_labelled(&cni[2], "other", &other, "app=other");
 
     // Every node's containers are in the datastore.
     wait_for(ENFORCED, "every workload published", || {

@@ -14,28 +14,18 @@ mod cluster_support;
 mod cni_support;
 mod common;
 
-use std::time::Duration;
-
+use cluster_support::tcp::{add_labelled, wait_verdicts};
 use cluster_support::*;
-use cni_support::{address_of, netns_path, Cni};
-use testlab::{wait_for, Lab, Netns};
-
-const ENFORCED: Duration = Duration::from_secs(45);
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
 
-const TIERS: &str = "apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: { name: security }
-spec: { order: 100, defaultAction: Pass }
----
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: { name: platform }
-spec: { order: 200 }
----
+/// Tiers `security` (order 100, defaultAction Pass) and `platform` (order 200), then
+/// security's policy.
+const TIERS: &str = concat!(
+    include_str!("cluster_support/tiers.yaml"),
+    "---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: { name: security.web-in }
@@ -47,7 +37,8 @@ spec:
     - action: Pass
       source: { selector: app == 'client' }
     - action: Deny
-";
+"
+);
 
 fn platform(action: &str) -> String {
     format!(
@@ -67,72 +58,26 @@ spec:
     )
 }
 
-/// ADD of container `id` with `labels`; returns its IPv4 address.
-fn add_labelled(cni: &Cni, id: &str, c: &Netns, labels: &str) -> String {
-    let args = format!("K8S_POD_NAMESPACE=shop;K8S_POD_NAME={id};TERN_LABELS={labels}");
-    let o = cni.call_args("ADD", id, &netns_path(c), &args);
-    assert_eq!(o.code, 0, "ADD {id}: {}", o.stdout);
-    let r = o.json.expect("result");
-    address_of(&r, false).trim_end_matches("/32").to_string()
-}
-
-/// One TCP exchange from `client` to `ip`:8080 served by nc in `server`.
-fn connects(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str) -> bool {
-    let pid = lab.spawn(
-        server,
-        &["sh", "-c", "echo hi | nc -4 -l -N 8080"],
-        "nc-8080",
-    );
-    wait_for(Duration::from_secs(10), "listener", || {
-        let ss = server.run(&["ss", "-ltn"]);
-        text(&ss.stdout).contains(":8080").then_some(())
-    });
-    let out = client.sh(&format!("(echo x; sleep 1) | nc -N -w 2 {ip} 8080"));
-    lab.kill(pid);
-    text(&out.stdout).contains("hi")
-}
-
-fn wait_verdict(lab: &mut Lab, server: &Netns, client: &Netns, ip: &str, want: bool, what: &str) {
-    let deadline = std::time::Instant::now() + ENFORCED;
-    while connects(lab, server, client, ip) != want {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "{what}: still {} after {ENFORCED:?}",
-            if want { "denied" } else { "allowed" }
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
 #[test]
 fn tiers_from_the_datastore_pass_and_decide_in_order_across_hosts() {
     let mut c = Cluster::new("cl-tier");
     c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
-    for n in 1..=2 {
-        c.host(n);
-    }
-    for i in 0..2 {
-        c.start(i);
-    }
-    let hosts: Vec<&Host> = c.hosts.iter().collect();
-    wait_mesh(&hosts);
-    wait_blocks_learned(&hosts);
+    c.up(2);
     let web = c.etcd.lab.netns("web");
     let client = c.etcd.lab.netns("client");
     let other = c.etcd.lab.netns("other");
     let web_ip = add_labelled(&c.hosts[0].cni, "web", &web, "app=web");
     add_labelled(&c.hosts[1].cni, "client", &client, "app=client");
     add_labelled(&c.hosts[1].cni, "other", &other, "app=other");
-    let lab = &mut c.etcd.lab;
-    wait_verdict(
-        lab,
+    wait_verdicts(
+        &mut c.etcd.lab,
         &web,
-        &client,
         &web_ip,
-        true,
-        "client -> web, no policy",
+        &[
+            (&client, true, "client -> web, no policy"),
+            (&other, true, "other -> web, no policy"),
+        ],
     );
-    wait_verdict(lab, &web, &other, &web_ip, true, "other -> web, no policy");
 
     // security passes the clients on, platform allows them; the rest is denied.
     c.apply("tiers.yaml", &format!("{TIERS}---\n{}", platform("Allow")));
@@ -147,42 +92,26 @@ fn tiers_from_the_datastore_pass_and_decide_in_order_across_hosts() {
         table.contains("platform") && table.contains("200"),
         "{table}"
     );
-    let lab = &mut c.etcd.lab;
-    wait_verdict(
-        lab,
+    wait_verdicts(
+        &mut c.etcd.lab,
         &web,
-        &other,
         &web_ip,
-        false,
-        "other -> web, denied in security",
-    );
-    wait_verdict(
-        lab,
-        &web,
-        &client,
-        &web_ip,
-        true,
-        "client -> web, passed, allowed in platform",
+        &[
+            (&other, false, "other -> web, denied in security"),
+            (&client, true, "client -> web, passed, allowed in platform"),
+        ],
     );
 
     // platform now denies them: the packet passed by security meets that deny.
     c.apply("platform.yaml", &platform("Deny"));
-    let lab = &mut c.etcd.lab;
-    wait_verdict(
-        lab,
+    wait_verdicts(
+        &mut c.etcd.lab,
         &web,
-        &client,
         &web_ip,
-        false,
-        "client -> web, passed, denied in platform",
-    );
-    wait_verdict(
-        lab,
-        &web,
-        &other,
-        &web_ip,
-        false,
-        "other -> web, still denied",
+        &[
+            (&client, false, "client -> web, passed, denied in platform"),
+            (&other, false, "other -> web, still denied"),
+        ],
     );
     let status = common::status_json(&c.hosts[0].node).expect("status");
     assert_eq!(status["policy"]["ok"], true, "{status}");
@@ -193,21 +122,13 @@ fn tiers_from_the_datastore_pass_and_decide_in_order_across_hosts() {
     std::fs::write(&p, format!("{TIERS}---\n{}", platform("Deny"))).expect("file");
     let out = c.tern_ds(&["delete", "-f", &p.to_string_lossy()]);
     assert!(out.status.success(), "tern delete: {}", text(&out.stderr));
-    let lab = &mut c.etcd.lab;
-    wait_verdict(
-        lab,
+    wait_verdicts(
+        &mut c.etcd.lab,
         &web,
-        &client,
         &web_ip,
-        true,
-        "client -> web after delete",
-    );
-    wait_verdict(
-        lab,
-        &web,
-        &other,
-        &web_ip,
-        true,
-        "other -> web after delete",
+        &[
+            (&client, true, "client -> web after delete"),
+            (&other, true, "other -> web after delete"),
+        ],
     );
 }

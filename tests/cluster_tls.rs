@@ -26,16 +26,8 @@ fn agents_and_the_cli_use_etcd_over_tls_with_client_certificates() {
     let mut c = Cluster::new_tls("cl-tls");
     let t = c.etcd.tls.clone().expect("a TLS lab");
     c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
-    for n in 1..=2 {
-        c.host(n);
-    }
-    for i in 0..2 {
-        c.start(i);
-    }
-    let hosts: Vec<&Host> = c.hosts.iter().collect();
-    wait_mesh(&hosts);
-    wait_blocks_learned(&hosts);
-    for h in &hosts {
+    c.up(2);
+    for h in &c.hosts {
         let d = datastore(h);
         assert_eq!(d["connected"], true, "{d}");
         assert_eq!(d["nodes"], 2, "{d}");

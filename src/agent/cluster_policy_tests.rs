@@ -203,17 +203,10 @@ async fn the_watch_sends_inputs_once_synced_and_on_every_change() {
 
 #[test]
 fn tiers_come_from_the_datastore_and_the_files_win_a_name_clash() {
-    let all = docs(
-        "apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: { name: security }
-spec: { order: 100, defaultAction: Pass }
----
-apiVersion: projectcalico.org/v3
-kind: Tier
-metadata: { name: platform }
-spec: { order: 200 }
----
+    // Tiers security (order 100, Pass) and platform (order 200), as in tests/cluster_tiers.rs.
+    let all = docs(concat!(
+        include_str!("../../tests/cluster_support/tiers.yaml"),
+        "---
 apiVersion: projectcalico.org/v3
 kind: GlobalNetworkPolicy
 metadata: { name: security.pass-web }
@@ -222,7 +215,7 @@ spec:
   selector: app == 'web'
   ingress: [{ action: Pass }]
 ",
-    );
+    ));
     let c = ClusterPolicy::from_resources("host-a", &all);
     let mut names: Vec<&str> = c.tiers.iter().map(|t| t.name.as_str()).collect();
     names.sort_unstable();

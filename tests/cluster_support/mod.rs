@@ -1,8 +1,10 @@
 //! Helpers of the etcd-mode tests: a lab with etcd in its own namespace and hosts on
 //! one bridge (10.1.0.0/24; etcd at 10.0.0.1 through 10.1.0.100), their node files
 //! (name, address, datastore), `tern apply`, and what the hosts hold (blocks, learned
-//! routes, Established mesh sessions, the datastore's health).
+//! routes, Established mesh sessions, the datastore's health); TCP verdicts in `tcp`.
 #![allow(dead_code)]
+
+pub mod tcp;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -136,6 +138,20 @@ impl Cluster {
     pub fn start(&mut self, i: usize) -> u32 {
         let node = self.hosts[i].node.clone();
         start_tern(&mut self.etcd.lab, &node)
+    }
+
+    /// Adds hosts up to `hN` after those already added ([`Cluster::host`]), starts
+    /// every host's agent, and waits for the full mesh and every block learned
+    /// everywhere ([`wait_mesh`], [`wait_blocks_learned`]). Returns the agents' PIDs in
+    /// host order and the blocks by owner.
+    pub fn up(&mut self, n: usize) -> (Vec<u32>, BTreeMap<String, Vec<String>>) {
+        for k in self.hosts.len() + 1..=n {
+            self.host(k);
+        }
+        let pids = (0..self.hosts.len()).map(|i| self.start(i)).collect();
+        let hosts: Vec<&Host> = self.hosts.iter().collect();
+        wait_mesh(&hosts);
+        (pids, wait_blocks_learned(&hosts))
     }
 }
 
