@@ -40,108 +40,97 @@ async fn claim_of(s: &EtcdStore, b: IpNet) -> Option<BlockClaim> {
 
 #[test]
 fn blocks_are_released_swept_and_taken_back_with_transactions() {
-    let lab = EtcdLab::new("cl-recl");
-    let ns = lab.cl.name().to_string();
-    let endpoint = lab.endpoint().to_string();
-    controller::netns::run_in(&ns, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(async move {
-            let connect = || EtcdStore::connect(std::slice::from_ref(&endpoint));
-            let s = connect().await.expect("connect");
-            let pool = Pool {
-                cidr: "10.78.0.0/26".parse().expect("cidr"),
-                block_size: 28,
-            };
-            let claim = |n: &'static str| {
-                let s = s.clone();
-                async move {
-                    affinity::claim_next(&s, n, &[pool], false)
-                        .await
-                        .expect("claim")
-                }
-            };
-            // live: a registered node with two blocks; it gives one back.
-            s.create(&node("live")).await.expect("node");
-            let l1 = claim("live").await;
-            let l2 = claim("live").await;
-            assert_eq!(
-                reclaim::release(&s, "live", l2).await.expect("release"),
-                Released::Deleted
-            );
-            assert_eq!(claim_of(&s, l2).await, None);
-            // Not its block (any more): nothing deleted, and said so.
-            assert_eq!(
-                reclaim::release(&s, "other", l1).await.expect("release"),
-                Released::NotOurs
-            );
-            assert_eq!(
-                reclaim::release(&s, "live", l2).await.expect("release"),
-                Released::NotOurs
-            );
-            assert_eq!(claim_of(&s, l1).await, Some(BlockClaim::of("live")));
-
-            // dead: two blocks, no Node; a WorkloadEndpoint holds an address in one.
-            let d1 = claim("dead").await;
-            let d2 = claim("dead").await;
-            let held_ip = format!("{}/32", d2.hosts().nth(2).expect("an address"));
-            s.create(&wep("dead", &held_ip)).await.expect("wep");
-            // "ghost" looks gone to the sweeper but registered meanwhile: kept.
-            let g1 = claim("ghost").await;
-            s.create(&node("ghost")).await.expect("node");
-
-            // Two sweepers at once, each with its own connection.
-            let (a, b) = (connect().await.expect("a"), connect().await.expect("b"));
-            let gone = |n: &str| n != "live";
-            let (ra, rb) =
-                tokio::join!(reclaim::sweep_gone(&a, gone), reclaim::sweep_gone(&b, gone));
-            let (ra, rb) = (ra.expect("sweep a"), rb.expect("sweep b"));
-            let mut freed: Vec<IpNet> = ra.freed.iter().chain(&rb.freed).map(|(b, _)| *b).collect();
-            freed.sort();
-            assert_eq!(freed, vec![d1], "{ra:?} {rb:?}");
-            let marked: Vec<IpNet> = ra
-                .unaffined
-                .iter()
-                .chain(&rb.unaffined)
-                .map(|(b, _)| *b)
-                .collect();
-            // d2 is unaffined by exactly one of them; the other lost or found it marked.
-            assert_eq!(marked, vec![d2], "{ra:?} {rb:?}");
-            assert_eq!(claim_of(&s, d1).await, None);
-            assert_eq!(
-                claim_of(&s, d2).await,
-                Some(BlockClaim {
-                    node: "dead".into(),
-                    unaffined: true
-                })
-            );
-            assert_eq!(claim_of(&s, g1).await, Some(BlockClaim::of("ghost")));
-            assert_eq!(claim_of(&s, l1).await, Some(BlockClaim::of("live")));
-            // The freed block is claimable again; the held one is not.
-            let mut taken = Vec::new();
-            while let Ok(b) = affinity::claim_next(&s, "new", &[pool], false).await {
-                taken.push(b);
+    EtcdLab::new("cl-recl").run_client(|lab| async move {
+        let endpoint = lab.endpoint().to_string();
+        let connect = || EtcdStore::connect(std::slice::from_ref(&endpoint));
+        let s = connect().await.expect("connect");
+        let pool = Pool {
+            cidr: "10.78.0.0/26".parse().expect("cidr"),
+            block_size: 28,
+        };
+        let claim = |n: &'static str| {
+            let s = s.clone();
+            async move {
+                affinity::claim_next(&s, n, &[pool], false)
+                    .await
+                    .expect("claim")
             }
-            assert!(taken.contains(&d1) && !taken.contains(&d2), "{taken:?}");
+        };
+        // live: a registered node with two blocks; it gives one back.
+        s.create(&node("live")).await.expect("node");
+        let l1 = claim("live").await;
+        let l2 = claim("live").await;
+        assert_eq!(
+            reclaim::release(&s, "live", l2).await.expect("release"),
+            Released::Deleted
+        );
+        assert_eq!(claim_of(&s, l2).await, None);
+        // Not its block (any more): nothing deleted, and said so.
+        assert_eq!(
+            reclaim::release(&s, "other", l1).await.expect("release"),
+            Released::NotOurs
+        );
+        assert_eq!(
+            reclaim::release(&s, "live", l2).await.expect("release"),
+            Released::NotOurs
+        );
+        assert_eq!(claim_of(&s, l1).await, Some(BlockClaim::of("live")));
 
-            // A sweep that read d2 before "dead" came back cannot delete it after: the
-            // return rewrites it (reaffirm), and the sweep's write is on the old revision.
-            let before = s.get_raw(&block_key(d2)).await.expect("get").expect("d2");
-            assert_eq!(
-                reclaim::reaffirm(&s, "dead").await.expect("reaffirm"),
-                vec![d2]
-            );
-            assert_eq!(claim_of(&s, d2).await, Some(BlockClaim::of("dead")));
-            assert!(!s
-                .delete_raw_if(&before.key, before.revision)
-                .await
-                .expect("txn"));
-            assert_eq!(claim_of(&s, d2).await, Some(BlockClaim::of("dead")));
-        });
+        // dead: two blocks, no Node; a WorkloadEndpoint holds an address in one.
+        let d1 = claim("dead").await;
+        let d2 = claim("dead").await;
+        let held_ip = format!("{}/32", d2.hosts().nth(2).expect("an address"));
+        s.create(&wep("dead", &held_ip)).await.expect("wep");
+        // "ghost" looks gone to the sweeper but registered meanwhile: kept.
+        let g1 = claim("ghost").await;
+        s.create(&node("ghost")).await.expect("node");
+
+        // Two sweepers at once, each with its own connection.
+        let (a, b) = (connect().await.expect("a"), connect().await.expect("b"));
+        let gone = |n: &str| n != "live";
+        let (ra, rb) = tokio::join!(reclaim::sweep_gone(&a, gone), reclaim::sweep_gone(&b, gone));
+        let (ra, rb) = (ra.expect("sweep a"), rb.expect("sweep b"));
+        let mut freed: Vec<IpNet> = ra.freed.iter().chain(&rb.freed).map(|(b, _)| *b).collect();
+        freed.sort();
+        assert_eq!(freed, vec![d1], "{ra:?} {rb:?}");
+        let marked: Vec<IpNet> = ra
+            .unaffined
+            .iter()
+            .chain(&rb.unaffined)
+            .map(|(b, _)| *b)
+            .collect();
+        // d2 is unaffined by exactly one of them; the other lost or found it marked.
+        assert_eq!(marked, vec![d2], "{ra:?} {rb:?}");
+        assert_eq!(claim_of(&s, d1).await, None);
+        assert_eq!(
+            claim_of(&s, d2).await,
+            Some(BlockClaim {
+                node: "dead".into(),
+                unaffined: true
+            })
+        );
+        assert_eq!(claim_of(&s, g1).await, Some(BlockClaim::of("ghost")));
+        assert_eq!(claim_of(&s, l1).await, Some(BlockClaim::of("live")));
+        // The freed block is claimable again; the held one is not.
+        let mut taken = Vec::new();
+        while let Ok(b) = affinity::claim_next(&s, "new", &[pool], false).await {
+            taken.push(b);
+        }
+        assert!(taken.contains(&d1) && !taken.contains(&d2), "{taken:?}");
+
+        // A sweep that read d2 before "dead" came back cannot delete it after: the
+        // return rewrites it (reaffirm), and the sweep's write is on the old revision.
+        let before = s.get_raw(&block_key(d2)).await.expect("get").expect("d2");
+        assert_eq!(
+            reclaim::reaffirm(&s, "dead").await.expect("reaffirm"),
+            vec![d2]
+        );
+        assert_eq!(claim_of(&s, d2).await, Some(BlockClaim::of("dead")));
+        assert!(!s
+            .delete_raw_if(&before.key, before.revision)
+            .await
+            .expect("txn"));
+        assert_eq!(claim_of(&s, d2).await, Some(BlockClaim::of("dead")));
         drop(lab);
-    })
-    .expect("the test body failed inside the lab namespace");
+    });
 }

@@ -2,7 +2,6 @@
 //! lab namespace: compare-and-swap writes, racing block claims, watch order,
 //! compaction and resync, and an etcd outage the reflector survives.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,25 +11,6 @@ use store::{
     Event, EventStream, RawEvent, RawEventStream, RawValue, Reflector, Revision, Store, StoreError,
 };
 use testlab::etcd::EtcdLab;
-
-/// Runs `f` on a tokio runtime inside the lab's client namespace.
-fn in_lab<F, Fut>(name: &str, f: F)
-where
-    F: FnOnce(EtcdLab) -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let lab = EtcdLab::new(name);
-    let ns = lab.cl.name().to_string();
-    controller::netns::run_in(&ns, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(f(lab));
-    })
-    .expect("the test body failed inside the lab namespace");
-}
 
 fn pool(name: &str, cidr: &str) -> Resource {
     let text = format!(
@@ -71,7 +51,7 @@ async fn eventually<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
 
 #[test]
 fn writes_are_compare_and_swap() {
-    in_lab("st-cas", |lab| async move {
+    EtcdLab::new("st-cas").run_client(|lab| async move {
         let s = connect(&lab).await;
         let a = pool("a", "10.1.0.0/16");
         let r1 = s.create(&a).await.expect("create");
@@ -119,7 +99,7 @@ fn writes_are_compare_and_swap() {
 
 #[test]
 fn racing_claimers_never_both_win_a_block() {
-    in_lab("st-claim", |lab| async move {
+    EtcdLab::new("st-claim").run_client(|lab| async move {
         const BLOCKS: usize = 200;
         const CLAIMERS: usize = 4;
         let mut tasks = Vec::new();
@@ -208,7 +188,7 @@ fn racing_claimers_never_both_win_a_block() {
 
 #[test]
 fn watch_sees_puts_and_deletes_in_order() {
-    in_lab("st-watch", |lab| async move {
+    EtcdLab::new("st-watch").run_client(|lab| async move {
         use futures::StreamExt;
         let s = connect(&lab).await;
         s.create(&pool("old", "10.9.0.0/16")).await.unwrap();
@@ -322,7 +302,7 @@ impl Store for FellBehind {
 
 #[test]
 fn compaction_makes_watchers_resync() {
-    in_lab("st-compact", |lab| async move {
+    EtcdLab::new("st-compact").run_client(|lab| async move {
         use futures::StreamExt;
         let s = connect(&lab).await;
         let (_, start) = s.list(Kind::IpPool).await.unwrap();
@@ -371,7 +351,7 @@ fn compaction_makes_watchers_resync() {
 
 #[test]
 fn reflector_reconnects_after_an_etcd_outage() {
-    in_lab("st-outage", |mut lab| async move {
+    EtcdLab::new("st-outage").run_client(|mut lab| async move {
         let s = Arc::new(connect(&lab).await);
         s.create(&pool("before", "10.1.0.0/16")).await.unwrap();
         let r = Reflector::spawn(s.clone(), Kind::IpPool);
@@ -414,7 +394,7 @@ fn reflector_reconnects_after_an_etcd_outage() {
 
 #[test]
 fn a_registered_node_lives_while_its_lease_is_kept() {
-    in_lab("st-lease", |lab| async move {
+    EtcdLab::new("st-lease").run_client(|lab| async move {
         let s = connect(&lab).await;
         let me = node("host-a");
         let reg = s

@@ -4,30 +4,10 @@
 //! certificate; a wrong CA, a missing client certificate and unreadable files fail
 //! with errors that say so.
 
-use std::future::Future;
-
 use resources::Kind;
 use store::etcd::EtcdStore;
 use store::{EtcdTls, Store, StoreError};
 use testlab::etcd::EtcdLab;
-
-fn in_lab<F, Fut>(name: &str, f: F)
-where
-    F: FnOnce(EtcdLab) -> Fut + Send + 'static,
-    Fut: Future<Output = ()>,
-{
-    let lab = EtcdLab::new_tls(name);
-    let ns = lab.cl.name().to_string();
-    controller::netns::run_in(&ns, move || {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(f(lab));
-    })
-    .expect("the test body failed inside the lab namespace");
-}
 
 fn pool() -> resources::Resource {
     let text = "apiVersion: projectcalico.org/v3\nkind: IPPool\nmetadata: {name: p}\nspec: {cidr: 10.9.0.0/16}\n";
@@ -44,7 +24,7 @@ async fn list_with(lab: &EtcdLab, tls: &EtcdTls) -> Result<usize, StoreError> {
 
 #[test]
 fn https_with_a_client_certificate_works_and_a_wrong_ca_says_so() {
-    in_lab("st-tls", |lab| async move {
+    EtcdLab::new_tls("st-tls").run_client(|lab| async move {
         let t = lab.tls.clone().expect("a TLS lab");
         let good = EtcdTls {
             ca_cert_file: t.ca.clone(),

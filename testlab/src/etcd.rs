@@ -5,7 +5,10 @@
 //! lab makes with `openssl` ([`TlsFiles`]). Needs `etcd` (etcd-server), `curl` (the
 //! health check) and `openssl` (TLS labs).
 
-use std::path::PathBuf;
+use std::fs::File;
+use std::future::Future;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::{wait_for, Lab, Netns};
@@ -227,5 +230,35 @@ impl EtcdLab {
     /// True while etcd runs.
     pub fn running(&self) -> bool {
         self.pid.is_some()
+    }
+
+    /// Runs `f(self)` to completion on a tokio runtime (two workers) on a thread inside
+    /// the client namespace [`EtcdLab::cl`], where [`EtcdLab::endpoint`] is reachable;
+    /// the lab (etcd, namespaces) goes when `f` is done with it. A failure inside `f`
+    /// fails the test.
+    pub fn run_client<F, Fut>(self, f: F)
+    where
+        F: FnOnce(EtcdLab) -> Fut + Send + 'static,
+        Fut: Future<Output = ()>,
+    {
+        let path = Path::new("/run/netns").join(self.cl.name());
+        let ns = File::open(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        std::thread::Builder::new()
+            .name("etcd-client".into())
+            .spawn(move || {
+                // SAFETY: setns(2) on an open namespace file moves only this new thread
+                // (and the runtime threads it starts) into the client namespace.
+                let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+                assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+                let rt = tokio::runtime::Builder::new_multi_thread()
+                    .worker_threads(2)
+                    .enable_all()
+                    .build()
+                    .expect("tokio runtime");
+                rt.block_on(f(self));
+            })
+            .expect("spawn the client thread")
+            .join()
+            .expect("the test body failed inside the lab namespace");
     }
 }
