@@ -189,13 +189,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
     for id in [AP, PLAIN] {
         rib.take_updates(id, usize::MAX);
     }
-    prop_assert_eq!(rib.path_count(), 0);
-    prop_assert!(
-        rib.attribute_sets() <= 1,
-        "{} sets left",
-        rib.attribute_sets()
-    );
-    Ok(())
+    nothing_left(&rib)
 }
 
 proptest! {

@@ -435,13 +435,7 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
         rib.withdraw_originated(net(p));
     }
     rib.take_route_changes();
-    prop_assert_eq!(rib.path_count(), 0);
-    prop_assert!(
-        rib.attribute_sets() <= 1,
-        "{} sets left",
-        rib.attribute_sets()
-    );
-    Ok(())
+    nothing_left(&rib)
 }
 
 proptest! {

@@ -10,6 +10,7 @@ use bgp::wire::{
     PathAttributes, Update,
 };
 use ipnet::IpNet;
+use proptest::prelude::{prop_assert, prop_assert_eq, TestCaseError};
 
 pub const LOCAL_AS: u32 = 64512;
 pub const ROUTER_ID: Ipv4Addr = Ipv4Addr::new(192, 0, 2, 1);
@@ -140,4 +141,16 @@ pub fn pools(p: &[&str], own: &[&str]) -> ImportPolicy {
         pools: p.iter().map(|s| net(s)).collect(),
         own_blocks: own.iter().map(|s| net(s)).collect(),
     }
+}
+
+/// For the property tests, once every route is gone: no path is left and no attribute
+/// set outlives its last user (only the permanent one for originated routes may remain).
+pub fn nothing_left(rib: &Rib) -> Result<(), TestCaseError> {
+    prop_assert_eq!(rib.path_count(), 0);
+    prop_assert!(
+        rib.attribute_sets() <= 1,
+        "{} sets left",
+        rib.attribute_sets()
+    );
+    Ok(())
 }
