@@ -9,21 +9,8 @@ use std::fs;
 mod common;
 
 use acl::{Applier, ApplyMode, Backend, CompileOptions, Ir};
-use common::{examples, two_irs};
+use common::{examples, nft_state, two_irs};
 use testlab::{container, Lab, Netns};
-
-/// The table listing with its top-level blocks sorted (the kernel lists sets and chains
-/// in creation order, which differs between an incremental and a full apply).
-fn nft_state(ns: &Netns) -> String {
-    let text = ns.ok(&["nft", "list", "table", "inet", "tern"]);
-    let body = text
-        .trim()
-        .trim_start_matches("table inet tern {")
-        .trim_end_matches('}');
-    let mut blocks: Vec<String> = body.split("\n\n").map(|b| b.trim().to_string()).collect();
-    blocks.sort();
-    blocks.join("\n\n")
-}
 
 /// iptables state by chain (rule order kept), counters and comments-lines dropped.
 fn ipt_state(ns: &Netns) -> BTreeMap<String, Vec<String>> {

@@ -2,6 +2,8 @@
 //! errors (never a crash, never a hang), and nothing a file names can reach the
 //! rendered firewall input as syntax.
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 
@@ -9,15 +11,8 @@ use tempfile::TempDir;
 
 use acl::{load_paths, LoadError};
 
-/// A scratch folder of one test and its path; the folder is removed when the guard is
-/// dropped (also when an assertion fails), so runs leave nothing behind in the temp folder.
 fn dir(name: &str) -> (TempDir, PathBuf) {
-    let g = tempfile::Builder::new()
-        .prefix(&format!("acl-hostile-{name}-"))
-        .tempdir()
-        .unwrap();
-    let d = g.path().to_path_buf();
-    (g, d)
+    common::scratch_dir(&format!("acl-hostile-{name}"))
 }
 
 fn errors(e: LoadError) -> Vec<String> {

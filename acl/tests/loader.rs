@@ -1,6 +1,8 @@
 //! Loading: line numbers across `---` documents, duplicates across files, folders, and the
 //! content cache of `Loader` (a changed file is re-read, errors are reported again).
 
+mod common;
+
 use std::fs;
 use std::path::PathBuf;
 
@@ -9,15 +11,8 @@ use tempfile::TempDir;
 use acl::loader::Loader;
 use acl::{load_paths, LoadError};
 
-/// A scratch folder of one test and its path; the folder is removed when the guard is
-/// dropped (also when an assertion fails), so runs leave nothing behind in the temp folder.
 fn dir(name: &str) -> (TempDir, PathBuf) {
-    let g = tempfile::Builder::new()
-        .prefix(&format!("acl-loader-{name}-"))
-        .tempdir()
-        .unwrap();
-    let d = g.path().to_path_buf();
-    (g, d)
+    common::scratch_dir(&format!("acl-loader-{name}"))
 }
 
 fn errors(e: LoadError) -> Vec<String> {

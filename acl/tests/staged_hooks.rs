@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use acl::ir::{Direction, EndpointKind};
 use acl::{compile, load_paths, CompileOptions, Ir};
+use common::nft_state;
 
 fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).to_path_buf()
@@ -178,19 +179,6 @@ fn calico_constraints_on_pre_dnat_and_do_not_track_are_located_errors() {
         "apiVersion: projectcalico.org/v3\nkind: GlobalNetworkPolicy\nmetadata: {name: a}\nspec:\n  preDNAT: false\n  doNotTrack: false\n",
     )
     .unwrap_or_else(|e| panic!("{e}"));
-}
-
-/// The table listing with its top-level blocks sorted (creation order differs between
-/// an incremental and a full apply).
-fn nft_state(ns: &testlab::Netns) -> String {
-    let text = ns.ok(&["nft", "list", "table", "inet", "tern"]);
-    let body = text
-        .trim()
-        .trim_start_matches("table inet tern {")
-        .trim_end_matches('}');
-    let mut blocks: Vec<String> = body.split("\n\n").map(|b| b.trim().to_string()).collect();
-    blocks.sort();
-    blocks.join("\n\n")
 }
 
 #[test]

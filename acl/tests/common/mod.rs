@@ -1,11 +1,13 @@
-//! Shared by the apply tests: the example policies compiled, and a second, changed
-//! bundle to move between.
+//! Shared by the acl tests: the example policies compiled, a second, changed bundle to
+//! move between, the nftables table as a comparable listing, and scratch folders.
 #![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
 use acl::{compile, load_paths, CompileOptions, Ir};
+use tempfile::TempDir;
+use testlab::Netns;
 
 pub fn examples() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
@@ -90,4 +92,29 @@ pub fn golden_and_accepted_by_the_tools(stem: &str, lab: &str, ir: &Ir) {
         "-c",
         &format!("ip6tables-restore --noflush --test < {v6}"),
     ]);
+}
+
+/// The table listing with its top-level blocks sorted (the kernel lists sets and chains
+/// in creation order, which differs between an incremental and a full apply).
+pub fn nft_state(ns: &Netns) -> String {
+    let text = ns.ok(&["nft", "list", "table", "inet", "tern"]);
+    let body = text
+        .trim()
+        .trim_start_matches("table inet tern {")
+        .trim_end_matches('}');
+    let mut blocks: Vec<String> = body.split("\n\n").map(|b| b.trim().to_string()).collect();
+    blocks.sort();
+    blocks.join("\n\n")
+}
+
+/// A scratch folder (named `PREFIX-…` in the temp folder) and its path; the folder is
+/// removed when the guard is dropped (also when an assertion fails), so runs leave
+/// nothing behind.
+pub fn scratch_dir(prefix: &str) -> (TempDir, PathBuf) {
+    let g = tempfile::Builder::new()
+        .prefix(&format!("{prefix}-"))
+        .tempdir()
+        .unwrap();
+    let d = g.path().to_path_buf();
+    (g, d)
 }
