@@ -2,10 +2,11 @@
 //! with a `FILE:LINE:COL: message` at the real position, and `tern policy check` gives
 //! the verdict the agent's loader gives (both use `acl::loader` with the same limits).
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 use std::process::{Command, Output};
 
-use tempfile::TempDir;
+use tempfile::TempPath;
 
 fn tern(args: &[&str], file: &Path) -> Output {
     Command::new(env!("CARGO_BIN_EXE_tern"))
@@ -15,29 +16,16 @@ fn tern(args: &[&str], file: &Path) -> Output {
         .expect("run tern")
 }
 
-/// A file in a scratch folder of its own; the folder is removed when the test is done
-/// with the file (also when an assertion fails), so runs leave nothing behind in the
-/// temp folder.
-struct Scratch {
-    _dir: TempDir,
-    file: PathBuf,
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.file
-    }
-}
-
-fn file(name: &str, bytes: &[u8]) -> Scratch {
-    let dir = tempfile::Builder::new()
+/// A scratch file (`tern-hostile-…-NAME` in the temp folder), removed when the test is
+/// done with it (also when an assertion fails), so runs leave nothing behind.
+fn file(name: &str, bytes: &[u8]) -> TempPath {
+    let mut f = tempfile::Builder::new()
         .prefix("tern-hostile-")
-        .tempdir()
-        .expect("scratch dir");
-    let file = dir.path().join(name);
-    std::fs::write(&file, bytes).expect("write file");
-    Scratch { _dir: dir, file }
+        .suffix(&format!("-{name}"))
+        .tempfile()
+        .expect("scratch file");
+    f.write_all(bytes).expect("write file");
+    f.into_temp_path()
 }
 
 /// Asserts exit code 2 and that stderr is exactly `FILE:<want>`.

@@ -2,47 +2,29 @@
 //! material), found quickly, never a panic or an error at 1:1 when the problem is
 //! elsewhere.
 
-use std::path::{Path, PathBuf};
+use std::io::Write;
+use std::path::Path;
 
 use config::yaml::{self, LocatedErrors};
 use config::{LoadError, NodeConfig};
-use tempfile::TempDir;
+use tempfile::TempPath;
 
 const HEAD: &str = "nodeName: a\nasNumber: 64512\nrouterId: 192.0.2.1\n";
 
-/// A file in a scratch folder of its own; the folder is removed when the test is done
-/// with the file (also when an assertion fails), so runs leave nothing behind in the
-/// temp folder.
-struct Scratch {
-    _dir: TempDir,
-    file: PathBuf,
-}
-
-impl std::ops::Deref for Scratch {
-    type Target = Path;
-    fn deref(&self) -> &Path {
-        &self.file
-    }
-}
-
-impl AsRef<Path> for Scratch {
-    fn as_ref(&self) -> &Path {
-        &self.file
-    }
-}
-
-fn file(name: &str, bytes: &[u8]) -> Scratch {
-    let dir = tempfile::Builder::new()
+/// A scratch file (`config-hostile-…-NAME` in the temp folder), removed when the test is
+/// done with it (also when an assertion fails), so runs leave nothing behind.
+fn file(name: &str, bytes: &[u8]) -> TempPath {
+    let mut f = tempfile::Builder::new()
         .prefix("config-hostile-")
-        .tempdir()
+        .suffix(&format!("-{name}"))
+        .tempfile()
         .unwrap();
-    let file = dir.path().join(name);
-    std::fs::write(&file, bytes).unwrap();
-    Scratch { _dir: dir, file }
+    f.write_all(bytes).unwrap();
+    f.into_temp_path()
 }
 
 /// The located errors of loading `bytes` from a file; panics on success or I/O errors.
-fn load_errors(name: &str, bytes: &[u8]) -> (Scratch, Vec<String>) {
+fn load_errors(name: &str, bytes: &[u8]) -> (TempPath, Vec<String>) {
     let f = file(name, bytes);
     match NodeConfig::load(&f) {
         Err(LoadError::Invalid(es)) => (f, es.iter().map(ToString::to_string).collect()),
