@@ -18,7 +18,10 @@ have bird     || need+=(bird2)
 have ip       || need+=(iproute2)
 have ping     || need+=(iputils-ping)
 have nc       || need+=(netcat-openbsd)
-have protoc   || need+=(protobuf-compiler)   # the build: etcd-client's gRPC code
+# The build: etcd-client's gRPC code needs protoc and the well-known types it imports
+# (google/protobuf/*.proto, in libprotobuf-dev, only a Recommends of protoc's package).
+have protoc   || need+=(protobuf-compiler)
+[ -e /usr/include/google/protobuf/descriptor.proto ] || need+=(libprotobuf-dev)
 if [ "$profile" = test ]; then
     have gobgpd   || need+=(gobgpd)
     have /usr/lib/frr/bgpd && have vtysh || need+=(frr)
