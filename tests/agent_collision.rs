@@ -109,7 +109,14 @@ fn simultaneous_connects_keep_one_session() {
         let mut pids = Vec::new();
         for (n, ns) in [(&na, &a), (&nb, &b)] {
             let config = n.config.to_string_lossy().into_owned();
-            let argv = ["env", "RUST_LOG=info", &tern, "agent", "--config", &config];
+            let argv = [
+                "env",
+                "RUST_LOG=info,bgp::speaker=debug",
+                &tern,
+                "agent",
+                "--config",
+                &config,
+            ];
             pids.push(lab.spawn(ns, &argv, &format!("tern-{}-{round}", n.name)));
         }
         let (pa, pb) = (pids[0], pids[1]);

@@ -194,7 +194,8 @@ pub async fn reader<R: AsyncRead + Unpin>(
         events,
         budget,
     };
-    read_loop(&out, &mut rd, negotiated, &mut stop).await;
+    let why = read_loop(&out, &mut rd, negotiated, &mut stop).await;
+    tracing::debug!(peer, ?conn, "reader stopped: {why}");
     let mut sink = vec![0u8; 64 * 1024];
     let drain = async { while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {} };
     let _ = tokio::time::timeout(LINGER, drain).await;
@@ -244,7 +245,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
     rd: &mut R,
     mut negotiated: oneshot::Receiver<DecodeContext>,
     stop: &mut oneshot::Receiver<()>,
-) {
+) -> &'static str {
     let mut ctx = DecodeContext::default();
     let mut have_ctx = false;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
@@ -261,11 +262,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     if open && !have_ctx {
                         let msgs = std::mem::take(&mut batch);
                         if !out.send(msgs, std::mem::take(&mut bytes)).await {
-                            return;
+                            return "owner gone";
                         }
                         let c = tokio::select! {
                             c = &mut negotiated => c,
-                            _ = &mut *stop => return,
+                            _ = &mut *stop => return "stopped while waiting for the decode context",
                         };
                         match c {
                             Ok(c) => {
@@ -273,12 +274,12 @@ async fn read_loop<R: AsyncRead + Unpin>(
                                 have_ctx = true;
                             }
                             // The owner refused the OPEN and dropped the connection.
-                            Err(_) => return,
+                            Err(_) => return "OPEN refused",
                         }
                     } else if batch.len() >= READ_BATCH || bytes >= READ_BATCH_BYTES {
                         let msgs = std::mem::take(&mut batch);
                         if !out.send(msgs, std::mem::take(&mut bytes)).await {
-                            return;
+                            return "owner gone";
                         }
                     }
                 }
@@ -288,27 +289,27 @@ async fn read_loop<R: AsyncRead + Unpin>(
                         out.send(batch, bytes).await;
                     }
                     out.fail(e.notification().cloned(), e.to_string()).await;
-                    return;
+                    return "malformed message";
                 }
             }
         }
         if !batch.is_empty() && !out.send(batch, bytes).await {
-            return;
+            return "owner gone";
         }
         buf.reserve(READ_CHUNK);
         let read = tokio::select! {
             r = rd.read_buf(&mut buf) => r,
-            _ = &mut *stop => return,
+            _ = &mut *stop => return "stopped",
         };
         match read {
             Ok(0) => {
                 out.fail(None, "closed by peer".into()).await;
-                return;
+                return "closed by peer";
             }
             Ok(_) => {}
             Err(e) => {
                 out.fail(None, e.to_string()).await;
-                return;
+                return "read error";
             }
         }
     }

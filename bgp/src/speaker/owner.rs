@@ -312,6 +312,7 @@ impl Owner {
 
     fn handle_event(&mut self, ev: ConnEvent) {
         let now = Instant::now();
+        trace_event(&ev);
         match ev {
             ConnEvent::Accepted { peer, stream } => {
                 let Some(p) = self.peers.get_mut(&peer) else {
@@ -455,6 +456,7 @@ impl Owner {
                 return;
             };
             let id = PeerId(peer as u32);
+            trace_action(p.cfg.address, &action);
             match action {
                 Action::Connect(conn) => {
                     let task = tokio::spawn(conn::connect(
@@ -780,6 +782,52 @@ impl Owner {
 /// Closes the connection tasks of connections the session no longer has. Every way a
 /// connection ends yields an [`Action::Close`]; this keeps that promise also for a path
 /// that might forget it, so a socket never outlives its connection.
+/// Debug log of a connection event (not of UPDATE batches' contents).
+fn trace_event(ev: &ConnEvent) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    match ev {
+        ConnEvent::Accepted { peer, stream } => {
+            tracing::debug!(peer, remote = ?stream.peer_addr().ok(), "event: accepted")
+        }
+        ConnEvent::Connected { peer, conn, stream } => {
+            tracing::debug!(peer, ?conn, local = ?stream.local_addr().ok(), "event: connected")
+        }
+        ConnEvent::ConnectFailed { peer, conn, error } => {
+            tracing::debug!(peer, ?conn, "event: connect failed: {error}")
+        }
+        ConnEvent::Messages {
+            peer, conn, msgs, ..
+        } => {
+            let kinds: Vec<&str> = msgs.iter().take(4).map(|m| m.kind().name()).collect();
+            tracing::debug!(peer, ?conn, n = msgs.len(), first = ?kinds, "event: messages")
+        }
+        ConnEvent::ReadFailed {
+            peer, conn, reason, ..
+        } => tracing::debug!(peer, ?conn, "event: read failed: {reason}"),
+        ConnEvent::Released { peer } => tracing::debug!(peer, "event: released"),
+        ConnEvent::Drained => {}
+    }
+}
+
+/// Debug log of a session action (UPDATEs and route changes left out: too many).
+fn trace_action(peer: IpAddr, action: &Action) {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return;
+    }
+    match action {
+        Action::Send(conn, msg) if !matches!(msg, Message::Update(_)) => {
+            tracing::debug!(%peer, ?conn, "action: send {}", msg.kind().name())
+        }
+        Action::Connect(conn) | Action::Close(conn) | Action::Established(conn) => {
+            tracing::debug!(%peer, ?conn, "action: {action:?}")
+        }
+        Action::Negotiated { conn, .. } => tracing::debug!(%peer, ?conn, "action: negotiated"),
+        _ => {}
+    }
+}
+
 fn release_orphans(p: &mut Peer) {
     if p.conns.len() <= p.session.connections().count() {
         return;
