@@ -7,7 +7,10 @@
 //! - when nodes die (SIGKILL: no lease revoke), their `Node` goes with the lease, and
 //!   after `NODE_GONE_GRACE` one surviving agent (exactly one) frees the empty block —
 //!   a new node claims it — and marks the block that still holds a workload unaffined;
-//!   the node that held it comes back and takes it back.
+//!   the node that held it comes back and takes it back;
+//! - two live nodes cut off from etcd (not from each other) look gone: their empty
+//!   blocks are freed; when they reach etcd again, one claims its block back, the other
+//!   finds its block claimed by another node meanwhile and withdraws it.
 //!
 //! The block keys are read from etcd itself (`cluster::affinity::all_claims` through a
 //! client in the lab's namespace), next to the agents' FIBs. Topology as in
@@ -54,6 +57,42 @@ fn claims(c: &Cluster) -> BTreeMap<String, BlockClaim> {
         })
     })
     .expect("read etcd in the lab")
+}
+
+/// Writes a claim of `block` for `node` into etcd, as that node's agent would.
+fn claim_for(c: &Cluster, block: &str, node: &str) -> bool {
+    let endpoint = c.etcd.endpoint().to_string();
+    let ns = c.etcd.cl.name().to_string();
+    let block: ipnet::IpNet = block.parse().expect("block");
+    let value = BlockClaim::of(node).to_value();
+    controller::netns::run_in(&ns, move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime");
+        rt.block_on(async move {
+            let s = store::etcd::EtcdStore::connect(&[endpoint])
+                .await
+                .expect("connect");
+            s.claim(&cluster::pools::block_key(block), &value)
+                .await
+                .expect("claim")
+        })
+    })
+    .expect("write etcd in the lab")
+}
+
+/// Drops (or lets through again) everything `ns` sends to etcd: the node is cut off
+/// from the datastore while its links and BGP sessions stay up.
+fn cut_off(ns: &Netns, on: bool) {
+    if on {
+        ns.ok(&[
+            "nft",
+            "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out ip daddr 10.0.0.1 drop",
+        ]);
+    } else {
+        ns.ok(&["nft", "delete table inet cut"]);
+    }
 }
 
 fn owned_in_etcd(c: &Cluster, node: &str) -> Vec<String> {
@@ -215,3 +254,65 @@ fn blocks_of_a_dead_node_are_freed_or_unaffined_and_taken_back_on_return() {
 
 /// How long a route or a key change may take to show (a mesh update, an etcd write).
 const CONVERGE_ROUTE: Duration = Duration::from_secs(30);
+
+#[test]
+fn a_node_cut_off_from_etcd_takes_its_block_back_or_withdraws_it() {
+    let mut c = Cluster::new("cl-ipam-cut");
+    c.apply("pool.yaml", &pool("10.248.0.0/28", 30));
+    let (_pids, blocks) = c.up(3);
+    let block_of = |addr: &str| -> String {
+        let b = &blocks[addr];
+        assert_eq!(b.len(), 1, "{addr}: {b:?}");
+        b[0].clone()
+    };
+    let (b2, b3) = (block_of("10.1.0.2"), block_of("10.1.0.3"));
+    // h2 and h3 lose etcd (not each other, nor h1): their leases expire, and after
+    // the grace h1 frees their empty blocks as a gone node's.
+    cut_off(&c.hosts[1].node.ns, true);
+    cut_off(&c.hosts[2].node.ns, true);
+    wait_for(RECLAIM_WAIT, "h2's and h3's blocks freed", || {
+        let now = claims(&c);
+        (!now.contains_key(&b2) && !now.contains_key(&b3)).then_some(())
+    });
+    // Meanwhile another node (registered, so its block is not swept in turn) claims
+    // h3's block.
+    c.apply(
+        "h9.yaml",
+        "apiVersion: projectcalico.org/v3\nkind: Node\nmetadata: { name: h9 }\nspec: {}\n",
+    );
+    assert!(claim_for(&c, &b3, "h9"), "{b3} was free");
+    // Both come back: h2 claims its block again and keeps it; h3 finds its block
+    // another node's and withdraws it, so that one block is never announced twice.
+    cut_off(&c.hosts[1].node.ns, false);
+    cut_off(&c.hosts[2].node.ns, false);
+    wait_for(CONVERGE_ROUTE, "h2's block claimed again by h2", || {
+        (claims(&c).get(&b2).map(|cl| cl.node.as_str()) == Some("h2")).then_some(())
+    });
+    assert_eq!(own_blocks(&c.hosts[1].node.ns), vec![b2.clone()]);
+    wait_for(CONVERGE_ROUTE, "h3 withdraws the block h9 holds", || {
+        (!own_blocks(&c.hosts[2].node.ns).contains(&b3)).then_some(())
+    });
+    assert_eq!(claims(&c).get(&b3).map(|cl| cl.node.as_str()), Some("h9"));
+    let h1 = &c.hosts[0];
+    wait_for(
+        CONVERGE_ROUTE,
+        &format!("h1: {b2} via h2, {b3} not via h3"),
+        || {
+            let b2_via = via(&h1.node.ns, &b2);
+            let b3_via = via(&h1.node.ns, &b3);
+            (b2_via.as_deref() == Some("10.1.0.2") && b3_via.as_deref() != Some("10.1.0.3"))
+                .then_some(())
+        },
+    );
+    let log = c.etcd.lab.log("tern-h3");
+    assert!(
+        log.contains("block was claimed by another node while this node looked gone")
+            && log.contains(&b3),
+        "{log}"
+    );
+    let log = c.etcd.lab.log("tern-h2");
+    assert!(
+        log.contains("block was freed while this node looked gone; claimed again"),
+        "{log}"
+    );
+}

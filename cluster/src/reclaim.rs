@@ -18,6 +18,11 @@
 //!   came back cannot delete it afterwards (its transaction fails on the new revision),
 //!   and a block already deleted is not used.
 //!
+//! - [`recheck`]: a running node whose lease was lost (cut off from etcd for longer
+//!   than its TTL, so the others may have counted it gone) checks the blocks it uses:
+//!   its own ones are rewritten, freed ones claimed again, and one another node
+//!   claimed meanwhile is reported so the node stops using it.
+//!
 //! [`verdict`] is the pure decision for one block of a gone node.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -84,6 +89,74 @@ pub async fn reaffirm<S: Store>(store: &S, node: &str) -> Result<Vec<IpNet>, Sto
     }
     kept.sort();
     Ok(kept)
+}
+
+/// What [`recheck`] found for the blocks a node was using.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recheck {
+    /// Still this node's (rewritten as affine).
+    pub kept: Vec<IpNet>,
+    /// Gone from the datastore (freed by another node's sweep) and claimed again.
+    pub taken_back: Vec<IpNet>,
+    /// Claimed by another node meanwhile: this node must stop using them. With the
+    /// owner's name.
+    pub lost: Vec<(IpNet, String)>,
+    /// Changed under every attempt: to be checked again.
+    pub unsettled: Vec<IpNet>,
+}
+
+/// Checks the blocks `node` is using after it may have looked gone to the others
+/// (its lease was lost: other nodes may have freed or unaffined its blocks): each
+/// block still `node`'s is rewritten as affine, a freed one is claimed again, one
+/// that another node claimed meanwhile is reported lost. Every write is a
+/// transaction (a claim only if the key is absent, a rewrite on the revision read);
+/// a key that changed between read and write is read again.
+pub async fn recheck<S: Store>(
+    store: &S,
+    node: &str,
+    blocks: &[IpNet],
+) -> Result<Recheck, StoreError> {
+    let value = BlockClaim::of(node).to_value();
+    let mut out = Recheck::default();
+    for &block in blocks {
+        let key = block_key(block);
+        // A few rounds: each lost transaction means another writer just acted.
+        let settled = |o: &Recheck| {
+            o.kept.contains(&block)
+                || o.taken_back.contains(&block)
+                || o.lost.iter().any(|(b, _)| *b == block)
+        };
+        for _ in 0..5 {
+            match store.get_raw(&key).await? {
+                None => {
+                    if store.claim(&key, &value).await? {
+                        out.taken_back.push(block);
+                        break;
+                    }
+                }
+                Some(v) => match serde_json::from_slice::<BlockClaim>(&v.value) {
+                    Ok(c) if c.node == node => {
+                        if store.put_raw_if(&key, &value, v.revision).await? {
+                            out.kept.push(block);
+                            break;
+                        }
+                    }
+                    Ok(c) => {
+                        out.lost.push((block, c.node));
+                        break;
+                    }
+                    Err(_) => {
+                        out.lost.push((block, "(unreadable claim)".into()));
+                        break;
+                    }
+                },
+            }
+        }
+        if !settled(&out) {
+            out.unsettled.push(block);
+        }
+    }
+    Ok(out)
 }
 
 fn parse(v: &RawValue) -> Option<(IpNet, BlockClaim)> {

@@ -1,8 +1,9 @@
 //! Giving blocks back against a real etcd (Debian's etcd-server) in a lab namespace:
 //! a node's conditional delete of its own block, the sweep of a gone node's blocks
 //! (free the empty one, unaffine the one a WorkloadEndpoint still holds, leave a live
-//! node's alone), two sweepers at once (one wins each write), and a returning node
-//! taking its unaffined block back so that a sweep that read it before cannot delete it.
+//! node's alone), two sweepers at once (one wins each write), a returning node taking
+//! its unaffined block back so that a sweep that read it before cannot delete it, and a
+//! node that was cut off checking the blocks it uses (kept, taken back, lost).
 
 use cluster::affinity::{self, BlockClaim};
 use cluster::pools::{block_key, Pool};
@@ -131,6 +132,69 @@ fn blocks_are_released_swept_and_taken_back_with_transactions() {
             .await
             .expect("txn"));
         assert_eq!(claim_of(&s, d2).await, Some(BlockClaim::of("dead")));
+        drop(lab);
+    });
+}
+
+#[test]
+fn a_node_cut_off_checks_its_blocks_when_it_registers_again() {
+    EtcdLab::new("cl-rechk").run_client(|lab| async move {
+        let endpoint = lab.endpoint().to_string();
+        let s = EtcdStore::connect(std::slice::from_ref(&endpoint))
+            .await
+            .expect("connect");
+        let pool = Pool {
+            cidr: "10.79.0.0/26".parse().expect("cidr"),
+            block_size: 28,
+        };
+        let mut mine = Vec::new();
+        for _ in 0..4 {
+            mine.push(
+                affinity::claim_next(&s, "cut", &[pool], false)
+                    .await
+                    .expect("claim"),
+            );
+        }
+        let [kept, freed, stolen, unaffined] = [mine[0], mine[1], mine[2], mine[3]];
+        // While "cut" looked gone: a sweep freed two empty blocks, and unaffined one
+        // a workload held; another node claimed one of the freed blocks.
+        s.create(&wep(
+            "cut",
+            &format!("{}/32", unaffined.hosts().nth(1).expect("ip")),
+        ))
+        .await
+        .expect("wep");
+        for b in [freed, stolen, kept] {
+            let v = s.get_raw(&block_key(b)).await.expect("get").expect("key");
+            if b != kept {
+                assert!(s.delete_raw_if(&v.key, v.revision).await.expect("txn"));
+            }
+        }
+        let marked = BlockClaim {
+            node: "cut".into(),
+            unaffined: true,
+        };
+        let v = s
+            .get_raw(&block_key(unaffined))
+            .await
+            .expect("get")
+            .expect("key");
+        assert!(s
+            .put_raw_if(&v.key, &marked.to_value(), v.revision)
+            .await
+            .expect("txn"));
+        let other = BlockClaim::of("other").to_value();
+        assert!(s.claim(&block_key(stolen), &other).await.expect("claim"));
+
+        let r = reclaim::recheck(&s, "cut", &mine).await.expect("recheck");
+        assert_eq!(r.kept, vec![kept, unaffined], "{r:?}");
+        assert_eq!(r.taken_back, vec![freed], "{r:?}");
+        assert_eq!(r.lost, vec![(stolen, "other".to_string())], "{r:?}");
+        assert!(r.unsettled.is_empty(), "{r:?}");
+        for b in [kept, freed, unaffined] {
+            assert_eq!(claim_of(&s, b).await, Some(BlockClaim::of("cut")), "{b}");
+        }
+        assert_eq!(claim_of(&s, stolen).await, Some(BlockClaim::of("other")));
         drop(lab);
     });
 }

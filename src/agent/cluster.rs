@@ -209,6 +209,10 @@ pub struct Cluster {
     need_rx: mpsc::Receiver<IpNet>,
     /// Empty blocks offered back, and the sweep of gone nodes' blocks.
     reclaim: ipam::Reclaimer,
+    /// Re-registrations after a lost lease (the blocks are checked after each).
+    renewals: Option<watch::Receiver<u64>>,
+    /// A check of the blocks after a re-registration is still to do (etcd failed).
+    recheck_due: bool,
     health: watch::Sender<DatastoreHealth>,
     metrics: Option<DatastoreMetrics>,
 }
@@ -315,6 +319,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
     effective.overlay.pools.extend(modes);
     let (need_tx, need_rx) = mpsc::channel(8);
     let (file_tx, file_rx) = mpsc::channel(4);
+    let renewals = registration.as_ref().map(Registration::renewals);
     let mut c = Cluster {
         mesh: MeshSettings::new(cfg),
         blocks: cfg.blocks.clone(),
@@ -334,6 +339,8 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
         need_tx,
         need_rx,
         reclaim: ipam::Reclaimer::new(&cfg.node_name),
+        renewals,
+        recheck_due: false,
         metrics: None,
     };
     c.take_blocks_at_start(&pool_items).await;
@@ -619,6 +626,9 @@ impl Cluster {
                 s.borrow_and_update();
             }
             self.sweep_if_due().await;
+            if self.recheck_if_due().await {
+                self.originate(&speaker, &fib_blocks).await;
+            }
             self.publish_health();
             let (want, notes) = self.desired(&file_peers);
             // Each problem is logged once, not on every recomputation.

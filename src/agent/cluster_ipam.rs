@@ -13,6 +13,12 @@
 //!   also runs once after start (nodes that died while no agent ran), and again every
 //!   [`HELD_RESWEEP`] while blocks of gone nodes still hold workloads. Otherwise nothing
 //!   is read: the steady state costs etcd nothing.
+//! - after this node registered again because its lease was lost (cut off from etcd
+//!   for longer than `NODE_TTL`: the others may have counted it gone and swept its
+//!   blocks), the blocks it claimed are checked (`cluster::reclaim::recheck`): its own
+//!   are rewritten, freed ones claimed again, and one another node claimed meanwhile
+//!   is dropped — withdrawn, with an error naming the owner — so that two nodes never
+//!   announce one block.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
@@ -125,6 +131,45 @@ impl Cluster {
             self.merge_blocks();
         }
         gone
+    }
+
+    /// After a re-registration (or a failed check since): checks the blocks this node
+    /// claimed (see the module doc). True if its blocks changed.
+    pub(super) async fn recheck_if_due(&mut self) -> bool {
+        if let Some(r) = &mut self.renewals {
+            if r.has_changed().unwrap_or(false) {
+                r.borrow_and_update();
+                self.recheck_due = true;
+            }
+        }
+        if !self.recheck_due {
+            return false;
+        }
+        let r = match reclaim::recheck(&*self.store, &self.local.name, &self.claimed).await {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(
+                    "checking this node's blocks after registering again: {e}; retrying"
+                );
+                return false;
+            }
+        };
+        self.recheck_due = !r.unsettled.is_empty();
+        for b in &r.taken_back {
+            tracing::warn!(block = %b, "block was freed while this node looked gone; claimed again");
+        }
+        for (b, owner) in &r.lost {
+            tracing::error!(
+                block = %b, %owner,
+                "block was claimed by another node while this node looked gone; withdrawn here (workloads with addresses in it are unreachable until they are re-created)"
+            );
+        }
+        if r.lost.is_empty() {
+            return false;
+        }
+        self.claimed.retain(|b| !r.lost.iter().any(|(l, _)| l == b));
+        self.merge_blocks();
+        true
     }
 
     /// Sweeps the blocks of gone nodes when it is time (see the module doc).

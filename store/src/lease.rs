@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use etcd_client::{Client, PutOptions};
 use resources::{Resource, ResourceKey};
+use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::etcd::EtcdStore;
@@ -23,6 +24,7 @@ pub struct Registration {
     lease: Arc<AtomicI64>,
     task: JoinHandle<()>,
     client: Client,
+    renewals: watch::Receiver<u64>,
 }
 
 impl std::fmt::Debug for Registration {
@@ -85,6 +87,7 @@ impl EtcdStore {
         let client = self.client().clone();
         let first = grant_and_put(&client, r, secs).await?;
         let lease = Arc::new(AtomicI64::new(first));
+        let (renewed, renewals) = watch::channel(0u64);
         let task = {
             let (client, lease, r) = (client.clone(), lease.clone(), r.clone());
             tokio::spawn(async move {
@@ -97,6 +100,7 @@ impl EtcdStore {
                         match grant_and_put(&client, &r, secs).await {
                             Ok(id) => {
                                 lease.store(id, Ordering::SeqCst);
+                                renewed.send_modify(|n| *n += 1);
                                 backoff = Duration::from_millis(100);
                                 break;
                             }
@@ -111,6 +115,7 @@ impl EtcdStore {
             lease,
             task,
             client,
+            renewals,
         })
     }
 }
@@ -119,6 +124,13 @@ impl Registration {
     /// The registered resource's key.
     pub fn key(&self) -> &ResourceKey {
         &self.key
+    }
+
+    /// Counts the registrations made again after the lease was lost (starts at 0):
+    /// etcd may have deleted the resource meanwhile, and whoever watches it may have
+    /// acted on that (e.g. other nodes freeing this node's IPAM blocks).
+    pub fn renewals(&self) -> watch::Receiver<u64> {
+        self.renewals.clone()
     }
 
     /// Stops the keep-alive and revokes the lease: the resource is deleted now.

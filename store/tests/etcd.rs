@@ -427,3 +427,43 @@ fn a_registered_node_lives_while_its_lease_is_kept() {
         drop(lab);
     });
 }
+
+#[test]
+fn a_lost_lease_is_registered_again_and_counted() {
+    EtcdLab::new("st-release").run_client(|lab| async move {
+        let s = connect(&lab).await;
+        let me = node("host-b");
+        let reg = s
+            .register(&me, Duration::from_secs(2))
+            .await
+            .expect("register");
+        let mut renewals = reg.renewals();
+        assert_eq!(*renewals.borrow_and_update(), 0);
+        // Another client revokes every lease (as etcd does when the node was cut off
+        // for longer than the TTL): the Node is deleted with it.
+        let mut other = etcd_client::Client::connect([lab.endpoint()], None)
+            .await
+            .expect("client");
+        let leases = other.leases().await.expect("leases");
+        assert!(!leases.leases().is_empty());
+        for l in leases.leases() {
+            other.lease_revoke(l.id()).await.expect("revoke");
+        }
+        // The keep-alive notices, registers again, and says so.
+        tokio::time::timeout(Duration::from_secs(30), renewals.changed())
+            .await
+            .expect("a renewal within 30 s")
+            .expect("registration alive");
+        assert_eq!(*renewals.borrow(), 1);
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+        while s.get(&me.key()).await.ok().flatten().is_none() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "the Node is written again"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        drop(reg);
+        drop(lab);
+    });
+}
