@@ -184,6 +184,9 @@ partA() {  # mode rounds
 import sys, statistics as st
 for name, xs in (("tern (BIRD's route out of tern's FIB)", sys.argv[1]), ("BIRD (tern's route out of BIRD's FIB)", sys.argv[2])):
     v = [int(x) for x in xs.split()]
+    if not v:
+        print(f"\n{name}: no rounds", end="")
+        continue
     print(f"\n{name}: min {min(v)} ms, median {st.median(v):.0f} ms, max {max(v)} ms over {len(v)} rounds", end="")
 print()
 PY
