@@ -33,8 +33,12 @@ use testlab::{wait_for, Netns};
 /// 30 s + 5 s (gone nodes), with room for a loaded machine.
 const RECLAIM_WAIT: Duration = Duration::from_secs(150);
 
-/// Block → its claim, as etcd holds them now.
-fn claims(c: &Cluster) -> BTreeMap<String, BlockClaim> {
+/// Runs `f` with a client of the lab's etcd, in the clients' namespace.
+fn with_store<T, F>(c: &Cluster, f: impl FnOnce(store::etcd::EtcdStore) -> F + Send + 'static) -> T
+where
+    T: Send + 'static,
+    F: std::future::Future<Output = T>,
+{
     let endpoint = c.etcd.endpoint().to_string();
     let ns = c.etcd.cl.name().to_string();
     controller::netns::run_in(&ns, move || {
@@ -46,40 +50,42 @@ fn claims(c: &Cluster) -> BTreeMap<String, BlockClaim> {
             let s = store::etcd::EtcdStore::connect(&[endpoint])
                 .await
                 .expect("connect");
-            let (raw, _) = s.list_raw(BLOCKS_PREFIX).await.expect("list blocks");
-            raw.into_iter()
-                .filter_map(|v| {
-                    let block = parse_block_key(&v.key)?.to_string();
-                    let claim: BlockClaim = serde_json::from_slice(&v.value).ok()?;
-                    Some((block, claim))
-                })
-                .collect()
+            f(s).await
         })
     })
-    .expect("read etcd in the lab")
+    .expect("etcd in the lab")
+}
+
+/// Block → its claim, as etcd holds them now.
+fn claims(c: &Cluster) -> BTreeMap<String, BlockClaim> {
+    with_store(c, |s| async move {
+        let (raw, _) = s.list_raw(BLOCKS_PREFIX).await.expect("list blocks");
+        raw.into_iter()
+            .filter_map(|v| {
+                let block = parse_block_key(&v.key)?.to_string();
+                let claim: BlockClaim = serde_json::from_slice(&v.value).ok()?;
+                Some((block, claim))
+            })
+            .collect()
+    })
 }
 
 /// Writes a claim of `block` for `node` into etcd, as that node's agent would.
 fn claim_for(c: &Cluster, block: &str, node: &str) -> bool {
-    let endpoint = c.etcd.endpoint().to_string();
-    let ns = c.etcd.cl.name().to_string();
     let block: ipnet::IpNet = block.parse().expect("block");
     let value = BlockClaim::of(node).to_value();
-    controller::netns::run_in(&ns, move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("tokio runtime");
-        rt.block_on(async move {
-            let s = store::etcd::EtcdStore::connect(&[endpoint])
-                .await
-                .expect("connect");
-            s.claim(&cluster::pools::block_key(block), &value)
-                .await
-                .expect("claim")
-        })
+    with_store(c, move |s| async move {
+        s.claim(&cluster::pools::block_key(block), &value)
+            .await
+            .expect("claim")
     })
-    .expect("write etcd in the lab")
+}
+
+/// The one block `addr`'s node owns (of the blocks by owner `Cluster::up` returns).
+fn one_block(blocks: &BTreeMap<String, Vec<String>>, addr: &str) -> String {
+    let b = &blocks[addr];
+    assert_eq!(b.len(), 1, "{addr}: {b:?}");
+    b[0].clone()
 }
 
 /// Drops (or lets through again) everything `ns` sends to etcd: the node is cut off
@@ -185,11 +191,7 @@ fn blocks_of_a_dead_node_are_freed_or_unaffined_and_taken_back_on_return() {
     // Four /30 blocks: four nodes use the pool up.
     c.apply("pool.yaml", &pool("10.247.0.0/28", 30));
     let (pids, blocks) = c.up(4);
-    let block_of = |addr: &str| -> String {
-        let b = &blocks[addr];
-        assert_eq!(b.len(), 1, "{addr}: {b:?}");
-        b[0].clone()
-    };
+    let block_of = |addr: &str| one_block(&blocks, addr);
     let (b2, b3) = (block_of("10.1.0.2"), block_of("10.1.0.3"));
     // h2 runs a workload: its WorkloadEndpoint (with its address) is in etcd.
     let w = c.etcd.lab.netns("w2");
@@ -260,11 +262,7 @@ fn a_node_cut_off_from_etcd_takes_its_block_back_or_withdraws_it() {
     let mut c = Cluster::new("cl-ipam-cut");
     c.apply("pool.yaml", &pool("10.248.0.0/28", 30));
     let (_pids, blocks) = c.up(3);
-    let block_of = |addr: &str| -> String {
-        let b = &blocks[addr];
-        assert_eq!(b.len(), 1, "{addr}: {b:?}");
-        b[0].clone()
-    };
+    let block_of = |addr: &str| one_block(&blocks, addr);
     let (b2, b3) = (block_of("10.1.0.2"), block_of("10.1.0.3"));
     // h2 and h3 lose etcd (not each other, nor h1): their leases expire, and after
     // the grace h1 frees their empty blocks as a gone node's.
