@@ -1,6 +1,9 @@
-//! etcd mode: the cluster task's part in giving IPAM blocks back (the logic and the
-//! transactions are `cluster::reclaim`'s):
+//! etcd mode: the cluster task's IPAM blocks (the logic and the transactions are
+//! `cluster::affinity`'s and `cluster::reclaim`'s):
 //!
+//! - at start the node takes back the blocks it owns and claims one per family that a
+//!   usable pool has when it owns none; later one more whenever the workload task finds
+//!   its blocks full. The node's blocks are the node file's plus the claimed ones;
 //! - an empty block the workload task offers (`workloads::blocks`) is deleted from etcd
 //!   if this node claimed it (never a block of the node file), and the agent's blocks
 //!   lose it — its route and blackhole are withdrawn — before the answer;
@@ -23,8 +26,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use cluster::affinity::name_seed;
+use cluster::affinity::{self, name_seed, AffinityError};
 use cluster::reclaim::{self, Released};
+use cluster::{pools, Items};
 use ipnet::IpNet;
 use tokio::sync::mpsc;
 
@@ -210,5 +214,143 @@ impl Cluster {
                 Some(now + SWEEP_RETRY + self.reclaim.spread)
             }
         };
+    }
+}
+
+/// Claiming blocks: at start and when the workload task needs one more.
+impl Cluster {
+    /// The blocks this node owns in the datastore (each taken back with a transaction:
+    /// `reclaim::reaffirm`); when it owns none of a family that a usable pool has,
+    /// claims one (retrying while etcd fails).
+    pub(super) async fn take_blocks_at_start(&mut self, pool_items: &Items) {
+        let owned = loop {
+            match reclaim::reaffirm(&*self.store, &self.local.name).await {
+                Ok(v) => break v,
+                Err(e) => {
+                    tracing::warn!("listing this node's blocks: {e}; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        };
+        self.add_blocks(owned);
+        let usable = pools::usable_pools(pool_items, &self.labels());
+        for v6 in [false, true] {
+            let has_pool = usable.iter().any(|p| p.cidr.addr().is_ipv6() == v6);
+            let has_block = self.blocks.iter().any(|b| b.addr().is_ipv6() == v6);
+            if has_pool && !has_block {
+                // Many nodes starting at once all claim in address order, so a late one
+                // can lose `MAX_CLAIM_ATTEMPTS` races in a row: try again (a fresh list
+                // of taken blocks each time) after a pause that spreads the racers out.
+                for attempt in 1..=CLAIM_ROUNDS_AT_START {
+                    match self.claim(v6).await {
+                        ClaimOutcome::Contended if attempt < CLAIM_ROUNDS_AT_START => {
+                            let ms = 50 + u64::from(name_hash(&self.local.name) % 200);
+                            tokio::time::sleep(Duration::from_millis(ms * u64::from(attempt)))
+                                .await;
+                        }
+                        _ => break,
+                    }
+                }
+            }
+        }
+    }
+
+    pub(super) fn add_blocks(&mut self, more: impl IntoIterator<Item = IpNet>) {
+        for b in more {
+            if !self.claimed.contains(&b) {
+                self.claimed.push(b);
+            }
+        }
+        self.merge_blocks();
+    }
+
+    pub(super) fn merge_blocks(&mut self) {
+        self.blocks = merged_blocks(&self.file_blocks, &self.claimed);
+    }
+
+    /// Claims one more block of the family.
+    pub(super) async fn claim(&mut self, v6: bool) -> ClaimOutcome {
+        let usable = pools::usable_pools(&self.pools.snapshot().items, &self.labels());
+        match affinity::claim_next(&*self.store, &self.local.name, &usable, v6).await {
+            Ok(b) => {
+                tracing::info!(block = %b, "claimed a block");
+                self.add_blocks([b]);
+                ClaimOutcome::Claimed
+            }
+            Err(e @ AffinityError::Exhausted { .. }) => {
+                tracing::warn!("no block claimed: {e}");
+                ClaimOutcome::Failed
+            }
+            Err(e @ AffinityError::Contended(_)) => {
+                tracing::warn!("claiming a block: {e}");
+                ClaimOutcome::Contended
+            }
+            Err(e) => {
+                tracing::warn!("claiming a block: {e}");
+                ClaimOutcome::Failed
+            }
+        }
+    }
+}
+
+/// This node's blocks: the file's, then every claimed one not inside them (a reload
+/// that drops a block from the file never drops a claimed one).
+fn merged_blocks(file: &[IpNet], claimed: &[IpNet]) -> Vec<IpNet> {
+    let mut all = file.to_vec();
+    for b in claimed {
+        if !all.iter().any(|x| x.contains(&b.network())) {
+            all.push(*b);
+        }
+    }
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// Rounds of claiming at start while other nodes win the races (see `take_blocks_at_start`).
+const CLAIM_ROUNDS_AT_START: u32 = 20;
+
+/// What one claim came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum ClaimOutcome {
+    Claimed,
+    /// Lost too many races to other nodes in a row: worth trying again.
+    Contended,
+    /// The pools are used up or the datastore failed.
+    Failed,
+}
+
+/// A stable per-node number (FNV-1a of the name) that spreads nodes' retry pauses.
+fn name_hash(name: &str) -> u32 {
+    name.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merged_blocks;
+    use ipnet::IpNet;
+
+    fn nets(v: &[&str]) -> Vec<IpNet> {
+        v.iter().map(|s| s.parse().expect("net")).collect()
+    }
+
+    #[test]
+    fn claimed_blocks_survive_any_file() {
+        let claimed = nets(&["10.244.0.0/26", "fd00::/122"]);
+        assert_eq!(
+            merged_blocks(&[], &claimed),
+            nets(&["10.244.0.0/26", "fd00::/122"])
+        );
+        assert_eq!(
+            merged_blocks(&nets(&["10.245.1.0/24"]), &claimed),
+            nets(&["10.244.0.0/26", "10.245.1.0/24", "fd00::/122"])
+        );
+        // A file block that covers a claimed one stands for it.
+        assert_eq!(
+            merged_blocks(&nets(&["10.244.0.0/24"]), &claimed),
+            nets(&["10.244.0.0/24", "fd00::/122"])
+        );
     }
 }
