@@ -107,3 +107,85 @@ fn an_etcd_mode_mesh_takes_the_files_timers_and_bfd() {
     assert_eq!(established(h1), before, "the mesh session was not reset");
     assert!(established(h2).contains_key(&h1.addr));
 }
+
+/// Drops everything `ns` sends to etcd (10.0.0.1); its links and sessions stay up.
+fn cut_off(ns: &testlab::Netns, on: bool) {
+    if on {
+        ns.ok(&[
+            "nft",
+            "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out ip daddr 10.0.0.1 drop",
+        ]);
+    } else {
+        ns.ok(&["nft", "delete table inet cut"]);
+    }
+}
+
+#[test]
+fn a_node_cut_off_from_etcd_stays_in_the_mesh_while_bfd_is_up() {
+    let mut c = Cluster::new("cl-mbfd-cut");
+    c.apply("pool.yaml", &pool("10.244.0.0/16", 26));
+    for n in 1..=3 {
+        c.host_with(n, MESH);
+    }
+    for i in 0..3 {
+        c.start(i);
+    }
+    let hosts: Vec<&Host> = c.hosts.iter().collect();
+    wait_mesh(&hosts);
+    let blocks = wait_blocks_learned(&hosts);
+    let (h1, h2, h3) = (&c.hosts[0], &c.hosts[1], &c.hosts[2]);
+    for h in [h1, h3] {
+        wait_for(
+            CONVERGE,
+            &format!("{}: BFD Up with h2", h.node.name),
+            || (bfd_of(h, &h2.addr).as_deref() == Some("Up")).then_some(()),
+        );
+    }
+    let before = [established(h1), established(h3)];
+    // h2 loses etcd, not its neighbours: its lease expires and its Node goes.
+    cut_off(&h2.node.ns, true);
+    wait_for(
+        std::time::Duration::from_secs(60),
+        "h2's Node gone from etcd",
+        || {
+            let out = c.tern_ds(&["get", "node", "-o", "json"]);
+            let text = String::from_utf8_lossy(&out.stdout).to_string();
+            (out.status.success() && !text.contains("\"h2\"")).then_some(())
+        },
+    );
+    // Past the gone-node grace (30 s) and the sweep spread (5 s): h2 stays in h1's and
+    // h3's mesh, its block stays routed to it and nobody frees it.
+    std::thread::sleep(std::time::Duration::from_secs(40));
+    let h2_block = &blocks[&h2.addr][0];
+    for h in [h1, h3] {
+        assert_eq!(
+            via(&h.node.ns, h2_block).as_deref(),
+            Some(h2.addr.as_str()),
+            "{}",
+            h.node.name
+        );
+        let log = c.etcd.lab.log(&format!("tern-{}", h.node.name));
+        assert!(
+            log.contains("is gone from the datastore but its BFD session is Up: kept"),
+            "{log}"
+        );
+        assert!(!log.contains("block of a gone node freed"), "{log}");
+    }
+    assert_eq!(
+        [established(h1), established(h3)],
+        before,
+        "no session was reset"
+    );
+    // etcd is back: h2 registers again, keeps its block, and nothing flapped.
+    cut_off(&h2.node.ns, false);
+    wait_for(CONVERGE, "h2's Node back in etcd", || {
+        let out = c.tern_ds(&["get", "node", "h2", "-o", "json"]);
+        out.status.success().then_some(())
+    });
+    assert_eq!(own_blocks(&h2.node.ns), blocks[&h2.addr]);
+    assert_eq!(
+        [established(h1), established(h3)],
+        before,
+        "no session was reset"
+    );
+}

@@ -18,7 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bgp::speaker::{PeerConfig, SpeakerHandle};
+use bgp::speaker::{PeerConfig, PeerKind, SpeakerHandle};
 use cluster::{mesh, pools, Local};
 use config::node::Datastore as DatastoreSetting;
 use config::NodeConfig;
@@ -28,7 +28,7 @@ use store::{Datastore, DatastoreConfig, Reflector, Registration};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::bfd::BfdHandle;
-use super::cluster_mesh::MeshSettings;
+use super::cluster_mesh::{keep_bfd_up, MeshSettings};
 
 /// Lease of this node's `Node` resource: it leaves the cluster this long after the
 /// agent dies.
@@ -198,6 +198,9 @@ pub struct Cluster {
     renewals: Option<watch::Receiver<u64>>,
     /// A check of the blocks after a re-registration is still to do (etcd failed).
     recheck_due: bool,
+    /// Mesh peers kept while their `Node` is gone because BFD says they are up, with
+    /// their node names (`cluster_mesh::keep_bfd_up`); their blocks are not swept.
+    kept_alive: BTreeMap<IpAddr, String>,
     health: watch::Sender<DatastoreHealth>,
     metrics: Option<DatastoreMetrics>,
 }
@@ -326,6 +329,7 @@ pub async fn start(cfg: &NodeConfig) -> Option<(NodeConfig, Cluster)> {
         reclaim: ipam::Reclaimer::new(&cfg.node_name),
         renewals,
         recheck_due: false,
+        kept_alive: BTreeMap::new(),
         metrics: None,
     };
     c.take_blocks_at_start(&pool_items).await;
@@ -424,6 +428,30 @@ impl Cluster {
             tracing::warn!("{n}");
         }
         peers
+    }
+
+    /// Mesh peers whose `Node` is gone stay while BFD says they are up (see
+    /// `cluster_mesh`); asks BFD only when some mesh peer is about to go.
+    async fn keep_bfd_up(
+        &mut self,
+        applied: &BTreeMap<IpAddr, PeerConfig>,
+        want: &mut BTreeMap<IpAddr, PeerConfig>,
+        bfd: &BfdHandle,
+    ) {
+        let leaving = applied
+            .iter()
+            .any(|(a, p)| p.kind == PeerKind::Mesh && !want.contains_key(a));
+        if !leaving && self.kept_alive.is_empty() {
+            return;
+        }
+        let states = if leaving {
+            bfd.states().await
+        } else {
+            Default::default()
+        };
+        for line in keep_bfd_up(applied, want, &states, &mut self.kept_alive) {
+            tracing::warn!("{line}");
+        }
     }
 
     /// This node's blocks into BGP, the FIB's blackholes and the workload task.
@@ -548,8 +576,9 @@ impl Cluster {
                 tracing::warn!("{n}");
             }
             last_notes = notes;
-            let want: BTreeMap<IpAddr, PeerConfig> =
+            let mut want: BTreeMap<IpAddr, PeerConfig> =
                 want.into_iter().map(|p| (p.address, p)).collect();
+            self.keep_bfd_up(&applied, &mut want, &bfd).await;
             if want == applied && confirmed {
                 continue;
             }

@@ -8,7 +8,8 @@
 //!   if this node claimed it (never a block of the node file), and the agent's blocks
 //!   lose it — its route and blackhole are withdrawn — before the answer;
 //! - blocks of nodes that are gone are freed or unaffined (`cluster::reclaim::sweep_gone`)
-//!   by whichever agent sweeps first: a node counts as gone once its `Node` has been
+//!   by whichever agent sweeps first (a node this agent keeps in its mesh because BFD
+//!   says it is up counts as live): a node counts as gone once its `Node` has been
 //!   missing from the list for [`NODE_GONE_GRACE`] (after its lease expired, up to
 //!   `NODE_TTL` after it died). Each agent sweeps at its own moment within
 //!   [`SWEEP_SPREAD`] after that (from a hash of its name), so usually one does the
@@ -178,12 +179,15 @@ impl Cluster {
 
     /// Sweeps the blocks of gone nodes when it is time (see the module doc).
     pub(super) async fn sweep_if_due(&mut self) {
+        // A node kept in the mesh because BFD says it is up counts as live (its
+        // datastore connection is gone, not the node).
         let live: BTreeSet<String> = self
             .nodes
             .snapshot()
             .items
             .values()
             .map(|r| r.metadata.name.clone())
+            .chain(self.kept_alive.values().cloned())
             .collect();
         self.reclaim.nodes_seen(&live);
         let now = Instant::now();

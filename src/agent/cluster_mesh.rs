@@ -3,15 +3,62 @@
 //! resources), password and prefix limits (mesh peers), and `bfd`: a BFD session beside
 //! every mesh session from the datastore, kept in step with the peers as nodes come and
 //! go. The file's own BFD peers stay as at start (or as the last reload set them).
+//!
+//! A mesh peer whose `Node` left the datastore while its BFD session is Up stays
+//! ([`keep_bfd_up`]): the node is alive and only its datastore connection is gone (its
+//! lease expired), so its routes stay and its blocks are not swept. Once BFD says Down
+//! the peer goes as any other. Without BFD a vanished `Node` ends its mesh session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 
 use bgp::speaker::{PeerConfig, PeerKind};
 use cluster::PeerDefaults;
 use config::node::{Bfd, NodeConfig, Peer};
 
-use super::bfd::{bfd_peers, BfdHandle, BfdPeer};
+use super::bfd::{bfd_peers, BfdHandle, BfdPeer, BfdState};
+
+/// Puts back into `want` each mesh peer of `applied` that `want` lost (its `Node` is
+/// gone from the datastore) while its BFD session is Up; `kept` holds those peers'
+/// node names by address, from one round to the next. Returns what to log: each newly
+/// kept peer, and each one let go.
+pub fn keep_bfd_up(
+    applied: &BTreeMap<IpAddr, PeerConfig>,
+    want: &mut BTreeMap<IpAddr, PeerConfig>,
+    bfd: &HashMap<IpAddr, BfdState>,
+    kept: &mut BTreeMap<IpAddr, String>,
+) -> Vec<String> {
+    let mut said = Vec::new();
+    let up = |a: &IpAddr| bfd.get(a).is_some_and(|s| s.state == "Up");
+    let mut now = BTreeMap::new();
+    for (a, p) in applied {
+        if p.kind != PeerKind::Mesh || want.contains_key(a) || !up(a) {
+            continue;
+        }
+        let node = p
+            .description
+            .as_deref()
+            .and_then(|d| d.strip_prefix("Node "))
+            .unwrap_or("?")
+            .to_string();
+        if !kept.contains_key(a) {
+            said.push(format!(
+                "mesh peer {a} (Node {node}) is gone from the datastore but its BFD session is Up: kept (the node is alive, its datastore connection is not)"
+            ));
+        }
+        want.insert(*a, p.clone());
+        now.insert(*a, node);
+    }
+    for (a, node) in kept.iter() {
+        if !now.contains_key(a) && !want.contains_key(a) {
+            said.push(format!(
+                "mesh peer {a} (Node {node}) no longer kept: its BFD session is not Up"
+            ));
+        }
+    }
+    *kept = now;
+    said
+}
 
 /// What the node file says about sessions the datastore brings.
 #[derive(Debug, Clone)]
@@ -166,5 +213,62 @@ mod tests {
         assert!(super::super::reload::diff(&new, &new)
             .expect("same")
             .is_empty());
+    }
+
+    #[test]
+    fn a_vanished_nodes_mesh_peer_stays_while_its_bfd_is_up() {
+        let state = |s: &str| BfdState {
+            state: s.into(),
+            note: None,
+        };
+        let mut named = |a: &str, kind| {
+            let (a, mut p) = peer(a, kind);
+            p.description = Some(format!(
+                "Node n{}",
+                a.to_string().rsplit('.').next().unwrap_or("")
+            ));
+            (a, p)
+        };
+        let applied: BTreeMap<_, _> = [
+            named("10.1.0.2", PeerKind::Mesh),
+            named("10.1.0.3", PeerKind::Mesh),
+            named("10.1.0.4", PeerKind::Mesh),
+            named("192.0.2.1", PeerKind::Global),
+        ]
+        .into_iter()
+        .collect();
+        let ip = |s: &str| -> IpAddr { s.parse().expect("address") };
+        // n2's Node is still there; n3's and n4's are gone, and so is the global peer.
+        let mut want: BTreeMap<_, _> = [named("10.1.0.2", PeerKind::Mesh)].into_iter().collect();
+        let bfd: HashMap<IpAddr, BfdState> = [
+            (ip("10.1.0.3"), state("Up")),
+            (ip("10.1.0.4"), state("Down")),
+            (ip("192.0.2.1"), state("Up")),
+        ]
+        .into_iter()
+        .collect();
+        let mut kept = BTreeMap::new();
+        let said = keep_bfd_up(&applied, &mut want, &bfd, &mut kept);
+        // Only the mesh peer with BFD Up is kept.
+        let addrs: Vec<String> = want.keys().map(ToString::to_string).collect();
+        assert_eq!(addrs, ["10.1.0.2", "10.1.0.3"]);
+        assert_eq!(kept.get(&ip("10.1.0.3")).map(String::as_str), Some("n3"));
+        assert_eq!(said.len(), 1, "{said:?}");
+        assert!(said[0].contains("10.1.0.3 (Node n3)"), "{said:?}");
+        // Next round, still Up: kept, nothing said again.
+        let mut want2: BTreeMap<_, _> = [named("10.1.0.2", PeerKind::Mesh)].into_iter().collect();
+        assert!(keep_bfd_up(&applied, &mut want2, &bfd, &mut kept).is_empty());
+        assert!(want2.contains_key(&ip("10.1.0.3")));
+        // BFD goes Down: let go, and said.
+        let down: HashMap<IpAddr, BfdState> =
+            [(ip("10.1.0.3"), state("Down"))].into_iter().collect();
+        let mut want3: BTreeMap<_, _> = [named("10.1.0.2", PeerKind::Mesh)].into_iter().collect();
+        let said = keep_bfd_up(&applied, &mut want3, &down, &mut kept);
+        assert!(!want3.contains_key(&ip("10.1.0.3")));
+        assert!(kept.is_empty());
+        assert!(
+            said.len() == 1 && said[0].contains("no longer kept"),
+            "{said:?}"
+        );
     }
 }
