@@ -88,19 +88,6 @@ fn one_block(blocks: &BTreeMap<String, Vec<String>>, addr: &str) -> String {
     b[0].clone()
 }
 
-/// Drops (or lets through again) everything `ns` sends to etcd: the node is cut off
-/// from the datastore while its links and BGP sessions stay up.
-fn cut_off(ns: &Netns, on: bool) {
-    if on {
-        ns.ok(&[
-            "nft",
-            "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out ip daddr 10.0.0.1 drop",
-        ]);
-    } else {
-        ns.ok(&["nft", "delete table inet cut"]);
-    }
-}
-
 fn owned_in_etcd(c: &Cluster, node: &str) -> Vec<String> {
     claims(c)
         .into_iter()
@@ -266,8 +253,8 @@ fn a_node_cut_off_from_etcd_takes_its_block_back_or_withdraws_it() {
     let (b2, b3) = (block_of("10.1.0.2"), block_of("10.1.0.3"));
     // h2 and h3 lose etcd (not each other, nor h1): their leases expire, and after
     // the grace h1 frees their empty blocks as a gone node's.
-    cut_off(&c.hosts[1].node.ns, true);
-    cut_off(&c.hosts[2].node.ns, true);
+    cut_off_etcd(&c.hosts[1].node.ns, true);
+    cut_off_etcd(&c.hosts[2].node.ns, true);
     wait_for(RECLAIM_WAIT, "h2's and h3's blocks freed", || {
         let now = claims(&c);
         (!now.contains_key(&b2) && !now.contains_key(&b3)).then_some(())
@@ -281,8 +268,8 @@ fn a_node_cut_off_from_etcd_takes_its_block_back_or_withdraws_it() {
     assert!(claim_for(&c, &b3, "h9"), "{b3} was free");
     // Both come back: h2 claims its block again and keeps it; h3 finds its block
     // another node's and withdraws it, so that one block is never announced twice.
-    cut_off(&c.hosts[1].node.ns, false);
-    cut_off(&c.hosts[2].node.ns, false);
+    cut_off_etcd(&c.hosts[1].node.ns, false);
+    cut_off_etcd(&c.hosts[2].node.ns, false);
     wait_for(CONVERGE_ROUTE, "h2's block claimed again by h2", || {
         (claims(&c).get(&b2).map(|cl| cl.node.as_str()) == Some("h2")).then_some(())
     });

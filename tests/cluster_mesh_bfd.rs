@@ -108,18 +108,6 @@ fn an_etcd_mode_mesh_takes_the_files_timers_and_bfd() {
     assert!(established(h2).contains_key(&h1.addr));
 }
 
-/// Drops everything `ns` sends to etcd (10.0.0.1); its links and sessions stay up.
-fn cut_off(ns: &testlab::Netns, on: bool) {
-    if on {
-        ns.ok(&[
-            "nft",
-            "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out ip daddr 10.0.0.1 drop",
-        ]);
-    } else {
-        ns.ok(&["nft", "delete table inet cut"]);
-    }
-}
-
 #[test]
 fn a_node_cut_off_from_etcd_stays_in_the_mesh_while_bfd_is_up() {
     let mut c = Cluster::new("cl-mbfd-cut");
@@ -143,7 +131,7 @@ fn a_node_cut_off_from_etcd_stays_in_the_mesh_while_bfd_is_up() {
     }
     let before = [established(h1), established(h3)];
     // h2 loses etcd, not its neighbours: its lease expires and its Node goes.
-    cut_off(&h2.node.ns, true);
+    cut_off_etcd(&h2.node.ns, true);
     wait_for(
         std::time::Duration::from_secs(60),
         "h2's Node gone from etcd",
@@ -177,7 +165,7 @@ fn a_node_cut_off_from_etcd_stays_in_the_mesh_while_bfd_is_up() {
         "no session was reset"
     );
     // etcd is back: h2 registers again, keeps its block, and nothing flapped.
-    cut_off(&h2.node.ns, false);
+    cut_off_etcd(&h2.node.ns, false);
     wait_for(CONVERGE, "h2's Node back in etcd", || {
         let out = c.tern_ds(&["get", "node", "h2", "-o", "json"]);
         out.status.success().then_some(())

@@ -221,7 +221,7 @@ mod tests {
             state: s.into(),
             note: None,
         };
-        let mut named = |a: &str, kind| {
+        let named = |a: &str, kind| {
             let (a, mut p) = peer(a, kind);
             p.description = Some(format!(
                 "Node n{}",

@@ -279,3 +279,16 @@ pub fn inside(addr: &str, blocks: &[String]) -> bool {
 pub fn datastore(h: &Host) -> Value {
     status_json(&h.node).map_or(Value::Null, |s| s["datastore"].clone())
 }
+
+/// Drops (or lets through again) everything `ns` sends to etcd (10.0.0.1): the node is
+/// cut off from the datastore while its links and BGP sessions stay up.
+pub fn cut_off_etcd(ns: &Netns, on: bool) {
+    if on {
+        ns.ok(&[
+            "nft",
+            "add table inet cut; add chain inet cut out { type filter hook output priority 0; }; add rule inet cut out ip daddr 10.0.0.1 drop",
+        ]);
+    } else {
+        ns.ok(&["nft", "delete table inet cut"]);
+    }
+}
