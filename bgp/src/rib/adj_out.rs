@@ -11,6 +11,7 @@
 //! malformed.
 
 use std::collections::VecDeque;
+use std::ops::Range;
 
 use hashbrown::{HashMap, HashSet};
 use ipnet::IpNet;
@@ -30,7 +31,10 @@ use super::Rib;
 #[derive(Debug, Default)]
 pub(crate) struct AdjOut {
     sent: HashMap<IpNet, AttrId>,
-    pending: HashSet<IpNet>,
+    /// Prefixes changed since the queue was last filled, in the order of their first
+    /// change (`marked` keeps them unique): a deterministic order without a sort.
+    pending: Vec<IpNet>,
+    marked: HashSet<IpNet>,
     queue: VecDeque<IpNet>,
     /// Prefixes to send again even if unchanged (route refresh).
     force: HashSet<IpNet>,
@@ -53,12 +57,14 @@ impl AdjOut {
     }
 
     pub fn mark(&mut self, p: IpNet) {
-        self.pending.insert(p);
+        if self.marked.insert(p) {
+            self.pending.push(p);
+        }
     }
 
     pub fn force(&mut self, p: IpNet) {
         self.force.insert(p);
-        self.pending.insert(p);
+        self.mark(p);
     }
 
     pub fn sent_prefixes(&self) -> impl Iterator<Item = &IpNet> {
@@ -100,6 +106,10 @@ impl AdjOut {
 
     /// Stops holding `prefix` (it is sent, withdrawn or no longer exported).
     fn unhold(&mut self, attrs: &mut AttrTable, prefix: &IpNet) {
+        // Almost always empty: skip hashing the prefix then.
+        if self.held.is_empty() {
+            return;
+        }
         if let Some(old) = self.held.remove(prefix) {
             self.unhold_set(attrs, old);
         }
@@ -115,6 +125,12 @@ impl AdjOut {
         attrs.release(id);
     }
 
+    /// Whether `prefix` is to be sent again even if unchanged (once).
+    fn take_forced(&mut self, prefix: &IpNet) -> bool {
+        // Empty outside a route refresh: skip hashing the prefix then.
+        !self.force.is_empty() && self.force.remove(prefix)
+    }
+
     /// Forgets everything (session down), releasing the attribute references.
     pub fn clear(&mut self, attrs: &mut AttrTable) {
         for (_, id) in self.sent.drain().chain(self.held.drain()) {
@@ -127,6 +143,7 @@ impl AdjOut {
         }
         self.held_sets.clear();
         self.pending.clear();
+        self.marked.clear();
         self.queue.clear();
         self.force.clear();
         self.eor.clear();
@@ -140,24 +157,66 @@ pub(super) type ExportCache = HashMap<(AttrId, u16, bool), Option<(AttrId, bool)
 /// (in first-seen order) and withdrawals.
 #[derive(Default)]
 pub(super) struct Batch {
-    groups: HashMap<AttrId, Vec<Nlri>>,
+    /// Exported set → its group number (the position in `order`).
+    groups: HashMap<AttrId, u32>,
     order: Vec<AttrId>,
+    /// The announcements in the order they were added, with their group number.
+    announced: Vec<(u32, Nlri)>,
     pub withdrawn: Vec<Nlri>,
 }
+
+/// One exported set, one family, and the range of its prefixes in `Batch::runs`.
+type Run = (AttrId, AddressFamily, Range<usize>);
 
 impl Batch {
     /// Adds an announcement; returns the octets it adds to the UPDATEs (the budget
     /// counts the attributes each group's UPDATEs carry once).
     pub fn announce(&mut self, attrs: &AttrTable, id: AttrId, n: Nlri, four: bool) -> usize {
         let mut bytes = pack::path_nlri_len(&n);
-        let g = self.groups.entry(id).or_insert_with(|| {
+        let group = *self.groups.entry(id).or_insert_with(|| {
             self.order.push(id);
             let value = &attrs.get(id).value;
             bytes += pack::encoded_base(&value.attrs, &value.next_hop, family_of(&n.prefix), four);
-            Vec::new()
+            (self.order.len() - 1) as u32
         });
-        g.push(n);
+        self.announced.push((group, n));
         bytes
+    }
+
+    /// The announcements as runs of one exported set and family, groups in
+    /// first-seen order, IPv4 before IPv6, prefixes in the order they were added:
+    /// all the prefixes, and the runs over them.
+    fn runs(&self) -> (Vec<Nlri>, Vec<Run>) {
+        // A counting sort on (group, family): one pass to size the runs, one to place.
+        let run_of = |&(group, n): &(u32, Nlri)| {
+            let v6 = n.prefix.addr().is_ipv6();
+            2 * group as usize + usize::from(v6)
+        };
+        let mut start = vec![0; 2 * self.order.len() + 1];
+        for a in &self.announced {
+            start[run_of(a) + 1] += 1;
+        }
+        for i in 1..start.len() {
+            start[i] += start[i - 1];
+        }
+        let Some(&(_, filler)) = self.announced.first() else {
+            return (Vec::new(), Vec::new());
+        };
+        let mut all = vec![filler; self.announced.len()];
+        let mut next = start.clone();
+        for a in &self.announced {
+            let slot = &mut next[run_of(a)];
+            all[*slot] = a.1;
+            *slot += 1;
+        }
+        let families = [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST];
+        let runs = start
+            .windows(2)
+            .enumerate()
+            .filter(|(_, w)| w[0] < w[1])
+            .map(|(r, w)| (self.order[r / 2], families[r % 2], w[0]..w[1]))
+            .collect();
+        (all, runs)
     }
 }
 
@@ -249,9 +308,8 @@ impl Rib {
         };
         let mut out = std::mem::take(&mut p.out);
         if out.queue.is_empty() {
-            let mut v: Vec<IpNet> = out.pending.drain().collect();
-            v.sort_unstable();
-            out.queue = v.into();
+            out.marked.clear();
+            out.queue = std::mem::take(&mut out.pending).into();
         }
         let limits = (max_len, four);
         let mut cache = ExportCache::new();
@@ -262,7 +320,7 @@ impl Rib {
                 break;
             };
             if add_path.contains(family_of(&prefix)) {
-                let forced = out.force.remove(&prefix);
+                let forced = out.take_forced(&prefix);
                 let mut paths = out.paths.remove(&prefix).unwrap_or_default();
                 let cx = (slot, limits, forced);
                 bytes += self.export_paths(cx, prefix, &mut paths, &mut cache, &mut batch);
@@ -272,16 +330,14 @@ impl Rib {
                 continue;
             }
             let want = self.export_id(slot, &prefix, limits, &mut cache);
-            let forced = out.force.remove(&prefix);
-            let had = out.sent.get(&prefix).copied();
+            let forced = out.take_forced(&prefix);
             if !matches!(want, Some((_, false))) {
                 out.unhold(&mut self.attrs, &prefix);
             }
-            match (want, had) {
-                (Some((w, false)), had) => {
+            match want {
+                Some((w, false)) => {
                     // Too large for this peer: hold it back (withdrawing what it had).
-                    if let Some(h) = had {
-                        out.sent.remove(&prefix);
+                    if let Some(h) = out.sent.remove(&prefix) {
                         self.attrs.release(h);
                         batch.withdrawn.push(Nlri::new(prefix));
                         bytes += pack::nlri_len(&prefix);
@@ -291,21 +347,22 @@ impl Rib {
                     }
                     bytes += 1;
                 }
-                (Some((w, true)), Some(h)) if w == h && !forced => self.attrs.release(w),
-                (Some((w, true)), had) => {
-                    out.sent.insert(prefix, w);
+                Some((w, true)) => {
+                    let had = out.sent.insert(prefix, w);
                     if let Some(h) = had {
                         self.attrs.release(h);
                     }
-                    bytes += batch.announce(&self.attrs, w, Nlri::new(prefix), four);
+                    if had != Some(w) || forced {
+                        bytes += batch.announce(&self.attrs, w, Nlri::new(prefix), four);
+                    }
                 }
-                (None, Some(h)) => {
-                    out.sent.remove(&prefix);
-                    self.attrs.release(h);
-                    batch.withdrawn.push(Nlri::new(prefix));
-                    bytes += pack::nlri_len(&prefix);
+                None => {
+                    if let Some(h) = out.sent.remove(&prefix) {
+                        self.attrs.release(h);
+                        batch.withdrawn.push(Nlri::new(prefix));
+                        bytes += pack::nlri_len(&prefix);
+                    }
                 }
-                (None, None) => {}
             }
         }
         let mut updates = Vec::new();
@@ -320,28 +377,17 @@ impl Rib {
                 updates.extend(pack::withdraw(family, &w, max_len));
             }
         }
-        for gid in batch.order {
-            let Some(prefixes) = batch.groups.get(&gid) else {
-                continue;
-            };
+        let (announced, runs) = batch.runs();
+        for (gid, family, range) in runs {
             let value = &self.attrs.get(gid).value;
-            for family in [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST] {
-                let ps: Vec<Nlri> = prefixes
-                    .iter()
-                    .filter(|p| family_of(&p.prefix) == family)
-                    .copied()
-                    .collect();
-                if !ps.is_empty() {
-                    updates.extend(pack::announce(
-                        &value.attrs,
-                        value.next_hop,
-                        family,
-                        &ps,
-                        max_len,
-                        four,
-                    ));
-                }
-            }
+            updates.extend(pack::announce(
+                &value.attrs,
+                value.next_hop,
+                family,
+                &announced[range],
+                max_len,
+                four,
+            ));
         }
         for (_, id) in cache.drain() {
             if let Some((id, _)) = id {

@@ -208,7 +208,7 @@ impl Rib {
     }
 
     /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
-    /// send every member is exported; else only the best path).
+    /// send every member is exported; else only the best path), in prefix order.
     fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<IpNet> {
         let mut v = Vec::new();
         let wanted = |paths: table::Paths<'_>, family| {
@@ -228,6 +228,7 @@ impl Rib {
                 v.push(table::Addr::net(a, l));
             }
         }
+        v.sort_unstable();
         v
     }
 

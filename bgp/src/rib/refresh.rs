@@ -107,9 +107,9 @@ impl Rib {
         self.slot_of(id).is_some_and(|s| self.refresh.pending(s))
     }
 
-    /// The Adj-RIB-Out of `slot` in `family`.
+    /// The Adj-RIB-Out of `slot` in `family`, in prefix order.
     fn advertised(&self, slot: u16, family: AddressFamily) -> VecDeque<IpNet> {
-        super::peers::peer(&self.peers, slot)
+        let mut v: Vec<IpNet> = super::peers::peer(&self.peers, slot)
             .map(|p| {
                 p.out
                     .sent_prefixes()
@@ -117,7 +117,9 @@ impl Rib {
                     .copied()
                     .collect()
             })
-            .unwrap_or_default()
+            .unwrap_or_default();
+        v.sort_unstable();
+        v.into()
     }
 
     /// Hands the next chunk of a running refresh to the peer's Adj-RIB-Out when

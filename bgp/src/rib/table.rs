@@ -350,10 +350,12 @@ impl<A: Addr> Table<A> {
     }
 
     /// Prefixes holding a path of peer `slot` (for peer down), only stale ones with
-    /// `stale_only`.
+    /// `stale_only`, in prefix order (the order their changes are queued to the other
+    /// peers in, the same every run).
     pub fn indices_with_peer(&self, slot: u16, stale_only: bool) -> Vec<Key<A>> {
         let hit = |p: &PathRef| p.peer == slot && (!stale_only || p.stale());
-        self.index
+        let mut keys: Vec<Key<A>> = self
+            .index
             .iter()
             .filter(|e| {
                 if e.peer == MULTI {
@@ -370,7 +372,9 @@ impl<A: Addr> Table<A> {
                 }
             })
             .map(|e| (e.addr, e.len))
-            .collect()
+            .collect();
+        keys.sort_unstable();
+        keys
     }
 
     /// Marks the paths of peer `slot` for a prefix stale (the order and the ECMP set
