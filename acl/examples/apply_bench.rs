@@ -9,6 +9,8 @@
 //!                                            default: the applier's own dry-run choice
 //! apply_bench apply BACKEND FILES...         apply once and print the rule count
 //! apply_bench gen-chain DIR POLICIES         policies every new connection to a server walks
+//! apply_bench profile DIR [ROUNDS]           the user-space part of one change (incremental
+//!                                            render, comparison, diff; no nft), for a profiler
 //! ```
 
 use std::fmt::Write as _;
@@ -238,9 +240,78 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     applier.flush().unwrap_or_else(|e| panic!("{e}"));
 }
 
+/// The user-space part of one nftables change as the applier does it: the incremental
+/// render against the previous IR and ruleset, the unchanged check, the diff and the
+/// counts. Not inlined, so that a profiler can collect just this
+/// (`valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*one_change*'`).
+#[inline(never)]
+fn one_change(
+    pir: &acl::Ir,
+    prs: &acl::render::nft::NftRuleset,
+    ir: &acl::Ir,
+) -> (acl::render::nft::NftRuleset, usize, usize) {
+    let next = acl::render::nft::render_with(ir, Some((pir, prs)));
+    let bytes = if *prs == next {
+        0
+    } else {
+        acl::render::nft::diff_transaction(prs, &next).map_or(0, |s| s.len())
+    };
+    let (rules, _) = acl::render::nft::counts(&next);
+    (next, bytes, rules)
+}
+
+/// `rounds` one-policy changes (edit, revert, …) through [`one_change`], without nft:
+/// prints the median time of render + diff and the script size.
+fn profile(dir: &Path, rounds: usize) {
+    let paths = vec![dir.to_path_buf()];
+    let mut loader = acl::loader::Loader::new();
+    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let ir = compile(&bundle, &CompileOptions::default());
+    let file = dir.join("policies-7.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let changed = text.replacen(
+        "ports: [1007, \"9000:9100\"]",
+        "ports: [1007, 1443, \"9000:9100\"]",
+        1,
+    );
+    assert_ne!(text, changed);
+    let mut irs = Vec::new();
+    for t in [&changed, &text] {
+        std::fs::write(&file, t).unwrap();
+        let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+        irs.push(compile(&bundle, &CompileOptions::default()));
+    }
+    let mut rs = acl::render::nft::render(&ir);
+    let mut prev = ir;
+    let (mut times, mut bytes, mut rules) = (Vec::new(), 0, 0);
+    for i in 0..rounds {
+        let next_ir = irs[i % 2].clone();
+        let t = Instant::now();
+        let (next, b, r) = one_change(&prev, &rs, &next_ir);
+        times.push(ms(t));
+        if i < 2 {
+            // The incremental render is the full one, and the diff's text (by hash).
+            assert!(
+                next == acl::render::nft::render(&next_ir),
+                "render_with differs"
+            );
+            let script = acl::render::nft::diff_transaction(&rs, &next).unwrap_or_default();
+            println!("diff {i}: {:016x}", acl::ir::fnv64(&script));
+        }
+        (bytes, rules) = (b, r);
+        prev = next_ir;
+        rs = next;
+    }
+    println!(
+        "render + diff of one change ({rounds} rounds): median {:.2} ms, min {:.2} ms ({bytes} bytes, {rules} rules)",
+        median(&mut times),
+        times.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--check|--no-check] [ROUNDS] | apply BACKEND FILES...";
+    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--check|--no-check] [ROUNDS] | profile DIR [ROUNDS] | apply BACKEND FILES...";
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 5 => gen(
             Path::new(&args[2]),
@@ -250,6 +321,10 @@ fn main() {
         Some("gen-chain") if args.len() == 4 => {
             gen_chain(Path::new(&args[2]), args[3].parse().expect(usage))
         }
+        Some("profile") if args.len() >= 3 => profile(
+            Path::new(&args[2]),
+            args.get(3).map_or(20, |n| n.parse().expect(usage)),
+        ),
         Some("dump") if args.len() == 4 => dump(Path::new(&args[2]), Path::new(&args[3])),
         Some("measure") if args.len() >= 4 => {
             let mut mode = CheckMode::Default;

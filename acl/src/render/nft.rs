@@ -5,6 +5,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
+use std::ops::Bound;
 use std::sync::Arc;
 
 use crate::ir::{Direction, EndpointKind, Family, Ir, IrRule, Match, PortRef, Side};
@@ -13,7 +14,7 @@ use crate::model::{Action, Protocol};
 mod endpoint;
 mod transaction;
 
-use endpoint::{endpoint_rules, hook_chains};
+use endpoint::{endpoint_chains, hook_chains};
 
 pub use transaction::{diff_transaction, full_transaction};
 
@@ -54,25 +55,22 @@ pub struct NftRuleset {
 /// nft chain name of a policy chain: `DIR/POLICY` for the names the loader accepts,
 /// `DIR/_HASH` for anything else (a name can never become nft syntax).
 pub fn policy_chain(policy: &str, dir: Direction) -> String {
-    if super::is_plain_identifier(policy) {
-        format!("{dir}/{policy}")
-    } else {
-        format!("{dir}/_{}", crate::ir::short_hash(policy))
-    }
+    let mut name = String::new();
+    push_policy_chain(&mut name, policy, dir);
+    name
 }
 
-/// Dispatch map (and endpoint-chain prefix) of an endpoint kind and direction.
-fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
-    match (kind, dir) {
-        (EndpointKind::Workload, Direction::Egress) => "from-wl",
-        (EndpointKind::Workload, Direction::Ingress) => "to-wl",
-        (EndpointKind::Host, Direction::Ingress) => "host-in",
-        (EndpointKind::Host, Direction::Egress) => "host-out",
-        (EndpointKind::HostForward, Direction::Ingress) => "host-fwd-in",
-        (EndpointKind::HostForward, Direction::Egress) => "host-fwd-out",
-        (EndpointKind::HostPreDnat, _) => "host-prednat-in",
-        (EndpointKind::HostUntracked, Direction::Ingress) => "host-raw-in",
-        (EndpointKind::HostUntracked, Direction::Egress) => "host-raw-out",
+/// Appends [`policy_chain`] to `out` (without a `format!` per chain).
+fn push_policy_chain(out: &mut String, policy: &str, dir: Direction) {
+    out.push_str(match dir {
+        Direction::Ingress => "ingress/",
+        Direction::Egress => "egress/",
+    });
+    if super::is_plain_identifier(policy) {
+        out.push_str(policy);
+    } else {
+        out.push('_');
+        out.push_str(&crate::ir::short_hash(policy));
     }
 }
 
@@ -90,23 +88,6 @@ pub(crate) fn staged_suffix(staged: &[crate::ir::PolicyKey]) -> String {
     } else {
         format!("-s{}", &crate::ir::list_hash(staged)[..6])
     }
-}
-
-/// Endpoints with the same policy list share one chain, named after the list.
-fn endpoint_chain(
-    ir: &Ir,
-    kind: EndpointKind,
-    dir: Direction,
-    list: &[crate::ir::PolicyKey],
-    staged: &[crate::ir::PolicyKey],
-) -> String {
-    format!(
-        "{}/{}{}{}",
-        map_name(kind, dir),
-        crate::ir::list_hash(list),
-        super::tier_suffix(ir, list),
-        staged_suffix(staged)
-    )
 }
 
 fn proto(p: Protocol) -> String {
@@ -351,30 +332,69 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             reuse(prev.and_then(|(_, p)| p.sets.get(name)), set),
         );
     }
+    // Chains are collected in vectors and the map is built once (cheaper than thousands
+    // of inserts): one vector per direction and kind of policy chain, each in name order
+    // (as the policy ids), so that building the map finds them sorted.
+    let mut runs: [Vec<(String, Arc<NftChain>)>; 4] = Default::default();
+    let mut name = String::new();
     for staged in [false, true] {
-        let (chains, prev_chains) = if staged {
-            (
-                &ir.staged_chains,
-                prev.map(|(p, prs)| (&p.staged_chains, prs)),
-            )
-        } else {
-            (&ir.chains, prev.map(|(p, prs)| (&p.chains, prs)))
-        };
-        for (key @ (policy, dir), chain) in chains {
-            let (name, mode) = if staged {
-                (staged_chain(policy, *dir), Mode::Staged)
-            } else if ir.untracked.contains(policy) {
-                (policy_chain(policy, *dir), Mode::Untracked)
+        fn pick(ir: &Ir, staged: bool) -> &BTreeMap<crate::ir::PolicyKey, crate::ir::PolicyChain> {
+            if staged {
+                &ir.staged_chains
             } else {
-                (policy_chain(policy, *dir), Mode::Enforced)
+                &ir.chains
+            }
+        }
+        // The previous IR's chains, walked beside these (both are sorted by key), and the
+        // previous rendered chains of each direction, walked beside the names.
+        let mut prev_chains = prev.map(|(p, prs)| {
+            let from = |prefix: &str| {
+                prs.chains
+                    .range::<str, _>((Bound::Included(prefix), Bound::Unbounded))
+                    .peekable()
             };
-            let same_mode = prev
-                .is_none_or(|(p, _)| p.untracked.contains(policy) == ir.untracked.contains(policy));
-            if let Some((pcs, prs)) = prev_chains {
-                if let (Some(pc), Some(rendered)) = (pcs.get(key), prs.chains.get(&name)) {
+            let prefixes = if staged {
+                ["staged-ingress/", "staged-egress/"]
+            } else {
+                ["ingress/", "egress/"]
+            };
+            (pick(p, staged).iter().peekable(), prefixes.map(from), prs)
+        });
+        for (key @ (policy, dir), chain) in pick(ir, staged) {
+            let untracked = !staged && ir.untracked.contains(policy);
+            let mode = if staged {
+                Mode::Staged
+            } else if untracked {
+                Mode::Untracked
+            } else {
+                Mode::Enforced
+            };
+            name.clear();
+            if staged {
+                name.push_str("staged-");
+            }
+            push_policy_chain(&mut name, policy, *dir);
+            let run = &mut runs[usize::from(staged) * 2 + usize::from(*dir == Direction::Egress)];
+            if let Some((pcs, rendered, prs)) = prev_chains.as_mut() {
+                while pcs.next_if(|(k, _)| *k < key).is_some() {}
+                if let Some((_, pc)) = pcs.next_if(|(k, _)| *k == key) {
+                    let same_mode = staged
+                        || prev.is_none_or(|(p, _)| p.untracked.contains(policy) == untracked);
                     if pc == chain && same_mode {
-                        rs.chains.insert(name, rendered.clone());
-                        continue;
+                        let cursor = &mut rendered[usize::from(*dir == Direction::Egress)];
+                        while cursor
+                            .next_if(|(k, _)| k.as_str() < name.as_str())
+                            .is_some()
+                        {}
+                        let found = match cursor.next_if(|(k, _)| k.as_str() == name.as_str()) {
+                            Some(kv) => Some(kv),
+                            // Out of order (a hashed name): look it up.
+                            None => prs.chains.get_key_value(name.as_str()),
+                        };
+                        if let Some((k, c)) = found {
+                            run.push((k.clone(), c.clone()));
+                            continue;
+                        }
                     }
                 }
             }
@@ -391,43 +411,16 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
                     quote(&format!("{name}: no rule matched"))
                 ));
             }
-            rs.chains
-                .insert(name, Arc::new(NftChain { hook: None, rules }));
+            run.push((name.clone(), Arc::new(NftChain { hook: None, rules })));
         }
     }
-    let mut maps: BTreeMap<&str, Vec<String>> = BTreeMap::new();
-    for ep in &ir.endpoints {
-        for dir in [Direction::Ingress, Direction::Egress] {
-            let (list, staged) = ep.lists(dir);
-            if list.is_none() && staged.is_empty() {
-                continue;
-            }
-            let list = list.map(Vec::as_slice);
-            let name = endpoint_chain(ir, ep.kind, dir, list.unwrap_or_default(), staged);
-            // Endpoints with the same list share the chain: build it once, and not at
-            // all when the previous one is still right (the name is the list).
-            if !rs.chains.contains_key(&name) {
-                let kept = prev.and_then(|(p, prs)| {
-                    let old = prs.chains.get(&name)?;
-                    let same = ep.kind == EndpointKind::Workload
-                        || (p.failsafe_in == ir.failsafe_in && p.failsafe_out == ir.failsafe_out);
-                    same.then(|| old.clone())
-                });
-                if let Some(old) = kept {
-                    rs.chains.insert(name.clone(), old);
-                }
-            }
-            if !rs.chains.contains_key(&name) {
-                let rules = endpoint_rules(ir, ep.kind, dir, list, staged);
-                rs.chains
-                    .insert(name.clone(), Arc::new(NftChain { hook: None, rules }));
-            }
-            let map = map_name(ep.kind, dir);
-            maps.entry(map)
-                .or_default()
-                .push(format!("{} : jump {name}", quote(&ep.interface)));
-        }
+    let mut chains: Vec<(String, Arc<NftChain>)> =
+        Vec::with_capacity(runs.iter().map(Vec::len).sum());
+    for run in runs {
+        chains.extend(run);
     }
+    let mut maps = endpoint_chains(ir, prev, &mut chains);
+    rs.chains = chains.into_iter().collect();
     for m in ["from-wl", "to-wl", "host-in", "host-out"] {
         let map = NftSet {
             keyword: "map",

@@ -1,12 +1,67 @@
-//! The bodies of endpoint chains (failsafe ports, staged policies, enforced policies
-//! with or without tiers, default deny) and the base chains of the hooks before the
-//! filter hooks (preDNAT at mangle priority, doNotTrack at raw priority).
+//! Endpoint chains (named after their policy lists, shared by the endpoints with equal
+//! lists) and the dispatch maps' elements that jump to them; their bodies (failsafe
+//! ports, staged policies, enforced policies with or without tiers, default deny); and
+//! the base chains of the hooks before the filter hooks (preDNAT at mangle priority,
+//! doNotTrack at raw priority).
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
-use super::{policy_chain, proto, quote, reuse, staged_chain, NftChain, NftRuleset, NftSet};
+use super::{
+    policy_chain, proto, quote, reuse, staged_chain, staged_suffix, NftChain, NftRuleset, NftSet,
+};
 use crate::ir::{Direction, EndpointKind, Ir};
 use crate::model::Protocol;
+
+/// The dispatch maps, indexed by [`map_slot`].
+const MAP_NAMES: [&str; 9] = [
+    "from-wl",
+    "to-wl",
+    "host-in",
+    "host-out",
+    "host-fwd-in",
+    "host-fwd-out",
+    "host-prednat-in",
+    "host-raw-in",
+    "host-raw-out",
+];
+
+/// Index in [`MAP_NAMES`] of the dispatch map of an endpoint kind and direction.
+fn map_slot(kind: EndpointKind, dir: Direction) -> usize {
+    match (kind, dir) {
+        (EndpointKind::Workload, Direction::Egress) => 0,
+        (EndpointKind::Workload, Direction::Ingress) => 1,
+        (EndpointKind::Host, Direction::Ingress) => 2,
+        (EndpointKind::Host, Direction::Egress) => 3,
+        (EndpointKind::HostForward, Direction::Ingress) => 4,
+        (EndpointKind::HostForward, Direction::Egress) => 5,
+        (EndpointKind::HostPreDnat, _) => 6,
+        (EndpointKind::HostUntracked, Direction::Ingress) => 7,
+        (EndpointKind::HostUntracked, Direction::Egress) => 8,
+    }
+}
+
+/// Dispatch map (and endpoint-chain prefix) of an endpoint kind and direction.
+fn map_name(kind: EndpointKind, dir: Direction) -> &'static str {
+    MAP_NAMES[map_slot(kind, dir)]
+}
+
+/// Endpoints with the same policy list share one chain, named after the list.
+fn endpoint_chain(
+    ir: &Ir,
+    kind: EndpointKind,
+    dir: Direction,
+    list: &[crate::ir::PolicyKey],
+    staged: &[crate::ir::PolicyKey],
+) -> String {
+    format!(
+        "{}/{}{}{}",
+        map_name(kind, dir),
+        crate::ir::list_hash(list),
+        crate::render::tier_suffix(ir, list),
+        staged_suffix(staged)
+    )
+}
 
 /// An endpoint chain's body with tiers: a Pass (the mark bit) skips the rest of its
 /// tier; a tier whose policies did not decide ends with its default action.
@@ -113,11 +168,130 @@ pub(super) fn hook_chains(
     }
 }
 
+/// Renders the endpoint chains into `chains` and returns the dispatch maps' elements
+/// (`"IFACE" : jump CHAIN`) by map name, in endpoint order.
+///
+/// An endpoint whose interface, kind and lists are those of an endpoint of `prev` (found
+/// by walking both sorted lists) gets the previous element (and so chain name) again
+/// without hashing its lists; the chain is then the previous one too, as below.
+pub(super) fn endpoint_chains<'a>(
+    ir: &Ir,
+    prev: Option<(&Ir, &'a NftRuleset)>,
+    chains: &mut Vec<(String, Arc<NftChain>)>,
+) -> BTreeMap<&'static str, Vec<String>> {
+    let mut maps: [Vec<String>; MAP_NAMES.len()] = Default::default();
+    let mut ep_chains: BTreeMap<String, Arc<NftChain>> = BTreeMap::new();
+    // The previous endpoints and, per map, the previous elements and how many of them
+    // the endpoints walked past so far made.
+    let mut old = prev
+        .filter(|(p, _)| p.policy_tiers == ir.policy_tiers)
+        .map(|(p, prs)| {
+            let elements: [&'a [String]; MAP_NAMES.len()] = std::array::from_fn(|i| {
+                prs.sets
+                    .get(MAP_NAMES[i])
+                    .map_or(&[][..], |m| m.elements.as_slice())
+            });
+            (
+                p.endpoints.iter().peekable(),
+                elements,
+                [0usize; MAP_NAMES.len()],
+            )
+        });
+    let same_failsafe = prev
+        .is_some_and(|(p, _)| p.failsafe_in == ir.failsafe_in && p.failsafe_out == ir.failsafe_out);
+    for ep in &ir.endpoints {
+        // The previous endpoint with this interface and kind, if any.
+        let mut was = None;
+        if let Some((eps, elements, used)) = old.as_mut() {
+            let at = (&ep.interface, ep.kind);
+            while let Some(pe) = eps.next_if(|pe| (&pe.interface, pe.kind) <= at) {
+                // Where this one's elements are in the previous maps.
+                let mut mine = [None; 2];
+                for (i, dir) in [Direction::Ingress, Direction::Egress]
+                    .into_iter()
+                    .enumerate()
+                {
+                    let (list, staged) = pe.lists(dir);
+                    if list.is_some() || !staged.is_empty() {
+                        let slot = map_slot(pe.kind, dir);
+                        mine[i] = elements[slot].get(used[slot]).map(String::as_str);
+                        used[slot] += 1;
+                    }
+                }
+                if (&pe.interface, pe.kind) == at {
+                    was = Some((pe, mine));
+                    break;
+                }
+            }
+        }
+        for (i, dir) in [Direction::Ingress, Direction::Egress]
+            .into_iter()
+            .enumerate()
+        {
+            let (list, staged) = ep.lists(dir);
+            if list.is_none() && staged.is_empty() {
+                continue;
+            }
+            let slot = map_slot(ep.kind, dir);
+            // The previous element when its list was this one (and it reads as this
+            // code writes it: `"IFACE" : jump NAME`).
+            let reused = was.and_then(|(pe, mine)| {
+                let text = mine[i]?;
+                if pe.lists(dir) != (list, staged)
+                    || !crate::render::is_plain_interface(&ep.interface)
+                {
+                    return None;
+                }
+                let name = text
+                    .strip_prefix('"')?
+                    .strip_prefix(ep.interface.as_str())?
+                    .strip_prefix("\" : jump ")?;
+                Some((text, name))
+            });
+            let made;
+            let name = match reused {
+                Some((text, name)) => {
+                    maps[slot].push(text.to_string());
+                    name
+                }
+                None => {
+                    let list = list.map(Vec::as_slice).unwrap_or_default();
+                    made = endpoint_chain(ir, ep.kind, dir, list, staged);
+                    maps[slot].push(format!("{} : jump {made}", quote(&ep.interface)));
+                    made.as_str()
+                }
+            };
+            // Endpoints with the same list share the chain: build it once, and not at
+            // all when the previous one is still right (the name is the list).
+            if ep_chains.contains_key(name) {
+                continue;
+            }
+            let kept = prev.and_then(|(_, prs)| {
+                let old = prs.chains.get(name)?;
+                let same = ep.kind == EndpointKind::Workload || same_failsafe;
+                same.then(|| old.clone())
+            });
+            let chain = kept.unwrap_or_else(|| {
+                let rules = endpoint_rules(ir, ep.kind, dir, list.map(Vec::as_slice), staged);
+                Arc::new(NftChain { hook: None, rules })
+            });
+            ep_chains.insert(name.to_string(), chain);
+        }
+    }
+    chains.extend(ep_chains);
+    MAP_NAMES
+        .iter()
+        .zip(maps)
+        .filter(|(_, m)| !m.is_empty())
+        .map(|(n, m)| (*n, m))
+        .collect()
+}
+
 /// The rules of an endpoint chain: failsafe ports (host endpoints), the staged
 /// policies (count and log, never decide), then the enforced ones. In the filter hooks
 /// a packet no policy allowed is dropped; in the preDNAT and doNotTrack hooks it goes
 /// on to the filter hooks (as Calico), and without enforced policies it goes on too.
-pub(super) fn endpoint_rules(
+fn endpoint_rules(
     ir: &Ir,
     kind: EndpointKind,
     dir: Direction,

@@ -17,7 +17,8 @@
 //!
 //! The whole text is still one batch, i.e. one atomic kernel transaction.
 
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 
 use super::{table_text, NftChain, NftRuleset, NftSet, TABLE};
@@ -71,39 +72,43 @@ fn write_chain(out: &mut String, name: &str, c: &NftChain) {
 /// None when a set's declaration or a chain's hook changed (the caller does a full
 /// replacement).
 pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> {
-    for (name, s) in &next.sets {
-        if let Some(p) = prev.sets.get(name) {
-            if p.decl != s.decl || p.keyword != s.keyword {
-                return None;
+    // Both maps are walked side by side (they are sorted by name) rather than looked up
+    // name by name.
+    let mut sets: Vec<(&String, &NftSet, bool)> = Vec::new();
+    let mut gone_sets: Vec<(&String, &NftSet)> = Vec::new();
+    for (name, p, n) in merge(&prev.sets, &next.sets) {
+        match (p, n) {
+            (Some(p), Some(s)) => {
+                if p.decl != s.decl || p.keyword != s.keyword {
+                    return None;
+                }
+                // Shared (unchanged) sets compare by pointer.
+                if p != s {
+                    sets.push((name, &**s, true));
+                }
             }
+            (None, Some(s)) => sets.push((name, &**s, false)),
+            (Some(p), None) => gone_sets.push((name, &**p)),
+            (None, None) => {}
         }
     }
-    for (name, c) in &next.chains {
-        if let Some(p) = prev.chains.get(name) {
-            if p.hook != c.hook {
-                return None;
+    let mut chains: Vec<(&String, &NftChain, bool)> = Vec::new();
+    let mut gone: Vec<&String> = Vec::new();
+    for (name, p, n) in merge(&prev.chains, &next.chains) {
+        match (p, n) {
+            (Some(p), Some(c)) => {
+                if p.hook != c.hook {
+                    return None;
+                }
+                if p != c {
+                    chains.push((name, &**c, true));
+                }
             }
+            (None, Some(c)) => chains.push((name, &**c, false)),
+            (Some(_), None) => gone.push(name),
+            (None, None) => {}
         }
     }
-    let sets: Vec<(&String, &NftSet, bool)> = next
-        .sets
-        .iter()
-        .filter_map(|(n, s)| match prev.sets.get(n) {
-            None => Some((n, &**s, false)),
-            // Shared (unchanged) sets compare by pointer.
-            Some(p) if p != s => Some((n, &**s, true)),
-            Some(_) => None,
-        })
-        .collect();
-    let chains: Vec<(&String, &NftChain, bool)> = next
-        .chains
-        .iter()
-        .filter_map(|(n, c)| match prev.chains.get(n) {
-            None => Some((n, &**c, false)),
-            Some(p) if p != c => Some((n, &**c, true)),
-            Some(_) => None,
-        })
-        .collect();
     let mut out = String::new();
     // 1. Sets the written rules look up and this transaction does not declare.
     let written: BTreeSet<&str> = sets.iter().map(|(n, _, _)| n.as_str()).collect();
@@ -146,23 +151,40 @@ pub fn diff_transaction(prev: &NftRuleset, next: &NftRuleset) -> Option<String> 
         write_chain(&mut out, name, c);
     }
     // 5. Removed chains (emptied first: they may jump to each other), then sets.
-    let gone: Vec<&String> = prev
-        .chains
-        .keys()
-        .filter(|n| !next.chains.contains_key(*n))
-        .collect();
     for name in &gone {
         let _ = writeln!(out, "flush chain {TABLE} {name}");
     }
     for name in &gone {
         let _ = writeln!(out, "delete chain {TABLE} {name}");
     }
-    for (name, s) in &prev.sets {
-        if !next.sets.contains_key(name) {
-            let _ = writeln!(out, "delete {} {TABLE} {name}", s.keyword);
-        }
+    for (name, s) in gone_sets {
+        let _ = writeln!(out, "delete {} {TABLE} {name}", s.keyword);
     }
     Some(out)
+}
+
+/// The names of two maps in order, each with its value in `a` and in `b`.
+fn merge<'a, V>(
+    a: &'a BTreeMap<String, V>,
+    b: &'a BTreeMap<String, V>,
+) -> impl Iterator<Item = (&'a String, Option<&'a V>, Option<&'a V>)> {
+    let (mut a, mut b) = (a.iter().peekable(), b.iter().peekable());
+    std::iter::from_fn(move || {
+        let order = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) => Ordering::Less,
+            (None, Some(_)) => Ordering::Greater,
+            (Some((x, _)), Some((y, _))) => x.cmp(y),
+        };
+        Some(match order {
+            Ordering::Less => a.next().map(|(k, v)| (k, Some(v), None))?,
+            Ordering::Greater => b.next().map(|(k, v)| (k, None, Some(v)))?,
+            Ordering::Equal => {
+                let (k, v) = a.next()?;
+                (k, Some(v), b.next().map(|(_, w)| w))
+            }
+        })
+    })
 }
 
 #[cfg(test)]
