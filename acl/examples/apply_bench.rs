@@ -162,14 +162,7 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
         r.mode
     );
     // One changed policy: a port of pol-7 in policies-7.yaml.
-    let file = dir.join("policies-7.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let changed = text.replacen(
-        "ports: [1007, \"9000:9100\"]",
-        "ports: [1007, 1443, \"9000:9100\"]",
-        1,
-    );
-    assert_ne!(text, changed);
+    let (file, text, changed) = pol7_change(dir);
     // `rounds` changes, alternating the edit and its revert; wall time and CPU time (this
     // process and its children, from /proc/self/stat) per apply. The first incremental
     // apply also starts the applier's `nft -i` child. For nftables the same incremental
@@ -262,11 +255,9 @@ fn one_change(
 
 /// `rounds` one-policy changes (edit, revert, …) through [`one_change`], without nft:
 /// prints the median time of render + diff and the script size.
-fn profile(dir: &Path, rounds: usize) {
-    let paths = vec![dir.to_path_buf()];
-    let mut loader = acl::loader::Loader::new();
-    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-    let ir = compile(&bundle, &CompileOptions::default());
+/// The one-policy change both modes make: pol-7's file, its text, and the text with one
+/// more port in pol-7.
+fn pol7_change(dir: &Path) -> (PathBuf, String, String) {
     let file = dir.join("policies-7.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
     let changed = text.replacen(
@@ -275,6 +266,15 @@ fn profile(dir: &Path, rounds: usize) {
         1,
     );
     assert_ne!(text, changed);
+    (file, text, changed)
+}
+
+fn profile(dir: &Path, rounds: usize) {
+    let paths = vec![dir.to_path_buf()];
+    let mut loader = acl::loader::Loader::new();
+    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let ir = compile(&bundle, &CompileOptions::default());
+    let (file, text, changed) = pol7_change(dir);
     let mut irs = Vec::new();
     for t in [&changed, &text] {
         std::fs::write(&file, t).unwrap();
@@ -371,13 +371,7 @@ fn dump(dir: &Path, out: &Path) {
     let paths = vec![dir.to_path_buf()];
     let b = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
     let a = acl::render::nft::render(&compile(&b, &CompileOptions::default()));
-    let file = dir.join("policies-7.yaml");
-    let text = std::fs::read_to_string(&file).unwrap();
-    let changed = text.replacen(
-        "ports: [1007, \"9000:9100\"]",
-        "ports: [1007, 1443, \"9000:9100\"]",
-        1,
-    );
+    let (file, text, changed) = pol7_change(dir);
     std::fs::write(&file, &changed).unwrap();
     let b2 = load_paths(&paths).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(&file, &text).unwrap();
