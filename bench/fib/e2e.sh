@@ -103,16 +103,8 @@ measure() {
         --next-hop 127.0.0.2 --prefixes "$PREFIXES" --stay 900 --timeout 30 > "$dir/feeder.out" 2> "$dir/feeder.err" &
     local fpid=$!
     PIDS+=("$fpid")
-    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n=0 done_ms=""
-    while [ "$(ms)" -lt "$deadline" ]; do
-        n=$("count_$d" "$dir" || true)
-        if [ -n "$n" ] && [ "$n" -ge "$PREFIXES" ]; then
-            done_ms=$(ms)
-            break
-        fi
-        kill -0 "$fpid" 2>/dev/null || { echo "feeder ended early: $(cat "$dir/feeder.err")" >&2; break; }
-        sleep "$POLL"
-    done
+    wait_count "$d" "$dir" "$PREFIXES" "$fpid" "feeder ended early" "$dir/feeder.err"
+    local n=$COUNT done_ms=$DONE_MS
     local cpu1 hwm est k
     cpu1=$(cpu_ms "$dpid")
     [ -z "$perfpid" ] || { kill -INT "$perfpid"; wait "$perfpid" || true; }

@@ -172,16 +172,8 @@ measure() {
         --prefixes "$PREFIXES" --stay 600 --timeout 30 > "$dir/feeder.out" 2> "$dir/feeder.err" &
     local fpid=$!
     PIDS+=("$fpid")
-    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n=0 done_ms=""
-    while [ "$(ms)" -lt "$deadline" ]; do
-        n=$("count_$d" "$dir" || true)
-        if [ -n "$n" ] && [ "$n" -ge "$PREFIXES" ]; then
-            done_ms=$(ms)
-            break
-        fi
-        kill -0 "$fpid" 2>/dev/null || { echo "feeder ended early: $(cat "$dir/feeder.err")" >&2; break; }
-        sleep "$POLL"
-    done
+    wait_count "$d" "$dir" "$PREFIXES" "$fpid" "feeder ended early" "$dir/feeder.err"
+    local n=$COUNT done_ms=$DONE_MS
     local cpu1 hwm est
     cpu1=$(cpu_ms "$dpid")
     hwm=$(kib "$dpid" VmHWM)

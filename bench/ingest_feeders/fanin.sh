@@ -130,19 +130,11 @@ measure() {
     chmod 755 "$dir"
     start_feeders "$n"
     "start_$d" "$dir" "$n"
-    local dpid=$DPID want=$(( n * PREFIXES )) c=0 done_ms="" cpu0
+    local dpid=$DPID want=$(( n * PREFIXES )) cpu0
     PIDS+=("$dpid")
     cpu0=$(cpu_ms_or_0 "$dpid")
-    local deadline=$(( $(ms) + TIMEOUT_S * 1000 ))
-    while [ "$(ms)" -lt "$deadline" ]; do
-        kill -0 "$dpid" 2>/dev/null || { echo "$d exited" >&2; break; }
-        c=$("count_$d" "$dir" || true)
-        if [ -n "$c" ] && [ "$c" -ge "$want" ]; then
-            done_ms=$(ms)
-            break
-        fi
-        sleep 0.05
-    done
+    wait_count "$d" "$dir" "$want" "$dpid" "$d exited"
+    local c=$COUNT done_ms=$DONE_MS
     local cpu1 rss hwm est
     cpu1=$(cpu_ms_or_0 "$dpid")
     sleep 2 # let freed batches settle before the steady RSS

@@ -253,18 +253,11 @@ measure() {
     "start_$d" "$dir"
     local dpid=$DPID
     PIDS+=("$dpid")
-    local cpu0 fcpu0 deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n=0 done_ms=""
+    local cpu0 fcpu0
     cpu0=$(cpu_ms "$dpid")
     fcpu0=$(cpu_ms "$FPID" 2>/dev/null || echo 0)
-    while [ "$(ms)" -lt "$deadline" ]; do
-        kill -0 "$dpid" 2>/dev/null || { echo "$d exited" >&2; break; }
-        n=$("count_$d" "$dir" || true)
-        if [ -n "$n" ] && [ "$n" -ge "$EXPECT" ]; then
-            done_ms=$(ms)
-            break
-        fi
-        sleep "$POLL"
-    done
+    wait_count "$d" "$dir" "$EXPECT" "$dpid" "$d exited"
+    local n=$COUNT done_ms=$DONE_MS
     local cpu1 fcpu1 hwm est
     cpu1=$(cpu_ms "$dpid")
     fcpu1=$(cpu_ms "$FPID" 2>/dev/null || echo 0)

@@ -32,6 +32,27 @@ cpu_ms() {
 # A /proc/PID/status field in KiB: kib PID VmRSS|VmHWM.
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
+# Polls `count_DAEMON DIR` every ${POLL:-0.05} s until the count reaches TARGET, the
+# process WATCH stops (WHY is said on stderr, followed by FILE's text when given), or
+# TIMEOUT_S passes. Sets COUNT (the last count) and DONE_MS (when TARGET was reached;
+# empty if it never was).
+wait_count() { # DAEMON DIR TARGET WATCH WHY [FILE]
+    local deadline=$(( $(ms) + TIMEOUT_S * 1000 ))
+    COUNT="" DONE_MS=""
+    while [ "$(ms)" -lt "$deadline" ]; do
+        COUNT=$("count_$1" "$2" || true)
+        if [ -n "$COUNT" ] && [ "$COUNT" -ge "$3" ]; then
+            DONE_MS=$(ms)
+            return
+        fi
+        if ! kill -0 "$4" 2>/dev/null; then
+            echo "$5${6:+: $(cat "$6")}" >&2
+            return
+        fi
+        sleep "${POLL:-0.05}"
+    done
+}
+
 # Starts an empty $WORK/results (RESULTS) for record.
 results_init() {
     RESULTS="$WORK/results"
