@@ -14,7 +14,7 @@ use crate::model::{Action, Protocol};
 mod endpoint;
 mod transaction;
 
-use endpoint::{endpoint_chains, hook_chains};
+use endpoint::{dispatch_map, endpoint_chains, hook_chains};
 
 pub use transaction::{diff_transaction, full_transaction};
 
@@ -422,15 +422,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     let mut maps = endpoint_chains(ir, prev, &mut chains);
     rs.chains = chains.into_iter().collect();
     for m in ["from-wl", "to-wl", "host-in", "host-out"] {
-        let map = NftSet {
-            keyword: "map",
-            decl: "type ifname : verdict;".to_string(),
-            elements: maps.remove(m).unwrap_or_default(),
-        };
-        rs.sets.insert(
-            m.to_string(),
-            reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
-        );
+        dispatch_map(m, prev, &mut maps, &mut rs);
     }
     let mut ct = vec![
         "ct state established,related accept".to_string(),

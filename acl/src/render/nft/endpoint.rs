@@ -106,6 +106,25 @@ fn failsafe_rules(ports: &[crate::ir::FailsafePort]) -> Vec<String> {
         .collect()
 }
 
+/// Puts the dispatch map `m` (interface → `jump` its endpoint chain) into `rs`, with the
+/// elements collected in `maps` (the previous ruleset's map when unchanged).
+pub(super) fn dispatch_map(
+    m: &str,
+    prev: Option<(&Ir, &NftRuleset)>,
+    maps: &mut BTreeMap<&str, Vec<String>>,
+    rs: &mut NftRuleset,
+) {
+    let map = NftSet {
+        keyword: "map",
+        decl: "type ifname : verdict;".to_string(),
+        elements: maps.remove(m).unwrap_or_default(),
+    };
+    rs.sets.insert(
+        m.to_string(),
+        reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
+    );
+}
+
 /// The base chains and maps of host endpoints' preDNAT policies (prerouting, mangle
 /// priority: after conntrack, before DNAT) and doNotTrack policies (prerouting and
 /// output, raw priority: before conntrack), made only when some host endpoint has them.
@@ -143,15 +162,7 @@ pub(super) fn hook_chains(
         ));
     }
     for (m, chain, flag, hook, tracked) in hooks {
-        let map = NftSet {
-            keyword: "map",
-            decl: "type ifname : verdict;".to_string(),
-            elements: maps.remove(m).unwrap_or_default(),
-        };
-        rs.sets.insert(
-            m.to_string(),
-            reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
-        );
+        dispatch_map(m, prev, maps, rs);
         let mut rules = Vec::new();
         if tracked {
             rules.push("ct state established,related accept".to_string());
