@@ -243,12 +243,22 @@ pub fn desired_peers(
                 p.import_limit = defaults.mesh_import_limit;
                 p.receive_limit = defaults.mesh_receive_limit;
                 p.add_path = defaults.mesh_add_path;
-                p.description = Some(format!("Node {n}"));
+                p.description = Some(mesh_description(n));
                 out.insert(a, p);
             }
         }
     }
     (out.into_values().collect(), notes)
+}
+
+/// The description of the mesh peer of node `name` (shown by `tern status`).
+pub fn mesh_description(name: &str) -> String {
+    format!("Node {name}")
+}
+
+/// The node name of a mesh peer, from its [`mesh_description`].
+pub fn mesh_node(description: &str) -> Option<&str> {
+    description.strip_prefix("Node ")
 }
 
 /// The `Node` this node registers: its BGP addresses (an IPv4 `/32`, an IPv6 `/128`),

@@ -38,7 +38,7 @@ pub fn keep_bfd_up(
         let node = p
             .description
             .as_deref()
-            .and_then(|d| d.strip_prefix("Node "))
+            .and_then(cluster::mesh::mesh_node)
             .unwrap_or("?")
             .to_string();
         if !kept.contains_key(a) {
@@ -223,10 +223,8 @@ mod tests {
         };
         let named = |a: &str, kind| {
             let (a, mut p) = peer(a, kind);
-            p.description = Some(format!(
-                "Node n{}",
-                a.to_string().rsplit('.').next().unwrap_or("")
-            ));
+            let last = a.to_string().rsplit('.').next().unwrap_or("").to_string();
+            p.description = Some(cluster::mesh::mesh_description(&format!("n{last}")));
             (a, p)
         };
         let applied: BTreeMap<_, _> = [
