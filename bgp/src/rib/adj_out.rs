@@ -23,18 +23,23 @@ use super::attrs::{AttrId, AttrTable};
 use super::export::{export, Source};
 use super::pack;
 use super::peers::peer;
+use super::prefix_map::PrefixMap;
 use super::table::{PathRef, LOCAL_SLOT};
 use super::types::{family_of, PeerId};
 use super::Rib;
 
+/// Entries per family the set of queued prefixes keeps room for once emptied (a
+/// full-table burst gives the rest back).
+const MARKED_KEEP: usize = 4096;
+
 /// One peer's Adj-RIB-Out.
 #[derive(Debug, Default)]
 pub(crate) struct AdjOut {
-    sent: HashMap<IpNet, AttrId>,
+    sent: PrefixMap<AttrId>,
     /// Prefixes changed since the queue was last filled, in the order of their first
     /// change (`marked` keeps them unique): a deterministic order without a sort.
     pending: Vec<IpNet>,
-    marked: HashSet<IpNet>,
+    marked: PrefixMap<()>,
     queue: VecDeque<IpNet>,
     /// Prefixes to send again even if unchanged (route refresh).
     force: HashSet<IpNet>,
@@ -42,7 +47,7 @@ pub(crate) struct AdjOut {
     eor: Vec<AddressFamily>,
     /// Prefixes whose exported attribute set does not fit in one UPDATE to this peer
     /// (one reference on the set each): not sent.
-    held: HashMap<IpNet, AttrId>,
+    held: PrefixMap<AttrId>,
     /// Number of held prefixes per exported set (logged when it becomes non-zero).
     held_sets: HashMap<AttrId, u32>,
     /// ADD-PATH send families: the paths sent per prefix (one reference each).
@@ -57,7 +62,7 @@ impl AdjOut {
     }
 
     pub fn mark(&mut self, p: IpNet) {
-        if self.marked.insert(p) {
+        if self.marked.insert(p, ()).is_none() {
             self.pending.push(p);
         }
     }
@@ -67,8 +72,8 @@ impl AdjOut {
         self.mark(p);
     }
 
-    pub fn sent_prefixes(&self) -> impl Iterator<Item = &IpNet> {
-        self.sent.keys().chain(self.paths.keys())
+    pub fn sent_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.sent.keys().chain(self.paths.keys().copied())
     }
 
     pub fn set_eor(&mut self, families: Vec<AddressFamily>) {
@@ -143,7 +148,7 @@ impl AdjOut {
         }
         self.held_sets.clear();
         self.pending.clear();
-        self.marked.clear();
+        self.marked.clear_to(0);
         self.queue.clear();
         self.force.clear();
         self.eor.clear();
@@ -308,7 +313,7 @@ impl Rib {
         };
         let mut out = std::mem::take(&mut p.out);
         if out.queue.is_empty() {
-            out.marked.clear();
+            out.marked.clear_to(MARKED_KEEP);
             out.queue = std::mem::take(&mut out.pending).into();
         }
         let limits = (max_len, four);

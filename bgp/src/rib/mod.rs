@@ -48,6 +48,7 @@ mod graceful;
 mod import;
 mod pack;
 mod peers;
+mod prefix_map;
 mod refresh;
 mod table;
 mod types;

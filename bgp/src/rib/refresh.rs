@@ -114,7 +114,6 @@ impl Rib {
                 p.out
                     .sent_prefixes()
                     .filter(|n| family_of(n) == family)
-                    .copied()
                     .collect()
             })
             .unwrap_or_default();

@@ -334,6 +334,11 @@ impl<A: Addr> Table<A> {
                 x.flags = dirty;
                 if let Some(m) = self.multis.get_mut(idx as usize) {
                     m.paths.clear();
+                    // Grow two paths at a time, not by doubling: ten paths of a prefix
+                    // take 10 slots, not 16 (a fan-in of ten peers keeps a million).
+                    if m.paths.capacity() < many.len() {
+                        m.paths.reserve_exact(many.len().next_multiple_of(2));
+                    }
                     m.paths.extend_from_slice(many);
                     m.ecmp = ecmp.min(many.len()).min(255) as u8;
                 }
