@@ -1,7 +1,10 @@
-//! Adj-RIB-Out per peer: what we last sent (prefix → interned exported attributes;
-//! with ADD-PATH send, prefix → paths with our path ids, see `add_path`), which
-//! prefixes changed since (the queue), and the pending End-of-RIB markers.
-//! `take_updates` turns the queue into packed UPDATEs.
+//! Adj-RIB-Out per peer: what we last sent (table slot → interned exported
+//! attributes, see `by_slot`; with ADD-PATH send, prefix → paths with our path ids,
+//! see `add_path`), which prefixes changed since (the queue, by slot), and the pending
+//! End-of-RIB markers. `take_updates` turns the queue into packed UPDATEs.
+//!
+//! A prefix removed from the table gives its slot back at once: what was sent for it
+//! moves to a small map keyed by prefix (`gone`) until the withdrawal is sent.
 //!
 //! An exported attribute set too large for one UPDATE to this peer (4096 octets, or
 //! 65535 with Extended Message, RFC 8654) cannot be sent: its prefixes are held back
@@ -20,27 +23,47 @@ use crate::wire::{AddressFamily, Nlri, Update};
 
 use super::add_path::SentPath;
 use super::attrs::{AttrId, AttrTable};
+use super::by_slot::{SlotMap, SlotSet};
 use super::export::{export, Source};
 use super::pack;
 use super::peers::peer;
 use super::prefix_map::PrefixMap;
-use super::table::{PathRef, LOCAL_SLOT};
+use super::table::{Addr, Key, PathRef, LOCAL_SLOT};
 use super::types::{family_of, PeerId};
 use super::Rib;
 
-/// Entries per family the set of queued prefixes keeps room for once emptied (a
-/// full-table burst gives the rest back).
-const MARKED_KEEP: usize = 4096;
+/// Bit of a queued slot number: the slot is in the IPv6 table.
+const V6_BIT: u32 = 1 << 31;
+
+/// A queued slot: family and slot number.
+fn queued(v6: bool, slot: u32) -> u32 {
+    if v6 {
+        slot | V6_BIT
+    } else {
+        slot
+    }
+}
+
+fn unqueued(item: u32) -> (bool, u32) {
+    (item & V6_BIT != 0, item & !V6_BIT)
+}
 
 /// One peer's Adj-RIB-Out.
 #[derive(Debug, Default)]
 pub(crate) struct AdjOut {
-    sent: PrefixMap<AttrId>,
-    /// Prefixes changed since the queue was last filled, in the order of their first
-    /// change (`marked` keeps them unique): a deterministic order without a sort.
-    pending: Vec<IpNet>,
-    marked: PrefixMap<()>,
-    queue: VecDeque<IpNet>,
+    /// Per family (IPv4, IPv6), by table slot: the exported set last sent.
+    sent: [SlotMap; 2],
+    /// Sent prefixes removed from the table before their withdrawal went out.
+    gone: PrefixMap<AttrId>,
+    /// Prefixes to settle by prefix (their slot went away): withdrawals, held or
+    /// ADD-PATH state.
+    gone_queue: Vec<IpNet>,
+    /// Slots changed since the queue was last filled (see `queued`), in the order of
+    /// their first change (`marked` keeps them unique): a deterministic order without
+    /// a sort.
+    pending: Vec<u32>,
+    marked: [SlotSet; 2],
+    queue: VecDeque<u32>,
     /// Prefixes to send again even if unchanged (route refresh).
     force: HashSet<IpNet>,
     /// End-of-RIB markers to send once the initial table is out.
@@ -55,25 +78,49 @@ pub(crate) struct AdjOut {
 }
 
 impl AdjOut {
-    /// Whether the prefix was sent, or held back as oversized (either way a change
-    /// of it concerns this peer).
-    pub fn was_sent(&self, p: &IpNet) -> bool {
-        self.sent.contains_key(p) || self.held.contains_key(p) || self.paths.contains_key(p)
+    /// Whether the prefix (stored in `k`) was sent, or held back as oversized (either
+    /// way a change of it concerns this peer).
+    pub fn was_sent<A: Addr>(&self, k: Key<A>, p: &IpNet) -> bool {
+        self.sent[usize::from(A::V6)].contains(k.slot())
+            || (!self.held.is_empty() && self.held.contains_key(p))
+            || (!self.paths.is_empty() && self.paths.contains_key(p))
     }
 
-    pub fn mark(&mut self, p: IpNet) {
-        if self.marked.insert(p, ()).is_none() {
-            self.pending.push(p);
+    pub fn mark(&mut self, v6: bool, slot: u32) {
+        if self.marked[usize::from(v6)].insert(slot) {
+            self.pending.push(queued(v6, slot));
         }
     }
 
-    pub fn force(&mut self, p: IpNet) {
+    pub fn force(&mut self, p: IpNet, v6: bool, slot: u32) {
         self.force.insert(p);
-        self.mark(p);
+        self.mark(v6, slot);
     }
 
-    pub fn sent_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
-        self.sent.keys().chain(self.paths.keys().copied())
+    /// The table is about to remove prefix `p` (slot `k`): what was sent for it is
+    /// kept by prefix until its withdrawal goes out.
+    pub fn forget_slot<A: Addr>(&mut self, attrs: &mut AttrTable, k: Key<A>, p: IpNet) {
+        match self.sent[usize::from(A::V6)].remove(k.slot()) {
+            Some(id) => {
+                if let Some(old) = self.gone.insert(p, id) {
+                    attrs.release(old);
+                }
+                self.gone_queue.push(p);
+            }
+            None if self.held.contains_key(&p) || self.paths.contains_key(&p) => {
+                self.gone_queue.push(p);
+            }
+            None => {}
+        }
+    }
+
+    /// The slots sent in one family, and the ADD-PATH prefixes.
+    pub fn sent_slots(&self, v6: bool) -> impl Iterator<Item = u32> + '_ {
+        self.sent[usize::from(v6)].iter().map(|(s, _)| s)
+    }
+
+    pub fn add_path_prefixes(&self) -> impl Iterator<Item = IpNet> + '_ {
+        self.paths.keys().copied()
     }
 
     pub fn set_eor(&mut self, families: Vec<AddressFamily>) {
@@ -81,11 +128,14 @@ impl AdjOut {
     }
 
     pub fn has_pending(&self) -> bool {
-        !self.pending.is_empty() || !self.queue.is_empty() || !self.eor.is_empty()
+        !self.pending.is_empty()
+            || !self.queue.is_empty()
+            || !self.gone_queue.is_empty()
+            || !self.eor.is_empty()
     }
 
     pub fn advertised(&self) -> usize {
-        self.sent.len() + self.paths.len()
+        self.sent[0].len() + self.sent[1].len() + self.gone.len() + self.paths.len()
     }
 
     /// Prefixes held back because their attribute set is too large for this peer.
@@ -138,9 +188,13 @@ impl AdjOut {
 
     /// Forgets everything (session down), releasing the attribute references.
     pub fn clear(&mut self, attrs: &mut AttrTable) {
-        for (_, id) in self.sent.drain().chain(self.held.drain()) {
+        for id in self.sent[0].drain().into_iter().chain(self.sent[1].drain()) {
             attrs.release(id);
         }
+        for (_, id) in self.gone.drain().chain(self.held.drain()) {
+            attrs.release(id);
+        }
+        self.gone_queue.clear();
         for (_, paths) in self.paths.drain() {
             for p in paths {
                 attrs.release(p.attr);
@@ -148,7 +202,8 @@ impl AdjOut {
         }
         self.held_sets.clear();
         self.pending.clear();
-        self.marked.clear_to(0);
+        self.marked[0].clear();
+        self.marked[1].clear();
         self.queue.clear();
         self.force.clear();
         self.eor.clear();
@@ -226,21 +281,23 @@ impl Batch {
 }
 
 impl Rib {
-    /// The exported attribute id for `prefix` toward peer `slot` (one new reference)
-    /// and whether an UPDATE with it fits in `max_len` octets, or `None` when nothing
-    /// is to be sent. Both are decided once per source set and family (`cache`).
-    fn export_id(
-        &mut self,
-        slot: u16,
-        prefix: &IpNet,
-        limits: (usize, bool),
-        cache: &mut ExportCache,
-    ) -> Option<(AttrId, bool)> {
-        let best = self.best_path(prefix)?;
-        self.export_path(slot, prefix, best, limits, cache)
+    /// The prefix stored in slot `s` of one family's table, with its best path.
+    fn at_slot(&self, v6: bool, s: u32) -> Option<(IpNet, Option<PathRef>)> {
+        if v6 {
+            let k = Key::new(s);
+            let (a, l) = self.v6.prefix(k)?;
+            Some((a.net(l), self.v6.paths(k).best()))
+        } else {
+            let k = Key::new(s);
+            let (a, l) = self.v4.prefix(k)?;
+            Some((a.net(l), self.v4.paths(k).best()))
+        }
     }
 
-    /// As `export_id`, for one given path of the prefix.
+    /// The exported attribute id for `best` of `prefix` toward peer `slot` (one new
+    /// reference) and whether an UPDATE with it fits in `max_len` octets, or `None`
+    /// when nothing is to be sent. Both are decided once per source set and family
+    /// (`cache`).
     pub(super) fn export_path(
         &mut self,
         slot: u16,
@@ -313,7 +370,10 @@ impl Rib {
         };
         let mut out = std::mem::take(&mut p.out);
         if out.queue.is_empty() {
-            out.marked.clear_to(MARKED_KEEP);
+            for &item in &out.pending {
+                let (v6, s) = unqueued(item);
+                out.marked[usize::from(v6)].remove(s);
+            }
             out.queue = std::mem::take(&mut out.pending).into();
         }
         let limits = (max_len, four);
@@ -321,7 +381,33 @@ impl Rib {
         let mut batch = Batch::default();
         let mut bytes = 0usize;
         while bytes < budget {
-            let Some(prefix) = out.queue.pop_front() else {
+            // Prefixes whose slot went away first (their withdrawals), then the queue.
+            let (prefix, key, best) = if let Some(prefix) = out.gone_queue.pop() {
+                match self.key_of(&prefix) {
+                    // Stored again meanwhile: settle it under its new slot.
+                    Some((v6, s)) => {
+                        if let Some(old) = out.gone.remove(&prefix) {
+                            match out.sent[usize::from(v6)].get(s) {
+                                Some(_) => self.attrs.release(old),
+                                None => {
+                                    out.sent[usize::from(v6)].insert(s, old);
+                                }
+                            }
+                        }
+                        let best = self.at_slot(v6, s).and_then(|(_, b)| b);
+                        (prefix, Some((v6, s)), best)
+                    }
+                    None => (prefix, None, None),
+                }
+            } else if let Some(item) = out.queue.pop_front() {
+                let (v6, s) = unqueued(item);
+                // A slot freed meanwhile: its prefix went to `gone_queue` if it
+                // concerns this peer.
+                let Some((prefix, best)) = self.at_slot(v6, s) else {
+                    continue;
+                };
+                (prefix, Some((v6, s)), best)
+            } else {
                 break;
             };
             if add_path.contains(family_of(&prefix)) {
@@ -334,15 +420,22 @@ impl Rib {
                 }
                 continue;
             }
-            let want = self.export_id(slot, &prefix, limits, &mut cache);
+            let want = match best {
+                Some(b) => self.export_path(slot, &prefix, b, limits, &mut cache),
+                None => None,
+            };
             let forced = out.take_forced(&prefix);
             if !matches!(want, Some((_, false))) {
                 out.unhold(&mut self.attrs, &prefix);
             }
-            match want {
-                Some((w, false)) => {
+            let unsend = |out: &mut AdjOut| match key {
+                Some((v6, s)) => out.sent[usize::from(v6)].remove(s),
+                None => out.gone.remove(&prefix),
+            };
+            match (want, key) {
+                (Some((w, false)), _) => {
                     // Too large for this peer: hold it back (withdrawing what it had).
-                    if let Some(h) = out.sent.remove(&prefix) {
+                    if let Some(h) = unsend(&mut out) {
                         self.attrs.release(h);
                         batch.withdrawn.push(Nlri::new(prefix));
                         bytes += pack::nlri_len(&prefix);
@@ -352,8 +445,8 @@ impl Rib {
                     }
                     bytes += 1;
                 }
-                Some((w, true)) => {
-                    let had = out.sent.insert(prefix, w);
+                (Some((w, true)), Some((v6, s))) => {
+                    let had = out.sent[usize::from(v6)].insert(s, w);
                     if let Some(h) = had {
                         self.attrs.release(h);
                     }
@@ -361,8 +454,12 @@ impl Rib {
                         bytes += batch.announce(&self.attrs, w, Nlri::new(prefix), four);
                     }
                 }
-                None => {
-                    if let Some(h) = out.sent.remove(&prefix) {
+                (Some((w, true)), None) => {
+                    // Not reached: a prefix without a slot has no best path.
+                    self.attrs.release(w);
+                }
+                (None, _) => {
+                    if let Some(h) = unsend(&mut out) {
                         self.attrs.release(h);
                         batch.withdrawn.push(Nlri::new(prefix));
                         bytes += pack::nlri_len(&prefix);
@@ -399,7 +496,7 @@ impl Rib {
                 self.attrs.release(id);
             }
         }
-        if out.queue.is_empty() && out.pending.is_empty() {
+        if out.queue.is_empty() && out.pending.is_empty() && out.gone_queue.is_empty() {
             for family in out.eor.drain(..) {
                 updates.push(Update::end_of_rib_marker(family));
             }

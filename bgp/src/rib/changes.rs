@@ -29,7 +29,10 @@ fn drain<A: Addr>(
             attrs.release(snap);
             Some(vec![hop])
         };
-        let now = match table.clear_flag((addr, len), FIB_DIRTY) {
+        let flagged = table
+            .find(addr, len)
+            .and_then(|k| table.clear_flag(k, FIB_DIRTY));
+        let now = match flagged {
             // Every entry created or changed since the last take is flagged; an
             // unflagged one was handled by an earlier record of this same drain
             // (which had the older snapshot).

@@ -41,6 +41,7 @@
 mod add_path;
 mod adj_out;
 mod attrs;
+mod by_slot;
 mod changes;
 mod decision;
 mod export;
@@ -200,8 +201,8 @@ impl Rib {
         p.out.clear(&mut self.attrs);
         p.up = Some(up);
         self.refresh.forget(slot);
-        for prefix in prefixes {
-            p.out.mark(prefix);
+        for (v6, s) in prefixes {
+            p.out.mark(v6, s);
         }
         p.out.set_eor(families);
         self.refresh_local_addrs();
@@ -209,8 +210,9 @@ impl Rib {
     }
 
     /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
-    /// send every member is exported; else only the best path), in prefix order.
-    fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<IpNet> {
+    /// send every member is exported; else only the best path), in prefix order, as
+    /// (IPv6, table slot).
+    fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<(bool, u32)> {
         let mut v = Vec::new();
         let wanted = |paths: table::Paths<'_>, family| {
             if add_path.contains(family) {
@@ -221,16 +223,16 @@ impl Rib {
         };
         for (i, a, l) in self.v4.iter_keys() {
             if wanted(self.v4.paths(i), AddressFamily::IPV4_UNICAST) {
-                v.push(table::Addr::net(a, l));
+                v.push((table::Addr::net(a, l), false, i.slot()));
             }
         }
         for (i, a, l) in self.v6.iter_keys() {
             if wanted(self.v6.paths(i), AddressFamily::IPV6_UNICAST) {
-                v.push(table::Addr::net(a, l));
+                v.push((table::Addr::net(a, l), true, i.slot()));
             }
         }
         v.sort_unstable();
-        v
+        v.into_iter().map(|(_, v6, s)| (v6, s)).collect()
     }
 
     /// The session went down: the peer's paths leave the RIB and its Adj-RIB-Out is
@@ -537,18 +539,9 @@ impl Rib {
         .unwrap_or_default()
     }
 
-    /// The best path of one prefix.
-    fn best_path(&self, prefix: &IpNet) -> Option<PathRef> {
-        match prefix {
-            IpNet::V4(n) => {
-                let i = self.v4.find(u32::from(n.network()), n.prefix_len())?;
-                self.v4.paths(i).best()
-            }
-            IpNet::V6(n) => {
-                let i = self.v6.find(u128::from(n.network()), n.prefix_len())?;
-                self.v6.paths(i).best()
-            }
-        }
+    /// The family (IPv6 or not) and table slot of a stored prefix.
+    fn key_of(&self, prefix: &IpNet) -> Option<(bool, u32)> {
+        key_in(&self.v4, &self.v6, prefix)
     }
 
     /// Whether UPDATEs (or End-of-RIB) are waiting for this peer.
@@ -606,5 +599,17 @@ impl Rib {
     /// Approximate heap octets of the prefix tables (for benchmarks and metrics).
     pub fn table_bytes(&self) -> usize {
         self.v4.heap_bytes() + self.v6.heap_bytes()
+    }
+}
+
+/// The family (IPv6 or not) and table slot of a stored prefix.
+fn key_in(v4: &Table<u32>, v6: &Table<u128>, prefix: &IpNet) -> Option<(bool, u32)> {
+    match prefix {
+        IpNet::V4(n) => v4
+            .find(u32::from(n.network()), n.prefix_len())
+            .map(|k| (false, k.slot())),
+        IpNet::V6(n) => v6
+            .find(u128::from(n.network()), n.prefix_len())
+            .map(|k| (true, k.slot())),
     }
 }

@@ -16,6 +16,7 @@ use std::collections::VecDeque;
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
+use super::table::{Addr, Key};
 use super::types::PeerId;
 use super::Rib;
 use crate::wire::AddressFamily;
@@ -109,11 +110,19 @@ impl Rib {
 
     /// The Adj-RIB-Out of `slot` in `family`, in prefix order.
     fn advertised(&self, slot: u16, family: AddressFamily) -> VecDeque<IpNet> {
+        let v6 = family == AddressFamily::IPV6_UNICAST;
         let mut v: Vec<IpNet> = super::peers::peer(&self.peers, slot)
             .map(|p| {
-                p.out
-                    .sent_prefixes()
-                    .filter(|n| family_of(n) == family)
+                let by_slot = p.out.sent_slots(v6).filter_map(|s| {
+                    if v6 {
+                        self.v6.prefix(Key::new(s)).map(|(a, l)| a.net(l))
+                    } else {
+                        self.v4.prefix(Key::new(s)).map(|(a, l)| a.net(l))
+                    }
+                });
+                let add_path = p.out.add_path_prefixes();
+                by_slot
+                    .chain(add_path.filter(|n| family_of(n) == family))
                     .collect()
             })
             .unwrap_or_default();
@@ -145,7 +154,10 @@ impl Rib {
         };
         let n = run.queue.len().min(REFRESH_CHUNK);
         for prefix in run.queue.drain(..n) {
-            p.out.force(prefix);
+            // A prefix removed meanwhile is being withdrawn already.
+            if let Some((v6, s)) = super::key_in(&self.v4, &self.v6, &prefix) {
+                p.out.force(prefix, v6, s);
+            }
         }
         run.started = true;
         if !run.queue.is_empty() {

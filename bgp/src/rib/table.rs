@@ -2,9 +2,12 @@
 //! Adj-RIB-In of every peer and the Loc-RIB candidate set (BIRD's layout: each received
 //! path is stored once).
 //!
-//! Layout, for memory and speed: entries live directly in a `hashbrown::HashTable`
-//! (12 octets per IPv4 prefix with a single path: address, attribute id, peer slot,
-//! prefix length and a flags octet, plus one control octet per bucket). A
+//! Layout, for memory and speed: entries live in a vector of slots (12 octets per IPv4
+//! prefix with a single path: address, attribute id, peer slot, prefix length and a
+//! flags octet), found through a `hashbrown::HashTable` of slot numbers (4 octets and
+//! a control octet per bucket). A prefix keeps its slot while it is stored, so the
+//! Adj-RIB-Out of every peer can keep its state in plain arrays indexed by slot and
+//! reach the prefix without hashing it again; a removed prefix's slot is reused. A
 //! prefix with more than one path keeps its paths in a side arena of small vectors,
 //! ordered best first, then the rest of the ECMP set, then the other accepted paths,
 //! then the rejected ones. A path with an ADD-PATH path identifier (RFC 7911) other
@@ -12,6 +15,7 @@
 //! entry.
 
 use std::hash::{BuildHasher, Hash};
+use std::marker::PhantomData;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use hashbrown::{DefaultHashBuilder, HashTable};
@@ -36,17 +40,21 @@ pub(crate) const FIB_DIRTY: u8 = 0x80;
 
 /// An address usable as a table key.
 pub(crate) trait Addr: Copy + Eq + Hash + Ord + std::fmt::Debug {
+    /// Whether this is the IPv6 table.
+    const V6: bool;
     /// The prefix as an `IpNet`.
     fn net(self, len: u8) -> IpNet;
 }
 
 impl Addr for u32 {
+    const V6: bool = false;
     fn net(self, len: u8) -> IpNet {
         IpNet::V4(Ipv4Net::new(Ipv4Addr::from(self), len).unwrap_or_default())
     }
 }
 
 impl Addr for u128 {
+    const V6: bool = true;
     fn net(self, len: u8) -> IpNet {
         IpNet::V6(Ipv6Net::new(Ipv6Addr::from(self), len).unwrap_or_default())
     }
@@ -118,13 +126,30 @@ impl Paths<'_> {
     }
 }
 
-/// A prefix: the handle the table's operations take.
-pub(crate) type Key<A> = (A, u8);
+/// A stored prefix: its slot, the handle the table's operations take. Valid while the
+/// prefix is stored; the slot of a removed prefix goes to the next new one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct Key<A>(u32, PhantomData<A>);
+
+impl<A> Key<A> {
+    pub fn new(slot: u32) -> Self {
+        Self(slot, PhantomData)
+    }
+    pub fn slot(self) -> u32 {
+        self.0
+    }
+}
+
+/// Marker in `Entry::peer` of a free slot.
+const FREE: u16 = u16::MAX - 1;
 
 /// The prefix table of one address family.
 #[derive(Debug)]
 pub(crate) struct Table<A> {
-    index: HashTable<Entry<A>>,
+    /// Slot numbers, hashed by their entry's prefix.
+    index: HashTable<u32>,
+    slots: Vec<Entry<A>>,
+    free_slots: Vec<u32>,
     multis: Vec<Multi>,
     free_multis: Vec<u32>,
     hasher: DefaultHashBuilder,
@@ -138,6 +163,8 @@ impl<A: Addr> Default for Table<A> {
     fn default() -> Self {
         Self {
             index: HashTable::new(),
+            slots: Vec::new(),
+            free_slots: Vec::new(),
             multis: Vec::new(),
             free_multis: Vec::new(),
             hasher: DefaultHashBuilder::default(),
@@ -164,23 +191,28 @@ const NONE: PathRef = PathRef {
 };
 
 impl<A: Addr> Table<A> {
-    fn hash(&self, (addr, len): Key<A>) -> u64 {
+    fn hash(&self, addr: A, len: u8) -> u64 {
         self.hasher.hash_one((addr, len))
     }
 
     fn entry(&self, k: Key<A>) -> Option<&Entry<A>> {
-        self.index
-            .find(self.hash(k), |e| e.addr == k.0 && e.len == k.1)
+        self.slots.get(k.0 as usize).filter(|e| e.peer != FREE)
     }
 
     fn entry_mut(&mut self, k: Key<A>) -> Option<&mut Entry<A>> {
-        let h = self.hash(k);
-        self.index.find_mut(h, |e| e.addr == k.0 && e.len == k.1)
+        self.slots.get_mut(k.0 as usize).filter(|e| e.peer != FREE)
     }
 
     /// The key of a stored prefix.
     pub fn find(&self, addr: A, len: u8) -> Option<Key<A>> {
-        self.entry((addr, len)).map(|_| (addr, len))
+        let slots = &self.slots;
+        self.index
+            .find(self.hash(addr, len), |&i| {
+                slots
+                    .get(i as usize)
+                    .is_some_and(|e| e.addr == addr && e.len == len)
+            })
+            .map(|&i| Key::new(i))
     }
 
     /// Number of entries (prefixes with any path).
@@ -199,9 +231,9 @@ impl<A: Addr> Table<A> {
         self.paths
     }
 
-    /// The prefix of a key (kept for symmetry with the callers' flow).
-    pub fn key(&self, k: Key<A>) -> Option<Key<A>> {
-        Some(k)
+    /// The prefix of a key (`None` once it is removed).
+    pub fn prefix(&self, k: Key<A>) -> Option<(A, u8)> {
+        self.entry(k).map(|e| (e.addr, e.len))
     }
 
     fn paths_of<'a>(multis: &'a [Multi], e: &Entry<A>) -> Paths<'a> {
@@ -268,32 +300,43 @@ impl<A: Addr> Table<A> {
             self.set_paths(k, &[path], usize::from(path.accepted()));
             return k;
         }
-        let h = self.hash((addr, len));
-        let hasher = &self.hasher;
-        self.index.insert_unique(
-            h,
-            Entry {
-                addr,
-                attr: path.attr,
-                peer: path.peer,
-                len,
-                flags: (path.reject & PATH_MASK) | (flags & !PATH_MASK),
-            },
-            |e| hasher.hash_one((e.addr, e.len)),
-        );
+        let h = self.hash(addr, len);
+        let e = Entry {
+            addr,
+            attr: path.attr,
+            peer: path.peer,
+            len,
+            flags: (path.reject & PATH_MASK) | (flags & !PATH_MASK),
+        };
+        let slot = match self.free_slots.pop() {
+            Some(i) => {
+                if let Some(x) = self.slots.get_mut(i as usize) {
+                    *x = e;
+                }
+                i
+            }
+            None => {
+                self.slots.push(e);
+                (self.slots.len() - 1) as u32
+            }
+        };
+        let (hasher, slots) = (&self.hasher, &self.slots);
+        self.index.insert_unique(h, slot, |&i| {
+            slots
+                .get(i as usize)
+                .map_or(0, |e| hasher.hash_one((e.addr, e.len)))
+        });
         self.paths += 1;
         self.accepted += usize::from(path.accepted());
-        (addr, len)
+        Key::new(slot)
     }
 
     /// Replaces the paths of a prefix with `paths` (already ordered; `ecmp` leading
     /// ones form the ECMP set). An empty list removes the prefix.
     pub fn set_paths(&mut self, k: Key<A>, paths: &[PathRef], ecmp: usize) {
-        let h = self.hash(k);
-        let Ok(mut slot) = self.index.find_entry(h, |e| e.addr == k.0 && e.len == k.1) else {
+        let Some(&e) = self.entry(k) else {
             return;
         };
-        let e = *slot.get();
         let before = Self::paths_of(&self.multis, &e);
         let (old_n, old_acc) = (before.as_slice().len(), before.best().is_some());
         self.paths = self.paths - old_n + paths.len();
@@ -303,13 +346,23 @@ impl<A: Addr> Table<A> {
         let old_multi = (e.peer == MULTI).then_some(e.attr);
         match paths {
             [] => {
-                slot.remove();
+                let h = self.hash(e.addr, e.len);
+                if let Ok(found) = self.index.find_entry(h, |&i| i == k.0) {
+                    found.remove();
+                }
+                if let Some(x) = self.slots.get_mut(k.0 as usize) {
+                    x.peer = FREE;
+                    x.flags = 0;
+                }
+                self.free_slots.push(k.0);
                 if let Some(m) = old_multi {
                     self.free_multi(m);
                 }
             }
             [one] if one.path_id == 0 => {
-                let x = slot.get_mut();
+                let Some(x) = self.slots.get_mut(k.0 as usize) else {
+                    return;
+                };
                 x.attr = one.attr;
                 x.peer = one.peer;
                 x.flags = dirty | (one.reject & PATH_MASK);
@@ -328,7 +381,9 @@ impl<A: Addr> Table<A> {
                         }
                     },
                 };
-                let x = slot.get_mut();
+                let Some(x) = self.slots.get_mut(k.0 as usize) else {
+                    return;
+                };
                 x.attr = idx;
                 x.peer = MULTI;
                 x.flags = dirty;
@@ -359,11 +414,14 @@ impl<A: Addr> Table<A> {
     /// peers in, the same every run).
     pub fn indices_with_peer(&self, slot: u16, stale_only: bool) -> Vec<Key<A>> {
         let hit = |p: &PathRef| p.peer == slot && (!stale_only || p.stale());
-        let mut keys: Vec<Key<A>> = self
-            .index
+        let mut keys: Vec<(A, u8, u32)> = self
+            .slots
             .iter()
-            .filter(|e| {
-                if e.peer == MULTI {
+            .enumerate()
+            .filter(|(_, e)| {
+                if e.peer == FREE {
+                    false
+                } else if e.peer == MULTI {
                     self.multis
                         .get(e.attr as usize)
                         .is_some_and(|m| m.paths.iter().any(hit))
@@ -376,17 +434,16 @@ impl<A: Addr> Table<A> {
                     })
                 }
             })
-            .map(|e| (e.addr, e.len))
+            .map(|(i, e)| (e.addr, e.len, i as u32))
             .collect();
         keys.sort_unstable();
-        keys
+        keys.into_iter().map(|(_, _, i)| Key::new(i)).collect()
     }
 
     /// Marks the paths of peer `slot` for a prefix stale (the order and the ECMP set
     /// stay as they are).
     pub fn set_stale(&mut self, k: Key<A>, slot: u16) {
-        let h = self.hash(k);
-        let Some(e) = self.index.find_mut(h, |e| e.addr == k.0 && e.len == k.1) else {
+        let Some(e) = self.slots.get_mut(k.0 as usize).filter(|e| e.peer != FREE) else {
             return;
         };
         if e.peer == MULTI {
@@ -402,12 +459,18 @@ impl<A: Addr> Table<A> {
 
     /// All prefixes.
     pub fn iter_keys(&self) -> impl Iterator<Item = (Key<A>, A, u8)> + '_ {
-        self.index.iter().map(|e| ((e.addr, e.len), e.addr, e.len))
+        self.slots
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.peer != FREE)
+            .map(|(i, e)| (Key::new(i as u32), e.addr, e.len))
     }
 
     /// Approximate heap bytes held by the table (hash table, arena).
     pub fn heap_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<Entry<A>>() + 1)
+        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self.slots.capacity() * std::mem::size_of::<Entry<A>>()
+            + self.free_slots.capacity() * std::mem::size_of::<u32>()
             + self
                 .multis
                 .iter()

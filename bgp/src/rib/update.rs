@@ -63,7 +63,7 @@ fn note_fib<A: Addr>(
     if table.flags(i) & FIB_DIRTY != 0 {
         return;
     }
-    let Some((addr, len)) = table.key(i) else {
+    let Some((addr, len)) = table.prefix(i) else {
         return;
     };
     let snap = match old_ecmp {
@@ -87,8 +87,7 @@ fn note_fib<A: Addr>(
 
 fn note_export<A: Addr>(
     cx: &mut Cx<'_>,
-    addr: A,
-    len: u8,
+    (k, addr, len): (Key<A>, A, u8),
     old: Option<PathRef>,
     new: Option<PathRef>,
     ecmp_changed: bool,
@@ -97,12 +96,13 @@ fn note_export<A: Addr>(
         return;
     }
     let prefix = addr.net(len);
+    let family = family_of(&prefix);
     for (s, p) in cx.peers.iter_mut().enumerate() {
         let Some(p) = p else { continue };
         let Some(up) = &p.up else { continue };
-        if up.add_path_send.contains(family_of(&prefix)) {
+        if up.add_path_send.contains(family) {
             // ADD-PATH send: the peer gets the whole ECMP set.
-            p.out.mark(prefix);
+            p.out.mark(A::V6, k.slot());
             continue;
         }
         if old == new {
@@ -115,10 +115,19 @@ fn note_export<A: Addr>(
             None => true,
             Some(n) => usize::from(n.peer) == s,
         };
-        if not_for_it && !p.out.was_sent(&prefix) {
+        if not_for_it && !p.out.was_sent(k, &prefix) {
             continue;
         }
-        p.out.mark(prefix);
+        p.out.mark(A::V6, k.slot());
+    }
+}
+
+/// The table is about to remove prefix `k`: every Adj-RIB-Out keeps what it sent for
+/// it by prefix until the withdrawal goes out (the slot is reused).
+fn forget<A: Addr>(cx: &mut Cx<'_>, (k, addr, len): (Key<A>, A, u8)) {
+    let prefix = addr.net(len);
+    for p in cx.peers.iter_mut().flatten() {
+        p.out.forget_slot(cx.attrs, k, prefix);
     }
 }
 
@@ -140,12 +149,15 @@ pub(crate) fn remove_paths<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
     log: &mut Log<A>,
-    (addr, len): Key<A>,
+    k: Key<A>,
     slot: u16,
     stale_only: bool,
 ) {
+    let Some((addr, len)) = table.prefix(k) else {
+        return;
+    };
     let ids: Vec<u32> = table
-        .paths((addr, len))
+        .paths(k)
         .as_slice()
         .iter()
         .filter(|p| p.peer == slot && (!stale_only || p.stale()))
@@ -172,11 +184,11 @@ pub(crate) fn set_path<A: Addr>(
         if let Some(n) = new {
             // Every new entry is logged, even a rejected one: an entry that exists
             // without FIB_DIRTY at take time has then always been handled already.
-            table.insert_single(addr, len, n, FIB_DIRTY);
+            let k = table.insert_single(addr, len, n, FIB_DIRTY);
             log.push((addr, len, NO_SNAPSHOT));
             count(cx.peers, slot, None, Some(n));
             if n.accepted() {
-                note_export(cx, addr, len, None, Some(n), true);
+                note_export(cx, (k, addr, len), None, Some(n), true);
             }
         }
         return;
@@ -198,7 +210,10 @@ pub(crate) fn set_path<A: Addr>(
             }
             match new {
                 Some(n) => table.set_paths(i, &[n], usize::from(n.accepted())),
-                None => table.set_paths(i, &[], 0),
+                None => {
+                    forget(cx, (i, addr, len));
+                    table.set_paths(i, &[], 0);
+                }
             }
             count(cx.peers, slot, Some(old), new);
             cx.attrs.release(old.attr);
@@ -206,7 +221,7 @@ pub(crate) fn set_path<A: Addr>(
                 Some(old).filter(PathRef::accepted),
                 new.filter(PathRef::accepted),
             );
-            note_export(cx, addr, len, ob, nb, ob != nb);
+            note_export(cx, (i, addr, len), ob, nb, ob != nb);
             return;
         }
     }
@@ -233,13 +248,16 @@ pub(crate) fn set_path<A: Addr>(
     if ecmp_changed {
         note_fib(cx, table, log, i, &old_ecmp);
     }
+    if ordered.is_empty() {
+        forget(cx, (i, addr, len));
+    }
     table.set_paths(i, &ordered, ecmp);
     count(cx.peers, slot, old, new);
     if let Some(o) = old {
         cx.attrs.release(o.attr);
     }
     let new_best = ordered.first().copied().filter(PathRef::accepted);
-    note_export(cx, addr, len, old_best, new_best, ecmp_changed);
+    note_export(cx, (i, addr, len), old_best, new_best, ecmp_changed);
 }
 
 /// The paths of one prefix while it is re-decided: on the stack for up to 16.

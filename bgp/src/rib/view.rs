@@ -41,7 +41,7 @@ impl Rib {
     }
 
     fn view<A: Addr>(&self, table: &Table<A>, i: Key<A>, all: bool) -> Option<RouteView> {
-        let (addr, len) = table.key(i)?;
+        let (addr, len) = table.prefix(i)?;
         let paths = table.paths(i);
         let list = paths.as_slice();
         let ecmp_n = paths.ecmp().len();
