@@ -138,30 +138,6 @@ impl Rig {
     }
 }
 
-/// BIRD's `show protocols` line for tern (name, state, since, info).
-fn bird_line(b: &Bird) -> String {
-    b.cli("show protocols tern4")
-        .lines()
-        .find(|l| l.starts_with("tern4"))
-        .unwrap_or_default()
-        .to_string()
-}
-
-/// `bird_line` once it has stopped changing: BIRD stamps the line's "since" time more
-/// than once around the moment a session comes up (1 ms apart was seen), so a snapshot
-/// taken just then would differ from a later one without any flap. Two equal reads
-/// 300 ms apart, Established, count as settled.
-fn settled_bird_line(b: &Bird) -> String {
-    let mut last = bird_line(b);
-    wait_for(CONVERGE, "BIRD's protocol line settled", || {
-        std::thread::sleep(std::time::Duration::from_millis(300));
-        let now = bird_line(b);
-        let settled = now == last && now.contains("Established");
-        last = now.clone();
-        settled.then_some(now)
-    })
-}
-
 /// The status row of `addr`.
 fn peer_row(node: &Node, addr: &str) -> Option<serde_json::Value> {
     status_json(node)?["peers"]
@@ -201,7 +177,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
     wait_for(CONVERGE, "tern's block at BIRD 1", || {
         r.bird1.has_route(BLOCK).then_some(())
     });
-    let b1_before = settled_bird_line(&r.bird1);
+    let b1_before = r.bird1.settled_protocol_line("tern4");
     let p1_before = peer_row(&r.node, "10.0.0.2").expect("peer 1");
     let up_before = uptime(&r.node, "10.0.0.2").expect("peer 1's uptime");
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
@@ -224,7 +200,11 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         1,
     );
     // Unchanged: BIRD 1's session did not flap, on either side.
-    assert_eq!(bird_line(&r.bird1), b1_before, "BIRD 1 saw no flap");
+    assert_eq!(
+        r.bird1.protocol_line("tern4"),
+        b1_before,
+        "BIRD 1 saw no flap"
+    );
     let p1_after = peer_row(&r.node, "10.0.0.2").expect("peer 1");
     assert_eq!(p1_after["since_unix"], p1_before["since_unix"]);
     assert_eq!(p1_after["state"], "Established");
@@ -261,7 +241,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         kernel_route(&r.node.ns, NET2).is_some(),
         "BIRD 2's route stays"
     );
-    let b2_before = settled_bird_line(&r.bird2);
+    let b2_before = r.bird2.settled_protocol_line("tern4");
 
     // Changed (hold time and description): Cease / Other Configuration Change, back up.
     let p2_changed: P = ("10.0.1.2", 65001, "bird two, rack 2", 12);
@@ -284,14 +264,18 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         (p["state"] == "Established" && p["description"] == "bird two, rack 2").then_some(())
     });
     r.bird2.wait_established("tern4");
-    assert_ne!(bird_line(&r.bird2), b2_before, "BIRD 2's session restarted");
+    assert_ne!(
+        r.bird2.protocol_line("tern4"),
+        b2_before,
+        "BIRD 2's session restarted"
+    );
     wait_for(CONVERGE, "BIRD 2's route back in tern's kernel", || {
         kernel_route(&r.node.ns, NET2)
     });
 
     // A block added: originated (BIRD 2 learns it) and blackholed in the kernel; then
     // removed again. The session stays up throughout.
-    let b2_up = settled_bird_line(&r.bird2);
+    let b2_up = r.bird2.settled_protocol_line("tern4");
     let one_block = node_yaml(&r.node, &[p2_changed], 64512);
     let blocks = format!("blocks: [\"{BLOCK}\"]");
     assert!(one_block.contains(&blocks));
@@ -318,7 +302,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         kernel_route(&r.node.ns, BLOCK2).is_none().then_some(())
     });
     assert!(r.bird2.has_route(BLOCK), "the first block stays");
-    assert_eq!(bird_line(&r.bird2), b2_up, "BIRD 2 saw no flap");
+    assert_eq!(r.bird2.protocol_line("tern4"), b2_up, "BIRD 2 saw no flap");
 
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(5.0), "{m}");
@@ -332,7 +316,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     let mut r = rig("agent-reload-bad", &[P1]);
     wait_established(&r.node, 1);
     r.bird1.wait_established("tern4");
-    let b1_before = settled_bird_line(&r.bird1);
+    let b1_before = r.bird1.settled_protocol_line("tern4");
     let good = node_yaml(&r.node, &[P1], 64512);
     let config = r.node.config.display().to_string();
 
@@ -383,7 +367,11 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
         Some(1),
         "peer 2 was not added"
     );
-    assert_eq!(bird_line(&r.bird1), b1_before, "BIRD 1 saw no flap");
+    assert_eq!(
+        r.bird1.protocol_line("tern4"),
+        b1_before,
+        "BIRD 1 saw no flap"
+    );
 
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(3.0), "{m}");
@@ -407,7 +395,11 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     r.bird2.wait_established("tern4");
     let text = String::from_utf8_lossy(&tern_cli(&r.node, &["status"]).stdout).into_owned();
     assert!(text.contains("Config reloaded at "), "{text}");
-    assert_eq!(bird_line(&r.bird1), b1_before, "BIRD 1 saw no flap");
+    assert_eq!(
+        r.bird1.protocol_line("tern4"),
+        b1_before,
+        "BIRD 1 saw no flap"
+    );
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reload_failures_total"), Some(3.0));
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(4.0));

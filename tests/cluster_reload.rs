@@ -124,7 +124,7 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
     // The cluster task recomputes the peers on every datastore change and every second;
     // a few rounds later (and after a datastore write) the file's peer is still there:
     // the datastore follower does not undo the reload.
-    let bird_up = bird.cli("show protocols tern1");
+    let bird_up = bird.settled_protocol_line("tern1");
     c.apply(
         "bgpconfig.yaml",
         "apiVersion: projectcalico.org/v3\nkind: BGPConfiguration\nmetadata: { name: default }\nspec: { nodeToNodeMeshEnabled: true, asNumber: 64512 }\n",
@@ -132,7 +132,7 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
     std::thread::sleep(std::time::Duration::from_secs(3));
     let a = &c.hosts[h1];
     assert_eq!(
-        bird.cli("show protocols tern1"),
+        bird.protocol_line("tern1"),
         bird_up,
         "BIRD's session did not flap"
     );

@@ -147,6 +147,31 @@ impl Bird {
         });
     }
 
+    /// The `show protocols` line of `proto` (empty when there is none).
+    pub fn protocol_line(&self, proto: &str) -> String {
+        self.cli(&format!("show protocols {proto}"))
+            .lines()
+            .find(|l| l.starts_with(proto))
+            .unwrap_or_default()
+            .to_string()
+    }
+
+    /// `protocol_line` once it has stopped changing, to compare with a later read to
+    /// tell whether the session flapped: BIRD stamps the line's "since" time more than
+    /// once around the moment a session comes up (1 ms apart was seen), so a snapshot
+    /// taken just then would differ from a later one without any flap. Two equal reads
+    /// 300 ms apart, Established, count as settled.
+    pub fn settled_protocol_line(&self, proto: &str) -> String {
+        let mut last = self.protocol_line(proto);
+        wait_for(TIMEOUT, &format!("BIRD's {proto} line settled"), || {
+            std::thread::sleep(std::time::Duration::from_millis(300));
+            let now = self.protocol_line(proto);
+            let settled = now == last && now.contains("Established");
+            last = now.clone();
+            settled.then_some(now)
+        })
+    }
+
     /// Whether BIRD has a route for `prefix` (exact) via `via`.
     pub fn has_route_via(&self, prefix: &str, via: &str) -> bool {
         let out = self.cli(&format!("show route {prefix}"));
