@@ -57,7 +57,7 @@ pub(crate) struct AdjOut {
     gone: PrefixMap<AttrId>,
     /// Prefixes to settle by prefix (their slot went away): withdrawals, held or
     /// ADD-PATH state.
-    gone_queue: Vec<IpNet>,
+    gone_queue: VecDeque<IpNet>,
     /// Slots changed since the queue was last filled (see `queued`), in the order of
     /// their first change (`marked` keeps them unique): a deterministic order without
     /// a sort.
@@ -105,10 +105,10 @@ impl AdjOut {
                 if let Some(old) = self.gone.insert(p, id) {
                     attrs.release(old);
                 }
-                self.gone_queue.push(p);
+                self.gone_queue.push_back(p);
             }
             None if self.held.contains_key(&p) || self.paths.contains_key(&p) => {
-                self.gone_queue.push(p);
+                self.gone_queue.push_back(p);
             }
             None => {}
         }
@@ -382,7 +382,7 @@ impl Rib {
         let mut bytes = 0usize;
         while bytes < budget {
             // Prefixes whose slot went away first (their withdrawals), then the queue.
-            let (prefix, key, best) = if let Some(prefix) = out.gone_queue.pop() {
+            let (prefix, key, best) = if let Some(prefix) = out.gone_queue.pop_front() {
                 match self.key_of(&prefix) {
                     // Stored again meanwhile: settle it under its new slot.
                     Some((v6, s)) => {
