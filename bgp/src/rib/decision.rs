@@ -230,13 +230,14 @@ pub(crate) fn decide(
             get(i).filter(|x| !x.ebgp && !x.local).map(|_| Lost::Ibgp)
         });
     }
-    // Tie-breakers: order what is left.
+    // Tie-breakers: order what is left. Addresses compare as integers (the same
+    // order as their octets; `Ipv4Addr`'s own `cmp` compares byte slices, a visible
+    // share of a fan-in's decisions).
     alive.sort_by(|&a, &b| match (get(a), get(b)) {
-        (Some(x), Some(y)) => x
-            .bgp_id
-            .cmp(&y.bgp_id)
+        (Some(x), Some(y)) => u32::from(x.bgp_id)
+            .cmp(&u32::from(y.bgp_id))
             .then(x.cluster_len.cmp(&y.cluster_len))
-            .then(x.peer_addr.cmp(&y.peer_addr))
+            .then_with(|| addr_cmp(x.peer_addr, y.peer_addr))
             .then(a.cmp(&b)),
         _ => Ordering::Equal,
     });
@@ -262,6 +263,16 @@ pub(crate) fn decide(
     }
     order.extend(removed);
     ecmp
+}
+
+/// `IpAddr`'s order (IPv4 before IPv6, then by address), comparing integers.
+fn addr_cmp(a: IpAddr, b: IpAddr) -> Ordering {
+    match (a, b) {
+        (IpAddr::V4(x), IpAddr::V4(y)) => u32::from(x).cmp(&u32::from(y)),
+        (IpAddr::V6(x), IpAddr::V6(y)) => u128::from(x).cmp(&u128::from(y)),
+        (IpAddr::V4(_), IpAddr::V6(_)) => Ordering::Less,
+        (IpAddr::V6(_), IpAddr::V4(_)) => Ordering::Greater,
+    }
 }
 
 fn tie_break_reason(x: &Candidate, best: &Candidate) -> Lost {
@@ -309,6 +320,21 @@ mod tests {
                     peer_addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, addr)),
                 }
             })
+    }
+
+    proptest! {
+        /// The integer comparisons of the tie-breakers are the addresses' own order.
+        #[test]
+        fn integer_address_order_is_the_address_order(
+            a in any::<IpAddr>(),
+            b in any::<IpAddr>(),
+            x in any::<Ipv4Addr>(),
+            y in any::<Ipv4Addr>(),
+        ) {
+            prop_assert_eq!(addr_cmp(a, b), a.cmp(&b));
+            prop_assert_eq!(addr_cmp(a, a), Ordering::Equal);
+            prop_assert_eq!(u32::from(x).cmp(&u32::from(y)), x.cmp(&y));
+        }
     }
 
     proptest! {

@@ -272,10 +272,12 @@ pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (Path
         out.extend(list.iter().copied().filter(|p| !p.accepted()));
         return (out, acc);
     }
-    let cands: SmallVec<[Candidate; 16]> = out
-        .iter()
-        .map(|p| candidate(*p, &attrs.get(p.attr).summary, peers))
-        .collect();
+    // Filled in place: `collect` builds the inline array aside and copies it over.
+    let mut cands: SmallVec<[Candidate; 16]> = SmallVec::new();
+    cands.extend(
+        out.iter()
+            .map(|p| candidate(*p, &attrs.get(p.attr).summary, peers)),
+    );
     let mut idx = Indices::new();
     let ecmp = decide(&cands, &mut idx, |_, _| {});
     let mut ordered: PathList = idx.iter().filter_map(|&k| out.get(k).copied()).collect();
