@@ -141,7 +141,8 @@ pub(crate) fn decide(
     order: &mut Indices,
     mut lose: impl FnMut(usize, Lost),
 ) -> usize {
-    let mut alive: Indices = (0..c.len()).collect();
+    let mut alive = Indices::new();
+    alive.extend(0..c.len());
     let mut removed = Indices::new();
 
     // Removes every alive candidate for which `reason` gives a reason.
@@ -207,7 +208,8 @@ pub(crate) fn decide(
         });
     }
     // MED: compared only among routes from the same neighbour AS.
-    let snapshot = alive.clone();
+    let mut snapshot = Indices::new();
+    snapshot.extend_from_slice(&alive);
     sweep(&mut alive, &mut removed, &mut lose, |i| {
         let x = get(i)?;
         let best = snapshot

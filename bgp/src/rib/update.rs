@@ -227,8 +227,11 @@ pub(crate) fn set_path<A: Addr>(
     }
     // General case: rebuild and re-decide.
     let old_best = paths.best();
-    let old_ecmp: PathList = paths.ecmp().iter().copied().collect();
-    let mut list: PathList = all.iter().copied().collect();
+    // Lists filled in place (`collect` would build each inline array aside and copy it).
+    let mut old_ecmp = PathList::new();
+    old_ecmp.extend_from_slice(paths.ecmp());
+    let mut list = PathList::new();
+    list.extend_from_slice(all);
     let old = list
         .iter()
         .position(|p| p.peer == slot && p.path_id == path_id)
@@ -243,7 +246,8 @@ pub(crate) fn set_path<A: Addr>(
         return;
     }
     list.extend(new);
-    let (ordered, ecmp) = order(cx.attrs, cx.peers, &list);
+    let mut ordered = PathList::new();
+    let ecmp = order(cx.attrs, cx.peers, &list, &mut ordered);
     let ecmp_changed = ordered.get(..ecmp) != Some(&old_ecmp[..]);
     if ecmp_changed {
         note_fib(cx, table, log, i, &old_ecmp);
@@ -263,14 +267,21 @@ pub(crate) fn set_path<A: Addr>(
 /// The paths of one prefix while it is re-decided: on the stack for up to 16.
 pub(crate) type PathList = SmallVec<[PathRef; 16]>;
 
-/// Orders the paths of one prefix: the decision over the accepted ones, then the
-/// rejected ones. Returns the order and the ECMP set size.
-pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (PathList, usize) {
-    let mut out: PathList = list.iter().copied().filter(PathRef::accepted).collect();
+/// Orders the paths of one prefix into `ordered` (empty on entry): the decision over
+/// the accepted ones, then the rejected ones. Returns the ECMP set size.
+pub(crate) fn order(
+    attrs: &AttrTable,
+    peers: &Peers,
+    list: &[PathRef],
+    ordered: &mut PathList,
+) -> usize {
+    let mut out = PathList::new();
+    out.extend(list.iter().copied().filter(PathRef::accepted));
     let acc = out.len();
     if acc <= 1 {
-        out.extend(list.iter().copied().filter(|p| !p.accepted()));
-        return (out, acc);
+        ordered.extend(out);
+        ordered.extend(list.iter().copied().filter(|p| !p.accepted()));
+        return acc;
     }
     // Filled in place: `collect` builds the inline array aside and copies it over.
     let mut cands: SmallVec<[Candidate; 16]> = SmallVec::new();
@@ -280,7 +291,7 @@ pub(crate) fn order(attrs: &AttrTable, peers: &Peers, list: &[PathRef]) -> (Path
     );
     let mut idx = Indices::new();
     let ecmp = decide(&cands, &mut idx, |_, _| {});
-    let mut ordered: PathList = idx.iter().filter_map(|&k| out.get(k).copied()).collect();
+    ordered.extend(idx.iter().filter_map(|&k| out.get(k).copied()));
     ordered.extend(list.iter().copied().filter(|p| !p.accepted()));
-    (ordered, ecmp)
+    ecmp
 }
