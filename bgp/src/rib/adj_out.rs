@@ -19,7 +19,7 @@ use std::ops::Range;
 use hashbrown::{HashMap, HashSet};
 use ipnet::IpNet;
 
-use crate::wire::{AddressFamily, Nlri, Update};
+use crate::wire::{AddressFamily, FamilySet, Nlri, Update};
 
 use super::add_path::SentPath;
 use super::attrs::{AttrId, AttrTable};
@@ -28,7 +28,7 @@ use super::export::{export, Source};
 use super::pack;
 use super::peers::peer;
 use super::prefix_map::PrefixMap;
-use super::table::{Addr, Key, PathRef, LOCAL_SLOT};
+use super::table::{Addr, Key, PathRef, Paths, Table, LOCAL_SLOT};
 use super::types::{family_of, PeerId};
 use super::Rib;
 
@@ -281,6 +281,32 @@ impl Batch {
 }
 
 impl Rib {
+    /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
+    /// send every member is exported; else only the best path), in prefix order, as
+    /// (IPv6, table slot).
+    pub(super) fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<(bool, u32)> {
+        let mut v = Vec::new();
+        let wanted = |paths: Paths<'_>, family| {
+            if add_path.contains(family) {
+                paths.ecmp().iter().any(|b| b.peer != slot)
+            } else {
+                paths.best().is_some_and(|b| b.peer != slot)
+            }
+        };
+        for (i, a, l) in self.v4.iter_keys() {
+            if wanted(self.v4.paths(i), AddressFamily::IPV4_UNICAST) {
+                v.push((a.net(l), false, i.slot()));
+            }
+        }
+        for (i, a, l) in self.v6.iter_keys() {
+            if wanted(self.v6.paths(i), AddressFamily::IPV6_UNICAST) {
+                v.push((a.net(l), true, i.slot()));
+            }
+        }
+        v.sort_unstable();
+        v.into_iter().map(|(_, v6, s)| (v6, s)).collect()
+    }
+
     /// The prefix stored in slot `s` of one family's table, with its best path.
     fn at_slot(&self, v6: bool, s: u32) -> Option<(IpNet, Option<PathRef>)> {
         if v6 {
@@ -505,5 +531,17 @@ impl Rib {
             p.out = out;
         }
         updates
+    }
+}
+
+/// The family (IPv6 or not) and table slot of a stored prefix.
+pub(super) fn key_in(v4: &Table<u32>, v6: &Table<u128>, prefix: &IpNet) -> Option<(bool, u32)> {
+    match prefix {
+        IpNet::V4(n) => v4
+            .find(u32::from(n.network()), n.prefix_len())
+            .map(|k| (false, k.slot())),
+        IpNet::V6(n) => v6
+            .find(u128::from(n.network()), n.prefix_len())
+            .map(|k| (true, k.slot())),
     }
 }

@@ -67,9 +67,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use crate::wire::{
-    AddressFamily, AsPath, FamilySet, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update,
-};
+use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
 
 use attrs::{AttrId, AttrTable};
 use import::{Checks, Reject};
@@ -207,32 +205,6 @@ impl Rib {
         p.out.set_eor(families);
         self.refresh_local_addrs();
         Ok(())
-    }
-
-    /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
-    /// send every member is exported; else only the best path), in prefix order, as
-    /// (IPv6, table slot).
-    fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<(bool, u32)> {
-        let mut v = Vec::new();
-        let wanted = |paths: table::Paths<'_>, family| {
-            if add_path.contains(family) {
-                paths.ecmp().iter().any(|b| b.peer != slot)
-            } else {
-                paths.best().is_some_and(|b| b.peer != slot)
-            }
-        };
-        for (i, a, l) in self.v4.iter_keys() {
-            if wanted(self.v4.paths(i), AddressFamily::IPV4_UNICAST) {
-                v.push((table::Addr::net(a, l), false, i.slot()));
-            }
-        }
-        for (i, a, l) in self.v6.iter_keys() {
-            if wanted(self.v6.paths(i), AddressFamily::IPV6_UNICAST) {
-                v.push((table::Addr::net(a, l), true, i.slot()));
-            }
-        }
-        v.sort_unstable();
-        v.into_iter().map(|(_, v6, s)| (v6, s)).collect()
     }
 
     /// The session went down: the peer's paths leave the RIB and its Adj-RIB-Out is
@@ -545,7 +517,7 @@ impl Rib {
 
     /// The family (IPv6 or not) and table slot of a stored prefix.
     fn key_of(&self, prefix: &IpNet) -> Option<(bool, u32)> {
-        key_in(&self.v4, &self.v6, prefix)
+        adj_out::key_in(&self.v4, &self.v6, prefix)
     }
 
     /// Whether UPDATEs (or End-of-RIB) are waiting for this peer.
@@ -603,17 +575,5 @@ impl Rib {
     /// Approximate heap octets of the prefix tables (for benchmarks and metrics).
     pub fn table_bytes(&self) -> usize {
         self.v4.heap_bytes() + self.v6.heap_bytes()
-    }
-}
-
-/// The family (IPv6 or not) and table slot of a stored prefix.
-fn key_in(v4: &Table<u32>, v6: &Table<u128>, prefix: &IpNet) -> Option<(bool, u32)> {
-    match prefix {
-        IpNet::V4(n) => v4
-            .find(u32::from(n.network()), n.prefix_len())
-            .map(|k| (false, k.slot())),
-        IpNet::V6(n) => v6
-            .find(u128::from(n.network()), n.prefix_len())
-            .map(|k| (true, k.slot())),
     }
 }

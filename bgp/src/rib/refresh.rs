@@ -155,7 +155,7 @@ impl Rib {
         let n = run.queue.len().min(REFRESH_CHUNK);
         for prefix in run.queue.drain(..n) {
             // A prefix removed meanwhile is being withdrawn already.
-            if let Some((v6, s)) = super::key_in(&self.v4, &self.v6, &prefix) {
+            if let Some((v6, s)) = super::adj_out::key_in(&self.v4, &self.v6, &prefix) {
                 p.out.force(prefix, v6, s);
             }
         }
