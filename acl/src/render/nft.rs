@@ -492,15 +492,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             ("host-fwd-in", "forward-host-in", "iifname", 2),
             ("host-fwd-out", "forward-host-out", "oifname", 3),
         ] {
-            let map = NftSet {
-                keyword: "map",
-                decl: "type ifname : verdict;".to_string(),
-                elements: maps.remove(m).unwrap_or_default(),
-            };
-            rs.sets.insert(
-                m.to_string(),
-                reuse(prev.and_then(|(_, p)| p.sets.get(m)), map),
-            );
+            dispatch_map(m, prev, &mut maps, &mut rs);
             let c = NftChain {
                 hook: Some(format!(
                     "type filter hook forward priority filter + {prio}; policy accept;"
