@@ -308,7 +308,7 @@ impl Rib {
     }
 
     /// The prefix stored in slot `s` of one family's table, with its best path.
-    fn at_slot(&self, v6: bool, s: u32) -> Option<(IpNet, Option<PathRef>)> {
+    pub(super) fn at_slot(&self, v6: bool, s: u32) -> Option<(IpNet, Option<PathRef>)> {
         if v6 {
             let k = Key::new(s);
             let (a, l) = self.v6.prefix(k)?;

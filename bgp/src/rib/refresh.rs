@@ -16,7 +16,6 @@ use std::collections::VecDeque;
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use super::table::{Addr, Key};
 use super::types::PeerId;
 use super::Rib;
 use crate::wire::AddressFamily;
@@ -113,13 +112,10 @@ impl Rib {
         let v6 = family == AddressFamily::IPV6_UNICAST;
         let mut v: Vec<IpNet> = super::peers::peer(&self.peers, slot)
             .map(|p| {
-                let by_slot = p.out.sent_slots(v6).filter_map(|s| {
-                    if v6 {
-                        self.v6.prefix(Key::new(s)).map(|(a, l)| a.net(l))
-                    } else {
-                        self.v4.prefix(Key::new(s)).map(|(a, l)| a.net(l))
-                    }
-                });
+                let by_slot = p
+                    .out
+                    .sent_slots(v6)
+                    .filter_map(|s| self.at_slot(v6, s).map(|(prefix, _)| prefix));
                 let add_path = p.out.add_path_prefixes();
                 by_slot
                     .chain(add_path.filter(|n| family_of(n) == family))
