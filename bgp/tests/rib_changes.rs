@@ -202,3 +202,59 @@ fn peer_down_withdraws_everything_it_sent() {
     assert_eq!(rib.path_count(), 1);
     assert_eq!(rib.peer_counters(e).received, 0);
 }
+
+#[test]
+fn stopped_stream_logs_nothing_and_keeps_the_rib_working() {
+    let mut rib = rib();
+    let e = peer(&mut rib, 1, 65001);
+    let f = peer(&mut rib, 2, 65002);
+    rib.receive(
+        e,
+        &announce(&attrs(&[65001]), "192.0.2.11", &["10.1.0.0/24"]),
+    )
+    .unwrap();
+    // A change with its FIB snapshot (an attribute reference) waits in the log.
+    rib.receive(
+        e,
+        &announce(&attrs(&[65001]), "192.0.2.99", &["10.1.0.0/24"]),
+    )
+    .unwrap();
+    assert_eq!(rib.pending_route_changes(), 1);
+    rib.stop_route_changes();
+    assert_eq!(rib.pending_route_changes(), 0);
+    // New prefixes, an ECMP pair, a replaced best path, IPv6: nothing is logged.
+    rib.receive(
+        f,
+        &announce(
+            &attrs(&[65002]),
+            "192.0.2.12",
+            &["10.1.0.0/24", "10.2.0.0/24"],
+        ),
+    )
+    .unwrap();
+    rib.receive(
+        e,
+        &announce6(&attrs(&[65001]), "2001:db8::11", &["fd00:1::/64"]),
+    )
+    .unwrap();
+    rib.receive(e, &withdraw(&["10.1.0.0/24"])).unwrap();
+    assert_eq!(rib.pending_route_changes(), 0);
+    assert!(changes(&mut rib).is_empty());
+    // The RIB itself is whole: best paths and what the peers are sent.
+    assert_eq!(route(&rib, "10.1.0.0/24").paths.len(), 1);
+    assert_eq!(route(&rib, "10.2.0.0/24").paths.len(), 1);
+    let to_e = rib.take_updates(e, usize::MAX);
+    let sent: Vec<ipnet::IpNet> = announced(&to_e).into_iter().map(|(p, ..)| p).collect();
+    assert!(sent.contains(&net("10.1.0.0/24")), "{sent:?}");
+    assert!(sent.contains(&net("10.2.0.0/24")), "{sent:?}");
+    // No reference is held for the stopped log: everything goes with the peers.
+    rib.peer_down(e);
+    rib.peer_down(f);
+    assert_eq!(rib.path_count(), 0);
+    assert!(
+        rib.attribute_sets() <= 1,
+        "{} sets left",
+        rib.attribute_sets()
+    );
+    assert!(changes(&mut rib).is_empty());
+}

@@ -19,7 +19,7 @@ fn drain<A: Addr>(
     skip_equal: bool,
 ) {
     let n = log.len().min(max);
-    for (addr, len, snap) in log.drain(..n) {
+    for (addr, len, snap) in log.drain(n) {
         let before: Option<Vec<IpAddr>> = if snap == NO_SNAPSHOT {
             None
         } else if snap & MULTI_SNAPSHOT != 0 {
@@ -128,6 +128,15 @@ impl Rib {
             self.snapshots.clear();
         }
         out
+    }
+
+    /// Nobody takes the change stream (a speaker without a FIB): the log is emptied
+    /// and from now on nothing is logged, so a full table costs no change records.
+    /// [`Rib::take_route_changes`] then returns nothing.
+    pub fn stop_route_changes(&mut self) {
+        self.take_route_changes();
+        self.log4.stop();
+        self.log6.stop();
     }
 
     /// Number of prefixes waiting in the change log.

@@ -24,8 +24,51 @@ pub(crate) const MULTI_SNAPSHOT: u32 = 1 << 31;
 /// The FIB change log of one family: prefixes whose ECMP set changed since the last
 /// `take_route_changes`, each with its FIB state from before the first change (a
 /// snapshot value, see [`MULTI_SNAPSHOT`]). 12 octets per IPv4 prefix, no allocation
-/// for a prefix whose FIB state was one path.
-pub(crate) type Log<A> = Vec<(A, u8, u32)>;
+/// for a prefix whose FIB state was one path. Once stopped (nobody takes the changes)
+/// it logs nothing and no entry is flagged [`FIB_DIRTY`].
+#[derive(Debug)]
+pub(crate) struct Log<A> {
+    entries: Vec<(A, u8, u32)>,
+    stopped: bool,
+}
+
+impl<A> Default for Log<A> {
+    fn default() -> Self {
+        Self {
+            entries: Vec::new(),
+            stopped: false,
+        }
+    }
+}
+
+impl<A> Log<A> {
+    fn push(&mut self, entry: (A, u8, u32)) {
+        if !self.stopped {
+            self.entries.push(entry);
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Takes the first `n` records.
+    pub(crate) fn drain(&mut self, n: usize) -> std::vec::Drain<'_, (A, u8, u32)> {
+        self.entries.drain(..n)
+    }
+
+    /// Logs nothing from now on; the log must have been drained (its snapshots hold
+    /// attribute references and its entries flags).
+    pub(crate) fn stop(&mut self) {
+        debug_assert!(self.entries.is_empty());
+        self.entries = Vec::new();
+        self.stopped = true;
+    }
+}
 
 /// The parts of the RIB one prefix change touches.
 pub(crate) struct Cx<'a> {
@@ -60,7 +103,7 @@ fn note_fib<A: Addr>(
     i: Key<A>,
     old_ecmp: &[PathRef],
 ) {
-    if table.flags(i) & FIB_DIRTY != 0 {
+    if log.stopped || table.flags(i) & FIB_DIRTY != 0 {
         return;
     }
     let Some((addr, len)) = table.prefix(i) else {
@@ -184,7 +227,8 @@ pub(crate) fn set_path<A: Addr>(
         if let Some(n) = new {
             // Every new entry is logged, even a rejected one: an entry that exists
             // without FIB_DIRTY at take time has then always been handled already.
-            let k = table.insert_single(addr, len, n, FIB_DIRTY);
+            let flags = if log.stopped { 0 } else { FIB_DIRTY };
+            let k = table.insert_single(addr, len, n, flags);
             log.push((addr, len, NO_SNAPSHOT));
             count(cx.peers, slot, None, Some(n));
             if n.accepted() {

@@ -598,8 +598,8 @@ impl Owner {
     fn flush(&mut self) {
         if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
             if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
-                // Nobody consumes the stream: keep the log from growing.
-                self.rib.take_route_changes();
+                // Nobody consumes the stream: stop logging.
+                self.rib.stop_route_changes();
                 self.untaken = Vec::new();
             }
         }
