@@ -170,9 +170,9 @@ fn no_export_and_no_advertise_communities() {
         rib.take_updates(p, usize::MAX);
     }
     let mut no_export = attrs(&[65001]);
-    no_export.communities = vec![bgp::wire::Community::NO_EXPORT];
+    no_export.communities = vec![bgp::wire::Community::NO_EXPORT].into();
     let mut no_adv = attrs(&[65001]);
-    no_adv.communities = vec![bgp::wire::Community::NO_ADVERTISE];
+    no_adv.communities = vec![bgp::wire::Community::NO_ADVERTISE].into();
     rib.receive(src, &announce(&no_export, "192.0.2.11", &["10.1.0.0/24"]))
         .unwrap();
     rib.receive(src, &announce(&no_adv, "192.0.2.11", &["10.2.0.0/24"]))

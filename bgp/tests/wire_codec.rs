@@ -71,24 +71,25 @@ fn as_path_length_prepend_and_first_asn_follow_rfc4271_and_rfc5065() {
         segments: vec![
             AsSegment {
                 kind: AsSegmentKind::ConfedSequence,
-                asns: vec![64512, 64513],
+                asns: [64512, 64513][..].into(),
             },
             AsSegment {
                 kind: AsSegmentKind::Sequence,
-                asns: vec![65001, 65002],
+                asns: [65001, 65002][..].into(),
             },
             AsSegment {
                 kind: AsSegmentKind::Set,
-                asns: vec![1, 2, 3],
+                asns: [1, 2, 3][..].into(),
             },
-        ],
+        ]
+        .into(),
     };
     assert_eq!(path.length(), 3);
     assert_eq!(path.first_asn(), Some(65001));
     assert_eq!(path.origin_asn(), None, "ends in a set");
     path.prepend(65000);
     assert_eq!(
-        path.segments[0].asns,
+        path.segments[0].asns[..],
         [65000],
         "confed segment not extended"
     );

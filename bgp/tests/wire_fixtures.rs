@@ -130,7 +130,7 @@ fn gobgp_ipv4_as4_session() {
     assert_eq!(u.attributes.med, Some(20));
     assert_eq!(u.attributes.next_hop, Some(Ipv4Addr::new(10, 100, 0, 2)));
     assert_eq!(
-        u.attributes.communities,
+        u.attributes.communities[..],
         [Community::new(65001, 200), Community::NO_EXPORT]
     );
     assert_eq!(
@@ -172,7 +172,7 @@ fn bird_ipv4_as4_session() {
     let u = announcing(&msgs, "198.51.100.0/24");
     assert_eq!(u.attributes.med, Some(50));
     assert_eq!(
-        u.attributes.communities,
+        u.attributes.communities[..],
         [
             Community::new(65001, 100),
             Community::GRACEFUL_SHUTDOWN,

@@ -133,7 +133,7 @@ fn as_0_in_as4_path_discards_it() {
     assert_eq!(actions(&u), [(t::AS4_PATH, ErrorAction::AttributeDiscard)]);
     assert_eq!(u.announced().count(), 1);
     let path = u.attributes.as_path.expect("AS_PATH");
-    assert_eq!(path.segments[0].asns, [23456]);
+    assert_eq!(path.segments[0].asns[..], [23456]);
 }
 
 #[test]

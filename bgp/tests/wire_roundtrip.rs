@@ -43,8 +43,10 @@ fn segment(
     } else {
         prop_oneof![1u32..65535, Just(23456u32), 65536u32..=u32::MAX].boxed()
     };
-    (proptest::sample::select(kinds), vec(asn, 1..8))
-        .prop_map(|(kind, asns)| AsSegment { kind, asns })
+    (proptest::sample::select(kinds), vec(asn, 1..8)).prop_map(|(kind, asns)| AsSegment {
+        kind,
+        asns: asns.into(),
+    })
 }
 
 /// AS paths; on 2-octet sessions confederation segments only lead and hold 2-octet
@@ -56,7 +58,9 @@ fn as_path(four_octet: bool) -> BoxedStrategy<AsPath> {
             segment(&[Sequence, Set, ConfedSequence, ConfedSet], false),
             0..4,
         )
-        .prop_map(|segments| AsPath { segments })
+        .prop_map(|segments| AsPath {
+            segments: segments.into(),
+        })
         .boxed()
     } else {
         (
@@ -65,7 +69,9 @@ fn as_path(four_octet: bool) -> BoxedStrategy<AsPath> {
         )
             .prop_map(|(mut segments, rest)| {
                 segments.extend(rest);
-                AsPath { segments }
+                AsPath {
+                    segments: segments.into(),
+                }
             })
             .boxed()
     }
@@ -138,7 +144,7 @@ fn attributes(four_octet: bool, announce_v4: bool) -> impl Strategy<Value = Path
                     asn,
                     address: Ipv4Addr::from(a),
                 }),
-                communities: comms,
+                communities: comms.into(),
                 originator_id: orig,
                 cluster_list: cl,
                 extended_communities: ext,

@@ -358,10 +358,10 @@ fn mp_reach_ipv6_with_link_local_rfc4760_rfc2545() {
         [prefix("2001:db8:64::/48"), prefix("2001:db8:c8:1::/64")]
     );
     assert_eq!(
-        u.attributes.as_path.as_ref().unwrap().segments,
+        u.attributes.as_path.as_ref().unwrap().segments[..],
         [AsSegment {
             kind: AsSegmentKind::Sequence,
-            asns: vec![65001, 4200000001]
+            asns: vec![65001, 4200000001].into()
         }]
     );
     assert!(u.errors.is_empty());
@@ -457,7 +457,7 @@ fn two_octet_session_emits_as_trans_and_as4_attributes_rfc6793() {
     u.attributes.origin = Some(Origin::Igp);
     u.attributes.as_path = Some(bgp::wire::AsPath::sequence([65001, 4200000001]));
     u.attributes.next_hop = Some(Ipv4Addr::new(192, 0, 2, 1));
-    u.attributes.communities = vec![Community::new(65001, 1)];
+    u.attributes.communities = vec![Community::new(65001, 1)].into();
     u.attributes.large_communities = vec![LargeCommunity {
         global_admin: 4200000001,
         local_data1: 1,

@@ -294,7 +294,7 @@ fn as_path_json(p: &AsPath) -> Value {
     json!(p
         .segments
         .iter()
-        .map(|s| json!({ "type": s.kind.name(), "asns": s.asns }))
+        .map(|s| json!({ "type": s.kind.name(), "asns": s.asns.as_slice() }))
         .collect::<Vec<_>>())
 }
 

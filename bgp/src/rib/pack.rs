@@ -263,7 +263,7 @@ mod tests {
             next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
             med: Some(5),
             local_pref: Some(100),
-            communities: vec![Community::new(65000, 1), Community::NO_EXPORT],
+            communities: vec![Community::new(65000, 1), Community::NO_EXPORT].into(),
             large_communities: vec![LargeCommunity {
                 global_admin: 65000,
                 local_data1: 1,

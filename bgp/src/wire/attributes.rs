@@ -5,6 +5,7 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use bytes::Bytes;
+use smallvec::SmallVec;
 
 use super::family::AddressFamily;
 use super::nlri::Nlri;
@@ -106,7 +107,7 @@ pub struct PathAttributes {
     /// AGGREGATOR (4-octet AS).
     pub aggregator: Option<Aggregator>,
     /// COMMUNITIES, in received order.
-    pub communities: Vec<Community>,
+    pub communities: CommunityList,
     /// ORIGINATOR_ID (RFC 4456).
     pub originator_id: Option<Ipv4Addr>,
     /// CLUSTER_LIST (RFC 4456), first entry most recent.
@@ -227,6 +228,16 @@ impl AsSegmentKind {
     }
 }
 
+/// The AS numbers of one segment: up to six are kept inline (no allocation per
+/// decoded UPDATE for the usual path; the list is 8 octets bigger than a `Vec`).
+pub type AsList = SmallVec<[u32; 6]>;
+
+/// The segments of one path: the usual single AS_SEQUENCE is kept inline.
+pub type SegmentList = SmallVec<[AsSegment; 1]>;
+
+/// COMMUNITIES values: up to four are kept inline, in the size of a `Vec`.
+pub type CommunityList = SmallVec<[Community; 4]>;
+
 /// One AS_PATH segment. On the wire a segment holds 1..=255 ASes; longer sequences
 /// are split by the encoder.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -234,14 +245,14 @@ pub struct AsSegment {
     /// Segment type.
     pub kind: AsSegmentKind,
     /// AS numbers, 4-octet.
-    pub asns: Vec<u32>,
+    pub asns: AsList,
 }
 
 /// AS_PATH with 4-octet AS numbers.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct AsPath {
     /// Segments, leftmost (most recently prepended) first.
-    pub segments: Vec<AsSegment>,
+    pub segments: SegmentList,
 }
 
 impl AsPath {
@@ -251,12 +262,12 @@ impl AsPath {
         if asns.is_empty() {
             return Self::default();
         }
-        Self {
-            segments: vec![AsSegment {
-                kind: AsSegmentKind::Sequence,
-                asns,
-            }],
-        }
+        let mut segments = SegmentList::new();
+        segments.push(AsSegment {
+            kind: AsSegmentKind::Sequence,
+            asns: AsList::from_vec(asns),
+        });
+        Self { segments }
     }
 
     /// Path length for best-path selection (RFC 4271 §9.1.2.2 a, RFC 5065 §5.3):
@@ -288,7 +299,7 @@ impl AsPath {
                 0,
                 AsSegment {
                     kind: AsSegmentKind::Sequence,
-                    asns: vec![asn],
+                    asns: smallvec::smallvec![asn],
                 },
             ),
         }

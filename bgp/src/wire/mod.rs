@@ -26,8 +26,9 @@ pub mod route_refresh;
 pub mod update;
 
 pub use attributes::{
-    Aggregator, AsPath, AsSegment, AsSegmentKind, Community, ExtendedCommunity, LargeCommunity,
-    MpNextHop, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute,
+    Aggregator, AsList, AsPath, AsSegment, AsSegmentKind, Community, CommunityList,
+    ExtendedCommunity, LargeCommunity, MpNextHop, MpReach, MpUnreach, Origin, PathAttributes,
+    RawAttribute, SegmentList,
 };
 pub use capability::{
     AddPathEntry, AddPathMode, Capability, ExtendedNextHopEntry, GracefulRestart,

@@ -1,13 +1,13 @@
 //! AS path decoding in 2- and 4-octet form and the RFC 6793 §4.2.3 merge of AS4_PATH
 //! into the AS_PATH received on a 2-octet session.
 
-use crate::wire::attributes::{AsPath, AsSegment, AsSegmentKind};
+use crate::wire::attributes::{AsList, AsPath, AsSegment, AsSegmentKind, SegmentList};
 
 /// Decodes an AS_PATH/AS4_PATH value; `Err` is the RFC 7606 §7.2 reason it is malformed
 /// (unrecognised segment type, zero-length segment, overrun, a dangling octet).
 pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &'static str> {
     let size = if four_octet { 4 } else { 2 };
-    let mut segments = Vec::with_capacity(1);
+    let mut segments = SegmentList::new();
     let mut i = 0usize;
     while i < value.len() {
         let (Some(&kind), Some(&count)) = (value.get(i), value.get(i + 1)) else {
@@ -21,7 +21,7 @@ pub(crate) fn decode_as_path(value: &[u8], four_octet: bool) -> Result<AsPath, &
         let body = value
             .get(i + 2..i + 2 + n)
             .ok_or("AS_PATH segment runs past the attribute")?;
-        let asns: Vec<u32> = if four_octet {
+        let asns: AsList = if four_octet {
             body.chunks_exact(4)
                 .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
                 .collect()
@@ -58,8 +58,7 @@ pub(crate) fn merge(as_path: &AsPath, as4_path: &AsPath) -> AsPath {
         return as_path.clone();
     }
     let mut need = len - len4;
-    let mut out: Vec<AsSegment> =
-        Vec::with_capacity(as_path.segments.len() + as4_path.segments.len());
+    let mut out = SegmentList::with_capacity(as_path.segments.len() + as4_path.segments.len());
     for seg in &as_path.segments {
         match seg.kind {
             AsSegmentKind::ConfedSequence | AsSegmentKind::ConfedSet => out.push(seg.clone()),
@@ -104,7 +103,7 @@ mod tests {
     fn seq(asns: &[u32]) -> AsSegment {
         AsSegment {
             kind: AsSegmentKind::Sequence,
-            asns: asns.to_vec(),
+            asns: asns.into(),
         }
     }
 
@@ -112,25 +111,25 @@ mod tests {
     fn rfc6793_merge_replaces_as_trans_with_the_real_ases() {
         // An OLD speaker 65001 prepended itself to a path whose tail came from NEW speakers.
         let as_path = AsPath {
-            segments: vec![seq(&[65001, 23456, 23456, 65003])],
+            segments: vec![seq(&[65001, 23456, 23456, 65003])].into(),
         };
         let as4 = AsPath {
-            segments: vec![seq(&[4200000001, 4200000002, 65003])],
+            segments: vec![seq(&[4200000001, 4200000002, 65003])].into(),
         };
         let merged = merge(&as_path, &as4);
         assert_eq!(
-            merged.segments,
-            vec![seq(&[65001, 4200000001, 4200000002, 65003])]
+            merged.segments[..],
+            [seq(&[65001, 4200000001, 4200000002, 65003])]
         );
     }
 
     #[test]
     fn as4_path_longer_than_as_path_is_ignored() {
         let as_path = AsPath {
-            segments: vec![seq(&[23456])],
+            segments: vec![seq(&[23456])].into(),
         };
         let as4 = AsPath {
-            segments: vec![seq(&[4200000001, 4200000002])],
+            segments: vec![seq(&[4200000001, 4200000002])].into(),
         };
         assert_eq!(merge(&as_path, &as4), as_path);
     }
@@ -139,21 +138,21 @@ mod tests {
     fn leading_confed_segments_and_sets_are_kept() {
         let confed = AsSegment {
             kind: AsSegmentKind::ConfedSequence,
-            asns: vec![64512],
+            asns: vec![64512].into(),
         };
         let set = AsSegment {
             kind: AsSegmentKind::Set,
-            asns: vec![1, 2],
+            asns: vec![1, 2].into(),
         };
         let as_path = AsPath {
-            segments: vec![confed.clone(), set.clone(), seq(&[23456])],
+            segments: vec![confed.clone(), set.clone(), seq(&[23456])].into(),
         };
         let as4 = AsPath {
-            segments: vec![seq(&[4200000001])],
+            segments: vec![seq(&[4200000001])].into(),
         };
         assert_eq!(
-            merge(&as_path, &as4).segments,
-            vec![confed, set, seq(&[4200000001])]
+            merge(&as_path, &as4).segments[..],
+            [confed, set, seq(&[4200000001])]
         );
     }
 

@@ -9,7 +9,7 @@ use bytes::{BufMut, BytesMut};
 use super::as4;
 use super::nlri::{encode_prefix, encoded_len};
 use crate::wire::attributes::{
-    flags, type_code as t, AsPath, AsSegment, PathAttributes, RawAttribute,
+    flags, type_code as t, AsPath, PathAttributes, RawAttribute, SegmentList,
 };
 use crate::wire::context::EncodeContext;
 use crate::wire::error::EncodeError;
@@ -258,7 +258,7 @@ fn encode_as4(
                     .iter()
                     .filter(|s| !s.kind.is_confed())
                     .cloned()
-                    .collect::<Vec<AsSegment>>(),
+                    .collect::<SegmentList>(),
             };
             em.flush_below(u16::from(t::AS4_PATH), out)?;
             header(
