@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::wire::{
     AddressFamily, CeaseSubcode, ErrorCode, FsmError, Message, Notification, Open,
-    RouteRefreshSubtype,
+    RouteRefreshSubtype, Update,
 };
 
 use super::action::{Action, ConnId, Direction, State};
@@ -307,6 +307,23 @@ impl Session {
             let ka = c.negotiated.as_ref().and_then(|n| n.keepalive);
             c.keepalive_deadline = ka.map(|k| now + k);
         }
+    }
+
+    /// An UPDATE arrived on `conn`. When it is an ordinary UPDATE (not End-of-RIB) on
+    /// the Established connection and no action is waiting, the hold timer restarts as
+    /// in [`Session::handle_message`] and the answer is `true`: the caller applies it
+    /// as it would [`Action::Update`], without moving the message through the action
+    /// queue. Otherwise nothing changes and the caller passes the message to
+    /// [`Session::handle_message`].
+    pub fn accept_update(&mut self, now: Instant, conn: ConnId, update: &Update) -> bool {
+        let established = self
+            .conn(conn)
+            .is_some_and(|c| c.state == ConnState::Established);
+        if !established || !self.actions.is_empty() || update.end_of_rib().is_some() {
+            return false;
+        }
+        self.restart_hold(now, conn);
+        true
     }
 
     /// A message arrived on `conn`.

@@ -249,6 +249,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
     let mut ctx = DecodeContext::default();
     let mut have_ctx = false;
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
+    // A batch starts at the size of the one before: growing it would copy its
+    // messages (~400 octets each) at every doubling.
+    let mut hint = 16;
     loop {
         let mut batch = Vec::new();
         let mut bytes = 0usize;
@@ -258,6 +261,9 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     buf.advance(used);
                     bytes += used;
                     let open = matches!(msg, Message::Open(_));
+                    if batch.capacity() == 0 {
+                        batch.reserve_exact(hint);
+                    }
                     batch.push(msg);
                     if open && !have_ctx {
                         let msgs = std::mem::take(&mut batch);
@@ -277,6 +283,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                             Err(_) => return "OPEN refused",
                         }
                     } else if batch.len() >= READ_BATCH || bytes >= READ_BATCH_BYTES {
+                        hint = batch.len();
                         let msgs = std::mem::take(&mut batch);
                         if !out.send(msgs, std::mem::take(&mut bytes)).await {
                             return "owner gone";
@@ -293,8 +300,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 }
             }
         }
-        if !batch.is_empty() && !out.send(batch, bytes).await {
-            return "owner gone";
+        if !batch.is_empty() {
+            hint = batch.len().max(16);
+            if !out.send(batch, bytes).await {
+                return "owner gone";
+            }
         }
         buf.reserve(READ_CHUNK);
         let read = tokio::select! {

@@ -27,7 +27,7 @@ use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
 };
 use crate::session::{Action, ConnId, Session, SessionConfig, State};
-use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification};
+use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification, Update};
 
 /// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
 const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
@@ -368,13 +368,22 @@ impl Owner {
                 p.counters.messages_in += msgs.len() as u64;
                 msgs.iter().for_each(|m| p.counters.log.received(m));
                 for msg in msgs {
-                    if matches!(msg, Message::Update(_)) {
-                        if let Some(p) = self.peers.get_mut(&peer) {
+                    let Some(p) = self.peers.get_mut(&peer) else {
+                        break;
+                    };
+                    match &msg {
+                        // The common case goes to the RIB by reference: the message
+                        // (~400 octets) is not moved through the session's queue.
+                        Message::Update(u) if p.session.accept_update(now, conn, u) => {
                             p.counters.updates_in += 1;
+                            receive(&mut self.rib, p, PeerId(peer as u32), u, now);
                         }
-                    }
-                    if let Some(p) = self.peers.get_mut(&peer) {
-                        p.session.handle_message(now, conn, msg);
+                        m => {
+                            if matches!(m, Message::Update(_)) {
+                                p.counters.updates_in += 1;
+                            }
+                            p.session.handle_message(now, conn, msg);
+                        }
                     }
                     self.drive(peer, now);
                 }
@@ -574,14 +583,7 @@ impl Owner {
                     );
                     self.rib.flush_stale(id, &families);
                 }
-                Action::Update(update) => {
-                    if let Err(e) = self.rib.receive(id, &update) {
-                        tracing::warn!(peer = %p.cfg.address, "{e}");
-                        if let RibError::PrefixLimit { action, .. } = e {
-                            prefix_limit(&mut p.session, now, action);
-                        }
-                    }
-                }
+                Action::Update(update) => receive(&mut self.rib, p, id, &update, now),
                 Action::EndOfRib(family) => {
                     tracing::debug!(peer = %p.cfg.address, "End-of-RIB for {family}");
                 }
@@ -849,6 +851,16 @@ fn release_orphans(p: &mut Peer) {
 
 /// Carries out a prefix limit's action (RFC 4486 Cease subcode 1 for `restart` and
 /// `disable`; `warn` and `block` were logged and done by the RIB).
+/// Applies an UPDATE of peer `p` to the RIB; a crossed prefix limit acts on its session.
+fn receive(rib: &mut Rib, p: &mut Peer, id: PeerId, update: &Update, now: Instant) {
+    if let Err(e) = rib.receive(id, update) {
+        tracing::warn!(peer = %p.cfg.address, "{e}");
+        if let RibError::PrefixLimit { action, .. } = e {
+            prefix_limit(&mut p.session, now, action);
+        }
+    }
+}
+
 fn prefix_limit(session: &mut Session, now: Instant, action: LimitAction) {
     let cease = || Notification::cease(CeaseSubcode::MaximumPrefixesReached);
     match action {
