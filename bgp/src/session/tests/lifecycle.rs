@@ -167,3 +167,37 @@ fn failed_connection_attempts_are_forgotten_once_established() {
         .unwrap_or_default()
         .contains("received NOTIFICATION"));
 }
+
+#[test]
+fn accept_update_takes_only_ordinary_updates_on_an_idle_established_session() {
+    let mut t = Scripted::new(local());
+    let conn = t.conn;
+    let mut update = Update::default();
+    update.withdrawn.push(crate::wire::Nlri::new(
+        "10.1.0.0/24".parse().expect("prefix"),
+    ));
+    // Not yet Established: the message goes through handle_message.
+    assert!(!t.s.accept_update(t.now, conn, &update));
+    t.recv(Message::Open(peer_open(65001)));
+    t.recv(Message::Keepalive);
+    assert_eq!(t.s.state(), State::Established);
+    // Taken, and the hold timer (90 s) restarts as for a message through
+    // handle_message: the session outlives the first deadline.
+    let start = t.now;
+    t.now = start + Duration::from_secs(80);
+    assert!(t.s.accept_update(t.now, conn, &update));
+    assert!(t.s.poll_action().is_none(), "nothing queued");
+    t.now = start + Duration::from_secs(95);
+    t.s.handle_timeout(t.now);
+    assert_eq!(t.s.state(), State::Established, "hold timer restarted");
+    while t.s.poll_action().is_some() {}
+    // End-of-RIB is the session's own business.
+    let eor = Update::end_of_rib_marker(AddressFamily::IPV4_UNICAST);
+    assert!(!t.s.accept_update(t.now, conn, &eor));
+    // While actions wait, order is kept by queueing behind them.
+    t.s.handle_message(t.now, conn, Message::Update(eor));
+    assert!(!t.s.accept_update(t.now, conn, &update));
+    assert!(matches!(t.s.poll_action(), Some(Action::EndOfRib(_))));
+    // Another connection id is not the Established one.
+    assert!(!t.s.accept_update(t.now, ConnId(conn.0 + 100), &update));
+}
