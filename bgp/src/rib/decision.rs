@@ -136,15 +136,62 @@ pub(crate) fn select(c: &[Candidate]) -> Selection {
 /// the rest of the ECMP set, then the losers in the order they were removed) and
 /// returns the ECMP set size. `lose(i, why)` hears every removal. No heap allocation
 /// for up to 16 candidates.
-pub(crate) fn decide(
+pub(crate) fn decide(c: &[Candidate], order: &mut Indices, lose: impl FnMut(usize, Lost)) -> usize {
+    decide_with(c, order, lose, true)
+}
+
+/// Whether no step before the tie-breakers can remove a candidate: all are equal in
+/// everything those steps compare, and MED removes nobody (equal MEDs, or every
+/// neighbour AS has one candidate). The usual case of a prefix learned from several
+/// peers with equal attributes (a fan-in, a mesh of hosts): the steps are skipped.
+fn all_tie_to_the_tie_breakers(c: &[Candidate]) -> bool {
+    let Some(first) = c.first() else {
+        return true;
+    };
+    let same = |x: &Candidate| {
+        (x.local, x.local_pref, x.as_path_len, x.origin, x.ebgp)
+            == (
+                first.local,
+                first.local_pref,
+                first.as_path_len,
+                first.origin,
+                first.ebgp,
+            )
+    };
+    if !c.iter().all(same) {
+        return false;
+    }
+    c.iter().all(|x| x.med == first.med)
+        || c.iter()
+            .enumerate()
+            .all(|(i, x)| c.iter().skip(i + 1).all(|y| y.neighbor_as != x.neighbor_as))
+}
+
+/// [`decide`]; `shortcut` allows skipping the steps when they cannot remove anyone
+/// (off only to test that the shortcut gives the same result).
+fn decide_with(
     c: &[Candidate],
     order: &mut Indices,
     mut lose: impl FnMut(usize, Lost),
+    shortcut: bool,
 ) -> usize {
     let mut alive = Indices::new();
     alive.extend(0..c.len());
     let mut removed = Indices::new();
+    if !(shortcut && all_tie_to_the_tie_breakers(c)) {
+        steps(c, &mut alive, &mut removed, &mut lose);
+    }
+    tie_break(c, alive, removed, order, lose)
+}
 
+/// The steps before the tie-breakers: each moves the candidates it removes from
+/// `alive` to `removed`, in order.
+fn steps(
+    c: &[Candidate],
+    alive: &mut Indices,
+    removed: &mut Indices,
+    mut lose: impl FnMut(usize, Lost),
+) {
     // Removes every alive candidate for which `reason` gives a reason.
     fn sweep(
         alive: &mut Indices,
@@ -164,7 +211,7 @@ pub(crate) fn decide(
     let get = |i: usize| c.get(i).copied();
 
     if alive.iter().any(|&i| get(i).is_some_and(|x| x.local)) {
-        sweep(&mut alive, &mut removed, &mut lose, |i| {
+        sweep(alive, removed, &mut lose, |i| {
             get(i).filter(|x| !x.local).map(|_| Lost::NotLocal)
         });
     }
@@ -174,7 +221,7 @@ pub(crate) fn decide(
         .map(|x| x.local_pref)
         .max();
     if let Some(best) = best_lp {
-        sweep(&mut alive, &mut removed, &mut lose, |i| {
+        sweep(alive, removed, &mut lose, |i| {
             get(i)
                 .filter(|x| x.local_pref < best)
                 .map(|x| Lost::LocalPref {
@@ -189,7 +236,7 @@ pub(crate) fn decide(
         .map(|x| x.as_path_len)
         .min();
     if let Some(best) = best_len {
-        sweep(&mut alive, &mut removed, &mut lose, |i| {
+        sweep(alive, removed, &mut lose, |i| {
             get(i)
                 .filter(|x| x.as_path_len > best)
                 .map(|x| Lost::AsPath {
@@ -200,7 +247,7 @@ pub(crate) fn decide(
     }
     let best_origin = alive.iter().filter_map(|&i| get(i)).map(|x| x.origin).min();
     if let Some(best) = best_origin {
-        sweep(&mut alive, &mut removed, &mut lose, |i| {
+        sweep(alive, removed, &mut lose, |i| {
             get(i).filter(|x| x.origin > best).map(|x| Lost::Origin {
                 ours: x.origin,
                 best,
@@ -209,8 +256,8 @@ pub(crate) fn decide(
     }
     // MED: compared only among routes from the same neighbour AS.
     let mut snapshot = Indices::new();
-    snapshot.extend_from_slice(&alive);
-    sweep(&mut alive, &mut removed, &mut lose, |i| {
+    snapshot.extend_from_slice(alive);
+    sweep(alive, removed, &mut lose, |i| {
         let x = get(i)?;
         let best = snapshot
             .iter()
@@ -228,10 +275,21 @@ pub(crate) fn decide(
         .iter()
         .any(|&i| get(i).is_some_and(|x| x.ebgp || x.local))
     {
-        sweep(&mut alive, &mut removed, &mut lose, |i| {
+        sweep(alive, removed, &mut lose, |i| {
             get(i).filter(|x| !x.ebgp && !x.local).map(|_| Lost::Ibgp)
         });
     }
+}
+
+/// The tie-breakers order what is left; fills `order` and returns the ECMP set size.
+fn tie_break(
+    c: &[Candidate],
+    mut alive: Indices,
+    removed: Indices,
+    order: &mut Indices,
+    mut lose: impl FnMut(usize, Lost),
+) -> usize {
+    let get = |i: usize| c.get(i).copied();
     // Tie-breakers: order what is left. Addresses compare as integers (the same
     // order as their octets; `Ipv4Addr`'s own `cmp` compares byte slices, a visible
     // share of a fan-in's decisions).
@@ -322,6 +380,90 @@ mod tests {
                     peer_addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, addr)),
                 }
             })
+    }
+
+    /// Candidates that mostly tie up to the tie-breakers: each step's value differs
+    /// from the shared one in about one candidate in eight.
+    fn mostly_tied() -> impl Strategy<Value = Vec<Candidate>> {
+        (cand(), prop::collection::vec((cand(), any::<u8>()), 1..12)).prop_map(|(base, cs)| {
+            cs.into_iter()
+                .map(|(c, bits)| {
+                    let mut x = base;
+                    let pick = |k: u8| bits % (8 + k) == 0;
+                    if pick(0) {
+                        x.local = c.local;
+                    }
+                    if pick(1) {
+                        x.local_pref = c.local_pref;
+                    }
+                    if pick(2) {
+                        x.as_path_len = c.as_path_len;
+                    }
+                    if pick(3) {
+                        x.origin = c.origin;
+                    }
+                    if pick(4) {
+                        x.ebgp = c.ebgp;
+                    }
+                    if bits % 2 == 0 {
+                        x.med = c.med;
+                    }
+                    if bits % 3 != 0 {
+                        x.neighbor_as = c.neighbor_as;
+                    }
+                    x.bgp_id = c.bgp_id;
+                    x.cluster_len = c.cluster_len;
+                    x.peer_addr = c.peer_addr;
+                    x
+                })
+                .collect()
+        })
+    }
+
+    fn run(c: &[Candidate], shortcut: bool) -> (Vec<usize>, usize, Vec<(usize, Lost)>) {
+        let mut order = Indices::new();
+        let mut lost = Vec::new();
+        let ecmp = decide_with(c, &mut order, |i, r| lost.push((i, r)), shortcut);
+        (order.to_vec(), ecmp, lost)
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(4000))]
+
+        /// Skipping the steps when all candidates tie up to the tie-breakers gives
+        /// exactly the step-by-step result: order, ECMP set and every reason.
+        #[test]
+        fn the_tie_shortcut_changes_nothing(c in mostly_tied()) {
+            prop_assert_eq!(run(&c, true), run(&c, false));
+        }
+    }
+
+    #[test]
+    fn the_tie_shortcut_is_taken_for_a_fan_in_and_not_across_a_med_step() {
+        let peer = |id: u8, asn: u32, med: u32| Candidate {
+            local: false,
+            local_pref: 100,
+            as_path_len: 2,
+            origin: Origin::Igp,
+            med,
+            neighbor_as: Some(asn),
+            ebgp: true,
+            bgp_id: Ipv4Addr::new(10, 0, 0, id),
+            cluster_len: 0,
+            peer_addr: IpAddr::V4(Ipv4Addr::new(10, 1, 0, id)),
+        };
+        // Ten peers in ten ASes, MEDs all different: nobody can lose before the
+        // tie-breakers; the lowest router ID wins alone.
+        let fan: Vec<Candidate> = (1..=10)
+            .map(|i| peer(11 - i, 65000 + u32::from(i), u32::from(i)))
+            .collect();
+        assert!(all_tie_to_the_tie_breakers(&fan));
+        let (order, ecmp, lost) = run(&fan, true);
+        assert_eq!((order[0], ecmp, lost.len()), (9, 1, 9));
+        // Two paths from one AS with different MEDs: the MED step must run.
+        let med = [peer(1, 65001, 5), peer(2, 65001, 1)];
+        assert!(!all_tie_to_the_tie_breakers(&med));
+        assert_eq!(run(&med, true).0, vec![1, 0]);
     }
 
     proptest! {
