@@ -172,6 +172,40 @@ impl Bird {
         })
     }
 
+    /// Whether two [`Bird::protocol_line`]s show one session that did not flap between
+    /// the reads: every column equal but the "since" time, which may differ by a few
+    /// milliseconds (BIRD keeps monotonic time and converts it to wall-clock time at
+    /// each read: two reads of an unchanged session were seen 1 ms apart). A flap
+    /// moves it by the seconds a new session takes to come up.
+    pub fn same_session(a: &str, b: &str) -> bool {
+        // `NAME PROTO TABLE STATE SINCE INFO...`, SINCE as HH:MM:SS.mmm.
+        fn ms(t: &str) -> Option<i64> {
+            let (hms, frac) = t.split_once('.')?;
+            let mut n = 0i64;
+            for part in hms.split(':') {
+                n = n * 60 + part.parse::<i64>().ok()?;
+            }
+            Some(n * 1000 + frac.parse::<i64>().ok()?)
+        }
+        let (ca, cb): (Vec<&str>, Vec<&str>) = (
+            a.split_whitespace().collect(),
+            b.split_whitespace().collect(),
+        );
+        if ca.len() != cb.len() || ca.len() < 6 {
+            return false;
+        }
+        let others_equal = ca
+            .iter()
+            .zip(&cb)
+            .enumerate()
+            .all(|(i, (x, y))| i == 4 || x == y);
+        let since_close = match (ms(ca[4]), ms(cb[4])) {
+            (Some(x), Some(y)) => (x - y).abs() <= 100,
+            _ => ca[4] == cb[4],
+        };
+        others_equal && since_close
+    }
+
     /// Whether BIRD has a route for `prefix` (exact) via `via`.
     pub fn has_route_via(&self, prefix: &str, via: &str) -> bool {
         let out = self.cli(&format!("show route {prefix}"));
@@ -208,5 +242,22 @@ impl Bird {
     pub fn recover(&mut self, lab: &mut Lab, config: &str, logname: &str) {
         std::fs::write(&self.config, config).expect("write bird config");
         self.pid = spawn(lab, &self.ns, logname, &self.config, &self.socket, &["-R"]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Bird;
+
+    #[test]
+    fn same_session_allows_a_re_read_since_but_not_a_flap_or_a_state_change() {
+        let up = "tern4      BGP        ---        up     01:21:44.667  Established   ";
+        let reread = "tern4      BGP        ---        up     01:21:44.668  Established   ";
+        let flapped = "tern4      BGP        ---        up     01:21:47.912  Established   ";
+        let down = "tern4      BGP        ---        start  01:21:44.667  Active        ";
+        assert!(Bird::same_session(up, reread));
+        assert!(!Bird::same_session(up, flapped));
+        assert!(!Bird::same_session(up, down));
+        assert!(!Bird::same_session(up, ""));
     }
 }
