@@ -37,11 +37,11 @@ fn setup() -> (Rib, PeerId, PeerId, PeerId) {
     let c = peer(&mut rib, 3, LOCAL_AS);
     let table: Vec<Nlri> = (0..TABLE).map(|i| Nlri::new(prefix(i))).collect();
     let mut u = announce(&attrs(&[65001]), "192.0.2.11", &[]);
-    u.nlri = table;
+    u.nlri = table.into();
     rib.receive(a, &u).unwrap();
     let own: Vec<Nlri> = (0..500).map(|i| Nlri::new(prefix(TABLE + i))).collect();
     let mut u = announce(&attrs(&[]), "192.0.2.13", &[]);
-    u.nlri = own;
+    u.nlri = own.into();
     rib.receive(c, &u).unwrap();
     for id in [a, b, c] {
         drain(&mut rib, id);

@@ -196,7 +196,7 @@ fn update(four_octet: bool, add_path: bool) -> impl Strategy<Value = Update> {
                     family: AddressFamily::IPV6_UNICAST,
                     withdrawn,
                 }),
-                nlri: nlri.clone(),
+                nlri: nlri.clone().into(),
                 errors: Vec::new(),
             })
         })

@@ -247,7 +247,7 @@ fn gobgp_update_captured() {
             .collect::<Vec<_>>(),
         ["65001:7:8", "4200000001:0:1"]
     );
-    assert_eq!(u.nlri, [prefix("172.16.0.0/16")]);
+    assert_eq!(u.nlri[..], [prefix("172.16.0.0/16")]);
     assert!(u.errors.is_empty());
     assert_eq!(encode(&Message::Update(u), &enc4()), bytes);
 }
@@ -354,7 +354,7 @@ fn mp_reach_ipv6_with_link_local_rfc4760_rfc2545() {
         Some("fe80::1".parse::<Ipv6Addr>().unwrap())
     );
     assert_eq!(
-        reach.nlri,
+        reach.nlri[..],
         [prefix("2001:db8:64::/48"), prefix("2001:db8:c8:1::/64")]
     );
     assert_eq!(
@@ -391,7 +391,7 @@ fn add_path_nlri_rfc7911() {
         }]
     );
     assert_eq!(
-        u.nlri,
+        u.nlri[..],
         [Nlri {
             path_id: Some(2),
             ..prefix("198.51.100.0/24")
@@ -447,7 +447,7 @@ fn rfc4456_and_rfc4360_attributes_and_confederation_segments() {
         [ExtendedCommunity::route_target(65001, 100)]
     );
     assert_eq!(a.extended_communities[0].to_string(), "rt:65001:100");
-    assert_eq!(u.nlri, [prefix("203.0.113.0/24")]);
+    assert_eq!(u.nlri[..], [prefix("203.0.113.0/24")]);
     assert_eq!(encode(&Message::Update(u), &enc4()), bytes);
 }
 
@@ -463,7 +463,7 @@ fn two_octet_session_emits_as_trans_and_as4_attributes_rfc6793() {
         local_data1: 1,
         local_data2: 2,
     }];
-    u.nlri = vec![prefix("192.0.2.0/24")];
+    u.nlri = vec![prefix("192.0.2.0/24")].into();
     let bytes = encode(&Message::Update(u.clone()), &EncodeContext::default());
     let want = hex(&format!(
         "{MARKER} 0052 02 0000 0037

@@ -188,7 +188,7 @@ pub(crate) fn announce(
             .into_iter()
             .map(|nlri| Update {
                 attributes: attrs.clone(),
-                nlri,
+                nlri: nlri.into(),
                 ..Update::default()
             })
             .collect();

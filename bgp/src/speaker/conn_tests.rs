@@ -29,7 +29,7 @@ fn four_octet_update() -> Update {
             next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
             ..PathAttributes::default()
         },
-        nlri: vec![Nlri::new("10.1.0.0/16".parse().expect("prefix"))],
+        nlri: [Nlri::new("10.1.0.0/16".parse().expect("prefix"))].into(),
         ..Update::default()
     }
 }

@@ -42,7 +42,7 @@ pub use context::{DecodeContext, EncodeContext, FamilySet};
 pub use error::{AttributeError, DecodeError, EncodeError, ErrorAction};
 pub use family::{AddressFamily, Afi, Safi};
 pub use message::{Message, MessageType};
-pub use nlri::Nlri;
+pub use nlri::{Nlri, NlriList};
 pub use notification::{
     CeaseSubcode, ErrorCode, FsmError, MessageHeaderError, Notification, OpenMessageError,
     RouteRefreshError, UpdateMessageError,

@@ -1,6 +1,11 @@
 //! NLRI: prefixes with an optional ADD-PATH path identifier (RFC 4271 §4.3, RFC 7911).
 
 use ipnet::IpNet;
+use smallvec::SmallVec;
+
+/// The NLRI field of an UPDATE: one prefix (the usual packing of BIRD and of most
+/// routers for a changed route) is kept inline, more spill to the heap.
+pub type NlriList = SmallVec<[Nlri; 1]>;
 
 /// One NLRI entry: a prefix (host bits cleared) and, when ADD-PATH is negotiated for
 /// its family in this direction, the path identifier.

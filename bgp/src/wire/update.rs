@@ -4,7 +4,7 @@
 use super::attributes::{MpReach, MpUnreach, PathAttributes};
 use super::error::{AttributeError, ErrorAction};
 use super::family::AddressFamily;
-use super::nlri::Nlri;
+use super::nlri::{Nlri, NlriList};
 
 /// An UPDATE message.
 ///
@@ -22,7 +22,7 @@ pub struct Update {
     /// MP_UNREACH_NLRI (decoded families only).
     pub mp_unreach: Option<MpUnreach>,
     /// NLRI field (IPv4 unicast).
-    pub nlri: Vec<Nlri>,
+    pub nlri: NlriList,
     /// RFC 7606 errors the decoder handled without a session reset (attribute discard,
     /// treat-as-withdraw). Empty for a clean UPDATE; ignored by the encoder.
     pub errors: Vec<AttributeError>,

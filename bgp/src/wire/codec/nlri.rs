@@ -1,8 +1,9 @@
 //! NLRI encoding (RFC 4271 §4.3: length in bits, then the minimum number of octets;
 //! RFC 7911: a 4-octet path identifier first when ADD-PATH is negotiated).
 //!
-//! This is the decoder's hot path: prefixes are decoded straight into a `Vec`
-//! reserved once per field, with no allocation per prefix.
+//! This is the decoder's hot path: prefixes are decoded straight into a list
+//! (`Vec`, or the UPDATE's inline [`crate::wire::NlriList`]) reserved once per field,
+//! with no allocation per prefix.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -10,7 +11,31 @@ use bytes::{BufMut, BytesMut};
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use crate::wire::family::Afi;
-use crate::wire::nlri::Nlri;
+use crate::wire::nlri::{Nlri, NlriList};
+
+/// Where a field's prefixes go.
+pub(crate) trait NlriOut {
+    fn reserve(&mut self, n: usize);
+    fn push(&mut self, n: Nlri);
+}
+
+impl NlriOut for Vec<Nlri> {
+    fn reserve(&mut self, n: usize) {
+        Vec::reserve(self, n);
+    }
+    fn push(&mut self, n: Nlri) {
+        Vec::push(self, n);
+    }
+}
+
+impl NlriOut for NlriList {
+    fn reserve(&mut self, n: usize) {
+        NlriList::reserve(self, n);
+    }
+    fn push(&mut self, n: Nlri) {
+        NlriList::push(self, n);
+    }
+}
 
 /// Why an NLRI field could not be parsed, and where (offset within the field).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +49,7 @@ pub(crate) fn decode_prefixes(
     field: &[u8],
     afi: Afi,
     add_path: bool,
-    out: &mut Vec<Nlri>,
+    out: &mut impl NlriOut,
 ) -> Result<(), NlriError> {
     match (afi, add_path) {
         (Afi::Ipv4, false) => decode_v4(field, out),
@@ -63,7 +88,7 @@ fn count_prefixes(field: &[u8]) -> usize {
     n
 }
 
-fn decode_v4(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+fn decode_v4(field: &[u8], out: &mut impl NlriOut) -> Result<(), NlriError> {
     out.reserve(count_prefixes(field));
     let mut i = 0usize;
     while let Some(&len) = field.get(i) {
@@ -91,7 +116,7 @@ fn decode_v4(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
     Ok(())
 }
 
-fn decode_v4_add_path(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+fn decode_v4_add_path(field: &[u8], out: &mut impl NlriOut) -> Result<(), NlriError> {
     out.reserve(field.len() / 8 + 1);
     let mut i = 0usize;
     while i < field.len() {
@@ -128,7 +153,7 @@ fn decode_v4_add_path(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError
     Ok(())
 }
 
-fn decode_v6<const ADD_PATH: bool>(field: &[u8], out: &mut Vec<Nlri>) -> Result<(), NlriError> {
+fn decode_v6<const ADD_PATH: bool>(field: &[u8], out: &mut impl NlriOut) -> Result<(), NlriError> {
     out.reserve(if ADD_PATH {
         field.len() / 9 + 1
     } else {
