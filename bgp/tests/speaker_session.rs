@@ -85,10 +85,10 @@ fn tcp_md5_matching_keys_establish_mismatched_do_not() {
         b.shutdown().await;
 
         pb.password = Some("other".into());
-        let (a, _) = Speaker::start(speaker(65001, "10.0.0.1", pa, &[]))
+        let (a, _) = restart(speaker(65001, "10.0.0.1", pa, &[]))
             .await
             .expect("a");
-        let (b, _) = Speaker::start(speaker(65002, "10.0.0.2", pb, &[]))
+        let (b, _) = restart(speaker(65002, "10.0.0.2", pb, &[]))
             .await
             .expect("b");
         // Several connect attempts each way (retry base 1 s) in 8 s; none may succeed.

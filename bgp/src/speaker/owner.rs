@@ -746,8 +746,10 @@ impl Owner {
     async fn shutdown(&mut self, graceful: bool) {
         if let Some(l) = self.listener.take() {
             l.abort();
-            // Returns once the task (and with it the listening socket) is dropped, so
-            // the port is free when shutdown returns.
+            // Returns once the task (and with it the listening socket) is dropped. The
+            // port can still be held for up to `conn::LINGER` by accepted connections
+            // whose readers drain them after the Cease: a new listener on the same
+            // address in this process may get EADDRINUSE until then.
             let _ = l.await;
         }
         let now = Instant::now();

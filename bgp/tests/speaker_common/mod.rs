@@ -9,7 +9,9 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use bgp::policy::ImportPolicy;
-use bgp::speaker::{PeerConfig, PeerStatus, Speaker, SpeakerConfig, SpeakerHandle};
+use bgp::speaker::{
+    PeerConfig, PeerStatus, RouteChanges, Speaker, SpeakerConfig, SpeakerError, SpeakerHandle,
+};
 use bgp::wire::codec::{decode_message, encode_message};
 use bgp::wire::{
     AddressFamily, Capability, DecodeContext, EncodeContext, Message, Notification, Open,
@@ -46,6 +48,25 @@ where
             .join()
             .expect("test thread panicked")
     })
+}
+
+/// Starts a speaker on the address a speaker of the same test has just shut down.
+/// The old instance's accepted connections may still hold the port for up to
+/// the readers' 2-s linger while they drain them (so the peer reads the
+/// NOTIFICATION before a reset), and `listen()` refuses a port that any socket is
+/// bound to (EADDRINUSE): retried for 5 s, every other error is returned at once.
+pub async fn restart(cfg: SpeakerConfig) -> Result<(SpeakerHandle, RouteChanges), SpeakerError> {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match Speaker::start(cfg.clone()).await {
+            Err(SpeakerError::Listen { source, .. })
+                if source.kind() == std::io::ErrorKind::AddrInUse && Instant::now() < deadline =>
+            {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// A lab namespace with `addrs` on its loopback.
