@@ -200,11 +200,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         1,
     );
     // Unchanged: BIRD 1's session did not flap, on either side.
-    let now = r.bird1.protocol_line("tern4");
-    assert!(
-        Bird::same_session(&now, &b1_before),
-        "BIRD 1 saw no flap: {now:?} vs {b1_before:?}"
-    );
+    r.bird1.assert_same_session("tern4", &b1_before, "BIRD 1");
     let p1_after = peer_row(&r.node, "10.0.0.2").expect("peer 1");
     assert_eq!(p1_after["since_unix"], p1_before["since_unix"]);
     assert_eq!(p1_after["state"], "Established");
@@ -302,11 +298,7 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         kernel_route(&r.node.ns, BLOCK2).is_none().then_some(())
     });
     assert!(r.bird2.has_route(BLOCK), "the first block stays");
-    let now = r.bird2.protocol_line("tern4");
-    assert!(
-        Bird::same_session(&now, &b2_up),
-        "BIRD 2 saw no flap: {now:?} vs {b2_up:?}"
-    );
+    r.bird2.assert_same_session("tern4", &b2_up, "BIRD 2");
 
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(5.0), "{m}");
@@ -371,11 +363,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
         Some(1),
         "peer 2 was not added"
     );
-    let now = r.bird1.protocol_line("tern4");
-    assert!(
-        Bird::same_session(&now, &b1_before),
-        "BIRD 1 saw no flap: {now:?} vs {b1_before:?}"
-    );
+    r.bird1.assert_same_session("tern4", &b1_before, "BIRD 1");
 
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(3.0), "{m}");
@@ -399,11 +387,7 @@ fn broken_file_and_restart_only_keys_change_nothing_and_are_reported() {
     r.bird2.wait_established("tern4");
     let text = String::from_utf8_lossy(&tern_cli(&r.node, &["status"]).stdout).into_owned();
     assert!(text.contains("Config reloaded at "), "{text}");
-    let now = r.bird1.protocol_line("tern4");
-    assert!(
-        Bird::same_session(&now, &b1_before),
-        "BIRD 1 saw no flap: {now:?} vs {b1_before:?}"
-    );
+    r.bird1.assert_same_session("tern4", &b1_before, "BIRD 1");
     let m = scrape(&r.node.ns, "10.0.0.1:9469");
     assert_eq!(metric(&m, "tern_config_reload_failures_total"), Some(3.0));
     assert_eq!(metric(&m, "tern_config_reloads_total"), Some(4.0));

@@ -18,7 +18,7 @@ mod common;
 
 use cluster_support::*;
 use common::{scrape, status_json, tern_cli, CONVERGE};
-use testlab::bird::{bird_config, start_bird, Bird, BirdPeer};
+use testlab::bird::{bird_config, start_bird, BirdPeer};
 use testlab::wait_for;
 
 /// BIRD's address on the bridge.
@@ -131,11 +131,7 @@ fn sighup_in_etcd_mode_adds_and_removes_a_file_peer_keeps_the_mesh_and_refuses_a
     );
     std::thread::sleep(std::time::Duration::from_secs(3));
     let a = &c.hosts[h1];
-    let now = bird.protocol_line("tern1");
-    assert!(
-        Bird::same_session(&now, &bird_up),
-        "BIRD's session did not flap: {now:?} vs {bird_up:?}"
-    );
+    bird.assert_same_session("tern1", &bird_up, "BIRD");
     assert!(established(a).contains_key(BIRD));
 
     // Changed by `tern reload` (description): Cease / Other Configuration Change, back

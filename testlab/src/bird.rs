@@ -156,11 +156,9 @@ impl Bird {
             .to_string()
     }
 
-    /// `protocol_line` once it has stopped changing, to compare with a later read to
-    /// tell whether the session flapped: BIRD stamps the line's "since" time more than
-    /// once around the moment a session comes up (1 ms apart was seen), so a snapshot
-    /// taken just then would differ from a later one without any flap. Two equal reads
-    /// 300 ms apart, Established, count as settled.
+    /// `protocol_line` once the session is up and stays up: two equal reads 300 ms
+    /// apart, Established. Compare later reads with it through
+    /// [`Bird::assert_same_session`] (the printed "since" may move by a millisecond).
     pub fn settled_protocol_line(&self, proto: &str) -> String {
         let mut last = self.protocol_line(proto);
         wait_for(TIMEOUT, &format!("BIRD's {proto} line settled"), || {
@@ -204,6 +202,17 @@ impl Bird {
             _ => ca[4] == cb[4],
         };
         others_equal && since_close
+    }
+
+    /// Panics unless `proto`'s line now shows the session of `before` (see
+    /// [`Bird::same_session`]): it did not flap since `before` was read. `what` names
+    /// the session in the message.
+    pub fn assert_same_session(&self, proto: &str, before: &str, what: &str) {
+        let now = self.protocol_line(proto);
+        assert!(
+            Self::same_session(&now, before),
+            "{what} saw no flap: {now:?} vs {before:?}"
+        );
     }
 
     /// Whether BIRD has a route for `prefix` (exact) via `via`.

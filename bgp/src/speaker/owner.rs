@@ -371,19 +371,16 @@ impl Owner {
                     let Some(p) = self.peers.get_mut(&peer) else {
                         break;
                     };
+                    if matches!(msg, Message::Update(_)) {
+                        p.counters.updates_in += 1;
+                    }
                     match &msg {
                         // The common case goes to the RIB by reference: the message
                         // (~400 octets) is not moved through the session's queue.
                         Message::Update(u) if p.session.accept_update(now, conn, u) => {
-                            p.counters.updates_in += 1;
                             receive(&mut self.rib, p, PeerId(peer as u32), u, now);
                         }
-                        m => {
-                            if matches!(m, Message::Update(_)) {
-                                p.counters.updates_in += 1;
-                            }
-                            p.session.handle_message(now, conn, msg);
-                        }
+                        _ => p.session.handle_message(now, conn, msg),
                     }
                     self.drive(peer, now);
                 }
@@ -851,8 +848,6 @@ fn release_orphans(p: &mut Peer) {
     }
 }
 
-/// Carries out a prefix limit's action (RFC 4486 Cease subcode 1 for `restart` and
-/// `disable`; `warn` and `block` were logged and done by the RIB).
 /// Applies an UPDATE of peer `p` to the RIB; a crossed prefix limit acts on its session.
 fn receive(rib: &mut Rib, p: &mut Peer, id: PeerId, update: &Update, now: Instant) {
     if let Err(e) = rib.receive(id, update) {
@@ -863,6 +858,8 @@ fn receive(rib: &mut Rib, p: &mut Peer, id: PeerId, update: &Update, now: Instan
     }
 }
 
+/// Carries out a prefix limit's action (RFC 4486 Cease subcode 1 for `restart` and
+/// `disable`; `warn` and `block` were logged and done by the RIB).
 fn prefix_limit(session: &mut Session, now: Instant, action: LimitAction) {
     let cease = || Notification::cease(CeaseSubcode::MaximumPrefixesReached);
     match action {
