@@ -97,6 +97,25 @@ fn originated_prefixes_are_learned_and_withdrawn_ipv4() {
         // b's own block is still known to a.
         assert_eq!(learned(&a, p2).await, vec![nh_b]);
 
+        // A take dropped while it waits in b (what a `select!` does when another input
+        // wins) loses nothing: the answer that arrives meanwhile goes to the next call.
+        let idle = tokio::time::timeout(Duration::from_millis(50), b_rx.next(16)).await;
+        assert!(idle.is_err(), "nothing is pending: {idle:?}");
+        a.set_originated(vec![p1]).await;
+        // Once b's Loc-RIB has the block, the parked take has been answered.
+        assert_eq!(learned(&b, p1).await, vec![nh_a]);
+        let c = next_change(&mut b_rx, "b collects the answer to the dropped take").await;
+        assert_eq!(
+            c,
+            RouteChange {
+                prefix: p1,
+                action: RouteAction::Install(vec![nh_a])
+            }
+        );
+        a.set_originated(Vec::new()).await;
+        let c = next_change(&mut b_rx, "b withdraws a's block again").await;
+        assert_eq!(c.action, RouteAction::Withdraw);
+
         // Shutting b down takes the session down, so a withdraws b's block. (Not the
         // other way round: a speaker that has stopped answers no takes.)
         b.shutdown().await;

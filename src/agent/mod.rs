@@ -471,62 +471,37 @@ async fn routes_task(
     // Device routes from the endpoint files and from CNI workloads, merged.
     let mut from_files: Vec<DeviceRoute> = Vec::new();
     let mut from_cni: Vec<DeviceRoute> = Vec::new();
-    // The speaker said changes are pending: take batches until one comes back empty.
-    let mut more = false;
     let mut out: Vec<DesiredChange> = Vec::new();
     while bgp_open || eps_open || wl_open {
         let mut eps = None;
         let mut wl: Option<workloads::RoutesUpdate> = None;
         // A pool mode switch: answered once its routes are in the kernel.
         let mut moved: Option<tokio::sync::oneshot::Sender<()>> = None;
-        if more {
+        tokio::select! {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
-            // present (FibTable::bgp is idempotent). The take is outside `select!`:
-            // a dropped take could lose its batch.
-            let batch = changes.take(CHANGE_BATCH).await;
-            more = !batch.is_empty();
-            out.extend(batch.iter().filter_map(|c| table.bgp(c)));
-            if guards.has_changed().unwrap_or(false) {
+            // present (FibTable::bgp is idempotent). `next` is cancel-safe: when another
+            // input wins, its take stays parked in the speaker.
+            batch = changes.next(CHANGE_BATCH), if bgp_open => match batch {
+                Some(batch) => out.extend(batch.iter().filter_map(|c| table.bgp(c))),
+                None => bgp_open = false,
+            },
+            Ok(()) = guards.changed() => {
                 let g = guards.borrow_and_update().clone();
                 out.extend(table.set_guard(g).await);
             }
-            if eps_open {
-                eps = endpoints.try_recv().ok();
-            }
-            if wl_open {
-                wl = workloads.try_recv().ok();
-            }
-            if let Ok(b) = blocks.try_recv() {
-                out.extend(table.set_blocks(&b).await);
-            }
-            if let Ok(u) = overlays.try_recv() {
+            e = endpoints.recv(), if eps_open => match e {
+                Some(routes) => eps = Some(routes),
+                None => eps_open = false,
+            },
+            Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
+            Some(u) = overlays.recv() => {
                 out.extend(table.set_overlay(u.overlay).await);
                 moved = Some(u.done);
             }
-        } else {
-            tokio::select! {
-                ready = changes.wait(), if bgp_open => {
-                    more = ready;
-                    bgp_open = ready;
-                }
-                Ok(()) = guards.changed() => {
-                    let g = guards.borrow_and_update().clone();
-                    out.extend(table.set_guard(g).await);
-                }
-                e = endpoints.recv(), if eps_open => match e {
-                    Some(routes) => eps = Some(routes),
-                    None => eps_open = false,
-                },
-                Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
-                Some(u) = overlays.recv() => {
-                    out.extend(table.set_overlay(u.overlay).await);
-                    moved = Some(u.done);
-                }
-                w = workloads.recv(), if wl_open => match w {
-                    Some(u) => wl = Some(u),
-                    None => wl_open = false,
-                },
-            }
+            w = workloads.recv(), if wl_open => match w {
+                Some(u) => wl = Some(u),
+                None => wl_open = false,
+            },
         }
         let mut done = None;
         if let Some(u) = wl {

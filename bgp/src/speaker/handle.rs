@@ -138,6 +138,7 @@ impl Speaker {
         let changes = RouteChanges {
             handle: handle.clone(),
             pending: changes_rx,
+            parked: None,
         };
         Ok((handle, changes))
     }
@@ -379,22 +380,43 @@ impl SpeakerHandle {
 pub struct RouteChanges {
     handle: SpeakerHandle,
     pending: mpsc::Receiver<()>,
+    /// The take [`RouteChanges::next`] left waiting in the speaker.
+    parked: Option<oneshot::Receiver<Vec<RouteChange>>>,
 }
 
 impl RouteChanges {
     /// Waits until changes are pending, then takes at most `max` of them (see
     /// [`SpeakerHandle::take_route_changes`]). `None` once the speaker has stopped.
-    /// Not cancel-safe: a batch can be lost if the future is dropped after the speaker
-    /// has answered. In a `select!`, wait with [`RouteChanges::wait`] and take with
-    /// [`RouteChanges::take`] outside it.
+    ///
+    /// The request waits in the speaker, which answers it right after the RIB has logged
+    /// a change: one hop from the UPDATE to the consumer, where a signal and a take
+    /// are three. Cancel-safe (use it in a `select!`): a dropped call leaves its
+    /// request parked and the next call collects the answer, so no batch is lost.
     pub async fn next(&mut self, max: usize) -> Option<Vec<RouteChange>> {
         loop {
-            let batch = self.handle.take_route_changes(max).await;
-            if !batch.is_empty() {
-                return Some(batch);
+            let rx = match &mut self.parked {
+                Some(rx) => rx,
+                None => {
+                    let (tx, rx) = oneshot::channel();
+                    if self
+                        .handle
+                        .tx
+                        .send(Command::TakeRouteChangesWhenPending(max, tx))
+                        .is_err()
+                    {
+                        return None;
+                    }
+                    self.parked.insert(rx)
+                }
+            };
+            let answer = rx.await;
+            self.parked = None;
+            match answer {
+                Ok(batch) if !batch.is_empty() => return Some(batch),
+                Ok(_) => {}
+                // The speaker drops a parked request only when it stops.
+                Err(_) => return None,
             }
-            // Nothing now: wait for the owner's signal (it may already be there).
-            self.pending.recv().await?;
         }
     }
 

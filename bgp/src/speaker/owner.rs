@@ -56,6 +56,9 @@ pub enum Command {
     Shutdown(bool, oneshot::Sender<()>),
     /// At most this many pending best-path changes.
     TakeRouteChanges(usize, oneshot::Sender<Vec<RouteChange>>),
+    /// At most this many pending best-path changes, answered as soon as there are any
+    /// (parked until then; a newer request replaces a parked one).
+    TakeRouteChangesWhenPending(usize, oneshot::Sender<Vec<RouteChange>>),
     /// Replace the configured peers (declarative).
     SetPeers(
         Vec<PeerConfig>,
@@ -135,6 +138,9 @@ pub struct Owner {
     /// A batch taken from the RIB whose requester went away before the reply (its
     /// future was dropped, e.g. in a `select!`): served first on the next take.
     untaken: Vec<RouteChange>,
+    /// The consumer's take waiting for changes (see [`Command::TakeRouteChangesWhenPending`]):
+    /// answered by [`Owner::flush`] right after the RIB logs one.
+    parked_take: Option<(usize, oneshot::Sender<Vec<RouteChange>>)>,
     /// Monotonic/wall clock pair for turning session instants into `SystemTime`.
     epoch: (Instant, SystemTime),
     /// The listener task, stopped on shutdown.
@@ -181,6 +187,7 @@ impl Owner {
             changes,
             read_budget: Arc::new(Semaphore::new(conn::READ_BUDGET)),
             untaken: Vec::new(),
+            parked_take: None,
             epoch: (now, SystemTime::now()),
             listener: None,
         };
@@ -592,14 +599,45 @@ impl Owner {
         }
     }
 
+    /// At most `max` pending changes: a batch whose requester went away first, else
+    /// from the RIB's log (empty when nothing is pending).
+    fn take_changes(&mut self, max: usize) -> Vec<RouteChange> {
+        let mut out = std::mem::take(&mut self.untaken);
+        // A bounded take can yield nothing (all records coalesced away) while more are
+        // logged.
+        while out.is_empty() && self.rib.pending_route_changes() > 0 {
+            out = self.rib.take_route_changes_max(max);
+        }
+        out
+    }
+
+    /// Answers the parked take when changes are pending; a batch its requester no
+    /// longer waits for is kept for the next take.
+    fn answer_parked_take(&mut self) {
+        if self.rib.pending_route_changes() == 0 && self.untaken.is_empty() {
+            return;
+        }
+        let Some((max, reply)) = self.parked_take.take() else {
+            return;
+        };
+        let out = self.take_changes(max);
+        if out.is_empty() {
+            self.parked_take = Some((max, reply));
+        } else if let Err(out) = reply.send(out) {
+            self.untaken = out;
+        }
+    }
+
     /// Tells the consumer that best-path changes are pending (they stay coalesced in
     /// the RIB until it takes them) and sends pending UPDATEs to established peers.
     fn flush(&mut self) {
+        self.answer_parked_take();
         if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
             if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
                 // Nobody consumes the stream: stop logging.
                 self.rib.stop_route_changes();
                 self.untaken = Vec::new();
+                self.parked_take = None;
             }
         }
         let now = Instant::now();
@@ -668,15 +706,14 @@ impl Owner {
                 let _ = reply.send(());
             }
             Command::TakeRouteChanges(max, reply) => {
-                let mut out = std::mem::take(&mut self.untaken);
-                // A bounded take can yield nothing (all records coalesced away) while
-                // more are logged.
-                while out.is_empty() && self.rib.pending_route_changes() > 0 {
-                    out = self.rib.take_route_changes_max(max);
-                }
+                let out = self.take_changes(max);
                 if let Err(out) = reply.send(out) {
                     self.untaken = out;
                 }
+            }
+            // Answered by the flush that follows every command and event.
+            Command::TakeRouteChangesWhenPending(max, reply) => {
+                self.parked_take = Some((max, reply));
             }
             Command::SetPeers(peers, reply) => {
                 let _ = reply.send(self.set_peers(peers));
