@@ -37,7 +37,10 @@ pub enum ReadError {
 /// line and column (in characters) of the first bad byte.
 pub fn read_file(path: &Path, max_bytes: u64) -> Result<String, ReadError> {
     let file = std::fs::File::open(path)?;
-    let mut bytes = Vec::new();
+    // Sized from the file's length: one read and the end-of-file read (growing from
+    // empty took six for a 500-octet config). Pipes and /proc files say 0 and grow.
+    let hint = file.metadata().map_or(0, |m| m.len()).min(max_bytes);
+    let mut bytes = Vec::with_capacity(usize::try_from(hint).unwrap_or(0) + 1);
     // One byte more than allowed tells "too large" apart, also for pipes and /proc files.
     file.take(max_bytes.saturating_add(1))
         .read_to_end(&mut bytes)?;
