@@ -22,6 +22,8 @@
 #
 #   sudo bench/propagation/run.sh          # CHANGES=200 TOPOS="rr mesh" DAEMONS="tern bird"
 #   TERN=target/release/tern NO_BUILD=1 ...   # use an existing binary
+#   TRIGGER=signal ...   # reload with SIGHUP to a's daemon (both re-read their config on
+#                        # SIGHUP) instead of the CLI: the daemons without the client's start
 #
 # Everything lives in namespaces ternbench-prop-PID-*, deleted on exit; with KEEP=1 the
 # work folder stays, with series-DAEMON-TOPO.csv (every change's three times).
@@ -29,6 +31,8 @@ set -euo pipefail
 CHANGES=${CHANGES:-200}
 TOPOS=${TOPOS:-"rr mesh"}
 DAEMONS=${DAEMONS:-"tern bird"}
+TRIGGER=${TRIGGER:-cli}  # cli: `tern reload` / `birdc configure`; signal: SIGHUP
+case "$TRIGGER" in cli | signal) ;; *) echo "TRIGGER must be cli or signal" >&2; exit 2 ;; esac
 GAP=${GAP:-0.1}   # seconds between a change arriving at c and the next change
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 P=ternbench-prop-$$
@@ -155,14 +159,18 @@ established() {  # daemon host npeers
         [ "$(birdc -s "$WORK/$2.ctl" show protocols 2>/dev/null | grep -c Established)" -ge "$3" ]
     fi
 }
-announce() {  # daemon topo nblocks block: writes the config, notes the time, reloads
+announce() {  # daemon topo nblocks block a's-pid: writes the config, notes the time, reloads
     if [ "$1" = tern ]; then
         tern_conf "$2" a "$3"
-        echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
-        "$TERN" reload --socket "$WORK/a.sock" > /dev/null
     else
         bird_conf "$2" a "$3"
-        echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
+    fi
+    echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
+    if [ "$TRIGGER" = signal ]; then
+        kill -HUP "$5"
+    elif [ "$1" = tern ]; then
+        "$TERN" reload --socket "$WORK/a.sock" > /dev/null
+    else
         birdc -s "$WORK/a.ctl" configure > /dev/null
     fi
 }
@@ -171,6 +179,7 @@ in_c() { grep -q "^\[[^]]*\] $1 via" "$WORK/mon-c-$d-$topo.log"; }
 echo "machine: $(nproc) cores, kernel $(uname -r), $(bird --version 2>&1)"
 echo "tern: $TERN ($(stat -c %y "$TERN" | cut -d. -f1))"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "trigger: $TRIGGER"
 
 run() {  # daemon topo
     local d=$1 topo=$2 h i pids=()
@@ -194,7 +203,7 @@ run() {  # daemon topo
     : > "$WORK/t0-$d-$topo.txt"
     for ((i = 1; i <= CHANGES; i++)); do
         local b; b=$(block $((i - 1)))
-        announce "$d" "$topo" "$i" "$b"
+        announce "$d" "$topo" "$i" "$b" "${pids[0]}"
         wait_until 10 in_c "$b"
         sleep "$GAP"
     done
