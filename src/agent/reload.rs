@@ -293,12 +293,11 @@ impl Reloader {
     }
 
     async fn try_reload(&mut self) -> Result<String, String> {
-        let path = self.cfg.file.clone();
         // Read and parsed on this task: a node file is local and small (at most
-        // `config::node::MAX_FILE_BYTES`; a real one loads in 40-200 us); the blocking pool's thread,
-        // woken or re-created for each reload, cost 0.12-0.15 ms of the reload → UPDATE
-        // latency (bench/propagation, TRIGGER=signal).
-        let new = match NodeConfig::load(&path) {
+        // `config::node::MAX_FILE_BYTES`; a real one loads in 40-200 us). The blocking
+        // pool's thread, woken or re-created for each reload, cost 0.12-0.15 ms of the
+        // reload → UPDATE latency (bench/propagation, TRIGGER=signal).
+        let new = match NodeConfig::load(&self.cfg.file) {
             Ok(c) => c,
             Err(LoadError::Read { path, source }) => {
                 return Err(format!("{}: cannot read: {source}", path.display()))

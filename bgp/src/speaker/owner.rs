@@ -628,8 +628,9 @@ impl Owner {
         }
     }
 
-    /// Tells the consumer that best-path changes are pending (they stay coalesced in
-    /// the RIB until it takes them) and sends pending UPDATEs to established peers.
+    /// Answers the consumer's parked take or tells it that best-path changes are pending
+    /// (they stay coalesced in the RIB until it takes them), and sends pending UPDATEs
+    /// to established peers.
     fn flush(&mut self) {
         self.answer_parked_take();
         if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
