@@ -17,6 +17,7 @@
 #        THREADS=1 bench/fib/e2e.sh 1 tern     (also each thread's user/system CPU)
 #        PERF=/tmp/p bench/fib/e2e.sh 1 tern    (perf record of the daemon: /tmp/p.tern.1)
 #        TERN_OLD=/path/to/old/tern bench/fib/e2e.sh 3 tern_old tern bird   (before/after)
+#        bench/fib/e2e.sh 3 tern tern_nh bird   (tern_nh: with fib.nexthopObjects)
 # Needs root, iproute2, bird2. Prints a Markdown table and the raw numbers.
 set -euo pipefail
 
@@ -41,7 +42,7 @@ trap 'bench_cleanup 0.3 kill "${NS_LIST[@]:-}"' EXIT INT TERM
 [ -x "$TERN" ] || (cd "$ROOT" && cargo build --release -q -p tern)
 
 start_tern() {
-    feeder_node_yaml "{ table: 100, protocol: 201, ecmp: true }" "$2/tern.sock" 127.0.0.1:9469 \
+    feeder_node_yaml "{ table: 100, protocol: 201, ecmp: true${FIB_EXTRA:-} }" "$2/tern.sock" 127.0.0.1:9469 \
         > "$2/node.yaml"
     ip netns exec "$1" "$TERN" agent --config "$2/node.yaml" > "$2/agent.log" 2>&1 &
     DPID=$!
@@ -75,6 +76,9 @@ count_bird() { bird_exported "$1/bird.ctl" k4; }
 # Another build of tern (TERN_OLD), for before/after in the same run.
 start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
 count_tern_old() { count_tern "$@"; }
+# The same build with fib.nexthopObjects: routes reference one shared nexthop object.
+start_tern_nh() { FIB_EXTRA=", nexthopObjects: true" start_tern "$@"; }
+count_tern_nh() { count_tern "$@"; }
 
 kernel_routes() { ip -n "$1" -4 route show table 100 | wc -l; }
 

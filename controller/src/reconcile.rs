@@ -504,8 +504,11 @@ impl<T: RouteTable> Reconciler<T> {
         self.gauges = Gauges::default();
         self.deletes = ours;
         let n = self.deletes.len();
-        let r = self.push();
-        r.map(|()| n)
+        self.push()?;
+        // Read the table once more: a backend that keeps shared objects for the routes
+        // (nexthop objects) deletes the ones no route uses any more.
+        self.table.dump(&mut |_| {})?;
+        Ok(n)
     }
 
     /// The state of the desired route for `prefix`.

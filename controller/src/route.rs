@@ -32,6 +32,10 @@ pub struct TableConfig {
     /// kernel: routes of ours found at another metric (an earlier setting) are deleted
     /// when the table is dumped.
     pub metric: u32,
+    /// Routes via one gateway reference a shared kernel nexthop object (RTA_NH_ID)
+    /// instead of carrying the gateway (see `netlink::table::nexthop`). Routes through
+    /// several gateways stay multipath routes.
+    pub nexthop_objects: bool,
 }
 
 impl TableConfig {
@@ -51,6 +55,7 @@ impl Default for TableConfig {
             protocol: DEFAULT_PROTOCOL,
             ecmp: true,
             metric: 0,
+            nexthop_objects: false,
         }
     }
 }

@@ -383,6 +383,7 @@ async fn protocol_and_table_are_configurable() {
         protocol: 77,
         ecmp: false,
         metric: 0,
+        nexthop_objects: false,
     };
     let (ctl, _task) = Controller::spawn(cfg).unwrap();
     ctl.replace_all(vec![Route::via(

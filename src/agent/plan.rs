@@ -131,6 +131,7 @@ pub fn controller_config(cfg: &NodeConfig) -> ControllerConfig {
             protocol: cfg.fib.protocol,
             ecmp: cfg.fib.ecmp,
             metric: cfg.fib.metric,
+            nexthop_objects: cfg.fib.nexthop_objects,
         },
         netns: None,
         resync_interval: Duration::from_secs(30),

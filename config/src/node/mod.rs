@@ -336,6 +336,10 @@ pub struct Fib {
     /// `metric`: the route metric (priority) of tern's routes ([`DEFAULT_FIB_METRIC`]
     /// unless set; 0 is the kernel's default: 0 for IPv4, 1024 for IPv6).
     pub metric: u32,
+    /// `nexthopObjects`: routes via a single gateway reference a kernel nexthop object
+    /// (`ip nexthop`, Linux >= 5.3) shared by every route through that gateway, instead
+    /// of carrying the gateway themselves (default false).
+    pub nexthop_objects: bool,
 }
 
 /// The metric of tern's kernel routes unless `fib.metric` is set: above what hosts give

@@ -172,6 +172,7 @@ pub(crate) struct RawFib {
     pub enabled: Option<bool>,
     pub allow_default: Option<bool>,
     pub metric: Option<u32>,
+    pub nexthop_objects: Option<bool>,
 }
 
 /// `policy.backend`.

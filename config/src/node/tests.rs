@@ -47,7 +47,8 @@ fn minimal_config_gets_defaults() {
             ecmp: true,
             enabled: true,
             allow_default: false,
-            metric: DEFAULT_FIB_METRIC
+            metric: DEFAULT_FIB_METRIC,
+            nexthop_objects: false
         }
     );
     assert_eq!(c.policy.backend, Backend::Nftables);
@@ -461,7 +462,7 @@ fn fib_policy_and_paths() {
 nodeName: a
 asNumber: 1
 routerId: 10.0.0.1
-fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true, metric: 0 }
+fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true, metric: 0, nexthopObjects: true }
 endpoints: [eps, /abs/eps]
 policy:
   backend: iptables
@@ -481,7 +482,8 @@ stateDir: state
             ecmp: false,
             enabled: true,
             allow_default: true,
-            metric: 0
+            metric: 0,
+            nexthop_objects: true
         }
     );
     assert_eq!(

@@ -205,7 +205,7 @@ pub(crate) fn op_error(
     OpError { kind: k, reason }
 }
 
-fn family(prefix: &IpNet) -> AddressFamily {
+pub(crate) fn family(prefix: &IpNet) -> AddressFamily {
     match prefix {
         IpNet::V4(_) => AddressFamily::Inet,
         IpNet::V6(_) => AddressFamily::Inet6,
@@ -294,6 +294,22 @@ pub(crate) fn new_route(
     Ok(m)
 }
 
+/// The RTM_NEWROUTE body for a unicast route at `prefix` through nexthop object `id`.
+pub(crate) fn new_route_nh(cfg: &TableConfig, prefix: &IpNet, id: u32) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header = header(cfg, prefix);
+    m.header.kind = RouteType::Unicast;
+    m.header.scope = RouteScope::Universe;
+    m.attributes
+        .push(RouteAttribute::Destination(addr(prefix.addr())));
+    m.attributes.push(RouteAttribute::Table(cfg.table));
+    if cfg.metric != 0 {
+        m.attributes.push(RouteAttribute::Priority(cfg.metric));
+    }
+    m.attributes.push(RouteAttribute::NhId(id));
+    m
+}
+
 /// The RTM_DELROUTE body: prefix, table, our protocol and our metric only, so that the
 /// kernel deletes our route for the prefix whatever its next hops, and never another
 /// protocol's.
@@ -329,7 +345,7 @@ pub(crate) fn dump_request(cfg: &TableConfig, v6: bool) -> RouteMessage {
     m
 }
 
-fn addr(a: IpAddr) -> RouteAddress {
+pub(crate) fn addr(a: IpAddr) -> RouteAddress {
     match a {
         IpAddr::V4(v) => RouteAddress::Inet(v),
         IpAddr::V6(v) => RouteAddress::Inet6(v),
@@ -348,12 +364,16 @@ fn ip(a: &RouteAddress) -> Option<IpAddr> {
 /// destination route (no source prefix, not a cache clone). `name_of` maps an ifindex to
 /// its name. A route of ours that tern cannot express (e.g. type unreachable) reads as a
 /// `Via` with no next hop, which no desired route matches, so it gets replaced or deleted.
+/// `nh` is told the nexthop object id of every route of ours that has one and returns the
+/// object's next hop, used when the kernel sends the id alone
+/// (`net.ipv4.nexthop_compat_mode = 0`).
 pub(crate) fn parse_route(
     payload: &[u8],
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
+    nh: &mut dyn FnMut(u32) -> Option<NextHop>,
 ) -> Result<Option<Route>, TableError> {
-    Ok(parse_route_metric(payload, cfg, name_of)?
+    Ok(parse_route_metric(payload, cfg, name_of, nh)?
         .filter(|(r, p)| *p == cfg.priority(matches!(r.prefix, IpNet::V6(_))))
         .map(|(r, _)| r))
 }
@@ -363,6 +383,7 @@ pub(crate) fn parse_route_metric(
     payload: &[u8],
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
+    nh: &mut dyn FnMut(u32) -> Option<NextHop>,
 ) -> Result<Option<(Route, u32)>, TableError> {
     // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. Look at the
     // protocol before decoding the rest: other protocols' routes are none of our business.
@@ -388,6 +409,7 @@ pub(crate) fn parse_route_metric(
     let mut gateway = None;
     let mut oif = None;
     let mut multipath = None;
+    let mut nh_id = None;
     // Absent: the family's default (the kernel leaves out an IPv4 priority of 0).
     let mut priority = if af_v6 { 1024 } else { 0 };
     for a in &m.attributes {
@@ -398,6 +420,7 @@ pub(crate) fn parse_route_metric(
             RouteAttribute::Gateway(g) => gateway = ip(g),
             RouteAttribute::Oif(i) => oif = Some(*i),
             RouteAttribute::MultiPath(n) => multipath = Some(n),
+            RouteAttribute::NhId(i) => nh_id = Some(*i),
             _ => {}
         }
     }
@@ -411,10 +434,15 @@ pub(crate) fn parse_route_metric(
     });
     let prefix = IpNet::new(dst, h.destination_prefix_length)
         .map_err(|e| TableError::Decode(format!("route prefix: {e}")))?;
+    // Told even when the gateway is in the message too (compat mode): the caller counts
+    // which objects are in use.
+    let object = nh_id.and_then(&mut *nh);
     let kind = match h.kind {
         RouteType::BlackHole => RouteKind::Blackhole,
         RouteType::Unicast => {
-            if let Some(nhs) = multipath {
+            if let (None, None, Some(hop)) = (&multipath, gateway, object) {
+                RouteKind::Via(vec![hop])
+            } else if let Some(nhs) = multipath {
                 let mut hops = Vec::with_capacity(nhs.len());
                 for nh in nhs {
                     let gw = nh.attributes.iter().find_map(|a| match a {
@@ -484,7 +512,9 @@ mod tests {
                 format!("if{i}")
             }
         };
-        parse_route(&buf, &cfg, &mut name).unwrap().expect("ours")
+        parse_route(&buf, &cfg, &mut name, &mut |_| None)
+            .unwrap()
+            .expect("ours")
     }
 
     #[test]
@@ -533,10 +563,14 @@ mod tests {
         m.emit(&mut buf);
         let mut name = |i: u32| format!("if{i}");
         cfg.protocol = 4;
-        assert!(parse_route(&buf, &cfg, &mut name).unwrap().is_none());
+        assert!(parse_route(&buf, &cfg, &mut name, &mut |_| None)
+            .unwrap()
+            .is_none());
         cfg.protocol = crate::DEFAULT_PROTOCOL;
         cfg.table = 100;
-        assert!(parse_route(&buf, &cfg, &mut name).unwrap().is_none());
+        assert!(parse_route(&buf, &cfg, &mut name, &mut |_| None)
+            .unwrap()
+            .is_none());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! sequence number. Dumps are filtered by the kernel (strict checking) to our table and
 //! protocol, and again here.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
@@ -21,6 +21,8 @@ use crate::netns;
 use crate::reconcile::RouteEvent;
 use crate::route::{Route, TableConfig};
 use crate::table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
+
+mod nexthop;
 
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
@@ -81,6 +83,7 @@ pub struct NetlinkTable {
     sendbuf: Vec<u8>,
     recvbuf: Vec<u8>,
     links: Links,
+    nh: nexthop::Nexthops,
 }
 
 fn request_socket() -> io::Result<Socket> {
@@ -146,6 +149,7 @@ impl NetlinkTable {
             sendbuf: Vec::with_capacity(256 * 1024),
             recvbuf: Vec::with_capacity(RECV_BUF),
             links: Links::default(),
+            nh: nexthop::Nexthops::new(cfg.nexthop_objects),
         };
         t.refresh_links()?;
         Ok(t)
@@ -312,7 +316,13 @@ impl NetlinkTable {
 
     /// Encode `ops` into the send buffer, recording ops that cannot be encoded in `pre`;
     /// returns the sequence number of the first op and the index of the last one encoded.
-    fn encode(&mut self, ops: &[Op<'_>], pre: &mut [Option<OpError>]) -> (u32, Option<usize>) {
+    /// `nh`: the nexthop object of each op, if it has one ([`NetlinkTable::nexthop_ids`]).
+    fn encode(
+        &mut self,
+        ops: &[Op<'_>],
+        nh: &[Option<u32>],
+        pre: &mut [Option<OpError>],
+    ) -> (u32, Option<usize>) {
         self.sendbuf.clear();
         let first = self.seq.wrapping_add(1);
         let mut last = None;
@@ -321,7 +331,11 @@ impl NetlinkTable {
             let seq = first.wrapping_add(i as u32);
             let (ty, flags, body) = match op.action {
                 Action::Add(k) | Action::Replace(k) => {
-                    match codec::new_route(&self.cfg, &op.prefix, k, &mut self.links) {
+                    let m = match nh.get(i).copied().flatten() {
+                        Some(id) => Ok(codec::new_route_nh(&self.cfg, &op.prefix, id)),
+                        None => codec::new_route(&self.cfg, &op.prefix, k, &mut self.links),
+                    };
+                    match m {
                         Ok(m) => {
                             let f = if matches!(op.action, Action::Add(_)) {
                                 codec::NLM_F_CREATE | codec::NLM_F_EXCL
@@ -374,6 +388,14 @@ impl RouteTable for NetlinkTable {
         // Routes of ours at another metric (installed with an earlier `metric`): they
         // would shadow or duplicate ours, and nothing else removes them.
         let mut other_metric: Vec<(IpNet, u32)> = Vec::new();
+        // Our nexthop objects before the routes, so that an id the kernel sends alone
+        // reads as its next hop; which ones the routes use decides what is kept.
+        let objects = if self.nexthops_on() {
+            self.dump_nexthops()?
+        } else {
+            HashMap::new()
+        };
+        let mut used = HashSet::new();
         for v6 in [false, true] {
             let body = codec::dump_request(&cfg, v6);
             let want = cfg.priority(v6);
@@ -382,7 +404,14 @@ impl RouteTable for NetlinkTable {
                     return Ok(());
                 }
                 let mut name_of = |i: u32| links.name(i).unwrap_or_else(|| format!("if{i}"));
-                match codec::parse_route_metric(m.payload, &cfg, &mut name_of) {
+                let mut object = |id: u32| {
+                    used.insert(id);
+                    let key = objects.get(&id)?;
+                    Some(nexthop::hop_of(key, &mut |i| {
+                        links.name(i).unwrap_or_else(|| format!("if{i}"))
+                    }))
+                };
+                match codec::parse_route_metric(m.payload, &cfg, &mut name_of, &mut object) {
                     Ok(Some((r, p))) if p == want => each(r),
                     Ok(Some((r, p))) => other_metric.push((r.prefix, p)),
                     Ok(None) => {}
@@ -391,6 +420,9 @@ impl RouteTable for NetlinkTable {
                 }
                 Ok(())
             })?;
+        }
+        if self.nexthops_on() && !interrupted {
+            self.collect_nexthops(&objects, &used);
         }
         if !other_metric.is_empty() {
             tracing::info!(
@@ -414,23 +446,37 @@ impl RouteTable for NetlinkTable {
         results: &mut Vec<Result<(), OpError>>,
     ) -> Result<(), TableError> {
         let start = results.len();
-        let refreshed = self.apply_once(ops, results)?;
+        let (refreshed, objects) = self.apply_once(ops, results)?;
         // The kernel's ENODEV for a name we knew: the index is stale, the interface was
         // deleted and made again under the same name (a container re-added with the same
         // id, a veth recreated). Learn the names once and retry just those operations; an
-        // interface that is really gone fails again and is reported as before.
-        let stale: Vec<usize> = results
-            .get(start..)
-            .unwrap_or_default()
-            .iter()
-            .enumerate()
-            .filter(|(_, r)| matches!(r, Err(e) if e.kind == OpErrorKind::NoDevice))
-            .map(|(i, _)| i)
-            .collect();
-        if stale.is_empty() || refreshed {
+        // interface that is really gone fails again and is reported as before. Likewise
+        // EINVAL for a route through a nexthop object: the kernel deleted the object (its
+        // interface went down); forget it and retry, making a new one.
+        let mut stale = Vec::new();
+        let mut dead = Vec::new();
+        let mut no_device = false;
+        for (i, r) in results.get(start..).unwrap_or_default().iter().enumerate() {
+            let Err(e) = r else { continue };
+            if e.kind == OpErrorKind::NoDevice && !refreshed {
+                no_device = true;
+                stale.push(i);
+            } else if e.kind == OpErrorKind::Other(libc::EINVAL) {
+                if let Some(Some(id)) = objects.get(i) {
+                    dead.push(*id);
+                    stale.push(i);
+                }
+            }
+        }
+        if stale.is_empty() {
             return Ok(());
         }
-        self.refresh_links()?;
+        if no_device {
+            self.refresh_links()?;
+        }
+        for id in dead {
+            self.forget_nexthop(id);
+        }
         let again: Vec<Op<'_>> = stale.iter().filter_map(|&i| ops.get(i).copied()).collect();
         let mut retried = Vec::with_capacity(again.len());
         let r = self.apply_once(&again, &mut retried);
@@ -450,21 +496,22 @@ impl RouteTable for NetlinkTable {
 impl NetlinkTable {
     /// One pass of [`RouteTable::apply`]: encode (learning the interface names again
     /// when one is unknown), send, collect the answers. Returns whether the names were
-    /// learnt again.
+    /// learnt again, and the nexthop object each operation used.
     fn apply_once(
         &mut self,
         ops: &[Op<'_>],
         results: &mut Vec<Result<(), OpError>>,
-    ) -> Result<bool, TableError> {
+    ) -> Result<(bool, Vec<Option<u32>>), TableError> {
         let mut pre: Vec<Option<OpError>> = vec![None; ops.len()];
+        let objects = self.nexthop_ids(ops);
         self.links.missed = false;
-        let (mut first, mut last) = self.encode(ops, &mut pre);
+        let (mut first, mut last) = self.encode(ops, &objects, &mut pre);
         let refreshed = self.links.missed;
         if refreshed {
             // An interface we did not know: maybe new. Learn the names once and re-encode.
             self.refresh_links()?;
             pre.iter_mut().for_each(|p| *p = None);
-            (first, last) = self.encode(ops, &mut pre);
+            (first, last) = self.encode(ops, &objects, &mut pre);
         }
         if let Some(last) = last {
             let last_seq = first.wrapping_add(last as u32);
@@ -516,7 +563,7 @@ impl NetlinkTable {
             None => Ok(()),
             Some(e) => Err(e),
         }));
-        Ok(refreshed)
+        Ok((refreshed, objects))
     }
 }
 
@@ -584,7 +631,14 @@ impl EventSocket {
                         format!("if{i}")
                     })
                 };
-                if let Some(r) = codec::parse_route(m.payload, &table.cfg, &mut name_of)? {
+                let objects = &table.nh;
+                let mut object = |id: u32| {
+                    objects.hop(id, &mut |i| {
+                        links.name(i).unwrap_or_else(|| format!("if{i}"))
+                    })
+                };
+                let parsed = codec::parse_route(m.payload, &table.cfg, &mut name_of, &mut object)?;
+                if let Some(r) = parsed {
                     out.push(if new {
                         RouteEvent::New(r)
                     } else {

@@ -1,0 +1,252 @@
+//! `nexthop_objects`: routes via one gateway reference a shared kernel nexthop object.
+//! Against the real kernel, inside namespaces made by the test; what an operator checks
+//! with `ip nexthop show` and `ip -j route show proto 201`.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use controller::{
+    Controller, ControllerConfig, ControllerHandle, ControllerTask, NextHop, Route, TableConfig,
+};
+use ipnet::IpNet;
+use serde_json::Value;
+use testlab::{wait_for, Lab, Netns};
+
+fn net(s: &str) -> IpNet {
+    s.parse().unwrap()
+}
+
+fn nh(s: &str) -> NextHop {
+    NextHop::new(s.parse().unwrap())
+}
+
+/// Host `h` and peer `p` joined by d0 (10.0.0.1/24, fd00::1/64 | 10.0.0.2/24, fd00::2/64)
+/// and d1 (10.0.1.1/24 | 10.0.1.2/24); `p` has 10.244.9.1 on its loopback.
+fn lab(name: &str) -> (Lab, Netns, Netns) {
+    let mut lab = Lab::new(name);
+    let h = lab.netns("h");
+    let p = lab.netns("p");
+    lab.veth(
+        &h,
+        "d0",
+        &["10.0.0.1/24", "fd00::1/64"],
+        &p,
+        "p0",
+        &["10.0.0.2/24", "fd00::2/64"],
+    );
+    lab.veth(&h, "d1", &["10.0.1.1/24"], &p, "p1", &["10.0.1.2/24"]);
+    p.ok(&["ip", "addr", "add", "10.244.9.1/32", "dev", "lo"]);
+    (lab, h, p)
+}
+
+fn config(h: &Netns) -> ControllerConfig {
+    ControllerConfig {
+        table: TableConfig {
+            nexthop_objects: true,
+            ..TableConfig::default()
+        },
+        netns: Some(h.name().to_string()),
+        // Long: repairs here must come from the retry or an explicit reconcile.
+        resync_interval: Duration::from_secs(3600),
+        adopt_grace: Duration::from_secs(3600),
+    }
+}
+
+fn spawn(h: &Netns) -> (ControllerHandle, ControllerTask) {
+    Controller::spawn(config(h)).expect("controller starts")
+}
+
+/// Our routes, IPv4 and IPv6: prefix -> `ip -j route` object.
+fn routes(h: &Netns) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for fam in ["-4", "-6"] {
+        let text = h.ok(&["ip", fam, "-j", "route", "show", "proto", "201"]);
+        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
+        for r in v.as_array().cloned().unwrap_or_default() {
+            let dst = r["dst"].as_str().unwrap_or_default().to_string();
+            let dst = if dst.contains('/') {
+                dst
+            } else if dst.contains(':') {
+                format!("{dst}/128")
+            } else {
+                format!("{dst}/32")
+            };
+            out.insert(dst, r);
+        }
+    }
+    out
+}
+
+/// Nexthop objects with protocol 201: id -> (gateway, device).
+fn objects(h: &Netns) -> BTreeMap<u64, (String, String)> {
+    let text = h.ok(&["ip", "-j", "nexthop", "show", "protocol", "201"]);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
+    v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .map(|o| {
+            let s = |k: &str| o[k].as_str().unwrap_or_default().to_string();
+            (
+                o["id"].as_u64().unwrap_or_default(),
+                (s("gateway"), s("dev")),
+            )
+        })
+        .collect()
+}
+
+fn nhid(r: &Value) -> Option<u64> {
+    r["nhid"].as_u64()
+}
+
+fn many(n: u32, gw: &str) -> Vec<Route> {
+    (0..n)
+        .map(|i| {
+            let p = IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24);
+            Route::via(p.unwrap(), [nh(gw)])
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn routes_via_one_gateway_share_an_object_and_forward() {
+    let (_lab, h, p) = lab("nh-share");
+    let (ctl, _task) = spawn(&h);
+    let mut want = many(100, "10.0.0.2");
+    want.extend([
+        Route::via(net("10.244.9.1/32"), [nh("10.0.0.2")]),
+        Route::via(net("10.244.3.0/24"), [nh("10.0.0.2"), nh("10.0.1.2")]),
+        Route::via(net("fd00:244:2::/64"), [nh("fd00::2")]),
+        Route::device(net("10.244.1.10/32"), "d0"),
+        Route::blackhole(net("10.244.1.0/24")),
+    ]);
+    ctl.replace_all(want.clone()).await.unwrap();
+    ctl.sync().await.unwrap();
+
+    let k = routes(&h);
+    assert_eq!(k.len(), 105, "{k:#?}");
+    let objs = objects(&h);
+    assert_eq!(objs.len(), 2, "one object per gateway: {objs:?}");
+    let v4 = nhid(&k["10.244.9.1/32"]).expect("via one gateway: an object");
+    assert_eq!(objs[&v4], ("10.0.0.2".to_string(), "d0".to_string()));
+    for r in many(100, "10.0.0.2") {
+        assert_eq!(nhid(&k[&r.prefix.to_string()]), Some(v4), "{}", r.prefix);
+    }
+    let v6 = nhid(&k["fd00:244:2::/64"]).expect("IPv6 too");
+    assert_eq!(objs[&v6], ("fd00::2".to_string(), "d0".to_string()));
+    for plain in ["10.244.3.0/24", "10.244.1.10/32", "10.244.1.0/24"] {
+        assert_eq!(
+            nhid(&k[plain]),
+            None,
+            "{plain}: multipath, device, blackhole as before"
+        );
+    }
+    // Packets follow it: p answers from 10.244.9.1, reached only through the route.
+    h.ok(&["ping", "-c", "1", "-W", "5", "10.244.9.1"]);
+    let c = ctl.counters();
+    assert_eq!((c.netlink_errors, c.routes_installed), (0, 105));
+
+    // What was installed reads back as desired: nothing to do.
+    let ops = ctl.counters().netlink_ops;
+    ctl.reconcile().await.unwrap();
+    assert_eq!(ctl.counters().netlink_ops, ops);
+    // Also when the kernel sends the object id without the gateway.
+    h.sysctl("net.ipv4.nexthop_compat_mode", "0");
+    ctl.reconcile().await.unwrap();
+    assert_eq!(ctl.counters().netlink_ops, ops, "ids map back to next hops");
+    h.sysctl("net.ipv4.nexthop_compat_mode", "1");
+
+    // Another gateway: another object. The first goes once no route uses it.
+    let moved: Vec<Route> = want
+        .iter()
+        .map(|r| match r.prefix.to_string().starts_with("11.") {
+            true => Route::via(r.prefix, [nh("10.0.1.2")]),
+            false => r.clone(),
+        })
+        .collect();
+    ctl.replace_all(moved.clone()).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(objects(&h).len(), 3);
+    ctl.remove(net("10.244.9.1/32")).await.unwrap();
+    ctl.sync().await.unwrap();
+    ctl.reconcile().await.unwrap();
+    let objs = objects(&h);
+    assert!(!objs.contains_key(&v4), "unused object deleted: {objs:?}");
+    assert_eq!(objs.len(), 2);
+    assert_eq!(routes(&h).len(), 104);
+    assert_eq!(ctl.counters().netlink_errors, 0);
+
+    // Flushing removes the routes and then the objects.
+    assert_eq!(ctl.shutdown(true).await.unwrap(), 104);
+    assert!(routes(&h).is_empty());
+    assert!(objects(&h).is_empty(), "{:?}", objects(&h));
+    drop(p);
+}
+
+#[tokio::test]
+async fn an_object_the_kernel_deleted_is_made_again() {
+    let (_lab, h, _p) = lab("nh-down");
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(many(10, "10.0.1.2")).await.unwrap();
+    ctl.sync().await.unwrap();
+    let first: Vec<u64> = objects(&h).into_keys().collect();
+    assert_eq!(first.len(), 1);
+    // Link down: the kernel deletes the object and, silently, its routes.
+    h.ok(&["ip", "link", "set", "d1", "down"]);
+    wait_for(Duration::from_secs(10), "object and routes gone", || {
+        (objects(&h).is_empty() && routes(&h).is_empty()).then_some(())
+    });
+    h.ok(&["ip", "link", "set", "d1", "up"]);
+    // A new route through the same gateway: the add through the old id fails, the id is
+    // forgotten, the retry makes a new object.
+    ctl.upsert(Route::via(net("10.244.7.0/24"), [nh("10.0.1.2")]))
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    let objs = objects(&h);
+    assert_eq!(objs.len(), 1, "{objs:?}");
+    assert!(!objs.contains_key(&first[0]));
+    assert_eq!(nhid(&k["10.244.7.0/24"]), objs.keys().next().copied());
+    assert_eq!(ctl.counters().netlink_errors, 0);
+    // The reconcile puts the ten silently deleted routes back, through the new object.
+    ctl.reconcile().await.unwrap();
+    wait_for(Duration::from_secs(10), "routes back", || {
+        (routes(&h).len() == 11).then_some(())
+    });
+    assert_eq!(objects(&h).len(), 1);
+}
+
+#[tokio::test]
+async fn a_restart_adopts_routes_and_their_object() {
+    let (_lab, h, _p) = lab("nh-restart");
+    let want = many(50, "10.0.0.2");
+    {
+        let (ctl, task) = spawn(&h);
+        ctl.replace_all(want.clone()).await.unwrap();
+        ctl.sync().await.unwrap();
+        assert_eq!(ctl.shutdown(false).await.unwrap(), 0);
+        task.wait().await.unwrap();
+    }
+    let before = objects(&h);
+    assert_eq!(before.len(), 1);
+    for compat in ["1", "0"] {
+        h.sysctl("net.ipv4.nexthop_compat_mode", compat);
+        let (ctl, task) = spawn(&h);
+        ctl.reconcile().await.unwrap();
+        ctl.replace_all(want.clone()).await.unwrap();
+        ctl.upsert(Route::via(net("10.244.8.0/24"), [nh("10.0.0.2")]))
+            .await
+            .unwrap();
+        ctl.sync().await.unwrap();
+        // Adopted, not re-added; the new route uses the adopted object.
+        assert_eq!(ctl.counters().netlink_ops, 1, "compat mode {compat}");
+        assert_eq!(objects(&h), before, "compat mode {compat}");
+        let k = routes(&h);
+        assert_eq!(nhid(&k["10.244.8.0/24"]), before.keys().next().copied());
+        ctl.remove(net("10.244.8.0/24")).await.unwrap();
+        ctl.sync().await.unwrap();
+        assert_eq!(ctl.shutdown(false).await.unwrap(), 0);
+        task.wait().await.unwrap();
+    }
+}
