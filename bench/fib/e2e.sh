@@ -17,7 +17,7 @@
 #        THREADS=1 bench/fib/e2e.sh 1 tern     (also each thread's user/system CPU)
 #        PERF=/tmp/p bench/fib/e2e.sh 1 tern    (perf record of the daemon: /tmp/p.tern.1)
 #        TERN_OLD=/path/to/old/tern bench/fib/e2e.sh 3 tern_old tern bird   (before/after)
-#        bench/fib/e2e.sh 3 tern tern_nh bird   (tern_nh: with fib.nexthopObjects)
+#        bench/fib/e2e.sh 3 tern tern_via bird   (tern_via: fib.nexthopObjects false)
 # Needs root, iproute2, bird2. Prints a Markdown table and the raw numbers.
 set -euo pipefail
 
@@ -76,9 +76,9 @@ count_bird() { bird_exported "$1/bird.ctl" k4; }
 # Another build of tern (TERN_OLD), for before/after in the same run.
 start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
 count_tern_old() { count_tern "$@"; }
-# The same build with fib.nexthopObjects: routes reference one shared nexthop object.
-start_tern_nh() { FIB_EXTRA=", nexthopObjects: true" start_tern "$@"; }
-count_tern_nh() { count_tern "$@"; }
+# The same build with fib.nexthopObjects false: every route carries its gateway.
+start_tern_via() { FIB_EXTRA=", nexthopObjects: false" start_tern "$@"; }
+count_tern_via() { count_tern "$@"; }
 
 kernel_routes() { ip -n "$1" -4 route show table 100 | wc -l; }
 

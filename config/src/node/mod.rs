@@ -338,7 +338,8 @@ pub struct Fib {
     pub metric: u32,
     /// `nexthopObjects`: routes via a single gateway reference a kernel nexthop object
     /// (`ip nexthop`, Linux >= 5.3) shared by every route through that gateway, instead
-    /// of carrying the gateway themselves (default false).
+    /// of carrying the gateway themselves (default true; a kernel without them turns it
+    /// off).
     pub nexthop_objects: bool,
 }
 

@@ -779,7 +779,7 @@ impl Checker<'_> {
             enabled: raw.and_then(|f| f.enabled).unwrap_or(true),
             allow_default: raw.and_then(|f| f.allow_default).unwrap_or(false),
             metric: raw.and_then(|f| f.metric).unwrap_or(DEFAULT_FIB_METRIC),
-            nexthop_objects: raw.and_then(|f| f.nexthop_objects).unwrap_or(false),
+            nexthop_objects: raw.and_then(|f| f.nexthop_objects).unwrap_or(true),
         }
     }
 }

@@ -48,7 +48,7 @@ fn minimal_config_gets_defaults() {
             enabled: true,
             allow_default: false,
             metric: DEFAULT_FIB_METRIC,
-            nexthop_objects: false
+            nexthop_objects: true
         }
     );
     assert_eq!(c.policy.backend, Backend::Nftables);
@@ -462,7 +462,7 @@ fn fib_policy_and_paths() {
 nodeName: a
 asNumber: 1
 routerId: 10.0.0.1
-fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true, metric: 0, nexthopObjects: true }
+fib: { table: 100, protocol: 77, ecmp: false, allowDefault: true, metric: 0, nexthopObjects: false }
 endpoints: [eps, /abs/eps]
 policy:
   backend: iptables
@@ -483,7 +483,7 @@ stateDir: state
             enabled: true,
             allow_default: true,
             metric: 0,
-            nexthop_objects: true
+            nexthop_objects: false
         }
     );
     assert_eq!(
