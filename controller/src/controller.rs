@@ -275,6 +275,9 @@ impl ControllerHandle {
 const DRAIN: usize = 65_536;
 /// Most event messages read before acting on them.
 const EVENTS: usize = 65_536;
+/// After an interface that went down comes back up, reconcile this much later (its
+/// addresses and connected routes are back by then).
+const LINK_UP_DELAY: Duration = Duration::from_millis(500);
 /// After an event overrun, resync once no push happened for this long ...
 const QUIET: Duration = Duration::from_secs(1);
 /// ... but no later than this after the overrun.
@@ -346,6 +349,11 @@ async fn run(
                 let Ok(mut guard) = ready else { continue };
                 evbuf.clear();
                 let rr = guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS);
+                if guard.get_inner_mut().take_links_up() {
+                    // The kernel deleted routes through it when it went down, silently.
+                    tracing::debug!("an interface came back up; reconcile soon");
+                    soon.get_or_insert_with(|| Instant::now() + LINK_UP_DELAY);
+                }
                 match rr {
                     Ok(EventRead::Drained) => guard.clear_ready(),
                     Ok(EventRead::More) => {}

@@ -7,7 +7,6 @@
 
 use std::collections::{HashMap, HashSet};
 use std::io;
-use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
 use ipnet::IpNet;
@@ -18,12 +17,15 @@ use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
 use super::codec::{self, Ifindex, RawMsg};
 use super::sys;
 use crate::netns;
-use crate::reconcile::RouteEvent;
 use crate::route::{Route, TableConfig};
 use crate::table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
 
+mod events;
 mod nexthop;
 
+pub use events::{EventRead, EventSocket};
+
+const RTNLGRP_LINK: u32 = 1;
 const RTNLGRP_IPV4_ROUTE: u32 = 7;
 const RTNLGRP_IPV6_ROUTE: u32 = 11;
 const RECV_BUF: usize = 128 * 1024;
@@ -58,22 +60,6 @@ impl Links {
     }
 }
 
-/// Whether reading events emptied the socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EventRead {
-    /// Nothing more to read for now.
-    Drained,
-    /// Stopped after the requested maximum; call again.
-    More,
-    /// The kernel dropped events (ENOBUFS): only a full reconcile is safe now. The events
-    /// still queued were read and discarded (the reconcile covers them); `drained` says
-    /// whether the socket is empty.
-    Overrun {
-        /// Nothing more to read for now.
-        drained: bool,
-    },
-}
-
 /// The kernel FIB of one network namespace, seen through tern's table and protocol.
 pub struct NetlinkTable {
     cfg: TableConfig,
@@ -104,6 +90,7 @@ fn event_socket() -> io::Result<Socket> {
     s.bind_auto()?;
     s.add_membership(RTNLGRP_IPV4_ROUTE)?;
     s.add_membership(RTNLGRP_IPV6_ROUTE)?;
+    s.add_membership(RTNLGRP_LINK)?;
     s.set_non_blocking(true)?;
     sys::set_rcvbuf(&s, 16 << 20)?;
     Ok(s)
@@ -308,10 +295,7 @@ impl NetlinkTable {
 
     /// Take the event socket (opened with `subscribe`) to wait on it; see [`EventSocket`].
     pub fn take_events(&mut self) -> Option<EventSocket> {
-        self.events.take().map(|sock| EventSocket {
-            sock,
-            buf: Vec::with_capacity(RECV_BUF),
-        })
+        self.events.take().map(EventSocket::new)
     }
 
     /// Encode `ops` into the send buffer, recording ops that cannot be encoded in `pre`;
@@ -564,99 +548,6 @@ impl NetlinkTable {
             Some(e) => Err(e),
         }));
         Ok((refreshed, objects))
-    }
-}
-
-/// The non-blocking socket subscribed to IPv4 and IPv6 route events of the namespace.
-pub struct EventSocket {
-    sock: Socket,
-    buf: Vec<u8>,
-}
-
-impl AsRawFd for EventSocket {
-    fn as_raw_fd(&self) -> RawFd {
-        self.sock.as_raw_fd()
-    }
-}
-
-impl EventSocket {
-    /// Read pending route events about our routes into `out` (at most about `max`
-    /// messages); `table` names the interfaces.
-    pub fn read(
-        &mut self,
-        table: &mut NetlinkTable,
-        out: &mut Vec<RouteEvent>,
-        max: usize,
-    ) -> Result<EventRead, TableError> {
-        let mut unknown_ifindex = false;
-        let mut n = 0;
-        let mut drained = false;
-        let mut overrun = false;
-        while n < max {
-            self.buf.clear();
-            match self.sock.recv(&mut self.buf, libc::MSG_DONTWAIT) {
-                Ok(_) => {}
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
-                    drained = true;
-                    break;
-                }
-                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // Events were lost; what is queued is now only worth discarding.
-                    overrun = true;
-                    out.clear();
-                    continue;
-                }
-                Err(e) => {
-                    return Err(TableError::Io {
-                        what: "recv events",
-                        source: e,
-                    })
-                }
-            }
-            for m in codec::messages(&self.buf) {
-                let m = m?;
-                n += 1;
-                if overrun {
-                    continue;
-                }
-                let new = match m.ty {
-                    codec::RTM_NEWROUTE => true,
-                    codec::RTM_DELROUTE => false,
-                    _ => continue,
-                };
-                let links = &table.links;
-                let mut name_of = |i: u32| {
-                    links.name(i).unwrap_or_else(|| {
-                        unknown_ifindex = true;
-                        format!("if{i}")
-                    })
-                };
-                let objects = &table.nh;
-                let mut object = |id: u32| {
-                    objects.hop(id, &mut |i| {
-                        links.name(i).unwrap_or_else(|| format!("if{i}"))
-                    })
-                };
-                let parsed = codec::parse_route(m.payload, &table.cfg, &mut name_of, &mut object)?;
-                if let Some(r) = parsed {
-                    out.push(if new {
-                        RouteEvent::New(r)
-                    } else {
-                        RouteEvent::Del(r)
-                    });
-                }
-            }
-        }
-        let result = match (overrun, drained) {
-            (true, d) => EventRead::Overrun { drained: d },
-            (false, true) => EventRead::Drained,
-            (false, false) => EventRead::More,
-        };
-        if unknown_ifindex {
-            // A new interface: learn its name for the next events and dumps.
-            table.refresh_links()?;
-        }
-        Ok(result)
     }
 }
 
