@@ -4,6 +4,7 @@
 //! (a doubling copies one length's entries, not the whole table). IPv6 keys are few and
 //! stay `Ipv6Net`.
 
+use std::collections::hash_map::Entry;
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
@@ -34,6 +35,13 @@ fn net4(len: usize, key: u32) -> IpNet {
     // Lengths are indices 0..=32 of `v4`; the fallback is never taken.
     let len = u8::try_from(len).unwrap_or(32);
     IpNet::V4(Ipv4Net::new(Ipv4Addr::from(key), len).unwrap_or_default())
+}
+
+fn or_insert<K, V>(e: Entry<'_, K, V>, make: impl FnOnce() -> V) -> (&mut V, bool) {
+    match e {
+        Entry::Occupied(o) => (o.into_mut(), false),
+        Entry::Vacant(v) => (v.insert(make()), true),
+    }
 }
 
 impl<V> PrefixMap<V> {
@@ -93,6 +101,22 @@ impl<V> PrefixMap<V> {
             }
             IpNet::V6(n) => self.v6.remove(&n.trunc()),
         }
+    }
+
+    /// The value at `k`, with `make()` inserted first if there was none (then `true`):
+    /// one probe of the table, where `get_mut` and then `insert` make two.
+    pub(crate) fn get_or_insert_with(
+        &mut self,
+        k: IpNet,
+        make: impl FnOnce() -> V,
+    ) -> Option<(&mut V, bool)> {
+        Some(match k {
+            IpNet::V4(n) => {
+                let (m, k) = self.map4_mut(&n);
+                or_insert(m?.entry(k), make)
+            }
+            IpNet::V6(n) => or_insert(self.v6.entry(n.trunc()), make),
+        })
     }
 
     /// Insert `make()` unless the key is present.
@@ -166,6 +190,10 @@ mod tests {
         m.insert(b, 2);
         m.insert_with(a, || 9);
         assert_eq!((m.len(), m.get(&a), m.get(&b)), (2, Some(&1), Some(&2)));
+        assert_eq!(m.get_or_insert_with(b, || 7), Some((&mut 2, false)));
+        let c: IpNet = "10.1.0.0/16".parse().unwrap();
+        assert_eq!(m.get_or_insert_with(c, || 7), Some((&mut 7, true)));
+        assert_eq!(m.remove(&c), Some(7));
         let mut keys: Vec<IpNet> = m.iter().map(|(k, _)| k).collect();
         keys.sort();
         assert_eq!(keys, [a, b]);

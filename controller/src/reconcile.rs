@@ -242,7 +242,15 @@ impl<T: RouteTable> Reconciler<T> {
         let prefix = route.prefix;
         let id = self.kinds.intern(route.kind);
         let g = &mut self.gauges;
-        if let Some(e) = self.routes.get_mut(&prefix) {
+        // One probe of the table for a new prefix too (a full table is a million of them).
+        let Some((e, new)) = self
+            .routes
+            .get_or_insert_with(prefix, || Entry::new(id, State::Pending))
+        else {
+            self.kinds.release(id);
+            return;
+        };
+        if !new {
             e.set_seen(seen);
             if e.kind() == id {
                 self.kinds.release(id);
@@ -266,7 +274,6 @@ impl<T: RouteTable> Reconciler<T> {
             }
             return;
         }
-        let mut e = Entry::new(id, State::Pending);
         e.set_seen(seen);
         let adopted = self.adopted.remove(&prefix);
         if let Some(reason) = invalid {
@@ -290,7 +297,6 @@ impl<T: RouteTable> Reconciler<T> {
             self.kinds.release(aid);
         }
         g.enter(e.state());
-        self.routes.insert(prefix, e);
     }
 
     fn remove(&mut self, prefix: IpNet) {
