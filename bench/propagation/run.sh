@@ -174,7 +174,8 @@ announce() {  # daemon topo nblocks block a's-pid: writes the config, notes the 
         birdc -s "$WORK/a.ctl" configure > /dev/null
     fi
 }
-in_c() { grep -q "^\[[^]]*\] $1 via" "$WORK/mon-c-$d-$topo.log"; }
+# A learned route: "PREFIX via ..." or, through a nexthop object, "PREFIX nhid N via ...".
+in_c() { grep -Eq "^\[[^]]*\] $1 (nhid [0-9]+ )?via" "$WORK/mon-c-$d-$topo.log"; }
 
 echo "machine: $(nproc) cores, kernel $(uname -r), $(bird --version 2>&1)"
 echo "tern: $TERN ($(stat -c %y "$TERN" | cut -d. -f1))"
@@ -221,6 +222,8 @@ def added(path):
         if not l.startswith("[") or "Deleted" in l:
             continue
         rest = l[l.index("]") + 2:].split()
+        if len(rest) > 3 and rest[1] == "nhid":
+            rest = rest[:1] + rest[3:]
         if len(rest) > 2 and rest[1] == "via":
             out.setdefault(rest[0], ts(l))
     return out
