@@ -250,3 +250,37 @@ async fn a_restart_adopts_routes_and_their_object() {
         task.wait().await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_restart_with_many_objects_still_makes_new_ones() {
+    let (_lab, h, _p) = lab("nh-many");
+    // 80 gateways: more objects than a new one may skip taken ids for.
+    let want: Vec<Route> = (0..80u32)
+        .map(|i| {
+            let p = IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24);
+            Route::via(p.unwrap(), [nh(&format!("10.0.0.{}", 10 + i))])
+        })
+        .collect();
+    {
+        let (ctl, task) = spawn(&h);
+        ctl.replace_all(want.clone()).await.unwrap();
+        ctl.sync().await.unwrap();
+        assert_eq!(ctl.shutdown(false).await.unwrap(), 0);
+        task.wait().await.unwrap();
+    }
+    assert_eq!(objects(&h).len(), 80);
+    let (ctl, _task) = spawn(&h);
+    ctl.reconcile().await.unwrap();
+    ctl.replace_all(want).await.unwrap();
+    ctl.upsert(Route::via(net("10.244.8.0/24"), [nh("10.0.0.200")]))
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    let id = nhid(&k["10.244.8.0/24"]).expect("a new object after a restart");
+    assert_eq!(
+        objects(&h)[&id],
+        ("10.0.0.200".to_string(), "d0".to_string())
+    );
+    assert_eq!(objects(&h).len(), 81);
+}

@@ -153,6 +153,26 @@ fn octets(a: IpAddr) -> Vec<u8> {
     }
 }
 
+/// The NHA_ID of an RTM_NEWNEXTHOP payload.
+fn id_of(payload: &[u8]) -> Option<u32> {
+    let mut at = 8;
+    while let Some(h) = payload.get(at..at + 4) {
+        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
+        if len < 4 {
+            return None;
+        }
+        if u16::from_ne_bytes([h[2], h[3]]) & 0x3fff == NHA_ID {
+            return payload
+                .get(at + 4..at + 8)?
+                .try_into()
+                .ok()
+                .map(u32::from_ne_bytes);
+        }
+        at += (len + 3) & !3;
+    }
+    None
+}
+
 /// An RTM_NEWNEXTHOP payload, if it is a plain gateway object with protocol `protocol`:
 /// (id, key). Groups, blackholes and FDB objects are not tern's.
 fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Key)> {
@@ -362,19 +382,26 @@ impl NetlinkTable {
         self.nh.on
     }
 
-    /// Our objects in the kernel (protocol ours; groups and others' left out).
+    /// Our objects in the kernel (protocol ours; groups and others' left out). New ids
+    /// are then taken above every id in use (an earlier run's objects, another daemon's),
+    /// so that making one does not walk through taken ids.
     pub(super) fn dump_nexthops(&mut self) -> Result<HashMap<u32, Key>, TableError> {
         let protocol = self.cfg.protocol;
         let mut found = HashMap::new();
+        let mut highest = None;
         let body = Body(nhmsg(0, 0, 0));
         self.dump_raw(RTM_GETNEXTHOP, &body, &mut |m, _| {
             if m.ty == RTM_NEWNEXTHOP {
+                highest = highest.max(id_of(m.payload));
                 if let Some((id, key)) = parse_object(m.payload, protocol) {
                     found.insert(id, key);
                 }
             }
             Ok(())
         })?;
+        if let Some(next) = highest.and_then(|h| h.checked_add(1)) {
+            self.nh.next_id = self.nh.next_id.max(next);
+        }
         Ok(found)
     }
 
@@ -458,6 +485,11 @@ mod tests {
         assert_eq!(parse_object(GROUP, 201), None, "a group is not tern's");
         assert_eq!(parse_object(&OBJECT[..20], 201), None, "truncated");
         assert_eq!(parse_object(&[], 201), None);
+        assert_eq!(
+            [OBJECT, ONLINK, GROUP].map(id_of),
+            [Some(7), Some(8), Some(9)],
+            "every object's id, groups' too"
+        );
     }
 
     #[test]
