@@ -95,6 +95,37 @@ fn objects(h: &Netns) -> BTreeMap<u64, (String, String)> {
         .collect()
 }
 
+/// The member ids of group object `id`.
+fn group(h: &Netns, id: u64) -> Vec<u64> {
+    let text = h.ok(&["ip", "-j", "nexthop", "show", "id", &id.to_string()]);
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
+    let o = v.as_array().and_then(|a| a.first()).cloned().unwrap_or(v);
+    o["group"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|m| m["id"].as_u64())
+        .collect()
+}
+
+/// The gateways of a route, sorted.
+fn gateways(r: &Value) -> Vec<String> {
+    let mut g: Vec<String> = match r["nexthops"].as_array() {
+        Some(hops) => hops
+            .iter()
+            .filter_map(|h| h["gateway"].as_str().map(String::from))
+            .collect(),
+        None => r["gateway"]
+            .as_str()
+            .map(String::from)
+            .into_iter()
+            .collect(),
+    };
+    g.sort();
+    g
+}
+
 fn nhid(r: &Value) -> Option<u64> {
     r["nhid"].as_u64()
 }
@@ -109,7 +140,7 @@ fn many(n: u32, gw: &str) -> Vec<Route> {
 }
 
 #[tokio::test]
-async fn routes_via_one_gateway_share_an_object_and_forward() {
+async fn routes_share_objects_and_groups_and_forward() {
     let (_lab, h, p) = lab("nh-share");
     let (ctl, _task) = spawn(&h);
     let mut want = many(100, "10.0.0.2");
@@ -126,7 +157,7 @@ async fn routes_via_one_gateway_share_an_object_and_forward() {
     let k = routes(&h);
     assert_eq!(k.len(), 105, "{k:#?}");
     let objs = objects(&h);
-    assert_eq!(objs.len(), 2, "one object per gateway: {objs:?}");
+    assert_eq!(objs.len(), 4, "one object per gateway, one group: {objs:?}");
     let v4 = nhid(&k["10.244.9.1/32"]).expect("via one gateway: an object");
     assert_eq!(objs[&v4], ("10.0.0.2".to_string(), "d0".to_string()));
     for r in many(100, "10.0.0.2") {
@@ -134,15 +165,29 @@ async fn routes_via_one_gateway_share_an_object_and_forward() {
     }
     let v6 = nhid(&k["fd00:244:2::/64"]).expect("IPv6 too");
     assert_eq!(objs[&v6], ("fd00::2".to_string(), "d0".to_string()));
-    for plain in ["10.244.3.0/24", "10.244.1.10/32", "10.244.1.0/24"] {
+    let ecmp = nhid(&k["10.244.3.0/24"]).expect("ECMP: a group");
+    let members = group(&h, ecmp);
+    assert_eq!(members.len(), 2);
+    assert!(members.contains(&v4));
+    let other = members.iter().find(|m| **m != v4).copied().unwrap();
+    assert_eq!(objs[&other], ("10.0.1.2".to_string(), "d1".to_string()));
+    assert_eq!(
+        gateways(&k["10.244.3.0/24"]),
+        ["10.0.0.2", "10.0.1.2"],
+        "ip route shows the group's gateways"
+    );
+    for plain in ["10.244.1.10/32", "10.244.1.0/24"] {
         assert_eq!(
             nhid(&k[plain]),
             None,
-            "{plain}: multipath, device, blackhole as before"
+            "{plain}: device, blackhole as before"
         );
     }
-    // Packets follow it: p answers from 10.244.9.1, reached only through the route.
+    // Packets follow them: p answers from 10.244.9.1 and 10.244.3.1, reached only
+    // through the object and the group.
+    p.ok(&["ip", "addr", "add", "10.244.3.1/32", "dev", "lo"]);
     h.ok(&["ping", "-c", "1", "-W", "5", "10.244.9.1"]);
+    h.ok(&["ping", "-c", "1", "-W", "5", "10.244.3.1"]);
     let c = ctl.counters();
     assert_eq!((c.netlink_errors, c.routes_installed), (0, 105));
 
@@ -150,13 +195,13 @@ async fn routes_via_one_gateway_share_an_object_and_forward() {
     let ops = ctl.counters().netlink_ops;
     ctl.reconcile().await.unwrap();
     assert_eq!(ctl.counters().netlink_ops, ops);
-    // Also when the kernel sends the object id without the gateway.
+    // Also when the kernel sends the object id without the gateways.
     h.sysctl("net.ipv4.nexthop_compat_mode", "0");
     ctl.reconcile().await.unwrap();
     assert_eq!(ctl.counters().netlink_ops, ops, "ids map back to next hops");
     h.sysctl("net.ipv4.nexthop_compat_mode", "1");
 
-    // Another gateway: another object. The first goes once no route uses it.
+    // The 100 routes move to the other gateway (its object exists: a group member).
     let moved: Vec<Route> = want
         .iter()
         .map(|r| match r.prefix.to_string().starts_with("11.") {
@@ -166,21 +211,65 @@ async fn routes_via_one_gateway_share_an_object_and_forward() {
         .collect();
     ctl.replace_all(moved.clone()).await.unwrap();
     ctl.sync().await.unwrap();
-    assert_eq!(objects(&h).len(), 3);
+    assert_eq!(objects(&h).len(), 4);
+    assert_eq!(nhid(&routes(&h)["11.0.0.0/24"]), Some(other));
+    // 10.0.0.2's object stays while its group is used, and goes with it.
     ctl.remove(net("10.244.9.1/32")).await.unwrap();
     ctl.sync().await.unwrap();
     ctl.reconcile().await.unwrap();
+    assert!(objects(&h).contains_key(&v4), "a member of a used group");
+    ctl.remove(net("10.244.3.0/24")).await.unwrap();
+    ctl.sync().await.unwrap();
+    ctl.reconcile().await.unwrap();
     let objs = objects(&h);
-    assert!(!objs.contains_key(&v4), "unused object deleted: {objs:?}");
+    assert!(
+        !objs.contains_key(&v4) && !objs.contains_key(&ecmp),
+        "{objs:?}"
+    );
     assert_eq!(objs.len(), 2);
-    assert_eq!(routes(&h).len(), 104);
+    assert_eq!(routes(&h).len(), 103);
     assert_eq!(ctl.counters().netlink_errors, 0);
 
     // Flushing removes the routes and then the objects.
-    assert_eq!(ctl.shutdown(true).await.unwrap(), 104);
+    assert_eq!(ctl.shutdown(true).await.unwrap(), 103);
     assert!(routes(&h).is_empty());
     assert!(objects(&h).is_empty(), "{:?}", objects(&h));
-    drop(p);
+}
+
+#[tokio::test]
+async fn a_group_that_lost_a_member_is_not_given_to_new_routes() {
+    let (_lab, h, _p) = lab("nh-shrink");
+    let (ctl, _task) = spawn(&h);
+    let ecmp = [nh("10.0.0.2"), nh("10.0.1.2")];
+    ctl.replace_all(vec![Route::via(net("10.244.3.0/24"), ecmp.clone())])
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    let old = nhid(&routes(&h)["10.244.3.0/24"]).unwrap();
+    // d1's object goes (its interface went down, say): the kernel drops it from the group.
+    let d1 = objects(&h)
+        .into_iter()
+        .find(|(_, (gw, _))| gw == "10.0.1.2")
+        .map(|(id, _)| id)
+        .unwrap();
+    h.ok(&["ip", "nexthop", "del", "id", &d1.to_string()]);
+    assert_eq!(group(&h, old).len(), 1);
+    // The reconcile sees the route through one gateway and puts both back: a new
+    // object for 10.0.1.2, a new group; the shrunk one goes once unused.
+    ctl.reconcile().await.unwrap();
+    ctl.reconcile().await.unwrap();
+    let k = routes(&h);
+    assert_eq!(gateways(&k["10.244.3.0/24"]), ["10.0.0.2", "10.0.1.2"]);
+    let new = nhid(&k["10.244.3.0/24"]).unwrap();
+    assert_ne!(new, old);
+    assert_eq!(group(&h, new).len(), 2);
+    assert!(!objects(&h).contains_key(&old), "{:?}", objects(&h));
+    // Another route through the same two gateways gets the new group.
+    ctl.upsert(Route::via(net("10.244.4.0/24"), ecmp))
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(nhid(&routes(&h)["10.244.4.0/24"]), Some(new));
 }
 
 #[tokio::test]
@@ -220,7 +309,11 @@ async fn an_object_the_kernel_deleted_is_made_again() {
 #[tokio::test]
 async fn a_restart_adopts_routes_and_their_object() {
     let (_lab, h, _p) = lab("nh-restart");
-    let want = many(50, "10.0.0.2");
+    let mut want = many(50, "10.0.0.2");
+    want.push(Route::via(
+        net("10.244.3.0/24"),
+        [nh("10.0.0.2"), nh("10.0.1.2")],
+    ));
     {
         let (ctl, task) = spawn(&h);
         ctl.replace_all(want.clone()).await.unwrap();
@@ -229,7 +322,7 @@ async fn a_restart_adopts_routes_and_their_object() {
         task.wait().await.unwrap();
     }
     let before = objects(&h);
-    assert_eq!(before.len(), 1);
+    assert_eq!(before.len(), 3, "two gateways and their group");
     for compat in ["1", "0"] {
         h.sysctl("net.ipv4.nexthop_compat_mode", compat);
         let (ctl, task) = spawn(&h);
@@ -243,7 +336,7 @@ async fn a_restart_adopts_routes_and_their_object() {
         assert_eq!(ctl.counters().netlink_ops, 1, "compat mode {compat}");
         assert_eq!(objects(&h), before, "compat mode {compat}");
         let k = routes(&h);
-        assert_eq!(nhid(&k["10.244.8.0/24"]), before.keys().next().copied());
+        assert_eq!(nhid(&k["10.244.8.0/24"]), nhid(&k["11.0.0.0/24"]));
         ctl.remove(net("10.244.8.0/24")).await.unwrap();
         ctl.sync().await.unwrap();
         assert_eq!(ctl.shutdown(false).await.unwrap(), 0);

@@ -365,13 +365,13 @@ fn ip(a: &RouteAddress) -> Option<IpAddr> {
 /// its name. A route of ours that tern cannot express (e.g. type unreachable) reads as a
 /// `Via` with no next hop, which no desired route matches, so it gets replaced or deleted.
 /// `nh` is told the nexthop object id of every route of ours that has one and returns the
-/// object's next hop, used when the kernel sends the id alone
+/// object's next hops (sorted), used when the kernel sends the id alone
 /// (`net.ipv4.nexthop_compat_mode = 0`).
 pub(crate) fn parse_route(
     payload: &[u8],
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
-    nh: &mut dyn FnMut(u32) -> Option<NextHop>,
+    nh: &mut dyn FnMut(u32) -> Option<Vec<NextHop>>,
 ) -> Result<Option<Route>, TableError> {
     Ok(parse_route_metric(payload, cfg, name_of, nh)?
         .filter(|(r, p)| *p == cfg.priority(matches!(r.prefix, IpNet::V6(_))))
@@ -383,7 +383,7 @@ pub(crate) fn parse_route_metric(
     payload: &[u8],
     cfg: &TableConfig,
     name_of: &mut dyn FnMut(u32) -> String,
-    nh: &mut dyn FnMut(u32) -> Option<NextHop>,
+    nh: &mut dyn FnMut(u32) -> Option<Vec<NextHop>>,
 ) -> Result<Option<(Route, u32)>, TableError> {
     // rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags. Look at the
     // protocol before decoding the rest: other protocols' routes are none of our business.
@@ -440,8 +440,8 @@ pub(crate) fn parse_route_metric(
     let kind = match h.kind {
         RouteType::BlackHole => RouteKind::Blackhole,
         RouteType::Unicast => {
-            if let (None, None, Some(hop)) = (&multipath, gateway, object) {
-                RouteKind::Via(vec![hop])
+            if let (None, None, Some(hops)) = (&multipath, gateway, object) {
+                RouteKind::Via(hops)
             } else if let Some(nhs) = multipath {
                 let mut hops = Vec::with_capacity(nhs.len());
                 for nh in nhs {

@@ -390,10 +390,9 @@ impl RouteTable for NetlinkTable {
                 let mut name_of = |i: u32| links.name(i).unwrap_or_else(|| format!("if{i}"));
                 let mut object = |id: u32| {
                     used.insert(id);
-                    let key = objects.get(&id)?;
-                    Some(nexthop::hop_of(key, &mut |i| {
+                    nexthop::hops_of(&objects, id, &mut |i| {
                         links.name(i).unwrap_or_else(|| format!("if{i}"))
-                    }))
+                    })
                 };
                 match codec::parse_route_metric(m.payload, &cfg, &mut name_of, &mut object) {
                     Ok(Some((r, p))) if p == want => each(r),

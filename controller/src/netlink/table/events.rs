@@ -154,7 +154,7 @@ impl EventSocket {
                 };
                 let objects = &table.nh;
                 let mut object = |id: u32| {
-                    objects.hop(id, &mut |i| {
+                    objects.hops(id, &mut |i| {
                         links.name(i).unwrap_or_else(|| format!("if{i}"))
                     })
                 };

@@ -1,28 +1,31 @@
-//! Nexthop objects (`ip nexthop`, Linux >= 5.3) for routes through one gateway.
+//! Nexthop objects (`ip nexthop`, Linux >= 5.3) for routes through gateways.
 //!
 //! With [`TableConfig::nexthop_objects`](crate::route::TableConfig), a route via one
 //! gateway is installed as `nhid N` instead of `via G`: one object per (gateway,
-//! interface, onlink), shared by every route through it. The kernel then skips its
-//! per-route next-hop work (allocating and checking a next hop, finding an equal shared
-//! one and freeing the new one), about a quarter of its time per route insert.
+//! interface, onlink), shared by every route through it; a route via several gateways
+//! (ECMP) references a group object of theirs. The kernel then skips its per-route
+//! next-hop work (allocating and checking a next hop, finding an equal shared one and
+//! freeing the new one), about a quarter of its time per route insert.
 //!
 //! - An object needs its interface: the hop's `dev`, or the interface of the kernel's
 //!   route to the gateway, which must be a connected route (no gateway of its own).
 //! - A hop that cannot have an object (gateway behind another router, the kernel refuses
 //!   it) is installed with `via` as without the option, and tried again after the next
-//!   full dump. A kernel without nexthop objects turns the option off, once, with a log
-//!   line.
+//!   full dump; so is an ECMP route one of whose gateways cannot have one. A kernel
+//!   without nexthop objects turns the option off, once, with a log line.
 //! - The kernel deletes an object, and silently every route using it, when its
-//!   interface goes down or away (it deletes `via` routes through that interface too). An
-//!   add through an id that no longer exists fails with EINVAL: the id is forgotten and
-//!   the operation retried once, with a new object.
+//!   interface goes down or away (it deletes `via` routes through that interface too),
+//!   and drops it from the groups it is in. An add through an id that no longer exists
+//!   fails with EINVAL: the id is forgotten and the operation retried once, with a new
+//!   object.
 //! - A full dump sees which of our objects (those with our protocol number) the routes of
 //!   this table use: those are adopted (a restart keeps its routes and their objects).
 //!   Objects this table created or adopted that no route uses any more are deleted; ids
-//!   the kernel no longer has are forgotten. An object used only by another table's
-//!   routes is never adopted here, so never deleted here either.
-//! - Routes carry the id and, unless `net.ipv4.nexthop_compat_mode` is 0, the gateway
-//!   too; without the gateway, the id is mapped back to the object's next hop.
+//!   the kernel no longer has are forgotten; a group whose members the kernel changed is
+//!   not given to new routes any more. An object used only by another table's routes is
+//!   never adopted here, so never deleted here either.
+//! - Routes carry the id and, unless `net.ipv4.nexthop_compat_mode` is 0, the gateways
+//!   too; without them, the id is mapped back to the object's next hops.
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
@@ -48,6 +51,8 @@ const RTNH_F_ONLINK: u32 = 4;
 /// First id tried for a new object; taken ids (another daemon's, an earlier run's) are
 /// skipped, up to [`ID_TRIES`] per object.
 const FIRST_ID: u32 = 0x1000_0000;
+/// struct nexthop_grp: id, weight - 1, weight's high bits, reserved.
+const GROUP_ENTRY: usize = 8;
 const ID_TRIES: u32 = 64;
 
 /// What an object is: where it sends packets.
@@ -58,16 +63,29 @@ pub(super) struct Key {
     onlink: bool,
 }
 
+/// A nexthop object: one gateway, or a group of gateway objects (ids sorted).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) enum Object {
+    Gateway(Key),
+    Group(Vec<u32>),
+}
+
 /// The nexthop objects of one table.
 #[derive(Debug)]
 pub(super) struct Nexthops {
     on: bool,
+    /// Gateway objects new routes may use.
     by_key: HashMap<Key, u32>,
-    by_id: HashMap<u32, Key>,
+    /// Group objects new routes may use, by their members.
+    groups: HashMap<Vec<u32>, u32>,
+    /// Every object this table made or adopted, as the kernel last showed it.
+    by_id: HashMap<u32, Object>,
     /// Object per next hop as routes ask for it (`dev` often unset).
     by_hop: HashMap<NextHop, u32>,
     /// Next hops installed with `via` until the next full dump.
     refused: HashSet<NextHop>,
+    /// Member sets the kernel refused as a group, until the next full dump.
+    refused_groups: HashSet<Vec<u32>>,
     next_id: u32,
 }
 
@@ -76,28 +94,66 @@ impl Nexthops {
         Nexthops {
             on,
             by_key: HashMap::new(),
+            groups: HashMap::new(),
             by_id: HashMap::new(),
             by_hop: HashMap::new(),
             refused: HashSet::new(),
+            refused_groups: HashSet::new(),
             next_id: FIRST_ID,
         }
     }
 
-    fn insert(&mut self, id: u32, key: Key) {
-        self.by_key.insert(key, id);
-        self.by_id.insert(id, key);
+    fn insert(&mut self, id: u32, object: Object) {
+        match &object {
+            Object::Gateway(key) => self.by_key.insert(*key, id),
+            Object::Group(members) => self.groups.insert(members.clone(), id),
+        };
+        self.by_id.insert(id, object);
     }
 
-    fn forget(&mut self, id: u32) {
-        if let Some(key) = self.by_id.remove(&id) {
-            self.by_key.remove(&key);
-        }
+    /// Stop giving object `id` to new routes (nor a group with it in).
+    fn unindex(&mut self, id: u32) {
+        self.by_key.retain(|_, v| *v != id);
+        self.groups
+            .retain(|members, v| *v != id && !members.contains(&id));
         self.by_hop.retain(|_, v| *v != id);
     }
 
-    /// The next hop of object `id`, if it is one of ours.
-    pub(super) fn hop(&self, id: u32, name_of: &mut dyn FnMut(u32) -> String) -> Option<NextHop> {
-        self.by_id.get(&id).map(|k| hop_of(k, name_of))
+    fn forget(&mut self, id: u32) {
+        self.unindex(id);
+        self.by_id.remove(&id);
+    }
+
+    /// The next hops of object `id`, if it is one of ours.
+    pub(super) fn hops(
+        &self,
+        id: u32,
+        name_of: &mut dyn FnMut(u32) -> String,
+    ) -> Option<Vec<NextHop>> {
+        hops_of(&self.by_id, id, name_of)
+    }
+}
+
+/// The next hops of object `id` in `objects`, sorted; `None` for an unknown id or a
+/// group with an unknown member.
+pub(super) fn hops_of(
+    objects: &HashMap<u32, Object>,
+    id: u32,
+    name_of: &mut dyn FnMut(u32) -> String,
+) -> Option<Vec<NextHop>> {
+    match objects.get(&id)? {
+        Object::Gateway(key) => Some(vec![hop_of(key, name_of)]),
+        Object::Group(members) => {
+            let mut hops = Vec::with_capacity(members.len());
+            for m in members {
+                match objects.get(m)? {
+                    Object::Gateway(key) => hops.push(hop_of(key, name_of)),
+                    Object::Group(_) => return None,
+                }
+            }
+            hops.sort();
+            Some(hops)
+        }
     }
 }
 
@@ -173,14 +229,14 @@ fn id_of(payload: &[u8]) -> Option<u32> {
     None
 }
 
-/// An RTM_NEWNEXTHOP payload, if it is a plain gateway object with protocol `protocol`:
-/// (id, key). Groups, blackholes and FDB objects are not tern's.
-fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Key)> {
+/// An RTM_NEWNEXTHOP payload, if it is a gateway or group object with protocol
+/// `protocol`: (id, object). Blackholes and FDB objects are not tern's.
+fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
     if payload.get(2) != Some(&protocol) {
         return None;
     }
     let flags = u32::from_ne_bytes(payload.get(4..8)?.try_into().ok()?);
-    let (mut id, mut oif, mut gw) = (None, None, None);
+    let (mut id, mut oif, mut gw, mut group) = (None, None, None, None);
     let mut at = 8;
     while let Some(h) = payload.get(at..at + 4) {
         let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
@@ -200,24 +256,35 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Key)> {
                     _ => None,
                 }
             }
-            NHA_GROUP | NHA_BLACKHOLE | NHA_FDB => return None,
+            NHA_GROUP => {
+                let mut members: Vec<u32> = data
+                    .chunks_exact(GROUP_ENTRY)
+                    .filter_map(|e| u32_of(e.get(..4)?))
+                    .collect();
+                members.sort_unstable();
+                group = Some(members);
+            }
+            NHA_BLACKHOLE | NHA_FDB => return None,
             _ => {}
         }
         at += (len + 3) & !3;
     }
+    if let Some(members) = group {
+        return Some((id?, Object::Group(members)));
+    }
     Some((
         id?,
-        Key {
+        Object::Gateway(Key {
             gw: gw?,
             oif: oif?,
             onlink: flags & RTNH_F_ONLINK != 0,
-        },
+        }),
     ))
 }
 
 impl NetlinkTable {
-    /// The object for each operation that installs a route via one gateway (`None`: the
-    /// route carries its gateway). Empty when the option is off. Creates the objects not
+    /// The object for each operation that installs a route via gateways (`None`: the
+    /// route carries its gateways). Empty when the option is off. Creates the objects not
     /// made yet, one request each (a table has a handful of next hops).
     pub(super) fn nexthop_ids(&mut self, ops: &[Op<'_>]) -> Vec<Option<u32>> {
         if !self.nh.on {
@@ -240,12 +307,15 @@ impl NetlinkTable {
                 Some((_, id)) => *id,
                 None => {
                     let id = match kind {
-                        RouteKind::Via(hops) => match hops.as_slice() {
-                            [one] if family_of(one.address) == prefix_family(&op.prefix) => {
-                                self.nexthop_for(one)
+                        RouteKind::Via(hops) => {
+                            let family = prefix_family(&op.prefix);
+                            match hops.as_slice() {
+                                _ if hops.iter().any(|h| family_of(h.address) != family) => None,
+                                [] => None,
+                                [one] => self.nexthop_for(one),
+                                many => self.group_for(many),
                             }
-                            _ => None,
-                        },
+                        }
                         _ => None,
                     };
                     seen.push((p, id));
@@ -281,7 +351,7 @@ impl NetlinkTable {
             Some(id) => *id,
             None => match self.create_nexthop(key) {
                 Ok(id) => {
-                    self.nh.insert(id, key);
+                    self.nh.insert(id, Object::Gateway(key));
                     id
                 }
                 Err(e) if e.is_errno(libc::EOPNOTSUPP) || e.is_errno(libc::EAFNOSUPPORT) => {
@@ -298,6 +368,42 @@ impl NetlinkTable {
         };
         self.nh.by_hop.insert(hop.clone(), id);
         Some(id)
+    }
+
+    /// A group object of the gateways' objects (ECMP), made if needed; `None` when one of
+    /// them cannot have an object or the kernel refuses the group.
+    fn group_for(&mut self, hops: &[NextHop]) -> Option<u32> {
+        let mut members = Vec::with_capacity(hops.len());
+        for h in hops {
+            members.push(self.nexthop_for(h)?);
+        }
+        members.sort_unstable();
+        members.dedup();
+        if members.len() < 2 {
+            return None;
+        }
+        if let Some(id) = self.nh.groups.get(&members) {
+            return Some(*id);
+        }
+        if self.nh.refused_groups.contains(&members) {
+            return None;
+        }
+        let mut entries = Vec::with_capacity(members.len() * GROUP_ENTRY);
+        for m in &members {
+            entries.extend_from_slice(&m.to_ne_bytes());
+            entries.extend_from_slice(&[0; GROUP_ENTRY - 4]); // weight 1
+        }
+        match self.create_object(0, 0, &[(NHA_GROUP, &entries)]) {
+            Ok(id) => {
+                self.nh.insert(id, Object::Group(members));
+                Some(id)
+            }
+            Err(e) => {
+                tracing::debug!(?members, error = %e, "no nexthop group; the route carries its gateways");
+                self.nh.refused_groups.insert(members);
+                None
+            }
+        }
     }
 
     /// The interface of the kernel's route to `gw`, if that route is a connected one.
@@ -351,14 +457,31 @@ impl NetlinkTable {
 
     fn create_nexthop(&mut self, key: Key) -> Result<u32, TableError> {
         let flags = if key.onlink { RTNH_F_ONLINK } else { 0 };
+        let oif = key.oif.to_ne_bytes();
+        let gw = octets(key.gw);
+        self.create_object(
+            family_of(key.gw),
+            flags,
+            &[(NHA_OIF, &oif), (NHA_GATEWAY, &gw)],
+        )
+    }
+
+    /// Make an object with a free id and these attributes; returns the id.
+    fn create_object(
+        &mut self,
+        family: u8,
+        flags: u32,
+        attrs: &[(u16, &[u8])],
+    ) -> Result<u32, TableError> {
         let mut last = None;
         for _ in 0..ID_TRIES {
             let id = self.nh.next_id;
             self.nh.next_id = self.nh.next_id.checked_add(1).unwrap_or(FIRST_ID);
-            let mut b = nhmsg(family_of(key.gw), self.cfg.protocol, flags);
+            let mut b = nhmsg(family, self.cfg.protocol, flags);
             push_attr(&mut b, NHA_ID, &id.to_ne_bytes());
-            push_attr(&mut b, NHA_OIF, &key.oif.to_ne_bytes());
-            push_attr(&mut b, NHA_GATEWAY, &octets(key.gw));
+            for (ty, data) in attrs {
+                push_attr(&mut b, *ty, data);
+            }
             match self.request(
                 RTM_NEWNEXTHOP,
                 codec::NLM_F_CREATE | codec::NLM_F_EXCL,
@@ -385,7 +508,7 @@ impl NetlinkTable {
     /// Our objects in the kernel (protocol ours; groups and others' left out). New ids
     /// are then taken above every id in use (an earlier run's objects, another daemon's),
     /// so that making one does not walk through taken ids.
-    pub(super) fn dump_nexthops(&mut self) -> Result<HashMap<u32, Key>, TableError> {
+    pub(super) fn dump_nexthops(&mut self) -> Result<HashMap<u32, Object>, TableError> {
         let protocol = self.cfg.protocol;
         let mut found = HashMap::new();
         let mut highest = None;
@@ -393,8 +516,8 @@ impl NetlinkTable {
         self.dump_raw(RTM_GETNEXTHOP, &body, &mut |m, _| {
             if m.ty == RTM_NEWNEXTHOP {
                 highest = highest.max(id_of(m.payload));
-                if let Some((id, key)) = parse_object(m.payload, protocol) {
-                    found.insert(id, key);
+                if let Some((id, object)) = parse_object(m.payload, protocol) {
+                    found.insert(id, object);
                 }
             }
             Ok(())
@@ -405,29 +528,56 @@ impl NetlinkTable {
         Ok(found)
     }
 
-    /// After a full dump: adopt our objects that routes of this table use (`used`),
-    /// delete the ones of this table's that none uses, forget what the kernel no longer
-    /// has, and give refused next hops another try.
-    pub(super) fn collect_nexthops(&mut self, in_kernel: &HashMap<u32, Key>, used: &HashSet<u32>) {
+    /// After a full dump: adopt our objects that routes of this table use (`used`, and
+    /// the members of used groups), delete the ones of this table's that none uses
+    /// (groups first), forget what the kernel no longer has, stop giving out groups the
+    /// kernel changed, and give refused next hops another try.
+    pub(super) fn collect_nexthops(
+        &mut self,
+        in_kernel: &HashMap<u32, Object>,
+        used: &HashSet<u32>,
+    ) {
         self.nh.refused.clear();
-        let gone: Vec<u32> = self
-            .nh
-            .by_id
-            .keys()
-            .filter(|id| !in_kernel.contains_key(id))
-            .copied()
-            .collect();
-        for id in gone {
-            self.nh.forget(id);
-        }
-        for (&id, &key) in in_kernel {
-            if used.contains(&id) {
-                if !self.nh.by_id.contains_key(&id) && !self.nh.by_key.contains_key(&key) {
-                    self.nh.insert(id, key);
+        self.nh.refused_groups.clear();
+        let known: Vec<u32> = self.nh.by_id.keys().copied().collect();
+        for id in known {
+            match in_kernel.get(&id) {
+                None => self.nh.forget(id),
+                Some(now) if self.nh.by_id.get(&id) != Some(now) => {
+                    // A group that lost a member: keep it ours (to delete once unused)
+                    // but give it to no new route.
+                    self.nh.unindex(id);
+                    self.nh.by_id.insert(id, now.clone());
                 }
-                continue;
+                Some(_) => {}
             }
-            if !self.nh.by_id.contains_key(&id) {
+        }
+        let mut used_all = used.clone();
+        for id in used {
+            if let Some(Object::Group(members)) = in_kernel.get(id) {
+                used_all.extend(members.iter().copied());
+            }
+        }
+        // Gateways before groups when adopting (a group's members are then known),
+        // groups before gateways when deleting (a member leaves its group first).
+        let mut ids: Vec<u32> = in_kernel.keys().copied().collect();
+        ids.sort_unstable_by_key(|id| (matches!(in_kernel.get(id), Some(Object::Group(_))), *id));
+        for &id in &ids {
+            let Some(object) = in_kernel.get(&id) else {
+                continue;
+            };
+            if used_all.contains(&id) && !self.nh.by_id.contains_key(&id) {
+                let taken = match object {
+                    Object::Gateway(key) => self.nh.by_key.contains_key(key),
+                    Object::Group(members) => self.nh.groups.contains_key(members),
+                };
+                if !taken {
+                    self.nh.insert(id, object.clone());
+                }
+            }
+        }
+        for &id in ids.iter().rev() {
+            if used_all.contains(&id) || !self.nh.by_id.contains_key(&id) {
                 continue;
             }
             let mut b = nhmsg(0, 0, 0);
@@ -474,21 +624,45 @@ mod tests {
 
     #[test]
     fn parses_gateway_objects_and_skips_others() {
-        let key = |gw: &str, onlink| Key {
-            gw: gw.parse().unwrap(),
-            oif: 3,
-            onlink,
+        let key = |gw: &str, onlink| {
+            Object::Gateway(Key {
+                gw: gw.parse().unwrap(),
+                oif: 3,
+                onlink,
+            })
         };
         assert_eq!(parse_object(OBJECT, 201), Some((7, key("10.0.0.2", false))));
         assert_eq!(parse_object(ONLINK, 201), Some((8, key("10.0.0.9", true))));
         assert_eq!(parse_object(OBJECT, 200), None, "another protocol's");
-        assert_eq!(parse_object(GROUP, 201), None, "a group is not tern's");
+        assert_eq!(
+            parse_object(GROUP, 201),
+            Some((9, Object::Group(vec![7, 8])))
+        );
         assert_eq!(parse_object(&OBJECT[..20], 201), None, "truncated");
         assert_eq!(parse_object(&[], 201), None);
         assert_eq!(
             [OBJECT, ONLINK, GROUP].map(id_of),
             [Some(7), Some(8), Some(9)],
             "every object's id, groups' too"
+        );
+    }
+
+    #[test]
+    fn a_group_reads_back_its_members_next_hops() {
+        let mut objects = HashMap::new();
+        for raw in [OBJECT, ONLINK, GROUP] {
+            let (id, o) = parse_object(raw, 201).unwrap();
+            objects.insert(id, o);
+        }
+        let hops = hops_of(&objects, 9, &mut |i| format!("if{i}")).unwrap();
+        let want = ["10.0.0.2", "10.0.0.9"].map(|a| a.parse::<IpAddr>().unwrap());
+        assert_eq!(hops.iter().map(|h| h.address).collect::<Vec<_>>(), want);
+        assert!(hops[1].onlink && hops.iter().all(|h| h.dev.as_deref() == Some("if3")));
+        objects.remove(&8);
+        assert_eq!(
+            hops_of(&objects, 9, &mut |i| format!("if{i}")),
+            None,
+            "member unknown"
         );
     }
 
@@ -503,7 +677,9 @@ mod tests {
             (b[0], b[2], &b[4..8]),
             (ONLINK[0], ONLINK[2], &ONLINK[4..8])
         );
-        let (id, key) = parse_object(&b, 201).unwrap();
-        assert_eq!((id, key.oif, key.onlink), (9, 4, true));
+        let Some((9, Object::Gateway(key))) = parse_object(&b, 201) else {
+            panic!("not read back")
+        };
+        assert_eq!((key.oif, key.onlink), (4, true));
     }
 }
