@@ -64,10 +64,36 @@ fn flush_removes_only_terns_routes() {
         "bird",
     ]);
 
+    // Through nexthop objects (as the agent installs them): ours, and another owner's.
+    for (id, proto, p) in [
+        ("77", "201", "10.244.5.0/24"),
+        ("78", "bird", "10.7.0.0/16"),
+    ] {
+        ns.ok(&[
+            "ip",
+            "nexthop",
+            "add",
+            "id",
+            id,
+            "via",
+            "198.51.100.2",
+            "dev",
+            "d0",
+            "proto",
+            proto,
+        ]);
+        ns.ok(&["ip", "route", "add", p, "nhid", id, "proto", proto]);
+    }
+
     let tern = tern_bin();
     let tern = tern.to_str().expect("utf-8 path");
     let out = ns.ok(&[tern, "fib", "flush"]);
-    assert!(out.contains("removed 2 routes"), "{out}");
+    assert!(out.contains("removed 3 routes"), "{out}");
+    let objects = ns.ok(&["ip", "nexthop", "show"]);
+    assert!(
+        !objects.contains("id 77 ") && objects.contains("id 78 "),
+        "ours gone with its routes, BIRD's kept:\n{objects}"
+    );
 
     let main = ns.ok(&["ip", "route", "show", "table", "main"]);
     assert!(
@@ -75,7 +101,9 @@ fn flush_removes_only_terns_routes() {
         "tern's routes left in main:\n{main}"
     );
     assert!(
-        main.contains("10.9.0.0/16") && main.contains("10.8.0.0/16"),
+        main.contains("10.9.0.0/16")
+            && main.contains("10.8.0.0/16")
+            && main.contains("10.7.0.0/16"),
         "{main}"
     );
     assert!(

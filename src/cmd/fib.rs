@@ -5,8 +5,9 @@
 //! agent's reconciler uses — so routes of other owners (the host's own, BIRD's, DHCP's)
 //! are never touched. The table and protocol come from `--config NODE.yaml` (its `fib`
 //! section), or from `--table` / `--protocol` (defaults: main, 201). Prints how many routes
-//! were removed; exit 0, 1 when the kernel refused, 2 for a bad config. The tunnel devices
-//! tern makes for pools with an `ipipMode` (`tern.ipip`) are deleted too.
+//! were removed; exit 0, 1 when the kernel refused, 2 for a bad config. The nexthop objects
+//! those routes used and the tunnel devices tern makes for pools with an `ipipMode`
+//! (`tern.ipip`) are deleted too.
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -45,7 +46,12 @@ pub fn run(cmd: FibCommand) -> ExitCode {
 }
 
 fn flush(args: FlushArgs) -> ExitCode {
-    let mut table = TableConfig::default();
+    // With nexthop objects on whatever the config says: the objects the routes used
+    // (an agent's with `fib.nexthopObjects`, the default) go after the routes.
+    let mut table = TableConfig {
+        nexthop_objects: true,
+        ..TableConfig::default()
+    };
     if let Some(path) = &args.config {
         match NodeConfig::load(path) {
             Ok(cfg) => {
