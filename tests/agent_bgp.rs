@@ -85,6 +85,8 @@ fn bird_ebgp_ipv4_and_ipv6() {
     assert_eq!(kernel_protocol(&k), "201", "{k}");
     let k6 = kernel_route(&t, "fd00:244:0:9::/64").expect("kernel route fd00:244:0:9::/64");
     assert_eq!(kernel_gateways(&k6), ["fd00:1::2"]);
+    // Through nexthop objects (fib.nexthopObjects is on by default), one per gateway.
+    assert!(k["nhid"].is_u64() && k6["nhid"].is_u64(), "{k}\n{k6}");
     // Own blocks are blackholes.
     let own = kernel_route(&t, "10.244.1.0/24").expect("own block in the kernel");
     assert_eq!(own["type"], "blackhole", "{own}");
@@ -114,6 +116,7 @@ fn bird_ebgp_ipv4_and_ipv6() {
         "{m}"
     );
     assert!(m.contains("tern_fib_routes_installed"), "{m}");
+    assert!(m.contains("\ntern_fib_nexthop_objects 2\n"), "{m}");
 
     // BIRD restarts: the session comes back and the routes return.
     bird.restart(&mut lab);

@@ -567,6 +567,7 @@ impl<T: RouteTable> Reconciler<T> {
         Counters::set(&c.routes_desired, self.routes.len() as u64);
         Counters::set(&c.routes_installed, self.gauges.installed);
         Counters::set(&c.routes_failed, self.gauges.failed);
+        Counters::set(&c.nexthop_objects, self.table.shared_objects() as u64);
     }
 }
 

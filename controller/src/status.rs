@@ -41,6 +41,7 @@ pub struct Counters {
     pub(crate) routes_desired: AtomicU64,
     pub(crate) routes_installed: AtomicU64,
     pub(crate) routes_failed: AtomicU64,
+    pub(crate) nexthop_objects: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -67,6 +68,9 @@ pub struct CountersSnapshot {
     pub routes_installed: u64,
     /// Desired routes that failed, gauge.
     pub routes_failed: u64,
+    /// Kernel nexthop objects (gateways and ECMP groups) the table made or adopted for
+    /// its routes, gauge.
+    pub nexthop_objects: u64,
 }
 
 impl Counters {
@@ -84,6 +88,7 @@ impl Counters {
             routes_desired: g(&self.routes_desired),
             routes_installed: g(&self.routes_installed),
             routes_failed: g(&self.routes_failed),
+            nexthop_objects: g(&self.nexthop_objects),
         }
     }
 

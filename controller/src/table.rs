@@ -141,4 +141,9 @@ pub trait RouteTable {
     fn batch_size(&self) -> usize {
         1024
     }
+
+    /// Shared objects the routes reference (kernel nexthop objects), for the gauge.
+    fn shared_objects(&self) -> usize {
+        0
+    }
 }

@@ -190,6 +190,7 @@ async fn routes_share_objects_and_groups_and_forward() {
     h.ok(&["ping", "-c", "1", "-W", "5", "10.244.3.1"]);
     let c = ctl.counters();
     assert_eq!((c.netlink_errors, c.routes_installed), (0, 105));
+    assert_eq!(c.nexthop_objects, 4, "the gauge counts them");
 
     // What was installed reads back as desired: nothing to do.
     let ops = ctl.counters().netlink_ops;
@@ -227,6 +228,7 @@ async fn routes_share_objects_and_groups_and_forward() {
         "{objs:?}"
     );
     assert_eq!(objs.len(), 2);
+    assert_eq!(ctl.counters().nexthop_objects, 2);
     assert_eq!(routes(&h).len(), 103);
     assert_eq!(ctl.counters().netlink_errors, 0);
 

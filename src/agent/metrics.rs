@@ -62,6 +62,8 @@ pub struct FibSample {
     pub installed: u64,
     /// Desired routes the kernel refused or that cannot be installed (gauge).
     pub failed: u64,
+    /// Kernel nexthop objects the routes share (gauge).
+    pub nexthop_objects: u64,
     /// Netlink route operations (total).
     pub netlink_ops: u64,
     /// Netlink route operations refused (total).
@@ -130,6 +132,7 @@ pub struct Metrics {
     rib_paths: IntGauge,
     fib_desired: IntGauge,
     fib_installed: IntGauge,
+    fib_nexthop_objects: IntGauge,
     fib_routes: IntGaugeVec,
     fib_ops: IntCounter,
     fib_errors: IntCounter,
@@ -278,6 +281,7 @@ impl Metrics {
             rib_paths: gauge(&r, "tern_rib_paths", "Paths in the RIB (all peers)."),
             fib_desired: gauge(&r, "tern_fib_routes_desired", "Routes tern wants in the kernel FIB."),
             fib_installed: gauge(&r, "tern_fib_routes_installed", "Routes confirmed in the kernel FIB."),
+            fib_nexthop_objects: gauge(&r, "tern_fib_nexthop_objects", "Kernel nexthop objects (gateways and ECMP groups) tern's routes share (fib.nexthopObjects)."),
             fib_routes: gauge_vec(
                 &r,
                 "tern_fib_routes",
@@ -398,6 +402,7 @@ impl Metrics {
         let l = self.last.fib;
         self.fib_desired.set(clamp(f.desired));
         self.fib_installed.set(clamp(f.installed));
+        self.fib_nexthop_objects.set(clamp(f.nexthop_objects));
         for (state, v) in [
             ("desired", f.desired),
             ("installed", f.installed),
@@ -519,6 +524,7 @@ mod tests {
             desired: 5,
             installed: 4,
             failed: 1,
+            nexthop_objects: 2,
             netlink_ops: 7,
             reconciles: 1,
             events: 12,
@@ -543,6 +549,7 @@ mod tests {
             format!("tern_bgp_prefixes_accepted{{{l}}} 2"),
             "tern_fib_routes_desired 5".into(),
             "tern_fib_routes_installed 4".into(),
+            "tern_fib_nexthop_objects 2".into(),
             "tern_fib_routes{state=\"desired\"} 5".into(),
             "tern_fib_routes{state=\"installed\"} 4".into(),
             "tern_fib_routes{state=\"failed\"} 1".into(),

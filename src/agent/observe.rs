@@ -173,6 +173,7 @@ async fn sample(inputs: &Inputs) -> Sample {
             desired: c.routes_desired,
             installed: c.routes_installed,
             failed: c.routes_failed,
+            nexthop_objects: c.nexthop_objects,
             netlink_ops: c.netlink_ops,
             netlink_errors: c.netlink_errors,
             reconciles: c.reconciles,

@@ -474,6 +474,10 @@ impl RouteTable for NetlinkTable {
     fn batch_size(&self) -> usize {
         BATCH
     }
+
+    fn shared_objects(&self) -> usize {
+        self.nexthop_count()
+    }
 }
 
 impl NetlinkTable {

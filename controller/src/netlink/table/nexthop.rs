@@ -500,6 +500,11 @@ impl NetlinkTable {
         self.nh.forget(id);
     }
 
+    /// Objects this table made or adopted.
+    pub(super) fn nexthop_count(&self) -> usize {
+        self.nh.by_id.len()
+    }
+
     /// Whether objects are in use (a full dump then also looks at them).
     pub(super) fn nexthops_on(&self) -> bool {
         self.nh.on
