@@ -1,7 +1,6 @@
 //! The controller against the real kernel, inside network namespaces made by the test:
 //! what an operator checks with `ip -j route show proto 201`.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use controller::{
@@ -9,8 +8,10 @@ use controller::{
     TableConfig, DEFAULT_PROTOCOL,
 };
 use ipnet::IpNet;
-use serde_json::Value;
 use testlab::{wait_for, Lab, Netns};
+
+mod common;
+use common::{gateways, kernel_routes};
 
 const PROTO: &str = "201";
 
@@ -66,44 +67,6 @@ fn config(h: &Netns) -> ControllerConfig {
 
 fn spawn(h: &Netns) -> (ControllerHandle, ControllerTask) {
     Controller::spawn(config(h)).expect("controller starts")
-}
-
-/// Our routes in the namespace, IPv4 and IPv6, as prefix -> JSON object of `ip -j route`.
-fn kernel_routes(h: &Netns, proto: &str) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for fam in ["-4", "-6"] {
-        let text = h.ok(&["ip", fam, "-j", "route", "show", "proto", proto]);
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
-        for r in v.as_array().cloned().unwrap_or_default() {
-            let dst = r["dst"].as_str().unwrap_or_default().to_string();
-            let dst = if dst.contains('/') {
-                dst
-            } else if dst.contains(':') {
-                format!("{dst}/128")
-            } else {
-                format!("{dst}/32")
-            };
-            out.insert(dst, r);
-        }
-    }
-    out
-}
-
-fn gateways(r: &Value) -> Vec<String> {
-    match r["nexthops"].as_array() {
-        Some(hops) => {
-            let mut g: Vec<String> = hops
-                .iter()
-                .map(|h| h["gateway"].as_str().unwrap_or("?").to_string())
-                .collect();
-            g.sort();
-            g
-        }
-        None => r["gateway"]
-            .as_str()
-            .map(|g| vec![g.to_string()])
-            .unwrap_or_default(),
-    }
 }
 
 fn sample() -> Vec<Route> {

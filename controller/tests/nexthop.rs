@@ -12,6 +12,9 @@ use ipnet::IpNet;
 use serde_json::Value;
 use testlab::{wait_for, Lab, Netns};
 
+mod common;
+use common::{gateways, kernel_routes};
+
 fn net(s: &str) -> IpNet {
     s.parse().unwrap()
 }
@@ -58,23 +61,7 @@ fn spawn(h: &Netns) -> (ControllerHandle, ControllerTask) {
 
 /// Our routes, IPv4 and IPv6: prefix -> `ip -j route` object.
 fn routes(h: &Netns) -> BTreeMap<String, Value> {
-    let mut out = BTreeMap::new();
-    for fam in ["-4", "-6"] {
-        let text = h.ok(&["ip", fam, "-j", "route", "show", "proto", "201"]);
-        let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("ip -j: {e}: {text}"));
-        for r in v.as_array().cloned().unwrap_or_default() {
-            let dst = r["dst"].as_str().unwrap_or_default().to_string();
-            let dst = if dst.contains('/') {
-                dst
-            } else if dst.contains(':') {
-                format!("{dst}/128")
-            } else {
-                format!("{dst}/32")
-            };
-            out.insert(dst, r);
-        }
-    }
-    out
+    kernel_routes(h, "201")
 }
 
 /// Nexthop objects with protocol 201: id -> (gateway, device).
@@ -107,23 +94,6 @@ fn group(h: &Netns, id: u64) -> Vec<u64> {
         .iter()
         .filter_map(|m| m["id"].as_u64())
         .collect()
-}
-
-/// The gateways of a route, sorted.
-fn gateways(r: &Value) -> Vec<String> {
-    let mut g: Vec<String> = match r["nexthops"].as_array() {
-        Some(hops) => hops
-            .iter()
-            .filter_map(|h| h["gateway"].as_str().map(String::from))
-            .collect(),
-        None => r["gateway"]
-            .as_str()
-            .map(String::from)
-            .into_iter()
-            .collect(),
-    };
-    g.sort();
-    g
 }
 
 fn nhid(r: &Value) -> Option<u64> {

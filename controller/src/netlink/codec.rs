@@ -222,6 +222,16 @@ fn header(cfg: &TableConfig, prefix: &IpNet) -> RouteHeader {
     }
 }
 
+/// A route message for `prefix` in our table with our protocol, before its kind.
+fn base(cfg: &TableConfig, prefix: &IpNet) -> RouteMessage {
+    let mut m = RouteMessage::default();
+    m.header = header(cfg, prefix);
+    m.attributes
+        .push(RouteAttribute::Destination(addr(prefix.addr())));
+    m.attributes.push(RouteAttribute::Table(cfg.table));
+    m
+}
+
 /// Resolves interface names to indexes for a request.
 pub(crate) trait Ifindex {
     fn index_of(&mut self, name: &str) -> Option<u32>;
@@ -235,11 +245,7 @@ pub(crate) fn new_route(
     kind: &RouteKind,
     links: &mut dyn Ifindex,
 ) -> Result<RouteMessage, OpError> {
-    let mut m = RouteMessage::default();
-    m.header = header(cfg, prefix);
-    m.attributes
-        .push(RouteAttribute::Destination(addr(prefix.addr())));
-    m.attributes.push(RouteAttribute::Table(cfg.table));
+    let mut m = base(cfg, prefix);
     if cfg.metric != 0 {
         m.attributes.push(RouteAttribute::Priority(cfg.metric));
     }
@@ -296,13 +302,9 @@ pub(crate) fn new_route(
 
 /// The RTM_NEWROUTE body for a unicast route at `prefix` through nexthop object `id`.
 pub(crate) fn new_route_nh(cfg: &TableConfig, prefix: &IpNet, id: u32) -> RouteMessage {
-    let mut m = RouteMessage::default();
-    m.header = header(cfg, prefix);
+    let mut m = base(cfg, prefix);
     m.header.kind = RouteType::Unicast;
     m.header.scope = RouteScope::Universe;
-    m.attributes
-        .push(RouteAttribute::Destination(addr(prefix.addr())));
-    m.attributes.push(RouteAttribute::Table(cfg.table));
     if cfg.metric != 0 {
         m.attributes.push(RouteAttribute::Priority(cfg.metric));
     }
@@ -319,13 +321,9 @@ pub(crate) fn del_route(cfg: &TableConfig, prefix: &IpNet) -> RouteMessage {
 
 /// [`del_route`] for our route at metric `priority`.
 pub(crate) fn del_route_at(cfg: &TableConfig, prefix: &IpNet, priority: u32) -> RouteMessage {
-    let mut m = RouteMessage::default();
-    m.header = header(cfg, prefix);
+    let mut m = base(cfg, prefix);
     m.header.scope = RouteScope::NoWhere;
     m.header.kind = RouteType::Unspec;
-    m.attributes
-        .push(RouteAttribute::Destination(addr(prefix.addr())));
-    m.attributes.push(RouteAttribute::Table(cfg.table));
     m.attributes.push(RouteAttribute::Priority(priority));
     m
 }
