@@ -185,6 +185,9 @@ echo "trigger: $TRIGGER"
 run() {  # daemon topo
     local d=$1 topo=$2 h i pids=()
     for h in "${H[@]}"; do pids+=("$(start "$d" "$topo" "$h")"); done
+    # start runs in a subshell: its PIDS+= is lost, so the EXIT trap learns them here
+    # (a timed-out run used to leave the three daemons running).
+    PIDS+=("${pids[@]}")
     local np
     for h in "${H[@]}"; do
         np=$(peers_of "$topo" "$h" | wc -w)
