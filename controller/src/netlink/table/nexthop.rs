@@ -291,8 +291,9 @@ impl NetlinkTable {
             return Vec::new();
         }
         // Operations point at the reconciler's interned kinds: a batch has a few distinct
-        // ones, so they are looked up once per batch by address.
-        let mut seen: Vec<(*const RouteKind, Option<u32>)> = Vec::new();
+        // ones, so they are looked up once per batch by address (and the prefix's family:
+        // an object is only for routes of its gateways' family).
+        let mut seen: Vec<((*const RouteKind, u8), Option<u32>)> = Vec::new();
         let mut out = Vec::with_capacity(ops.len());
         for op in ops {
             let kind = match op.action {
@@ -302,20 +303,18 @@ impl NetlinkTable {
                     continue;
                 }
             };
-            let p = kind as *const RouteKind;
+            let family = prefix_family(&op.prefix);
+            let p = (kind as *const RouteKind, family);
             let id = match seen.iter().find(|(q, _)| *q == p) {
                 Some((_, id)) => *id,
                 None => {
                     let id = match kind {
-                        RouteKind::Via(hops) => {
-                            let family = prefix_family(&op.prefix);
-                            match hops.as_slice() {
-                                _ if hops.iter().any(|h| family_of(h.address) != family) => None,
-                                [] => None,
-                                [one] => self.nexthop_for(one),
-                                many => self.group_for(many),
-                            }
-                        }
+                        RouteKind::Via(hops) => match hops.as_slice() {
+                            _ if hops.iter().any(|h| family_of(h.address) != family) => None,
+                            [] => None,
+                            [one] => self.nexthop_for(one),
+                            many => self.group_for(many),
+                        },
                         _ => None,
                     };
                     seen.push((p, id));
