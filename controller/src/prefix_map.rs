@@ -121,16 +121,7 @@ impl<V> PrefixMap<V> {
 
     /// Insert `make()` unless the key is present.
     pub(crate) fn insert_with(&mut self, k: IpNet, make: impl FnOnce() -> V) {
-        match k {
-            IpNet::V4(n) => {
-                if let (Some(m), k) = self.map4_mut(&n) {
-                    m.entry(k).or_insert_with(make);
-                }
-            }
-            IpNet::V6(n) => {
-                self.v6.entry(n.trunc()).or_insert_with(make);
-            }
-        }
+        let _ = self.get_or_insert_with(k, make);
     }
 
     pub(crate) fn clear(&mut self) {

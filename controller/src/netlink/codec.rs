@@ -65,12 +65,28 @@ pub(crate) struct RawMsg<'a> {
     pub payload: &'a [u8],
 }
 
-fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
+pub(crate) fn ne_u16(b: &[u8], at: usize) -> Option<u16> {
     Some(u16::from_ne_bytes(b.get(at..at + 2)?.try_into().ok()?))
 }
 
-fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
+pub(crate) fn ne_u32(b: &[u8], at: usize) -> Option<u32> {
     Some(u32::from_ne_bytes(b.get(at..at + 4)?.try_into().ok()?))
+}
+
+/// The netlink attributes (type without its flag bits, value) packed in `buf`; stops at
+/// the first one that is malformed or runs past the end.
+pub(crate) fn attributes(buf: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    let mut at = 0;
+    std::iter::from_fn(move || {
+        let len = usize::from(ne_u16(buf, at)?);
+        let ty = ne_u16(buf, at + 2)? & 0x3fff;
+        let value = buf.get(at + 4..at + len.max(4))?;
+        if len < 4 {
+            return None;
+        }
+        at += align4(len);
+        Some((ty, value))
+    })
 }
 
 /// Split a received buffer into messages; a truncated or malformed header is an error.
@@ -122,21 +138,14 @@ pub(crate) fn parse_error(msg: &RawMsg<'_>) -> Result<(i32, Option<String>), Tab
         } else {
             align4(orig_len.max(NLMSG_HDRLEN))
         };
-        let mut at = 4 + echoed;
-        while let (Some(len), Some(ty)) = (ne_u16(msg.payload, at), ne_u16(msg.payload, at + 2)) {
-            let len = len as usize;
-            if len < 4 {
-                break;
+        let tlvs = msg.payload.get(4 + echoed..).unwrap_or_default();
+        for (ty, b) in attributes(tlvs) {
+            if ty == NLMSGERR_ATTR_MSG {
+                let s = String::from_utf8_lossy(b)
+                    .trim_end_matches('\0')
+                    .to_string();
+                text = Some(s);
             }
-            if ty & 0x3fff == NLMSGERR_ATTR_MSG {
-                if let Some(b) = msg.payload.get(at + 4..at + len) {
-                    let s = String::from_utf8_lossy(b)
-                        .trim_end_matches('\0')
-                        .to_string();
-                    text = Some(s);
-                }
-            }
-            at += align4(len);
         }
     }
     Ok((code, text))

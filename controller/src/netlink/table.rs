@@ -239,12 +239,26 @@ impl NetlinkTable {
         flags: u16,
         body: &dyn Emitable,
     ) -> Result<(), TableError> {
+        self.exchange(ty, codec::NLM_F_ACK | flags, body, &mut |m| {
+            (m.ty == codec::NLMSG_ERROR).then(|| codec::check_ack(m, "request"))
+        })
+    }
+
+    /// Send one request and hand the answers with its sequence number to `answer` until
+    /// it returns `Some`.
+    fn exchange<T>(
+        &mut self,
+        ty: u16,
+        flags: u16,
+        body: &dyn Emitable,
+        answer: &mut dyn FnMut(&RawMsg<'_>) -> Option<Result<T, TableError>>,
+    ) -> Result<T, TableError> {
         let seq = self.next_seq();
         self.sendbuf.clear();
         codec::push_msg(
             &mut self.sendbuf,
             ty,
-            codec::NLM_F_REQUEST | codec::NLM_F_ACK | flags,
+            codec::NLM_F_REQUEST | flags,
             seq,
             body,
         );
@@ -253,10 +267,12 @@ impl NetlinkTable {
             self.recv()?;
             for m in codec::messages(&self.recvbuf) {
                 let m = m?;
-                if m.seq != seq || m.ty != codec::NLMSG_ERROR {
+                if m.seq != seq {
                     continue;
                 }
-                return codec::check_ack(&m, "request");
+                if let Some(r) = answer(&m) {
+                    return r;
+                }
             }
         }
         Err(TableError::Decode("no answer to request".into()))

@@ -52,12 +52,7 @@ impl LinkWatch {
     /// Track administrative up/down from an RTM_NEWLINK/RTM_DELLINK (struct ifinfomsg:
     /// family, pad, type, index, flags, change; `change` has the flags that changed).
     fn event(&mut self, ty: u16, payload: &[u8]) {
-        let word = |at: usize| {
-            payload
-                .get(at..at + 4)
-                .and_then(|b| b.try_into().ok())
-                .map(u32::from_ne_bytes)
-        };
+        let word = |at| codec::ne_u32(payload, at);
         let (Some(index), Some(flags), Some(change)) = (word(4), word(8), word(12)) else {
             return;
         };

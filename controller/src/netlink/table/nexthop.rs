@@ -158,7 +158,7 @@ pub(super) fn hops_of(
 }
 
 /// A nexthop object's next hop in the kernel's terms (the device the object names).
-pub(super) fn hop_of(key: &Key, name_of: &mut dyn FnMut(u32) -> String) -> NextHop {
+fn hop_of(key: &Key, name_of: &mut dyn FnMut(u32) -> String) -> NextHop {
     NextHop {
         address: key.gw,
         dev: Some(name_of(key.oif)),
@@ -209,24 +209,15 @@ fn octets(a: IpAddr) -> Vec<u8> {
     }
 }
 
+/// The attributes of an RTM_NEWNEXTHOP payload (after struct nhmsg).
+fn object_attributes(payload: &[u8]) -> impl Iterator<Item = (u16, &[u8])> {
+    codec::attributes(payload.get(8..).unwrap_or_default())
+}
+
 /// The NHA_ID of an RTM_NEWNEXTHOP payload.
 fn id_of(payload: &[u8]) -> Option<u32> {
-    let mut at = 8;
-    while let Some(h) = payload.get(at..at + 4) {
-        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
-        if len < 4 {
-            return None;
-        }
-        if u16::from_ne_bytes([h[2], h[3]]) & 0x3fff == NHA_ID {
-            return payload
-                .get(at + 4..at + 8)?
-                .try_into()
-                .ok()
-                .map(u32::from_ne_bytes);
-        }
-        at += (len + 3) & !3;
-    }
-    None
+    let (_, id) = object_attributes(payload).find(|(ty, _)| *ty == NHA_ID)?;
+    codec::ne_u32(id, 0)
 }
 
 /// An RTM_NEWNEXTHOP payload, if it is a gateway or group object with protocol
@@ -235,20 +226,12 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
     if payload.get(2) != Some(&protocol) {
         return None;
     }
-    let flags = u32::from_ne_bytes(payload.get(4..8)?.try_into().ok()?);
+    let flags = codec::ne_u32(payload, 4)?;
     let (mut id, mut oif, mut gw, mut group) = (None, None, None, None);
-    let mut at = 8;
-    while let Some(h) = payload.get(at..at + 4) {
-        let len = u16::from_ne_bytes([h[0], h[1]]) as usize;
-        let ty = u16::from_ne_bytes([h[2], h[3]]) & 0x3fff;
-        if len < 4 {
-            return None;
-        }
-        let data = payload.get(at + 4..at + len)?;
-        let u32_of = |d: &[u8]| d.try_into().ok().map(u32::from_ne_bytes);
+    for (ty, data) in object_attributes(payload) {
         match ty {
-            NHA_ID => id = u32_of(data),
-            NHA_OIF => oif = u32_of(data),
+            NHA_ID => id = codec::ne_u32(data, 0),
+            NHA_OIF => oif = codec::ne_u32(data, 0),
             NHA_GATEWAY => {
                 gw = match data.len() {
                     4 => <[u8; 4]>::try_from(data).ok().map(IpAddr::from),
@@ -259,7 +242,7 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
             NHA_GROUP => {
                 let mut members: Vec<u32> = data
                     .chunks_exact(GROUP_ENTRY)
-                    .filter_map(|e| u32_of(e.get(..4)?))
+                    .filter_map(|e| codec::ne_u32(e, 0))
                     .collect();
                 members.sort_unstable();
                 group = Some(members);
@@ -267,7 +250,6 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
             NHA_BLACKHOLE | NHA_FDB => return None,
             _ => {}
         }
-        at += (len + 3) & !3;
     }
     if let Some(members) = group {
         return Some((id?, Object::Group(members)));
@@ -303,7 +285,7 @@ impl NetlinkTable {
                     continue;
                 }
             };
-            let family = prefix_family(&op.prefix);
+            let family = family_of(op.prefix.addr());
             let p = (kind as *const RouteKind, family);
             let id = match seen.iter().find(|(q, _)| *q == p) {
                 Some((_, id)) => *id,
@@ -413,45 +395,25 @@ impl NetlinkTable {
         m.header.destination_prefix_length = host.prefix_len();
         m.attributes
             .push(RouteAttribute::Destination(codec::addr(gw)));
-        let seq = self.next_seq();
-        self.sendbuf.clear();
-        codec::push_msg(
-            &mut self.sendbuf,
-            codec::RTM_GETROUTE,
-            codec::NLM_F_REQUEST,
-            seq,
-            &m,
-        );
-        self.sock
-            .send(&self.sendbuf, 0)
-            .map_err(super::io_err("send route get"))?;
-        for _ in 0..64 {
-            self.recv()?;
-            for msg in codec::messages(&self.recvbuf) {
-                let msg = msg?;
-                if msg.seq != seq {
-                    continue;
-                }
-                if msg.ty == codec::NLMSG_ERROR {
-                    return codec::check_ack(&msg, "route get").map(|_| None);
-                }
-                let Ok(r) = RouteMessage::parse(msg.payload) else {
-                    return Ok(None);
-                };
-                let mut oif = None;
-                for a in &r.attributes {
-                    match a {
-                        RouteAttribute::Oif(i) => oif = Some(*i),
-                        RouteAttribute::Gateway(_) | RouteAttribute::MultiPath(_) => {
-                            return Ok(None)
-                        }
-                        _ => {}
-                    }
-                }
-                return Ok(oif);
+        self.exchange(codec::RTM_GETROUTE, 0, &m, &mut |msg| {
+            if msg.ty == codec::NLMSG_ERROR {
+                return Some(codec::check_ack(msg, "route get").map(|_| None));
             }
-        }
-        Err(TableError::Decode("no answer to route get".into()))
+            let Ok(r) = RouteMessage::parse(msg.payload) else {
+                return Some(Ok(None));
+            };
+            let mut oif = None;
+            for a in &r.attributes {
+                match a {
+                    RouteAttribute::Oif(i) => oif = Some(*i),
+                    RouteAttribute::Gateway(_) | RouteAttribute::MultiPath(_) => {
+                        return Some(Ok(None))
+                    }
+                    _ => {}
+                }
+            }
+            Some(Ok(oif))
+        })
     }
 
     fn create_nexthop(&mut self, key: Key) -> Result<u32, TableError> {
@@ -596,13 +558,6 @@ impl NetlinkTable {
             }
             self.nh.forget(id);
         }
-    }
-}
-
-fn prefix_family(p: &IpNet) -> u8 {
-    match p {
-        IpNet::V4(_) => libc::AF_INET as u8,
-        IpNet::V6(_) => libc::AF_INET6 as u8,
     }
 }
 
