@@ -6,8 +6,12 @@
 //! table is then re-advertised to the other peers, as `tern agent` does.
 //!
 //! ```text
-//! fanin [PREFIXES] [PEERS] [ROUNDS]      (defaults: 200000 10 3)
+//! fanin [PREFIXES] [PEERS] [ROUNDS] [SKEW]     (defaults: 200000 10 3 0)
 //! ```
+//!
+//! SKEW > 0 starts each peer's feed a random number of turns (up to SKEW) late, as
+//! live feeders that connect up to 100 ms apart run that far apart through the table:
+//! a prefix's next path then finds its entry out of the cache.
 //!
 //! Prints, per round, the thread CPU time of `receive`, `take_route_changes` and
 //! `take_updates`, and the minimum total (the least disturbed by other load).
@@ -68,12 +72,27 @@ struct Times {
     export: Duration,
 }
 
-fn round(feeds: &[Vec<Update>]) -> (Times, usize, usize) {
+fn round(feeds: &[Vec<Update>], skew: usize) -> (Times, usize, usize) {
     let peers = feeds.len();
+    let mut rng = table::Rng::new(0xfa17);
+    let late: Vec<usize> = (0..peers)
+        .map(|i| {
+            if i == 0 || skew == 0 {
+                0
+            } else {
+                rng.below(skew as u64 + 1) as usize
+            }
+        })
+        .collect();
     let mut rib = fresh_rib(peers);
     let mut t = Times::default();
     let (mut changes, mut sent) = (0usize, 0usize);
-    let longest = feeds.iter().map(Vec::len).max().unwrap_or(0);
+    let longest = feeds
+        .iter()
+        .zip(&late)
+        .map(|(f, l)| f.len() + l)
+        .max()
+        .unwrap_or(0);
     let mut since = 0usize;
     let flush = |rib: &mut Rib, t: &mut Times, changes: &mut usize, sent: &mut usize| {
         let c0 = thread_cpu();
@@ -89,7 +108,6 @@ fn round(feeds: &[Vec<Update>]) -> (Times, usize, usize) {
         t.changes += c1 - c0;
         t.export += c2 - c1;
     };
-    let mut rng = table::Rng::new(0xfa17);
     let mut turn: Vec<usize> = (0..peers).collect();
     let mut c0 = thread_cpu();
     for k in 0..longest {
@@ -98,7 +116,10 @@ fn round(feeds: &[Vec<Update>]) -> (Times, usize, usize) {
             turn.swap(j, rng.below(j as u64 + 1) as usize);
         }
         for &i in &turn {
-            let Some(u) = feeds.get(i).and_then(|f| f.get(k)) else {
+            let Some(u) = k
+                .checked_sub(late[i])
+                .and_then(|k| feeds.get(i).and_then(|f| f.get(k)))
+            else {
                 continue;
             };
             rib.receive(PeerId(i as u32 + 1), u).expect("no limit");
@@ -119,7 +140,7 @@ fn round(feeds: &[Vec<Update>]) -> (Times, usize, usize) {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
-    let (prefixes, peers, rounds) = (arg(1, 200_000), arg(2, 10), arg(3, 3));
+    let (prefixes, peers, rounds, skew) = (arg(1, 200_000), arg(2, 10), arg(3, 3), arg(4, 0));
     let feeds: Vec<Vec<Update>> = (0..peers)
         .map(|i| {
             table::updates(&table::Shape {
@@ -130,10 +151,12 @@ fn main() {
             })
         })
         .collect();
-    println!("fan-in: {peers} peers x {prefixes} prefixes, {rounds} rounds (thread CPU time)");
+    println!(
+        "fan-in: {peers} peers x {prefixes} prefixes, {rounds} rounds, skew {skew} (thread CPU time)"
+    );
     let mut best: Option<Duration> = None;
     for r in 1..=rounds {
-        let (t, changes, sent) = round(&feeds);
+        let (t, changes, sent) = round(&feeds, skew);
         let total = t.receive + t.changes + t.export;
         println!(
             "round {r}: total {:.3} s = receive {:.3} s + route changes {:.3} s + \

@@ -51,6 +51,7 @@ mod pack;
 mod peers;
 mod prefix_map;
 mod refresh;
+mod slot_index;
 mod table;
 mod types;
 mod update;
@@ -237,6 +238,22 @@ impl Rib {
         self.refresh_local_addrs();
     }
 
+    /// Loads the index buckets of an UPDATE's prefixes before any is looked up: the
+    /// loads are independent, so their cache misses overlap (`Table::warm`).
+    fn warm(&self, nlri: &[Nlri]) {
+        if nlri.len() < 2 {
+            return;
+        }
+        let mut acc = 0u64;
+        for n in nlri {
+            acc ^= match n.prefix {
+                IpNet::V4(p) => self.v4.warm(u32::from(p.network()), p.prefix_len()),
+                IpNet::V6(p) => self.v6.warm(u128::from(p.network()), p.prefix_len()),
+            };
+        }
+        std::hint::black_box(acc);
+    }
+
     /// Sets or removes one path (peer `slot`, ADD-PATH `path_id`).
     fn apply(&mut self, (slot, path_id): (u16, u32), prefix: IpNet, path: Option<PathRef>) {
         let mut cx = Cx {
@@ -274,6 +291,10 @@ impl Rib {
     /// and `peer_down` removes the routes).
     pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
         let slot = self.slot(id)?;
+        self.warm(&update.withdrawn);
+        if let Some(m) = &update.mp_unreach {
+            self.warm(&m.withdrawn);
+        }
         for n in update.withdrawals() {
             self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
         }
@@ -419,6 +440,7 @@ impl Rib {
             return;
         }
         let limited = from.settings.import_limit.is_some() || from.settings.receive_limit.is_some();
+        self.warm(nlri);
         let mut id = None;
         for n in nlri {
             if matches!(n.prefix, IpNet::V4(_)) != v4 {

@@ -4,8 +4,8 @@
 //!
 //! Layout, for memory and speed: entries live in a vector of slots (12 octets per IPv4
 //! prefix with a single path: address, attribute id, peer slot, prefix length and a
-//! flags octet), found through a `hashbrown::HashTable` of slot numbers (4 octets and
-//! a control octet per bucket). A prefix keeps its slot while it is stored, so the
+//! flags octet), found through an index of slot numbers (`slot_index`: 8 octets per
+//! bucket, at most 3/4 of them used). A prefix keeps its slot while it is stored, so the
 //! Adj-RIB-Out of every peer can keep its state in plain arrays indexed by slot and
 //! reach the prefix without hashing it again; a removed prefix's slot is reused. A
 //! prefix with more than one path keeps its paths in a side arena of small vectors,
@@ -18,10 +18,11 @@ use std::hash::{BuildHasher, Hash};
 use std::marker::PhantomData;
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use hashbrown::{DefaultHashBuilder, HashTable};
+use hashbrown::DefaultHashBuilder;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 use super::attrs::AttrId;
+use super::slot_index::SlotIndex;
 
 /// Peer slot of locally originated routes.
 pub(crate) const LOCAL_SLOT: u16 = 0;
@@ -147,7 +148,7 @@ const FREE: u16 = u16::MAX - 1;
 #[derive(Debug)]
 pub(crate) struct Table<A> {
     /// Slot numbers, hashed by their entry's prefix.
-    index: HashTable<u32>,
+    index: SlotIndex,
     slots: Vec<Entry<A>>,
     free_slots: Vec<u32>,
     multis: Vec<Multi>,
@@ -162,7 +163,7 @@ pub(crate) struct Table<A> {
 impl<A: Addr> Default for Table<A> {
     fn default() -> Self {
         Self {
-            index: HashTable::new(),
+            index: SlotIndex::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
             multis: Vec::new(),
@@ -207,12 +208,19 @@ impl<A: Addr> Table<A> {
     pub fn find(&self, addr: A, len: u8) -> Option<Key<A>> {
         let slots = &self.slots;
         self.index
-            .find(self.hash(addr, len), |&i| {
+            .find(self.hash(addr, len), |i| {
                 slots
                     .get(i as usize)
                     .is_some_and(|e| e.addr == addr && e.len == len)
             })
-            .map(|&i| Key::new(i))
+            .map(Key::new)
+    }
+
+    /// Loads the index bucket where a lookup of the prefix starts and returns it (see
+    /// `SlotIndex::warm`): done for a batch of prefixes before their lookups, the
+    /// batch's cache misses overlap.
+    pub fn warm(&self, addr: A, len: u8) -> u64 {
+        self.index.warm(self.hash(addr, len))
     }
 
     /// Number of entries (prefixes with any path).
@@ -320,12 +328,7 @@ impl<A: Addr> Table<A> {
                 (self.slots.len() - 1) as u32
             }
         };
-        let (hasher, slots) = (&self.hasher, &self.slots);
-        self.index.insert_unique(h, slot, |&i| {
-            slots
-                .get(i as usize)
-                .map_or(0, |e| hasher.hash_one((e.addr, e.len)))
-        });
+        self.index.insert(h, slot);
         self.paths += 1;
         self.accepted += usize::from(path.accepted());
         Key::new(slot)
@@ -347,9 +350,7 @@ impl<A: Addr> Table<A> {
         match paths {
             [] => {
                 let h = self.hash(e.addr, e.len);
-                if let Ok(found) = self.index.find_entry(h, |&i| i == k.0) {
-                    found.remove();
-                }
+                self.index.remove(h, k.0);
                 if let Some(x) = self.slots.get_mut(k.0 as usize) {
                     x.peer = FREE;
                     x.flags = 0;
@@ -468,7 +469,7 @@ impl<A: Addr> Table<A> {
 
     /// Approximate heap bytes held by the table (hash table, arena).
     pub fn heap_bytes(&self) -> usize {
-        self.index.capacity() * (std::mem::size_of::<u32>() + 1)
+        self.index.heap_bytes()
             + self.slots.capacity() * std::mem::size_of::<Entry<A>>()
             + self.free_slots.capacity() * std::mem::size_of::<u32>()
             + self
