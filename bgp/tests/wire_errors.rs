@@ -3,9 +3,9 @@
 
 use bgp::wire::attributes::type_code as t;
 use bgp::wire::{
-    decode_message, AsSegmentKind, Capability, DecodeContext, DecodeError, ErrorAction, ErrorCode,
-    Message, MessageHeaderError, OpenMessageError, RawAttribute, RouteRefreshError,
-    RouteRefreshSubtype, Update, UpdateMessageError,
+    decode_message, decode_message_into, AsSegmentKind, Capability, DecodeContext, DecodeError,
+    ErrorAction, ErrorCode, Message, MessageHeaderError, OpenMessageError, RawAttribute,
+    RouteRefreshError, RouteRefreshSubtype, Update, UpdateMessageError,
 };
 
 fn msg(kind: u8, body: &[u8]) -> Vec<u8> {
@@ -302,6 +302,39 @@ fn withdrawn_length_beyond_the_message_is_malformed_attribute_list() {
         &[],
     );
     assert_eq!(at, 19);
+}
+
+/// Decoding in place into a batch: a malformed UPDATE is the same error and leaves the
+/// batch as it was (no half-decoded message), a partial one too.
+#[test]
+fn a_malformed_update_decoded_into_a_batch_leaves_it_as_it_was() {
+    let good = update(&[], &attrs_with(&[]), &NLRI);
+    let mut bad = good.clone();
+    bad[19..21].copy_from_slice(&500u16.to_be_bytes());
+    let mut batch = Vec::new();
+    let used = decode_message_into(&good, &ctx4(), &mut batch).unwrap();
+    assert_eq!(used, good.len());
+    assert_eq!(batch.len(), 1);
+    match decode_message_into(&bad, &ctx4(), &mut batch) {
+        Err(DecodeError::Malformed {
+            offset,
+            notification,
+            ..
+        }) => {
+            let e = update_err(UpdateMessageError::MalformedAttributeList);
+            assert_eq!(offset, 19);
+            assert_eq!(
+                (notification.code(), notification.subcode()),
+                (e.code(), e.subcode())
+            );
+        }
+        other => panic!("expected a reset, got {other:?}"),
+    }
+    assert!(matches!(
+        decode_message_into(&good[..good.len() - 1], &ctx4(), &mut batch),
+        Err(DecodeError::Incomplete { .. })
+    ));
+    assert_eq!(batch, [decode_message(&good, &ctx4()).unwrap().0]);
 }
 
 #[test]

@@ -5,8 +5,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
 
 use bgp::wire::{
-    decode_message, encode_message, AsSegmentKind, Capability, CeaseSubcode, Community,
-    DecodeContext, EncodeContext, ErrorCode, LargeCommunity, Message, Origin, Update,
+    decode_message, decode_message_into, encode_message, AsSegmentKind, Capability, CeaseSubcode,
+    Community, DecodeContext, EncodeContext, ErrorCode, LargeCommunity, Message, Origin, Update,
 };
 use bytes::BytesMut;
 
@@ -236,4 +236,28 @@ fn as2_session_merges_as4_path_and_as4_aggregator() {
         asns(announcing(&msgs, "203.0.113.0/25")),
         [65002, 65002, 4200000099, 64496]
     );
+}
+
+/// The in-place decode a connection's reader uses gives the same messages, in order,
+/// appended to what the batch already held.
+#[test]
+fn decoding_in_place_into_a_batch_gives_the_same_messages() {
+    for (name, four_octet_as) in [
+        ("ipv4-as4.bird-to-gobgp.bin", true),
+        ("ipv4-as4.gobgp-to-bird.bin", true),
+        ("ipv4-as2.gobgp-to-bird.bin", false),
+        ("ipv6-as4.bird-to-gobgp.bin", true),
+    ] {
+        let whole = decode_all(name, four_octet_as);
+        let bytes = fixture(name);
+        let mut rest = bytes.as_slice();
+        let mut batch = vec![Message::Keepalive];
+        while !rest.is_empty() {
+            let used = decode_message_into(rest, &ctx(four_octet_as), &mut batch)
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            rest = rest.get(used..).unwrap();
+        }
+        assert_eq!(batch.first(), Some(&Message::Keepalive), "{name}");
+        assert_eq!(batch.get(1..), Some(whole.as_slice()), "{name}");
+    }
 }

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use super::config::PeerConfig;
 use super::sockopt;
 use crate::session::ConnId;
-use crate::wire::codec::{decode_message, encode_message};
+use crate::wire::codec::{decode_message_into, encode_message};
 use crate::wire::{DecodeContext, DecodeError, EncodeContext, Message, Notification};
 
 /// Most messages handed to the owner in one batch.
@@ -240,6 +240,14 @@ impl Out {
     }
 }
 
+/// Whether `buf` starts with a whole message, by its header's length field.
+fn whole_message_at_front(buf: &[u8]) -> bool {
+    match buf.get(16..18) {
+        Some(&[hi, lo]) => buf.len() >= usize::from(u16::from_be_bytes([hi, lo])),
+        _ => false,
+    }
+}
+
 async fn read_loop<R: AsyncRead + Unpin>(
     out: &Out,
     rd: &mut R,
@@ -252,19 +260,20 @@ async fn read_loop<R: AsyncRead + Unpin>(
     // A batch starts at the size of the one before: growing it would copy its
     // messages (~400 octets each) at every doubling.
     let mut hint = 16;
+    let mut batch = Vec::new();
+    let mut bytes = 0usize;
     loop {
-        let mut batch = Vec::new();
-        let mut bytes = 0usize;
         loop {
-            match decode_message(&buf, &ctx) {
-                Ok((msg, used)) => {
+            // Messages are decoded in place in the batch; it is allocated once a whole
+            // message is there (an idle session holds none).
+            if batch.capacity() == 0 && whole_message_at_front(&buf) {
+                batch.reserve_exact(hint);
+            }
+            match decode_message_into(&buf, &ctx, &mut batch) {
+                Ok(used) => {
                     buf.advance(used);
                     bytes += used;
-                    let open = matches!(msg, Message::Open(_));
-                    if batch.capacity() == 0 {
-                        batch.reserve_exact(hint);
-                    }
-                    batch.push(msg);
+                    let open = matches!(batch.last(), Some(Message::Open(_)));
                     if open && !have_ctx {
                         let msgs = std::mem::take(&mut batch);
                         if !out.send(msgs, std::mem::take(&mut bytes)).await {
@@ -293,7 +302,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                 Err(DecodeError::Incomplete { .. }) => break,
                 Err(e @ DecodeError::Malformed { .. }) => {
                     if !batch.is_empty() {
-                        out.send(batch, bytes).await;
+                        out.send(std::mem::take(&mut batch), bytes).await;
                     }
                     out.fail(e.notification().cloned(), e.to_string()).await;
                     return "malformed message";
@@ -302,7 +311,10 @@ async fn read_loop<R: AsyncRead + Unpin>(
         }
         if !batch.is_empty() {
             hint = batch.len().max(16);
-            if !out.send(batch, bytes).await {
+            if !out
+                .send(std::mem::take(&mut batch), std::mem::take(&mut bytes))
+                .await
+            {
                 return "owner gone";
             }
         }

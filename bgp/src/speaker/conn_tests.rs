@@ -11,6 +11,7 @@ use tokio::io::AsyncWrite;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
+use crate::wire::codec::decode_message;
 use crate::wire::{AsPath, ErrorCode, MessageHeaderError, Nlri, Open, PathAttributes, Update};
 
 fn encode(msgs: &[Message], ctx: &EncodeContext) -> Vec<u8> {

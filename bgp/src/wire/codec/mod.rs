@@ -59,6 +59,42 @@ pub(crate) fn malformed(
 /// otherwise. RFC 7606 faults that do not reset the session are recorded in
 /// [`super::Update::errors`] of an `Ok` result.
 pub fn decode_message(buf: &[u8], ctx: &DecodeContext) -> Result<(Message, usize), DecodeError> {
+    let (kind, mut body, length) = header(buf, ctx)?;
+    Ok((decode_body(kind, &mut body, buf, length, ctx)?, length))
+}
+
+/// [`decode_message`], appending the message to `out` instead of returning it: an
+/// UPDATE is decoded in place in `out`'s next slot, without the copies of its ~400
+/// octets that returning it through the layers would make. Returns the octets the
+/// message took; on error `out` is left as it was.
+pub fn decode_message_into(
+    buf: &[u8],
+    ctx: &DecodeContext,
+    out: &mut Vec<Message>,
+) -> Result<usize, DecodeError> {
+    let (kind, mut body, length) = header(buf, ctx)?;
+    if kind == MessageType::Update {
+        out.push(Message::Update(super::Update::default()));
+        let done = match out.last_mut() {
+            Some(Message::Update(u)) => update::decode_into(&mut body, ctx, u),
+            _ => Ok(()),
+        };
+        if let Err(e) = done {
+            out.pop();
+            return Err(e);
+        }
+    } else {
+        out.push(decode_body(kind, &mut body, buf, length, ctx)?);
+    }
+    Ok(length)
+}
+
+/// Checks the header of the message at the front of `buf` (RFC 4271 §6.1): its type,
+/// its body and its whole length.
+fn header<'a>(
+    buf: &'a [u8],
+    ctx: &DecodeContext,
+) -> Result<(MessageType, Reader<'a>, usize), DecodeError> {
     let mut r = Reader::new(buf, 0);
     let Some(header) = r.array::<HEADER_LEN>() else {
         return Err(DecodeError::Incomplete {
@@ -106,19 +142,31 @@ pub fn decode_message(buf: &[u8], ctx: &DecodeContext) -> Result<(Message, usize
     if !length_ok {
         return Err(bad_length());
     }
-    let Some(mut body) = r.sub(length - HEADER_LEN) else {
+    let Some(body) = r.sub(length - HEADER_LEN) else {
         return Err(DecodeError::Incomplete {
             needed: length - buf.len(),
         });
     };
-    let message = match kind {
-        MessageType::Open => Message::Open(open::decode(&mut body)?),
-        MessageType::Update => Message::Update(update::decode(&mut body, ctx)?),
-        MessageType::Notification => Message::Notification(simple::decode_notification(&mut body)),
+    Ok((kind, body, length))
+}
+
+/// Decodes the body of a message whose header [`header`] checked; `buf` starts with
+/// the message.
+fn decode_body(
+    kind: MessageType,
+    body: &mut Reader<'_>,
+    buf: &[u8],
+    length: usize,
+    ctx: &DecodeContext,
+) -> Result<Message, DecodeError> {
+    Ok(match kind {
+        MessageType::Open => Message::Open(open::decode(body)?),
+        MessageType::Update => Message::Update(update::decode(body, ctx)?),
+        MessageType::Notification => Message::Notification(simple::decode_notification(body)),
         MessageType::Keepalive => Message::Keepalive,
         MessageType::RouteRefresh => {
             let whole = buf.get(..length).unwrap_or_default();
-            let rr = simple::decode_route_refresh(&mut body).ok_or_else(|| {
+            let rr = simple::decode_route_refresh(body).ok_or_else(|| {
                 malformed(
                     16,
                     "ROUTE-REFRESH length is not 23",
@@ -128,8 +176,7 @@ pub fn decode_message(buf: &[u8], ctx: &DecodeContext) -> Result<(Message, usize
             })?;
             Message::RouteRefresh(rr)
         }
-    };
-    Ok((message, length))
+    })
 }
 
 /// Appends `msg` to `out` as one BGP message.

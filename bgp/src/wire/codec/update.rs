@@ -23,6 +23,18 @@ fn list_error(offset: usize, reason: &'static str) -> DecodeError {
 }
 
 pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, DecodeError> {
+    let mut update = Update::default();
+    decode_into(r, ctx, &mut update)?;
+    Ok(update)
+}
+
+/// Decodes an UPDATE body into `update`, which must be empty (`Update::default()`): in
+/// place, so that the ~400-octet value is not copied on its way out.
+pub(crate) fn decode_into(
+    r: &mut Reader<'_>,
+    ctx: &DecodeContext,
+    update: &mut Update,
+) -> Result<(), DecodeError> {
     let wlen_at = r.offset();
     let too_long = "Withdrawn Routes Length + Total Path Attribute Length exceed the message";
     let wlen = r.u16().ok_or_else(|| list_error(wlen_at, too_long))?;
@@ -37,7 +49,6 @@ pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, 
     let nlri_at = r.offset();
     let nlri = r.rest();
 
-    let mut update = Update::default();
     let v4_add_path = ctx.add_path.contains(AddressFamily::IPV4_UNICAST);
     let withdrawn_at = withdrawn.offset();
     decode_prefixes(
@@ -54,7 +65,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, 
             Bytes::new(),
         )
     })?;
-    attr_decode::decode(attrs, ctx, &mut update, !nlri.is_empty())?;
+    attr_decode::decode(attrs, ctx, update, !nlri.is_empty())?;
     decode_prefixes(nlri, Afi::Ipv4, v4_add_path, &mut update.nlri).map_err(|e| {
         malformed(
             nlri_at + e.at,
@@ -62,8 +73,7 @@ pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, 
             ErrorCode::Update(UpdateMessageError::InvalidNetworkField),
             Bytes::new(),
         )
-    })?;
-    Ok(update)
+    })
 }
 
 /// Writes a 2-octet length placeholder and returns its position.
