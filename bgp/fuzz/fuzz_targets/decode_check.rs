@@ -3,10 +3,15 @@
 //!
 //! The first input byte selects the context (bit 0: 4-octet AS, bit 1: ADD-PATH for
 //! IPv4/IPv6 unicast, bit 2: extended message, bit 3: keep AS4_* attributes raw); the
-//! rest is a message stream. Nothing may panic, and a decoded message must re-encode
-//! (when it fits) to bytes that decode to the same message.
+//! rest is a message stream. Nothing may panic, a decoded message must re-encode (when
+//! it fits) to bytes that decode to the same message, and the in-place decode a
+//! connection's reader uses (`decode_message_into`) must give the same message or error,
+//! leaving its batch as it was on error.
 
-use bgp::wire::{decode_message, encode_message, DecodeContext, EncodeContext, FamilySet, Message};
+use bgp::wire::{
+    decode_message, decode_message_into, encode_message, DecodeContext, EncodeContext, FamilySet,
+    Message,
+};
 use bytes::BytesMut;
 
 /// Runs one input; returns how many messages decoded.
@@ -31,10 +36,29 @@ pub fn check(data: &[u8]) -> usize {
         extended_message: ctx.extended_message,
     };
     let mut count = 0;
-    while let Ok((msg, used)) = decode_message(rest, &ctx) {
-        count += 1;
-        round_trip(&msg, &ctx, &enc);
-        rest = rest.get(used..).unwrap_or_default();
+    let mut batch = vec![Message::Keepalive];
+    loop {
+        let one = decode_message(rest, &ctx);
+        let into = decode_message_into(rest, &ctx, &mut batch);
+        match (one, into) {
+            (Ok((msg, used)), Ok(used_into)) => {
+                assert_eq!(used, used_into, "decode_message_into took other octets");
+                assert_eq!(
+                    batch.pop().as_ref(),
+                    Some(&msg),
+                    "decode_message_into differs"
+                );
+                count += 1;
+                round_trip(&msg, &ctx, &enc);
+                rest = rest.get(used..).unwrap_or_default();
+            }
+            (Err(e), Err(e_into)) => {
+                assert_eq!(e, e_into, "decode_message_into gave another error");
+                assert_eq!(batch, [Message::Keepalive], "an error changed the batch");
+                break;
+            }
+            (one, into) => panic!("decode_message {one:?}, decode_message_into {into:?}"),
+        }
     }
     count
 }
