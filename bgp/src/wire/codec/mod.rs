@@ -75,13 +75,11 @@ pub fn decode_message_into(
     let (kind, mut body, length) = header(buf, ctx)?;
     if kind == MessageType::Update {
         out.push(Message::Update(super::Update::default()));
-        let done = match out.last_mut() {
-            Some(Message::Update(u)) => update::decode_into(&mut body, ctx, u),
-            _ => Ok(()),
-        };
-        if let Err(e) = done {
-            out.pop();
-            return Err(e);
+        if let Some(Message::Update(u)) = out.last_mut() {
+            if let Err(e) = update::decode_into(&mut body, ctx, u) {
+                out.pop();
+                return Err(e);
+            }
         }
     } else {
         out.push(decode_body(kind, &mut body, buf, length, ctx)?);
