@@ -42,6 +42,7 @@ pub struct Counters {
     pub(crate) routes_installed: AtomicU64,
     pub(crate) routes_failed: AtomicU64,
     pub(crate) nexthop_objects: AtomicU64,
+    pub(crate) direct_pushes: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -71,6 +72,10 @@ pub struct CountersSnapshot {
     /// Kernel nexthop objects (gateways and ECMP groups) the table made or adopted for
     /// its routes, gauge.
     pub nexthop_objects: u64,
+    /// Small batches of changes the caller applied itself while the controller thread
+    /// was idle, instead of handing them over (see [`crate::ControllerHandle::changes`]),
+    /// counter.
+    pub direct_pushes: u64,
 }
 
 impl Counters {
@@ -89,6 +94,7 @@ impl Counters {
             routes_installed: g(&self.routes_installed),
             routes_failed: g(&self.routes_failed),
             nexthop_objects: g(&self.nexthop_objects),
+            direct_pushes: g(&self.direct_pushes),
         }
     }
 

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use controller::{
-    Controller, ControllerConfig, ControllerHandle, ControllerTask, NextHop, Route, RouteState,
-    TableConfig, DEFAULT_PROTOCOL,
+    Controller, ControllerConfig, ControllerHandle, ControllerTask, DesiredChange, NextHop, Route,
+    RouteState, TableConfig, DEFAULT_PROTOCOL,
 };
 use ipnet::IpNet;
 use testlab::{wait_for, Lab, Netns};
@@ -511,5 +511,64 @@ async fn interface_made_again_under_the_same_name_gets_its_route_without_a_failu
     match ctl.route_status(p).await.unwrap().unwrap().state {
         RouteState::Failed(reason) => assert!(reason.contains("w1 not found"), "{reason}"),
         s => panic!("expected failed, got {s:?}"),
+    }
+}
+
+/// A /26 blackhole route, the `i`th of 10.60.0.0/16 onwards.
+fn blackhole_26(i: u32) -> Route {
+    let a = std::net::Ipv4Addr::from((10u32 << 24) + (60 << 16) + (i << 6));
+    Route::blackhole(IpNet::new(a.into(), 26).expect("valid prefix"))
+}
+
+/// Small batches of changes that find the controller thread idle are applied by the
+/// caller itself (no hand-over to the thread): in the kernel in the order sent, also
+/// behind a large batch still queued for the thread.
+#[tokio::test]
+async fn small_batches_land_in_order_behind_queued_ones() {
+    let mut lab = Lab::new("ctl-direct");
+    let h = lab.netns("h");
+    let (ctl, _task) = Controller::spawn(ControllerConfig {
+        table: TableConfig::default(),
+        netns: Some(h.name().to_string()),
+        resync_interval: Duration::from_secs(3600),
+        adopt_grace: Duration::ZERO,
+    })
+    .expect("controller starts");
+    ctl.sync().await.unwrap();
+
+    // One route at a time with the thread idle in between (an `ip` run per step).
+    for i in 0..20 {
+        ctl.changes(vec![DesiredChange::Upsert(blackhole_26(i))])
+            .await
+            .unwrap();
+        ctl.sync().await.unwrap();
+        let p = blackhole_26(i).prefix.to_string();
+        assert!(kernel_routes(&h, PROTO).contains_key(&p), "{p} missing");
+    }
+    assert!(
+        ctl.counters().direct_pushes > 0,
+        "no batch was applied by the caller"
+    );
+
+    // A large batch goes to the thread; a one-route batch sent right behind it removes a
+    // route the large one adds: it must not be applied first, or the route would stay.
+    for round in 0..5u32 {
+        let base = 100 + round * 1000;
+        let big: Vec<DesiredChange> = (base..base + 900)
+            .map(|i| DesiredChange::Upsert(blackhole_26(i)))
+            .collect();
+        let last = blackhole_26(base + 899).prefix;
+        ctl.changes(big).await.unwrap();
+        ctl.changes(vec![DesiredChange::Remove(last)])
+            .await
+            .unwrap();
+        ctl.sync().await.unwrap();
+        let k = kernel_routes(&h, PROTO);
+        assert!(
+            !k.contains_key(&last.to_string()),
+            "round {round}: the removal overtook the batch before it"
+        );
+        assert!(k.contains_key(&blackhole_26(base + 898).prefix.to_string()));
+        assert_eq!(k.len(), 20 + 899 * (round as usize + 1), "round {round}");
     }
 }
