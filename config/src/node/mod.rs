@@ -18,6 +18,8 @@ mod values;
 mod datastore_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod unlocated_tests;
 
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -472,6 +474,20 @@ impl NodeConfig {
     /// for relative paths. Password files are read here. Returns every error
     /// found, sorted by position.
     pub fn from_str(path: &Path, text: &str) -> Result<NodeConfig, LocatedErrors> {
+        // A valid file is read without indexing where its nodes are (half the time of a
+        // reload's parse); positions are only needed for errors, and a file with any
+        // is read again below to locate them.
+        if let Some(raw) = yaml::deserialize_unlocated::<raw::RawNode>(path, text) {
+            let unlocated = yaml::Positions::empty(path, yaml::Location::START);
+            if let Ok(config) = resolve::resolve(path, raw, &unlocated) {
+                return Ok(config);
+            }
+        }
+        Self::from_str_located(path, text)
+    }
+
+    /// [`NodeConfig::from_str`] with the positions of every node indexed first.
+    fn from_str_located(path: &Path, text: &str) -> Result<NodeConfig, LocatedErrors> {
         let result = match yaml::load_document_all::<raw::RawNode>(path, text) {
             Ok(doc) => resolve::resolve(path, doc.value, &doc.positions),
             // Every error in one pass: the file's own and the checks' on the rest.

@@ -248,6 +248,18 @@ pub fn load_document<T: DeserializeOwned>(
     Ok(first)
 }
 
+/// Deserializes a one-document text into `T` without indexing the positions of its
+/// nodes first: for files that are nearly always valid and read often (the node config
+/// on every reload), where the positions pass costs as much as the parse itself.
+/// `None` when the text is refused, does not deserialize, or is not exactly one
+/// document: the caller then takes the located path ([`load_document_all`]) for the
+/// errors, which reads the text again. Whatever this accepts, the located path
+/// accepts with the same value.
+pub fn deserialize_unlocated<T: DeserializeOwned>(file: &Path, text: &str) -> Option<T> {
+    limits::check_nesting(file, text).ok()?;
+    serde_yaml::from_str(text).ok()
+}
+
 /// Deserializes `T` from raw YAML without positions (for values embedded in
 /// other data, such as command-line arguments); errors carry line and column
 /// relative to `text`.
