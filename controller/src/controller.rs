@@ -13,7 +13,7 @@
 //! the kernel. The thread and the handles share the reconciler behind a mutex for this.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::time::Duration;
 
@@ -111,10 +111,15 @@ struct Shared {
     /// lowered under the lock once handled): at 0 under the lock, everything sent
     /// before is applied, so a change applied by a handle cannot overtake one.
     inflight: AtomicUsize,
-    /// The thread's first reconcile (adopting what a previous run left) is done; no
-    /// handle pushes before it.
-    started: AtomicBool,
+    /// [`STARTING`] until the thread's first reconcile (adopting what a previous run
+    /// left) is done, [`STOPPED`] once it has handled its last command: handles push
+    /// only while [`RUNNING`].
+    state: AtomicU8,
 }
+
+const STARTING: u8 = 0;
+const RUNNING: u8 = 1;
+const STOPPED: u8 = 2;
 
 impl Shared {
     /// The reconciler; a panic while it was held does not stop the others using it.
@@ -168,7 +173,7 @@ impl Controller {
         let shared = Arc::new(Shared {
             rec: Mutex::new(rec),
             inflight: AtomicUsize::new(0),
-            started: AtomicBool::new(false),
+            state: AtomicU8::new(STARTING),
         });
         let (tx, rx) = mpsc::channel(4096);
         let (done_tx, done) = oneshot::channel();
@@ -215,11 +220,7 @@ impl ControllerHandle {
             && !changes
                 .iter()
                 .any(|c| matches!(c, DesiredChange::ReplaceAll(_)));
-        let idle = self.shared.started.load(Ordering::SeqCst)
-            && self.shared.inflight.load(Ordering::SeqCst) == 0
-            // Stopped: the queue's send reports it.
-            && !self.tx.is_closed();
-        if !small || !idle {
+        if !small || self.shared.inflight.load(Ordering::SeqCst) != 0 {
             return Some(changes);
         }
         let mut rec = match self.shared.rec.try_lock() {
@@ -227,8 +228,12 @@ impl ControllerHandle {
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
             Err(TryLockError::WouldBlock) => return Some(changes),
         };
-        // Under the lock: nothing sent before is still waiting, and no push is pending.
-        if self.shared.inflight.load(Ordering::SeqCst) != 0 || rec.has_work() {
+        // Under the lock: the thread is running, nothing sent before is still waiting, no
+        // push is pending. (Stopped, the queue's send reports it.)
+        if self.shared.state.load(Ordering::SeqCst) != RUNNING
+            || self.shared.inflight.load(Ordering::SeqCst) != 0
+            || rec.has_work()
+        {
             return Some(changes);
         }
         for c in changes {
@@ -383,7 +388,7 @@ async fn run(
     };
     // Reconcile at start, before any command: adopts what a previous run left.
     let _ = shared.lock().reconcile();
-    shared.started.store(true, Ordering::SeqCst);
+    shared.state.store(RUNNING, Ordering::SeqCst);
     let period = config.resync_interval.max(Duration::from_millis(100));
     let mut resync = tokio::time::interval_at(Instant::now() + period, period);
     resync.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -407,91 +412,91 @@ async fn run(
         // overflows meanwhile, one resync after the load repairs whatever was lost. Events
         // are read whenever the queue is empty, which is nearly always in steady state.
         tokio::select! {
-                biased;
-                cmd = rx.recv() => {
-                    let Some(cmd) = cmd else { break };
-                    let mut rec = shared.lock();
-                    let mut next = Some(cmd);
-                    let mut n = 0;
-                    while let Some(cmd) = next.take() {
-                        n += match &cmd {
-                            Command::Changes(v, _) => v.len().max(1),
-                            _ => 1,
-                        };
-                        let stop = command(&mut rec, cmd);
-                        shared.inflight.fetch_sub(1, Ordering::SeqCst);
-                        if let Some(stop) = stop {
-                            return stop;
-                        }
-                        if n < DRAIN {
-                            next = rx.try_recv().ok();
-                        }
+            biased;
+            cmd = rx.recv() => {
+                let Some(cmd) = cmd else { break };
+                let mut rec = shared.lock();
+                let mut next = Some(cmd);
+                let mut n = 0;
+                while let Some(cmd) = next.take() {
+                    n += match &cmd {
+                        Command::Changes(v, _) => v.len().max(1),
+                        _ => 1,
+                    };
+                    let stop = command(&mut rec, cmd);
+                    shared.inflight.fetch_sub(1, Ordering::SeqCst);
+                    if let Some(stop) = stop {
+                        // Under the lock: no handle pushes after the last one.
+                        shared.state.store(STOPPED, Ordering::SeqCst);
+                        return stop;
                     }
-                    if rec.has_work() {
-                        let _ = rec.push();
-                        last_push = Instant::now();
+                    if n < DRAIN {
+                        next = rx.try_recv().ok();
                     }
                 }
-                ready = async { match events.as_mut() { Some(e) => e.readable_mut().await, None => std::future::pending().await } } => {
-                    let Ok(mut guard) = ready else { continue };
-                    let mut rec = shared.lock();
-                    evbuf.clear();
-                    let rr = guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS);
-                    if guard.get_inner_mut().take_links_up() {
-                        // The kernel deleted routes through it when it went down, silently.
-                        tracing::debug!("an interface came back up; reconcile soon");
-                        soon.get_or_insert_with(|| Instant::now() + LINK_UP_DELAY);
-                    }
-                    match rr {
-                        Ok(EventRead::Drained) => guard.clear_ready(),
-                        Ok(EventRead::More) => {}
-                        Ok(EventRead::Overrun { drained }) => {
-                            if drained {
-                                guard.clear_ready();
-                            }
-                            Counters::add(&counters.event_overruns, 1);
-                            tracing::debug!("route event overrun; full resync when changes pause");
-                            overrun_since.get_or_insert_with(Instant::now);
-                            continue;
-                        }
-                        Err(e) => {
-                            guard.clear_ready();
-                            tracing::warn!(error = %e, "reading route events");
-                            soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
-                            continue;
-                        }
-                    }
-                    Counters::add(&counters.events, evbuf.len() as u64);
-                    // The last event per prefix is the kernel's current word on it.
-                    let mut last: HashMap<IpNet, RouteEvent> = HashMap::with_capacity(evbuf.len());
-                    for ev in evbuf.drain(..) {
-                        last.insert(ev.prefix(), ev);
-                    }
-                    rec.events(last.into_values());
-                    if rec.has_work() {
-                        let _ = rec.push();
-                        last_push = Instant::now();
-                    }
-                }
-                _ = resync.tick() => {
-                    soon = None;
-                    overrun_since = None;
-                    let _ = shared.lock().reconcile();
-        shared.started.store(true, Ordering::SeqCst);
-                }
-                _ = async { match due { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
-                    soon = None;
-                    overrun_since = None;
-                    let _ = shared.lock().reconcile();
-        shared.started.store(true, Ordering::SeqCst);
-                }
-                _ = &mut grace, if !grace_over => {
-                    grace_over = true;
-                    let mut rec = shared.lock();
-                    rec.allow_deletes();
+                if rec.has_work() {
                     let _ = rec.push();
+                    last_push = Instant::now();
                 }
             }
+            ready = async { match events.as_mut() { Some(e) => e.readable_mut().await, None => std::future::pending().await } } => {
+                let Ok(mut guard) = ready else { continue };
+                let mut rec = shared.lock();
+                evbuf.clear();
+                let rr = guard.get_inner_mut().read(rec.table_mut(), &mut evbuf, EVENTS);
+                if guard.get_inner_mut().take_links_up() {
+                    // The kernel deleted routes through it when it went down, silently.
+                    tracing::debug!("an interface came back up; reconcile soon");
+                    soon.get_or_insert_with(|| Instant::now() + LINK_UP_DELAY);
+                }
+                match rr {
+                    Ok(EventRead::Drained) => guard.clear_ready(),
+                    Ok(EventRead::More) => {}
+                    Ok(EventRead::Overrun { drained }) => {
+                        if drained {
+                            guard.clear_ready();
+                        }
+                        Counters::add(&counters.event_overruns, 1);
+                        tracing::debug!("route event overrun; full resync when changes pause");
+                        overrun_since.get_or_insert_with(Instant::now);
+                        continue;
+                    }
+                    Err(e) => {
+                        guard.clear_ready();
+                        tracing::warn!(error = %e, "reading route events");
+                        soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
+                        continue;
+                    }
+                }
+                Counters::add(&counters.events, evbuf.len() as u64);
+                // The last event per prefix is the kernel's current word on it.
+                let mut last: HashMap<IpNet, RouteEvent> = HashMap::with_capacity(evbuf.len());
+                for ev in evbuf.drain(..) {
+                    last.insert(ev.prefix(), ev);
+                }
+                rec.events(last.into_values());
+                if rec.has_work() {
+                    let _ = rec.push();
+                    last_push = Instant::now();
+                }
+            }
+            _ = resync.tick() => {
+                soon = None;
+                overrun_since = None;
+                let _ = shared.lock().reconcile();
+            }
+            _ = async { match due { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
+                soon = None;
+                overrun_since = None;
+                let _ = shared.lock().reconcile();
+            }
+            _ = &mut grace, if !grace_over => {
+                grace_over = true;
+                let mut rec = shared.lock();
+                rec.allow_deletes();
+                let _ = rec.push();
+            }
+        }
         if shared.lock().take_reconcile_soon() {
             soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
         }

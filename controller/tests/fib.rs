@@ -571,4 +571,14 @@ async fn small_batches_land_in_order_behind_queued_ones() {
         assert!(k.contains_key(&blackhole_26(base + 898).prefix.to_string()));
         assert_eq!(k.len(), 20 + 899 * (round as usize + 1), "round {round}");
     }
+
+    // Once the controller has stopped, nothing more reaches the kernel.
+    ctl.shutdown(false).await.unwrap();
+    let late = blackhole_26(9_999).prefix;
+    let _ = ctl.changes(vec![DesiredChange::Remove(late)]).await;
+    let _ = ctl
+        .changes(vec![DesiredChange::Upsert(blackhole_26(9_999))])
+        .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!kernel_routes(&h, PROTO).contains_key(&late.to_string()));
 }
