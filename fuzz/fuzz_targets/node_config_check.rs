@@ -1,8 +1,10 @@
 //! The property the `node_config` fuzz target checks, shared with the corpus replay in
 //! `config/tests/fuzz_corpus.rs` so that `cargo test` runs every corpus entry through it.
 //!
-//! Any bytes as a node config file: loading never panics and never hangs, and every
-//! error is located inside the text (line 1.., column 1..) — invalid UTF-8 included.
+//! Any bytes as a node config file: loading never panics and never hangs, every error is
+//! located inside the text (line 1.., column 1..) — invalid UTF-8 included —, and the
+//! quick read (no positions indexed for a valid file) gives exactly what the located
+//! read gives: the same config or the same errors.
 
 use std::path::Path;
 
@@ -18,7 +20,9 @@ pub fn check(data: &[u8]) -> bool {
             return false;
         }
     };
-    match config::NodeConfig::from_str(path, &text) {
+    let result = config::NodeConfig::from_str(path, &text);
+    assert_eq!(result, config::NodeConfig::from_str_located(path, &text));
+    match result {
         Ok(_) => true,
         Err(errors) => {
             assert!(!errors.is_empty());
