@@ -76,6 +76,8 @@ pub struct FibSample {
     pub events: u64,
     /// Event socket overruns, each followed by a full resync (total).
     pub event_overruns: u64,
+    /// Small batches written by the agent's task while the FIB thread was idle (total).
+    pub direct_pushes: u64,
     /// Duration of the last full reconcile.
     pub last_reconcile: Duration,
 }
@@ -140,6 +142,7 @@ pub struct Metrics {
     fib_reconcile_errors: IntCounter,
     fib_events: IntCounter,
     fib_event_overruns: IntCounter,
+    fib_direct_pushes: IntCounter,
     fib_reconcile: Histogram,
     acl: AclMetrics,
     process: super::process::ProcessMetrics,
@@ -314,6 +317,11 @@ impl Metrics {
                 "tern_fib_event_overruns_total",
                 "Kernel route event overruns (ENOBUFS), each followed by a full resync.",
             ),
+            fib_direct_pushes: counter(
+                &r,
+                "tern_fib_direct_pushes_total",
+                "Small batches of route changes written to the kernel by the agent's own task because the FIB thread was idle.",
+            ),
             fib_reconcile: histogram(
                 &r,
                 "tern_fib_reconcile_duration_seconds",
@@ -420,6 +428,8 @@ impl Metrics {
         self.fib_events.inc_by(delta(f.events, l.events));
         self.fib_event_overruns
             .inc_by(delta(f.event_overruns, l.event_overruns));
+        self.fib_direct_pushes
+            .inc_by(delta(f.direct_pushes, l.direct_pushes));
         // The controller reports the duration of its last full reconcile; observe it once
         // per new reconcile seen (several within one refresh interval count as one).
         if f.reconciles > self.last.fib.reconciles {
@@ -528,6 +538,7 @@ mod tests {
             netlink_ops: 7,
             reconciles: 1,
             events: 12,
+            direct_pushes: 3,
             last_reconcile: Duration::from_millis(3),
             ..FibSample::default()
         };
@@ -535,6 +546,7 @@ mod tests {
         s.peers[0].messages_received = 15;
         s.fib.netlink_ops = 9;
         s.fib.reconciles = 2;
+        s.fib.direct_pushes = 5;
         m.refresh(&s);
         let text = m.render();
         let l = "peer=\"192.0.2.2\",peer_as=\"65000\",peer_type=\"global\"";
@@ -556,6 +568,7 @@ mod tests {
             "tern_fib_netlink_operations_total 9".into(),
             "tern_fib_reconciles_total 2".into(),
             "tern_fib_route_events_total 12".into(),
+            "tern_fib_direct_pushes_total 5".into(),
             "tern_fib_reconcile_duration_seconds_count 2".into(),
             "tern_acl_apply_failures_total 0".into(),
             format!(

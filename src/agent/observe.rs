@@ -180,6 +180,7 @@ async fn sample(inputs: &Inputs) -> Sample {
             reconcile_errors: c.reconcile_errors,
             events: c.events,
             event_overruns: c.event_overruns,
+            direct_pushes: c.direct_pushes,
             last_reconcile: c.last_reconcile,
         },
     }
