@@ -245,6 +245,13 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (fib, fib_task) = match controller {
         Some((fib, fib_task, table)) => {
             let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
+            // The workloads task hands its restored attachments over at start only when
+            // CNI has been used on this node.
+            let (locals_tx, locals_rx) = tokio_watch::channel(false);
+            let locals = LocalSources {
+                cni_pending: cfg.state_dir.join("ipam").exists(),
+                ready: locals_tx,
+            };
             tasks.spawn(guard::watch(guard_tx));
             tasks.spawn(routes_task(
                 table,
@@ -256,6 +263,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
                 overlay_rx,
                 fib.clone(),
                 endpoints_tx,
+                locals,
             ));
             if !cfg.endpoints.is_empty() {
                 tasks.spawn(endpoints_task(cfg.endpoints.clone(), eps_tx, fib.clone()));
@@ -265,6 +273,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
                 tasks.spawn(restart::sweep_after_end_of_rib(
                     speaker.clone(),
                     fib.clone(),
+                    locals_rx,
                     max,
                 ));
             }
@@ -450,6 +459,16 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
 /// RIB until the controller has taken the previous batch).
 const CHANGE_BATCH: usize = 4096;
 
+/// Whether the local device routes (endpoint files, CNI workloads) have reached the
+/// controller once: a restart's sweep of adopted routes must not run before, or it
+/// deletes the routes of this node's own containers until they are loaded again.
+struct LocalSources {
+    /// The workloads task will hand over restored attachments (CNI used before).
+    cni_pending: bool,
+    /// Set once every source has been handed over (or has none).
+    ready: tokio_watch::Sender<bool>,
+}
+
 /// Owns the merged desired table: best-path changes from the speaker and endpoint sets
 /// from the endpoint task become controller changes.
 // One input per source of desired routes; a struct would only rename them.
@@ -464,7 +483,10 @@ async fn routes_task(
     mut overlays: mpsc::Receiver<overlay_switch::OverlayUpdate>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
+    locals: LocalSources,
 ) {
+    let mut files_in = false;
+    let mut cni_in = !locals.cni_pending;
     let mut bgp_open = true;
     let mut eps_open = true;
     let mut wl_open = true;
@@ -491,7 +513,10 @@ async fn routes_task(
             }
             e = endpoints.recv(), if eps_open => match e {
                 Some(routes) => eps = Some(routes),
-                None => eps_open = false,
+                None => {
+                    eps_open = false;
+                    files_in = true;
+                }
             },
             Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
             Some(u) = overlays.recv() => {
@@ -500,14 +525,19 @@ async fn routes_task(
             }
             w = workloads.recv(), if wl_open => match w {
                 Some(u) => wl = Some(u),
-                None => wl_open = false,
+                None => {
+                    wl_open = false;
+                    cni_in = true;
+                }
             },
         }
         let mut done = None;
         if let Some(u) = wl {
             from_cni = u.routes;
             done = Some(u.done);
+            cni_in = true;
         }
+        files_in |= eps.is_some();
         let set_changed = eps.is_some() || done.is_some();
         if let Some(routes) = eps {
             from_files = routes;
@@ -521,6 +551,11 @@ async fn routes_task(
         if let Err(e) = fib.changes(std::mem::take(&mut out)).await {
             tracing::error!("FIB controller: {e}");
             return;
+        }
+        if files_in && cni_in {
+            locals
+                .ready
+                .send_if_modified(|r| !std::mem::replace(r, true));
         }
         if let Some(d) = done {
             let _ = d.send(());

@@ -39,9 +39,15 @@ const SETTLE: Duration = Duration::from_secs(5);
 
 /// Waits until every configured peer is Established and has sent End-of-RIB for every
 /// family of its session, or until `max` has passed, then until the controller's desired
-/// table holds the Loc-RIB's prefixes (at most [`SETTLE`]), and lets the controller delete
-/// the adopted routes nobody wants now.
-pub async fn sweep_after_end_of_rib(speaker: SpeakerHandle, fib: ControllerHandle, max: Duration) {
+/// table holds the Loc-RIB's prefixes and this node's own device routes (endpoint files,
+/// restored CNI workloads: `locals` turns true once they are handed over), at most
+/// [`SETTLE`], and lets the controller delete the adopted routes nobody wants now.
+pub async fn sweep_after_end_of_rib(
+    speaker: SpeakerHandle,
+    fib: ControllerHandle,
+    mut locals: tokio::sync::watch::Receiver<bool>,
+    max: Duration,
+) {
     let start = Instant::now();
     loop {
         let peers = speaker.peers().await;
@@ -65,6 +71,15 @@ pub async fn sweep_after_end_of_rib(speaker: SpeakerHandle, fib: ControllerHandl
         sleep(POLL).await;
     }
     let settle = Instant::now();
+    // Without this a peer's quick End-of-RIB let the sweep delete the routes to this
+    // node's containers before the endpoint files were read (seen in agent_hitless:
+    // one ping lost).
+    if tokio::time::timeout(SETTLE, locals.wait_for(|r| *r))
+        .await
+        .is_err()
+    {
+        tracing::info!("graceful restart: local routes not loaded within {SETTLE:?}");
+    }
     loop {
         let rib: HashSet<IpNet> = speaker.route_prefixes().await.into_iter().collect();
         let desired: HashSet<IpNet> = match fib.routes().await {
