@@ -245,11 +245,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (fib, fib_task) = match controller {
         Some((fib, fib_task, table)) => {
             let (eps_tx, eps_rx) = mpsc::channel::<Vec<DeviceRoute>>(4);
-            // The workloads task hands its restored attachments over at start only when
-            // CNI has been used on this node.
             let (locals_tx, locals_rx) = tokio_watch::channel(false);
             let locals = LocalSources {
-                cni_pending: cfg.state_dir.join("ipam").exists(),
+                cni_pending: workloads::Workloads::restores_at_start(&cfg.state_dir),
                 ready: locals_tx,
             };
             tasks.spawn(guard::watch(guard_tx));
@@ -485,8 +483,9 @@ async fn routes_task(
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
     locals: LocalSources,
 ) {
-    let mut files_in = false;
-    let mut cni_in = !locals.cni_pending;
+    // A source is in once it has sent its first set or closed (or, CNI, has none).
+    let mut files_seen = false;
+    let mut cni_seen = !locals.cni_pending;
     let mut bgp_open = true;
     let mut eps_open = true;
     let mut wl_open = true;
@@ -513,10 +512,7 @@ async fn routes_task(
             }
             e = endpoints.recv(), if eps_open => match e {
                 Some(routes) => eps = Some(routes),
-                None => {
-                    eps_open = false;
-                    files_in = true;
-                }
+                None => eps_open = false,
             },
             Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
             Some(u) = overlays.recv() => {
@@ -525,19 +521,16 @@ async fn routes_task(
             }
             w = workloads.recv(), if wl_open => match w {
                 Some(u) => wl = Some(u),
-                None => {
-                    wl_open = false;
-                    cni_in = true;
-                }
+                None => wl_open = false,
             },
         }
         let mut done = None;
         if let Some(u) = wl {
             from_cni = u.routes;
             done = Some(u.done);
-            cni_in = true;
+            cni_seen = true;
         }
-        files_in |= eps.is_some();
+        files_seen |= eps.is_some();
         let set_changed = eps.is_some() || done.is_some();
         if let Some(routes) = eps {
             from_files = routes;
@@ -552,7 +545,7 @@ async fn routes_task(
             tracing::error!("FIB controller: {e}");
             return;
         }
-        if files_in && cni_in {
+        if (files_seen || !eps_open) && (cni_seen || !wl_open) {
             locals
                 .ready
                 .send_if_modified(|r| !std::mem::replace(r, true));

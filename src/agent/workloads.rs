@@ -230,9 +230,15 @@ impl Workloads {
         Ok(())
     }
 
+    /// Whether [`Workloads::run`] hands restored attachments to the routes task at start:
+    /// only when CNI or Docker attachments were ever stored under `state_dir`.
+    pub fn restores_at_start(state_dir: &std::path::Path) -> bool {
+        state_dir.join(ipam::store::SUBDIR).exists()
+    }
+
     /// Serves requests until the channel closes.
     pub async fn run(mut self, mut jobs: mpsc::Receiver<Job>) {
-        if self.state_dir.join("ipam").exists() {
+        if Self::restores_at_start(&self.state_dir) {
             match self.ensure_open() {
                 Ok(()) => {
                     if let Err(e) = self.publish(&[]).await {
