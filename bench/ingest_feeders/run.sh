@@ -25,6 +25,9 @@
 #
 # Usage: bench/ingest_feeders/run.sh [PAIRS] [FEEDERS...]   (default 5, bird gobgp)
 #   TERN=path/to/tern (default target/release/tern), PREFIXES (default 1000000).
+#   TERN_OLD=path/to/another/tern adds that build as a third receiver, `tern_old`, for a
+#   before/after in the same run (each round then takes the receivers in a rotated
+#   order); RECEIVERS="tern tern_old" leaves BIRD out.
 # Needs root, iproute2, bird2, gobgp/gobgpd, python3. Bounded: every wait has a timeout.
 set -euo pipefail
 
@@ -203,6 +206,11 @@ CONF
     RUST_LOG=info ip netns exec "$NSR" "$TERN" agent --config "$1/node.yaml" > "$1/agent.log" 2>&1 &
     DPID=$!
 }
+# Another build of tern (TERN_OLD), for before/after in the same run.
+start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
+count_tern_old() { count_tern "$@"; }
+est_tern_old() { est_tern "$@"; }
+
 count_tern() {
     "$TERN" status --json --socket "$1/tern.sock" 2>/dev/null |
         tr -d ' \n' | sed -n 's/.*"accepted":\([0-9]*\).*/\1/p' | head -n 1
@@ -272,10 +280,21 @@ measure() {
     record "$round" "$f $d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $((fcpu1 - fcpu0))"
 }
 
-rounds() { # FEEDER: PAIRS pairs, alternating which receiver goes first
-    local f=$1 round d order
+# The receivers, each round in an order rotated by one (with two: alternating).
+if [ -n "${TERN_OLD:-}" ]; then
+    RECEIVERS=${RECEIVERS:-tern_old tern bird}
+else
+    RECEIVERS=${RECEIVERS:-tern bird}
+fi
+read -r -a RECV <<< "$RECEIVERS"
+
+rounds() { # FEEDER: PAIRS rounds, rotating which receiver goes first
+    local f=$1 round d order i n=${#RECV[@]}
     for round in $(seq 1 "$PAIRS"); do
-        if [ $((round % 2)) -eq 1 ]; then order="tern bird"; else order="bird tern"; fi
+        order=""
+        for i in $(seq 0 $((n - 1))); do
+            order="$order ${RECV[$(((round - 1 + i) % n))]}"
+        done
         for d in $order; do
             measure "$f" "$d" "$round" || echo "$f/$d round $round failed" >&2
         done
@@ -310,7 +329,7 @@ echo
 echo "| feeder | receiver | wall (s) min–max [median] | receiver CPU (s) min–max | peak RSS (MiB) | feeder CPU (s) min–max |"
 echo "|---|---|---|---|---|---|"
 for f in $FEEDERS; do
-    for d in tern bird; do
+    for d in $RECEIVERS; do
         awk -v f="$f" -v d="$d" '
             $1==f && $2==d { w[++k]=$3; c[k]=$4; h[k]=$5; fc[k]=$6 }
             function srt(a, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t} }
@@ -319,12 +338,15 @@ for f in $FEEDERS; do
     done
 done
 echo
-for f in $FEEDERS; do
-    # Ratio per pair (tern / BIRD of the same round, in run order).
-    awk -v f="$f" '$1==f && $2=="tern" {t[++a]=$3} $1==f && $2=="bird" {b[++c]=$3}
+ratios() { # FEEDER A B LABEL: A's time over B's, round by round (in run order)
+    awk -v f="$1" -v x="$2" -v y="$3" -v l="$4" '$1==f && $2==x {t[++a]=$3} $1==f && $2==y {b[++c]=$3}
         END { n=(a<c)?a:c; s=""; for (i=1;i<=n;i++) { r[i]=t[i]/b[i]; s=s sprintf("%.2f ", r[i]) }
               for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (r[j]<r[i]) {x=r[i];r[i]=r[j];r[j]=x}
-              if (n) printf "%s feeder: tern/BIRD per pair: %s(median %.2f×)\n", f, s, r[int((n+1)/2)] }' "$RESULTS"
+              if (n) printf "%s feeder: %s per pair: %s(median %.2f×)\n", f, l, s, r[int((n+1)/2)] }' "$RESULTS"
+}
+for f in $FEEDERS; do
+    ratios "$f" tern bird tern/BIRD
+    ratios "$f" tern tern_old tern/tern_old
 done
 echo
 echo "raw (feeder receiver wall_ms cpu_ms VmHWM_KiB feeder_cpu_ms):"
