@@ -339,7 +339,7 @@ for f in $FEEDERS; do
 done
 echo
 ratios() { # FEEDER A B LABEL: A's time over B's, round by round (in run order)
-    awk -v f="$1" -v x="$2" -v y="$3" -v l="$4" '$1==f && $2==x {t[++a]=$3} $1==f && $2==y {b[++c]=$3}
+    awk -v f="$1" -v num="$2" -v den="$3" -v l="$4" '$1==f && $2==num {t[++a]=$3} $1==f && $2==den {b[++c]=$3}
         END { n=(a<c)?a:c; s=""; for (i=1;i<=n;i++) { r[i]=t[i]/b[i]; s=s sprintf("%.2f ", r[i]) }
               for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (r[j]<r[i]) {x=r[i];r[i]=r[j];r[j]=x}
               if (n) printf "%s feeder: %s per pair: %s(median %.2f×)\n", f, l, s, r[int((n+1)/2)] }' "$RESULTS"
