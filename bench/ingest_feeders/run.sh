@@ -27,7 +27,9 @@
 #   TERN=path/to/tern (default target/release/tern), PREFIXES (default 1000000).
 #   TERN_OLD=path/to/another/tern adds that build as a third receiver, `tern_old`, for a
 #   before/after in the same run (each round then takes the receivers in a rotated
-#   order); RECEIVERS="tern tern_old" leaves BIRD out.
+#   order); RECEIVERS="tern tern_old" leaves BIRD out. KEEP=1 keeps the work directory
+#   (with the recordings bird.wire, gobgp.wire); WIRES=that/dir and the feeder
+#   bird-replay (or gobgp-replay) replay a kept recording without loading the router.
 # Needs root, iproute2, bird2, gobgp/gobgpd, python3. Bounded: every wait has a timeout.
 set -euo pipefail
 
@@ -171,9 +173,22 @@ replay_round() {
         [ "$(ms)" -lt "$t" ] || { cat "$WORK/feed-replay.err" >&2; return 1; }
         sleep 0.2
     done
+    [ -n "$EXPECT" ] ||
+        EXPECT=$(sed -n 's/.*"encoded".*"prefixes":\([0-9]*\).*/\1/p' "$WORK/feed-replay.out")
 }
 feeder_idle_bird-replay() { replay_round "$WORK/bird.wire"; }
 feeder_idle_gobgp-replay() { replay_round "$WORK/gobgp.wire"; }
+# A recording kept from an earlier run (KEEP=1 leaves the work directory): WIRES=DIR
+# with the feeder bird-replay or gobgp-replay replays DIR/bird.wire or DIR/gobgp.wire
+# without loading the router (the expected count is what the recording announces).
+start_recorded() {
+    [ -f "${WIRES:-}/$1.wire" ] || { echo "no recording ${WIRES:-(WIRES unset)}/$1.wire" >&2; return 1; }
+    ln -sf "$(realpath "$WIRES/$1.wire")" "$WORK/$1.wire"
+    FPID=""
+    EXPECT=""
+}
+start_feeder_bird-replay() { start_recorded bird; }
+start_feeder_gobgp-replay() { start_recorded gobgp; }
 
 # Records what the live feeder $1 sends into $WORK/$1.wire (it must be idle).
 capture() {
@@ -310,7 +325,7 @@ for f in $FEEDERS; do
     echo "$f: $EXPECT routes to receive" >&2
     SHOWN="$SHOWN $f"
     [ -n "${REPLAY_ONLY:-}" ] && [ "$f" != tern ] || rounds "$f"
-    if [ "$f" != tern ] && [ -z "${NO_REPLAY:-}" ]; then
+    if [ "$f" != tern ] && [ "${f%-replay}" = "$f" ] && [ -z "${NO_REPLAY:-}" ]; then
         if capture "$f"; then
             [ -n "${FPID:-}" ] && { kill "$FPID" 2>/dev/null || true; wait "$FPID" 2>/dev/null || true; }
             FPID=""
