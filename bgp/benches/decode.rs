@@ -127,7 +127,7 @@ fn stream(prefixes: usize) -> (Bytes, usize) {
             .collect();
         let attributes = sets[rng.below(sets.len() as u64) as usize].clone();
         let u = Update {
-            attributes,
+            attributes: attributes.into(),
             nlri,
             ..Update::default()
         };

@@ -56,7 +56,7 @@ fn table(n: usize) -> Vec<u8> {
             ..PathAttributes::default()
         };
         let u = Update {
-            attributes,
+            attributes: attributes.into(),
             nlri,
             ..Update::default()
         };

@@ -55,7 +55,7 @@ fn updates(
         let mut attributes = attrs(u);
         attributes.next_hop = Some(next_hop);
         let m = Message::Update(Update {
-            attributes,
+            attributes: attributes.into(),
             nlri,
             ..Update::default()
         });
@@ -300,7 +300,7 @@ fn three_million_rejected_prefixes_memory() {
         let mut attributes = plain(u as usize);
         attributes.next_hop = Some(Ipv4Addr::new(10, 0, 0, 2));
         let m = Message::Update(Update {
-            attributes,
+            attributes: attributes.into(),
             nlri,
             ..Update::default()
         });

@@ -597,7 +597,7 @@ fn malformed_as4_attributes_are_discarded_and_as_path_kept() {
     let u = as2_update(&attr(0xc0, t::AS4_PATH, &[2, 1, 0, 0]));
     assert_eq!(u.errors[0].action, ErrorAction::AttributeDiscard);
     assert_eq!(
-        u.attributes.as_path.unwrap().segments[0].asns[..],
+        u.attributes.as_path.as_ref().unwrap().segments[0].asns[..],
         [65001, 23456]
     );
     // Confederation segments have no place in AS4_PATH.
@@ -618,7 +618,7 @@ fn malformed_as4_attributes_are_discarded_and_as_path_kept() {
         &[2, 2, 0, 0, 0xfd, 0xe9, 0xfa, 0x56, 0xea, 0x01],
     ));
     assert!(u.errors.is_empty());
-    let path = u.attributes.as_path.unwrap();
+    let path = u.attributes.as_path.clone().unwrap();
     assert_eq!(path.segments[0].kind, AsSegmentKind::Sequence);
     assert_eq!(path.segments[0].asns[..], [65001, 4200000001]);
 }

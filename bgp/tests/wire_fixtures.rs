@@ -3,10 +3,12 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use bgp::wire::{
-    decode_message, decode_message_into, encode_message, AsSegmentKind, Capability, CeaseSubcode,
-    Community, DecodeContext, EncodeContext, ErrorCode, LargeCommunity, Message, Origin, Update,
+    decode_message, decode_message_cached, decode_message_into, encode_message, AsSegmentKind,
+    AttrCache, Capability, CeaseSubcode, Community, DecodeContext, EncodeContext, ErrorCode,
+    LargeCommunity, Message, Origin, PathAttributes, Update,
 };
 use bytes::BytesMut;
 
@@ -260,4 +262,87 @@ fn decoding_in_place_into_a_batch_gives_the_same_messages() {
         assert_eq!(batch.first(), Some(&Message::Keepalive), "{name}");
         assert_eq!(batch.get(1..), Some(whole.as_slice()), "{name}");
     }
+}
+
+/// With a session's attribute cache the reader gives the same messages, and an UPDATE
+/// repeating an attribute list shares the set decoded the first time (lists with
+/// MP_REACH_NLRI or MP_UNREACH_NLRI carry prefixes and are decoded every time).
+#[test]
+fn a_repeated_attribute_list_is_decoded_once_per_session() {
+    for (name, four_octet_as) in [
+        ("ipv4-as4.bird-to-gobgp.bin", true),
+        ("ipv4-as4.gobgp-to-bird.bin", true),
+        ("ipv4-as2.gobgp-to-bird.bin", false),
+        ("ipv6-as4.bird-to-gobgp.bin", true),
+    ] {
+        let whole = decode_all(name, four_octet_as);
+        let bytes = fixture(name);
+        let mut cache = AttrCache::new();
+        let mut passes = Vec::new();
+        for _ in 0..2 {
+            let mut rest = bytes.as_slice();
+            let mut batch = Vec::new();
+            while !rest.is_empty() {
+                let used =
+                    decode_message_cached(rest, &ctx(four_octet_as), &mut batch, Some(&mut cache))
+                        .unwrap_or_else(|e| panic!("{name}: {e}"));
+                rest = rest.get(used..).unwrap();
+            }
+            assert_eq!(batch, whole, "{name}");
+            passes.push(batch);
+        }
+        let mut shared = 0;
+        for (first, second) in passes[0].iter().zip(&passes[1]) {
+            let (Message::Update(a), Message::Update(b)) = (first, second) else {
+                continue;
+            };
+            if *a.attributes == PathAttributes::default() {
+                continue;
+            }
+            let cacheable = a.mp_reach.is_none() && a.mp_unreach.is_none();
+            assert_eq!(
+                Arc::ptr_eq(&a.attributes, &b.attributes),
+                cacheable,
+                "{name}: {a:?}"
+            );
+            shared += usize::from(cacheable);
+        }
+        assert_eq!(shared > 0, !name.starts_with("ipv6"), "{name}");
+        assert!(cache.len() <= AttrCache::MAX_SETS);
+    }
+}
+
+/// The cache keys a list by whether the UPDATE had NLRI: NEXT_HOP is mandatory only
+/// then (RFC 7606 §3.d), so the same octets are clean without NLRI and
+/// treat-as-withdraw with them.
+#[test]
+fn a_cached_list_without_next_hop_is_still_treat_as_withdraw_with_nlri() {
+    // ORIGIN IGP, AS_PATH (AS_SEQUENCE 65001), no NEXT_HOP.
+    let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9];
+    let message = |nlri: &[u8]| {
+        let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+        let mut m = vec![0xff; 16];
+        m.extend((len as u16).to_be_bytes());
+        m.push(2);
+        m.extend([0, 0]);
+        m.extend((attrs.len() as u16).to_be_bytes());
+        m.extend(attrs);
+        m.extend(nlri);
+        m
+    };
+    let mut cache = AttrCache::new();
+    let mut batch = Vec::new();
+    let bare = message(&[]);
+    let with_nlri = message(&[24, 192, 0, 2]);
+    for m in [&bare, &bare, &with_nlri, &with_nlri] {
+        decode_message_cached(m, &ctx(true), &mut batch, Some(&mut cache)).expect("decodes");
+    }
+    let updates: Vec<&Update> = updates(&batch);
+    assert!(updates[0].errors.is_empty() && updates[1].errors.is_empty());
+    assert!(Arc::ptr_eq(&updates[0].attributes, &updates[1].attributes));
+    for u in &updates[2..] {
+        assert!(u.treat_as_withdraw(), "{:?}", u.errors);
+        assert_eq!(u.announced().count(), 0);
+    }
+    assert_eq!(cache.len(), 1, "a list with a fault is not kept");
 }

@@ -132,7 +132,7 @@ fn as_0_in_as4_path_discards_it() {
     let u = decoded(&bytes, &DecodeContext::default());
     assert_eq!(actions(&u), [(t::AS4_PATH, ErrorAction::AttributeDiscard)]);
     assert_eq!(u.announced().count(), 1);
-    let path = u.attributes.as_path.expect("AS_PATH");
+    let path = u.attributes.as_path.clone().expect("AS_PATH");
     assert_eq!(path.segments[0].asns[..], [23456]);
 }
 

@@ -454,11 +454,12 @@ fn rfc4456_and_rfc4360_attributes_and_confederation_segments() {
 #[test]
 fn two_octet_session_emits_as_trans_and_as4_attributes_rfc6793() {
     let mut u = Update::default();
-    u.attributes.origin = Some(Origin::Igp);
-    u.attributes.as_path = Some(bgp::wire::AsPath::sequence([65001, 4200000001]));
-    u.attributes.next_hop = Some(Ipv4Addr::new(192, 0, 2, 1));
-    u.attributes.communities = vec![Community::new(65001, 1)].into();
-    u.attributes.large_communities = vec![LargeCommunity {
+    let a = std::sync::Arc::make_mut(&mut u.attributes);
+    a.origin = Some(Origin::Igp);
+    a.as_path = Some(bgp::wire::AsPath::sequence([65001, 4200000001]));
+    a.next_hop = Some(Ipv4Addr::new(192, 0, 2, 1));
+    a.communities = vec![Community::new(65001, 1)].into();
+    a.large_communities = vec![LargeCommunity {
         global_admin: 4200000001,
         local_data1: 1,
         local_data2: 2,

@@ -144,7 +144,7 @@ pub fn updates(shape: &Shape) -> Vec<Update> {
         .map(|chunk| {
             let a = &sets[rng.below(sets.len() as u64) as usize];
             Update {
-                attributes: a.clone(),
+                attributes: a.clone().into(),
                 nlri: chunk.iter().map(|n| Nlri::new(IpNet::V4(*n))).collect(),
                 ..Update::default()
             }

@@ -4,6 +4,11 @@
 //!
 //! A million routes announced with a few thousand distinct attribute sets store a few
 //! thousand `RouteAttrs`; each route holds only the 4-octet id.
+//!
+//! A received set arrives shared (`Arc`): the session's reader decodes each distinct
+//! attribute list once ([`crate::wire::AttrCache`]) and every UPDATE repeating it
+//! carries the same allocation. The table keeps that allocation and finds it again by
+//! its address, without hashing or comparing the set.
 
 use std::hash::BuildHasher;
 use std::net::{IpAddr, Ipv4Addr};
@@ -20,8 +25,9 @@ pub(crate) type AttrId = u32;
 /// in the NLRI field, else from MP_REACH_NLRI).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub(crate) struct RouteAttrs {
-    /// Path attributes as received (or as to be sent).
-    pub attrs: PathAttributes,
+    /// Path attributes as received (or as to be sent), shared with the UPDATEs that
+    /// carried them.
+    pub attrs: Arc<PathAttributes>,
     /// The next hop the routes carry.
     pub next_hop: MpNextHop,
 }
@@ -71,6 +77,8 @@ impl Interned {
 struct Slot {
     item: Option<Arc<Interned>>,
     refs: u32,
+    /// A value the table's user keeps per set (0 for a new one): see [`AttrTable::memo`].
+    memo: u64,
 }
 
 /// The interning table.
@@ -78,29 +86,76 @@ struct Slot {
 pub(crate) struct AttrTable {
     slots: Vec<Slot>,
     free: Vec<AttrId>,
+    /// By content.
     index: HashTable<AttrId>,
+    /// By the address of the shared set a slot holds, for the sets whose next hop is
+    /// their own NEXT_HOP (see [`AttrTable::intern_shared`]): the address and the id
+    /// side by side, so that a lookup reads nothing else.
+    by_addr: HashTable<(usize, AttrId)>,
     hasher: DefaultHashBuilder,
 }
 
 impl AttrTable {
+    /// The set interned from this very allocation (with its own NEXT_HOP as next hop),
+    /// if any. Takes no reference.
+    pub fn find_received(&self, attrs: &Arc<PathAttributes>) -> Option<AttrId> {
+        let addr = Arc::as_ptr(attrs) as usize;
+        self.by_addr
+            .find(self.hasher.hash_one(addr), |&(a, _)| a == addr)
+            .map(|&(_, id)| id)
+    }
+
+    /// [`AttrTable::intern`] for a received set, kept as it is (not copied) when new.
+    /// `own_next_hop`: `next_hop` is the set's NEXT_HOP, so the allocation alone
+    /// identifies the pair and a new set is also found by [`AttrTable::find_received`]
+    /// (for as long as it is interned: the table holds the allocation).
+    pub fn intern_shared(
+        &mut self,
+        attrs: &Arc<PathAttributes>,
+        next_hop: MpNextHop,
+        own_next_hop: bool,
+    ) -> AttrId {
+        let (id, new) = self.intern_with(attrs, next_hop, || Arc::clone(attrs));
+        if new && own_next_hop {
+            let addr = Arc::as_ptr(attrs) as usize;
+            let hasher = &self.hasher;
+            self.by_addr
+                .insert_unique(hasher.hash_one(addr), (addr, id), |&(a, _)| {
+                    hasher.hash_one(a)
+                });
+        }
+        id
+    }
+
     /// Interns `(attrs, next_hop)` and takes one reference on it.
     pub fn intern(&mut self, attrs: &PathAttributes, next_hop: MpNextHop) -> AttrId {
+        self.intern_with(attrs, next_hop, || Arc::new(attrs.clone()))
+            .0
+    }
+
+    /// Interns `(attrs, next_hop)`, keeping `keep()` when the set is new; true when it is.
+    fn intern_with(
+        &mut self,
+        attrs: &PathAttributes,
+        next_hop: MpNextHop,
+        keep: impl FnOnce() -> Arc<PathAttributes>,
+    ) -> (AttrId, bool) {
         let hash = self.hasher.hash_one((attrs, &next_hop));
         let slots = &self.slots;
         let found = self.index.find(hash, |&id| {
             slots
                 .get(id as usize)
                 .and_then(|s| s.item.as_ref())
-                .is_some_and(|i| i.value.attrs == *attrs && i.value.next_hop == next_hop)
+                .is_some_and(|i| *i.value.attrs == *attrs && i.value.next_hop == next_hop)
         });
         if let Some(&id) = found {
             self.retain(id);
-            return id;
+            return (id, false);
         }
         let item = Arc::new(Interned {
             summary: Summary::of(attrs),
             value: RouteAttrs {
-                attrs: attrs.clone(),
+                attrs: keep(),
                 next_hop,
             },
             hash,
@@ -111,6 +166,7 @@ impl AttrTable {
                     *slot = Slot {
                         item: Some(item),
                         refs: 1,
+                        memo: 0,
                     };
                 }
                 id
@@ -119,6 +175,7 @@ impl AttrTable {
                 self.slots.push(Slot {
                     item: Some(item),
                     refs: 1,
+                    memo: 0,
                 });
                 (self.slots.len() - 1) as AttrId
             }
@@ -130,7 +187,7 @@ impl AttrTable {
                 .and_then(|s| s.item.as_ref())
                 .map_or(0, |i| i.hash)
         });
-        id
+        (id, true)
     }
 
     /// Takes one more reference on `id`.
@@ -153,6 +210,11 @@ impl AttrTable {
             if let Ok(entry) = self.index.find_entry(item.hash, |&other| other == id) {
                 entry.remove();
             }
+            let addr = Arc::as_ptr(&item.value.attrs) as usize;
+            let hash = self.hasher.hash_one(addr);
+            if let Ok(entry) = self.by_addr.find_entry(hash, |&e| e == (addr, id)) {
+                entry.remove();
+            }
             self.free.push(id);
         }
     }
@@ -163,6 +225,19 @@ impl AttrTable {
             .get(id as usize)
             .and_then(|s| s.item.as_deref())
             .expect("AttrId refers to a live interned set")
+    }
+
+    /// The value last stored with [`AttrTable::set_memo`] for `id` while it has been
+    /// interned (0 before): the RIB keeps its import checks' verdict there.
+    pub fn memo(&self, id: AttrId) -> u64 {
+        self.slots.get(id as usize).map_or(0, |s| s.memo)
+    }
+
+    /// Stores `memo` with `id` (see [`AttrTable::memo`]).
+    pub fn set_memo(&mut self, id: AttrId, memo: u64) {
+        if let Some(slot) = self.slots.get_mut(id as usize) {
+            slot.memo = memo;
+        }
     }
 
     /// Number of live interned sets.

@@ -68,7 +68,7 @@ pub(crate) fn export(
         }
     }
     let mut out = if is_local {
-        a.clone()
+        PathAttributes::clone(a)
     } else {
         a.for_readvertise()
     };

@@ -64,6 +64,7 @@ pub use types::{
 };
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use ipnet::IpNet;
@@ -75,6 +76,16 @@ use import::{Checks, Reject};
 use peers::{Peer, Peers};
 use table::{PathRef, Table, LOCAL_SLOT};
 use update::{remove_paths, set_path, Cx, Log};
+
+/// Where the attribute set of announced prefixes comes from.
+#[derive(Clone, Copy)]
+enum SetOf<'a> {
+    /// Interned already (a set this session sent before, found by its address).
+    Interned(AttrId),
+    /// As received, with its next hop; interned on the first accepted prefix. The
+    /// flag: the next hop is the set's own NEXT_HOP (see [`AttrTable::intern_shared`]).
+    Received(&'a Arc<PathAttributes>, MpNextHop, bool),
+}
 
 /// The RIB of one speaker: every peer's received paths, the best paths, and what is
 /// to be sent to each peer. See the module docs.
@@ -93,6 +104,10 @@ pub struct Rib {
     ids: HashMap<PeerId, u16>,
     /// Our addresses (router ID and the local side of every Established session).
     local_addrs: Vec<IpAddr>,
+    /// Changes whenever what the attribute checks depend on may have (our addresses,
+    /// the peers in their slots): the checks' verdicts memoised per interned set
+    /// ([`Rib::checked`]) are valid for one value.
+    checks_epoch: u32,
     /// Attributes of originated routes (one reference per originated prefix).
     origin_attr: Option<AttrId>,
     /// ROUTE-REFRESH re-advertisements in progress.
@@ -114,6 +129,7 @@ impl Rib {
             peers: vec![None],
             ids: HashMap::new(),
             local_addrs: Vec::new(),
+            checks_epoch: 0,
             origin_attr: None,
             refresh: refresh::Refreshes::default(),
         };
@@ -147,6 +163,7 @@ impl Rib {
         v.sort_unstable();
         v.dedup();
         self.local_addrs = v;
+        self.checks_epoch = self.checks_epoch.wrapping_add(1).max(1);
     }
 
     /// Registers a peer (its session down).
@@ -300,15 +317,20 @@ impl Rib {
         }
         if !update.treat_as_withdraw() {
             if !update.nlri.is_empty() {
-                match update.attributes.next_hop {
-                    Some(nh) => {
+                // A set this session sent before is found by its address alone (its
+                // contents are not read).
+                let known = self.attrs.find_received(&update.attributes);
+                match known.ok_or_else(|| update.attributes.next_hop) {
+                    Ok(id) => self.announce(slot, SetOf::Interned(id), &update.nlri, true),
+                    Err(Some(nh)) => {
                         let nh = MpNextHop {
                             global: IpAddr::V4(nh),
                             link_local: None,
                         };
-                        self.announce(slot, &update.attributes, nh, &update.nlri, true);
+                        let set = SetOf::Received(&update.attributes, nh, true);
+                        self.announce(slot, set, &update.nlri, true);
                     }
-                    None => {
+                    Err(None) => {
                         for n in &update.nlri {
                             self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
                         }
@@ -318,7 +340,8 @@ impl Rib {
             if let Some(mp) = &update.mp_reach {
                 if mp.family.safi == Safi::Unicast {
                     let v4 = mp.family == AddressFamily::IPV4_UNICAST;
-                    self.announce(slot, &update.attributes, mp.next_hop, &mp.nlri, v4);
+                    let set = SetOf::Received(&update.attributes, mp.next_hop, false);
+                    self.announce(slot, set, &mp.nlri, v4);
                 }
             }
         }
@@ -411,25 +434,40 @@ impl Rib {
             .collect()
     }
 
-    fn announce(
-        &mut self,
-        slot: u16,
-        attrs: &PathAttributes,
-        nh: MpNextHop,
-        nlri: &[Nlri],
-        v4: bool,
-    ) {
-        let Some(from) = peers::peer(&self.peers, slot) else {
-            return;
-        };
-        let checks = Checks {
+    /// The attribute checks' verdict on interned set `id` from the peer in `slot`,
+    /// memoised with the set (one peer at a time).
+    fn checked(&mut self, id: AttrId, slot: u16) -> Option<Reject> {
+        let key = (u64::from(self.checks_epoch) << 24) | (u64::from(slot) << 8);
+        let memo = self.attrs.memo(id);
+        if memo != 0 && memo & !0xff == key {
+            return Reject::from_code(memo as u8);
+        }
+        let from = peers::peer(&self.peers, slot)?;
+        let i = self.attrs.get(id);
+        let verdict = self.checks(from).attributes(&i.value.attrs, i.next_hop());
+        self.attrs
+            .set_memo(id, key | u64::from(verdict.map_or(0, Reject::code)));
+        verdict
+    }
+
+    fn checks(&self, from: &Peer) -> Checks<'_> {
+        Checks {
             local_asn: self.local.asn,
             router_id: self.local.router_id,
             cluster_id: self.local.cluster_id.unwrap_or(self.local.router_id),
             ibgp: from.ibgp,
             local_addrs: &self.local_addrs,
+        }
+    }
+
+    fn announce(&mut self, slot: u16, set: SetOf<'_>, nlri: &[Nlri], v4: bool) {
+        let Some(from) = peers::peer(&self.peers, slot) else {
+            return;
         };
-        let attr_reject = checks.attributes(attrs, nh.global);
+        let attr_reject = match set {
+            SetOf::Received(attrs, nh, _) => self.checks(from).attributes(attrs, nh.global),
+            SetOf::Interned(id) => self.checked(id, slot),
+        };
         if let Some(r) = attr_reject {
             // Nothing of this UPDATE is stored: its attributes are not even interned.
             for n in nlri {
@@ -439,9 +477,20 @@ impl Rib {
             }
             return;
         }
+        let Some(from) = peers::peer(&self.peers, slot) else {
+            return;
+        };
         let limited = from.settings.import_limit.is_some() || from.settings.receive_limit.is_some();
         self.warm(nlri);
-        let mut id = None;
+        // One reference held for the loop (a rejected prefix may drop the last path
+        // that used the set).
+        let mut id = match set {
+            SetOf::Interned(id) => {
+                self.attrs.retain(id);
+                Some(id)
+            }
+            SetOf::Received(..) => None,
+        };
         for n in nlri {
             if matches!(n.prefix, IpNet::V4(_)) != v4 {
                 continue;
@@ -459,7 +508,12 @@ impl Rib {
                 continue;
             }
             // Interned on the first accepted prefix; one reference per path.
-            let attr = *id.get_or_insert_with(|| self.attrs.intern(attrs, nh));
+            let attr = match (id, set) {
+                (Some(attr), _) | (None, SetOf::Interned(attr)) => attr,
+                (None, SetOf::Received(attrs, nh, own)) => {
+                    *id.insert(self.attrs.intern_shared(attrs, nh, own))
+                }
+            };
             self.attrs.retain(attr);
             let path = PathRef {
                 attr,

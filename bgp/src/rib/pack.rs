@@ -4,6 +4,8 @@
 //! RFC 6793 AS4_PATH on 2-octet sessions) — an upper bound that is exact for the
 //! attribute sets tern sends.
 
+use std::sync::Arc;
+
 use ipnet::IpNet;
 
 use crate::wire::{
@@ -174,7 +176,7 @@ fn chunks(prefixes: &[Nlri], room: usize) -> Vec<Vec<Nlri>> {
 /// UPDATEs announcing `prefixes` (all of one family) with `attrs` / `next_hop`.
 /// IPv4 goes in the NLRI field with NEXT_HOP; anything else in MP_REACH_NLRI.
 pub(crate) fn announce(
-    attrs: &PathAttributes,
+    attrs: &Arc<PathAttributes>,
     next_hop: MpNextHop,
     family: AddressFamily,
     prefixes: &[Nlri],
@@ -299,7 +301,14 @@ mod tests {
                     link_local: None,
                 };
                 let family = AddressFamily::IPV4_UNICAST;
-                for u in announce(&attrs(asns.clone()), nh, family, &prefixes, 4096, four) {
+                for u in announce(
+                    &attrs(asns.clone()).into(),
+                    nh,
+                    family,
+                    &prefixes,
+                    4096,
+                    four,
+                ) {
                     assert_eq!(
                         update_len(&u, four),
                         encoded_len(&u, four),
@@ -328,7 +337,14 @@ mod tests {
                 ))
             })
             .collect();
-        let ups = announce(&a, nh, AddressFamily::IPV6_UNICAST, &prefixes, 4096, true);
+        let ups = announce(
+            &a.into(),
+            nh,
+            AddressFamily::IPV6_UNICAST,
+            &prefixes,
+            4096,
+            true,
+        );
         assert!(ups.len() > 1);
         for u in &ups {
             let real = encoded_len(u, true);
@@ -367,7 +383,14 @@ mod tests {
                 .expect("encodes")
                 .len()
         };
-        let ups = announce(&attrs(vec![65001]), nh, family, &prefixes, 4096, true);
+        let ups = announce(
+            &attrs(vec![65001]).into(),
+            nh,
+            family,
+            &prefixes,
+            4096,
+            true,
+        );
         assert!(ups.len() > 1);
         for u in ups.iter().chain(&withdraw(family, &prefixes, 4096)) {
             assert!(len(u) <= 4096);

@@ -16,7 +16,7 @@ use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit, Semaphore};
 use super::config::PeerConfig;
 use super::sockopt;
 use crate::session::ConnId;
-use crate::wire::codec::{decode_message_into, encode_message};
+use crate::wire::codec::{decode_message_cached, encode_message, AttrCache};
 use crate::wire::{DecodeContext, DecodeError, EncodeContext, Message, Notification};
 
 /// Most messages handed to the owner in one batch.
@@ -256,9 +256,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
 ) -> &'static str {
     let mut ctx = DecodeContext::default();
     let mut have_ctx = false;
+    // The attribute lists this session sent, decoded (made for the negotiated context).
+    let mut attr_cache = AttrCache::new();
     let mut buf = BytesMut::with_capacity(READ_CHUNK);
     // A batch starts at the size of the one before: growing it would copy its
-    // messages (~400 octets each) at every doubling.
+    // messages (~200 octets each) at every doubling.
     let mut hint = 16;
     let mut batch = Vec::new();
     let mut bytes = 0usize;
@@ -269,7 +271,8 @@ async fn read_loop<R: AsyncRead + Unpin>(
             if batch.capacity() == 0 && whole_message_at_front(&buf) {
                 batch.reserve_exact(hint);
             }
-            match decode_message_into(&buf, &ctx, &mut batch) {
+            let cache = have_ctx.then_some(&mut attr_cache);
+            match decode_message_cached(&buf, &ctx, &mut batch, cache) {
                 Ok(used) => {
                     buf.advance(used);
                     bytes += used;

@@ -29,7 +29,8 @@ fn four_octet_update() -> Update {
             as_path: Some(AsPath::sequence(vec![4_200_000_000])),
             next_hop: Some(Ipv4Addr::new(192, 0, 2, 1)),
             ..PathAttributes::default()
-        },
+        }
+        .into(),
         nlri: [Nlri::new("10.1.0.0/16".parse().expect("prefix"))].into(),
         ..Update::default()
     }

@@ -1,6 +1,8 @@
 //! UPDATE message (RFC 4271 §4.3, RFC 4760): withdrawn routes, path attributes,
 //! MP_REACH/MP_UNREACH, NLRI, and the RFC 7606 handling applied while decoding it.
 
+use std::sync::Arc;
+
 use super::attributes::{MpReach, MpUnreach, PathAttributes};
 use super::error::{AttributeError, ErrorAction};
 use super::family::AddressFamily;
@@ -11,12 +13,15 @@ use super::nlri::{Nlri, NlriList};
 /// Read routes through [`Update::announced`] and [`Update::withdrawals`]: they honour
 /// RFC 7606 treat-as-withdraw (when [`Update::treat_as_withdraw`] is true, every
 /// announced prefix is to be withdrawn instead and nothing is announced).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Update {
     /// Withdrawn Routes field (IPv4 unicast).
     pub withdrawn: Vec<Nlri>,
-    /// Path attributes other than MP_REACH/MP_UNREACH.
-    pub attributes: PathAttributes,
+    /// Path attributes other than MP_REACH/MP_UNREACH, shared: the UPDATEs of a
+    /// session that carry the same attribute octets share one decoded set (see
+    /// [`crate::wire::AttrCache`]), and the RIB keeps that set without copying it.
+    /// Change it through [`Arc::make_mut`].
+    pub attributes: Arc<PathAttributes>,
     /// MP_REACH_NLRI (decoded families only).
     pub mp_reach: Option<MpReach>,
     /// MP_UNREACH_NLRI (decoded families only).
@@ -26,6 +31,28 @@ pub struct Update {
     /// RFC 7606 errors the decoder handled without a session reset (attribute discard,
     /// treat-as-withdraw). Empty for a clean UPDATE; ignored by the encoder.
     pub errors: Vec<AttributeError>,
+}
+
+impl Default for Update {
+    fn default() -> Self {
+        Self {
+            withdrawn: Vec::new(),
+            attributes: no_attributes(),
+            mp_reach: None,
+            mp_unreach: None,
+            nlri: NlriList::new(),
+            errors: Vec::new(),
+        }
+    }
+}
+
+/// The empty attribute set, one per thread: an UPDATE without attributes (or one about
+/// to be decoded) allocates nothing for them.
+fn no_attributes() -> Arc<PathAttributes> {
+    thread_local! {
+        static EMPTY: Arc<PathAttributes> = Arc::default();
+    }
+    EMPTY.with(Arc::clone)
 }
 
 impl Update {
@@ -68,7 +95,7 @@ impl Update {
             && self.withdrawn.is_empty()
             && self.nlri.is_empty()
             && self.mp_reach.is_none()
-            && self.attributes == PathAttributes::default();
+            && *self.attributes == PathAttributes::default();
         if !bare {
             return None;
         }

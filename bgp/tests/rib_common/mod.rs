@@ -67,7 +67,7 @@ pub fn announce(a: &PathAttributes, nh: &str, prefixes: &[&str]) -> Update {
     let mut a = a.clone();
     a.next_hop = Some(v4(nh));
     Update {
-        attributes: a,
+        attributes: a.into(),
         nlri: prefixes.iter().map(|p| Nlri::new(net(p))).collect(),
         ..Update::default()
     }
@@ -76,7 +76,7 @@ pub fn announce(a: &PathAttributes, nh: &str, prefixes: &[&str]) -> Update {
 /// An IPv6 UPDATE (MP_REACH) announcing `prefixes`.
 pub fn announce6(a: &PathAttributes, nh: &str, prefixes: &[&str]) -> Update {
     Update {
-        attributes: a.clone(),
+        attributes: a.clone().into(),
         mp_reach: Some(MpReach {
             family: AddressFamily::IPV6_UNICAST,
             next_hop: MpNextHop {
@@ -117,11 +117,15 @@ pub fn announced(updates: &[Update]) -> Vec<(IpNet, PathAttributes, Option<MpNex
     let mut out = Vec::new();
     for u in updates {
         for n in &u.nlri {
-            out.push((n.prefix, u.attributes.clone(), None));
+            out.push((n.prefix, PathAttributes::clone(&u.attributes), None));
         }
         if let Some(m) = &u.mp_reach {
             for n in &m.nlri {
-                out.push((n.prefix, u.attributes.clone(), Some(m.next_hop)));
+                out.push((
+                    n.prefix,
+                    PathAttributes::clone(&u.attributes),
+                    Some(m.next_hop),
+                ));
             }
         }
     }

@@ -5,6 +5,7 @@
 //! LOCAL_PREF from an external peer is ignored, or discarded when malformed (§7.5).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 use bytes::Bytes;
 
@@ -266,7 +267,7 @@ pub(crate) fn decode(
 
 /// RFC 6793 §4.2.3 on a 2-octet session.
 fn apply_as4(update: &mut Update, pending: Pending) {
-    let attrs = &mut update.attributes;
+    let attrs = Arc::make_mut(&mut update.attributes);
     if let Some(a4) = pending.as4_aggregator {
         match &mut attrs.aggregator {
             Some(ag) if ag.asn == u32::from(AS_TRANS) => ag.asn = a4.asn,
@@ -312,7 +313,7 @@ fn decode_one(
         return keep_unknown(a, update);
     }
     let v = a.value;
-    let attrs = &mut update.attributes;
+    let attrs = Arc::make_mut(&mut update.attributes);
     match a.code {
         t::ORIGIN => {
             attrs.origin = Some(match v {
@@ -460,11 +461,13 @@ fn keep_unknown(a: &Attr<'_>, update: &mut Update) -> Result<(), Fault> {
             kind: FaultKind::UnrecognizedWellKnown,
         });
     }
-    update.attributes.unknown.push(RawAttribute {
-        flags: a.flags,
-        type_code: a.code,
-        value: Bytes::copy_from_slice(a.value),
-    });
+    Arc::make_mut(&mut update.attributes)
+        .unknown
+        .push(RawAttribute {
+            flags: a.flags,
+            type_code: a.code,
+            value: Bytes::copy_from_slice(a.value),
+        });
     Ok(())
 }
 

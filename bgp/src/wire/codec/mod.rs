@@ -5,6 +5,7 @@
 //! RFC 8654 extended length; each message body has its own module.
 
 mod as4;
+mod attr_cache;
 mod attr_decode;
 mod attr_encode;
 mod framed;
@@ -16,6 +17,7 @@ mod update;
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+pub use attr_cache::AttrCache;
 pub use framed::{BgpCodec, CodecError};
 
 use super::context::{DecodeContext, EncodeContext};
@@ -64,7 +66,7 @@ pub fn decode_message(buf: &[u8], ctx: &DecodeContext) -> Result<(Message, usize
 }
 
 /// [`decode_message`], appending the message to `out` instead of returning it: an
-/// UPDATE is decoded in place in `out`'s next slot, without the copies of its ~400
+/// UPDATE is decoded in place in `out`'s next slot, without the copies of its ~200
 /// octets that returning it through the layers would make. Returns the octets the
 /// message took; on error `out` is left as it was.
 pub fn decode_message_into(
@@ -72,11 +74,23 @@ pub fn decode_message_into(
     ctx: &DecodeContext,
     out: &mut Vec<Message>,
 ) -> Result<usize, DecodeError> {
+    decode_message_cached(buf, ctx, out, None)
+}
+
+/// [`decode_message_into`] for a session reader: an UPDATE whose attribute list is in
+/// `cache` shares the set decoded before instead of being decoded again, and a newly
+/// decoded list is added to it. The cache must have been made for this `ctx`.
+pub fn decode_message_cached(
+    buf: &[u8],
+    ctx: &DecodeContext,
+    out: &mut Vec<Message>,
+    cache: Option<&mut AttrCache>,
+) -> Result<usize, DecodeError> {
     let (kind, mut body, length) = header(buf, ctx)?;
     if kind == MessageType::Update {
         out.push(Message::Update(super::Update::default()));
         if let Some(Message::Update(u)) = out.last_mut() {
-            if let Err(e) = update::decode_into(&mut body, ctx, u) {
+            if let Err(e) = update::decode_into(&mut body, ctx, u, cache) {
                 out.pop();
                 return Err(e);
             }

@@ -2,6 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
+use super::attr_cache::AttrCache;
 use super::attr_decode;
 use super::attr_encode;
 use super::malformed;
@@ -24,16 +25,18 @@ fn list_error(offset: usize, reason: &'static str) -> DecodeError {
 
 pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, DecodeError> {
     let mut update = Update::default();
-    decode_into(r, ctx, &mut update)?;
+    decode_into(r, ctx, &mut update, None)?;
     Ok(update)
 }
 
 /// Decodes an UPDATE body into `update`, which must be empty (`Update::default()`): in
-/// place, so that the ~400-octet value is not copied on its way out.
+/// place, so that the value is not copied on its way out. With a `cache` (of this
+/// session, for this `ctx`), an attribute list decoded before is not decoded again.
 pub(crate) fn decode_into(
     r: &mut Reader<'_>,
     ctx: &DecodeContext,
     update: &mut Update,
+    cache: Option<&mut AttrCache>,
 ) -> Result<(), DecodeError> {
     let wlen_at = r.offset();
     let too_long = "Withdrawn Routes Length + Total Path Attribute Length exceed the message";
@@ -65,7 +68,23 @@ pub(crate) fn decode_into(
             Bytes::new(),
         )
     })?;
-    attr_decode::decode(attrs, ctx, update, !nlri.is_empty())?;
+    let nlri_present = !nlri.is_empty();
+    let octets = attrs.clone().rest();
+    match cache {
+        Some(cache) if !octets.is_empty() => match cache.get(octets, nlri_present) {
+            Ok(shared) => update.attributes = shared,
+            Err(hash) => {
+                attr_decode::decode(attrs, ctx, update, nlri_present)?;
+                if update.errors.is_empty()
+                    && update.mp_reach.is_none()
+                    && update.mp_unreach.is_none()
+                {
+                    cache.insert(hash, octets, nlri_present, &update.attributes);
+                }
+            }
+        },
+        _ => attr_decode::decode(attrs, ctx, update, nlri_present)?,
+    }
     decode_prefixes(nlri, Afi::Ipv4, v4_add_path, &mut update.nlri).map_err(|e| {
         malformed(
             nlri_at + e.at,
