@@ -15,7 +15,7 @@ use super::nlri::decode_prefixes;
 use super::reader::Reader;
 use crate::wire::attributes::{
     flags, type_code as t, Aggregator, AsPath, Community, ExtendedCommunity, LargeCommunity,
-    MpNextHop, MpReach, MpUnreach, Origin, RawAttribute,
+    MpNextHop, MpReach, MpUnreach, Origin, PathAttributes, RawAttribute,
 };
 use crate::wire::context::DecodeContext;
 use crate::wire::error::{AttributeError, DecodeError, ErrorAction};
@@ -148,6 +148,10 @@ pub(crate) fn decode(
     let list_at = r.offset();
     let mut seen = Seen([0; 4]);
     let mut pending = Pending::default();
+    // Decoded here and shared once at the end (writing through the `Arc` would cost two
+    // atomic operations per attribute).
+    let mut attrs = PathAttributes::default();
+    let any = !r.is_empty();
     while !r.is_empty() {
         let at = r.offset();
         let mut whole_reader = r.clone();
@@ -209,7 +213,7 @@ pub(crate) fn decode(
             );
             continue;
         }
-        if let Err(f) = decode_one(&attr, ctx, update, &mut pending) {
+        if let Err(f) = decode_one(&attr, ctx, update, &mut attrs, &mut pending) {
             if f.kind == FaultKind::UnrecognizedWellKnown {
                 return Err(malformed(
                     at,
@@ -242,11 +246,10 @@ pub(crate) fn decode(
         }
     }
     if !ctx.four_octet_as {
-        apply_as4(update, pending);
+        apply_as4(&mut attrs, pending);
     }
     // RFC 7606 §3.d: missing well-known mandatory attributes → treat-as-withdraw.
     if nlri_present || update.mp_reach.is_some() {
-        let attrs = &update.attributes;
         let missing = [
             (t::ORIGIN, attrs.origin.is_none(), "ORIGIN missing"),
             (t::AS_PATH, attrs.as_path.is_none(), "AS_PATH missing"),
@@ -262,12 +265,14 @@ pub(crate) fn decode(
             }
         }
     }
+    if any {
+        update.attributes = Arc::new(attrs);
+    }
     Ok(())
 }
 
 /// RFC 6793 §4.2.3 on a 2-octet session.
-fn apply_as4(update: &mut Update, pending: Pending) {
-    let attrs = Arc::make_mut(&mut update.attributes);
+fn apply_as4(attrs: &mut PathAttributes, pending: Pending) {
     if let Some(a4) = pending.as4_aggregator {
         match &mut attrs.aggregator {
             Some(ag) if ag.asn == u32::from(AS_TRANS) => ag.asn = a4.asn,
@@ -297,6 +302,7 @@ fn decode_one(
     a: &Attr<'_>,
     ctx: &DecodeContext,
     update: &mut Update,
+    attrs: &mut PathAttributes,
     pending: &mut Pending,
 ) -> Result<(), Fault> {
     match expected_flags(a.code) {
@@ -307,13 +313,12 @@ fn decode_one(
             });
         }
         Some(_) => {}
-        None => return keep_unknown(a, update),
+        None => return keep_unknown(a, attrs),
     }
     if ctx.keep_as4_attributes && matches!(a.code, t::AS4_PATH | t::AS4_AGGREGATOR) {
-        return keep_unknown(a, update);
+        return keep_unknown(a, attrs);
     }
     let v = a.value;
-    let attrs = Arc::make_mut(&mut update.attributes);
     match a.code {
         t::ORIGIN => {
             attrs.origin = Some(match v {
@@ -445,29 +450,27 @@ fn decode_one(
                 address: Ipv4Addr::new(e, f, g, h),
             });
         }
-        t::MP_REACH_NLRI => return decode_mp_reach(a, ctx, update),
-        t::MP_UNREACH_NLRI => return decode_mp_unreach(a, ctx, update),
-        _ => return keep_unknown(a, update),
+        t::MP_REACH_NLRI => return decode_mp_reach(a, ctx, update, attrs),
+        t::MP_UNREACH_NLRI => return decode_mp_unreach(a, ctx, update, attrs),
+        _ => return keep_unknown(a, attrs),
     }
     Ok(())
 }
 
 /// Keeps an unrecognised optional attribute; an unrecognised well-known one resets
 /// the session (RFC 4271 §6.3: Unrecognized Well-known Attribute).
-fn keep_unknown(a: &Attr<'_>, update: &mut Update) -> Result<(), Fault> {
+fn keep_unknown(a: &Attr<'_>, attrs: &mut PathAttributes) -> Result<(), Fault> {
     if a.flags & flags::OPTIONAL == 0 {
         return Err(Fault {
             reason: "unrecognised well-known attribute",
             kind: FaultKind::UnrecognizedWellKnown,
         });
     }
-    Arc::make_mut(&mut update.attributes)
-        .unknown
-        .push(RawAttribute {
-            flags: a.flags,
-            type_code: a.code,
-            value: Bytes::copy_from_slice(a.value),
-        });
+    attrs.unknown.push(RawAttribute {
+        flags: a.flags,
+        type_code: a.code,
+        value: Bytes::copy_from_slice(a.value),
+    });
     Ok(())
 }
 
@@ -477,11 +480,16 @@ fn family_of(r: &mut Reader<'_>) -> Result<AddressFamily, Fault> {
     Ok(AddressFamily::new(afi.into(), safi.into()))
 }
 
-fn decode_mp_reach(a: &Attr<'_>, ctx: &DecodeContext, update: &mut Update) -> Result<(), Fault> {
+fn decode_mp_reach(
+    a: &Attr<'_>,
+    ctx: &DecodeContext,
+    update: &mut Update,
+    attrs: &mut PathAttributes,
+) -> Result<(), Fault> {
     let mut r = Reader::new(a.value, 0);
     let family = family_of(&mut r)?;
     if !family.nlri_supported() {
-        return keep_unknown(a, update);
+        return keep_unknown(a, attrs);
     }
     let nh_len = r
         .u8()
@@ -533,11 +541,16 @@ fn decode_mp_reach(a: &Attr<'_>, ctx: &DecodeContext, update: &mut Update) -> Re
     Ok(())
 }
 
-fn decode_mp_unreach(a: &Attr<'_>, ctx: &DecodeContext, update: &mut Update) -> Result<(), Fault> {
+fn decode_mp_unreach(
+    a: &Attr<'_>,
+    ctx: &DecodeContext,
+    update: &mut Update,
+    attrs: &mut PathAttributes,
+) -> Result<(), Fault> {
     let mut r = Reader::new(a.value, 0);
     let family = family_of(&mut r)?;
     if !family.nlri_supported() {
-        return keep_unknown(a, update);
+        return keep_unknown(a, attrs);
     }
     let mut withdrawn = Vec::new();
     decode_prefixes(
