@@ -14,7 +14,9 @@
 #
 # Usage: bench/ingest_feeders/fanin.sh [ROUNDS] [N]   (default 1 round, 10 peers)
 #   TERN=path/to/tern, FEEDER_BIN=path/to/feeder, PREFIXES (default 1000000),
-#   RECEIVERS (default "tern bird"), BIRD_EXPORT (default none; "all" makes BIRD pass
+#   TERN_OLD=path/to/another/tern adds that build as the receiver `tern_old` (before/after
+#   in the same run), RECEIVERS (default "tern bird", with TERN_OLD "tern_old tern
+#   bird"), BIRD_EXPORT (default none; "all" makes BIRD pass
 #   every best path on to the other peers as tern does: tern has no export switch).
 # Needs root, iproute2, bird2. Bounded: every wait has a timeout.
 set -euo pipefail
@@ -93,6 +95,8 @@ CONF
     ip netns exec "$NS" "$TERN" agent --config "$1/node.yaml" > "$1/agent.log" 2>&1 &
     DPID=$!
 }
+start_tern_old() { TERN="$TERN_OLD" start_tern "$@"; }
+count_tern_old() { count_tern "$@"; }
 count_tern() {
     "$TERN" status --json --socket "$1/tern.sock" 2>/dev/null | tr -d ' \n' |
         grep -o '"accepted":[0-9]*' | awk -F: '{s+=$2} END {if (NR) print s}'
@@ -151,9 +155,14 @@ measure() {
     record "$round" "$d $n $((done_ms - est)) $((cpu1 - cpu0)) $rss $hwm"
 }
 
+if [ -n "${TERN_OLD:-}" ]; then
+    RECEIVERS=${RECEIVERS:-tern_old tern bird}
+else
+    RECEIVERS=${RECEIVERS:-tern bird}
+fi
 results_init
 for round in $(seq 1 "$ROUNDS"); do
-    for d in ${RECEIVERS:-tern bird}; do
+    for d in $RECEIVERS; do
         measure "$d" 1 "$round" || true
         measure "$d" "$N" "$round" || true
     done
@@ -166,7 +175,7 @@ awk '{k=$1" "$2; n[k]++; if (!(k in wmin) || $3<wmin[k]) wmin[k]=$3; if ($3>wmax
       c[k]=$4; r[k]=$5; h[k]=$6}
      END {for (k in n) {split(k, a, " "); printf "| %s | %s | %.2f–%.2f | %.2f | %.0f | %.0f |\n", a[1], a[2], wmin[k]/1000, wmax[k]/1000, c[k]/1000, r[k]/1024, h[k]/1024}}' "$RESULTS" | sort
 echo
-for d in tern bird; do
+for d in $RECEIVERS; do
     awk -v d="$d" -v n="$N" -v p="$PREFIXES" '$1==d && $2==1 {r1=$5; h1=$6} $1==d && $2==n {rn=$5; hn=$6; w=$3}
         END { if (r1 && rn) printf "%s: bytes per extra path %.0f (RSS), %.0f (peak); %d peers in %.2f s\n",
               d, (rn-r1)*1024/((n-1)*p), (hn-h1)*1024/((n-1)*p), n, w/1000 }' "$RESULTS"
