@@ -6,6 +6,7 @@
 
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 
 use bgp::wire::{AsPath, Community, Nlri, Origin, PathAttributes, Update};
 use ipnet::{IpNet, Ipv4Net};
@@ -135,16 +136,20 @@ pub fn attribute_sets(shape: &Shape, rng: &mut Rng) -> Vec<PathAttributes> {
     out
 }
 
-/// The table as UPDATEs.
+/// The table as UPDATEs. Those with the same attribute set share it, as a session's
+/// reader hands them over (`bgp::wire::AttrCache`).
 pub fn updates(shape: &Shape) -> Vec<Update> {
     let mut rng = Rng::new(shape.seed);
-    let sets = attribute_sets(shape, &mut rng);
+    let sets: Vec<Arc<PathAttributes>> = attribute_sets(shape, &mut rng)
+        .into_iter()
+        .map(Arc::new)
+        .collect();
     let nets = prefixes(shape.prefixes, &mut rng);
     nets.chunks(shape.per_update.max(1))
         .map(|chunk| {
             let a = &sets[rng.below(sets.len() as u64) as usize];
             Update {
-                attributes: a.clone().into(),
+                attributes: Arc::clone(a),
                 nlri: chunk.iter().map(|n| Nlri::new(IpNet::V4(*n))).collect(),
                 ..Update::default()
             }
