@@ -240,16 +240,19 @@ fn as2_session_merges_as4_path_and_as4_aggregator() {
     );
 }
 
+/// Captured streams and whether their session has 4-octet AS numbers.
+const STREAMS: [(&str, bool); 4] = [
+    ("ipv4-as4.bird-to-gobgp.bin", true),
+    ("ipv4-as4.gobgp-to-bird.bin", true),
+    ("ipv4-as2.gobgp-to-bird.bin", false),
+    ("ipv6-as4.bird-to-gobgp.bin", true),
+];
+
 /// The in-place decode a connection's reader uses gives the same messages, in order,
 /// appended to what the batch already held.
 #[test]
 fn decoding_in_place_into_a_batch_gives_the_same_messages() {
-    for (name, four_octet_as) in [
-        ("ipv4-as4.bird-to-gobgp.bin", true),
-        ("ipv4-as4.gobgp-to-bird.bin", true),
-        ("ipv4-as2.gobgp-to-bird.bin", false),
-        ("ipv6-as4.bird-to-gobgp.bin", true),
-    ] {
+    for (name, four_octet_as) in STREAMS {
         let whole = decode_all(name, four_octet_as);
         let bytes = fixture(name);
         let mut rest = bytes.as_slice();
@@ -269,12 +272,7 @@ fn decoding_in_place_into_a_batch_gives_the_same_messages() {
 /// MP_REACH_NLRI or MP_UNREACH_NLRI carry prefixes and are decoded every time).
 #[test]
 fn a_repeated_attribute_list_is_decoded_once_per_session() {
-    for (name, four_octet_as) in [
-        ("ipv4-as4.bird-to-gobgp.bin", true),
-        ("ipv4-as4.gobgp-to-bird.bin", true),
-        ("ipv4-as2.gobgp-to-bird.bin", false),
-        ("ipv6-as4.bird-to-gobgp.bin", true),
-    ] {
+    for (name, four_octet_as) in STREAMS {
         let whole = decode_all(name, four_octet_as);
         let bytes = fixture(name);
         let mut cache = AttrCache::new();
