@@ -64,7 +64,6 @@ pub use types::{
 };
 
 use std::net::{IpAddr, Ipv6Addr};
-use std::sync::Arc;
 
 use hashbrown::HashMap;
 use ipnet::IpNet;
@@ -72,20 +71,10 @@ use ipnet::IpNet;
 use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
 
 use attrs::{AttrId, AttrTable};
-use import::{Checks, Reject};
+use import::{Reject, SetOf};
 use peers::{Peer, Peers};
 use table::{PathRef, Table, LOCAL_SLOT};
 use update::{remove_paths, set_path, Cx, Log};
-
-/// Where the attribute set of announced prefixes comes from.
-#[derive(Clone, Copy)]
-enum SetOf<'a> {
-    /// Interned already (a set this session sent before, found by its address).
-    Interned(AttrId),
-    /// As received, with its next hop; interned on the first accepted prefix. The
-    /// flag: the next hop is the set's own NEXT_HOP (see [`AttrTable::intern_shared`]).
-    Received(&'a Arc<PathAttributes>, MpNextHop, bool),
-}
 
 /// The RIB of one speaker: every peer's received paths, the best paths, and what is
 /// to be sent to each peer. See the module docs.
@@ -432,100 +421,6 @@ impl Rib {
                 Some((r.summary(), *n))
             })
             .collect()
-    }
-
-    /// The attribute checks' verdict on interned set `id` from the peer in `slot`,
-    /// memoised with the set (one peer at a time).
-    fn checked(&mut self, id: AttrId, slot: u16) -> Option<Reject> {
-        let key = (u64::from(self.checks_epoch) << 24) | (u64::from(slot) << 8);
-        let memo = self.attrs.memo(id);
-        if memo != 0 && memo & !0xff == key {
-            return Reject::from_code(memo as u8);
-        }
-        let from = peers::peer(&self.peers, slot)?;
-        let i = self.attrs.get(id);
-        let verdict = self.checks(from).attributes(&i.value.attrs, i.next_hop());
-        self.attrs
-            .set_memo(id, key | u64::from(verdict.map_or(0, Reject::code)));
-        verdict
-    }
-
-    fn checks(&self, from: &Peer) -> Checks<'_> {
-        Checks {
-            local_asn: self.local.asn,
-            router_id: self.local.router_id,
-            cluster_id: self.local.cluster_id.unwrap_or(self.local.router_id),
-            ibgp: from.ibgp,
-            local_addrs: &self.local_addrs,
-        }
-    }
-
-    fn announce(&mut self, slot: u16, set: SetOf<'_>, nlri: &[Nlri], v4: bool) {
-        let Some(from) = peers::peer(&self.peers, slot) else {
-            return;
-        };
-        let attr_reject = match set {
-            SetOf::Received(attrs, nh, _) => self.checks(from).attributes(attrs, nh.global),
-            SetOf::Interned(id) => self.checked(id, slot),
-        };
-        if let Some(r) = attr_reject {
-            // Nothing of this UPDATE is stored: its attributes are not even interned.
-            for n in nlri {
-                if matches!(n.prefix, IpNet::V4(_)) == v4 {
-                    self.reject((slot, n.path_id.unwrap_or(0)), n.prefix, r);
-                }
-            }
-            return;
-        }
-        let Some(from) = peers::peer(&self.peers, slot) else {
-            return;
-        };
-        let limited = from.settings.import_limit.is_some() || from.settings.receive_limit.is_some();
-        self.warm(nlri);
-        // One reference held for the loop (a rejected prefix may drop the last path
-        // that used the set).
-        let mut id = match set {
-            SetOf::Interned(id) => {
-                self.attrs.retain(id);
-                Some(id)
-            }
-            SetOf::Received(..) => None,
-        };
-        for n in nlri {
-            if matches!(n.prefix, IpNet::V4(_)) != v4 {
-                continue;
-            }
-            // The peer's policy, borrowed again per prefix (a clone per UPDATE cost two
-            // allocations, a visible share of a one-prefix-per-UPDATE feed).
-            let Some(from) = peers::peer(&self.peers, slot) else {
-                break;
-            };
-            let key = (slot, n.path_id.unwrap_or(0));
-            let reject = Reject::from_verdict(from.settings.import.check(&n.prefix))
-                .or_else(|| limited.then(|| self.blocked(key, &n.prefix)).flatten());
-            if let Some(r) = reject {
-                self.reject(key, n.prefix, r);
-                continue;
-            }
-            // Interned on the first accepted prefix; one reference per path.
-            let attr = match (id, set) {
-                (Some(attr), _) | (None, SetOf::Interned(attr)) => attr,
-                (None, SetOf::Received(attrs, nh, own)) => {
-                    *id.insert(self.attrs.intern_shared(attrs, nh, own))
-                }
-            };
-            self.attrs.retain(attr);
-            let path = PathRef {
-                attr,
-                path_id: key.1,
-                peer: slot,
-                reject: 0,
-            };
-            self.apply(key, n.prefix, Some(path));
-        }
-        if let Some(attr) = id {
-            self.attrs.release(attr);
-        }
     }
 
     fn origin_attr(&mut self) -> AttrId {
