@@ -1,7 +1,7 @@
 //! Received attribute sets shared between UPDATEs (as a session's reader hands them
-//! over when a peer repeats an attribute list): the RIB finds such a set by its
-//! address and memoises its import checks per set, and must give the same answers as
-//! for sets it has to hash and compare.
+//! over when a peer repeats an attribute list, keeping one reference in its cache): the
+//! RIB finds such a set by its address and memoises its import checks per set, and must
+//! give the same answers as for sets it has to hash and compare.
 
 mod rib_common;
 
@@ -24,6 +24,7 @@ fn updates_sharing_a_set_intern_it_once_and_free_it_with_the_last_path() {
     let mut rib = rib();
     let p = peer(&mut rib, 1, 65001);
     let first = announce(&attrs(&[65001, 65100]), "192.0.2.11", &["10.0.0.0/24"]);
+    let _reader_cache = Arc::clone(&first.attributes);
     rib.receive(p, &first).unwrap();
     for i in 1..50 {
         let prefix = format!("10.0.{i}.0/24");
@@ -56,6 +57,7 @@ fn a_shared_set_is_checked_again_when_our_addresses_change() {
     let p = peer(&mut rib, 1, 65001);
     // Next hop 198.51.100.7: nobody's address yet.
     let first = announce(&attrs(&[65001]), "198.51.100.7", &["10.0.0.0/24"]);
+    let _reader_cache = Arc::clone(&first.attributes);
     rib.receive(p, &first).unwrap();
     rib.receive(p, &sharing(&first, &["10.0.1.0/24"])).unwrap();
     assert_eq!(rib.path_count(), 2);
@@ -77,6 +79,7 @@ fn a_shared_set_is_checked_again_when_our_addresses_change() {
     // And from another peer the set is checked for that peer (AS loop: peer 2's
     // sets are judged with the same local AS, but its own slot).
     let looped = announce(&attrs(&[65002, LOCAL_AS]), "198.51.100.9", &["10.2.0.0/24"]);
+    let _reader_cache_q = Arc::clone(&looped.attributes);
     rib.receive(q, &looped).unwrap();
     rib.receive(q, &sharing(&looped, &["10.2.1.0/24"])).unwrap();
     assert_eq!(rib.rejected(q), [("AS loop: AS_PATH contains our AS", 2)]);

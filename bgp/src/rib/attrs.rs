@@ -108,7 +108,8 @@ impl AttrTable {
     /// [`AttrTable::intern`] for a received set, kept as it is (not copied) when new.
     /// `own_next_hop`: `next_hop` is the set's NEXT_HOP, so the allocation alone
     /// identifies the pair and a new set is also found by [`AttrTable::find_received`]
-    /// (for as long as it is interned: the table holds the allocation).
+    /// (for as long as it is interned: the table holds the allocation) — if the
+    /// allocation is shared beyond the UPDATE at hand.
     pub fn intern_shared(
         &mut self,
         attrs: &Arc<PathAttributes>,
@@ -116,7 +117,11 @@ impl AttrTable {
         own_next_hop: bool,
     ) -> AttrId {
         let (id, new) = self.intern_with(attrs, next_hop, || Arc::clone(attrs));
-        if new && own_next_hop {
+        // Indexed by address only when something besides this UPDATE and the table holds
+        // the allocation (the session's cache of decoded lists): a set decoded for one
+        // UPDATE alone never comes back by that address. The count may be stale by the
+        // time it is read; the index is only a shortcut either way.
+        if new && own_next_hop && Arc::strong_count(attrs) > 2 {
             let addr = Arc::as_ptr(attrs) as usize;
             let hasher = &self.hasher;
             self.by_addr

@@ -71,7 +71,8 @@ pub(crate) fn decode_into(
     let nlri_present = !nlri.is_empty();
     let octets = attrs.clone().rest();
     match cache {
-        Some(cache) if !octets.is_empty() => match cache.get(octets, nlri_present) {
+        Some(cache) if cache.is_on() && !octets.is_empty() => match cache.get(octets, nlri_present)
+        {
             Ok(shared) => update.attributes = shared,
             Err(hash) => {
                 attr_decode::decode(attrs, ctx, update, nlri_present)?;
