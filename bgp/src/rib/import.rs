@@ -155,11 +155,13 @@ impl Rib {
     }
 
     pub(super) fn announce(&mut self, slot: u16, set: SetOf<'_>, nlri: &[Nlri], v4: bool) {
-        let Some(from) = peers::peer(&self.peers, slot) else {
-            return;
-        };
         let attr_reject = match set {
-            SetOf::Received(attrs, nh, _) => self.checks(from).attributes(attrs, nh.global),
+            SetOf::Received(attrs, nh, _) => {
+                let Some(from) = peers::peer(&self.peers, slot) else {
+                    return;
+                };
+                self.checks(from).attributes(attrs, nh.global)
+            }
             SetOf::Interned(id) => self.checked(id, slot),
         };
         if let Some(r) = attr_reject {

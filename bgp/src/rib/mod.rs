@@ -308,21 +308,18 @@ impl Rib {
             if !update.nlri.is_empty() {
                 // A set this session sent before is found by its address alone (its
                 // contents are not read).
-                let known = self.attrs.find_received(&update.attributes);
-                match known.ok_or_else(|| update.attributes.next_hop) {
-                    Ok(id) => self.announce(slot, SetOf::Interned(id), &update.nlri, true),
-                    Err(Some(nh)) => {
-                        let nh = MpNextHop {
-                            global: IpAddr::V4(nh),
-                            link_local: None,
-                        };
-                        let set = SetOf::Received(&update.attributes, nh, true);
-                        self.announce(slot, set, &update.nlri, true);
-                    }
-                    Err(None) => {
-                        for n in &update.nlri {
-                            self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
-                        }
+                if let Some(id) = self.attrs.find_received(&update.attributes) {
+                    self.announce(slot, SetOf::Interned(id), &update.nlri, true);
+                } else if let Some(nh) = update.attributes.next_hop {
+                    let nh = MpNextHop {
+                        global: IpAddr::V4(nh),
+                        link_local: None,
+                    };
+                    let set = SetOf::Received(&update.attributes, nh, true);
+                    self.announce(slot, set, &update.nlri, true);
+                } else {
+                    for n in &update.nlri {
+                        self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
                     }
                 }
             }

@@ -19,6 +19,7 @@ use std::sync::Arc;
 use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::wire::attributes::PathAttributes;
+use crate::wire::update::Update;
 
 struct Entry {
     hash: u64,
@@ -74,12 +75,37 @@ impl AttrCache {
         !self.off
     }
 
-    /// The set decoded from `octets`, or the hash to [`AttrCache::insert`] it with.
-    pub(crate) fn get(
+    /// Fills `update`'s attributes from the list `octets` (`nlri_present`: the UPDATE
+    /// has NLRI in its NLRI field): with the set decoded before when the list is kept,
+    /// else with `decode(update)`, whose result is kept when it may be (no RFC 7606
+    /// fault, no MP_REACH/MP_UNREACH).
+    pub(crate) fn fill<E>(
         &mut self,
         octets: &[u8],
         nlri_present: bool,
-    ) -> Result<Arc<PathAttributes>, u64> {
+        update: &mut Update,
+        decode: impl FnOnce(&mut Update) -> Result<(), E>,
+    ) -> Result<(), E> {
+        if self.off || octets.is_empty() {
+            return decode(update);
+        }
+        match self.get(octets, nlri_present) {
+            Ok(shared) => update.attributes = shared,
+            Err(hash) => {
+                decode(update)?;
+                if update.errors.is_empty()
+                    && update.mp_reach.is_none()
+                    && update.mp_unreach.is_none()
+                {
+                    self.insert(hash, octets, nlri_present, &update.attributes);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The set decoded from `octets`, or the hash to [`AttrCache::insert`] it with.
+    fn get(&mut self, octets: &[u8], nlri_present: bool) -> Result<Arc<PathAttributes>, u64> {
         let hash = self.hasher.hash_one(octets);
         let found = self
             .sets
@@ -93,7 +119,7 @@ impl AttrCache {
     }
 
     /// Keeps `attrs` as the decoding of `octets` (`hash` from [`AttrCache::get`]).
-    pub(crate) fn insert(
+    fn insert(
         &mut self,
         hash: u64,
         octets: &[u8],

@@ -71,20 +71,10 @@ pub(crate) fn decode_into(
     let nlri_present = !nlri.is_empty();
     let octets = attrs.clone().rest();
     match cache {
-        Some(cache) if cache.is_on() && !octets.is_empty() => match cache.get(octets, nlri_present)
-        {
-            Ok(shared) => update.attributes = shared,
-            Err(hash) => {
-                attr_decode::decode(attrs, ctx, update, nlri_present)?;
-                if update.errors.is_empty()
-                    && update.mp_reach.is_none()
-                    && update.mp_unreach.is_none()
-                {
-                    cache.insert(hash, octets, nlri_present, &update.attributes);
-                }
-            }
-        },
-        _ => attr_decode::decode(attrs, ctx, update, nlri_present)?,
+        Some(cache) => cache.fill(octets, nlri_present, update, |u| {
+            attr_decode::decode(attrs, ctx, u, nlri_present)
+        })?,
+        None => attr_decode::decode(attrs, ctx, update, nlri_present)?,
     }
     decode_prefixes(nlri, Afi::Ipv4, v4_add_path, &mut update.nlri).map_err(|e| {
         malformed(
