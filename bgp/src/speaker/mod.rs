@@ -33,6 +33,7 @@ mod handle;
 mod ifaddr;
 mod owner;
 mod peer_log;
+mod reader;
 mod sockopt;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};

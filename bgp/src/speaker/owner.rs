@@ -23,6 +23,7 @@ use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
+use super::reader;
 use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
 };
@@ -185,7 +186,7 @@ impl Owner {
             originated,
             events_tx,
             changes,
-            read_budget: Arc::new(Semaphore::new(conn::READ_BUDGET)),
+            read_budget: Arc::new(Semaphore::new(reader::READ_BUDGET)),
             untaken: Vec::new(),
             parked_take: None,
             epoch: (now, SystemTime::now()),
@@ -437,7 +438,7 @@ impl Owner {
         let (stop_tx, stop_rx) = oneshot::channel();
         let events = self.events_tx.clone();
         let budget = self.read_budget.clone();
-        let reader = tokio::spawn(conn::reader(
+        let reader = tokio::spawn(reader::reader(
             peer, conn, rd, events, budget, ctx_rx, stop_rx,
         ));
         let writer = tokio::spawn(conn::writer(
@@ -786,7 +787,7 @@ impl Owner {
         if let Some(l) = self.listener.take() {
             l.abort();
             // Returns once the task (and with it the listening socket) is dropped. The
-            // port can still be held for up to `conn::LINGER` by accepted connections
+            // port can still be held for up to `reader::LINGER` by accepted connections
             // whose readers drain them after the Cease: a new listener on the same
             // address in this process may get EADDRINUSE until then.
             let _ = l.await;

@@ -1,0 +1,379 @@
+//! The per-connection reader: reads, frames and decodes the peer's messages and hands
+//! them to the owner task in batches, within a read budget shared by all connections
+//! of a speaker. It holds no protocol state; the owner tells it the negotiated decode
+//! context after the OPEN exchange.
+
+use std::ops::{Deref, DerefMut};
+#[cfg(test)]
+use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::sync::{mpsc, oneshot, Semaphore};
+
+use super::conn::ConnEvent;
+use crate::session::ConnId;
+use crate::wire::codec::{decode_message_cached, AttrCache};
+use crate::wire::{DecodeContext, DecodeError, Message, Notification};
+
+/// Most messages handed to the owner in one batch.
+const READ_BATCH: usize = 2048;
+/// Most wire octets of messages handed to the owner in one batch (~350 full-table
+/// UPDATEs; decoded they take several times this).
+const READ_BATCH_BYTES: usize = 64 * 1024;
+/// Wire octets of messages read but not yet handled by the owner, over all connections
+/// of a speaker: a reader waits for this budget before it hands a batch over, so a
+/// fast peer cannot queue a table's worth of decoded UPDATEs (the TCP window backs up
+/// instead). One batch over the budget still passes alone.
+pub const READ_BUDGET: usize = 512 * 1024;
+/// Read buffer growth per read.
+const READ_CHUNK: usize = 256 * 1024;
+
+/// Batches handed back to their reader.
+type Returned = Arc<Mutex<Vec<Vec<Message>>>>;
+
+/// Fewest messages a batch must hold to go back to its reader when dropped (a single
+/// UPDATE's batch is freed where it is handled).
+const RETURN_MIN: usize = 256;
+
+/// Decoded messages on their way to the owner. A large batch, dropped, goes back to
+/// its reader, which drops the messages and reuses the allocation: the attribute sets
+/// the messages share were cloned on the reader's thread (from its attribute cache) and
+/// are released there too, so during a bulk transfer, where reader and owner run on
+/// two cores, a set's reference count does not travel between them with every UPDATE.
+#[derive(Debug, Default)]
+pub struct Batch {
+    msgs: Vec<Message>,
+    back: Option<Returned>,
+}
+
+impl Deref for Batch {
+    type Target = Vec<Message>;
+    fn deref(&self) -> &Vec<Message> {
+        &self.msgs
+    }
+}
+
+impl DerefMut for Batch {
+    fn deref_mut(&mut self) -> &mut Vec<Message> {
+        &mut self.msgs
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(back) = self.back.take() {
+            if let Ok(mut returned) = back.lock() {
+                returned.push(std::mem::take(&mut self.msgs));
+            }
+        }
+    }
+}
+
+/// Reads, frames and decodes; hands batches to the owner. After the peer's OPEN it
+/// waits for the negotiated decode context before decoding anything else.
+///
+/// When it stops (told to by `stop`, or on its own after an error) it keeps reading and
+/// discarding for up to [`LINGER`] before it drops the socket: closing a socket with
+/// unread data makes the kernel send a RST, and a RST can destroy the NOTIFICATION the
+/// writer has just sent before the peer reads it.
+pub async fn reader<R: AsyncRead + Unpin>(
+    peer: usize,
+    conn: ConnId,
+    mut rd: R,
+    events: mpsc::Sender<ConnEvent>,
+    budget: Arc<Semaphore>,
+    negotiated: oneshot::Receiver<DecodeContext>,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let out = Out {
+        peer,
+        conn,
+        events,
+        budget,
+        returned: Returned::default(),
+    };
+    let why = read_loop(&out, &mut rd, negotiated, &mut stop).await;
+    tracing::debug!(peer, ?conn, "reader stopped: {why}");
+    let mut sink = vec![0u8; 64 * 1024];
+    let drain = async { while matches!(rd.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+}
+
+/// How long a stopped reader keeps draining the socket.
+pub const LINGER: Duration = Duration::from_secs(2);
+
+/// Where a reader's batches go.
+struct Out {
+    peer: usize,
+    conn: ConnId,
+    events: mpsc::Sender<ConnEvent>,
+    budget: Arc<Semaphore>,
+    returned: Returned,
+}
+
+impl Out {
+    /// A batch the owner has handled and dropped, emptied here, for reuse.
+    fn reuse(&self) -> Option<Vec<Message>> {
+        let mut v = self.returned.lock().ok()?.pop()?;
+        v.clear();
+        Some(v)
+    }
+
+    /// Drops the messages of the batches the owner has handed back (before the reader
+    /// waits: an idle session keeps none).
+    fn release_returned(&self) {
+        let returned = self.returned.lock().map(|mut r| std::mem::take(&mut *r));
+        drop(returned);
+    }
+
+    /// Hands a batch of `bytes` wire octets to the owner once the read budget allows;
+    /// `false` when the owner is gone.
+    async fn send(&self, msgs: Vec<Message>, bytes: usize) -> bool {
+        let want = u32::try_from(bytes.clamp(1, READ_BUDGET)).unwrap_or(u32::MAX);
+        let Ok(permit) = self.budget.clone().acquire_many_owned(want).await else {
+            return false;
+        };
+        let back = (msgs.len() >= RETURN_MIN).then(|| self.returned.clone());
+        let ev = ConnEvent::Messages {
+            peer: self.peer,
+            conn: self.conn,
+            msgs: Batch { msgs, back },
+            permit: Some(permit),
+        };
+        self.events.send(ev).await.is_ok()
+    }
+
+    async fn fail(&self, notification: Option<Notification>, reason: String) {
+        let ev = ConnEvent::ReadFailed {
+            peer: self.peer,
+            conn: self.conn,
+            notification,
+            reason,
+        };
+        let _ = self.events.send(ev).await;
+    }
+}
+
+/// Whether `buf` starts with a whole message, by its header's length field.
+fn whole_message_at_front(buf: &[u8]) -> bool {
+    match buf.get(16..18) {
+        Some(&[hi, lo]) => buf.len() >= usize::from(u16::from_be_bytes([hi, lo])),
+        _ => false,
+    }
+}
+
+/// How long a reader in bulk mode waits for more octets before it gives its thread back
+/// to the runtime (see [`read_loop`]).
+const BULK_IDLE: Duration = Duration::from_millis(5);
+
+/// Whether some reader of this process is in bulk mode.
+static BULK_READER: AtomicBool = AtomicBool::new(false);
+
+/// Bulk passes begun (for tests).
+#[cfg(test)]
+static BULK_PASSES: AtomicUsize = AtomicUsize::new(0);
+
+/// The one reader in bulk mode: with several peers sending their tables at once (a
+/// fan-in), the readers stay on the runtime's workers, each on its own thread they
+/// would crowd out the owner (measured: 10 peers' tables in 18 s instead of 11).
+struct BulkReader;
+
+impl BulkReader {
+    fn claim() -> Option<BulkReader> {
+        BULK_READER
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+            .then_some(BulkReader)
+    }
+}
+
+impl Drop for BulkReader {
+    fn drop(&mut self) {
+        BULK_READER.store(false, Ordering::Release);
+    }
+}
+
+/// How a pass of [`Reading::pass`] ended.
+enum Pass {
+    /// The reader is done, for this reason.
+    Stop(&'static str),
+    /// A whole batch was there at once: the peer sends faster than we read.
+    Bulk,
+    /// (Bulk mode) nothing came for [`BULK_IDLE`].
+    Idle,
+}
+
+/// A reader's state between passes.
+struct Reading {
+    ctx: DecodeContext,
+    /// Until the OPEN exchange is done: where the negotiated context comes from.
+    negotiated: Option<oneshot::Receiver<DecodeContext>>,
+    /// The attribute lists this session sent, decoded (made for the negotiated context).
+    attr_cache: AttrCache,
+    buf: BytesMut,
+    /// A batch starts at the size of the one before: growing it would copy its
+    /// messages (~200 octets each) at every doubling.
+    hint: usize,
+    batch: Vec<Message>,
+    bytes: usize,
+}
+
+/// Reads, decodes and hands over batches until the connection ends.
+///
+/// A bulk transfer (a peer's whole table) would otherwise keep the reader and the owner
+/// on one worker thread taking turns: the owner, woken from the reader's worker, runs
+/// there next (tokio's LIFO slot). Once a whole batch was waiting in the socket, the
+/// reader moves off the worker (`block_in_place`) and decodes on its own thread while
+/// the owner runs on a worker, until the peer pauses for [`BULK_IDLE`]; a single
+/// UPDATE (propagation) is read and handled as before, without a thread hop.
+async fn read_loop<R: AsyncRead + Unpin>(
+    out: &Out,
+    rd: &mut R,
+    negotiated: oneshot::Receiver<DecodeContext>,
+    stop: &mut oneshot::Receiver<()>,
+) -> &'static str {
+    let mut st = Reading {
+        ctx: DecodeContext::default(),
+        negotiated: Some(negotiated),
+        attr_cache: AttrCache::new(),
+        buf: BytesMut::with_capacity(READ_CHUNK),
+        hint: 16,
+        batch: Vec::new(),
+        bytes: 0,
+    };
+    let multi_thread = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    loop {
+        match st.pass(out, rd, stop, false).await {
+            Pass::Stop(why) => return why,
+            Pass::Bulk if multi_thread => {
+                let Some(_only) = BulkReader::claim() else {
+                    continue;
+                };
+                #[cfg(test)]
+                BULK_PASSES.fetch_add(1, Ordering::Relaxed);
+                tracing::trace!(peer = out.peer, "reader in bulk mode");
+                let handle = tokio::runtime::Handle::current();
+                let bulk = st.pass(out, rd, stop, true);
+                if let Pass::Stop(why) = tokio::task::block_in_place(|| handle.block_on(bulk)) {
+                    return why;
+                }
+            }
+            Pass::Bulk | Pass::Idle => {}
+        }
+    }
+}
+
+impl Reading {
+    /// Decodes what is buffered and reads more, until the connection ends, or (not in
+    /// bulk mode) a whole batch was waiting, or (in bulk mode) the peer paused.
+    async fn pass<R: AsyncRead + Unpin>(
+        &mut self,
+        out: &Out,
+        rd: &mut R,
+        stop: &mut oneshot::Receiver<()>,
+        bulk: bool,
+    ) -> Pass {
+        loop {
+            loop {
+                // Messages are decoded in place in the batch; it is allocated once a
+                // whole message is there (an idle session holds none).
+                if self.batch.capacity() == 0 && whole_message_at_front(&self.buf) {
+                    match out.reuse() {
+                        Some(v) => self.batch = v,
+                        None => self.batch.reserve_exact(self.hint),
+                    }
+                }
+                let have_ctx = self.negotiated.is_none();
+                let cache = have_ctx.then_some(&mut self.attr_cache);
+                match decode_message_cached(&self.buf, &self.ctx, &mut self.batch, cache) {
+                    Ok(used) => {
+                        self.buf.advance(used);
+                        self.bytes += used;
+                        let open = matches!(self.batch.last(), Some(Message::Open(_)));
+                        if let Some(negotiated) = self.negotiated.as_mut().filter(|_| open) {
+                            let msgs = std::mem::take(&mut self.batch);
+                            if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
+                                return Pass::Stop("owner gone");
+                            }
+                            let c = tokio::select! {
+                                c = negotiated => c,
+                                _ = &mut *stop => return Pass::Stop("stopped while waiting for the decode context"),
+                            };
+                            match c {
+                                Ok(c) => {
+                                    self.ctx = c;
+                                    self.negotiated = None;
+                                }
+                                // The owner refused the OPEN and dropped the connection.
+                                Err(_) => return Pass::Stop("OPEN refused"),
+                            }
+                        } else if self.batch.len() >= READ_BATCH || self.bytes >= READ_BATCH_BYTES {
+                            self.hint = self.batch.len();
+                            let msgs = std::mem::take(&mut self.batch);
+                            if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
+                                return Pass::Stop("owner gone");
+                            }
+                            if !bulk && have_ctx {
+                                return Pass::Bulk;
+                            }
+                        }
+                    }
+                    Err(DecodeError::Incomplete { .. }) => break,
+                    Err(e @ DecodeError::Malformed { .. }) => {
+                        if !self.batch.is_empty() {
+                            out.send(std::mem::take(&mut self.batch), self.bytes).await;
+                        }
+                        out.fail(e.notification().cloned(), e.to_string()).await;
+                        return Pass::Stop("malformed message");
+                    }
+                }
+            }
+            if !self.batch.is_empty() {
+                self.hint = self.batch.len().max(16);
+                let msgs = std::mem::take(&mut self.batch);
+                if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
+                    return Pass::Stop("owner gone");
+                }
+            }
+            self.buf.reserve(READ_CHUNK);
+            let read = async {
+                tokio::select! {
+                    r = rd.read_buf(&mut self.buf) => Some(r),
+                    _ = &mut *stop => None,
+                }
+            };
+            if !bulk {
+                out.release_returned();
+            }
+            let read = if bulk {
+                match tokio::time::timeout(BULK_IDLE, read).await {
+                    Ok(r) => r,
+                    Err(_) => return Pass::Idle,
+                }
+            } else {
+                read.await
+            };
+            match read {
+                None => return Pass::Stop("stopped"),
+                Some(Ok(0)) => {
+                    out.fail(None, "closed by peer".into()).await;
+                    return Pass::Stop("closed by peer");
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => {
+                    out.fail(None, e.to_string()).await;
+                    return Pass::Stop("read error");
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "reader_tests.rs"]
+mod tests;

@@ -1,0 +1,234 @@
+//! Unit tests of the reader task over in-memory streams: batching, the pause after the
+//! peer's OPEN, malformed input, bulk mode, batches handed back.
+
+use std::net::Ipv4Addr;
+
+use bytes::BytesMut;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{mpsc, oneshot};
+
+use super::*;
+use crate::speaker::conn::tests::four_octet_update;
+use crate::wire::codec::encode_message;
+use crate::wire::{EncodeContext, ErrorCode, MessageHeaderError, Nlri, Open};
+
+fn encode(msgs: &[Message], ctx: &EncodeContext) -> Vec<u8> {
+    let mut out = BytesMut::new();
+    for m in msgs {
+        encode_message(m, ctx, &mut out).expect("encode");
+    }
+    out.to_vec()
+}
+
+async fn next(rx: &mut mpsc::Receiver<ConnEvent>) -> ConnEvent {
+    tokio::time::timeout(Duration::from_secs(10), rx.recv())
+        .await
+        .expect("an event in time")
+        .expect("reader alive")
+}
+
+#[tokio::test]
+async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
+    let (mut client, server) = tokio::io::duplex(1 << 20);
+    let (tx, mut rx) = mpsc::channel(16);
+    let (ctx_tx, ctx_rx) = oneshot::channel();
+    let (_stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(reader(7, ConnId(3), server, tx, budget(), ctx_rx, stop_rx));
+
+    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
+    let mut bytes = encode(&[Message::Open(open.clone())], &EncodeContext::default());
+    let four = EncodeContext {
+        four_octet_as: true,
+        ..EncodeContext::default()
+    };
+    let mut rest = vec![Message::Keepalive; 100];
+    rest.push(Message::Update(four_octet_update()));
+    bytes.extend(encode(&rest, &four));
+    client.write_all(&bytes).await.expect("write");
+
+    match next(&mut rx).await {
+        ConnEvent::Messages {
+            peer, conn, msgs, ..
+        } => {
+            assert_eq!((peer, conn), (7, ConnId(3)));
+            assert_eq!(*msgs, vec![Message::Open(open)], "the OPEN alone");
+        }
+        other => panic!("{other:?}"),
+    }
+    // Nothing more until the owner has negotiated (decoding the UPDATE with 2-octet AS
+    // numbers would misread it).
+    assert!(tokio::time::timeout(Duration::from_millis(200), rx.recv())
+        .await
+        .is_err());
+    ctx_tx
+        .send(DecodeContext {
+            four_octet_as: true,
+            ..DecodeContext::default()
+        })
+        .expect("reader waiting");
+    match next(&mut rx).await {
+        ConnEvent::Messages { msgs, .. } => {
+            assert_eq!(msgs.len(), 101, "one batch for everything that was read");
+            assert_eq!(msgs.last(), Some(&Message::Update(four_octet_update())));
+        }
+        other => panic!("{other:?}"),
+    }
+    drop(client);
+    assert!(matches!(
+        next(&mut rx).await,
+        ConnEvent::ReadFailed {
+            notification: None,
+            ..
+        }
+    ));
+    task.await.expect("reader ends");
+}
+
+#[tokio::test]
+async fn reader_reports_malformed_input_with_its_notification() {
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let (tx, mut rx) = mpsc::channel(16);
+    let (_ctx_tx, ctx_rx) = oneshot::channel();
+    let (_stop_tx, stop_rx) = oneshot::channel();
+    tokio::spawn(reader(0, ConnId(0), server, tx, budget(), ctx_rx, stop_rx));
+    let mut bytes = vec![0u8; 16]; // marker not all ones
+    bytes.extend([0, 19, 4]);
+    client.write_all(&bytes).await.expect("write");
+    match next(&mut rx).await {
+        ConnEvent::ReadFailed {
+            notification: Some(n),
+            ..
+        } => assert_eq!(
+            n.error,
+            ErrorCode::MessageHeader(MessageHeaderError::ConnectionNotSynchronized)
+        ),
+        other => panic!("{other:?}"),
+    }
+}
+
+fn budget() -> Arc<tokio::sync::Semaphore> {
+    Arc::new(tokio::sync::Semaphore::new(READ_BUDGET))
+}
+
+/// UPDATE `i` of a bulk stream: its own /24, one attribute list for all.
+fn nth_update(i: u32) -> Message {
+    let mut u = four_octet_update();
+    let prefix = Ipv4Addr::from(0x0a00_0000 | (i << 8));
+    u.nlri = [Nlri::new(
+        ipnet::Ipv4Net::new(prefix, 24).expect("prefix").into(),
+    )]
+    .into();
+    Message::Update(u)
+}
+
+fn prefix_of(m: &Message) -> Option<ipnet::IpNet> {
+    match m {
+        Message::Update(u) => u.nlri.first().map(|n| n.prefix),
+        _ => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before() {
+    let (mut client, server) = tokio::io::duplex(1 << 16);
+    let (tx, mut rx) = mpsc::channel(16);
+    let (ctx_tx, ctx_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(reader(1, ConnId(1), server, tx, budget(), ctx_rx, stop_rx));
+    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
+    let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
+    client.write_all(&bytes).await.expect("write");
+    assert!(matches!(next(&mut rx).await, ConnEvent::Messages { .. }));
+    let four = DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    };
+    ctx_tx.send(four).expect("reader waiting");
+    let before = BULK_PASSES.load(Ordering::Relaxed);
+
+    // 20,000 UPDATEs (~1 MB) written as fast as the reader takes them: whole batches
+    // wait in the stream, so the reader goes into bulk mode.
+    const N: u32 = 20_000;
+    let wire_ctx = EncodeContext {
+        four_octet_as: true,
+        ..EncodeContext::default()
+    };
+    let all: Vec<Message> = (0..N).map(nth_update).collect();
+    let stream = encode(&all, &wire_ctx);
+    let feeder = tokio::spawn(async move {
+        client.write_all(&stream).await.expect("write");
+        client
+    });
+    let (mut seen, mut returned) = (0u32, 0);
+    while seen < N {
+        match next(&mut rx).await {
+            ConnEvent::Messages { msgs, .. } => {
+                for m in msgs.iter() {
+                    assert_eq!(prefix_of(m), prefix_of(&nth_update(seen)), "in order");
+                    seen += 1;
+                }
+                returned += usize::from(msgs.back.is_some());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(
+        BULK_PASSES.load(Ordering::Relaxed) > before,
+        "whole batches waiting put the reader into bulk mode"
+    );
+    assert!(returned > 0, "large batches go back to the reader");
+
+    // After a pause longer than BULK_IDLE a single UPDATE is read and handed over alone.
+    let mut client = feeder.await.expect("feeder");
+    tokio::time::sleep(BULK_IDLE * 10).await;
+    client
+        .write_all(&encode(&[nth_update(N)], &wire_ctx))
+        .await
+        .expect("write");
+    match next(&mut rx).await {
+        ConnEvent::Messages { msgs, .. } => {
+            assert_eq!(msgs.len(), 1);
+            assert_eq!(prefix_of(&msgs[0]), prefix_of(&nth_update(N)));
+            assert!(
+                msgs.back.is_none(),
+                "a small batch is dropped where it is handled"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    stop_tx.send(()).expect("reader running");
+    drop(client);
+    task.await.expect("reader ends");
+    assert!(BulkReader::claim().is_some(), "bulk mode released");
+}
+
+#[tokio::test]
+async fn a_dropped_batch_goes_back_to_its_reader_which_drops_the_messages() {
+    let (tx, _rx) = mpsc::channel(16);
+    let out = Out {
+        peer: 0,
+        conn: ConnId(0),
+        events: tx,
+        budget: budget(),
+        returned: Returned::default(),
+    };
+    let Message::Update(u) = nth_update(1) else {
+        panic!("an UPDATE");
+    };
+    let set = u.attributes.clone();
+    let batch = Batch {
+        msgs: vec![Message::Update(u); RETURN_MIN],
+        back: Some(out.returned.clone()),
+    };
+    assert_eq!(Arc::strong_count(&set), RETURN_MIN + 1);
+    drop(batch);
+    assert_eq!(
+        Arc::strong_count(&set),
+        RETURN_MIN + 1,
+        "the owner's drop keeps the messages for the reader"
+    );
+    let v = out.reuse().expect("the batch is back");
+    assert!(v.is_empty() && v.capacity() >= RETURN_MIN);
+    assert_eq!(Arc::strong_count(&set), 1, "released by the reader");
+    assert!(out.reuse().is_none());
+}
