@@ -167,6 +167,11 @@ impl Session {
             .find(|c| c.state == ConnState::Established)
     }
 
+    /// Whether actions are waiting for [`Session::poll_action`].
+    pub fn has_actions(&self) -> bool {
+        !self.actions.is_empty()
+    }
+
     /// The next action for the driver.
     pub fn poll_action(&mut self) -> Option<Action> {
         self.actions.pop_front()

@@ -388,6 +388,11 @@ impl Owner {
                         // the session's queue.
                         Message::Update(u) if p.session.accept_update(now, conn, u) => {
                             receive(&mut self.rib, p, PeerId(peer as u32), u, now);
+                            // An UPDATE the RIB took leaves the session as it was unless
+                            // a prefix limit acted on it: nothing to drive.
+                            if !p.session.has_actions() {
+                                continue;
+                            }
                         }
                         _ => {
                             let msg = std::mem::replace(msg, Message::Keepalive);
