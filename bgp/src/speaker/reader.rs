@@ -201,7 +201,8 @@ impl Drop for BulkReader {
 enum Pass {
     /// The reader is done, for this reason.
     Stop(&'static str),
-    /// A whole batch was there at once: the peer sends faster than we read.
+    /// A whole batch of many messages was there at once: the peer sends faster than we
+    /// read.
     Bulk,
     /// (Bulk mode) nothing came for [`BULK_IDLE`].
     Idle,
@@ -226,10 +227,11 @@ struct Reading {
 ///
 /// A bulk transfer (a peer's whole table) would otherwise keep the reader and the owner
 /// on one worker thread taking turns: the owner, woken from the reader's worker, runs
-/// there next (tokio's LIFO slot). Once a whole batch was waiting in the socket, the
-/// reader moves off the worker (`block_in_place`) and decodes on its own thread while
-/// the owner runs on a worker, until the peer pauses for [`BULK_IDLE`]; a single
-/// UPDATE (propagation) is read and handled as before, without a thread hop.
+/// there next (tokio's LIFO slot). Once a whole batch of at least [`RETURN_MIN`]
+/// messages was waiting in the socket, the reader moves off the worker
+/// (`block_in_place`) and decodes on its own thread while the owner runs on a worker,
+/// until the peer pauses for [`BULK_IDLE`]; a single UPDATE (propagation) is read and
+/// handled as before, without a thread hop.
 async fn read_loop<R: AsyncRead + Unpin>(
     out: &Out,
     rd: &mut R,
@@ -318,7 +320,11 @@ impl Reading {
                             if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
                                 return Pass::Stop("owner gone");
                             }
-                            if !bulk && have_ctx {
+                            // Many small messages: their decoding is worth overlapping.
+                            // A batch of a few large UPDATEs (GoBGP packs ~200 prefixes
+                            // in one) is mostly the owner's work, and moving it between
+                            // cores costs more than the overlap buys.
+                            if !bulk && have_ctx && self.hint >= RETURN_MIN {
                                 return Pass::Bulk;
                             }
                         }
