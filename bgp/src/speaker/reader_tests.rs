@@ -232,3 +232,20 @@ async fn a_dropped_batch_goes_back_to_its_reader_which_drops_the_messages() {
     assert_eq!(Arc::strong_count(&set), 1, "released by the reader");
     assert!(out.reuse().is_none());
 }
+
+#[test]
+fn bulk_mode_is_closed_while_two_readers_send_whole_batches() {
+    let mut s = Streams::default();
+    let t = std::time::Instant::now();
+    let ms = Duration::from_millis;
+    assert!(s.full_batch(1, t), "one reader sending");
+    assert!(s.full_batch(1, t + ms(10)));
+    assert!(!s.full_batch(2, t + ms(20)), "a second one within the gap");
+    assert!(!s.full_batch(1, t + ms(30)), "closed to the first one too");
+    assert!(
+        !s.full_batch(1, t + ms(200)),
+        "reader 2 stopped, but within the hold"
+    );
+    assert!(s.full_batch(1, t + ms(240)), "open again after the hold");
+    assert!(s.full_batch(2, t + ms(400)), "another reader, long after");
+}
