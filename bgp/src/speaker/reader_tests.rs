@@ -27,13 +27,40 @@ async fn next(rx: &mut mpsc::Receiver<ConnEvent>) -> ConnEvent {
         .expect("reader alive")
 }
 
+/// A reader task on one end of an in-memory stream, and the test's ends of its
+/// channels.
+struct Lab {
+    client: tokio::io::DuplexStream,
+    rx: mpsc::Receiver<ConnEvent>,
+    ctx_tx: oneshot::Sender<DecodeContext>,
+    stop_tx: oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+fn start(peer: usize, conn: ConnId, capacity: usize) -> Lab {
+    let (client, server) = tokio::io::duplex(capacity);
+    let (tx, rx) = mpsc::channel(16);
+    let (ctx_tx, ctx_rx) = oneshot::channel();
+    let (stop_tx, stop_rx) = oneshot::channel();
+    let task = tokio::spawn(reader(peer, conn, server, tx, budget(), ctx_rx, stop_rx));
+    Lab {
+        client,
+        rx,
+        ctx_tx,
+        stop_tx,
+        task,
+    }
+}
+
 #[tokio::test]
 async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
-    let (mut client, server) = tokio::io::duplex(1 << 20);
-    let (tx, mut rx) = mpsc::channel(16);
-    let (ctx_tx, ctx_rx) = oneshot::channel();
-    let (_stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(reader(7, ConnId(3), server, tx, budget(), ctx_rx, stop_rx));
+    let Lab {
+        mut client,
+        mut rx,
+        ctx_tx,
+        stop_tx: _stop_tx,
+        task,
+    } = start(7, ConnId(3), 1 << 20);
 
     let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
     let mut bytes = encode(&[Message::Open(open.clone())], &EncodeContext::default());
@@ -86,11 +113,13 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
 
 #[tokio::test]
 async fn reader_reports_malformed_input_with_its_notification() {
-    let (mut client, server) = tokio::io::duplex(1 << 16);
-    let (tx, mut rx) = mpsc::channel(16);
-    let (_ctx_tx, ctx_rx) = oneshot::channel();
-    let (_stop_tx, stop_rx) = oneshot::channel();
-    tokio::spawn(reader(0, ConnId(0), server, tx, budget(), ctx_rx, stop_rx));
+    let Lab {
+        mut client,
+        mut rx,
+        ctx_tx: _ctx_tx,
+        stop_tx: _stop_tx,
+        ..
+    } = start(0, ConnId(0), 1 << 16);
     let mut bytes = vec![0u8; 16]; // marker not all ones
     bytes.extend([0, 19, 4]);
     client.write_all(&bytes).await.expect("write");
@@ -130,11 +159,13 @@ fn prefix_of(m: &Message) -> Option<ipnet::IpNet> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before() {
-    let (mut client, server) = tokio::io::duplex(1 << 16);
-    let (tx, mut rx) = mpsc::channel(16);
-    let (ctx_tx, ctx_rx) = oneshot::channel();
-    let (stop_tx, stop_rx) = oneshot::channel();
-    let task = tokio::spawn(reader(1, ConnId(1), server, tx, budget(), ctx_rx, stop_rx));
+    let Lab {
+        mut client,
+        mut rx,
+        ctx_tx,
+        stop_tx,
+        task,
+    } = start(1, ConnId(1), 1 << 16);
     let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
     let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
     client.write_all(&bytes).await.expect("write");
