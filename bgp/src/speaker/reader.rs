@@ -6,7 +6,7 @@
 use std::ops::{Deref, DerefMut};
 #[cfg(test)]
 use std::sync::atomic::AtomicUsize;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -170,9 +170,6 @@ fn whole_message_at_front(buf: &[u8]) -> bool {
 /// to the runtime (see [`read_loop`]).
 const BULK_IDLE: Duration = Duration::from_millis(5);
 
-/// Whether some reader of this process is in bulk mode.
-static BULK_READER: AtomicBool = AtomicBool::new(false);
-
 /// Readers' numbers, to tell them apart in [`Streams`].
 static NEXT_READER: AtomicU32 = AtomicU32::new(1);
 
@@ -182,7 +179,8 @@ const CONTENDED_GAP: Duration = Duration::from_millis(50);
 /// How long after that no reader goes into (or stays in) bulk mode.
 const CONTENDED_HOLD: Duration = Duration::from_millis(200);
 
-/// Which readers of the process send whole batches. Bulk mode helps one peer's table
+/// Which readers of the process send whole batches, and which one is in bulk mode.
+/// Bulk mode helps one peer's table
 /// (the owner gets a core of its own); with several peers sending at once the owner is
 /// busy anyway and a reader's extra thread only takes CPU from it (10 peers' tables:
 /// 12.4 and 17.3 s with one reader in bulk mode against 9.3 and 11.9 s without).
@@ -192,6 +190,9 @@ struct Streams {
     last: Option<(u32, Instant)>,
     /// No bulk mode before this.
     contended_until: Option<Instant>,
+    /// The reader in bulk mode: one per process (ten readers each on a thread of its
+    /// own crowded out the owner: 10 peers' tables in 18 s instead of 11).
+    bulk: Option<u32>,
 }
 
 impl Streams {
@@ -206,11 +207,27 @@ impl Streams {
         self.last = Some((id, now));
         self.contended_until.is_none_or(|t| now >= t)
     }
+
+    /// Makes reader `id` the one in bulk mode, unless another one is.
+    fn claim(&mut self, id: u32) -> bool {
+        let free = self.bulk.is_none();
+        if free {
+            self.bulk = Some(id);
+        }
+        free
+    }
+
+    fn release(&mut self, id: u32) {
+        if self.bulk == Some(id) {
+            self.bulk = None;
+        }
+    }
 }
 
 static STREAMS: Mutex<Streams> = Mutex::new(Streams {
     last: None,
     contended_until: None,
+    bulk: None,
 });
 
 /// [`Streams::full_batch`] for the process.
@@ -224,23 +241,23 @@ fn full_batch(id: u32) -> bool {
 #[cfg(test)]
 static BULK_PASSES: AtomicUsize = AtomicUsize::new(0);
 
-/// The one reader in bulk mode: with several peers sending their tables at once (a
-/// fan-in), the readers stay on the runtime's workers, each on its own thread they
-/// would crowd out the owner (measured: 10 peers' tables in 18 s instead of 11).
-struct BulkReader;
+/// Reader `.0` is the one in bulk mode ([`Streams::claim`]) until this is dropped.
+struct BulkReader(u32);
 
 impl BulkReader {
-    fn claim() -> Option<BulkReader> {
-        BULK_READER
-            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-            .then_some(BulkReader)
+    fn claim(id: u32) -> Option<BulkReader> {
+        STREAMS
+            .lock()
+            .is_ok_and(|mut s| s.claim(id))
+            .then_some(BulkReader(id))
     }
 }
 
 impl Drop for BulkReader {
     fn drop(&mut self) {
-        BULK_READER.store(false, Ordering::Release);
+        if let Ok(mut s) = STREAMS.lock() {
+            s.release(self.0);
+        }
     }
 }
 
@@ -289,11 +306,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
     stop: &mut oneshot::Receiver<()>,
 ) -> &'static str {
     let mut st = Reading {
+        id: NEXT_READER.fetch_add(1, Ordering::Relaxed),
         ctx: DecodeContext::default(),
         negotiated: Some(negotiated),
         attr_cache: AttrCache::new(),
         buf: BytesMut::with_capacity(READ_CHUNK),
-        id: NEXT_READER.fetch_add(1, Ordering::Relaxed),
         hint: 16,
         batch: Vec::new(),
         bytes: 0,
@@ -304,7 +321,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
         match st.pass(out, rd, stop, false).await {
             Pass::Stop(why) => return why,
             Pass::Bulk if multi_thread => {
-                let Some(_only) = BulkReader::claim() else {
+                let Some(_only) = BulkReader::claim(st.id) else {
                     continue;
                 };
                 #[cfg(test)]
@@ -409,15 +426,13 @@ impl Reading {
                     _ = &mut *stop => None,
                 }
             };
-            if !bulk {
-                out.release_returned();
-            }
             let read = if bulk {
                 match tokio::time::timeout(BULK_IDLE, read).await {
                     Ok(r) => r,
                     Err(_) => return Pass::Idle,
                 }
             } else {
+                out.release_returned();
                 read.await
             };
             match read {

@@ -230,7 +230,7 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
     stop_tx.send(()).expect("reader running");
     drop(client);
     task.await.expect("reader ends");
-    assert!(BulkReader::claim().is_some(), "bulk mode released");
+    assert!(BulkReader::claim(u32::MAX).is_some(), "bulk mode released");
 }
 
 #[tokio::test]
