@@ -15,6 +15,9 @@ use rtnetlink::packet_route::AddressFamily;
 use crate::route::{NextHop, Route, RouteKind, TableConfig};
 use crate::table::{OpError, OpErrorKind, TableError};
 
+mod nh_route;
+pub(crate) use nh_route::push_new_route_nh;
+
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 pub(crate) const NLMSG_NOOP: u16 = 1;
 pub(crate) const NLMSG_ERROR: u16 = 2;
@@ -309,7 +312,9 @@ pub(crate) fn new_route(
     Ok(m)
 }
 
-/// The RTM_NEWROUTE body for a unicast route at `prefix` through nexthop object `id`.
+/// The RTM_NEWROUTE body for a unicast route at `prefix` through nexthop object `id`, as
+/// netlink-packet-route encodes it: the reference `push_new_route_nh` is checked against.
+#[cfg(test)]
 pub(crate) fn new_route_nh(cfg: &TableConfig, prefix: &IpNet, id: u32) -> RouteMessage {
     let mut m = base(cfg, prefix);
     m.header.kind = RouteType::Unicast;

@@ -331,19 +331,26 @@ impl NetlinkTable {
             let seq = first.wrapping_add(i as u32);
             let (ty, flags, body) = match op.action {
                 Action::Add(k) | Action::Replace(k) => {
-                    let m = match nh.get(i).copied().flatten() {
-                        Some(id) => Ok(codec::new_route_nh(&self.cfg, &op.prefix, id)),
-                        None => codec::new_route(&self.cfg, &op.prefix, k, &mut self.links),
+                    let f = if matches!(op.action, Action::Add(_)) {
+                        codec::NLM_F_CREATE | codec::NLM_F_EXCL
+                    } else {
+                        codec::NLM_F_CREATE | codec::NLM_F_REPLACE
                     };
-                    match m {
-                        Ok(m) => {
-                            let f = if matches!(op.action, Action::Add(_)) {
-                                codec::NLM_F_CREATE | codec::NLM_F_EXCL
-                            } else {
-                                codec::NLM_F_CREATE | codec::NLM_F_REPLACE
-                            };
-                            (codec::RTM_NEWROUTE, f, m)
-                        }
+                    if let Some(id) = nh.get(i).copied().flatten() {
+                        last_at = self.sendbuf.len();
+                        codec::push_new_route_nh(
+                            &mut self.sendbuf,
+                            &self.cfg,
+                            &op.prefix,
+                            id,
+                            f,
+                            seq,
+                        );
+                        last = Some(i);
+                        continue;
+                    }
+                    match codec::new_route(&self.cfg, &op.prefix, k, &mut self.links) {
+                        Ok(m) => (codec::RTM_NEWROUTE, f, m),
                         Err(e) => {
                             if let Some(p) = pre.get_mut(i) {
                                 *p = Some(e);

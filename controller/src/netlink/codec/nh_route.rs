@@ -1,0 +1,154 @@
+//! The request a full-table load is made of: RTM_NEWROUTE for a prefix through a nexthop
+//! object, written straight into the send buffer. The general encoder builds a
+//! `RouteMessage` with a vector of attributes per route (an allocation, a length pass and
+//! an emit pass over enums); at a million routes that was a fifth of the FIB thread's
+//! user time. The bytes are the same as the general encoder's (a test checks).
+
+use ipnet::IpNet;
+
+use super::{align4, NLMSG_HDRLEN, NLM_F_REQUEST, RTM_NEWROUTE};
+use crate::route::TableConfig;
+
+const AF_INET: u8 = 2;
+const AF_INET6: u8 = 10;
+const RTN_UNICAST: u8 = 1;
+const RT_SCOPE_UNIVERSE: u8 = 0;
+const RTA_DST: u16 = 1;
+const RTA_PRIORITY: u16 = 6;
+const RTA_TABLE: u16 = 15;
+const RTA_NH_ID: u16 = 30;
+/// `struct rtmsg`.
+const RTMSG_LEN: usize = 12;
+
+fn put_attr(buf: &mut Vec<u8>, ty: u16, value: &[u8]) {
+    let len = 4 + value.len();
+    buf.extend_from_slice(&(len as u16).to_ne_bytes());
+    buf.extend_from_slice(&ty.to_ne_bytes());
+    buf.extend_from_slice(value);
+    buf.resize(buf.len() + align4(len) - len, 0);
+}
+
+/// Append RTM_NEWROUTE for `prefix` via nexthop object `id` in our table with our
+/// protocol (and our metric when one is set), with `flags` besides `NLM_F_REQUEST`.
+pub(crate) fn push_new_route_nh(
+    buf: &mut Vec<u8>,
+    cfg: &TableConfig,
+    prefix: &IpNet,
+    id: u32,
+    flags: u16,
+    seq: u32,
+) {
+    let start = buf.len();
+    // Length (written last), type, flags, sequence, port id.
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    buf.extend_from_slice(&RTM_NEWROUTE.to_ne_bytes());
+    buf.extend_from_slice(&(NLM_F_REQUEST | flags).to_ne_bytes());
+    buf.extend_from_slice(&seq.to_ne_bytes());
+    buf.extend_from_slice(&0u32.to_ne_bytes());
+    let family = match prefix {
+        IpNet::V4(_) => AF_INET,
+        IpNet::V6(_) => AF_INET6,
+    };
+    let table = if cfg.table < 256 { cfg.table as u8 } else { 0 };
+    buf.extend_from_slice(&[
+        family,
+        prefix.prefix_len(),
+        0, // source length
+        0, // tos
+        table,
+        cfg.protocol,
+        RT_SCOPE_UNIVERSE,
+        RTN_UNICAST,
+    ]);
+    buf.extend_from_slice(&0u32.to_ne_bytes()); // rtm_flags
+    match prefix {
+        IpNet::V4(p) => put_attr(buf, RTA_DST, &p.addr().octets()),
+        IpNet::V6(p) => put_attr(buf, RTA_DST, &p.addr().octets()),
+    }
+    put_attr(buf, RTA_TABLE, &cfg.table.to_ne_bytes());
+    if cfg.metric != 0 {
+        put_attr(buf, RTA_PRIORITY, &cfg.metric.to_ne_bytes());
+    }
+    put_attr(buf, RTA_NH_ID, &id.to_ne_bytes());
+    let len = (buf.len() - start) as u32;
+    debug_assert!(len as usize >= NLMSG_HDRLEN + RTMSG_LEN);
+    if let Some(b) = buf.get_mut(start..start + 4) {
+        b.copy_from_slice(&len.to_ne_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{new_route_nh, push_msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+    use super::*;
+
+    /// Byte for byte what netlink-packet-route encodes for the same route, for both
+    /// families, tables below and above 256, with and without a metric.
+    #[test]
+    fn same_bytes_as_the_general_encoder() {
+        let prefixes: [IpNet; 4] = [
+            "10.1.2.0/24".parse().unwrap(),
+            "0.0.0.0/0".parse().unwrap(),
+            "fd00:1:2::/48".parse().unwrap(),
+            "2001:db8::1/128".parse().unwrap(),
+        ];
+        for (table, metric) in [(100, 0), (254, 20), (1000, 0), (70000, 1024)] {
+            let cfg = TableConfig {
+                table,
+                protocol: 201,
+                metric,
+                ..TableConfig::default()
+            };
+            for p in &prefixes {
+                for (flags, seq) in [
+                    (NLM_F_CREATE | NLM_F_EXCL, 1),
+                    (NLM_F_CREATE | NLM_F_REPLACE, 0xdead_beef),
+                ] {
+                    let mut want = vec![9u8; 3];
+                    let m = new_route_nh(&cfg, p, 77_000);
+                    push_msg(&mut want, RTM_NEWROUTE, NLM_F_REQUEST | flags, seq, &m);
+                    let mut got = vec![9u8; 3];
+                    push_new_route_nh(&mut got, &cfg, p, 77_000, flags, seq);
+                    assert_eq!(got, want, "{p} table {table} metric {metric}");
+                }
+            }
+        }
+    }
+
+    /// The bytes `ip route add 10.1.2.0/24 nhid 7 table 100 proto 201` sends (iproute2
+    /// 6.1 on x86-64, captured with `strace -e trace=sendmsg -e write=3`). Ours carry
+    /// RTA_TABLE too (iproute2 leaves it out for a table below 256) and no ack flag (only
+    /// a batch's last request asks for one); with those two differences taken out, and
+    /// iproute2's sequence number, the bytes are the same.
+    #[test]
+    #[cfg(target_endian = "little")]
+    fn matches_what_iproute2_sends() {
+        const CAPTURED: [u8; 44] = [
+            0x2c, 0x00, 0x00, 0x00, 0x18, 0x00, 0x05, 0x06, 0x40, 0x9d, 0x14, 0x6b, 0x00, 0x00,
+            0x00, 0x00, 0x02, 0x18, 0x00, 0x00, 0x64, 0xc9, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+            0x08, 0x00, 0x01, 0x00, 0x0a, 0x01, 0x02, 0x00, 0x08, 0x00, 0x1e, 0x00, 0x07, 0x00,
+            0x00, 0x00,
+        ];
+        let cfg = TableConfig {
+            table: 100,
+            protocol: 201,
+            ..TableConfig::default()
+        };
+        let mut ours = Vec::new();
+        push_new_route_nh(
+            &mut ours,
+            &cfg,
+            &"10.1.2.0/24".parse().unwrap(),
+            7,
+            NLM_F_CREATE | NLM_F_EXCL,
+            0x6b14_9d40,
+        );
+        assert_eq!(ours.len(), 52);
+        // RTA_TABLE 100, right after RTA_DST.
+        let table: Vec<u8> = ours.drain(36..44).collect();
+        assert_eq!(table, [8, 0, 15, 0, 100, 0, 0, 0]);
+        ours[0] = 44;
+        ours[6] |= super::super::NLM_F_ACK as u8;
+        assert_eq!(ours, CAPTURED);
+    }
+}
