@@ -13,11 +13,28 @@ pub(crate) struct Interner {
     ids: HashMap<RouteKind, KindId>,
     slots: Vec<Option<(RouteKind, u32)>>,
     free: Vec<KindId>,
+    /// The id `intern` gave last: a table's routes come in runs through the same next hop,
+    /// and comparing with it is cheaper than hashing the kind.
+    last: Option<KindId>,
 }
 
 impl Interner {
     /// Take one reference to `kind`, returning its id.
     pub(crate) fn intern(&mut self, kind: RouteKind) -> KindId {
+        if let Some(id) = self.last {
+            if let Some(Some((k, refs))) = self.slots.get_mut(id as usize) {
+                if *k == kind {
+                    *refs += 1;
+                    return id;
+                }
+            }
+        }
+        let id = self.intern_hashed(kind);
+        self.last = Some(id);
+        id
+    }
+
+    fn intern_hashed(&mut self, kind: RouteKind) -> KindId {
         if let Some(&id) = self.ids.get(&kind) {
             if let Some(Some((_, refs))) = self.slots.get_mut(id as usize) {
                 *refs += 1;
@@ -102,5 +119,25 @@ mod tests {
         let c = i.intern(RouteKind::Device("c".into()));
         assert_eq!(c, a, "freed id reused");
         assert_eq!(i.get(c), &RouteKind::Device("c".into()));
+    }
+
+    #[test]
+    fn the_last_id_is_only_reused_for_an_equal_kind() {
+        let mut i = Interner::default();
+        let a = i.intern(RouteKind::Device("a".into()));
+        assert_eq!(i.intern(RouteKind::Device("a".into())), a);
+        i.release(a);
+        i.release(a);
+        // a's slot is free; the next kind takes its id and must not read as a.
+        let b = i.intern(RouteKind::Device("b".into()));
+        assert_eq!(b, a);
+        let a = i.intern(RouteKind::Device("a".into()));
+        assert_ne!(a, b);
+        assert_eq!(i.intern(RouteKind::Device("b".into())), b);
+        assert_eq!(i.get(b), &RouteKind::Device("b".into()));
+        assert_eq!(i.get(a), &RouteKind::Device("a".into()));
+        i.release(b);
+        i.release(b);
+        assert_eq!(i.len(), 1);
     }
 }
