@@ -21,9 +21,14 @@ pub(crate) struct Interner {
 impl Interner {
     /// Take one reference to `kind`, returning its id.
     pub(crate) fn intern(&mut self, kind: RouteKind) -> KindId {
+        self.intern_ref(&kind)
+    }
+
+    /// [`Interner::intern`] of a kind the caller keeps (copied only when new).
+    pub(crate) fn intern_ref(&mut self, kind: &RouteKind) -> KindId {
         if let Some(id) = self.last {
             if let Some(Some((k, refs))) = self.slots.get_mut(id as usize) {
-                if *k == kind {
+                if k == kind {
                     *refs += 1;
                     return id;
                 }
@@ -34,8 +39,8 @@ impl Interner {
         id
     }
 
-    fn intern_hashed(&mut self, kind: RouteKind) -> KindId {
-        if let Some(&id) = self.ids.get(&kind) {
+    fn intern_hashed(&mut self, kind: &RouteKind) -> KindId {
+        if let Some(&id) = self.ids.get(kind) {
             if let Some(Some((_, refs))) = self.slots.get_mut(id as usize) {
                 *refs += 1;
             }
@@ -51,7 +56,7 @@ impl Interner {
         if let Some(slot) = self.slots.get_mut(id as usize) {
             *slot = Some((kind.clone(), 1));
         }
-        self.ids.insert(kind, id);
+        self.ids.insert(kind.clone(), id);
         id
     }
 

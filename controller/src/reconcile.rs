@@ -18,7 +18,7 @@ use ipnet::IpNet;
 
 use crate::interner::{Interner, KindId};
 use crate::prefix_map::PrefixMap;
-use crate::route::{kind_satisfied, normalize, Route, TableConfig};
+use crate::route::{canonicalize, check, is_canonical, kind_satisfied, Route, TableConfig};
 use crate::status::{Counters, RouteState, RouteStatus};
 use crate::table::{RouteTable, TableError};
 
@@ -229,6 +229,19 @@ impl<T: RouteTable> Reconciler<T> {
     /// Record a desired change; nothing is sent until [`Reconciler::push`].
     pub fn change(&mut self, change: DesiredChange) {
         match change {
+            DesiredChange::ReplaceAll(routes) => {
+                self.replace_all(&routes);
+                self.publish();
+            }
+            c => self.change_ref(&c),
+        }
+    }
+
+    /// [`Reconciler::change`] without taking the change: the caller can free it where it
+    /// was allocated (a route's next hops are a heap allocation of the agent's thread;
+    /// freeing a million of them here cost this thread more than reading them).
+    pub fn change_ref(&mut self, change: &DesiredChange) {
+        match change {
             DesiredChange::Upsert(r) => self.upsert(r, false),
             DesiredChange::Remove(p) => self.remove(p.trunc()),
             DesiredChange::ReplaceAll(routes) => self.replace_all(routes),
@@ -237,10 +250,19 @@ impl<T: RouteTable> Reconciler<T> {
     }
 
     /// `seen`: named by the `ReplaceAll` being applied.
-    fn upsert(&mut self, mut route: Route, seen: bool) {
-        let invalid = normalize(&mut route, self.config.ecmp).err();
+    fn upsert(&mut self, route: &Route, seen: bool) {
+        let copy;
+        let route = if is_canonical(route, self.config.ecmp) {
+            route
+        } else {
+            let mut r = route.clone();
+            canonicalize(&mut r, self.config.ecmp);
+            copy = r;
+            &copy
+        };
+        let invalid = check(route).err();
         let prefix = route.prefix;
-        let id = self.kinds.intern(route.kind);
+        let id = self.kinds.intern_ref(&route.kind);
         let g = &mut self.gauges;
         // One probe of the table for a new prefix too (a full table is a million of them).
         let Some((e, new)) = self
@@ -310,7 +332,7 @@ impl<T: RouteTable> Reconciler<T> {
         }
     }
 
-    fn replace_all(&mut self, routes: Vec<Route>) {
+    fn replace_all(&mut self, routes: &[Route]) {
         for r in routes {
             self.upsert(r, true);
         }

@@ -201,17 +201,42 @@ impl fmt::Display for Route {
 /// Bring a desired route into the canonical form the controller stores: host bits cleared,
 /// next hops sorted and de-duplicated, only the first next hop kept when ECMP is off.
 /// Returns a reason when the route can never be installed.
+#[cfg(test)]
 pub(crate) fn normalize(route: &mut Route, ecmp: bool) -> Result<(), String> {
+    canonicalize(route, ecmp);
+    check(route)
+}
+
+/// The canonical form of [`normalize`], without the checks.
+pub(crate) fn canonicalize(route: &mut Route, ecmp: bool) {
     route.prefix = route.prefix.trunc();
     if let RouteKind::Via(hops) = &mut route.kind {
-        if hops.is_empty() {
-            return Err("route via no next hop".into());
-        }
         if !ecmp {
             hops.truncate(1);
         }
         hops.sort();
         hops.dedup();
+    }
+}
+
+/// Whether `route` is in canonical form already (nearly always: one next hop, a prefix
+/// without host bits), so that it can be used without a copy.
+pub(crate) fn is_canonical(route: &Route, ecmp: bool) -> bool {
+    route.prefix == route.prefix.trunc()
+        && match &route.kind {
+            RouteKind::Via(hops) => {
+                (ecmp || hops.len() <= 1) && hops.windows(2).all(|w| w[0] < w[1])
+            }
+            RouteKind::Device(_) | RouteKind::Blackhole => true,
+        }
+}
+
+/// Why a canonical route can never be installed, if it cannot.
+pub(crate) fn check(route: &Route) -> Result<(), String> {
+    if let RouteKind::Via(hops) = &route.kind {
+        if hops.is_empty() {
+            return Err("route via no next hop".into());
+        }
         for h in hops.iter() {
             if h.address.is_ipv4() != route.prefix.addr().is_ipv4() {
                 return Err(format!(
@@ -287,6 +312,31 @@ mod tests {
         assert!(e.contains("needs a device"), "{e}");
         let ll = NextHop::with_dev("fe80::1".parse().unwrap(), "eth0");
         assert!(norm(Route::via(p, [ll])).is_ok());
+    }
+
+    /// A route counts as canonical exactly when canonicalizing it changes nothing.
+    #[test]
+    fn canonical_means_canonicalize_changes_nothing() {
+        let p: IpNet = "10.1.0.0/24".parse().unwrap();
+        let routes = [
+            Route::via(p, [nh("10.0.0.2")]),
+            Route::via(p, [nh("10.0.0.2"), nh("10.0.0.3")]),
+            Route::via(p, [nh("10.0.0.3"), nh("10.0.0.2")]),
+            Route::via(p, [nh("10.0.0.2"), nh("10.0.0.2")]),
+            Route::via("10.1.0.9/24".parse().unwrap(), [nh("10.0.0.2")]),
+            Route::via(p, []),
+            Route::blackhole(p),
+            Route::blackhole("10.1.0.9/24".parse().unwrap()),
+            Route::device("10.1.0.9/32".parse().unwrap(), "eth0"),
+        ];
+        for r in routes {
+            for ecmp in [true, false] {
+                let mut c = r.clone();
+                canonicalize(&mut c, ecmp);
+                assert_eq!(is_canonical(&r, ecmp), c == r, "{r} ecmp {ecmp}");
+                assert!(is_canonical(&c, ecmp), "{c} ecmp {ecmp}");
+            }
+        }
     }
 
     #[test]
