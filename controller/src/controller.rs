@@ -555,7 +555,11 @@ fn command(
         Command::Change(c) => rec.change(c),
         Command::Changes(v, _permit) => {
             v.iter().for_each(|c| rec.change_ref(c));
-            let _ = spent.send(v);
+            // A small batch is freed here: waking the other thread would cost more, and
+            // on the way of a single route to the kernel.
+            if v.len() > DIRECT_CHANGES {
+                let _ = spent.send(v);
+            }
         }
         Command::Sync(reply) => {
             push(rec);
