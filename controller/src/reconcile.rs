@@ -228,13 +228,7 @@ impl<T: RouteTable> Reconciler<T> {
 
     /// Record a desired change; nothing is sent until [`Reconciler::push`].
     pub fn change(&mut self, change: DesiredChange) {
-        match change {
-            DesiredChange::ReplaceAll(routes) => {
-                self.replace_all(&routes);
-                self.publish();
-            }
-            c => self.change_ref(&c),
-        }
+        self.change_ref(&change);
     }
 
     /// [`Reconciler::change`] without taking the change: the caller can free it where it

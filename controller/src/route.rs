@@ -200,14 +200,7 @@ impl fmt::Display for Route {
 
 /// Bring a desired route into the canonical form the controller stores: host bits cleared,
 /// next hops sorted and de-duplicated, only the first next hop kept when ECMP is off.
-/// Returns a reason when the route can never be installed.
-#[cfg(test)]
-pub(crate) fn normalize(route: &mut Route, ecmp: bool) -> Result<(), String> {
-    canonicalize(route, ecmp);
-    check(route)
-}
-
-/// The canonical form of [`normalize`], without the checks.
+/// [`check`] says whether it can be installed.
 pub(crate) fn canonicalize(route: &mut Route, ecmp: bool) {
     route.prefix = route.prefix.trunc();
     if let RouteKind::Via(hops) = &mut route.kind {
@@ -274,6 +267,12 @@ pub(crate) fn kind_satisfied(desired: &RouteKind, kernel: &RouteKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What the controller does with a desired route before storing it.
+    fn normalize(route: &mut Route, ecmp: bool) -> Result<(), String> {
+        canonicalize(route, ecmp);
+        check(route)
+    }
 
     fn nh(s: &str) -> NextHop {
         NextHop::new(s.parse().unwrap())

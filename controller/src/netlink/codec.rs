@@ -312,20 +312,6 @@ pub(crate) fn new_route(
     Ok(m)
 }
 
-/// The RTM_NEWROUTE body for a unicast route at `prefix` through nexthop object `id`, as
-/// netlink-packet-route encodes it: the reference `push_new_route_nh` is checked against.
-#[cfg(test)]
-pub(crate) fn new_route_nh(cfg: &TableConfig, prefix: &IpNet, id: u32) -> RouteMessage {
-    let mut m = base(cfg, prefix);
-    m.header.kind = RouteType::Unicast;
-    m.header.scope = RouteScope::Universe;
-    if cfg.metric != 0 {
-        m.attributes.push(RouteAttribute::Priority(cfg.metric));
-    }
-    m.attributes.push(RouteAttribute::NhId(id));
-    m
-}
-
 /// The RTM_DELROUTE body: prefix, table, our protocol and our metric only, so that the
 /// kernel deletes our route for the prefix whatever its next hops, and never another
 /// protocol's.

@@ -325,65 +325,64 @@ impl NetlinkTable {
     ) -> (u32, Option<usize>) {
         self.sendbuf.clear();
         let first = self.seq.wrapping_add(1);
+        // The last op encoded, and where its message starts.
         let mut last = None;
-        let mut last_at = 0;
         for (i, op) in ops.iter().enumerate() {
             let seq = first.wrapping_add(i as u32);
-            let (ty, flags, body) = match op.action {
+            let at = self.sendbuf.len();
+            match op.action {
                 Action::Add(k) | Action::Replace(k) => {
-                    let f = if matches!(op.action, Action::Add(_)) {
+                    let flags = if matches!(op.action, Action::Add(_)) {
                         codec::NLM_F_CREATE | codec::NLM_F_EXCL
                     } else {
                         codec::NLM_F_CREATE | codec::NLM_F_REPLACE
                     };
                     if let Some(id) = nh.get(i).copied().flatten() {
-                        last_at = self.sendbuf.len();
                         codec::push_new_route_nh(
                             &mut self.sendbuf,
                             &self.cfg,
                             &op.prefix,
                             id,
-                            f,
+                            flags,
                             seq,
                         );
-                        last = Some(i);
-                        continue;
-                    }
-                    match codec::new_route(&self.cfg, &op.prefix, k, &mut self.links) {
-                        Ok(m) => (codec::RTM_NEWROUTE, f, m),
-                        Err(e) => {
-                            if let Some(p) = pre.get_mut(i) {
-                                *p = Some(e);
+                    } else {
+                        match codec::new_route(&self.cfg, &op.prefix, k, &mut self.links) {
+                            Ok(m) => codec::push_msg(
+                                &mut self.sendbuf,
+                                codec::RTM_NEWROUTE,
+                                codec::NLM_F_REQUEST | flags,
+                                seq,
+                                &m,
+                            ),
+                            Err(e) => {
+                                if let Some(p) = pre.get_mut(i) {
+                                    *p = Some(e);
+                                }
+                                continue;
                             }
-                            continue;
                         }
                     }
                 }
-                Action::Delete => (
+                Action::Delete => codec::push_msg(
+                    &mut self.sendbuf,
                     codec::RTM_DELROUTE,
-                    0,
-                    codec::del_route(&self.cfg, &op.prefix),
+                    codec::NLM_F_REQUEST,
+                    seq,
+                    &codec::del_route(&self.cfg, &op.prefix),
                 ),
-            };
-            last_at = self.sendbuf.len();
-            codec::push_msg(
-                &mut self.sendbuf,
-                ty,
-                codec::NLM_F_REQUEST | flags,
-                seq,
-                &body,
-            );
-            last = Some(i);
+            }
+            last = Some((i, at));
         }
         self.seq = first.wrapping_add(ops.len() as u32);
-        if last.is_some() {
+        if let Some((_, last_at)) = last {
             // Only the last request asks for an ack (flags are at bytes 6..8 of its header).
             if let Some(b) = self.sendbuf.get_mut(last_at + 6..last_at + 8) {
                 let f = u16::from_ne_bytes([b[0], b[1]]) | codec::NLM_F_ACK;
                 b.copy_from_slice(&f.to_ne_bytes());
             }
         }
-        (first, last)
+        (first, last.map(|(i, _)| i))
     }
 }
 

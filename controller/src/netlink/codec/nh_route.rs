@@ -79,8 +79,22 @@ pub(crate) fn push_new_route_nh(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{new_route_nh, push_msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
+    use rtnetlink::packet_route::route::{RouteAttribute, RouteMessage, RouteScope, RouteType};
+
+    use super::super::{base, push_msg, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE};
     use super::*;
+
+    /// The same request as netlink-packet-route encodes it: the reference.
+    fn new_route_nh(cfg: &TableConfig, prefix: &IpNet, id: u32) -> RouteMessage {
+        let mut m = base(cfg, prefix);
+        m.header.kind = RouteType::Unicast;
+        m.header.scope = RouteScope::Universe;
+        if cfg.metric != 0 {
+            m.attributes.push(RouteAttribute::Priority(cfg.metric));
+        }
+        m.attributes.push(RouteAttribute::NhId(id));
+        m
+    }
 
     /// Byte for byte what netlink-packet-route encodes for the same route, for both
     /// families, tables below and above 256, with and without a metric.
