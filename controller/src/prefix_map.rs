@@ -97,7 +97,9 @@ impl<V> PrefixMap<V> {
         match k {
             IpNet::V4(n) => {
                 let (m, k) = self.map4_mut(n);
-                m?.remove(&k)
+                // A removal from an empty map would still hash the key (a new route looks
+                // in the map of adopted routes, empty but after a restart).
+                m.filter(|m| !m.is_empty())?.remove(&k)
             }
             IpNet::V6(n) => self.v6.remove(&n.trunc()),
         }

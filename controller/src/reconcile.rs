@@ -155,6 +155,14 @@ fn transition(g: &mut Gauges, e: &mut Entry, to: State) {
     }
 }
 
+/// Drop the failure reason of a prefix. The map is nearly always empty, and a removal
+/// from an empty map would still hash the key (once per route in a full-table load).
+fn forget_reason(reasons: &mut HashMap<IpNet, String>, prefix: &IpNet) {
+    if !reasons.is_empty() {
+        reasons.remove(prefix);
+    }
+}
+
 /// The desired table and the logic that makes a [`RouteTable`] match it.
 pub struct Reconciler<T: RouteTable> {
     config: TableConfig,
@@ -319,7 +327,7 @@ impl<T: RouteTable> Reconciler<T> {
         if let Some(e) = self.routes.remove(&prefix) {
             self.gauges.leave(e.state());
             self.kinds.release(e.kind());
-            self.reasons.remove(&prefix);
+            forget_reason(&mut self.reasons, &prefix);
             if e.in_kernel() {
                 self.deletes.push(prefix);
             }
@@ -345,7 +353,7 @@ impl<T: RouteTable> Reconciler<T> {
             }
             gauges.leave(e.state());
             kinds.release(e.kind());
-            reasons.remove(&p);
+            forget_reason(reasons, &p);
             if e.in_kernel() {
                 deletes.push(p);
             }
@@ -382,7 +390,7 @@ impl<T: RouteTable> Reconciler<T> {
                         self.deletes.push(kr.prefix);
                     } else if kind_satisfied(self.kinds.get(e.kind()), &kr.kind) {
                         transition(g, e, State::Installed);
-                        self.reasons.remove(&kr.prefix);
+                        forget_reason(&mut self.reasons, &kr.prefix);
                     } else {
                         tracing::info!(route = %kr, "our route changed by someone else; putting it back");
                         transition(g, e, State::Pending);
@@ -463,7 +471,7 @@ impl<T: RouteTable> Reconciler<T> {
                         deletes.push(kr.prefix);
                     } else if kind_satisfied(kinds.get(e.kind()), &kr.kind) {
                         transition(gauges, e, State::Installed);
-                        reasons.remove(&kr.prefix);
+                        forget_reason(reasons, &kr.prefix);
                     } else {
                         transition(gauges, e, State::Pending);
                     }
