@@ -3,11 +3,16 @@
 //! (`IpNet` costs 18, `Ipv4Net` 5 plus padding) and each length's map grows on its own
 //! (a doubling copies one length's entries, not the whole table). IPv6 keys are few and
 //! stay `Ipv6Net`.
+//!
+//! The maps are hashbrown's with its default hasher (foldhash, seeded at random per
+//! process), the one the BGP RIB's prefix table uses for the same prefixes: SipHash was
+//! a third of the time of a full-table load's desired-table work (`benches/reconcile.rs`).
 
-use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+use std::hash::{BuildHasher, Hash};
 use std::net::Ipv4Addr;
 
+use hashbrown::hash_map::Entry;
+use hashbrown::HashMap;
 use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 
 #[derive(Debug)]
@@ -37,7 +42,10 @@ fn net4(len: usize, key: u32) -> IpNet {
     IpNet::V4(Ipv4Net::new(Ipv4Addr::from(key), len).unwrap_or_default())
 }
 
-fn or_insert<K, V>(e: Entry<'_, K, V>, make: impl FnOnce() -> V) -> (&mut V, bool) {
+fn or_insert<K: Hash, V, S: BuildHasher>(
+    e: Entry<'_, K, V, S>,
+    make: impl FnOnce() -> V,
+) -> (&mut V, bool) {
     match e {
         Entry::Occupied(o) => (o.into_mut(), false),
         Entry::Vacant(v) => (v.insert(make()), true),
