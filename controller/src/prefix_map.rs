@@ -229,5 +229,9 @@ mod tests {
         assert_eq!(back, want);
         assert_eq!(m.remove(&keys[1]), Some(1));
         assert_eq!(m.len(), 4);
+        // A length with no entries at all (its map is empty) and a missing key.
+        assert_eq!(m.remove(&"10.0.0.0/9".parse().unwrap()), None);
+        assert_eq!(m.remove(&"10.9.0.0/24".parse().unwrap()), None);
+        assert_eq!(m.len(), 4);
     }
 }

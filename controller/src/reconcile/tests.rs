@@ -126,6 +126,10 @@ fn unreachable_next_hop_fails_alone_and_is_retried_only_on_reconcile() {
     r.reconcile().unwrap();
     assert_eq!(state(&r, "10.244.9.0/24"), RouteState::Installed);
     assert_eq!(snap(&r).routes_failed, 0);
+    assert!(
+        r.reasons.is_empty(),
+        "the reason of a route now installed is forgotten"
+    );
 }
 
 #[test]
