@@ -186,6 +186,33 @@ fn bench(c: &mut Criterion) {
             BatchSize::PerIteration,
         )
     });
+    // A second peer comes up while the table is full: its whole initial export is
+    // queued (`peer_up` lists and orders every exportable prefix).
+    const LATE: PeerId = PeerId(2);
+    g.bench_function("peer_up_1m", |b| {
+        b.iter_batched(
+            || {
+                let mut rib = fresh_rib();
+                ingest(&mut rib, &updates);
+                let addr = IpAddr::V4(Ipv4Addr::new(10, 255, 0, 3));
+                rib.add_peer(LATE, PeerSettings::new(addr, 65002))
+                    .expect("new peer");
+                rib
+            },
+            |mut rib| {
+                rib.peer_up(
+                    LATE,
+                    PeerUp::new(
+                        Ipv4Addr::new(10, 255, 0, 3),
+                        IpAddr::V4(Ipv4Addr::new(10, 255, 0, 2)),
+                    ),
+                )
+                .expect("peer up");
+                rib
+            },
+            BatchSize::PerIteration,
+        )
+    });
     g.finish();
 }
 

@@ -280,12 +280,18 @@ impl Batch {
     }
 }
 
+/// An IPv4 prefix as one integer that orders as its `IpNet` does (address, then length):
+/// a full table's sort compares these in one instruction, where sorting `IpNet`s was
+/// most of the time of a peer coming up next to a million prefixes.
+fn v4_order_key(addr: u32, len: u8) -> u64 {
+    u64::from(addr) << 8 | u64::from(len)
+}
+
 impl Rib {
     /// Prefixes with an ECMP path that did not come from peer `slot` (with ADD-PATH
     /// send every member is exported; else only the best path), in prefix order, as
     /// (IPv6, table slot).
     pub(super) fn exportable_to(&self, slot: u16, add_path: FamilySet) -> Vec<(bool, u32)> {
-        let mut v = Vec::new();
         let wanted = |paths: Paths<'_>, family| {
             if add_path.contains(family) {
                 paths.ecmp().iter().any(|b| b.peer != slot)
@@ -293,18 +299,22 @@ impl Rib {
                 paths.best().is_some_and(|b| b.peer != slot)
             }
         };
+        let mut v4 = Vec::new();
         for (i, a, l) in self.v4.iter_keys() {
             if wanted(self.v4.paths(i), AddressFamily::IPV4_UNICAST) {
-                v.push((a.net(l), false, i.slot()));
+                v4.push((v4_order_key(a, l), i.slot()));
             }
         }
+        let mut v6 = Vec::new();
         for (i, a, l) in self.v6.iter_keys() {
             if wanted(self.v6.paths(i), AddressFamily::IPV6_UNICAST) {
-                v.push((a.net(l), true, i.slot()));
+                v6.push(((a, l), i.slot()));
             }
         }
-        v.sort_unstable();
-        v.into_iter().map(|(_, v6, s)| (v6, s)).collect()
+        v4.sort_unstable();
+        v6.sort_unstable();
+        let v4 = v4.into_iter().map(|(_, s)| (false, s));
+        v4.chain(v6.into_iter().map(|(_, s)| (true, s))).collect()
     }
 
     /// The prefix stored in slot `s` of one family's table, with its best path.
@@ -543,5 +553,39 @@ pub(super) fn key_in(v4: &Table<u32>, v6: &Table<u128>, prefix: &IpNet) -> Optio
         IpNet::V6(n) => v6
             .find(u128::from(n.network()), n.prefix_len())
             .map(|k| (true, k.slot())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rib::table::Addr;
+
+    #[test]
+    fn v4_order_key_orders_prefixes_as_ipnet_does() {
+        // The same address at several lengths, neighbours, both ends of the space, and
+        // a scatter (a multiplicative step).
+        let mut keys: Vec<(u32, u8)> = vec![
+            (0, 0),
+            (0, 32),
+            (0x0a00_0000, 8),
+            (0x0a00_0000, 16),
+            (0x0a00_0000, 24),
+            (0x0a00_0100, 24),
+            (0x0aff_ffff, 32),
+            (u32::MAX, 32),
+        ];
+        let mut x: u32 = 1;
+        for i in 0..2000u32 {
+            x = x.wrapping_mul(2_654_435_761).wrapping_add(0x9e37_79b9);
+            let len = (i % 33) as u8;
+            let mask = u32::MAX.checked_shl(32 - u32::from(len)).unwrap_or(0);
+            keys.push((x & mask, len));
+        }
+        let mut by_key = keys.clone();
+        by_key.sort_unstable_by_key(|&(a, l)| v4_order_key(a, l));
+        let mut by_net = keys;
+        by_net.sort_unstable_by_key(|&(a, l)| a.net(l));
+        assert_eq!(by_key, by_net);
     }
 }
