@@ -64,15 +64,15 @@ fn fresh_rib() -> Rib {
     let feeder = IpAddr::V4(Ipv4Addr::new(10, 255, 0, 1));
     rib.add_peer(PEER, PeerSettings::new(feeder, 65001))
         .expect("new peer");
-    rib.peer_up(
-        PEER,
-        PeerUp::new(
-            Ipv4Addr::new(10, 255, 0, 1),
-            IpAddr::V4(Ipv4Addr::new(10, 255, 0, 2)),
-        ),
-    )
-    .expect("peer up");
+    bring_up(&mut rib, PEER, Ipv4Addr::new(10, 255, 0, 1));
     rib
+}
+
+/// The session with `id` (BGP identifier `router_id`) is Established.
+fn bring_up(rib: &mut Rib, id: PeerId, router_id: Ipv4Addr) {
+    let local = IpAddr::V4(Ipv4Addr::new(10, 255, 0, 2));
+    rib.peer_up(id, PeerUp::new(router_id, local))
+        .expect("peer up");
 }
 
 fn ingest(rib: &mut Rib, updates: &[Update]) -> usize {
@@ -200,14 +200,7 @@ fn bench(c: &mut Criterion) {
                 rib
             },
             |mut rib| {
-                rib.peer_up(
-                    LATE,
-                    PeerUp::new(
-                        Ipv4Addr::new(10, 255, 0, 3),
-                        IpAddr::V4(Ipv4Addr::new(10, 255, 0, 2)),
-                    ),
-                )
-                .expect("peer up");
+                bring_up(&mut rib, LATE, Ipv4Addr::new(10, 255, 0, 3));
                 rib
             },
             BatchSize::PerIteration,
