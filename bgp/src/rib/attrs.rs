@@ -45,6 +45,12 @@ pub(crate) struct Summary {
 }
 
 impl Summary {
+    /// Whether a route reflector touched the path (ORIGINATOR_ID or CLUSTER_LIST
+    /// present): then the tie-breakers read those instead of the peer's values alone.
+    pub fn reflected(&self) -> bool {
+        self.originator_id.is_some() || self.cluster_len != 0
+    }
+
     fn of(a: &PathAttributes) -> Self {
         Self {
             local_pref: a.local_pref,

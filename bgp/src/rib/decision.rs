@@ -40,6 +40,58 @@ pub(crate) struct Candidate {
     pub peer_addr: IpAddr,
 }
 
+impl Candidate {
+    /// Whether `other` is equal in everything the steps before the tie-breakers
+    /// compare, MED included: between two such paths only the tie-breakers decide.
+    pub(crate) fn same_steps(&self, other: &Candidate) -> bool {
+        (
+            self.local,
+            self.local_pref,
+            self.as_path_len,
+            self.origin,
+            self.ebgp,
+            self.med,
+        ) == (
+            other.local,
+            other.local_pref,
+            other.as_path_len,
+            other.origin,
+            other.ebgp,
+            other.med,
+        )
+    }
+
+    /// What the tie-breakers compare.
+    pub(crate) fn tie_key(&self) -> TieKey {
+        TieKey {
+            bgp_id: self.bgp_id,
+            cluster_len: self.cluster_len,
+            peer_addr: self.peer_addr,
+        }
+    }
+}
+
+/// What the tie-breakers compare, in their order: the BGP identifier (ORIGINATOR_ID
+/// when present), the CLUSTER_LIST length, the peer address; lowest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct TieKey {
+    pub bgp_id: Ipv4Addr,
+    pub cluster_len: u32,
+    pub peer_addr: IpAddr,
+}
+
+impl TieKey {
+    /// The tie-breakers' order. Addresses compare as integers (the same order as
+    /// their octets; `Ipv4Addr`'s own `cmp` compares byte slices, a visible share of a
+    /// fan-in's decisions).
+    pub(crate) fn order(&self, other: &TieKey) -> Ordering {
+        u32::from(self.bgp_id)
+            .cmp(&u32::from(other.bgp_id))
+            .then(self.cluster_len.cmp(&other.cluster_len))
+            .then_with(|| addr_cmp(self.peer_addr, other.peer_addr))
+    }
+}
+
 /// Why a candidate lost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Lost {
@@ -290,15 +342,10 @@ fn tie_break(
     mut lose: impl FnMut(usize, Lost),
 ) -> usize {
     let get = |i: usize| c.get(i).copied();
-    // Tie-breakers: order what is left. Addresses compare as integers (the same
-    // order as their octets; `Ipv4Addr`'s own `cmp` compares byte slices, a visible
-    // share of a fan-in's decisions).
+    // Tie-breakers: order what is left; equal keys (paths of one peer) keep their
+    // order.
     alive.sort_by(|&a, &b| match (get(a), get(b)) {
-        (Some(x), Some(y)) => u32::from(x.bgp_id)
-            .cmp(&u32::from(y.bgp_id))
-            .then(x.cluster_len.cmp(&y.cluster_len))
-            .then_with(|| addr_cmp(x.peer_addr, y.peer_addr))
-            .then(a.cmp(&b)),
+        (Some(x), Some(y)) => x.tie_key().order(&y.tie_key()).then(a.cmp(&b)),
         _ => Ordering::Equal,
     });
     order.clear();

@@ -5,7 +5,7 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use super::adj_out::AdjOut;
 use super::attrs::Summary;
-use super::decision::Candidate;
+use super::decision::{Candidate, TieKey};
 use super::table::{PathRef, LOCAL_SLOT};
 use super::types::{PeerId, PeerSettings, PeerUp};
 
@@ -78,6 +78,7 @@ pub(crate) fn local_pref(s: &Summary, from: Option<&Peer>) -> u32 {
 /// The decision-process view of a path.
 pub(crate) fn candidate(p: PathRef, s: &Summary, peers: &Peers) -> Candidate {
     let from = peer(peers, p.peer);
+    let peer_key = peer_tie_key(from);
     Candidate {
         local: p.peer == LOCAL_SLOT,
         local_pref: local_pref(s, from),
@@ -86,10 +87,22 @@ pub(crate) fn candidate(p: PathRef, s: &Summary, peers: &Peers) -> Candidate {
         med: s.med.unwrap_or(0),
         neighbor_as: s.neighbor_as,
         ebgp: from.is_some_and(|f| !f.ibgp),
-        bgp_id: s
-            .originator_id
-            .unwrap_or_else(|| from.map_or(Ipv4Addr::UNSPECIFIED, Peer::bgp_id)),
+        bgp_id: s.originator_id.unwrap_or(peer_key.bgp_id),
         cluster_len: s.cluster_len,
+        peer_addr: peer_key.peer_addr,
+    }
+}
+
+/// The tie-breakers' key of a path whose attributes carry neither ORIGINATOR_ID nor
+/// CLUSTER_LIST (see [`Summary::reflected`]): the peer's alone, no attribute read.
+pub(crate) fn plain_tie_key(slot: u16, peers: &Peers) -> TieKey {
+    peer_tie_key(peer(peers, slot))
+}
+
+fn peer_tie_key(from: Option<&Peer>) -> TieKey {
+    TieKey {
+        bgp_id: from.map_or(Ipv4Addr::UNSPECIFIED, Peer::bgp_id),
+        cluster_len: 0,
         peer_addr: from.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |f| f.settings.address),
     }
 }

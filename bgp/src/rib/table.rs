@@ -96,6 +96,8 @@ struct Entry<A> {
 struct Multi {
     paths: Vec<PathRef>,
     ecmp: u8,
+    /// See [`Paths::tied`].
+    tied: bool,
 }
 
 /// The paths of one prefix, ordered (see the module docs), and the ECMP set size.
@@ -124,6 +126,13 @@ impl Paths<'_> {
             None => usize::from(self.one.accepted()),
         };
         self.as_slice().get(..n).unwrap_or_default()
+    }
+    /// Whether the last full decision found several accepted paths, none reflected,
+    /// all equal in every step before the tie-breakers (MED included): their order is
+    /// then the tie-breakers' alone, and a path like them can be placed without
+    /// deciding again (a fan-in, a mesh of hosts). False for a single path.
+    pub fn tied(&self) -> bool {
+        self.many.is_some_and(|m| m.tied)
     }
 }
 
@@ -305,7 +314,7 @@ impl<A: Addr> Table<A> {
         if path.path_id != 0 {
             // Only path id 0 fits the inline entry: store an empty one, then the path.
             let k = self.insert_single(addr, len, NONE_STORED, flags);
-            self.set_paths(k, &[path], usize::from(path.accepted()));
+            self.set_paths(k, &[path], usize::from(path.accepted()), false);
             return k;
         }
         let h = self.hash(addr, len);
@@ -335,8 +344,9 @@ impl<A: Addr> Table<A> {
     }
 
     /// Replaces the paths of a prefix with `paths` (already ordered; `ecmp` leading
-    /// ones form the ECMP set). An empty list removes the prefix.
-    pub fn set_paths(&mut self, k: Key<A>, paths: &[PathRef], ecmp: usize) {
+    /// ones form the ECMP set; `tied` see [`Paths::tied`], kept only with several
+    /// paths). An empty list removes the prefix.
+    pub fn set_paths(&mut self, k: Key<A>, paths: &[PathRef], ecmp: usize, tied: bool) {
         let Some(&e) = self.entry(k) else {
             return;
         };
@@ -397,6 +407,7 @@ impl<A: Addr> Table<A> {
                     }
                     m.paths.extend_from_slice(many);
                     m.ecmp = ecmp.min(many.len()).min(255) as u8;
+                    m.tied = tied;
                 }
             }
         }
@@ -406,6 +417,7 @@ impl<A: Addr> Table<A> {
         if let Some(m) = self.multis.get_mut(idx as usize) {
             m.paths = Vec::new();
             m.ecmp = 0;
+            m.tied = false;
             self.free_multis.push(idx);
         }
     }
@@ -507,7 +519,7 @@ mod tests {
         let c = t.insert_single(0x0a000200, 24, p(3, 1), 0);
         assert_eq!(t.find(0x0a000100, 24), Some(b));
         assert_eq!(t.find(0x0a000100, 25), None);
-        t.set_paths(b, &[p(2, 1), p(4, 2)], 2);
+        t.set_paths(b, &[p(2, 1), p(4, 2)], 2, false);
         assert_eq!(t.paths(b).as_slice(), &[p(2, 1), p(4, 2)]);
         assert_eq!(t.paths(b).ecmp().len(), 2);
         assert_eq!(t.path_count(), 4);
@@ -516,26 +528,26 @@ mod tests {
         t.set_stale(b, 2);
         assert_eq!(t.indices_with_peer(2, true), vec![b]);
         assert!(t.paths(b).as_slice()[1].stale() && t.paths(b).as_slice()[1].accepted());
-        t.set_paths(a, &[], 0);
+        t.set_paths(a, &[], 0, false);
         assert_eq!(t.find(0x0a000000, 24), None);
         assert!(t.paths(a).as_slice().is_empty());
         assert_eq!(t.paths(c).best(), Some(p(3, 1)));
         // Back to one path frees the arena slot.
-        t.set_paths(b, &[p(4, 2)], 1);
+        t.set_paths(b, &[p(4, 2)], 1, false);
         assert_eq!(t.paths(b).as_slice(), &[p(4, 2)]);
         assert_eq!(t.free_multis.len(), 1);
         let rejected = PathRef {
             reject: 3,
             ..p(5, 3)
         };
-        t.set_paths(b, &[rejected], 0);
+        t.set_paths(b, &[rejected], 0, false);
         assert_eq!(t.paths(b).best(), None);
         assert!(t.paths(b).ecmp().is_empty());
         assert_eq!(t.accepted(), 1);
         assert_eq!(t.entries(), 2);
         t.set_flag(c, FIB_DIRTY, true);
         assert_eq!(t.flags(c), FIB_DIRTY);
-        t.set_paths(c, &[p(6, 1)], 1);
+        t.set_paths(c, &[p(6, 1)], 1, false);
         assert_eq!(t.flags(c), FIB_DIRTY, "flags survive a path change");
     }
 
@@ -554,12 +566,12 @@ mod tests {
             path_id: 8,
             ..p(2, 1)
         };
-        t.set_paths(k, &[one, two], 2);
+        t.set_paths(k, &[one, two], 2, false);
         assert_eq!(t.paths(k).ecmp(), &[one, two]);
         assert_eq!(t.indices_with_peer(1, false), vec![k]);
-        t.set_paths(k, &[two], 1);
+        t.set_paths(k, &[two], 1, false);
         assert_eq!(t.paths(k).best(), Some(two), "path id kept for one path");
-        t.set_paths(k, &[p(3, 1)], 1);
+        t.set_paths(k, &[p(3, 1)], 1, false);
         assert_eq!(t.paths(k).best(), Some(p(3, 1)));
         assert_eq!((t.path_count(), t.accepted()), (1, 1));
     }

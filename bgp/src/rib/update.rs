@@ -4,13 +4,14 @@
 //! queue (best path changed; for ADD-PATH send peers also the ECMP set). The single-path case, a million times during a full-table load, touches
 //! one 12-octet entry and no allocator.
 
+use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use super::attrs::AttrTable;
 use smallvec::SmallVec;
 
 use super::decision::{decide, Candidate, Indices};
-use super::peers::{candidate, Peers};
+use super::peers::{candidate, plain_tie_key, Peers};
 use super::table::{Addr, Key, PathRef, Table, FIB_DIRTY, LOCAL_SLOT};
 use super::types::family_of;
 
@@ -253,10 +254,10 @@ pub(crate) fn set_path<A: Addr>(
                 note_fib(cx, table, log, i, old_ecmp);
             }
             match new {
-                Some(n) => table.set_paths(i, &[n], usize::from(n.accepted())),
+                Some(n) => table.set_paths(i, &[n], usize::from(n.accepted()), false),
                 None => {
                     forget(cx, (i, addr, len));
-                    table.set_paths(i, &[], 0);
+                    table.set_paths(i, &[], 0, false);
                 }
             }
             count(cx.peers, slot, Some(old), new);
@@ -269,6 +270,23 @@ pub(crate) fn set_path<A: Addr>(
             return;
         }
     }
+    let old_at = all
+        .iter()
+        .position(|p| p.peer == slot && p.path_id == path_id);
+    if old_at.is_none() {
+        let Some(n) = new else {
+            return;
+        };
+        // A new path like the ones the prefix has (a fan-in, a mesh of hosts): placed
+        // by the tie-breakers alone.
+        if n.accepted() && paths.tied() {
+            if let Some((at, in_ecmp)) = tied_place(cx.attrs, cx.peers, all, paths.ecmp().len(), n)
+            {
+                add_tied(cx, table, log, (i, addr, len), n, at, in_ecmp);
+                return;
+            }
+        }
+    }
     // General case: rebuild and re-decide.
     let old_best = paths.best();
     // Lists filled in place (`collect` would build each inline array aside and copy it).
@@ -276,13 +294,7 @@ pub(crate) fn set_path<A: Addr>(
     old_ecmp.extend_from_slice(paths.ecmp());
     let mut list = PathList::new();
     list.extend_from_slice(all);
-    let old = list
-        .iter()
-        .position(|p| p.peer == slot && p.path_id == path_id)
-        .map(|k| list.remove(k));
-    if old.is_none() && new.is_none() {
-        return;
-    }
+    let old = old_at.map(|k| list.remove(k));
     if new.is_some() && new == old {
         if let Some(n) = new {
             cx.attrs.release(n.attr);
@@ -291,7 +303,7 @@ pub(crate) fn set_path<A: Addr>(
     }
     list.extend(new);
     let mut ordered = PathList::new();
-    let ecmp = order(cx.attrs, cx.peers, &list, &mut ordered);
+    let (ecmp, tied) = order(cx.attrs, cx.peers, &list, &mut ordered);
     let ecmp_changed = ordered.get(..ecmp) != Some(&old_ecmp[..]);
     if ecmp_changed {
         note_fib(cx, table, log, i, &old_ecmp);
@@ -299,7 +311,7 @@ pub(crate) fn set_path<A: Addr>(
     if ordered.is_empty() {
         forget(cx, (i, addr, len));
     }
-    table.set_paths(i, &ordered, ecmp);
+    table.set_paths(i, &ordered, ecmp, tied);
     count(cx.peers, slot, old, new);
     if let Some(o) = old {
         cx.attrs.release(o.attr);
@@ -308,34 +320,137 @@ pub(crate) fn set_path<A: Addr>(
     note_export(cx, (i, addr, len), old_best, new_best, ecmp_changed);
 }
 
+/// Where the new accepted path `n` goes among the stored paths `all` of a tied prefix
+/// ([`super::table::Paths::tied`]; `ecmp` of them form the ECMP set), if the
+/// tie-breakers alone can place it: `n` is not reflected and equal to the best path in
+/// every step before them. Returns the position and whether `n` joins the ECMP set —
+/// exactly what [`order`] would make of the stored paths with `n` appended. Reads the
+/// attributes of `n` and of the best path only (the others' keys are their peers'), so
+/// the k-th path of a fan-in costs two attribute reads instead of k. `None` when a
+/// full decision is needed: `n` differs, it would be the best path from another
+/// neighbour AS (the ECMP set is then a different one), or a peer's key changed since
+/// the order was stored (a restarting peer came back with another BGP identifier).
+fn tied_place(
+    attrs: &AttrTable,
+    peers: &Peers,
+    all: &[PathRef],
+    ecmp: usize,
+    n: PathRef,
+) -> Option<(usize, bool)> {
+    let best = *all.first()?;
+    let sn = &attrs.get(n.attr).summary;
+    if sn.reflected() || ecmp == 0 || ecmp >= usize::from(u8::MAX) {
+        return None;
+    }
+    let cn = candidate(n, sn, peers);
+    let cb = candidate(best, &attrs.get(best.attr).summary, peers);
+    if !cn.same_steps(&cb) {
+        return None;
+    }
+    let (kn, kb) = (cn.tie_key(), cb.tie_key());
+    // The ECMP set is the paths from the best path's neighbour AS, the rest follow;
+    // each part in the tie-breakers' order, equal keys in the order they came (`n`
+    // last).
+    let in_ecmp = cn.neighbor_as == cb.neighbor_as;
+    let accepted = all.iter().take_while(|p| p.accepted()).count();
+    let part = if in_ecmp { 0..ecmp } else { ecmp..accepted };
+    let mut at = part.end;
+    let mut prev = kb;
+    for (j, p) in all.iter().enumerate().take(accepted).skip(1) {
+        let k = plain_tie_key(p.peer, peers);
+        // Each part ordered, the best first of all: else decide again.
+        let before = if j == ecmp { kb } else { prev };
+        if k.order(&before) == Ordering::Less {
+            return None;
+        }
+        if at == part.end && part.contains(&j) && k.order(&kn) == Ordering::Greater {
+            at = j;
+        }
+        prev = k;
+    }
+    if kn.order(&kb) == Ordering::Less {
+        // `n` becomes the best path: the same ECMP set only from the same AS.
+        return in_ecmp.then_some((0, true));
+    }
+    Some((at, in_ecmp))
+}
+
+/// Adds `n` at position `at` of a tied prefix (see [`tied_place`]).
+fn add_tied<A: Addr>(
+    cx: &mut Cx<'_>,
+    table: &mut Table<A>,
+    log: &mut Log<A>,
+    (i, addr, len): (Key<A>, A, u8),
+    n: PathRef,
+    at: usize,
+    in_ecmp: bool,
+) {
+    let paths = table.paths(i);
+    let old_best = paths.best();
+    let ecmp = paths.ecmp().len();
+    let mut list = PathList::new();
+    list.extend_from_slice(paths.as_slice());
+    if in_ecmp {
+        note_fib(cx, table, log, i, &list[..ecmp]);
+    }
+    #[cfg(debug_assertions)]
+    let before = list.clone();
+    list.insert(at, n);
+    let new_ecmp = ecmp + usize::from(in_ecmp);
+    #[cfg(debug_assertions)]
+    {
+        // The placement is the full decision's: checked on every use in test builds.
+        let mut full = before;
+        full.push(n);
+        let mut ordered = PathList::new();
+        let decided = order(cx.attrs, cx.peers, &full, &mut ordered);
+        debug_assert_eq!(
+            (&ordered[..], decided),
+            (&list[..], (new_ecmp, true)),
+            "a tied placement differs from the decision"
+        );
+    }
+    table.set_paths(i, &list, new_ecmp, true);
+    count(cx.peers, n.peer, None, Some(n));
+    let new_best = list.first().copied();
+    note_export(cx, (i, addr, len), old_best, new_best, in_ecmp);
+}
+
 /// The paths of one prefix while it is re-decided: on the stack for up to 16.
 pub(crate) type PathList = SmallVec<[PathRef; 16]>;
 
 /// Orders the paths of one prefix into `ordered` (empty on entry): the decision over
-/// the accepted ones, then the rejected ones. Returns the ECMP set size.
+/// the accepted ones, then the rejected ones. Returns the ECMP set size and whether the
+/// prefix is tied ([`super::table::Paths::tied`]).
 pub(crate) fn order(
     attrs: &AttrTable,
     peers: &Peers,
     list: &[PathRef],
     ordered: &mut PathList,
-) -> usize {
+) -> (usize, bool) {
     let mut out = PathList::new();
     out.extend(list.iter().copied().filter(PathRef::accepted));
     let acc = out.len();
     if acc <= 1 {
         ordered.extend(out);
         ordered.extend(list.iter().copied().filter(|p| !p.accepted()));
-        return acc;
+        return (acc, false);
     }
     // Filled in place: `collect` builds the inline array aside and copies it over.
     let mut cands: SmallVec<[Candidate; 16]> = SmallVec::new();
-    cands.extend(
-        out.iter()
-            .map(|p| candidate(*p, &attrs.get(p.attr).summary, peers)),
-    );
+    let mut reflected = false;
+    cands.extend(out.iter().map(|p| {
+        let s = &attrs.get(p.attr).summary;
+        reflected |= s.reflected();
+        candidate(*p, s, peers)
+    }));
+    let tied = !reflected
+        && cands
+            .iter()
+            .all(|c| cands.first().is_some_and(|f| f.same_steps(c)));
     let mut idx = Indices::new();
     let ecmp = decide(&cands, &mut idx, |_, _| {});
     ordered.extend(idx.iter().filter_map(|&k| out.get(k).copied()));
     ordered.extend(list.iter().copied().filter(|p| !p.accepted()));
-    ecmp
+    (ecmp, tied)
 }
