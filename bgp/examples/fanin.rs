@@ -14,7 +14,8 @@
 //! a prefix's next path then finds its entry out of the cache.
 //!
 //! Prints, per round, the thread CPU time of `receive`, `take_route_changes` and
-//! `take_updates`, and the minimum total (the least disturbed by other load).
+//! `take_updates`, and the minimum total (the least disturbed by other load); then of
+//! the peers going down one after another (`peer_down` and the flush after each).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -70,6 +71,8 @@ struct Times {
     receive: Duration,
     changes: Duration,
     export: Duration,
+    /// The peers going down one after another after the load, flushes included.
+    down: Duration,
 }
 
 fn round(feeds: &[Vec<Update>], skew: usize) -> (Times, usize, usize) {
@@ -134,6 +137,17 @@ fn round(feeds: &[Vec<Update>], skew: usize) -> (Times, usize, usize) {
     }
     t.receive += thread_cpu() - c0;
     flush(&mut rib, &mut t, &mut changes, &mut sent);
+    // Then every peer goes down, one after another, each followed by a flush (the
+    // first leaves nine paths a prefix, the last none): timed apart from the load.
+    let load = t;
+    let c0 = thread_cpu();
+    let (mut down_changes, mut down_sent) = (0usize, 0usize);
+    for i in 0..peers {
+        rib.peer_down(PeerId(i as u32 + 1));
+        flush(&mut rib, &mut t, &mut down_changes, &mut down_sent);
+    }
+    let down = thread_cpu() - c0;
+    t = Times { down, ..load };
     (t, changes, sent)
 }
 
@@ -160,11 +174,13 @@ fn main() {
         let total = t.receive + t.changes + t.export;
         println!(
             "round {r}: total {:.3} s = receive {:.3} s + route changes {:.3} s + \
-             take_updates {:.3} s ({changes} FIB changes, {sent} UPDATEs out)",
+             take_updates {:.3} s ({changes} FIB changes, {sent} UPDATEs out); \
+             then the peers down {:.3} s",
             total.as_secs_f64(),
             t.receive.as_secs_f64(),
             t.changes.as_secs_f64(),
             t.export.as_secs_f64(),
+            t.down.as_secs_f64(),
         );
         best = Some(best.map_or(total, |b| b.min(total)));
     }

@@ -1,10 +1,10 @@
 //! Many peers announcing one prefix with mostly equal attributes, in any order, with
-//! withdrawals and restarting peers that come back with another BGP identifier: the
-//! stored order of the prefix's paths is the decision's. The ECMP set and the other
-//! paths that reach the tie-breakers come in the tie-breakers' order, the rest are the
-//! paths an earlier step removed; checked against a naive recomputation after every
-//! change of the prefix. (Test builds also check every placement made without a full
-//! decision against the full decision.)
+//! withdrawals, sessions going down, and restarting peers that come back with another
+//! BGP identifier: the stored order of the prefix's paths is the decision's. The ECMP
+//! set and the other paths that reach the tie-breakers come in the tie-breakers' order,
+//! the rest are the paths an earlier step removed; checked against a naive
+//! recomputation after every change of the prefix. (Test builds also check every
+//! placement made without a full decision against the full decision.)
 
 mod rib_common;
 
@@ -39,6 +39,10 @@ enum Op {
     Withdraw {
         peer: usize,
     },
+    /// The session goes down and comes back at once (its paths are gone).
+    Bounce {
+        peer: usize,
+    },
     /// The peer restarts gracefully and comes back with BGP identifier 10.0.0.`id`.
     Restart {
         peer: usize,
@@ -55,6 +59,7 @@ fn op() -> impl Strategy<Value = Op> {
         10 => (0..8usize, prop_oneof![6 => Just(0usize), 1 => 1..5usize])
             .prop_map(|(peer, variant)| Op::Announce { peer, variant }),
         3 => (0..8usize).prop_map(|peer| Op::Withdraw { peer }),
+        1 => (0..8usize).prop_map(|peer| Op::Bounce { peer }),
         1 => (0..8usize, 1..5u8).prop_map(|(peer, id)| Op::Restart { peer, id }),
         1 => (0..8usize).prop_map(|peer| Op::FlushStale { peer }),
     ]
@@ -166,6 +171,12 @@ fn run(ids: Vec<u8>, ops: Vec<Op>) -> Result<(), TestCaseError> {
                     .unwrap();
                 model.remove(&peer);
             }
+            Op::Bounce { peer } => {
+                let n = PEERS[peer].0;
+                rib.peer_down(PeerId(n));
+                rib.peer_up(PeerId(n), up(id[peer])).unwrap();
+                model.remove(&peer);
+            }
             Op::Restart { peer, id: new } => {
                 let n = PEERS[peer].0;
                 rib.peer_down_graceful(PeerId(n), &FAMILIES);
@@ -247,7 +258,7 @@ fn run(ids: Vec<u8>, ops: Vec<Op>) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(400))]
+    #![proptest_config(ProptestConfig::with_cases(2000))]
     #[test]
     fn stored_order_is_the_decisions_in_any_arrival_order(
         ids in proptest::collection::vec(1..5u8, 8),
