@@ -280,6 +280,14 @@ impl Batch {
     }
 }
 
+/// Queue items whose table entries a flush loads ahead of reading them.
+const WARM_AHEAD: usize = 32;
+/// A queue this long holds a table's worth of changes (a peer that went down or came
+/// up next to a full table): its slots are no longer in the cache, so a flush loads
+/// them ahead ([`Rib::warm_queue`]). The queues of a load's flushes are shorter and
+/// were just written: loading them again would only cost.
+const COLD_QUEUE: usize = 65_536;
+
 /// An IPv4 prefix as one integer that orders as its `IpNet` does (address, then length):
 /// a full table's sort compares these in one instruction, where sorting `IpNet`s was
 /// most of the time of a peer coming up next to a million prefixes.
@@ -328,6 +336,25 @@ impl Rib {
             let (a, l) = self.v4.prefix(k)?;
             Some((a.net(l), self.v4.paths(k).best()))
         }
+    }
+
+    /// Loads the table entries of [`WARM_AHEAD`] slots of a queue from position `from`
+    /// before they are read (a flush after a full table's changes reads a million
+    /// slots in the order they changed, each a cache miss): their misses overlap.
+    /// Returns how many items to read before the next call.
+    fn warm_queue(&self, queue: &VecDeque<u32>, from: usize) -> usize {
+        let mut acc = 0u64;
+        let end = queue.len().min(from + WARM_AHEAD);
+        for &item in queue.range(from.min(end)..end) {
+            let (v6, s) = unqueued(item);
+            acc ^= if v6 {
+                self.v6.warm_slot(Key::new(s))
+            } else {
+                self.v4.warm_slot(Key::new(s))
+            };
+        }
+        std::hint::black_box(acc);
+        WARM_AHEAD
     }
 
     /// The exported attribute id for `best` of `prefix` toward peer `slot` (one new
@@ -416,7 +443,17 @@ impl Rib {
         let mut cache = ExportCache::new();
         let mut batch = Batch::default();
         let mut bytes = 0usize;
+        // A long queue's next slots are loaded one window ahead of their reading.
+        let cold = out.queue.len() >= COLD_QUEUE;
+        if cold {
+            self.warm_queue(&out.queue, 0);
+        }
+        let mut warm = 0usize;
         while bytes < budget {
+            if cold && warm == 0 {
+                warm = self.warm_queue(&out.queue, WARM_AHEAD);
+            }
+            warm = warm.saturating_sub(1);
             // Prefixes whose slot went away first (their withdrawals), then the queue.
             let (prefix, key, best) = if let Some(prefix) = out.gone_queue.pop_front() {
                 match self.key_of(&prefix) {

@@ -232,6 +232,16 @@ impl<A: Addr> Table<A> {
         self.index.warm(self.hash(addr, len))
     }
 
+    /// Loads what reading the best path of slot `k` touches (its entry, and for several
+    /// paths their list) and returns a value of it: done for the next slots of a
+    /// queue before they are read, their cache misses overlap.
+    pub fn warm_slot(&self, k: Key<A>) -> u64 {
+        self.entry(k).map_or(0, |e| {
+            let paths = Self::paths_of(&self.multis, e);
+            paths.as_slice().first().map_or(0, |p| u64::from(p.attr))
+        })
+    }
+
     /// Number of entries (prefixes with any path).
     #[cfg(test)]
     pub fn entries(&self) -> usize {
@@ -574,5 +584,17 @@ mod tests {
         t.set_paths(k, &[p(3, 1)], 1, false);
         assert_eq!(t.paths(k).best(), Some(p(3, 1)));
         assert_eq!((t.path_count(), t.accepted()), (1, 1));
+    }
+
+    #[test]
+    fn warming_a_slot_reads_its_first_path() {
+        let mut t: Table<u32> = Table::default();
+        let one = t.insert_single(0x0a000000, 24, p(7, 1), 0);
+        let many = t.insert_single(0x0a000100, 24, p(8, 1), 0);
+        t.set_paths(many, &[p(9, 2), p(8, 1)], 1, false);
+        assert_eq!((t.warm_slot(one), t.warm_slot(many)), (7, 9));
+        t.set_paths(one, &[], 0, false);
+        assert_eq!(t.warm_slot(one), 0, "a free slot");
+        assert_eq!(t.warm_slot(Key::new(99)), 0, "beyond the table");
     }
 }
