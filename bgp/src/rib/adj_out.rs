@@ -215,7 +215,7 @@ pub(super) type ExportCache = HashMap<(AttrId, u16, bool), Option<(AttrId, bool)
 
 /// What one `take_updates` sends: announcements grouped by exported attribute set
 /// (in first-seen order) and withdrawals.
-#[derive(Default)]
+#[derive(Debug, Default)]
 pub(super) struct Batch {
     /// Exported set → its group number (the position in `order`).
     groups: HashMap<AttrId, u32>,
@@ -241,6 +241,20 @@ impl Batch {
         });
         self.announced.push((group, n));
         bytes
+    }
+
+    /// Empties the batch, keeping its allocations for the next one up to
+    /// [`SCRATCH_KEEP`] entries each (a flush after a full table's changes fills
+    /// megabytes once).
+    pub fn clear(&mut self) {
+        self.groups.clear();
+        self.groups.shrink_to(SCRATCH_KEEP);
+        self.order.clear();
+        self.order.shrink_to(SCRATCH_KEEP);
+        self.announced.clear();
+        self.announced.shrink_to(SCRATCH_KEEP);
+        self.withdrawn.clear();
+        self.withdrawn.shrink_to(SCRATCH_KEEP);
     }
 
     /// The announcements as runs of one exported set and family, groups in
@@ -279,6 +293,10 @@ impl Batch {
         (all, runs)
     }
 }
+
+/// Entries of the export cache and of each list of a batch that `take_updates` keeps
+/// allocated between calls.
+const SCRATCH_KEEP: usize = 16_384;
 
 /// Queue items whose table entries a flush loads ahead of reading them.
 const WARM_AHEAD: usize = 32;
@@ -440,8 +458,8 @@ impl Rib {
             out.queue = std::mem::take(&mut out.pending).into();
         }
         let limits = (max_len, four);
-        let mut cache = ExportCache::new();
-        let mut batch = Batch::default();
+        // Last call's cache and batch, empty, with their allocations.
+        let (mut cache, mut batch) = std::mem::take(&mut self.export_scratch);
         let mut bytes = 0usize;
         // A long queue's next slots are loaded one window ahead of their reading.
         let cold = out.queue.len() >= COLD_QUEUE;
@@ -569,6 +587,9 @@ impl Rib {
                 self.attrs.release(id);
             }
         }
+        cache.shrink_to(SCRATCH_KEEP);
+        batch.clear();
+        self.export_scratch = (cache, batch);
         if out.queue.is_empty() && out.pending.is_empty() && out.gone_queue.is_empty() {
             for family in out.eor.drain(..) {
                 updates.push(Update::end_of_rib_marker(family));

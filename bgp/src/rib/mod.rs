@@ -101,6 +101,9 @@ pub struct Rib {
     origin_attr: Option<AttrId>,
     /// ROUTE-REFRESH re-advertisements in progress.
     refresh: refresh::Refreshes,
+    /// `take_updates`' export cache and batch between calls: empty, kept for their
+    /// allocations (a flush calls it for every peer).
+    export_scratch: (adj_out::ExportCache, adj_out::Batch),
 }
 
 impl Rib {
@@ -121,6 +124,7 @@ impl Rib {
             checks_epoch: 0,
             origin_attr: None,
             refresh: refresh::Refreshes::default(),
+            export_scratch: Default::default(),
         };
         rib.refresh_local_addrs();
         rib
