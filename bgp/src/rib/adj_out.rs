@@ -359,8 +359,7 @@ impl Rib {
     /// Loads the table entries of [`WARM_AHEAD`] slots of a queue from position `from`
     /// before they are read (a flush after a full table's changes reads a million
     /// slots in the order they changed, each a cache miss): their misses overlap.
-    /// Returns how many items to read before the next call.
-    fn warm_queue(&self, queue: &VecDeque<u32>, from: usize) -> usize {
+    fn warm_queue(&self, queue: &VecDeque<u32>, from: usize) {
         let mut acc = 0u64;
         let end = queue.len().min(from + WARM_AHEAD);
         for &item in queue.range(from.min(end)..end) {
@@ -372,7 +371,6 @@ impl Rib {
             };
         }
         std::hint::black_box(acc);
-        WARM_AHEAD
     }
 
     /// The exported attribute id for `best` of `prefix` toward peer `slot` (one new
@@ -469,7 +467,8 @@ impl Rib {
         let mut warm = 0usize;
         while bytes < budget {
             if cold && warm == 0 {
-                warm = self.warm_queue(&out.queue, WARM_AHEAD);
+                self.warm_queue(&out.queue, WARM_AHEAD);
+                warm = WARM_AHEAD;
             }
             warm = warm.saturating_sub(1);
             // Prefixes whose slot went away first (their withdrawals), then the queue.

@@ -44,20 +44,18 @@ impl Candidate {
     /// Whether `other` is equal in everything the steps before the tie-breakers
     /// compare, MED included: between two such paths only the tie-breakers decide.
     pub(crate) fn same_steps(&self, other: &Candidate) -> bool {
+        self.steps_but_med() == other.steps_but_med() && self.med == other.med
+    }
+
+    /// What the steps before the tie-breakers compare, MED (compared only within a
+    /// neighbour AS) aside.
+    fn steps_but_med(&self) -> (bool, u32, u32, Origin, bool) {
         (
             self.local,
             self.local_pref,
             self.as_path_len,
             self.origin,
             self.ebgp,
-            self.med,
-        ) == (
-            other.local,
-            other.local_pref,
-            other.as_path_len,
-            other.origin,
-            other.ebgp,
-            other.med,
         )
     }
 
@@ -200,17 +198,7 @@ fn all_tie_to_the_tie_breakers(c: &[Candidate]) -> bool {
     let Some(first) = c.first() else {
         return true;
     };
-    let same = |x: &Candidate| {
-        (x.local, x.local_pref, x.as_path_len, x.origin, x.ebgp)
-            == (
-                first.local,
-                first.local_pref,
-                first.as_path_len,
-                first.origin,
-                first.ebgp,
-            )
-    };
-    if !c.iter().all(same) {
+    if !c.iter().all(|x| x.steps_but_med() == first.steps_but_med()) {
         return false;
     }
     c.iter().all(|x| x.med == first.med)
