@@ -17,7 +17,7 @@ use super::peers::{self, Peer};
 use super::table::PathRef;
 use super::Rib;
 use crate::policy::ImportVerdict;
-use crate::wire::{MpNextHop, Nlri, PathAttributes};
+use crate::wire::{MpNextHop, Nlri, PathAttributes, Update};
 
 /// Why a received path is not a Loc-RIB candidate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,7 +177,6 @@ impl Rib {
             return;
         };
         let limited = from.settings.import_limit.is_some() || from.settings.receive_limit.is_some();
-        self.warm(nlri);
         // One reference held for the loop (a rejected prefix may drop the last path
         // that used the set).
         let mut id = match set {
@@ -222,5 +221,153 @@ impl Rib {
         if let Some(attr) = id {
             self.attrs.release(attr);
         }
+    }
+}
+
+/// Prefixes whose index buckets are loaded in one pass: a few hundred cache lines,
+/// still in the cache when their UPDATEs are applied.
+const WARM_PREFIXES: usize = 256;
+
+/// Every prefix of an UPDATE: withdrawn, announced, in the NLRI field and in MP_REACH /
+/// MP_UNREACH.
+fn prefixes(u: &Update) -> impl Iterator<Item = &Nlri> + Clone {
+    let mp = u.mp_reach.iter().flat_map(|m| m.nlri.iter());
+    let mp_gone = u.mp_unreach.iter().flat_map(|m| m.withdrawn.iter());
+    u.withdrawn.iter().chain(&u.nlri).chain(mp).chain(mp_gone)
+}
+
+/// The hashes of prefixes about to be looked up, collected first so that their index
+/// buckets are then loaded in a loop that does nothing else (`Table::warm_all`):
+/// a loop that also reads the messages and computes the hashes keeps only a few of
+/// its loads in flight (the processor's window fills with the rest of its work).
+struct Ahead {
+    v4: [u64; WARM_PREFIXES],
+    v6: [u64; WARM_PREFIXES],
+    n4: usize,
+    n6: usize,
+}
+
+impl Ahead {
+    fn new() -> Self {
+        Self {
+            v4: [0; WARM_PREFIXES],
+            v6: [0; WARM_PREFIXES],
+            n4: 0,
+            n6: 0,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.n4 + self.n6
+    }
+
+    /// Adds a prefix's hash (nothing once full).
+    fn push(&mut self, rib: &Rib, n: &Nlri) {
+        let (hashes, at, h) = match n.prefix {
+            IpNet::V4(p) => (
+                &mut self.v4,
+                &mut self.n4,
+                rib.v4.hash_of(u32::from(p.network()), p.prefix_len()),
+            ),
+            IpNet::V6(p) => (
+                &mut self.v6,
+                &mut self.n6,
+                rib.v6.hash_of(u128::from(p.network()), p.prefix_len()),
+            ),
+        };
+        if let Some(slot) = hashes.get_mut(*at) {
+            *slot = h;
+            *at += 1;
+        }
+    }
+
+    /// Loads the buckets and starts over.
+    fn load(&mut self, rib: &Rib) {
+        let acc = rib.v4.warm_all(self.v4.get(..self.n4).unwrap_or_default())
+            ^ rib.v6.warm_all(self.v6.get(..self.n6).unwrap_or_default());
+        std::hint::black_box(acc);
+        (self.n4, self.n6) = (0, 0);
+    }
+}
+
+impl Rib {
+    /// Loads the index buckets of an UPDATE's prefixes (two or more) before any is
+    /// looked up: the loads are independent, so their cache misses overlap.
+    pub(super) fn warm(&self, u: &Update) {
+        let all = prefixes(u);
+        if all.clone().nth(1).is_none() {
+            return;
+        }
+        let mut ahead = Ahead::new();
+        for n in all {
+            ahead.push(self, n);
+            if ahead.len() == WARM_PREFIXES {
+                ahead.load(self);
+            }
+        }
+        ahead.load(self);
+    }
+
+    /// Loads the index buckets of the one-prefix UPDATEs at the head of `updates`
+    /// (up to 256 of them) before the first is applied, and returns how many items it
+    /// covered: at least one of a non-empty sequence. `None` stands for a message that
+    /// is not an UPDATE; an UPDATE of several prefixes is covered but left to
+    /// [`Rib::receive`], which loads its buckets itself.
+    ///
+    /// A full table from BIRD comes one prefix per UPDATE, in an order unrelated to
+    /// the index's: each lookup misses the cache, and with the UPDATEs applied one
+    /// after the other the misses are waited for one at a time. Loaded here, a few
+    /// hundred are in flight together.
+    pub fn warm_updates<'a>(&self, updates: impl IntoIterator<Item = Option<&'a Update>>) -> usize {
+        let mut ahead = Ahead::new();
+        let mut covered = 0;
+        for u in updates {
+            if ahead.len() == WARM_PREFIXES {
+                break;
+            }
+            covered += 1;
+            let mut all = u.into_iter().flat_map(prefixes);
+            if let (Some(one), None) = (all.next(), all.next()) {
+                ahead.push(self, one);
+            }
+        }
+        ahead.load(self);
+        covered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use super::*;
+    use crate::rib::LocalSettings;
+
+    fn update(first: u32, prefixes: u32) -> Update {
+        let mut u = Update::default();
+        for i in first..first + prefixes {
+            let p = ipnet::Ipv4Net::new(Ipv4Addr::from(0x0a00_0000 | (i << 8)), 24);
+            u.nlri.push(Nlri::new(IpNet::V4(p.expect("a /24"))));
+        }
+        u
+    }
+
+    #[test]
+    fn warm_updates_covers_a_window_of_one_prefix_updates() {
+        let rib = Rib::new(LocalSettings {
+            asn: 64512,
+            router_id: Ipv4Addr::new(10, 255, 0, 9),
+            cluster_id: None,
+        });
+        let ones: Vec<Update> = (0..300).map(|i| update(i, 1)).collect();
+        assert_eq!(rib.warm_updates(ones.iter().map(Some)), WARM_PREFIXES);
+        assert_eq!(rib.warm_updates(ones.iter().skip(200).map(Some)), 100);
+        // Not UPDATEs, and UPDATEs of several prefixes (`receive` loads theirs),
+        // are covered without using the window.
+        let big = update(1000, 400);
+        let mut mixed = vec![None, Some(&big), Some(&big)];
+        mixed.extend(ones.iter().map(Some));
+        assert_eq!(rib.warm_updates(mixed), 3 + WARM_PREFIXES);
+        assert_eq!(rib.warm_updates(std::iter::empty()), 0);
     }
 }

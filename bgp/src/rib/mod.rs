@@ -68,7 +68,7 @@ use std::net::{IpAddr, Ipv6Addr};
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
+use crate::wire::{AddressFamily, AsPath, MpNextHop, Origin, PathAttributes, Safi, Update};
 
 use attrs::{AttrId, AttrTable};
 use import::{Reject, SetOf};
@@ -248,22 +248,6 @@ impl Rib {
         self.refresh_local_addrs();
     }
 
-    /// Loads the index buckets of an UPDATE's prefixes before any is looked up: the
-    /// loads are independent, so their cache misses overlap (`Table::warm`).
-    fn warm(&self, nlri: &[Nlri]) {
-        if nlri.len() < 2 {
-            return;
-        }
-        let mut acc = 0u64;
-        for n in nlri {
-            acc ^= match n.prefix {
-                IpNet::V4(p) => self.v4.warm(u32::from(p.network()), p.prefix_len()),
-                IpNet::V6(p) => self.v6.warm(u128::from(p.network()), p.prefix_len()),
-            };
-        }
-        std::hint::black_box(acc);
-    }
-
     /// Sets or removes one path (peer `slot`, ADD-PATH `path_id`).
     fn apply(&mut self, (slot, path_id): (u16, u32), prefix: IpNet, path: Option<PathRef>) {
         let mut cx = Cx {
@@ -301,10 +285,7 @@ impl Rib {
     /// and `peer_down` removes the routes).
     pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
         let slot = self.slot(id)?;
-        self.warm(&update.withdrawn);
-        if let Some(m) = &update.mp_unreach {
-            self.warm(&m.withdrawn);
-        }
+        self.warm(update);
         for n in update.withdrawals() {
             self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
         }

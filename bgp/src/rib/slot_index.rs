@@ -6,7 +6,7 @@
 //! a SwissTable of 4-octet values keeps its control bytes apart from the values, so
 //! each lookup of a prefix not in the cache missed twice before reaching the entry.
 //! The bucket of a hash is known before probing, so a batch of lookups can load its
-//! buckets first ([`SlotIndex::warm`]) and their cache misses overlap instead of
+//! buckets first ([`SlotIndex::warm_all`]) and their cache misses overlap instead of
 //! waiting one behind the other (a fan-in's next path for a prefix usually finds it
 //! out of the cache: its peers run far apart through the table).
 //!
@@ -78,13 +78,17 @@ impl SlotIndex {
         }
     }
 
-    /// Loads the home bucket of `hash` and returns it, for the caller to fold into a
-    /// value it keeps (`std::hint::black_box`): a cache warm-up, no lookup.
-    pub fn warm(&self, hash: u64) -> u64 {
-        self.buckets
-            .get(self.home(tag_of(hash)))
-            .copied()
-            .unwrap_or(0)
+    /// Loads the buckets where lookups of `hashes` start (the home bucket's cache line
+    /// and the next, where a probe continues) and returns a value of them, for the
+    /// caller to keep (`std::hint::black_box`): a cache warm-up, no lookup. The loop
+    /// does nothing else, so that many of its loads are in flight at once.
+    pub fn warm_all(&self, hashes: &[u64]) -> u64 {
+        let mask = self.mask();
+        let at = |i: usize| self.buckets.get(i & mask).copied().unwrap_or(0);
+        hashes.iter().fold(0, |acc, &h| {
+            let home = tag_of(h) as usize;
+            acc ^ at(home) ^ at(home + 8)
+        })
     }
 
     /// Stores `slot` under `hash` (the caller knows it is not stored yet).
@@ -165,7 +169,7 @@ mod tests {
         let mut x = SlotIndex::default();
         assert_eq!(x.find(h(1), |_| true), None);
         assert!(!x.remove(h(1), 0));
-        assert_eq!(x.warm(h(1)), 0);
+        assert_eq!(x.warm_all(&[h(1), h(2)]), 0);
         assert_eq!(x.len(), 0);
     }
 
@@ -182,6 +186,10 @@ mod tests {
         for (t, s) in [(15, 1), (31, 2), (47, 3), (16, 4)] {
             assert_eq!(x.find(h(t), |v| v == s), Some(s), "tag {t}");
         }
+        // A warm-up reads the home bucket and the one a line further (bucket 15's:
+        // bucket 7, wrapped).
+        assert_eq!(x.warm_all(&[h(15)]), bucket(15, 1) ^ EMPTY);
+        assert_eq!(x.warm_all(&[h(15), h(15)]), 0);
         // Equal tags: `eq` picks.
         x.insert(h(15), 5);
         assert_eq!(x.find(h(15), |v| v == 5), Some(5));

@@ -225,11 +225,15 @@ impl<A: Addr> Table<A> {
             .map(Key::new)
     }
 
-    /// Loads the index bucket where a lookup of the prefix starts and returns it (see
-    /// `SlotIndex::warm`): done for a batch of prefixes before their lookups, the
-    /// batch's cache misses overlap.
-    pub fn warm(&self, addr: A, len: u8) -> u64 {
-        self.index.warm(self.hash(addr, len))
+    /// The hash a lookup of the prefix starts from, for [`Table::warm_all`].
+    pub fn hash_of(&self, addr: A, len: u8) -> u64 {
+        self.hash(addr, len)
+    }
+
+    /// Loads the index buckets where the lookups of the prefixes with these hashes
+    /// start ([`SlotIndex::warm_all`]) and returns a value of them.
+    pub fn warm_all(&self, hashes: &[u64]) -> u64 {
+        self.index.warm_all(hashes)
     }
 
     /// Loads what reading the best path of slot `k` touches (its entry, and for several

@@ -375,8 +375,18 @@ impl Owner {
                 };
                 p.counters.messages_in += msgs.len() as u64;
                 msgs.iter().for_each(|m| p.counters.log.received(m));
-                for msg in msgs.iter_mut() {
-                    let Some(p) = self.peers.get_mut(&peer) else {
+                // The index buckets of the next prefixes are loaded ahead, a few hundred
+                // at a time (`Rib::warm_updates`).
+                let mut warmed = 0;
+                for i in 0..msgs.len() {
+                    if i == warmed {
+                        let ahead = msgs.get(i..).unwrap_or_default().iter().map(|m| match m {
+                            Message::Update(u) => Some(u),
+                            _ => None,
+                        });
+                        warmed = i + self.rib.warm_updates(ahead);
+                    }
+                    let (Some(p), Some(msg)) = (self.peers.get_mut(&peer), msgs.get_mut(i)) else {
                         break;
                     };
                     if matches!(msg, Message::Update(_)) {
