@@ -344,3 +344,50 @@ fn a_cached_list_without_next_hop_is_still_treat_as_withdraw_with_nlri() {
     }
     assert_eq!(cache.len(), 1, "a list with a fault is not kept");
 }
+
+/// An attribute list the cache does not look up (an empty one, or any once the cache
+/// has turned itself off) is decoded all the same: the UPDATE is the one decoded
+/// without a cache.
+#[test]
+fn lists_the_cache_passes_over_are_still_decoded() {
+    let message = |attrs: &[u8], nlri: &[u8]| {
+        let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+        let mut m = vec![0xff; 16];
+        m.extend((len as u16).to_be_bytes());
+        m.push(2);
+        m.extend([0, 0]);
+        m.extend((attrs.len() as u16).to_be_bytes());
+        m.extend(attrs);
+        m.extend(nlri);
+        m
+    };
+    // ORIGIN IGP, AS_PATH (AS_SEQUENCE `asn`), NEXT_HOP 192.0.2.1.
+    let attrs = |asn: u32| {
+        let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
+        a.extend(asn.to_be_bytes());
+        a.extend([0x40, 3, 4, 192, 0, 2, 1]);
+        a
+    };
+    let nlri = [24, 198, 51, 100];
+    let same_as_uncached = |cache: &mut AttrCache, m: &[u8]| {
+        let mut batch = Vec::new();
+        decode_message_cached(m, &ctx(true), &mut batch, Some(cache)).expect("decodes");
+        let (plain, _) = decode_message(m, &ctx(true)).expect("decodes");
+        assert_eq!(batch, [plain]);
+        batch
+    };
+    // No attributes but NLRI: mandatory attributes missing, treat-as-withdraw.
+    let mut cache = AttrCache::new();
+    let batch = same_as_uncached(&mut cache, &message(&[], &nlri));
+    assert!(updates(&batch)[0].treat_as_withdraw());
+    // Lists that never repeat turn the cache off; the next is decoded.
+    for asn in 0..=AttrCache::MAX_SETS as u32 {
+        same_as_uncached(&mut cache, &message(&attrs(65_536 + asn), &nlri));
+    }
+    assert!(!cache.is_on());
+    let batch = same_as_uncached(&mut cache, &message(&attrs(64_500), &nlri));
+    assert_eq!(
+        updates(&batch)[0].attributes.next_hop,
+        Some([192, 0, 2, 1].into())
+    );
+}

@@ -35,9 +35,16 @@ pub struct Update {
 
 impl Default for Update {
     fn default() -> Self {
+        Self::with_attributes(no_attributes())
+    }
+}
+
+impl Update {
+    /// An UPDATE with this attribute set and nothing else.
+    pub(crate) fn with_attributes(attributes: Arc<PathAttributes>) -> Self {
         Self {
             withdrawn: Vec::new(),
-            attributes: no_attributes(),
+            attributes,
             mp_reach: None,
             mp_unreach: None,
             nlri: NlriList::new(),

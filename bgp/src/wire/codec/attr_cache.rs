@@ -21,6 +21,16 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::wire::attributes::PathAttributes;
 use crate::wire::update::Update;
 
+/// What [`AttrCache::lookup`] found.
+pub(crate) enum Lookup {
+    /// The set decoded before.
+    Hit(Arc<PathAttributes>),
+    /// Not kept: the hash to keep it with once decoded.
+    Miss(u64),
+    /// The cache is off, or the list empty: decode, keep nothing.
+    Skip,
+}
+
 struct Entry {
     hash: u64,
     /// The UPDATE had NLRI in its NLRI field (NEXT_HOP is then mandatory).
@@ -75,33 +85,24 @@ impl AttrCache {
         !self.off
     }
 
-    /// Fills `update`'s attributes from the list `octets` (`nlri_present`: the UPDATE
-    /// has NLRI in its NLRI field): with the set decoded before when the list is kept,
-    /// else with `decode(update)`, whose result is kept when it may be (no RFC 7606
-    /// fault, no MP_REACH/MP_UNREACH).
-    pub(crate) fn fill<E>(
-        &mut self,
-        octets: &[u8],
-        nlri_present: bool,
-        update: &mut Update,
-        decode: impl FnOnce(&mut Update) -> Result<(), E>,
-    ) -> Result<(), E> {
+    /// The set decoded before from the list `octets` (`nlri_present`: the UPDATE has
+    /// NLRI in its NLRI field), or the hash to [`AttrCache::keep`] the decoding with.
+    pub(crate) fn lookup(&mut self, octets: &[u8], nlri_present: bool) -> Lookup {
         if self.off || octets.is_empty() {
-            return decode(update);
+            return Lookup::Skip;
         }
         match self.get(octets, nlri_present) {
-            Ok(shared) => update.attributes = shared,
-            Err(hash) => {
-                decode(update)?;
-                if update.errors.is_empty()
-                    && update.mp_reach.is_none()
-                    && update.mp_unreach.is_none()
-                {
-                    self.insert(hash, octets, nlri_present, &update.attributes);
-                }
-            }
+            Ok(shared) => Lookup::Hit(shared),
+            Err(hash) => Lookup::Miss(hash),
         }
-        Ok(())
+    }
+
+    /// Keeps the set of `update`, decoded from `octets` after a [`Lookup::Miss`], when
+    /// it may be (no RFC 7606 fault, no MP_REACH/MP_UNREACH).
+    pub(crate) fn keep(&mut self, hash: u64, octets: &[u8], nlri_present: bool, update: &Update) {
+        if update.errors.is_empty() && update.mp_reach.is_none() && update.mp_unreach.is_none() {
+            self.insert(hash, octets, nlri_present, &update.attributes);
+        }
     }
 
     /// The set decoded from `octets`, or the hash to [`AttrCache::insert`] it with.

@@ -88,13 +88,7 @@ pub fn decode_message_cached(
 ) -> Result<usize, DecodeError> {
     let (kind, mut body, length) = header(buf, ctx)?;
     if kind == MessageType::Update {
-        out.push(Message::Update(super::Update::default()));
-        if let Some(Message::Update(u)) = out.last_mut() {
-            if let Err(e) = update::decode_into(&mut body, ctx, u, cache) {
-                out.pop();
-                return Err(e);
-            }
-        }
+        update::decode_push(&mut body, ctx, out, cache)?;
     } else {
         out.push(decode_body(kind, &mut body, buf, length, ctx)?);
     }

@@ -2,7 +2,7 @@
 
 use bytes::{BufMut, Bytes, BytesMut};
 
-use super::attr_cache::AttrCache;
+use super::attr_cache::{AttrCache, Lookup};
 use super::attr_decode;
 use super::attr_encode;
 use super::malformed;
@@ -11,6 +11,7 @@ use super::reader::Reader;
 use crate::wire::context::{DecodeContext, EncodeContext};
 use crate::wire::error::{DecodeError, EncodeError};
 use crate::wire::family::{AddressFamily, Afi};
+use crate::wire::message::Message;
 use crate::wire::notification::{ErrorCode, UpdateMessageError};
 use crate::wire::update::Update;
 
@@ -24,66 +25,112 @@ fn list_error(offset: usize, reason: &'static str) -> DecodeError {
 }
 
 pub(crate) fn decode(r: &mut Reader<'_>, ctx: &DecodeContext) -> Result<Update, DecodeError> {
+    let body = Body::split(r)?;
     let mut update = Update::default();
-    decode_into(r, ctx, &mut update, None)?;
+    body.decode_into(ctx, &mut update, true)?;
     Ok(update)
 }
 
-/// Decodes an UPDATE body into `update`, which must be empty (`Update::default()`): in
-/// place, so that the value is not copied on its way out. With a `cache` (of this
-/// session, for this `ctx`), an attribute list decoded before is not decoded again.
-pub(crate) fn decode_into(
+/// Decodes an UPDATE body and pushes it onto `out` (nothing is pushed when it is
+/// malformed): in place, so that the value is not copied on its way out. With a
+/// `cache` (of this session, for this `ctx`), an attribute list decoded before is not
+/// decoded again, and the UPDATE is made with its shared set (no placeholder set is
+/// made and dropped: two atomic operations less per UPDATE).
+pub(crate) fn decode_push(
     r: &mut Reader<'_>,
     ctx: &DecodeContext,
-    update: &mut Update,
-    cache: Option<&mut AttrCache>,
+    out: &mut Vec<Message>,
+    mut cache: Option<&mut AttrCache>,
 ) -> Result<(), DecodeError> {
-    let wlen_at = r.offset();
-    let too_long = "Withdrawn Routes Length + Total Path Attribute Length exceed the message";
-    let wlen = r.u16().ok_or_else(|| list_error(wlen_at, too_long))?;
-    let mut withdrawn = r
-        .sub(usize::from(wlen))
-        .ok_or_else(|| list_error(wlen_at, too_long))?;
-    let alen_at = r.offset();
-    let alen = r.u16().ok_or_else(|| list_error(alen_at, too_long))?;
-    let attrs = r
-        .sub(usize::from(alen))
-        .ok_or_else(|| list_error(alen_at, too_long))?;
-    let nlri_at = r.offset();
-    let nlri = r.rest();
-
-    let v4_add_path = ctx.add_path.contains(AddressFamily::IPV4_UNICAST);
-    let withdrawn_at = withdrawn.offset();
-    decode_prefixes(
-        withdrawn.rest(),
-        Afi::Ipv4,
-        v4_add_path,
-        &mut update.withdrawn,
-    )
-    .map_err(|e| {
-        malformed(
-            withdrawn_at + e.at,
-            e.reason,
-            ErrorCode::Update(UpdateMessageError::InvalidNetworkField),
-            Bytes::new(),
-        )
-    })?;
-    let nlri_present = !nlri.is_empty();
-    let octets = attrs.clone().rest();
-    match cache {
-        Some(cache) => cache.fill(octets, nlri_present, update, |u| {
-            attr_decode::decode(attrs, ctx, u, nlri_present)
-        })?,
-        None => attr_decode::decode(attrs, ctx, update, nlri_present)?,
+    let body = Body::split(r)?;
+    let (octets, nlri_present) = (body.attrs.clone().rest(), !body.nlri.is_empty());
+    let looked = cache.as_deref_mut().map(|c| c.lookup(octets, nlri_present));
+    let (update, miss, decode_attrs) = match looked {
+        Some(Lookup::Hit(attrs)) => (Update::with_attributes(attrs), None, false),
+        Some(Lookup::Miss(hash)) => (Update::default(), Some(hash), true),
+        Some(Lookup::Skip) | None => (Update::default(), None, true),
+    };
+    out.push(Message::Update(update));
+    let Some(Message::Update(u)) = out.last_mut() else {
+        return Ok(());
+    };
+    if let Err(e) = body.decode_into(ctx, u, decode_attrs) {
+        out.pop();
+        return Err(e);
     }
-    decode_prefixes(nlri, Afi::Ipv4, v4_add_path, &mut update.nlri).map_err(|e| {
-        malformed(
-            nlri_at + e.at,
-            e.reason,
-            ErrorCode::Update(UpdateMessageError::InvalidNetworkField),
-            Bytes::new(),
+    if let (Some(cache), Some(hash)) = (cache, miss) {
+        cache.keep(hash, octets, nlri_present, u);
+    }
+    Ok(())
+}
+
+/// An UPDATE body's three fields (RFC 4271 §4.3), lengths checked.
+struct Body<'a> {
+    withdrawn: Reader<'a>,
+    attrs: Reader<'a>,
+    nlri: &'a [u8],
+    nlri_at: usize,
+}
+
+impl<'a> Body<'a> {
+    fn split(r: &mut Reader<'a>) -> Result<Self, DecodeError> {
+        let wlen_at = r.offset();
+        let too_long = "Withdrawn Routes Length + Total Path Attribute Length exceed the message";
+        let wlen = r.u16().ok_or_else(|| list_error(wlen_at, too_long))?;
+        let withdrawn = r
+            .sub(usize::from(wlen))
+            .ok_or_else(|| list_error(wlen_at, too_long))?;
+        let alen_at = r.offset();
+        let alen = r.u16().ok_or_else(|| list_error(alen_at, too_long))?;
+        let attrs = r
+            .sub(usize::from(alen))
+            .ok_or_else(|| list_error(alen_at, too_long))?;
+        let nlri_at = r.offset();
+        Ok(Self {
+            withdrawn,
+            attrs,
+            nlri: r.rest(),
+            nlri_at,
+        })
+    }
+
+    /// Decodes the fields into `update`, which must be empty but for its attribute set:
+    /// the attributes too when `attributes` (else `update` has them already).
+    fn decode_into(
+        mut self,
+        ctx: &DecodeContext,
+        update: &mut Update,
+        attributes: bool,
+    ) -> Result<(), DecodeError> {
+        let v4_add_path = ctx.add_path.contains(AddressFamily::IPV4_UNICAST);
+        let withdrawn_at = self.withdrawn.offset();
+        decode_prefixes(
+            self.withdrawn.rest(),
+            Afi::Ipv4,
+            v4_add_path,
+            &mut update.withdrawn,
         )
-    })
+        .map_err(|e| {
+            malformed(
+                withdrawn_at + e.at,
+                e.reason,
+                ErrorCode::Update(UpdateMessageError::InvalidNetworkField),
+                Bytes::new(),
+            )
+        })?;
+        if attributes {
+            attr_decode::decode(self.attrs, ctx, update, !self.nlri.is_empty())?;
+        }
+        let nlri_at = self.nlri_at;
+        decode_prefixes(self.nlri, Afi::Ipv4, v4_add_path, &mut update.nlri).map_err(|e| {
+            malformed(
+                nlri_at + e.at,
+                e.reason,
+                ErrorCode::Update(UpdateMessageError::InvalidNetworkField),
+                Bytes::new(),
+            )
+        })
+    }
 }
 
 /// Writes a 2-octet length placeholder and returns its position.
