@@ -306,10 +306,10 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 let p = PREFIXES[prefix];
                 let u = if p.contains(':') {
                     bgp::wire::Update {
-                        mp_unreach: Some(bgp::wire::MpUnreach {
+                        mp_unreach: Some(Box::new(bgp::wire::MpUnreach {
                             family: bgp::wire::AddressFamily::IPV6_UNICAST,
                             withdrawn: vec![bgp::wire::Nlri::new(net(p))],
-                        }),
+                        })),
                         ..Default::default()
                     }
                 } else {

@@ -191,10 +191,12 @@ fn update(four_octet: bool, add_path: bool) -> impl Strategy<Value = Update> {
             attrs.prop_map(move |attributes| Update {
                 withdrawn: withdrawn.clone(),
                 attributes: attributes.into(),
-                mp_reach: mp_reach.clone(),
-                mp_unreach: mp_unreach.clone().map(|withdrawn| MpUnreach {
-                    family: AddressFamily::IPV6_UNICAST,
-                    withdrawn,
+                mp_reach: mp_reach.clone().map(Box::new),
+                mp_unreach: mp_unreach.clone().map(|withdrawn| {
+                    Box::new(MpUnreach {
+                        family: AddressFamily::IPV6_UNICAST,
+                        withdrawn,
+                    })
                 }),
                 nlri: nlri.clone().into(),
                 errors: Vec::new(),

@@ -201,11 +201,11 @@ pub(crate) fn announce(
         .into_iter()
         .map(|nlri| Update {
             attributes: attrs.clone(),
-            mp_reach: Some(MpReach {
+            mp_reach: Some(Box::new(MpReach {
                 family,
                 next_hop,
                 nlri,
-            }),
+            })),
             ..Update::default()
         })
         .collect()
@@ -228,7 +228,7 @@ pub(crate) fn withdraw(family: AddressFamily, prefixes: &[Nlri], max_len: usize)
     chunks(prefixes, room)
         .into_iter()
         .map(|withdrawn| Update {
-            mp_unreach: Some(MpUnreach { family, withdrawn }),
+            mp_unreach: Some(Box::new(MpUnreach { family, withdrawn })),
             ..Update::default()
         })
         .collect()

@@ -23,9 +23,9 @@ pub struct Update {
     /// Change it through [`Arc::make_mut`].
     pub attributes: Arc<PathAttributes>,
     /// MP_REACH_NLRI (decoded families only).
-    pub mp_reach: Option<MpReach>,
+    pub mp_reach: Option<Box<MpReach>>,
     /// MP_UNREACH_NLRI (decoded families only).
-    pub mp_unreach: Option<MpUnreach>,
+    pub mp_unreach: Option<Box<MpUnreach>>,
     /// NLRI field (IPv4 unicast).
     pub nlri: NlriList,
     /// RFC 7606 errors the decoder handled without a session reset (attribute discard,
@@ -124,10 +124,10 @@ impl Update {
             Self::default()
         } else {
             Self {
-                mp_unreach: Some(MpUnreach {
+                mp_unreach: Some(Box::new(MpUnreach {
                     family,
                     withdrawn: Vec::new(),
-                }),
+                })),
                 ..Self::default()
             }
         }

@@ -77,14 +77,14 @@ pub fn announce(a: &PathAttributes, nh: &str, prefixes: &[&str]) -> Update {
 pub fn announce6(a: &PathAttributes, nh: &str, prefixes: &[&str]) -> Update {
     Update {
         attributes: a.clone().into(),
-        mp_reach: Some(MpReach {
+        mp_reach: Some(Box::new(MpReach {
             family: AddressFamily::IPV6_UNICAST,
             next_hop: MpNextHop {
                 global: IpAddr::V6(nh.parse::<Ipv6Addr>().unwrap()),
                 link_local: None,
             },
             nlri: prefixes.iter().map(|p| Nlri::new(net(p))).collect(),
-        }),
+        })),
         ..Update::default()
     }
 }

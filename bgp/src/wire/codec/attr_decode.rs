@@ -533,11 +533,11 @@ fn decode_mp_reach(
         &mut nlri,
     )
     .map_err(|e| fault(e.reason))?;
-    update.mp_reach = Some(MpReach {
+    update.mp_reach = Some(Box::new(MpReach {
         family,
         next_hop,
         nlri,
-    });
+    }));
     Ok(())
 }
 
@@ -560,6 +560,6 @@ fn decode_mp_unreach(
         &mut withdrawn,
     )
     .map_err(|e| fault(e.reason))?;
-    update.mp_unreach = Some(MpUnreach { family, withdrawn });
+    update.mp_unreach = Some(Box::new(MpUnreach { family, withdrawn }));
     Ok(())
 }
