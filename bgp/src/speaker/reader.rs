@@ -284,7 +284,7 @@ struct Reading {
     attr_cache: AttrCache,
     buf: BytesMut,
     /// A batch starts at the size of the one before: growing it would copy its
-    /// messages (~200 octets each) at every doubling.
+    /// messages (112 octets each) at every doubling.
     hint: usize,
     batch: Vec<Message>,
     bytes: usize,
