@@ -310,6 +310,20 @@ fn a_repeated_attribute_list_is_decoded_once_per_session() {
     }
 }
 
+/// An UPDATE message with no withdrawn routes, the attribute list `attrs` and the NLRI
+/// field `nlri`.
+fn update_message(attrs: &[u8], nlri: &[u8]) -> Vec<u8> {
+    let len = 19 + 2 + 2 + attrs.len() + nlri.len();
+    let mut m = vec![0xff; 16];
+    m.extend((len as u16).to_be_bytes());
+    m.push(2);
+    m.extend([0, 0]);
+    m.extend((attrs.len() as u16).to_be_bytes());
+    m.extend(attrs);
+    m.extend(nlri);
+    m
+}
+
 /// The cache keys a list by whether the UPDATE had NLRI: NEXT_HOP is mandatory only
 /// then (RFC 7606 §3.d), so the same octets are clean without NLRI and
 /// treat-as-withdraw with them.
@@ -317,17 +331,7 @@ fn a_repeated_attribute_list_is_decoded_once_per_session() {
 fn a_cached_list_without_next_hop_is_still_treat_as_withdraw_with_nlri() {
     // ORIGIN IGP, AS_PATH (AS_SEQUENCE 65001), no NEXT_HOP.
     let attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfd, 0xe9];
-    let message = |nlri: &[u8]| {
-        let len = 19 + 2 + 2 + attrs.len() + nlri.len();
-        let mut m = vec![0xff; 16];
-        m.extend((len as u16).to_be_bytes());
-        m.push(2);
-        m.extend([0, 0]);
-        m.extend((attrs.len() as u16).to_be_bytes());
-        m.extend(attrs);
-        m.extend(nlri);
-        m
-    };
+    let message = |nlri: &[u8]| update_message(&attrs, nlri);
     let mut cache = AttrCache::new();
     let mut batch = Vec::new();
     let bare = message(&[]);
@@ -350,17 +354,6 @@ fn a_cached_list_without_next_hop_is_still_treat_as_withdraw_with_nlri() {
 /// without a cache.
 #[test]
 fn lists_the_cache_passes_over_are_still_decoded() {
-    let message = |attrs: &[u8], nlri: &[u8]| {
-        let len = 19 + 2 + 2 + attrs.len() + nlri.len();
-        let mut m = vec![0xff; 16];
-        m.extend((len as u16).to_be_bytes());
-        m.push(2);
-        m.extend([0, 0]);
-        m.extend((attrs.len() as u16).to_be_bytes());
-        m.extend(attrs);
-        m.extend(nlri);
-        m
-    };
     // ORIGIN IGP, AS_PATH (AS_SEQUENCE `asn`), NEXT_HOP 192.0.2.1.
     let attrs = |asn: u32| {
         let mut a = vec![0x40, 1, 1, 0, 0x40, 2, 6, 2, 1];
@@ -378,14 +371,14 @@ fn lists_the_cache_passes_over_are_still_decoded() {
     };
     // No attributes but NLRI: mandatory attributes missing, treat-as-withdraw.
     let mut cache = AttrCache::new();
-    let batch = same_as_uncached(&mut cache, &message(&[], &nlri));
+    let batch = same_as_uncached(&mut cache, &update_message(&[], &nlri));
     assert!(updates(&batch)[0].treat_as_withdraw());
     // Lists that never repeat turn the cache off; the next is decoded.
     for asn in 0..=AttrCache::MAX_SETS as u32 {
-        same_as_uncached(&mut cache, &message(&attrs(65_536 + asn), &nlri));
+        same_as_uncached(&mut cache, &update_message(&attrs(65_536 + asn), &nlri));
     }
     assert!(!cache.is_on());
-    let batch = same_as_uncached(&mut cache, &message(&attrs(64_500), &nlri));
+    let batch = same_as_uncached(&mut cache, &update_message(&attrs(64_500), &nlri));
     assert_eq!(
         updates(&batch)[0].attributes.next_hop,
         Some([192, 0, 2, 1].into())
