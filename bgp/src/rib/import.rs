@@ -228,12 +228,9 @@ impl Rib {
 /// still in the cache when their UPDATEs are applied.
 const WARM_PREFIXES: usize = 256;
 
-/// Every prefix of an UPDATE: withdrawn, announced, in the NLRI field and in MP_REACH /
-/// MP_UNREACH.
-fn prefixes(u: &Update) -> impl Iterator<Item = &Nlri> + Clone {
-    let mp = u.mp_reach.iter().flat_map(|m| m.nlri.iter());
-    let mp_gone = u.mp_unreach.iter().flat_map(|m| m.withdrawn.iter());
-    u.withdrawn.iter().chain(&u.nlri).chain(mp).chain(mp_gone)
+/// Every prefix of an UPDATE, withdrawn or announced.
+fn prefixes(u: &Update) -> impl Iterator<Item = &Nlri> {
+    u.withdrawals().chain(u.announced())
 }
 
 /// The hashes of prefixes about to be looked up, collected first so that their index
@@ -267,12 +264,12 @@ impl Ahead {
             IpNet::V4(p) => (
                 &mut self.v4,
                 &mut self.n4,
-                rib.v4.hash_of(u32::from(p.network()), p.prefix_len()),
+                rib.v4.hash(u32::from(p.network()), p.prefix_len()),
             ),
             IpNet::V6(p) => (
                 &mut self.v6,
                 &mut self.n6,
-                rib.v6.hash_of(u128::from(p.network()), p.prefix_len()),
+                rib.v6.hash(u128::from(p.network()), p.prefix_len()),
             ),
         };
         if let Some(slot) = hashes.get_mut(*at) {
@@ -294,12 +291,11 @@ impl Rib {
     /// Loads the index buckets of an UPDATE's prefixes (two or more) before any is
     /// looked up: the loads are independent, so their cache misses overlap.
     pub(super) fn warm(&self, u: &Update) {
-        let all = prefixes(u);
-        if all.clone().nth(1).is_none() {
+        if prefixes(u).nth(1).is_none() {
             return;
         }
         let mut ahead = Ahead::new();
-        for n in all {
+        for n in prefixes(u) {
             ahead.push(self, n);
             if ahead.len() == WARM_PREFIXES {
                 ahead.load(self);

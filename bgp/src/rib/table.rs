@@ -201,7 +201,8 @@ const NONE: PathRef = PathRef {
 };
 
 impl<A: Addr> Table<A> {
-    fn hash(&self, addr: A, len: u8) -> u64 {
+    /// The hash a lookup of the prefix starts from (also for [`Table::warm_all`]).
+    pub fn hash(&self, addr: A, len: u8) -> u64 {
         self.hasher.hash_one((addr, len))
     }
 
@@ -223,11 +224,6 @@ impl<A: Addr> Table<A> {
                     .is_some_and(|e| e.addr == addr && e.len == len)
             })
             .map(Key::new)
-    }
-
-    /// The hash a lookup of the prefix starts from, for [`Table::warm_all`].
-    pub fn hash_of(&self, addr: A, len: u8) -> u64 {
-        self.hash(addr, len)
     }
 
     /// Loads the index buckets where the lookups of the prefixes with these hashes
