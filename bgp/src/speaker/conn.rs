@@ -1,15 +1,10 @@
-//! Per-connection tasks: the connector (socket options, bind, connect) and the writer
-//! (encoding batches into one buffer and one write); the reader is in `reader.rs`.
-//! They hold no protocol state; the owner task tells them the negotiated codec
-//! contexts.
+//! What per-connection tasks tell the owner, and the connector (socket options, bind,
+//! connect); the reader is in `reader.rs`, the writer in `writer.rs`. They hold no
+//! protocol state; the owner task tells them the negotiated codec contexts.
 
-use std::net::{IpAddr, SocketAddr};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
 use std::time::Duration;
 
-use bytes::BytesMut;
-use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
 
@@ -17,11 +12,7 @@ use super::config::PeerConfig;
 use super::reader::Batch;
 use super::sockopt;
 use crate::session::ConnId;
-use crate::wire::codec::encode_message;
-use crate::wire::{EncodeContext, Message, Notification};
-
-/// Flush the write buffer once it holds this much.
-const WRITE_CHUNK: usize = 256 * 1024;
+use crate::wire::Notification;
 
 /// What connection tasks tell the owner task.
 #[derive(Debug)]
@@ -83,17 +74,6 @@ pub enum ConnEvent {
     },
     /// A writer's queue drained below the low-water mark: more UPDATEs may be taken.
     Drained,
-}
-
-/// Commands to a writer task.
-#[derive(Debug)]
-pub enum WriterCmd {
-    /// Encode further messages with this context.
-    Context(EncodeContext),
-    /// Messages to send.
-    Send(Vec<Message>),
-    /// Write what is queued, then close the connection.
-    Close,
 }
 
 /// Applies the peer's TCP-MD5 key and GTSM to a socket.
@@ -160,80 +140,3 @@ async fn connect_inner(peer: &PeerConfig) -> std::io::Result<TcpStream> {
         )),
     }
 }
-
-/// Shared count of messages queued to a writer (backpressure for UPDATE sending).
-#[derive(Debug, Clone, Default)]
-pub struct Queued(Arc<AtomicUsize>);
-
-impl Queued {
-    /// Messages handed to the writer and not yet written.
-    pub fn get(&self) -> usize {
-        self.0.load(Ordering::Relaxed)
-    }
-    /// Counts `n` more queued messages.
-    pub fn add(&self, n: usize) {
-        self.0.fetch_add(n, Ordering::Relaxed);
-    }
-    fn sub(&self, n: usize) -> usize {
-        self.0.fetch_sub(n, Ordering::Relaxed).saturating_sub(n)
-    }
-}
-
-/// Low-water mark: below it the owner hands the writer more UPDATEs.
-pub const QUEUE_LOW: usize = 1024;
-
-/// Encodes batches into one buffer and writes it with one `write_all`.
-pub async fn writer<W: AsyncWrite + Unpin>(
-    mut wr: W,
-    mut cmds: mpsc::UnboundedReceiver<WriterCmd>,
-    queued: Queued,
-    events: mpsc::Sender<ConnEvent>,
-    remote: IpAddr,
-) {
-    let mut ctx = EncodeContext::default();
-    let mut out = BytesMut::with_capacity(WRITE_CHUNK);
-    while let Some(first) = cmds.recv().await {
-        let mut next = Some(first);
-        let mut count = 0usize;
-        let mut close = false;
-        while let Some(cmd) = next.take() {
-            match cmd {
-                WriterCmd::Context(c) => ctx = c,
-                WriterCmd::Send(msgs) => {
-                    count += msgs.len();
-                    for m in &msgs {
-                        if let Err(e) = encode_message(m, &ctx, &mut out) {
-                            tracing::warn!(peer = %remote, "cannot encode {}: {e}", m.kind().name());
-                        }
-                    }
-                }
-                WriterCmd::Close => {
-                    close = true;
-                    break;
-                }
-            }
-            if out.len() < WRITE_CHUNK {
-                next = cmds.try_recv().ok();
-            }
-        }
-        if !out.is_empty() {
-            if let Err(e) = wr.write_all(&out).await {
-                tracing::debug!(peer = %remote, "write failed: {e}");
-                return;
-            }
-            out.clear();
-        }
-        let left = queued.sub(count);
-        if count > 0 && left < QUEUE_LOW && left + count >= QUEUE_LOW {
-            let _ = events.send(ConnEvent::Drained).await;
-        }
-        if close {
-            let _ = wr.shutdown().await;
-            return;
-        }
-    }
-}
-
-#[cfg(test)]
-#[path = "conn_tests.rs"]
-pub(super) mod tests;

@@ -8,8 +8,9 @@
 //! signals "changes pending"), so a slow kernel never makes changes pile up in a queue.
 //! Readers hand decoded messages over in batches within a shared budget of wire octets
 //! (512 KiB), so a fast peer fills its TCP window, not the speaker's heap. Per TCP connection a reader task frames and decodes
-//! messages in batches and a writer task encodes batches into one buffer per write;
-//! neither holds protocol state. TCP-MD5 (RFC 2385) and GTSM (RFC 5082) are socket
+//! messages in batches and a writer task encodes batches into one buffer per write (a
+//! small batch for an idle writer is written by the owner task itself); neither holds
+//! protocol state. TCP-MD5 (RFC 2385) and GTSM (RFC 5082) are socket
 //! options set by a small wrapper (`sockopt`).
 //!
 //! Connections from addresses that are not configured peers are closed at accept; a
@@ -35,6 +36,7 @@ mod owner;
 mod peer_log;
 mod reader;
 mod sockopt;
+mod writer;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
 pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};

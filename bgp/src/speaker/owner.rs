@@ -14,16 +14,18 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use bytes::BytesMut;
 use ipnet::IpNet;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot, watch, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::config::{PeerConfig, SpeakerConfig};
-use super::conn::{self, ConnEvent, Queued, WriterCmd, QUEUE_LOW};
+use super::conn::{self, ConnEvent};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
 use super::reader;
+use super::writer::{Writer, QUEUE_LOW};
 use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
 };
@@ -70,14 +72,13 @@ pub enum Command {
 }
 
 struct ConnTasks {
-    writer: Option<mpsc::UnboundedSender<WriterCmd>>,
+    writer: Option<Writer>,
     writer_task: Option<JoinHandle<()>>,
     reader_task: Option<JoinHandle<()>>,
     reader_stop: Option<oneshot::Sender<()>>,
     connect_task: Option<JoinHandle<()>>,
     decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
     local: Option<SocketAddr>,
-    queued: Queued,
 }
 
 impl ConnTasks {
@@ -90,7 +91,6 @@ impl ConnTasks {
             connect_task,
             decode_ctx: None,
             local: None,
-            queued: Queued::default(),
         }
     }
 }
@@ -146,6 +146,8 @@ pub struct Owner {
     epoch: (Instant, SystemTime),
     /// The listener task, stopped on shutdown.
     pub listener: Option<JoinHandle<()>>,
+    /// Encoding buffer of the messages written from this task ([`Writer::send`]).
+    scratch: BytesMut,
 }
 
 fn jitter_seed(router_id: std::net::Ipv4Addr, peer: IpAddr) -> u64 {
@@ -191,6 +193,7 @@ impl Owner {
             parked_take: None,
             epoch: (now, SystemTime::now()),
             listener: None,
+            scratch: BytesMut::new(),
         };
         for p in peers {
             let id = owner.add_peer(p, now, true)?;
@@ -448,30 +451,22 @@ impl Owner {
         let _ = stream.set_nodelay(true);
         let (rd, wr) = stream.into_split();
         let (ctx_tx, ctx_rx) = oneshot::channel();
-        let (wtx, wrx) = mpsc::unbounded_channel();
-        let queued = Queued::default();
         let (stop_tx, stop_rx) = oneshot::channel();
         let events = self.events_tx.clone();
         let budget = self.read_budget.clone();
         let reader = tokio::spawn(reader::reader(
             peer, conn, rd, events, budget, ctx_rx, stop_rx,
         ));
-        let writer = tokio::spawn(conn::writer(
-            wr,
-            wrx,
-            queued.clone(),
-            self.events_tx.clone(),
-            p.cfg.address,
-        ));
+        let (w, task) = Writer::new(wr, self.events_tx.clone(), p.cfg.address);
+        let writer = tokio::spawn(task);
         let entry = p.conns.entry(conn).or_insert_with(|| ConnTasks::new(None));
         entry.connect_task = None;
-        entry.writer = Some(wtx);
+        entry.writer = Some(w);
         entry.writer_task = Some(writer);
         entry.reader_task = Some(reader);
         entry.reader_stop = Some(stop_tx);
         entry.decode_ctx = Some(ctx_tx);
         entry.local = local;
-        entry.queued = queued;
     }
 
     /// Carries out everything the peer's session asked for; afterwards the peer holds
@@ -506,10 +501,9 @@ impl Owner {
                             if let Message::Notification(n) = &msg {
                                 tracing::info!(peer = %p.cfg.address, "sending NOTIFICATION {n}");
                             }
-                            c.queued.add(1);
                             p.counters.messages_out += 1;
                             p.counters.log.sent(&msg, 1);
-                            let _ = w.send(WriterCmd::Send(vec![msg]));
+                            w.send(vec![msg], &mut self.scratch);
                         }
                     }
                 }
@@ -524,8 +518,8 @@ impl Owner {
                     encode,
                 } => {
                     if let Some(c) = p.conns.get_mut(&conn) {
-                        if let Some(w) = &c.writer {
-                            let _ = w.send(WriterCmd::Context(encode));
+                        if let Some(w) = &mut c.writer {
+                            w.set_context(encode);
                         }
                         if let Some(tx) = c.decode_ctx.take() {
                             let _ = tx.send(decode);
@@ -678,18 +672,17 @@ impl Owner {
                 .negotiated()
                 .map_or(crate::wire::MAX_MESSAGE_LEN, |n| n.max_message_len());
             let mut sent = false;
-            while c.queued.get() < QUEUE_HIGH && self.rib.has_pending_updates(id) {
+            while w.queued() < QUEUE_HIGH && self.rib.has_pending_updates(id) {
                 let updates = self.rib.take_updates(id, PUMP_BYTES.max(max));
                 if updates.is_empty() {
                     break;
                 }
                 let n = updates.len();
-                c.queued.add(n);
                 p.counters.updates_out += n as u64;
                 p.counters.messages_out += n as u64;
                 p.counters.log.sent_updates(n as u64);
                 let msgs = updates.into_iter().map(Message::Update).collect();
-                let _ = w.send(WriterCmd::Send(msgs));
+                w.send(msgs, &mut self.scratch);
                 sent = true;
             }
             if sent {
@@ -937,9 +930,7 @@ fn close(c: ConnTasks) {
         let _ = stop.send(());
     }
     match c.writer {
-        Some(w) => {
-            let _ = w.send(WriterCmd::Close);
-        }
+        Some(w) => w.close(),
         None => {
             if let Some(t) = c.writer_task {
                 t.abort();

@@ -8,7 +8,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, oneshot};
 
 use super::*;
-use crate::speaker::conn::tests::four_octet_update;
+use crate::speaker::writer::tests::four_octet_update;
 use crate::wire::codec::encode_message;
 use crate::wire::{EncodeContext, ErrorCode, MessageHeaderError, Nlri, Open};
 
