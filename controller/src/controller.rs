@@ -427,9 +427,9 @@ async fn run(
         let overrun_due = overrun_since.map(|t| (last_push + QUIET).min(t + MAX_DEFER));
         let due = [soon, overrun_due].into_iter().flatten().min();
         // Commands first: while the agent keeps the queue full (a bulk load), route events
-        // wait. They are mostly echoes of our own changes then; if the event socket
-        // overflows meanwhile, one resync after the load repairs whatever was lost. Events
-        // are read whenever the queue is empty, which is nearly always in steady state.
+        // (other processes' changes: our own are filtered out in the kernel) wait; if the
+        // event socket overflows meanwhile, one resync after the load repairs whatever was
+        // lost. Events are read whenever the queue is empty, nearly always in steady state.
         tokio::select! {
             biased;
             cmd = rx.recv() => {

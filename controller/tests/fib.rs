@@ -210,6 +210,31 @@ async fn route_deleted_or_changed_by_hand_is_put_back_by_events() {
 }
 
 #[tokio::test]
+async fn our_own_changes_do_not_come_back_as_events_but_others_do() {
+    let mut lab = Lab::new("ctl-echo");
+    let h = host(&mut lab);
+    let (ctl, _task) = spawn(&h);
+    ctl.replace_all(sample()).await.unwrap();
+    ctl.sync().await.unwrap();
+    // The kernel queued a notification of each of our nine installs before answering
+    // them; one change made behind our back is queued after those.
+    ip(
+        &h,
+        &format!("route add 10.244.9.0/24 via 10.0.0.9 proto {PROTO}"),
+    );
+    wait_for(Duration::from_secs(30), "the stray route removed", || {
+        (!kernel_routes(&h, PROTO).contains_key("10.244.9.0/24")).then_some(())
+    });
+    let c = ctl.counters();
+    assert!(c.events >= 1, "the stray route was seen: {c:?}");
+    assert!(
+        c.events < 9,
+        "our installs (and the delete of the stray) are not read back: {c:?}"
+    );
+    assert_eq!(kernel_routes(&h, PROTO).len(), 9);
+}
+
+#[tokio::test]
 async fn other_protocols_routes_are_left_alone() {
     let mut lab = Lab::new("ctl-otherproto");
     let h = host(&mut lab);

@@ -1,5 +1,5 @@
 //! The few syscalls the netlink backend needs that `netlink-sys` does not wrap: forced
-//! socket buffer sizes, a receive time-out, and setns(2). Each `unsafe` block is one libc
+//! socket buffer sizes, a receive time-out, a socket filter, and setns(2). Each `unsafe` block is one libc
 //! call on a file descriptor we own, with pointers to stack values that outlive the call.
 
 use std::io;
@@ -59,6 +59,64 @@ pub(crate) fn set_rcv_timeout(sock: &impl AsRawFd, timeout: Duration) -> io::Res
             libc::SO_RCVTIMEO,
             &tv as *const libc::timeval as *const libc::c_void,
             std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+        )
+    };
+    if rc < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+/// Makes the kernel drop, before they reach `sock`, the messages that answer requests of
+/// netlink port `port` (their `nlmsg_pid` is that port): the route notifications of our
+/// own changes, which would only wake the reader to confirm what it already knows.
+/// Changes made by anyone else, and by the kernel itself (port 0), still arrive.
+pub(crate) fn drop_echoes_of(sock: &impl AsRawFd, port: u32) -> io::Result<()> {
+    // Classic BPF: load the word at offset 12 (nlmsghdr.nlmsg_pid); equal to `port`:
+    // keep 0 octets (drop), else keep the whole message. Absolute loads read network
+    // order, the header is in host order: compare with the port's octets read that way.
+    let pid = u32::from_be_bytes(port.to_ne_bytes());
+    let op = |code: u32| code as u16;
+    let prog = [
+        libc::sock_filter {
+            code: op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
+            jt: 0,
+            jf: 0,
+            k: 12,
+        },
+        libc::sock_filter {
+            code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
+            jt: 0,
+            jf: 1,
+            k: pid,
+        },
+        libc::sock_filter {
+            code: op(libc::BPF_RET | libc::BPF_K),
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        libc::sock_filter {
+            code: op(libc::BPF_RET | libc::BPF_K),
+            jt: 0,
+            jf: 0,
+            k: u32::MAX,
+        },
+    ];
+    let fprog = libc::sock_fprog {
+        len: prog.len() as u16,
+        filter: prog.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `sock` is an open socket owned by the caller; the kernel copies the program
+    // (`fprog` and the array it points to, both on our stack) during the call.
+    let rc = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_ATTACH_FILTER,
+            &fprog as *const libc::sock_fprog as *const libc::c_void,
+            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
         )
     };
     if rc < 0 {

@@ -72,9 +72,10 @@ pub struct NetlinkTable {
     nh: nexthop::Nexthops,
 }
 
-fn request_socket() -> io::Result<Socket> {
+/// The socket for our requests, and its netlink port.
+fn request_socket() -> io::Result<(Socket, u32)> {
     let mut s = Socket::new(NETLINK_ROUTE)?;
-    s.bind_auto()?;
+    let port = s.bind_auto()?.port_number();
     s.set_cap_ack(true)?;
     s.set_ext_ack(true)?;
     // Kernel-side dump filtering (Linux >= 4.20); without it we filter everything here.
@@ -82,12 +83,14 @@ fn request_socket() -> io::Result<Socket> {
     sys::set_rcvbuf(&s, 8 << 20)?;
     sys::set_sndbuf(&s, 4 << 20)?;
     sys::set_rcv_timeout(&s, Duration::from_secs(30))?;
-    Ok(s)
+    Ok((s, port))
 }
 
-fn event_socket() -> io::Result<Socket> {
+/// The socket for route and link events, without the echoes of requests from `ours`.
+fn event_socket(ours: u32) -> io::Result<Socket> {
     let mut s = Socket::new(NETLINK_ROUTE)?;
     s.bind_auto()?;
+    sys::drop_echoes_of(&s, ours)?;
     s.add_membership(RTNLGRP_IPV4_ROUTE)?;
     s.add_membership(RTNLGRP_IPV6_ROUTE)?;
     s.add_membership(RTNLGRP_LINK)?;
@@ -106,12 +109,13 @@ impl NetlinkTable {
         subscribe: bool,
     ) -> Result<Self, TableError> {
         let socks = netns::run_in_opt(netns, move || -> io::Result<(Socket, Option<Socket>)> {
+            let (sock, port) = request_socket()?;
             let ev = if subscribe {
-                Some(event_socket()?)
+                Some(event_socket(port)?)
             } else {
                 None
             };
-            Ok((request_socket()?, ev))
+            Ok((sock, ev))
         });
         let (sock, events) = match socks {
             Ok(Ok(s)) => s,
