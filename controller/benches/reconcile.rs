@@ -99,5 +99,33 @@ fn full_table(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, full_table);
+/// What the agent asks when a block or an endpoint becomes local: the desired route of
+/// that one prefix among a full table's, by walking the table with a filter (as before)
+/// and by looking it up.
+fn one_prefix_among_a_full_table(c: &mut Criterion) {
+    let hop = NextHop::new(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
+    let all = prefixes(1_000_000);
+    let mut rec = Reconciler::new(
+        TableConfig::default(),
+        NullTable,
+        std::sync::Arc::new(Counters::default()),
+        true,
+    );
+    for p in &all {
+        rec.change_ref(&DesiredChange::Upsert(Route::via(*p, [hop.clone()])));
+    }
+    rec.push().expect("null table");
+    let wanted = all[all.len() / 2];
+    let mut g = c.benchmark_group("desired");
+    g.sample_size(20);
+    g.bench_function("one prefix of 1M: walk with a filter", |b| {
+        b.iter(|| rec.desired_where(&|p| *p == wanted))
+    });
+    g.bench_function("one prefix of 1M: look up", |b| {
+        b.iter(|| rec.desired_of(&[wanted]))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, full_table, one_prefix_among_a_full_table);
 criterion_main!(benches);

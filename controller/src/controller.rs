@@ -85,6 +85,7 @@ enum Command {
     Status(IpNet, oneshot::Sender<Option<RouteStatus>>),
     Routes(oneshot::Sender<Vec<RouteStatus>>),
     Desired(PrefixFilter, oneshot::Sender<Vec<Route>>),
+    DesiredOf(Vec<IpNet>, oneshot::Sender<Vec<Route>>),
     AllowDeletes,
     Flush(oneshot::Sender<Result<usize, String>>),
     Shutdown {
@@ -231,6 +232,27 @@ impl ControllerHandle {
         sent.map_err(|_| ControllerError::Stopped)
     }
 
+    /// The reconciler, when the controller thread is running and idle: nothing sent
+    /// before is still waiting (every change sent is in its desired table), and nobody
+    /// else holds it.
+    fn idle(&self) -> Option<MutexGuard<'_, Reconciler<NetlinkTable>>> {
+        if self.shared.inflight.load(Ordering::SeqCst) != 0 {
+            return None;
+        }
+        let rec = match self.shared.rec.try_lock() {
+            Ok(rec) => rec,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => return None,
+        };
+        // Checked again under the lock. (Stopped, the queue's send reports it.)
+        if self.shared.state.load(Ordering::SeqCst) != RUNNING
+            || self.shared.inflight.load(Ordering::SeqCst) != 0
+        {
+            return None;
+        }
+        Some(rec)
+    }
+
     /// Applies and pushes a small batch on the caller's thread when the controller thread
     /// is idle; gives the batch back otherwise (see the module's documentation).
     fn apply_here(&self, changes: Vec<DesiredChange>) -> Option<Vec<DesiredChange>> {
@@ -238,22 +260,13 @@ impl ControllerHandle {
             && !changes
                 .iter()
                 .any(|c| matches!(c, DesiredChange::ReplaceAll(_)));
-        if !small || self.shared.inflight.load(Ordering::SeqCst) != 0 {
+        if !small {
             return Some(changes);
         }
-        let mut rec = match self.shared.rec.try_lock() {
-            Ok(rec) => rec,
-            Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => return Some(changes),
+        // No push may be pending either: this one would carry it out of turn.
+        let Some(mut rec) = self.idle().filter(|rec| !rec.has_work()) else {
+            return Some(changes);
         };
-        // Under the lock: the thread is running, nothing sent before is still waiting, no
-        // push is pending. (Stopped, the queue's send reports it.)
-        if self.shared.state.load(Ordering::SeqCst) != RUNNING
-            || self.shared.inflight.load(Ordering::SeqCst) != 0
-            || rec.has_work()
-        {
-            return Some(changes);
-        }
         for c in changes {
             rec.change(c);
         }
@@ -346,6 +359,16 @@ impl ControllerHandle {
     /// that decides them changes. Sees every change sent before it.
     pub async fn desired_where(&self, filter: PrefixFilter) -> Result<Vec<Route>, ControllerError> {
         self.ask(|tx| Command::Desired(filter, tx)).await
+    }
+
+    /// The desired routes of these prefixes (those it has; each looked up, the table is
+    /// not walked), after every change sent before. Read on the caller's thread when
+    /// the controller thread is idle, as [`ControllerHandle::changes`] writes.
+    pub async fn desired_of(&self, prefixes: Vec<IpNet>) -> Result<Vec<Route>, ControllerError> {
+        if let Some(rec) = self.idle() {
+            return Ok(rec.desired_of(&prefixes));
+        }
+        self.ask(|tx| Command::DesiredOf(prefixes, tx)).await
     }
 
     /// The desired set is complete: delete adopted routes nobody wants now.
@@ -578,6 +601,9 @@ fn command(
         }
         Command::Desired(filter, reply) => {
             let _ = reply.send(rec.desired_where(&*filter));
+        }
+        Command::DesiredOf(prefixes, reply) => {
+            let _ = reply.send(rec.desired_of(&prefixes));
         }
         Command::AllowDeletes => rec.allow_deletes(),
         Command::Flush(reply) => {

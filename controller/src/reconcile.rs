@@ -554,6 +554,21 @@ impl<T: RouteTable> Reconciler<T> {
         v
     }
 
+    /// The desired routes of `prefixes` (those there are), in their order.
+    pub fn desired_of(&self, prefixes: &[IpNet]) -> Vec<Route> {
+        prefixes
+            .iter()
+            .filter_map(|p| {
+                let prefix = p.trunc();
+                let e = self.routes.get(&prefix)?;
+                Some(Route {
+                    prefix,
+                    kind: self.kinds.get(e.kind()).clone(),
+                })
+            })
+            .collect()
+    }
+
     /// The desired routes whose prefix `filter` picks, unsorted.
     pub fn desired_where(&self, filter: &dyn Fn(&IpNet) -> bool) -> Vec<Route> {
         self.routes

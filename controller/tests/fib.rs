@@ -607,3 +607,42 @@ async fn small_batches_land_in_order_behind_queued_ones() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!kernel_routes(&h, PROTO).contains_key(&late.to_string()));
 }
+
+/// `desired_of` sees every change sent before it: read on the caller's thread when the
+/// controller is idle, asked of the thread behind a batch still queued.
+#[tokio::test]
+async fn desired_of_sees_every_change_sent_before_it() {
+    let mut lab = Lab::new("ctl-desof");
+    let h = lab.netns("h");
+    let (ctl, _task) = Controller::spawn(ControllerConfig {
+        table: TableConfig::default(),
+        netns: Some(h.name().to_string()),
+        resync_interval: Duration::from_secs(3600),
+        adopt_grace: Duration::ZERO,
+    })
+    .expect("controller starts");
+    ctl.sync().await.unwrap();
+    ctl.changes(vec![DesiredChange::Upsert(blackhole_26(0))])
+        .await
+        .unwrap();
+    let got = ctl
+        .desired_of(vec![blackhole_26(1).prefix, blackhole_26(0).prefix])
+        .await
+        .unwrap();
+    assert_eq!(got, vec![blackhole_26(0)], "only the prefixes it has");
+
+    for round in 0..5u32 {
+        let base = 100 + round * 1000;
+        let big: Vec<DesiredChange> = (base..base + 900)
+            .map(|i| DesiredChange::Upsert(blackhole_26(i)))
+            .collect();
+        let last = blackhole_26(base + 899);
+        ctl.changes(big).await.unwrap();
+        let got = ctl.desired_of(vec![last.prefix]).await.unwrap();
+        assert_eq!(
+            got,
+            vec![last],
+            "round {round}: read before the batch was applied"
+        );
+    }
+}

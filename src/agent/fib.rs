@@ -59,12 +59,20 @@ impl Local {
 pub trait Desired {
     /// The desired routes whose prefix `filter` picks, after every change sent before.
     fn desired_where(&self, filter: PrefixFilter) -> impl Future<Output = Vec<Route>> + Send;
+    /// The desired routes of these prefixes (those there are), after every change sent
+    /// before.
+    fn desired_of(&self, prefixes: Vec<IpNet>) -> impl Future<Output = Vec<Route>> + Send;
 }
 
 impl Desired for ControllerHandle {
     async fn desired_where(&self, filter: PrefixFilter) -> Vec<Route> {
         // A stopped controller: the next change sent fails and ends the routes task.
         ControllerHandle::desired_where(self, filter)
+            .await
+            .unwrap_or_default()
+    }
+    async fn desired_of(&self, prefixes: Vec<IpNet>) -> Vec<Route> {
+        ControllerHandle::desired_of(self, prefixes)
             .await
             .unwrap_or_default()
     }
@@ -203,11 +211,12 @@ impl<D: Desired> FibTable<D> {
         }
         new.sort_unstable();
         new.dedup();
-        for (p, h) in self
-            .installed_bgp(move |p| new.binary_search(p).is_ok())
-            .await
-        {
-            self.held.insert(p, h);
+        // Looked up one by one (a block or an endpoint among a full table's routes), on
+        // this task when the controller is idle.
+        for r in self.desired.desired_of(new).await {
+            if let Some(h) = hops_of(&r) {
+                self.held.insert(r.prefix, h);
+            }
         }
     }
 

@@ -47,6 +47,10 @@ impl Desired for Model {
         let m = self.0.lock().unwrap();
         m.values().filter(|r| filter(&r.prefix)).cloned().collect()
     }
+    async fn desired_of(&self, prefixes: Vec<IpNet>) -> Vec<Route> {
+        let m = self.0.lock().unwrap();
+        prefixes.iter().filter_map(|p| m.get(p).cloned()).collect()
+    }
 }
 
 /// A table wired to a model; each call's changes are applied to the model.
