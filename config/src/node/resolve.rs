@@ -396,12 +396,13 @@ impl Checker<'_> {
         let mut out = Vec::new();
         let mut ok = true;
         for (i, (text, below)) in texts.iter().enumerate() {
-            let path = format!("{name}[{i}]{below}");
+            // Named only in an error: a reload of a file with many blocks formats none.
+            let path = || format!("{name}[{i}]{below}");
             match text.trim().parse::<IpNet>() {
                 Ok(net) if net != net.trunc() => {
                     ok = false;
                     self.error(
-                        &path,
+                        &path(),
                         format!("{net} has host bits set; did you mean {}?", net.trunc()),
                     );
                 }
@@ -414,7 +415,7 @@ impl Checker<'_> {
                         Err(_) => String::new(),
                     };
                     self.error(
-                        &path,
+                        &path(),
                         format!("`{text}` is not a CIDR prefix like 10.244.0.0/16{hint}"),
                     );
                 }
