@@ -545,6 +545,17 @@ fn blackhole_26(i: u32) -> Route {
     Route::blackhole(IpNet::new(a.into(), 26).expect("valid prefix"))
 }
 
+/// A controller in an empty namespace `h` that deletes strays at once, started and idle.
+async fn spawn_running(h: &Netns) -> (ControllerHandle, ControllerTask) {
+    let (ctl, task) = Controller::spawn(ControllerConfig {
+        adopt_grace: Duration::ZERO,
+        ..config(h)
+    })
+    .expect("controller starts");
+    ctl.sync().await.unwrap();
+    (ctl, task)
+}
+
 /// Small batches of changes that find the controller thread idle are applied by the
 /// caller itself (no hand-over to the thread): in the kernel in the order sent, also
 /// behind a large batch still queued for the thread.
@@ -552,14 +563,7 @@ fn blackhole_26(i: u32) -> Route {
 async fn small_batches_land_in_order_behind_queued_ones() {
     let mut lab = Lab::new("ctl-direct");
     let h = lab.netns("h");
-    let (ctl, _task) = Controller::spawn(ControllerConfig {
-        table: TableConfig::default(),
-        netns: Some(h.name().to_string()),
-        resync_interval: Duration::from_secs(3600),
-        adopt_grace: Duration::ZERO,
-    })
-    .expect("controller starts");
-    ctl.sync().await.unwrap();
+    let (ctl, _task) = spawn_running(&h).await;
 
     // One route at a time with the thread idle in between (an `ip` run per step).
     for i in 0..20 {
@@ -614,14 +618,7 @@ async fn small_batches_land_in_order_behind_queued_ones() {
 async fn desired_of_sees_every_change_sent_before_it() {
     let mut lab = Lab::new("ctl-desof");
     let h = lab.netns("h");
-    let (ctl, _task) = Controller::spawn(ControllerConfig {
-        table: TableConfig::default(),
-        netns: Some(h.name().to_string()),
-        resync_interval: Duration::from_secs(3600),
-        adopt_grace: Duration::ZERO,
-    })
-    .expect("controller starts");
-    ctl.sync().await.unwrap();
+    let (ctl, _task) = spawn_running(&h).await;
     ctl.changes(vec![DesiredChange::Upsert(blackhole_26(0))])
         .await
         .unwrap();

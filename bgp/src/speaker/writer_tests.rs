@@ -113,18 +113,20 @@ fn decoded(bytes: &[u8]) -> Vec<Update> {
     out
 }
 
-fn writer(rec: &Recorder) -> (Writer<Recorder>, impl Future<Output = ()>) {
+/// A writer on `rec` with the 4-octet context set, its task (not running yet), and an
+/// encoding buffer for direct writes.
+fn writer(rec: &Recorder) -> (Writer<Recorder>, impl Future<Output = ()>, BytesMut) {
     let (ev_tx, _ev_rx) = mpsc::channel(16);
-    Writer::new(rec.clone(), ev_tx, "192.0.2.1".parse().expect("ip"))
+    let (mut w, task) = Writer::new(rec.clone(), ev_tx, "192.0.2.1".parse().expect("ip"));
+    w.set_context(four());
+    (w, task, BytesMut::new())
 }
 
 #[tokio::test]
 async fn writer_encodes_queued_batches_into_one_write_and_closes() {
     let rec = Recorder::default();
-    let (mut w, task) = writer(&rec);
-    let mut scratch = BytesMut::new();
     // Everything is queued before the writer runs: 10 batches of 100 UPDATEs.
-    w.set_context(four());
+    let (w, task, mut scratch) = writer(&rec);
     for _ in 0..10 {
         w.send(
             vec![Message::Update(four_octet_update()); 100],
@@ -148,9 +150,7 @@ async fn writer_encodes_queued_batches_into_one_write_and_closes() {
 #[tokio::test]
 async fn a_small_batch_to_an_idle_writer_is_written_by_the_caller() {
     let rec = Recorder::default();
-    let (mut w, task) = writer(&rec);
-    let mut scratch = BytesMut::new();
-    w.set_context(four());
+    let (w, task, mut scratch) = writer(&rec);
     // The task has not run: only a direct write can have put these on the socket.
     w.send(vec![Message::Update(update("10.1.0.0/16"))], &mut scratch);
     w.send(
@@ -183,9 +183,7 @@ async fn a_small_batch_to_an_idle_writer_is_written_by_the_caller() {
 #[tokio::test]
 async fn the_rest_of_a_partial_direct_write_goes_out_before_anything_later() {
     let rec = Recorder::default();
-    let (mut w, task) = writer(&rec);
-    let mut scratch = BytesMut::new();
-    w.set_context(four());
+    let (w, task, mut scratch) = writer(&rec);
     // The socket takes 10 octets of the first UPDATE, then is full.
     rec.seen(|s| s.room = Some(10));
     w.send(vec![Message::Update(update("10.1.0.0/16"))], &mut scratch);
@@ -221,9 +219,8 @@ async fn the_rest_of_a_partial_direct_write_goes_out_before_anything_later() {
 #[tokio::test]
 async fn sends_after_the_task_ended_are_dropped_quietly() {
     let rec = Recorder::default();
-    let (w, task) = writer(&rec);
+    let (w, task, mut scratch) = writer(&rec);
     drop(task);
-    let mut scratch = BytesMut::new();
     w.send(vec![Message::Update(four_octet_update())], &mut scratch);
     assert_eq!(rec.seen(|s| s.writes), 0, "no socket once the task is gone");
 }

@@ -1,26 +1,22 @@
 //! The few syscalls the netlink backend needs that `netlink-sys` does not wrap: forced
 //! socket buffer sizes, a receive time-out, a socket filter, and setns(2). Each `unsafe` block is one libc
-//! call on a file descriptor we own, with pointers to stack values that outlive the call.
+//! call on a file descriptor we own, with pointers to values that outlive the call.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Duration;
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    // SAFETY: `fd` is an open socket owned by the caller; we pass a pointer to a c_int on
-    // our stack and its exact size.
+/// One setsockopt(2) with `value` as the option, `T` the C type the option takes.
+fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `fd` is an open socket owned by the caller; we pass a pointer to a `T` that
+    // outlives the call and its exact size (the kernel copies it).
     let rc = unsafe {
         libc::setsockopt(
             fd,
             level,
             name,
-            &value as *const libc::c_int as *const libc::c_void,
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+            value as *const T as *const libc::c_void,
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc < 0 {
@@ -28,6 +24,15 @@ fn setsockopt_int(
     } else {
         Ok(())
     }
+}
+
+fn setsockopt_int(
+    fd: RawFd,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    setsockopt(fd, level, name, &value)
 }
 
 /// Set the receive buffer to `bytes`, beyond `net.core.rmem_max` when we have
@@ -51,21 +56,7 @@ pub(crate) fn set_rcv_timeout(sock: &impl AsRawFd, timeout: Duration) -> io::Res
         tv_sec: timeout.as_secs() as libc::time_t,
         tv_usec: timeout.subsec_micros() as libc::suseconds_t,
     };
-    // SAFETY: as above, with a timeval on our stack.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_RCVTIMEO,
-            &tv as *const libc::timeval as *const libc::c_void,
-            std::mem::size_of::<libc::timeval>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVTIMEO, &tv)
 }
 
 /// Makes the kernel drop, before they reach `sock`, the messages that answer requests of
@@ -108,22 +99,13 @@ pub(crate) fn drop_echoes_of(sock: &impl AsRawFd, port: u32) -> io::Result<()> {
         len: prog.len() as u16,
         filter: prog.as_ptr() as *mut libc::sock_filter,
     };
-    // SAFETY: `sock` is an open socket owned by the caller; the kernel copies the program
-    // (`fprog` and the array it points to, both on our stack) during the call.
-    let rc = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_ATTACH_FILTER,
-            &fprog as *const libc::sock_fprog as *const libc::c_void,
-            std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
-        )
-    };
-    if rc < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(())
-    }
+    // The kernel copies the program (`fprog` and the array it points to) in the call.
+    setsockopt(
+        sock.as_raw_fd(),
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &fprog,
+    )
 }
 
 /// Move the calling thread into the network namespace open at `fd` (setns(2) with
