@@ -10,8 +10,9 @@
 //! reconciler free) is applied and pushed by the caller, on its own thread. Handing it
 //! over would first wake the parked FIB thread, which in a VM doubled the time from a BGP
 //! UPDATE read to its route write (p50 72 µs against 36, p90 141 against 43). The thread
-//! and the handles share the reconciler behind a mutex for this. [`ControllerHandle::desired_of`]
-//! reads the desired routes of a few prefixes the same way when the thread is idle.
+//! and the handles share the reconciler behind a mutex for this.
+//! [`ControllerHandle::desired_of`] reads the desired routes of a few prefixes the same
+//! way when the thread is idle.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};

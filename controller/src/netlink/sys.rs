@@ -1,6 +1,7 @@
 //! The few syscalls the netlink backend needs that `netlink-sys` does not wrap: forced
-//! socket buffer sizes, a receive time-out, a socket filter, and setns(2). Each `unsafe` block is one libc
-//! call on a file descriptor we own, with pointers to values that outlive the call.
+//! socket buffer sizes, a receive time-out, a socket filter, and setns(2). Each `unsafe`
+//! block is one libc call on a file descriptor we own, with pointers to values that
+//! outlive the call.
 
 use std::io;
 use std::os::fd::{AsRawFd, RawFd};
@@ -26,28 +27,19 @@ fn setsockopt<T>(fd: RawFd, level: libc::c_int, name: libc::c_int, value: &T) ->
     }
 }
 
-fn setsockopt_int(
-    fd: RawFd,
-    level: libc::c_int,
-    name: libc::c_int,
-    value: libc::c_int,
-) -> io::Result<()> {
-    setsockopt(fd, level, name, &value)
-}
-
 /// Set the receive buffer to `bytes`, beyond `net.core.rmem_max` when we have
 /// CAP_NET_ADMIN (SO_RCVBUFFORCE), else as large as the sysctl allows.
 pub(crate) fn set_rcvbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    setsockopt_int(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, v)
-        .or_else(|_| setsockopt_int(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, v))
+    setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUFFORCE, &v)
+        .or_else(|_| setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_RCVBUF, &v))
 }
 
 /// Same for the send buffer (it bounds the bytes of one batched send).
 pub(crate) fn set_sndbuf(sock: &impl AsRawFd, bytes: usize) -> io::Result<()> {
     let v = bytes.min(i32::MAX as usize) as libc::c_int;
-    setsockopt_int(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, v)
-        .or_else(|_| setsockopt_int(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, v))
+    setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, &v)
+        .or_else(|_| setsockopt(sock.as_raw_fd(), libc::SOL_SOCKET, libc::SO_SNDBUF, &v))
 }
 
 /// A blocking receive returns EAGAIN after `timeout` instead of hanging forever.
@@ -68,32 +60,17 @@ pub(crate) fn drop_echoes_of(sock: &impl AsRawFd, port: u32) -> io::Result<()> {
     // keep 0 octets (drop), else keep the whole message. Absolute loads read network
     // order, the header is in host order: compare with the port's octets read that way.
     let pid = u32::from_be_bytes(port.to_ne_bytes());
-    let op = |code: u32| code as u16;
+    let insn = |code: u32, jf: u8, k: u32| libc::sock_filter {
+        code: code as u16,
+        jt: 0,
+        jf,
+        k,
+    };
     let prog = [
-        libc::sock_filter {
-            code: op(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS),
-            jt: 0,
-            jf: 0,
-            k: 12,
-        },
-        libc::sock_filter {
-            code: op(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K),
-            jt: 0,
-            jf: 1,
-            k: pid,
-        },
-        libc::sock_filter {
-            code: op(libc::BPF_RET | libc::BPF_K),
-            jt: 0,
-            jf: 0,
-            k: 0,
-        },
-        libc::sock_filter {
-            code: op(libc::BPF_RET | libc::BPF_K),
-            jt: 0,
-            jf: 0,
-            k: u32::MAX,
-        },
+        insn(libc::BPF_LD | libc::BPF_W | libc::BPF_ABS, 0, 12),
+        insn(libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K, 1, pid),
+        insn(libc::BPF_RET | libc::BPF_K, 0, 0),
+        insn(libc::BPF_RET | libc::BPF_K, 0, u32::MAX),
     ];
     let fprog = libc::sock_fprog {
         len: prog.len() as u16,
