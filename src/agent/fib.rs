@@ -16,7 +16,7 @@
 //! refuses it), and reads installed routes back from the controller ([`Desired`]) when
 //! a rule that decides them changes (guard, tunnel modes, a prefix becoming local).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::net::IpAddr;
 
@@ -249,18 +249,24 @@ impl<D: Desired> FibTable<D> {
     /// This node's blocks (blackholes). Returns the changes.
     pub async fn set_blocks(&mut self, blocks: &[IpNet]) -> Vec<DesiredChange> {
         self.hold_shadowed(blocks.iter().copied()).await;
+        // A reload hands over the whole list: looked up in a set, and the blocks that
+        // are blocks already skipped (a list searched for each local prefix, and a route
+        // built twice for each block, grew with the square of the blocks).
+        let wanted: BTreeSet<IpNet> = blocks.iter().map(IpNet::trunc).collect();
         let old: Vec<IpNet> = self
             .local
             .iter()
-            .filter(|(p, l)| l.block && !blocks.contains(p))
+            .filter(|(p, l)| l.block && !wanted.contains(p))
             .map(|(p, _)| *p)
             .collect();
         let mut out: Vec<DesiredChange> = old
             .into_iter()
             .filter_map(|p| self.update_local(p, |l| l.block = false))
             .collect();
-        for b in blocks {
-            out.extend(self.update_local(*b, |l| l.block = true));
+        for b in wanted {
+            if !self.local.get(&b).is_some_and(|l| l.block) {
+                out.extend(self.update_local(b, |l| l.block = true));
+            }
         }
         out
     }

@@ -158,6 +158,37 @@ async fn sources_merge_with_endpoint_over_block_over_bgp() {
 }
 
 #[tokio::test]
+async fn a_reload_of_the_blocks_sends_only_what_changed() {
+    let mut r = Rig::new();
+    let hole = |p: &str| DesiredChange::Upsert(Route::blackhole(net(p)));
+    let ab = r.blocks(&["10.96.0.0/26", "10.96.0.64/26"]).await;
+    assert_eq!(ab, vec![hole("10.96.0.0/26"), hole("10.96.0.64/26")]);
+    // One more block (the list as a reload hands it over): that block only.
+    let abc = ["10.96.0.0/26", "10.96.0.64/26", "10.96.0.128/26"];
+    assert_eq!(r.blocks(&abc).await, vec![hole("10.96.0.128/26")]);
+    // The same blocks in another order: nothing.
+    let cba = ["10.96.0.128/26", "10.96.0.64/26", "10.96.0.0/26"];
+    assert_eq!(r.blocks(&cba).await, vec![]);
+    // One dropped: its removal only.
+    assert_eq!(
+        r.blocks(&["10.96.0.128/26", "10.96.0.0/26"]).await,
+        vec![DesiredChange::Remove(net("10.96.0.64/26"))]
+    );
+    // A block over an endpoint's address: the endpoint's route stays, nothing is sent;
+    // the block is still recorded (dropping the endpoint leaves the blackhole).
+    let ep = DeviceRoute {
+        prefix: net("10.96.1.7/32"),
+        interface: "tw-a".into(),
+        endpoint: "ns/a".into(),
+    };
+    r.endpoints(vec![ep]).await;
+    let with_ep = ["10.96.0.128/26", "10.96.0.0/26", "10.96.1.7/32"];
+    assert_eq!(r.blocks(&with_ep).await, vec![]);
+    assert_eq!(r.endpoints(vec![]).await, vec![hole("10.96.1.7/32")]);
+    assert_eq!(r.m.len(), 3);
+}
+
+#[tokio::test]
 async fn a_block_or_endpoint_over_an_installed_bgp_route_keeps_it_for_later() {
     let mut r = Rig::new();
     r.bgp("10.244.3.0/24", &["192.0.2.2"]);
