@@ -25,6 +25,7 @@
 //! every failure is logged at error level line by line, shown by `tern status` and
 //! counted in `tern_config_reload_failures_total`. [`diff`] is the pure part.
 
+use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bgp::speaker::SpeakerHandle;
@@ -352,9 +353,8 @@ impl Reloader {
             if let Some(tx) = &self.blocks {
                 let _ = tx.send(blocks.clone()).await;
             }
-            self.shown_blocks.send_replace(blocks.clone());
-            let b: Vec<String> = blocks.iter().map(ToString::to_string).collect();
-            said.push(format!("blocks now [{}]", b.join(" ")));
+            let before = self.shown_blocks.send_replace(blocks.clone());
+            said.push(blocks_said(&before, blocks));
         }
         self.cfg = new;
         Ok(said.join("; "))
@@ -410,9 +410,8 @@ impl Reloader {
             said.push(peers_said(d));
         }
         if let Some(blocks) = done.blocks {
-            let b: Vec<String> = blocks.iter().map(ToString::to_string).collect();
-            said.push(format!("blocks now [{}]", b.join(" ")));
-            self.shown_blocks.send_replace(blocks);
+            let before = self.shown_blocks.send_replace(blocks.clone());
+            said.push(blocks_said(&before, &blocks));
         }
         Ok(said.join("; "))
     }
@@ -430,6 +429,24 @@ fn peers_said(d: &bgp::speaker::PeerDiff) -> String {
         list(&d.added),
         list(&d.removed),
         list(&d.changed)
+    )
+}
+
+/// What a reload did to the blocks, in words: the ones added and removed, and how many
+/// there are now (a node with hundreds of blocks is not listed whole on every reload).
+fn blocks_said(before: &[IpNet], now: &[IpNet]) -> String {
+    let (old, new): (BTreeSet<_>, BTreeSet<_>) = (before.iter().collect(), now.iter().collect());
+    let list = |v: Vec<&&IpNet>| {
+        v.iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    format!(
+        "blocks added [{}] removed [{}], {} in all",
+        list(new.difference(&old).collect()),
+        list(old.difference(&new).collect()),
+        new.len()
     )
 }
 

@@ -194,3 +194,18 @@ fn pool_tunnel_modes_change_at_run_time_but_not_their_cidrs_or_mtus() {
         .expect_err("pools")
         .starts_with("pools cannot change at run time"));
 }
+
+#[test]
+fn a_reload_names_the_blocks_it_added_and_removed() {
+    let nets = |v: &[&str]| -> Vec<IpNet> { v.iter().map(|s| s.parse().unwrap()).collect() };
+    let before = nets(&["10.96.0.0/26", "10.96.0.64/26", "10.96.0.128/26"]);
+    let now = nets(&["10.96.0.128/26", "10.96.0.0/26", "10.96.1.0/26"]);
+    assert_eq!(
+        blocks_said(&before, &now),
+        "blocks added [10.96.1.0/26] removed [10.96.0.64/26], 3 in all"
+    );
+    assert_eq!(
+        blocks_said(&before, &[]),
+        "blocks added [] removed [10.96.0.0/26 10.96.0.64/26 10.96.0.128/26], 0 in all"
+    );
+}
