@@ -25,7 +25,6 @@
 //! every failure is logged at error level line by line, shown by `tern status` and
 //! counted in `tern_config_reload_failures_total`. [`diff`] is the pure part.
 
-use std::collections::BTreeSet;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bgp::speaker::SpeakerHandle;
@@ -34,7 +33,6 @@ use config::LoadError;
 use ipnet::IpNet;
 use prometheus::{IntCounter, IntGauge, Registry};
 use serde::{Deserialize, Serialize};
-use tokio::signal::unix::Signal;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::bfd::{self, BfdHandle};
@@ -226,31 +224,67 @@ pub struct EtcdLink {
     pub updates: mpsc::Sender<super::cluster::FileUpdate>,
 }
 
+/// SIGHUP, written by the signal handler to a socket pair that only the agent's runtime
+/// watches. tokio's signal pipe is watched by every runtime in the process: each SIGHUP
+/// also woke the FIB thread, which then and again handed the signal to the reload task
+/// itself (one more thread wake-up before the reload).
+pub struct Hangups(tokio::net::UnixStream);
+
+impl Hangups {
+    /// Installs the handler (from here on SIGHUP no longer ends the process).
+    pub fn register() -> std::io::Result<Hangups> {
+        let (read, write) = std::os::unix::net::UnixStream::pair()?;
+        read.set_nonblocking(true)?;
+        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write)?;
+        tokio::net::UnixStream::from_std(read).map(Hangups)
+    }
+
+    /// Waits for the next SIGHUP; those that came since the last call count as one.
+    /// `None` once the handler's end is closed.
+    pub async fn recv(&mut self) -> Option<()> {
+        let mut buf = [0u8; 64];
+        let mut got = false;
+        loop {
+            match self.0.try_read(&mut buf) {
+                Ok(0) => return None,
+                Ok(_) => got = true,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                    if got {
+                        return Some(());
+                    }
+                    self.0.readable().await.ok()?;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
 impl Reloader {
     /// Reloads on every SIGHUP and `reload` request until the task is dropped.
-    pub async fn run(mut self, mut sighup: Signal, mut asks: mpsc::Receiver<ReloadAsk>) {
+    pub async fn run(mut self, mut sighup: Hangups, mut asks: mpsc::Receiver<ReloadAsk>) {
         let mut asks_open = true;
         loop {
-            let reply = tokio::select! {
+            let (reply, trigger) = tokio::select! {
                 s = sighup.recv() => {
                     if s.is_none() {
                         return;
                     }
-                    tracing::info!("SIGHUP: reloading {}", self.cfg.file.display());
-                    None
+                    (None, "SIGHUP")
                 }
                 a = asks.recv(), if asks_open => match a {
-                    Some(tx) => {
-                        tracing::info!("reload requested: reloading {}", self.cfg.file.display());
-                        Some(tx)
-                    }
+                    Some(tx) => (Some(tx), "reload request"),
                     None => {
                         asks_open = false;
                         continue;
                     }
                 },
             };
-            let view = self.reload_once().await;
+            // The outcome is logged at info level, once (a second line before the
+            // reload was a write to the log ahead of the new config's UPDATEs).
+            tracing::debug!("{trigger}: reloading {}", self.cfg.file.display());
+            let view = self.reload_once(trigger).await;
             if let Some(tx) = reply {
                 let _ = tx.send(view);
             }
@@ -258,7 +292,7 @@ impl Reloader {
     }
 
     /// One reload: load, check, apply; the outcome is published and counted.
-    async fn reload_once(&mut self) -> ReloadView {
+    async fn reload_once(&mut self, trigger: &'static str) -> ReloadView {
         let outcome = self.try_reload().await;
         let prev = self.status.borrow().clone().unwrap_or_default();
         let mut view = ReloadView {
@@ -273,7 +307,7 @@ impl Reloader {
         }
         match outcome {
             Ok(changed) => {
-                tracing::info!("config reloaded: {changed}");
+                tracing::info!(trigger, "config reloaded: {changed}");
                 if let Some(m) = &self.metrics {
                     m.last_success.set(view.at_unix as i64);
                 }
@@ -281,7 +315,7 @@ impl Reloader {
             }
             Err(e) => {
                 for line in e.lines() {
-                    tracing::error!("config reload failed: {line}");
+                    tracing::error!(trigger, "config reload failed: {line}");
                 }
                 if let Some(m) = &self.metrics {
                     m.failures.inc();
@@ -435,18 +469,24 @@ fn peers_said(d: &bgp::speaker::PeerDiff) -> String {
 /// What a reload did to the blocks, in words: the ones added and removed, and how many
 /// there are now (a node with hundreds of blocks is not listed whole on every reload).
 fn blocks_said(before: &[IpNet], now: &[IpNet]) -> String {
-    let (old, new): (BTreeSet<_>, BTreeSet<_>) = (before.iter().collect(), now.iter().collect());
-    let list = |v: Vec<&&IpNet>| {
-        v.iter()
+    let sorted = |v: &[IpNet]| {
+        let mut v = v.to_vec();
+        v.sort_unstable();
+        v
+    };
+    let (old, new) = (sorted(before), sorted(now));
+    let missing = |from: &[IpNet], sorted: &[IpNet]| {
+        from.iter()
+            .filter(|b| sorted.binary_search(b).is_err())
             .map(ToString::to_string)
             .collect::<Vec<_>>()
             .join(" ")
     };
     format!(
         "blocks added [{}] removed [{}], {} in all",
-        list(new.difference(&old).collect()),
-        list(old.difference(&new).collect()),
-        new.len()
+        missing(now, &old),
+        missing(before, &new),
+        now.len()
     )
 }
 
