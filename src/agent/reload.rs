@@ -226,7 +226,7 @@ pub struct EtcdLink {
 
 /// SIGHUP, written by the signal handler to a socket pair that only the agent's runtime
 /// watches. tokio's signal pipe is watched by every runtime in the process: each SIGHUP
-/// also woke the FIB thread, which then and again handed the signal to the reload task
+/// also woke the FIB thread, which now and then handed the signal on to the reload task
 /// itself (one more thread wake-up before the reload).
 pub struct Hangups(tokio::net::UnixStream);
 
