@@ -24,11 +24,7 @@ spec:
 ";
 
 fn connects(lab: &mut Lab, server: &Netns, client: &Netns, port: &str) -> bool {
-    let pid = lab.spawn(
-        server,
-        &["sh", "-c", &format!("echo hi | nc -4 -l -N {port}")],
-        &format!("nc-{port}"),
-    );
+    let pid = spawn_tcp_server(lab, server, "10.244.1.20", port, &format!("nc-{port}"));
     // Wait until the listener is up before probing.
     wait_for(CONVERGE, "listener", || {
         let ss = server.run(&["ss", "-ltn"]);
@@ -38,7 +34,7 @@ fn connects(lab: &mut Lab, server: &Netns, client: &Netns, port: &str) -> bool {
     });
     let out = client.sh(&format!("echo x | nc -N -w 2 10.244.1.20 {port}"));
     lab.kill(pid);
-    String::from_utf8_lossy(&out.stdout).contains("hi")
+    String::from_utf8_lossy(&out.stdout).contains("pong-from-server")
 }
 
 #[test]

@@ -68,39 +68,10 @@ fn ping(from: &Netns, to: &str) -> bool {
     from.run(&["ping", "-c1", "-W1", to]).status.success()
 }
 
-/// A TCP server for [`tcp_exchange`] (`python3 -c TCP_SERVER ADDRESS PORT`; the address
-/// picks the family, it listens on all): answers every connection with a line and logs
-/// what the client sent. A one-shot `nc -l` left the client's retries without a
-/// listener when the first answer did not arrive.
-const TCP_SERVER: &str = r#"
-import socket, sys
-family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-port = int(sys.argv[2])
-s = socket.socket(family)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('', port))
-s.listen()
-print('listening', flush=True)
-while True:
-    c, peer = s.accept()
-    c.settimeout(10)
-    try:
-        c.sendall(b'pong-from-server\n')
-        got = c.makefile('rb').read()
-        print(peer[0], got.decode(errors='replace'), flush=True)
-    except OSError as e:
-        print(peer[0], 'error:', e, flush=True)
-    c.close()
-"#;
-
 /// A TCP connection from `client` to `server_ip:port` (server in `server`) that carries
 /// a line each way.
 fn tcp_exchange(lab: &mut Lab, server: &Netns, client: &Netns, server_ip: &str, port: &str) {
-    let pid = lab.spawn(
-        server,
-        &["python3", "-c", TCP_SERVER, server_ip, port],
-        &format!("nc-{port}"),
-    );
+    let pid = spawn_tcp_server(lab, server, server_ip, port, &format!("nc-{port}"));
     let mut last = String::new();
     let answer = wait_for(
         CONVERGE,
