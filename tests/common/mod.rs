@@ -14,34 +14,14 @@ use testlab::{Lab, Netns};
 /// Generous time-out for a session or a route to appear.
 pub const CONVERGE: Duration = Duration::from_secs(45);
 
-/// A TCP server (`python3 -c TCP_SERVER ADDRESS PORT`; the address picks the family, it
-/// listens on all): answers every connection with `pong-from-server` before it reads,
-/// then logs what the client sent. A one-shot `nc -l -N` server exits without its line
-/// when it reads the client's FIN before its own stdin, and then leaves the client's
-/// retries without a listener.
-pub const TCP_SERVER: &str = r#"
-import socket, sys
-family = socket.AF_INET6 if ':' in sys.argv[1] else socket.AF_INET
-port = int(sys.argv[2])
-s = socket.socket(family)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('', port))
-s.listen()
-print('listening', flush=True)
-while True:
-    c, peer = s.accept()
-    c.settimeout(10)
-    try:
-        c.sendall(b'pong-from-server\n')
-        got = c.makefile('rb').read()
-        print(peer[0], got.decode(errors='replace'), flush=True)
-    except OSError as e:
-        print(peer[0], 'error:', e, flush=True)
-    c.close()
-"#;
+/// A TCP server for the lab tests (`python3 tests/tcp_server.py ADDRESS PORT`): answers
+/// every connection with `pong-from-server` before it reads, then logs what the client
+/// sent. A one-shot `nc -l -N` server exits without its line when it reads the client's
+/// FIN before its own stdin, and then leaves the client's retries without a listener.
+pub const TCP_SERVER: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/tcp_server.py");
 
-/// Starts [`TCP_SERVER`] in `ns` on `port` (the family of `address`), logging to
-/// `logname`; returns its PID.
+/// Starts [`TCP_SERVER`] in `ns` on `port` (the family of `address`; it listens on all
+/// addresses), logging to `logname`; returns its PID.
 pub fn spawn_tcp_server(
     lab: &mut Lab,
     ns: &Netns,
@@ -49,7 +29,7 @@ pub fn spawn_tcp_server(
     port: &str,
     logname: &str,
 ) -> u32 {
-    lab.spawn(ns, &["python3", "-c", TCP_SERVER, address, port], logname)
+    lab.spawn(ns, &["python3", TCP_SERVER, address, port], logname)
 }
 
 /// One tern node of a lab.
