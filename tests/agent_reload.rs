@@ -169,10 +169,42 @@ fn metric(text: &str, name: &str) -> Option<f64> {
         .and_then(|v| v.parse().ok())
 }
 
+/// How many threads `pid` has, and those whose signal mask lets `sig` through (read
+/// from /proc's `SigBlk`; a thread that ends meanwhile is left out).
+fn threads_taking(pid: u32, sig: i32) -> (usize, Vec<String>) {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("the agent's threads");
+    let mut seen = 0;
+    let mut taking = Vec::new();
+    for t in tasks.flatten() {
+        let Ok(status) = std::fs::read_to_string(t.path().join("status")) else {
+            continue;
+        };
+        let field = |k: &str| {
+            let line = status.lines().find_map(|l| l.strip_prefix(k));
+            line.unwrap_or_else(|| panic!("no {k} in {}", t.path().display()))
+        };
+        let blocked = u64::from_str_radix(field("SigBlk:").trim(), 16).expect("SigBlk is hex");
+        seen += 1;
+        if blocked & (1 << (sig - 1)) == 0 {
+            taking.push(format!(
+                "{} ({})",
+                field("Name:").trim(),
+                t.path().display()
+            ));
+        }
+    }
+    (seen, taking)
+}
+
 #[test]
 fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
     let mut r = rig("agent-reload", &[P1]);
     wait_established(&r.node, 1);
+    // SIGHUP waits for the agent's signalfd: every thread blocks it (one that did not
+    // would take it in the handler and then have to wake the runtime).
+    let (threads, taking) = threads_taking(r.pid, libc::SIGHUP);
+    assert!(threads >= 3, "the agent's runtime threads: {threads}");
+    assert!(taking.is_empty(), "threads that take SIGHUP: {taking:?}");
     r.bird1.wait_established("tern4");
     wait_for(CONVERGE, "tern's block at BIRD 1", || {
         r.bird1.has_route(BLOCK).then_some(())

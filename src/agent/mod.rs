@@ -33,6 +33,7 @@ pub mod control;
 pub mod docker;
 pub mod fib;
 pub mod guard;
+pub mod hangup;
 pub mod http;
 pub mod limits;
 pub mod metrics;
@@ -107,6 +108,9 @@ pub enum AgentError {
 
 /// Runs the agent until SIGTERM or SIGINT.
 pub fn run(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
+    // Before any other thread starts, so that all of them inherit the mask: SIGHUP is
+    // read from a signalfd ([`hangup`]).
+    hangup::block_in_this_thread().map_err(AgentError::Runtime)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("tern")
@@ -124,7 +128,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Runtime)?;
     // SIGHUP: `reload` (registered first thing: its default action would end the agent).
-    let sighup = reload::Hangups::register().map_err(AgentError::Runtime)?;
+    let sighup = hangup::Hangups::register().map_err(AgentError::Runtime)?;
     // etcd mode: the cluster's AS, pools and blocks join the config, its peers the file's.
     // A reload compares the file with the file (`file_cfg`), not with what was merged.
     let file_cfg = cfg.clone();

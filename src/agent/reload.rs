@@ -224,46 +224,13 @@ pub struct EtcdLink {
     pub updates: mpsc::Sender<super::cluster::FileUpdate>,
 }
 
-/// SIGHUP, written by the signal handler to a socket pair that only the agent's runtime
-/// watches. tokio's signal pipe is watched by every runtime in the process: each SIGHUP
-/// also woke the FIB thread, which now and then handed the signal on to the reload task
-/// itself (one more thread wake-up before the reload).
-pub struct Hangups(tokio::net::UnixStream);
-
-impl Hangups {
-    /// Installs the handler (from here on SIGHUP no longer ends the process).
-    pub fn register() -> std::io::Result<Hangups> {
-        let (read, write) = std::os::unix::net::UnixStream::pair()?;
-        read.set_nonblocking(true)?;
-        signal_hook::low_level::pipe::register(signal_hook::consts::SIGHUP, write)?;
-        tokio::net::UnixStream::from_std(read).map(Hangups)
-    }
-
-    /// Waits for the next SIGHUP; those that came since the last call count as one.
-    /// `None` once the handler's end is closed.
-    pub async fn recv(&mut self) -> Option<()> {
-        let mut buf = [0u8; 64];
-        let mut got = false;
-        loop {
-            match self.0.try_read(&mut buf) {
-                Ok(0) => return None,
-                Ok(_) => got = true,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if got {
-                        return Some(());
-                    }
-                    self.0.readable().await.ok()?;
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(_) => return None,
-            }
-        }
-    }
-}
-
 impl Reloader {
     /// Reloads on every SIGHUP and `reload` request until the task is dropped.
-    pub async fn run(mut self, mut sighup: Hangups, mut asks: mpsc::Receiver<ReloadAsk>) {
+    pub async fn run(
+        mut self,
+        mut sighup: super::hangup::Hangups,
+        mut asks: mpsc::Receiver<ReloadAsk>,
+    ) {
         let mut asks_open = true;
         loop {
             let (reply, trigger) = tokio::select! {

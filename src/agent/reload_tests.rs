@@ -209,28 +209,3 @@ fn a_reload_names_the_blocks_it_added_and_removed() {
         "blocks added [] removed [10.96.0.0/26 10.96.0.64/26 10.96.0.128/26], 0 in all"
     );
 }
-
-#[tokio::test]
-async fn hangups_come_through_the_agents_own_socket_and_coalesce() {
-    async fn quiet(hup: &mut Hangups) -> bool {
-        let wait = tokio::time::timeout(std::time::Duration::from_millis(200), hup.recv());
-        wait.await.is_err()
-    }
-    async fn woken(hup: &mut Hangups) -> bool {
-        let wait = tokio::time::timeout(std::time::Duration::from_secs(10), hup.recv());
-        wait.await == Ok(Some(()))
-    }
-    let mut hup = Hangups::register().expect("SIGHUP handler");
-    assert!(quiet(&mut hup).await, "nothing before a signal");
-    signal_hook::low_level::raise(signal_hook::consts::SIGHUP).expect("raise");
-    assert!(woken(&mut hup).await, "a signal wakes it");
-    assert!(quiet(&mut hup).await, "one signal, one wake-up");
-    // Two signals before the reload task looks: one reload.
-    signal_hook::low_level::raise(signal_hook::consts::SIGHUP).expect("raise");
-    signal_hook::low_level::raise(signal_hook::consts::SIGHUP).expect("raise");
-    assert!(woken(&mut hup).await, "two signals wake it");
-    assert!(
-        quiet(&mut hup).await,
-        "two signals before a look count as one"
-    );
-}
