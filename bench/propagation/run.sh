@@ -18,7 +18,11 @@
 # first UPDATE carrying the block leaving a (CLI, config reload, origination); -> the first
 # UPDATE with it arriving at c (the wire, and b's reflection in rr); -> the route in c's
 # kernel (c's RIB and FIB). p50/p99 over CHANGES changes
-# (each waited for, bounded by 10 s, GAP s apart).
+# (each waited for, bounded by 10 s, GAP s apart). The time is taken inside the shell
+# ($EPOCHREALTIME) and the first look at c's routes comes LOOK s after the command, with
+# the shell's own `read -t`: no process of the bench starts while a change is in flight
+# (forking `date`, `grep` and `sleep` took most of one of this 2-core VM's CPUs right
+# then, and left the three daemons the other one).
 #
 #   sudo bench/propagation/run.sh          # CHANGES=200 TOPOS="rr mesh" DAEMONS="tern bird"
 #   TERN=target/release/tern NO_BUILD=1 ...   # use an existing binary
@@ -34,6 +38,10 @@ DAEMONS=${DAEMONS:-"tern bird"}
 TRIGGER=${TRIGGER:-cli}  # cli: `tern reload` / `birdc configure`; signal: SIGHUP
 case "$TRIGGER" in cli | signal) ;; *) echo "TRIGGER must be cli or signal" >&2; exit 2 ;; esac
 GAP=${GAP:-0.1}   # seconds between a change arriving at c and the next change
+LOOK=${LOOK:-0.03} # seconds after the command before the bench first looks at c
+# A pipe nobody writes to: `read -t` on it waits without starting a process.
+exec {PAUSE_FD}<> <(:)
+pause() { read -rt "$1" -u "$PAUSE_FD" || :; }
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 P=ternbench-prop-$$
 WORK=$(mktemp -d /tmp/ternbench-prop.XXXXXX)
@@ -165,7 +173,7 @@ announce() {  # daemon topo nblocks block a's-pid: writes the config, notes the 
     else
         bird_conf "$2" a "$3"
     fi
-    echo "$4 $(date +%s.%N)" >> "$WORK/t0-$1-$2.txt"
+    echo "$4 $EPOCHREALTIME" >> "$WORK/t0-$1-$2.txt"
     if [ "$TRIGGER" = signal ]; then
         kill -HUP "$5"
     elif [ "$1" = tern ]; then
@@ -208,6 +216,7 @@ run() {  # daemon topo
     for ((i = 1; i <= CHANGES; i++)); do
         local b; b=$(block $((i - 1)))
         announce "$d" "$topo" "$i" "$b" "${pids[0]}"
+        pause "$LOOK"
         wait_until 10 in_c "$b"
         sleep "$GAP"
     done
