@@ -275,8 +275,8 @@ impl<D: Desired> FibTable<D> {
         wanted.sort_unstable();
         wanted.dedup();
         // A reload hands over the whole list: only the blocks added and removed since the
-        // last one are looked at (the table's maps were searched for every block, ~30 µs
-        // a reload at 200 blocks, after the new block's UPDATE had left).
+        // last one are looked up (searching the table's maps for every block was most of
+        // the reloading host's work after the new block's UPDATE had left).
         let (added, removed) = sorted_diff(&self.blocks, &wanted);
         self.hold_shadowed(added.iter().copied()).await;
         let mut out: Vec<DesiredChange> = removed
