@@ -108,26 +108,22 @@ impl Hangups {
 
 /// Reads every queued SIGHUP without waiting: whether there was one; `None` on an error.
 fn take_queued(mut fd: &File) -> Option<bool> {
-    // Room for several `signalfd_siginfo` records (128 bytes each).
-    let mut buf = [0u8; 1024];
-    let mut got = false;
-    loop {
-        match fd.read(&mut buf) {
-            Ok(0) => return Some(got),
-            Ok(_) => got = true,
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(got),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    drain(|buf| fd.read(buf))
 }
 
 /// Reads what the handler wrote without waiting: whether it wrote; `None` once closed.
 fn take_handled(s: &tokio::net::UnixStream) -> Option<bool> {
-    let mut buf = [0u8; 64];
+    drain(|buf| s.try_read(buf))
+}
+
+/// Reads with `read` until it would block: whether anything came; `None` at the end of
+/// the stream or on an error.
+fn drain(mut read: impl FnMut(&mut [u8]) -> io::Result<usize>) -> Option<bool> {
+    // Room for several `signalfd_siginfo` records (128 bytes each).
+    let mut buf = [0u8; 1024];
     let mut got = false;
     loop {
-        match s.try_read(&mut buf) {
+        match read(&mut buf) {
             Ok(0) => return None,
             Ok(_) => got = true,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Some(got),

@@ -127,7 +127,9 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     }
     let mut sigterm = signal(SignalKind::terminate()).map_err(AgentError::Runtime)?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(AgentError::Runtime)?;
-    // SIGHUP: `reload` (registered first thing: its default action would end the agent).
+    // SIGHUP: `reload` (blocked since `run`, so queued for the signalfd; the handler,
+    // for a thread that does not block it, is installed first thing: its default action
+    // would end the agent).
     let sighup = hangup::Hangups::register().map_err(AgentError::Runtime)?;
     // etcd mode: the cluster's AS, pools and blocks join the config, its peers the file's.
     // A reload compares the file with the file (`file_cfg`), not with what was merged.
