@@ -54,3 +54,55 @@ fn fib_off_learns_and_advertises_without_touching_the_kernel() {
         "block blackhole in the kernel"
     );
 }
+
+/// Reloads that change the blocks keep answering without a FIB: nothing waits for
+/// blackholes that are never written (the routes task's input was once kept open
+/// without a reader, and the fifth such reload hung on its full queue).
+#[test]
+fn fib_off_reloads_of_the_blocks_keep_answering() {
+    let mut lab = Lab::new("tfibrel");
+    let (_t, b, node) = tern_and_bird_with(&mut lab, "fib: { enabled: false }\n");
+    let peers = [BirdPeer {
+        name: "tern4",
+        local: "10.0.0.2",
+        neighbor: "10.0.0.1",
+        asn: 64512,
+        family: "ipv4",
+    }];
+    let bird = start_bird(
+        &mut lab,
+        &b,
+        "bird",
+        &bird_config("10.0.0.2", 65000, &[], &peers),
+    );
+    let _tern = start_tern(&mut lab, &node);
+    bird.wait_established("tern4");
+    let original = std::fs::read_to_string(&node.config).expect("node file");
+    for i in 10..17 {
+        let block = format!("10.244.{i}.0/24");
+        let text = original.replace(
+            "blocks: [\"10.244.1.0/24\"]",
+            &format!("blocks: [\"10.244.1.0/24\", \"{block}\"]"),
+        );
+        assert_ne!(text, original, "the node file names its block");
+        std::fs::write(&node.config, text).expect("write node file");
+        let tern = testlab::tern_bin();
+        let out = std::process::Command::new("timeout")
+            .arg("20")
+            .arg(&tern)
+            .args(["reload", "--socket"])
+            .arg(&node.socket)
+            .output()
+            .expect("run tern reload");
+        assert!(
+            out.status.success(),
+            "reload {i}: {:?} {}{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        wait_for(CONVERGE, "BIRD has the reloaded block", || {
+            bird.has_route_via(&block, "10.0.0.1").then_some(())
+        });
+    }
+}

@@ -286,6 +286,8 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         None => {
             drop(changes);
             drop(endpoints_tx);
+            // Nobody writes blackholes: a block list sent here would wait for ever.
+            drop(blocks_rx);
             (None, None)
         }
     };
@@ -390,7 +392,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
         speaker: speaker.clone(),
         bfd: bfd.clone(),
         guard: reload_guard,
-        blocks: Some(blocks_tx),
+        blocks: fib.as_ref().map(|_| blocks_tx),
         shown_blocks: shown_blocks_tx,
         status: reload_status_tx,
         metrics: Some(reload_metrics),
