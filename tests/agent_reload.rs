@@ -318,6 +318,13 @@ fn sighup_changes_peers_and_blocks_and_leaves_the_unchanged_peer_alone() {
         "the new block blackholed in tern's kernel",
         || kernel_route(&r.node.ns, BLOCK2).filter(|k| k["type"] == "blackhole"),
     );
+    // The routes task answered that the blackhole was written before the block was
+    // announced (a missing answer delays the announcement and says so).
+    assert!(
+        !r.log().contains("announcing them anyway"),
+        "the announcement waited for an answer that did not come:\n{}",
+        r.log()
+    );
     let routes = routes_json(&r.node, false).expect("tern routes");
     let row = route_row(&routes, BLOCK2).expect("the new block in tern routes");
     assert_eq!(row["source"], "block", "{row}");

@@ -28,6 +28,7 @@ use store::{Datastore, DatastoreConfig, Reflector, Registration};
 use tokio::sync::{mpsc, oneshot, watch};
 
 use super::bfd::BfdHandle;
+use super::blocks::BlocksTx;
 use super::cluster_mesh::{keep_bfd_up, MeshSettings};
 
 /// Lease of this node's `Node` resource: it leaves the cluster this long after the
@@ -455,9 +456,9 @@ impl Cluster {
     }
 
     /// This node's blocks into BGP, the FIB's blackholes and the workload task.
-    async fn originate(&self, speaker: &SpeakerHandle, fib_blocks: &mpsc::Sender<Vec<IpNet>>) {
-        speaker.set_originated(self.blocks.clone()).await;
-        let _ = fib_blocks.send(self.blocks.clone()).await;
+    async fn originate(&self, speaker: &SpeakerHandle, fib_blocks: &BlocksTx) {
+        let before = self.blocks_tx.borrow().clone();
+        super::blocks::originate(speaker, Some(fib_blocks), &before, &self.blocks).await;
         self.blocks_tx.send_replace(self.blocks.clone());
     }
 
@@ -490,7 +491,7 @@ impl Cluster {
         mut self,
         speaker: SpeakerHandle,
         mut file_peers: Vec<PeerConfig>,
-        fib_blocks: mpsc::Sender<Vec<IpNet>>,
+        fib_blocks: BlocksTx,
         guard: watch::Sender<super::guard::Guard>,
         bfd: BfdHandle,
     ) {

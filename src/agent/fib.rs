@@ -97,7 +97,7 @@ pub struct FibTable<D = ControllerHandle> {
 
 /// What is in `new` and not in `old`, and what is in `old` and not in `new` (both sorted
 /// and without duplicates), each in order.
-fn sorted_diff(old: &[IpNet], new: &[IpNet]) -> (Vec<IpNet>, Vec<IpNet>) {
+pub(super) fn sorted_diff(old: &[IpNet], new: &[IpNet]) -> (Vec<IpNet>, Vec<IpNet>) {
     let (mut added, mut removed) = (Vec::new(), Vec::new());
     let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
     loop {

@@ -25,6 +25,7 @@
 //! flowing through a restart or an upgrade.
 
 pub mod bfd;
+pub mod blocks;
 pub mod cluster;
 pub mod cluster_mesh;
 pub mod cluster_policy;
@@ -170,7 +171,7 @@ async fn run_async(cfg: NodeConfig, opts: Options) -> Result<(), AgentError> {
     let (guard_tx, guards) = tokio_watch::channel(guard::current(&plan::guard(&cfg)));
     let reload_guard = guard_tx.clone();
     let cluster_guard = guard_tx.clone();
-    let (blocks_tx, blocks_rx) = mpsc::channel::<Vec<ipnet::IpNet>>(4);
+    let (blocks_tx, blocks_rx) = mpsc::channel::<blocks::BlocksUpdate>(4);
     // Our routes still in the kernel: a restart that kept forwarding (R and F bits, RFC 4724).
     let kept = cfg.fib.enabled && restart::forwarding_kept(plan::controller_config(&cfg).table);
     if let Some(gr) = speaker_cfg.graceful_restart.as_mut() {
@@ -485,7 +486,7 @@ async fn routes_task(
     mut guards: tokio_watch::Receiver<guard::Guard>,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
     mut workloads: mpsc::Receiver<workloads::RoutesUpdate>,
-    mut blocks: mpsc::Receiver<Vec<ipnet::IpNet>>,
+    mut blocks: mpsc::Receiver<blocks::BlocksUpdate>,
     mut overlays: mpsc::Receiver<overlay_switch::OverlayUpdate>,
     fib: ControllerHandle,
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
@@ -506,6 +507,8 @@ async fn routes_task(
         let mut wl: Option<workloads::RoutesUpdate> = None;
         // A pool mode switch: answered once its routes are in the kernel.
         let mut moved: Option<tokio::sync::oneshot::Sender<()>> = None;
+        // New blocks: answered once their blackholes are handed to the controller.
+        let mut blackholed: Option<tokio::sync::oneshot::Sender<()>> = None;
         tokio::select! {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
             // present (FibTable::bgp is idempotent). `next` is cancel-safe: when another
@@ -522,7 +525,10 @@ async fn routes_task(
                 Some(routes) => eps = Some(routes),
                 None => eps_open = false,
             },
-            Some(b) = blocks.recv() => out.extend(table.set_blocks(&b).await),
+            Some(b) = blocks.recv() => {
+                out.extend(table.set_blocks(&b.blocks).await);
+                blackholed = Some(b.done);
+            }
             Some(u) = overlays.recv() => {
                 out.extend(table.set_overlay(u.overlay).await);
                 moved = Some(u.done);
@@ -552,6 +558,11 @@ async fn routes_task(
         if let Err(e) = fib.changes(std::mem::take(&mut out)).await {
             tracing::error!("FIB controller: {e}");
             return;
+        }
+        // Written when the controller was idle (the common case), queued in order
+        // otherwise: either way the announcement may follow.
+        if let Some(b) = blackholed {
+            let _ = b.send(());
         }
         if (files_seen || !eps_open) && (cni_seen || !wl_open) {
             locals

@@ -202,7 +202,7 @@ pub struct Reloader {
     /// The guard's publisher (the peers' addresses are guarded).
     pub guard: watch::Sender<Guard>,
     /// The routes task's blocks input (`None` without a FIB).
-    pub blocks: Option<mpsc::Sender<Vec<IpNet>>>,
+    pub blocks: Option<super::blocks::BlocksTx>,
     /// The blocks `tern routes` lists as this node's.
     pub shown_blocks: watch::Sender<Vec<IpNet>>,
     /// The last reload, for `tern status`.
@@ -350,10 +350,13 @@ impl Reloader {
             said.push(peers_said(&d));
         }
         if let Some(blocks) = &plan.blocks {
-            self.speaker.set_originated(blocks.clone()).await;
-            if let Some(tx) = &self.blocks {
-                let _ = tx.send(blocks.clone()).await;
-            }
+            super::blocks::originate(
+                &self.speaker,
+                self.blocks.as_ref(),
+                &self.cfg.blocks,
+                blocks,
+            )
+            .await;
             let before = self.shown_blocks.send_replace(blocks.clone());
             said.push(blocks_said(&before, blocks));
         }
