@@ -274,18 +274,24 @@ impl Owner {
         for i in self.ids() {
             self.drive(i, now);
         }
+        // One timer for every session, set again only when the earliest deadline comes
+        // sooner than the one it is set for. A deadline that moves later (the hold timer,
+        // restarted by every message) lets it go off early, and the turn that finds no
+        // session due sets it for the new earliest one. (A timer made afresh every turn
+        // put an entry into the runtime's timer wheel and took it out for each event.)
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self
                 .peers
                 .values()
                 .filter_map(|p| p.session.poll_timeout())
                 .min();
-            let sleep = async {
-                match deadline {
-                    Some(t) => tokio::time::sleep_until(tokio::time::Instant::from_std(t)).await,
-                    None => std::future::pending().await,
-                }
-            };
+            if let Some(t) = deadline.filter(|&t| armed.is_none_or(|a| t < a)) {
+                timer.as_mut().reset(tokio::time::Instant::from_std(t));
+                armed = Some(t);
+            }
             tokio::select! {
                 ev = events.recv() => {
                     // The owner holds a sender itself, so this never ends.
@@ -305,7 +311,8 @@ impl Owner {
                         return;
                     }
                 },
-                () = sleep => {
+                () = &mut timer, if armed.is_some() => {
+                    armed = None;
                     let now = Instant::now();
                     for i in self.ids() {
                         if let Some(p) = self.peers.get_mut(&i) {
