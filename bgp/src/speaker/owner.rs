@@ -148,6 +148,9 @@ pub struct Owner {
     pub listener: Option<JoinHandle<()>>,
     /// Encoding buffer of the messages written from this task ([`Writer::send`]).
     scratch: BytesMut,
+    /// Callers to answer once this turn's UPDATEs are handed to the writers: waking
+    /// them first could put another thread of the process ahead of those writes.
+    answer_after_flush: Vec<oneshot::Sender<()>>,
 }
 
 fn jitter_seed(router_id: std::net::Ipv4Addr, peer: IpAddr) -> u64 {
@@ -194,6 +197,7 @@ impl Owner {
             epoch: (now, SystemTime::now()),
             listener: None,
             scratch: BytesMut::new(),
+            answer_after_flush: Vec::new(),
         };
         for p in peers {
             let id = owner.add_peer(p, now, true)?;
@@ -325,6 +329,9 @@ impl Owner {
                 }
             }
             self.flush();
+            for done in self.answer_after_flush.drain(..) {
+                let _ = done.send(());
+            }
         }
     }
 
@@ -649,19 +656,10 @@ impl Owner {
         }
     }
 
-    /// Answers the consumer's parked take or tells it that best-path changes are pending
-    /// (they stay coalesced in the RIB until it takes them), and sends pending UPDATEs
-    /// to established peers.
+    /// Sends pending UPDATEs to established peers, then answers the consumer's parked
+    /// take or tells it that best-path changes are pending (they stay coalesced in the
+    /// RIB until it takes them).
     fn flush(&mut self) {
-        self.answer_parked_take();
-        if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
-            if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
-                // Nobody consumes the stream: stop logging.
-                self.rib.stop_route_changes();
-                self.untaken = Vec::new();
-                self.parked_take = None;
-            }
-        }
         let now = Instant::now();
         for (&i, p) in self.peers.iter_mut() {
             let id = PeerId(i as u32);
@@ -696,6 +694,17 @@ impl Owner {
                 p.session.update_sent(now);
             }
         }
+        // The FIB's consumer is woken after the peers' UPDATEs are written (a reflected
+        // route leaves before this host's own kernel work starts).
+        self.answer_parked_take();
+        if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
+            if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
+                // Nobody consumes the stream: stop logging.
+                self.rib.stop_route_changes();
+                self.untaken = Vec::new();
+                self.parked_take = None;
+            }
+        }
     }
 
     fn handle_command(&mut self, cmd: Command) {
@@ -724,7 +733,7 @@ impl Owner {
                     self.rib.originate(*new);
                 }
                 self.originated = want;
-                let _ = reply.send(());
+                self.answer_after_flush.push(reply);
             }
             Command::TakeRouteChanges(max, reply) => {
                 let out = self.take_changes(max);
