@@ -7,11 +7,9 @@
 use std::future::Future;
 use std::time::Duration;
 
-use bgp::speaker::SpeakerHandle;
+use bgp::speaker::{sorted_diff, SpeakerHandle};
 use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
-
-use super::fib::sorted_diff;
 
 /// A new list of this node's blocks for the routes task, answered on `done` once their
 /// blackholes are written (or, behind a busy FIB, queued in order).

@@ -23,6 +23,7 @@ use std::net::IpAddr;
 use super::guard::Guard;
 use super::overlay::Overlay;
 use bgp::rib::{RouteAction, RouteChange};
+use bgp::speaker::sorted_diff;
 use controller::{ControllerHandle, DesiredChange, PrefixFilter, Route, RouteKind};
 use ipnet::IpNet;
 
@@ -93,25 +94,6 @@ pub struct FibTable<D = ControllerHandle> {
     /// Pools whose routes may go through a tunnel (`super::overlay`).
     overlay: Overlay,
     desired: D,
-}
-
-/// What is in `new` and not in `old`, and what is in `old` and not in `new` (both sorted
-/// and without duplicates), each in order.
-pub(super) fn sorted_diff(old: &[IpNet], new: &[IpNet]) -> (Vec<IpNet>, Vec<IpNet>) {
-    let (mut added, mut removed) = (Vec::new(), Vec::new());
-    let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
-    loop {
-        match (o.peek(), n.peek()) {
-            (Some(a), Some(b)) if a == b => {
-                o.next();
-                n.next();
-            }
-            (Some(a), Some(b)) if a < b => removed.extend(o.next()),
-            (_, Some(_)) => added.extend(n.next()),
-            (Some(_), None) => removed.extend(o.next()),
-            (None, None) => return (added, removed),
-        }
-    }
 }
 
 /// The BGP next hops of a route handed to the controller (its addresses: a tunnel

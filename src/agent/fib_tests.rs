@@ -157,23 +157,6 @@ async fn sources_merge_with_endpoint_over_block_over_bgp() {
     assert_eq!(r.m.len(), 1);
 }
 
-#[test]
-fn sorted_diff_names_what_was_added_and_removed_in_order() {
-    let l = |v: &[&str]| v.iter().map(|s| net(s)).collect::<Vec<IpNet>>();
-    let old = l(&["10.0.0.0/26", "10.0.0.64/26", "10.0.1.0/26", "10.0.3.0/26"]);
-    let new = l(&["10.0.0.0/26", "10.0.0.128/26", "10.0.1.0/26", "10.0.2.0/26"]);
-    assert_eq!(
-        sorted_diff(&old, &new),
-        (
-            l(&["10.0.0.128/26", "10.0.2.0/26"]),
-            l(&["10.0.0.64/26", "10.0.3.0/26"])
-        )
-    );
-    assert_eq!(sorted_diff(&[], &new), (new.clone(), vec![]));
-    assert_eq!(sorted_diff(&old, &[]), (vec![], old.clone()));
-    assert_eq!(sorted_diff(&old, &old), (vec![], vec![]));
-}
-
 #[tokio::test]
 async fn a_reload_of_the_blocks_sends_only_what_changed() {
     let mut r = Rig::new();

@@ -43,3 +43,51 @@ pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle}
 pub use ifaddr::{interface_addresses, IfAddr};
 pub use owner::PeerDiff;
 pub use peer_log::{MessageCounts, PeerError};
+
+/// What is in `new` and not in `old`, and what is in `old` and not in `new` (both sorted
+/// and without duplicates), each in order: a reloaded prefix list against the last one
+/// (the speaker's originated prefixes, the agent's blackholed blocks).
+pub fn sorted_diff<T: Ord + Copy>(old: &[T], new: &[T]) -> (Vec<T>, Vec<T>) {
+    let (mut added, mut removed) = (Vec::new(), Vec::new());
+    let (mut o, mut n) = (old.iter().peekable(), new.iter().peekable());
+    loop {
+        match (o.peek(), n.peek()) {
+            (Some(a), Some(b)) if a == b => {
+                o.next();
+                n.next();
+            }
+            (Some(a), Some(b)) if a < b => removed.extend(o.next().copied()),
+            (_, Some(_)) => added.extend(n.next().copied()),
+            (Some(_), None) => removed.extend(o.next().copied()),
+            (None, None) => return (added, removed),
+        }
+    }
+}
+
+#[cfg(test)]
+mod diff_tests {
+    use ipnet::IpNet;
+
+    use super::sorted_diff;
+
+    #[test]
+    fn sorted_diff_names_what_was_added_and_removed_in_order() {
+        let l = |v: &[&str]| {
+            v.iter()
+                .map(|s| s.parse().expect("a prefix"))
+                .collect::<Vec<IpNet>>()
+        };
+        let old = l(&["10.0.0.0/26", "10.0.0.64/26", "10.0.1.0/26", "10.0.3.0/26"]);
+        let new = l(&["10.0.0.0/26", "10.0.0.128/26", "10.0.1.0/26", "10.0.2.0/26"]);
+        assert_eq!(
+            sorted_diff(&old, &new),
+            (
+                l(&["10.0.0.128/26", "10.0.2.0/26"]),
+                l(&["10.0.0.64/26", "10.0.3.0/26"])
+            )
+        );
+        assert_eq!(sorted_diff(&[], &new), (new.clone(), vec![]));
+        assert_eq!(sorted_diff(&old, &[]), (vec![], old.clone()));
+        assert_eq!(sorted_diff(&old, &old), (vec![], vec![]));
+    }
+}

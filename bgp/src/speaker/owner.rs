@@ -9,7 +9,7 @@ mod reconfig;
 
 pub use reconfig::PeerDiff;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
@@ -25,6 +25,7 @@ use super::conn::{self, ConnEvent};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
 use super::reader;
+use super::sorted_diff;
 use super::writer::{Writer, QUEUE_LOW};
 use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
@@ -129,7 +130,8 @@ pub struct Owner {
     /// The listening socket (shared with the accept loop) for TCP-MD5 keys and the
     /// saved SYN of peers added at run time.
     pub listen_sock: Option<Arc<TcpListener>>,
-    originated: BTreeSet<IpNet>,
+    /// The originated prefixes, sorted, without duplicates.
+    originated: Vec<IpNet>,
     events_tx: mpsc::Sender<ConnEvent>,
     /// "Best-path changes pending" to the consumer (capacity 1: a level, not a queue);
     /// closed when the consumer is gone, and the changes are then dropped here.
@@ -175,7 +177,7 @@ impl Owner {
             router_id: cfg.router_id,
             cluster_id: cfg.cluster_id,
         });
-        let originated: BTreeSet<IpNet> = cfg.originate.iter().copied().collect();
+        let originated = sorted_set(cfg.originate.clone());
         for p in &originated {
             rib.originate(*p);
         }
@@ -725,12 +727,16 @@ impl Owner {
                 let _ = reply.send((self.rib.len(), self.rib.path_count()));
             }
             Command::SetOriginated(prefixes, reply) => {
-                let want: BTreeSet<IpNet> = prefixes.into_iter().collect();
-                for gone in self.originated.difference(&want) {
-                    self.rib.withdraw_originated(*gone);
+                // A sorted merge (a reload hands over its whole list, usually sorted
+                // already): two B-tree sets and their differences were ~20 µs of the
+                // reloading host's way to its UPDATE at 100 blocks.
+                let want = sorted_set(prefixes);
+                let (added, removed) = sorted_diff(&self.originated, &want);
+                for gone in removed {
+                    self.rib.withdraw_originated(gone);
                 }
-                for new in want.difference(&self.originated) {
-                    self.rib.originate(*new);
+                for new in added {
+                    self.rib.originate(new);
                 }
                 self.originated = want;
                 self.answer_after_flush.push(reply);
@@ -983,4 +989,11 @@ fn reject(stream: TcpStream) {
         }
         let _ = stream.shutdown().await;
     });
+}
+
+/// `list` sorted, without duplicates.
+fn sorted_set(mut list: Vec<IpNet>) -> Vec<IpNet> {
+    list.sort_unstable();
+    list.dedup();
+    list
 }
