@@ -5,13 +5,12 @@
 mod common;
 
 use common::*;
-use testlab::bird::{bird_config, start_bird, BirdPeer};
-use testlab::{wait_for, Lab};
+use testlab::bird::{bird_config, start_bird, Bird, BirdPeer};
+use testlab::{wait_for, Lab, Netns};
 
-#[test]
-fn fib_off_learns_and_advertises_without_touching_the_kernel() {
-    let mut lab = Lab::new("tfiboff");
-    let (t, b, node) = tern_and_bird_with(&mut lab, "fib: { enabled: false }\n");
+/// BIRD in `ns` (AS 65000, announcing `prefixes`), peering with the agent, and the
+/// agent started; returns once BIRD has the session up.
+fn bird_and_tern(lab: &mut Lab, ns: &Netns, node: &Node, prefixes: &[&str]) -> Bird {
     let peers = [BirdPeer {
         name: "tern4",
         local: "10.0.0.2",
@@ -20,13 +19,21 @@ fn fib_off_learns_and_advertises_without_touching_the_kernel() {
         family: "ipv4",
     }];
     let bird = start_bird(
-        &mut lab,
-        &b,
+        lab,
+        ns,
         "bird",
-        &bird_config("10.0.0.2", 65000, &["10.244.9.0/24"], &peers),
+        &bird_config("10.0.0.2", 65000, prefixes, &peers),
     );
-    let _tern = start_tern(&mut lab, &node);
+    start_tern(lab, node);
     bird.wait_established("tern4");
+    bird
+}
+
+#[test]
+fn fib_off_learns_and_advertises_without_touching_the_kernel() {
+    let mut lab = Lab::new("tfiboff");
+    let (t, b, node) = tern_and_bird_with(&mut lab, "fib: { enabled: false }\n");
+    let bird = bird_and_tern(&mut lab, &b, &node, &["10.244.9.0/24"]);
     wait_established(&node, 1);
 
     let learned = wait_for(CONVERGE, "tern learned BIRD's prefix", || {
@@ -62,21 +69,7 @@ fn fib_off_learns_and_advertises_without_touching_the_kernel() {
 fn fib_off_reloads_of_the_blocks_keep_answering() {
     let mut lab = Lab::new("tfibrel");
     let (_t, b, node) = tern_and_bird_with(&mut lab, "fib: { enabled: false }\n");
-    let peers = [BirdPeer {
-        name: "tern4",
-        local: "10.0.0.2",
-        neighbor: "10.0.0.1",
-        asn: 64512,
-        family: "ipv4",
-    }];
-    let bird = start_bird(
-        &mut lab,
-        &b,
-        "bird",
-        &bird_config("10.0.0.2", 65000, &[], &peers),
-    );
-    let _tern = start_tern(&mut lab, &node);
-    bird.wait_established("tern4");
+    let bird = bird_and_tern(&mut lab, &b, &node, &[]);
     let original = std::fs::read_to_string(&node.config).expect("node file");
     for i in 10..17 {
         let block = format!("10.244.{i}.0/24");
