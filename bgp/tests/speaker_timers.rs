@@ -7,14 +7,11 @@
 
 mod speaker_common;
 
-use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use bgp::speaker::Speaker;
 use bgp::wire::codec::{decode_message, encode_message};
-use bgp::wire::{
-    AddressFamily, Capability, DecodeContext, EncodeContext, ErrorCode, Message, Open,
-};
+use bgp::wire::{DecodeContext, EncodeContext, ErrorCode, Message};
 use bytes::BytesMut;
 use speaker_common::*;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -36,26 +33,14 @@ fn keepalives_go_out_and_the_hold_timer_expires_while_the_peer_moves_it() {
             .await
             .expect("speaker");
 
-        let stream = wait_for(Duration::from_secs(30), "the speaker listens", || async {
-            let s = tokio::net::TcpSocket::new_v4().ok()?;
-            s.bind("10.0.0.2:0".parse().ok()?).ok()?;
-            s.connect("10.0.0.1:179".parse().ok()?).await.ok()
-        })
-        .await;
-        let (mut rd, mut wr) = stream.into_split();
-        let caps = vec![Capability::Multiprotocol(AddressFamily::IPV4_UNICAST)];
-        let open = Open::new(65001, 3, Ipv4Addr::new(10, 0, 0, 2), caps);
-        wr.write_all(&bytes_of(&Message::Open(open)))
-            .await
-            .expect("OPEN");
-        wr.write_all(&bytes_of(&Message::Keepalive))
-            .await
-            .expect("KEEPALIVE");
+        // OPEN with a 3 s hold time and KEEPALIVE; the speaker's OPEN read.
+        let (mut rd, mut wr, buf) =
+            feeder_session_with_hold(65001, "10.0.0.2", "10.0.0.1", false, 3).await;
 
         // What the speaker sends, with when it arrived, until it closes.
         let (tx, mut rx) = mpsc::unbounded_channel::<(Instant, Message)>();
         tokio::spawn(async move {
-            let mut buf = BytesMut::new();
+            let mut buf = buf;
             loop {
                 while let Ok((m, used)) = decode_message(&buf, &DecodeContext::default()) {
                     let _ = buf.split_to(used);

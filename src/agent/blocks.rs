@@ -11,6 +11,8 @@ use bgp::speaker::{sorted_diff, SpeakerHandle};
 use ipnet::IpNet;
 use tokio::sync::{mpsc, oneshot};
 
+use super::fib::normalized_blocks;
+
 /// A new list of this node's blocks for the routes task, answered on `done` once their
 /// blackholes are written (or, behind a busy FIB, queued in order).
 #[derive(Debug)]
@@ -37,14 +39,6 @@ impl Originate for SpeakerHandle {
     }
 }
 
-/// The blocks as the kernel has them: truncated, sorted, without duplicates.
-fn normalized(blocks: &[IpNet]) -> Vec<IpNet> {
-    let mut v: Vec<IpNet> = blocks.iter().map(IpNet::trunc).collect();
-    v.sort_unstable();
-    v.dedup();
-    v
-}
-
 /// Moves from the blocks `before` to `after`: blackholes of the added blocks first
 /// (waited for, at most [`BLACKHOLE_WAIT`]), then the announcement, then the removed
 /// blocks' blackholes (after their withdrawal).
@@ -58,7 +52,7 @@ pub async fn originate(
         speaker.set_originated(after.to_vec()).await;
         return;
     };
-    let (added, removed) = sorted_diff(&normalized(before), &normalized(after));
+    let (added, removed) = sorted_diff(&normalized_blocks(before), &normalized_blocks(after));
     if !added.is_empty() {
         // The new blackholes beside the old ones: a removed block keeps its blackhole
         // until it is withdrawn.

@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use super::guard::Guard;
 use super::overlay::Overlay;
 use bgp::rib::{RouteAction, RouteChange};
-use bgp::speaker::sorted_diff;
+use bgp::speaker::{sorted_diff, sorted_set};
 use controller::{ControllerHandle, DesiredChange, PrefixFilter, Route, RouteKind};
 use ipnet::IpNet;
 
@@ -94,6 +94,11 @@ pub struct FibTable<D = ControllerHandle> {
     /// Pools whose routes may go through a tunnel (`super::overlay`).
     overlay: Overlay,
     desired: D,
+}
+
+/// Blocks as the kernel has them: truncated, sorted, without duplicates.
+pub(super) fn normalized_blocks(blocks: &[IpNet]) -> Vec<IpNet> {
+    sorted_set(blocks.iter().map(IpNet::trunc).collect())
 }
 
 /// The BGP next hops of a route handed to the controller (its addresses: a tunnel
@@ -253,9 +258,7 @@ impl<D: Desired> FibTable<D> {
 
     /// This node's blocks (blackholes). Returns the changes.
     pub async fn set_blocks(&mut self, blocks: &[IpNet]) -> Vec<DesiredChange> {
-        let mut wanted: Vec<IpNet> = blocks.iter().map(IpNet::trunc).collect();
-        wanted.sort_unstable();
-        wanted.dedup();
+        let wanted = normalized_blocks(blocks);
         // A reload hands over the whole list: only the blocks added and removed since the
         // last one are looked up (searching the table's maps for every block was most of
         // the reloading host's work after the new block's UPDATE had left).

@@ -44,6 +44,13 @@ pub use ifaddr::{interface_addresses, IfAddr};
 pub use owner::PeerDiff;
 pub use peer_log::{MessageCounts, PeerError};
 
+/// `list` sorted, without duplicates (the form [`sorted_diff`] takes).
+pub fn sorted_set<T: Ord>(mut list: Vec<T>) -> Vec<T> {
+    list.sort_unstable();
+    list.dedup();
+    list
+}
+
 /// What is in `new` and not in `old`, and what is in `old` and not in `new` (both sorted
 /// and without duplicates), each in order: a reloaded prefix list against the last one
 /// (the speaker's originated prefixes, the agent's blackholed blocks).

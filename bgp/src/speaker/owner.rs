@@ -25,8 +25,8 @@ use super::conn::{self, ConnEvent};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
 use super::reader;
-use super::sorted_diff;
 use super::writer::{Writer, QUEUE_LOW};
+use super::{sorted_diff, sorted_set};
 use crate::rib::{
     LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
 };
@@ -989,11 +989,4 @@ fn reject(stream: TcpStream) {
         }
         let _ = stream.shutdown().await;
     });
-}
-
-/// `list` sorted, without duplicates.
-fn sorted_set(mut list: Vec<IpNet>) -> Vec<IpNet> {
-    list.sort_unstable();
-    list.dedup();
-    list
 }

@@ -164,6 +164,17 @@ pub async fn feeder_session(
     to: &str,
     extended: bool,
 ) -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
+    feeder_session_with_hold(feeder_as, from, to, extended, 90).await
+}
+
+/// [`feeder_session`] with the hold time its OPEN offers.
+pub async fn feeder_session_with_hold(
+    feeder_as: u32,
+    from: &str,
+    to: &str,
+    extended: bool,
+    hold_time: u16,
+) -> (OwnedReadHalf, OwnedWriteHalf, BytesMut) {
     let sock = tokio::net::TcpSocket::new_v4().expect("socket");
     sock.bind(format!("{from}:0").parse().expect("addr"))
         .expect("bind");
@@ -177,7 +188,7 @@ pub async fn feeder_session(
         caps.push(Capability::ExtendedMessage);
     }
     let id: Ipv4Addr = from.parse().expect("id");
-    let open = Open::new(feeder_as, 90, id, caps);
+    let open = Open::new(feeder_as, hold_time, id, caps);
     let mut hello = BytesMut::new();
     encode_message(&Message::Open(open), &EncodeContext::default(), &mut hello).expect("open");
     encode_message(&Message::Keepalive, &EncodeContext::default(), &mut hello).expect("ka");
