@@ -31,6 +31,7 @@
 mod collect;
 mod error;
 pub mod limits;
+mod plain;
 mod positions;
 mod serde_error;
 
@@ -255,7 +256,15 @@ pub fn load_document<T: DeserializeOwned>(
 /// document: the caller then takes the located path ([`load_document_all`]) for the
 /// errors, which reads the text again. Whatever this accepts, the located path
 /// accepts with the same value.
+///
+/// A text in the plain subset of YAML that node files are written in is read without
+/// libyaml ([`plain`]: no nesting check needed, its own depth bound is lower).
 pub fn deserialize_unlocated<T: DeserializeOwned>(file: &Path, text: &str) -> Option<T> {
+    if let Some(value) = plain::read(text) {
+        if let Ok(t) = serde_yaml::from_value(value) {
+            return Some(t);
+        }
+    }
     limits::check_nesting(file, text).ok()?;
     serde_yaml::from_str(text).ok()
 }
