@@ -312,80 +312,63 @@ impl Flow<'_> {
         Some(Value::String(content.to_string()))
     }
 
-    fn enter(&mut self) -> Option<()> {
+    /// The entries of the flow collection that starts here (`[` or `{`), each read by
+    /// `entry`, up to `close`: separated by commas, no empty entry, no trailing comma.
+    fn entries(&mut self, close: u8, mut entry: impl FnMut(&mut Self) -> Option<()>) -> Option<()> {
         self.depth += 1;
         self.at += 1;
-        (self.depth <= MAX_DEPTH).then_some(())
-    }
-
-    fn sequence(&mut self) -> Option<Value> {
-        self.enter()?;
-        let mut items = Vec::new();
-        self.spaces();
-        if self.peek() == Some(b']') {
-            self.at += 1;
-            self.depth -= 1;
-            return Some(Value::Sequence(items));
+        if self.depth > MAX_DEPTH {
+            return None;
         }
-        loop {
-            self.spaces();
-            let item = self.node()?;
-            // `[a: b]` is a sequence of one mapping.
-            if self.peek() == Some(b':') {
-                return None;
-            }
-            items.push(item);
-            self.spaces();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b']' => break,
-                _ => return None,
+        self.spaces();
+        if self.peek() != Some(close) {
+            loop {
+                self.spaces();
+                entry(self)?;
+                self.spaces();
+                match self.peek()? {
+                    b',' => self.at += 1,
+                    b if b == close => break,
+                    _ => return None,
+                }
             }
         }
         self.at += 1;
         self.depth -= 1;
+        Some(())
+    }
+
+    fn sequence(&mut self) -> Option<Value> {
+        let mut items = Vec::new();
+        self.entries(b']', |f| {
+            items.push(f.node()?);
+            // `[a: b]` is a sequence of one mapping.
+            (f.peek() != Some(b':')).then_some(())
+        })?;
         Some(Value::Sequence(items))
     }
 
     fn mapping(&mut self) -> Option<Value> {
-        self.enter()?;
         let mut map = Mapping::new();
-        self.spaces();
-        if self.peek() == Some(b'}') {
-            self.at += 1;
-            self.depth -= 1;
-            return Some(Value::Mapping(map));
-        }
-        loop {
-            self.spaces();
-            if !self.peek()?.is_ascii_alphanumeric() {
+        self.entries(b'}', |f| {
+            if !f.peek()?.is_ascii_alphanumeric() {
                 return None;
             }
-            let key = self.node()?;
-            if !key.is_string() || self.peek() != Some(b':') {
+            let key = f.node()?;
+            if !key.is_string() || f.peek() != Some(b':') {
                 return None;
             }
-            self.at += 1;
-            if self.peek() != Some(b' ') {
+            f.at += 1;
+            if f.peek() != Some(b' ') {
                 return None;
             }
-            self.spaces();
-            if matches!(self.peek()?, b',' | b'}') {
+            f.spaces();
+            if matches!(f.peek()?, b',' | b'}') {
                 return None;
             }
-            let value = self.node()?;
-            if map.insert(key, value).is_some() {
-                return None;
-            }
-            self.spaces();
-            match self.peek()? {
-                b',' => self.at += 1,
-                b'}' => break,
-                _ => return None,
-            }
-        }
-        self.at += 1;
-        self.depth -= 1;
+            let value = f.node()?;
+            map.insert(key, value).is_none().then_some(())
+        })?;
         Some(Value::Mapping(map))
     }
 }
