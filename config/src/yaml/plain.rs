@@ -130,7 +130,7 @@ impl<'a> Reader<'a> {
             let value = if nothing(rest) {
                 self.nested(indent)?
             } else {
-                self.one_line(rest)?
+                self.one_line(rest, indent)?
             };
             if map.insert(key, value).is_some() {
                 return None;
@@ -177,7 +177,7 @@ impl<'a> Reader<'a> {
                 return None;
             } else if starts_flow_or_quote(rest) || split_key(rest).is_none() {
                 self.pos += 1;
-                self.one_line_in_block(rest, indent)?
+                self.one_line(rest, indent)?
             } else {
                 // `- key: value`: a mapping whose keys are at the first key's column.
                 let column = indent + (line.body.len() - rest.len());
@@ -193,14 +193,9 @@ impl<'a> Reader<'a> {
         Some(Value::Sequence(items))
     }
 
-    /// A value written on its key's line (the line is already consumed): nothing that
-    /// follows may be indented deeper, or it would continue the value.
-    fn one_line(&mut self, text: &str) -> Option<Value> {
-        let key_indent = self.lines[self.pos - 1].indent;
-        self.one_line_in_block(text, key_indent)
-    }
-
-    fn one_line_in_block(&mut self, text: &str, indent: usize) -> Option<Value> {
+    /// A value written on the line (already consumed) of its key or dash at `indent`:
+    /// nothing that follows may be indented deeper, or it would continue the value.
+    fn one_line(&mut self, text: &str, indent: usize) -> Option<Value> {
         if self.next_indent().is_some_and(|i| i > indent) {
             return None;
         }
@@ -388,8 +383,8 @@ fn plain(word: &str, in_flow: bool) -> Option<Value> {
     for (i, &b) in bytes.iter().enumerate() {
         let ok = match b {
             b if b.is_ascii_alphanumeric() => true,
-            b'.' | b'/' | b'-' | b'_' | b'~' | b'+' | b'=' | b'@' | b'(' | b')' | b';' => true,
-            b'$' | b'^' => true,
+            b'.' | b'/' | b'-' | b'_' | b'~' | b'+' | b'=' | b'@' | b'(' | b')' | b';' | b'$'
+            | b'^' => true,
             // Inside a plain scalar only when followed by something that is not a
             // space (nor, in flow, an indicator).
             b':' => bytes
