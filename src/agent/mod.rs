@@ -507,8 +507,9 @@ async fn routes_task(
         let mut wl: Option<workloads::RoutesUpdate> = None;
         // A pool mode switch: answered once its routes are in the kernel.
         let mut moved: Option<tokio::sync::oneshot::Sender<()>> = None;
-        // New blocks: answered once their blackholes are handed to the controller.
-        let mut blackholed: Option<tokio::sync::oneshot::Sender<()>> = None;
+        // New blocks: their announcement, started once their blackholes are handed to
+        // the controller.
+        let mut announce: Option<blocks::Announce> = None;
         tokio::select! {
             // Level-triggered: Install/Replace set the hops, Withdraw removes if
             // present (FibTable::bgp is idempotent). `next` is cancel-safe: when another
@@ -527,7 +528,7 @@ async fn routes_task(
             },
             Some(b) = blocks.recv() => {
                 out.extend(table.set_blocks(&b.blocks).await);
-                blackholed = Some(b.done);
+                announce = b.announce;
             }
             Some(u) = overlays.recv() => {
                 out.extend(table.set_overlay(u.overlay).await);
@@ -561,8 +562,8 @@ async fn routes_task(
         }
         // Written when the controller was idle (the common case), queued in order
         // otherwise: either way the announcement may follow.
-        if let Some(b) = blackholed {
-            let _ = b.send(());
+        if let Some(a) = announce {
+            a.start();
         }
         if (files_seen || !eps_open) && (cni_seen || !wl_open) {
             locals

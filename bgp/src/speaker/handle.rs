@@ -356,6 +356,13 @@ impl SpeakerHandle {
         self.ask(|tx| Command::SetOriginated(prefixes, tx)).await
     }
 
+    /// [`SpeakerHandle::set_originated`] without waiting: `done` is answered once the
+    /// UPDATEs it makes are written (dropped if the speaker has stopped). Commands are
+    /// taken in the order they are sent, whichever task sends them.
+    pub fn start_originated(&self, prefixes: Vec<IpNet>, done: oneshot::Sender<()>) {
+        let _ = self.tx.send(Command::SetOriginated(prefixes, done));
+    }
+
     /// Sends Cease / Administrative Shutdown (RFC 8203 message "tern shutting down") to
     /// every peer, waits at most 2 s for the NOTIFICATIONs to be written, and stops the
     /// speaker.
