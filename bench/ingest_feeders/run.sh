@@ -259,9 +259,9 @@ est_bird() {
     [ -n "$t" ] && iso_ms "$t"
 }
 
-# One measurement: appends "feeder receiver wall_ms cpu_ms hwm_kib feeder_cpu_ms" to
-# $RESULTS (the feeder's CPU from the receiver's start to its count: how busy the
-# feeder itself was).
+# One measurement: appends "feeder receiver wall_ms cpu_ms hwm_kib feeder_cpu_ms
+# steal_ms" to $RESULTS (the feeder's CPU from the receiver's start to its count: how
+# busy the feeder itself was; steal: the hypervisor's, both CPUs, same window).
 measure() {
     local f=$1 d=$2 round=$3 dir
     dir="$WORK/$f.$d.$round"
@@ -276,12 +276,14 @@ measure() {
     "start_$d" "$dir"
     local dpid=$DPID
     PIDS+=("$dpid")
-    local cpu0 fcpu0
+    local cpu0 fcpu0 st0
     cpu0=$(cpu_ms "$dpid")
     fcpu0=$(cpu_ms "$FPID" 2>/dev/null || echo 0)
+    st0=$(steal_ms)
     wait_count "$d" "$dir" "$EXPECT" "$dpid" "$d exited"
     local n=$COUNT done_ms=$DONE_MS
-    local cpu1 fcpu1 hwm est
+    local cpu1 fcpu1 hwm est st1
+    st1=$(steal_ms)
     cpu1=$(cpu_ms "$dpid")
     fcpu1=$(cpu_ms "$FPID" 2>/dev/null || echo 0)
     hwm=$(kib "$dpid" VmHWM)
@@ -292,7 +294,7 @@ measure() {
         echo "$f/$d round $round: incomplete (last count ${n:-none}, est ${est:-none})" >&2
         return 1
     fi
-    record "$round" "$f $d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $((fcpu1 - fcpu0))"
+    record "$round" "$f $d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $((fcpu1 - fcpu0)) $((st1 - st0))"
 }
 
 # The receivers, each round in an order rotated by one (with two: alternating).
@@ -349,20 +351,29 @@ for f in $FEEDERS; do
             $1==f && $2==d { w[++k]=$3; c[k]=$4; h[k]=$5; fc[k]=$6 }
             function srt(a, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t} }
             END { if (!k) exit; srt(w,k); srt(c,k); srt(h,k); srt(fc,k)
-                printf "| %s | %s | %.2f–%.2f [%.2f] | %.2f–%.2f | %.0f | %.2f–%.2f |\n", f, d, w[1]/1000, w[k]/1000, w[int((k+1)/2)]/1000, c[1]/1000, c[k]/1000, h[k]/1024, fc[1]/1000, fc[k]/1000 }' "$RESULTS"
+                printf "| %s | %s | %.2f–%.2f [%.2f] | %.2f–%.2f | %.0f | %.2f–%.2f |\n", f, d, w[1]/1000, w[k]/1000, (w[int((k+1)/2)] + w[int(k/2)+1])/2000, c[1]/1000, c[k]/1000, h[k]/1024, fc[1]/1000, fc[k]/1000 }' "$RESULTS"
     done
 done
 echo
+# A pair counts as clean when neither of its rounds saw more than STEAL_MAX_MS of steal.
+STEAL_MAX_MS=${STEAL_MAX_MS:-20}
 ratios() { # FEEDER A B LABEL: A's time over B's, round by round (in run order)
-    awk -v f="$1" -v num="$2" -v den="$3" -v l="$4" '$1==f && $2==num {t[++a]=$3} $1==f && $2==den {b[++c]=$3}
-        END { n=(a<c)?a:c; s=""; for (i=1;i<=n;i++) { r[i]=t[i]/b[i]; s=s sprintf("%.2f ", r[i]) }
-              for (i=1;i<=n;i++) for (j=i+1;j<=n;j++) if (r[j]<r[i]) {x=r[i];r[i]=r[j];r[j]=x}
-              if (n) printf "%s feeder: %s per pair: %s(median %.2f×)\n", f, l, s, r[int((n+1)/2)] }' "$RESULTS"
+    awk -v f="$1" -v num="$2" -v den="$3" -v l="$4" -v smax="$STEAL_MAX_MS" '
+        $1==f && $2==num {t[++a]=$3; ts[a]=$7} $1==f && $2==den {b[++c]=$3; bs[c]=$7}
+        function med(x, m,   i, j, y) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (x[j]<x[i]) {y=x[i];x[i]=x[j];x[j]=y}; return (x[int((m+1)/2)] + x[int(m/2)+1]) / 2 }
+        END { n=(a<c)?a:c; s=""; k=0
+              for (i=1;i<=n;i++) { r[i]=t[i]/b[i]; s=s sprintf("%.2f%s ", r[i], (ts[i]>smax||bs[i]>smax)?"*":"")
+                                   if (ts[i]<=smax && bs[i]<=smax) q[++k]=r[i] }
+              if (!n) exit
+              printf "%s feeder: %s per pair: %s(median %.2f×", f, l, s, med(r, n)
+              if (k) printf "; %d clean pairs: median %.2f×", k, med(q, k)
+              printf ")\n" }' "$RESULTS"
 }
 for f in $FEEDERS; do
     ratios "$f" tern bird tern/BIRD
     ratios "$f" tern tern_old tern/tern_old
 done
 echo
-echo "raw (feeder receiver wall_ms cpu_ms VmHWM_KiB feeder_cpu_ms):"
+echo "* a round of the pair saw more than ${STEAL_MAX_MS} ms of steal time (hypervisor)"
+echo "raw (feeder receiver wall_ms cpu_ms VmHWM_KiB feeder_cpu_ms steal_ms):"
 cat "$RESULTS"

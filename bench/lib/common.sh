@@ -29,6 +29,16 @@ cpu_ms() {
     echo $(( (f[13] + f[14]) * 1000 / tck ))
 }
 
+# Time the hypervisor ran something else while this machine's CPUs wanted to run (steal,
+# all CPUs together, /proc/stat), in ms: a round that saw some is slower for a reason
+# that is not the daemon's.
+steal_ms() {
+    local f tck
+    read -r -a f < /proc/stat
+    tck=$(getconf CLK_TCK)
+    echo $(( f[8] * 1000 / tck ))
+}
+
 # A /proc/PID/status field in KiB: kib PID VmRSS|VmHWM.
 kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 
