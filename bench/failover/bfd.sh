@@ -24,7 +24,9 @@ WORK=$(mktemp -d /tmp/ternbench-bfd.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
-trap 'bench_cleanup 0.3 term "$P-t" "$P-d" "$P-sw"' EXIT INT TERM
+trap 'bench_cleanup 0.3 term "$P-t" "$P-d" "$P-sw"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 if [ "$PROFILE" = release ]; then
     (cd "$ROOT" && cargo build --release -q -p bfd --example bfdping)

@@ -29,7 +29,9 @@ WORK=$(mktemp -d /tmp/ternbench-bgp.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
-trap 'bench_cleanup 0.5 term "$P-t" "$P-b" "$P-sw"' EXIT INT TERM
+trap 'bench_cleanup 0.5 term "$P-t" "$P-b" "$P-sw"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 (cd "$ROOT" && cargo build -q --bin tern)
 TERN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/tern"

@@ -33,7 +33,9 @@ NS_LIST=()
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
 . "$ROOT/bench/lib/daemons.sh"
-trap 'bench_cleanup 0.2 kill "${NS_LIST[@]:-}"' EXIT INT TERM
+trap 'bench_cleanup 0.2 kill "${NS_LIST[@]:-}"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 (cd "$ROOT" && cargo build --release -q -p bgp --example feeder --example rib_speaker)
 

@@ -34,7 +34,9 @@ NS="bench-fanin-$$"
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
 . "$ROOT/bench/lib/daemons.sh"
-trap 'bench_cleanup 0.3 kill "$NS"' EXIT INT TERM
+trap 'bench_cleanup 0.3 kill "$NS"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 # CPU ms of PID, 0 once it has exited.
 cpu_ms_or_0() { if [ -r "/proc/$1/stat" ]; then cpu_ms "$1"; else echo 0; fi; }

@@ -51,7 +51,9 @@ NSR="bench-feed-$$-r"
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
 . "$ROOT/bench/lib/daemons.sh"
-trap 'bench_cleanup 0.3 kill "$NSF" "$NSR"' EXIT INT TERM
+trap 'bench_cleanup 0.3 kill "$NSF" "$NSR"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 # ISO-8601 time (with fraction, optional Z) -> ms since the epoch.
 iso_ms() { date -d "$1" +%s%3N; }

@@ -48,7 +48,9 @@ WORK=$(mktemp -d /tmp/ternbench-prop.XXXXXX)
 chmod 755 "$WORK"
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
-trap 'bench_cleanup 0.5 term "$P-a" "$P-b" "$P-c" "$P-sw"' EXIT INT TERM
+trap 'bench_cleanup 0.5 term "$P-a" "$P-b" "$P-c" "$P-sw"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 if [ -z "${TERN:-}" ]; then
     [ "${NO_BUILD:-}" = 1 ] || (cd "$ROOT" && cargo build -q --release --bin tern)

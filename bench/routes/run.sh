@@ -28,7 +28,9 @@ NS_LIST=()
 PIDS=()
 . "$ROOT/bench/lib/common.sh"
 . "$ROOT/bench/lib/daemons.sh"
-trap 'bench_cleanup 0.3 kill "${NS_LIST[@]:-}"' EXIT INT TERM
+trap 'bench_cleanup 0.3 kill "${NS_LIST[@]:-}"' EXIT
+# A signal ends the run (the EXIT trap cleans up); a handler alone would carry on.
+trap 'exit 130' INT TERM
 
 mib() { echo "$(( $1 / 1024 ))"; }
 
