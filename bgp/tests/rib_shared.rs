@@ -7,6 +7,7 @@ mod rib_common;
 
 use std::sync::Arc;
 
+use bgp::rib::{Rib, SetHint};
 use bgp::wire::{Nlri, Update};
 use rib_common::*;
 
@@ -84,4 +85,80 @@ fn a_shared_set_is_checked_again_when_our_addresses_change() {
     rib.receive(q, &sharing(&looped, &["10.2.1.0/24"])).unwrap();
     assert_eq!(rib.rejected(q), [("AS loop: AS_PATH contains our AS", 2)]);
     assert!(rib.route(net("10.2.1.0/24"), true).is_none());
+}
+
+/// `receive_one` (a session's reader handing over a one-prefix UPDATE by its shared set,
+/// with the caller's hint of where the set was interned) leaves the RIB as `receive` of
+/// the whole UPDATE does — also once the hint is stale: its set freed and the slot taken
+/// by another set.
+#[test]
+fn one_prefix_updates_by_set_and_hint_match_whole_updates() {
+    let (mut whole, mut ones) = (rib(), rib());
+    let (pw, po) = (peer(&mut whole, 1, 65001), peer(&mut ones, 1, 65001));
+    let x = announce(&attrs(&[65001, 65100]), "192.0.2.11", &["10.0.0.0/24"]);
+    let y = announce(&attrs(&[65001, 65200]), "192.0.2.12", &["10.9.0.0/24"]);
+    let z = announce(&attrs(&[65001, 65300]), "192.0.2.13", &["10.8.0.0/24"]);
+    // The reader's cache holds one reference on each set.
+    let cache = [&x, &y, &z].map(|u| Arc::clone(&u.attributes));
+    let mut hints = [SetHint::default(); 3];
+    let prefixes = |first: u32, n: u32| -> Vec<String> {
+        (first..first + n)
+            .map(|i| format!("10.{}.{}.0/24", i / 256, i % 256))
+            .collect()
+    };
+    let updates = [&x, &y, &z];
+    let mut both = |whole: &mut Rib, ones: &mut Rib, set: usize, p: &str| {
+        whole.receive(pw, &sharing(updates[set], &[p])).unwrap();
+        ones.receive_one(po, &cache[set], &mut hints[set], &Nlri::new(net(p)))
+            .unwrap();
+        hints[set]
+    };
+    for p in prefixes(0, 40) {
+        both(&mut whole, &mut ones, 0, &p);
+    }
+    for p in prefixes(40, 20) {
+        both(&mut whole, &mut ones, 1, &p);
+    }
+    // Some of x's prefixes move to y.
+    let mut first_hint = SetHint::default();
+    for p in prefixes(0, 10) {
+        both(&mut whole, &mut ones, 1, &p);
+    }
+    for p in prefixes(10, 1) {
+        first_hint = both(&mut whole, &mut ones, 0, &p);
+    }
+    // All of x's prefixes withdrawn: x is freed; z takes its slot; x comes back.
+    let gone = prefixes(10, 30);
+    let gone: Vec<&str> = gone.iter().map(String::as_str).collect();
+    whole.receive(pw, &withdraw(&gone)).unwrap();
+    ones.receive(po, &withdraw(&gone)).unwrap();
+    assert_eq!(ones.attribute_sets(), 1, "x freed");
+    let mut z_hint = SetHint::default();
+    for p in prefixes(100, 5) {
+        z_hint = both(&mut whole, &mut ones, 2, &p);
+    }
+    assert_eq!(
+        z_hint, first_hint,
+        "z took x's freed slot: x's hint is stale"
+    );
+    let mut x_hint = SetHint::default();
+    for p in prefixes(200, 5) {
+        x_hint = both(&mut whole, &mut ones, 0, &p);
+    }
+    assert_ne!(x_hint, first_hint, "x interned anew, not found as z");
+
+    assert_eq!(ones.attribute_sets(), whole.attribute_sets());
+    assert_eq!(ones.path_count(), whole.path_count());
+    for p in prefixes(0, 256) {
+        assert_eq!(ones.route(net(&p), true), whole.route(net(&p), true), "{p}");
+    }
+    assert_eq!(
+        route(&ones, "10.0.200.0/24").paths[0].as_path,
+        "65001 65100"
+    );
+    assert_eq!(
+        route(&ones, "10.0.100.0/24").paths[0].as_path,
+        "65001 65300"
+    );
+    assert_eq!(ones.take_route_changes(), whole.take_route_changes());
 }

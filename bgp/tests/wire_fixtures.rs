@@ -6,9 +6,9 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use bgp::wire::{
-    decode_message, decode_message_cached, decode_message_into, encode_message, AsSegmentKind,
-    AttrCache, Capability, CeaseSubcode, Community, DecodeContext, EncodeContext, ErrorCode,
-    LargeCommunity, Message, Origin, PathAttributes, Update,
+    decode_message, decode_message_cached, decode_message_into, decode_one_cached, encode_message,
+    AsSegmentKind, AttrCache, Capability, CeaseSubcode, Community, DecodeContext, EncodeContext,
+    ErrorCode, LargeCommunity, Message, Origin, PathAttributes, Update,
 };
 use bytes::BytesMut;
 
@@ -307,6 +307,122 @@ fn a_repeated_attribute_list_is_decoded_once_per_session() {
         }
         assert_eq!(shared > 0, !name.starts_with("ipv6"), "{name}");
         assert!(cache.len() <= AttrCache::MAX_SETS);
+    }
+}
+
+/// A clean UPDATE of one IPv4 prefix whose attribute list the session sent before comes
+/// out of `decode_one_cached` as the list's number and the prefix — the same UPDATE the
+/// full decode gives — and every other message is left to the full decode.
+#[test]
+fn a_one_prefix_update_of_a_known_list_decodes_to_its_list_number_and_prefix() {
+    for (name, four_octet_as) in STREAMS {
+        let whole = decode_all(name, four_octet_as);
+        let bytes = fixture(name);
+        let ctx = ctx(four_octet_as);
+        let mut cache = AttrCache::new();
+        let mut rest = bytes.as_slice();
+        let mut first = Vec::new();
+        while !rest.is_empty() {
+            let used = decode_message_cached(rest, &ctx, &mut first, Some(&mut cache))
+                .unwrap_or_else(|e| panic!("{name}: {e}"));
+            rest = rest.get(used..).unwrap();
+        }
+        let (mut ones, mut rest) = (0, bytes.as_slice());
+        for m in &whole {
+            let used = match decode_one_cached(rest, &ctx, &mut cache) {
+                Some((no, n, used)) => {
+                    let Message::Update(u) = m else {
+                        panic!("{name}: {m:?} is not an UPDATE");
+                    };
+                    assert!(
+                        u.withdrawn.is_empty() && u.errors.is_empty(),
+                        "{name}: {u:?}"
+                    );
+                    assert!(
+                        u.mp_reach.is_none() && u.mp_unreach.is_none(),
+                        "{name}: {u:?}"
+                    );
+                    assert_eq!(u.nlri.as_slice(), [n], "{name}");
+                    assert_eq!(cache.set(no).map(|s| &**s), Some(&*u.attributes), "{name}");
+                    ones += 1;
+                    used
+                }
+                None => {
+                    if let Message::Update(u) = m {
+                        let one = u.withdrawn.is_empty()
+                            && u.nlri.len() == 1
+                            && u.mp_reach.is_none()
+                            && u.mp_unreach.is_none()
+                            && u.errors.is_empty();
+                        assert!(!one, "{name}: a one-prefix UPDATE left out: {u:?}");
+                    }
+                    decode_message(rest, &ctx)
+                        .unwrap_or_else(|e| panic!("{name}: {e}"))
+                        .1
+                }
+            };
+            assert_eq!(decode_message(rest, &ctx).map(|(_, n)| n).ok(), Some(used));
+            rest = rest.get(used..).unwrap();
+        }
+        assert!(rest.is_empty(), "{name}");
+        let one_prefix = whole.iter().any(
+            |m| matches!(m, Message::Update(u) if u.nlri.len() == 1 && u.withdrawn.is_empty()),
+        );
+        assert_eq!(ones > 0, one_prefix, "{name}");
+    }
+}
+
+/// Only a clean one-prefix UPDATE is handed over in compact form: the same attribute
+/// list with a withdrawn route too, with two prefixes, or with a bad prefix is not.
+#[test]
+fn an_update_that_is_more_than_one_prefix_is_not_decoded_in_compact_form() {
+    let (name, four) = STREAMS[0];
+    let bytes = fixture(name);
+    let ctx = ctx(four);
+    let mut cache = AttrCache::new();
+    let (mut rest, mut batch) = (bytes.as_slice(), Vec::new());
+    // The first one-prefix UPDATE of BIRD's stream, its list kept by the cache.
+    let one = loop {
+        let used = decode_message_cached(rest, &ctx, &mut batch, Some(&mut cache)).unwrap();
+        let (m, _) = rest.split_at(used);
+        rest = rest.get(used..).unwrap();
+        match batch.last() {
+            Some(Message::Update(u)) if u.nlri.len() == 1 && u.withdrawn.is_empty() => {
+                break m.to_vec();
+            }
+            _ => assert!(!rest.is_empty(), "{name}: no one-prefix UPDATE"),
+        }
+    };
+    assert!(decode_one_cached(&one, &ctx, &mut cache).is_some());
+    let alen = usize::from(u16::from_be_bytes([one[21], one[22]]));
+    let (attrs, nlri) = one[23..].split_at(alen);
+    // Withdrawn routes field, attribute list, NLRI field: a whole UPDATE.
+    let message = |withdrawn: &[u8], nlri: &[u8]| {
+        let len = 19 + 2 + withdrawn.len() + 2 + attrs.len() + nlri.len();
+        let mut m = vec![0xff; 16];
+        m.extend((len as u16).to_be_bytes());
+        m.push(2);
+        m.extend((withdrawn.len() as u16).to_be_bytes());
+        m.extend(withdrawn);
+        m.extend((attrs.len() as u16).to_be_bytes());
+        m.extend(attrs);
+        m.extend(nlri);
+        m
+    };
+    assert_eq!(message(&[], nlri), one);
+    let two: Vec<u8> = nlri.iter().chain(&[16, 10, 99]).copied().collect();
+    let mut bad = nlri.to_vec();
+    bad[0] = 33;
+    for (what, m) in [
+        ("a withdrawn route too", message(&[8, 11], nlri)),
+        ("two prefixes", message(&[], &two)),
+        ("a prefix longer than 32", message(&[], &bad)),
+    ] {
+        assert!(decode_one_cached(&m, &ctx, &mut cache).is_none(), "{what}");
+        let full = decode_message(&m, &ctx);
+        let one_prefix = matches!(&full, Ok((Message::Update(u), _))
+            if u.nlri.len() == 1 && u.withdrawn.is_empty());
+        assert!(!one_prefix, "{what}: {full:?}");
     }
 }
 

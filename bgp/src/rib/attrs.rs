@@ -85,6 +85,9 @@ struct Slot {
     refs: u32,
     /// A value the table's user keeps per set (0 for a new one): see [`AttrTable::memo`].
     memo: u64,
+    /// The address `by_addr` has this slot under (0: none), so that an id a caller kept
+    /// for an address is checked on the slot itself ([`AttrTable::find_received_at`]).
+    addr: usize,
 }
 
 /// The interning table.
@@ -111,6 +114,21 @@ impl AttrTable {
             .map(|&(_, id)| id)
     }
 
+    /// [`AttrTable::find_received`], trying `hint` first: an id this allocation had
+    /// before (kept by the caller, e.g. per attribute list of a session), checked on
+    /// its slot, which the import path reads anyway — no probe of the address index.
+    pub fn find_received_at(&self, attrs: &Arc<PathAttributes>, hint: AttrId) -> Option<AttrId> {
+        let addr = Arc::as_ptr(attrs) as usize;
+        if self
+            .slots
+            .get(hint as usize)
+            .is_some_and(|s| s.addr == addr)
+        {
+            return Some(hint);
+        }
+        self.find_received(attrs)
+    }
+
     /// [`AttrTable::intern`] for a received set, kept as it is (not copied) when new.
     /// `own_next_hop`: `next_hop` is the set's NEXT_HOP, so the allocation alone
     /// identifies the pair and a new set is also found by [`AttrTable::find_received`]
@@ -134,6 +152,9 @@ impl AttrTable {
                 .insert_unique(hasher.hash_one(addr), (addr, id), |&(a, _)| {
                     hasher.hash_one(a)
                 });
+            if let Some(slot) = self.slots.get_mut(id as usize) {
+                slot.addr = addr;
+            }
         }
         id
     }
@@ -178,6 +199,7 @@ impl AttrTable {
                         item: Some(item),
                         refs: 1,
                         memo: 0,
+                        addr: 0,
                     };
                 }
                 id
@@ -187,6 +209,7 @@ impl AttrTable {
                     item: Some(item),
                     refs: 1,
                     memo: 0,
+                    addr: 0,
                 });
                 (self.slots.len() - 1) as AttrId
             }
@@ -217,6 +240,7 @@ impl AttrTable {
         if slot.refs > 0 {
             return;
         }
+        slot.addr = 0;
         if let Some(item) = slot.item.take() {
             if let Ok(entry) = self.index.find_entry(item.hash, |&other| other == id) {
                 entry.remove();

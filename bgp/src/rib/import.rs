@@ -224,6 +224,17 @@ impl Rib {
     }
 }
 
+/// An item about to be handed to the RIB, for [`Rib::warm_upcoming`].
+#[derive(Debug, Clone, Copy)]
+pub enum Upcoming<'a> {
+    /// An UPDATE for [`Rib::receive`].
+    Update(&'a Update),
+    /// The prefix of a one-prefix UPDATE for [`Rib::receive_one`].
+    Prefix(Nlri),
+    /// Anything else.
+    Other,
+}
+
 /// Prefixes whose index buckets are loaded in one pass: a few hundred cache lines,
 /// still in the cache when their UPDATEs are applied.
 const WARM_PREFIXES: usize = 256;
@@ -315,16 +326,31 @@ impl Rib {
     /// after the other the misses are waited for one at a time. Loaded here, a few
     /// hundred are in flight together.
     pub fn warm_updates<'a>(&self, updates: impl IntoIterator<Item = Option<&'a Update>>) -> usize {
+        self.warm_upcoming(updates.into_iter().map(|u| match u {
+            Some(u) => Upcoming::Update(u),
+            None => Upcoming::Other,
+        }))
+    }
+
+    /// [`Rib::warm_updates`] for items of which some are one-prefix UPDATEs given by
+    /// their prefix alone (see [`Rib::receive_one`]).
+    pub fn warm_upcoming<'a>(&self, items: impl IntoIterator<Item = Upcoming<'a>>) -> usize {
         let mut ahead = Ahead::new();
         let mut covered = 0;
-        for u in updates {
+        for item in items {
             if ahead.len() == WARM_PREFIXES {
                 break;
             }
             covered += 1;
-            let mut all = u.into_iter().flat_map(prefixes);
-            if let (Some(one), None) = (all.next(), all.next()) {
-                ahead.push(self, one);
+            match item {
+                Upcoming::Update(u) => {
+                    let mut all = prefixes(u);
+                    if let (Some(one), None) = (all.next(), all.next()) {
+                        ahead.push(self, one);
+                    }
+                }
+                Upcoming::Prefix(n) => ahead.push(self, &n),
+                Upcoming::Other => {}
             }
         }
         ahead.load(self);

@@ -64,17 +64,30 @@ pub use types::{
 };
 
 use std::net::{IpAddr, Ipv6Addr};
+use std::sync::Arc;
 
 use hashbrown::HashMap;
 use ipnet::IpNet;
 
-use crate::wire::{AddressFamily, AsPath, MpNextHop, Origin, PathAttributes, Safi, Update};
+use crate::wire::{AddressFamily, AsPath, MpNextHop, Nlri, Origin, PathAttributes, Safi, Update};
 
 use attrs::{AttrId, AttrTable};
+pub use import::Upcoming;
 use import::{Reject, SetOf};
 use peers::{Peer, Peers};
 use table::{PathRef, Table, LOCAL_SLOT};
 use update::{remove_paths, set_path, Cx, Log};
+
+/// Where an attribute set was interned, as a caller of [`Rib::receive_one`] remembers
+/// it between UPDATEs that share the set (the default: nowhere yet).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetHint(AttrId);
+
+impl Default for SetHint {
+    fn default() -> Self {
+        SetHint(AttrId::MAX)
+    }
+}
 
 /// The RIB of one speaker: every peer's received paths, the best paths, and what is
 /// to be sent to each peer. See the module docs.
@@ -315,6 +328,35 @@ impl Rib {
                     self.announce(slot, set, &mp.nlri, v4);
                 }
             }
+        }
+        self.check_limits(id, slot)
+    }
+
+    /// [`Rib::receive`] for an UPDATE of one IPv4 NLRI and nothing else but its attribute
+    /// set `attrs` (no withdrawn routes, no MP_REACH/MP_UNREACH, no RFC 7606 fault), as a
+    /// session's reader hands over a clean one-prefix UPDATE whose attribute list it has
+    /// seen before. `hint` is the caller's memory of where that set was interned (per
+    /// attribute list of the session): tried first, updated when it has moved.
+    pub fn receive_one(
+        &mut self,
+        id: PeerId,
+        attrs: &Arc<PathAttributes>,
+        hint: &mut SetHint,
+        n: &Nlri,
+    ) -> Result<(), RibError> {
+        let slot = self.slot(id)?;
+        let one = std::slice::from_ref(n);
+        if let Some(found) = self.attrs.find_received_at(attrs, hint.0) {
+            hint.0 = found;
+            self.announce(slot, SetOf::Interned(found), one, true);
+        } else if let Some(nh) = attrs.next_hop {
+            let nh = MpNextHop {
+                global: IpAddr::V4(nh),
+                link_local: None,
+            };
+            self.announce(slot, SetOf::Received(attrs, nh, true), one, true);
+        } else {
+            self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
         }
         self.check_limits(id, slot)
     }

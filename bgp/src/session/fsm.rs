@@ -331,6 +331,19 @@ impl Session {
         true
     }
 
+    /// [`Session::accept_update`] for an UPDATE known to carry a prefix (so not an
+    /// End-of-RIB).
+    pub fn accept_one(&mut self, now: Instant, conn: ConnId) -> bool {
+        let established = self
+            .conn(conn)
+            .is_some_and(|c| c.state == ConnState::Established);
+        if !established || !self.actions.is_empty() {
+            return false;
+        }
+        self.restart_hold(now, conn);
+        true
+    }
+
     /// A message arrived on `conn`.
     pub fn handle_message(&mut self, now: Instant, conn: ConnId, msg: Message) {
         let Some(state) = self.conn(conn).map(|c| c.state) else {

@@ -24,14 +24,17 @@ use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
-use super::reader;
+use super::reader::{self, Batch, Item, One};
 use super::writer::{Writer, QUEUE_LOW};
 use super::{sorted_diff, sorted_set};
 use crate::rib::{
-    LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView,
+    LimitAction, PeerId, PeerSettings, PeerUp, Rib, RibError, RouteChange, RouteView, SetHint,
+    Upcoming,
 };
 use crate::session::{Action, ConnId, Session, SessionConfig, State};
-use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification, Update};
+use crate::wire::{
+    AddressFamily, CeaseSubcode, FamilySet, Message, Notification, PathAttributes, Update,
+};
 
 /// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
 const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
@@ -80,6 +83,8 @@ struct ConnTasks {
     connect_task: Option<JoinHandle<()>>,
     decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
     local: Option<SocketAddr>,
+    /// The attribute sets the connection's reader numbered (see [`Batch`]).
+    sets: ConnSets,
 }
 
 impl ConnTasks {
@@ -92,7 +97,56 @@ impl ConnTasks {
             connect_task,
             decode_ctx: None,
             local: None,
+            sets: ConnSets::default(),
         }
+    }
+}
+
+/// The attribute sets a connection's reader numbered, by number, each with where the
+/// RIB interned it (tried first: no probe of the RIB's index by address).
+#[derive(Debug, Default)]
+struct ConnSets {
+    generation: u32,
+    sets: Vec<Option<(Arc<PathAttributes>, SetHint)>>,
+}
+
+impl ConnSets {
+    /// Takes the sets a batch numbers for the first time (all numbers start over when
+    /// its generation is not this one's).
+    fn take(&mut self, b: &Batch) {
+        if b.generation() != self.generation {
+            self.sets.clear();
+            self.generation = b.generation();
+        }
+        for (no, set) in b.new_sets() {
+            let i = *no as usize;
+            if self.sets.len() <= i {
+                self.sets.resize(i + 1, None);
+            }
+            if let Some(e) = self.sets.get_mut(i) {
+                *e = Some((Arc::clone(set), SetHint::default()));
+            }
+        }
+    }
+
+    /// Applies a one-prefix UPDATE to the RIB.
+    fn receive(&mut self, rib: &mut Rib, id: PeerId, one: &One) -> Result<(), RibError> {
+        match self.sets.get_mut(one.set as usize) {
+            Some(Some((set, hint))) => rib.receive_one(id, set, hint, &one.nlri),
+            // The reader gives every set before its first use: not reached.
+            _ => Ok(()),
+        }
+    }
+
+    /// The UPDATE a one-prefix UPDATE stands for.
+    fn update(&self, one: &One) -> Option<Update> {
+        let (set, _) = self.sets.get(one.set as usize)?.as_ref()?;
+        let mut u = Update {
+            attributes: Arc::clone(set),
+            ..Update::default()
+        };
+        u.nlri.push(one.nlri);
+        Some(u)
     }
 }
 
@@ -393,19 +447,76 @@ impl Owner {
                     return;
                 };
                 p.counters.messages_in += msgs.len() as u64;
-                msgs.iter().for_each(|m| p.counters.log.received(m));
-                // The index buckets of the next prefixes are loaded ahead, a few hundred
-                // at a time (`Rib::warm_updates`).
-                let mut warmed = 0;
-                for i in 0..msgs.len() {
-                    if i == warmed {
-                        let ahead = msgs.get(i..).unwrap_or_default().iter().map(|m| match m {
-                            Message::Update(u) => Some(u),
-                            _ => None,
-                        });
-                        warmed = i + self.rib.warm_updates(ahead);
+                msgs.msgs().iter().for_each(|m| p.counters.log.received(m));
+                let ones = msgs.ones().len() as u64;
+                p.counters.log.received_updates(ones);
+                p.counters.updates_in += ones;
+                if !msgs.ones().is_empty() || !msgs.new_sets().is_empty() {
+                    if let Some(c) = p.conns.get_mut(&conn) {
+                        c.sets.take(&msgs);
                     }
-                    let (Some(p), Some(msg)) = (self.peers.get_mut(&peer), msgs.get_mut(i)) else {
+                }
+                // The index buckets of the next prefixes are loaded ahead, a few hundred
+                // at a time (`Rib::warm_upcoming`).
+                let (mut m, mut o, mut done, mut warmed) = (0, 0, 0, 0);
+                loop {
+                    if done == warmed {
+                        let ahead = msgs.items_from(m, o).map(|item| match item {
+                            Item::One(one) => Upcoming::Prefix(one.nlri),
+                            Item::Msg(i) => match msgs.msgs().get(i) {
+                                Some(Message::Update(u)) => Upcoming::Update(u),
+                                _ => Upcoming::Other,
+                            },
+                        });
+                        warmed = done + self.rib.warm_upcoming(ahead);
+                    }
+                    let Some(p) = self.peers.get_mut(&peer) else {
+                        break;
+                    };
+                    let run_end = msgs.ones_before(m).min(o + (warmed - done));
+                    if o < run_end {
+                        // A run of one-prefix UPDATEs: the peer and its connection looked
+                        // up once, the hold timer restarted once (`now` is the batch's).
+                        let ones = msgs.ones().get(o..run_end).unwrap_or_default();
+                        if !p.session.accept_one(now, conn) {
+                            // Not Established (or actions pending): the session decides
+                            // about the first as about any UPDATE.
+                            done += 1;
+                            o += 1;
+                            let u = ones.first().and_then(|one| {
+                                p.conns.get(&conn).and_then(|c| c.sets.update(one))
+                            });
+                            if let Some(u) = u {
+                                p.session.handle_message(now, conn, Message::Update(u));
+                                self.drive(peer, now);
+                            }
+                            continue;
+                        }
+                        let Some(c) = p.conns.get_mut(&conn) else {
+                            done += run_end - o;
+                            o = run_end;
+                            continue;
+                        };
+                        let id = PeerId(peer as u32);
+                        for one in ones {
+                            done += 1;
+                            o += 1;
+                            if let Err(e) = c.sets.receive(&mut self.rib, id, one) {
+                                limit_crossed(&p.cfg.address, &mut p.session, e, now);
+                                if p.session.has_actions() {
+                                    break;
+                                }
+                            }
+                        }
+                        if p.session.has_actions() {
+                            self.drive(peer, now);
+                        }
+                        continue;
+                    }
+                    done += 1;
+                    let i = m;
+                    m += 1;
+                    let Some(msg) = msgs.msg_mut(i) else {
                         break;
                     };
                     if matches!(msg, Message::Update(_)) {
@@ -874,8 +985,14 @@ fn trace_event(ev: &ConnEvent) {
         ConnEvent::Messages {
             peer, conn, msgs, ..
         } => {
-            let kinds: Vec<&str> = msgs.iter().take(4).map(|m| m.kind().name()).collect();
-            tracing::debug!(peer, ?conn, n = msgs.len(), first = ?kinds, "event: messages")
+            let kinds: Vec<&str> = msgs
+                .msgs()
+                .iter()
+                .take(4)
+                .map(|m| m.kind().name())
+                .collect();
+            let ones = msgs.ones().len();
+            tracing::debug!(peer, ?conn, n = msgs.len(), ones, first = ?kinds, "event: messages")
         }
         ConnEvent::ReadFailed {
             peer, conn, reason, ..
@@ -924,10 +1041,16 @@ fn release_orphans(p: &mut Peer) {
 /// Applies an UPDATE of peer `p` to the RIB; a crossed prefix limit acts on its session.
 fn receive(rib: &mut Rib, p: &mut Peer, id: PeerId, update: &Update, now: Instant) {
     if let Err(e) = rib.receive(id, update) {
-        tracing::warn!(peer = %p.cfg.address, "{e}");
-        if let RibError::PrefixLimit { action, .. } = e {
-            prefix_limit(&mut p.session, now, action);
-        }
+        limit_crossed(&p.cfg.address, &mut p.session, e, now);
+    }
+}
+
+/// Logs what the RIB refused of the UPDATE of the peer at `address`; a crossed prefix
+/// limit acts on its session.
+fn limit_crossed(address: &IpAddr, session: &mut Session, e: RibError, now: Instant) {
+    tracing::warn!(peer = %address, "{e}");
+    if let RibError::PrefixLimit { action, .. } = e {
+        prefix_limit(session, now, action);
     }
 }
 

@@ -64,6 +64,11 @@ impl PeerLog {
         self.received.count(m, 1);
     }
 
+    /// Counts `n` received UPDATEs.
+    pub fn received_updates(&mut self, n: u64) {
+        self.received.update += n;
+    }
+
     /// Counts `n` sent messages like `m`.
     pub fn sent(&mut self, m: &Message, n: u64) {
         self.sent.count(m, n);

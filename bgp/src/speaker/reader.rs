@@ -3,7 +3,6 @@
 //! of a speaker. It holds no protocol state; the owner tells it the negotiated decode
 //! context after the OPEN exchange.
 
-use std::ops::{Deref, DerefMut};
 #[cfg(test)]
 use std::sync::atomic::AtomicUsize;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -16,8 +15,8 @@ use tokio::sync::{mpsc, oneshot, Semaphore};
 
 use super::conn::ConnEvent;
 use crate::session::ConnId;
-use crate::wire::codec::{decode_message_cached, AttrCache};
-use crate::wire::{DecodeContext, DecodeError, Message, Notification};
+use crate::wire::codec::{decode_message_cached, decode_one_cached, AttrCache};
+use crate::wire::{DecodeContext, DecodeError, Message, Nlri, Notification, PathAttributes};
 
 /// Most messages handed to the owner in one batch.
 const READ_BATCH: usize = 2048;
@@ -33,33 +32,145 @@ pub const READ_BUDGET: usize = 512 * 1024;
 const READ_CHUNK: usize = 256 * 1024;
 
 /// Batches handed back to their reader.
-type Returned = Arc<Mutex<Vec<Vec<Message>>>>;
+type Returned = Arc<Mutex<Vec<Parts>>>;
 
 /// Fewest messages a batch must hold to go back to its reader when dropped (a single
 /// UPDATE's batch is freed where it is handled).
 const RETURN_MIN: usize = 256;
+
+/// A clean UPDATE of one IPv4 prefix whose attribute list the session sent before (see
+/// [`Batch`]): 16 octets instead of a decoded message's 112, and no reference taken on
+/// the set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct One {
+    /// The attribute list's number in the session's attribute cache ([`Batch::set`]).
+    pub set: u32,
+    /// The prefix.
+    pub nlri: Nlri,
+}
+
+/// What a batch is made of; kept for reuse when the batch comes back.
+#[derive(Debug, Default)]
+pub struct Parts {
+    msgs: Vec<Message>,
+    ones: Vec<One>,
+    /// How many of `ones` come before each message of `msgs`.
+    ones_before: Vec<u32>,
+    /// The sets numbered for the first time in this batch, by number.
+    sets: Vec<(u32, Arc<PathAttributes>)>,
+    /// The attribute cache's generation the numbers belong to.
+    generation: u32,
+}
+
+impl Parts {
+    fn len(&self) -> usize {
+        self.msgs.len() + self.ones.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn clear(&mut self) {
+        self.msgs.clear();
+        self.ones.clear();
+        self.ones_before.clear();
+        self.sets.clear();
+    }
+
+    /// Appends a message (decoded into `msgs` already) to the order.
+    fn pushed_msg(&mut self) {
+        self.ones_before.push(self.ones.len() as u32);
+    }
+}
+
+/// One item of a [`Batch`], in the order the peer sent them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Item {
+    /// The message at this index of [`Batch::msgs`].
+    Msg(usize),
+    /// A one-prefix UPDATE.
+    One(One),
+}
 
 /// Decoded messages on their way to the owner. A large batch, dropped, goes back to
 /// its reader, which drops the messages and reuses the allocation: the attribute sets
 /// the messages share were cloned on the reader's thread (from its attribute cache) and
 /// are released there too, so during a bulk transfer, where reader and owner run on
 /// two cores, a set's reference count does not travel between them with every UPDATE.
+///
+/// A clean UPDATE of one IPv4 prefix whose attribute list the session's cache holds (a
+/// full table from BIRD is almost only these) comes as a [`One`]: the list's number and
+/// the prefix. The batch carries the sets numbered for the first time in it
+/// ([`Batch::new_sets`]); a number keeps its set until [`Batch::generation`] changes.
 #[derive(Debug, Default)]
 pub struct Batch {
-    msgs: Vec<Message>,
+    parts: Parts,
     back: Option<Returned>,
 }
 
-impl Deref for Batch {
-    type Target = Vec<Message>;
-    fn deref(&self) -> &Vec<Message> {
-        &self.msgs
+impl Batch {
+    /// A batch of these messages alone.
+    #[cfg(test)]
+    pub fn of(msgs: Vec<Message>) -> Self {
+        let mut parts = Parts {
+            msgs,
+            ..Parts::default()
+        };
+        parts.ones_before = vec![0; parts.msgs.len()];
+        Batch { parts, back: None }
     }
-}
 
-impl DerefMut for Batch {
-    fn deref_mut(&mut self) -> &mut Vec<Message> {
-        &mut self.msgs
+    /// The messages that are not [`One`]s.
+    pub fn msgs(&self) -> &[Message] {
+        &self.parts.msgs
+    }
+
+    /// A message of [`Batch::msgs`], to take it.
+    pub fn msg_mut(&mut self, i: usize) -> Option<&mut Message> {
+        self.parts.msgs.get_mut(i)
+    }
+
+    /// The one-prefix UPDATEs.
+    pub fn ones(&self) -> &[One] {
+        &self.parts.ones
+    }
+
+    /// Messages and one-prefix UPDATEs together.
+    pub fn len(&self) -> usize {
+        self.parts.len()
+    }
+
+    /// How many one-prefix UPDATEs come before message `m` of [`Batch::msgs`] (all of
+    /// them for `m` past the last message).
+    pub fn ones_before(&self, m: usize) -> usize {
+        let p = &self.parts;
+        p.ones_before.get(m).map_or(p.ones.len(), |&b| b as usize)
+    }
+
+    /// The items from message `m` and one-prefix UPDATE `o` on, in the order the peer
+    /// sent them (`o` at most [`Batch::ones_before`] `m`).
+    pub fn items_from(&self, mut m: usize, mut o: usize) -> impl Iterator<Item = Item> + '_ {
+        std::iter::from_fn(move || {
+            if o < self.ones_before(m) {
+                o += 1;
+                return self.parts.ones.get(o - 1).map(|&one| Item::One(one));
+            }
+            (m < self.parts.msgs.len()).then(|| {
+                m += 1;
+                Item::Msg(m - 1)
+            })
+        })
+    }
+
+    /// The sets numbered for the first time in this batch.
+    pub fn new_sets(&self) -> &[(u32, Arc<PathAttributes>)] {
+        &self.parts.sets
+    }
+
+    /// Which numbering the [`One`]s' set numbers belong to.
+    pub fn generation(&self) -> u32 {
+        self.parts.generation
     }
 }
 
@@ -67,7 +178,7 @@ impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(back) = self.back.take() {
             if let Ok(mut returned) = back.lock() {
-                returned.push(std::mem::take(&mut self.msgs));
+                returned.push(std::mem::take(&mut self.parts));
             }
         }
     }
@@ -117,7 +228,7 @@ struct Out {
 
 impl Out {
     /// A batch the owner has handled and dropped, emptied here, for reuse.
-    fn reuse(&self) -> Option<Vec<Message>> {
+    fn reuse(&self) -> Option<Parts> {
         let mut v = self.returned.lock().ok()?.pop()?;
         v.clear();
         Some(v)
@@ -132,16 +243,16 @@ impl Out {
 
     /// Hands a batch of `bytes` wire octets to the owner once the read budget allows;
     /// `false` when the owner is gone.
-    async fn send(&self, msgs: Vec<Message>, bytes: usize) -> bool {
+    async fn send(&self, parts: Parts, bytes: usize) -> bool {
         let want = u32::try_from(bytes.clamp(1, READ_BUDGET)).unwrap_or(u32::MAX);
         let Ok(permit) = self.budget.clone().acquire_many_owned(want).await else {
             return false;
         };
-        let back = (msgs.len() >= RETURN_MIN).then(|| self.returned.clone());
+        let back = (parts.len() >= RETURN_MIN).then(|| self.returned.clone());
         let ev = ConnEvent::Messages {
             peer: self.peer,
             conn: self.conn,
-            msgs: Batch { msgs, back },
+            msgs: Batch { parts, back },
             permit: Some(permit),
         };
         self.events.send(ev).await.is_ok()
@@ -283,11 +394,80 @@ struct Reading {
     /// The attribute lists this session sent, decoded (made for the negotiated context).
     attr_cache: AttrCache,
     buf: BytesMut,
-    /// A batch starts at the size of the one before: growing it would copy its
-    /// messages (112 octets each) at every doubling.
-    hint: usize,
-    batch: Vec<Message>,
+    /// A batch starts at the size of the one before (messages, one-prefix UPDATEs):
+    /// growing it would copy its messages (112 octets each) at every doubling.
+    hint: (usize, usize),
+    batch: Parts,
     bytes: usize,
+    /// The set numbers of the cache's generation `given_gen` the owner has been given
+    /// (one bit each).
+    given: Vec<u64>,
+    given_gen: u32,
+}
+
+impl Reading {
+    /// Allocates the batch (a returned one if there is one).
+    fn start_batch(&mut self, out: &Out) {
+        match out.reuse() {
+            Some(p) => self.batch = p,
+            None => {
+                self.batch.msgs.reserve_exact(self.hint.0);
+                self.batch.ones_before.reserve_exact(self.hint.0);
+                self.batch.ones.reserve_exact(self.hint.1);
+            }
+        }
+    }
+
+    /// Decodes the message at the front of the buffer into the batch; the octets it
+    /// took.
+    fn decode_next(&mut self) -> Result<usize, DecodeError> {
+        if self.negotiated.is_some() {
+            let used = decode_message_cached(&self.buf, &self.ctx, &mut self.batch.msgs, None)?;
+            self.batch.pushed_msg();
+            return Ok(used);
+        }
+        if let Some((set, nlri, used)) =
+            decode_one_cached(&self.buf, &self.ctx, &mut self.attr_cache)
+        {
+            self.give(set);
+            self.batch.ones.push(One { set, nlri });
+            return Ok(used);
+        }
+        let cache = Some(&mut self.attr_cache);
+        let used = decode_message_cached(&self.buf, &self.ctx, &mut self.batch.msgs, cache)?;
+        self.batch.pushed_msg();
+        Ok(used)
+    }
+
+    /// Adds set `no` to the batch unless the owner has it already.
+    fn give(&mut self, no: u32) {
+        self.batch.generation = self.attr_cache.generation();
+        let (word, bit) = ((no / 64) as usize, 1u64 << (no % 64));
+        if self.given.len() <= word {
+            self.given.resize(word + 1, 0);
+        }
+        let Some(w) = self.given.get_mut(word) else {
+            return;
+        };
+        if *w & bit == 0 {
+            if let Some(set) = self.attr_cache.set(no) {
+                *w |= bit;
+                self.batch.sets.push((no, Arc::clone(set)));
+            }
+        }
+    }
+
+    /// Whether the cache's numbers started over since the batch's one-prefix UPDATEs
+    /// were numbered: the batch must go before any other is added.
+    fn renumbered(&mut self) -> bool {
+        let now = self.attr_cache.generation();
+        if now == self.given_gen {
+            return false;
+        }
+        self.given.clear();
+        self.given_gen = now;
+        !self.batch.ones.is_empty() || !self.batch.sets.is_empty()
+    }
 }
 
 /// Reads, decodes and hands over batches until the connection ends.
@@ -311,9 +491,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         negotiated: Some(negotiated),
         attr_cache: AttrCache::new(),
         buf: BytesMut::with_capacity(READ_CHUNK),
-        hint: 16,
-        batch: Vec::new(),
+        hint: (16, 0),
+        batch: Parts::default(),
         bytes: 0,
+        given: Vec::new(),
+        given_gen: 0,
     };
     let multi_thread = tokio::runtime::Handle::try_current()
         .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
@@ -352,19 +534,18 @@ impl Reading {
             loop {
                 // Messages are decoded in place in the batch; it is allocated once a
                 // whole message is there (an idle session holds none).
-                if self.batch.capacity() == 0 && whole_message_at_front(&self.buf) {
-                    match out.reuse() {
-                        Some(v) => self.batch = v,
-                        None => self.batch.reserve_exact(self.hint),
-                    }
+                if self.batch.msgs.capacity() == 0
+                    && self.batch.ones.capacity() == 0
+                    && whole_message_at_front(&self.buf)
+                {
+                    self.start_batch(out);
                 }
                 let have_ctx = self.negotiated.is_none();
-                let cache = have_ctx.then_some(&mut self.attr_cache);
-                match decode_message_cached(&self.buf, &self.ctx, &mut self.batch, cache) {
+                match self.decode_next() {
                     Ok(used) => {
                         self.buf.advance(used);
                         self.bytes += used;
-                        let open = matches!(self.batch.last(), Some(Message::Open(_)));
+                        let open = matches!(self.batch.msgs.last(), Some(Message::Open(_)));
                         if let Some(negotiated) = self.negotiated.as_mut().filter(|_| open) {
                             let msgs = std::mem::take(&mut self.batch);
                             if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
@@ -382,8 +563,11 @@ impl Reading {
                                 // The owner refused the OPEN and dropped the connection.
                                 Err(_) => return Pass::Stop("OPEN refused"),
                             }
-                        } else if self.batch.len() >= READ_BATCH || self.bytes >= READ_BATCH_BYTES {
-                            self.hint = self.batch.len();
+                        } else if self.renumbered()
+                            || self.batch.len() >= READ_BATCH
+                            || self.bytes >= READ_BATCH_BYTES
+                        {
+                            self.hint = (self.batch.msgs.len(), self.batch.ones.len());
                             let msgs = std::mem::take(&mut self.batch);
                             if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
                                 return Pass::Stop("owner gone");
@@ -392,7 +576,7 @@ impl Reading {
                             // A batch of a few large UPDATEs (GoBGP packs ~200 prefixes
                             // in one) is mostly the owner's work, and moving it between
                             // cores costs more than the overlap buys.
-                            let many = have_ctx && self.hint >= RETURN_MIN;
+                            let many = have_ctx && self.hint.0 + self.hint.1 >= RETURN_MIN;
                             let open = many && full_batch(self.id);
                             if bulk && !open {
                                 return Pass::Idle;
@@ -413,7 +597,7 @@ impl Reading {
                 }
             }
             if !self.batch.is_empty() {
-                self.hint = self.batch.len().max(16);
+                self.hint = (self.batch.msgs.len().max(16), self.batch.ones.len());
                 let msgs = std::mem::take(&mut self.batch);
                 if !out.send(msgs, std::mem::take(&mut self.bytes)).await {
                     return Pass::Stop("owner gone");

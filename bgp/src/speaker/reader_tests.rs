@@ -20,6 +20,49 @@ fn encode(msgs: &[Message], ctx: &EncodeContext) -> Vec<u8> {
     out.to_vec()
 }
 
+/// The sets a reader gave the owner, by number, as the owner keeps them (per
+/// connection, across batches).
+#[derive(Default)]
+struct Given {
+    generation: u32,
+    sets: Vec<Option<Arc<PathAttributes>>>,
+}
+
+impl Given {
+    /// The messages batch `b` stands for, in order, its one-prefix UPDATEs whole again.
+    fn expand(&mut self, b: &Batch) -> Vec<Message> {
+        if !b.ones().is_empty() || !b.new_sets().is_empty() {
+            if b.generation() != self.generation {
+                self.sets.clear();
+                self.generation = b.generation();
+            }
+            for (no, set) in b.new_sets() {
+                let i = *no as usize;
+                if self.sets.len() <= i {
+                    self.sets.resize(i + 1, None);
+                }
+                self.sets[i] = Some(Arc::clone(set));
+            }
+        }
+        b.items_from(0, 0)
+            .map(|item| match item {
+                Item::Msg(i) => b.msgs()[i].clone(),
+                Item::One(one) => {
+                    let set = self.sets[one.set as usize]
+                        .clone()
+                        .expect("set given before");
+                    let mut u = crate::wire::Update {
+                        attributes: set,
+                        ..Default::default()
+                    };
+                    u.nlri.push(one.nlri);
+                    Message::Update(u)
+                }
+            })
+            .collect()
+    }
+}
+
 async fn next(rx: &mut mpsc::Receiver<ConnEvent>) -> ConnEvent {
     tokio::time::timeout(Duration::from_secs(10), rx.recv())
         .await
@@ -78,7 +121,7 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
             peer, conn, msgs, ..
         } => {
             assert_eq!((peer, conn), (7, ConnId(3)));
-            assert_eq!(*msgs, vec![Message::Open(open)], "the OPEN alone");
+            assert_eq!(msgs.msgs(), [Message::Open(open)], "the OPEN alone");
         }
         other => panic!("{other:?}"),
     }
@@ -96,7 +139,8 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
     match next(&mut rx).await {
         ConnEvent::Messages { msgs, .. } => {
             assert_eq!(msgs.len(), 101, "one batch for everything that was read");
-            assert_eq!(msgs.last(), Some(&Message::Update(four_octet_update())));
+            let all = Given::default().expand(&msgs);
+            assert_eq!(all.last(), Some(&Message::Update(four_octet_update())));
         }
         other => panic!("{other:?}"),
     }
@@ -190,11 +234,13 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
         client.write_all(&stream).await.expect("write");
         client
     });
-    let (mut seen, mut returned) = (0u32, 0);
+    let (mut seen, mut returned, mut ones) = (0u32, 0, 0);
+    let mut given = Given::default();
     while seen < N {
         match next(&mut rx).await {
             ConnEvent::Messages { msgs, .. } => {
-                for m in msgs.iter() {
+                ones += msgs.ones().len();
+                for m in &given.expand(&msgs) {
                     assert_eq!(prefix_of(m), prefix_of(&nth_update(seen)), "in order");
                     seen += 1;
                 }
@@ -208,6 +254,7 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
         "whole batches waiting put the reader into bulk mode"
     );
     assert!(returned > 0, "large batches go back to the reader");
+    assert_eq!(ones, N as usize - 1, "all but the first in compact form");
 
     // After a pause longer than BULK_IDLE a single UPDATE is read and handed over alone.
     let mut client = feeder.await.expect("feeder");
@@ -219,7 +266,8 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
     match next(&mut rx).await {
         ConnEvent::Messages { msgs, .. } => {
             assert_eq!(msgs.len(), 1);
-            assert_eq!(prefix_of(&msgs[0]), prefix_of(&nth_update(N)));
+            let all = given.expand(&msgs);
+            assert_eq!(prefix_of(&all[0]), prefix_of(&nth_update(N)));
             assert!(
                 msgs.back.is_none(),
                 "a small batch is dropped where it is handled"
@@ -247,10 +295,8 @@ async fn a_dropped_batch_goes_back_to_its_reader_which_drops_the_messages() {
         panic!("an UPDATE");
     };
     let set = u.attributes.clone();
-    let batch = Batch {
-        msgs: vec![Message::Update(u); RETURN_MIN],
-        back: Some(out.returned.clone()),
-    };
+    let mut batch = Batch::of(vec![Message::Update(u); RETURN_MIN]);
+    batch.back = Some(out.returned.clone());
     assert_eq!(Arc::strong_count(&set), RETURN_MIN + 1);
     drop(batch);
     assert_eq!(
@@ -259,7 +305,7 @@ async fn a_dropped_batch_goes_back_to_its_reader_which_drops_the_messages() {
         "the owner's drop keeps the messages for the reader"
     );
     let v = out.reuse().expect("the batch is back");
-    assert!(v.is_empty() && v.capacity() >= RETURN_MIN);
+    assert!(v.is_empty() && v.msgs.capacity() >= RETURN_MIN);
     assert_eq!(Arc::strong_count(&set), 1, "released by the reader");
     assert!(out.reuse().is_none());
 }
@@ -279,4 +325,100 @@ fn bulk_mode_is_closed_while_two_readers_send_whole_batches() {
     );
     assert!(s.full_batch(1, t + ms(240)), "open again after the hold");
     assert!(s.full_batch(2, t + ms(400)), "another reader, long after");
+}
+
+/// One-prefix UPDATEs handed over by their attribute list's number keep their place
+/// among the other messages, and each stands for its own set, also after the session's
+/// attribute cache filled up and started over (new numbers).
+#[tokio::test]
+async fn one_prefix_updates_keep_their_order_and_sets_across_a_cache_start_over() {
+    let Lab {
+        mut client,
+        mut rx,
+        ctx_tx,
+        stop_tx,
+        task,
+    } = start(0, ConnId(0), 1 << 20);
+    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
+    let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
+    client.write_all(&bytes).await.expect("write");
+    assert!(matches!(next(&mut rx).await, ConnEvent::Messages { .. }));
+    ctx_tx
+        .send(DecodeContext {
+            four_octet_as: true,
+            ..DecodeContext::default()
+        })
+        .expect("reader waiting");
+
+    let prefix = |i: u32| {
+        let p = Ipv4Addr::from(0x0a00_0000 | (i << 8));
+        Nlri::new(ipnet::Ipv4Net::new(p, 24).expect("prefix").into())
+    };
+    // The list with MED `med`, announcing the prefixes `first..first + n`.
+    let with_med = |med: u32, first: u32, n: u32| {
+        let mut u = four_octet_update();
+        let mut a = (*u.attributes).clone();
+        a.med = Some(med);
+        u.attributes = Arc::new(a);
+        u.nlri = (first..first + n).map(prefix).collect();
+        Message::Update(u)
+    };
+    const LISTS: u32 = AttrCache::MAX_SETS as u32;
+    let mut sent = Vec::new();
+    for i in 0..LISTS {
+        sent.push(with_med(i, 2 * i, 1));
+        sent.push(with_med(i, 2 * i + 1, 1));
+        if i % 1000 == 7 {
+            sent.push(Message::Keepalive);
+            sent.push(with_med(i, 2 * i, 2));
+            sent.push(Message::Update(crate::wire::Update {
+                withdrawn: vec![prefix(2 * i)],
+                ..Default::default()
+            }));
+            sent.push(with_med(i, 2 * i, 1));
+        }
+    }
+    // A list numbered long ago, then one list more than the cache keeps: it starts
+    // over, numbering from 0 again.
+    let tail = [
+        (3, 9000),
+        (LISTS, 0),
+        (LISTS, 1),
+        (5, 2),
+        (5, 3),
+        (3, 9001),
+        (LISTS, 4),
+    ];
+    for (med, first) in tail {
+        sent.push(with_med(med, first, 1));
+    }
+    let wire_ctx = EncodeContext {
+        four_octet_as: true,
+        ..EncodeContext::default()
+    };
+    let stream = encode(&sent, &wire_ctx);
+    let feeder = tokio::spawn(async move {
+        client.write_all(&stream).await.expect("write");
+        client
+    });
+    let (mut got, mut given, mut ones) = (Vec::new(), Given::default(), 0);
+    let mut generations = std::collections::BTreeSet::new();
+    while got.len() < sent.len() {
+        match next(&mut rx).await {
+            ConnEvent::Messages { msgs, .. } => {
+                ones += msgs.ones().len();
+                if !msgs.ones().is_empty() {
+                    generations.insert(msgs.generation());
+                }
+                got.extend(given.expand(&msgs));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(got == sent, "the same messages in the same order");
+    assert!(ones >= LISTS as usize, "{ones} in compact form");
+    assert_eq!(generations.len(), 2, "numbers started over once");
+    stop_tx.send(()).expect("reader running");
+    drop(feeder.await.expect("feeder"));
+    task.await.expect("reader ends");
 }

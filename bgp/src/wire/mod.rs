@@ -35,8 +35,8 @@ pub use capability::{
     GracefulRestartFamily,
 };
 pub use codec::{
-    decode_as_path, decode_message, decode_message_cached, decode_message_into, encode_message,
-    encode_to_vec, merge_as4_path, AttrCache, BgpCodec, CodecError,
+    decode_as_path, decode_message, decode_message_cached, decode_message_into, decode_one_cached,
+    encode_message, encode_to_vec, merge_as4_path, AttrCache, BgpCodec, CodecError,
 };
 pub use context::{DecodeContext, EncodeContext, FamilySet};
 pub use error::{AttributeError, DecodeError, EncodeError, ErrorAction};

@@ -36,13 +36,18 @@ struct Entry {
     /// The UPDATE had NLRI in its NLRI field (NEXT_HOP is then mandatory).
     nlri_present: bool,
     octets: Box<[u8]>,
-    attrs: Arc<PathAttributes>,
+    /// The list's number (see [`AttrCache::number`]).
+    no: u32,
 }
 
 /// Decoded attribute sets of one session, by their octets.
 #[derive(Default)]
 pub struct AttrCache {
     sets: HashTable<Entry>,
+    /// The decoded sets by list number: the order the lists were kept in.
+    by_no: Vec<Arc<PathAttributes>>,
+    /// Changes whenever the numbers start over (the cache started over or turned off).
+    generation: u32,
     hasher: DefaultHashBuilder,
     /// Lookups served since the cache last started over.
     hits: usize,
@@ -105,16 +110,45 @@ impl AttrCache {
         }
     }
 
-    /// The set decoded from `octets`, or the hash to [`AttrCache::insert`] it with.
-    fn get(&mut self, octets: &[u8], nlri_present: bool) -> Result<Arc<PathAttributes>, u64> {
+    /// The number of the list `octets` (of an UPDATE with NLRI when `nlri_present`) if
+    /// it is kept: the lists are numbered 0, 1, … in the order they were kept, for as
+    /// long as [`AttrCache::generation`] stays the same; [`AttrCache::set`] is its set.
+    /// Unlike [`AttrCache::lookup`] it takes no reference on the set.
+    pub fn number(&mut self, octets: &[u8], nlri_present: bool) -> Option<u32> {
+        if self.off || octets.is_empty() {
+            return None;
+        }
+        let no = self.find(octets, nlri_present).ok()?;
+        self.hits += 1;
+        Some(no)
+    }
+
+    /// The set of list number `no` ([`AttrCache::number`]).
+    pub fn set(&self, no: u32) -> Option<&Arc<PathAttributes>> {
+        self.by_no.get(no as usize)
+    }
+
+    /// Changes when the list numbers start over.
+    pub fn generation(&self) -> u32 {
+        self.generation
+    }
+
+    /// The number of the list `octets`, or its hash.
+    fn find(&self, octets: &[u8], nlri_present: bool) -> Result<u32, u64> {
         let hash = self.hasher.hash_one(octets);
-        let found = self
-            .sets
+        self.sets
             .find(hash, |e| {
                 e.nlri_present == nlri_present && *e.octets == *octets
             })
-            .map(|e| Arc::clone(&e.attrs))
-            .ok_or(hash);
+            .map(|e| e.no)
+            .ok_or(hash)
+    }
+
+    /// The set decoded from `octets`, or the hash to [`AttrCache::insert`] it with.
+    fn get(&mut self, octets: &[u8], nlri_present: bool) -> Result<Arc<PathAttributes>, u64> {
+        let found = self
+            .find(octets, nlri_present)
+            .and_then(|no| self.by_no.get(no as usize).cloned().ok_or(0));
         self.hits += usize::from(found.is_ok());
         found
     }
@@ -131,20 +165,24 @@ impl AttrCache {
             return;
         }
         if self.sets.len() >= Self::MAX_SETS {
+            self.generation = self.generation.wrapping_add(1);
             if self.hits < Self::MAX_SETS {
                 self.off = true;
                 self.sets = HashTable::new();
+                self.by_no = Vec::new();
                 return;
             }
             self.sets.clear();
+            self.by_no.clear();
             self.hits = 0;
         }
         let entry = Entry {
             hash,
             nlri_present,
             octets: octets.into(),
-            attrs: Arc::clone(attrs),
+            no: self.by_no.len() as u32,
         };
+        self.by_no.push(Arc::clone(attrs));
         self.sets.insert_unique(hash, entry, |e| e.hash);
     }
 }
@@ -185,6 +223,42 @@ mod tests {
         assert!(c.get(&list(0), true).is_err());
         let i = AttrCache::MAX_SETS;
         assert!(c.get(&list(i), false).is_err(), "keyed by NLRI too");
+    }
+
+    #[test]
+    fn lists_are_numbered_in_the_order_kept_until_the_cache_starts_over() {
+        let mut c = AttrCache::new();
+        let sets: Vec<Arc<PathAttributes>> = (0..3)
+            .map(|i| {
+                Arc::new(PathAttributes {
+                    med: Some(i),
+                    ..PathAttributes::default()
+                })
+            })
+            .collect();
+        for (i, set) in sets.iter().enumerate() {
+            let o = list(i);
+            assert_eq!(c.number(&o, true), None, "not kept yet");
+            let Err(hash) = c.get(&o, true) else {
+                panic!("list {i} cached before it was inserted");
+            };
+            c.insert(hash, &o, true, set);
+        }
+        for (i, set) in sets.iter().enumerate() {
+            let no = c.number(&list(i), true).expect("kept");
+            assert_eq!(no, i as u32);
+            assert!(c.set(no).is_some_and(|s| Arc::ptr_eq(s, set)));
+        }
+        assert_eq!(c.number(&list(1), false), None, "keyed by NLRI too");
+        let before = c.generation();
+        // Filled with lists that repeat, the cache starts over: new numbers.
+        fill(&mut c, 3, AttrCache::MAX_SETS - 3, 1);
+        assert_eq!(c.generation(), before);
+        fill(&mut c, AttrCache::MAX_SETS, 1, 0);
+        assert_ne!(c.generation(), before);
+        assert_eq!(c.number(&list(0), true), None);
+        assert_eq!(c.number(&list(AttrCache::MAX_SETS), true), Some(0));
+        assert!(c.set(1).is_none());
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub use framed::{BgpCodec, CodecError};
 use super::context::{DecodeContext, EncodeContext};
 use super::error::{DecodeError, EncodeError};
 use super::message::{Message, MessageType};
+use super::nlri::Nlri;
 use super::notification::{ErrorCode, MessageHeaderError, RouteRefreshError};
 use super::{HEADER_LEN, MAX_MESSAGE_LEN};
 use reader::Reader;
@@ -93,6 +94,24 @@ pub fn decode_message_cached(
         out.push(decode_body(kind, &mut body, buf, length, ctx)?);
     }
     Ok(length)
+}
+
+/// A clean one-prefix UPDATE at the front of `buf` whose attribute list `cache` keeps
+/// (see [`AttrCache::number`]): the list's number, the prefix and the octets the
+/// message took; [`decode_message_cached`] with the same cache would have pushed an
+/// UPDATE of that set and prefix alone. `None` for any other message, whole or not
+/// (decode it with [`decode_message_cached`]).
+pub fn decode_one_cached(
+    buf: &[u8],
+    ctx: &DecodeContext,
+    cache: &mut AttrCache,
+) -> Option<(u32, Nlri, usize)> {
+    let (kind, mut body, length) = header(buf, ctx).ok()?;
+    if kind != MessageType::Update {
+        return None;
+    }
+    let (no, n) = update::decode_one(&mut body, ctx, cache)?;
+    Some((no, n, length))
 }
 
 /// Checks the header of the message at the front of `buf` (RFC 4271 §6.1): its type,

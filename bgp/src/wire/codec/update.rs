@@ -12,6 +12,7 @@ use crate::wire::context::{DecodeContext, EncodeContext};
 use crate::wire::error::{DecodeError, EncodeError};
 use crate::wire::family::{AddressFamily, Afi};
 use crate::wire::message::Message;
+use crate::wire::nlri::{Nlri, NlriList};
 use crate::wire::notification::{ErrorCode, UpdateMessageError};
 use crate::wire::update::Update;
 
@@ -62,6 +63,36 @@ pub(crate) fn decode_push(
         cache.keep(hash, octets, nlri_present, u);
     }
     Ok(())
+}
+
+/// A clean UPDATE body of one IPv4 NLRI and no withdrawn routes whose attribute list
+/// `cache` keeps: the list's number ([`AttrCache::number`]) and the prefix — what
+/// [`decode_push`] with that cache would make, without making it. `None` for any other
+/// body (the caller decodes it in full, which reports what is wrong with it).
+pub(crate) fn decode_one(
+    r: &mut Reader<'_>,
+    ctx: &DecodeContext,
+    cache: &mut AttrCache,
+) -> Option<(u32, Nlri)> {
+    let mut body = Body::split(r).ok()?;
+    let add_path = ctx.add_path.contains(AddressFamily::IPV4_UNICAST);
+    let id_len = if add_path { 4 } else { 0 };
+    // One prefix exactly fills the field: checked before the cache is looked up, so an
+    // UPDATE of many prefixes costs only this.
+    let len = *body.nlri.get(id_len)?;
+    if len > 32 || body.nlri.len() != id_len + 1 + usize::from(len).div_ceil(8) {
+        return None;
+    }
+    if !body.withdrawn.rest().is_empty() {
+        return None;
+    }
+    let no = cache.number(body.attrs.rest(), true)?;
+    let mut one = NlriList::new();
+    decode_prefixes(body.nlri, Afi::Ipv4, add_path, &mut one).ok()?;
+    match one.as_slice() {
+        [n] => Some((no, *n)),
+        _ => None,
+    }
 }
 
 /// An UPDATE body's three fields (RFC 4271 §4.3), lengths checked.
