@@ -24,7 +24,7 @@ use super::config::{PeerConfig, SpeakerConfig};
 use super::conn::{self, ConnEvent};
 use super::handle::{AcceptPeer, PeerStatus, SpeakerError};
 use super::ifaddr;
-use super::reader::{self, Batch, Item, One};
+use super::reader::{self, Item, Numbered, One};
 use super::writer::{Writer, QUEUE_LOW};
 use super::{sorted_diff, sorted_set};
 use crate::rib::{
@@ -32,9 +32,7 @@ use crate::rib::{
     Upcoming,
 };
 use crate::session::{Action, ConnId, Session, SessionConfig, State};
-use crate::wire::{
-    AddressFamily, CeaseSubcode, FamilySet, Message, Notification, PathAttributes, Update,
-};
+use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification, Update};
 
 /// Stop taking UPDATEs from the RIB for a peer while its writer has this many queued.
 const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
@@ -104,49 +102,14 @@ impl ConnTasks {
 
 /// The attribute sets a connection's reader numbered, by number, each with where the
 /// RIB interned it (tried first: no probe of the RIB's index by address).
-#[derive(Debug, Default)]
-struct ConnSets {
-    generation: u32,
-    sets: Vec<Option<(Arc<PathAttributes>, SetHint)>>,
-}
+type ConnSets = Numbered<SetHint>;
 
-impl ConnSets {
-    /// Takes the sets a batch numbers for the first time (all numbers start over when
-    /// its generation is not this one's).
-    fn take(&mut self, b: &Batch) {
-        if b.generation() != self.generation {
-            self.sets.clear();
-            self.generation = b.generation();
-        }
-        for (no, set) in b.new_sets() {
-            let i = *no as usize;
-            if self.sets.len() <= i {
-                self.sets.resize(i + 1, None);
-            }
-            if let Some(e) = self.sets.get_mut(i) {
-                *e = Some((Arc::clone(set), SetHint::default()));
-            }
-        }
-    }
-
-    /// Applies a one-prefix UPDATE to the RIB.
-    fn receive(&mut self, rib: &mut Rib, id: PeerId, one: &One) -> Result<(), RibError> {
-        match self.sets.get_mut(one.set as usize) {
-            Some(Some((set, hint))) => rib.receive_one(id, set, hint, &one.nlri),
-            // The reader gives every set before its first use: not reached.
-            _ => Ok(()),
-        }
-    }
-
-    /// The UPDATE a one-prefix UPDATE stands for.
-    fn update(&self, one: &One) -> Option<Update> {
-        let (set, _) = self.sets.get(one.set as usize)?.as_ref()?;
-        let mut u = Update {
-            attributes: Arc::clone(set),
-            ..Update::default()
-        };
-        u.nlri.push(one.nlri);
-        Some(u)
+/// Applies a one-prefix UPDATE to the RIB.
+fn receive_one(sets: &mut ConnSets, rib: &mut Rib, id: PeerId, one: &One) -> Result<(), RibError> {
+    match sets.get_mut(one.set) {
+        Some((set, hint)) => rib.receive_one(id, set, hint, &one.nlri),
+        // The reader gives every set before its first use: not reached.
+        None => Ok(()),
     }
 }
 
@@ -451,10 +414,8 @@ impl Owner {
                 let ones = msgs.ones().len() as u64;
                 p.counters.log.received_updates(ones);
                 p.counters.updates_in += ones;
-                if !msgs.ones().is_empty() || !msgs.new_sets().is_empty() {
-                    if let Some(c) = p.conns.get_mut(&conn) {
-                        c.sets.take(&msgs);
-                    }
+                if let Some(c) = p.conns.get_mut(&conn) {
+                    c.sets.take(&msgs);
                 }
                 // The index buckets of the next prefixes are loaded ahead, a few hundred
                 // at a time (`Rib::warm_upcoming`).
@@ -487,7 +448,7 @@ impl Owner {
                                 p.conns.get(&conn).and_then(|c| c.sets.update(one))
                             });
                             if let Some(u) = u {
-                                p.session.handle_message(now, conn, Message::Update(u));
+                                p.session.handle_message(now, conn, u);
                                 self.drive(peer, now);
                             }
                             continue;
@@ -501,7 +462,7 @@ impl Owner {
                         for one in ones {
                             done += 1;
                             o += 1;
-                            if let Err(e) = c.sets.receive(&mut self.rib, id, one) {
+                            if let Err(e) = receive_one(&mut c.sets, &mut self.rib, id, one) {
                                 limit_crossed(&p.cfg.address, &mut p.session, e, now);
                                 if p.session.has_actions() {
                                     break;

@@ -174,6 +174,63 @@ impl Batch {
     }
 }
 
+/// The sets a connection's reader numbered ([`Batch::new_sets`]), as their receiver keeps
+/// them: by number, each with a value of the receiver's (`T`).
+#[derive(Debug)]
+pub struct Numbered<T> {
+    generation: u32,
+    sets: Vec<Option<(Arc<PathAttributes>, T)>>,
+}
+
+impl<T> Default for Numbered<T> {
+    fn default() -> Self {
+        Self {
+            generation: 0,
+            sets: Vec::new(),
+        }
+    }
+}
+
+impl<T: Default + Clone> Numbered<T> {
+    /// Takes the sets batch `b` numbers for the first time (all numbers start over when
+    /// its generation is not the one before).
+    pub fn take(&mut self, b: &Batch) {
+        if b.ones().is_empty() && b.new_sets().is_empty() {
+            return;
+        }
+        if b.generation() != self.generation {
+            self.sets.clear();
+            self.generation = b.generation();
+        }
+        for (no, set) in b.new_sets() {
+            let i = *no as usize;
+            if self.sets.len() <= i {
+                self.sets.resize(i + 1, None);
+            }
+            if let Some(e) = self.sets.get_mut(i) {
+                *e = Some((Arc::clone(set), T::default()));
+            }
+        }
+    }
+
+    /// Set `no` and its value.
+    pub fn get_mut(&mut self, no: u32) -> Option<(&Arc<PathAttributes>, &mut T)> {
+        let (set, value) = self.sets.get_mut(no as usize)?.as_mut()?;
+        Some((set, value))
+    }
+
+    /// The UPDATE a one-prefix UPDATE stands for.
+    pub fn update(&self, one: &One) -> Option<Message> {
+        let (set, _) = self.sets.get(one.set as usize)?.as_ref()?;
+        let mut u = crate::wire::Update {
+            attributes: Arc::clone(set),
+            ..Default::default()
+        };
+        u.nlri.push(one.nlri);
+        Some(Message::Update(u))
+    }
+}
+
 impl Drop for Batch {
     fn drop(&mut self) {
         if let Some(back) = self.back.take() {

@@ -20,47 +20,16 @@ fn encode(msgs: &[Message], ctx: &EncodeContext) -> Vec<u8> {
     out.to_vec()
 }
 
-/// The sets a reader gave the owner, by number, as the owner keeps them (per
-/// connection, across batches).
-#[derive(Default)]
-struct Given {
-    generation: u32,
-    sets: Vec<Option<Arc<PathAttributes>>>,
-}
-
-impl Given {
-    /// The messages batch `b` stands for, in order, its one-prefix UPDATEs whole again.
-    fn expand(&mut self, b: &Batch) -> Vec<Message> {
-        if !b.ones().is_empty() || !b.new_sets().is_empty() {
-            if b.generation() != self.generation {
-                self.sets.clear();
-                self.generation = b.generation();
-            }
-            for (no, set) in b.new_sets() {
-                let i = *no as usize;
-                if self.sets.len() <= i {
-                    self.sets.resize(i + 1, None);
-                }
-                self.sets[i] = Some(Arc::clone(set));
-            }
-        }
-        b.items_from(0, 0)
-            .map(|item| match item {
-                Item::Msg(i) => b.msgs()[i].clone(),
-                Item::One(one) => {
-                    let set = self.sets[one.set as usize]
-                        .clone()
-                        .expect("set given before");
-                    let mut u = crate::wire::Update {
-                        attributes: set,
-                        ..Default::default()
-                    };
-                    u.nlri.push(one.nlri);
-                    Message::Update(u)
-                }
-            })
-            .collect()
-    }
+/// The messages batch `b` stands for, in order, its one-prefix UPDATEs whole again with
+/// the sets given so far (kept across batches, as the owner keeps them per connection).
+fn expand(given: &mut Numbered<()>, b: &Batch) -> Vec<Message> {
+    given.take(b);
+    b.items_from(0, 0)
+        .map(|item| match item {
+            Item::Msg(i) => b.msgs()[i].clone(),
+            Item::One(one) => given.update(&one).expect("set given before"),
+        })
+        .collect()
 }
 
 async fn next(rx: &mut mpsc::Receiver<ConnEvent>) -> ConnEvent {
@@ -93,6 +62,37 @@ fn start(peer: usize, conn: ConnId, capacity: usize) -> Lab {
         stop_tx,
         task,
     }
+}
+
+/// A reader task past the OPEN exchange (its batch taken), decoding with 4-octet AS
+/// numbers: the test's end of the stream, the events, the stop and the task.
+async fn past_open(
+    peer: usize,
+    conn: ConnId,
+    capacity: usize,
+) -> (
+    tokio::io::DuplexStream,
+    mpsc::Receiver<ConnEvent>,
+    oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let Lab {
+        mut client,
+        mut rx,
+        ctx_tx,
+        stop_tx,
+        task,
+    } = start(peer, conn, capacity);
+    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
+    let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
+    client.write_all(&bytes).await.expect("write");
+    assert!(matches!(next(&mut rx).await, ConnEvent::Messages { .. }));
+    let four = DecodeContext {
+        four_octet_as: true,
+        ..DecodeContext::default()
+    };
+    ctx_tx.send(four).expect("reader waiting");
+    (client, rx, stop_tx, task)
 }
 
 #[tokio::test]
@@ -139,7 +139,7 @@ async fn reader_pauses_after_open_then_decodes_with_the_negotiated_context() {
     match next(&mut rx).await {
         ConnEvent::Messages { msgs, .. } => {
             assert_eq!(msgs.len(), 101, "one batch for everything that was read");
-            let all = Given::default().expand(&msgs);
+            let all = expand(&mut Numbered::default(), &msgs);
             assert_eq!(all.last(), Some(&Message::Update(four_octet_update())));
         }
         other => panic!("{other:?}"),
@@ -203,22 +203,7 @@ fn prefix_of(m: &Message) -> Option<ipnet::IpNet> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before() {
-    let Lab {
-        mut client,
-        mut rx,
-        ctx_tx,
-        stop_tx,
-        task,
-    } = start(1, ConnId(1), 1 << 16);
-    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
-    let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
-    client.write_all(&bytes).await.expect("write");
-    assert!(matches!(next(&mut rx).await, ConnEvent::Messages { .. }));
-    let four = DecodeContext {
-        four_octet_as: true,
-        ..DecodeContext::default()
-    };
-    ctx_tx.send(four).expect("reader waiting");
+    let (mut client, mut rx, stop_tx, task) = past_open(1, ConnId(1), 1 << 16).await;
     let before = BULK_PASSES.load(Ordering::Relaxed);
 
     // 20,000 UPDATEs (~1 MB) written as fast as the reader takes them: whole batches
@@ -235,12 +220,12 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
         client
     });
     let (mut seen, mut returned, mut ones) = (0u32, 0, 0);
-    let mut given = Given::default();
+    let mut given = Numbered::default();
     while seen < N {
         match next(&mut rx).await {
             ConnEvent::Messages { msgs, .. } => {
                 ones += msgs.ones().len();
-                for m in &given.expand(&msgs) {
+                for m in &expand(&mut given, &msgs) {
                     assert_eq!(prefix_of(m), prefix_of(&nth_update(seen)), "in order");
                     seen += 1;
                 }
@@ -266,7 +251,7 @@ async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before
     match next(&mut rx).await {
         ConnEvent::Messages { msgs, .. } => {
             assert_eq!(msgs.len(), 1);
-            let all = given.expand(&msgs);
+            let all = expand(&mut given, &msgs);
             assert_eq!(prefix_of(&all[0]), prefix_of(&nth_update(N)));
             assert!(
                 msgs.back.is_none(),
@@ -332,23 +317,7 @@ fn bulk_mode_is_closed_while_two_readers_send_whole_batches() {
 /// attribute cache filled up and started over (new numbers).
 #[tokio::test]
 async fn one_prefix_updates_keep_their_order_and_sets_across_a_cache_start_over() {
-    let Lab {
-        mut client,
-        mut rx,
-        ctx_tx,
-        stop_tx,
-        task,
-    } = start(0, ConnId(0), 1 << 20);
-    let open = Open::new(65001, 90, Ipv4Addr::new(192, 0, 2, 1), Vec::new());
-    let bytes = encode(&[Message::Open(open)], &EncodeContext::default());
-    client.write_all(&bytes).await.expect("write");
-    assert!(matches!(next(&mut rx).await, ConnEvent::Messages { .. }));
-    ctx_tx
-        .send(DecodeContext {
-            four_octet_as: true,
-            ..DecodeContext::default()
-        })
-        .expect("reader waiting");
+    let (mut client, mut rx, stop_tx, task) = past_open(0, ConnId(0), 1 << 20).await;
 
     let prefix = |i: u32| {
         let p = Ipv4Addr::from(0x0a00_0000 | (i << 8));
@@ -401,7 +370,7 @@ async fn one_prefix_updates_keep_their_order_and_sets_across_a_cache_start_over(
         client.write_all(&stream).await.expect("write");
         client
     });
-    let (mut got, mut given, mut ones) = (Vec::new(), Given::default(), 0);
+    let (mut got, mut given, mut ones) = (Vec::new(), Numbered::default(), 0);
     let mut generations = std::collections::BTreeSet::new();
     while got.len() < sent.len() {
         match next(&mut rx).await {
@@ -410,7 +379,7 @@ async fn one_prefix_updates_keep_their_order_and_sets_across_a_cache_start_over(
                 if !msgs.ones().is_empty() {
                     generations.insert(msgs.generation());
                 }
-                got.extend(given.expand(&msgs));
+                got.extend(expand(&mut given, &msgs));
             }
             other => panic!("{other:?}"),
         }
