@@ -64,6 +64,11 @@ fn start(peer: usize, conn: ConnId, capacity: usize) -> Lab {
     }
 }
 
+/// Held by the tests whose readers send whole batches: bulk mode is one per process and
+/// closed while two readers send whole batches ([`Streams`]), so such tests would
+/// disturb each other.
+static WHOLE_BATCHES: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// A reader task past the OPEN exchange (its batch taken), decoding with 4-octet AS
 /// numbers: the test's end of the stream, the events, the stop and the task.
 async fn past_open(
@@ -203,6 +208,7 @@ fn prefix_of(m: &Message) -> Option<ipnet::IpNet> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reader_in_bulk_mode_hands_over_everything_in_order_then_reads_as_before() {
+    let _alone = WHOLE_BATCHES.lock().await;
     let (mut client, mut rx, stop_tx, task) = past_open(1, ConnId(1), 1 << 16).await;
     let before = BULK_PASSES.load(Ordering::Relaxed);
 
@@ -317,6 +323,7 @@ fn bulk_mode_is_closed_while_two_readers_send_whole_batches() {
 /// attribute cache filled up and started over (new numbers).
 #[tokio::test]
 async fn one_prefix_updates_keep_their_order_and_sets_across_a_cache_start_over() {
+    let _alone = WHOLE_BATCHES.lock().await;
     let (mut client, mut rx, stop_tx, task) = past_open(0, ConnId(0), 1 << 20).await;
 
     let prefix = |i: u32| {
