@@ -81,7 +81,7 @@ struct ConnTasks {
     connect_task: Option<JoinHandle<()>>,
     decode_ctx: Option<oneshot::Sender<crate::wire::DecodeContext>>,
     local: Option<SocketAddr>,
-    /// The attribute sets the connection's reader numbered (see [`Batch`]).
+    /// The attribute sets the connection's reader numbered (see [`reader::Batch`]).
     sets: ConnSets,
 }
 
