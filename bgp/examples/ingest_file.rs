@@ -11,7 +11,7 @@
 //! of messages as a connection's reader does (with the session's attribute cache; a clean
 //! one-prefix UPDATE of a list seen before as the list's number and its prefix, given to
 //! `Rib::receive_one`) and `Rib::receive` each other UPDATE of a batch (their index buckets loaded ahead with
-//! `Rib::warm_updates`, as the speaker does)
+//! `Rib::warm_upcoming`, as the speaker does)
 //! into a fresh RIB, pulling the best-path changes every 4,096 UPDATEs as the speaker
 //! does. Prints the rounds and the minimum of each phase (the least disturbed by other
 //! load on the machine).

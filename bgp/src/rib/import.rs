@@ -315,25 +315,16 @@ impl Rib {
         ahead.load(self);
     }
 
-    /// Loads the index buckets of the one-prefix UPDATEs at the head of `updates`
-    /// (up to 256 of them) before the first is applied, and returns how many items it
-    /// covered: at least one of a non-empty sequence. `None` stands for a message that
-    /// is not an UPDATE; an UPDATE of several prefixes is covered but left to
-    /// [`Rib::receive`], which loads its buckets itself.
+    /// Loads the index buckets of the one-prefix UPDATEs at the head of `items` (up to
+    /// 256 of them; an UPDATE of one prefix, or the prefix alone of one for
+    /// [`Rib::receive_one`]) before the first is applied, and returns how many items it
+    /// covered: at least one of a non-empty sequence. An UPDATE of several prefixes is
+    /// covered but left to [`Rib::receive`], which loads its buckets itself.
     ///
     /// A full table from BIRD comes one prefix per UPDATE, in an order unrelated to
     /// the index's: each lookup misses the cache, and with the UPDATEs applied one
     /// after the other the misses are waited for one at a time. Loaded here, a few
     /// hundred are in flight together.
-    pub fn warm_updates<'a>(&self, updates: impl IntoIterator<Item = Option<&'a Update>>) -> usize {
-        self.warm_upcoming(updates.into_iter().map(|u| match u {
-            Some(u) => Upcoming::Update(u),
-            None => Upcoming::Other,
-        }))
-    }
-
-    /// [`Rib::warm_updates`] for items of which some are one-prefix UPDATEs given by
-    /// their prefix alone (see [`Rib::receive_one`]).
     pub fn warm_upcoming<'a>(&self, items: impl IntoIterator<Item = Upcoming<'a>>) -> usize {
         let mut ahead = Ahead::new();
         let mut covered = 0;
@@ -375,21 +366,22 @@ mod tests {
     }
 
     #[test]
-    fn warm_updates_covers_a_window_of_one_prefix_updates() {
+    fn warm_upcoming_covers_a_window_of_one_prefix_updates() {
         let rib = Rib::new(LocalSettings {
             asn: 64512,
             router_id: Ipv4Addr::new(10, 255, 0, 9),
             cluster_id: None,
         });
         let ones: Vec<Update> = (0..300).map(|i| update(i, 1)).collect();
-        assert_eq!(rib.warm_updates(ones.iter().map(Some)), WARM_PREFIXES);
-        assert_eq!(rib.warm_updates(ones.iter().skip(200).map(Some)), 100);
+        let upd = Upcoming::Update;
+        assert_eq!(rib.warm_upcoming(ones.iter().map(upd)), WARM_PREFIXES);
+        assert_eq!(rib.warm_upcoming(ones.iter().skip(200).map(upd)), 100);
         // Not UPDATEs, and UPDATEs of several prefixes (`receive` loads theirs),
         // are covered without using the window.
         let big = update(1000, 400);
-        let mut mixed = vec![None, Some(&big), Some(&big)];
-        mixed.extend(ones.iter().map(Some));
-        assert_eq!(rib.warm_updates(mixed), 3 + WARM_PREFIXES);
-        assert_eq!(rib.warm_updates(std::iter::empty()), 0);
+        let mut mixed = vec![Upcoming::Other, upd(&big), upd(&big)];
+        mixed.extend(ones.iter().map(upd));
+        assert_eq!(rib.warm_upcoming(mixed), 3 + WARM_PREFIXES);
+        assert_eq!(rib.warm_upcoming(std::iter::empty()), 0);
     }
 }

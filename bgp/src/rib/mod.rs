@@ -304,22 +304,8 @@ impl Rib {
         }
         if !update.treat_as_withdraw() {
             if !update.nlri.is_empty() {
-                // A set this session sent before is found by its address alone (its
-                // contents are not read).
-                if let Some(id) = self.attrs.find_received(&update.attributes) {
-                    self.announce(slot, SetOf::Interned(id), &update.nlri, true);
-                } else if let Some(nh) = update.attributes.next_hop {
-                    let nh = MpNextHop {
-                        global: IpAddr::V4(nh),
-                        link_local: None,
-                    };
-                    let set = SetOf::Received(&update.attributes, nh, true);
-                    self.announce(slot, set, &update.nlri, true);
-                } else {
-                    for n in &update.nlri {
-                        self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
-                    }
-                }
+                let mut nowhere = SetHint::default();
+                self.announce_nlri(slot, &update.attributes, &mut nowhere, &update.nlri);
             }
             if let Some(mp) = &update.mp_reach {
                 if mp.family.safi == Safi::Unicast {
@@ -345,20 +331,34 @@ impl Rib {
         n: &Nlri,
     ) -> Result<(), RibError> {
         let slot = self.slot(id)?;
-        let one = std::slice::from_ref(n);
+        self.announce_nlri(slot, attrs, hint, std::slice::from_ref(n));
+        self.check_limits(id, slot)
+    }
+
+    /// Applies the NLRI field of an UPDATE (with the set `attrs`) from the peer in
+    /// `slot`. A set this session sent before is found by its address alone (its
+    /// contents are not read), at `hint` first; `hint` is updated when found elsewhere.
+    fn announce_nlri(
+        &mut self,
+        slot: u16,
+        attrs: &Arc<PathAttributes>,
+        hint: &mut SetHint,
+        nlri: &[Nlri],
+    ) {
         if let Some(found) = self.attrs.find_received_at(attrs, hint.0) {
             hint.0 = found;
-            self.announce(slot, SetOf::Interned(found), one, true);
+            self.announce(slot, SetOf::Interned(found), nlri, true);
         } else if let Some(nh) = attrs.next_hop {
             let nh = MpNextHop {
                 global: IpAddr::V4(nh),
                 link_local: None,
             };
-            self.announce(slot, SetOf::Received(attrs, nh, true), one, true);
+            self.announce(slot, SetOf::Received(attrs, nh, true), nlri, true);
         } else {
-            self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
+            for n in nlri {
+                self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
+            }
         }
-        self.check_limits(id, slot)
     }
 
     /// Reports a limit crossing once (the flag clears when the count is back within).

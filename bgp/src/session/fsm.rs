@@ -321,14 +321,7 @@ impl Session {
     /// queue. Otherwise nothing changes and the caller passes the message to
     /// [`Session::handle_message`].
     pub fn accept_update(&mut self, now: Instant, conn: ConnId, update: &Update) -> bool {
-        let established = self
-            .conn(conn)
-            .is_some_and(|c| c.state == ConnState::Established);
-        if !established || !self.actions.is_empty() || update.end_of_rib().is_some() {
-            return false;
-        }
-        self.restart_hold(now, conn);
-        true
+        update.end_of_rib().is_none() && self.accept_one(now, conn)
     }
 
     /// [`Session::accept_update`] for an UPDATE known to carry a prefix (so not an

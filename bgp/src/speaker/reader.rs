@@ -43,7 +43,7 @@ const RETURN_MIN: usize = 256;
 /// the set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct One {
-    /// The attribute list's number in the session's attribute cache ([`Batch::set`]).
+    /// The attribute list's number in the session's attribute cache ([`Batch::new_sets`]).
     pub set: u32,
     /// The prefix.
     pub nlri: Nlri,

@@ -113,7 +113,8 @@ impl AttrCache {
     /// The number of the list `octets` (of an UPDATE with NLRI when `nlri_present`) if
     /// it is kept: the lists are numbered 0, 1, … in the order they were kept, for as
     /// long as [`AttrCache::generation`] stays the same; [`AttrCache::set`] is its set.
-    /// Unlike [`AttrCache::lookup`] it takes no reference on the set.
+    /// Unlike the lookup [`super::decode_message_cached`] makes, it takes no reference
+    /// on the set.
     pub fn number(&mut self, octets: &[u8], nlri_present: bool) -> Option<u32> {
         if self.off || octets.is_empty() {
             return None;
