@@ -5,13 +5,13 @@
 
 use std::net::IpAddr;
 
-use super::table::{Addr, Table, FIB_DIRTY};
+use super::table::{Addr, Key, Table, FIB_DIRTY};
 use super::update::{fib_hops, Log, MULTI_SNAPSHOT, NO_SNAPSHOT};
 use super::{AttrTable, Rib, RouteAction, RouteChange};
 
 fn drain<A: Addr>(
     table: &mut Table<A>,
-    log: &mut Log<A>,
+    log: &mut Log,
     attrs: &mut AttrTable,
     snapshots: &[Vec<IpAddr>],
     out: &mut Vec<RouteChange>,
@@ -19,7 +19,7 @@ fn drain<A: Addr>(
     skip_equal: bool,
 ) {
     let n = log.len().min(max);
-    for (addr, len, snap) in log.drain(n) {
+    for (slot, snap) in log.drain(n) {
         let before: Option<Vec<IpAddr>> = if snap == NO_SNAPSHOT {
             None
         } else if snap & MULTI_SNAPSHOT != 0 {
@@ -29,9 +29,13 @@ fn drain<A: Addr>(
             attrs.release(snap);
             Some(vec![hop])
         };
-        let flagged = table
-            .find(addr, len)
-            .and_then(|k| table.clear_flag(k, FIB_DIRTY));
+        let k = Key::new(slot);
+        let Some((addr, len, here)) = table.logged(k) else {
+            continue;
+        };
+        // Removed since: the prefix may be stored again, in another slot.
+        let stored = if here { Some(k) } else { table.find(addr, len) };
+        let flagged = stored.and_then(|k| table.clear_flag(k, FIB_DIRTY));
         let now = match flagged {
             // Every entry created or changed since the last take is flagged; an
             // unflagged one was handled by an earlier record of this same drain
@@ -51,6 +55,9 @@ fn drain<A: Addr>(
             prefix: addr.net(len),
             action,
         });
+    }
+    if log.is_empty() {
+        table.release_held();
     }
 }
 
@@ -86,7 +93,7 @@ impl Rib {
     }
 
     /// The change stream in bounded batches: at most `max` (at least 1) logged prefixes
-    /// are taken, the rest stay logged (12 octets per IPv4 prefix) for the next call,
+    /// are taken, the rest stay logged (8 octets per prefix) for the next call,
     /// so a consumer that pulls batches never holds more than one batch of
     /// [`RouteChange`]s.
     ///

@@ -97,8 +97,8 @@ pub struct Rib {
     attrs: AttrTable,
     v4: Table<u32>,
     v6: Table<u128>,
-    log4: Log<u32>,
-    log6: Log<u128>,
+    log4: Log,
+    log6: Log,
     snapshots: Vec<Vec<IpAddr>>,
     /// A bounded take left records behind: the log may hold a prefix twice.
     changes_left_behind: bool,
@@ -185,7 +185,10 @@ impl Rib {
                 self.peers.len() - 1
             }
         };
-        let slot16 = u16::try_from(slot).map_err(|_| RibError::UnknownPeer(id))?;
+        let slot16 = u16::try_from(slot)
+            .ok()
+            .filter(|&s| s <= table::MAX_PEER_SLOT)
+            .ok_or(RibError::UnknownPeer(id))?;
         if let Some(s) = self.peers.get_mut(slot) {
             *s = Some(peer);
         }

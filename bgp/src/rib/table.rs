@@ -152,6 +152,20 @@ impl<A> Key<A> {
 
 /// Marker in `Entry::peer` of a free slot.
 const FREE: u16 = u16::MAX - 1;
+/// Marker in `Entry::peer` of a held slot: its prefix was removed while the FIB change
+/// log held records, one of which may name the slot; the entry keeps the prefix and the
+/// slot is not reused until the log is empty ([`Table::release_held`]).
+const HELD: u16 = u16::MAX - 2;
+
+/// The highest peer slot an entry can hold (the ones above are markers).
+pub(crate) const MAX_PEER_SLOT: u16 = HELD - 1;
+
+impl<A> Entry<A> {
+    /// Whether the entry is a stored prefix (not a free or held slot).
+    fn stored(&self) -> bool {
+        self.peer != FREE && self.peer != HELD
+    }
+}
 
 /// The prefix table of one address family.
 #[derive(Debug)]
@@ -160,6 +174,10 @@ pub(crate) struct Table<A> {
     index: SlotIndex,
     slots: Vec<Entry<A>>,
     free_slots: Vec<u32>,
+    /// Held slots (see [`HELD`]), freed by [`Table::release_held`].
+    held: Vec<u32>,
+    /// Whether a removed prefix's slot is held (the change log holds records).
+    hold: bool,
     multis: Vec<Multi>,
     free_multis: Vec<u32>,
     hasher: DefaultHashBuilder,
@@ -175,6 +193,8 @@ impl<A: Addr> Default for Table<A> {
             index: SlotIndex::default(),
             slots: Vec::new(),
             free_slots: Vec::new(),
+            held: Vec::new(),
+            hold: false,
             multis: Vec::new(),
             free_multis: Vec::new(),
             hasher: DefaultHashBuilder::default(),
@@ -207,11 +227,38 @@ impl<A: Addr> Table<A> {
     }
 
     fn entry(&self, k: Key<A>) -> Option<&Entry<A>> {
-        self.slots.get(k.0 as usize).filter(|e| e.peer != FREE)
+        self.slots.get(k.0 as usize).filter(|e| e.stored())
     }
 
     fn entry_mut(&mut self, k: Key<A>) -> Option<&mut Entry<A>> {
-        self.slots.get_mut(k.0 as usize).filter(|e| e.peer != FREE)
+        self.slots.get_mut(k.0 as usize).filter(|e| e.stored())
+    }
+
+    /// From now on the slot of a removed prefix is held, not reused, until
+    /// [`Table::release_held`]: called when the FIB change log records a slot, so that
+    /// each record's slot keeps naming the prefix it was made for.
+    pub fn hold_removed(&mut self) {
+        self.hold = true;
+    }
+
+    /// Frees the held slots, and removed prefixes' slots are freed at once again:
+    /// called when the change log is empty.
+    pub fn release_held(&mut self) {
+        self.hold = false;
+        for &i in &self.held {
+            if let Some(x) = self.slots.get_mut(i as usize) {
+                x.peer = FREE;
+            }
+        }
+        self.free_slots.append(&mut self.held);
+    }
+
+    /// The prefix a change log record of slot `k` was made for, and whether it is
+    /// still stored there (`false`: removed since, the slot held; it may be stored
+    /// again in another slot). `None` for a free slot.
+    pub fn logged(&self, k: Key<A>) -> Option<(A, u8, bool)> {
+        let e = self.slots.get(k.0 as usize).filter(|e| e.peer != FREE)?;
+        Some((e.addr, e.len, e.peer != HELD))
     }
 
     /// The key of a stored prefix.
@@ -372,10 +419,14 @@ impl<A: Addr> Table<A> {
                 let h = self.hash(e.addr, e.len);
                 self.index.remove(h, k.0);
                 if let Some(x) = self.slots.get_mut(k.0 as usize) {
-                    x.peer = FREE;
+                    x.peer = if self.hold { HELD } else { FREE };
                     x.flags = 0;
                 }
-                self.free_slots.push(k.0);
+                if self.hold {
+                    self.held.push(k.0);
+                } else {
+                    self.free_slots.push(k.0);
+                }
                 if let Some(m) = old_multi {
                     self.free_multi(m);
                 }
@@ -442,7 +493,7 @@ impl<A: Addr> Table<A> {
             .iter()
             .enumerate()
             .filter(|(_, e)| {
-                if e.peer == FREE {
+                if !e.stored() {
                     false
                 } else if e.peer == MULTI {
                     self.multis
@@ -466,7 +517,7 @@ impl<A: Addr> Table<A> {
     /// Marks the paths of peer `slot` for a prefix stale (the order and the ECMP set
     /// stay as they are).
     pub fn set_stale(&mut self, k: Key<A>, slot: u16) {
-        let Some(e) = self.slots.get_mut(k.0 as usize).filter(|e| e.peer != FREE) else {
+        let Some(e) = self.slots.get_mut(k.0 as usize).filter(|e| e.stored()) else {
             return;
         };
         if e.peer == MULTI {
@@ -485,7 +536,7 @@ impl<A: Addr> Table<A> {
         self.slots
             .iter()
             .enumerate()
-            .filter(|(_, e)| e.peer != FREE)
+            .filter(|(_, e)| e.stored())
             .map(|(i, e)| (Key::new(i as u32), e.addr, e.len))
     }
 
@@ -493,7 +544,7 @@ impl<A: Addr> Table<A> {
     pub fn heap_bytes(&self) -> usize {
         self.index.heap_bytes()
             + self.slots.capacity() * std::mem::size_of::<Entry<A>>()
-            + self.free_slots.capacity() * std::mem::size_of::<u32>()
+            + (self.free_slots.capacity() + self.held.capacity()) * std::mem::size_of::<u32>()
             + self
                 .multis
                 .iter()
@@ -584,6 +635,28 @@ mod tests {
         t.set_paths(k, &[p(3, 1)], 1, false);
         assert_eq!(t.paths(k).best(), Some(p(3, 1)));
         assert_eq!((t.path_count(), t.accepted()), (1, 1));
+    }
+
+    #[test]
+    fn a_held_slot_keeps_its_prefix_until_released() {
+        let mut t: Table<u32> = Table::default();
+        let a = t.insert_single(0x0a000000, 24, p(1, 1), 0);
+        t.hold_removed();
+        t.set_paths(a, &[], 0, false);
+        assert_eq!(t.find(0x0a000000, 24), None);
+        assert_eq!(t.prefix(a), None, "not stored");
+        assert_eq!(t.logged(a), Some((0x0a000000, 24, false)));
+        assert!(t.iter_keys().next().is_none());
+        let b = t.insert_single(0x0a000100, 24, p(2, 1), 0);
+        assert_ne!(a, b, "a held slot is not reused");
+        assert_eq!(t.logged(b), Some((0x0a000100, 24, true)));
+        t.release_held();
+        assert_eq!(t.logged(a), None, "free");
+        let c = t.insert_single(0x0a000200, 24, p(3, 1), 0);
+        assert_eq!(c, a, "a released slot is reused");
+        // Without a hold a removed slot is free at once.
+        t.set_paths(c, &[], 0, false);
+        assert_eq!(t.logged(c), None);
     }
 
     #[test]

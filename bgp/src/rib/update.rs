@@ -23,29 +23,25 @@ pub(crate) const NO_SNAPSHOT: u32 = u32::MAX;
 pub(crate) const MULTI_SNAPSHOT: u32 = 1 << 31;
 
 /// The FIB change log of one family: prefixes whose ECMP set changed since the last
-/// `take_route_changes`, each with its FIB state from before the first change (a
-/// snapshot value, see [`MULTI_SNAPSHOT`]). 12 octets per IPv4 prefix, no allocation
-/// for a prefix whose FIB state was one path. Once stopped (nobody takes the changes)
-/// it logs nothing and no entry is flagged [`FIB_DIRTY`].
-#[derive(Debug)]
-pub(crate) struct Log<A> {
-    entries: Vec<(A, u8, u32)>,
+/// `take_route_changes`, each by its table slot with its FIB state from before the
+/// first change (a snapshot value, see [`MULTI_SNAPSHOT`]). 8 octets per prefix, no
+/// allocation for a prefix whose FIB state was one path. While it holds records the
+/// table keeps removed prefixes' slots from reuse ([`Table::hold_removed`]), so a
+/// record's slot names the prefix it was made for; taking one reads that slot's entry,
+/// not the index (a full table's records are taken in slot order). Once stopped
+/// (nobody takes the changes) it logs nothing and no entry is flagged [`FIB_DIRTY`].
+#[derive(Debug, Default)]
+pub(crate) struct Log {
+    entries: Vec<(u32, u32)>,
     stopped: bool,
 }
 
-impl<A> Default for Log<A> {
-    fn default() -> Self {
-        Self {
-            entries: Vec::new(),
-            stopped: false,
-        }
-    }
-}
-
-impl<A> Log<A> {
-    fn push(&mut self, entry: (A, u8, u32)) {
+impl Log {
+    /// Logs slot `k` with its FIB state before the change (nothing once stopped).
+    fn record<A: Addr>(&mut self, table: &mut Table<A>, k: Key<A>, snap: u32) {
         if !self.stopped {
-            self.entries.push(entry);
+            self.entries.push((k.slot(), snap));
+            table.hold_removed();
         }
     }
 
@@ -57,8 +53,8 @@ impl<A> Log<A> {
         self.entries.is_empty()
     }
 
-    /// Takes the first `n` records.
-    pub(crate) fn drain(&mut self, n: usize) -> std::vec::Drain<'_, (A, u8, u32)> {
+    /// Takes the first `n` records: (slot, snapshot).
+    pub(crate) fn drain(&mut self, n: usize) -> std::vec::Drain<'_, (u32, u32)> {
         self.entries.drain(..n)
     }
 
@@ -100,16 +96,13 @@ pub(crate) fn fib_hops(attrs: &AttrTable, ecmp: &[PathRef]) -> Option<Vec<IpAddr
 fn note_fib<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
-    log: &mut Log<A>,
+    log: &mut Log,
     i: Key<A>,
     old_ecmp: &[PathRef],
 ) {
-    if log.stopped || table.flags(i) & FIB_DIRTY != 0 {
+    if log.stopped || table.flags(i) & FIB_DIRTY != 0 || table.prefix(i).is_none() {
         return;
     }
-    let Some((addr, len)) = table.prefix(i) else {
-        return;
-    };
     let snap = match old_ecmp {
         [] => NO_SNAPSHOT,
         [one] if one.peer == LOCAL_SLOT || !one.accepted() => NO_SNAPSHOT,
@@ -125,7 +118,7 @@ fn note_fib<A: Addr>(
             None => NO_SNAPSHOT,
         },
     };
-    log.push((addr, len, snap));
+    log.record(table, i, snap);
     table.set_flag(i, FIB_DIRTY, true);
 }
 
@@ -192,7 +185,7 @@ fn count(peers: &mut Peers, slot: u16, old: Option<PathRef>, new: Option<PathRef
 pub(crate) fn remove_paths<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
-    log: &mut Log<A>,
+    log: &mut Log,
     k: Key<A>,
     slot: u16,
     stale_only: bool,
@@ -218,7 +211,7 @@ pub(crate) fn remove_paths<A: Addr>(
 pub(crate) fn set_path<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
-    log: &mut Log<A>,
+    log: &mut Log,
     addr: A,
     len: u8,
     (slot, path_id): (u16, u32),
@@ -230,7 +223,7 @@ pub(crate) fn set_path<A: Addr>(
             // without FIB_DIRTY at take time has then always been handled already.
             let flags = if log.stopped { 0 } else { FIB_DIRTY };
             let k = table.insert_single(addr, len, n, flags);
-            log.push((addr, len, NO_SNAPSHOT));
+            log.record(table, k, NO_SNAPSHOT);
             count(cx.peers, slot, None, Some(n));
             if n.accepted() {
                 note_export(cx, (k, addr, len), None, Some(n), true);
@@ -379,7 +372,7 @@ fn tied_place(
 fn add_tied<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
-    log: &mut Log<A>,
+    log: &mut Log,
     (i, addr, len): (Key<A>, A, u8),
     n: PathRef,
     at: usize,

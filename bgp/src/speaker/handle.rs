@@ -380,7 +380,7 @@ impl SpeakerHandle {
 }
 
 /// The consumer end of the best-path changes. Changes are not queued: they stay
-/// coalesced per prefix in the RIB's change log (12 octets per IPv4 prefix) until taken
+/// coalesced per prefix in the RIB's change log (8 octets per prefix) until taken
 /// here in batches, so a slow consumer (the kernel FIB) costs no memory beyond that log
 /// and one batch. Dropping it makes the speaker discard the changes.
 #[derive(Debug)]
