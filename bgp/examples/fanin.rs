@@ -6,16 +6,19 @@
 //! table is then re-advertised to the other peers, as `tern agent` does.
 //!
 //! ```text
-//! fanin [PREFIXES] [PEERS] [ROUNDS] [SKEW]     (defaults: 200000 10 3 0)
+//! fanin [PREFIXES] [PEERS] [ROUNDS] [SKEW] [DOWN]     (defaults: 200000 10 3 0 1)
 //! ```
 //!
 //! SKEW > 0 starts each peer's feed a random number of turns (up to SKEW) late, as
 //! live feeders that connect up to 100 ms apart run that far apart through the table:
 //! a prefix's next path then finds its entry out of the cache.
 //!
+//! DOWN = 0 leaves out the peers going down (e.g. to profile the load alone).
+//!
 //! Prints, per round, the thread CPU time of `receive`, `take_route_changes` and
 //! `take_updates`, and the minimum total (the least disturbed by other load); then of
-//! the peers going down one after another (`peer_down` and the flush after each).
+//! the peers going down one after another (`peer_down` and the flush after each, also
+//! per peer).
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
@@ -75,7 +78,7 @@ struct Times {
     down: Duration,
 }
 
-fn round(feeds: &[Vec<Update>], skew: usize) -> (Times, usize, usize) {
+fn round(feeds: &[Vec<Update>], skew: usize, down: bool) -> (Times, usize, usize) {
     let peers = feeds.len();
     let mut rng = table::Rng::new(0xfa17);
     let late: Vec<usize> = (0..peers)
@@ -141,9 +144,19 @@ fn round(feeds: &[Vec<Update>], skew: usize) -> (Times, usize, usize) {
     // first leaves nine paths a prefix, the last none): timed apart from the load.
     let c0 = thread_cpu();
     let (mut down_t, mut down_changes, mut down_sent) = (Times::default(), 0usize, 0usize);
-    for i in 0..peers {
+    for i in (0..peers).take_while(|_| down) {
+        let c = thread_cpu();
         rib.peer_down(PeerId(i as u32 + 1));
+        let d = thread_cpu() - c;
         flush(&mut rib, &mut down_t, &mut down_changes, &mut down_sent);
+        println!(
+            "  peer {} down: peer_down {:.3} s, then route changes {:.3} s, take_updates {:.3} s",
+            i + 1,
+            d.as_secs_f64(),
+            down_t.changes.as_secs_f64(),
+            down_t.export.as_secs_f64()
+        );
+        down_t = Times::default();
     }
     t.down = thread_cpu() - c0;
     (t, changes, sent)
@@ -153,6 +166,7 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let arg = |i: usize, d: usize| args.get(i).and_then(|s| s.parse().ok()).unwrap_or(d);
     let (prefixes, peers, rounds, skew) = (arg(1, 200_000), arg(2, 10), arg(3, 3), arg(4, 0));
+    let down = arg(5, 1) != 0;
     let feeds: Vec<Vec<Update>> = (0..peers)
         .map(|i| {
             table::updates(&table::Shape {
@@ -168,7 +182,7 @@ fn main() {
     );
     let mut best: Option<Duration> = None;
     for r in 1..=rounds {
-        let (t, changes, sent) = round(&feeds, skew);
+        let (t, changes, sent) = round(&feeds, skew, down);
         let total = t.receive + t.changes + t.export;
         println!(
             "round {r}: total {:.3} s = receive {:.3} s + route changes {:.3} s + \

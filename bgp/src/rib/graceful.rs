@@ -27,19 +27,15 @@ impl Rib {
             peers: &mut self.peers,
             snapshots: &mut self.snapshots,
         };
-        for k in keys4 {
-            if keep4 {
-                self.v4.set_stale(k, slot);
-            } else {
-                remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, false);
-            }
+        if keep4 {
+            keys4.iter().for_each(|&k| self.v4.set_stale(k, slot));
+        } else {
+            remove_paths(&mut cx, &mut self.v4, &mut self.log4, &keys4, slot, false);
         }
-        for k in keys6 {
-            if keep6 {
-                self.v6.set_stale(k, slot);
-            } else {
-                remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, false);
-            }
+        if keep6 {
+            keys6.iter().for_each(|&k| self.v6.set_stale(k, slot));
+        } else {
+            remove_paths(&mut cx, &mut self.v6, &mut self.log6, &keys6, slot, false);
         }
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
             p.out.clear(&mut self.attrs);
@@ -61,14 +57,12 @@ impl Rib {
             snapshots: &mut self.snapshots,
         };
         if families.contains(&AddressFamily::IPV4_UNICAST) {
-            for k in self.v4.indices_with_peer(slot, true) {
-                remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, true);
-            }
+            let keys = self.v4.indices_with_peer(slot, true);
+            remove_paths(&mut cx, &mut self.v4, &mut self.log4, &keys, slot, true);
         }
         if families.contains(&AddressFamily::IPV6_UNICAST) {
-            for k in self.v6.indices_with_peer(slot, true) {
-                remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, true);
-            }
+            let keys = self.v6.indices_with_peer(slot, true);
+            remove_paths(&mut cx, &mut self.v6, &mut self.log6, &keys, slot, true);
         }
     }
 

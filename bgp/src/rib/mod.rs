@@ -247,12 +247,8 @@ impl Rib {
             peers: &mut self.peers,
             snapshots: &mut self.snapshots,
         };
-        for k in keys4 {
-            remove_paths(&mut cx, &mut self.v4, &mut self.log4, k, slot, false);
-        }
-        for k in keys6 {
-            remove_paths(&mut cx, &mut self.v6, &mut self.log6, k, slot, false);
-        }
+        remove_paths(&mut cx, &mut self.v4, &mut self.log4, &keys4, slot, false);
+        remove_paths(&mut cx, &mut self.v6, &mut self.log6, &keys6, slot, false);
         self.refresh.forget(slot);
         if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
             p.out.clear(&mut self.attrs);
