@@ -6,7 +6,7 @@
 use std::net::IpAddr;
 
 use super::table::{Addr, Key, Table, FIB_DIRTY};
-use super::update::{fib_hops, Log, MULTI_SNAPSHOT, NO_SNAPSHOT};
+use super::update::{fib_hops, Log, MULTI_SNAPSHOT, NO_SNAPSHOT, WARM_KEYS};
 use super::{AttrTable, Rib, RouteAction, RouteChange};
 
 fn drain<A: Addr>(
@@ -19,43 +19,56 @@ fn drain<A: Addr>(
     skip_equal: bool,
 ) {
     let n = log.len().min(max);
-    for (slot, snap) in log.drain(n) {
-        let before: Option<Vec<IpAddr>> = if snap == NO_SNAPSHOT {
-            None
-        } else if snap & MULTI_SNAPSHOT != 0 {
-            snapshots.get((snap & !MULTI_SNAPSHOT) as usize).cloned()
-        } else {
-            let hop = attrs.get(snap).next_hop();
-            attrs.release(snap);
-            Some(vec![hop])
-        };
-        let k = Key::new(slot);
-        let Some((addr, len, here)) = table.logged(k) else {
-            continue;
-        };
-        // Removed since: the prefix may be stored again, in another slot.
-        let stored = if here { Some(k) } else { table.find(addr, len) };
-        let flagged = stored.and_then(|k| table.clear_flag(k, FIB_DIRTY));
-        let now = match flagged {
-            // Every entry created or changed since the last take is flagged; an
-            // unflagged one was handled by an earlier record of this same drain
-            // (which had the older snapshot).
-            Some((false, _)) => continue,
-            Some((true, paths)) => fib_hops(attrs, paths.ecmp()),
-            None => None,
-        };
-        let action = match (before, now) {
-            (None, None) => continue,
-            (Some(_), None) => RouteAction::Withdraw,
-            (None, Some(h)) => RouteAction::Install(h),
-            (Some(b), Some(h)) if skip_equal && b == h => continue,
-            (Some(_), Some(h)) => RouteAction::Replace(h),
-        };
-        out.push(RouteChange {
-            prefix: addr.net(len),
-            action,
-        });
+    // The records of a peer's removal come in prefix order, unrelated to where the
+    // entries live: each group's entries and first paths are loaded first, their cache
+    // misses overlapping (a full table's insertions come in slot order anyway).
+    for group in log.first(n).chunks(WARM_KEYS) {
+        let warm = group
+            .iter()
+            .fold(0, |acc, &(slot, _)| acc ^ table.warm_slot(Key::new(slot)));
+        std::hint::black_box(warm);
+        for &(slot, snap) in group {
+            let one;
+            let before: Option<&[IpAddr]> = if snap == NO_SNAPSHOT {
+                None
+            } else if snap & MULTI_SNAPSHOT != 0 {
+                snapshots
+                    .get((snap & !MULTI_SNAPSHOT) as usize)
+                    .map(Vec::as_slice)
+            } else {
+                one = attrs.get(snap).next_hop();
+                attrs.release(snap);
+                Some(std::slice::from_ref(&one))
+            };
+            let k = Key::new(slot);
+            let Some((addr, len, here)) = table.logged(k) else {
+                continue;
+            };
+            // Removed since: the prefix may be stored again, in another slot.
+            let stored = if here { Some(k) } else { table.find(addr, len) };
+            let flagged = stored.and_then(|k| table.clear_flag(k, FIB_DIRTY));
+            let now = match flagged {
+                // Every entry created or changed since the last take is flagged; an
+                // unflagged one was handled by an earlier record of this same drain
+                // (which had the older snapshot).
+                Some((false, _)) => continue,
+                Some((true, paths)) => fib_hops(attrs, paths.ecmp()),
+                None => None,
+            };
+            let action = match (before, now) {
+                (None, None) => continue,
+                (Some(_), None) => RouteAction::Withdraw,
+                (None, Some(h)) => RouteAction::Install(h),
+                (Some(b), Some(h)) if skip_equal && b == &h[..] => continue,
+                (Some(_), Some(h)) => RouteAction::Replace(h),
+            };
+            out.push(RouteChange {
+                prefix: addr.net(len),
+                action,
+            });
+        }
     }
+    log.discard(n);
     if log.is_empty() {
         table.release_held();
     }

@@ -53,9 +53,14 @@ impl Log {
         self.entries.is_empty()
     }
 
-    /// Takes the first `n` records: (slot, snapshot).
-    pub(crate) fn drain(&mut self, n: usize) -> std::vec::Drain<'_, (u32, u32)> {
-        self.entries.drain(..n)
+    /// The first `n` records (at most all): (slot, snapshot).
+    pub(crate) fn first(&self, n: usize) -> &[(u32, u32)] {
+        self.entries.get(..n).unwrap_or(&self.entries)
+    }
+
+    /// Drops the first `n` records (taken with [`Log::first`]).
+    pub(crate) fn discard(&mut self, n: usize) {
+        self.entries.drain(..n.min(self.entries.len()));
     }
 
     /// Logs nothing from now on; the log must have been drained (its snapshots hold
@@ -180,9 +185,9 @@ fn count(peers: &mut Peers, slot: u16, old: Option<PathRef>, new: Option<PathRef
         - u64::from(old.is_some_and(|o| o.accepted()));
 }
 
-/// Prefixes whose entries [`remove_paths`] loads in one pass before removing their
+/// Prefixes whose entries [`remove_paths`] (and a take of the change log) loads in one pass before removing their
 /// paths: a few dozen cache lines, still in the cache when they are changed.
-const WARM_KEYS: usize = 32;
+pub(crate) const WARM_KEYS: usize = 32;
 
 /// Removes every path of peer `slot` (only the stale ones with `stale_only`) from each
 /// prefix of `keys`, in their order. The keys come in prefix order
