@@ -27,7 +27,17 @@ impl<T: RouteTable> Reconciler<T> {
         let batch = self.table.batch_size();
         let mut results = Vec::with_capacity(batch);
         let mut deletes = mem::take(&mut self.deletes);
-        deletes.sort_unstable();
+        // Longest prefixes first, each length from the highest address down. The
+        // kernel's IPv4 trie (fib_trie) pays when a delete removes the child that gave
+        // its node the node's longest suffix (the shortest prefix under it): it then
+        // walks the node's children from the first until one has that suffix again.
+        // Removing the longer prefixes of a node first rarely removes that child, and
+        // within a length the node's first children stay until the end. In ascending
+        // order every delete walks past the ones emptied before it: measured with
+        // `ip -batch` in a namespace, 400,000 /24s took 32.8 s to delete in ascending
+        // order and 8.0 s in descending order (8.4 s to add); for 1,000,000 DFZ-like
+        // prefixes, system time 18.5 s descending, 16.5 s longest first (one run each).
+        deletes.sort_unstable_by_key(|p| std::cmp::Reverse((p.prefix_len(), p.addr())));
         deletes.dedup();
         for chunk in deletes.chunks(batch) {
             let ops: Vec<Op<'_>> = chunk

@@ -266,6 +266,41 @@ fn changes_replace_and_remove() {
 }
 
 #[test]
+fn deletes_go_to_the_kernel_longest_prefix_first_highest_address_first() {
+    let mut r = rec(lab(), true);
+    let mut routes: Vec<Route> = (0..5)
+        .map(|i| Route::via(net(&format!("10.244.{i}.0/24")), [nh("10.0.0.2")]))
+        .collect();
+    routes.push(Route::via(net("10.244.0.0/16"), [nh("10.0.0.2")]));
+    routes.push(Route::via(net("10.244.1.128/25"), [nh("10.0.0.2")]));
+    r.change(DesiredChange::ReplaceAll(routes));
+    r.push().unwrap();
+    r.table_mut().log.clear();
+    for p in [
+        "10.244.1.0/24",
+        "10.244.0.0/16",
+        "10.244.3.0/24",
+        "10.244.1.128/25",
+    ] {
+        r.change(DesiredChange::Remove(net(p)));
+    }
+    r.change(DesiredChange::Remove(net("10.244.0.0/24")));
+    r.change(DesiredChange::Remove(net("10.244.4.0/24")));
+    r.push().unwrap();
+    assert_eq!(
+        r.table().log,
+        [
+            "delete 10.244.1.128/25",
+            "delete 10.244.4.0/24",
+            "delete 10.244.3.0/24",
+            "delete 10.244.1.0/24",
+            "delete 10.244.0.0/24",
+            "delete 10.244.0.0/16"
+        ]
+    );
+}
+
+#[test]
 fn ecmp_off_installs_first_next_hop_only() {
     let cfg = TableConfig {
         ecmp: false,
