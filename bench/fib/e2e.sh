@@ -18,6 +18,11 @@
 #        PERF=/tmp/p bench/fib/e2e.sh 1 tern    (perf record of the daemon: /tmp/p.tern.1)
 #        TERN_OLD=/path/to/old/tern bench/fib/e2e.sh 3 tern_old tern bird   (before/after)
 #        bench/fib/e2e.sh 3 tern tern_via bird   (tern_via: fib.nexthopObjects false)
+#        DUMP=/tmp/t bench/fib/e2e.sh 1 tern    (the kernel's table 100 after the load: /tmp/t.tern.1)
+#        WITHDRAW=1 bench/fib/e2e.sh 3          (then the feeder goes away: also the time
+#                                               from its end until the daemon counts no
+#                                               route and the kernel's table 100 is
+#                                               empty, and the daemon's CPU over it)
 # Needs root, iproute2, bird2. Prints a Markdown table and the raw numbers.
 set -euo pipefail
 
@@ -84,6 +89,28 @@ count_tern_via() { count_tern "$@"; }
 
 kernel_routes() { ip -n "$1" -4 route show table 100 | wc -l; }
 
+# wait_zero DAEMON DIR NS: polls until the daemon counts no route in the kernel and then
+# until the kernel's table 100 in NS is empty (a daemon's count can fall before its
+# deletions reach the kernel: tern counts the routes it wants that the kernel
+# confirmed, and no longer wants these); ZERO_MS then, empty when TIMEOUT_S passed
+# first.
+wait_zero() {
+    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n
+    ZERO_MS=""
+    while [ "$(ms)" -lt "$deadline" ]; do
+        n=$("count_$1" "$2" || true)
+        [ "$n" = 0 ] && break
+        sleep "$POLL"
+    done
+    while [ "$(ms)" -lt "$deadline" ]; do
+        if [ "$(kernel_routes "$3")" -eq 0 ]; then
+            ZERO_MS=$(ms)
+            return
+        fi
+        sleep "$POLL"
+    done
+}
+
 measure() {
     local d=$1 round=$2 dir ns
     dir="$WORK/$d.$round"
@@ -123,6 +150,37 @@ measure() {
     hwm=$(kib "$dpid" VmHWM)
     est=$(sed -n 's/.*"established","t":\([0-9]*\).*/\1/p' "$dir/feeder.out")
     k=$(kernel_routes "$ns")
+    # DUMP=path: the kernel's table 100 after the load, to DUMP.DAEMON.ROUND
+    [ -z "${DUMP:-}" ] || ip -n "$ns" -4 route show table 100 > "$DUMP.$d.$round"
+    local gone=""
+    if [ -n "${WITHDRAW:-}" ] && [ -n "$done_ms" ]; then
+        # The feeder goes away (its socket closes): the session is down at once.
+        local t0 c0 left
+        if [ -n "${PERF:-}" ]; then # and of the withdrawal: $PERF.DAEMON.ROUND.withdraw
+            perf record -q -F 999 -g -p "$dpid" -o "$PERF.$d.$round.withdraw" 2>/dev/null &
+            perfpid=$!
+            sleep 0.5
+        fi
+        c0=$(cpu_ms "$dpid")
+        t0=$(ms)
+        kill "$fpid" 2>/dev/null || true
+        wait "$fpid" 2>/dev/null || true
+        wait_zero "$d" "$dir" "$ns"
+        left=$(kernel_routes "$ns")
+        [ -z "$perfpid" ] || { kill -INT "$perfpid"; wait "$perfpid" || true; }
+        if [ -n "${THREADS:-}" ]; then # per thread after the withdrawal: user and system CPU
+            for t in /proc/"$dpid"/task/*; do
+                awk '{ sub(/^[0-9]+ \(/, ""); sub(/\) /, " "); print }' "$t/stat" |
+                    awk -v d="$d" '{ printf "  %s thread %-16s user %d sys %d (after the withdrawal)\n", d, $1, $13, $14 }' >&2
+            done
+        fi
+        if [ -z "$ZERO_MS" ] || [ "$left" -ne 0 ]; then
+            echo "$d round $round: withdrawal incomplete (kernel $left routes)" >&2
+            gone=" - -"
+        else
+            gone=" $((ZERO_MS - t0)) $(( $(cpu_ms "$dpid") - c0 ))"
+        fi
+    fi
     kill "$fpid" "$dpid" 2>/dev/null || true
     wait "$fpid" "$dpid" 2>/dev/null || true
     ip netns del "$ns" 2>/dev/null || true
@@ -134,7 +192,7 @@ measure() {
         echo "$d round $round: daemon said $n but the kernel has $k routes in table 100" >&2
         return 1
     fi
-    record "$round" "$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base $k" \
+    record "$round" "$d $((done_ms - est)) $((cpu1 - cpu0)) $hwm $base $k$gone" \
         "(load $(cut -d' ' -f1-3 /proc/loadavg))"
 }
 
@@ -161,6 +219,21 @@ for d in $DAEMONS; do
             printf "| %s | %.2f–%.2f [%.2f] | %.2f–%.2f | %.0f | %s |\n", d, w[1]/1000, w[k]/1000, med/1000, c[1]/1000, c[k]/1000, h[k]/1024, ratio
         }' "$RESULTS"
 done
+if [ -n "${WITHDRAW:-}" ]; then
+    echo
+    echo "| daemon | feeder gone → table 100 empty (s) min–max [median] | daemon CPU (s) min–max |"
+    echo "|---|---|---|"
+    for d in $DAEMONS; do
+        awk -v d="$d" '
+            $1==d && $7 != "-" && $7 != "" { w[++k]=$7; c[k]=$8 }
+            function srt(a, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t} }
+            END {
+                if (!k) exit
+                srt(w,k); srt(c,k)
+                printf "| %s | %.2f–%.2f [%.2f] | %.2f–%.2f |\n", d, w[1]/1000, w[k]/1000, w[int((k+1)/2)]/1000, c[1]/1000, c[k]/1000
+            }' "$RESULTS"
+    done
+fi
 echo
-echo "raw (daemon wall_ms cpu_ms VmHWM_KiB RSS_before_KiB kernel_routes):"
+echo "raw (daemon wall_ms cpu_ms VmHWM_KiB RSS_before_KiB kernel_routes [withdraw_ms withdraw_cpu_ms]):"
 cat "$RESULTS"
