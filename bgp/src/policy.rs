@@ -2,12 +2,13 @@
 //!
 //! tern's default import policy (Calico's): a prefix is accepted only when it lies inside
 //! one of the configured `pools`, and never when it is (or lies inside) one of this node's
-//! own `blocks` — those are originated here and must not be learned back. Max-prefix is
-//! enforced by the RIB per peer ([`crate::rib::PeerSettings::max_prefixes`]) and reported
-//! as [`crate::rib::RibError::MaxPrefixExceeded`] so the speaker can send a Cease.
+//! own `blocks` — those are originated here and must not be learned back. Prefix limits
+//! are enforced by the RIB per peer ([`crate::rib::PeerSettings::receive_limit`],
+//! [`crate::rib::PeerSettings::import_limit`]) and reported as
+//! [`crate::rib::RibError::PrefixLimit`] so the speaker can act on them.
 //!
-//! The verdict is an explicit [`ImportVerdict`]; rejected routes stay in the Adj-RIB-In
-//! with their reason so `tern routes --all` can show why.
+//! The verdict is an explicit [`ImportVerdict`]; a rejected route is not stored (as BIRD
+//! without `import keep filtered`): the RIB counts it per peer and reason.
 
 use ipnet::IpNet;
 

@@ -29,7 +29,8 @@ impl Jitter {
         z ^ (z >> 31)
     }
 
-    /// `base × 2^min(failures, 4)`, at most [`MAX_DELAY`], times a factor in [0.75, 1].
+    /// `base × 2^min(failures, 4)`, at most `MAX_DELAY` (24 hours), times a factor in
+    /// [0.75, 1].
     pub fn backoff(&mut self, base: Duration, failures: u32) -> Duration {
         let full = base
             .saturating_mul(1 << failures.min(MAX_DOUBLINGS))
