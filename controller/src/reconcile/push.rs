@@ -34,9 +34,11 @@ impl<T: RouteTable> Reconciler<T> {
         // Removing the longer prefixes of a node first rarely removes that child, and
         // within a length the node's first children stay until the end. In ascending
         // order every delete walks past the ones emptied before it: measured with
-        // `ip -batch` in a namespace, 400,000 /24s took 32.8 s to delete in ascending
-        // order and 8.0 s in descending order (8.4 s to add); for 1,000,000 DFZ-like
-        // prefixes, system time 18.5 s descending, 16.5 s longest first (one run each).
+        // `ip -batch` in a namespace, 400,000 /24s in a table of their own (table 100)
+        // took 32.8 s to delete in ascending order and 8.0 s in descending order (8.4 s
+        // to add); for 1,000,000 DFZ-like prefixes, system time 18.5 s descending, 16.5 s
+        // longest first (one run each). In the main table (with the connected route)
+        // the order made no difference: 7.7 s ascending, 7.3 s descending.
         deletes.sort_unstable_by_key(|p| std::cmp::Reverse((p.prefix_len(), p.addr())));
         deletes.dedup();
         for chunk in deletes.chunks(batch) {
