@@ -289,6 +289,13 @@ impl<A: Addr> Table<A> {
         })
     }
 
+    /// [`Table::warm_slot`] for each of `keys`, in a loop that does nothing else (so that
+    /// their cache misses overlap), before a caller changes or reads them one by one.
+    pub fn warm_slots(&self, keys: impl IntoIterator<Item = Key<A>>) {
+        let warm = keys.into_iter().fold(0, |acc, k| acc ^ self.warm_slot(k));
+        std::hint::black_box(warm);
+    }
+
     /// Number of entries (prefixes with any path).
     #[cfg(test)]
     pub fn entries(&self) -> usize {

@@ -185,15 +185,15 @@ fn count(peers: &mut Peers, slot: u16, old: Option<PathRef>, new: Option<PathRef
         - u64::from(old.is_some_and(|o| o.accepted()));
 }
 
-/// Prefixes whose entries [`remove_paths`] (and a take of the change log) loads in one pass before removing their
-/// paths: a few dozen cache lines, still in the cache when they are changed.
+/// Prefixes whose entries [`remove_paths`] (and a take of the change log) loads in one
+/// pass before changing them: a few dozen cache lines, still in the cache then.
 pub(crate) const WARM_KEYS: usize = 32;
 
 /// Removes every path of peer `slot` (only the stale ones with `stale_only`) from each
 /// prefix of `keys`, in their order. The keys come in prefix order
 /// ([`Table::indices_with_peer`]), unrelated to where the entries live: each group of
-/// them has its entries and path lists loaded first, in a loop that does nothing else,
-/// so that their cache misses overlap instead of waiting one behind the other.
+/// them has its entries and path lists loaded first ([`Table::warm_slots`]), so that
+/// their cache misses overlap instead of waiting one behind the other.
 pub(crate) fn remove_paths<A: Addr>(
     cx: &mut Cx<'_>,
     table: &mut Table<A>,
@@ -203,8 +203,7 @@ pub(crate) fn remove_paths<A: Addr>(
     stale_only: bool,
 ) {
     for group in keys.chunks(WARM_KEYS) {
-        let warm = group.iter().fold(0, |acc, &k| acc ^ table.warm_slot(k));
-        std::hint::black_box(warm);
+        table.warm_slots(group.iter().copied());
         for &k in group {
             let Some((addr, len)) = table.prefix(k) else {
                 continue;
