@@ -177,6 +177,7 @@ fn scrape_passes_promtool_and_rules_and_dashboard_work_in_prometheus() {
         "tern_fib_routes{state=\"installed\"} ".into(),
         "tern_fib_route_events_total ".into(),
         "tern_fib_direct_pushes_total ".into(),
+        "tern_fib_deletes_held 0".into(),
         "# TYPE process_cpu_seconds_total counter".into(),
         "# TYPE tern_fib_reconciles_total counter".into(),
         format!("tern_build_info{{commit=\"{}\"", env!("TERN_GIT_COMMIT")),

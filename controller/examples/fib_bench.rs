@@ -64,6 +64,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             netns: None,
             resync_interval: Duration::from_secs(3600),
             adopt_grace: Duration::ZERO,
+            ..ControllerConfig::default()
         };
         let (ctl, task) = Controller::spawn(config)?;
         let t0 = Instant::now();

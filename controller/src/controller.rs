@@ -45,6 +45,11 @@ pub struct ControllerConfig {
     /// the agent to learn them again (e.g. from BGP). A `ReplaceAll` or
     /// [`ControllerHandle::allow_deletes`] ends the wait early. Default 120 s.
     pub adopt_grace: Duration,
+    /// While a next hop's routes are removed in bulk (a peer gone), their deletes are held
+    /// back until no more came for this long (at most 25 times as long in all), then go
+    /// with the next hop's nexthop object in one operation when all of them go
+    /// ([`Reconciler::push_holding`]). Default 200 ms.
+    pub delete_hold: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -54,6 +59,7 @@ impl Default for ControllerConfig {
             netns: None,
             resync_interval: Duration::from_secs(30),
             adopt_grace: Duration::from_secs(120),
+            delete_hold: HOLD_IDLE,
         }
     }
 }
@@ -412,6 +418,35 @@ const LINK_UP_DELAY: Duration = Duration::from_millis(500);
 const QUIET: Duration = Duration::from_secs(1);
 /// ... but no later than this after the overrun.
 const MAX_DEFER: Duration = Duration::from_secs(10);
+/// The default [`ControllerConfig::delete_hold`].
+const HOLD_IDLE: Duration = Duration::from_millis(200);
+/// Deletes are held back at most this many times [`ControllerConfig::delete_hold`].
+const HOLD_MAX: u32 = 25;
+
+/// When held-back deletes must be sent: `due` is `None` while none are held.
+#[derive(Debug, Default)]
+struct Hold {
+    since: Option<Instant>,
+    held: usize,
+    due: Option<Instant>,
+}
+
+impl Hold {
+    /// After a holding push that left `held` deletes held back: due `idle` after the last
+    /// push that held more, at most `HOLD_MAX` times that after the first.
+    fn after_push(&mut self, held: usize, idle: Duration) {
+        if held == 0 {
+            *self = Hold::default();
+            return;
+        }
+        let now = Instant::now();
+        let since = *self.since.get_or_insert(now);
+        if held > self.held || self.due.is_none() {
+            self.due = Some((now + idle).min(since + idle * HOLD_MAX));
+        }
+        self.held = held;
+    }
+}
 
 async fn run(
     shared: Arc<Shared>,
@@ -444,6 +479,7 @@ async fn run(
     let mut overrun_since: Option<Instant> = None;
     let mut last_push = Instant::now();
     let mut evbuf: Vec<RouteEvent> = Vec::new();
+    let mut hold = Hold::default();
     let spent = freer();
     loop {
         // Let the runtime poll the I/O driver: with commands always ready the loop would
@@ -479,6 +515,15 @@ async fn run(
                     }
                 }
                 if rec.has_work() {
+                    let _ = rec.push_holding();
+                    last_push = Instant::now();
+                }
+                hold.after_push(rec.held(), config.delete_hold);
+            }
+            _ = async { match hold.due { Some(t) => sleep_until(t).await, None => std::future::pending().await } } => {
+                hold = Hold::default();
+                let mut rec = shared.lock();
+                if rec.held() > 0 {
                     let _ = rec.push();
                     last_push = Instant::now();
                 }
@@ -544,6 +589,11 @@ async fn run(
         if shared.lock().take_reconcile_soon() {
             soon.get_or_insert_with(|| Instant::now() + Duration::from_secs(1));
         }
+    }
+    // Every handle is gone: deletes held back still go.
+    let mut rec = shared.lock();
+    if rec.held() > 0 {
+        let _ = rec.push();
     }
     Ok(())
 }

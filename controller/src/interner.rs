@@ -94,6 +94,22 @@ impl Interner {
         }
     }
 
+    /// How many references `id` has (0 for a dead id).
+    pub(crate) fn refs(&self, id: KindId) -> u32 {
+        match self.slots.get(id as usize) {
+            Some(Some((_, refs))) => *refs,
+            _ => 0,
+        }
+    }
+
+    /// Every live kind with its id.
+    pub(crate) fn live(&self) -> impl Iterator<Item = (KindId, &RouteKind)> {
+        self.slots
+            .iter()
+            .enumerate()
+            .filter_map(|(id, s)| s.as_ref().map(|(k, _)| (id as KindId, k)))
+    }
+
     /// Number of distinct kinds alive.
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {

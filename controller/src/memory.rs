@@ -31,6 +31,9 @@ pub struct MemoryTable {
     pub log: Vec<String>,
     /// Batch size reported to the caller.
     pub batch: usize,
+    /// Model shared objects: every distinct (resolved) kind is one, and
+    /// [`RouteTable::delete_through_shared`] deletes its routes at once.
+    pub shared: bool,
 }
 
 impl MemoryTable {
@@ -158,5 +161,34 @@ impl RouteTable for MemoryTable {
 
     fn batch_size(&self) -> usize {
         self.batch.max(1)
+    }
+
+    fn delete_through_shared(
+        &mut self,
+        kind: &RouteKind,
+        prefixes: &[IpNet],
+        keep: &[&RouteKind],
+    ) -> Result<bool, TableError> {
+        let Ok(k) = self.resolve(kind) else {
+            return Ok(false);
+        };
+        if !self.shared || keep.iter().any(|o| self.resolve(o).as_ref() == Ok(&k)) {
+            return Ok(false);
+        }
+        let through: Vec<IpNet> = self
+            .routes
+            .iter()
+            .filter(|(_, (o, rk))| *o == Owner::Us && *rk == k)
+            .map(|(p, _)| *p)
+            .collect();
+        if through != prefixes {
+            return Ok(false);
+        }
+        for p in &through {
+            self.routes.remove(p);
+        }
+        self.log
+            .push(format!("delete {} routes through {k}", through.len()));
+        Ok(true)
     }
 }

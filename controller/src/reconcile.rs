@@ -155,6 +155,26 @@ fn transition(g: &mut Gauges, e: &mut Entry, to: State) {
     }
 }
 
+/// Queue the delete of a route that is no longer desired, if the kernel has one of ours
+/// for its prefix: an installed one with its kind (the reference kept, see
+/// `Reconciler::kind_deletes`), another by its prefix alone.
+fn queue_delete(
+    kinds: &mut Interner,
+    deletes: &mut Vec<IpNet>,
+    kind_deletes: &mut Vec<(IpNet, KindId)>,
+    prefix: IpNet,
+    e: Entry,
+) {
+    if e.in_kernel() && e.state() == State::Installed {
+        kind_deletes.push((prefix, e.kind()));
+        return;
+    }
+    kinds.release(e.kind());
+    if e.in_kernel() {
+        deletes.push(prefix);
+    }
+}
+
 /// Drop the failure reason of a prefix. The map is nearly always empty, and a removal
 /// from an empty map would still hash the key (once per route in a full-table load).
 fn forget_reason(reasons: &mut HashMap<IpNet, String>, prefix: &IpNet) {
@@ -174,6 +194,12 @@ pub struct Reconciler<T: RouteTable> {
     deletes_allowed: bool,
     dirty: Vec<IpNet>,
     deletes: Vec<IpNet>,
+    /// Installed routes no longer desired, with their kind: the reference is kept until
+    /// `push` sends them, which deletes all routes of a kind that goes entirely (a peer
+    /// gone with its routes) with the kind's shared object when the backend can.
+    kind_deletes: Vec<(IpNet, KindId)>,
+    /// Prefixes desired anew while `kind_deletes` had entries (see `push_holding`).
+    reborn: Vec<IpNet>,
     scan_all: bool,
     gauges: Gauges,
     counters: Arc<Counters>,
@@ -200,6 +226,8 @@ impl<T: RouteTable> Reconciler<T> {
             deletes_allowed,
             dirty: Vec::new(),
             deletes: Vec::new(),
+            kind_deletes: Vec::new(),
+            reborn: Vec::new(),
             scan_all: false,
             gauges: Gauges::default(),
             counters,
@@ -231,7 +259,10 @@ impl<T: RouteTable> Reconciler<T> {
 
     /// Whether there is queued work for [`Reconciler::push`].
     pub fn has_work(&self) -> bool {
-        self.scan_all || !self.dirty.is_empty() || !self.deletes.is_empty()
+        self.scan_all
+            || !self.dirty.is_empty()
+            || !self.deletes.is_empty()
+            || !self.kind_deletes.is_empty()
     }
 
     /// Record a desired change; nothing is sent until [`Reconciler::push`].
@@ -299,6 +330,10 @@ impl<T: RouteTable> Reconciler<T> {
             return;
         }
         e.set_seen(seen);
+        if !self.kind_deletes.is_empty() {
+            // Its old route's delete may be held back: it must go before the add.
+            self.reborn.push(prefix);
+        }
         let adopted = self.adopted.remove(&prefix);
         if let Some(reason) = invalid {
             tracing::warn!(%prefix, %reason, "route rejected");
@@ -326,11 +361,14 @@ impl<T: RouteTable> Reconciler<T> {
     fn remove(&mut self, prefix: IpNet) {
         if let Some(e) = self.routes.remove(&prefix) {
             self.gauges.leave(e.state());
-            self.kinds.release(e.kind());
             forget_reason(&mut self.reasons, &prefix);
-            if e.in_kernel() {
-                self.deletes.push(prefix);
-            }
+            queue_delete(
+                &mut self.kinds,
+                &mut self.deletes,
+                &mut self.kind_deletes,
+                prefix,
+                e,
+            );
         }
     }
 
@@ -344,6 +382,7 @@ impl<T: RouteTable> Reconciler<T> {
             reasons,
             gauges,
             deletes,
+            kind_deletes,
             ..
         } = self;
         routes.retain(|p, e| {
@@ -352,11 +391,8 @@ impl<T: RouteTable> Reconciler<T> {
                 return true;
             }
             gauges.leave(e.state());
-            kinds.release(e.kind());
             forget_reason(reasons, &p);
-            if e.in_kernel() {
-                deletes.push(p);
-            }
+            queue_delete(kinds, deletes, kind_deletes, p, *e);
             false
         });
         self.allow_deletes();
@@ -447,6 +483,10 @@ impl<T: RouteTable> Reconciler<T> {
                 self.clear_seen();
             }
             self.deletes.clear();
+            for (_, id) in self.kind_deletes.drain(..) {
+                self.kinds.release(id);
+            }
+            self.reborn.clear();
             for (_, id) in self.adopted.drain() {
                 self.kinds.release(id);
             }
@@ -526,6 +566,8 @@ impl<T: RouteTable> Reconciler<T> {
         ours.sort_unstable();
         ours.dedup();
         self.routes.clear();
+        self.kind_deletes.clear();
+        self.reborn.clear();
         self.kinds.clear();
         self.reasons.clear();
         self.adopted.clear();
@@ -607,6 +649,7 @@ impl<T: RouteTable> Reconciler<T> {
         Counters::set(&c.routes_installed, self.gauges.installed);
         Counters::set(&c.routes_failed, self.gauges.failed);
         Counters::set(&c.nexthop_objects, self.table.shared_objects() as u64);
+        Counters::set(&c.deletes_held, self.kind_deletes.len() as u64);
     }
 }
 

@@ -43,6 +43,7 @@ pub struct Counters {
     pub(crate) routes_failed: AtomicU64,
     pub(crate) nexthop_objects: AtomicU64,
     pub(crate) direct_pushes: AtomicU64,
+    pub(crate) deletes_held: AtomicU64,
 }
 
 /// A copy of [`Counters`] at one moment.
@@ -76,6 +77,10 @@ pub struct CountersSnapshot {
     /// was idle, instead of handing them over (see [`crate::ControllerHandle::changes`]),
     /// counter.
     pub direct_pushes: u64,
+    /// Deletes of routes held back for a moment while a next hop's routes go in bulk, so
+    /// that they go with its nexthop object in one operation (see
+    /// [`crate::Reconciler::push_holding`]), gauge.
+    pub deletes_held: u64,
 }
 
 impl Counters {
@@ -95,6 +100,7 @@ impl Counters {
             routes_failed: g(&self.routes_failed),
             nexthop_objects: g(&self.nexthop_objects),
             direct_pushes: g(&self.direct_pushes),
+            deletes_held: g(&self.deletes_held),
         }
     }
 

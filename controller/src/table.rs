@@ -146,4 +146,21 @@ pub trait RouteTable {
     fn shared_objects(&self) -> usize {
         0
     }
+
+    /// Delete the routes of `prefixes` (sorted, each a route of ours via `kind`) in one
+    /// operation, by deleting the shared object they go through, if that is exact: the
+    /// backend has an object for `kind`, no kind in `keep` (the kinds other routes still
+    /// use) goes through it or a group with it, and the routes through it in the backend
+    /// are exactly `prefixes`. Returns whether it did; `false` leaves everything as it
+    /// was (the caller deletes the routes one by one). Backends without shared objects
+    /// never do.
+    fn delete_through_shared(
+        &mut self,
+        kind: &RouteKind,
+        prefixes: &[IpNet],
+        keep: &[&RouteKind],
+    ) -> Result<bool, TableError> {
+        let _ = (kind, prefixes, keep);
+        Ok(false)
+    }
 }

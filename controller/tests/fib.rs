@@ -62,6 +62,7 @@ fn config(h: &Netns) -> ControllerConfig {
         // Long: repairs in these tests must come from events, not from the timer.
         resync_interval: Duration::from_secs(3600),
         adopt_grace: Duration::from_secs(3600),
+        ..ControllerConfig::default()
     }
 }
 

@@ -37,6 +37,7 @@ async fn flap(name: &str, nexthop_objects: bool) {
         // Never within the test: what brings the routes back is the link event.
         resync_interval: Duration::from_secs(3600),
         adopt_grace: Duration::from_secs(3600),
+        ..ControllerConfig::default()
     })
     .unwrap();
     ctl.replace_all(vec![

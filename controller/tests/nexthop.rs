@@ -6,7 +6,8 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use controller::{
-    Controller, ControllerConfig, ControllerHandle, ControllerTask, NextHop, Route, TableConfig,
+    Controller, ControllerConfig, ControllerHandle, ControllerTask, DesiredChange, NextHop, Route,
+    TableConfig,
 };
 use ipnet::IpNet;
 use serde_json::Value;
@@ -52,6 +53,8 @@ fn config(h: &Netns) -> ControllerConfig {
         // Long: repairs here must come from the retry or an explicit reconcile.
         resync_interval: Duration::from_secs(3600),
         adopt_grace: Duration::from_secs(3600),
+        // Long: a test waits between batches as long as it needs.
+        delete_hold: Duration::from_secs(3600),
     }
 }
 
@@ -348,4 +351,101 @@ async fn a_restart_with_many_objects_still_makes_new_ones() {
         ("10.0.0.200".to_string(), "d0".to_string())
     );
     assert_eq!(objects(&h).len(), 81);
+}
+
+fn removes(routes: &[Route]) -> Vec<DesiredChange> {
+    routes
+        .iter()
+        .map(|r| DesiredChange::Remove(r.prefix))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_gateway_s_routes_go_with_its_object_when_all_of_them_go() {
+    let (_lab, h, _p) = lab("nh-bulk");
+    let (ctl, _task) = spawn(&h);
+    let a = many(3000, "10.0.0.2");
+    let b = Route::via(net("10.244.9.1/32"), [nh("10.0.1.2")]);
+    let ecmp = Route::via(net("10.244.3.0/24"), [nh("10.0.0.2"), nh("10.0.1.2")]);
+    let mut want = a.clone();
+    want.extend([b.clone(), ecmp.clone()]);
+    ctl.replace_all(want).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(routes(&h).len(), 3002);
+    let obj = nhid(&routes(&h)["11.0.0.0/24"]).expect("via an object");
+
+    // A group a route still uses has the object as a member: one delete per route.
+    let ops = ctl.counters().netlink_ops;
+    ctl.changes(removes(&a)).await.unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    assert_eq!(k.len(), 2, "{k:#?}");
+    assert_eq!(gateways(&k["10.244.3.0/24"]), ["10.0.0.2", "10.0.1.2"]);
+    assert!(objects(&h).contains_key(&obj));
+    assert!(ctl.counters().netlink_ops >= ops + 3000);
+
+    // Without the group, the routes go in two batches (a peer's, as the agent sends
+    // them): the first is held back, then all go with their object in one operation.
+    let mut back: Vec<DesiredChange> = a.iter().cloned().map(DesiredChange::Upsert).collect();
+    back.push(DesiredChange::Remove(ecmp.prefix));
+    ctl.changes(back).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(routes(&h).len(), 3001);
+    assert_eq!(nhid(&routes(&h)["11.0.0.0/24"]), Some(obj));
+    let ops = ctl.counters().netlink_ops;
+    ctl.changes(removes(&a[..1500])).await.unwrap();
+    wait_for(Duration::from_secs(30), "the first batch held back", || {
+        (ctl.counters().deletes_held == 1500).then_some(())
+    });
+    assert_eq!(routes(&h).len(), 3001, "held back: still in the kernel");
+    ctl.changes(removes(&a[1500..])).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(ctl.counters().deletes_held, 0);
+    let k = routes(&h);
+    assert_eq!(k.keys().collect::<Vec<_>>(), ["10.244.9.1/32"]);
+    assert_eq!(ctl.counters().netlink_ops, ops + 1, "one operation");
+    assert!(!objects(&h).contains_key(&obj), "{:?}", objects(&h));
+    let c = ctl.counters();
+    assert_eq!(
+        (c.routes_desired, c.routes_installed, c.netlink_errors),
+        (1, 1, 0)
+    );
+    h.ok(&["ping", "-c", "1", "-W", "5", "10.244.9.1"]);
+    ctl.reconcile().await.unwrap();
+    assert_eq!(
+        ctl.counters().netlink_ops,
+        ops + 1,
+        "nothing left to repair"
+    );
+    // The gateway's routes come back through a new object.
+    ctl.changes(a.iter().cloned().map(DesiredChange::Upsert).collect())
+        .await
+        .unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    assert_eq!(k.len(), 3001);
+    let new = nhid(&k["11.0.0.0/24"]).expect("a new object");
+    assert_ne!(new, obj);
+
+    // One of them put in place by hand with its gateway (as a run without objects leaves
+    // it): the object's routes are not all the ones going, so they go one by one.
+    h.ok(&[
+        "ip",
+        "route",
+        "replace",
+        "11.0.5.0/24",
+        "via",
+        "10.0.0.2",
+        "dev",
+        "d0",
+        "proto",
+        "201",
+    ]);
+    let ops = ctl.counters().netlink_ops;
+    ctl.changes(removes(&a)).await.unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    assert_eq!(k.keys().collect::<Vec<_>>(), ["10.244.9.1/32"], "{k:#?}");
+    assert!(ctl.counters().netlink_ops >= ops + 3000);
+    assert_eq!(ctl.counters().netlink_errors, 0);
 }

@@ -78,6 +78,8 @@ pub struct FibSample {
     pub event_overruns: u64,
     /// Small batches written by the agent's task while the FIB thread was idle (total).
     pub direct_pushes: u64,
+    /// Route deletes held back while a next hop's routes go in bulk (gauge).
+    pub deletes_held: u64,
     /// Duration of the last full reconcile.
     pub last_reconcile: Duration,
 }
@@ -135,6 +137,7 @@ pub struct Metrics {
     fib_desired: IntGauge,
     fib_installed: IntGauge,
     fib_nexthop_objects: IntGauge,
+    fib_deletes_held: IntGauge,
     fib_routes: IntGaugeVec,
     fib_ops: IntCounter,
     fib_errors: IntCounter,
@@ -285,6 +288,7 @@ impl Metrics {
             fib_desired: gauge(&r, "tern_fib_routes_desired", "Routes tern wants in the kernel FIB."),
             fib_installed: gauge(&r, "tern_fib_routes_installed", "Routes confirmed in the kernel FIB."),
             fib_nexthop_objects: gauge(&r, "tern_fib_nexthop_objects", "Kernel nexthop objects (gateways and ECMP groups) tern's routes share (fib.nexthopObjects)."),
+            fib_deletes_held: gauge(&r, "tern_fib_deletes_held", "Route deletes held back for a moment while a next hop's routes go in bulk, to delete them with its nexthop object."),
             fib_routes: gauge_vec(
                 &r,
                 "tern_fib_routes",
@@ -411,6 +415,7 @@ impl Metrics {
         self.fib_desired.set(clamp(f.desired));
         self.fib_installed.set(clamp(f.installed));
         self.fib_nexthop_objects.set(clamp(f.nexthop_objects));
+        self.fib_deletes_held.set(clamp(f.deletes_held));
         for (state, v) in [
             ("desired", f.desired),
             ("installed", f.installed),
@@ -539,6 +544,7 @@ mod tests {
             reconciles: 1,
             events: 12,
             direct_pushes: 3,
+            deletes_held: 6,
             last_reconcile: Duration::from_millis(3),
             ..FibSample::default()
         };
@@ -562,6 +568,7 @@ mod tests {
             "tern_fib_routes_desired 5".into(),
             "tern_fib_routes_installed 4".into(),
             "tern_fib_nexthop_objects 2".into(),
+            "tern_fib_deletes_held 6".into(),
             "tern_fib_routes{state=\"desired\"} 5".into(),
             "tern_fib_routes{state=\"installed\"} 4".into(),
             "tern_fib_routes{state=\"failed\"} 1".into(),

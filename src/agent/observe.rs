@@ -181,6 +181,7 @@ async fn sample(inputs: &Inputs) -> Sample {
             events: c.events,
             event_overruns: c.event_overruns,
             direct_pushes: c.direct_pushes,
+            deletes_held: c.deletes_held,
             last_reconcile: c.last_reconcile,
         },
     }

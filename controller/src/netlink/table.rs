@@ -17,7 +17,7 @@ use rtnetlink::sys::{protocols::NETLINK_ROUTE, Socket};
 use super::codec::{self, Ifindex, RawMsg};
 use super::sys;
 use crate::netns;
-use crate::route::{Route, TableConfig};
+use crate::route::{Route, RouteKind, TableConfig};
 use crate::table::{Action, DumpInfo, Op, OpError, OpErrorKind, RouteTable, TableError};
 
 mod events;
@@ -503,6 +503,15 @@ impl RouteTable for NetlinkTable {
 
     fn shared_objects(&self) -> usize {
         self.nexthop_count()
+    }
+
+    fn delete_through_shared(
+        &mut self,
+        kind: &RouteKind,
+        prefixes: &[IpNet],
+        keep: &[&RouteKind],
+    ) -> Result<bool, TableError> {
+        self.delete_through_object(kind, prefixes, keep)
     }
 }
 

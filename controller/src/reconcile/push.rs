@@ -9,13 +9,41 @@ use ipnet::IpNet;
 use super::{forget_reason, transition, Entry, Gauges, Reconciler, State};
 use crate::interner::{Interner, KindId};
 use crate::route::RouteKind;
+
 use crate::status::Counters;
 use crate::table::{Action, Op, OpError, OpErrorKind, RouteTable, TableError};
+
+/// Fewest routes of one kind deleted through their shared object at once.
+pub(crate) const SHARED_MIN: usize = 1024;
+/// Deleting a kind's routes through their shared object needs them to be at least this
+/// share of the routes: one in `SHARED_SHARE`.
+const SHARED_SHARE: usize = 8;
+/// At most this many prefixes desired again are looked for among held deletes (each a
+/// pass over them); more send every held delete.
+pub(super) const REBORN_MAX: usize = 64;
 
 impl<T: RouteTable> Reconciler<T> {
     /// Send queued deletes, then queued adds/replaces, in batches.
     pub fn push(&mut self) -> Result<(), TableError> {
-        let r = self.push_inner();
+        self.push_with(false)
+    }
+
+    /// [`Reconciler::push`], except that the deletes of a kind that is going in bulk but
+    /// not entirely yet (a peer's routes arriving in batches after it went down) may be
+    /// held back, so that a later push deletes them all with their shared object:
+    /// [`Reconciler::held`] says how many. The caller pushes again (with either) soon
+    /// after the batches stop; a plain `push` sends them in any case.
+    pub fn push_holding(&mut self) -> Result<(), TableError> {
+        self.push_with(true)
+    }
+
+    /// Deletes held back by the last [`Reconciler::push_holding`].
+    pub fn held(&self) -> usize {
+        self.kind_deletes.len()
+    }
+
+    fn push_with(&mut self, hold: bool) -> Result<(), TableError> {
+        let r = self.push_inner(hold);
         if r.is_err() {
             self.reconcile_soon = true;
         }
@@ -23,10 +51,11 @@ impl<T: RouteTable> Reconciler<T> {
         r
     }
 
-    fn push_inner(&mut self) -> Result<(), TableError> {
+    fn push_inner(&mut self, hold: bool) -> Result<(), TableError> {
         let batch = self.table.batch_size();
         let mut results = Vec::with_capacity(batch);
         let mut deletes = mem::take(&mut self.deletes);
+        self.delete_shared(&mut deletes, hold);
         // Longest prefixes first, each length from the highest address down. The
         // kernel's IPv4 trie (fib_trie) pays when a delete removes the child that gave
         // its node the node's longest suffix (the shortest prefix under it): it then
@@ -70,6 +99,106 @@ impl<T: RouteTable> Reconciler<T> {
             self.push_all_pending(batch, &mut results)
         } else {
             self.push_dirty(batch, &mut results)
+        }
+    }
+
+    /// Sends the deletes of whole kinds going at once through their shared object, holds
+    /// back (`hold`) those of kinds going in bulk but not entirely yet, and moves the
+    /// other deletes of installed routes to `deletes`. A kind goes through its object
+    /// when all its references are deletes queued here (no desired or adopted route keeps
+    /// it), it has at least [`SHARED_MIN`] of them and its routes are at least a
+    /// [`SHARED_SHARE`]th of the table (the backend checks the object's routes with a
+    /// read of the whole table: about as costly as deleting a few routes for every route
+    /// in it). A held delete whose prefix is desired again goes now (its add follows).
+    fn delete_shared(&mut self, deletes: &mut Vec<IpNet>, hold: bool) {
+        let mut queued = mem::take(&mut self.kind_deletes);
+        let reborn = mem::take(&mut self.reborn);
+        if queued.len() < SHARED_MIN {
+            for (p, k) in queued {
+                deletes.push(p);
+                self.kinds.release(k);
+            }
+            return;
+        }
+        queued.sort_unstable_by_key(|&(p, k)| (k, p));
+        let total = self.routes.len() + queued.len();
+        // What becomes of each run of one kind.
+        #[derive(Clone, Copy, PartialEq)]
+        enum Fate {
+            Shared,
+            Hold,
+            Send,
+        }
+        let mut runs: Vec<(KindId, usize, usize, Fate)> = Vec::new();
+        let mut start = 0;
+        for chunk in queued.chunk_by(|a, b| a.1 == b.1) {
+            let (k, n) = (chunk[0].1, chunk.len());
+            let refs = self.kinds.refs(k) as usize;
+            let bulk = n >= SHARED_MIN && refs.saturating_mul(SHARED_SHARE) >= total;
+            let fate = match (bulk, refs == n) {
+                (true, true) => Fate::Shared,
+                (true, false) if hold => Fate::Hold,
+                _ => Fate::Send,
+            };
+            runs.push((k, start, start + n, fate));
+            start += n;
+        }
+        let gone: Vec<KindId> = runs
+            .iter()
+            .filter(|r| r.3 == Fate::Shared)
+            .map(|r| r.0)
+            .collect();
+        let keep: Vec<&RouteKind> = self
+            .kinds
+            .live()
+            .filter(|(id, _)| !gone.contains(id))
+            .map(|(_, k)| k)
+            .collect();
+        let mut prefixes = Vec::new();
+        for run in runs.iter_mut().filter(|r| r.3 == Fate::Shared) {
+            let (k, a, b, _) = *run;
+            prefixes.clear();
+            prefixes.extend(queued[a..b].iter().map(|(p, _)| *p));
+            let kind = self.kinds.get(k);
+            match self.table.delete_through_shared(kind, &prefixes, &keep) {
+                Ok(true) => {
+                    Counters::add(&self.counters.netlink_ops, 1);
+                    tracing::info!(routes = b - a, %kind, "deleted routes with their shared next hop");
+                }
+                Ok(false) => run.3 = Fate::Send,
+                Err(e) => {
+                    Counters::add(&self.counters.netlink_errors, 1);
+                    tracing::warn!(routes = b - a, %kind, error = %e, "deleting routes with their shared next hop failed; one by one");
+                    run.3 = Fate::Send;
+                }
+            }
+        }
+        drop(keep);
+        // A few prefixes desired again are looked for among the held deletes; many stop
+        // the holding.
+        let holding = runs.iter().any(|r| r.3 == Fate::Hold);
+        let (mut now, mut unhold) = (Vec::new(), false);
+        if holding && !reborn.is_empty() {
+            if reborn.len() > REBORN_MAX {
+                unhold = true;
+            } else {
+                now = reborn;
+                now.sort_unstable();
+            }
+        }
+        for (k, a, b, fate) in runs {
+            for &(p, _) in &queued[a..b] {
+                match fate {
+                    Fate::Shared => self.kinds.release(k),
+                    Fate::Hold if !unhold && now.binary_search(&p).is_err() => {
+                        self.kind_deletes.push((p, k))
+                    }
+                    Fate::Send | Fate::Hold => {
+                        deletes.push(p);
+                        self.kinds.release(k);
+                    }
+                }
+            }
         }
     }
 

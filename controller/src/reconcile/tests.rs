@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use super::push::REBORN_MAX;
 use super::*;
 use crate::memory::{MemoryTable, Owner};
 use crate::route::{NextHop, RouteKind};
@@ -360,4 +361,226 @@ fn many_routes_pass_through_small_batches() {
     assert_eq!(r.flush().unwrap(), 900);
     assert!(r.table().ours().is_empty());
     assert_eq!(snap(&r).routes_desired, 0);
+}
+
+/// `n` /24s from 11.0.0.0 on (after `skip` of them) via `hop`.
+fn block(skip: u32, n: u32, hop: NextHop) -> Vec<Route> {
+    (skip..skip + n)
+        .map(|i| {
+            let p = IpNet::new(std::net::Ipv4Addr::from(0x0b00_0000 + (i << 8)).into(), 24);
+            Route::via(p.unwrap(), [hop.clone()])
+        })
+        .collect()
+}
+
+/// A reconciler over a table with shared objects, `routes` installed, the log emptied.
+fn installed(routes: Vec<Route>, shared: bool) -> Reconciler<MemoryTable> {
+    let mut t = lab();
+    t.shared = shared;
+    t.batch = 512;
+    let mut r = rec(t, true);
+    r.change(DesiredChange::ReplaceAll(routes));
+    r.push().unwrap();
+    assert_eq!(snap(&r).netlink_errors, 0);
+    r.table_mut().log.clear();
+    r
+}
+
+fn remove_all(r: &mut Reconciler<MemoryTable>, routes: &[Route]) {
+    for x in routes {
+        r.change(DesiredChange::Remove(x.prefix));
+    }
+    r.push().unwrap();
+}
+
+fn deletes_logged(r: &Reconciler<MemoryTable>) -> usize {
+    r.table()
+        .log
+        .iter()
+        .filter(|l| l.starts_with("delete 1"))
+        .count()
+}
+
+#[test]
+fn a_kind_that_goes_entirely_goes_with_its_shared_object() {
+    let a = block(0, 2000, nh("10.0.0.2"));
+    let b = block(2000, 100, nh("10.0.1.3"));
+    let mut r = installed([a.clone(), b.clone()].concat(), true);
+    let ops = snap(&r).netlink_ops;
+    remove_all(&mut r, &a);
+    assert_eq!(
+        r.table().log,
+        ["delete 2000 routes through via 10.0.0.2 dev eth0"],
+        "one operation, no route deleted on its own"
+    );
+    assert_eq!(snap(&r).netlink_ops, ops + 1);
+    assert_eq!(
+        r.table().ours(),
+        b.iter()
+            .map(|x| {
+                Route::via(
+                    x.prefix,
+                    [NextHop::with_dev("10.0.1.3".parse().unwrap(), "eth1")],
+                )
+            })
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(r.kinds.len(), 1, "the gone kind's references are released");
+    assert_eq!(
+        (snap(&r).routes_desired, snap(&r).routes_installed),
+        (100, 100)
+    );
+    // Fewer than SHARED_MIN go one by one.
+    r.table_mut().log.clear();
+    remove_all(&mut r, &b);
+    assert_eq!(deletes_logged(&r), 100);
+    assert!(r.table().ours().is_empty());
+    assert_eq!(r.kinds.len(), 0);
+}
+
+#[test]
+fn routes_of_a_kind_something_else_still_uses_are_deleted_one_by_one() {
+    let a = block(0, 2000, nh("10.0.0.2"));
+    // One route of the kind stays desired.
+    let mut r = installed(a.clone(), true);
+    remove_all(&mut r, &a[1..]);
+    assert_eq!(deletes_logged(&r), 1999);
+    assert_eq!(r.table().ours().len(), 1);
+
+    // Another kind that reaches the same object (the same gateway named with its device).
+    let same = vec![Route::via(
+        net("12.0.0.0/24"),
+        [NextHop::with_dev("10.0.0.2".parse().unwrap(), "eth0")],
+    )];
+    let mut r = installed([a.clone(), same].concat(), true);
+    remove_all(&mut r, &a);
+    assert_eq!(deletes_logged(&r), 2000);
+    assert_eq!(r.table().ours().len(), 1);
+
+    // A route of ours through the object that the reconciler does not know of (changed
+    // behind its back): the object's routes are not exactly the ones going.
+    let mut r = installed(a.clone(), true);
+    let moved = net("11.0.5.0/24");
+    r.table_mut().routes.insert(
+        moved,
+        (
+            Owner::Us,
+            RouteKind::Via(vec![NextHop::with_dev("10.0.1.3".parse().unwrap(), "eth1")]),
+        ),
+    );
+    r.table_mut().routes.insert(
+        net("13.0.0.0/24"),
+        (
+            Owner::Us,
+            RouteKind::Via(vec![NextHop::with_dev("10.0.0.2".parse().unwrap(), "eth0")]),
+        ),
+    );
+    remove_all(&mut r, &a);
+    assert_eq!(deletes_logged(&r), 2000);
+    assert_eq!(r.table().ours().len(), 1, "{:?}", r.table().ours());
+
+    // Too small a share of the table: the object's check would read it all.
+    let b = block(2000, 20_000, nh("10.0.1.3"));
+    let mut r = installed([a.clone(), b].concat(), true);
+    remove_all(&mut r, &a);
+    assert_eq!(deletes_logged(&r), 2000);
+    assert_eq!(r.table().ours().len(), 20_000);
+}
+
+#[test]
+fn without_shared_objects_a_kind_that_goes_is_deleted_route_by_route() {
+    let a = block(0, 2000, nh("10.0.0.2"));
+    let mut r = installed(a.clone(), false);
+    remove_all(&mut r, &a);
+    assert_eq!(deletes_logged(&r), 2000);
+    assert!(r.table().ours().is_empty());
+    assert_eq!(r.kinds.len(), 0, "references released");
+    // A full reconcile with deletes of whole kinds queued releases them too.
+    let mut r = installed(a.clone(), true);
+    for x in &a {
+        r.change(DesiredChange::Remove(x.prefix));
+    }
+    r.reconcile().unwrap();
+    assert!(r.table().ours().is_empty());
+    assert_eq!(r.kinds.len(), 0);
+}
+
+fn remove_holding(r: &mut Reconciler<MemoryTable>, routes: &[Route]) {
+    for x in routes {
+        r.change(DesiredChange::Remove(x.prefix));
+    }
+    r.push_holding().unwrap();
+}
+
+#[test]
+fn a_kind_going_in_batches_is_held_back_then_goes_with_its_object() {
+    let a = block(0, 3000, nh("10.0.0.2"));
+    let b = block(3000, 100, nh("10.0.1.3"));
+    let mut r = installed([a.clone(), b.clone()].concat(), true);
+    remove_holding(&mut r, &a[..1500]);
+    assert_eq!(r.held(), 1500);
+    assert!(r.has_work());
+    assert!(r.table().log.is_empty(), "{:?}", r.table().log);
+    assert_eq!(r.table().ours().len(), 3100);
+    assert_eq!(snap(&r).routes_desired, 1600);
+    remove_holding(&mut r, &a[1500..]);
+    assert_eq!(r.held(), 0);
+    assert_eq!(
+        r.table().log,
+        ["delete 3000 routes through via 10.0.0.2 dev eth0"]
+    );
+    assert_eq!(r.table().ours().len(), 100);
+    assert_eq!(r.kinds.len(), 1);
+
+    // Batches that stop short: a plain push sends what was held, one by one.
+    let mut r = installed([a.clone(), b.clone()].concat(), true);
+    remove_holding(&mut r, &a[..1500]);
+    assert_eq!(r.held(), 1500);
+    r.push().unwrap();
+    assert_eq!(r.held(), 0);
+    assert_eq!(deletes_logged(&r), 1500);
+    assert_eq!(r.table().ours().len(), 1600);
+    // Fewer than SHARED_MIN are never held.
+    remove_holding(&mut r, &a[1500..2000]);
+    assert_eq!((r.held(), deletes_logged(&r)), (0, 2000));
+}
+
+#[test]
+fn a_held_delete_whose_prefix_comes_back_goes_before_its_add() {
+    let a = block(0, 3000, nh("10.0.0.2"));
+    let b_hop = nh("10.0.1.3");
+    let mut r = installed(a.clone(), true);
+    remove_holding(&mut r, &a[..1500]);
+    assert_eq!(r.held(), 1500);
+    let back = Route::via(a[7].prefix, [b_hop.clone()]);
+    r.change(DesiredChange::Upsert(back.clone()));
+    r.push_holding().unwrap();
+    assert_eq!(r.held(), 1499);
+    let p = back.prefix;
+    assert_eq!(
+        r.table().log,
+        [format!("delete {p}"), format!("add {p} via 10.0.1.3")]
+    );
+    assert_eq!(state(&r, &p.to_string()), RouteState::Installed);
+    // The rest of the kind goes: with the object, the route that came back stays.
+    remove_holding(&mut r, &a[1500..]);
+    assert_eq!(r.held(), 0);
+    assert_eq!(
+        r.table().log.last().map(String::as_str),
+        Some("delete 2999 routes through via 10.0.0.2 dev eth0")
+    );
+    assert_eq!(r.table().ours().len(), 1);
+    assert_eq!(snap(&r).netlink_errors, 0);
+
+    // Many prefixes back at once: everything held goes, one by one.
+    let mut r = installed(a.clone(), true);
+    remove_holding(&mut r, &a[..1500]);
+    for x in &a[..REBORN_MAX + 1] {
+        r.change(DesiredChange::Upsert(Route::via(x.prefix, [b_hop.clone()])));
+    }
+    r.push_holding().unwrap();
+    assert_eq!(r.held(), 0);
+    assert_eq!(deletes_logged(&r), 1500);
+    assert_eq!(r.table().ours().len(), 1500 + REBORN_MAX + 1);
+    assert_eq!(snap(&r).netlink_errors, 0);
 }

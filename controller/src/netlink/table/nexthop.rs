@@ -264,6 +264,41 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
     ))
 }
 
+/// (prefix, nexthop object) of an RTM_NEWROUTE payload of protocol `protocol` in table
+/// `table`; `None` for another's route or one that cannot be read.
+fn route_object(payload: &[u8], protocol: u8, table: u32) -> Option<(IpNet, Option<u32>)> {
+    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
+    const RTMSG: usize = 12;
+    const RTA_DST: u16 = 1;
+    const RTA_TABLE: u16 = 15;
+    const RTA_NH_ID: u16 = 30;
+    if *payload.get(5)? != protocol {
+        return None;
+    }
+    let (family, len) = (*payload.first()?, *payload.get(1)?);
+    let mut in_table = u32::from(*payload.get(4)?);
+    let (mut dst, mut via) = (None, None);
+    for (ty, data) in codec::attributes(payload.get(RTMSG..)?) {
+        match ty {
+            RTA_DST => dst = Some(data),
+            RTA_TABLE => in_table = codec::ne_u32(data, 0)?,
+            RTA_NH_ID => via = Some(codec::ne_u32(data, 0)?),
+            _ => {}
+        }
+    }
+    if in_table != table {
+        return None;
+    }
+    let addr = match (i32::from(family), dst) {
+        (libc::AF_INET, None) => IpAddr::from([0u8; 4]),
+        (libc::AF_INET6, None) => IpAddr::from([0u8; 16]),
+        (libc::AF_INET, Some(d)) => IpAddr::from(<[u8; 4]>::try_from(d).ok()?),
+        (libc::AF_INET6, Some(d)) => IpAddr::from(<[u8; 16]>::try_from(d).ok()?),
+        _ => return None,
+    };
+    Some((IpNet::new(addr, len).ok()?, via))
+}
+
 impl NetlinkTable {
     /// The object for each operation that installs a route via gateways (`None`: the
     /// route carries its gateways). Empty when the option is off. Creates the objects not
@@ -454,6 +489,105 @@ impl NetlinkTable {
             }
         }
         Err(last.unwrap_or_else(|| TableError::Decode("no free nexthop id".into())))
+    }
+
+    /// The object routes of `kind` get now, without making one.
+    fn object_of(&self, kind: &RouteKind) -> Option<u32> {
+        let RouteKind::Via(hops) = kind else {
+            return None;
+        };
+        match hops.as_slice() {
+            [] => None,
+            [one] => self.nh.by_hop.get(one).copied(),
+            many => {
+                let mut members = many
+                    .iter()
+                    .map(|h| self.nh.by_hop.get(h).copied())
+                    .collect::<Option<Vec<u32>>>()?;
+                members.sort_unstable();
+                members.dedup();
+                self.nh.groups.get(&members).copied()
+            }
+        }
+    }
+
+    /// [`RouteTable::delete_through_shared`](crate::table::RouteTable) with nexthop
+    /// objects: one RTM_DELNEXTHOP, and the kernel deletes every route through the object
+    /// with it (without a route event). The kernel cannot filter a route dump by object,
+    /// so the check that the object's routes are exactly `prefixes` reads our whole table
+    /// (both families); a route through a group that has the object as a member also
+    /// stops it (the group would lose that member).
+    pub(super) fn delete_through_object(
+        &mut self,
+        kind: &RouteKind,
+        prefixes: &[IpNet],
+        keep: &[&RouteKind],
+    ) -> Result<bool, TableError> {
+        if !self.nh.on || prefixes.is_empty() {
+            return Ok(false);
+        }
+        let Some(id) = self.object_of(kind) else {
+            return Ok(false);
+        };
+        let groups: Vec<u32> = self
+            .nh
+            .by_id
+            .iter()
+            .filter(|(_, o)| matches!(o, Object::Group(m) if m.contains(&id)))
+            .map(|(g, _)| *g)
+            .collect();
+        for k in keep {
+            if self
+                .object_of(k)
+                .is_some_and(|o| o == id || groups.contains(&o))
+            {
+                return Ok(false);
+            }
+        }
+        let (protocol, table) = (self.cfg.protocol, self.cfg.table);
+        let mut seen = vec![false; prefixes.len()];
+        let mut found = 0usize;
+        let mut exact = true;
+        for v6 in [false, true] {
+            let body = codec::dump_request(&self.cfg, v6);
+            let interrupted = self.dump_raw(codec::RTM_GETROUTE, &body, &mut |m, _| {
+                if m.ty != codec::RTM_NEWROUTE || !exact {
+                    return Ok(());
+                }
+                let Some((prefix, Some(via))) = route_object(m.payload, protocol, table) else {
+                    return Ok(());
+                };
+                if groups.contains(&via) {
+                    exact = false;
+                } else if via == id {
+                    match prefixes.binary_search(&prefix) {
+                        Ok(i) if !seen[i] => {
+                            seen[i] = true;
+                            found += 1;
+                        }
+                        _ => exact = false,
+                    }
+                }
+                Ok(())
+            })?;
+            if interrupted {
+                return Ok(false);
+            }
+        }
+        if !exact || found != prefixes.len() {
+            tracing::debug!(
+                id,
+                routes = prefixes.len(),
+                found,
+                "the object has other routes; deleting the routes one by one"
+            );
+            return Ok(false);
+        }
+        let mut b = nhmsg(0, 0, 0);
+        push_attr(&mut b, NHA_ID, &id.to_ne_bytes());
+        self.request(RTM_DELNEXTHOP, 0, &Body(b))?;
+        self.nh.forget(id);
+        Ok(true)
     }
 
     /// Forget object `id` (the kernel no longer has it, or it failed a route).
