@@ -449,3 +449,37 @@ async fn a_gateway_s_routes_go_with_its_object_when_all_of_them_go() {
     assert!(ctl.counters().netlink_ops >= ops + 3000);
     assert_eq!(ctl.counters().netlink_errors, 0);
 }
+
+#[tokio::test]
+async fn ipv6_routes_go_with_their_object_too() {
+    let (_lab, h, _p) = lab("nh-bulk6");
+    let (ctl, _task) = spawn(&h);
+    let v6: Vec<Route> = (0..1500u32)
+        .map(|i| {
+            let p = IpNet::new(
+                std::net::Ipv6Addr::from((0xfd00_0244u128 << 96) | (u128::from(i) << 64)).into(),
+                64,
+            );
+            Route::via(p.unwrap(), [nh("fd00::2")])
+        })
+        .collect();
+    let v4 = Route::via(net("10.244.9.1/32"), [nh("10.0.1.2")]);
+    let mut want = v6.clone();
+    want.push(v4);
+    ctl.replace_all(want).await.unwrap();
+    ctl.sync().await.unwrap();
+    assert_eq!(routes(&h).len(), 1501);
+    let obj = nhid(&routes(&h)["fd00:244::/64"]).expect("via an object");
+    let ops = ctl.counters().netlink_ops;
+    ctl.changes(removes(&v6)).await.unwrap();
+    ctl.sync().await.unwrap();
+    let k = routes(&h);
+    assert_eq!(k.keys().collect::<Vec<_>>(), ["10.244.9.1/32"], "{k:#?}");
+    assert_eq!(ctl.counters().netlink_ops, ops + 1, "one operation");
+    assert!(!objects(&h).contains_key(&obj));
+    // The kernel announces IPv6 routes deleted with their object: nothing comes back.
+    ctl.reconcile().await.unwrap();
+    assert_eq!(routes(&h).len(), 1);
+    assert_eq!(ctl.counters().netlink_ops, ops + 1);
+    assert_eq!(ctl.counters().netlink_errors, 0);
+}

@@ -160,10 +160,12 @@ impl<T: RouteTable> Reconciler<T> {
             prefixes.clear();
             prefixes.extend(queued[a..b].iter().map(|(p, _)| *p));
             let kind = self.kinds.get(k);
+            let started = std::time::Instant::now();
             match self.table.delete_through_shared(kind, &prefixes, &keep) {
                 Ok(true) => {
                     Counters::add(&self.counters.netlink_ops, 1);
-                    tracing::info!(routes = b - a, %kind, "deleted routes with their shared next hop");
+                    let ms = started.elapsed().as_millis() as u64;
+                    tracing::info!(routes = b - a, %kind, ms, "deleted routes with their shared next hop");
                 }
                 Ok(false) => run.3 = Fate::Send,
                 Err(e) => {

@@ -715,6 +715,45 @@ mod tests {
         0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8, 0, 14, 0, 0, 0, 0, 128,
     ];
 
+    /// What the kernel sends for `ip route add 10.1.2.0/24 nhid 7 table 100 proto 201`
+    /// (the RTM_NEWROUTE after its netlink header, as iproute2 6.1 sent it: see
+    /// `codec::nh_route`'s capture).
+    const ROUTE_NHID_7: &[u8] = &[
+        0x02, 0x18, 0x00, 0x00, 0x64, 0xc9, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01,
+        0x00, 0x0a, 0x01, 0x02, 0x00, 0x08, 0x00, 0x1e, 0x00, 0x07, 0x00, 0x00, 0x00,
+    ];
+
+    #[test]
+    fn reads_a_route_s_prefix_and_object() {
+        let net: IpNet = "10.1.2.0/24".parse().unwrap();
+        assert_eq!(route_object(ROUTE_NHID_7, 201, 100), Some((net, Some(7))));
+        assert_eq!(
+            route_object(ROUTE_NHID_7, 200, 100),
+            None,
+            "another protocol's"
+        );
+        assert_eq!(
+            route_object(ROUTE_NHID_7, 201, 254),
+            None,
+            "another table's"
+        );
+        // RTA_TABLE overrides the header's table (ids above 255).
+        let mut big = ROUTE_NHID_7.to_vec();
+        big[4] = 252;
+        big.extend_from_slice(&[8, 0, 15, 0, 0xe8, 0x03, 0, 0]);
+        assert_eq!(route_object(&big, 201, 1000), Some((net, Some(7))));
+        // Without RTA_NH_ID: a route that carries its gateway.
+        assert_eq!(
+            route_object(&ROUTE_NHID_7[..20], 201, 100),
+            Some((net, None))
+        );
+        assert_eq!(
+            route_object(&ROUTE_NHID_7[..10], 201, 100),
+            None,
+            "truncated"
+        );
+    }
+
     #[test]
     fn parses_gateway_objects_and_skips_others() {
         let key = |gw: &str, onlink| {
