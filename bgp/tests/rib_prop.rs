@@ -44,8 +44,11 @@ enum Op {
         peer: usize,
         prefix: usize,
     },
+    /// Down and up again; with `steps` > 0 the paths go through `begin_peer_down`,
+    /// `steps - 1` one-prefix `prune`s, and the rest when the peer comes up.
     Bounce {
         peer: usize,
+        steps: usize,
     },
     GracefulRestart {
         peer: usize,
@@ -67,7 +70,7 @@ fn op() -> impl Strategy<Value = Op> {
         6 => (0..5usize, 0..6usize, 0..8usize, 0..3usize)
             .prop_map(|(peer, prefix, variant, nh)| Op::Announce { peer, prefix, variant, nh }),
         3 => (0..5usize, 0..6usize).prop_map(|(peer, prefix)| Op::Withdraw { peer, prefix }),
-        1 => (0..5usize).prop_map(|peer| Op::Bounce { peer }),
+        1 => (0..5usize, 0..4usize).prop_map(|(peer, steps)| Op::Bounce { peer, steps }),
         1 => (0..5usize).prop_map(|peer| Op::GracefulRestart { peer }),
         1 => (0..5usize).prop_map(|peer| Op::FlushStale { peer }),
         1 => (0..6usize).prop_map(|prefix| Op::Originate { prefix }),
@@ -318,10 +321,17 @@ fn run(ops: Vec<Op>) -> Result<(), TestCaseError> {
                 rib.receive(PeerId(PEERS[peer].0), &u).unwrap();
                 model[prefix].remove(&peer);
             }
-            Op::Bounce { peer } => {
+            Op::Bounce { peer, steps } => {
                 let n = PEERS[peer].0;
                 held[peer].clear();
-                rib.peer_down(PeerId(n));
+                if steps == 0 {
+                    rib.peer_down(PeerId(n));
+                } else {
+                    rib.begin_peer_down(PeerId(n));
+                    for _ in 1..steps {
+                        rib.prune(1);
+                    }
+                }
                 rib.peer_up(PeerId(n), up(n)).unwrap();
                 for m in model.iter_mut() {
                     m.remove(&peer);

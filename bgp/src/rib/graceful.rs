@@ -18,6 +18,7 @@ impl Rib {
         let Some(slot) = self.slot_of(id) else {
             return;
         };
+        self.finish_prune(slot);
         let keep4 = families.contains(&AddressFamily::IPV4_UNICAST);
         let keep6 = families.contains(&AddressFamily::IPV6_UNICAST);
         let keys4 = self.v4.indices_with_peer(slot, false);
@@ -51,6 +52,7 @@ impl Rib {
         let Some(slot) = self.slot_of(id) else {
             return;
         };
+        self.finish_prune(slot);
         let mut cx = Cx {
             attrs: &mut self.attrs,
             peers: &mut self.peers,

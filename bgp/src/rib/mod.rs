@@ -75,7 +75,7 @@ use attrs::{AttrId, AttrTable};
 pub use import::Upcoming;
 use import::{Reject, SetOf};
 use peers::{Peer, Peers};
-use table::{PathRef, Table, LOCAL_SLOT};
+use table::{Key, PathRef, Table, LOCAL_SLOT};
 use update::{remove_paths, set_path, Cx, Log};
 
 /// Where an attribute set was interned, as a caller of [`Rib::receive_one`] remembers
@@ -117,6 +117,20 @@ pub struct Rib {
     /// `take_updates`' export cache and batch between calls: empty, kept for their
     /// allocations (a flush calls it for every peer).
     export_scratch: (adj_out::ExportCache, adj_out::Batch),
+    /// Peers gone down whose paths are still being removed ([`Rib::begin_peer_down`]),
+    /// oldest first.
+    prunes: Vec<Prune>,
+}
+
+/// The paths of a peer gone down that are still to be removed: the prefixes that had
+/// one, in prefix order, and how many of them are done.
+#[derive(Debug)]
+struct Prune {
+    slot: u16,
+    keys4: Vec<Key<u32>>,
+    keys6: Vec<Key<u128>>,
+    done4: usize,
+    done6: usize,
 }
 
 impl Rib {
@@ -138,6 +152,7 @@ impl Rib {
             origin_attr: None,
             refresh: refresh::Refreshes::default(),
             export_scratch: Default::default(),
+            prunes: Vec::new(),
         };
         rib.refresh_local_addrs();
         rib
@@ -211,9 +226,11 @@ impl Rib {
     }
 
     /// The session reached Established: queue the initial table and End-of-RIB for
-    /// each negotiated unicast family.
+    /// each negotiated unicast family. The paths of its last session that are still
+    /// being removed go first.
     pub fn peer_up(&mut self, id: PeerId, up: PeerUp) -> Result<(), RibError> {
         let slot = self.slot(id)?;
+        self.finish_prune(slot);
         let families: Vec<AddressFamily> =
             [AddressFamily::IPV4_UNICAST, AddressFamily::IPV6_UNICAST]
                 .into_iter()
@@ -237,27 +254,97 @@ impl Rib {
     /// The session went down: the peer's paths leave the RIB and its Adj-RIB-Out is
     /// forgotten.
     pub fn peer_down(&mut self, id: PeerId) {
+        self.begin_peer_down(id);
+        self.finish_peer_down(id);
+    }
+
+    /// [`Rib::peer_down`] a step at a time, as BIRD prunes its tables: the peer's
+    /// Adj-RIB-Out is forgotten now, its paths are removed by [`Rib::prune`] (a full
+    /// table's million take about a second, which the caller may want to spread between
+    /// other work). Until then they stay in the RIB as they were. The peer coming up
+    /// again (or an UPDATE from it, or its removal) finishes the removal first.
+    pub fn begin_peer_down(&mut self, id: PeerId) {
         let Some(slot) = self.slot_of(id) else {
             return;
         };
+        self.finish_prune(slot);
         let keys4 = self.v4.indices_with_peer(slot, false);
         let keys6 = self.v6.indices_with_peer(slot, false);
+        self.refresh.forget(slot);
+        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
+            p.out.clear(&mut self.attrs);
+            p.up = None;
+            p.reset_rejected();
+        }
+        self.refresh_local_addrs();
+        self.prunes.push(Prune {
+            slot,
+            keys4,
+            keys6,
+            done4: 0,
+            done6: 0,
+        });
+        // Nothing to remove: done at once.
+        self.prune_at(self.prunes.len() - 1, 0);
+    }
+
+    /// Removes the paths of at most `max` more prefixes of peers gone down
+    /// ([`Rib::begin_peer_down`]); returns whether some remain.
+    pub fn prune(&mut self, max: usize) -> bool {
+        let mut budget = max;
+        while budget > 0 && !self.prunes.is_empty() {
+            budget -= self.prune_at(0, budget);
+        }
+        !self.prunes.is_empty()
+    }
+
+    /// Removes what remains of peer `id`'s paths at once (after [`Rib::begin_peer_down`]).
+    pub fn finish_peer_down(&mut self, id: PeerId) {
+        if let Some(slot) = self.slot_of(id) {
+            self.finish_prune(slot);
+        }
+    }
+
+    /// Whether paths of peers gone down remain to be removed.
+    pub fn pruning(&self) -> bool {
+        !self.prunes.is_empty()
+    }
+
+    /// Removes what remains of peer `slot`'s paths at once.
+    fn finish_prune(&mut self, slot: u16) {
+        while let Some(i) = self.prunes.iter().position(|p| p.slot == slot) {
+            self.prune_at(i, usize::MAX);
+        }
+    }
+
+    /// Removes the paths of at most `max` prefixes of `self.prunes[i]` (its IPv4 ones
+    /// first), and the entry once it is done; returns how many prefixes it handled.
+    fn prune_at(&mut self, i: usize, max: usize) -> usize {
+        let Some(pr) = self.prunes.get_mut(i) else {
+            return 0;
+        };
         let mut cx = Cx {
             attrs: &mut self.attrs,
             peers: &mut self.peers,
             snapshots: &mut self.snapshots,
         };
-        remove_paths(&mut cx, &mut self.v4, &mut self.log4, &keys4, slot, false);
-        remove_paths(&mut cx, &mut self.v6, &mut self.log6, &keys6, slot, false);
-        self.refresh.forget(slot);
-        if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
-            p.out.clear(&mut self.attrs);
-            p.up = None;
-            p.received = 0;
-            p.accepted = 0;
-            p.reset_rejected();
+        let n4 = (pr.keys4.len() - pr.done4).min(max);
+        let keys4 = &pr.keys4[pr.done4..pr.done4 + n4];
+        remove_paths(&mut cx, &mut self.v4, &mut self.log4, keys4, pr.slot, false);
+        pr.done4 += n4;
+        let n6 = (pr.keys6.len() - pr.done6).min(max - n4);
+        let keys6 = &pr.keys6[pr.done6..pr.done6 + n6];
+        remove_paths(&mut cx, &mut self.v6, &mut self.log6, keys6, pr.slot, false);
+        pr.done6 += n6;
+        if pr.done4 == pr.keys4.len() && pr.done6 == pr.keys6.len() {
+            let slot = pr.slot;
+            self.prunes.remove(i);
+            if let Some(Some(p)) = self.peers.get_mut(usize::from(slot)) {
+                p.received = 0;
+                p.accepted = 0;
+            }
         }
-        self.refresh_local_addrs();
+        n4 + n6
     }
 
     /// Sets or removes one path (peer `slot`, ADD-PATH `path_id`).
@@ -297,6 +384,9 @@ impl Rib {
     /// and `peer_down` removes the routes).
     pub fn receive(&mut self, id: PeerId, update: &Update) -> Result<(), RibError> {
         let slot = self.slot(id)?;
+        if !self.prunes.is_empty() {
+            self.finish_prune(slot);
+        }
         self.warm(update);
         for n in update.withdrawals() {
             self.apply((slot, n.path_id.unwrap_or(0)), n.prefix, None);
@@ -330,6 +420,9 @@ impl Rib {
         n: &Nlri,
     ) -> Result<(), RibError> {
         let slot = self.slot(id)?;
+        if !self.prunes.is_empty() {
+            self.finish_prune(slot);
+        }
         self.announce_nlri(slot, attrs, hint, std::slice::from_ref(n));
         self.check_limits(id, slot)
     }

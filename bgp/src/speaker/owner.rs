@@ -38,6 +38,10 @@ use crate::wire::{AddressFamily, CeaseSubcode, FamilySet, Message, Notification,
 const QUEUE_HIGH: usize = 4 * QUEUE_LOW;
 /// Octets of UPDATEs taken from the RIB per pump step.
 const PUMP_BYTES: usize = 1 << 20;
+/// Prefixes whose paths of a peer gone down are removed per turn of the owner (a few
+/// milliseconds): a full table's million would otherwise hold up every other session's
+/// messages and KEEPALIVEs for about a second.
+const PRUNE_STEP: usize = 8192;
 /// Text of the shutdown communication (RFC 8203) sent on shutdown.
 const SHUTDOWN_MESSAGE: &str = "tern shutting down";
 
@@ -334,6 +338,11 @@ impl Owner {
                         return;
                     }
                 },
+                () = std::future::ready(()), if self.rib.pruning() => {
+                    self.rib.prune(PRUNE_STEP);
+                    // Always ready: let the runtime run the writers and readers too.
+                    tokio::task::yield_now().await;
+                }
                 () = &mut timer, if armed.is_some() => {
                     armed = None;
                     let now = Instant::now();
@@ -677,7 +686,8 @@ impl Owner {
                         }
                         None => {
                             tracing::warn!(peer = %p.cfg.address, "BGP session down: {reason}");
-                            self.rib.peer_down(id);
+                            // Its paths go a step at a time between other work (`run`).
+                            self.rib.begin_peer_down(id);
                         }
                     }
                 }

@@ -168,6 +168,8 @@ impl Owner {
             p.session.reset(now, n);
         }
         self.drive(id, now);
+        // Asked for: the routes are gone when the answer comes, not a step at a time.
+        self.rib.finish_peer_down(PeerId(id as u32));
         true
     }
 
