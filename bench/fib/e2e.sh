@@ -22,7 +22,8 @@
 #        WITHDRAW=1 bench/fib/e2e.sh 3          (then the feeder goes away: also the time
 #                                               from its end until the daemon counts no
 #                                               route and the kernel's table 100 is
-#                                               empty, and the daemon's CPU over it)
+#                                               empty, the daemon's CPU over it and its
+#                                               slowest answer to the count query meanwhile)
 # Needs root, iproute2, bird2. Prints a Markdown table and the raw numbers.
 set -euo pipefail
 
@@ -93,12 +94,17 @@ kernel_routes() { ip -n "$1" -4 route show table 100 | wc -l; }
 # until the kernel's table 100 in NS is empty (a daemon's count can fall before its
 # deletions reach the kernel: tern counts the routes it wants that the kernel
 # confirmed, and no longer wants these); ZERO_MS then, empty when TIMEOUT_S passed
-# first.
+# first. SLOW_MS: the slowest of the daemon's answers to the count query meanwhile
+# (`tern status`, `birdc`: a daemon busy with the withdrawal answers late).
 wait_zero() {
-    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n
+    local deadline=$(( $(ms) + TIMEOUT_S * 1000 )) n q0 q
     ZERO_MS=""
+    SLOW_MS=0
     while [ "$(ms)" -lt "$deadline" ]; do
+        q0=$(ms)
         n=$("count_$1" "$2" || true)
+        q=$(( $(ms) - q0 ))
+        [ "$q" -le "$SLOW_MS" ] || SLOW_MS=$q
         [ "$n" = 0 ] && break
         sleep "$POLL"
     done
@@ -176,9 +182,9 @@ measure() {
         fi
         if [ -z "$ZERO_MS" ] || [ "$left" -ne 0 ]; then
             echo "$d round $round: withdrawal incomplete (kernel $left routes)" >&2
-            gone=" - -"
+            gone=" - - -"
         else
-            gone=" $((ZERO_MS - t0)) $(( $(cpu_ms "$dpid") - c0 ))"
+            gone=" $((ZERO_MS - t0)) $(( $(cpu_ms "$dpid") - c0 )) $SLOW_MS"
         fi
     fi
     kill "$fpid" "$dpid" 2>/dev/null || true
@@ -221,19 +227,19 @@ for d in $DAEMONS; do
 done
 if [ -n "${WITHDRAW:-}" ]; then
     echo
-    echo "| daemon | feeder gone → table 100 empty (s) min–max [median] | daemon CPU (s) min–max |"
-    echo "|---|---|---|"
+    echo "| daemon | feeder gone → table 100 empty (s) min–max [median] | daemon CPU (s) min–max | slowest status answer meanwhile (ms) min–max |"
+    echo "|---|---|---|---|"
     for d in $DAEMONS; do
         awk -v d="$d" '
-            $1==d && $7 != "-" && $7 != "" { w[++k]=$7; c[k]=$8 }
+            $1==d && $7 != "-" && $7 != "" { w[++k]=$7; c[k]=$8; q[k]=$9 }
             function srt(a, m,   i, j, t) { for (i=1;i<=m;i++) for (j=i+1;j<=m;j++) if (a[j]<a[i]) {t=a[i];a[i]=a[j];a[j]=t} }
             END {
                 if (!k) exit
-                srt(w,k); srt(c,k)
-                printf "| %s | %.2f–%.2f [%.2f] | %.2f–%.2f |\n", d, w[1]/1000, w[k]/1000, w[int((k+1)/2)]/1000, c[1]/1000, c[k]/1000
+                srt(w,k); srt(c,k); srt(q,k)
+                printf "| %s | %.2f–%.2f [%.2f] | %.2f–%.2f | %s–%s |\n", d, w[1]/1000, w[k]/1000, w[int((k+1)/2)]/1000, c[1]/1000, c[k]/1000, q[1], q[k]
             }' "$RESULTS"
     done
 fi
 echo
-echo "raw (daemon wall_ms cpu_ms VmHWM_KiB RSS_before_KiB kernel_routes [withdraw_ms withdraw_cpu_ms]):"
+echo "raw (daemon wall_ms cpu_ms VmHWM_KiB RSS_before_KiB kernel_routes [withdraw_ms withdraw_cpu_ms slowest_answer_ms]):"
 cat "$RESULTS"
