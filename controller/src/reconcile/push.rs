@@ -22,6 +22,17 @@ const SHARED_SHARE: usize = 8;
 /// pass over them); more send every held delete.
 pub(super) const REBORN_MAX: usize = 64;
 
+/// What becomes of the queued deletes of one kind at a push.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// All the kind's routes go: through its shared object if the backend can.
+    Shared,
+    /// Held back ([`Reconciler::push_holding`]).
+    Hold,
+    /// Deleted one by one.
+    Send,
+}
+
 impl<T: RouteTable> Reconciler<T> {
     /// Send queued deletes, then queued adds/replaces, in batches.
     pub fn push(&mut self) -> Result<(), TableError> {
@@ -111,7 +122,7 @@ impl<T: RouteTable> Reconciler<T> {
     /// read of the whole table: about as costly as deleting a few routes for every route
     /// in it). A held delete whose prefix is desired again goes now (its add follows).
     fn delete_shared(&mut self, deletes: &mut Vec<IpNet>, hold: bool) {
-        let mut queued = mem::take(&mut self.kind_deletes);
+        let queued = mem::take(&mut self.kind_deletes);
         let reborn = mem::take(&mut self.reborn);
         if queued.len() < SHARED_MIN {
             for (p, k) in queued {
@@ -120,67 +131,38 @@ impl<T: RouteTable> Reconciler<T> {
             }
             return;
         }
-        queued.sort_unstable_by_key(|&(p, k)| (k, p));
-        let total = self.routes.len() + queued.len();
-        // What becomes of each run of one kind.
-        #[derive(Clone, Copy, PartialEq)]
-        enum Fate {
-            Shared,
-            Hold,
-            Send,
+        // How many deletes each kind has (one pass: the held ones are most of them while
+        // a peer's routes stream in, and sorting them again at every push cost more).
+        let mut fates: HashMap<KindId, (usize, Fate)> = HashMap::new();
+        let mut last: Option<(KindId, usize)> = None;
+        for &(_, k) in &queued {
+            match &mut last {
+                Some((lk, n)) if *lk == k => *n += 1,
+                _ => {
+                    if let Some((lk, n)) = last {
+                        fates.entry(lk).or_insert((0, Fate::Send)).0 += n;
+                    }
+                    last = Some((k, 1));
+                }
+            }
         }
-        let mut runs: Vec<(KindId, usize, usize, Fate)> = Vec::new();
-        let mut start = 0;
-        for chunk in queued.chunk_by(|a, b| a.1 == b.1) {
-            let (k, n) = (chunk[0].1, chunk.len());
-            let refs = self.kinds.refs(k) as usize;
-            let bulk = n >= SHARED_MIN && refs.saturating_mul(SHARED_SHARE) >= total;
-            let fate = match (bulk, refs == n) {
+        if let Some((lk, n)) = last {
+            fates.entry(lk).or_insert((0, Fate::Send)).0 += n;
+        }
+        let total = self.routes.len() + queued.len();
+        for (k, (n, fate)) in fates.iter_mut() {
+            let refs = self.kinds.refs(*k) as usize;
+            let bulk = *n >= SHARED_MIN && refs.saturating_mul(SHARED_SHARE) >= total;
+            *fate = match (bulk, refs == *n) {
                 (true, true) => Fate::Shared,
                 (true, false) if hold => Fate::Hold,
                 _ => Fate::Send,
             };
-            runs.push((k, start, start + n, fate));
-            start += n;
         }
-        let gone: Vec<KindId> = runs
-            .iter()
-            .filter(|r| r.3 == Fate::Shared)
-            .map(|r| r.0)
-            .collect();
-        let keep: Vec<&RouteKind> = self
-            .kinds
-            .live()
-            .filter(|(id, _)| !gone.contains(id))
-            .map(|(_, k)| k)
-            .collect();
-        let mut prefixes = Vec::new();
-        for run in runs.iter_mut().filter(|r| r.3 == Fate::Shared) {
-            let (k, a, b, _) = *run;
-            prefixes.clear();
-            prefixes.extend(queued[a..b].iter().map(|(p, _)| *p));
-            let kind = self.kinds.get(k);
-            let started = std::time::Instant::now();
-            match self.table.delete_through_shared(kind, &prefixes, &keep) {
-                Ok(true) => {
-                    Counters::add(&self.counters.netlink_ops, 1);
-                    let ms = started.elapsed().as_millis() as u64;
-                    tracing::info!(routes = b - a, %kind, ms, "deleted routes with their shared next hop");
-                }
-                Ok(false) => run.3 = Fate::Send,
-                Err(e) => {
-                    Counters::add(&self.counters.netlink_errors, 1);
-                    tracing::warn!(routes = b - a, %kind, error = %e, "deleting routes with their shared next hop failed; one by one");
-                    run.3 = Fate::Send;
-                }
-            }
-        }
-        drop(keep);
         // A few prefixes desired again are looked for among the held deletes; many stop
         // the holding.
-        let holding = runs.iter().any(|r| r.3 == Fate::Hold);
         let (mut now, mut unhold) = (Vec::new(), false);
-        if holding && !reborn.is_empty() {
+        if !reborn.is_empty() && fates.values().any(|f| f.1 == Fate::Hold) {
             if reborn.len() > REBORN_MAX {
                 unhold = true;
             } else {
@@ -188,17 +170,63 @@ impl<T: RouteTable> Reconciler<T> {
                 now.sort_unstable();
             }
         }
-        for (k, a, b, fate) in runs {
-            for &(p, _) in &queued[a..b] {
-                match fate {
-                    Fate::Shared => self.kinds.release(k),
-                    Fate::Hold if !unhold && now.binary_search(&p).is_err() => {
-                        self.kind_deletes.push((p, k))
+        if now.is_empty() && !unhold && fates.values().all(|f| f.1 == Fate::Hold) {
+            // Nothing to send yet (the usual push while a peer's routes stream in).
+            self.kind_deletes = queued;
+            return;
+        }
+        // Kinds going entirely: through their object if the backend can.
+        let mut gone: HashMap<KindId, Vec<IpNet>> = fates
+            .iter()
+            .filter(|(_, f)| f.1 == Fate::Shared)
+            .map(|(k, f)| (*k, Vec::with_capacity(f.0)))
+            .collect();
+        if !gone.is_empty() {
+            for (p, k) in &queued {
+                if let Some(v) = gone.get_mut(k) {
+                    v.push(*p);
+                }
+            }
+            let keep: Vec<&RouteKind> = self
+                .kinds
+                .live()
+                .filter(|(id, _)| !gone.contains_key(id))
+                .map(|(_, k)| k)
+                .collect();
+            for (k, prefixes) in gone.iter_mut() {
+                prefixes.sort_unstable();
+                let kind = self.kinds.get(*k);
+                let started = std::time::Instant::now();
+                let failed = match self.table.delete_through_shared(kind, prefixes, &keep) {
+                    Ok(true) => {
+                        Counters::add(&self.counters.netlink_ops, 1);
+                        let ms = started.elapsed().as_millis() as u64;
+                        tracing::info!(routes = prefixes.len(), %kind, ms, "deleted routes with their shared next hop");
+                        false
                     }
-                    Fate::Send | Fate::Hold => {
-                        deletes.push(p);
-                        self.kinds.release(k);
+                    Ok(false) => true,
+                    Err(e) => {
+                        Counters::add(&self.counters.netlink_errors, 1);
+                        tracing::warn!(routes = prefixes.len(), %kind, error = %e, "deleting routes with their shared next hop failed; one by one");
+                        true
                     }
+                };
+                if failed {
+                    if let Some(f) = fates.get_mut(k) {
+                        f.1 = Fate::Send;
+                    }
+                }
+            }
+        }
+        for (p, k) in queued {
+            match fates.get(&k).map_or(Fate::Send, |f| f.1) {
+                Fate::Shared => self.kinds.release(k),
+                Fate::Hold if !unhold && now.binary_search(&p).is_err() => {
+                    self.kind_deletes.push((p, k))
+                }
+                Fate::Send | Fate::Hold => {
+                    deletes.push(p);
+                    self.kinds.release(k);
                 }
             }
         }
