@@ -196,8 +196,11 @@ fn peer_down_sends_its_cease_withdraws_and_reconnects() {
 
         assert!(!a.peer_down(ip("10.0.0.7"), 10).await, "no such peer");
         assert!(a.peer_down(ip("10.0.0.2"), 10).await);
-        // At once: the route left the RIB when peer_down returned.
-        assert!(!has_route(&a, "10.2.0.0/24").await);
+        // Withdrawn from the RIB (a step at a time), and for the FIB.
+        wait_for(LONG, "b's route withdrawn", || async {
+            (!has_route(&a, "10.2.0.0/24").await).then_some(())
+        })
+        .await;
         let batch = changes.take(1000).await;
         assert!(
             batch.iter().any(|c| c.prefix.to_string() == "10.2.0.0/24"

@@ -344,8 +344,10 @@ impl SpeakerHandle {
     }
 
     /// Ends the session with `peer` now with Cease / `subcode` (e.g. 10, BFD Down,
-    /// RFC 9384); its routes are withdrawn at once. The peer stays configured and
-    /// connects again after its ConnectRetry back-off. `false` if `peer` is not
+    /// RFC 9384); its routes are withdrawn from then on, a few thousand prefixes per turn
+    /// of the speaker's task as when a session goes down by itself (a full table's take
+    /// about half a second, which no other session waits for). The peer stays configured
+    /// and connects again after its ConnectRetry back-off. `false` if `peer` is not
     /// configured.
     pub async fn peer_down(&self, peer: IpAddr, subcode: u8) -> bool {
         self.ask(|tx| Command::PeerDown(peer, subcode, tx)).await

@@ -167,9 +167,8 @@ impl Owner {
             tracing::warn!(peer = %p.cfg.address, "ending the session: {n}");
             p.session.reset(now, n);
         }
+        // Its paths go a step at a time, as when a session goes down by itself.
         self.drive(id, now);
-        // Asked for: the routes are gone when the answer comes, not a step at a time.
-        self.rib.finish_peer_down(PeerId(id as u32));
         true
     }
 
