@@ -255,7 +255,9 @@ impl Rib {
     /// forgotten.
     pub fn peer_down(&mut self, id: PeerId) {
         self.begin_peer_down(id);
-        self.finish_peer_down(id);
+        if let Some(slot) = self.slot_of(id) {
+            self.finish_prune(slot);
+        }
     }
 
     /// [`Rib::peer_down`] a step at a time, as BIRD prunes its tables: the peer's
@@ -296,13 +298,6 @@ impl Rib {
             budget -= self.prune_at(0, budget);
         }
         !self.prunes.is_empty()
-    }
-
-    /// Removes what remains of peer `id`'s paths at once (after [`Rib::begin_peer_down`]).
-    pub fn finish_peer_down(&mut self, id: PeerId) {
-        if let Some(slot) = self.slot_of(id) {
-            self.finish_prune(slot);
-        }
     }
 
     /// Whether paths of peers gone down remain to be removed.

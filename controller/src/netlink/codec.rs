@@ -16,7 +16,7 @@ use crate::route::{NextHop, Route, RouteKind, TableConfig};
 use crate::table::{OpError, OpErrorKind, TableError};
 
 mod nh_route;
-pub(crate) use nh_route::push_new_route_nh;
+pub(crate) use nh_route::{push_new_route_nh, read_route_nh};
 
 pub(crate) const NLMSG_HDRLEN: usize = 16;
 pub(crate) const NLMSG_NOOP: u16 = 1;

@@ -264,41 +264,6 @@ fn parse_object(payload: &[u8], protocol: u8) -> Option<(u32, Object)> {
     ))
 }
 
-/// (prefix, nexthop object) of an RTM_NEWROUTE payload of protocol `protocol` in table
-/// `table`; `None` for another's route or one that cannot be read.
-fn route_object(payload: &[u8], protocol: u8, table: u32) -> Option<(IpNet, Option<u32>)> {
-    // struct rtmsg: family, dst_len, src_len, tos, table, protocol, scope, type, flags.
-    const RTMSG: usize = 12;
-    const RTA_DST: u16 = 1;
-    const RTA_TABLE: u16 = 15;
-    const RTA_NH_ID: u16 = 30;
-    if *payload.get(5)? != protocol {
-        return None;
-    }
-    let (family, len) = (*payload.first()?, *payload.get(1)?);
-    let mut in_table = u32::from(*payload.get(4)?);
-    let (mut dst, mut via) = (None, None);
-    for (ty, data) in codec::attributes(payload.get(RTMSG..)?) {
-        match ty {
-            RTA_DST => dst = Some(data),
-            RTA_TABLE => in_table = codec::ne_u32(data, 0)?,
-            RTA_NH_ID => via = Some(codec::ne_u32(data, 0)?),
-            _ => {}
-        }
-    }
-    if in_table != table {
-        return None;
-    }
-    let addr = match (i32::from(family), dst) {
-        (libc::AF_INET, None) => IpAddr::from([0u8; 4]),
-        (libc::AF_INET6, None) => IpAddr::from([0u8; 16]),
-        (libc::AF_INET, Some(d)) => IpAddr::from(<[u8; 4]>::try_from(d).ok()?),
-        (libc::AF_INET6, Some(d)) => IpAddr::from(<[u8; 16]>::try_from(d).ok()?),
-        _ => return None,
-    };
-    Some((IpNet::new(addr, len).ok()?, via))
-}
-
 impl NetlinkTable {
     /// The object for each operation that installs a route via gateways (`None`: the
     /// route carries its gateways). Empty when the option is off. Creates the objects not
@@ -554,7 +519,8 @@ impl NetlinkTable {
                 if m.ty != codec::RTM_NEWROUTE || !exact {
                     return Ok(());
                 }
-                let Some((prefix, Some(via))) = route_object(m.payload, protocol, table) else {
+                let Some((prefix, Some(via))) = codec::read_route_nh(m.payload, protocol, table)
+                else {
                     return Ok(());
                 };
                 if groups.contains(&via) {
@@ -583,11 +549,16 @@ impl NetlinkTable {
             );
             return Ok(false);
         }
-        let mut b = nhmsg(0, 0, 0);
-        push_attr(&mut b, NHA_ID, &id.to_ne_bytes());
-        self.request(RTM_DELNEXTHOP, 0, &Body(b))?;
+        self.delete_object(id)?;
         self.nh.forget(id);
         Ok(true)
+    }
+
+    /// RTM_DELNEXTHOP for object `id`.
+    fn delete_object(&mut self, id: u32) -> Result<(), TableError> {
+        let mut b = nhmsg(0, 0, 0);
+        push_attr(&mut b, NHA_ID, &id.to_ne_bytes());
+        self.request(RTM_DELNEXTHOP, 0, &Body(b))
     }
 
     /// Forget object `id` (the kernel no longer has it, or it failed a route).
@@ -680,9 +651,7 @@ impl NetlinkTable {
             if used_all.contains(&id) || !self.nh.by_id.contains_key(&id) {
                 continue;
             }
-            let mut b = nhmsg(0, 0, 0);
-            push_attr(&mut b, NHA_ID, &id.to_ne_bytes());
-            match self.request(RTM_DELNEXTHOP, 0, &Body(b)) {
+            match self.delete_object(id) {
                 Ok(()) => {}
                 Err(e) if e.is_errno(libc::ENOENT) => {}
                 Err(e) => {
@@ -714,45 +683,6 @@ mod tests {
         0, 0, 201, 0, 0, 0, 0, 0, 8, 0, 1, 0, 9, 0, 0, 0, 6, 0, 3, 0, 0, 0, 0, 0, 20, 0, 2, 0, 7,
         0, 0, 0, 0, 0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 8, 0, 14, 0, 0, 0, 0, 128,
     ];
-
-    /// What the kernel sends for `ip route add 10.1.2.0/24 nhid 7 table 100 proto 201`
-    /// (the RTM_NEWROUTE after its netlink header, as iproute2 6.1 sent it: see
-    /// `codec::nh_route`'s capture).
-    const ROUTE_NHID_7: &[u8] = &[
-        0x02, 0x18, 0x00, 0x00, 0x64, 0xc9, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x08, 0x00, 0x01,
-        0x00, 0x0a, 0x01, 0x02, 0x00, 0x08, 0x00, 0x1e, 0x00, 0x07, 0x00, 0x00, 0x00,
-    ];
-
-    #[test]
-    fn reads_a_route_s_prefix_and_object() {
-        let net: IpNet = "10.1.2.0/24".parse().unwrap();
-        assert_eq!(route_object(ROUTE_NHID_7, 201, 100), Some((net, Some(7))));
-        assert_eq!(
-            route_object(ROUTE_NHID_7, 200, 100),
-            None,
-            "another protocol's"
-        );
-        assert_eq!(
-            route_object(ROUTE_NHID_7, 201, 254),
-            None,
-            "another table's"
-        );
-        // RTA_TABLE overrides the header's table (ids above 255).
-        let mut big = ROUTE_NHID_7.to_vec();
-        big[4] = 252;
-        big.extend_from_slice(&[8, 0, 15, 0, 0xe8, 0x03, 0, 0]);
-        assert_eq!(route_object(&big, 201, 1000), Some((net, Some(7))));
-        // Without RTA_NH_ID: a route that carries its gateway.
-        assert_eq!(
-            route_object(&ROUTE_NHID_7[..20], 201, 100),
-            Some((net, None))
-        );
-        assert_eq!(
-            route_object(&ROUTE_NHID_7[..10], 201, 100),
-            None,
-            "truncated"
-        );
-    }
 
     #[test]
     fn parses_gateway_objects_and_skips_others() {
