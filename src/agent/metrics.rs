@@ -441,7 +441,6 @@ impl Metrics {
             self.fib_reconcile.observe(f.last_reconcile.as_secs_f64());
         }
         self.last.fib = f;
-        self.process.refresh();
     }
 
     /// Removes every series of a peer.
@@ -480,8 +479,11 @@ impl Metrics {
         &self.registry
     }
 
-    /// The text exposition of every family.
+    /// The text exposition of every family. The `process_*` families are read from
+    /// `/proc` here, for the scrape only (they were read every second: two files, a
+    /// directory listing and `/proc/stat`, about an eighth of an idle agent's CPU).
     pub fn render(&self) -> String {
+        self.process.refresh();
         let mut buf = Vec::new();
         if let Err(e) = TextEncoder::new().encode(&self.registry.gather(), &mut buf) {
             tracing::error!("metrics encode: {e}");
@@ -588,6 +590,12 @@ mod tests {
         ] {
             assert!(text.contains(&want), "missing {want:?} in:\n{text}");
         }
+        // The process families are read at the scrape (render), not left at zero.
+        let rss = text
+            .lines()
+            .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+            .and_then(|v| v.parse::<f64>().ok());
+        assert!(rss.is_some_and(|v| v > 0.0), "{rss:?}");
 
         // The mesh peer leaves the configuration and the global one changes its AS and
         // comes back with fresh totals: old series go, the new ones count from zero.

@@ -1,5 +1,5 @@
 //! The standard `process_*` families (as the Prometheus client libraries name them and
-//! `promtool` expects their types), read from `/proc/self` at each metrics refresh.
+//! `promtool` expects their types), read from `/proc/self` at each scrape.
 
 use prometheus::{Counter, Gauge, IntGauge, Registry};
 
@@ -14,6 +14,10 @@ pub struct ProcessMetrics {
     max_fds: IntGauge,
     start: Gauge,
     threads: IntGauge,
+    /// Constants of the host, read once: clock ticks per second, page size, boot time.
+    ticks: f64,
+    page: u64,
+    btime: Option<u64>,
 }
 
 impl ProcessMetrics {
@@ -51,12 +55,18 @@ impl ProcessMetrics {
                 "Start time of the process since the Unix epoch in seconds.",
             ),
             threads: gauge(r, "process_threads", "Number of OS threads in the process."),
+            ticks: ticks_per_second(),
+            page: page_size(),
+            btime: boot_time(),
         }
     }
 
     /// Reads `/proc/self` and the open-file limit.
     pub fn refresh(&self) {
-        if let Some(p) = read_proc_self() {
+        if let Some(p) = self
+            .btime
+            .and_then(|btime| read_proc_self(self.ticks, self.page, btime))
+        {
             let seen = self.cpu.get();
             if p.cpu_seconds > seen {
                 self.cpu.inc_by(p.cpu_seconds - seen);
@@ -88,9 +98,9 @@ struct ProcSelf {
     threads: u64,
 }
 
-fn read_proc_self() -> Option<ProcSelf> {
+fn read_proc_self(ticks: f64, page: u64, btime: u64) -> Option<ProcSelf> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    parse_stat(&stat, ticks_per_second(), page_size(), boot_time()?)
+    parse_stat(&stat, ticks, page, btime)
 }
 
 /// Parses `/proc/self/stat` (fields after the parenthesised command name, which may
