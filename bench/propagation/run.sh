@@ -305,7 +305,9 @@ for v in (diff(bk, t0), diff(both, t0)):
 for v in (diff(a, t0), diff(r, a), diff(c, r)):
     line += f" {pct(v, 50):.2f} | {pct(v, 99):.1f} |" if v else " - | - |"
 first = first_to(capa)
-line += f" {sum(1 for b in t0 if first.get(b) == 'c')}/{len(t0)} |"
+to_c = sum(1 for b in t0 if first.get(b) == "c")
+# In rr a has one peer (b): there is no order to show.
+line += f" {to_c}/{len(t0)} |" if topo == "mesh" else " - |"
 print(line, flush=True)
 with open(t0f.replace("/t0-", "/series-").replace(".txt", ".csv"), "w") as f:
     f.write("change,block,command_to_c_kernel_ms,command_to_a_update_ms,"
