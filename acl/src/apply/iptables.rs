@@ -160,9 +160,12 @@ pub(super) fn apply(
             return Err(e);
         }
     }
-    // Saved before any commit: what to put back if a later family's commit fails.
+    // Saved before any commit: what to put back if a later family's commit fails. The
+    // last family to commit needs no copy (its own failure changes nothing: one kernel
+    // transaction), so a change to one family reads none: `*-save` of the whole filter
+    // table was most of an incremental apply (~850 ms of ~920 at 1,000 endpoints).
     let mut saved = Vec::new();
-    for (restore, _) in &texts {
+    for (restore, _) in texts.iter().take(texts.len().saturating_sub(1)) {
         saved.push(Saved::read(ex, restore)?);
     }
     for (k, (restore, t)) in texts.iter().enumerate() {
