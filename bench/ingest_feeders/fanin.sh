@@ -16,7 +16,7 @@
 #   TERN=path/to/tern, FEEDER_BIN=path/to/feeder, PREFIXES (default 1000000),
 #   TERN_OLD=path/to/another/tern adds that build as the receiver `tern_old` (before/after
 #   in the same run), RECEIVERS (default "tern bird", with TERN_OLD "tern_old tern
-#   bird"), BIRD_EXPORT (default none; "all" makes BIRD pass
+#   bird"; each round starts with the next one), BIRD_EXPORT (default none; "all" makes BIRD pass
 #   every best path on to the other peers as tern does: tern has no export switch).
 # Needs root, iproute2, bird2. Bounded: every wait has a timeout.
 set -euo pipefail
@@ -162,9 +162,13 @@ if [ -n "${TERN_OLD:-}" ]; then
 else
     RECEIVERS=${RECEIVERS:-tern bird}
 fi
+read -r -a RECV <<< "$RECEIVERS"
 results_init
+# Each round takes the receivers in an order rotated by one (with two: alternating): a
+# round's later places ran 1.2-2.1x slower on one machine, the same binary too.
 for round in $(seq 1 "$ROUNDS"); do
-    for d in $RECEIVERS; do
+    for i in $(seq 0 $((${#RECV[@]} - 1))); do
+        d=${RECV[$(((round - 1 + i) % ${#RECV[@]}))]}
         measure "$d" 1 "$round" || true
         measure "$d" "$N" "$round" || true
     done
