@@ -162,13 +162,10 @@ if [ -n "${TERN_OLD:-}" ]; then
 else
     RECEIVERS=${RECEIVERS:-tern bird}
 fi
-read -r -a RECV <<< "$RECEIVERS"
 results_init
-# Each round takes the receivers in an order rotated by one (with two: alternating): a
-# round's later places ran 1.2-2.1x slower on one machine, the same binary too.
 for round in $(seq 1 "$ROUNDS"); do
-    for i in $(seq 0 $((${#RECV[@]} - 1))); do
-        d=${RECV[$(((round - 1 + i) % ${#RECV[@]}))]}
+    # shellcheck disable=SC2086 # RECEIVERS is a list of words
+    for d in $(rotated "$round" $RECEIVERS); do
         measure "$d" 1 "$round" || true
         measure "$d" "$N" "$round" || true
     done

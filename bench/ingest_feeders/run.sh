@@ -305,16 +305,12 @@ if [ -n "${TERN_OLD:-}" ]; then
 else
     RECEIVERS=${RECEIVERS:-tern bird}
 fi
-read -r -a RECV <<< "$RECEIVERS"
 
 rounds() { # FEEDER: PAIRS rounds, rotating which receiver goes first
-    local f=$1 round d order i n=${#RECV[@]}
+    local f=$1 round d
     for round in $(seq 1 "$PAIRS"); do
-        order=""
-        for i in $(seq 0 $((n - 1))); do
-            order="$order ${RECV[$(((round - 1 + i) % n))]}"
-        done
-        for d in $order; do
+        # shellcheck disable=SC2086 # RECEIVERS is a list of words
+        for d in $(rotated "$round" $RECEIVERS); do
             measure "$f" "$d" "$round" || echo "$f/$d round $round failed" >&2
         done
     done

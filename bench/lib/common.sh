@@ -1,7 +1,7 @@
 # Shared by the benchmark scripts (bench/fib, bench/ingest, bench/ingest_feeders,
 # bench/routes, bench/propagation, bench/failover): the exit trap that stops what a
-# script started and deletes its namespaces, the clock and /proc readers, and the
-# results file. Source it after setting WORK and the PIDS array (and NS_LIST where used).
+# script started and deletes its namespaces, the clock and /proc readers, the results
+# file, and the order of a round's receivers. Source it after setting WORK and the PIDS array (and NS_LIST where used).
 
 # The EXIT trap: bench_cleanup GRACE kill|term [NS...]. TERM to every PID in PIDS, GRACE
 # seconds later (with `kill`) KILL to any still there; deletes the namespaces NS...;
@@ -74,4 +74,16 @@ results_init() {
 record() {
     echo "round $1: $2${3:+ $3}" >&2
     echo "$2" >> "$RESULTS"
+}
+
+# ROUND's order of ITEMS (bench/ingest_feeders): rotated by one per round (with two:
+# alternating), so that no receiver always runs in the same place of a round (a round's
+# later places ran 1.2-2.1x slower on one machine, the same binary too).
+rotated() { # ROUND ITEMS...
+    local r=$1 i
+    shift
+    local items=("$@")
+    for ((i = 0; i < ${#items[@]}; i++)); do
+        echo "${items[$(((r - 1 + i) % ${#items[@]}))]}"
+    done
 }

@@ -188,10 +188,9 @@ announce() {  # daemon topo nblocks block a's-pid: writes the config, notes the 
         birdc -s "$WORK/a.ctl" configure > /dev/null
     fi
 }
-# A learned route: "PREFIX via ..." or, through a nexthop object, "PREFIX nhid N via ...".
-in_mon() { grep -Eq "^\[[^]]*\] $2 (nhid [0-9]+ )?via" "$WORK/mon-$1-$d-$topo.log"; }
-in_c() { in_mon c "$1"; }
-in_b() { in_mon b "$1"; }
+# A learned route in host $1's kernel: "PREFIX via ..." or, through a nexthop object,
+# "PREFIX nhid N via ...".
+in_kernel() { grep -Eq "^\[[^]]*\] $2 (nhid [0-9]+ )?via" "$WORK/mon-$1-$d-$topo.log"; }
 
 echo "machine: $(nproc) cores, kernel $(uname -r), $(bird --version 2>&1)"
 echo "tern: $TERN ($(stat -c %y "$TERN" | cut -d. -f1))"
@@ -227,8 +226,8 @@ run() {  # daemon topo
         local b; b=$(block $((i - 1)))
         announce "$d" "$topo" "$i" "$b" "${pids[0]}"
         pause "$LOOK"
-        wait_until 10 in_c "$b"
-        wait_until 10 in_b "$b"
+        wait_until 10 in_kernel c "$b"
+        wait_until 10 in_kernel b "$b"
         sleep "$GAP"
     done
     kill "$ma" "$mc" "$mb" "$cc" 2>/dev/null || true
@@ -253,7 +252,8 @@ def added(path):
 def sent(path, src="10.0.0.1.", into=False):
     # tcpdump -tt -v: a packet line starts with its time; BGP UPDATEs list their NLRI
     # one per line below it.
-    # The addresses are on the packet's second line.
+    # The addresses are on the packet's second line. Per block: the first UPDATE's time
+    # and the host it went to (a, b or c, by the last octet of its address).
     out, now, stamp = {}, None, None
     for l in open(path):
         m = re.match(r"^(\d+\.\d+) IP ", l)
@@ -262,31 +262,17 @@ def sent(path, src="10.0.0.1.", into=False):
             continue
         w = l.strip()
         if stamp is not None and " > " in w:
-            now = stamp if w.startswith(src) != into else None
+            to = "abc"[int(w.split(" > ")[1].split(".")[3]) - 1]
+            now = (stamp, to) if w.startswith(src) != into else None
             stamp = None
             continue
         if now is not None and re.fullmatch(r"10\.96\.\d+\.\d+/26", w):
             out.setdefault(w, now)
     return out
-def first_to(path):
-    # Which host a's first UPDATE with each block went to (the last octet of its address).
-    out, dst, stamp = {}, None, False
-    for l in open(path):
-        if re.match(r"^\d+\.\d+ IP ", l):
-            dst, stamp = None, True
-            continue
-        w = l.strip()
-        if stamp and " > " in w:
-            stamp = False
-            if w.startswith("10.0.0.1."):
-                dst = "abc"[int(w.split(" > ")[1].split(".")[3]) - 1]
-            continue
-        if dst and re.fullmatch(r"10\.96\.\d+\.\d+/26", w):
-            out.setdefault(w, dst)
-    return out
 t0 = {l.split()[0]: float(l.split()[1]) for l in open(t0f)}
-a = sent(capa)
-r = sent(capc, "10.0.0.3.", into=True)  # UPDATEs arriving at c
+a_sent = sent(capa)
+a = {b: t for b, (t, _) in a_sent.items()}
+r = {b: t for b, (t, _) in sent(capc, "10.0.0.3.", into=True).items()}  # arriving at c
 c = added(monc)
 bk = added(monb)
 # The later of b's and c's kernels: in the mesh b and c are alike (both peers of a), and
@@ -304,8 +290,7 @@ for v in (diff(bk, t0), diff(both, t0)):
     line += f" {pct(v, 50):.2f} | {pct(v, 99):.1f} |" if v else " - | - |"
 for v in (diff(a, t0), diff(r, a), diff(c, r)):
     line += f" {pct(v, 50):.2f} | {pct(v, 99):.1f} |" if v else " - | - |"
-first = first_to(capa)
-to_c = sum(1 for b in t0 if first.get(b) == "c")
+to_c = sum(1 for b in t0 if b in a_sent and a_sent[b][1] == "c")
 # In rr a has one peer (b): there is no order to show.
 line += f" {to_c}/{len(t0)} |" if topo == "mesh" else " - |"
 print(line, flush=True)
