@@ -182,7 +182,14 @@ fn resync_repairs_drift() {
     ap.apply(&a).unwrap();
     let good = nft_state(&x);
     x.ok(&[
-        "nft", "add", "rule", "inet", "tern", "forward", "counter", "drop",
+        "nft",
+        "add",
+        "rule",
+        "inet",
+        "tern",
+        "prerouting",
+        "counter",
+        "drop",
     ]);
     assert_ne!(nft_state(&x), good);
     assert_eq!(ap.apply(&a).unwrap().mode, ApplyMode::Unchanged);

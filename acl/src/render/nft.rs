@@ -436,14 +436,17 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
             ir.marks.accept
         ));
     }
-    // Two base chains per hook, the second at a later priority: an Allow (`accept`)
-    // in the first (egress of the sending workload, or workload → host) ends only that
-    // chain, and the second (ingress of the receiving workload, host endpoints) still
-    // runs.
-    let base = |hook: &str, later: bool, rules: &[&str]| NftChain {
+    // Workloads are policed in the hooks every packet from or to them passes once:
+    // a workload's egress in prerouting (to the host or forwarded alike), its ingress
+    // in postrouting (from the host or forwarded alike); host endpoints in input and
+    // output. Each endpoint and policy chain is then reachable from one hook only,
+    // which is what the kernel re-validates on every commit that adds a rule (once per
+    // hook a chain is reachable from: the forward, input and output hooks walked every
+    // workload chain twice). Each base chain ends only itself: an Allow (`accept`) in
+    // the sender's egress never skips the receiver's ingress check.
+    let base = |hook: &str, rules: &[&str]| NftChain {
         hook: Some(format!(
-            "type filter hook {hook} priority filter{}; policy accept;",
-            if later { " + 1" } else { "" }
+            "type filter hook {hook} priority filter; policy accept;"
         )),
         rules: ct
             .iter()
@@ -453,49 +456,38 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     };
     for (name, chain) in [
         (
-            "forward",
-            base("forward", false, &["iifname vmap @from-wl"]),
+            "prerouting",
+            base("prerouting", &[NDP, "iifname vmap @from-wl"]),
         ),
         (
-            "forward-to-wl",
-            base("forward", true, &["oifname vmap @to-wl"]),
+            "postrouting",
+            base("postrouting", &[NDP, "oifname vmap @to-wl"]),
         ),
-        (
-            "input",
-            base("input", false, &[NDP, "iifname vmap @from-wl"]),
-        ),
-        (
-            "input-host",
-            base("input", true, &[NDP, "iifname vmap @host-in"]),
-        ),
-        (
-            "output",
-            base("output", false, &[NDP, "oifname vmap @to-wl"]),
-        ),
+        ("input-host", base("input", &[NDP, "iifname vmap @host-in"])),
         (
             "output-host",
-            base("output", true, &[NDP, "oifname vmap @host-out"]),
+            base("output", &[NDP, "oifname vmap @host-out"]),
         ),
     ] {
         let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
         rs.chains.insert(name.to_string(), chain);
     }
     // Host endpoints with applyOnForward policies: forwarded traffic in through the
-    // interface, then out through it, each in a base chain of its own after the
-    // workloads' (made only when some host endpoint has such policies).
+    // interface, then out through it, each in a base chain of its own in the forward
+    // hook (made only when some host endpoint has such policies).
     if ir
         .endpoints
         .iter()
         .any(|e| e.kind == EndpointKind::HostForward)
     {
         for (m, chain, flag, prio) in [
-            ("host-fwd-in", "forward-host-in", "iifname", 2),
-            ("host-fwd-out", "forward-host-out", "oifname", 3),
+            ("host-fwd-in", "forward-host-in", "iifname", ""),
+            ("host-fwd-out", "forward-host-out", "oifname", " + 1"),
         ] {
             dispatch_map(m, prev, &mut maps, &mut rs);
             let c = NftChain {
                 hook: Some(format!(
-                    "type filter hook forward priority filter + {prio}; policy accept;"
+                    "type filter hook forward priority filter{prio}; policy accept;"
                 )),
                 rules: ct
                     .iter()
