@@ -454,9 +454,13 @@ fn a_global_policy_selects_workloads_on_other_hosts_and_is_enforced_everywhere()
         true,
         "other -> web2 after delete",
     );
-    // n1's file policy stays.
-    let rules = text(&hosts[1].run(&["nft", "list", "ruleset"]).stdout);
-    assert!(rules.contains("client-from-web") && !rules.contains("web-from-clients"));
+    // n1's file policy stays; the deleted one's chains go (their removal is committed
+    // just after the change that stopped using them).
+    wait_for(ENFORCED, "the deleted policy's chains removed", || {
+        let rules = text(&hosts[1].run(&["nft", "list", "ruleset"]).stdout);
+        assert!(rules.contains("client-from-web"), "{rules}");
+        (!rules.contains("web-from-clients")).then_some(())
+    });
     assert!(
         !connects(&mut lab, &client, &other, &client_ip),
         "other (n2) -> client (n1): n1's file still denies"

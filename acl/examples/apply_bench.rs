@@ -204,7 +204,8 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     // part of "apply") to split the apply into render, diff and the `nft` commit.
     let (mut reloads, mut compiles, mut applies) = (Vec::new(), Vec::new(), Vec::new());
     let (mut renders, mut diffs, mut diff_bytes) = (Vec::new(), Vec::new(), Vec::new());
-    let (mut tools, mut child_cpu) = (Vec::new(), Vec::new());
+    let (mut tools, mut child_cpu, mut after_cpu) = (Vec::new(), Vec::new(), Vec::new());
+    let mut child_end = None;
     let nft = backend == Backend::Nftables;
     let mut prev = nft.then(|| (ir.clone(), acl::render::nft::render(&ir)));
     let mut cpu = 0.0;
@@ -227,12 +228,18 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
             prev = Some((ir2.clone(), next));
         }
         let (cpu0, child0) = (cpu_ms(), children_cpu_ms("nft"));
+        // The session's CPU since the last apply returned: the removals it ran after it.
+        if let Some(end) = child_end {
+            after_cpu.push(child0 - end);
+        }
         let r = applier.apply_owned(ir2).unwrap_or_else(|e| panic!("{e}"));
         cpu += cpu_ms() - cpu0;
+        let end = children_cpu_ms("nft");
         // The first incremental apply starts the session (its time before is 0).
         if i > 0 {
-            child_cpu.push(children_cpu_ms("nft") - child0);
+            child_cpu.push(end - child0);
         }
+        child_end = Some(end);
         assert_eq!(r.mode, acl::ApplyMode::Incremental);
         applies.push(r.duration.as_secs_f64() * 1000.0);
         tools.push(r.tools.as_secs_f64() * 1000.0);
@@ -254,10 +261,12 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     );
     if nft {
         println!(
-            "  inside apply: in nft median {:.1} ms, p99 {:.1} ms (the nft -i session's CPU {:.1} ms); beside it, the same incremental render {:.2} ms and diff {:.2} ms ({:.0} bytes) (medians)",
+            "  inside apply: in nft median {:.1} ms, p99 {:.1} ms (the nft -i session's CPU {:.1} ms; after the apply returned {:.1} ms, mean {:.1}); beside it, the same incremental render {:.2} ms and diff {:.2} ms ({:.0} bytes) (medians)",
             median(&mut tools),
             percentile(&mut tools, 99.0),
             median(&mut child_cpu),
+            median(&mut after_cpu),
+            after_cpu.iter().sum::<f64>() / after_cpu.len().max(1) as f64,
             median(&mut renders),
             median(&mut diffs),
             median(&mut diff_bytes),
@@ -419,6 +428,11 @@ fn dump(dir: &Path, out: &Path) {
     std::fs::write(
         out.join("diff.nft"),
         acl::render::nft::diff_transaction(&a, &n).unwrap(),
+    )
+    .unwrap();
+    std::fs::write(
+        out.join("back.nft"),
+        acl::render::nft::diff_transaction(&n, &a).unwrap(),
     )
     .unwrap();
 }

@@ -54,9 +54,12 @@ fn incremental_nft_apply_equals_full_apply() {
     let mut full = Applier::new(Backend::Nftables).in_netns(y.name());
     assert_eq!(full.apply(&b).unwrap().mode, ApplyMode::Full);
     assert_eq!(nft_state(&x), nft_state(&y));
-    // And back again.
+    // And back again (this change removes chains and sets: their removal runs after the
+    // apply returns, so wait for it before comparing).
     assert_eq!(inc.apply(&a).unwrap().mode, ApplyMode::Incremental);
     assert_eq!(full.apply(&a).unwrap().mode, ApplyMode::Incremental);
+    inc.settle().unwrap();
+    full.settle().unwrap();
     assert_eq!(nft_state(&x), nft_state(&y));
 }
 

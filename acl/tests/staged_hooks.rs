@@ -197,9 +197,22 @@ fn incremental_applies_through_staged_and_hook_chains_equal_full_ones() {
     let steps = [ir("staged"), both, ir("host-hooks"), ir("staged")];
     let mut inc = Applier::new(Backend::Nftables).in_netns(x.name());
     for (i, step) in steps.iter().enumerate() {
-        inc.apply(step).unwrap_or_else(|e| panic!("step {i}: {e}"));
+        let mode = inc
+            .apply(step)
+            .unwrap_or_else(|e| panic!("step {i}: {e}"))
+            .mode;
+        // Never a fallback to replacing the table (a refused incremental transaction
+        // would still end in the right state).
+        let want = if i == 0 {
+            acl::ApplyMode::Full
+        } else {
+            acl::ApplyMode::Incremental
+        };
+        assert_eq!(mode, want, "step {i}");
         let mut full = Applier::new(Backend::Nftables).in_netns(y.name());
         full.apply(step).unwrap_or_else(|e| panic!("step {i}: {e}"));
+        // The removal of what a step left unused runs after its apply returns.
+        inc.settle().unwrap_or_else(|e| panic!("step {i}: {e}"));
         assert_eq!(nft_state(&x), nft_state(&y), "step {i}");
     }
 }

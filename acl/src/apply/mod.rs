@@ -214,8 +214,24 @@ impl Applier {
         self.last = None;
     }
 
+    /// Waits until the last apply's work is entirely done in the kernel. An nftables
+    /// change is in force when [`Applier::apply`] returns, but the chains and sets it left
+    /// unused are removed by a second transaction after it (see the nftables backend);
+    /// this waits for that one. A failure is returned and also makes the next apply a full
+    /// replacement.
+    pub fn settle(&mut self) -> Result<(), ApplyError> {
+        match self.nft.settle() {
+            Some(Err(e)) => {
+                self.last = None;
+                Err(e)
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Removes every rule, chain and set tern owns (other tables and chains untouched).
     pub fn flush(&mut self) -> Result<(), ApplyError> {
+        let _ = self.nft.settle();
         match self.backend {
             Backend::Nftables => nft::flush(&self.exec)?,
             Backend::Iptables => iptables::flush(&self.exec)?,

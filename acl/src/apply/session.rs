@@ -139,11 +139,22 @@ impl Session {
 
     /// Runs `script` as one transaction (its lines are joined into one input line).
     pub(crate) fn run(&mut self, script: &str) -> Result<(), ApplyError> {
+        self.begin(script)?;
+        self.finish()
+    }
+
+    /// Sends `script` as one transaction without waiting for its verdict, which
+    /// [`Session::finish`] reads (one transaction in flight at a time).
+    pub(crate) fn begin(&mut self, script: &str) -> Result<(), ApplyError> {
         let mut input = script.trim_end().replace('\n', "; ");
         input.push('\n');
         input.push_str(MARKER);
         input.push('\n');
-        self.send(&input)?;
+        self.send(&input)
+    }
+
+    /// The verdict of the transaction [`Session::begin`] sent: waits for it.
+    pub(crate) fn finish(&mut self) -> Result<(), ApplyError> {
         let deadline = Instant::now() + RUN_TIMEOUT;
         let mut said = Vec::new();
         loop {

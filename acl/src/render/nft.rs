@@ -16,7 +16,7 @@ mod transaction;
 
 use endpoint::{dispatch_map, endpoint_chains, hook_chains};
 
-pub use transaction::{diff_transaction, full_transaction};
+pub use transaction::{diff, diff_transaction, full_transaction, Diff};
 
 /// The table tern owns.
 pub const TABLE: &str = "inet tern";
