@@ -277,6 +277,128 @@ pub fn render(ir: &Ir) -> NftRuleset {
 /// `prev` (the IR rendered last time and its result): after a small change only the
 /// changed parts are formatted again.
 pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
+    // The endpoint chains and their dispatch maps need nothing the sets and policy
+    // chains give: for a large table they are rendered on a second thread meanwhile
+    // (each half walks its part of the new and the previous IR).
+    let endpoints = || {
+        let mut chains = Vec::new();
+        let maps = endpoint_chains(ir, prev, &mut chains);
+        (chains, maps)
+    };
+    let ((mut rs, mut chains), (ep_chains, mut maps)) = if ir.endpoints.len() >= PARALLEL_ENDPOINTS
+    {
+        std::thread::scope(|s| {
+            match std::thread::Builder::new().spawn_scoped(s, endpoints) {
+                Ok(h) => {
+                    let mine = sets_and_policy_chains(ir, prev);
+                    match h.join() {
+                        Ok(theirs) => (mine, theirs),
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    }
+                }
+                // No thread to be had: both here.
+                Err(_) => (sets_and_policy_chains(ir, prev), endpoints()),
+            }
+        })
+    } else {
+        (sets_and_policy_chains(ir, prev), endpoints())
+    };
+    chains.extend(ep_chains);
+    rs.chains = chains.into_iter().collect();
+    for m in ["from-wl", "to-wl", "host-in", "host-out"] {
+        dispatch_map(m, prev, &mut maps, &mut rs);
+    }
+    let mut ct = vec![
+        "ct state established,related accept".to_string(),
+        "ct state invalid drop".to_string(),
+    ];
+    // Packets a doNotTrack policy allowed (untracked, with the mark) are accepted by
+    // the filter hooks too, as Calico does.
+    if !ir.untracked.is_empty() {
+        ct.push(format!(
+            "ct state untracked meta mark and {0:#x} == {0:#x} accept",
+            ir.marks.accept
+        ));
+    }
+    // Workloads are policed in the hooks every packet from or to them passes once:
+    // a workload's egress in prerouting (to the host or forwarded alike), its ingress
+    // in postrouting (from the host or forwarded alike); host endpoints in input and
+    // output. Each endpoint and policy chain is then reachable from one hook only,
+    // which is what the kernel re-validates on every commit that adds a rule (once per
+    // hook a chain is reachable from: the forward, input and output hooks walked every
+    // workload chain twice). Each base chain ends only itself: an Allow (`accept`) in
+    // the sender's egress never skips the receiver's ingress check.
+    let base = |hook: &str, rules: &[&str]| NftChain {
+        hook: Some(format!(
+            "type filter hook {hook} priority filter; policy accept;"
+        )),
+        rules: ct
+            .iter()
+            .cloned()
+            .chain(rules.iter().map(|s| s.to_string()))
+            .collect(),
+    };
+    for (name, chain) in [
+        (
+            "prerouting",
+            base("prerouting", &[NDP, "iifname vmap @from-wl"]),
+        ),
+        (
+            "postrouting",
+            base("postrouting", &[NDP, "oifname vmap @to-wl"]),
+        ),
+        ("input-host", base("input", &[NDP, "iifname vmap @host-in"])),
+        (
+            "output-host",
+            base("output", &[NDP, "oifname vmap @host-out"]),
+        ),
+    ] {
+        let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
+        rs.chains.insert(name.to_string(), chain);
+    }
+    // Host endpoints with applyOnForward policies: forwarded traffic in through the
+    // interface, then out through it, each in a base chain of its own in the forward
+    // hook (made only when some host endpoint has such policies).
+    if ir
+        .endpoints
+        .iter()
+        .any(|e| e.kind == EndpointKind::HostForward)
+    {
+        for (m, chain, flag, prio) in [
+            ("host-fwd-in", "forward-host-in", "iifname", ""),
+            ("host-fwd-out", "forward-host-out", "oifname", " + 1"),
+        ] {
+            dispatch_map(m, prev, &mut maps, &mut rs);
+            let c = NftChain {
+                hook: Some(format!(
+                    "type filter hook forward priority filter{prio}; policy accept;"
+                )),
+                rules: ct
+                    .iter()
+                    .cloned()
+                    .chain([format!("{flag} vmap @{m}")])
+                    .collect(),
+            };
+            rs.chains.insert(
+                chain.to_string(),
+                reuse(prev.and_then(|(_, p)| p.chains.get(chain)), c),
+            );
+        }
+    }
+    hook_chains(ir, prev, &mut maps, &mut rs);
+    rs
+}
+
+/// Above this many endpoints [`render_with`] renders the endpoint chains on a second
+/// thread (below, a thread costs more than it saves).
+const PARALLEL_ENDPOINTS: usize = 256;
+
+/// The sets, and the policy chains in name order: the part of [`render_with`] besides
+/// the endpoint chains.
+fn sets_and_policy_chains(
+    ir: &Ir,
+    prev: Option<(&Ir, &NftRuleset)>,
+) -> (NftRuleset, Vec<(String, Arc<NftChain>)>) {
     let mut rs = NftRuleset::default();
     for (name, s) in &ir.addr_sets {
         if let Some((p, prs)) = prev {
@@ -419,90 +541,7 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     for run in runs {
         chains.extend(run);
     }
-    let mut maps = endpoint_chains(ir, prev, &mut chains);
-    rs.chains = chains.into_iter().collect();
-    for m in ["from-wl", "to-wl", "host-in", "host-out"] {
-        dispatch_map(m, prev, &mut maps, &mut rs);
-    }
-    let mut ct = vec![
-        "ct state established,related accept".to_string(),
-        "ct state invalid drop".to_string(),
-    ];
-    // Packets a doNotTrack policy allowed (untracked, with the mark) are accepted by
-    // the filter hooks too, as Calico does.
-    if !ir.untracked.is_empty() {
-        ct.push(format!(
-            "ct state untracked meta mark and {0:#x} == {0:#x} accept",
-            ir.marks.accept
-        ));
-    }
-    // Workloads are policed in the hooks every packet from or to them passes once:
-    // a workload's egress in prerouting (to the host or forwarded alike), its ingress
-    // in postrouting (from the host or forwarded alike); host endpoints in input and
-    // output. Each endpoint and policy chain is then reachable from one hook only,
-    // which is what the kernel re-validates on every commit that adds a rule (once per
-    // hook a chain is reachable from: the forward, input and output hooks walked every
-    // workload chain twice). Each base chain ends only itself: an Allow (`accept`) in
-    // the sender's egress never skips the receiver's ingress check.
-    let base = |hook: &str, rules: &[&str]| NftChain {
-        hook: Some(format!(
-            "type filter hook {hook} priority filter; policy accept;"
-        )),
-        rules: ct
-            .iter()
-            .cloned()
-            .chain(rules.iter().map(|s| s.to_string()))
-            .collect(),
-    };
-    for (name, chain) in [
-        (
-            "prerouting",
-            base("prerouting", &[NDP, "iifname vmap @from-wl"]),
-        ),
-        (
-            "postrouting",
-            base("postrouting", &[NDP, "oifname vmap @to-wl"]),
-        ),
-        ("input-host", base("input", &[NDP, "iifname vmap @host-in"])),
-        (
-            "output-host",
-            base("output", &[NDP, "oifname vmap @host-out"]),
-        ),
-    ] {
-        let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
-        rs.chains.insert(name.to_string(), chain);
-    }
-    // Host endpoints with applyOnForward policies: forwarded traffic in through the
-    // interface, then out through it, each in a base chain of its own in the forward
-    // hook (made only when some host endpoint has such policies).
-    if ir
-        .endpoints
-        .iter()
-        .any(|e| e.kind == EndpointKind::HostForward)
-    {
-        for (m, chain, flag, prio) in [
-            ("host-fwd-in", "forward-host-in", "iifname", ""),
-            ("host-fwd-out", "forward-host-out", "oifname", " + 1"),
-        ] {
-            dispatch_map(m, prev, &mut maps, &mut rs);
-            let c = NftChain {
-                hook: Some(format!(
-                    "type filter hook forward priority filter{prio}; policy accept;"
-                )),
-                rules: ct
-                    .iter()
-                    .cloned()
-                    .chain([format!("{flag} vmap @{m}")])
-                    .collect(),
-            };
-            rs.chains.insert(
-                chain.to_string(),
-                reuse(prev.and_then(|(_, p)| p.chains.get(chain)), c),
-            );
-        }
-    }
-    hook_chains(ir, prev, &mut maps, &mut rs);
-    rs
+    (rs, chains)
 }
 
 /// The previous shared value when it equals the new one (so that later comparisons are
