@@ -245,23 +245,32 @@ mod tests {
         }
     }
 
+    /// A throwaway namespace (needs root) holding `first`, applied in full, and the
+    /// sessions that applied it.
+    fn applied(lab: &str, first: &NftRuleset) -> (testlab::Lab, testlab::Netns, Exec, Sessions) {
+        let mut lab = testlab::Lab::new(lab);
+        let ns = lab.netns("n");
+        let ex = Exec {
+            netns: Some(ns.name().to_string()),
+        };
+        let mut sessions = Sessions::default();
+        let mut tools = Duration::ZERO;
+        let mode = apply(&ex, &mut sessions, None, first, false, &mut tools).unwrap();
+        assert_eq!(mode, ApplyMode::Full);
+        assert!(tools > Duration::ZERO);
+        (lab, ns, ex, sessions)
+    }
+
     /// Needs root: runs in a throwaway namespace. A change that removes a chain and a
     /// set is in force when `apply` returns; the removal follows as a second transaction,
     /// whose verdict the next apply reads first: a refused one (here a made-up one) makes
     /// that apply a full replacement.
     #[test]
     fn removals_run_after_the_change_and_a_failed_one_forces_a_full_apply() {
-        let mut lab = testlab::Lab::new("acl-nft-cleanup");
-        let ns = lab.netns("n");
-        let ex = Exec {
-            netns: Some(ns.name().to_string()),
-        };
-        let listed = || ns.ok(&["nft", "list", "table", "inet", "tern"]);
-        let mut sessions = Sessions::default();
-        let mut tools = Duration::ZERO;
         let a = ruleset(&["ip saddr @src counter accept"], &["10.0.0.0/8"]);
-        let mode = apply(&ex, &mut sessions, None, &a, false, &mut tools).unwrap();
-        assert_eq!(mode, ApplyMode::Full);
+        let (_lab, ns, ex, mut sessions) = applied("acl-nft-cleanup", &a);
+        let listed = || ns.ok(&["nft", "list", "table", "inet", "tern"]);
+        let mut tools = Duration::ZERO;
         // a2: a and a chain c2; b: nothing looks up `src` any more, and no c2.
         let mut b = ruleset(&["counter drop"], &[]);
         b.sets.clear();
@@ -310,18 +319,10 @@ mod tests {
     /// nothing and says why; the next good change applies incrementally.
     #[test]
     fn refused_commit_without_dry_run_changes_nothing() {
-        let mut lab = testlab::Lab::new("acl-nft-nocheck");
-        let ns = lab.netns("n");
-        let ex = Exec {
-            netns: Some(ns.name().to_string()),
-        };
-        let listed = || ns.ok(&["nft", "list", "table", "inet", "tern"]);
-        let mut sessions = Sessions::default();
-        let mut tools = Duration::ZERO;
         let a = ruleset(&["counter accept"], &["10.0.0.0/8"]);
-        let mode = apply(&ex, &mut sessions, None, &a, false, &mut tools).unwrap();
-        assert_eq!(mode, ApplyMode::Full);
-        assert!(tools > Duration::ZERO);
+        let (_lab, ns, ex, mut sessions) = applied("acl-nft-nocheck", &a);
+        let listed = || ns.ok(&["nft", "list", "table", "inet", "tern"]);
+        let mut tools = Duration::ZERO;
         let before = listed();
         assert!(before.contains("10.0.0.0/8"), "{before}");
         // A changed set and a chain jumping nowhere: the whole batch is refused.
