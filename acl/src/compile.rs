@@ -151,6 +151,9 @@ pub fn sort_policies_in_tiers(policies: &mut [&Policy], tiers: &[crate::tier::Ti
     });
 }
 
+/// Policies that may apply to an endpoint, in order, each with its id.
+type Candidates<'a> = Vec<(&'a Policy, String)>;
+
 /// Compiles a bundle.
 pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
@@ -210,11 +213,31 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         .filter(|p| p.apply_on_forward)
         .map(|p| p.id.to_string())
         .collect();
+    // Per namespace of a local endpoint (None: host endpoints), the policies of each
+    // group that can apply there, in order, with their ids: the global ones and that
+    // namespace's. A namespaced policy never applies in another namespace, so an endpoint
+    // is compared with these only, not with every policy of the cluster (2,000 policies
+    // in 10 namespaces: a tenth of the selector checks).
+    let mut candidates: BTreeMap<Option<&str>, [Candidates<'_>; 2]> = BTreeMap::new();
     for ep in c.eps.iter().filter(|e| e.local) {
+        let groups = candidates.entry(ep.namespace).or_insert_with(|| {
+            [&policies, &staged].map(|group| {
+                group
+                    .iter()
+                    .filter(|p| match p.id.kind {
+                        PolicyKind::CalicoGlobal => true,
+                        PolicyKind::Calico | PolicyKind::Kubernetes => {
+                            ep.namespace.is_some() && p.id.namespace.as_deref() == ep.namespace
+                        }
+                    })
+                    .map(|p| (*p, p.id.to_string()))
+                    .collect()
+            })
+        });
         // (filter hooks, preDNAT, doNotTrack) x (ingress, egress), and staged.
         let mut lists: [(Vec<PolicyKey>, Vec<PolicyKey>); 4] = Default::default();
-        for (i, group) in [&policies, &staged].into_iter().enumerate() {
-            for p in group.iter() {
+        for (i, group) in groups.iter().enumerate() {
+            for (p, id) in group {
                 let slot = match (i, p.pre_dnat, p.do_not_track) {
                     (1, _, _) => 3,
                     (_, true, _) => 1,
@@ -228,12 +251,11 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
                 if !c.applies(p, ep) {
                     continue;
                 }
-                let id = p.id.to_string();
                 if p.ingress.is_some() {
                     lists[slot].0.push((id.clone(), Direction::Ingress));
                 }
                 if p.egress.is_some() && slot != 1 {
-                    lists[slot].1.push((id, Direction::Egress));
+                    lists[slot].1.push((id.clone(), Direction::Egress));
                 }
             }
         }
