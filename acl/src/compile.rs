@@ -154,6 +154,17 @@ pub fn sort_policies_in_tiers(policies: &mut [&Policy], tiers: &[crate::tier::Ti
 /// Policies that may apply to an endpoint, in order, each with its id.
 type Candidates<'a> = Vec<(&'a Policy, String)>;
 
+/// Whether a policy may apply to an endpoint of namespace `ns` (None: a host endpoint):
+/// a global policy anywhere, a namespaced one in its own namespace only.
+fn in_scope(p: &Policy, ns: Option<&str>) -> bool {
+    match p.id.kind {
+        PolicyKind::CalicoGlobal => true,
+        PolicyKind::Calico | PolicyKind::Kubernetes => {
+            ns.is_some() && p.id.namespace.as_deref() == ns
+        }
+    }
+}
+
 /// Compiles a bundle.
 pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
@@ -224,12 +235,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
             [&policies, &staged].map(|group| {
                 group
                     .iter()
-                    .filter(|p| match p.id.kind {
-                        PolicyKind::CalicoGlobal => true,
-                        PolicyKind::Calico | PolicyKind::Kubernetes => {
-                            ep.namespace.is_some() && p.id.namespace.as_deref() == ep.namespace
-                        }
-                    })
+                    .filter(|p| in_scope(p, ep.namespace))
                     .map(|p| (*p, p.id.to_string()))
                     .collect()
             })
@@ -438,19 +444,15 @@ impl Compiler<'_> {
             labels: &ep.labels,
             global: ep.namespace.is_none(),
         };
-        match p.id.kind {
-            PolicyKind::Calico | PolicyKind::Kubernetes => {
-                ep.namespace.is_some()
-                    && ep.namespace == p.id.namespace.as_deref()
-                    && p.selector.matches(target)
+        in_scope(p, ep.namespace)
+            && p.selector.matches(target)
+            && match p.id.kind {
+                PolicyKind::Calico | PolicyKind::Kubernetes => true,
+                PolicyKind::CalicoGlobal => p
+                    .namespace_selector
+                    .as_ref()
+                    .is_none_or(|ns| self.ns_selects(ns, ep)),
             }
-            PolicyKind::CalicoGlobal => {
-                p.selector.matches(target)
-                    && p.namespace_selector
-                        .as_ref()
-                        .is_none_or(|ns| self.ns_selects(ns, ep))
-            }
-        }
     }
 
     /// Endpoints an entity selector refers to, in the policy's scope.

@@ -18,9 +18,6 @@ pub(super) struct Sessions {
     commit: Option<Session>,
     /// Off after a child failed to start (no `-i` support): use `nft -f -` only.
     enabled: bool,
-    /// The commit child has a transaction in flight whose verdict nobody read yet (the
-    /// cleanup after a change, see [`apply`]).
-    pending: bool,
 }
 
 impl Default for Sessions {
@@ -29,7 +26,6 @@ impl Default for Sessions {
             check: None,
             commit: None,
             enabled: true,
-            pending: false,
         }
     }
 }
@@ -64,34 +60,23 @@ impl Sessions {
         Some(res)
     }
 
-    /// Sends `script` to a running commit child without waiting for its verdict (read by
-    /// [`Sessions::settle`]). False when no child took it (the caller runs it itself).
+    /// Sends `script` to a running, idle commit child without waiting for its verdict
+    /// (the cleanup after a change, see [`apply`]; read by [`Sessions::settle`]). False
+    /// when no child took it (the caller runs it itself).
     fn defer(&mut self, script: &str) -> bool {
-        if self.pending {
-            return false;
-        }
-        let Some(s) = self.commit.as_mut() else {
+        let Some(s) = self.commit.as_mut().filter(|s| !s.in_flight()) else {
             return false;
         };
         if s.begin(script).is_err() {
             self.commit = None;
             return false;
         }
-        self.pending = true;
         true
     }
 
     /// Waits for the transaction [`Sessions::defer`] sent, if any: its verdict.
     pub(super) fn settle(&mut self) -> Option<Result<(), ApplyError>> {
-        if !std::mem::take(&mut self.pending) {
-            return None;
-        }
-        let Some(s) = self.commit.as_mut() else {
-            return Some(Err(ApplyError::Rejected {
-                cmd: "nft -i".into(),
-                stderr: "the child was gone before its last transaction's verdict".into(),
-            }));
-        };
+        let s = self.commit.as_mut().filter(|s| s.in_flight())?;
         let res = s.finish();
         if s.is_broken() {
             self.commit = None;
@@ -295,7 +280,7 @@ mod tests {
         let mode = apply(&ex, &mut sessions, Some(&a2), &b, false, &mut tools).unwrap();
         assert_eq!(mode, ApplyMode::Incremental);
         assert!(
-            sessions.pending,
+            sessions.commit.as_ref().is_some_and(Session::in_flight),
             "the removals were not left to run after the change"
         );
         let settled = sessions.settle();

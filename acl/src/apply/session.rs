@@ -36,6 +36,8 @@ pub(crate) struct Session {
     marker: String,
     name: String,
     broken: bool,
+    /// A transaction was sent ([`Session::begin`]) and its verdict not read yet.
+    in_flight: bool,
 }
 
 impl Session {
@@ -85,6 +87,7 @@ impl Session {
             marker: String::new(),
             name: name.clone(),
             broken: false,
+            in_flight: false,
         };
         reader_thread.map_err(spawn_err)?;
         // The marker must print the same single line twice.
@@ -106,6 +109,11 @@ impl Session {
     /// Whether the child can no longer be trusted (drop it and start another).
     pub(crate) fn is_broken(&self) -> bool {
         self.broken
+    }
+
+    /// Whether a transaction's verdict is still to be read ([`Session::finish`]).
+    pub(crate) fn in_flight(&self) -> bool {
+        self.in_flight
     }
 
     fn send(&mut self, text: &str) -> Result<(), ApplyError> {
@@ -150,11 +158,14 @@ impl Session {
         input.push('\n');
         input.push_str(MARKER);
         input.push('\n');
-        self.send(&input)
+        self.send(&input)?;
+        self.in_flight = true;
+        Ok(())
     }
 
     /// The verdict of the transaction [`Session::begin`] sent: waits for it.
     pub(crate) fn finish(&mut self) -> Result<(), ApplyError> {
+        self.in_flight = false;
         let deadline = Instant::now() + RUN_TIMEOUT;
         let mut said = Vec::new();
         loop {

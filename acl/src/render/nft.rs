@@ -328,33 +328,43 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
     // hook a chain is reachable from: the forward, input and output hooks walked every
     // workload chain twice). Each base chain ends only itself: an Allow (`accept`) in
     // the sender's egress never skips the receiver's ingress check.
-    let base = |hook: &str, rules: &[&str]| NftChain {
-        hook: Some(format!(
-            "type filter hook {hook} priority filter; policy accept;"
-        )),
-        rules: ct
-            .iter()
-            .cloned()
-            .chain(rules.iter().map(|s| s.to_string()))
-            .collect(),
+    // A filter base chain at `hook` (with its priority), the conntrack rules first; kept
+    // shared with the previous ruleset's when unchanged.
+    let base = |rs: &mut NftRuleset, name: &str, hook: &str, rules: &[&str]| {
+        let chain = NftChain {
+            hook: Some(format!("type filter hook {hook}; policy accept;")),
+            rules: ct
+                .iter()
+                .cloned()
+                .chain(rules.iter().map(|s| s.to_string()))
+                .collect(),
+        };
+        let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
+        rs.chains.insert(name.to_string(), chain);
     };
-    for (name, chain) in [
+    for (name, hook, rules) in [
         (
             "prerouting",
-            base("prerouting", &[NDP, "iifname vmap @from-wl"]),
+            "prerouting priority filter",
+            [NDP, "iifname vmap @from-wl"],
         ),
         (
             "postrouting",
-            base("postrouting", &[NDP, "oifname vmap @to-wl"]),
+            "postrouting priority filter",
+            [NDP, "oifname vmap @to-wl"],
         ),
-        ("input-host", base("input", &[NDP, "iifname vmap @host-in"])),
+        (
+            "input-host",
+            "input priority filter",
+            [NDP, "iifname vmap @host-in"],
+        ),
         (
             "output-host",
-            base("output", &[NDP, "oifname vmap @host-out"]),
+            "output priority filter",
+            [NDP, "oifname vmap @host-out"],
         ),
     ] {
-        let chain = reuse(prev.and_then(|(_, p)| p.chains.get(name)), chain);
-        rs.chains.insert(name.to_string(), chain);
+        base(&mut rs, name, hook, &rules);
     }
     // Host endpoints with applyOnForward policies: forwarded traffic in through the
     // interface, then out through it, each in a base chain of its own in the forward
@@ -364,25 +374,22 @@ pub fn render_with(ir: &Ir, prev: Option<(&Ir, &NftRuleset)>) -> NftRuleset {
         .iter()
         .any(|e| e.kind == EndpointKind::HostForward)
     {
-        for (m, chain, flag, prio) in [
-            ("host-fwd-in", "forward-host-in", "iifname", ""),
-            ("host-fwd-out", "forward-host-out", "oifname", " + 1"),
+        for (m, name, hook, rule) in [
+            (
+                "host-fwd-in",
+                "forward-host-in",
+                "forward priority filter",
+                "iifname vmap @host-fwd-in",
+            ),
+            (
+                "host-fwd-out",
+                "forward-host-out",
+                "forward priority filter + 1",
+                "oifname vmap @host-fwd-out",
+            ),
         ] {
             dispatch_map(m, prev, &mut maps, &mut rs);
-            let c = NftChain {
-                hook: Some(format!(
-                    "type filter hook forward priority filter{prio}; policy accept;"
-                )),
-                rules: ct
-                    .iter()
-                    .cloned()
-                    .chain([format!("{flag} vmap @{m}")])
-                    .collect(),
-            };
-            rs.chains.insert(
-                chain.to_string(),
-                reuse(prev.and_then(|(_, p)| p.chains.get(chain)), c),
-            );
+            base(&mut rs, name, hook, &[rule]);
         }
     }
     hook_chains(ir, prev, &mut maps, &mut rs);
