@@ -357,9 +357,32 @@ fn profile(dir: &Path, rounds: usize) {
     );
 }
 
+/// The reload alone: the changed file of [`pol7_change`] written and loaded `rounds`
+/// times (edit and revert alternating), the other files unchanged.
+fn reload(dir: &Path, rounds: usize) {
+    let paths = vec![dir.to_path_buf()];
+    let mut loader = acl::loader::Loader::new();
+    loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let (file, text, changed) = pol7_change(dir);
+    let mut times = Vec::new();
+    for i in 0..rounds {
+        std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
+        let t = Instant::now();
+        loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+        times.push(ms(t));
+    }
+    std::fs::write(&file, &text).unwrap();
+    println!(
+        "reload of one changed file ({} bytes, {rounds} rounds): median {:.1} ms, min {:.1} ms",
+        text.len(),
+        median(&mut times),
+        times.iter().copied().fold(f64::INFINITY, f64::min)
+    );
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--check|--no-check] [ROUNDS] | profile DIR [ROUNDS] | apply BACKEND FILES...";
+    let usage = "usage: apply_bench gen DIR ENDPOINTS POLICIES | measure DIR BACKEND [--check|--no-check] [ROUNDS] | profile DIR [ROUNDS] | reload DIR [ROUNDS] | apply BACKEND FILES...";
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 5 => gen(
             Path::new(&args[2]),
@@ -370,6 +393,10 @@ fn main() {
             gen_chain(Path::new(&args[2]), args[3].parse().expect(usage))
         }
         Some("profile") if args.len() >= 3 => profile(
+            Path::new(&args[2]),
+            args.get(3).map_or(20, |n| n.parse().expect(usage)),
+        ),
+        Some("reload") if args.len() >= 3 => reload(
             Path::new(&args[2]),
             args.get(3).map_or(20, |n| n.parse().expect(usage)),
         ),

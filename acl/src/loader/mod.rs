@@ -134,10 +134,15 @@ pub fn load_paths(paths: &[PathBuf]) -> Result<Bundle, LoadError> {
 /// text already (fuzzing, tests); nesting and count limits apply, the size limit is the
 /// caller's.
 pub fn load_str(file: &Path, text: &str) -> Result<Bundle, LoadError> {
+    load_str_with(file, text, true)
+}
+
+/// [`load_str`]; `index`: see [`load_text`].
+fn load_str_with(file: &Path, text: &str, index: bool) -> Result<Bundle, LoadError> {
     let mut bundle = Bundle::default();
     let mut errors = LocatedErrors::new();
     let mut claims = Vec::new();
-    load_text(file, text, &mut bundle, &mut errors, &mut claims);
+    load_text(file, text, &mut bundle, &mut errors, &mut claims, index);
     let mut seen: HashMap<&str, Location> = HashMap::new();
     for e in dangling(&claims.iter().collect::<Vec<_>>()) {
         errors.push(e);
@@ -234,7 +239,7 @@ impl Loader {
                 _ => {
                     let mut r = FileResult::default();
                     let mut errs = LocatedErrors::new();
-                    load_text(f, &text, &mut r.bundle, &mut errs, &mut r.claims);
+                    load_text(f, &text, &mut r.bundle, &mut errs, &mut r.claims, true);
                     r.errors = errs.into_vec();
                     r
                 }
@@ -414,18 +419,74 @@ struct Probe {
     kind: Option<String>,
 }
 
-fn typed<T: DeserializeOwned>(file: &Path, piece: &Piece) -> Result<(T, Located), LocatedError> {
+/// A document whose kind is known: either already parsed, with its position index, by
+/// [`yaml::documents`] (the kind read off the index), or probed (the probe's index), its
+/// typed value still to be parsed from its text.
+enum Source<'a> {
+    Indexed(yaml::DocumentSource<'a>),
+    Probed(Positions),
+}
+
+impl Source<'_> {
+    fn positions(&self) -> &Positions {
+        match self {
+            Source::Indexed(src) => src.positions(),
+            Source::Probed(p) => p,
+        }
+    }
+}
+
+/// The kind and apiVersion of the one document of `piece`, read off its position index
+/// when that is certain to give what deserializing them gives: the index's parser read
+/// the text without a syntax error, it is one document without a repeated top-level
+/// key, both are present as plain text
+/// (not null, not an alias), and they name a kind that is deserialized (not a list, not
+/// skipped or refused). The document is then deserialized from that same parse, and the
+/// text is parsed twice instead of four times (a [`Probe`] and the typed value, each with
+/// its index). A text serde_yaml's parser refuses and the index's does not (control
+/// characters) gives the same error either way: serde_yaml reads the whole document
+/// before deserializing any type. Any other document is probed as before.
+fn indexed<'a>(file: &'a Path, piece: &'a Piece) -> Option<(String, String, Source<'a>)> {
+    let mut docs = yaml::documents(file, &piece.text);
+    if !docs.complete() {
+        return None;
+    }
+    let src = docs.next()?;
+    // A repeated top-level key: the probe's "duplicate field" error, if it is `kind`.
+    if docs.next().is_some() || src.positions().duplicate_key("").is_some() {
+        return None;
+    }
+    let text = |key| match src.positions().scalar(key) {
+        Some("" | "~" | "null" | "Null" | "NULL" | "*") | None => None,
+        Some(t) => Some(t.to_string()),
+    };
+    let (kind, api) = (text("kind")?, text("apiVersion")?);
+    let typed = !matches!(
+        kinds::classify(&kind, &api),
+        kinds::Class::Skip(_) | kinds::Class::RefuseApi(_) | kinds::Class::RefuseKind(_)
+    );
+    (typed && !kind.ends_with("List")).then_some((kind, api, Source::Indexed(src)))
+}
+
+fn typed<T: DeserializeOwned>(
+    file: &Path,
+    piece: &Piece,
+    source: Source<'_>,
+) -> Result<(T, Located), LocatedError> {
     let shift = |mut e: LocatedError| {
         e.line += piece.first_line - 1;
         e
     };
-    let doc = yaml::load_document::<T>(file, &piece.text).map_err(|es| {
-        es.into_vec()
-            .into_iter()
-            .next()
-            .map(shift)
-            .unwrap_or_else(|| LocatedError::new(file, Location::START, "bad document"))
-    })?;
+    let doc = match source {
+        Source::Indexed(src) => src.deserialize::<T>().map_err(shift)?,
+        Source::Probed(_) => yaml::load_document::<T>(file, &piece.text).map_err(|es| {
+            es.into_vec()
+                .into_iter()
+                .next()
+                .map(shift)
+                .unwrap_or_else(|| LocatedError::new(file, Location::START, "bad document"))
+        })?,
+    };
     Ok((
         doc.value,
         Located {
@@ -436,12 +497,16 @@ fn typed<T: DeserializeOwned>(file: &Path, piece: &Piece) -> Result<(T, Located)
     ))
 }
 
+/// Loads every document of `text`. `index`: a document's kind may be read off its
+/// position index ([`indexed`]); without, every document is probed first (the tests
+/// compare the two).
 fn load_text(
     file: &Path,
     text: &str,
     bundle: &mut Bundle,
     errors: &mut LocatedErrors,
     origins: &mut Origins,
+    index: bool,
 ) {
     for (n, piece) in split_documents(text).into_iter().enumerate() {
         if n >= MAX_DOCUMENTS {
@@ -452,12 +517,12 @@ fn load_text(
             ));
             break;
         }
-        document(file, &piece, bundle, errors, origins, true);
+        document(file, &piece, bundle, errors, origins, true, index);
     }
 }
 
 /// Loads one document (`lists`: a `…List` with `items` is read item by item; items
-/// themselves are not lists).
+/// themselves are not lists; `index`: see [`load_text`]).
 fn document(
     file: &Path,
     piece: &Piece,
@@ -465,50 +530,58 @@ fn document(
     errors: &mut LocatedErrors,
     origins: &mut Origins,
     lists: bool,
+    index: bool,
 ) {
-    let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
-        Ok(docs) => match docs.into_iter().next() {
-            Some(d) => d,
-            None => return,
-        },
-        Err(es) => {
-            for mut e in es.into_vec() {
-                e.line += piece.first_line - 1;
-                errors.push(e);
+    let (kind, api, source);
+    if let Some((k, a, src)) = index.then(|| indexed(file, piece)).flatten() {
+        (kind, api, source) = (k, a, src);
+    } else {
+        let probe = match yaml::load_documents::<Probe>(file, &piece.text) {
+            Ok(docs) => match docs.into_iter().next() {
+                Some(d) => d,
+                None => return,
+            },
+            Err(es) => {
+                for mut e in es.into_vec() {
+                    e.line += piece.first_line - 1;
+                    errors.push(e);
+                }
+                return;
             }
-            return;
-        }
-    };
+        };
+        kind = probe.value.kind.clone().unwrap_or_default();
+        api = probe.value.api_version.clone().unwrap_or_default();
+        source = Source::Probed(probe.positions);
+    }
+    let positions = source.positions();
     let shifted = |mut l: Location| {
         l.line += piece.first_line - 1;
         l
     };
-    let kind = probe.value.kind.clone().unwrap_or_default();
-    let api = probe.value.api_version.clone().unwrap_or_default();
-    if lists && kind.ends_with("List") && probe.positions.get("items").is_some() {
-        for item in list::items(piece, &probe.positions) {
+    if lists && kind.ends_with("List") && positions.get("items").is_some() {
+        for item in list::items(piece, positions) {
             match item {
-                Ok(p) => document(file, &p, bundle, errors, origins, false),
+                Ok(p) => document(file, &p, bundle, errors, origins, false, index),
                 Err((at, msg)) => errors.push(LocatedError::new(file, shifted(at), msg)),
             }
         }
         return;
     }
     let result: Result<(), LocatedError> = match kinds::classify(&kind, &api) {
-        kinds::Class::K8sPolicy => typed::<model::k8s::K8sPolicyDoc>(file, piece)
+        kinds::Class::K8sPolicy => typed::<model::k8s::K8sPolicyDoc>(file, piece, source)
             .and_then(|(d, loc)| policy(&loc, model::k8s::convert(&d), bundle, origins)),
-        kinds::Class::CalicoPolicy => typed::<model::calico::CalicoPolicyDoc>(file, piece)
+        kinds::Class::CalicoPolicy => typed::<model::calico::CalicoPolicyDoc>(file, piece, source)
             .and_then(|(d, loc)| policy(&loc, model::calico::convert(&d), bundle, origins)),
         kinds::Class::Workload => {
-            typed::<endpoint::RawWorkload>(file, piece).and_then(|(d, loc)| {
+            typed::<endpoint::RawWorkload>(file, piece, source).and_then(|(d, loc)| {
                 let w = endpoint::convert_workload(&d).map_err(|e| loc.field_error(&e))?;
                 let ports = endpoint::convert_ports(&[PathSeg::Key("ports".into())], &d.ports)
                     .map_err(|e| loc.field_error(&e))?;
                 workload(w, ports, &loc, "name", "interface", bundle, origins)
             })
         }
-        kinds::Class::CalicoWorkload => {
-            typed::<endpoint::RawCalicoWorkload>(file, piece).and_then(|(d, loc)| {
+        kinds::Class::CalicoWorkload => typed::<endpoint::RawCalicoWorkload>(file, piece, source)
+            .and_then(|(d, loc)| {
                 let w = endpoint::convert_calico_workload(&d).map_err(|e| loc.field_error(&e))?;
                 let ports = endpoint::convert_ports(&spec_path("ports"), &d.spec.ports)
                     .map_err(|e| loc.field_error(&e))?;
@@ -521,16 +594,17 @@ fn document(
                     bundle,
                     origins,
                 )
+            }),
+        kinds::Class::Host => {
+            typed::<endpoint::RawHost>(file, piece, source).and_then(|(d, loc)| {
+                let h = endpoint::convert_host(&d).map_err(|e| loc.field_error(&e))?;
+                let ports = endpoint::convert_ports(&[PathSeg::Key("ports".into())], &d.ports)
+                    .map_err(|e| loc.field_error(&e))?;
+                host(h, ports, &loc, "name", "interface", bundle, origins)
             })
         }
-        kinds::Class::Host => typed::<endpoint::RawHost>(file, piece).and_then(|(d, loc)| {
-            let h = endpoint::convert_host(&d).map_err(|e| loc.field_error(&e))?;
-            let ports = endpoint::convert_ports(&[PathSeg::Key("ports".into())], &d.ports)
-                .map_err(|e| loc.field_error(&e))?;
-            host(h, ports, &loc, "name", "interface", bundle, origins)
-        }),
         kinds::Class::CalicoHost => {
-            typed::<endpoint::RawCalicoHost>(file, piece).and_then(|(d, loc)| {
+            typed::<endpoint::RawCalicoHost>(file, piece, source).and_then(|(d, loc)| {
                 let h = endpoint::convert_calico_host(&d).map_err(|e| loc.field_error(&e))?;
                 let ports = endpoint::convert_ports(&spec_path("ports"), &d.spec.ports)
                     .map_err(|e| loc.field_error(&e))?;
@@ -546,7 +620,7 @@ fn document(
             })
         }
         kinds::Class::Namespace => {
-            typed::<endpoint::RawNamespace>(file, piece).and_then(|(d, loc)| {
+            typed::<endpoint::RawNamespace>(file, piece, source).and_then(|(d, loc)| {
                 let n = endpoint::convert_namespace(&d).map_err(|e| loc.field_error(&e))?;
                 claim(origins, format!("namespace {}", n.name), &loc, "name")?;
                 bundle.namespaces.push(n);
@@ -554,7 +628,7 @@ fn document(
             })
         }
         kinds::Class::NetworkSet => {
-            typed::<netset::RawNetworkSet>(file, piece).and_then(|(d, loc)| {
+            typed::<netset::RawNetworkSet>(file, piece, source).and_then(|(d, loc)| {
                 let s = netset::convert(&d).map_err(|e| loc.field_error(&e))?;
                 let what = match &s.namespace {
                     Some(_) => format!("NetworkSet {}", s.key()),
@@ -565,18 +639,20 @@ fn document(
                 Ok(())
             })
         }
-        kinds::Class::StagedCalico => typed::<model::calico::CalicoPolicyDoc>(file, piece)
+        kinds::Class::StagedCalico => typed::<model::calico::CalicoPolicyDoc>(file, piece, source)
             .and_then(|(d, loc)| staged(&loc, model::calico::convert_staged(&d), bundle, origins)),
-        kinds::Class::StagedK8s => typed::<model::k8s::K8sPolicyDoc>(file, piece)
+        kinds::Class::StagedK8s => typed::<model::k8s::K8sPolicyDoc>(file, piece, source)
             .and_then(|(d, loc)| staged(&loc, model::k8s::convert_staged(&d), bundle, origins)),
-        kinds::Class::Tier => typed::<crate::tier::RawTier>(file, piece).and_then(|(d, loc)| {
-            let t = crate::tier::convert(&d).map_err(|e| loc.field_error(&e))?;
-            claim(origins, format!("Tier {}", t.name), &loc, "metadata.name")?;
-            bundle.tiers.push(t);
-            Ok(())
-        }),
-        kinds::Class::ServiceAccount => {
-            typed::<endpoint::RawServiceAccount>(file, piece).and_then(|(d, loc)| {
+        kinds::Class::Tier => {
+            typed::<crate::tier::RawTier>(file, piece, source).and_then(|(d, loc)| {
+                let t = crate::tier::convert(&d).map_err(|e| loc.field_error(&e))?;
+                claim(origins, format!("Tier {}", t.name), &loc, "metadata.name")?;
+                bundle.tiers.push(t);
+                Ok(())
+            })
+        }
+        kinds::Class::ServiceAccount => typed::<endpoint::RawServiceAccount>(file, piece, source)
+            .and_then(|(d, loc)| {
                 let a = endpoint::convert_service_account(&d).map_err(|e| loc.field_error(&e))?;
                 claim(
                     origins,
@@ -586,27 +662,26 @@ fn document(
                 )?;
                 bundle.service_accounts.push(a);
                 Ok(())
-            })
-        }
+            }),
         kinds::Class::Skip(why) => {
             bundle.warnings.push(LocatedError::new(
                 file,
-                shifted(probe.positions.at("kind")),
+                shifted(positions.at("kind")),
                 format!("kind: {why}"),
             ));
             Ok(())
         }
         kinds::Class::RefuseApi(msg) => Err(LocatedError::new(
             file,
-            shifted(probe.positions.at("apiVersion")),
+            shifted(positions.at("apiVersion")),
             format!("apiVersion: {msg}"),
         )),
         kinds::Class::RefuseKind(msg) => Err(LocatedError::new(
             file,
             if kind.is_empty() {
-                shifted(probe.positions.key_at("kind"))
+                shifted(positions.key_at("kind"))
             } else {
-                shifted(probe.positions.at("kind"))
+                shifted(positions.at("kind"))
             },
             if kind.is_empty() {
                 msg
@@ -789,3 +864,6 @@ fn claim(
     });
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -134,6 +134,14 @@ impl std::fmt::Debug for Documents<'_> {
     }
 }
 
+impl Documents<'_> {
+    /// Whether the text was read to its end without a syntax error (the positions and
+    /// scalars of every document are then complete).
+    pub fn complete(&self) -> bool {
+        self.complete && self.refused.is_none()
+    }
+}
+
 impl<'a> Iterator for Documents<'a> {
     type Item = DocumentSource<'a>;
 
