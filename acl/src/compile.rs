@@ -151,8 +151,9 @@ pub fn sort_policies_in_tiers(policies: &mut [&Policy], tiers: &[crate::tier::Ti
     });
 }
 
-/// Policies that may apply to an endpoint, in order, each with its id.
-type Candidates<'a> = Vec<(&'a Policy, String)>;
+/// Policies that may apply to an endpoint, in order, each with its id and its index in
+/// its group.
+type Candidates<'a> = Vec<(&'a Policy, String, usize)>;
 
 /// Whether a policy may apply to an endpoint of namespace `ns` (None: a host endpoint):
 /// a global policy anywhere, a namespaced one in its own namespace only.
@@ -217,8 +218,12 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     sort_policies_in_tiers(&mut staged, &bundle.tiers);
 
     let mut endpoints = Vec::new();
-    let mut used: BTreeSet<PolicyKey> = BTreeSet::new();
-    let mut staged_used: BTreeSet<PolicyKey> = BTreeSet::new();
+    // Per group (policies, staged) and policy index: whether some endpoint's ingress and
+    // egress lists name it (the chains to build); made into sets of ids at the end.
+    let mut used_dirs: [Vec<[bool; 2]>; 2] = [
+        vec![[false; 2]; policies.len()],
+        vec![[false; 2]; staged.len()],
+    ];
     let forwarding: BTreeSet<String> = policies
         .iter()
         .filter(|p| p.apply_on_forward)
@@ -235,15 +240,16 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
             [&policies, &staged].map(|group| {
                 group
                     .iter()
-                    .filter(|p| in_scope(p, ep.namespace))
-                    .map(|p| (*p, p.id.to_string()))
+                    .enumerate()
+                    .filter(|(_, p)| in_scope(p, ep.namespace))
+                    .map(|(i, p)| (*p, p.id.to_string(), i))
                     .collect()
             })
         });
         // (filter hooks, preDNAT, doNotTrack) x (ingress, egress), and staged.
         let mut lists: [(Vec<PolicyKey>, Vec<PolicyKey>); 4] = Default::default();
         for (i, group) in groups.iter().enumerate() {
-            for (p, id) in group {
+            for (p, id, at) in group {
                 let slot = match (i, p.pre_dnat, p.do_not_track) {
                     (1, _, _) => 3,
                     (_, true, _) => 1,
@@ -254,22 +260,22 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
                 if (slot == 1 || slot == 2) && ep.kind != EndpointKind::Host {
                     continue;
                 }
-                if !c.applies(p, ep) {
+                // In scope: the candidates are this namespace's.
+                if !c.selects(p, ep) {
                     continue;
                 }
+                let dirs = &mut used_dirs[i][*at];
                 if p.ingress.is_some() {
                     lists[slot].0.push((id.clone(), Direction::Ingress));
+                    dirs[0] = true;
                 }
                 if p.egress.is_some() && slot != 1 {
                     lists[slot].1.push((id.clone(), Direction::Egress));
+                    dirs[1] = true;
                 }
             }
         }
         let [(ingress, egress), prednat, untracked, (staged_in, staged_out)] = lists;
-        for l in [&ingress, &egress, &prednat.0, &untracked.0, &untracked.1] {
-            used.extend(l.iter().cloned());
-        }
-        staged_used.extend(staged_in.iter().chain(&staged_out).cloned());
         for (kind, (i, e)) in [
             (EndpointKind::HostPreDnat, prednat),
             (EndpointKind::HostUntracked, untracked),
@@ -323,6 +329,20 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
     // Sorted by interface, then kind (the order renderers dispatch in).
     endpoints.sort_by(|a, b| (&a.interface, a.kind).cmp(&(&b.interface, b.kind)));
 
+    let [used, staged_used] = [(&policies, &used_dirs[0]), (&staged, &used_dirs[1])].map(
+        |(group, dirs)| -> BTreeSet<PolicyKey> {
+            group
+                .iter()
+                .zip(dirs)
+                .flat_map(|(p, d)| {
+                    [(d[0], Direction::Ingress), (d[1], Direction::Egress)]
+                        .into_iter()
+                        .filter(|(on, _)| *on)
+                        .map(|(_, dir)| (p.id.to_string(), dir))
+                })
+                .collect()
+        },
+    );
     let chains = c.chains(&policies, &used);
     let staged_chains = c.chains(&staged, &staged_used);
     // Keep only the sets some rule refers to.
@@ -439,13 +459,13 @@ impl Compiler<'_> {
         }
     }
 
-    fn applies(&self, p: &Policy, ep: &Ep<'_>) -> bool {
+    /// Whether a policy in scope for the endpoint's namespace ([`in_scope`]) selects it.
+    fn selects(&self, p: &Policy, ep: &Ep<'_>) -> bool {
         let target = Target {
             labels: &ep.labels,
             global: ep.namespace.is_none(),
         };
-        in_scope(p, ep.namespace)
-            && p.selector.matches(target)
+        p.selector.matches(target)
             && match p.id.kind {
                 PolicyKind::Calico | PolicyKind::Kubernetes => true,
                 PolicyKind::CalicoGlobal => p
