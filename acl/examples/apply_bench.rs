@@ -163,8 +163,10 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     let t = Instant::now();
     let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
     let load = ms(t);
+    // The agent's compile: incremental after the first.
+    let mut compiler = acl::Incremental::new();
     let t = Instant::now();
-    let ir = compile(&bundle, &CompileOptions::default());
+    let ir = compiler.compile(&bundle, &CompileOptions::default());
     let comp = ms(t);
     let t = Instant::now();
     let text = acl::render_text(&ir, backend);
@@ -215,7 +217,7 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
         let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
         reloads.push(ms(t));
         let t = Instant::now();
-        let ir2 = compile(&bundle, &CompileOptions::default());
+        let ir2 = compiler.compile(&bundle, &CompileOptions::default());
         compiles.push(ms(t));
         if let Some((pir, prs)) = prev.take() {
             let t = Instant::now();
@@ -363,28 +365,38 @@ fn profile(dir: &Path, rounds: usize) {
 fn reload(dir: &Path, rounds: usize) {
     let paths = vec![dir.to_path_buf()];
     let mut loader = acl::loader::Loader::new();
-    loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
+    // The agent's compile: incremental after the first (`full` also times a full one).
+    let mut compiler = acl::Incremental::new();
+    compiler.compile(&bundle, &CompileOptions::default());
     let (file, text, changed) = pol7_change(dir);
-    let (mut reloads, mut compiles) = (Vec::new(), Vec::new());
+    let (mut reloads, mut compiles, mut fulls) = (Vec::new(), Vec::new(), Vec::new());
     for i in 0..rounds {
         std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
         let t = Instant::now();
         let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
         reloads.push(ms(t));
         let t = Instant::now();
-        let ir = compile(&bundle, &CompileOptions::default());
+        let ir = compiler.compile(&bundle, &CompileOptions::default());
         compiles.push(ms(t));
+        drop(ir);
+        let t = Instant::now();
+        let ir = compile(&bundle, &CompileOptions::default());
+        fulls.push(ms(t));
         drop(ir);
     }
     std::fs::write(&file, &text).unwrap();
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
-        "one changed file ({} bytes, {rounds} rounds): reload median {:.1} ms (min {:.1}), compile median {:.1} ms (min {:.1})",
+        "one changed file ({} bytes, {rounds} rounds): reload median {:.1} ms (min {:.1}), compile median {:.1} ms (min {:.1}; {} chains reused), full compile median {:.1} ms (min {:.1})",
         text.len(),
         median(&mut reloads),
         min(&reloads),
         median(&mut compiles),
         min(&compiles),
+        compiler.reused(),
+        median(&mut fulls),
+        min(&fulls),
     );
 }
 

@@ -2,7 +2,8 @@
 //! endpoint and direction (Calico order: `order`, then name), resolves rule selectors to
 //! address sets of endpoint IPs, splits rules by IP family, and names sets by content.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -168,6 +169,111 @@ fn in_scope(p: &Policy, ns: Option<&str>) -> bool {
 
 /// Compiles a bundle.
 pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
+    compile_with(bundle, opts, None).0
+}
+
+/// [`compile`] for bundle after bundle (the agent's reloads): the chains of a policy
+/// compiled last time are taken from the last result when the policy is the same (the
+/// same shared value, or an equal one) and so is everything else a chain depends on: the
+/// endpoints (local and remote), network sets, namespaces and named ports. One changed
+/// policy among 2,000 then builds one policy's chains instead of all of them. The result
+/// is always what [`compile`] gives for the bundle.
+#[derive(Debug, Default)]
+pub struct Incremental {
+    last: Option<Last>,
+    reused: usize,
+}
+
+/// What [`Incremental`] keeps of the last compile.
+#[derive(Debug)]
+struct Last {
+    world: World,
+    policies: HashMap<String, Arc<Policy>>,
+    chains: BTreeMap<PolicyKey, Arc<PolicyChain>>,
+    addr_sets: BTreeMap<String, AddrSet>,
+    port_sets: BTreeMap<String, Vec<PortRange>>,
+    addr_port_sets: BTreeMap<String, AddrPortSet>,
+}
+
+/// Everything but the policy that a policy's chains are made from.
+#[derive(Debug, PartialEq)]
+struct World {
+    workloads: Vec<WorkloadEndpoint>,
+    hosts: Vec<HostEndpoint>,
+    remote_workloads: Vec<WorkloadEndpoint>,
+    remote_hosts: Vec<HostEndpoint>,
+    network_sets: Vec<NetworkSet>,
+    namespaces: Vec<crate::endpoint::Namespace>,
+    named_ports: BTreeMap<String, Vec<NamedPort>>,
+}
+
+impl World {
+    fn of(b: &Bundle) -> World {
+        World {
+            workloads: b.workloads.clone(),
+            hosts: b.hosts.clone(),
+            remote_workloads: b.remote_workloads.clone(),
+            remote_hosts: b.remote_hosts.clone(),
+            network_sets: b.network_sets.clone(),
+            namespaces: b.namespaces.clone(),
+            named_ports: b.named_ports.clone(),
+        }
+    }
+}
+
+impl Incremental {
+    /// Nothing compiled yet: the first compile builds every chain.
+    pub fn new() -> Incremental {
+        Incremental::default()
+    }
+
+    /// Compiles `bundle`, reusing what the last compile built where it can.
+    pub fn compile(&mut self, bundle: &Bundle, opts: &CompileOptions) -> Ir {
+        let world = World::of(bundle);
+        let last = self.last.take().filter(|l| l.world == world);
+        let (ir, reused) = compile_with(bundle, opts, last.as_ref());
+        self.reused = reused;
+        self.last = Some(Last {
+            world,
+            policies: bundle
+                .policies
+                .iter()
+                .map(|p| (p.id.to_string(), Arc::clone(p)))
+                .collect(),
+            chains: ir.chains.clone(),
+            addr_sets: ir.addr_sets.clone(),
+            port_sets: ir.port_sets.clone(),
+            addr_port_sets: ir.addr_port_sets.clone(),
+        });
+        ir
+    }
+
+    /// How many chains the last compile took from the one before.
+    pub fn reused(&self) -> usize {
+        self.reused
+    }
+}
+
+/// The sets a chain's rules name.
+fn sets_of(chain: &PolicyChain) -> impl Iterator<Item = &String> {
+    chain
+        .rules
+        .iter()
+        .flat_map(|r| r.matches.iter())
+        .filter_map(|m| match m {
+            Match::Addr { set, .. }
+            | Match::AddrPort { set, .. }
+            | Match::Port {
+                ports: PortRef::Set(set),
+                ..
+            } => Some(set),
+            _ => None,
+        })
+}
+
+/// [`compile`], taking the chains of unchanged policies from `last` (whose world is the
+/// bundle's); also says how many it took.
+fn compile_with(bundle: &Bundle, opts: &CompileOptions, last: Option<&Last>) -> (Ir, usize) {
     let mut namespaces: BTreeMap<String, Labels> = BTreeMap::new();
     for w in bundle.workloads.iter().chain(&bundle.remote_workloads) {
         namespaces.insert(
@@ -202,7 +308,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         named_ports: &bundle.named_ports,
     };
 
-    let mut policies: Vec<&Policy> = bundle.policies.iter().collect();
+    let mut policies: Vec<&Policy> = bundle.policies.iter().map(|p| &**p).collect();
     sort_policies_in_tiers(&mut policies, &bundle.tiers);
 
     // Staged policies that would add or replace a policy: counted and logged at the
@@ -343,30 +449,18 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
                 .collect()
         },
     );
-    let chains = c.chains(&policies, &used);
-    let staged_chains = c.chains(&staged, &staged_used);
+    let (chains, reused) = c.chains(&policies, &used, last);
+    let (staged_chains, _) = c.chains(&staged, &staged_used, None);
     // Keep only the sets some rule refers to.
-    let mut used_sets = BTreeSet::new();
-    for m in chains
+    let used_sets: BTreeSet<&String> = chains
         .values()
         .chain(staged_chains.values())
-        .flat_map(|c: &PolicyChain| c.rules.iter().flat_map(|r| r.matches.iter()))
-    {
-        match m {
-            Match::Addr { set, .. }
-            | Match::AddrPort { set, .. }
-            | Match::Port {
-                ports: PortRef::Set(set),
-                ..
-            } => {
-                used_sets.insert(set.clone());
-            }
-            _ => {}
-        }
-    }
+        .flat_map(|c| sets_of(c))
+        .collect();
     c.addr_sets.retain(|k, _| used_sets.contains(k));
     c.port_sets.retain(|k, _| used_sets.contains(k));
     c.addr_port_sets.retain(|k, _| used_sets.contains(k));
+    drop(used_sets);
     let mut failsafe_in = opts.failsafe_in.clone();
     failsafe_in.sort();
     failsafe_in.dedup();
@@ -380,7 +474,7 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         .map(|p| p.id.to_string())
         .filter(|id| chains.keys().any(|(k, _)| k == id))
         .collect();
-    Ir {
+    let ir = Ir {
         addr_sets: c.addr_sets,
         port_sets: c.port_sets,
         addr_port_sets: c.addr_port_sets,
@@ -392,25 +486,45 @@ pub fn compile(bundle: &Bundle, opts: &CompileOptions) -> Ir {
         failsafe_out,
         marks: opts.marks,
         policy_tiers,
-    }
+    };
+    (ir, reused)
 }
 
 impl Compiler<'_> {
     /// The chains of `policies` in use, by (policy, direction).
+    /// The chains of `policies` in use, by (policy, direction), and how many of them
+    /// were taken from `last` (see [`Incremental`]).
     fn chains(
         &mut self,
         policies: &[&Policy],
         used: &BTreeSet<PolicyKey>,
-    ) -> BTreeMap<PolicyKey, PolicyChain> {
+        last: Option<&Last>,
+    ) -> (BTreeMap<PolicyKey, Arc<PolicyChain>>, usize) {
         let mut chains = BTreeMap::new();
+        let mut reused = 0;
         for p in policies {
+            let id = p.id.to_string();
+            // Compiled last time from this very policy (shared, or equal).
+            let seen = last.filter(|l| {
+                l.policies
+                    .get(&id)
+                    .is_some_and(|old| std::ptr::eq(&**old, *p) || **old == **p)
+            });
             for (dir, rules) in [
                 (Direction::Ingress, &p.ingress),
                 (Direction::Egress, &p.egress),
             ] {
-                let key = (p.id.to_string(), dir);
+                let key = (id.clone(), dir);
                 let Some(rules) = rules else { continue };
                 if !used.contains(&key) {
+                    continue;
+                }
+                if let Some((l, chain)) = seen.and_then(|l| Some((l, l.chains.get(&key)?))) {
+                    for set in sets_of(chain) {
+                        self.copy_set(l, set);
+                    }
+                    chains.insert(key, Arc::clone(chain));
+                    reused += 1;
                     continue;
                 }
                 let mut out = Vec::new();
@@ -425,15 +539,32 @@ impl Compiler<'_> {
                 }
                 chains.insert(
                     key,
-                    PolicyChain {
-                        policy: p.id.to_string(),
+                    Arc::new(PolicyChain {
+                        policy: id.clone(),
                         direction: dir,
                         rules: out,
-                    },
+                    }),
                 );
             }
         }
-        chains
+        (chains, reused)
+    }
+
+    /// Takes set `name` from the last compile (its members are the same: a set is named
+    /// by what selects its members, and the world is the same).
+    fn copy_set(&mut self, last: &Last, name: &String) {
+        // Most sets are named by several chains: each is copied once (no key cloned to
+        // find it there already).
+        fn copy<V: Clone>(to: &mut BTreeMap<String, V>, from: &BTreeMap<String, V>, name: &String) {
+            if !to.contains_key(name) {
+                if let Some(v) = from.get(name) {
+                    to.insert(name.clone(), v.clone());
+                }
+            }
+        }
+        copy(&mut self.addr_sets, &last.addr_sets, name);
+        copy(&mut self.port_sets, &last.port_sets, name);
+        copy(&mut self.addr_port_sets, &last.addr_port_sets, name);
     }
 
     /// Does a namespace selector select this endpoint's namespace?
@@ -860,7 +991,7 @@ impl Compiler<'_> {
 /// The tier of each compiled policy, when tiers are declared.
 fn tier_refs(
     bundle: &Bundle,
-    chains: &BTreeMap<PolicyKey, PolicyChain>,
+    chains: &BTreeMap<PolicyKey, Arc<PolicyChain>>,
 ) -> BTreeMap<String, crate::ir::TierRef> {
     let mut out = BTreeMap::new();
     // Tiers are in use when declared, or when a policy names one (a datastore may hold

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use crate::apply::{Applier, ApplyError, ApplyReport};
-use crate::compile::{compile, CompileOptions};
+use crate::compile::{CompileOptions, Incremental};
 use crate::loader::{Bundle, LoadError, Loader};
 use crate::render::Backend;
 
@@ -35,6 +35,7 @@ pub struct Engine {
     paths: Vec<PathBuf>,
     opts: CompileOptions,
     loader: Loader,
+    compiler: Incremental,
     applier: Applier,
 }
 
@@ -45,6 +46,7 @@ impl Engine {
             paths,
             opts,
             loader: Loader::new(),
+            compiler: Incremental::new(),
             applier: Applier::new(backend),
         }
     }
@@ -59,7 +61,7 @@ impl Engine {
     /// applies only what changed. On error the rules in force stay as they were.
     pub fn reload(&mut self) -> Result<Reloaded, EngineError> {
         let bundle = self.loader.load(&self.paths)?;
-        let ir = compile(&bundle, &self.opts);
+        let ir = self.compiler.compile(&bundle, &self.opts);
         let report = self.applier.apply_owned(ir)?;
         Ok(Reloaded { bundle, report })
     }

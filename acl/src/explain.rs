@@ -525,7 +525,7 @@ pub fn with_staged(bundle: &Bundle) -> Option<Bundle> {
     for s in &bundle.staged {
         b.policies.retain(|p| p.id != s.policy.id);
         if s.action == crate::model::StagedAction::Set {
-            b.policies.push(s.policy.clone());
+            b.policies.push(std::sync::Arc::new(s.policy.clone()));
         }
     }
     b.staged.clear();

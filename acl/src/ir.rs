@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 
@@ -249,12 +250,13 @@ pub struct Ir {
     pub port_sets: BTreeMap<String, Vec<PortRange>>,
     /// (Address, port) sets by name (named ports).
     pub addr_port_sets: BTreeMap<String, AddrPortSet>,
-    /// Policy chains in use, by (policy, direction).
-    pub chains: BTreeMap<PolicyKey, PolicyChain>,
+    /// Policy chains in use, by (policy, direction); shared, so that a compile may take an
+    /// unchanged policy's chains from the last one ([`crate::compile::Incremental`]).
+    pub chains: BTreeMap<PolicyKey, Arc<PolicyChain>>,
     /// Staged policies' chains in use (`stagedAction: Set`), by (policy, direction):
     /// rendered so that a rule's verdict is counted and logged (`tern-staged …`) and the
     /// packet goes on unchanged.
-    pub staged_chains: BTreeMap<PolicyKey, PolicyChain>,
+    pub staged_chains: BTreeMap<PolicyKey, Arc<PolicyChain>>,
     /// Ids of the `doNotTrack` policies in `chains` (their Allow also skips conntrack).
     pub untracked: std::collections::BTreeSet<String>,
     /// Endpoints with at least one direction under policy, sorted by interface.

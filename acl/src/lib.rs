@@ -19,7 +19,7 @@ pub mod staged;
 pub mod tier;
 
 pub use apply::{Applier, ApplyError, ApplyMode, ApplyReport};
-pub use compile::{compile, CompileOptions};
+pub use compile::{compile, CompileOptions, Incremental};
 pub use endpoint::{HostEndpoint, Namespace, WorkloadEndpoint};
 pub use engine::{Engine, EngineError, Reloaded};
 pub use ir::Ir;

@@ -86,7 +86,7 @@ fn reusing_unchanged_parts_renders_the_same_text() {
     .unwrap();
     // Change one policy's rule, drop a workload, add another.
     if let Some(p) = bundle.policies.iter_mut().find(|p| p.id.name == "web") {
-        if let Some(rules) = p.ingress.as_mut() {
+        if let Some(rules) = std::sync::Arc::make_mut(p).ingress.as_mut() {
             rules.truncate(3);
         }
     }

@@ -146,8 +146,8 @@ fn hostile_bundle(name: &str, ns: &str, iface: &str, value: &str) -> acl::Bundle
     };
     acl::Bundle {
         policies: vec![
-            policy(PolicyKind::Calico, Some(ns)),
-            policy(PolicyKind::CalicoGlobal, None),
+            policy(PolicyKind::Calico, Some(ns)).into(),
+            policy(PolicyKind::CalicoGlobal, None).into(),
         ],
         workloads: vec![acl::WorkloadEndpoint {
             name: name.to_string(),

@@ -43,7 +43,7 @@ pub const COALESCE: Duration = Duration::from_millis(50);
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ClusterPolicy {
     /// Calico, Calico global and Kubernetes policies.
-    pub policies: Vec<Policy>,
+    pub policies: Vec<std::sync::Arc<Policy>>,
     /// Calico tiers (order and default action of the policies in them).
     pub tiers: Vec<acl::tier::Tier>,
     /// Namespaces with their labels.
@@ -64,7 +64,7 @@ impl ClusterPolicy {
         let mut c = ClusterPolicy::default();
         for r in all {
             match &r.spec {
-                Spec::Policy(p) => c.policies.push(p.policy.clone()),
+                Spec::Policy(p) => c.policies.push(std::sync::Arc::new(p.policy.clone())),
                 Spec::Tier(t) => c.tiers.push(t.tier.clone()),
                 Spec::Namespace => c.namespaces.extend(r.to_acl_namespace()),
                 Spec::HostEndpoint(h) => {

@@ -59,6 +59,8 @@ struct Engine {
     paths: Vec<PathBuf>,
     opts: CompileOptions,
     loader: Loader,
+    /// Reuses the chains of the policies that did not change since the last reload.
+    compiler: acl::Incremental,
     applier: Applier,
     /// The last warnings logged (skipped documents, the datastore merge's clashes).
     warned: Vec<String>,
@@ -85,7 +87,7 @@ impl Engine {
             }
             self.warned = warnings;
         }
-        let ir = acl::compile(&bundle, &self.opts);
+        let ir = self.compiler.compile(&bundle, &self.opts);
         self.applier.apply_owned(ir).map_err(|e| e.to_string())
     }
 }
@@ -128,6 +130,7 @@ impl PolicyTask {
             paths,
             opts: options,
             loader: Loader::new(),
+            compiler: acl::Incremental::new(),
             applier: Applier::new(backend),
             warned: Vec::new(),
         });

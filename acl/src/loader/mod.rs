@@ -13,6 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use config::yaml::{self, LocatedError, LocatedErrors, Location, Positions};
 use serde::de::DeserializeOwned;
@@ -40,8 +41,10 @@ pub const MAX_RULES: usize = 1_000;
 /// Everything read from a set of policy and endpoint files.
 #[derive(Debug, Clone, Default)]
 pub struct Bundle {
-    /// Policies in load order.
-    pub policies: Vec<Policy>,
+    /// Policies in load order. Shared: a reload copies the policies of the files that did
+    /// not change from the last bundle by reference, and the compile reuses the chains of
+    /// a policy it has seen before ([`crate::compile::Incremental`]).
+    pub policies: Vec<Arc<Policy>>,
     /// Workload endpoints.
     pub workloads: Vec<WorkloadEndpoint>,
     /// Host endpoints.
@@ -805,7 +808,7 @@ fn policy(
     if let Some(t) = &p.tier {
         claim(origins, format!("{REFERENCE}Tier {t}"), loc, "spec.tier")?;
     }
-    bundle.policies.push(p);
+    bundle.policies.push(Arc::new(p));
     Ok(())
 }
 

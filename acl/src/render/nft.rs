@@ -467,7 +467,10 @@ fn sets_and_policy_chains(
     let mut runs: [Vec<(String, Arc<NftChain>)>; 4] = Default::default();
     let mut name = String::new();
     for staged in [false, true] {
-        fn pick(ir: &Ir, staged: bool) -> &BTreeMap<crate::ir::PolicyKey, crate::ir::PolicyChain> {
+        fn pick(
+            ir: &Ir,
+            staged: bool,
+        ) -> &BTreeMap<crate::ir::PolicyKey, Arc<crate::ir::PolicyChain>> {
             if staged {
                 &ir.staged_chains
             } else {
