@@ -17,7 +17,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use acl::{compile, load_paths, Applier, Backend, CompileOptions};
+use acl::{compile, load_paths, Applier, Backend, CompileOptions, Ir};
 
 fn gen(dir: &Path, endpoints: usize, policies: usize) {
     std::fs::create_dir_all(dir).unwrap();
@@ -158,16 +158,7 @@ enum CheckMode {
 }
 
 fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
-    let paths = vec![dir.to_path_buf()];
-    let mut loader = acl::loader::Loader::new();
-    let t = Instant::now();
-    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-    let load = ms(t);
-    // The agent's compile: incremental after the first.
-    let mut compiler = acl::Incremental::new();
-    let t = Instant::now();
-    let ir = compiler.compile(&bundle, &CompileOptions::default());
-    let comp = ms(t);
+    let (mut changes, bundle, ir, [load, comp]) = Changes::new(dir);
     let t = Instant::now();
     let text = acl::render_text(&ir, backend);
     let render = ms(t);
@@ -198,13 +189,12 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
         r.mode
     );
     // One changed policy: a port of pol-7 in policies-7.yaml.
-    let (file, text, changed) = pol7_change(dir);
     // `rounds` changes, alternating the edit and its revert; wall time and CPU time (this
     // process and its children, from /proc/self/stat) per apply. The first incremental
     // apply also starts the applier's `nft -i` child. For nftables the same incremental
     // render and diff the applier does are repeated beside it (on a copy, not timed as
     // part of "apply") to split the apply into render, diff and the `nft` commit.
-    let (mut reloads, mut compiles, mut applies) = (Vec::new(), Vec::new(), Vec::new());
+    let mut applies = Vec::new();
     let (mut renders, mut diffs, mut diff_bytes) = (Vec::new(), Vec::new(), Vec::new());
     let (mut tools, mut child_cpu, mut after_cpu) = (Vec::new(), Vec::new(), Vec::new());
     let mut child_end = None;
@@ -212,13 +202,7 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     let mut prev = nft.then(|| (ir.clone(), acl::render::nft::render(&ir)));
     let mut cpu = 0.0;
     for i in 0..rounds {
-        std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
-        let t = Instant::now();
-        let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-        reloads.push(ms(t));
-        let t = Instant::now();
-        let ir2 = compiler.compile(&bundle, &CompileOptions::default());
-        compiles.push(ms(t));
+        let (_, ir2) = changes.round(i);
         if let Some((pir, prs)) = prev.take() {
             let t = Instant::now();
             let next = acl::render::nft::render_with(&ir2, Some((&pir, &prs)));
@@ -246,7 +230,7 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
         applies.push(r.duration.as_secs_f64() * 1000.0);
         tools.push(r.tools.as_secs_f64() * 1000.0);
     }
-    std::fs::write(&file, &text).unwrap();
+    changes.restore();
     let first = applies.first().copied().unwrap_or(0.0);
     let min = applies.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
@@ -258,8 +242,8 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     );
     println!(
         "  not part of apply (medians): reload {:.1} ms, compile {:.1} ms",
-        median(&mut reloads),
-        median(&mut compiles)
+        median(&mut changes.reloads),
+        median(&mut changes.compiles)
     );
     if nft {
         println!(
@@ -307,6 +291,70 @@ fn one_change(
 /// prints the median time of render + diff and the script size.
 /// The one-policy change both modes make: pol-7's file, its text, and the text with one
 /// more port in pol-7.
+/// The agent's work before an apply, for one policy file changed back and forth
+/// ([`pol7_change`]): write the file, reload (the `Loader` parses the changed file only),
+/// compile (incrementally), each timed.
+struct Changes {
+    paths: Vec<PathBuf>,
+    loader: acl::loader::Loader,
+    compiler: acl::Incremental,
+    file: PathBuf,
+    text: String,
+    changed: String,
+    reloads: Vec<f64>,
+    compiles: Vec<f64>,
+}
+
+impl Changes {
+    /// Loads and compiles `dir` as it is (the first, full compile), each timed (ms, also
+    /// returned).
+    fn new(dir: &Path) -> (Changes, acl::Bundle, Ir, [f64; 2]) {
+        let (file, text, changed) = pol7_change(dir);
+        let mut c = Changes {
+            paths: vec![dir.to_path_buf()],
+            loader: acl::loader::Loader::new(),
+            compiler: acl::Incremental::new(),
+            file,
+            text,
+            changed,
+            reloads: Vec::new(),
+            compiles: Vec::new(),
+        };
+        let t = Instant::now();
+        let bundle = c.loader.load(&c.paths).unwrap_or_else(|e| panic!("{e}"));
+        let load = ms(t);
+        let t = Instant::now();
+        let ir = c.compiler.compile(&bundle, &CompileOptions::default());
+        let compile = ms(t);
+        (c, bundle, ir, [load, compile])
+    }
+
+    /// Round `i`: the edit when even, its revert when odd.
+    fn round(&mut self, i: usize) -> (acl::Bundle, Ir) {
+        let content = if i.is_multiple_of(2) {
+            &self.changed
+        } else {
+            &self.text
+        };
+        std::fs::write(&self.file, content).unwrap();
+        let t = Instant::now();
+        let bundle = self
+            .loader
+            .load(&self.paths)
+            .unwrap_or_else(|e| panic!("{e}"));
+        self.reloads.push(ms(t));
+        let t = Instant::now();
+        let ir = self.compiler.compile(&bundle, &CompileOptions::default());
+        self.compiles.push(ms(t));
+        (bundle, ir)
+    }
+
+    /// Puts the file back as it was.
+    fn restore(&self) {
+        std::fs::write(&self.file, &self.text).unwrap();
+    }
+}
+
 fn pol7_change(dir: &Path) -> (PathBuf, String, String) {
     let file = dir.join("policies-7.yaml");
     let text = std::fs::read_to_string(&file).unwrap();
@@ -363,38 +411,27 @@ fn profile(dir: &Path, rounds: usize) {
 /// [`pol7_change`] written, loaded and the bundle compiled `rounds` times (edit and revert
 /// alternating), the other files unchanged.
 fn reload(dir: &Path, rounds: usize) {
-    let paths = vec![dir.to_path_buf()];
-    let mut loader = acl::loader::Loader::new();
-    let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-    // The agent's compile: incremental after the first (`full` also times a full one).
-    let mut compiler = acl::Incremental::new();
-    compiler.compile(&bundle, &CompileOptions::default());
-    let (file, text, changed) = pol7_change(dir);
-    let (mut reloads, mut compiles, mut fulls) = (Vec::new(), Vec::new(), Vec::new());
+    // The agent's compile: incremental after the first (a full one is timed beside it).
+    let (mut changes, _, _, _) = Changes::new(dir);
+    let mut fulls = Vec::new();
     for i in 0..rounds {
-        std::fs::write(&file, if i % 2 == 0 { &changed } else { &text }).unwrap();
-        let t = Instant::now();
-        let bundle = loader.load(&paths).unwrap_or_else(|e| panic!("{e}"));
-        reloads.push(ms(t));
-        let t = Instant::now();
-        let ir = compiler.compile(&bundle, &CompileOptions::default());
-        compiles.push(ms(t));
+        let (bundle, ir) = changes.round(i);
         drop(ir);
         let t = Instant::now();
         let ir = compile(&bundle, &CompileOptions::default());
         fulls.push(ms(t));
         drop(ir);
     }
-    std::fs::write(&file, &text).unwrap();
+    changes.restore();
     let min = |v: &[f64]| v.iter().copied().fold(f64::INFINITY, f64::min);
     println!(
         "one changed file ({} bytes, {rounds} rounds): reload median {:.1} ms (min {:.1}), compile median {:.1} ms (min {:.1}; {} chains reused), full compile median {:.1} ms (min {:.1})",
-        text.len(),
-        median(&mut reloads),
-        min(&reloads),
-        median(&mut compiles),
-        min(&compiles),
-        compiler.reused(),
+        changes.text.len(),
+        median(&mut changes.reloads),
+        min(&changes.reloads),
+        median(&mut changes.compiles),
+        min(&changes.compiles),
+        changes.compiler.reused(),
         median(&mut fulls),
         min(&fulls),
     );
