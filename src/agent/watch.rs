@@ -4,7 +4,8 @@
 //! - **Events**: an inotify watch (the `notify` crate) on each configured folder
 //!   (recursively) and on the folder of each configured file or not-yet-existing path
 //!   (editors replace files by renaming; a missing path appears in its parent). An
-//!   event only marks the set dirty; events are debounced ([`DEBOUNCE`]). A watch that
+//!   event only marks the set dirty; the comparison waits until events have been quiet
+//!   for [`QUIET`] (at most [`SETTLE_MAX`] after the first). A watch that
 //!   cannot be set up (no inotify instances or watches left) falls back to polling
 //!   every second, with a warning.
 //! - **Level**: what decides is a [`Fingerprint`] of every YAML file under the paths
@@ -26,9 +27,15 @@ use notify::{RecursiveMode, Watcher as _};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// Quiet time after an event before the files are compared (an editor's write, a `cp -r`
-/// or a `git checkout` arrive as bursts).
-pub const DEBOUNCE: Duration = Duration::from_millis(200);
+/// Quiet time after the last event before the files are compared: an editor's write and
+/// rename, a `cp -r` or a `git checkout` arrive as bursts of events a few milliseconds
+/// apart, and are folded into one comparison. (A fixed 200 ms after the first event
+/// made every change wait 200 ms; a save is one burst of ~1 ms.)
+pub const QUIET: Duration = Duration::from_millis(50);
+
+/// Longest wait after the first event of a burst that does not end (a process writing
+/// in the folder all the time): the files are compared then anyway.
+pub const SETTLE_MAX: Duration = Duration::from_secs(1);
 
 /// Level-triggered rescan interval with inotify working.
 pub const RESCAN: Duration = Duration::from_secs(30);
@@ -129,6 +136,23 @@ fn watch_target(p: &Path) -> Option<(PathBuf, RecursiveMode)> {
     None
 }
 
+/// After an event: returns once no other came for [`QUIET`], or [`SETTLE_MAX`] after it.
+/// The events it waits through are folded into the comparison that follows.
+async fn settle(wake: &Notify) {
+    let end = Instant::now() + SETTLE_MAX;
+    loop {
+        let quiet = (Instant::now() + QUIET).min(end);
+        tokio::select! {
+            _ = wake.notified() => {
+                if Instant::now() >= end {
+                    return;
+                }
+            }
+            _ = tokio::time::sleep_until(quiet) => return,
+        }
+    }
+}
+
 /// Watches a set of paths: events wake [`Watch::wait`], [`Watch::changed`] decides.
 pub struct Watch {
     paths: Vec<PathBuf>,
@@ -210,8 +234,9 @@ impl Watch {
         }
     }
 
-    /// Waits until the files may have changed: an event (debounced), or the rescan
-    /// interval. Cancel-safe: a wake seen before cancellation is kept.
+    /// Waits until the files may have changed: a burst of events that has ended
+    /// ([`settle`]), or the rescan interval. Cancel-safe: a wake seen before
+    /// cancellation is kept.
     pub async fn wait(&mut self) {
         if self.dirty {
             return;
@@ -219,9 +244,7 @@ impl Watch {
         tokio::select! {
             _ = self.wake.notified() => {
                 self.dirty = true;
-                tokio::time::sleep(DEBOUNCE).await;
-                // Events of the same burst: folded into this comparison.
-                let _ = self.wake.notified().now_or_never();
+                settle(&self.wake).await;
             }
             _ = tokio::time::sleep_until(self.next_rescan) => self.dirty = true,
         }
@@ -327,6 +350,50 @@ mod tests {
         std::fs::write(d.join("sub/b.yaml"), "z: 22\n").unwrap();
         assert!(sees_change(&mut w).await, "edit in a new folder");
         let _ = std::fs::remove_dir_all(&d);
+    }
+
+    /// A burst of events is folded into one comparison once it has been quiet for QUIET;
+    /// a burst that does not end is cut at SETTLE_MAX. Virtual time: exact, whatever the
+    /// machine's load.
+    #[tokio::test(start_paused = true)]
+    async fn a_burst_ends_when_quiet_or_at_the_bound() {
+        let wake = Arc::new(Notify::new());
+        // Events 30 ms apart, five of them: settled QUIET after the last.
+        let w = wake.clone();
+        let burst = tokio::spawn(async move {
+            for _ in 0..5 {
+                tokio::time::sleep(Duration::from_millis(30)).await;
+                w.notify_one();
+            }
+        });
+        let t0 = Instant::now();
+        wake.notified().await;
+        settle(&wake).await;
+        assert_eq!(t0.elapsed(), Duration::from_millis(150) + QUIET);
+        burst.await.unwrap();
+        assert!(
+            wake.notified().now_or_never().is_none(),
+            "every event of the burst folded"
+        );
+        // A single event: QUIET after it.
+        wake.notify_one();
+        let t1 = Instant::now();
+        wake.notified().await;
+        settle(&wake).await;
+        assert_eq!(t1.elapsed(), QUIET);
+        // Events every 20 ms without end: cut SETTLE_MAX after the first.
+        let w = wake.clone();
+        let endless = tokio::spawn(async move {
+            loop {
+                w.notify_one();
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        wake.notified().await;
+        let t2 = Instant::now();
+        settle(&wake).await;
+        assert_eq!(t2.elapsed(), SETTLE_MAX);
+        endless.abort();
     }
 
     /// Nothing changes: no event, no rescan before RESCAN, so the files are not read
