@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use config::yaml::{self, LocatedError, LocatedErrors, Location, Positions};
 use serde::de::DeserializeOwned;
@@ -146,24 +146,26 @@ fn load_str_with(file: &Path, text: &str, index: bool) -> Result<Bundle, LoadErr
     let mut errors = LocatedErrors::new();
     let mut claims = Vec::new();
     load_text(file, text, &mut bundle, &mut errors, &mut claims, index);
-    let mut seen: HashMap<&str, Location> = HashMap::new();
+    // The first claim of each name (located only when another claims it too).
+    let mut seen: HashMap<&str, &Claim> = HashMap::new();
     for e in dangling(&claims.iter().collect::<Vec<_>>()) {
         errors.push(e);
     }
     for c in claims.iter().filter(|c| !c.what.starts_with(REFERENCE)) {
         match seen.get(c.what.as_str()) {
-            Some(at) => errors.push(LocatedError::new(
+            Some(first) => errors.push(LocatedError::new(
                 &c.file,
-                c.at,
+                c.at(),
                 format!(
-                    "{}: {} is already defined at {}:{at}",
+                    "{}: {} is already defined at {}:{}",
                     c.field,
                     c.what,
-                    file.display()
+                    file.display(),
+                    first.at()
                 ),
             )),
             None => {
-                seen.insert(&c.what, c.at);
+                seen.insert(&c.what, c);
             }
         }
     }
@@ -204,7 +206,7 @@ impl Loader {
         }
         let mut bundle = Bundle::default();
         let mut errors = LocatedErrors::new();
-        let mut seen: BTreeMap<String, (PathBuf, Location)> = BTreeMap::new();
+        let mut seen: BTreeMap<String, Claim> = BTreeMap::new();
         let mut cache = HashMap::new();
         let mut total: u64 = 0;
         for (n, f) in files.iter().enumerate() {
@@ -256,28 +258,29 @@ impl Loader {
                 .iter()
                 .filter(|c| !c.what.starts_with(REFERENCE))
             {
-                if let Some((file, at)) = seen.get(&c.what) {
+                if let Some(first) = seen.get(&c.what) {
                     errors.push(LocatedError::new(
                         &c.file,
-                        c.at,
+                        c.at(),
                         format!(
-                            "{}: {} is already defined at {}:{at}",
+                            "{}: {} is already defined at {}:{}",
                             c.field,
                             c.what,
-                            file.display()
+                            first.file.display(),
+                            first.at()
                         ),
                     ));
                 } else {
-                    seen.insert(c.what.clone(), (c.file.clone(), c.at));
+                    seen.insert(c.what.clone(), c.clone());
                 }
             }
             cache.insert(f.clone(), (hash, result));
         }
-        let mut all: Vec<&Claim> = cache.values().flat_map(|(_, r)| r.claims.iter()).collect();
-        all.sort_by(|a, b| {
-            (&a.file, a.at.line, a.at.column).cmp(&(&b.file, b.at.line, b.at.column))
-        });
-        for e in dangling(&all) {
+        let all: Vec<&Claim> = cache.values().flat_map(|(_, r)| r.claims.iter()).collect();
+        // In file and position order (only the errors are located).
+        let mut dangling = dangling(&all);
+        dangling.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+        for e in dangling {
             errors.push(e);
         }
         self.cache = cache;
@@ -371,16 +374,39 @@ fn split_documents(text: &str) -> Vec<Piece> {
     pieces
 }
 
-/// A located document whose lines are offset inside its file.
+/// A located document whose lines are offset inside its file. Its position index is
+/// built when something asks where a node is (an error, a duplicate name), unless the
+/// parse built it anyway.
+#[derive(Debug)]
 struct Located {
-    positions: Positions,
+    file: PathBuf,
+    positions: OnceLock<Positions>,
     line_offset: usize,
     text: String,
 }
 
 impl Located {
+    fn new(file: &Path, piece: &Piece, positions: Option<Positions>) -> Arc<Located> {
+        Arc::new(Located {
+            file: file.to_path_buf(),
+            positions: positions.map(OnceLock::from).unwrap_or_default(),
+            line_offset: piece.first_line - 1,
+            text: piece.text.clone(),
+        })
+    }
+
+    /// The document's position index (as [`yaml::documents`] gives it).
+    fn positions(&self) -> &Positions {
+        self.positions.get_or_init(|| {
+            yaml::documents(&self.file, &self.text)
+                .next()
+                .map(|d| d.positions().clone())
+                .unwrap_or_else(|| Positions::empty(&self.file, Location::START))
+        })
+    }
+
     fn at(&self, path: &str) -> Location {
-        let mut l = self.positions.at(path);
+        let mut l = self.positions().at(path);
         l.line += self.line_offset;
         l
     }
@@ -397,12 +423,12 @@ impl Located {
         } else {
             format!("{path}: ")
         };
-        LocatedError::new(self.positions.file(), at, format!("{label}{}", e.message))
+        LocatedError::new(&self.file, at, format!("{label}{}", e.message))
     }
 
     /// True when the scalar at `path` starts with a quote character.
     fn value_quoted(&self, path: &str) -> bool {
-        let Some(pos) = self.positions.get(path) else {
+        let Some(pos) = self.positions().get(path) else {
             return false;
         };
         self.text
@@ -471,11 +497,69 @@ fn indexed<'a>(file: &'a Path, piece: &'a Piece) -> Option<(String, String, Sour
     (typed && !kind.ends_with("List")).then_some((kind, api, Source::Indexed(src)))
 }
 
+/// The value of a top-level `key: value` line of a block mapping (column 0), when there
+/// is exactly one such line and its value is plain text of the characters kinds and API
+/// versions are made of (a comment after it allowed).
+fn top_level<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+    let mut found = None;
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix(key).and_then(|r| r.strip_prefix(':')) else {
+            continue;
+        };
+        if found.is_some() {
+            return None;
+        }
+        let value = rest.split(" #").next().unwrap_or("").trim();
+        let plain = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '/' | '-' | '_'));
+        found = Some(plain.then_some(value)?);
+    }
+    found
+}
+
+/// A Calico or Kubernetes policy read without its position index (most of a reload's
+/// documents): its kind and apiVersion taken from its top-level lines ([`top_level`])
+/// and checked against what serde_yaml deserialized, the index built only if a location
+/// is asked for (an error, a duplicate name). False, with nothing added, for anything
+/// else (another kind, a document that does not deserialize, convert or pass the
+/// limits): the caller then reads it the located way, which reports its errors.
+fn plain_policy(file: &Path, piece: &Piece, bundle: &mut Bundle, origins: &mut Origins) -> bool {
+    let (Some(kind), Some(api)) = (
+        top_level(&piece.text, "kind"),
+        top_level(&piece.text, "apiVersion"),
+    ) else {
+        return false;
+    };
+    let class = kinds::classify(kind, api);
+    if !matches!(class, kinds::Class::K8sPolicy | kinds::Class::CalicoPolicy)
+        || yaml::check_nesting(file, &piece.text).is_err()
+    {
+        return false;
+    }
+    let converted = if class == kinds::Class::K8sPolicy {
+        match serde_yaml::from_str::<model::k8s::K8sPolicyDoc>(&piece.text) {
+            Ok(d) if d.kind == kind && d.api_version == api => model::k8s::convert(&d),
+            _ => return false,
+        }
+    } else {
+        match serde_yaml::from_str::<model::calico::CalicoPolicyDoc>(&piece.text) {
+            Ok(d) if d.kind == kind && d.api_version == api => model::calico::convert(&d),
+            _ => return false,
+        }
+    };
+    let Ok(p) = converted else {
+        return false;
+    };
+    policy(&Located::new(file, piece, None), Ok(p), bundle, origins).is_ok()
+}
+
 fn typed<T: DeserializeOwned>(
     file: &Path,
     piece: &Piece,
     source: Source<'_>,
-) -> Result<(T, Located), LocatedError> {
+) -> Result<(T, Arc<Located>), LocatedError> {
     let shift = |mut e: LocatedError| {
         e.line += piece.first_line - 1;
         e
@@ -490,14 +574,7 @@ fn typed<T: DeserializeOwned>(
                 .unwrap_or_else(|| LocatedError::new(file, Location::START, "bad document"))
         })?,
     };
-    Ok((
-        doc.value,
-        Located {
-            positions: doc.positions,
-            line_offset: piece.first_line - 1,
-            text: piece.text.clone(),
-        },
-    ))
+    Ok((doc.value, Located::new(file, piece, Some(doc.positions))))
 }
 
 /// Loads every document of `text`. `index`: a document's kind may be read off its
@@ -535,6 +612,9 @@ fn document(
     lists: bool,
     index: bool,
 ) {
+    if index && plain_policy(file, piece, bundle, origins) {
+        return;
+    }
     let (kind, api, source);
     if let Some((k, a, src)) = index.then(|| indexed(file, piece)).flatten() {
         (kind, api, source) = (k, a, src);
@@ -705,7 +785,7 @@ fn spec_path(key: &str) -> Vec<PathSeg> {
 fn workload(
     w: WorkloadEndpoint,
     ports: Vec<NamedPort>,
-    loc: &Located,
+    loc: &Arc<Located>,
     name_at: &str,
     interface_at: &str,
     bundle: &mut Bundle,
@@ -733,7 +813,7 @@ fn workload(
 fn host(
     h: HostEndpoint,
     ports: Vec<NamedPort>,
-    loc: &Located,
+    loc: &Arc<Located>,
     name_at: &str,
     interface_at: &str,
     bundle: &mut Bundle,
@@ -754,7 +834,7 @@ fn host(
 }
 
 fn staged(
-    loc: &Located,
+    loc: &Arc<Located>,
     converted: Result<model::StagedPolicy, FieldError>,
     bundle: &mut Bundle,
     origins: &mut Origins,
@@ -770,7 +850,7 @@ fn staged(
         claim(origins, format!("{REFERENCE}Tier {t}"), loc, "spec.tier")?;
     }
     bundle.warnings.push(LocatedError::new(
-        loc.positions.file(),
+        &loc.file,
         loc.at("kind"),
         format!(
             "kind: staged policy {} is evaluated by `tern policy explain` and not enforced{}",
@@ -788,7 +868,7 @@ fn staged(
 }
 
 fn policy(
-    loc: &Located,
+    loc: &Arc<Located>,
     converted: Result<Policy, FieldError>,
     bundle: &mut Bundle,
     origins: &mut Origins,
@@ -798,7 +878,7 @@ fn policy(
         if rules.as_ref().is_some_and(|r| r.len() > MAX_RULES) {
             let path = format!("spec.{dir}[{MAX_RULES}]");
             return Err(LocatedError::new(
-                loc.positions.file(),
+                &loc.file,
                 loc.at(&path),
                 format!("spec.{dir}: more than {MAX_RULES} rules in one direction of a policy"),
             ));
@@ -829,7 +909,7 @@ fn dangling(claims: &[&Claim]) -> Vec<LocatedError> {
             (!defined.contains(what)).then(|| {
                 LocatedError::new(
                     &c.file,
-                    c.at,
+                    c.at(),
                     format!(
                         "{}: {what} is not defined (add a `kind: Tier` document for it)",
                         c.field
@@ -845,8 +925,26 @@ fn dangling(claims: &[&Claim]) -> Vec<LocatedError> {
 struct Claim {
     what: String,
     file: PathBuf,
-    at: Location,
+    at: ClaimAt,
     field: String,
+}
+
+/// Where a claimed name is: known when its document was indexed anyway, else its
+/// document (the text only), located when an error names the claim.
+#[derive(Debug, Clone)]
+enum ClaimAt {
+    Known(Location),
+    Later(Arc<Located>),
+}
+
+impl Claim {
+    /// Where the claimed name is.
+    fn at(&self) -> Location {
+        match &self.at {
+            ClaimAt::Known(l) => *l,
+            ClaimAt::Later(loc) => loc.at(&self.field),
+        }
+    }
 }
 
 /// The names a file defines, in order (duplicates are found across files by [`Loader`]).
@@ -856,13 +954,18 @@ type Origins = Vec<Claim>;
 fn claim(
     origins: &mut Origins,
     what: String,
-    loc: &Located,
+    loc: &Arc<Located>,
     path: &str,
 ) -> Result<(), LocatedError> {
+    let at = if loc.positions.get().is_some() {
+        ClaimAt::Known(loc.at(path))
+    } else {
+        ClaimAt::Later(Arc::clone(loc))
+    };
     origins.push(Claim {
         what,
-        file: loc.positions.file().to_path_buf(),
-        at: loc.at(path),
+        file: loc.file.clone(),
+        at,
         field: path.to_string(),
     });
     Ok(())

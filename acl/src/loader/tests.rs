@@ -1,10 +1,11 @@
-//! The loader reads a document's kind off its position index when that is certain to
-//! give what probing it gives ([`super::indexed`]): the same bundle and the same errors
-//! as probing every document, for every input of the fuzz corpus and the examples.
+//! The loader reads a policy without a position index ([`super::plain_policy`]), or
+//! another document's kind off its index ([`super::indexed`]), when that is certain to
+//! give what probing it gives: the same bundle and the same errors as probing every
+//! document, for every input of the fuzz corpus and the examples.
 
 use std::path::{Path, PathBuf};
 
-use super::{indexed, load_str_with, split_documents};
+use super::{indexed, load_str_with, plain_policy, split_documents, Bundle};
 
 fn both(name: &str, text: &str) {
     let file = Path::new(name);
@@ -38,16 +39,22 @@ fn reading_the_kind_off_the_index_changes_nothing_for_the_corpus_and_examples() 
     for dir in ["examples", "acl/tests/data"] {
         texts(&root.join(dir), &mut all);
     }
-    let mut fast = 0;
+    let (mut plain, mut fast) = (0, 0);
+    let file = Path::new("f.yaml");
     for (p, t) in &all {
         both(&p.display().to_string(), t);
-        fast += split_documents(t)
-            .iter()
-            .filter(|piece| indexed(Path::new("f.yaml"), piece).is_some())
-            .count();
+        for piece in split_documents(t) {
+            if plain_policy(file, &piece, &mut Bundle::default(), &mut Vec::new()) {
+                plain += 1;
+            } else if indexed(file, &piece).is_some() {
+                fast += 1;
+            }
+        }
     }
-    // The documents that name a kind that is deserialized take the indexed path (else
-    // the loader parses them four times): 1,515 when this test was written.
+    // The policies that load are read without an index, the other documents that name
+    // a kind that is deserialized off their index (else the loader parses them four
+    // times): 157 and 1,358 when this test was written (most of the corpus is mangled).
+    assert!(plain >= 100, "only {plain} policies read without an index");
     assert!(fast >= 1_000, "only {fast} documents read off their index");
 }
 
@@ -88,6 +95,19 @@ fn documents_the_index_cannot_vouch_for_are_probed_with_the_same_result() {
             policy.replace('\n', "\n    ")
         ),
         format!("{policy}---\n{policy}"),
+        policy.replace("kind: NetworkPolicy", "kind: NetworkPolicy # a comment"),
+        policy.replace("kind: NetworkPolicy", "kind: NetworkPolicy#not a comment"),
+        policy.replace("selector: all()", "selector: app == 'web' &&"),
+        policy.replace("apiVersion: projectcalico.org/v3", "apiVersion: projectcalico.org/v4"),
+        policy.replace("kind: NetworkPolicy", "kind: NetworkPolicy\nmetadata2: {}"),
+        format!("{policy}---\n{}", policy.replace("{name: p,", "{name: q,")),
+        format!("{policy}---\n# the same name again\n\n{policy}"),
+        format!(
+            "{}  ingress:\n{}",
+            policy.replace("spec: {selector: all()}", "spec:\n  selector: all()"),
+            "    - action: Allow\n".repeat(1_001)
+        ),
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k, namespace: ns}\nspec: {podSelector: {}}\n---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: k, namespace: ns}\nspec: {podSelector: {matchLabels: {a: b}}, policyTypes: [Ingress]}\n".to_string(),
         format!("{policy}...\n{policy}"),
     ] {
         both("t.yaml", &text);
