@@ -201,7 +201,16 @@ fn measure(dir: &Path, backend: Backend, mode: CheckMode, rounds: usize) {
     let nft = backend == Backend::Nftables;
     let mut prev = nft.then(|| (ir.clone(), acl::render::nft::render(&ir)));
     let mut cpu = 0.0;
+    // GAP_MS: a pause before each change (the agent's changes come one at a time, with
+    // the caches cold), 0 by default.
+    let gap = std::env::var("GAP_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .map(std::time::Duration::from_millis);
     for i in 0..rounds {
+        if let Some(g) = gap {
+            std::thread::sleep(g);
+        }
         let (_, ir2) = changes.round(i);
         if let Some((pir, prs)) = prev.take() {
             let t = Instant::now();

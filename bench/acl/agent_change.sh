@@ -36,7 +36,9 @@ BENCH="${CARGO_TARGET_DIR:-$ROOT/target}/release/examples/apply_bench"
 "$BENCH" gen "$WORK/pol" 1000 2000 > /dev/null
 FILE="$WORK/pol/policies-7.yaml"
 cp "$FILE" "$WORK/original.yaml"
-sed 's/ports: \[1007, "9000:9100"\]/ports: [1007, 1443, "9000:9100"]/' "$WORK/original.yaml" > "$WORK/edited.yaml"
+# The first policy with this port list only (pol-7; 19 others in the file have it too).
+sed '0,/ports: \[1007, "9000:9100"\]/s//ports: [1007, 1443, "9000:9100"]/' "$WORK/original.yaml" > "$WORK/edited.yaml"
+[ "$(diff "$WORK/original.yaml" "$WORK/edited.yaml" | grep -c '^>')" = 1 ] || { echo "the edit is not one line" >&2; exit 1; }
 cmp -s "$WORK/original.yaml" "$WORK/edited.yaml" && { echo "the edit changed nothing" >&2; exit 1; }
 
 ip netns add "$P"
