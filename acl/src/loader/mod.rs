@@ -468,9 +468,8 @@ impl Source<'_> {
 /// The kind and apiVersion of the one document of `piece`, read off its position index
 /// when that is certain to give what deserializing them gives: the index's parser read
 /// the text without a syntax error, it is one document without a repeated top-level
-/// key, both are present as plain text
-/// (not null, not an alias), and they name a kind that is deserialized (not a list, not
-/// skipped or refused). The document is then deserialized from that same parse, and the
+/// key, both are present as plain text (not null, not an alias), and they name a kind
+/// that is deserialized (not a list, not skipped or refused). The document is then deserialized from that same parse, and the
 /// text is parsed twice instead of four times (a [`Probe`] and the typed value, each with
 /// its index). A text serde_yaml's parser refuses and the index's does not (control
 /// characters) gives the same error either way: serde_yaml reads the whole document
@@ -577,9 +576,9 @@ fn typed<T: DeserializeOwned>(
     Ok((doc.value, Located::new(file, piece, Some(doc.positions))))
 }
 
-/// Loads every document of `text`. `index`: a document's kind may be read off its
-/// position index ([`indexed`]); without, every document is probed first (the tests
-/// compare the two).
+/// Loads every document of `text`. `index`: a policy may be read without a position
+/// index ([`plain_policy`]) and another document's kind off its index ([`indexed`]);
+/// without, every document is probed first (the tests compare the two).
 fn load_text(
     file: &Path,
     text: &str,
