@@ -5,10 +5,12 @@
 mod speaker_common;
 
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bgp::rib::{RouteAction, RouteChange};
-use bgp::speaker::RouteChanges;
+use bgp::speaker::{RouteChanges, RouteSink};
 use bgp::speaker::{Speaker, SpeakerHandle};
 use ipnet::IpNet;
 use speaker_common::*;
@@ -257,6 +259,138 @@ fn a_large_table_flows_between_two_speakers_in_extended_messages() {
         assert!(sa.updates_out <= 10, "{} UPDATEs", sa.updates_out);
         let sb = the_peer(&b).await;
         assert_eq!(sb.prefixes_received, u64::from(N));
+        a.shutdown().await;
+        b.shutdown().await;
+    });
+}
+
+/// Records what it is offered; applies it or gives it back as the test says.
+struct TestSink {
+    applied: Arc<Mutex<Vec<RouteChange>>>,
+    offers: Arc<AtomicUsize>,
+    accept: Arc<AtomicBool>,
+}
+
+impl RouteSink for TestSink {
+    fn apply_now(&mut self, changes: Vec<RouteChange>) -> Result<(), Vec<RouteChange>> {
+        self.offers.fetch_add(1, Ordering::SeqCst);
+        if !self.accept.load(Ordering::SeqCst) {
+            return Err(changes);
+        }
+        self.applied.lock().expect("lock").extend(changes);
+        Ok(())
+    }
+}
+
+/// A take left parked in the speaker, as the agent's routes task leaves it while it
+/// waits: nothing is pending, so it times out and stays parked.
+async fn park(rx: &mut RouteChanges) {
+    let idle = tokio::time::timeout(Duration::from_millis(50), rx.next(16)).await;
+    assert!(idle.is_err(), "nothing is pending: {idle:?}");
+}
+
+#[test]
+fn a_sink_applies_small_batches_while_the_consumer_waits_with_nothing_in_hand() {
+    let (_lab, ns) = lab_with_loopback("spk-sink", &["10.0.0.1/32", "10.0.0.2/32"]);
+    in_netns(&ns, || async {
+        let p1: IpNet = "10.244.1.0/24".parse().expect("p");
+        let (a, _a_rx) = Speaker::start(speaker(
+            65001,
+            "10.0.0.1",
+            peer("10.0.0.2", 65002, "10.0.0.1"),
+            &[],
+        ))
+        .await
+        .expect("a");
+        let (b, mut b_rx) = Speaker::start(speaker(
+            65002,
+            "10.0.0.2",
+            passive(peer("10.0.0.1", 65001, "10.0.0.2")),
+            &[],
+        ))
+        .await
+        .expect("b");
+        let applied = Arc::new(Mutex::new(Vec::new()));
+        let offers = Arc::new(AtomicUsize::new(0));
+        let accept = Arc::new(AtomicBool::new(true));
+        b_rx.set_sink(
+            4,
+            TestSink {
+                applied: applied.clone(),
+                offers: offers.clone(),
+                accept: accept.clone(),
+            },
+        );
+        established(&b, "b's session").await;
+        let nh_a: IpAddr = "10.0.0.1".parse().expect("ip");
+        let install = |p: IpNet| RouteChange {
+            prefix: p,
+            action: RouteAction::Install(vec![nh_a]),
+        };
+        let withdraw = |p: IpNet| RouteChange {
+            prefix: p,
+            action: RouteAction::Withdraw,
+        };
+        let applied_now = || applied.lock().expect("lock").clone();
+
+        // The consumer waits with nothing in hand: the sink applies the change and the
+        // consumer is not woken for it.
+        park(&mut b_rx).await;
+        a.set_originated(vec![p1]).await;
+        wait_for(
+            Duration::from_secs(30),
+            "the sink applies a's block",
+            || {
+                let n = applied_now().len();
+                async move { (n > 0).then_some(()) }
+            },
+        )
+        .await;
+        assert_eq!(applied_now(), vec![install(p1)]);
+        park(&mut b_rx).await;
+
+        // A sink that cannot apply gives the batch back: the waiting take gets it.
+        accept.store(false, Ordering::SeqCst);
+        a.set_originated(Vec::new()).await;
+        let c = next_change(&mut b_rx, "the take gets what the sink gave back").await;
+        assert_eq!(c, withdraw(p1));
+        assert_eq!(offers.load(Ordering::SeqCst), 2);
+        assert_eq!(applied_now(), vec![install(p1)]);
+
+        // The consumer has a batch in hand (it has not asked again): a later change must
+        // not overtake it through the sink, so the sink is not even offered it.
+        accept.store(true, Ordering::SeqCst);
+        a.set_originated(vec![p1]).await;
+        assert_eq!(learned(&b, p1).await, vec![nh_a]);
+        assert_eq!(offers.load(Ordering::SeqCst), 2);
+        // Once it asks again, the change pending is the sink's.
+        park(&mut b_rx).await;
+        wait_for(Duration::from_secs(30), "the sink applies it", || {
+            let n = applied_now().len();
+            async move { (n > 1).then_some(()) }
+        })
+        .await;
+        assert_eq!(offers.load(Ordering::SeqCst), 3);
+        assert_eq!(applied_now(), vec![install(p1), install(p1)]);
+
+        // More changes pending than the sink's bound (eight prefixes in one UPDATE): they
+        // go to the consumer in one batch.
+        let eight: Vec<IpNet> = (0..8)
+            .map(|i| format!("10.245.{i}.0/24").parse().expect("p"))
+            .collect();
+        let mut all = eight.clone();
+        all.push(p1);
+        a.set_originated(all).await;
+        let batch = tokio::time::timeout(Duration::from_secs(30), b_rx.next(16))
+            .await
+            .expect("the eight new blocks")
+            .expect("speaker running");
+        let mut want: Vec<RouteChange> = eight.iter().map(|p| install(*p)).collect();
+        let mut got = batch.clone();
+        got.sort_by_key(|c| c.prefix);
+        want.sort_by_key(|c| c.prefix);
+        assert_eq!(got, want);
+        assert_eq!(offers.load(Ordering::SeqCst), 3);
         a.shutdown().await;
         b.shutdown().await;
     });

@@ -154,9 +154,32 @@ impl Shared {
     }
 }
 
-/// Largest batch a handle applies itself ([`ControllerHandle::changes`]); larger ones go
-/// to the thread, whose pushes may take long (a full table takes seconds).
-const DIRECT_CHANGES: usize = 64;
+/// Changes applied on the caller's thread while the controller thread is idle
+/// ([`ControllerHandle::direct`]).
+pub struct Direct<'a> {
+    rec: MutexGuard<'a, Reconciler<NetlinkTable>>,
+    counters: &'a Counters,
+}
+
+impl Direct<'_> {
+    /// Sets one desired change (as [`ControllerHandle::change`] would).
+    pub fn change(&mut self, change: DesiredChange) {
+        self.rec.change(change);
+    }
+
+    /// Writes the changes made to the kernel, here and now.
+    pub fn push(mut self) {
+        if self.rec.has_work() {
+            let _ = self.rec.push();
+        }
+        Counters::add(&self.counters.direct_pushes, 1);
+    }
+}
+
+/// Largest batch a handle applies itself ([`ControllerHandle::changes`],
+/// [`ControllerHandle::direct`]); larger ones go to the thread, whose pushes may take long
+/// (a full table takes seconds).
+pub const DIRECT_CHANGES: usize = 64;
 
 /// Most changes sent in batches ([`ControllerHandle::changes`]) that wait on the queue:
 /// the queue's capacity counts commands, and without this bound a fast source could
@@ -271,18 +294,28 @@ impl ControllerHandle {
         if !small {
             return Some(changes);
         }
-        // No push may be pending either: this one would carry it out of turn.
-        let Some(mut rec) = self.idle().filter(|rec| !rec.has_work()) else {
+        let Some(mut direct) = self.direct() else {
             return Some(changes);
         };
         for c in changes {
-            rec.change(c);
+            direct.change(c);
         }
-        if rec.has_work() {
-            let _ = rec.push();
-        }
-        Counters::add(&self.counters.direct_pushes, 1);
+        direct.push();
         None
+    }
+
+    /// The desired table for a small batch of changes made on the caller's thread, when
+    /// the controller thread is idle and has no push pending (one would be carried out
+    /// of turn); `None` otherwise. The thread waits until the [`Direct`] is pushed (or
+    /// dropped: then the changes made wait for the thread's next push). Keep the batch to [`DIRECT_CHANGES`] (no `ReplaceAll`): the push runs on
+    /// the caller's thread. For a caller that must not wait (the BGP speaker's turn) and
+    /// needs to know before it computes the changes that they can be made now.
+    pub fn direct(&self) -> Option<Direct<'_>> {
+        let rec = self.idle().filter(|rec| !rec.has_work())?;
+        Some(Direct {
+            rec,
+            counters: &self.counters,
+        })
     }
 
     async fn ask<T>(

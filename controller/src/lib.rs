@@ -22,7 +22,8 @@ mod vxlan;
 mod workload;
 
 pub use controller::{
-    Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask, PrefixFilter,
+    Controller, ControllerConfig, ControllerError, ControllerHandle, ControllerTask, Direct,
+    PrefixFilter, DIRECT_CHANGES,
 };
 pub use docker_veth::{create_docker_veth, gateway_neighbours};
 pub use memory::{MemoryTable, Owner};

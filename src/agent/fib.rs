@@ -19,11 +19,12 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use super::guard::Guard;
 use super::overlay::Overlay;
 use bgp::rib::{RouteAction, RouteChange};
-use bgp::speaker::{sorted_diff, sorted_set};
+use bgp::speaker::{sorted_diff, sorted_set, RouteSink};
 use controller::{ControllerHandle, DesiredChange, PrefixFilter, Route, RouteKind};
 use ipnet::IpNet;
 
@@ -94,6 +95,43 @@ pub struct FibTable<D = ControllerHandle> {
     /// Pools whose routes may go through a tunnel (`super::overlay`).
     overlay: Overlay,
     desired: D,
+}
+
+/// Applies a small batch of best-path changes in the BGP speaker's own turn
+/// ([`bgp::speaker::RouteSink`]): the table's merge rules, then the controller's direct
+/// push. It gives the batch back, untouched, when the routes task holds the table (it is
+/// applying another input) or the controller is not idle; the routes task then takes it.
+/// One hop fewer from an UPDATE's read to its route's write than through the routes
+/// task, which is how BIRD's single thread does it.
+pub struct BgpSink {
+    table: Arc<tokio::sync::Mutex<FibTable>>,
+    fib: ControllerHandle,
+}
+
+impl BgpSink {
+    /// A sink sharing the routes task's table.
+    pub fn new(table: Arc<tokio::sync::Mutex<FibTable>>, fib: ControllerHandle) -> BgpSink {
+        BgpSink { table, fib }
+    }
+}
+
+impl RouteSink for BgpSink {
+    fn apply_now(&mut self, changes: Vec<RouteChange>) -> Result<(), Vec<RouteChange>> {
+        let Ok(mut table) = self.table.try_lock() else {
+            return Err(changes);
+        };
+        // Taken before the table changes: nothing to undo when the controller is busy.
+        let Some(mut direct) = self.fib.direct() else {
+            return Err(changes);
+        };
+        for c in &changes {
+            if let Some(d) = table.bgp(c) {
+                direct.change(d);
+            }
+        }
+        direct.push();
+        Ok(())
+    }
 }
 
 /// Blocks as the kernel has them: truncated, sorted, without duplicates.

@@ -476,12 +476,25 @@ struct LocalSources {
     ready: tokio_watch::Sender<bool>,
 }
 
+/// One input of the routes task.
+enum RoutesInput {
+    Bgp(Vec<bgp::rib::RouteChange>),
+    Guard(guard::Guard),
+    Endpoints(Vec<DeviceRoute>),
+    Workloads(workloads::RoutesUpdate),
+    Blocks(blocks::BlocksUpdate),
+    Overlay(overlay_switch::OverlayUpdate),
+}
+
 /// Owns the merged desired table: best-path changes from the speaker and endpoint sets
-/// from the endpoint task become controller changes.
+/// from the endpoint task become controller changes. A small batch of best-path changes
+/// that finds this task waiting and the controller idle is applied in the speaker's turn
+/// instead ([`fib::BgpSink`]); the table is shared with it behind a lock, held here from
+/// an input's first change of the table to its hand-over to the controller.
 // One input per source of desired routes; a struct would only rename them.
 #[allow(clippy::too_many_arguments)]
 async fn routes_task(
-    mut table: FibTable,
+    table: FibTable,
     mut changes: RouteChanges,
     mut guards: tokio_watch::Receiver<guard::Guard>,
     mut endpoints: mpsc::Receiver<Vec<DeviceRoute>>,
@@ -492,6 +505,11 @@ async fn routes_task(
     published: tokio_watch::Sender<Vec<DeviceRoute>>,
     locals: LocalSources,
 ) {
+    let table = Arc::new(tokio::sync::Mutex::new(table));
+    changes.set_sink(
+        controller::DIRECT_CHANGES,
+        fib::BgpSink::new(table.clone(), fib.clone()),
+    );
     // A source is in once it has sent its first set or closed (or, CNI, has none).
     let mut files_seen = false;
     let mut cni_seen = !locals.cni_pending;
@@ -503,52 +521,63 @@ async fn routes_task(
     let mut from_cni: Vec<DeviceRoute> = Vec::new();
     let mut out: Vec<DesiredChange> = Vec::new();
     while bgp_open || eps_open || wl_open {
-        let mut eps = None;
-        let mut wl: Option<workloads::RoutesUpdate> = None;
+        // `None`: a source closed.
+        let input = tokio::select! {
+            // Level-triggered: Install/Replace set the hops, Withdraw removes if
+            // present (FibTable::bgp is idempotent). `next` is cancel-safe: when another
+            // input wins, its take stays parked in the speaker.
+            batch = changes.next(CHANGE_BATCH), if bgp_open => {
+                bgp_open = batch.is_some();
+                batch.map(RoutesInput::Bgp)
+            }
+            Ok(()) = guards.changed() => {
+                Some(RoutesInput::Guard(guards.borrow_and_update().clone()))
+            }
+            e = endpoints.recv(), if eps_open => {
+                eps_open = e.is_some();
+                e.map(RoutesInput::Endpoints)
+            }
+            Some(b) = blocks.recv() => Some(RoutesInput::Blocks(b)),
+            Some(u) = overlays.recv() => Some(RoutesInput::Overlay(u)),
+            w = workloads.recv(), if wl_open => {
+                wl_open = w.is_some();
+                w.map(RoutesInput::Workloads)
+            }
+        };
         // A pool mode switch: answered once its routes are in the kernel.
         let mut moved: Option<tokio::sync::oneshot::Sender<()>> = None;
         // New blocks: their announcement, started once their blackholes are handed to
         // the controller.
         let mut announce: Option<blocks::Announce> = None;
-        tokio::select! {
-            // Level-triggered: Install/Replace set the hops, Withdraw removes if
-            // present (FibTable::bgp is idempotent). `next` is cancel-safe: when another
-            // input wins, its take stays parked in the speaker.
-            batch = changes.next(CHANGE_BATCH), if bgp_open => match batch {
-                Some(batch) => out.extend(batch.iter().filter_map(|c| table.bgp(c))),
-                None => bgp_open = false,
-            },
-            Ok(()) = guards.changed() => {
-                let g = guards.borrow_and_update().clone();
-                out.extend(table.set_guard(g).await);
+        // A CNI set: answered once handed to the controller.
+        let mut done = None;
+        let mut set_changed = false;
+        let mut table = table.lock().await;
+        match input {
+            None => {}
+            Some(RoutesInput::Bgp(batch)) => {
+                out.extend(batch.iter().filter_map(|c| table.bgp(c)));
             }
-            e = endpoints.recv(), if eps_open => match e {
-                Some(routes) => eps = Some(routes),
-                None => eps_open = false,
-            },
-            Some(b) = blocks.recv() => {
+            Some(RoutesInput::Guard(g)) => out.extend(table.set_guard(g).await),
+            Some(RoutesInput::Blocks(b)) => {
                 out.extend(table.set_blocks(&b.blocks).await);
                 announce = b.announce;
             }
-            Some(u) = overlays.recv() => {
+            Some(RoutesInput::Overlay(u)) => {
                 out.extend(table.set_overlay(u.overlay).await);
                 moved = Some(u.done);
             }
-            w = workloads.recv(), if wl_open => match w {
-                Some(u) => wl = Some(u),
-                None => wl_open = false,
-            },
-        }
-        let mut done = None;
-        if let Some(u) = wl {
-            from_cni = u.routes;
-            done = Some(u.done);
-            cni_seen = true;
-        }
-        files_seen |= eps.is_some();
-        let set_changed = eps.is_some() || done.is_some();
-        if let Some(routes) = eps {
-            from_files = routes;
+            Some(RoutesInput::Endpoints(routes)) => {
+                from_files = routes;
+                files_seen = true;
+                set_changed = true;
+            }
+            Some(RoutesInput::Workloads(u)) => {
+                from_cni = u.routes;
+                done = Some(u.done);
+                cni_seen = true;
+                set_changed = true;
+            }
         }
         if set_changed {
             let mut all = from_files.clone();
@@ -560,6 +589,7 @@ async fn routes_task(
             tracing::error!("FIB controller: {e}");
             return;
         }
+        drop(table);
         // Written when the controller was idle (the common case), queued in order
         // otherwise: either way the announcement may follow.
         if let Some(a) = announce {

@@ -381,6 +381,28 @@ impl SpeakerHandle {
     }
 }
 
+/// A consumer of best-path changes that applies a small batch in the speaker's own turn
+/// ([`RouteChanges::set_sink`]), as a single-threaded daemon writes a route to the kernel
+/// in the loop that read its UPDATE: the consumer's task is not woken for it.
+pub trait RouteSink: Send + 'static {
+    /// Applies `changes` now, or gives them back untouched when it cannot (they are then
+    /// the first the consumer's next take returns). Runs in the speaker's task: must
+    /// not block, and should be quick (a few routes' worth of work).
+    fn apply_now(&mut self, changes: Vec<RouteChange>) -> Result<(), Vec<RouteChange>>;
+}
+
+/// A [`RouteSink`] and the most pending changes it is offered at once.
+pub(super) struct Sink {
+    pub(super) max: usize,
+    pub(super) inner: Box<dyn RouteSink>,
+}
+
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").field("max", &self.max).finish()
+    }
+}
+
 /// The consumer end of the best-path changes. Changes are not queued: they stay
 /// coalesced per prefix in the RIB's change log (8 octets per prefix) until taken
 /// here in batches, so a slow consumer (the kernel FIB) costs no memory beyond that log
@@ -427,6 +449,20 @@ impl RouteChanges {
                 Err(_) => return None,
             }
         }
+    }
+
+    /// Lets `sink` apply pending changes in the speaker's own turn when there are at most
+    /// `max` of them and this consumer waits in [`RouteChanges::next`] with nothing in
+    /// hand (a batch it took and has not applied yet is never overtaken); everything
+    /// else, and whatever the sink gives back, comes through [`RouteChanges::next`] as
+    /// before. The sink and the consumer must agree on order between themselves: the
+    /// consumer applies the batches it takes, and its other inputs, under the same lock
+    /// the sink tries (and gives up on when it is held).
+    pub fn set_sink(&self, max: usize, sink: impl RouteSink) {
+        let _ = self.handle.tx.send(Command::SetSink(Sink {
+            max,
+            inner: Box::new(sink),
+        }));
     }
 
     /// Waits until the speaker signals pending changes (or has one stored); `false`

@@ -39,7 +39,7 @@ mod sockopt;
 mod writer;
 
 pub use config::{PeerConfig, PeerKind, SpeakerConfig};
-pub use handle::{PeerStatus, RouteChanges, Speaker, SpeakerError, SpeakerHandle};
+pub use handle::{PeerStatus, RouteChanges, RouteSink, Speaker, SpeakerError, SpeakerHandle};
 pub use ifaddr::{interface_addresses, IfAddr};
 pub use owner::PeerDiff;
 pub use peer_log::{MessageCounts, PeerError};

@@ -68,6 +68,9 @@ pub enum Command {
     /// At most this many pending best-path changes, answered as soon as there are any
     /// (parked until then; a newer request replaces a parked one).
     TakeRouteChangesWhenPending(usize, oneshot::Sender<Vec<RouteChange>>),
+    /// Offer small batches of changes to this sink in the owner's turn
+    /// ([`super::RouteChanges::set_sink`]).
+    SetSink(super::handle::Sink),
     /// Replace the configured peers (declarative).
     SetPeers(
         Vec<PeerConfig>,
@@ -165,6 +168,8 @@ pub struct Owner {
     /// The consumer's take waiting for changes (see [`Command::TakeRouteChangesWhenPending`]):
     /// answered by [`Owner::flush`] right after the RIB logs one.
     parked_take: Option<(usize, oneshot::Sender<Vec<RouteChange>>)>,
+    /// Applies a small batch in this task's turn (see [`Owner::offer_to_sink`]).
+    sink: Option<super::handle::Sink>,
     /// Monotonic/wall clock pair for turning session instants into `SystemTime`.
     epoch: (Instant, SystemTime),
     /// The listener task, stopped on shutdown.
@@ -217,6 +222,7 @@ impl Owner {
             read_budget: Arc::new(Semaphore::new(reader::READ_BUDGET)),
             untaken: Vec::new(),
             parked_take: None,
+            sink: None,
             epoch: (now, SystemTime::now()),
             listener: None,
             scratch: BytesMut::new(),
@@ -740,6 +746,32 @@ impl Owner {
         }
     }
 
+    /// Hands a small batch of pending changes to the sink, when the consumer waits with
+    /// nothing in hand (its take parked, nothing untaken): a batch it took before must
+    /// reach the FIB before these. What the sink gives back is the next take's first.
+    fn offer_to_sink(&mut self) {
+        let Some(sink) = &self.sink else {
+            return;
+        };
+        let pending = self.rib.pending_route_changes();
+        let waiting = self
+            .parked_take
+            .as_ref()
+            .is_some_and(|(_, reply)| !reply.is_closed());
+        if pending == 0 || pending > sink.max || !waiting || !self.untaken.is_empty() {
+            return;
+        }
+        let out = self.take_changes(sink.max);
+        if out.is_empty() {
+            return;
+        }
+        if let Some(sink) = &mut self.sink {
+            if let Err(back) = sink.inner.apply_now(out) {
+                self.untaken = back;
+            }
+        }
+    }
+
     /// Sends pending UPDATEs to established peers, then answers the consumer's parked
     /// take or tells it that best-path changes are pending (they stay coalesced in the
     /// RIB until it takes them).
@@ -778,8 +810,9 @@ impl Owner {
                 p.session.update_sent(now);
             }
         }
-        // The FIB's consumer is woken after the peers' UPDATEs are written (a reflected
-        // route leaves before this host's own kernel work starts).
+        // The FIB's consumer is woken (or its sink run) after the peers' UPDATEs are
+        // written (a reflected route leaves before this host's own kernel work starts).
+        self.offer_to_sink();
         self.answer_parked_take();
         if self.rib.pending_route_changes() > 0 || !self.untaken.is_empty() {
             if let Err(mpsc::error::TrySendError::Closed(())) = self.changes.try_send(()) {
@@ -833,6 +866,7 @@ impl Owner {
             Command::TakeRouteChangesWhenPending(max, reply) => {
                 self.parked_take = Some((max, reply));
             }
+            Command::SetSink(sink) => self.sink = Some(sink),
             Command::SetPeers(peers, reply) => {
                 let _ = reply.send(self.set_peers(peers));
             }
