@@ -930,6 +930,9 @@ impl Owner {
     /// Cease / Administrative Shutdown to every peer (with `graceful`, silence toward
     /// peers that help with our restart); waits at most 2 s for the writes.
     async fn shutdown(&mut self, graceful: bool) {
+        // Nothing of the shutdown reaches the consumer's FIB from this task: routes stay
+        // in the kernel for a restart unless the consumer removes them itself.
+        self.sink = None;
         if let Some(l) = self.listener.take() {
             l.abort();
             // Returns once the task (and with it the listening socket) is dropped. The
