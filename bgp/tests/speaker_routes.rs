@@ -231,22 +231,7 @@ fn a_large_table_flows_between_two_speakers_in_extended_messages() {
                 IpNet::V4(ipnet::Ipv4Net::new(a, 24).expect("/24"))
             })
             .collect();
-        let (a, _) = Speaker::start(speaker(
-            65001,
-            "10.0.0.1",
-            peer("10.0.0.2", 65002, "10.0.0.1"),
-            &[],
-        ))
-        .await
-        .expect("a");
-        let (b, _) = Speaker::start(speaker(
-            65002,
-            "10.0.0.2",
-            passive(peer("10.0.0.1", 65001, "10.0.0.2")),
-            &[],
-        ))
-        .await
-        .expect("b");
+        let ((a, _), (b, _)) = pair(&[], &[]).await;
         a.set_originated(prefixes).await;
         wait_for(Duration::from_secs(60), "b has the whole table", || async {
             (b.rib_size().await.0 == N as usize).then_some(())
@@ -294,22 +279,7 @@ fn a_sink_applies_small_batches_while_the_consumer_waits_with_nothing_in_hand() 
     let (_lab, ns) = lab_with_loopback("spk-sink", &["10.0.0.1/32", "10.0.0.2/32"]);
     in_netns(&ns, || async {
         let p1: IpNet = "10.244.1.0/24".parse().expect("p");
-        let (a, _a_rx) = Speaker::start(speaker(
-            65001,
-            "10.0.0.1",
-            peer("10.0.0.2", 65002, "10.0.0.1"),
-            &[],
-        ))
-        .await
-        .expect("a");
-        let (b, mut b_rx) = Speaker::start(speaker(
-            65002,
-            "10.0.0.2",
-            passive(peer("10.0.0.1", 65001, "10.0.0.2")),
-            &[],
-        ))
-        .await
-        .expect("b");
+        let ((a, _a_rx), (b, mut b_rx)) = pair(&[], &[]).await;
         let applied = Arc::new(Mutex::new(Vec::new()));
         let offers = Arc::new(AtomicUsize::new(0));
         let accept = Arc::new(AtomicBool::new(true));

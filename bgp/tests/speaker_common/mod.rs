@@ -106,6 +106,31 @@ pub fn speaker(asn: u32, addr: &str, peer: PeerConfig, originate: &[&str]) -> Sp
     }
 }
 
+/// Speakers a (10.0.0.1, AS 65001, connecting) and b (10.0.0.2, AS 65002, passive) peered
+/// with each other, originating these prefixes.
+pub async fn pair(
+    a_originates: &[&str],
+    b_originates: &[&str],
+) -> ((SpeakerHandle, RouteChanges), (SpeakerHandle, RouteChanges)) {
+    let a = Speaker::start(speaker(
+        65001,
+        "10.0.0.1",
+        peer("10.0.0.2", 65002, "10.0.0.1"),
+        a_originates,
+    ))
+    .await
+    .expect("a");
+    let b = Speaker::start(speaker(
+        65002,
+        "10.0.0.2",
+        passive(peer("10.0.0.1", 65001, "10.0.0.2")),
+        b_originates,
+    ))
+    .await
+    .expect("b");
+    (a, b)
+}
+
 /// A peer at `addr` in `asn`, connecting from `source`, with short timers.
 pub fn peer(addr: &str, asn: u32, source: &str) -> PeerConfig {
     let mut p = PeerConfig::new(addr.parse().expect("addr"), asn);
