@@ -32,11 +32,19 @@
 #   TERN=target/release/tern NO_BUILD=1 ...   # use an existing binary
 #   TRIGGER=signal ...   # reload with SIGHUP to a's daemon (both re-read their config on
 #                        # SIGHUP) instead of the CLI: the daemons without the client's start
+#   ROUNDS=6 ...         # every topology and daemon ROUNDS times, the daemons' order
+#                        # reversed every other round; at the end, per topology and daemon,
+#                        # the p50 / p99 of all rounds' changes together ("pooled") and in
+#                        # how many rounds each daemon was at or below the other's
+#
+# A p99 of 200 changes on a shared 2-core VM moves by a millisecond from one run to the
+# next (for both daemons): compare daemons over several rounds, not one.
 #
 # Everything lives in namespaces ternbench-prop-PID-*, deleted on exit; with KEEP=1 the
-# work folder stays, with series-DAEMON-TOPO.csv (every change's three times).
+# work folder stays, with series-DAEMON-TOPO[-rROUND].csv (every change's times).
 set -euo pipefail
 CHANGES=${CHANGES:-200}
+ROUNDS=${ROUNDS:-1}
 TOPOS=${TOPOS:-"rr mesh"}
 DAEMONS=${DAEMONS:-"tern bird"}
 TRIGGER=${TRIGGER:-cli}  # cli: `tern reload` / `birdc configure`; signal: SIGHUP
@@ -179,7 +187,7 @@ announce() {  # daemon topo nblocks block a's-pid: writes the config, notes the 
     else
         bird_conf "$2" a "$3"
     fi
-    echo "$4 $EPOCHREALTIME" >> "$WORK/t0-$1-$2.txt"
+    echo "$4 $EPOCHREALTIME" >> "$WORK/t0-$1-$2$SUFFIX.txt"
     if [ "$TRIGGER" = signal ]; then
         kill -HUP "$5"
     elif [ "$1" = tern ]; then
@@ -221,7 +229,7 @@ run() {  # daemon topo
     local cc=$!
     PIDS+=("$ma" "$mc" "$mb" "$cc")
     sleep 0.5
-    : > "$WORK/t0-$d-$topo.txt"
+    : > "$WORK/t0-$d-$topo$SUFFIX.txt"
     for ((i = 1; i <= CHANGES; i++)); do
         local b; b=$(block $((i - 1)))
         announce "$d" "$topo" "$i" "$b" "${pids[0]}"
@@ -232,7 +240,7 @@ run() {  # daemon topo
     done
     kill "$ma" "$mc" "$mb" "$cc" 2>/dev/null || true
     sleep 0.2
-    python3 - "$d" "$topo" "$WORK/t0-$d-$topo.txt" "$WORK/cap-a-$d-$topo.txt" "$WORK/mon-c-$d-$topo.log" "$WORK/cap-c-$d-$topo.txt" "$WORK/mon-b-$d-$topo.log" <<'PY'
+    python3 - "$d${SUFFIX:+ (round $ROUND)}" "$topo" "$WORK/t0-$d-$topo$SUFFIX.txt" "$WORK/cap-a-$d-$topo.txt" "$WORK/mon-c-$d-$topo.log" "$WORK/cap-c-$d-$topo.txt" "$WORK/mon-b-$d-$topo.log" <<'PY'
 import re, sys, datetime
 d, topo, t0f, capa, monc, capc, monb = sys.argv[1:]
 def ts(line):
@@ -316,10 +324,64 @@ PY
 echo
 echo "| topology | daemons | changes | command -> c's kernel p50 (ms) | p99 | max | -> b's kernel p50 | p99 | -> both p50 | p99 | command -> a sends UPDATE p50 | p99 | a sends -> c receives p50 | p99 | c receives -> c's kernel p50 | p99 | a wrote to c first |"
 echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
-for topo in $TOPOS; do
-    for d in $DAEMONS; do
-        run "$d" "$topo"
+SUFFIX=
+REVERSED=$(printf '%s\n' $DAEMONS | tac | xargs)
+for ((ROUND = 1; ROUND <= ROUNDS; ROUND++)); do
+    [ "$ROUNDS" = 1 ] || SUFFIX=-r$ROUND
+    order=$DAEMONS
+    [ $((ROUND % 2)) = 1 ] || order=$REVERSED
+    for topo in $TOPOS; do
+        for d in $order; do
+            run "$d" "$topo"
+        done
     done
 done
+if [ "$ROUNDS" != 1 ]; then
+    echo
+    echo "Pooled over $ROUNDS rounds (\"both\", ms; rounds: in how many rounds this daemon's value was at or below every other's):"
+    echo
+    echo "| topology | daemon | changes | both p50 | p90 | p99 | rounds at or below, p50 | p99 | command -> a sends p50 | p99 | a sends -> c receives p50 | p99 | c receives -> c's kernel p50 | p99 |"
+    echo "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"
+    python3 - "$WORK" "$ROUNDS" "$TOPOS" "$DAEMONS" <<'PY'
+import csv, os, sys
+work, rounds, topos, daemons = sys.argv[1], int(sys.argv[2]), sys.argv[3].split(), sys.argv[4].split()
+def pct(v, p):
+    v = sorted(v)
+    return v[min(len(v) - 1, int(round(p / 100 * (len(v) - 1))))]
+def num(x):
+    return float(x) if x else None
+for topo in topos:
+    series = {}  # daemon -> round -> rows
+    for d in daemons:
+        for r in range(1, rounds + 1):
+            path = f"{work}/series-{d}-{topo}-r{r}.csv"
+            if os.path.exists(path):
+                series.setdefault(d, {})[r] = list(csv.DictReader(open(path)))
+    def both(rows):
+        out = []
+        for x in rows:
+            c, b = num(x["command_to_c_kernel_ms"]), num(x["command_to_b_kernel_ms"])
+            if c is not None and b is not None:
+                out.append(max(c, b))
+        return out
+    per_round = {d: {r: both(rows) for r, rows in rs.items()} for d, rs in series.items()}
+    for d, rs in series.items():
+        pooled = [v for r in sorted(rs) for v in per_round[d][r]]
+        if not pooled:
+            continue
+        wins = {50: 0, 99: 0}
+        for p in wins:
+            for r in rs:
+                mine = per_round[d][r]
+                others = [per_round[o][r] for o in per_round if o != d and per_round[o].get(r)]
+                if mine and others and all(pct(mine, p) <= pct(o, p) for o in others):
+                    wins[p] += 1
+        line = f"| {topo} | {d} | {len(pooled)} | {pct(pooled, 50):.2f} | {pct(pooled, 90):.2f} | {pct(pooled, 99):.2f} | {wins[50]}/{len(rs)} | {wins[99]}/{len(rs)} |"
+        for col in ("command_to_a_update_ms", "a_update_to_c_update_ms", "c_update_to_c_kernel_ms"):
+            v = [num(x[col]) for r in sorted(rs) for x in rs[r] if num(x[col]) is not None]
+            line += f" {pct(v, 50):.2f} | {pct(v, 99):.2f} |" if v else " - | - |"
+        print(line)
+PY
+fi
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
